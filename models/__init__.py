@@ -1,0 +1,1 @@
+"""PyMC model definitions, one module per model (installed as ``limprob.models``)."""
