@@ -1,0 +1,231 @@
+"""Energy bounds of learning-in-memory: calculator, PyTensor path, posterior model, report."""
+
+import math
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+
+from limprob import energy
+from limprob.errors import LimprobError
+from limprob.models import lim_energy
+
+BRAIN = energy.brain_scale_scenario()
+
+
+@pytest.fixture(scope="module")
+def posterior():
+    return lim_energy.device_posterior(seed=0)
+
+
+@pytest.fixture(scope="module")
+def brain_report():
+    return energy.energy_report(BRAIN["n_params"], BRAIN["tokens"], BRAIN["bits"], seed=0)
+
+
+def test_constants_and_single_bit_landauer():
+    assert energy.K_B_J_PER_K == 1.380649e-23
+    assert energy.thermal_energy_joules(300.0) == pytest.approx(4.141947e-21, rel=1e-7)
+    assert energy.landauer_joules(1, 1, 300.0) == pytest.approx(2.870979e-21, rel=1e-7)
+    assert energy.DEFAULT_ACCELERATOR_J_PER_FLOP == pytest.approx(7.07e-13, rel=1e-3)
+    assert energy.DEFAULT_RETENTION_S == pytest.approx(3.156e8, rel=1e-3)
+    barrier = energy.retention_barrier_kt(energy.DEFAULT_RETENTION_S, 1e-9, 1e-9)
+    assert 60 < barrier < 62
+    assert energy.training_flops(1e15, 3e11) == pytest.approx(1.8e27)
+
+
+def test_retention_barrier_inverts_retention_time():
+    barrier = energy.retention_barrier_joules(300.0, 1e3, 1e-9, 1.0)
+    assert energy.retention_time_s(barrier, 300.0, 1e-9) == pytest.approx(1e3, rel=1e-12)
+
+
+def test_design_note_table_is_reproduced():
+    """The defaults give the numbers of the design note's brain-scale table (2-3 digits)."""
+    for bits, lim1, lim10, landauer in ((16, 9.0e7, 1.57e8, 8.3e7), (32, 1.73e8, 2.40e8, 1.65e8)):
+        slow = energy.bounds(1e15, 3e11, bits=bits, time_ratio=1.0)
+        fast = energy.bounds(1e15, 3e11, bits=bits, time_ratio=10.0)
+        assert slow["landauer_joules"] == pytest.approx(landauer, rel=0.01)
+        assert slow["lim_joules"] == pytest.approx(lim1, rel=0.01)
+        assert fast["lim_joules"] == pytest.approx(lim10, rel=0.01)
+        assert slow["accelerator_joules"] == pytest.approx(1.27e15, rel=0.01)
+    assert energy.bounds(1e15, 3e11, bits=32)["static_joules"] == pytest.approx(1.46e10, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [{"n_params": 1e16}, {"tokens": 3e12}, {"bits": 64}, {"time_ratio": 10.0}, {"flops": 1e28}],
+)
+def test_bounds_never_decrease_when_the_run_grows_or_speeds_up(changed):
+    base_args = {"n_params": 1e12, "tokens": 1e11, "bits": 16, "time_ratio": 1.0, "flops": 1e27}
+    if "n_params" in changed or "tokens" in changed:
+        base_args["flops"] = None
+    base = energy.bounds(**base_args)
+    grown = energy.bounds(**{**base_args, **changed})
+    strictly_increasing = 0
+    for name in energy.BOUND_NAMES:
+        assert grown[name] >= base[name], name
+        strictly_increasing += grown[name] > base[name]
+    assert strictly_increasing >= 1
+
+
+def test_monotone_over_a_sweep_of_model_sizes():
+    n = np.logspace(6, 15, 10)
+    result = energy.bounds(n, 300e9)
+    for name in energy.BOUND_NAMES:
+        assert np.all(np.diff(result[name]) > 0), name
+
+
+def test_numpy_and_pytensor_paths_agree():
+    values = {
+        "ops": np.array([1e20, 1.8e27]),
+        "n_params": np.array([1e9, 1e15]),
+        "bits": np.array([16.0, 32.0]),
+        "temperature_k": np.array([290.0, 310.0]),
+        "time_ratio": np.array([0.3, 10.0]),
+        "retention_s": np.array([1e3, 3.2e8]),
+        "attempt_time_s": np.array([1e-10, 2e-9]),
+        "flip_tolerance": np.array([1e-6, 1e-12]),
+    }
+    symbols = {name: pt.dvector(name) for name in values}
+
+    def all_bounds(v):
+        memory = (v["retention_s"], v["attempt_time_s"], v["flip_tolerance"])
+        return [
+            energy.landauer_joules(v["ops"], v["bits"], v["temperature_k"]),
+            energy.lim_joules(v["ops"], v["n_params"], v["bits"], v["temperature_k"],
+                              v["time_ratio"], *memory),
+            energy.static_joules(v["ops"], v["bits"], v["temperature_k"], v["time_ratio"],
+                                 *memory),
+            energy.accelerator_joules(v["ops"], v["temperature_k"] * 1e-15),
+            energy.retention_barrier_kt(*memory),
+        ]
+
+    graphs = all_bounds(symbols)
+    assert all(isinstance(graph, pt.TensorVariable) for graph in graphs)
+    compiled = pytensor.function(list(symbols.values()), graphs)(*values.values())
+    for numeric, symbolic in zip(all_bounds(values), compiled, strict=True):
+        np.testing.assert_allclose(symbolic, numeric, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"n_params": 0, "tokens": 1e9},
+        {"n_params": -1e9, "tokens": 1e9},
+        {"n_params": float("nan"), "tokens": 1e9},
+        {"n_params": 1e9, "tokens": float("inf")},
+        {"n_params": 1e9, "tokens": 1e9, "bits": 0},
+        {"n_params": 1e9, "tokens": 1e9, "bits": -16},
+        {"n_params": 1e9, "tokens": 1e9, "temperature_k": 0.0},
+        {"n_params": 1e9, "tokens": 1e9, "temperature_k": -300.0},
+        {"n_params": 1e9, "tokens": 1e9, "time_ratio": 0.0},
+        {"n_params": 1e9, "tokens": 1e9, "attempt_time_s": -1e-9},
+        {"n_params": 1e9, "tokens": 1e9, "retention_s": float("nan")},
+        {"n_params": 1e9, "tokens": 1e9, "flip_tolerance": 1.5},
+        {"n_params": 1e9, "flops": -1.0},
+        {"n_params": 1e9},
+        {"n_params": "many", "tokens": 1e9},
+        {"n_params": [1e9, 0.0], "tokens": 1e9},
+    ],
+)
+def test_bad_input_raises_limprob_error(kwargs):
+    with pytest.raises(LimprobError):
+        energy.bounds(**kwargs)
+
+
+def test_validate_positive_returns_clean_numbers_and_names_the_input():
+    assert energy.validate_positive("bits", 32) == 32.0
+    np.testing.assert_array_equal(energy.validate_positive("n", [1, 2]), [1.0, 2.0])
+    with pytest.raises(LimprobError, match="temperature"):
+        energy.validate_positive("temperature", float("nan"))
+    with pytest.raises(LimprobError):
+        energy.validate_positive("bits", True)
+
+
+def test_energy_report_rejects_bad_input_before_sampling():
+    with pytest.raises(LimprobError):
+        energy.energy_report(1e15, 3e11, bits=0)
+    with pytest.raises(LimprobError):
+        energy.energy_report(-1.0, 3e11)
+    with pytest.raises(LimprobError):
+        energy.energy_report(1e15, float("nan"))
+
+
+def test_posterior_covers_the_synthetic_device_truth(posterior):
+    truth = lim_energy.load_characterisation().attrs
+    summary = lim_energy.summarise(
+        posterior["posterior"].to_dataset()[["temperature_k", "attempt_time_s", "noise_sd"]]
+    )
+    for name in ("temperature_k", "attempt_time_s", "noise_sd"):
+        low, high = (float(summary[name].sel(statistic=s)) for s in ("low", "high"))
+        assert low < truth[f"truth_{name}"] < high, name
+    # the data, not the prior, fix T: the posterior is narrower than the prior (sd ~ 30 K)
+    assert float(posterior["posterior"]["temperature_k"].std()) < 10.0
+
+
+def test_posterior_converged(posterior):
+    import arviz_stats as azs
+
+    rhat = azs.rhat(posterior, var_names=list(lim_energy.DEVICE_VARS))
+    assert all(float(rhat[name]) < 1.02 for name in lim_energy.DEVICE_VARS)
+    assert int(posterior["sample_stats"]["diverging"].sum()) == 0
+
+
+def test_same_seed_gives_bit_identical_posterior():
+    scenarios = lim_energy.scenario_dataset([1e9], tokens=[1e10])
+    model = lim_energy.build_model(scenarios)
+    first = lim_energy.sample_posterior(model, seed=3, draws=100, tune=100)
+    second = lim_energy.sample_posterior(model, seed=3, draws=100, tune=100)
+    other = lim_energy.sample_posterior(model, seed=4, draws=100, tune=100)
+    a, b, c = (t["posterior"].to_dataset() for t in (first, second, other))
+    assert a.equals(b)  # values and coords, bit for bit (attrs hold the wall-clock time)
+    assert not np.array_equal(a["temperature_k"].values, c["temperature_k"].values)
+
+
+def test_model_bounds_have_scenario_dims_and_match_the_calculator(posterior):
+    scenarios = lim_energy.scenario_dataset([1e6, 1e15], tokens=[1e9, 3e11], bits=[16, 32],
+                                            names=["small", "brain"])
+    draws = lim_energy.scenario_energies(scenarios, posterior=posterior)
+    assert draws["lim_joules"].dims == ("chain", "draw", "scenario")
+    assert list(draws["scenario"].values) == ["small", "brain"]
+    one = draws.isel(chain=1, draw=7)
+    expected = energy.bounds(
+        [1e6, 1e15], [1e9, 3e11], bits=[16, 32], temperature_k=float(one["temperature_k"]),
+        time_ratio=float(one["relaxation_scale"]), attempt_time_s=float(one["attempt_time_s"]),
+        flip_tolerance=float(one["flip_tolerance"]),
+        joules_per_flop=float(one["accelerator_j_per_flop"]),
+    )
+    for name in energy.BOUND_NAMES:
+        np.testing.assert_allclose(one[name].values, expected[name], rtol=1e-12)
+
+
+def test_brain_scale_headline_targets(posterior):
+    scenarios = lim_energy.scenario_dataset(BRAIN["n_params"], tokens=BRAIN["tokens"],
+                                            bits=BRAIN["bits"])
+    median = lim_energy.summarise(lim_energy.scenario_energies(scenarios, posterior=posterior))
+    median = median.sel(statistic="median").isel(scenario=0)
+    assert 1e8 <= float(median["lim_joules"]) <= 1e9
+    assert 1 <= float(median["lim_over_landauer"]) < 10
+    assert 1e6 <= float(median["accelerator_over_lim"]) < 1e8
+
+
+def test_energy_report_shape_and_order(brain_report):
+    assert set(brain_report) == set(energy.BOUND_NAMES)
+    for name, stats in brain_report.items():
+        assert set(stats) == {"median", "low", "high"}
+        assert 0 < stats["low"] < stats["median"] < stats["high"], name
+    assert 1e8 <= brain_report["lim_joules"]["median"] <= 1e9
+    assert (brain_report["landauer_joules"]["median"] < brain_report["lim_joules"]["median"]
+            < brain_report["static_joules"]["median"]
+            < brain_report["accelerator_joules"]["median"])
+    ratio = brain_report["accelerator_joules"]["median"] / brain_report["lim_joules"]["median"]
+    assert 6 <= math.log10(ratio) < 8
+
+
+def test_energy_report_accepts_published_flops_and_is_reproducible(brain_report):
+    gpt3 = energy.energy_report(175e9, flops=3.14e23)
+    assert gpt3["accelerator_joules"]["median"] == pytest.approx(
+        3.14e23 * brain_report["accelerator_joules"]["median"] / 1.8e27, rel=1e-12)
+    again = energy.energy_report(BRAIN["n_params"], BRAIN["tokens"], BRAIN["bits"], seed=0)
+    assert again == brain_report
