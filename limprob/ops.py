@@ -1,0 +1,116 @@
+"""The black-box likelihood: a PyTensor Op that queries a chip.
+
+For weights ``W_in``, ``W_out``, readout gain ``kappa`` and samples ``x_i`` with labels
+``y_i``, the chip returns spike counts ``c_i`` (one per class) and
+
+    log p(y_i | W) = log softmax(kappa c_i / T)[y_i]
+                   = kappa c_{i, y_i} / T - log sum_k exp(kappa c_{i, k} / T)   (nats)
+
+with ``T`` the chip's time steps. The Op returns that log-likelihood for every observation
+(dim ``obs``), so ArviZ can compute LOO. It has no gradient: the chip is a black box.
+
+Each evaluation is exactly one chip query. With PyTensor's numba backend (PyMC's default) the
+Op compiles to a numba function that calls the chip's own numba kernel, so no evaluation falls
+back to object mode; a chip without a numba kernel (a real chip's Python driver) is called
+through numba's object mode, where the time goes to the hardware anyway.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytensor.tensor as pt
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import Op
+from pytensor.link.numba.dispatch.basic import generate_fallback_impl, register_funcify_and_cache_key
+
+from limprob.chip import Chip
+
+
+class BlackBoxGradientError(NotImplementedError):
+    """Raised when a gradient of the chip likelihood is asked for."""
+
+
+@numba.njit(cache=True, nogil=True)
+def categorical_log_likelihood(counts, labels, kappa, n_steps):
+    """``log softmax(kappa counts / T)[label]`` for each row of ``counts`` (obs, class)."""
+    n_obs, n_class = counts.shape
+    out = np.empty(n_obs)
+    scale = kappa / n_steps
+    for i in range(n_obs):
+        top = counts[i, 0] * scale
+        for k in range(1, n_class):
+            top = max(top, counts[i, k] * scale)
+        total = 0.0
+        for k in range(n_class):
+            total += np.exp(counts[i, k] * scale - top)
+        out[i] = counts[i, labels[i]] * scale - top - np.log(total)
+    return out
+
+
+def class_probabilities(counts, kappa, n_steps):
+    """``softmax(kappa counts / T)`` over the last axis (..., class)."""
+    logits = kappa * np.asarray(counts, dtype=np.float64) / n_steps
+    logits -= logits.max(axis=-1, keepdims=True)
+    weights = np.exp(logits)
+    return weights / weights.sum(axis=-1, keepdims=True)
+
+
+class ChipLogLikelihood(Op):
+    """``chip_loglik(W_in, W_out, kappa, x, y) -> log p(y_i | W)`` per observation (obs,).
+
+    One chip query per evaluation; no gradient.
+    """
+
+    __props__ = ("chip",)
+
+    def __init__(self, chip: Chip):
+        self.chip = chip
+
+    def make_node(self, w_in, w_out, kappa, x, y):
+        inputs = [
+            pt.as_tensor_variable(w_in, dtype="float64", ndim=2),
+            pt.as_tensor_variable(w_out, dtype="float64", ndim=2),
+            pt.as_tensor_variable(kappa, dtype="float64", ndim=0),
+            pt.as_tensor_variable(x, dtype="float64", ndim=2),
+            pt.as_tensor_variable(y, dtype="int64", ndim=1),
+        ]
+        return Apply(self, inputs, [pt.dvector()])
+
+    def perform(self, node, inputs, output_storage):
+        w_in, w_out, kappa, x, y = inputs
+        counts = self.chip.run(w_in, w_out, x)
+        output_storage[0][0] = categorical_log_likelihood(
+            counts, y, float(kappa), self.chip.network.n_steps
+        )
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        return [(input_shapes[4][0],)]
+
+    def L_op(self, inputs, outputs, output_grads):
+        raise BlackBoxGradientError(
+            "the chip likelihood is a black box with no gradient: sample it with a "
+            "gradient-free step method such as limprob's BlockedMetropolis"
+        )
+
+
+@register_funcify_and_cache_key(ChipLogLikelihood)
+def _numba_chip_log_likelihood(op, node=None, **kwargs):
+    """Numba implementation; its cache key is None since it is bound to one chip object."""
+    chip_run = getattr(op.chip, "numba_run", None)
+    if chip_run is None:
+        return generate_fallback_impl(op, node, **kwargs), None
+    n_steps = op.chip.network.n_steps
+
+    @numba.njit(nogil=True)
+    def chip_log_likelihood(w_in, w_out, kappa, x, y):
+        counts = chip_run(np.ascontiguousarray(w_in), np.ascontiguousarray(w_out),
+                          np.ascontiguousarray(x))
+        return categorical_log_likelihood(counts, y, kappa.item(), n_steps)
+
+    return chip_log_likelihood, None
+
+
+def chip_log_likelihood(chip: Chip, w_in, w_out, kappa, x, y):
+    """The pointwise log-likelihood tensor (obs,) of labels ``y`` under ``chip``."""
+    return ChipLogLikelihood(chip)(w_in, w_out, kappa, x, y)
