@@ -1,0 +1,52 @@
+"""Chip-in-the-loop model: SNN weights as random variables, the chip as the likelihood.
+
+    W_in  ~ Normal(0, sigma_w)                    dims (input, hidden)
+    W_out ~ Normal(0, sigma_w)                    dims (hidden, output)
+    y_i   ~ Categorical(softmax(kappa c_i / T))   dim  obs,  c_i = chip(W_in, W_out, x_i)
+
+The readout gain ``kappa`` is fixed by default; pass ``kappa=None`` to give it a
+``HalfNormal(kappa_sigma)`` prior of its own. The likelihood is a ``pm.CustomDist`` whose logp
+is :class:`limprob.ops.ChipLogLikelihood`, so ``y`` is an observed variable with a pointwise
+log-likelihood, the training features are ``pm.Data`` (constant_data ``x``), and the model
+knows nothing of how it will be sampled.
+"""
+
+from __future__ import annotations
+
+import pymc as pm
+import xarray as xr
+
+from limprob.chip import Chip
+from limprob.ops import chip_log_likelihood
+
+DEFAULT_SIGMA_W = 1.0
+"""Prior standard deviation of every weight (limprob's choice)."""
+DEFAULT_KAPPA = 8.0
+"""Readout gain: a class whose neuron fires on every step leads the other by e^8 in odds."""
+
+
+def build_model(chip: Chip, train: xr.Dataset, sigma_w: float = DEFAULT_SIGMA_W,
+                kappa: float | None = DEFAULT_KAPPA, kappa_sigma: float = 10.0) -> pm.Model:
+    """The chip-in-the-loop model for a training table ``features (obs, feature)``,
+    ``labels (obs)`` on ``chip``."""
+    coords = {
+        "input": train["feature"].values,
+        "hidden": range(chip.network.n_hidden),
+        "output": train["class"].values,
+        "obs": train["obs"].values,
+        "feature": train["feature"].values,
+    }
+    with pm.Model(coords=coords) as model:
+        x = pm.Data("x", train["features"].values, dims=("obs", "feature"))
+        w_in = pm.Normal("W_in", 0.0, sigma_w, dims=("input", "hidden"))
+        w_out = pm.Normal("W_out", 0.0, sigma_w, dims=("hidden", "output"))
+        gain = (pm.HalfNormal("kappa", kappa_sigma) if kappa is None
+                else pm.Data("kappa", float(kappa)))
+
+        def logp(value, w_in, w_out, gain, x):
+            return chip_log_likelihood(chip, w_in, w_out, gain, x, value)
+
+        # One label per row of x: x is batched over obs, the weights and gain are shared.
+        pm.CustomDist("y", w_in, w_out, gain, x, logp=logp, signature="(i,h),(h,o),(),(i)->()",
+                      observed=train["labels"].values, dims="obs", dtype="int64")
+    return model
