@@ -1,0 +1,60 @@
+"""Traces on disk: NetCDF through the DataTree's own writer, written atomically.
+
+A trace is written to a temporary file in the destination folder and renamed over the
+destination only when complete, so a crash or a bad input never leaves a half-written trace.
+``arviz.from_netcdf`` (``xarray.open_datatree``) reads what :func:`save_trace` writes.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import xarray as xr
+
+from limprob.errors import LimprobError
+
+ENGINE = "netcdf4"
+
+
+def check_output_path(path: str | Path) -> Path:
+    """An output path must name a file in a folder that exists."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise LimprobError(f"{path}: the folder {path.parent} does not exist")
+    if path.is_dir():
+        raise LimprobError(f"{path}: is a folder, not a file name")
+    return path
+
+
+def save_trace(tree: xr.DataTree, path: str | Path) -> Path:
+    """Write ``tree`` to ``path`` as NetCDF-4, atomically."""
+    path = check_output_path(path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        tree.to_netcdf(temporary, engine=ENGINE)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_trace(path: str | Path) -> xr.DataTree:
+    """Read a limprob trace; raise :class:`LimprobError` if ``path`` is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise LimprobError(f"{path}: no such file")
+    try:
+        tree = xr.open_datatree(path, engine=ENGINE).load()
+    except (OSError, ValueError, KeyError) as error:
+        raise LimprobError(f"{path}: not a NetCDF file ({type(error).__name__})")
+    if not tree.attrs.get("limprob_trace"):
+        raise LimprobError(f"{path}: not a limprob trace (no limprob_trace attribute)")
+    missing = {"posterior", "sample_stats", "predictions"} - set(tree.children)
+    if missing:
+        raise LimprobError(f"{path}: limprob trace lacks the group(s) {', '.join(sorted(missing))}")
+    return tree
