@@ -232,6 +232,9 @@ def summarise(draws, prob=0.94):
     low = interval.sel(ci_bound="lower", drop=True)
     high = interval.sel(ci_bound="upper", drop=True)
     summary = xr.concat([median, low, high], dim="statistic", coords="minimal", compat="override")
-    summary = summary.assign_coords(statistic=["median", "low", "high"])
+    summary = summary.assign_coords(statistic=["median", "low", "high"]).transpose(..., "statistic")
+    for name in summary.data_vars:
+        if str(name).endswith("_joules"):
+            summary[name].attrs["units"] = "J"
     summary.attrs.update({"interval": "equal-tailed", "prob": prob, **draws.attrs})
     return summary

@@ -1,0 +1,219 @@
+"""Energy bounds of training from 1e6 to 1e15 parameters, and the energy-speed trade-off.
+
+Samples the device posterior of limprob.models.lim_energy once (shipped characterisation data,
+default priors, one seed) and evaluates every bound, with its posterior median and 94 %
+equal-tailed interval, for
+
+* a sweep of model sizes N = 1e6 ... 1e15 trained on D = 3e11 tokens (GPT-3's data size, the
+  data size of the paper's brain-scale scenario), C = 6 N D, b = 32;
+* published models at their published training compute (sources in PUBLISHED);
+* the brain-scale variants of the design note: b = 16, and tau_r / tau_u = 10;
+* the brain-scale run against the time given to one update, tau_u / tau_r = 1e-2 ... 1e2.
+
+Writes into analyses/results/: energy_projections.nc and energy_speed.nc (xarray Datasets with
+dims ``scenario`` / ``update_time`` and ``statistic`` = median, low, high), energy_projections.md
+(the table), energy_projections.png and energy_speed.png.
+
+    python analyses/energy_projections.py [--seed 0]
+"""
+
+import argparse
+import os
+from importlib.metadata import version
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from limprob import energy  # noqa: E402
+from limprob.models import lim_energy  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SWEEP_TOKENS = energy.BRAIN_SCALE_TOKENS
+SWEEP_PARAMS = np.logspace(6, 15, 10)
+PROB = 0.94
+PUBLISHED = {
+    "GPT-3": {
+        "n_params": 175e9, "tokens": 300e9, "flops": 3.14e23,
+        "source": "Brown et al. 2020, Language Models are Few-Shot Learners, arXiv:2005.14165, "
+                  "Table D.1 (GPT-3 175B: 3.14e23 training FLOPs, 300B tokens)",
+    },
+    "Chinchilla": {
+        "n_params": 70e9, "tokens": 1.4e12, "flops": 5.76e23,
+        "source": "Hoffmann et al. 2022, Training Compute-Optimal Large Language Models, "
+                  "arXiv:2203.15556, Table 3 and Section 4 (70B, 1.4T tokens, 5.76e23 FLOPs)",
+    },
+}
+BOUND_LABELS = {
+    "landauer_joules": "Landauer (adiabatic)",
+    "lim_joules": "learning-in-memory",
+    "static_joules": "static-barrier memory",
+    "accelerator_joules": "accelerator projection",
+}
+BOUND_STYLES = {"landauer_joules": "--"}
+"""Landauer dashed: it lies just under the LIM line."""
+LABEL_OFFSETS = {"GPT-3": (6, -14), "Chinchilla": (-62, 4)}
+BOUND_COLOURS = {
+    "landauer_joules": "tab:blue",
+    "lim_joules": "tab:green",
+    "static_joules": "tab:orange",
+    "accelerator_joules": "tab:red",
+}
+
+
+def projection_scenarios():
+    """Sweep, published models and brain-scale variants as one Dataset with dim ``scenario``."""
+    sweep = lim_energy.scenario_dataset(
+        SWEEP_PARAMS, tokens=SWEEP_TOKENS, names=[f"N=1e{int(np.log10(n))}" for n in SWEEP_PARAMS])
+    published = lim_energy.scenario_dataset(
+        [m["n_params"] for m in PUBLISHED.values()], tokens=[m["tokens"] for m in PUBLISHED.values()],
+        flops=[m["flops"] for m in PUBLISHED.values()], names=list(PUBLISHED))
+    brain = energy.brain_scale_scenario()
+    variants = lim_energy.scenario_dataset(
+        [brain["n_params"]] * 2, tokens=brain["tokens"], bits=[energy.LOW_BITS, energy.DEFAULT_BITS],
+        time_ratio=[energy.DEFAULT_TIME_RATIO, energy.FAST_TIME_RATIO],
+        names=["brain b=16", "brain tau_r/tau_u=10"])
+    scenarios = xr.concat([sweep, published, variants], dim="scenario")
+    group = ["sweep"] * sweep.sizes["scenario"] + ["published"] * len(PUBLISHED) + ["variant"] * 2
+    return scenarios.assign_coords(group=("scenario", group))
+
+
+def speed_scenarios(update_times):
+    """Brain-scale run (b = 32) at tau_u / tau_r = ``update_times`` (dim ``scenario``)."""
+    brain = energy.brain_scale_scenario()
+    n = np.full(update_times.shape, brain["n_params"])
+    return lim_energy.scenario_dataset(n, tokens=brain["tokens"], bits=brain["bits"],
+                                       time_ratio=1.0 / update_times,
+                                       names=[f"tau_u/tau_r={t:.3g}" for t in update_times])
+
+
+def provenance(seed):
+    return {
+        "seed": seed,
+        "interval": f"{PROB:.0%} equal-tailed",
+        "generator": "analyses/energy_projections.py",
+        "characterisation": "limprob/data/device_characterisation.nc",
+        **{f"version_{pkg}": version(pkg) for pkg in ("pymc", "pytensor", "arviz", "xarray")},
+    }
+
+
+def write_netcdf(dataset, path):
+    tmp = path.with_suffix(".nc.tmp")
+    dataset.to_netcdf(tmp, engine="netcdf4")
+    os.replace(tmp, path)
+
+
+def format_interval(stats):
+    return f"{stats['median']:.3g} [{stats['low']:.3g}, {stats['high']:.3g}]"
+
+
+def markdown_table(summary):
+    """One row per scenario: inputs, then each bound as median [low, high] in joules."""
+    header = ["scenario", "N", "D (tokens)", "C (FLOPs)", "b", "tau_r/tau_u",
+              *(f"{BOUND_LABELS[name]} (J)" for name in energy.BOUND_NAMES), "E_acc/E_lim"]
+    rows = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for name in summary["scenario"].values:
+        s = summary.sel(scenario=name)
+        cells = [str(name), f"{float(s.n_params):.3g}", f"{float(s.tokens):.3g}",
+                 f"{float(s.flops):.3g}", f"{int(s.bits)}", f"{float(s.time_ratio):.3g}"]
+        for bound in [*energy.BOUND_NAMES, "accelerator_over_lim"]:
+            cells.append(format_interval({k: float(s[bound].sel(statistic=k))
+                                          for k in ("median", "low", "high")}))
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def plot_projections(summary, path):
+    fig, ax = plt.subplots(figsize=(7.5, 5.0))
+    sweep = summary.sel(scenario=summary.group == "sweep")
+    published = summary.sel(scenario=summary.group == "published")
+    for name in energy.BOUND_NAMES:
+        colour = BOUND_COLOURS[name]
+        n = sweep["n_params"].values
+        ax.fill_between(n, sweep[name].sel(statistic="low"), sweep[name].sel(statistic="high"),
+                        color=colour, alpha=0.25, linewidth=0)
+        ax.plot(n, sweep[name].sel(statistic="median"), color=colour, label=BOUND_LABELS[name],
+                linestyle=BOUND_STYLES.get(name, "-"), zorder=3 if name in BOUND_STYLES else 2)
+        median = published[name].sel(statistic="median").values
+        error = np.abs(np.stack([published[name].sel(statistic=k).values for k in ("low", "high")])
+                       - median)
+        ax.errorbar(published["n_params"], median, yerr=error, fmt="o", color=colour, ms=4,
+                    capsize=2)
+    for label in published["scenario"].values:
+        point = published.sel(scenario=label)
+        ax.annotate(str(label), (float(point.n_params), float(point.accelerator_joules.sel(
+            statistic="median"))), textcoords="offset points", xytext=LABEL_OFFSETS.get(str(label), (5, 5)),
+            fontsize=8)
+    ax.set(xscale="log", yscale="log", xlabel="trainable parameters N",
+           ylabel="training energy (J)",
+           title=f"Energy bounds, D = {SWEEP_TOKENS:.0e} tokens, b = 32 "
+                 f"(lines); published models (points); {PROB:.0%} intervals")
+    ax.title.set_fontsize(9)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, metadata={"Software": None})
+    plt.close(fig)
+
+
+def plot_speed(speed, path):
+    fig, ax = plt.subplots(figsize=(7.0, 4.5))
+    x = speed["update_time"].values
+    for name in energy.BOUND_NAMES:
+        colour = BOUND_COLOURS[name]
+        ax.fill_between(x, speed[name].sel(statistic="low"), speed[name].sel(statistic="high"),
+                        color=colour, alpha=0.25, linewidth=0)
+        ax.plot(x, speed[name].sel(statistic="median"), color=colour, label=BOUND_LABELS[name],
+                linestyle=BOUND_STYLES.get(name, "-"), zorder=3 if name in BOUND_STYLES else 2)
+    ax.set(xscale="log", yscale="log", xlabel="time per update tau_u / relaxation time tau_r",
+           ylabel="training energy (J)",
+           title=f"Brain-scale run (N = 1e15, D = 3e11, b = 32): energy against speed, "
+                 f"{PROB:.0%} intervals")
+    ax.title.set_fontsize(9)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, metadata={"Software": None})
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    RESULTS.mkdir(exist_ok=True)
+    posterior = lim_energy.device_posterior(seed=args.seed)
+
+    scenarios = projection_scenarios()
+    draws = lim_energy.scenario_energies(scenarios, posterior=posterior, seed=args.seed)
+    summary = lim_energy.summarise(draws[list(lim_energy.ENERGY_VARS)], prob=PROB)
+    summary = xr.merge([summary, scenarios], combine_attrs="override")
+    summary.attrs = provenance(args.seed)
+    summary.attrs["sources"] = "; ".join(f"{k}: {v['source']}" for k, v in PUBLISHED.items())
+    write_netcdf(summary, RESULTS / "energy_projections.nc")
+    (RESULTS / "energy_projections.md").write_text(markdown_table(summary))
+    plot_projections(summary, RESULTS / "energy_projections.png")
+
+    update_times = np.logspace(-2, 2, 17)
+    speed_draws = lim_energy.scenario_energies(speed_scenarios(update_times), posterior=posterior,
+                                               seed=args.seed)
+    speed = lim_energy.summarise(speed_draws[list(lim_energy.ENERGY_VARS)], prob=PROB)
+    speed = speed.rename(scenario="update_time").assign_coords(update_time=update_times)
+    speed["update_time"].attrs = {"long_name": "tau_u / tau_r", "units": "1"}
+    speed.attrs = provenance(args.seed)
+    write_netcdf(speed, RESULTS / "energy_speed.nc")
+    plot_speed(speed, RESULTS / "energy_speed.png")
+
+    brain = summary.sel(scenario="N=1e15")
+    for name in [*energy.BOUND_NAMES, "lim_over_landauer", "accelerator_over_lim"]:
+        stats = {k: float(brain[name].sel(statistic=k)) for k in ("median", "low", "high")}
+        print(f"brain scale (N=1e15, D=3e11, b=32) {name}: {format_interval(stats)}")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
