@@ -96,7 +96,7 @@ def provenance(seed):
         "seed": seed,
         "interval": f"{PROB:.0%} equal-tailed",
         "generator": "analyses/energy_projections.py",
-        "characterisation": "limprob/data/device_characterisation.nc",
+        "characterisation": "limprob/datasets/device_characterisation.nc",
         **{f"version_{pkg}": version(pkg) for pkg in ("pymc", "pytensor", "arviz", "xarray")},
     }
 

@@ -81,7 +81,7 @@ def load_characterisation(path=None):
 
     Defaults to the synthetic data shipped with limprob (truth in its ``truth_*`` attributes).
     """
-    source = files("limprob") / "data" / CHARACTERISATION_FILE if path is None else path
+    source = files("limprob") / "datasets" / CHARACTERISATION_FILE if path is None else path
     try:
         with xr.open_dataset(source, engine="netcdf4") as dataset:
             data = dataset.load()
