@@ -34,7 +34,7 @@ def main() -> None:
     seconds = time.perf_counter() - started
 
     posterior = tree["posterior"].to_dataset()
-    w_in, w_out = posterior_mean_weights(posterior, tree["sample_stats"]["lp"])
+    w_in, w_out = posterior_mean_weights(posterior, tree["log_likelihood"].to_dataset())
     labels = data.test["labels"].values
     ideal = evaluate_weights(chip.ideal(), w_in, w_out, data.test, config.kappa)
     print(f"\nTrained in {seconds:.1f} s with {tree.attrs['training_chip_queries']} chip queries.")

@@ -18,6 +18,7 @@ turns PyMC's DataTree into a limprob trace:
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import asdict, dataclass
 
@@ -147,28 +148,29 @@ def thinned_draws(posterior: xr.Dataset, n: int) -> xr.Dataset:
     return posterior.isel(draw=index)
 
 
-def best_chain(log_density: xr.DataArray) -> int:
-    """The chain with the highest mean log-density (``lp``) over its draws."""
-    return int(log_density.mean("draw").argmax("chain"))
+def best_chain(log_likelihood: xr.Dataset) -> int:
+    """The chain with the highest mean training log-likelihood (summed over observations)."""
+    total = sum(log_likelihood[name].sum("obs") for name in log_likelihood.data_vars)
+    return int(total.mean("draw").argmax("chain"))
 
 
-def posterior_mean_weights(posterior: xr.Dataset, log_density: xr.DataArray):
+def posterior_mean_weights(posterior: xr.Dataset, log_likelihood: xr.Dataset):
     """W*: the posterior mean of ``W_in`` and ``W_out`` within the best chain.
 
     Chains of this posterior settle in different modes (permuting hidden neurons, or flipping
     signs, leaves the network's function unchanged), so an average across chains is a point in
-    no mode. The mean of the chain with the highest mean log-density (training data only) is.
+    no mode. The mean of the chain that fits the training data best (:func:`best_chain`) is.
     """
-    chain = posterior.isel(chain=best_chain(log_density))
+    chain = posterior.isel(chain=best_chain(log_likelihood))
     return chain["W_in"].mean("draw").values, chain["W_out"].mean("draw").values
 
 
-def predictions(chip: Chip, posterior: xr.Dataset, log_density: xr.DataArray,
+def predictions(chip: Chip, posterior: xr.Dataset, log_likelihood: xr.Dataset,
                 test: xr.Dataset, kappa: float, predictive_draws: int) -> xr.Dataset:
     """Test-set class probabilities on ``chip`` for the posterior-mean weights W* (see
     :func:`posterior_mean_weights`) and for a thinned set of posterior draws (one query
     each)."""
-    w_star_in, w_star_out = posterior_mean_weights(posterior, log_density)
+    w_star_in, w_star_out = posterior_mean_weights(posterior, log_likelihood)
     classes = posterior["output"].values
     thinned = thinned_draws(posterior, predictive_draws)
     per_draw = np.stack([
@@ -221,7 +223,7 @@ def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *,
     model = build_model(chip, data.train, sigma_w=config.sigma_w, kappa=config.kappa)
     step = make_step(model, chip, config.sampler)
     initvals = prior_draws(model, config.chains, config.seed)
-    start = chip.queries
+    start, started = chip.queries, time.perf_counter()
     with model, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*CompoundStep.*")
         tree = pm.sample(
@@ -230,14 +232,17 @@ def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *,
             compute_convergence_checks=False,
         )
     setup_queries = (chip.queries - start) if config.cores == 1 else None
+    wall_seconds = time.perf_counter() - started
     log_likelihood, source, log_likelihood_queries = _log_likelihood_group(tree, model, chip)
     tree["log_likelihood"] = log_likelihood
 
     posterior = tree["posterior"].to_dataset()
     before = chip.queries
-    log_density = tree["sample_stats"]["lp"]
-    predicted = predictions(chip, posterior, log_density, data.test, config.kappa,
+    predicted = predictions(chip, posterior, log_likelihood, data.test, config.kappa,
                             config.predictive_draws)
+    w_star = posterior_mean_weights(posterior, log_likelihood)
+    train_accuracy = accuracy(evaluate_weights(chip, *w_star, data.train, config.kappa),
+                              data.train["labels"].values)
     evaluation_queries = chip.queries - before
     tree["predictions"] = predicted
     tree["predictions_constant_data"] = xr.Dataset(
@@ -250,17 +255,20 @@ def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *,
     attrs = {
         "limprob_trace": 1,
         "model": "chip_in_the_loop",
+        "method": "mh",
         **{k: v for k, v in asdict(config).items()},
         **chip.describe(),
         "data_source": data.train.attrs.get("source", "data"),
         "n_train": data.train.sizes["obs"],
         "n_test": data.test.sizes["obs"],
         "training_chip_queries": training_queries,
-        "posterior_mean_chain": best_chain(log_density),
+        "posterior_mean_chain": best_chain(log_likelihood),
         "log_likelihood_source": source,
         "log_likelihood_chip_queries": log_likelihood_queries,
         "evaluation_chip_queries": evaluation_queries,
         **test_accuracies(predicted, data.test["labels"].values),
+        "train_accuracy": train_accuracy,
+        "wall_seconds": wall_seconds,
         **package_versions(),
     }
     if setup_queries is not None:

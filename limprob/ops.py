@@ -87,7 +87,7 @@ class ChipLogLikelihood(Op):
     def infer_shape(self, fgraph, node, input_shapes):
         return [(input_shapes[4][0],)]
 
-    def L_op(self, inputs, outputs, output_grads):
+    def pullback(self, inputs, outputs, output_grads):
         raise BlackBoxGradientError(
             "the chip likelihood is a black box with no gradient: sample it with a "
             "gradient-free step method such as limprob's BlockedMetropolis"

@@ -1,0 +1,113 @@
+"""Training runs end to end: the trace's groups, reproducibility, NetCDF and ArviZ."""
+
+import arviz as az
+import numpy as np
+import pytest
+import xarray as xr
+
+from limprob.errors import LimprobError
+from limprob.inference import TrainConfig, train
+from limprob.io import load_trace, save_trace
+
+VOLATILE = {"created_at", "sampling_time", "wall_seconds"}  # wall-clock facts, not results
+
+
+def strip_volatile(tree):
+    tree = tree.copy()
+    for node in tree.subtree:
+        node.attrs = {k: v for k, v in node.attrs.items() if k not in VOLATILE}
+    return tree
+
+
+@pytest.fixture(scope="module")
+def tiny_run():
+    from conftest import TINY
+
+    return train(TrainConfig(strength=1.0, **TINY), progressbar=False)
+
+
+def test_trace_has_the_standard_groups_with_named_dims(tiny_run):
+    assert {"posterior", "log_likelihood", "sample_stats", "observed_data", "constant_data",
+            "predictions", "predictions_constant_data"} <= set(tiny_run.children)
+    assert tiny_run["posterior"]["W_in"].dims == ("chain", "draw", "input", "hidden")
+    assert tiny_run["posterior"]["W_out"].dims == ("chain", "draw", "hidden", "output")
+    assert tiny_run["log_likelihood"]["y"].dims == ("chain", "draw", "obs")
+    assert list(tiny_run["posterior"]["output"].values) == ["malignant", "benign"]
+    # training and test observations keep their row numbers and never overlap
+    train_obs = set(tiny_run["observed_data"]["obs"].values)
+    test_obs = set(tiny_run["predictions"]["obs"].values)
+    assert train_obs and test_obs and not train_obs & test_obs
+    assert tiny_run.attrs["chip_strength"] == 1.0 and tiny_run.attrs["network_n_hidden"] == 8
+
+
+def test_queries_are_counted_per_chain_and_apart_from_evaluation(tiny_run):
+    queries = tiny_run["sample_stats"]["chip_queries"]
+    # blocked MH: the start point plus one query per proposal, tuning included
+    np.testing.assert_array_equal(queries.isel(draw=-1).values, [1501, 1501])
+    assert tiny_run.attrs["training_chip_queries"] == 3002
+    # evaluation: W* on the test and training sets plus one query per thinned draw
+    n_thinned = tiny_run["predictions"].sizes["chain"] * tiny_run["predictions"].sizes["draw"]
+    assert tiny_run.attrs["evaluation_chip_queries"] == 2 + n_thinned
+
+
+def test_log_likelihood_is_recorded_and_consistent_with_lp(tiny_run):
+    assert tiny_run.attrs["log_likelihood_source"] == "recorded while sampling"
+    loglik = tiny_run["log_likelihood"]["y"].sum("obs")
+    w = tiny_run["posterior"]
+    log_prior = sum(
+        (-0.5 * w[name] ** 2 - 0.5 * np.log(2 * np.pi)).sum([d for d in w[name].dims
+                                                                if d not in ("chain", "draw")])
+        for name in ("W_in", "W_out")
+    )
+    np.testing.assert_allclose(loglik + log_prior, tiny_run["sample_stats"]["lp"], rtol=1e-9)
+
+
+def test_same_seeds_give_a_bit_identical_trace(tiny_run):
+    from conftest import TINY
+
+    again = train(TrainConfig(strength=1.0, **TINY), progressbar=False)
+    xr.testing.assert_identical(strip_volatile(again), strip_volatile(tiny_run))
+    other = train(TrainConfig(strength=1.0, **{**TINY, "seed": 1}), progressbar=False)
+    assert not np.array_equal(other["posterior"]["W_in"].values,
+                              tiny_run["posterior"]["W_in"].values)
+
+
+def test_netcdf_round_trip_and_arviz(tiny_run, tmp_path):
+    path = save_trace(tiny_run, tmp_path / "run.nc")
+    assert [p.name for p in tmp_path.iterdir()] == ["run.nc"]  # no temporary left behind
+    loaded = az.from_netcdf(path)
+    for group in tiny_run.children:
+        for name, variable in tiny_run[group].data_vars.items():
+            assert loaded[group][name].dims == variable.dims
+            np.testing.assert_array_equal(loaded[group][name].values, variable.values)
+    limprob_attrs = {k: v for k, v in tiny_run.attrs.items()}
+    assert {k: loaded.attrs[k] for k in limprob_attrs} == limprob_attrs
+    # a second round trip changes nothing at all
+    second = az.from_netcdf(save_trace(loaded, tmp_path / "again.nc"))
+    xr.testing.assert_identical(second, loaded)
+    result = az.loo(loaded)
+    assert np.isfinite(result.elpd) and result.n_data_points == tiny_run["observed_data"].sizes["obs"]
+    summary = az.summary(loaded, var_names=["W_out"])
+    assert len(summary) == 8 * 2
+
+
+def test_pymc_samplers_stay_selectable_and_are_counted(tiny_run):
+    from conftest import TINY
+
+    config = TrainConfig(strength=1.0, **{**TINY, "draws": 2, "tune": 0, "chains": 1,
+                                          "sampler": "demetropolisz"})
+    tree = train(config, progressbar=False)
+    queries = tree["sample_stats"]["chip_queries"].isel(chain=0).values
+    np.testing.assert_array_equal(queries, [2, 4])  # current and proposed point each step
+    assert tree.attrs["log_likelihood_source"] == "recomputed after sampling"
+    assert tree.attrs["log_likelihood_chip_queries"] == 2
+    assert tree["log_likelihood"]["y"].dims == ("chain", "draw", "obs")
+
+
+def test_load_refuses_files_that_are_not_traces(tmp_path):
+    (tmp_path / "text.nc").write_text("not netcdf")
+    with pytest.raises(LimprobError, match="not a NetCDF"):
+        load_trace(tmp_path / "text.nc")
+    xr.Dataset({"a": ("x", [1.0])}).to_netcdf(tmp_path / "plain.nc")
+    with pytest.raises(LimprobError, match="not a limprob trace"):
+        load_trace(tmp_path / "plain.nc")
