@@ -3,6 +3,8 @@
     limprob train    --strength 1 --out runs/run.nc     train on a simulated chip, save a trace
     limprob evaluate runs/run.nc [--json]               test accuracy and chip queries
     limprob summary  runs/run.nc [--var-names W_out]    ArviZ summary of the posterior
+    limprob energy   --params 1e15 --tokens 3e11         energy bounds of training, J
+    limprob energy   runs/run.nc                          energy of that training run
 
 Bad input (a :class:`~limprob.errors.LimprobError` or a malformed argument) prints one line
 ``limprob: error: ...`` and exits with code 2, leaving no output file.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 
 from limprob.errors import LimprobError
@@ -137,12 +140,83 @@ def _summary(args):
         print(table)
 
 
+def _add_energy(commands):
+    from limprob import energy as bounds
+
+    parser = commands.add_parser(
+        "energy", help="energy bounds of training (or of a training run's trace), in joules")
+    parser.add_argument("trace", nargs="?", default=None,
+                        help="a limprob trace: report the energy of that training run")
+    parser.add_argument("--params", type=float, help="trainable parameters N")
+    parser.add_argument("--tokens", type=float, help="training tokens or samples D (C = 6 N D)")
+    parser.add_argument("--flops", type=float, help="training FLOPs C (instead of --tokens)")
+    parser.add_argument("--bits", type=float, default=bounds.DEFAULT_BITS,
+                        help="bits of precision per parameter (default %(default)s)")
+    parser.add_argument("--time-ratio", type=float, default=bounds.DEFAULT_TIME_RATIO,
+                        help="relaxation time over time per update, tau_r/tau_u "
+                             "(default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the device-parameter posterior (default %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--out", default=None,
+                        help="with a trace: write a copy with a training_energy group here")
+    parser.set_defaults(run=_energy)
+
+
+def _energy(args):
+    from limprob.energy import BOUND_NAMES, energy_report
+
+    logging.getLogger("pymc").setLevel(logging.WARNING)  # the device posterior's NUTS chatter
+    if args.trace is not None:
+        return _training_run_energy(args)
+    if args.params is None or (args.tokens is None and args.flops is None):
+        raise LimprobError("energy: give --params and --tokens (or --flops), or a trace file")
+    report = energy_report(args.params, args.tokens, args.bits, flops=args.flops,
+                           time_ratio=args.time_ratio, seed=args.seed)
+    if args.json:
+        print(json.dumps(report))
+        return
+    print(f"Energy to train N = {args.params:.3g} parameters at b = {args.bits:g} bits "
+          f"(posterior median [94 % interval] over device parameters):")
+    for name in BOUND_NAMES:
+        value = report[name]
+        print(f"  {name.removesuffix('_joules'):12s} {value['median']:10.3e} J  "
+              f"[{value['low']:.3e}, {value['high']:.3e}]")
+
+
+def _training_run_energy(args):
+    from limprob.energy import BOUND_NAMES
+    from limprob.io import check_output_path, load_trace, save_trace
+    from limprob.training_energy import training_energy
+
+    out = check_output_path(args.out) if args.out else None
+    tree = load_trace(args.trace)
+    summary = training_energy(tree, bits=args.bits, seed=args.seed)
+    report = {name: {key: float(summary[name].sel(statistic=key))
+                     for key in ("median", "low", "high")} for name in BOUND_NAMES}
+    if out is not None:
+        tree["training_energy"] = summary
+        save_trace(tree, out)
+    if args.json:
+        print(json.dumps({**report, "weight_writes": summary.attrs["weight_writes"],
+                          "forward_flops": summary.attrs["forward_flops"]}))
+        return
+    print(f"{args.trace}: {tree.attrs.get('method', 'mh')} training, "
+          f"{summary.attrs['weight_writes']:.3g} weight writes at {args.bits:g} bits, "
+          f"{summary.attrs['forward_flops']:.3g} forward FLOPs")
+    for name in BOUND_NAMES:
+        value = report[name]
+        print(f"  {name.removesuffix('_joules'):12s} {value['median']:10.3e} J  "
+              f"[{value['low']:.3e}, {value['high']:.3e}]")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="limprob", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_train(commands)
     _add_evaluate(commands)
     _add_summary(commands)
+    _add_energy(commands)
     return parser
 
 

@@ -82,10 +82,17 @@ def validate_positive(name, value):
     if array.size == 0:
         raise LimprobError(f"{name} must not be empty")
     if not np.all(np.isfinite(array)):
-        raise LimprobError(f"{name} must be finite, got {value!r}")
+        raise LimprobError(f"{name} must be finite, got {_shown(array)}")
     if not np.all(array > 0):
-        raise LimprobError(f"{name} must be greater than zero, got {value!r}")
+        raise LimprobError(f"{name} must be greater than zero, got {_shown(array)}")
     return float(array) if array.ndim == 0 else array
+
+
+def _shown(array):
+    """The offending value of a checked input, as a user typed it."""
+    flat = array.ravel()
+    bad = flat[~(np.isfinite(flat) & (flat > 0))]
+    return f"{(bad if bad.size else flat)[0]:g}"
 
 
 def thermal_energy_joules(temperature_k):

@@ -1,0 +1,143 @@
+"""The command line: bad input gets one line and exit 2 with no file; a tiny run end to end."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import TINY
+from limprob.cli import main
+from limprob.data import load_wisconsin
+
+TINY_ARGS = ["--hidden", str(TINY["hidden"]), "--steps", str(TINY["time_steps"]),
+             "--draws", str(TINY["draws"]), "--tune", str(TINY["tune"]),
+             "--chains", str(TINY["chains"]), "--train-fraction", str(TINY["train_fraction"]),
+             "--no-progress"]
+
+
+def write_csv(path, features, labels, header=None):
+    header = header or [f"f{i}" for i in range(features.shape[1])]
+    lines = [",".join(header + ["label"])]
+    lines += [",".join([*(repr(float(v)) for v in row), str(label)])
+              for row, label in zip(features, labels)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def wisconsin_arrays():
+    table = load_wisconsin()
+    return table["features"].values, table["labels"].values
+
+
+def bad_data_files(tmp_path, features, labels):
+    with_nan = features.copy()
+    with_nan[5, 3] = np.nan
+    with_inf = features.copy()
+    with_inf[7, 0] = np.inf
+    short_row = write_csv(tmp_path / "short.csv", features, labels)
+    lines = short_row.read_text().splitlines()
+    lines[4] = ",".join(lines[4].split(",")[1:])  # one feature missing on line 5
+    short_row.write_text("\n".join(lines) + "\n")
+    bad_labels = labels.copy()
+    bad_labels[2] = 7
+    return {
+        "NaN": write_csv(tmp_path / "nan.csv", with_nan, labels),
+        "inf": write_csv(tmp_path / "inf.csv", with_inf, labels),
+        "features, expected": short_row,
+        "outside the classes": write_csv(tmp_path / "labels.csv", features, bad_labels),
+    }
+
+
+def run_cli(argv, capsys):
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_refused(argv, capsys, message, out_dir):
+    before = sorted(p.name for p in out_dir.iterdir())
+    code, out, err = run_cli(argv, capsys)
+    lines = err.strip().splitlines()
+    assert code == 2
+    assert len(lines) == 1 and lines[0].startswith("limprob") and message in lines[0], err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in out_dir.iterdir()) == before  # nothing written
+
+
+def test_bad_data_files_are_refused(tmp_path, capsys, wisconsin_arrays):
+    out = tmp_path / "run.nc"
+    for message, path in bad_data_files(tmp_path, *wisconsin_arrays).items():
+        assert_refused(["train", "--data", str(path), "--out", str(out), *TINY_ARGS], capsys,
+                       message, tmp_path)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--train-fraction", "0"], "training fraction"),
+    (["--train-fraction", "1.5"], "training fraction"),
+    (["--strength", "-1"], "strength"),
+    (["--hidden", "0"], "hidden"),
+    (["--steps", "-3"], "time steps"),
+    (["--draws", "0"], "draws"),
+    (["--chains", "0"], "chains"),
+    (["--hidden", "many"], "invalid int"),
+])
+def test_bad_arguments_are_refused(tmp_path, capsys, argv, message):
+    assert_refused(["train", "--out", str(tmp_path / "run.nc"), *argv], capsys, message,
+                   tmp_path)
+
+
+def test_missing_output_folder_is_refused(tmp_path, capsys):
+    assert_refused(["train", "--out", str(tmp_path / "nowhere" / "run.nc")], capsys,
+                   "does not exist", tmp_path)
+
+
+def test_evaluate_refuses_a_file_that_is_not_a_trace(tmp_path, capsys):
+    (tmp_path / "notes.nc").write_text("hello")
+    assert_refused(["evaluate", str(tmp_path / "notes.nc")], capsys, "not a NetCDF", tmp_path)
+    assert_refused(["summary", str(tmp_path / "absent.nc")], capsys, "no such file", tmp_path)
+
+
+def test_energy_refuses_bad_numbers(tmp_path, capsys):
+    for argv, message in [(["--params", "0", "--tokens", "1e9"], "params"),
+                          (["--params", "1e9", "--tokens", "nan"], "tokens"),
+                          (["--params", "1e9", "--tokens", "1e9", "--bits", "-8"], "bits"),
+                          (["--params", "1e9"], "give --params and --tokens")]:
+        assert_refused(["energy", *argv], capsys, message, tmp_path)
+
+
+def test_train_evaluate_summary_energy_on_a_tiny_run(tmp_path, capsys, data):
+    out = tmp_path / "run.nc"
+    code, stdout, _ = run_cli(["train", "--strength", "1", "--out", str(out), *TINY_ARGS], capsys)
+    assert code == 0 and out.is_file() and "test accuracy" in stdout
+
+    code, stdout, _ = run_cli(["evaluate", str(out), "--json"], capsys)
+    report = json.loads(stdout)
+    assert code == 0
+    assert {"test_accuracy_posterior_mean", "test_accuracy_predictive", "chip_queries"} <= set(report)
+    assert report["chip_queries"] == TINY["chains"] * (TINY["draws"] + TINY["tune"] + 1)
+    assert 0.6 < report["test_accuracy_predictive"] <= 1.0  # better than a majority guess
+
+    code, stdout, _ = run_cli(["summary", str(out), "--var-names", "W_out"], capsys)
+    assert code == 0 and "r_hat" in stdout and "W_out[0, malignant]" in stdout
+
+    code, stdout, _ = run_cli(["energy", str(out), "--json", "--out", str(tmp_path / "e.nc")],
+                              capsys)
+    energies = json.loads(stdout)
+    assert code == 0
+    writes = report["chip_queries"] * (30 * TINY["hidden"] + TINY["hidden"] * 2)
+    assert energies["weight_writes"] == writes
+    assert (energies["landauer_joules"]["median"] < energies["lim_joules"]["median"]
+            < energies["static_joules"]["median"])
+
+
+def test_console_script_exits_2_on_bad_input(tmp_path):
+    script = Path(sys.executable).parent / "limprob"
+    result = subprocess.run([str(script), "train", "--strength", "-2", "--out",
+                             str(tmp_path / "x.nc")], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "limprob: error: strength must be >= 0, got -2.0"
+    assert not (tmp_path / "x.nc").exists()
