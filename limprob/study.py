@@ -1,0 +1,487 @@
+"""Studies: a grid of training runs on simulated chips, one Dask task per cell, cached per cell.
+
+A study is a grid over ``method`` (``mh``, ``backprop``, ``in_the_loop_backprop``) x chip
+``strength`` x ``seed`` x ``train_fraction``. A cell builds the chip
+``SimulatedChip(strength, seed)``, splits the data with the same seed (so each seed is one
+replicate: its own chip mismatch *and* its own train/test split; the spread over seeds covers
+both), trains with the method and returns a few scalars:
+
+- ``test_accuracy``: on the chip, for MH's posterior-mean weights W* or backprop's weights;
+- ``test_accuracy_predictive``: MH's posterior-predictive accuracy (NaN for backprop);
+- ``train_accuracy``, ``chip_queries`` (queries made while training), ``wall_seconds``.
+
+Every finished cell is written at once, atomically, as one JSON file in ``OUT.cells/``, named by
+its coordinates and a hash of the settings its method depends on. A study run again with the
+same output skips the cells found there, so an interrupted study resumes where it stopped, and
+changing MH's draws re-runs the MH cells only. :func:`run_study` then assembles one
+:class:`xarray.Dataset` with dims ``(method, strength, seed, train_fraction)`` (NaN where a cell
+is absent), settings and package versions in its attributes, and writes it atomically to
+NetCDF.
+
+Cells run on Dask distributed: a ``LocalCluster`` of one single-threaded worker process per core
+by default, or an existing cluster given by its scheduler address. ``client=None`` with
+``workers=0`` runs the cells in this process (for debugging).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, replace
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from limprob.errors import LimprobError
+
+METHODS = ("mh", "backprop", "in_the_loop_backprop")
+VARIABLES = ("test_accuracy", "test_accuracy_predictive", "train_accuracy", "chip_queries",
+             "wall_seconds")
+CONNECT_TIMEOUT = "3s"
+"""How long to wait for a ``--scheduler`` address to answer."""
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """Study-level settings shared by every cell.
+
+    Network: ``hidden`` LIF neurons, ``time_steps``. MH: ``draws`` and ``tune`` per chain,
+    ``chains`` (run one after the other inside the cell), ``predictive_draws`` thinned draws
+    for the predictive accuracy, ``sampler``. Backprop: ``epochs`` (maximum; early stopping on
+    a validation part of the training data), ``learning_rate``, ``slope`` of the surrogate.
+    """
+
+    hidden: int = 16
+    time_steps: int = 32
+    draws: int = 2000
+    tune: int = 3000
+    chains: int = 2
+    predictive_draws: int = 50
+    sampler: str = "blocked"
+    epochs: int = 150
+    learning_rate: float = 0.01
+    slope: float = 25.0
+
+    def __post_init__(self):
+        self.mh_config(METHODS[0], 1.0, 0, 1.0)  # checks the MH settings
+        self.backprop_config(0)
+
+    def mh_config(self, method, strength, seed, train_fraction):
+        from limprob.inference import TrainConfig
+
+        return TrainConfig(strength=strength, chip_seed=seed, hidden=self.hidden,
+                           time_steps=self.time_steps, draws=self.draws, tune=self.tune,
+                           chains=self.chains, cores=1, seed=seed,
+                           train_fraction=train_fraction, sampler=self.sampler,
+                           predictive_draws=self.predictive_draws)
+
+    def backprop_config(self, seed):
+        try:
+            from limprob.backprop import BackpropConfig
+        except ImportError:  # backprop not installed yet: the MH cells still run
+            return None
+        return BackpropConfig(epochs=self.epochs, learning_rate=self.learning_rate,
+                              slope=self.slope, seed=seed)
+
+    def for_method(self, method: str) -> dict:
+        """The settings a cell of ``method`` depends on (its cache key)."""
+        network = {"hidden": self.hidden, "time_steps": self.time_steps}
+        if method == "mh":
+            keys = ("draws", "tune", "chains", "predictive_draws", "sampler")
+        else:
+            keys = ("epochs", "learning_rate", "slope")
+        return {**network, **{k: getattr(self, k) for k in keys}}
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The coordinates of a study; every combination is one cell."""
+
+    methods: tuple[str, ...] = METHODS
+    strengths: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0)
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    train_fractions: tuple[float, ...] = (1.0,)
+
+    def __post_init__(self):
+        from limprob.data import check_fraction
+
+        object.__setattr__(self, "methods", tuple(str(m) for m in self.methods))
+        object.__setattr__(self, "strengths", tuple(float(s) for s in self.strengths))
+        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+        object.__setattr__(self, "train_fractions", tuple(float(f) for f in self.train_fractions))
+        for name in ("methods", "strengths", "seeds", "train_fractions"):
+            values = getattr(self, name)
+            if not values:
+                raise LimprobError(f"a study needs at least one of {name.replace('_', ' ')}")
+            if len(set(values)) != len(values):
+                raise LimprobError(f"{name.replace('_', ' ')} repeat a value: {list(values)}")
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise LimprobError(f"unknown method(s) {', '.join(unknown)}; "
+                               f"choose from {', '.join(METHODS)}")
+        for s in self.strengths:
+            if not (math.isfinite(s) and s >= 0):
+                raise LimprobError(f"strength must be a finite number >= 0, got {s}")
+        if any(s < 0 for s in self.seeds):
+            raise LimprobError("seeds must be non-negative integers")
+        for f in self.train_fractions:
+            check_fraction(f)
+
+    def cells(self) -> list[Cell]:
+        return [Cell(*values) for values in product(self.methods, self.strengths, self.seeds,
+                                                    self.train_fractions)]
+
+
+@dataclass(frozen=True, order=True)
+class Cell:
+    method: str
+    strength: float
+    seed: int
+    train_fraction: float
+
+
+QUICK_GRID = Grid(methods=METHODS, strengths=(0.0, 2.0), seeds=(0,), train_fractions=(1.0,))
+QUICK_SETTINGS = StudySettings(draws=1000, tune=1000, chains=1, predictive_draws=20, epochs=60)
+"""``--quick``: 6 cells, about a minute on 2 cores."""
+
+
+# --- one cell --------------------------------------------------------------------------------
+
+def run_cell(cell: Cell, settings: StudySettings) -> dict:
+    """Train one cell and return its scalars (see the module docstring)."""
+    from limprob.chip import SimulatedChip
+    from limprob.data import load_table, split
+    from limprob.snn import Network
+
+    logging.getLogger("pymc").setLevel(logging.WARNING)
+    table = load_table()
+    data = split(table, seed=cell.seed, train_fraction=cell.train_fraction)
+    network = Network(settings.hidden, settings.time_steps)
+    chip = SimulatedChip(table.sizes["feature"], table.sizes["class"], network, cell.strength,
+                         cell.seed)
+    if cell.method == "mh":
+        from limprob.inference import train_on_chip
+
+        config = settings.mh_config(*_coords(cell))
+        attrs = train_on_chip(chip, data, config, progressbar=False).attrs
+        return {"test_accuracy": float(attrs["test_accuracy_posterior_mean"]),
+                "test_accuracy_predictive": float(attrs["test_accuracy_predictive"]),
+                "train_accuracy": float(attrs["train_accuracy"]),
+                "chip_queries": float(attrs["training_chip_queries"]),
+                "wall_seconds": float(attrs["wall_seconds"])}
+    from limprob.backprop import train_backprop
+
+    config = settings.backprop_config(cell.seed)
+    attrs = train_backprop(chip, data, config,
+                           in_the_loop=cell.method == "in_the_loop_backprop").attrs
+    return {"test_accuracy": float(attrs["test_accuracy"]),
+            "test_accuracy_predictive": math.nan,
+            "train_accuracy": float(attrs["train_accuracy"]),
+            "chip_queries": float(attrs["training_chip_queries"]),
+            "wall_seconds": float(attrs["wall_seconds"])}
+
+
+def _coords(cell: Cell):
+    return cell.method, cell.strength, cell.seed, cell.train_fraction
+
+
+# --- the per-cell cache ----------------------------------------------------------------------
+
+def cache_dir(out: str | Path) -> Path:
+    """The folder of cached cells beside ``out``: ``OUT.cells``."""
+    out = Path(out)
+    return out.with_name(out.name + ".cells")
+
+
+def cell_path(folder: Path, cell: Cell, settings: StudySettings) -> Path:
+    """``METHOD_s{strength}_seed{seed}_f{fraction}_{hash}.json``; the hash covers the cell and
+    the settings its method depends on."""
+    key = json.dumps({"cell": asdict(cell), "settings": settings.for_method(cell.method)},
+                     sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    return folder / (f"{cell.method}_s{cell.strength:g}_seed{cell.seed}"
+                     f"_f{cell.train_fraction:g}_{digest}.json")
+
+
+def read_cell(path: Path) -> dict | None:
+    """A cached cell's scalars, or None if the file is absent or unreadable."""
+    try:
+        record = json.loads(path.read_text())
+        return {name: float(record["result"][name]) for name in VARIABLES}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write_cell(path: Path, cell: Cell, settings: StudySettings, result: dict) -> None:
+    record = {"cell": asdict(cell), "settings": settings.for_method(cell.method),
+              "result": {k: (None if math.isnan(v) else v) for k, v in result.items()}}
+    path.parent.mkdir(exist_ok=True)
+    _write_atomically(path, lambda name: Path(name).write_text(json.dumps(record, indent=1)))
+
+
+def _write_atomically(path: Path, write) -> None:
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+                                         dir=path.parent)
+    os.close(handle)
+    try:
+        write(temporary)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _decode(result: dict) -> dict:
+    return {k: (math.nan if result[k] is None else float(result[k])) for k in VARIABLES}
+
+
+def pending_cells(grid: Grid, settings: StudySettings, out: str | Path) -> list[Cell]:
+    """The cells of ``grid`` not yet in the cache of ``out``."""
+    folder = cache_dir(out)
+    return [c for c in grid.cells() if read_cell(cell_path(folder, c, settings)) is None]
+
+
+# --- the study -------------------------------------------------------------------------------
+
+def connect(scheduler: str | None = None, workers: int | None = None, *,
+            processes: bool = True):
+    """A Dask client: on the cluster at ``scheduler``, or on a new LocalCluster of ``workers``
+    single-threaded workers (default: one per core). Return ``(client, cluster_or_None)``."""
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        try:
+            return Client(scheduler, timeout=CONNECT_TIMEOUT), None
+        except (OSError, TimeoutError, ValueError) as error:
+            raise LimprobError(f"no Dask scheduler answers at {scheduler} "
+                               f"within {CONNECT_TIMEOUT} ({type(error).__name__})") from None
+    workers = (os.cpu_count() or 1) if workers is None else int(workers)
+    if workers < 1:
+        raise LimprobError(f"workers must be a positive integer, got {workers}")
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
+                           dashboard_address=None)
+    return Client(cluster), cluster
+
+
+def run_study(grid: Grid, settings: StudySettings, out: str | Path, *,
+              scheduler: str | None = None, workers: int | None = None, client=None,
+              in_process: bool = False, max_cells: int | None = None,
+              progressbar: bool = True) -> xr.Dataset:
+    """Run every cell of ``grid`` not yet cached beside ``out``, then write and return the
+    study's Dataset.
+
+    ``client``: a ``distributed.Client`` to use (else one is made with :func:`connect` from
+    ``scheduler`` / ``workers`` and closed at the end). ``in_process``: run the cells here,
+    one after the other, without Dask. ``max_cells``: stop after computing that many cells (the
+    rest stay NaN and run next time). The Dataset's attributes ``cells_computed`` and
+    ``cells_cached`` say how many cells this run computed and found in the cache.
+    """
+    from limprob.io import check_output_path
+
+    out = check_output_path(out)
+    if max_cells is not None and max_cells < 0:
+        raise LimprobError(f"max cells must be >= 0, got {max_cells}")
+    folder = cache_dir(out)
+    todo = pending_cells(grid, settings, out)
+    # the slowest cells first, so no worker idles at the end
+    todo.sort(key=lambda c: (c.method != "mh", -c.train_fraction))
+    if max_cells is not None:
+        todo = todo[:max_cells]
+    started = time.perf_counter()
+    if todo:
+        _compute(todo, settings, folder, client=client, scheduler=scheduler, workers=workers,
+                 in_process=in_process, progressbar=progressbar)
+    study = assemble(grid, settings, out)
+    study.attrs.update({"cells_computed": len(todo),
+                        "cells_cached": int(study.attrs["cells_present"]) - len(todo),
+                        "run_wall_seconds": time.perf_counter() - started})
+    save_study(study, out)
+    return study
+
+
+def _compute(todo, settings, folder, *, client, scheduler, workers, in_process, progressbar):
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(todo), desc="study cells", unit="cell", disable=not progressbar)
+    if in_process:
+        for cell in todo:
+            write_cell(cell_path(folder, cell, settings), cell, settings,
+                       run_cell(cell, settings))
+            bar.update()
+        bar.close()
+        return
+    from distributed import as_completed
+
+    own = client is None
+    cluster = None
+    if own:
+        client, cluster = connect(scheduler, workers)
+    try:
+        futures = {client.submit(run_cell, cell, settings, pure=False,
+                                 key=f"cell-{cell_path(folder, cell, settings).stem}"): cell
+                   for cell in todo}
+        try:
+            for future in as_completed(futures):
+                cell = futures[future]
+                write_cell(cell_path(folder, cell, settings), cell, settings, future.result())
+                bar.update()
+        finally:
+            for future in futures:
+                future.cancel()
+    finally:
+        bar.close()
+        if own:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+def assemble(grid: Grid, settings: StudySettings, out: str | Path) -> xr.Dataset:
+    """The study's Dataset from the cells cached beside ``out`` (NaN where absent)."""
+    from limprob.inference import package_versions
+
+    folder = cache_dir(out)
+    shape = (len(grid.methods), len(grid.strengths), len(grid.seeds), len(grid.train_fractions))
+    values = {name: np.full(shape, np.nan) for name in VARIABLES}
+    present = 0
+    for cell in grid.cells():
+        result = read_cell(cell_path(folder, cell, settings))
+        if result is None:
+            continue
+        present += 1
+        index = (grid.methods.index(cell.method), grid.strengths.index(cell.strength),
+                 grid.seeds.index(cell.seed), grid.train_fractions.index(cell.train_fraction))
+        for name in VARIABLES:
+            values[name][index] = result[name]
+    dims = ("method", "strength", "seed", "train_fraction")
+    study = xr.Dataset(
+        {name: (dims, array) for name, array in values.items()},
+        coords={"method": list(grid.methods), "strength": list(grid.strengths),
+                "seed": list(grid.seeds), "train_fraction": list(grid.train_fractions)},
+    )
+    descriptions = {
+        "test_accuracy": "test accuracy on the chip: W* (posterior mean, best chain) for mh, "
+                         "the trained weights for backprop",
+        "test_accuracy_predictive": "posterior-predictive test accuracy on the chip (mh only)",
+        "train_accuracy": "training accuracy on the chip of the same weights",
+        "chip_queries": "chip queries made while training",
+        "wall_seconds": "wall time of the training run",
+    }
+    for name, text in descriptions.items():
+        study[name].attrs["description"] = text
+    study["wall_seconds"].attrs["units"] = "s"
+    study["strength"].attrs["description"] = "chip distortion strength alpha"
+    study["seed"].attrs["description"] = "chip seed, also the data-split and training seed"
+    study.attrs.update({
+        "limprob_study": 1,
+        "data_source": "Wisconsin diagnostic breast cancer (scikit-learn)",
+        **{f"setting_{k}": v for k, v in asdict(settings).items()},
+        "cells_total": len(grid.cells()),
+        "cells_present": present,
+        **package_versions(),
+    })
+    return study
+
+
+def save_study(study: xr.Dataset, out: str | Path) -> Path:
+    """Write ``study`` to ``out`` as NetCDF-4, atomically."""
+    from limprob.io import ENGINE, check_output_path
+
+    out = check_output_path(out)
+    _write_atomically(out, lambda name: study.to_netcdf(name, engine=ENGINE))
+    return out
+
+
+def load_study(path: str | Path) -> xr.Dataset:
+    from limprob.io import ENGINE
+
+    path = Path(path)
+    if not path.is_file():
+        raise LimprobError(f"{path}: no such file")
+    with xr.open_dataset(path, engine=ENGINE) as study:
+        study = study.load()
+    if not study.attrs.get("limprob_study"):
+        raise LimprobError(f"{path}: not a limprob study")
+    return study
+
+
+# --- command line ----------------------------------------------------------------------------
+
+def add_study_parser(commands):
+    """Add the ``study`` subcommand to the CLI's subparsers."""
+    study = commands.add_parser(
+        "study", help="a grid of training runs on simulated chips, on Dask",
+        description="Run method x strength x seed x training fraction on Dask; cells are "
+                    "cached in OUT.cells, so a re-run resumes.")
+    study.add_argument("--out", required=True, help="study to write (NetCDF)")
+    study.add_argument("--quick", action="store_true",
+                       help="a small grid and short runs (about a minute on 2 cores)")
+    study.add_argument("--methods", nargs="+", choices=METHODS, default=None,
+                       help="methods (default: all)")
+    study.add_argument("--strengths", nargs="+", type=float, default=None,
+                       help="chip strengths (default 0 0.5 1 1.5 2)")
+    study.add_argument("--seeds", nargs="+", type=int, default=None,
+                       help="chip seeds, also data-split seeds (default 0 1 2 3 4)")
+    study.add_argument("--train-fractions", nargs="+", type=float, default=None,
+                       help="fractions of the training split (default 1)")
+    for name, help_text in (("draws", "MH draws per chain"), ("tune", "MH tuning steps"),
+                            ("chains", "MH chains per cell"),
+                            ("predictive-draws", "MH draws for the predictive accuracy"),
+                            ("hidden", "hidden LIF neurons"), ("steps", "time steps"),
+                            ("epochs", "maximum backprop epochs")):
+        study.add_argument(f"--{name}", type=int, default=None, help=help_text)
+    study.add_argument("--workers", type=int, default=None,
+                       help="local Dask workers (default: one per core)")
+    study.add_argument("--scheduler", default=None,
+                       help="address of an existing Dask scheduler, e.g. tcp://HOST:8786")
+    study.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    study.set_defaults(run=_run_from_args)
+    return study
+
+
+def _run_from_args(args):
+    grid = QUICK_GRID if args.quick else Grid()
+    settings = QUICK_SETTINGS if args.quick else StudySettings()
+    grid = replace(grid, **{k: tuple(v) for k, v in (
+        ("methods", args.methods), ("strengths", args.strengths), ("seeds", args.seeds),
+        ("train_fractions", args.train_fractions)) if v is not None})
+    settings = replace(settings, **{k: v for k, v in (
+        ("draws", args.draws), ("tune", args.tune), ("chains", args.chains),
+        ("predictive_draws", args.predictive_draws), ("hidden", args.hidden),
+        ("time_steps", args.steps), ("epochs", args.epochs)) if v is not None})
+    study = run_study(grid, settings, args.out, scheduler=args.scheduler, workers=args.workers,
+                      progressbar=not args.no_progress)
+    print(f"{study.attrs['cells_computed']} cells computed, {study.attrs['cells_cached']} "
+          f"from {cache_dir(args.out)}; wrote {args.out}")
+    print(summary_table(study))
+
+
+def summary_table(study: xr.Dataset, over: str = "strength") -> str:
+    """Markdown: mean +- standard deviation over seeds of the test accuracy, per method and
+    ``over`` (the other coordinate is averaged too when it has one value)."""
+    accuracy = study["test_accuracy"]
+    other = "train_fraction" if over == "strength" else "strength"
+    if accuracy.sizes[other] == 1:
+        accuracy = accuracy.isel({other: 0})
+    else:
+        accuracy = accuracy.mean(other)
+    mean, spread = accuracy.mean("seed"), accuracy.std("seed")
+    count = accuracy.count("seed")
+    header = f"| method | " + " | ".join(f"{over} {v:g}" for v in study[over].values) + " |"
+    rule = "| --- |" + " --- |" * study.sizes[over]
+    rows = [header, rule]
+    for method in study["method"].values:
+        cells = [f"{mean.sel(method=method, **{over: v}).item():.3f} "
+                 f"± {spread.sel(method=method, **{over: v}).item():.3f} "
+                 f"(n={count.sel(method=method, **{over: v}).item()})"
+                 for v in study[over].values]
+        rows.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)

@@ -1,0 +1,113 @@
+import socket
+
+import numpy as np
+import pytest
+
+import limprob.study as study_module
+from limprob.errors import LimprobError
+from limprob.study import (VARIABLES, Grid, StudySettings, cache_dir, load_study,
+                           pending_cells, run_study)
+
+TINY = StudySettings(hidden=8, time_steps=32, draws=200, tune=100, chains=1,
+                     predictive_draws=5, epochs=5)
+GRID = Grid(methods=("mh",), strengths=(0.0, 1.0), seeds=(0, 1), train_fractions=(0.5,))
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """Count the cells computed in this process (the in-process path)."""
+    calls = []
+    original = study_module.run_cell
+
+    def run_cell(cell, settings):
+        calls.append(cell)
+        return original(cell, settings)
+
+    monkeypatch.setattr(study_module, "run_cell", run_cell)
+    return calls
+
+
+def test_grid_on_dask_then_rerun_computes_nothing(tmp_path, counted):
+    from distributed import Client, LocalCluster
+
+    out = tmp_path / "study.nc"
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        first = run_study(GRID, TINY, out, client=client, progressbar=False)
+    assert first.attrs["cells_computed"] == 4 and first.attrs["cells_cached"] == 0
+    assert len(list(cache_dir(out).glob("*.json"))) == 4
+
+    study = load_study(out)
+    assert dict(study.sizes) == {"method": 1, "strength": 2, "seed": 2, "train_fraction": 1}
+    assert set(VARIABLES) <= set(study.data_vars)
+    for name in ("test_accuracy", "test_accuracy_predictive", "train_accuracy"):
+        values = study[name].values
+        assert np.all((values >= 0) & (values <= 1)), name
+    assert np.all(study["chip_queries"].values >= TINY.draws + TINY.tune)
+    assert study.attrs["setting_draws"] == TINY.draws
+    assert "version_pymc" in study.attrs
+
+    before = {p.name: p.stat().st_mtime_ns for p in cache_dir(out).glob("*.json")}
+    second = run_study(GRID, TINY, out, in_process=True, progressbar=False)
+    assert counted == []
+    assert second.attrs["cells_computed"] == 0 and second.attrs["cells_cached"] == 4
+    assert before == {p.name: p.stat().st_mtime_ns for p in cache_dir(out).glob("*.json")}
+    np.testing.assert_array_equal(second["test_accuracy"].values, first["test_accuracy"].values)
+
+
+def test_interrupted_study_resumes_with_the_missing_cells(tmp_path, counted):
+    out = tmp_path / "study.nc"
+    grid = Grid(methods=("mh",), strengths=(0.0, 1.0), seeds=(3,), train_fractions=(0.5,))
+    partial = run_study(grid, TINY, out, in_process=True, max_cells=1, progressbar=False)
+    assert len(counted) == 1
+    assert int(partial["test_accuracy"].isnull().sum()) == 1  # the absent cell is NaN
+    missing = pending_cells(grid, TINY, out)
+    assert len(missing) == 1 and missing[0] != counted[0]
+
+    resumed = run_study(grid, TINY, out, in_process=True, progressbar=False)
+    assert counted[1:] == missing
+    assert resumed.attrs["cells_computed"] == 1 and resumed.attrs["cells_cached"] == 1
+    assert not resumed["test_accuracy"].isnull().any()
+
+    # other MH settings are other cells; a torn cache file counts as absent
+    assert len(pending_cells(grid, StudySettings(**{**TINY.__dict__, "draws": 300}), out)) == 2
+    next(cache_dir(out).glob("*.json")).write_text("{not json")
+    assert len(pending_cells(grid, TINY, out)) == 1
+
+
+def _unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_scheduler_that_does_not_answer_is_one_error_line(tmp_path, capsys, monkeypatch):
+    import limprob.cli as cli
+
+    out = tmp_path / "study.nc"
+    address = f"tcp://127.0.0.1:{_unused_port()}"
+    with pytest.raises(LimprobError, match="no Dask scheduler answers"):
+        run_study(GRID, TINY, out, scheduler=address, progressbar=False)
+
+    if "study" not in cli.build_parser()._subparsers._group_actions[0].choices:
+        def build_parser():  # wire the command as limprob.cli will
+            parser = cli._Parser(prog="limprob")
+            commands = parser.add_subparsers(dest="command", required=True,
+                                             parser_class=cli._Parser)
+            study_module.add_study_parser(commands)
+            return parser
+
+        monkeypatch.setattr(cli, "build_parser", build_parser)
+    code = cli.main(["study", "--out", str(out), "--scheduler", address, "--methods", "mh",
+                 "--strengths", "0", "--seeds", "0", "--no-progress"])
+    assert code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "no Dask scheduler answers" in lines[0]
+    assert not out.exists() and not cache_dir(out).exists()
+
+
+def test_bad_grid_is_a_limprob_error():
+    with pytest.raises(LimprobError, match="unknown method"):
+        Grid(methods=("sgd",))
+    with pytest.raises(LimprobError, match="training fraction"):
+        Grid(train_fractions=(0.0,))
