@@ -213,8 +213,7 @@ def cell_path(folder: Path, cell: Cell, settings: StudySettings) -> Path:
 def read_cell(path: Path) -> dict | None:
     """A cached cell's scalars, or None if the file is absent or unreadable."""
     try:
-        record = json.loads(path.read_text())
-        return {name: float(record["result"][name]) for name in VARIABLES}
+        return _decode(json.loads(path.read_text())["result"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -464,6 +463,13 @@ def _run_from_args(args):
     print(summary_table(study))
 
 
+def pick(array, **coords):
+    """``array.sel(**coords)`` by position: with this xarray and pandas, ``sel`` by a scalar
+    string on a string coordinate keeps the dimension instead of dropping it."""
+    return array.isel({dim: list(array[dim].values).index(value)
+                       for dim, value in coords.items()})
+
+
 def summary_table(study: xr.Dataset, over: str = "strength") -> str:
     """Markdown: mean +- standard deviation over seeds of the test accuracy, per method and
     ``over`` (the other coordinate is averaged too when it has one value)."""
@@ -479,9 +485,9 @@ def summary_table(study: xr.Dataset, over: str = "strength") -> str:
     rule = "| --- |" + " --- |" * study.sizes[over]
     rows = [header, rule]
     for method in study["method"].values:
-        cells = [f"{mean.sel(method=method, **{over: v}).item():.3f} "
-                 f"± {spread.sel(method=method, **{over: v}).item():.3f} "
-                 f"(n={count.sel(method=method, **{over: v}).item()})"
+        cells = [f"{pick(mean, method=method).sel({over: v}).item():.3f} "
+                 f"± {pick(spread, method=method).sel({over: v}).item():.3f} "
+                 f"(n={pick(count, method=method).sel({over: v}).item()})"
                  for v in study[over].values]
         rows.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(rows)

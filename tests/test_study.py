@@ -111,3 +111,16 @@ def test_bad_grid_is_a_limprob_error():
         Grid(methods=("sgd",))
     with pytest.raises(LimprobError, match="training fraction"):
         Grid(train_fractions=(0.0,))
+
+
+def test_cache_round_trip_keeps_nan(tmp_path):
+    from limprob.study import Cell, cell_path, read_cell, write_cell
+
+    cell = Cell("backprop", 1.0, 0, 1.0)
+    path = cell_path(tmp_path / "s.nc.cells", cell, TINY)
+    result = {"test_accuracy": 0.9, "test_accuracy_predictive": float("nan"),
+              "train_accuracy": 0.95, "chip_queries": 0.0, "wall_seconds": 1.5}
+    write_cell(path, cell, TINY, result)
+    back = read_cell(path)
+    assert np.isnan(back.pop("test_accuracy_predictive"))
+    assert back == {k: v for k, v in result.items() if k != "test_accuracy_predictive"}

@@ -1,0 +1,39 @@
+"""Figure and table of a limprob study (shared by the study analyses)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from limprob.study import pick  # noqa: E402
+
+LABELS = {"mh": "MH on the chip", "backprop": "backprop (ideal model)",
+          "in_the_loop_backprop": "in-the-loop backprop"}
+
+
+def plot(study: xr.Dataset, over: str, path, title: str, log_x: bool = False):
+    """Mean test accuracy over seeds against ``over``, one line per method, the band the
+    minimum-to-maximum spread over seeds and the error bar one standard deviation."""
+    accuracy = study["test_accuracy"].squeeze(drop=True)
+    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    x = study[over].values
+    for method in study["method"].values:
+        values = pick(accuracy, method=method)
+        mean, std = values.mean("seed").values, values.std("seed").values
+        ax.errorbar(x, mean, yerr=std, marker="o", capsize=3, label=LABELS.get(method, method))
+        ax.fill_between(x, values.min("seed").values, values.max("seed").values, alpha=0.15)
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel({"strength": "chip distortion strength alpha",
+                   "train_fraction": "fraction of the training data"}[over])
+    ax.set_ylabel("test accuracy on the chip")
+    ax.set_ylim(0.3, 1.0)
+    ax.axhline(0.9, color="grey", lw=0.8, ls=":")
+    ax.set_title(f"{title} ({study.sizes['seed']} chip seeds; mean ± sd, band min-max)",
+                 fontsize=9)
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
