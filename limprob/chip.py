@@ -74,6 +74,24 @@ def _int64_at(typingctx, address):
     return signature, codegen
 
 
+@numba.njit(cache=True, nogil=True)
+def distorted_counts(x, w_in, w_out, gain_in, gain_out, w_sat, beta_hidden, theta_hidden,
+                     beta_output, theta_output, n_steps):
+    """Spike counts (obs, output) of the LIF network through a distortion.
+
+    ``W_eff = W * gain`` elementwise, then, when ``w_sat`` is finite,
+    ``W_eff <- w_sat tanh(W_eff / w_sat)``; per-neuron leaks and thresholds as given. With unit
+    gains, infinite ``w_sat`` and nominal leaks and thresholds this is the ideal network.
+    """
+    w_in_eff = w_in * gain_in
+    w_out_eff = w_out * gain_out
+    if np.isfinite(w_sat):
+        w_in_eff = w_sat * np.tanh(w_in_eff / w_sat)
+        w_out_eff = w_sat * np.tanh(w_out_eff / w_sat)
+    return lif_counts(x, w_in_eff, w_out_eff, beta_hidden, theta_hidden, beta_output,
+                      theta_output, n_steps)
+
+
 def _build_kernel(gain_in, gain_out, w_sat, beta_hidden, theta_hidden, beta_output,
                   theta_output, n_steps, counter_address):
     """A numba function ``run(w_in, w_out, x) -> counts`` for one chip.
@@ -82,19 +100,13 @@ def _build_kernel(gain_in, gain_out, w_sat, beta_hidden, theta_hidden, beta_outp
     ``counter_address`` (the chip's counter array, which the chip keeps alive), so the query
     count stays exact when PyTensor's numba backend calls the kernel with no Python in between.
     """
-    saturate = np.isfinite(w_sat)
 
     @numba.njit(nogil=True)
     def run(w_in, w_out, x):
         counter = numba.carray(_int64_at(counter_address), 1)
         counter[0] += 1
-        w_in_eff = w_in * gain_in
-        w_out_eff = w_out * gain_out
-        if saturate:
-            w_in_eff = w_sat * np.tanh(w_in_eff / w_sat)
-            w_out_eff = w_sat * np.tanh(w_out_eff / w_sat)
-        return lif_counts(x, w_in_eff, w_out_eff, beta_hidden, theta_hidden, beta_output,
-                          theta_output, n_steps)
+        return distorted_counts(x, w_in, w_out, gain_in, gain_out, w_sat, beta_hidden,
+                                theta_hidden, beta_output, theta_output, n_steps)
 
     return run
 
