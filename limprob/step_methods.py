@@ -113,6 +113,7 @@ class BlockedMetropolis(ArrayStepShared):
         self.tune_iteration = 0
         self._cached_q = None
         self._cached_eval = None
+        self._cached_others = ()
 
     def setup_chain(self, rng, tune, draws):
         super().setup_chain(rng, tune, draws)
