@@ -1,0 +1,456 @@
+"""Surrogate-gradient backprop baselines: train the LIF network by BPTT, then run it on a chip.
+
+The network is the one of :mod:`limprob.snn` (same equations, zero initial state, reset by
+subtraction with the previous step's spike), written as a ``pytensor.scan`` over its ``T`` steps
+and differentiated by PyTensor. The readout and loss are those of the MH model
+(:mod:`limprob.models.chip_in_the_loop`): for output counts ``c`` (obs, class),
+
+    p = softmax(kappa c / T),        loss = -mean_i log p_i[y_i]        (nats per sample)
+
+**Spikes.** The forward pass is exactly the Heaviside step ``s = 1[v > theta]``. The backward
+pass replaces its derivative (zero almost everywhere) with the fast-sigmoid surrogate
+
+    ds/dv := 1 / (1 + slope |v - theta|)^2,
+
+the derivative of the smooth function ``f(u) = u / (1 + slope |u|)`` at ``u = v - theta``.
+:func:`spike` builds ``step(v > theta) + (f - zero_grad(f))``: the bracket is exactly 0 in the
+forward pass and contributes ``f'`` to the gradient. The gradient flows through every term of
+the recursion ``v[t] = beta v[t-1] + I[t] - theta s[t-1]``, the reset term included (BPTT).
+
+**Two methods.**
+
+- ``backprop``: trained on the ideal software model (nominal ``beta``, ``theta``; the chip's
+  distortion is unknown), validated on it too, so training costs no chip query; the trained
+  weights are then deployed to the chip and measured there.
+- ``in_the_loop_backprop``: every mini-batch's forward pass is a chip query, and the loss is
+  evaluated with the chip's output counts ``c_chip``. The gradient is the straight-through
+  combination: the ideal model's graph runs on the same batch and its counts are replaced by
+  the chip's, ``c = c_ideal + zero_grad(c_chip - c_ideal)``, so the loss value and
+  ``dloss/dc`` are the chip's while ``dc/dW`` is the ideal model's surrogate gradient (hidden
+  spikes included: the chip's hidden layer is not observable). Validation is measured on the
+  chip too (one query per epoch). Each query is counted in ``training_chip_queries``.
+
+**Training.** Adam (Kingma & Ba 2015) on mini-batches reshuffled every epoch; a stratified
+validation part carved from the training data; early stopping keeps the weights of the best
+validation epoch (highest validation accuracy, ties broken by lower validation loss) and stops
+after ``patience`` epochs without improvement.
+
+**Initialisation that fires.** Weights start as ``W_in ~ N(0, 1) / rms(|x|)`` (so the hidden
+input current ``x @ W_in`` has a standard deviation near 1 over the draws, where a neuron needs
+a constant current above ``theta (1 - beta) / (1 - beta^T)``, about 0.1 at the reference
+constants, to fire within ``T`` steps) and ``W_out ~ N(0, 1) / sqrt(H rate)``, with ``rate``
+the hidden layer's mean firing rate. Then, in the ideal model, each layer's weights are scaled
+up by 1.5 until at least :data:`MIN_FIRING_FRACTION` of its (sample, neuron) pairs spike at
+least once. The fractions reached are recorded in the trace; on the Wisconsin data the first
+draw already passes (about half of the pairs fire in each layer).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import xarray as xr
+from pytensor.gradient import zero_grad
+from sklearn.model_selection import train_test_split
+
+from limprob.chip import Chip
+from limprob.data import Split
+from limprob.errors import LimprobError
+from limprob.inference import accuracy, package_versions
+from limprob.models.chip_in_the_loop import DEFAULT_KAPPA
+from limprob.ops import class_probabilities
+from limprob.snn import Network, lif_layer_step
+
+METHODS = ("backprop", "in_the_loop_backprop")
+MIN_FIRING_FRACTION = 0.25
+"""Initialisation target: share of (sample, neuron) pairs of each layer that spike at least once."""
+INIT_SCALE_UP = 1.5
+MAX_INIT_ROUNDS = 20
+ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
+
+
+@dataclass(frozen=True)
+class BackpropConfig:
+    """Everything that defines a backprop run; checked on construction.
+
+    epochs: maximum passes over the training part; learning_rate: Adam's step size;
+    slope: steepness of the fast-sigmoid surrogate; batch_size: samples per Adam step (the
+    whole training part when larger); validation_fraction: share of the training samples held
+    out for early stopping, in [0, 1) (0: no validation, keep the last epoch's weights);
+    patience: epochs without validation improvement before stopping; seed: initial weights,
+    validation split and batch order; kappa: readout gain (the MH model's by default).
+    """
+
+    epochs: int = 150
+    learning_rate: float = 0.01
+    slope: float = 25.0
+    batch_size: int = 32
+    validation_fraction: float = 0.2
+    patience: int = 30
+    seed: int = 0
+    kappa: float = DEFAULT_KAPPA
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "patience"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or value < 1:
+                raise LimprobError(f"{name.replace('_', ' ')} must be a positive integer, "
+                                   f"got {value}")
+        for name in ("learning_rate", "slope", "kappa"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value > 0):
+                raise LimprobError(f"{name.replace('_', ' ')} must be a positive number, "
+                                   f"got {value}")
+        if not (0.0 <= self.validation_fraction < 1.0):
+            raise LimprobError(f"validation fraction must be in [0, 1), "
+                               f"got {self.validation_fraction}")
+        if isinstance(self.seed, bool) or int(self.seed) != self.seed or self.seed < 0:
+            raise LimprobError(f"seed must be a non-negative integer, got {self.seed}")
+
+
+# --- the network as a PyTensor graph ---------------------------------------------------------
+
+def surrogate(u, slope):
+    """``u / (1 + slope |u|)``: the smooth function whose derivative is the surrogate."""
+    return u / (1.0 + slope * abs(u))
+
+
+def surrogate_derivative(u, slope):
+    """``1 / (1 + slope |u|)^2``, the fast-sigmoid surrogate of the spike's derivative."""
+    return 1.0 / (1.0 + slope * np.abs(u)) ** 2
+
+
+def spike(v, theta, slope):
+    """Spikes ``1[v > theta]`` forward, gradient ``1 / (1 + slope |v - theta|)^2`` backward."""
+    smooth = surrogate(v - theta, slope)
+    return pt.cast(pt.gt(v, theta), "float64") + (smooth - zero_grad(smooth))
+
+
+def lif_graph(x, w_in, w_out, beta, theta, slope, n_steps):
+    """Output spike counts (obs, output) of the two-layer LIF network over ``n_steps`` (a
+    ``pytensor.scan``); the same equations as :func:`limprob.snn.lif_counts_numpy`."""
+    current_hidden = x @ w_in
+
+    def step(v1, s1, v2, s2, current_hidden, w_out, beta, theta, slope):
+        v1 = beta * v1 + current_hidden - theta * s1
+        s1 = spike(v1, theta, slope)
+        v2 = beta * v2 + s1 @ w_out - theta * s2
+        s2 = spike(v2, theta, slope)
+        return v1, s1, v2, s2
+
+    hidden = pt.zeros((x.shape[0], w_in.shape[1]), dtype="float64")
+    output = pt.zeros((x.shape[0], w_out.shape[1]), dtype="float64")
+    *_, output_spikes = pytensor.scan(
+        step, outputs_info=[hidden, hidden, output, output],
+        non_sequences=[current_hidden, w_out, beta, theta, slope], n_steps=n_steps,
+        return_updates=False)
+    return output_spikes.sum(axis=0)
+
+
+def cross_entropy(counts, labels, kappa, n_steps):
+    """``-mean_i log softmax(kappa c_i / T)[y_i]`` (nats per sample)."""
+    log_p = pt.special.log_softmax(kappa * counts / n_steps, axis=-1)
+    return -pt.mean(log_p[pt.arange(labels.shape[0]), labels])
+
+
+@dataclass(frozen=True)
+class CompiledNetwork:
+    """The compiled functions (PyTensor's default numba backend).
+
+    ``forward(x, w_in, w_out, beta, theta, n_steps) -> counts``;
+    ``loss_and_gradient(x, y, w_in, w_out, beta, theta, slope, kappa, n_steps, chip_counts,
+    use_chip) -> (loss, ideal counts, dloss/dW_in, dloss/dW_out)``: with ``use_chip = 0`` the
+    loss of the ideal model; with ``use_chip = 1`` the straight-through loss on
+    ``chip_counts``.
+    """
+
+    forward: object
+    loss_and_gradient: object
+    compile_seconds: float
+
+
+@functools.lru_cache(maxsize=1)
+def compiled_network() -> CompiledNetwork:
+    """Compile the network once per process: sizes, time steps, neuron constants, slope and
+    gain are all inputs, so one compilation serves every network and chip.
+
+    Compiled without numba's fast-math flags, which let LLVM reassociate and fuse
+    ``beta v + I`` into one rounding and so break the bit-for-bit equality of the forward pass
+    with :func:`limprob.snn.lif_counts_numpy` (and the reproducibility of a seed). Includes
+    one call of each function, since the numba backend compiles on first call. On a
+    machine whose PyTensor cache (``~/.pytensor/numba``) is cold that call takes about a
+    minute once; afterwards, about 2 s per process.
+    """
+    started = time.perf_counter()
+    with pytensor.config.change_flags(numba__fastmath=False):
+        x, w_in, w_out, chip_counts = pt.dmatrices("x", "w_in", "w_out", "chip_counts")
+        y = pt.lvector("y")
+        n_steps = pt.lscalar("n_steps")
+        beta, theta, slope, kappa, use_chip = pt.dscalars("beta", "theta", "slope", "kappa",
+                                                           "use_chip")
+        counts = lif_graph(x, w_in, w_out, beta, theta, slope, n_steps)
+        readout = counts + zero_grad(use_chip * (chip_counts - counts))
+        loss = cross_entropy(readout, y, kappa, n_steps)
+        grad_in, grad_out = pytensor.grad(loss, [w_in, w_out])
+        loss_and_gradient = pytensor.function(
+            [x, y, w_in, w_out, beta, theta, slope, kappa, n_steps, chip_counts, use_chip],
+            [loss, counts, grad_in, grad_out])
+        forward_counts = lif_graph(x, w_in, w_out, beta, theta, 1.0, n_steps)
+        forward = pytensor.function([x, w_in, w_out, beta, theta, n_steps], forward_counts)
+        ones = np.ones((1, 1))
+        forward(ones, ones, ones, 0.9, 1.0, 1)
+        loss_and_gradient(ones, np.zeros(1, np.int64), ones, ones, 0.9, 1.0, 1.0, 1.0, 1, ones,
+                          0.0)
+    return CompiledNetwork(forward, loss_and_gradient, time.perf_counter() - started)
+
+
+# --- pieces of training ----------------------------------------------------------------------
+
+def layer_firing(x, w_in, w_out, network: Network) -> tuple[float, float]:
+    """Share of (sample, neuron) pairs that spike at least once, hidden and output layer, in
+    the ideal network (numpy, :func:`limprob.snn.lif_layer_step`)."""
+    current = x @ w_in
+    v1 = s1 = np.zeros_like(current)
+    v2 = s2 = np.zeros((x.shape[0], w_out.shape[1]))
+    fired1, fired2 = np.zeros(v1.shape, bool), np.zeros(v2.shape, bool)
+    for _ in range(network.n_steps):
+        v1, s1 = lif_layer_step(v1, s1, current, network.beta, network.theta)
+        v2, s2 = lif_layer_step(v2, s2, s1 @ w_out, network.beta, network.theta)
+        fired1 |= s1 > 0
+        fired2 |= s2 > 0
+    return float(fired1.mean()), float(fired2.mean())
+
+
+def initial_weights(x, n_output: int, network: Network, rng: np.random.Generator):
+    """Random weights that make both layers fire (see the module docstring).
+
+    Returns ``(w_in, w_out, hidden_fraction, output_fraction)``.
+    """
+    n_input, n_hidden = x.shape[1], network.n_hidden
+    w_in = rng.standard_normal((n_input, n_hidden)) / np.sqrt(np.mean(np.sum(x ** 2, axis=1)))
+    w_out = rng.standard_normal((n_hidden, n_output))
+    for _ in range(MAX_INIT_ROUNDS):
+        hidden, _ = layer_firing(x, w_in, w_out, network)
+        if hidden >= MIN_FIRING_FRACTION:
+            break
+        w_in = w_in * INIT_SCALE_UP
+    rate = _hidden_rate(x, w_in, network)
+    w_out = w_out / np.sqrt(n_hidden * max(rate, 1.0 / network.n_steps))
+    for _ in range(MAX_INIT_ROUNDS):
+        hidden, output = layer_firing(x, w_in, w_out, network)
+        if output >= MIN_FIRING_FRACTION:
+            break
+        w_out = w_out * INIT_SCALE_UP
+    return w_in, w_out, hidden, output
+
+
+def _hidden_rate(x, w_in, network: Network) -> float:
+    """Mean spikes per step of the hidden layer in the ideal network."""
+    current = x @ w_in
+    v = s = np.zeros_like(current)
+    total = 0.0
+    for _ in range(network.n_steps):
+        v, s = lif_layer_step(v, s, current, network.beta, network.theta)
+        total += s.mean()
+    return total / network.n_steps
+
+
+def validation_split(labels: np.ndarray, fraction: float, seed: int):
+    """Indices (fit, validation) into the training samples: stratified where every class has
+    two samples, at least one validation sample per class present, and at least one sample
+    per class left to fit."""
+    n = labels.size
+    if fraction == 0.0:
+        return np.arange(n), np.arange(0)
+    present, per_class = np.unique(labels, return_counts=True)
+    n_validation = max(present.size, int(round(fraction * n)))
+    if n - n_validation < present.size:
+        raise LimprobError(f"{n} training samples are too few to hold out a validation part "
+                           f"of {fraction}; lower the validation fraction or use more data")
+    stratify = labels if per_class.min() >= 2 else None
+    fit, validation = train_test_split(np.arange(n), test_size=n_validation, stratify=stratify,
+                                       random_state=seed)
+    return np.sort(fit), np.sort(validation)
+
+
+def _loss_of_counts(counts, labels, kappa, n_steps) -> float:
+    probabilities = class_probabilities(counts, kappa, n_steps)
+    return float(-np.mean(np.log(probabilities[np.arange(labels.size), labels])))
+
+
+class Adam:
+    """Adam on a list of numpy arrays: ``m <- b1 m + (1 - b1) g``,
+    ``v <- b2 v + (1 - b2) g^2``, ``p <- p - lr m_hat / (sqrt(v_hat) + eps)``."""
+
+    def __init__(self, params, learning_rate):
+        self.params = [p.copy() for p in params]
+        self.learning_rate = learning_rate
+        self.m = [np.zeros_like(p) for p in params]
+        self.v = [np.zeros_like(p) for p in params]
+        self.t = 0
+
+    def step(self, grads):
+        self.t += 1
+        correction1 = 1.0 - ADAM_BETA1 ** self.t
+        correction2 = 1.0 - ADAM_BETA2 ** self.t
+        for p, m, v, g in zip(self.params, self.m, self.v, grads):
+            m *= ADAM_BETA1
+            m += (1.0 - ADAM_BETA1) * g
+            v *= ADAM_BETA2
+            v += (1.0 - ADAM_BETA2) * g * g
+            p -= self.learning_rate * (m / correction1) / (np.sqrt(v / correction2)
+                                                           + ADAM_EPSILON)
+        return self.params
+
+
+# --- training --------------------------------------------------------------------------------
+
+def train_backprop(chip: Chip, data: Split, config: BackpropConfig = BackpropConfig(), *,
+                   in_the_loop: bool = False) -> xr.DataTree:
+    """Train by surrogate-gradient BPTT (on the ideal model, or with the chip in the loop when
+    ``in_the_loop``), then measure the weights on ``chip``; return a limprob trace with groups
+    ``weights``, ``training``, ``predictions`` and ``predictions_constant_data``."""
+    if not isinstance(config, BackpropConfig):
+        raise LimprobError("config must be a BackpropConfig")
+    started = time.perf_counter()
+    network = chip.network
+    n_steps = network.n_steps
+    kappa, slope = float(config.kappa), float(config.slope)
+    x = np.ascontiguousarray(data.train["features"].values, dtype=np.float64)
+    y = data.train["labels"].values.astype(np.int64)
+    if x.shape[1] != chip.n_inputs:
+        raise LimprobError(f"the data have {x.shape[1]} features, the chip {chip.n_inputs} "
+                           f"inputs")
+    n_output = chip.n_outputs
+    if data.train.sizes.get("class", n_output) != n_output:
+        raise LimprobError(f"the data have {data.train.sizes['class']} classes, the chip "
+                           f"{n_output} outputs")
+
+    compile_before = compiled_network.cache_info().misses
+    compiled = compiled_network()
+    compile_seconds = (compiled.compile_seconds
+                       if compiled_network.cache_info().misses > compile_before else 0.0)
+
+    rng = np.random.default_rng([config.seed, 2])
+    fit, held_out = validation_split(y, config.validation_fraction, config.seed)
+    x_fit, y_fit, x_val, y_val = x[fit], y[fit], x[held_out], y[held_out]
+    w_in, w_out, hidden_firing, output_firing = initial_weights(x_fit, n_output, network, rng)
+
+    ideal = (float(network.beta), float(network.theta))
+
+    def batch_step(w_in, w_out, xb, yb):
+        if in_the_loop:
+            chip_counts = chip.run(w_in, w_out, xb)
+            return compiled.loss_and_gradient(xb, yb, w_in, w_out, *ideal, slope, kappa,
+                                              n_steps, chip_counts, 1.0)
+        return compiled.loss_and_gradient(xb, yb, w_in, w_out, *ideal, slope, kappa,
+                                          n_steps, np.zeros((xb.shape[0], n_output)), 0.0)
+
+    def validate(w_in, w_out):
+        if in_the_loop:
+            counts = chip.run(w_in, w_out, x_val)
+        else:
+            counts = compiled.forward(x_val, w_in, w_out, *ideal, n_steps)
+        return (_loss_of_counts(counts, y_val, kappa, n_steps),
+                accuracy(class_probabilities(counts, kappa, n_steps), y_val))
+
+    adam = Adam([w_in, w_out], config.learning_rate)
+    batch = min(config.batch_size, y_fit.size)
+    queries_before = chip.queries
+    history = {"train_loss": [], "validation_loss": [], "validation_accuracy": []}
+    best = (-np.inf, np.inf)
+    best_weights, best_epoch, waited = (w_in.copy(), w_out.copy()), 0, 0
+    for epoch in range(1, config.epochs + 1):
+        order = rng.permutation(y_fit.size)
+        total = 0.0
+        for start in range(0, y_fit.size, batch):
+            index = order[start:start + batch]
+            loss, _, grad_in, grad_out = batch_step(adam.params[0], adam.params[1],
+                                                    x_fit[index], y_fit[index])
+            total += float(loss) * index.size
+            adam.step([grad_in, grad_out])
+        history["train_loss"].append(total / y_fit.size)
+        if held_out.size:
+            val_loss, val_accuracy = validate(*adam.params)
+        else:
+            val_loss, val_accuracy = np.nan, np.nan
+        history["validation_loss"].append(val_loss)
+        history["validation_accuracy"].append(val_accuracy)
+        if held_out.size == 0 or (val_accuracy, -val_loss) > (best[0], -best[1]):
+            best = (val_accuracy, val_loss)
+            best_weights, best_epoch, waited = tuple(p.copy() for p in adam.params), epoch, 0
+        else:
+            waited += 1
+            if waited >= config.patience:
+                break
+    training_queries = chip.queries - queries_before
+    training_seconds = time.perf_counter() - started
+
+    w_in, w_out = best_weights
+    before = chip.queries
+    test_x = np.ascontiguousarray(data.test["features"].values, dtype=np.float64)
+    test_probability = class_probabilities(chip.run(w_in, w_out, test_x), kappa, n_steps)
+    train_probability = class_probabilities(chip.run(w_in, w_out, x), kappa, n_steps)
+    evaluation_queries = chip.queries - before
+
+    tree = _trace(data, w_in, w_out, history, test_probability, network)
+    tree.attrs.update({
+        "limprob_trace": 1,
+        "method": "in_the_loop_backprop" if in_the_loop else "backprop",
+        **chip.describe(),
+        **asdict(config),
+        "test_accuracy": accuracy(test_probability, data.test["labels"].values),
+        "train_accuracy": accuracy(train_probability, y),
+        "training_chip_queries": int(training_queries),
+        "evaluation_chip_queries": int(evaluation_queries),
+        "wall_seconds": time.perf_counter() - started,
+        "training_seconds": training_seconds,
+        "compile_seconds": compile_seconds,
+        "epochs_run": len(history["train_loss"]),
+        "best_epoch": best_epoch,
+        "n_train": int(y.size),
+        "n_fit": int(fit.size),
+        "n_validation": int(held_out.size),
+        "n_test": int(data.test.sizes["obs"]),
+        "init_hidden_firing_fraction": hidden_firing,
+        "init_output_firing_fraction": output_firing,
+        "data_source": str(data.train.attrs.get("source", "data")),
+        **package_versions(),
+    })
+    return tree
+
+
+def _trace(data: Split, w_in, w_out, history, test_probability, network: Network) -> xr.DataTree:
+    features = data.train["feature"].values
+    classes = data.train["class"].values
+    hidden = np.arange(network.n_hidden)
+    weights = xr.Dataset(
+        {"W_in": (("input", "hidden"), w_in), "W_out": (("hidden", "output"), w_out)},
+        coords={"input": features, "hidden": hidden, "output": classes},
+    )
+    epochs = np.arange(1, len(history["train_loss"]) + 1)
+    training = xr.Dataset(
+        {name: ("epoch", np.asarray(values, dtype=np.float64))
+         for name, values in history.items()},
+        coords={"epoch": epochs},
+    )
+    training["train_loss"].attrs["units"] = "nats per sample"
+    training["validation_loss"].attrs["units"] = "nats per sample"
+    obs = data.test["obs"].values
+    predictions = xr.Dataset(
+        {"probability": (("obs", "class"), test_probability)},
+        coords={"obs": obs, "class": classes},
+    )
+    constant = xr.Dataset(
+        {"x": (("obs", "feature"), data.test["features"].values),
+         "y": ("obs", data.test["labels"].values)},
+        coords={"obs": obs, "feature": features},
+    )
+    return xr.DataTree.from_dict({"weights": weights, "training": training,
+                                  "predictions": predictions,
+                                  "predictions_constant_data": constant})

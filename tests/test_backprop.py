@@ -1,0 +1,169 @@
+"""Surrogate-gradient backprop baselines: learning, the spike's gradient, the forward pass,
+chip-query counting and configuration checks."""
+
+import math
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+import xarray as xr
+
+from limprob.backprop import (MIN_FIRING_FRACTION, BackpropConfig, _loss_of_counts,
+                              compiled_network, initial_weights, layer_firing, spike,
+                              train_backprop)
+from limprob.chip import SimulatedChip
+from limprob.errors import LimprobError
+from limprob.io import ENGINE, save_trace
+from limprob.snn import Network, lif_counts_numpy
+
+QUICK = BackpropConfig(epochs=4, batch_size=64, patience=100)
+
+
+def fast_sigmoid_integral(u, slope):
+    """The smooth function the spike stands for in the backward pass: u / (1 + slope |u|)."""
+    return u / (1.0 + slope * np.abs(u))
+
+
+def test_backprop_learns_the_ideal_network(data, tmp_path):
+    chip = SimulatedChip(30, 2, Network(), strength=0.0, seed=0)
+    before = chip.queries
+    tree = train_backprop(chip, data, BackpropConfig(seed=0))
+    attrs = tree.attrs
+    assert attrs["test_accuracy"] >= 0.90
+    assert attrs["method"] == "backprop"
+    assert attrs["training_chip_queries"] == 0
+    assert attrs["evaluation_chip_queries"] == 2 == chip.queries - before
+    assert attrs["init_hidden_firing_fraction"] >= 0.25
+    assert attrs["init_output_firing_fraction"] >= 0.25
+    assert tree["weights"]["W_in"].dims == ("input", "hidden")
+    assert tree["weights"]["W_out"].dims == ("hidden", "output")
+    assert list(tree["weights"]["input"].values) == list(data.train["feature"].values)
+    assert list(tree["weights"]["output"].values) == list(data.train["class"].values)
+    assert tree["training"]["validation_accuracy"].dims == ("epoch",)
+    assert tree["training"].sizes["epoch"] == attrs["epochs_run"]
+    probability = tree["predictions"]["probability"]
+    assert probability.dims == ("obs", "class")
+    np.testing.assert_allclose(probability.sum("class"), 1.0)
+    assert tree["predictions_constant_data"]["x"].dims == ("obs", "feature")
+    for key, value in attrs.items():
+        assert isinstance(value, (int, float, str, np.integer, np.floating)), key
+        assert not isinstance(value, bool), key
+    # the recorded accuracy is what the stored weights score on the chip
+    w_in, w_out = tree["weights"]["W_in"].values, tree["weights"]["W_out"].values
+    counts = chip.run(w_in, w_out, data.test["features"].values)
+    assert np.mean(counts.argmax(1) == data.test["labels"].values) == attrs["test_accuracy"]
+    path = save_trace(tree, tmp_path / "backprop.nc")
+    with xr.open_datatree(path, engine=ENGINE) as loaded:
+        assert loaded.attrs["test_accuracy"] == attrs["test_accuracy"]
+        xr.testing.assert_identical(loaded["weights"].to_dataset(),
+                                    tree["weights"].to_dataset())
+
+
+@pytest.mark.parametrize("slope", [5.0, 25.0])
+def test_spike_gradient_is_the_surrogate(slope):
+    theta = 1.0
+    v = pt.dvector("v")
+    out = spike(v, theta, slope)
+    f = pytensor.function([v], [out, pytensor.grad(out.sum(), v)])
+    values = np.array([-2.0, 0.3, 0.9, 0.99, 0.999, 1.0, 1.001, 1.02, 1.3, 4.0])
+    spikes, gradient = f(values)
+    np.testing.assert_array_equal(spikes, (values > theta) * 1.0)
+    h = 1e-6
+    away = values != theta  # the surrogate has a kink at the threshold
+    numerical = (fast_sigmoid_integral(values + h - theta, slope)
+                 - fast_sigmoid_integral(values - h - theta, slope)) / (2 * h)
+    np.testing.assert_allclose(gradient[away], numerical[away], rtol=1e-6)
+    closed_form = 1.0 / (1.0 + slope * np.abs(values - theta)) ** 2
+    np.testing.assert_allclose(gradient, closed_form, rtol=1e-12)
+    assert gradient[values == theta] == 1.0
+
+
+@pytest.mark.parametrize("seed, network", [(0, Network()), (1, Network(5, 7, 0.8, 0.7)),
+                                           (2, Network(16, 32, 0.95, 1.3))])
+def test_forward_pass_equals_the_numpy_reference(data, seed, network):
+    rng = np.random.default_rng(seed)
+    x = data.train["features"].values
+    compiled = compiled_network()
+    h, t, beta, theta = network.n_hidden, network.n_steps, network.beta, network.theta
+    for scale in (1.0, 2.0):
+        w_in = rng.normal(0.1, scale, (30, h))
+        w_out = rng.normal(0.3, scale, (h, 2))
+        reference = lif_counts_numpy(x, w_in, w_out, np.full(h, beta), np.full(h, theta),
+                                     np.full(2, beta), np.full(2, theta), t)
+        assert len(np.unique(reference)) > 5  # neither silent nor saturated
+        np.testing.assert_array_equal(compiled.forward(x, w_in, w_out, beta, theta, t),
+                                      reference)
+        _, counts, _, _ = compiled.loss_and_gradient(
+            x, data.train["labels"].values, w_in, w_out, beta, theta, 25.0, 8.0, t,
+            np.zeros_like(reference), 0.0)
+        np.testing.assert_array_equal(counts, reference)
+
+
+@pytest.mark.parametrize("network", [Network(), Network(16, 32, 0.9, 10.0),
+                                     Network(4, 8, 0.5, 1.0)])
+def test_initial_weights_make_both_layers_fire(data, network):
+    x = data.train["features"].values
+    w_in, w_out, hidden, output = initial_weights(x, 2, network, np.random.default_rng(0))
+    assert (hidden, output) == layer_firing(x, w_in, w_out, network)
+    assert hidden >= MIN_FIRING_FRACTION and output >= MIN_FIRING_FRACTION
+
+
+def test_straight_through_uses_chip_counts_for_the_loss(data):
+    compiled = compiled_network()
+    rng = np.random.default_rng(3)
+    x, y = data.train["features"].values[:100], data.train["labels"].values[:100]
+    w_in, w_out = rng.normal(0, 1, (30, 16)), rng.normal(0, 1, (16, 2))
+    args = (x, y, w_in, w_out, 0.9, 1.0, 25.0, 8.0, 32)
+    loss, counts, g_in, g_out = compiled.loss_and_gradient(*args, np.zeros((100, 2)), 0.0)
+    assert loss == pytest.approx(_loss_of_counts(counts, y, 8.0, 32), rel=1e-12)
+    same = compiled.loss_and_gradient(*args, counts, 1.0)
+    np.testing.assert_allclose(same[2], g_in, rtol=1e-12, atol=1e-15)
+    chip_counts = rng.integers(0, 33, (100, 2)).astype(float)
+    chip_loss, chip_ideal_counts, chip_g_in, _ = compiled.loss_and_gradient(*args, chip_counts,
+                                                                            1.0)
+    assert chip_loss == pytest.approx(_loss_of_counts(chip_counts, y, 8.0, 32), rel=1e-12)
+    np.testing.assert_array_equal(chip_ideal_counts, counts)
+    assert not np.allclose(chip_g_in, g_in)
+
+
+def test_in_the_loop_counts_every_chip_query(data):
+    chip = SimulatedChip(30, 2, Network(), strength=1.0, seed=0)
+    before = chip.queries
+    tree = train_backprop(chip, data, QUICK, in_the_loop=True)
+    attrs = tree.attrs
+    assert attrs["method"] == "in_the_loop_backprop"
+    assert (chip.queries - before
+            == attrs["training_chip_queries"] + attrs["evaluation_chip_queries"])
+    assert attrs["evaluation_chip_queries"] == 2
+    batches = math.ceil(attrs["n_fit"] / QUICK.batch_size)
+    # one query per mini-batch and one per epoch's validation
+    assert attrs["training_chip_queries"] == attrs["epochs_run"] * (batches + 1)
+    assert attrs["epochs_run"] == QUICK.epochs
+
+
+def test_same_seed_same_weights(data):
+    chip = SimulatedChip(30, 2, Network(), strength=1.0, seed=0)
+    first = train_backprop(chip, data, QUICK, in_the_loop=True)
+    second = train_backprop(chip, data, QUICK, in_the_loop=True)
+    xr.testing.assert_identical(first["weights"].to_dataset(), second["weights"].to_dataset())
+    other = train_backprop(chip, data, BackpropConfig(epochs=4, batch_size=64, seed=1),
+                           in_the_loop=True)
+    assert not np.array_equal(other["weights"]["W_in"].values, first["weights"]["W_in"].values)
+
+
+@pytest.mark.parametrize("bad", [
+    dict(epochs=0), dict(epochs=2.5), dict(batch_size=0), dict(patience=-1),
+    dict(learning_rate=0.0), dict(learning_rate=float("nan")), dict(slope=-25.0),
+    dict(kappa=0.0), dict(validation_fraction=1.0), dict(validation_fraction=-0.1),
+    dict(seed=-1), dict(seed=1.5), dict(epochs=True),
+])
+def test_bad_config_raises(bad):
+    with pytest.raises(LimprobError):
+        BackpropConfig(**bad)
+
+
+def test_data_that_do_not_fit_the_chip_raise(data):
+    chip = SimulatedChip(29, 2, Network(), strength=0.0, seed=0)
+    with pytest.raises(LimprobError, match="features"):
+        train_backprop(chip, data, QUICK)
