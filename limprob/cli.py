@@ -5,6 +5,7 @@
     limprob summary  runs/run.nc [--var-names W_out]    ArviZ summary of the posterior
     limprob energy   --params 1e15 --tokens 3e11         energy bounds of training, J
     limprob energy   runs/run.nc                          energy of that training run
+    limprob study    --quick --out runs/study.nc          method x strength x seed grid on Dask
 
 Bad input (a :class:`~limprob.errors.LimprobError` or a malformed argument) prints one line
 ``limprob: error: ...`` and exits with code 2, leaving no output file.
@@ -82,16 +83,25 @@ def _train(args):
 
 
 def _evaluation(tree) -> dict:
-    from limprob.inference import test_accuracies
+    """Test accuracy from the stored predictions (measured on the chip at training time)."""
+    from limprob.inference import accuracy, test_accuracies
 
     labels = tree["predictions_constant_data"]["y"].values
+    method = str(tree.attrs.get("method", "mh"))
+    if method == "mh":
+        accuracies = test_accuracies(tree["predictions"].to_dataset(), labels)
+    else:  # one trained weight set: W* is those weights, and there is no predictive average
+        accuracies = {"test_accuracy_posterior_mean":
+                      accuracy(tree["predictions"]["probability"].values, labels),
+                      "test_accuracy_predictive": None}
     return {
-        **test_accuracies(tree["predictions"].to_dataset(), labels),
+        **accuracies,
         "chip_queries": int(tree.attrs["training_chip_queries"]),
         "evaluation_chip_queries": int(tree.attrs["evaluation_chip_queries"]),
         "chip_strength": float(tree.attrs["chip_strength"]),
         "chip_seed": int(tree.attrs["chip_seed"]),
-        "sampler": str(tree.attrs["sampler"]),
+        "method": method,
+        "sampler": str(tree.attrs.get("sampler", "")),
     }
 
 
@@ -110,9 +120,11 @@ def _evaluate(args):
         print(json.dumps(report))
         return
     print(f"chip: strength {report['chip_strength']}, seed {report['chip_seed']}; "
-          f"sampler {report['sampler']}")
+          f"method {report['method']} {report['sampler']}".rstrip())
     print(f"test accuracy, posterior-mean weights W*: {report['test_accuracy_posterior_mean']:.4f}")
-    print(f"test accuracy, posterior predictive:     {report['test_accuracy_predictive']:.4f}")
+    if report["test_accuracy_predictive"] is not None:
+        print(f"test accuracy, posterior predictive:     "
+              f"{report['test_accuracy_predictive']:.4f}")
     print(f"chip queries: {report['chip_queries']} training, "
           f"{report['evaluation_chip_queries']} evaluation")
 
@@ -211,12 +223,15 @@ def _training_run_energy(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from limprob.study import add_study_parser
+
     parser = _Parser(prog="limprob", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_train(commands)
     _add_evaluate(commands)
     _add_summary(commands)
     _add_energy(commands)
+    add_study_parser(commands)
     return parser
 
 

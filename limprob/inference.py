@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pymc as pm
+import pytensor
 import xarray as xr
 from pymc.step_methods import CompoundStep
 
@@ -219,7 +220,17 @@ def package_versions() -> dict[str, str]:
 
 def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *,
                   progressbar: bool = True) -> xr.DataTree:
-    """Train by MCMC on ``chip`` and return the limprob trace (see the module docstring)."""
+    """Train by MCMC on ``chip`` and return the limprob trace (see the module docstring).
+
+    PyTensor's numba backend compiles with fast-math by default, which lets LLVM reorder
+    floating-point sums; limprob turns it off here so the same seeds give the same trace, bit
+    for bit, in every process.
+    """
+    with pytensor.config.change_flags(numba__fastmath=False):
+        return _train_on_chip(chip, data, config, progressbar)
+
+
+def _train_on_chip(chip, data, config, progressbar):
     model = build_model(chip, data.train, sigma_w=config.sigma_w, kappa=config.kappa)
     step = make_step(model, chip, config.sampler)
     initvals = prior_draws(model, config.chains, config.seed)

@@ -54,7 +54,9 @@ def load_trace(path: str | Path) -> xr.DataTree:
         raise LimprobError(f"{path}: not a NetCDF file ({type(error).__name__})")
     if not tree.attrs.get("limprob_trace"):
         raise LimprobError(f"{path}: not a limprob trace (no limprob_trace attribute)")
-    missing = {"posterior", "sample_stats", "predictions"} - set(tree.children)
+    needed = ({"posterior", "sample_stats"} if tree.attrs.get("method", "mh") == "mh"
+              else {"weights"}) | {"predictions", "predictions_constant_data"}
+    missing = needed - set(tree.children)
     if missing:
         raise LimprobError(f"{path}: limprob trace lacks the group(s) {', '.join(sorted(missing))}")
     return tree
