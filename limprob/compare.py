@@ -1,0 +1,183 @@
+"""Model comparison of saved traces: LOO (with Pareto k) and SMC evidence.
+
+:func:`compare_traces` reads limprob traces, checks that they were fitted to the same
+observations of the compared variable, and returns ArviZ's ``arviz.compare`` table (PSIS-LOO:
+``elpd``, ``p``, ``elpd_diff``, ``weight``, ``se``, ``dse``, ``warning``) extended with the
+Pareto k diagnostics of each model's LOO (``pareto_k_max``, ``pareto_k_bad``: observations
+with k > 0.7) and, for traces sampled by SMC, the log marginal likelihood and the log10 Bayes
+factor of the best SMC model over each (``log10_bayes_factor``; absent otherwise).
+
+    limprob compare A.nc B.nc [--names a b] [--var-name y] [--json] [--plot cmp.png]
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from limprob.errors import LimprobError
+
+PARETO_K_BAD = 0.7
+"""Pareto k above which PSIS-LOO is unreliable for that observation (Vehtari et al. 2024)."""
+
+
+def read_trace(path: str | Path) -> xr.DataTree:
+    """A limprob trace with a ``log_likelihood`` group, or :class:`LimprobError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise LimprobError(f"{path}: no such file")
+    try:
+        tree = xr.open_datatree(path, engine="netcdf4").load()
+    except (OSError, ValueError, KeyError) as error:
+        raise LimprobError(f"{path}: not a NetCDF file ({type(error).__name__})")
+    if not tree.attrs.get("limprob_trace"):
+        raise LimprobError(f"{path}: not a limprob trace (no limprob_trace attribute)")
+    missing = {"posterior", "log_likelihood", "observed_data"} - set(tree.children)
+    if missing:
+        raise LimprobError(f"{path}: trace lacks the group(s) {', '.join(sorted(missing))}, "
+                           "which LOO needs")
+    return tree
+
+
+def common_variable(trees: dict[str, xr.DataTree], var_name: str | None) -> str:
+    """The observed variable to compare on: ``var_name``, or the one every trace has (``y``
+    when several are shared)."""
+    shared = set.intersection(*(set(t["log_likelihood"].data_vars) for t in trees.values()))
+    if var_name is not None:
+        lacking = [n for n, t in trees.items() if var_name not in t["log_likelihood"].data_vars]
+        if lacking:
+            raise LimprobError(f"{', '.join(lacking)}: no log-likelihood of {var_name!r}")
+        return var_name
+    if not shared:
+        raise LimprobError("the traces share no observed variable to compare on")
+    if len(shared) == 1:
+        return shared.pop()
+    if "y" in shared:
+        return "y"
+    raise LimprobError(f"the traces share several observed variables ({', '.join(sorted(shared))}):"
+                       " choose one with --var-name")
+
+
+def check_same_observations(trees: dict[str, xr.DataTree], var_name: str) -> None:
+    """Refuse traces fitted to different observations of ``var_name``: LOO of different data
+    is not comparable."""
+    names = list(trees)
+    first = trees[names[0]]["observed_data"][var_name]
+    for name in names[1:]:
+        other = trees[name]["observed_data"][var_name]
+        same = (first.dims == other.dims and first.shape == other.shape
+                and all(np.array_equal(first[d].values, other[d].values)
+                        for d in first.dims if d in first.coords and d in other.coords)
+                and np.array_equal(first.values, other.values))
+        if not same:
+            raise LimprobError(f"{names[0]} and {name} were fitted to different observations of "
+                               f"{var_name!r}; LOO and evidence compare models of the same data only")
+
+
+def smc_log_marginal_likelihood(tree: xr.DataTree) -> float | None:
+    """The mean over chains of an SMC trace's log marginal likelihood, else None."""
+    if tree.attrs.get("method") != "smc" or "sample_stats" not in tree.children:
+        return None
+    stats = tree["sample_stats"]
+    if "log_marginal_likelihood" not in stats.data_vars:
+        return None
+    return float(np.nanmean(np.asarray(stats["log_marginal_likelihood"].values, dtype=float)))
+
+
+def compare_traces(paths, names=None, var_name: str | None = None) -> pd.DataFrame:
+    """The comparison table (one row per model, best first); see the module docstring."""
+    import arviz as az
+
+    paths = [str(p) for p in paths]
+    if len(paths) < 2:
+        raise LimprobError("compare needs at least two traces")
+    names = list(names) if names else [Path(p).stem for p in paths]
+    if len(names) != len(paths) or len(set(names)) != len(names):
+        raise LimprobError("give one distinct name per trace")
+    trees = {name: read_trace(path) for name, path in zip(names, paths)}
+    var = common_variable(trees, var_name)
+    check_same_observations(trees, var)
+    loos = {name: az.loo(tree, var_name=var, pointwise=True) for name, tree in trees.items()}
+    table = az.compare(loos, round_to="none")
+    for name, loo in loos.items():
+        k = np.asarray(loo.pareto_k).ravel()
+        table.loc[name, "pareto_k_max"] = float(np.nanmax(k))
+        table.loc[name, "pareto_k_bad"] = int(np.sum(k > PARETO_K_BAD))
+        table.loc[name, "n_obs"] = int(k.size)
+    evidence = {name: smc_log_marginal_likelihood(t) for name, t in trees.items()}
+    evidence = {k: v for k, v in evidence.items() if v is not None}
+    if evidence:
+        best = max(evidence.values())
+        for name, value in evidence.items():
+            table.loc[name, "log_marginal_likelihood"] = value
+            table.loc[name, "log10_bayes_factor"] = (best - value) / np.log(10)
+    table.attrs["var_name"] = var
+    return table
+
+
+def table_to_json(table: pd.DataFrame) -> str:
+    records = {}
+    for name, row in table.iterrows():
+        records[name] = {k: (None if isinstance(v, float) and not np.isfinite(v) else
+                             (v.item() if hasattr(v, "item") else v))
+                         for k, v in row.items()}
+    return json.dumps({"var_name": table.attrs.get("var_name"), "models": records})
+
+
+def plot_comparison(table: pd.DataFrame, path) -> Path:
+    """ArviZ's comparison plot (ELPD and its SE per model) written to ``path``."""
+    import arviz as az
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from limprob.io import check_output_path
+
+    path = check_output_path(path)
+    columns = ["rank", "elpd", "p", "elpd_diff", "weight", "se", "dse", "warning"]
+    plot = az.plot_compare(table[[c for c in columns if c in table]], backend="matplotlib")
+    plot.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close("all")
+    return path
+
+
+def add_compare_parser(commands):
+    """``limprob compare``: register the sub-command on an argparse ``commands`` object."""
+    parser = commands.add_parser(
+        "compare", help="compare traces by LOO (Pareto k shown) and SMC evidence")
+    parser.add_argument("traces", nargs="+", help="two or more limprob traces (NetCDF)")
+    parser.add_argument("--names", nargs="+", default=None,
+                        help="a name per trace (default: the file names)")
+    parser.add_argument("--var-name", default=None,
+                        help="observed variable to compare on (default: the shared one, y "
+                             "if several)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--plot", default=None, metavar="PATH.png",
+                        help="also write ArviZ's comparison plot here")
+    parser.set_defaults(run=run_compare)
+    return parser
+
+
+def run_compare(args):
+    import pandas as pd
+
+    if args.plot:
+        from limprob.io import check_output_path
+
+        check_output_path(args.plot)
+    table = compare_traces(args.traces, args.names, args.var_name)
+    if args.plot:
+        plot_comparison(table, args.plot)
+    if args.json:
+        print(table_to_json(table))
+        return
+    print(f"LOO on {table.attrs['var_name']!r} (PSIS; Pareto k > {PARETO_K_BAD} is unreliable)")
+    with pd.option_context("display.max_columns", None, "display.width", 160):
+        print(table.drop(columns=["warning"], errors="ignore").to_string(float_format="%.3g"))
+    if args.plot:
+        print(f"wrote {args.plot}")
