@@ -1,0 +1,97 @@
+"""Probe measurements: what a chip does with weights we chose, recorded as a dataset.
+
+A probe is one chip query: seeded random weights ``W_in``, ``W_out`` written to the chip and a
+fixed set of probe inputs run through it; the chip's output spike counts are recorded. Probe
+``p`` draws its weights from ``Normal(0, s_p)`` with the scales ``s_p`` spaced geometrically
+over ``scales`` so that some probes drive the synapses into saturation and others stay in the
+linear range (limprob's choice: it separates gain from saturation). The result is an
+:class:`xarray.Dataset`:
+
+    counts (probe, obs, output)    W_in (probe, input, hidden)    W_out (probe, hidden, output)
+    x (obs, input)                 scale (probe)
+
+with the chip's identity, the seed and the number of queries in its attributes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from limprob.chip import Chip
+from limprob.errors import LimprobError
+
+DEFAULT_SCALES = (0.3, 2.0)
+"""Smallest and largest probe weight scale (the prior of the weights is Normal(0, 1))."""
+
+
+def probe_weights(n_probes: int, n_inputs: int, n_hidden: int, n_outputs: int, seed: int,
+                  scales=DEFAULT_SCALES):
+    """Seeded probe weights: ``W_in`` (probe, input, hidden), ``W_out`` (probe, hidden,
+    output) and the scale of each probe."""
+    if int(n_probes) != n_probes or n_probes < 1:
+        raise LimprobError(f"the number of probes must be a positive integer, got {n_probes}")
+    low, high = scales
+    if not (0 < low <= high and np.isfinite(high)):
+        raise LimprobError(f"probe scales must satisfy 0 < low <= high, got {scales}")
+    rng = np.random.default_rng([seed, 11])
+    scale = np.geomspace(low, high, n_probes)
+    w_in = rng.standard_normal((n_probes, n_inputs, n_hidden)) * scale[:, None, None]
+    w_out = rng.standard_normal((n_probes, n_hidden, n_outputs)) * scale[:, None, None]
+    return w_in, w_out, scale
+
+
+def probe_inputs(features: xr.Dataset, n_obs: int, seed: int) -> xr.Dataset:
+    """``n_obs`` rows of a feature table (``features (obs, feature)``), chosen by seed."""
+    total = features.sizes["obs"]
+    if int(n_obs) != n_obs or not 1 <= n_obs <= total:
+        raise LimprobError(f"probe inputs must be between 1 and {total} rows, got {n_obs}")
+    rows = np.sort(np.random.default_rng([seed, 13]).choice(total, int(n_obs), replace=False))
+    return features.isel(obs=rows)
+
+
+def record_probes(chip: Chip, x: np.ndarray, n_probes: int = 16, seed: int = 0,
+                  scales=DEFAULT_SCALES, feature_names=None, class_names=None,
+                  obs_index=None) -> xr.Dataset:
+    """Run ``n_probes`` probe weight sets on ``chip`` with inputs ``x`` (obs, input): one
+    query each. Returns the probe dataset of the module docstring."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != chip.n_inputs:
+        raise LimprobError(f"probe inputs of shape {x.shape} do not fit {chip.n_inputs} inputs")
+    h = chip.network.n_hidden
+    w_in, w_out, scale = probe_weights(n_probes, chip.n_inputs, h, chip.n_outputs, seed, scales)
+    before = chip.queries
+    counts = np.stack([chip.run(w_in[p], w_out[p], x) for p in range(n_probes)])
+    queries = chip.queries - before
+    describe = getattr(chip, "describe", dict)()
+    return xr.Dataset(
+        {
+            "counts": (("probe", "obs", "output"), counts),
+            "W_in": (("probe", "input", "hidden"), w_in),
+            "W_out": (("probe", "hidden", "output"), w_out),
+            "x": (("obs", "input"), x),
+            "scale": ("probe", scale),
+        },
+        coords={
+            "probe": np.arange(n_probes),
+            "obs": np.arange(x.shape[0]) if obs_index is None else np.asarray(obs_index),
+            "input": (np.arange(chip.n_inputs) if feature_names is None
+                      else np.asarray(feature_names)),
+            "hidden": np.arange(h),
+            "output": (np.arange(chip.n_outputs) if class_names is None
+                       else np.asarray(class_names)),
+        },
+        attrs={"probe_seed": int(seed), "probe_chip_queries": int(queries),
+               "probe_scale_low": float(scales[0]), "probe_scale_high": float(scales[1]),
+               **describe},
+    )
+
+
+def record_probes_from_table(chip: Chip, features: xr.Dataset, n_probes: int = 16,
+                             n_obs: int = 32, seed: int = 0, scales=DEFAULT_SCALES) -> xr.Dataset:
+    """:func:`record_probes` on ``n_obs`` rows of a feature table chosen by ``seed``."""
+    rows = probe_inputs(features, n_obs, seed)
+    return record_probes(chip, rows["features"].values, n_probes, seed, scales,
+                         feature_names=rows["feature"].values,
+                         class_names=rows["class"].values if "class" in rows.coords else None,
+                         obs_index=rows["obs"].values)
