@@ -176,7 +176,7 @@ def _add_energy(commands):
 
 
 def _energy(args):
-    from limprob.energy import BOUND_NAMES, energy_report
+    from limprob.energy import energy_report
 
     logging.getLogger("pymc").setLevel(logging.WARNING)  # the device posterior's NUTS chatter
     if args.trace is not None:
@@ -190,6 +190,12 @@ def _energy(args):
         return
     print(f"Energy to train N = {args.params:.3g} parameters at b = {args.bits:g} bits "
           f"(posterior median [94 % interval] over device parameters):")
+    _print_bounds(report)
+
+
+def _print_bounds(report: dict) -> None:
+    from limprob.energy import BOUND_NAMES
+
     for name in BOUND_NAMES:
         value = report[name]
         print(f"  {name.removesuffix('_joules'):12s} {value['median']:10.3e} J  "
@@ -216,10 +222,7 @@ def _training_run_energy(args):
     print(f"{args.trace}: {tree.attrs.get('method', 'mh')} training, "
           f"{summary.attrs['weight_writes']:.3g} weight writes at {args.bits:g} bits, "
           f"{summary.attrs['forward_flops']:.3g} forward FLOPs")
-    for name in BOUND_NAMES:
-        value = report[name]
-        print(f"  {name.removesuffix('_joules'):12s} {value['median']:10.3e} J  "
-              f"[{value['low']:.3e}, {value['high']:.3e}]")
+    _print_bounds(report)
 
 
 def build_parser() -> argparse.ArgumentParser:
