@@ -101,7 +101,14 @@ def compare_traces(paths, names=None, var_name: str | None = None) -> pd.DataFra
     trees = {name: read_trace(path) for name, path in zip(names, paths)}
     var = common_variable(trees, var_name)
     check_same_observations(trees, var)
-    loos = {name: az.loo(tree, var_name=var, pointwise=True) for name, tree in trees.items()}
+    loos = {}
+    for name, tree in trees.items():
+        try:
+            loos[name] = az.loo(tree, var_name=var, pointwise=True)
+        except ValueError as error:
+            raise LimprobError(f"{name}: PSIS-LOO of {var!r} failed ({error}); the chains have "
+                               "too few distinct draws, run them longer")
+
     table = az.compare(loos, round_to="none")
     for name, loo in loos.items():
         k = np.asarray(loo.pareto_k).ravel()
