@@ -233,6 +233,10 @@ def initial_weights(x, n_output: int, network: Network, rng: np.random.Generator
     """
     n_input, n_hidden = x.shape[1], network.n_hidden
     w_in = rng.standard_normal((n_input, n_hidden)) / np.sqrt(np.mean(np.sum(x ** 2, axis=1)))
+    # Inputs are non-negative, so a hidden neuron whose weights sum to a negative drive is
+    # silent for most samples and its surrogate gradient vanishes: flip such columns (the
+    # flipped column has the same N(0, 1) distribution) so every neuron starts excitable.
+    w_in = w_in * np.where((x @ w_in).mean(axis=0) < 0, -1.0, 1.0)
     w_out = rng.standard_normal((n_hidden, n_output))
     for _ in range(MAX_INIT_ROUNDS):
         hidden, _ = layer_firing(x, w_in, w_out, network)
