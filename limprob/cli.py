@@ -6,6 +6,7 @@
     limprob energy   --params 1e15 --tokens 3e11         energy bounds of training, J
     limprob energy   runs/run.nc                          energy of that training run
     limprob study    --quick --out runs/study.nc          method x strength x seed grid on Dask
+    limprob compare  A.nc B.nc [--json] [--plot F.png]     LOO (and SMC evidence) comparison
 
 Bad input (a :class:`~limprob.errors.LimprobError` or a malformed argument) prints one line
 ``limprob: error: ...`` and exits with code 2, leaving no output file.
@@ -226,6 +227,7 @@ def _training_run_energy(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from limprob.compare import add_compare_parser
     from limprob.study import add_study_parser
 
     parser = _Parser(prog="limprob", description=__doc__.split("\n\n")[0])
@@ -235,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_summary(commands)
     _add_energy(commands)
     add_study_parser(commands)
+    add_compare_parser(commands)
     return parser
 
 
