@@ -37,3 +37,40 @@ def plot(study: xr.Dataset, over: str, path, title: str, log_x: bool = False):
     ax.legend(fontsize=8)
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def wall_time_line(study: xr.Dataset) -> str:
+    return (f"Study wall time {study.attrs['run_wall_seconds']:.0f} s for "
+            f"{study.attrs['cells_computed']} cells computed "
+            f"({study.attrs['cells_cached']} from the cache).")
+
+
+def run_analysis(name: str, description: str, grid, settings, report, over: str, title: str,
+                 log_x: bool = False, argv=None) -> int:
+    """Command-line entry shared by the study analyses: run the study ``name`` on Dask
+    (cached per cell), then write ``name``.nc, .png and .md into the output folder."""
+    import argparse
+    import sys
+    from pathlib import Path
+
+    from limprob.errors import LimprobError
+    from limprob.study import run_study
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--scheduler", default=None)
+    parser.add_argument("--out-dir", default=str(Path(__file__).resolve().parent / "results"))
+    args = parser.parse_args(argv)
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"{name}.nc"
+    try:
+        study = run_study(grid, settings, out, workers=args.workers, scheduler=args.scheduler)
+    except LimprobError as error:
+        print(f"{name}: error: {error}", file=sys.stderr)
+        return 2
+    plot(study, over, out.with_suffix(".png"), title, log_x=log_x)
+    text = report(study)
+    out.with_suffix(".md").write_text(text)
+    print(text)
+    return 0

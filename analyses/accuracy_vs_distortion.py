@@ -8,16 +8,12 @@ Writes results/accuracy_vs_distortion.nc, .png and .md.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
-from _study_report import plot
+from _study_report import run_analysis, wall_time_line
 
-from limprob.errors import LimprobError
-from limprob.study import pick, Grid, StudySettings, run_study, summary_table
+from limprob.study import Grid, StudySettings, pick, summary_table
 
-RESULTS = Path(__file__).resolve().parent / "results"
 GRID = Grid(strengths=(0.0, 0.5, 1.0, 1.5, 2.0), seeds=(0, 1, 2, 3, 4), train_fractions=(1.0,))
 SETTINGS = StudySettings()
 
@@ -58,31 +54,13 @@ def report(study) -> str:
         drop = pick(mean, method="mh").sel(strength=0.0) - pick(mean, method="mh").sel(strength=strongest)
         lines.append(f"- MH at strength {strongest:g} vs strength 0: "
                      f"{-100 * float(drop):+.1f} points.")
-    lines += ["", f"Study wall time {study.attrs['run_wall_seconds']:.0f} s for "
-              f"{study.attrs['cells_computed']} cells computed "
-              f"({study.attrs['cells_cached']} from the cache)."]
+    lines += ["", wall_time_line(study)]
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--scheduler", default=None)
-    parser.add_argument("--out-dir", default=str(RESULTS))
-    args = parser.parse_args(argv)
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / "accuracy_vs_distortion.nc"
-    try:
-        study = run_study(GRID, SETTINGS, out, workers=args.workers, scheduler=args.scheduler)
-    except LimprobError as error:
-        print(f"accuracy_vs_distortion: error: {error}", file=sys.stderr)
-        return 2
-    plot(study, "strength", out.with_suffix(".png"), "Accuracy vs chip distortion")
-    text = report(study)
-    out.with_suffix(".md").write_text(text)
-    print(text)
-    return 0
+    return run_analysis("accuracy_vs_distortion", __doc__.split("\n\n")[0], GRID, SETTINGS, report,
+                        "strength", "Accuracy vs chip distortion", argv=argv)
 
 
 if __name__ == "__main__":

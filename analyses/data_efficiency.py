@@ -8,17 +8,13 @@ Writes results/data_efficiency.nc, .png and .md.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
-from _study_report import plot
+from _study_report import run_analysis, wall_time_line
 
-from limprob.errors import LimprobError
-from limprob.study import pick, Grid, StudySettings, run_study, summary_table
+from limprob.study import Grid, StudySettings, pick, summary_table
 
-RESULTS = Path(__file__).resolve().parent / "results"
 FRACTIONS = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 GRID = Grid(strengths=(1.0,), seeds=(0, 1, 2, 3, 4), train_fractions=FRACTIONS)
 SETTINGS = StudySettings()
@@ -60,32 +56,13 @@ def report(study) -> str:
         else:
             ratio = f"{bp / mh:g}x"
         lines.append(f"- data-efficiency ratio (backprop's fraction / MH's): {ratio}")
-    lines += ["", f"Study wall time {study.attrs['run_wall_seconds']:.0f} s for "
-              f"{study.attrs['cells_computed']} cells computed "
-              f"({study.attrs['cells_cached']} from the cache)."]
+    lines += ["", wall_time_line(study)]
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--scheduler", default=None)
-    parser.add_argument("--out-dir", default=str(RESULTS))
-    args = parser.parse_args(argv)
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / "data_efficiency.nc"
-    try:
-        study = run_study(GRID, SETTINGS, out, workers=args.workers, scheduler=args.scheduler)
-    except LimprobError as error:
-        print(f"data_efficiency: error: {error}", file=sys.stderr)
-        return 2
-    plot(study, "train_fraction", out.with_suffix(".png"), "Data efficiency, strength 1",
-         log_x=True)
-    text = report(study)
-    out.with_suffix(".md").write_text(text)
-    print(text)
-    return 0
+    return run_analysis("data_efficiency", __doc__.split("\n\n")[0], GRID, SETTINGS, report,
+                        "train_fraction", "Data efficiency, strength 1", log_x=True, argv=argv)
 
 
 if __name__ == "__main__":
