@@ -20,27 +20,15 @@ import pandas as pd
 import xarray as xr
 
 from limprob.errors import LimprobError
+from limprob.io import load_trace
 
 PARETO_K_BAD = 0.7
 """Pareto k above which PSIS-LOO is unreliable for that observation (Vehtari et al. 2024)."""
 
 
 def read_trace(path: str | Path) -> xr.DataTree:
-    """A limprob trace with a ``log_likelihood`` group, or :class:`LimprobError`."""
-    path = Path(path)
-    if not path.is_file():
-        raise LimprobError(f"{path}: no such file")
-    try:
-        tree = xr.open_datatree(path, engine="netcdf4").load()
-    except (OSError, ValueError, KeyError) as error:
-        raise LimprobError(f"{path}: not a NetCDF file ({type(error).__name__})")
-    if not tree.attrs.get("limprob_trace"):
-        raise LimprobError(f"{path}: not a limprob trace (no limprob_trace attribute)")
-    missing = {"posterior", "log_likelihood", "observed_data"} - set(tree.children)
-    if missing:
-        raise LimprobError(f"{path}: trace lacks the group(s) {', '.join(sorted(missing))}, "
-                           "which LOO needs")
-    return tree
+    """A limprob trace with the groups LOO needs, or :class:`LimprobError`."""
+    return load_trace(path, needs={"posterior", "log_likelihood", "observed_data"})
 
 
 def common_variable(trees: dict[str, xr.DataTree], var_name: str | None) -> str:

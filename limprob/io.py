@@ -43,8 +43,12 @@ def save_trace(tree: xr.DataTree, path: str | Path) -> Path:
     return path
 
 
-def load_trace(path: str | Path) -> xr.DataTree:
-    """Read a limprob trace; raise :class:`LimprobError` if ``path`` is not one."""
+def load_trace(path: str | Path, needs: set[str] | None = None) -> xr.DataTree:
+    """Read a limprob trace; raise :class:`LimprobError` if ``path`` is not one.
+
+    ``needs`` names the groups the caller requires; by default those of a training run (MH:
+    posterior and sample_stats; backprop: weights; both: the test predictions).
+    """
     path = Path(path)
     if not path.is_file():
         raise LimprobError(f"{path}: no such file")
@@ -54,9 +58,10 @@ def load_trace(path: str | Path) -> xr.DataTree:
         raise LimprobError(f"{path}: not a NetCDF file ({type(error).__name__})")
     if not tree.attrs.get("limprob_trace"):
         raise LimprobError(f"{path}: not a limprob trace (no limprob_trace attribute)")
-    needed = ({"posterior", "sample_stats"} if tree.attrs.get("method", "mh") == "mh"
-              else {"weights"}) | {"predictions", "predictions_constant_data"}
-    missing = needed - set(tree.children)
+    if needs is None:
+        needs = ({"posterior", "sample_stats"} if tree.attrs.get("method", "mh") == "mh"
+                 else {"weights"}) | {"predictions", "predictions_constant_data"}
+    missing = set(needs) - set(tree.children)
     if missing:
         raise LimprobError(f"{path}: limprob trace lacks the group(s) {', '.join(sorted(missing))}")
     return tree
