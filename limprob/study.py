@@ -148,7 +148,7 @@ class Cell:
 
 
 QUICK_GRID = Grid(methods=METHODS, strengths=(0.0, 2.0), seeds=(0,), train_fractions=(1.0,))
-QUICK_SETTINGS = StudySettings(draws=1000, tune=1000, chains=1, predictive_draws=20, epochs=60)
+QUICK_SETTINGS = StudySettings(draws=2000, tune=3000, chains=1, predictive_draws=20, epochs=60)
 """``--quick``: 6 cells, about a minute on 2 cores."""
 
 
