@@ -1,6 +1,7 @@
 """Surrogate-gradient backprop baselines: learning, the spike's gradient, the forward pass,
 chip-query counting and configuration checks."""
 
+import json
 import math
 
 import numpy as np
@@ -13,6 +14,7 @@ from limprob.backprop import (MIN_FIRING_FRACTION, BackpropConfig, _loss_of_coun
                               compiled_network, initial_weights, layer_firing, spike,
                               train_backprop)
 from limprob.chip import SimulatedChip
+from limprob.cli import main
 from limprob.errors import LimprobError
 from limprob.io import ENGINE, save_trace
 from limprob.snn import Network, lif_counts_numpy
@@ -25,7 +27,7 @@ def fast_sigmoid_integral(u, slope):
     return u / (1.0 + slope * np.abs(u))
 
 
-def test_backprop_learns_the_ideal_network(data, tmp_path):
+def test_backprop_learns_the_ideal_network(data, tmp_path, capsys):
     chip = SimulatedChip(30, 2, Network(), strength=0.0, seed=0)
     before = chip.queries
     tree = train_backprop(chip, data, BackpropConfig(seed=0))
@@ -58,6 +60,12 @@ def test_backprop_learns_the_ideal_network(data, tmp_path):
         assert loaded.attrs["test_accuracy"] == attrs["test_accuracy"]
         xr.testing.assert_identical(loaded["weights"].to_dataset(),
                                     tree["weights"].to_dataset())
+    # the CLI reads a backprop trace like an MH one
+    assert main(["evaluate", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["method"] == "backprop" and report["test_accuracy_predictive"] is None
+    assert report["test_accuracy_posterior_mean"] == attrs["test_accuracy"]
+    assert report["chip_queries"] == 0
 
 
 @pytest.mark.parametrize("slope", [5.0, 25.0])
