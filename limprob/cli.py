@@ -230,7 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     from limprob.compare import add_compare_parser
     from limprob.study import add_study_parser
 
-    parser = _Parser(prog="limprob", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="limprob", description="Train spiking-network chips in the loop by "
+                     "MCMC, compare models, and bound the energy of learning.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_train(commands)
     _add_evaluate(commands)
