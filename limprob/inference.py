@@ -166,12 +166,11 @@ def posterior_mean_weights(posterior: xr.Dataset, log_likelihood: xr.Dataset):
     return chain["W_in"].mean("draw").values, chain["W_out"].mean("draw").values
 
 
-def predictions(chip: Chip, posterior: xr.Dataset, log_likelihood: xr.Dataset,
+def predictions(chip: Chip, posterior: xr.Dataset, w_star: tuple[np.ndarray, np.ndarray],
                 test: xr.Dataset, kappa: float, predictive_draws: int) -> xr.Dataset:
-    """Test-set class probabilities on ``chip`` for the posterior-mean weights W* (see
-    :func:`posterior_mean_weights`) and for a thinned set of posterior draws (one query
+    """Test-set class probabilities on ``chip`` for the posterior-mean weights ``w_star``
+    (see :func:`posterior_mean_weights`) and for a thinned set of posterior draws (one query
     each)."""
-    w_star_in, w_star_out = posterior_mean_weights(posterior, log_likelihood)
     classes = posterior["output"].values
     thinned = thinned_draws(posterior, predictive_draws)
     per_draw = np.stack([
@@ -186,8 +185,7 @@ def predictions(chip: Chip, posterior: xr.Dataset, log_likelihood: xr.Dataset,
     return xr.Dataset(
         {
             "probability_posterior_mean": (("obs", "class"),
-                                           evaluate_weights(chip, w_star_in, w_star_out, test,
-                                                            kappa)),
+                                           evaluate_weights(chip, *w_star, test, kappa)),
             "probability": (("chain", "draw", "obs", "class"), per_draw),
         },
         coords={"chain": thinned["chain"].values, "draw": thinned["draw"].values, "obs": obs,
@@ -249,9 +247,9 @@ def _train_on_chip(chip, data, config, progressbar):
 
     posterior = tree["posterior"].to_dataset()
     before = chip.queries
-    predicted = predictions(chip, posterior, log_likelihood, data.test, config.kappa,
-                            config.predictive_draws)
     w_star = posterior_mean_weights(posterior, log_likelihood)
+    predicted = predictions(chip, posterior, w_star, data.test, config.kappa,
+                            config.predictive_draws)
     train_accuracy = accuracy(evaluate_weights(chip, *w_star, data.train, config.kappa),
                               data.train["labels"].values)
     evaluation_queries = chip.queries - before
