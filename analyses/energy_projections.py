@@ -18,7 +18,6 @@ dims ``scenario`` / ``update_time`` and ``statistic`` = median, low, high), ener
 """
 
 import argparse
-import os
 from importlib.metadata import version
 from pathlib import Path
 
@@ -31,6 +30,7 @@ import xarray as xr  # noqa: E402
 
 from limprob import energy  # noqa: E402
 from limprob.models import lim_energy  # noqa: E402
+from limprob.io import save_dataset  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SWEEP_TOKENS = energy.BRAIN_SCALE_TOKENS
@@ -99,12 +99,6 @@ def provenance(seed):
         "characterisation": "limprob/datasets/device_characterisation.nc",
         **{f"version_{pkg}": version(pkg) for pkg in ("pymc", "pytensor", "arviz", "xarray")},
     }
-
-
-def write_netcdf(dataset, path):
-    tmp = path.with_suffix(".nc.tmp")
-    dataset.to_netcdf(tmp, engine="netcdf4")
-    os.replace(tmp, path)
 
 
 def format_interval(stats):
@@ -194,7 +188,7 @@ def main(argv=None):
     summary = xr.merge([summary, scenarios], combine_attrs="override")
     summary.attrs = provenance(args.seed)
     summary.attrs["sources"] = "; ".join(f"{k}: {v['source']}" for k, v in PUBLISHED.items())
-    write_netcdf(summary, RESULTS / "energy_projections.nc")
+    save_dataset(summary, RESULTS / "energy_projections.nc")
     (RESULTS / "energy_projections.md").write_text(markdown_table(summary))
     plot_projections(summary, RESULTS / "energy_projections.png")
 
@@ -205,7 +199,7 @@ def main(argv=None):
     speed = speed.rename(scenario="update_time").assign_coords(update_time=update_times)
     speed["update_time"].attrs = {"long_name": "tau_u / tau_r", "units": "1"}
     speed.attrs = provenance(args.seed)
-    write_netcdf(speed, RESULTS / "energy_speed.nc")
+    save_dataset(speed, RESULTS / "energy_speed.nc")
     plot_speed(speed, RESULTS / "energy_speed.png")
 
     brain = summary.sel(scenario="N=1e15")

@@ -10,7 +10,6 @@ variable names and units) and passes it to ``limprob.models.lim_energy.build_mod
     python analyses/make_device_characterisation.py [OUTPUT.nc]
 """
 
-import os
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from limprob.energy import ELEMENTARY_CHARGE_C, K_B_J_PER_K
+from limprob.io import save_dataset
 
 TRUTH = {"temperature_k": 300.0, "attempt_time_s": 1e-9, "noise_sd": 0.25}
 BARRIERS_EV = np.linspace(0.45, 0.85, 12)
@@ -49,15 +49,7 @@ def make_dataset(truth=TRUTH, barriers_ev=BARRIERS_EV, seed=SEED):
     )
 
 
-def write(dataset, path):
-    """Write NetCDF through a temporary file and rename, so a crash leaves no partial file."""
-    path = Path(path)
-    tmp = path.with_suffix(".nc.tmp")
-    dataset.to_netcdf(tmp, engine="netcdf4")
-    os.replace(tmp, path)
-
-
 if __name__ == "__main__":
     output = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_OUTPUT
-    write(make_dataset(), output)
+    save_dataset(make_dataset(), output)
     print(f"wrote {output}")

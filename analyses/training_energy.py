@@ -24,6 +24,7 @@ from limprob.chip import SimulatedChip
 from limprob.data import load_table, split
 from limprob.energy import BOUND_NAMES
 from limprob.inference import TrainConfig, package_versions, train_on_chip
+from limprob.io import save_dataset
 from limprob.training_energy import training_energy
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -64,7 +65,7 @@ def main(argv=None):
                     "interval": "94 % equal-tailed, device-parameter posterior",
                     **package_versions()}
     RESULTS.mkdir(exist_ok=True)
-    result.to_netcdf(RESULTS / "training_energy.nc")
+    save_dataset(result, RESULTS / "training_energy.nc")
 
     lines = [f"# Energy of training on a strength-{args.strength:g} chip (seed {args.chip_seed})",
              "",

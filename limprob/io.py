@@ -28,19 +28,33 @@ def check_output_path(path: str | Path) -> Path:
     return path
 
 
-def save_trace(tree: xr.DataTree, path: str | Path) -> Path:
-    """Write ``tree`` to ``path`` as NetCDF-4, atomically."""
-    path = check_output_path(path)
+def write_atomically(path: str | Path, write) -> Path:
+    """Call ``write(temporary_name)`` on a temporary file beside ``path``, then rename it over
+    ``path``: a crash or an error inside ``write`` leaves neither a partial file nor the
+    temporary behind."""
+    path = Path(path)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
     try:
-        tree.to_netcdf(temporary, engine=ENGINE)
+        write(temporary)
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def save_trace(tree: xr.DataTree, path: str | Path) -> Path:
+    """Write ``tree`` to ``path`` as NetCDF-4, atomically."""
+    return write_atomically(check_output_path(path),
+                            lambda name: tree.to_netcdf(name, engine=ENGINE))
+
+
+def save_dataset(dataset: xr.Dataset, path: str | Path) -> Path:
+    """Write ``dataset`` to ``path`` as NetCDF-4, atomically."""
+    return write_atomically(check_output_path(path),
+                            lambda name: dataset.to_netcdf(name, engine=ENGINE))
 
 
 def load_trace(path: str | Path, needs: set[str] | None = None) -> xr.DataTree:

@@ -30,7 +30,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
 from itertools import product
@@ -40,6 +39,7 @@ import numpy as np
 import xarray as xr
 
 from limprob.errors import LimprobError
+from limprob.io import save_dataset, write_atomically
 
 METHODS = ("mh", "backprop", "in_the_loop_backprop")
 VARIABLES = ("test_accuracy", "test_accuracy_predictive", "train_accuracy", "chip_queries",
@@ -222,20 +222,7 @@ def write_cell(path: Path, cell: Cell, settings: StudySettings, result: dict) ->
     record = {"cell": asdict(cell), "settings": settings.for_method(cell.method),
               "result": {k: (None if math.isnan(v) else v) for k, v in result.items()}}
     path.parent.mkdir(exist_ok=True)
-    _write_atomically(path, lambda name: Path(name).write_text(json.dumps(record, indent=1)))
-
-
-def _write_atomically(path: Path, write) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
-                                         dir=path.parent)
-    os.close(handle)
-    try:
-        write(temporary)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda name: Path(name).write_text(json.dumps(record, indent=1)))
 
 
 def _decode(result: dict) -> dict:
@@ -392,11 +379,7 @@ def assemble(grid: Grid, settings: StudySettings, out: str | Path) -> xr.Dataset
 
 def save_study(study: xr.Dataset, out: str | Path) -> Path:
     """Write ``study`` to ``out`` as NetCDF-4, atomically."""
-    from limprob.io import ENGINE, check_output_path
-
-    out = check_output_path(out)
-    _write_atomically(out, lambda name: study.to_netcdf(name, engine=ENGINE))
-    return out
+    return save_dataset(study, out)
 
 
 def load_study(path: str | Path) -> xr.Dataset:
