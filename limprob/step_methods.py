@@ -61,9 +61,16 @@ class BlockedMetropolis(ArrayStepShared):
     S : per-coordinate proposal standard deviations (default ones).
     scaling : initial scale ``s`` (default ``2.38 / sqrt(d)``).
     target_accept : acceptance rate the tuning aims for.
-    record_log_likelihood : also record each observed variable's pointwise log-likelihood at
-        the current point as a sample stat (``log_likelihood__<name>``); it comes from the same
-        evaluation as the log-density, so it costs nothing extra.
+    record_log_likelihood : also record each observed variable's pointwise log-likelihood (and
+        each ``pm.Potential``'s value) at the current point as a sample stat
+        (``log_likelihood__<name>``); it comes from the same evaluation as the log-density, so
+        it costs nothing extra.
+    adapt_covariance : during tuning, learn the proposal's covariance from the chain itself
+        (adaptive Metropolis, Haario, Saksman and Tamminen 2001): after
+        ``covariance_warmup`` tuning steps the proposal becomes ``q' = q + s L z`` with
+        ``L L^T`` the running covariance of the tuning draws (plus ``1e-10 I``) and ``s``
+        restarted at ``2.38 / sqrt(d)``; the covariance is frozen when tuning ends. Worth it
+        for a few correlated parameters; for hundreds of weights the diagonal ``S`` is enough.
     """
 
     name = "blocked_metropolis"
@@ -76,8 +83,8 @@ class BlockedMetropolis(ArrayStepShared):
     }
 
     def __init__(self, vars=None, *, S=None, scaling=None, target_accept=TARGET_ACCEPT,
-                 record_log_likelihood=True, model=None, rng=None, initial_point=None,
-                 compile_kwargs=None, blocked=True):
+                 record_log_likelihood=True, adapt_covariance=False, covariance_warmup=200,
+                 model=None, rng=None, initial_point=None, compile_kwargs=None, blocked=True):
         model = pm.modelcontext(model)
         if initial_point is None:
             initial_point = model.initial_point()
@@ -87,21 +94,24 @@ class BlockedMetropolis(ArrayStepShared):
         self.proposal_sd = np.ones(size) if S is None else np.broadcast_to(S, size).astype(float)
         self.initial_scaling = 2.38 / np.sqrt(size) if scaling is None else float(scaling)
         self.target_accept = float(target_accept)
+        self.adapt_covariance = bool(adapt_covariance)
+        self.covariance_warmup = int(covariance_warmup)
 
         shared = make_shared_replacements(initial_point, vars, model)
         observed = list(model.observed_RVs) if record_log_likelihood else []
-        pointwise = model.logp(vars=observed, sum=False) if observed else []
+        potentials = list(model.potentials) if record_log_likelihood else []
+        pointwise = [*(model.logp(vars=observed, sum=False) if observed else []), *potentials]
         outputs, joined = join_nonshared_inputs(
             point=initial_point, outputs=[model.logp(), *pointwise], inputs=vars,
             shared_inputs=shared,
         )
         self._evaluate = compile_pymc([joined], outputs, **(compile_kwargs or {}))
         self._evaluate.trust_input = True
-        self._observed_names = [rv.name for rv in observed]
+        self._observed_names = [*(rv.name for rv in observed), *(p.name for p in potentials)]
 
         stats = dict(self.stats_dtypes_shapes)
-        for rv in observed:
-            stats[log_likelihood_stat(rv.name)] = (object, None)
+        for name in self._observed_names:
+            stats[log_likelihood_stat(name)] = (object, None)
         self.stats_dtypes_shapes = stats
         self.stats_dtypes = [{name: dtype for name, (dtype, _) in stats.items()}]
         super().__init__(vars, shared, blocked=blocked, rng=rng)
@@ -111,6 +121,8 @@ class BlockedMetropolis(ArrayStepShared):
     def _reset_chain(self):
         self.log_scale = float(np.log(self.initial_scaling))
         self.tune_iteration = 0
+        self._proposal_factor = None  # None: the diagonal proposal_sd
+        self._n_seen, self._mean, self._scatter = 0, None, None
         self._cached_q = None
         self._cached_eval = None
         self._cached_others = ()
@@ -144,7 +156,10 @@ class BlockedMetropolis(ArrayStepShared):
         logp0, pointwise0 = self._cached_eval
 
         scale = np.exp(self.log_scale)
-        proposal = current + scale * self.proposal_sd * self.rng.standard_normal(current.size)
+        z = self.rng.standard_normal(current.size)
+        step = (self.proposal_sd * z if self._proposal_factor is None
+                else self._proposal_factor @ z)
+        proposal = current + scale * step
         logp1, pointwise1 = self._evaluate_at(proposal)
         log_ratio = logp1 - logp0
         accept_prob = float(np.exp(min(0.0, log_ratio))) if np.isfinite(log_ratio) else 0.0
@@ -157,6 +172,8 @@ class BlockedMetropolis(ArrayStepShared):
                 self.log_scale, accept_prob, self.tune_iteration, self.target_accept
             )
             self.tune_iteration += 1
+            if self.adapt_covariance:
+                self._learn_covariance(self._cached_q)
 
         logp, pointwise = self._cached_eval
         stats = {"accept": accept_prob, "accepted": accepted, "scaling": scale,
@@ -164,6 +181,23 @@ class BlockedMetropolis(ArrayStepShared):
         for name, values in zip(self._observed_names, pointwise):
             stats[log_likelihood_stat(name)] = values
         return RaveledVars(self._cached_q.copy(), q0.point_map_info), [stats]
+
+    def _learn_covariance(self, q: np.ndarray):
+        """Welford update of the tuning draws' covariance; from ``covariance_warmup`` steps on,
+        propose along it (the scale restarts once, at the switch)."""
+        self._n_seen += 1
+        if self._mean is None:
+            self._mean, self._scatter = q.astype(float).copy(), np.zeros((q.size, q.size))
+            return
+        delta = q - self._mean
+        self._mean = self._mean + delta / self._n_seen
+        self._scatter = self._scatter + np.outer(delta, q - self._mean)
+        if self._n_seen < self.covariance_warmup:
+            return
+        if self._n_seen == self.covariance_warmup:
+            self.log_scale = float(np.log(2.38 / np.sqrt(q.size)))
+        covariance = self._scatter / (self._n_seen - 1) + 1e-10 * np.eye(q.size)
+        self._proposal_factor = np.linalg.cholesky(covariance)
 
     @staticmethod
     def competence(var, has_grad):
