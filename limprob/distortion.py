@@ -14,6 +14,12 @@ family               parameters                              effect (nominal bet
 ``gain_mismatch``    ``gain_spread``, ``gain_z_in/out``      ``W_ij *= exp(spread z_ij)`` per synapse
 ==================== ======================================= =================================
 
+A :class:`Distortion` can also carry per-neuron leak mismatch, ``beta_i = clip(beta
+exp(log_leak + leak_spread z_i), 0, 0.99)``: no per-chip twin samples it, but with it a
+:class:`Distortion` describes every chip of the design note exactly
+(:func:`simulated_chip_distortion`), which the chip population model of
+:mod:`limprob.population` relies on.
+
 There is no global threshold family: with reset by subtraction the LIF layer is exactly
 invariant under scaling its input current and its threshold together, so a global threshold
 scale ``t`` is the same chip as the gain ``log_gain - t`` with ``inverse_w_sat * exp(t)``
@@ -58,17 +64,20 @@ def check_families(families) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Distortion:
-    """One value of theta. Per-neuron ``threshold_z`` is (hidden + output,); per-synapse
-    ``gain_z_in`` (input, hidden) and ``gain_z_out`` (hidden, output); None means zeros."""
+    """One value of theta. Per-neuron ``threshold_z`` and ``leak_z`` are (hidden + output,);
+    per-synapse ``gain_z_in`` (input, hidden) and ``gain_z_out`` (hidden, output); None means
+    zeros."""
 
     inverse_w_sat: float = 0.0
     log_gain: float = 0.0
     log_leak: float = 0.0
     threshold_spread: float = 0.0
     gain_spread: float = 0.0
+    leak_spread: float = 0.0
     threshold_z: np.ndarray | None = field(default=None, compare=False)
     gain_z_in: np.ndarray | None = field(default=None, compare=False)
     gain_z_out: np.ndarray | None = field(default=None, compare=False)
+    leak_z: np.ndarray | None = field(default=None, compare=False)
 
     def __post_init__(self):
         if not (np.isfinite(self.inverse_w_sat) and self.inverse_w_sat >= 0):
@@ -83,14 +92,16 @@ class Distortion:
         z_theta = np.zeros(h + n_outputs) if self.threshold_z is None else self.threshold_z
         z_in = np.zeros((n_inputs, h)) if self.gain_z_in is None else self.gain_z_in
         z_out = np.zeros((h, n_outputs)) if self.gain_z_out is None else self.gain_z_out
+        z_beta = np.zeros(h + n_outputs) if self.leak_z is None else self.leak_z
         thresholds = network.theta * np.exp(self.threshold_spread * z_theta)
-        leak = np.clip(network.beta * np.exp(self.log_leak), 0.0, LEAK_MAX)
+        leaks = np.clip(network.beta * np.exp(self.log_leak + self.leak_spread * z_beta),
+                        0.0, LEAK_MAX)
         return {
             "gain_in": np.exp(self.log_gain + self.gain_spread * z_in),
             "gain_out": np.exp(self.log_gain + self.gain_spread * z_out),
             "inverse_w_sat": float(self.inverse_w_sat),
-            "beta_hidden": np.full(h, leak), "theta_hidden": thresholds[:h],
-            "beta_output": np.full(n_outputs, leak), "theta_output": thresholds[h:],
+            "beta_hidden": leaks[:h], "theta_hidden": thresholds[:h],
+            "beta_output": leaks[h:], "theta_output": thresholds[h:],
         }
 
 
@@ -137,6 +148,28 @@ class ParametricChip:
         return {"chip": "ParametricChip", "chip_read_noise": self.read_noise,
                 "chip_seed": self.seed, **self.network.as_attrs(),
                 **{f"chip_{k}": v for k, v in self.distortion.globals().items()}}
+
+
+def simulated_chip_distortion(chip: SimulatedChip) -> Distortion:
+    """The :class:`Distortion` that is ``chip`` exactly, rebuilt from its seed (for evaluation
+    and tests only: it redraws the chip's private mismatch).
+
+    At strength ``alpha``: ``inverse_w_sat = 2 alpha`` (``w_sat = 0.5 / alpha``),
+    ``log_gain = log_leak = 0``, spreads ``0.7 alpha`` (gain), ``0.4 alpha`` (threshold) and
+    ``0.1 alpha`` (leak), and the chip's own standard normal draws as the z's.
+    """
+    from limprob.chip import (GAIN_SPREAD, LEAK_SPREAD, SATURATION_AT_UNIT_STRENGTH,
+                              THRESHOLD_SPREAD)
+
+    rng = np.random.default_rng(chip.seed)  # the draw order of SimulatedChip._draw_distortion
+    h, a = chip.network.n_hidden, chip.strength
+    z_in = rng.standard_normal((chip.n_inputs, h))
+    z_out = rng.standard_normal((h, chip.n_outputs))
+    z_theta = rng.standard_normal(h + chip.n_outputs)
+    z_beta = rng.standard_normal(h + chip.n_outputs)
+    return Distortion(inverse_w_sat=a / SATURATION_AT_UNIT_STRENGTH, gain_spread=GAIN_SPREAD * a,
+                      threshold_spread=THRESHOLD_SPREAD * a, leak_spread=LEAK_SPREAD * a,
+                      threshold_z=z_theta, gain_z_in=z_in, gain_z_out=z_out, leak_z=z_beta)
 
 
 def represented_truth(chip: SimulatedChip) -> dict[str, float]:
