@@ -40,8 +40,11 @@ from limprob.inference import (accuracy, best_chain, evaluate_weights, package_v
                                prior_draws)
 from limprob.models.chip_twin import (DEFAULT_KAPPA, DEFAULT_SIGMA_W, build_twin_model,
                                       identity_point, theta_names)
+from limprob.models.chip_population import (DEFAULT_CHIPS, DEFAULT_GROUPS,
+                                            build_population_model, observed_summaries)
+from limprob.population import GLOBALS, summary_names
 from limprob.snn import Network
-from limprob.step_methods import BlockedMetropolis
+from limprob.step_methods import BlockedMetropolis, log_likelihood_stat
 
 
 @dataclass(frozen=True)
@@ -230,4 +233,84 @@ def fit_twin_smc(network: Network, probes: xr.Dataset, data: Split | None, confi
     tree.attrs["log_marginal_likelihood"] = float(np.nanmean(lml))
     if deploy_to is not None and data is not None:
         deploy(tree, deploy_to, data.test, config.kappa)
+    return tree
+
+
+@dataclass(frozen=True)
+class PopulationConfig:
+    """A chip-population fit (:mod:`limprob.population`): sampler settings, the number of
+    simulated chips per synthetic-likelihood evaluation and of probe groups."""
+
+    draws: int = 1500
+    tune: int = 1500
+    chains: int = 2
+    seed: int = 0
+    n_chips: int = DEFAULT_CHIPS
+    n_groups: int = DEFAULT_GROUPS
+
+    def __post_init__(self):
+        for name in ("draws", "chains", "n_chips", "n_groups"):
+            if int(getattr(self, name)) != getattr(self, name) or getattr(self, name) < 1:
+                raise LimprobError(f"{name} must be a positive integer")
+        if int(self.tune) != self.tune or self.tune < 0:
+            raise LimprobError("tune must be a non-negative integer")
+        if self.n_chips < 4 * self.n_groups:
+            raise LimprobError(f"n_chips must be at least {4 * self.n_groups} to estimate the "
+                               f"covariance of {2 * self.n_groups} summaries")
+
+
+POPULATION_PROPOSAL_SD = {"inverse_w_sat": 0.1, "log_gain": 0.05, "log_leak": 0.01,
+                          "gain_spread": 0.1, "threshold_spread": 0.2, "leak_spread": 0.3}
+"""First proposal steps in the sampler's (log-transformed for spreads and 1/w_sat) space;
+the covariance learnt in tuning replaces them."""
+
+
+def fit_population(network: Network, probes: xr.Dataset, config: PopulationConfig = PopulationConfig(),
+                   *, progressbar: bool = False) -> xr.DataTree:
+    """Sample the population twin's six global parameters by blocked MH with an adaptive
+    proposal covariance (one synthetic-likelihood evaluation, ``n_chips`` simulated chips, per
+    proposal). The probes are the only chip queries.
+
+    Returns a DataTree: ``posterior`` (the six globals), ``sample_stats`` (with
+    ``synthetic_log_likelihood``), ``observed_data`` (the summaries and the probe counts),
+    ``constant_data`` (probe weights and inputs) and attributes as :func:`fit_twin`'s.
+    """
+    model = build_population_model(network, probes, config.n_chips, config.n_groups,
+                                   config.seed)
+    with model:
+        step = BlockedMetropolis(model.free_RVs, S=[POPULATION_PROPOSAL_SD[rv.name]
+                                                    for rv in model.free_RVs],
+                                 adapt_covariance=True)
+    started = time.perf_counter()
+    with model, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*CompoundStep.*")
+        tree = pm.sample(draws=config.draws, tune=config.tune, chains=config.chains, cores=1,
+                         step=step, initvals=prior_draws(model, config.chains, config.seed),
+                         random_seed=config.seed, progressbar=progressbar,
+                         compute_convergence_checks=False)
+    wall = time.perf_counter() - started
+    stats = tree["sample_stats"].to_dataset()
+    recorded = log_likelihood_stat("synthetic_log_likelihood")
+    synthetic = np.asarray(stats[recorded].values, dtype=float).reshape(
+        stats.sizes["chain"], stats.sizes["draw"])
+    tree["sample_stats"] = stats.drop_vars(recorded).drop_dims(
+        [d for d in stats.dims if d.startswith("log_likelihood__")]).assign(
+        synthetic_log_likelihood=(("chain", "draw"), synthetic))
+    _, constant = _data_groups(probes, None)
+    tree["observed_data"] = xr.Dataset(
+        {"summaries": ("summary", observed_summaries(probes, config.n_groups)),
+         "probe_counts": (("probe", "probe_obs", "output"), probes["counts"].values)},
+        coords={"summary": summary_names(config.n_groups), "probe": probes["probe"].values,
+                "probe_obs": probes["obs"].values, "output": probes["output"].values})
+    tree["constant_data"] = constant
+    chip_attrs = {k: v for k, v in probes.attrs.items()
+                  if k.startswith(("chip", "probe_", "network_"))}
+    tree.attrs.update({
+        "limprob_trace": 1, "model": "chip_population", "method": "mh",
+        **asdict(config), **network.as_attrs(), **chip_attrs,
+        "n_probes": probes.sizes["probe"], "n_probe_obs": probes.sizes["obs"],
+        "training_chip_queries": int(probes.attrs.get("probe_chip_queries",
+                                                      probes.sizes["probe"])),
+        "theta_names": ",".join(GLOBALS), "wall_seconds": wall, **package_versions(),
+    })
     return tree

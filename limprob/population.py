@@ -1,0 +1,221 @@
+"""The chip population: global distortion with each chip's own mismatch integrated out.
+
+A chip of the design note is one draw from a population. With standard normal draws
+``z_in (input, hidden)``, ``z_out (hidden, output)``, ``z_threshold (neuron)``,
+``z_leak (neuron)`` (neuron = hidden then output):
+
+    gain_ij  = exp(log_gain + gain_spread z_ij)                     per synapse
+    W_eff    = w_sat tanh(W gain / w_sat),  w_sat = 1 / inverse_w_sat  (none at 0)
+    theta_i  = theta exp(threshold_spread z_threshold_i)            per neuron
+    beta_i   = clip(beta exp(log_leak + leak_spread z_leak_i), 0, 0.99)
+
+The six *global* parameters (``GLOBALS``) are what a chip's family has in common; the
+simulated chip of strength ``alpha`` is exactly the member with ``inverse_w_sat = 2 alpha``,
+``log_gain = log_leak = 0`` and spreads ``0.7 alpha``, ``0.4 alpha``, ``0.1 alpha``
+(:func:`limprob.distortion.simulated_chip_distortion`). A twin that declares all 276 z's as
+random variables is exact but did not mix under random-walk MH in a useful budget (issue 5);
+a twin with the global parameters alone is misspecified and its intervals are too narrow.
+This module integrates the z's out instead:
+
+    p(probes | globals) = integral of p(probes | globals, z) p(z) dz
+
+has no closed form, so limprob uses a Bayesian synthetic likelihood (Wood 2010, Nature 466;
+Price, Drovandi, Lee and Nott 2018, J. Comput. Graph. Stat. 27): summaries ``s`` of the probe
+counts are taken as Gaussian across chips,
+
+    log p(s_obs | globals) ~= log N(s_obs; mean_m s_m, cov_m s_m + floor^2 I)     (nats)
+
+with ``s_m`` the summaries of ``M`` chips simulated at ``globals`` with draws ``z_m``. The
+``z_m`` are drawn once per fit from a seed (common random numbers), so the synthetic
+log-likelihood is a deterministic function of the globals and a Metropolis chain targets one
+fixed density. These choices are limprob's: the summaries (:func:`probe_summaries`), ``M``
+and the floor (which keeps the covariance invertible when every simulated chip is silent).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytensor.tensor as pt
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import Op
+from pytensor.link.numba.dispatch.basic import register_funcify_and_cache_key
+
+from limprob.chip import LEAK_MAX
+from limprob.ops import BlackBoxGradientError, batched_distorted_counts
+
+GLOBALS = ("inverse_w_sat", "log_gain", "log_leak", "gain_spread", "threshold_spread",
+           "leak_spread")
+"""The population's global distortion parameters, in the Op's argument order."""
+SUMMARY_FLOOR = 0.01
+"""Standard deviation added to every summary's variance (summary units)."""
+STATISTICS = ("mean_sqrt_count", "fraction_firing")
+
+
+def summary_names(n_groups: int) -> list[str]:
+    """Labels of the summaries (dim ``summary``): each statistic of each probe group."""
+    return [f"{stat}_group{g}" for g in range(n_groups) for stat in STATISTICS]
+
+
+@numba.njit(cache=True, nogil=True)
+def probe_summaries(counts, n_groups):
+    """Summaries (2 n_groups,) of probe counts (probe, obs, output).
+
+    The probes, in their order (:mod:`limprob.probes` orders them by weight scale), are split
+    into ``n_groups`` near-equal groups; for each group, the mean of ``sqrt(count)`` and the
+    fraction of counts above zero, over probe, obs and output. Pooling keeps the summaries
+    near-Gaussian across chips; the square root tames the long right tail of spike counts.
+    """
+    n_probes = counts.shape[0]
+    out = np.empty(2 * n_groups)
+    for g in range(n_groups):
+        start, stop = (g * n_probes) // n_groups, ((g + 1) * n_probes) // n_groups
+        total, firing, n = 0.0, 0.0, 0
+        for p in range(start, stop):
+            for j in range(counts.shape[1]):
+                for k in range(counts.shape[2]):
+                    c = counts[p, j, k]
+                    total += np.sqrt(max(c, 0.0))
+                    firing += 1.0 if c > 0.0 else 0.0
+                    n += 1
+        out[2 * g] = total / max(n, 1)
+        out[2 * g + 1] = firing / max(n, 1)
+    return out
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def population_summaries(w_in, w_out, x, z_in, z_out, z_threshold, z_leak, inverse_w_sat,
+                         log_gain, log_leak, gain_spread, threshold_spread, leak_spread, beta,
+                         theta, n_steps, n_groups):
+    """Summaries (chip, summary) of the probes run on the chips ``m`` of the population.
+
+    ``w_in`` (probe, input, hidden), ``w_out`` (probe, hidden, output), ``x`` (obs, input);
+    ``z_in`` (chip, input, hidden), ``z_out`` (chip, hidden, output), ``z_threshold`` and
+    ``z_leak`` (chip, neuron). Chips run in parallel; each writes only its own row.
+    """
+    n_chips, h = z_in.shape[0], w_in.shape[2]
+    out = np.empty((n_chips, 2 * n_groups))
+    for m in numba.prange(n_chips):
+        gain_in = np.exp(log_gain + gain_spread * z_in[m])
+        gain_out = np.exp(log_gain + gain_spread * z_out[m])
+        thresholds = theta * np.exp(threshold_spread * z_threshold[m])
+        leaks = np.minimum(np.maximum(beta * np.exp(log_leak + leak_spread * z_leak[m]), 0.0),
+                           LEAK_MAX)
+        counts = batched_distorted_counts(w_in, w_out, x, gain_in, gain_out, inverse_w_sat,
+                                          leaks[:h].copy(), thresholds[:h].copy(),
+                                          leaks[h:].copy(), thresholds[h:].copy(), n_steps)
+        out[m] = probe_summaries(counts, n_groups)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def gaussian_synthetic_log_likelihood(observed, simulated, floor):
+    """``log N(observed; mean, cov + floor^2 I)`` with the mean and (unbiased) covariance of
+    the rows of ``simulated`` (chip, summary). -inf if that covariance is not positive
+    definite or the summaries are not finite."""
+    n, d = simulated.shape
+    mean = np.zeros(d)
+    for m in range(n):
+        mean += simulated[m]
+    mean /= n
+    centred = simulated - mean
+    covariance = np.ascontiguousarray(centred.T) @ centred / (n - 1) + floor * floor * np.eye(d)
+    residual = observed - mean
+    if not (np.all(np.isfinite(covariance)) and np.all(np.isfinite(residual))):
+        return -np.inf
+    lower = np.linalg.cholesky(covariance)
+    solved = np.linalg.solve(lower, residual)  # lower is triangular; d is small
+    log_det = 2.0 * np.sum(np.log(np.diag(lower)))
+    return -0.5 * (solved @ solved + log_det + d * np.log(2.0 * np.pi))
+
+
+def standard_draws(n_chips: int, n_inputs: int, n_hidden: int, n_outputs: int,
+                   seed: int) -> dict[str, np.ndarray]:
+    """The common random numbers: ``z_in``, ``z_out``, ``z_threshold``, ``z_leak`` for
+    ``n_chips`` chips, from ``seed``."""
+    rng = np.random.default_rng([seed, 17])
+    neurons = n_hidden + n_outputs
+    return {"z_in": rng.standard_normal((n_chips, n_inputs, n_hidden)),
+            "z_out": rng.standard_normal((n_chips, n_hidden, n_outputs)),
+            "z_threshold": rng.standard_normal((n_chips, neurons)),
+            "z_leak": rng.standard_normal((n_chips, neurons))}
+
+
+class SyntheticLogLikelihood(Op):
+    """``synthetic_loglik(observed, inverse_w_sat, log_gain, log_leak, gain_spread,
+    threshold_spread, leak_spread, W_in, W_out, x, z_in, z_out, z_threshold, z_leak)``: the
+    Gaussian synthetic log-likelihood (a scalar, nats) of observed probe summaries under the
+    population at those globals (module docstring), for probe weights ``W_in`` (probe, input,
+    hidden), ``W_out`` (probe, hidden, output), probe inputs ``x`` (obs, input) and the common
+    random numbers of :func:`standard_draws`.
+
+    No gradient: a black box for gradient-free samplers.
+    """
+
+    __props__ = ("n_steps", "beta", "theta", "n_groups", "floor")
+    _ndims = (1, 0, 0, 0, 0, 0, 0, 3, 3, 2, 3, 3, 2, 2)
+
+    def __init__(self, n_steps: int, beta: float, theta: float, n_groups: int,
+                 floor: float = SUMMARY_FLOOR):
+        self.n_steps, self.beta, self.theta = int(n_steps), float(beta), float(theta)
+        self.n_groups, self.floor = int(n_groups), float(floor)
+
+    def make_node(self, *args):
+        if len(args) != len(self._ndims):
+            raise TypeError(f"expected {len(self._ndims)} inputs: observed, the globals "
+                            f"{GLOBALS}, the probes and the draws")
+        inputs = [pt.as_tensor_variable(a, dtype="float64", ndim=n)
+                  for a, n in zip(args, self._ndims)]
+        return Apply(self, inputs, [pt.dscalar()])
+
+    def simulate(self, globals_, w_in, w_out, x, z_in, z_out, z_threshold, z_leak) -> np.ndarray:
+        """Summaries (chip, summary) of the population at ``globals_`` (six floats)."""
+        arrays = [np.ascontiguousarray(a, dtype=np.float64)
+                  for a in (w_in, w_out, x, z_in, z_out, z_threshold, z_leak)]
+        return population_summaries(*arrays, *[float(g) for g in globals_], self.beta,
+                                    self.theta, self.n_steps, self.n_groups)
+
+    def perform(self, node, inputs, output_storage):
+        observed, globals_, arrays = inputs[0], inputs[1:7], inputs[7:]
+        simulated = self.simulate(globals_, *arrays)
+        output_storage[0][0] = np.asarray(gaussian_synthetic_log_likelihood(
+            np.ascontiguousarray(observed, dtype=np.float64), simulated, self.floor))
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        return [()]
+
+    def pullback(self, inputs, outputs, output_grads):
+        raise BlackBoxGradientError(
+            "the synthetic likelihood simulates spiking chips and has no gradient: sample it "
+            "with a gradient-free step method such as limprob's BlockedMetropolis")
+
+
+def synthetic_log_likelihood(observed, globals_, probe_w_in, probe_w_out, probe_x, draws: dict,
+                             network, n_groups: int, floor: float = SUMMARY_FLOOR):
+    """The Op applied: a scalar tensor."""
+    op = SyntheticLogLikelihood(network.n_steps, network.beta, network.theta, n_groups, floor)
+    return op(observed, *globals_, probe_w_in, probe_w_out, probe_x, draws["z_in"],
+              draws["z_out"], draws["z_threshold"], draws["z_leak"])
+
+
+@register_funcify_and_cache_key(SyntheticLogLikelihood)
+def _numba_synthetic_log_likelihood(op, node=None, **kwargs):
+    """Numba implementation; it depends only on the Op's properties, which the key names."""
+    beta, theta, n_steps, n_groups, floor = op.beta, op.theta, op.n_steps, op.n_groups, op.floor
+
+    @numba.njit(nogil=True)
+    def synthetic_log_likelihood_op(observed, inverse_w_sat, log_gain, log_leak, gain_spread,
+                                    threshold_spread, leak_spread, w_in, w_out, x, z_in, z_out,
+                                    z_threshold, z_leak):
+        simulated = population_summaries(
+            np.ascontiguousarray(w_in), np.ascontiguousarray(w_out), np.ascontiguousarray(x),
+            np.ascontiguousarray(z_in), np.ascontiguousarray(z_out),
+            np.ascontiguousarray(z_threshold), np.ascontiguousarray(z_leak),
+            inverse_w_sat.item(), log_gain.item(), log_leak.item(), gain_spread.item(),
+            threshold_spread.item(), leak_spread.item(), beta, theta, n_steps, n_groups)
+        return np.asarray(gaussian_synthetic_log_likelihood(
+            np.ascontiguousarray(observed), simulated, floor))
+
+    key = (f"limprob.population.SyntheticLogLikelihood(n_steps={n_steps}, beta={beta}, "
+           f"theta={theta}, n_groups={n_groups}, floor={floor}).v1")
+    return synthetic_log_likelihood_op, key

@@ -1,0 +1,79 @@
+"""The chip population twin: the six global distortion parameters, each chip's mismatch
+integrated out by a synthetic likelihood (:mod:`limprob.population`).
+
+    inverse_w_sat    ~ HalfNormal(3)        1 / w_sat; 2 is the design's unit-strength chip
+    log_gain         ~ Normal(0, 0.5)       global synaptic gain (log)
+    log_leak         ~ Normal(0, 0.05)      global scale of the nominal leak (log)
+    gain_spread      ~ HalfNormal(1)        log-normal spread of per-synapse gains
+    threshold_spread ~ HalfNormal(0.5)      log-normal spread of per-neuron thresholds
+    leak_spread      ~ HalfNormal(0.2)      log-normal spread of per-neuron leaks
+    synthetic log-likelihood of the observed probe summaries (dim summary), a Potential
+
+The priors are limprob's choices: they hold every strength of the design note's chips from 0
+to 2 (spreads 0.7 alpha, 0.4 alpha and 0.1 alpha) well inside their mass. The likelihood is a
+``pm.Potential``: the whole probe set is one observation of a non-factorising density, so
+pointwise LOO does not apply to this model (:func:`limprob.twin.fit_population` keeps its value
+per draw in ``sample_stats``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import xarray as xr
+
+from limprob.population import (GLOBALS, SUMMARY_FLOOR, probe_summaries, standard_draws,
+                                summary_names, synthetic_log_likelihood)
+from limprob.snn import Network
+
+POPULATION_PRIORS = {"inverse_w_sat": ("HalfNormal", 3.0), "log_gain": ("Normal", 0.5),
+                     "log_leak": ("Normal", 0.05), "gain_spread": ("HalfNormal", 1.0),
+                     "threshold_spread": ("HalfNormal", 0.5), "leak_spread": ("HalfNormal", 0.2)}
+"""Prior family and scale of each global parameter."""
+DEFAULT_CHIPS = 100
+"""Simulated chips per synthetic-likelihood evaluation."""
+DEFAULT_GROUPS = 4
+"""Probe groups of the summaries (two statistics each)."""
+
+
+def observed_summaries(probes: xr.Dataset, n_groups: int = DEFAULT_GROUPS) -> np.ndarray:
+    """The probe dataset's summaries (summary,)."""
+    counts = np.ascontiguousarray(probes["counts"].values, dtype=np.float64)
+    return probe_summaries(counts, n_groups)
+
+
+def build_population_model(network: Network, probes: xr.Dataset, n_chips: int = DEFAULT_CHIPS,
+                           n_groups: int = DEFAULT_GROUPS, seed: int = 0,
+                           floor: float = SUMMARY_FLOOR) -> pm.Model:
+    """The population twin for a probe dataset (see :mod:`limprob.probes`); ``seed`` draws
+    the ``n_chips`` chips' common random numbers."""
+    draws = standard_draws(n_chips, probes.sizes["input"], network.n_hidden,
+                           probes.sizes["output"], seed)
+    coords = {"summary": summary_names(n_groups), "probe": probes["probe"].values,
+              "probe_obs": probes["obs"].values, "input": probes["input"].values,
+              "hidden": probes["hidden"].values, "output": probes["output"].values,
+              "simulated_chip": range(n_chips),
+              "neuron": range(network.n_hidden + probes.sizes["output"])}
+    with pm.Model(coords=coords) as model:
+        globals_ = [getattr(pm, family)(name, scale) if family == "HalfNormal"
+                    else getattr(pm, family)(name, 0.0, scale)
+                    for name, (family, scale) in POPULATION_PRIORS.items()]
+
+        observed = pm.Data("observed_summaries", observed_summaries(probes, n_groups),
+                           dims="summary")
+        probe_x = pm.Data("probe_x", probes["x"].values, dims=("probe_obs", "input"))
+        probe_w_in = pm.Data("probe_W_in", probes["W_in"].values,
+                             dims=("probe", "input", "hidden"))
+        probe_w_out = pm.Data("probe_W_out", probes["W_out"].values,
+                              dims=("probe", "hidden", "output"))
+        # The common random numbers are data too, so every fit of the same shapes shares one
+        # compiled graph.
+        z_dims = {"z_in": ("simulated_chip", "input", "hidden"),
+                  "z_out": ("simulated_chip", "hidden", "output"),
+                  "z_threshold": ("simulated_chip", "neuron"),
+                  "z_leak": ("simulated_chip", "neuron")}
+        z = {name: pm.Data(name, values, dims=z_dims[name]) for name, values in draws.items()}
+        pm.Potential("synthetic_log_likelihood", synthetic_log_likelihood(
+            observed, globals_, probe_w_in, probe_w_out, probe_x, z, network, n_groups, floor))
+    assert tuple(POPULATION_PRIORS) == GLOBALS
+    return model
