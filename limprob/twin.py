@@ -47,6 +47,16 @@ from limprob.snn import Network
 from limprob.step_methods import BlockedMetropolis, log_likelihood_stat
 
 
+def check_sampler_settings(config, positive: tuple[str, ...]):
+    """Raise :class:`LimprobError` unless the named fields are positive integers and ``tune``
+    a non-negative one."""
+    for name in positive:
+        if int(getattr(config, name)) != getattr(config, name) or getattr(config, name) < 1:
+            raise LimprobError(f"{name} must be a positive integer")
+    if int(config.tune) != config.tune or config.tune < 0:
+        raise LimprobError("tune must be a non-negative integer")
+
+
 @dataclass(frozen=True)
 class TwinConfig:
     """Everything that defines a twin run besides the data."""
@@ -61,11 +71,7 @@ class TwinConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "families", check_families(self.families))
-        for name in ("draws", "chains"):
-            if int(getattr(self, name)) != getattr(self, name) or getattr(self, name) < 1:
-                raise LimprobError(f"{name} must be a positive integer")
-        if int(self.tune) != self.tune or self.tune < 0:
-            raise LimprobError("tune must be a non-negative integer")
+        check_sampler_settings(self, ("draws", "chains"))
 
 
 def make_twin_step(model: pm.Model):
@@ -249,11 +255,7 @@ class PopulationConfig:
     n_groups: int = DEFAULT_GROUPS
 
     def __post_init__(self):
-        for name in ("draws", "chains", "n_chips", "n_groups"):
-            if int(getattr(self, name)) != getattr(self, name) or getattr(self, name) < 1:
-                raise LimprobError(f"{name} must be a positive integer")
-        if int(self.tune) != self.tune or self.tune < 0:
-            raise LimprobError("tune must be a non-negative integer")
+        check_sampler_settings(self, ("draws", "chains", "n_chips", "n_groups"))
         if self.n_chips < 4 * self.n_groups:
             raise LimprobError(f"n_chips must be at least {4 * self.n_groups} to estimate the "
                                f"covariance of {2 * self.n_groups} summaries")
