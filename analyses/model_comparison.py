@@ -9,7 +9,9 @@ B. the joint twin (probes + labels), its weights deployed to the chip, against c
    MH at the same number of chip queries and at its usual budget;
 C. network widths: chip-in-the-loop MH with 8, 12 and 16 hidden neurons (LOO on the labels y);
 D. calibration: SBC of the probe-only twin over chips drawn from its own prior (rank
-   chi-square and KS p-values), and where theta lands on the design note's chips (seeds 0-2).
+   chi-square and KS p-values), and where theta lands on the design note's chips (seeds 0-2);
+E. the chip population twin (each chip's mismatch integrated out by a synthetic likelihood):
+   coverage of the design note's chips' true global distortion (seeds 0-2), and its own SBC.
 
 Writes results/model_comparison.{md,nc,png} and the traces under results/model_comparison/.
     .venv/bin/python analyses/model_comparison.py        # about 10 minutes on 2 busy cores
@@ -25,18 +27,22 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from arviz import ess, rhat
 from scipy import stats
 
 from limprob.chip import SimulatedChip
 from limprob.compare import compare_traces, plot_comparison
 from limprob.data import load_table, split
-from limprob.distortion import Distortion, ParametricChip, represented_truth
+from limprob.distortion import (Distortion, ParametricChip, represented_truth,
+                                simulated_chip_distortion)
 from limprob.inference import TrainConfig, train_on_chip
 from limprob.io import save_trace
+from limprob.models.chip_population import POPULATION_PRIORS
 from limprob.models.chip_twin import COUNT_SIGMA_PRIOR, PRIOR_SCALES
+from limprob.population import GLOBALS as POPULATION_GLOBALS
 from limprob.probes import record_probes_from_table
 from limprob.snn import Network
-from limprob.twin import TwinConfig, fit_twin, fit_twin_smc
+from limprob.twin import PopulationConfig, TwinConfig, fit_population, fit_twin, fit_twin_smc
 
 RESULTS = Path(__file__).parent / "results"
 TRACES = RESULTS / "model_comparison"
@@ -50,6 +56,11 @@ FAMILY_LADDER = {
 GLOBALS = ("inverse_w_sat", "log_gain", "log_leak")
 WIDTHS = (8, 12, 16)
 log = logging.getLogger("model_comparison")
+
+
+def coverage_array(rows, column):
+    """One column of the population coverage rows as (chip_seed, global)."""
+    return np.array([[row[column] for row in rows if row[0] == seed] for seed in (0, 1, 2)])
 
 
 def interval(posterior, name, prob=0.94):
@@ -130,14 +141,7 @@ def sbc(data, args):
         for name in ranks:
             ranks[name].append(int((thinned[name].values.ravel() < truth[name]).sum()))
         log.info("SBC %d: %s", rep, {k: v[-1] for k, v in ranks.items()})
-    report = {}
-    for name, values in ranks.items():
-        values = np.asarray(values)
-        u = (values + 0.5) / (n_keep + 1)
-        counts, _ = np.histogram(u, bins=4, range=(0, 1))
-        report[name] = {"ranks": values, "chi2_p": float(stats.chisquare(counts).pvalue),
-                        "ks_p": float(stats.kstest(u, "uniform").pvalue)}
-    return report, n_keep
+    return rank_report(ranks, n_keep), n_keep
 
 
 def misspecified(data, args):
@@ -156,6 +160,77 @@ def misspecified(data, args):
     return out
 
 
+def rank_report(ranks: dict, n_keep: int) -> dict:
+    """Rank chi-square (4 bins) and KS p-values of SBC ranks out of ``n_keep`` draws."""
+    report = {}
+    for name, values in ranks.items():
+        values = np.asarray(values)
+        u = (values + 0.5) / (n_keep + 1)
+        counts, _ = np.histogram(u, bins=4, range=(0, 1))
+        report[name] = {"ranks": values, "chi2_p": float(stats.chisquare(counts).pvalue),
+                        "ks_p": float(stats.kstest(u, "uniform").pvalue)}
+    return report
+
+
+def population_coverage(data, args):
+    """The population twin on the design note's strength-1 chips: 94 % intervals of the six
+    globals against the chip's true values (exact: the chip is a member of the family)."""
+    net = Network(n_hidden=8)
+    out = []
+    for seed in (0, 1, 2):
+        chip = SimulatedChip(30, 2, net, 1.0, seed)
+        probes = record_probes_from_table(chip, data.train, 16, 32, seed=0)
+        started = time.perf_counter()
+        tree = fit_population(net, probes, PopulationConfig(
+            draws=args.population_draws, tune=args.population_tune, chains=2, seed=seed,
+            n_chips=args.population_chips))
+        save_trace(tree, TRACES / f"population_chip{seed}.nc")
+        truth = simulated_chip_distortion(chip).globals()
+        posterior = tree["posterior"].to_dataset()
+        r_hat, n_eff = rhat(posterior), ess(posterior)
+        for name in POPULATION_GLOBALS:
+            low, mid, high = interval(posterior, name)
+            prior_low, prior_high = prior_interval(name)
+            out.append((seed, name, truth[name], low, mid, high,
+                        bool(low <= truth[name] <= high), (high - low) / (prior_high - prior_low),
+                        float(r_hat[name]), float(n_eff[name])))
+        log.info("E chip %d: %.0f s", seed, time.perf_counter() - started)
+    return out
+
+
+def prior_interval(name, prob=0.94):
+    family, scale = POPULATION_PRIORS[name]
+    dist = stats.halfnorm(scale=scale) if family == "HalfNormal" else stats.norm(scale=scale)
+    return dist.ppf((1 - prob) / 2), dist.ppf((1 + prob) / 2)
+
+
+def population_sbc(data, args):
+    """SBC of the population twin: chips drawn from its own prior (globals, then every
+    synapse's and neuron's z), 30-4-2, 8 probes x 16 inputs, no read noise."""
+    net = Network(n_hidden=4)
+    rng = np.random.default_rng(2025)
+    ranks = {name: [] for name in POPULATION_GLOBALS}
+    n_keep = 0
+    for rep in range(args.sbc_reps):
+        truth = {name: abs(rng.normal(0, scale)) if family == "HalfNormal"
+                 else rng.normal(0, scale) for name, (family, scale) in POPULATION_PRIORS.items()}
+        distortion = Distortion(**truth, threshold_z=rng.standard_normal(6),
+                                gain_z_in=rng.standard_normal((30, 4)),
+                                gain_z_out=rng.standard_normal((4, 2)),
+                                leak_z=rng.standard_normal(6))
+        chip = ParametricChip(distortion, 30, 2, net, seed=rep)
+        probes = record_probes_from_table(chip, data.train, 8, 16, seed=rep)
+        tree = fit_population(net, probes, PopulationConfig(
+            draws=args.population_sbc_draws, tune=args.population_sbc_draws, chains=1, seed=rep,
+            n_chips=args.population_chips, n_groups=2))
+        thinned = tree["posterior"].isel(draw=slice(None, None, args.sbc_thin))
+        n_keep = thinned.sizes["draw"]
+        for name in ranks:
+            ranks[name].append(int((thinned[name].values.ravel() < truth[name]).sum()))
+        log.info("E SBC %d: %s", rep, {k: v[-1] for k, v in ranks.items()})
+    return rank_report(ranks, n_keep), n_keep
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--draws", type=int, default=600)
@@ -167,6 +242,10 @@ def main():
     parser.add_argument("--sbc-reps", type=int, default=20)
     parser.add_argument("--sbc-draws", type=int, default=600)
     parser.add_argument("--sbc-thin", type=int, default=6)
+    parser.add_argument("--population-draws", type=int, default=1500)
+    parser.add_argument("--population-tune", type=int, default=1000)
+    parser.add_argument("--population-chips", type=int, default=64)
+    parser.add_argument("--population-sbc-draws", type=int, default=600)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for name in ("pymc", "pymc.sampling.mcmc", "pymc.smc"):
@@ -198,6 +277,9 @@ def main():
     calibration, n_keep = sbc(data, args)
     log.info("SBC done at %.0f s", time.perf_counter() - started)
     landing = misspecified(data, args)
+    log.info("D done at %.0f s", time.perf_counter() - started)
+    population = population_coverage(data, args)
+    population_calibration, population_keep = population_sbc(data, args)
     total = time.perf_counter() - started
 
     coverage = {}
@@ -222,16 +304,30 @@ def main():
                          np.array([calibration[n]["ranks"] for n in calibration])),
             "sbc_chi2_p": ("parameter", [calibration[n]["chi2_p"] for n in calibration]),
             "sbc_ks_p": ("parameter", [calibration[n]["ks_p"] for n in calibration]),
+            "population_truth": (("chip_seed", "global"), coverage_array(population, 2)),
+            "population_low": (("chip_seed", "global"), coverage_array(population, 3)),
+            "population_median": (("chip_seed", "global"), coverage_array(population, 4)),
+            "population_high": (("chip_seed", "global"), coverage_array(population, 5)),
+            "population_covered": (("chip_seed", "global"), coverage_array(population, 6)),
+            "population_sbc_rank": (("global", "replication"), np.array(
+                [population_calibration[n]["ranks"] for n in POPULATION_GLOBALS])),
+            "population_sbc_chi2_p": ("global", [population_calibration[n]["chi2_p"]
+                                                 for n in POPULATION_GLOBALS]),
+            "population_sbc_ks_p": ("global", [population_calibration[n]["ks_p"]
+                                               for n in POPULATION_GLOBALS]),
         },
         coords={"model": mh_names, "width": list(WIDTHS), "parameter": list(calibration),
-                "replication": np.arange(args.sbc_reps)},
+                "replication": np.arange(args.sbc_reps), "chip_seed": [0, 1, 2],
+                "global": list(POPULATION_GLOBALS)},
         attrs={"twin_test_accuracy": twin.attrs["test_accuracy_posterior_mean"],
                "twin_chip_queries": twin.attrs["training_chip_queries"],
                "mh_same_queries_test_accuracy": same.attrs["test_accuracy_posterior_mean"],
                "mh_same_queries_chip_queries": same.attrs["training_chip_queries"],
                "mh_full_test_accuracy": full.attrs["test_accuracy_posterior_mean"],
                "mh_full_chip_queries": full.attrs["training_chip_queries"],
-               "sbc_posterior_draws_kept": n_keep, "wall_seconds": total},
+               "sbc_posterior_draws_kept": n_keep,
+               "population_sbc_posterior_draws_kept": population_keep,
+               "wall_seconds": total},
     )
     result.to_netcdf(RESULTS / "model_comparison.nc")
 
@@ -283,6 +379,27 @@ def main():
         "| --- | --- | --- | --- | --- | --- |",
         *[f"| {s} | {n} | {t:.3f} | {lo:.3f} | {mid:.3f} | {hi:.3f} |"
           for s, n, t, lo, mid, hi in landing],
+        "",
+        "## E. Chip population twin: coverage of the true global distortion (strength 1)",
+        "",
+        f"Synthetic likelihood over {args.population_chips} simulated chips, 8 summaries of the "
+        f"same 16 probes x 32 inputs; blocked MH with adaptive covariance, 2 x "
+        f"{args.population_draws} draws after {args.population_tune} tuning. Width is the 94 % "
+        "interval's width over the prior's.",
+        "",
+        "| chip seed | parameter | truth | 3 % | median | 97 % | covered | width / prior | r_hat "
+        "| ess |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        *[f"| {s} | {n} | {t:.3f} | {lo:.3f} | {mid:.3f} | {hi:.3f} | {c} | {w:.2f} | "
+          f"{r:.2f} | {e:.0f} |" for s, n, t, lo, mid, hi, c, w, r, e in population],
+        "",
+        f"covered: {sum(row[6] for row in population)} of {len(population)}",
+        "",
+        f"## E. SBC of the population twin ({args.sbc_reps} chips from its prior, 30-4-2, 8 "
+        f"probes x 16 inputs, {population_keep} thinned draws)", "",
+        "| parameter | chi-square p (4 bins) | KS p |", "| --- | --- | --- |",
+        *[f"| {n} | {c['chi2_p']:.3f} | {c['ks_p']:.3f} |"
+          for n, c in population_calibration.items()],
     ]
     (RESULTS / "model_comparison.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

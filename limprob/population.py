@@ -200,7 +200,7 @@ def synthetic_log_likelihood(observed, globals_, probe_w_in, probe_w_out, probe_
 
 @register_funcify_and_cache_key(SyntheticLogLikelihood)
 def _numba_synthetic_log_likelihood(op, node=None, **kwargs):
-    """Numba implementation; it depends only on the Op's properties, which the key names."""
+    """Numba implementation (not disk-cached by PyTensor, see below)."""
     beta, theta, n_steps, n_groups, floor = op.beta, op.theta, op.n_steps, op.n_groups, op.floor
 
     @numba.njit(nogil=True)
@@ -216,6 +216,7 @@ def _numba_synthetic_log_likelihood(op, node=None, **kwargs):
         return np.asarray(gaussian_synthetic_log_likelihood(
             np.ascontiguousarray(observed), simulated, floor))
 
-    key = (f"limprob.population.SyntheticLogLikelihood(n_steps={n_steps}, beta={beta}, "
-           f"theta={theta}, n_groups={n_groups}, floor={floor}).v1")
-    return synthetic_log_likelihood_op, key
+    # No cache key: a disk-cached copy of a function that calls a parallel (prange) kernel
+    # crashed when loaded in a fresh process, so PyTensor compiles this one per process
+    # (the kernels themselves stay in numba's own cache).
+    return synthetic_log_likelihood_op, None

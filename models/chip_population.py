@@ -30,7 +30,7 @@ POPULATION_PRIORS = {"inverse_w_sat": ("HalfNormal", 3.0), "log_gain": ("Normal"
                      "log_leak": ("Normal", 0.05), "gain_spread": ("HalfNormal", 1.0),
                      "threshold_spread": ("HalfNormal", 0.5), "leak_spread": ("HalfNormal", 0.2)}
 """Prior family and scale of each global parameter."""
-DEFAULT_CHIPS = 100
+DEFAULT_CHIPS = 64
 """Simulated chips per synthetic-likelihood evaluation."""
 DEFAULT_GROUPS = 4
 """Probe groups of the summaries (two statistics each)."""
