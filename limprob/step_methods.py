@@ -100,7 +100,10 @@ class BlockedMetropolis(ArrayStepShared):
         shared = make_shared_replacements(initial_point, vars, model)
         observed = list(model.observed_RVs) if record_log_likelihood else []
         potentials = list(model.potentials) if record_log_likelihood else []
-        pointwise = [*(model.logp(vars=observed, sum=False) if observed else []), *potentials]
+        # Potentials are written in terms of the random variables: evaluate them at the value
+        # variables, as model.logp does, so they share its nodes (one evaluation, not two).
+        pointwise = [*(model.logp(vars=observed, sum=False) if observed else []),
+                     *model.replace_rvs_by_values(potentials)]
         outputs, joined = join_nonshared_inputs(
             point=initial_point, outputs=[model.logp(), *pointwise], inputs=vars,
             shared_inputs=shared,

@@ -13,6 +13,7 @@ from limprob.chip import SimulatedChip
 from limprob.data import load_table, split
 from limprob.distortion import Distortion, simulate, simulated_chip_distortion
 from limprob.errors import LimprobError
+from limprob.models.chip_population import build_population_model
 from limprob.ops import BlackBoxGradientError
 from limprob.population import (GLOBALS, gaussian_synthetic_log_likelihood,
                                 population_summaries, probe_summaries, standard_draws,
@@ -136,6 +137,16 @@ def test_fit_population_small_run_is_reproducible():
     assert synthetic.shape == (2, 40) and np.all(np.isfinite(synthetic))
     assert first["observed_data"]["summaries"].dims == ("summary",)
     assert first.attrs["training_chip_queries"] == 6 and first.attrs["model"] == "chip_population"
+    # the recorded synthetic log-likelihood is the density's value at each draw: lp less prior
+    model = build_population_model(NET, probes, config.n_chips, config.n_groups, config.seed)
+    log_prior = model.compile_logp(vars=model.free_RVs)
+    for chain, draw in [(0, 0), (1, 39)]:
+        point = {}
+        for rv in model.free_RVs:
+            value, name = posterior[rv.name].values[chain, draw], model.rvs_to_values[rv].name
+            point[name] = np.log(value) if name.endswith("_log__") else value
+        lp = first["sample_stats"]["lp"].values[chain, draw]
+        assert synthetic[chain, draw] == pytest.approx(lp - log_prior(point), abs=1e-8)
     second = fit_population(NET, probes, config)
     for name in GLOBALS:
         np.testing.assert_array_equal(posterior[name].values, second["posterior"][name].values)
