@@ -14,7 +14,7 @@ E. the chip population twin (each chip's mismatch integrated out by a synthetic 
    coverage of the design note's chips' true global distortion (seeds 0-2), and its own SBC.
 
 Writes results/model_comparison.{md,nc,png} and the traces under results/model_comparison/.
-    .venv/bin/python analyses/model_comparison.py        # about 10 minutes on 2 busy cores
+    .venv/bin/python analyses/model_comparison.py        # about 8 minutes on 2 cores
 """
 
 from __future__ import annotations
@@ -242,8 +242,8 @@ def main():
     parser.add_argument("--sbc-reps", type=int, default=20)
     parser.add_argument("--sbc-draws", type=int, default=600)
     parser.add_argument("--sbc-thin", type=int, default=6)
-    parser.add_argument("--population-draws", type=int, default=1500)
-    parser.add_argument("--population-tune", type=int, default=1000)
+    parser.add_argument("--population-draws", type=int, default=3000)
+    parser.add_argument("--population-tune", type=int, default=1500)
     parser.add_argument("--population-chips", type=int, default=64)
     parser.add_argument("--population-sbc-draws", type=int, default=600)
     args = parser.parse_args()
