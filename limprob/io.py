@@ -67,7 +67,8 @@ def load_trace(path: str | Path, needs: set[str] | None = None) -> xr.DataTree:
     if not path.is_file():
         raise LimprobError(f"{path}: no such file")
     try:
-        tree = xr.open_datatree(path, engine=ENGINE).load()
+        with xr.open_datatree(path, engine=ENGINE) as stored:  # closed once loaded
+            tree = stored.load()
     except (OSError, ValueError, KeyError) as error:
         raise LimprobError(f"{path}: not a NetCDF file ({type(error).__name__})")
     if not tree.attrs.get("limprob_trace"):

@@ -95,3 +95,39 @@ def record_probes_from_table(chip: Chip, features: xr.Dataset, n_probes: int = 1
                          feature_names=rows["feature"].values,
                          class_names=rows["class"].values if "class" in rows.coords else None,
                          obs_index=rows["obs"].values)
+
+
+PROBE_DIMS = {"counts": ("probe", "obs", "output"), "W_in": ("probe", "input", "hidden"),
+              "W_out": ("probe", "hidden", "output"), "x": ("obs", "input")}
+"""The variables a probe dataset must hold, with their dims."""
+
+
+def check_probes(probes: xr.Dataset, source: str = "probe dataset") -> xr.Dataset:
+    """Raise :class:`LimprobError` unless ``probes`` has the variables and dims of
+    :func:`record_probes` with finite values; return it."""
+    for name, dims in PROBE_DIMS.items():
+        if name not in probes:
+            raise LimprobError(f"{source}: not a probe dataset (no variable {name!r})")
+        if probes[name].dims != dims:
+            raise LimprobError(f"{source}: {name} has dims {probes[name].dims}, expected {dims}")
+        if not np.all(np.isfinite(probes[name].values)):
+            raise LimprobError(f"{source}: {name} holds non-finite values")
+    if np.any(probes["counts"].values < 0):
+        raise LimprobError(f"{source}: negative spike counts")
+    return probes
+
+
+def load_probes(path) -> xr.Dataset:
+    """Read and check a probe dataset written by ``limprob probe`` (or by a real chip's own
+    driver with the same variables)."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise LimprobError(f"{path}: no such file")
+    try:
+        with xr.open_dataset(path, engine="netcdf4") as stored:  # closed once loaded
+            probes = stored.load()
+    except (OSError, ValueError, KeyError) as error:
+        raise LimprobError(f"{path}: not a NetCDF file ({type(error).__name__})")
+    return check_probes(probes, str(path))

@@ -49,8 +49,8 @@ def test_compare_gives_arviz_table_with_pareto_k_and_bayes_factor(traces):
     for column in ("rank", "elpd", "p", "elpd_diff", "weight", "se", "dse", "pareto_k_max",
                    "pareto_k_bad", "log10_bayes_factor"):
         assert column in table.columns
-    expected = az.compare({"good": xr.open_datatree(paths["good"]).load(),
-                           "bad": xr.open_datatree(paths["bad"]).load()}, round_to="none")
+    with xr.open_datatree(paths["good"]) as good, xr.open_datatree(paths["bad"]) as bad:
+        expected = az.compare({"good": good.load(), "bad": bad.load()}, round_to="none")
     np.testing.assert_allclose(table["elpd"], expected["elpd"])
     np.testing.assert_allclose(table.loc["bad", "log10_bayes_factor"], 30 / np.log(10))
     assert table.loc["good", "elpd_diff"] == 0 and table.loc["bad", "elpd_diff"] < 0  # ArviZ 1.x: relative to the best
