@@ -7,6 +7,8 @@
     limprob energy   runs/run.nc                          energy of that training run
     limprob study    --quick --out runs/study.nc          method x strength x seed grid on Dask
     limprob compare  A.nc B.nc [--json] [--plot F.png]     LOO (and SMC evidence) comparison
+    limprob probe    --strength 1 --out probes.nc         record a chip's probe measurements
+    limprob twin     probes.nc [--population] --out t.nc  fit a digital twin to the probes
 
 Bad input (a :class:`~limprob.errors.LimprobError` or a malformed argument) prints one line
 ``limprob: error: ...`` and exits with code 2, leaving no output file.
@@ -229,6 +231,7 @@ def _training_run_energy(args):
 def build_parser() -> argparse.ArgumentParser:
     from limprob.compare import add_compare_parser
     from limprob.study import add_study_parser
+    from limprob.twin_cli import add_twin_parsers
 
     parser = _Parser(prog="limprob", description="Train spiking-network chips in the loop by "
                      "MCMC, compare models, and bound the energy of learning.")
@@ -239,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_energy(commands)
     add_study_parser(commands)
     add_compare_parser(commands)
+    add_twin_parsers(commands)
     return parser
 
 

@@ -1,0 +1,132 @@
+"""``limprob probe`` and ``limprob twin``: record a chip's probes, fit a digital twin to them.
+
+    limprob probe --strength 1 --hidden 8 --out probes.nc      16 probe queries of a chip
+    limprob twin probes.nc --out twin.nc                          per-chip twin (blocked MH)
+    limprob twin probes.nc --smc --out twin_smc.nc                the same by SMC (evidence)
+    limprob twin probes.nc --population --out population.nc      the chip population twin
+
+The probe dataset holds ``counts (probe, obs, output)``, the probe weights and inputs; a real
+chip's driver can write the same variables and use ``limprob twin`` unchanged. Both commands
+follow the CLI's rules: bad input is one line and exit code 2, and no output file is left.
+"""
+
+from __future__ import annotations
+
+from limprob.errors import LimprobError
+
+
+def add_twin_parsers(commands):
+    """Register ``probe`` and ``twin`` on an argparse ``commands`` object."""
+    from limprob.models.chip_population import DEFAULT_CHIPS
+    from limprob.twin import TwinConfig
+
+    probe = commands.add_parser("probe", help="record probe measurements of a simulated chip")
+    probe.add_argument("--strength", type=float, default=1.0,
+                       help="chip distortion strength alpha >= 0 (default %(default)s)")
+    probe.add_argument("--chip-seed", type=int, default=0,
+                       help="seed of the chip's hidden mismatch (default %(default)s)")
+    probe.add_argument("--hidden", type=int, default=8,
+                       help="hidden LIF neurons (default %(default)s)")
+    probe.add_argument("--steps", type=int, default=32,
+                       help="time steps T (default %(default)s)")
+    probe.add_argument("--probes", type=int, default=16,
+                       help="probe weight sets, one chip query each (default %(default)s)")
+    probe.add_argument("--obs", type=int, default=32,
+                       help="probe inputs from the training split (default %(default)s)")
+    probe.add_argument("--seed", type=int, default=0,
+                       help="seed of the split, the inputs and the probe weights "
+                            "(default %(default)s)")
+    probe.add_argument("--data", default=None,
+                       help="CSV or NetCDF table (default: the Wisconsin set in scikit-learn)")
+    probe.add_argument("--out", required=True, help="probe dataset to write (NetCDF)")
+    probe.set_defaults(run=run_probe)
+
+    defaults = TwinConfig()
+    twin = commands.add_parser("twin", help="fit a digital twin of a chip to its probes")
+    twin.add_argument("probes", help="a probe dataset (from limprob probe)")
+    twin.add_argument("--families", default=",".join(defaults.families),
+                      help="per-chip twin: comma-separated distortion families, or 'none' for "
+                           "the ideal-chip model (default %(default)s)")
+    twin.add_argument("--smc", action="store_true",
+                      help="per-chip twin by pm.sample_smc (keeps the log marginal likelihood)")
+    twin.add_argument("--population", action="store_true",
+                      help="the chip population twin: six globals, each chip's mismatch "
+                           "integrated out")
+    twin.add_argument("--chips", type=int, default=DEFAULT_CHIPS,
+                      help="population twin: simulated chips per evaluation "
+                           "(default %(default)s)")
+    twin.add_argument("--draws", type=int, default=1000,
+                      help="draws per chain (SMC: particles) (default %(default)s)")
+    twin.add_argument("--tune", type=int, default=1000,
+                      help="tuning steps per chain (default %(default)s)")
+    twin.add_argument("--chains", type=int, default=2, help="chains (default %(default)s)")
+    twin.add_argument("--seed", type=int, default=0, help="sampler seed (default %(default)s)")
+    twin.add_argument("--out", required=True, help="trace to write (NetCDF)")
+    twin.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    twin.set_defaults(run=run_twin)
+
+
+def run_probe(args):
+    from limprob.chip import SimulatedChip
+    from limprob.data import load_table, split
+    from limprob.io import check_output_path, save_dataset
+    from limprob.probes import record_probes_from_table
+    from limprob.snn import Network
+
+    out = check_output_path(args.out)
+    table = load_table(args.data)
+    chip = SimulatedChip(table.sizes["feature"], table.sizes["class"],
+                         Network(n_hidden=args.hidden, n_steps=args.steps), args.strength,
+                         args.chip_seed)
+    probes = record_probes_from_table(chip, split(table, seed=args.seed).train, args.probes,
+                                      args.obs, seed=args.seed)
+    save_dataset(probes, out)
+    print(f"{probes.attrs['probe_chip_queries']} probe queries of {chip!r} "
+          f"({args.obs} inputs each); wrote {out}")
+
+
+def network_of(probes):
+    """The nominal network of a probe dataset: hidden size from its weights, the rest from its
+    attributes (the reference defaults when a driver did not write them)."""
+    from limprob.snn import Network
+
+    nominal = Network()
+    return Network(n_hidden=probes.sizes["hidden"],
+                   n_steps=int(probes.attrs.get("network_n_steps", nominal.n_steps)),
+                   beta=float(probes.attrs.get("network_beta", nominal.beta)),
+                   theta=float(probes.attrs.get("network_theta", nominal.theta)))
+
+
+def run_twin(args):
+    import arviz as az
+    import pandas as pd
+
+    from limprob.io import check_output_path, save_trace
+    from limprob.probes import load_probes
+    from limprob.twin import (PopulationConfig, TwinConfig, fit_population, fit_twin,
+                              fit_twin_smc)
+
+    if args.population and args.smc:
+        raise LimprobError("twin: --population and --smc cannot be combined")
+    out = check_output_path(args.out)
+    probes = load_probes(args.probes)
+    network = network_of(probes)
+    progress = not args.no_progress
+    if args.population:
+        config = PopulationConfig(draws=args.draws, tune=args.tune, chains=args.chains,
+                                  seed=args.seed, n_chips=args.chips)
+        tree = fit_population(network, probes, config, progressbar=progress)
+    else:
+        families = () if args.families.strip() == "none" else tuple(
+            f.strip() for f in args.families.split(",") if f.strip())
+        config = TwinConfig(families, draws=args.draws, tune=args.tune, chains=args.chains,
+                            seed=args.seed)
+        fit = fit_twin_smc if args.smc else fit_twin
+        tree = fit(network, probes, None, config, progressbar=progress)
+    save_trace(tree, out)
+    names = [n for n in tree.attrs["theta_names"].split(",") if n]
+    if names:
+        with pd.option_context("display.width", 120):
+            print(az.summary(tree, var_names=names, kind="all", ci_prob=0.94))
+    print(f"{tree.attrs['model']} ({tree.attrs['method']}, {tree.attrs['training_chip_queries']} "
+          f"probe queries); wrote {out}")

@@ -1,0 +1,80 @@
+"""``limprob probe`` and ``limprob twin``: datasets and traces end to end, bad input refused."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from limprob.cli import main
+from limprob.population import GLOBALS
+
+PROBE_ARGS = ["--hidden", "4", "--steps", "16", "--probes", "4", "--obs", "8"]
+
+
+def load(path) -> xr.Dataset:
+    """Read a dataset and close the file (one HDF5 library, no handle left open)."""
+    with xr.open_dataset(path, engine="netcdf4") as stored:
+        return stored.load()
+
+
+def load_tree(path) -> xr.DataTree:
+    with xr.open_datatree(path, engine="netcdf4") as stored:
+        return stored.load()
+
+
+@pytest.fixture(scope="module")
+def probes_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("probes") / "probes.nc"
+    assert main(["probe", *PROBE_ARGS, "--chip-seed", "3", "--out", str(path)]) == 0
+    return path
+
+
+def test_probe_writes_a_reproducible_dataset_with_named_dims(probes_file, tmp_path):
+    probes = load(probes_file)
+    assert probes["counts"].dims == ("probe", "obs", "output")
+    assert probes["W_in"].dims == ("probe", "input", "hidden")
+    assert probes.sizes["probe"] == 4 and probes.sizes["obs"] == 8 and probes.sizes["hidden"] == 4
+    assert probes.attrs["probe_chip_queries"] == 4 and probes.attrs["chip_seed"] == 3
+    again = tmp_path / "again.nc"
+    assert main(["probe", *PROBE_ARGS, "--chip-seed", "3", "--out", str(again)]) == 0
+    np.testing.assert_array_equal(load(again)["counts"].values,
+                                  probes["counts"].values)
+    other = tmp_path / "other.nc"
+    assert main(["probe", *PROBE_ARGS, "--chip-seed", "4", "--out", str(other)]) == 0
+    assert not np.array_equal(load(other)["counts"].values, probes["counts"].values)
+
+
+def test_twin_fits_both_kinds_to_a_probe_file(probes_file, tmp_path, capsys):
+    out = tmp_path / "twin.nc"
+    assert main(["twin", str(probes_file), "--families", "saturation,gain", "--draws", "20",
+                 "--tune", "20", "--no-progress", "--out", str(out)]) == 0
+    tree = load_tree(out)
+    assert {"inverse_w_sat", "log_gain"} <= set(tree["posterior"].data_vars)
+    assert "probe_counts" in tree["log_likelihood"].data_vars
+    population = tmp_path / "population.nc"
+    assert main(["twin", str(probes_file), "--population", "--chips", "16", "--draws", "20",
+                 "--tune", "20", "--no-progress", "--out", str(population)]) == 0
+    tree = load_tree(population)
+    assert set(GLOBALS) <= set(tree["posterior"].data_vars)
+    assert tree.attrs["model"] == "chip_population"
+    printed = capsys.readouterr().out
+    assert "eti94_lb" in printed and "wrote" in printed
+
+
+@pytest.mark.parametrize("args, message", [
+    (["twin", "{probes}", "--families", "bogus"], "unknown distortion family bogus"),
+    (["twin", "{probes}", "--population", "--smc"], "cannot be combined"),
+    (["twin", "{probes}", "--population", "--chips", "3"], "n_chips must be at least"),
+    (["twin", "{not_probes}"], "not a probe dataset"),
+    (["twin", "{missing}"], "no such file"),
+    (["probe", "--probes", "0"], "positive integer"),
+])
+def test_bad_input_is_one_line_and_exit_2_with_no_file(args, message, probes_file, tmp_path,
+                                                       capsys):
+    not_probes = tmp_path / "not_probes.nc"
+    xr.Dataset({"y": ("obs", [1, 2])}).to_netcdf(not_probes, engine="netcdf4")
+    paths = {"probes": probes_file, "not_probes": not_probes, "missing": tmp_path / "no.nc"}
+    out = tmp_path / "out.nc"
+    code = main([a.format(**paths) for a in args] + ["--out", str(out)])
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and message in error and "\n" not in error
+    assert not out.exists() and not list(tmp_path.glob(".out.nc.*"))
