@@ -136,10 +136,7 @@ def sbc(data, args):
         probes = record_probes_from_table(chip, data.train, 8, 16, seed=rep)
         tree = fit_twin(net, probes, None, TwinConfig(families, draws=args.sbc_draws,
                                                       tune=args.sbc_draws, chains=1, seed=rep))
-        thinned = tree["posterior"].isel(draw=slice(None, None, args.sbc_thin))
-        n_keep = thinned.sizes["draw"]
-        for name in ranks:
-            ranks[name].append(int((thinned[name].values.ravel() < truth[name]).sum()))
+        n_keep = record_ranks(tree, truth, ranks, args.sbc_thin)
         log.info("SBC %d: %s", rep, {k: v[-1] for k, v in ranks.items()})
     return rank_report(ranks, n_keep), n_keep
 
@@ -158,6 +155,15 @@ def misspecified(data, args):
             low, mid, high = interval(tree["posterior"], name)
             out.append((seed, name, truth[name], low, mid, high))
     return out
+
+
+def record_ranks(tree, truth: dict, ranks: dict, thin: int) -> int:
+    """Append, for each parameter in ``ranks``, the rank of its true value among every
+    ``thin``-th posterior draw; return the number of draws kept."""
+    thinned = tree["posterior"].isel(draw=slice(None, None, thin))
+    for name in ranks:
+        ranks[name].append(int((thinned[name].values.ravel() < truth[name]).sum()))
+    return thinned.sizes["draw"]
 
 
 def rank_report(ranks: dict, n_keep: int) -> dict:
@@ -223,10 +229,7 @@ def population_sbc(data, args):
         tree = fit_population(net, probes, PopulationConfig(
             draws=args.population_sbc_draws, tune=args.population_sbc_draws, chains=1, seed=rep,
             n_chips=args.population_chips, n_groups=2))
-        thinned = tree["posterior"].isel(draw=slice(None, None, args.sbc_thin))
-        n_keep = thinned.sizes["draw"]
-        for name in ranks:
-            ranks[name].append(int((thinned[name].values.ravel() < truth[name]).sum()))
+        n_keep = record_ranks(tree, truth, ranks, args.sbc_thin)
         log.info("E SBC %d: %s", rep, {k: v[-1] for k, v in ranks.items()})
     return rank_report(ranks, n_keep), n_keep
 

@@ -10,7 +10,6 @@ evaluations per second, milliseconds per evaluation and the speed-up.
 """
 
 import argparse
-import time
 
 import numba
 import numpy as np
@@ -22,17 +21,9 @@ from limprob.population import (gaussian_synthetic_log_likelihood, population_su
                                 standard_draws)
 from limprob.probes import record_probes_from_table
 from limprob.snn import Network
+from simulator import rate  # benchmarks/simulator.py: calls per second after a warm-up
 
 TRUTH = (2.0, 0.0, 0.0, 0.7, 0.4, 0.1)  # inverse_w_sat, log_gain, log_leak, spreads
-
-
-def rate(function, seconds):
-    function()  # compile / warm up
-    calls, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        function()
-        calls += 1
-    return calls / (time.perf_counter() - started)
 
 
 def main():
@@ -60,7 +51,7 @@ def main():
     for _ in range(args.rounds):
         for t in threads:
             numba.set_num_threads(t)
-            rates[t].append(rate(evaluate, args.seconds))
+            rates[t].append(rate(evaluate, (), args.seconds))
     numba.set_num_threads(available)
     print(f"synthetic likelihood, {DEFAULT_CHIPS} chips x 16 probes x 32 inputs, 30-8-2, T = 32")
     for t in threads:
