@@ -7,7 +7,10 @@ scale), one for each vector of latent mismatch, one for the count noise and one 
 weights. The pointwise log-likelihoods are computed after sampling from the draws (the twin is
 a simulator, so that costs no chip query).
 :func:`fit_twin_smc` samples the same model with PyMC's SMC and keeps its log marginal
-likelihood. Both return a limprob trace (an ArviZ DataTree):
+likelihood. :func:`fit_population` samples the chip population twin
+(:mod:`limprob.models.chip_population`: six global parameters, each chip's own mismatch
+integrated out) with one adaptive-covariance block; its trace is described there. The first
+two return a limprob trace (an ArviZ DataTree):
 
 - ``posterior``: theta, ``count_sigma`` and (with labels) ``W_in``, ``W_out``;
 - ``log_likelihood``: ``probe_counts (chain, draw, probe, probe_obs, output)`` and
@@ -267,8 +270,9 @@ POPULATION_PROPOSAL_SD = {"inverse_w_sat": 0.1, "log_gain": 0.05, "log_leak": 0.
 the covariance learnt in tuning replaces them."""
 
 
-def fit_population(network: Network, probes: xr.Dataset, config: PopulationConfig = PopulationConfig(),
-                   *, progressbar: bool = False) -> xr.DataTree:
+def fit_population(network: Network, probes: xr.Dataset,
+                   config: PopulationConfig = PopulationConfig(), *,
+                   progressbar: bool = False) -> xr.DataTree:
     """Sample the population twin's six global parameters by blocked MH with an adaptive
     proposal covariance (one synthetic-likelihood evaluation, ``n_chips`` simulated chips, per
     proposal). The probes are the only chip queries.
