@@ -14,7 +14,7 @@ E. the chip population twin (each chip's mismatch integrated out by a synthetic 
    coverage of the design note's chips' true global distortion (seeds 0-2), and its own SBC.
 
 Writes results/model_comparison.{md,nc,png} and the traces under results/model_comparison/.
-    .venv/bin/python analyses/model_comparison.py        # about 8 minutes on 2 cores
+    .venv/bin/python analyses/model_comparison.py        # about 13 minutes on 2 cores
 """
 
 from __future__ import annotations
@@ -188,7 +188,8 @@ def population_coverage(data, args):
         probes = record_probes_from_table(chip, data.train, 16, 32, seed=0)
         started = time.perf_counter()
         tree = fit_population(net, probes, PopulationConfig(
-            draws=args.population_draws, tune=args.population_tune, chains=2, seed=seed,
+            draws=args.population_draws, tune=args.population_tune,
+            chains=args.population_chains, seed=seed,
             n_chips=args.population_chips))
         save_trace(tree, TRACES / f"population_chip{seed}.nc")
         truth = simulated_chip_distortion(chip).globals()
@@ -246,7 +247,8 @@ def main():
     parser.add_argument("--sbc-draws", type=int, default=600)
     parser.add_argument("--sbc-thin", type=int, default=6)
     parser.add_argument("--population-draws", type=int, default=3000)
-    parser.add_argument("--population-tune", type=int, default=1500)
+    parser.add_argument("--population-tune", type=int, default=3000)
+    parser.add_argument("--population-chains", type=int, default=4)
     parser.add_argument("--population-chips", type=int, default=64)
     parser.add_argument("--population-sbc-draws", type=int, default=600)
     args = parser.parse_args()
@@ -386,8 +388,9 @@ def main():
         "## E. Chip population twin: coverage of the true global distortion (strength 1)",
         "",
         f"Synthetic likelihood over {args.population_chips} simulated chips, 8 summaries of the "
-        f"same 16 probes x 32 inputs; blocked MH with adaptive covariance, 2 x "
-        f"{args.population_draws} draws after {args.population_tune} tuning. Width is the 94 % "
+        f"same 16 probes x 32 inputs; blocked MH with adaptive covariance, "
+        f"{args.population_chains} x {args.population_draws} draws after "
+        f"{args.population_tune} tuning. Width is the 94 % "
         "interval's width over the prior's.",
         "",
         "| chip seed | parameter | truth | 3 % | median | 97 % | covered | width / prior | r_hat "
