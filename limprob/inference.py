@@ -34,7 +34,7 @@ from limprob.errors import LimprobError
 from limprob.models.chip_in_the_loop import DEFAULT_KAPPA, DEFAULT_SIGMA_W, build_model
 from limprob.ops import class_probabilities
 from limprob.snn import Network
-from limprob.step_methods import BlockedMetropolis, CountedStep, log_likelihood_stat
+from limprob.step_methods import BlockedMetropolis, CountedStep, take_recorded_stats
 
 SAMPLERS = ("blocked", "metropolis", "demetropolisz")
 """``blocked``: :class:`BlockedMetropolis` (one chip query per proposal, the default);
@@ -112,16 +112,11 @@ def prior_draws(model: pm.Model, chains: int, seed: int) -> list[dict]:
 def _log_likelihood_group(tree: xr.DataTree, model: pm.Model, chip: Chip) -> tuple[xr.Dataset, str, int]:
     stats = tree["sample_stats"].to_dataset()
     coords = {"obs": tree["observed_data"]["y"]["obs"].values}
-    recorded = {}
-    for rv in model.observed_RVs:
-        name = log_likelihood_stat(rv.name)
-        if name in stats:
-            values = stats[name]
-            recorded[rv.name] = values.rename({values.dims[-1]: "obs"}).assign_coords(coords)
+    rest, recorded = take_recorded_stats(stats, [rv.name for rv in model.observed_RVs])
     if recorded:
-        tree["sample_stats"] = stats.drop_vars([log_likelihood_stat(n) for n in recorded]) \
-            .drop_dims([d for d in stats.dims if d.startswith("log_likelihood__")])
-        return xr.Dataset(recorded), "recorded while sampling", 0
+        tree["sample_stats"] = rest
+        return xr.Dataset({name: values.rename({values.dims[-1]: "obs"}).assign_coords(coords)
+                           for name, values in recorded.items()}), "recorded while sampling", 0
     before = chip.queries
     with model:
         group = pm.compute_log_likelihood(tree, extend_inferencedata=False, progressbar=False)

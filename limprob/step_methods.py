@@ -34,6 +34,17 @@ def log_likelihood_stat(name: str) -> str:
     return f"log_likelihood__{name}"
 
 
+def take_recorded_stats(stats, names):
+    """Split ``sample_stats`` (an xarray Dataset) into the stats without the recorded
+    ``log_likelihood__<name>`` variables (and their dims) and those variables, by ``name``;
+    names that were not recorded are skipped."""
+    recorded = {name: stats[log_likelihood_stat(name)] for name in names
+                if log_likelihood_stat(name) in stats}
+    rest = stats.drop_vars([log_likelihood_stat(n) for n in recorded]).drop_dims(
+        [d for d in stats.dims if d.startswith("log_likelihood__")])
+    return rest, recorded
+
+
 def robbins_monro_log_scale(log_scale: float, accept_prob: float, iteration: int,
                             target: float = TARGET_ACCEPT, decay: float = 0.6) -> float:
     """One stochastic-approximation step of the log proposal scale toward ``target``:

@@ -47,7 +47,7 @@ from limprob.models.chip_population import (DEFAULT_CHIPS, DEFAULT_GROUPS,
                                             build_population_model, observed_summaries)
 from limprob.population import GLOBALS, summary_names
 from limprob.snn import Network
-from limprob.step_methods import BlockedMetropolis, log_likelihood_stat
+from limprob.step_methods import BlockedMetropolis, take_recorded_stats
 
 
 def check_sampler_settings(config, positive: tuple[str, ...]):
@@ -159,18 +159,24 @@ def deploy(tree: xr.DataTree, chip: Chip, test: xr.Dataset, kappa: float) -> xr.
     return tree
 
 
+def _probe_attrs(probes: xr.Dataset) -> dict:
+    """What a twin trace says of its probes: the chip's identity, the probe settings, and the
+    chip queries they cost (the twin's only training queries)."""
+    return {**{k: v for k, v in probes.attrs.items()
+               if k.startswith(("chip", "probe_", "network_"))},
+            "n_probes": probes.sizes["probe"], "n_probe_obs": probes.sizes["obs"],
+            "training_chip_queries": int(probes.attrs.get("probe_chip_queries",
+                                                          probes.sizes["probe"]))}
+
+
 def _attrs(model, config: TwinConfig, network: Network, probes: xr.Dataset, data, method,
            wall_seconds) -> dict:
-    chip_attrs = {k: v for k, v in probes.attrs.items()
-                  if k.startswith(("chip", "probe_", "network_"))}
     return {
         "limprob_trace": 1, "model": "chip_twin", "method": method,
         "families": ",".join(config.families) or "none",
         "n_families": len(config.families),
         **{k: v for k, v in asdict(config).items() if k != "families"},
-        **network.as_attrs(), **chip_attrs,
-        "n_probes": probes.sizes["probe"], "n_probe_obs": probes.sizes["obs"],
-        "training_chip_queries": int(probes.attrs.get("probe_chip_queries", probes.sizes["probe"])),
+        **network.as_attrs(), **_probe_attrs(probes),
         "n_train": 0 if data is None else data.train.sizes["obs"],
         "theta_names": ",".join(theta_names(model)),
         "wall_seconds": wall_seconds, **package_versions(),
@@ -295,28 +301,19 @@ def fit_population(network: Network, probes: xr.Dataset,
                          random_seed=config.seed, progressbar=progressbar,
                          compute_convergence_checks=False)
     wall = time.perf_counter() - started
-    stats = tree["sample_stats"].to_dataset()
-    recorded = log_likelihood_stat("synthetic_log_likelihood")
-    synthetic = np.asarray(stats[recorded].values, dtype=float).reshape(
-        stats.sizes["chain"], stats.sizes["draw"])
-    tree["sample_stats"] = stats.drop_vars(recorded).drop_dims(
-        [d for d in stats.dims if d.startswith("log_likelihood__")]).assign(
-        synthetic_log_likelihood=(("chain", "draw"), synthetic))
-    _, constant = _data_groups(probes, None)
-    tree["observed_data"] = xr.Dataset(
-        {"summaries": ("summary", observed_summaries(probes, config.n_groups)),
-         "probe_counts": (("probe", "probe_obs", "output"), probes["counts"].values)},
-        coords={"summary": summary_names(config.n_groups), "probe": probes["probe"].values,
-                "probe_obs": probes["obs"].values, "output": probes["output"].values})
+    rest, recorded = take_recorded_stats(tree["sample_stats"].to_dataset(),
+                                         ["synthetic_log_likelihood"])
+    synthetic = np.asarray(recorded["synthetic_log_likelihood"].values, dtype=float).reshape(
+        rest.sizes["chain"], rest.sizes["draw"])
+    tree["sample_stats"] = rest.assign(synthetic_log_likelihood=(("chain", "draw"), synthetic))
+    observed, constant = _data_groups(probes, None)
+    tree["observed_data"] = observed.assign(
+        summaries=("summary", observed_summaries(probes, config.n_groups))).assign_coords(
+        summary=summary_names(config.n_groups))
     tree["constant_data"] = constant
-    chip_attrs = {k: v for k, v in probes.attrs.items()
-                  if k.startswith(("chip", "probe_", "network_"))}
     tree.attrs.update({
         "limprob_trace": 1, "model": "chip_population", "method": "mh",
-        **asdict(config), **network.as_attrs(), **chip_attrs,
-        "n_probes": probes.sizes["probe"], "n_probe_obs": probes.sizes["obs"],
-        "training_chip_queries": int(probes.attrs.get("probe_chip_queries",
-                                                      probes.sizes["probe"])),
+        **asdict(config), **network.as_attrs(), **_probe_attrs(probes),
         "theta_names": ",".join(GLOBALS), "wall_seconds": wall, **package_versions(),
     })
     return tree
