@@ -66,8 +66,8 @@ def build_population_model(network: Network, probes: xr.Dataset, n_chips: int = 
                              dims=("probe", "input", "hidden"))
         probe_w_out = pm.Data("probe_W_out", probes["W_out"].values,
                               dims=("probe", "hidden", "output"))
-        # The common random numbers are data too, so every fit of the same shapes shares one
-        # compiled graph.
+        # The common random numbers are data too (named, with dims), not constants buried in
+        # the graph: model["z_in"] shows them and pm.set_data can replace them.
         z_dims = {"z_in": ("simulated_chip", "input", "hidden"),
                   "z_out": ("simulated_chip", "hidden", "output"),
                   "z_threshold": ("simulated_chip", "neuron"),
