@@ -27,10 +27,10 @@ def report(study) -> str:
         "",
         f"Test accuracy on the chip, mean ± sd over {study.sizes['seed']} chip seeds (each seed "
         "is also the data split and training seed). MH: blocked Metropolis, "
-        f"{study.attrs['setting_chains']} chains x ({study.attrs['setting_tune']} tune + "
-        f"{study.attrs['setting_draws']} draws), accuracy of W*; backprop: surrogate-gradient "
-        f"BPTT, at most {study.attrs['setting_epochs']} epochs with early stopping. Network "
-        f"30-{study.attrs['setting_hidden']}-2, {study.attrs['setting_time_steps']} steps.",
+        f"{study.attrs['setting_mh_chains']} chains x ({study.attrs['setting_mh_tune']} tune + "
+        f"{study.attrs['setting_mh_draws']} draws), accuracy of W*; backprop: surrogate-gradient "
+        f"BPTT, at most {study.attrs['setting_backprop_epochs']} epochs with early stopping. Network "
+        f"30-{study.attrs['setting_mh_hidden']}-2, {study.attrs['setting_mh_time_steps']} steps.",
         "",
         summary_table(study, over="strength"),
         "",

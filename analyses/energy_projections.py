@@ -28,12 +28,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from limprob import energy  # noqa: E402
+from limprob.energy import limits  # noqa: E402
 from limprob.models import lim_energy  # noqa: E402
 from limprob.io import save_dataset  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SWEEP_TOKENS = energy.BRAIN_SCALE_TOKENS
+SWEEP_TOKENS = limits.BRAIN_SCALE_TOKENS
 SWEEP_PARAMS = np.logspace(6, 15, 10)
 PROB = 0.94
 PUBLISHED = {
@@ -72,10 +72,10 @@ def projection_scenarios():
     published = lim_energy.scenario_dataset(
         [m["n_params"] for m in PUBLISHED.values()], tokens=[m["tokens"] for m in PUBLISHED.values()],
         flops=[m["flops"] for m in PUBLISHED.values()], names=list(PUBLISHED))
-    brain = energy.brain_scale_scenario()
+    brain = limits.brain_scale_scenario()
     variants = lim_energy.scenario_dataset(
-        [brain["n_params"]] * 2, tokens=brain["tokens"], bits=[energy.LOW_BITS, energy.DEFAULT_BITS],
-        time_ratio=[energy.DEFAULT_TIME_RATIO, energy.FAST_TIME_RATIO],
+        [brain["n_params"]] * 2, tokens=brain["tokens"], bits=[limits.LOW_BITS, limits.DEFAULT_BITS],
+        time_ratio=[limits.DEFAULT_TIME_RATIO, limits.FAST_TIME_RATIO],
         names=["brain b=16", "brain tau_r/tau_u=10"])
     scenarios = xr.concat([sweep, published, variants], dim="scenario")
     group = ["sweep"] * sweep.sizes["scenario"] + ["published"] * len(PUBLISHED) + ["variant"] * 2
@@ -84,7 +84,7 @@ def projection_scenarios():
 
 def speed_scenarios(update_times):
     """Brain-scale run (b = 32) at tau_u / tau_r = ``update_times`` (dim ``scenario``)."""
-    brain = energy.brain_scale_scenario()
+    brain = limits.brain_scale_scenario()
     n = np.full(update_times.shape, brain["n_params"])
     return lim_energy.scenario_dataset(n, tokens=brain["tokens"], bits=brain["bits"],
                                        time_ratio=1.0 / update_times,
@@ -108,13 +108,13 @@ def format_interval(stats):
 def markdown_table(summary):
     """One row per scenario: inputs, then each bound as median [low, high] in joules."""
     header = ["scenario", "N", "D (tokens)", "C (FLOPs)", "b", "tau_r/tau_u",
-              *(f"{BOUND_LABELS[name]} (J)" for name in energy.BOUND_NAMES), "E_acc/E_lim"]
+              *(f"{BOUND_LABELS[name]} (J)" for name in limits.BOUND_NAMES), "E_acc/E_lim"]
     rows = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for name in summary["scenario"].values:
         s = summary.sel(scenario=name)
         cells = [str(name), f"{float(s.n_params):.3g}", f"{float(s.tokens):.3g}",
                  f"{float(s.flops):.3g}", f"{int(s.bits)}", f"{float(s.time_ratio):.3g}"]
-        for bound in [*energy.BOUND_NAMES, "accelerator_over_lim"]:
+        for bound in [*limits.BOUND_NAMES, "accelerator_over_lim"]:
             cells.append(format_interval({k: float(s[bound].sel(statistic=k))
                                           for k in ("median", "low", "high")}))
         rows.append("| " + " | ".join(cells) + " |")
@@ -125,7 +125,7 @@ def plot_projections(summary, path):
     fig, ax = plt.subplots(figsize=(7.5, 5.0))
     sweep = summary.sel(scenario=summary.group == "sweep")
     published = summary.sel(scenario=summary.group == "published")
-    for name in energy.BOUND_NAMES:
+    for name in limits.BOUND_NAMES:
         colour = BOUND_COLOURS[name]
         n = sweep["n_params"].values
         ax.fill_between(n, sweep[name].sel(statistic="low"), sweep[name].sel(statistic="high"),
@@ -142,31 +142,28 @@ def plot_projections(summary, path):
         ax.annotate(str(label), (float(point.n_params), float(point.accelerator_joules.sel(
             statistic="median"))), textcoords="offset points", xytext=LABEL_OFFSETS.get(str(label), (5, 5)),
             fontsize=8)
-    ax.set(xscale="log", yscale="log", xlabel="trainable parameters N",
-           ylabel="training energy (J)",
-           title=f"Energy bounds, D = {SWEEP_TOKENS:.0e} tokens, b = 32 "
-                 f"(lines); published models (points); {PROB:.0%} intervals")
-    ax.title.set_fontsize(9)
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, metadata={"Software": None})
-    plt.close(fig)
+    finish_log_plot(fig, ax, path, xlabel="trainable parameters N",
+                    title=f"Energy bounds, D = {SWEEP_TOKENS:.0e} tokens, b = 32 "
+                          f"(lines); published models (points); {PROB:.0%} intervals")
 
 
 def plot_speed(speed, path):
     fig, ax = plt.subplots(figsize=(7.0, 4.5))
     x = speed["update_time"].values
-    for name in energy.BOUND_NAMES:
+    for name in limits.BOUND_NAMES:
         colour = BOUND_COLOURS[name]
         ax.fill_between(x, speed[name].sel(statistic="low"), speed[name].sel(statistic="high"),
                         color=colour, alpha=0.25, linewidth=0)
         ax.plot(x, speed[name].sel(statistic="median"), color=colour, label=BOUND_LABELS[name],
                 linestyle=BOUND_STYLES.get(name, "-"), zorder=3 if name in BOUND_STYLES else 2)
-    ax.set(xscale="log", yscale="log", xlabel="time per update tau_u / relaxation time tau_r",
-           ylabel="training energy (J)",
-           title=f"Brain-scale run (N = 1e15, D = 3e11, b = 32): energy against speed, "
-                 f"{PROB:.0%} intervals")
+    finish_log_plot(fig, ax, path, xlabel="time per update tau_u / relaxation time tau_r",
+                    title=f"Brain-scale run (N = 1e15, D = 3e11, b = 32): energy against speed, "
+                          f"{PROB:.0%} intervals")
+
+
+def finish_log_plot(fig, ax, path, *, xlabel, title):
+    """Log-log axes of training energy (J), a grid and a legend; write the figure to ``path``."""
+    ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel="training energy (J)", title=title)
     ax.title.set_fontsize(9)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8)
@@ -203,7 +200,7 @@ def main(argv=None):
     plot_speed(speed, RESULTS / "energy_speed.png")
 
     brain = summary.sel(scenario="N=1e15")
-    for name in [*energy.BOUND_NAMES, "lim_over_landauer", "accelerator_over_lim"]:
+    for name in [*limits.BOUND_NAMES, "lim_over_landauer", "accelerator_over_lim"]:
         stats = {k: float(brain[name].sel(statistic=k)) for k in ("median", "low", "high")}
         print(f"brain scale (N=1e15, D=3e11, b=32) {name}: {format_interval(stats)}")
     print(f"wrote {RESULTS}")

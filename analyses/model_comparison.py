@@ -31,16 +31,15 @@ from arviz import ess, rhat
 from scipy import stats
 
 from limprob.chip import SimulatedChip
-from limprob.compare import compare_traces, plot_comparison
+from limprob.inference.compare import compare_traces, plot_comparison
 from limprob.data import load_table, split
-from limprob.distortion import (Distortion, ParametricChip, represented_truth,
-                                simulated_chip_distortion)
+from limprob.chip import Distortion, ParametricChip, hidden_distortion, represented_truth
 from limprob.inference import TrainConfig, train_on_chip
 from limprob.io import save_trace
 from limprob.models.chip_population import POPULATION_PRIORS
 from limprob.models.chip_twin import COUNT_SIGMA_PRIOR, PRIOR_SCALES
-from limprob.population import GLOBALS as POPULATION_GLOBALS
-from limprob.probes import record_probes_from_table
+from limprob.chip.distortion import GLOBALS as POPULATION_GLOBALS
+from limprob.chip.probes import record_probes_from_table
 from limprob.snn import Network
 from limprob.twin import PopulationConfig, TwinConfig, fit_population, fit_twin, fit_twin_smc
 
@@ -192,7 +191,7 @@ def population_coverage(data, args):
             chains=args.population_chains, seed=seed,
             n_chips=args.population_chips))
         save_trace(tree, TRACES / f"population_chip{seed}.nc")
-        truth = simulated_chip_distortion(chip).globals()
+        truth = hidden_distortion(chip).globals()
         posterior = tree["posterior"].to_dataset()
         r_hat, n_eff = rhat(posterior), ess(posterior)
         for name in POPULATION_GLOBALS:

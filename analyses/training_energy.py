@@ -19,13 +19,14 @@ from pathlib import Path
 
 import xarray as xr
 
-from limprob.backprop import BackpropConfig, train_backprop
+from limprob.inference.backprop import BackpropConfig, train_backprop
 from limprob.chip import SimulatedChip
 from limprob.data import load_table, split
-from limprob.energy import BOUND_NAMES
-from limprob.inference import TrainConfig, package_versions, train_on_chip
+from limprob.energy.limits import BOUND_NAMES
+from limprob.inference.sampling import package_versions
+from limprob.inference.training import TrainConfig, train_on_chip
 from limprob.io import save_dataset
-from limprob.training_energy import training_energy
+from limprob.energy.training_run import training_energy
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

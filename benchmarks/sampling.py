@@ -19,7 +19,8 @@ import pymc as pm
 
 from limprob.chip import SimulatedChip
 from limprob.data import load_table, split
-from limprob.inference import TrainConfig, make_step, prior_draws, train_on_chip
+from limprob.inference.sampling import prior_draws
+from limprob.inference.training import TrainConfig, make_step, train_on_chip
 from limprob.models.chip_in_the_loop import build_model
 
 logging.getLogger("pymc").setLevel(logging.ERROR)

@@ -26,6 +26,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import MinMaxScaler
 
 from limprob.errors import LimprobError
+from limprob.validation import fraction
 
 DEFAULT_CLASSES = ("malignant", "benign")
 """scikit-learn's label 0 is malignant and 1 is benign."""
@@ -163,9 +164,7 @@ def load_table(path: str | Path | None = None, n_classes: int = 2) -> xr.Dataset
 
 def check_fraction(train_fraction: float) -> float:
     """A training fraction must lie in (0, 1]."""
-    if not (0.0 < train_fraction <= 1.0):
-        raise LimprobError(f"training fraction must be in (0, 1], got {train_fraction}")
-    return float(train_fraction)
+    return fraction("training fraction", train_fraction)
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from limprob.backprop import BackpropConfig, train_backprop
-from limprob.chip import SimulatedChip
+from limprob.chip.simulated import SimulatedChip
 from limprob.data import load_table, split
-from limprob.inference import (TrainConfig, accuracy, evaluate_weights, posterior_mean_weights,
-                               train_on_chip)
+from limprob.inference.backprop import BackpropConfig, train_backprop
+from limprob.inference.evaluation import accuracy, evaluate_weights, posterior_mean_weights
+from limprob.inference.training import TrainConfig, train_on_chip
 from limprob.io import save_trace
 
 DEMO_CONFIG = TrainConfig(strength=1.0, chip_seed=0, draws=2000, tune=3000, chains=2, seed=0)

@@ -24,6 +24,7 @@ import numba
 import numpy as np
 
 from limprob.errors import LimprobError
+from limprob.validation import positive_integer
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,8 @@ class Network:
     theta: float = 1.0
 
     def __post_init__(self):
-        if int(self.n_hidden) != self.n_hidden or self.n_hidden < 1:
-            raise LimprobError(f"hidden size must be a positive integer, got {self.n_hidden}")
-        if int(self.n_steps) != self.n_steps or self.n_steps < 1:
-            raise LimprobError(f"time steps must be a positive integer, got {self.n_steps}")
+        positive_integer("hidden size", self.n_hidden)
+        positive_integer("time steps", self.n_steps)
         if not (0.0 <= self.beta < 1.0):
             raise LimprobError(f"leak beta must be in [0, 1), got {self.beta}")
         if not (self.theta > 0.0 and np.isfinite(self.theta)):
@@ -84,7 +83,7 @@ def lif_counts_numpy(x, w_in, w_out, beta_hidden, theta_hidden, beta_output, the
     return counts
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, fastmath=False)
 def lif_counts(x, w_in, w_out, beta_hidden, theta_hidden, beta_output, theta_output, n_steps):
     """Output spike counts (obs, output) of the two-layer network, numba kernel.
 

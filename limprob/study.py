@@ -31,15 +31,23 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from itertools import product
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
+from limprob.chip.simulated import SimulatedChip
+from limprob.data import load_table, split
 from limprob.errors import LimprobError
-from limprob.io import save_dataset, write_atomically
+from limprob.inference.backprop import BackpropConfig, train_backprop
+from limprob.inference.sampling import package_versions
+from limprob.inference.training import TrainConfig, train_on_chip
+from limprob.io import ENGINE, check_output_path, save_dataset, write_atomically
+from limprob.snn import Network
+from limprob.validation import (fraction, non_negative_integer, non_negative_number,
+                                positive_integer)
 
 METHODS = ("mh", "backprop", "in_the_loop_backprop")
 VARIABLES = ("test_accuracy", "test_accuracy_predictive", "train_accuracy", "chip_queries",
@@ -48,56 +56,55 @@ CONNECT_TIMEOUT = "3s"
 """How long to wait for a ``--scheduler`` address to answer."""
 
 
+CELL_FIELDS = ("strength", "chip_seed", "seed", "train_fraction")
+"""The fields of a training configuration that each cell sets from its coordinates."""
+
+
 @dataclass(frozen=True)
 class StudySettings:
-    """Study-level settings shared by every cell.
+    """Study-level settings: the configuration of each method as a template that every cell
+    completes with its own coordinates (chip strength, seed, training fraction).
 
-    Network: ``hidden`` LIF neurons, ``time_steps``. MH: ``draws`` and ``tune`` per chain,
-    ``chains`` (run one after the other inside the cell), ``predictive_draws`` thinned draws
-    for the predictive accuracy, ``sampler``. Backprop: ``epochs`` (maximum; early stopping on
-    a validation part of the training data), ``learning_rate``, ``slope`` of the surrogate.
+    ``mh`` is MH's :class:`~limprob.inference.training.TrainConfig` (its network is the one
+    every method trains; chains run one after the other inside a cell); ``backprop`` is
+    :class:`~limprob.inference.backprop.BackpropConfig` for both backprop methods.
     """
 
-    hidden: int = 16
-    time_steps: int = 32
-    draws: int = 2000
-    tune: int = 3000
-    chains: int = 2
-    predictive_draws: int = 50
-    sampler: str = "blocked"
-    epochs: int = 150
-    learning_rate: float = 0.01
-    slope: float = 25.0
+    mh: TrainConfig = TrainConfig(draws=2000, tune=3000, chains=2, predictive_draws=50)
+    backprop: BackpropConfig = BackpropConfig()
 
     def __post_init__(self):
-        self.mh_config(METHODS[0], 1.0, 0, 1.0)  # checks the MH settings
-        self.backprop_config(0)
+        if self.mh.cores != 1:
+            raise LimprobError("a study cell runs its chains on one core (cores=1); "
+                               "parallelism comes from the Dask workers")
 
-    def mh_config(self, method, strength, seed, train_fraction):
-        from limprob.inference import TrainConfig
+    @property
+    def network(self) -> Network:
+        return self.mh.network
 
-        return TrainConfig(strength=strength, chip_seed=seed, hidden=self.hidden,
-                           time_steps=self.time_steps, draws=self.draws, tune=self.tune,
-                           chains=self.chains, cores=1, seed=seed,
-                           train_fraction=train_fraction, sampler=self.sampler,
-                           predictive_draws=self.predictive_draws)
+    def mh_config(self, strength: float, seed: int, train_fraction: float) -> TrainConfig:
+        """MH's configuration for one cell."""
+        return replace(self.mh, strength=strength, chip_seed=seed, seed=seed,
+                       train_fraction=train_fraction)
 
-    def backprop_config(self, seed):
-        try:
-            from limprob.backprop import BackpropConfig
-        except ImportError:  # backprop not installed yet: the MH cells still run
-            return None
-        return BackpropConfig(epochs=self.epochs, learning_rate=self.learning_rate,
-                              slope=self.slope, seed=seed)
+    def backprop_config(self, seed: int) -> BackpropConfig:
+        """Backprop's configuration for one cell."""
+        return replace(self.backprop, seed=seed)
 
     def for_method(self, method: str) -> dict:
-        """The settings a cell of ``method`` depends on (its cache key)."""
-        network = {"hidden": self.hidden, "time_steps": self.time_steps}
+        """The settings a cell of ``method`` depends on (its cache key): the method's
+        configuration less what the cell sets (for backprop, with the network)."""
         if method == "mh":
-            keys = ("draws", "tune", "chains", "predictive_draws", "sampler")
-        else:
-            keys = ("epochs", "learning_rate", "slope")
-        return {**network, **{k: getattr(self, k) for k in keys}}
+            return {k: v for k, v in asdict(self.mh).items() if k not in CELL_FIELDS}
+        return {**asdict(self.network), **self._backprop_settings()}
+
+    def _backprop_settings(self) -> dict:
+        return {k: v for k, v in asdict(self.backprop).items() if k != "seed"}
+
+    def as_attrs(self) -> dict:
+        """The settings as flat attributes (``setting_mh_draws``, ``setting_backprop_epochs``)."""
+        return ({f"setting_mh_{k}": v for k, v in self.for_method("mh").items()}
+                | {f"setting_backprop_{k}": v for k, v in self._backprop_settings().items()})
 
 
 @dataclass(frozen=True)
@@ -110,12 +117,13 @@ class Grid:
     train_fractions: tuple[float, ...] = (1.0,)
 
     def __post_init__(self):
-        from limprob.data import check_fraction
-
         object.__setattr__(self, "methods", tuple(str(m) for m in self.methods))
-        object.__setattr__(self, "strengths", tuple(float(s) for s in self.strengths))
-        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
-        object.__setattr__(self, "train_fractions", tuple(float(f) for f in self.train_fractions))
+        object.__setattr__(self, "strengths", tuple(non_negative_number("strength", s)
+                                                    for s in self.strengths))
+        object.__setattr__(self, "seeds", tuple(non_negative_integer("seed", s)
+                                                for s in self.seeds))
+        object.__setattr__(self, "train_fractions", tuple(fraction("training fraction", f)
+                                                          for f in self.train_fractions))
         for name in ("methods", "strengths", "seeds", "train_fractions"):
             values = getattr(self, name)
             if not values:
@@ -126,13 +134,6 @@ class Grid:
         if unknown:
             raise LimprobError(f"unknown method(s) {', '.join(unknown)}; "
                                f"choose from {', '.join(METHODS)}")
-        for s in self.strengths:
-            if not (math.isfinite(s) and s >= 0):
-                raise LimprobError(f"strength must be a finite number >= 0, got {s}")
-        if any(s < 0 for s in self.seeds):
-            raise LimprobError("seeds must be non-negative integers")
-        for f in self.train_fractions:
-            check_fraction(f)
 
     def cells(self) -> list[Cell]:
         return [Cell(*values) for values in product(self.methods, self.strengths, self.seeds,
@@ -148,7 +149,8 @@ class Cell:
 
 
 QUICK_GRID = Grid(methods=METHODS, strengths=(0.0, 2.0), seeds=(0,), train_fractions=(1.0,))
-QUICK_SETTINGS = StudySettings(draws=2000, tune=3000, chains=1, predictive_draws=20, epochs=60)
+QUICK_SETTINGS = StudySettings(mh=replace(StudySettings().mh, chains=1, predictive_draws=20),
+                               backprop=BackpropConfig(epochs=60))
 """``--quick``: 6 cells, about a minute on 2 cores."""
 
 
@@ -156,28 +158,19 @@ QUICK_SETTINGS = StudySettings(draws=2000, tune=3000, chains=1, predictive_draws
 
 def run_cell(cell: Cell, settings: StudySettings) -> dict:
     """Train one cell and return its scalars (see the module docstring)."""
-    from limprob.chip import SimulatedChip
-    from limprob.data import load_table, split
-    from limprob.snn import Network
-
     logging.getLogger("pymc").setLevel(logging.WARNING)
     table = load_table()
     data = split(table, seed=cell.seed, train_fraction=cell.train_fraction)
-    network = Network(settings.hidden, settings.time_steps)
-    chip = SimulatedChip(table.sizes["feature"], table.sizes["class"], network, cell.strength,
-                         cell.seed)
+    chip = SimulatedChip(table.sizes["feature"], table.sizes["class"], settings.network,
+                         cell.strength, cell.seed)
     if cell.method == "mh":
-        from limprob.inference import train_on_chip
-
-        config = settings.mh_config(*_coords(cell))
+        config = settings.mh_config(cell.strength, cell.seed, cell.train_fraction)
         attrs = train_on_chip(chip, data, config, progressbar=False).attrs
         return {"test_accuracy": float(attrs["test_accuracy_posterior_mean"]),
                 "test_accuracy_predictive": float(attrs["test_accuracy_predictive"]),
                 "train_accuracy": float(attrs["train_accuracy"]),
                 "chip_queries": float(attrs["training_chip_queries"]),
                 "wall_seconds": float(attrs["wall_seconds"])}
-    from limprob.backprop import train_backprop
-
     config = settings.backprop_config(cell.seed)
     attrs = train_backprop(chip, data, config,
                            in_the_loop=cell.method == "in_the_loop_backprop").attrs
@@ -186,10 +179,6 @@ def run_cell(cell: Cell, settings: StudySettings) -> dict:
             "train_accuracy": float(attrs["train_accuracy"]),
             "chip_queries": float(attrs["training_chip_queries"]),
             "wall_seconds": float(attrs["wall_seconds"])}
-
-
-def _coords(cell: Cell):
-    return cell.method, cell.strength, cell.seed, cell.train_fraction
 
 
 # --- the per-cell cache ----------------------------------------------------------------------
@@ -249,9 +238,7 @@ def connect(scheduler: str | None = None, workers: int | None = None, *,
         except (OSError, TimeoutError, ValueError) as error:
             raise LimprobError(f"no Dask scheduler answers at {scheduler} "
                                f"within {CONNECT_TIMEOUT} ({type(error).__name__})") from None
-    workers = (os.cpu_count() or 1) if workers is None else int(workers)
-    if workers < 1:
-        raise LimprobError(f"workers must be a positive integer, got {workers}")
+    workers = (os.cpu_count() or 1) if workers is None else positive_integer("workers", workers)
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
                            dashboard_address=None)
     return Client(cluster), cluster
@@ -270,8 +257,6 @@ def run_study(grid: Grid, settings: StudySettings, out: str | Path, *,
     rest stay NaN and run next time). The Dataset's attributes ``cells_computed`` and
     ``cells_cached`` say how many cells this run computed and found in the cache.
     """
-    from limprob.io import check_output_path
-
     out = check_output_path(out)
     if max_cells is not None and max_cells < 0:
         raise LimprobError(f"max cells must be >= 0, got {max_cells}")
@@ -332,8 +317,6 @@ def _compute(todo, settings, folder, *, client, scheduler, workers, in_process, 
 
 def assemble(grid: Grid, settings: StudySettings, out: str | Path) -> xr.Dataset:
     """The study's Dataset from the cells cached beside ``out`` (NaN where absent)."""
-    from limprob.inference import package_versions
-
     folder = cache_dir(out)
     shape = (len(grid.methods), len(grid.strengths), len(grid.seeds), len(grid.train_fractions))
     values = {name: np.full(shape, np.nan) for name in VARIABLES}
@@ -369,7 +352,7 @@ def assemble(grid: Grid, settings: StudySettings, out: str | Path) -> xr.Dataset
     study.attrs.update({
         "limprob_study": 1,
         "data_source": "Wisconsin diagnostic breast cancer (scikit-learn)",
-        **{f"setting_{k}": v for k, v in asdict(settings).items()},
+        **settings.as_attrs(),
         "cells_total": len(grid.cells()),
         "cells_present": present,
         **package_versions(),
@@ -383,8 +366,6 @@ def save_study(study: xr.Dataset, out: str | Path) -> Path:
 
 
 def load_study(path: str | Path) -> xr.Dataset:
-    from limprob.io import ENGINE
-
     path = Path(path)
     if not path.is_file():
         raise LimprobError(f"{path}: no such file")
@@ -393,57 +374,6 @@ def load_study(path: str | Path) -> xr.Dataset:
     if not study.attrs.get("limprob_study"):
         raise LimprobError(f"{path}: not a limprob study")
     return study
-
-
-# --- command line ----------------------------------------------------------------------------
-
-def add_study_parser(commands):
-    """Add the ``study`` subcommand to the CLI's subparsers."""
-    study = commands.add_parser(
-        "study", help="a grid of training runs on simulated chips, on Dask",
-        description="Run method x strength x seed x training fraction on Dask; cells are "
-                    "cached in OUT.cells, so a re-run resumes.")
-    study.add_argument("--out", required=True, help="study to write (NetCDF)")
-    study.add_argument("--quick", action="store_true",
-                       help="a small grid and short runs (about a minute on 2 cores)")
-    study.add_argument("--methods", nargs="+", choices=METHODS, default=None,
-                       help="methods (default: all)")
-    study.add_argument("--strengths", nargs="+", type=float, default=None,
-                       help="chip strengths (default 0 0.5 1 1.5 2)")
-    study.add_argument("--seeds", nargs="+", type=int, default=None,
-                       help="chip seeds, also data-split seeds (default 0 1 2 3 4)")
-    study.add_argument("--train-fractions", nargs="+", type=float, default=None,
-                       help="fractions of the training split (default 1)")
-    for name, help_text in (("draws", "MH draws per chain"), ("tune", "MH tuning steps"),
-                            ("chains", "MH chains per cell"),
-                            ("predictive-draws", "MH draws for the predictive accuracy"),
-                            ("hidden", "hidden LIF neurons"), ("steps", "time steps"),
-                            ("epochs", "maximum backprop epochs")):
-        study.add_argument(f"--{name}", type=int, default=None, help=help_text)
-    study.add_argument("--workers", type=int, default=None,
-                       help="local Dask workers (default: one per core)")
-    study.add_argument("--scheduler", default=None,
-                       help="address of an existing Dask scheduler, e.g. tcp://HOST:8786")
-    study.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    study.set_defaults(run=_run_from_args)
-    return study
-
-
-def _run_from_args(args):
-    grid = QUICK_GRID if args.quick else Grid()
-    settings = QUICK_SETTINGS if args.quick else StudySettings()
-    grid = replace(grid, **{k: tuple(v) for k, v in (
-        ("methods", args.methods), ("strengths", args.strengths), ("seeds", args.seeds),
-        ("train_fractions", args.train_fractions)) if v is not None})
-    settings = replace(settings, **{k: v for k, v in (
-        ("draws", args.draws), ("tune", args.tune), ("chains", args.chains),
-        ("predictive_draws", args.predictive_draws), ("hidden", args.hidden),
-        ("time_steps", args.steps), ("epochs", args.epochs)) if v is not None})
-    study = run_study(grid, settings, args.out, scheduler=args.scheduler, workers=args.workers,
-                      progressbar=not args.no_progress)
-    print(f"{study.attrs['cells_computed']} cells computed, {study.attrs['cells_cached']} "
-          f"from {cache_dir(args.out)}; wrote {args.out}")
-    print(summary_table(study))
 
 
 def pick(array, **coords):

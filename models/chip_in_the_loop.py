@@ -6,9 +6,9 @@
 
 The readout gain ``kappa`` is fixed by default; pass ``kappa=None`` to give it a
 ``HalfNormal(kappa_sigma)`` prior of its own. The likelihood is a ``pm.CustomDist`` whose logp
-is :class:`limprob.ops.ChipLogLikelihood`, so ``y`` is an observed variable with a pointwise
-log-likelihood, the training features are ``pm.Data`` (constant_data ``x``), and the model
-knows nothing of how it will be sampled.
+is :class:`limprob.likelihood.chip_likelihood.ChipLogLikelihood`, so ``y`` is an observed
+variable with a pointwise log-likelihood, the training features are ``pm.Data``
+(constant_data ``x``), and the model knows nothing of how it will be sampled.
 """
 
 from __future__ import annotations
@@ -16,13 +16,9 @@ from __future__ import annotations
 import pymc as pm
 import xarray as xr
 
-from limprob.chip import Chip
-from limprob.ops import chip_log_likelihood
-
-DEFAULT_SIGMA_W = 1.0
-"""Prior standard deviation of every weight (limprob's choice)."""
-DEFAULT_KAPPA = 8.0
-"""Readout gain: a class whose neuron fires on every step leads the other by e^8 in odds."""
+from limprob.chip.protocol import Chip
+from limprob.likelihood.chip_likelihood import chip_log_likelihood
+from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W
 
 
 def build_model(chip: Chip, train: xr.Dataset, sigma_w: float = DEFAULT_SIGMA_W,

@@ -1,5 +1,5 @@
 """The chip population twin: the six global distortion parameters, each chip's mismatch
-integrated out by a synthetic likelihood (:mod:`limprob.population`).
+integrated out by a synthetic likelihood (:mod:`limprob.likelihood.synthetic`).
 
     inverse_w_sat    ~ HalfNormal(3)        1 / w_sat; 2 is the design's unit-strength chip
     log_gain         ~ Normal(0, 0.5)       global synaptic gain (log)
@@ -12,7 +12,8 @@ integrated out by a synthetic likelihood (:mod:`limprob.population`).
 The priors are limprob's choices: they hold every strength of the design note's chips from 0
 to 2 (spreads 0.7 alpha, 0.4 alpha and 0.1 alpha) well inside their mass. The likelihood is a
 ``pm.Potential``: the whole probe set is one observation of a non-factorising density, so
-pointwise LOO does not apply to this model (:func:`limprob.twin.fit_population` keeps its value
+pointwise LOO does not apply to this model (:func:`limprob.twin.population.fit_population`
+keeps its value
 per draw in ``sample_stats``).
 """
 
@@ -22,8 +23,9 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
-from limprob.population import (GLOBALS, SUMMARY_FLOOR, probe_summaries, standard_draws,
-                                summary_names, synthetic_log_likelihood)
+from limprob.chip.distortion import GLOBALS
+from limprob.likelihood.synthetic import (SUMMARY_FLOOR, probe_summaries, standard_draws,
+                                          summary_names, synthetic_log_likelihood)
 from limprob.snn import Network
 
 POPULATION_PRIORS = {"inverse_w_sat": ("HalfNormal", 3.0), "log_gain": ("Normal", 0.5),
@@ -45,7 +47,7 @@ def observed_summaries(probes: xr.Dataset, n_groups: int = DEFAULT_GROUPS) -> np
 def build_population_model(network: Network, probes: xr.Dataset, n_chips: int = DEFAULT_CHIPS,
                            n_groups: int = DEFAULT_GROUPS, seed: int = 0,
                            floor: float = SUMMARY_FLOOR) -> pm.Model:
-    """The population twin for a probe dataset (see :mod:`limprob.probes`); ``seed`` draws
+    """The population twin for a probe dataset (see :mod:`limprob.chip.probes`); ``seed`` draws
     the ``n_chips`` chips' common random numbers."""
     draws = standard_draws(n_chips, probes.sizes["input"], network.n_hidden,
                            probes.sizes["output"], seed)
@@ -67,11 +69,11 @@ def build_population_model(network: Network, probes: xr.Dataset, n_chips: int = 
         probe_w_out = pm.Data("probe_W_out", probes["W_out"].values,
                               dims=("probe", "hidden", "output"))
         # The common random numbers are data too (named, with dims), not constants buried in
-        # the graph: model["z_in"] shows them and pm.set_data can replace them.
-        z_dims = {"z_in": ("simulated_chip", "input", "hidden"),
-                  "z_out": ("simulated_chip", "hidden", "output"),
-                  "z_threshold": ("simulated_chip", "neuron"),
-                  "z_leak": ("simulated_chip", "neuron")}
+        # the graph: model["gain_z_in"] shows them and pm.set_data can replace them.
+        z_dims = {"gain_z_in": ("simulated_chip", "input", "hidden"),
+                  "gain_z_out": ("simulated_chip", "hidden", "output"),
+                  "threshold_z": ("simulated_chip", "neuron"),
+                  "leak_z": ("simulated_chip", "neuron")}
         z = {name: pm.Data(name, values, dims=z_dims[name]) for name, values in draws.items()}
         pm.Potential("synthetic_log_likelihood", synthetic_log_likelihood(
             observed, globals_, probe_w_in, probe_w_out, probe_x, z, network, n_groups, floor))

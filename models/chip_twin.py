@@ -1,31 +1,33 @@
-"""The digital twin: the chip's distortion theta and the SNN weights as random variables.
+"""The digital twin: the chip's distortion parameters and the SNN weights as random variables.
 
 Both data sets enter the likelihood through the same simulator, the PyTensor Op
-:class:`limprob.ops.DistortedCounts` (a black box, no gradient), with theta as its inputs:
+:class:`limprob.likelihood.simulator.DistortedCounts` (a black box, no gradient), fed the
+distortion's arrays built from the parameters by the chip's own equations
+(:mod:`limprob.chip.distortion`):
 
-    theta                                  priors below, one block per distortion family
+    distortion parameters                  priors below, one block per distortion family
     W_in  ~ Normal(0, sigma_w)             dims (input, hidden)
     W_out ~ Normal(0, sigma_w)             dims (hidden, output)
     count_sigma ~ HalfNormal(4)            counts
-    probe_counts[p, j, k] ~ Normal(sim_theta(W_p, x_j)[k], count_sigma)
+    probe_counts[p, j, k] ~ Normal(sim_d(W_p, x_j)[k], count_sigma)
                                            dims (probe, probe_obs, output)
-    y_i ~ Categorical(softmax(kappa sim_theta(W, x_i) / T))     dim obs
+    y_i ~ Categorical(softmax(kappa sim_d(W, x_i) / T))     dim obs
 
-The probe weights ``W_p`` are known (we chose them), so the probes speak to theta alone; the
-labels speak to the weights and, through the simulator, to theta. The count likelihood is a
-Normal with a learned scale (limprob's choice): spike counts of a deterministic chip have no
+The probe weights ``W_p`` are known (we chose them), so the probes speak to the distortion
+alone; the labels speak to the weights and, through the simulator, to the distortion. The count
+likelihood is a Normal with a learned scale (limprob's choice): spike counts of a deterministic chip have no
 sampling noise, and what the twin cannot represent (e.g. per-synapse mismatch when that family
 is off) shows up as residuals of some size; a Normal with its own scale absorbs them without
 the zero-probability cliffs a Binomial or Poisson has at the ends of 0..T.
 
-Priors on theta (limprob's choices; the identity distortion is inside each):
+Priors on the distortion parameters (limprob's choices; the identity distortion is inside each):
 
 - ``inverse_w_sat ~ HalfNormal(3)``: 1 / w_sat; 0 is no saturation, 2 is the design's unit-strength
   chip (w_sat = 0.5), 4 its strength 2;
 - ``log_gain ~ Normal(0, 0.5)``: a global synaptic gain within a factor e^{+-1} at 95 %;
 - ``log_leak ~ Normal(0, 0.05)``: global scale of the nominal leak (leaks clipped to
   [0, 0.99] like the chip's); there is no global threshold scale, which is exactly redundant
-  with the gain (see :mod:`limprob.distortion`);
+  with the gain (see :mod:`limprob.chip.distortion`);
 - ``threshold_spread ~ HalfNormal(0.5)``, ``threshold_z ~ Normal(0, 1)`` (dim neuron): per-neuron
   log-normal threshold mismatch (non-centred);
 - ``gain_spread ~ HalfNormal(0.5)``, ``gain_z_in``/``gain_z_out ~ Normal(0, 1)``: per-synapse
@@ -43,63 +45,53 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from limprob.chip import LEAK_MAX
-from limprob.distortion import check_families
-from limprob.ops import DistortedCounts
+from limprob.chip.distortion import check_families
+from limprob.likelihood.simulator import simulated_counts
+from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W
 from limprob.snn import Network
 
-DEFAULT_SIGMA_W = 1.0
-DEFAULT_KAPPA = 8.0
 COUNT_SIGMA_PRIOR = 4.0
 """Scale of the HalfNormal prior of the count noise, in spikes."""
 PRIOR_SCALES = {"inverse_w_sat": 3.0, "log_gain": 0.5, "log_leak": 0.05,
                 "threshold_spread": 0.5, "gain_spread": 0.5}
+SCALAR_PARAMETERS = ("inverse_w_sat", "log_gain", "log_leak", "threshold_spread", "gain_spread")
+"""The twin's scalar distortion parameters, in the order they are declared."""
 
 
-def theta_variables(families, n_inputs: int, n_hidden: int, n_outputs: int) -> dict:
-    """Declare theta inside the current model; return the tensors (identity where off)."""
+def distortion_variables(families, n_inputs: int, n_hidden: int, n_outputs: int) -> dict:
+    """Declare the distortion parameters of ``families`` inside the current model; return the
+    parameters of :func:`limprob.chip.distortion.distortion_arrays` (tensors, or the identity
+    value where a family is off; the twin has no leak mismatch)."""
     families = check_families(families)
     zero = pt.constant(0.0)
-    theta = {"inverse_w_sat": zero, "log_gain": zero, "log_leak": zero}
+    neurons = n_hidden + n_outputs
+    parameters = {"inverse_w_sat": zero, "log_gain": zero, "log_leak": zero,
+                  "threshold_spread": zero, "gain_spread": zero, "leak_spread": zero,
+                  "threshold_z": pt.zeros(neurons), "leak_z": pt.zeros(neurons),
+                  "gain_z_in": pt.zeros((n_inputs, n_hidden)),
+                  "gain_z_out": pt.zeros((n_hidden, n_outputs))}
     if "saturation" in families:
-        theta["inverse_w_sat"] = pm.HalfNormal("inverse_w_sat", PRIOR_SCALES["inverse_w_sat"])
+        parameters["inverse_w_sat"] = pm.HalfNormal("inverse_w_sat",
+                                                    PRIOR_SCALES["inverse_w_sat"])
     if "gain" in families:
-        theta["log_gain"] = pm.Normal("log_gain", 0.0, PRIOR_SCALES["log_gain"])
+        parameters["log_gain"] = pm.Normal("log_gain", 0.0, PRIOR_SCALES["log_gain"])
     if "leak" in families:
-        theta["log_leak"] = pm.Normal("log_leak", 0.0, PRIOR_SCALES["log_leak"])
-    log_threshold = pt.zeros(n_hidden + n_outputs)
+        parameters["log_leak"] = pm.Normal("log_leak", 0.0, PRIOR_SCALES["log_leak"])
     if "threshold_mismatch" in families:
-        spread = pm.HalfNormal("threshold_spread", PRIOR_SCALES["threshold_spread"])
-        z = pm.Normal("threshold_z", 0.0, 1.0, dims="neuron")
-        log_threshold = log_threshold + spread * z
-    log_gain_in = pt.zeros((n_inputs, n_hidden)) + theta["log_gain"]
-    log_gain_out = pt.zeros((n_hidden, n_outputs)) + theta["log_gain"]
+        parameters["threshold_spread"] = pm.HalfNormal("threshold_spread",
+                                                       PRIOR_SCALES["threshold_spread"])
+        parameters["threshold_z"] = pm.Normal("threshold_z", 0.0, 1.0, dims="neuron")
     if "gain_mismatch" in families:
-        spread = pm.HalfNormal("gain_spread", PRIOR_SCALES["gain_spread"])
-        log_gain_in = log_gain_in + spread * pm.Normal("gain_z_in", 0.0, 1.0,
-                                                       dims=("input", "hidden"))
-        log_gain_out = log_gain_out + spread * pm.Normal("gain_z_out", 0.0, 1.0,
-                                                         dims=("hidden", "output"))
-    theta["log_threshold_neuron"] = log_threshold
-    theta["gain_in"], theta["gain_out"] = pt.exp(log_gain_in), pt.exp(log_gain_out)
-    return theta
-
-
-def simulated_counts(theta: dict, network: Network, w_in, w_out, x):
-    """The Op applied to weight sets (batch, ...) and inputs (obs, input) under ``theta``."""
-    h = network.n_hidden
-    thresholds = network.theta * pt.exp(theta["log_threshold_neuron"])
-    leak = pt.clip(network.beta * pt.exp(theta["log_leak"]), 0.0, LEAK_MAX)
-    n_out = thresholds.shape[0] - h
-    return DistortedCounts(network.n_steps)(
-        w_in, w_out, x, theta["gain_in"], theta["gain_out"], theta["inverse_w_sat"],
-        pt.zeros(h) + leak, thresholds[:h], pt.zeros(n_out) + leak, thresholds[h:])
+        parameters["gain_spread"] = pm.HalfNormal("gain_spread", PRIOR_SCALES["gain_spread"])
+        parameters["gain_z_in"] = pm.Normal("gain_z_in", 0.0, 1.0, dims=("input", "hidden"))
+        parameters["gain_z_out"] = pm.Normal("gain_z_out", 0.0, 1.0, dims=("hidden", "output"))
+    return parameters
 
 
 def build_twin_model(network: Network, probes: xr.Dataset, train: xr.Dataset | None = None,
                      families=(), sigma_w: float = DEFAULT_SIGMA_W,
                      kappa: float = DEFAULT_KAPPA) -> pm.Model:
-    """The twin for probe measurements ``probes`` (see :mod:`limprob.probes`) and, unless
+    """The twin for probe measurements ``probes`` (see :mod:`limprob.chip.probes`) and, unless
     None, a training table ``train`` (``features (obs, feature)``, ``labels (obs)``)."""
     n_in, n_out = probes.sizes["input"], probes.sizes["output"]
     h = network.n_hidden
@@ -109,37 +101,37 @@ def build_twin_model(network: Network, probes: xr.Dataset, train: xr.Dataset | N
     if train is not None:
         coords |= {"obs": train["obs"].values, "feature": train["feature"].values}
     with pm.Model(coords=coords) as model:
-        theta = theta_variables(families, n_in, h, n_out)
+        distortion = distortion_variables(families, n_in, h, n_out)
         probe_x = pm.Data("probe_x", probes["x"].values, dims=("probe_obs", "input"))
         probe_w_in = pm.Data("probe_W_in", probes["W_in"].values,
                              dims=("probe", "input", "hidden"))
         probe_w_out = pm.Data("probe_W_out", probes["W_out"].values,
                               dims=("probe", "hidden", "output"))
         count_sigma = pm.HalfNormal("count_sigma", COUNT_SIGMA_PRIOR)
-        predicted = simulated_counts(theta, network, probe_w_in, probe_w_out, probe_x)
+        predicted = simulated_counts(distortion, network, probe_w_in, probe_w_out, probe_x)
         pm.Normal("probe_counts", predicted, count_sigma, observed=probes["counts"].values,
                   dims=("probe", "probe_obs", "output"))
         if train is not None:
             x = pm.Data("x", train["features"].values, dims=("obs", "feature"))
             w_in = pm.Normal("W_in", 0.0, sigma_w, dims=("input", "hidden"))
             w_out = pm.Normal("W_out", 0.0, sigma_w, dims=("hidden", "output"))
-            counts = simulated_counts(theta, network, w_in[None], w_out[None], x)[0]
+            counts = simulated_counts(distortion, network, w_in[None], w_out[None], x)[0]
             pm.Categorical("y", logit_p=kappa * counts / network.n_steps,
                            observed=train["labels"].values, dims="obs")
     model.twin_families = check_families(families)
     return model
 
 
-def theta_names(model: pm.Model) -> list[str]:
-    """The scalar theta variables of a twin model (the families that are on)."""
-    names = ["inverse_w_sat", "log_gain", "log_leak", "threshold_spread", "gain_spread"]
-    return [n for n in names if n in model.named_vars]
+def distortion_names(model: pm.Model) -> list[str]:
+    """The scalar distortion parameters of a twin model (the families that are on)."""
+    return [n for n in SCALAR_PARAMETERS if n in model.named_vars]
 
 
 def identity_point(model: pm.Model) -> dict[str, np.ndarray]:
-    """Initial values of theta at the identity distortion (HalfNormals just above 0)."""
+    """Initial values of the distortion parameters at the identity distortion (HalfNormals
+    just above 0)."""
     out = {}
-    for name in theta_names(model):
+    for name in distortion_names(model):
         out[name] = np.array(1e-3 if name in ("inverse_w_sat", "threshold_spread",
                                                "gain_spread") else 0.0)
     return out

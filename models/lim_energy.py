@@ -5,7 +5,7 @@ on characterisation data (retention times measured at several barrier heights),
 
     ln tau_ret,i ~ Normal(ln tau_0 + E_B,i / (k_B T), sigma),
 
-and every bound of :mod:`limprob.energy` is a ``pm.Deterministic`` with dim ``scenario`` (one
+and every bound of :mod:`limprob.energy.limits` is a ``pm.Deterministic`` with dim ``scenario`` (one
 training run: parameters N, compute C, precision b, nominal tau_r / tau_u). The precision b is a
 fixed value per scenario, not a random variable: it is a design choice of the training run, so
 b = 16 and b = 32 are compared as two scenarios rather than mixed into one posterior.
@@ -34,7 +34,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from limprob import energy
+from limprob.energy import limits
 from limprob.errors import LimprobError
 
 CHARACTERISATION_FILE = "device_characterisation.nc"
@@ -62,18 +62,18 @@ DEVICE_VARS = (
 class DevicePriors:
     """Prior centres (natural units) and log-scale spreads of the device parameters."""
 
-    temperature_k: float = energy.DEFAULT_TEMPERATURE_K
+    temperature_k: float = limits.DEFAULT_TEMPERATURE_K
     temperature_log_sd: float = 0.1
-    attempt_time_s: float = energy.DEFAULT_ATTEMPT_TIME_S
+    attempt_time_s: float = limits.DEFAULT_ATTEMPT_TIME_S
     attempt_time_log_sd: float = math.log(10.0)
     noise_sd_scale: float = 1.0
     relaxation_log_sd: float = 0.3
-    flip_tolerance: float = energy.DEFAULT_FLIP_TOLERANCE
+    flip_tolerance: float = limits.DEFAULT_FLIP_TOLERANCE
     flip_tolerance_log_sd: float = math.log(10.0) / 2
-    joules_per_flop: float = energy.DEFAULT_ACCELERATOR_J_PER_FLOP
+    joules_per_flop: float = limits.DEFAULT_ACCELERATOR_J_PER_FLOP
     joules_per_flop_log_sd: float = 0.3
-    retention_s: float = energy.DEFAULT_RETENTION_S
-    protocol_constant: float = energy.DEFAULT_PROTOCOL_CONSTANT
+    retention_s: float = limits.DEFAULT_RETENTION_S
+    protocol_constant: float = limits.DEFAULT_PROTOCOL_CONSTANT
 
 
 def load_characterisation(path=None):
@@ -90,28 +90,28 @@ def load_characterisation(path=None):
     for name in ("barrier_ev", "retention_time_s"):
         if name not in data or data[name].dims != ("measurement",):
             raise LimprobError(f"characterisation data needs {name} with dim 'measurement'")
-        energy.validate_positive(name, data[name].values)
+        limits.validate_positive(name, data[name].values)
     return data
 
 
-def scenario_dataset(n_params, tokens=None, flops=None, bits=energy.DEFAULT_BITS,
-                     time_ratio=energy.DEFAULT_TIME_RATIO, names=None):
+def scenario_dataset(n_params, tokens=None, flops=None, bits=limits.DEFAULT_BITS,
+                     time_ratio=limits.DEFAULT_TIME_RATIO, names=None):
     """Training scenarios as a Dataset with dim ``scenario`` (validated; scalars broadcast).
 
     Give ``tokens`` (C = 6 N D) or ``flops`` per scenario; ``flops`` wins where both are given.
     Variables: ``n_params``, ``tokens`` (NaN when unknown), ``flops``, ``ops``, ``bits``,
     ``time_ratio`` (nominal tau_r / tau_u).
     """
-    n = energy.validate_positive("params", np.atleast_1d(np.asarray(n_params, dtype=float)))
+    n = limits.validate_positive("params", np.atleast_1d(np.asarray(n_params, dtype=float)))
     shape = n.shape
 
     def per_scenario(name, value):
-        return np.broadcast_to(energy.validate_positive(name, value), shape).astype(float)
+        return np.broadcast_to(limits.validate_positive(name, value), shape).astype(float)
 
     if flops is None and tokens is None:
         raise LimprobError("give tokens or flops")
     token_values = np.full(shape, np.nan) if tokens is None else per_scenario("tokens", tokens)
-    flop_values = (energy.training_flops(n, token_values) if flops is None
+    flop_values = (limits.training_flops(n, token_values) if flops is None
                    else per_scenario("flops", flops))
     if names is None:
         names = [f"N={value:.3g}" for value in n]
@@ -122,7 +122,7 @@ def scenario_dataset(n_params, tokens=None, flops=None, bits=energy.DEFAULT_BITS
             "n_params": ("scenario", n, {"units": "1"}),
             "tokens": ("scenario", token_values, {"units": "1"}),
             "flops": ("scenario", flop_values, {"units": "FLOP"}),
-            "ops": ("scenario", energy.update_operations(flop_values), {"units": "1"}),
+            "ops": ("scenario", limits.update_operations(flop_values), {"units": "1"}),
             "bits": ("scenario", per_scenario("bits", bits), {"units": "bit"}),
             "time_ratio": ("scenario", per_scenario("time_ratio", time_ratio), {"units": "1"}),
         },
@@ -135,7 +135,7 @@ def build_model(scenarios, characterisation=None, priors=DevicePriors()):
     data = load_characterisation() if characterisation is None else characterisation
     coords = {"scenario": scenarios["scenario"].values, "measurement": data["measurement"].values}
     with pm.Model(coords=coords) as model:
-        barrier_j = pm.Data("barrier_j", data["barrier_ev"].values * energy.ELEMENTARY_CHARGE_C,
+        barrier_j = pm.Data("barrier_j", data["barrier_ev"].values * limits.ELEMENTARY_CHARGE_C,
                             dims="measurement")
         n_params = pm.Data("n_params", scenarios["n_params"].values, dims="scenario")
         flops = pm.Data("flops", scenarios["flops"].values, dims="scenario")
@@ -149,7 +149,7 @@ def build_model(scenarios, characterisation=None, priors=DevicePriors()):
                              sigma=priors.attempt_time_log_sd)
         tau0 = pm.Deterministic("attempt_time_s", pt.exp(log_tau0))
         noise_sd = pm.HalfNormal("noise_sd", sigma=priors.noise_sd_scale)
-        pm.Normal("ln_retention_time", mu=log_tau0 + barrier_j / energy.thermal_energy_joules(T),
+        pm.Normal("ln_retention_time", mu=log_tau0 + barrier_j / limits.thermal_energy_joules(T),
                   sigma=noise_sd, observed=np.log(data["retention_time_s"].values),
                   dims="measurement")
 
@@ -162,19 +162,19 @@ def build_model(scenarios, characterisation=None, priors=DevicePriors()):
         ratio = time_ratio * scale
         memory = (priors.retention_s, tau0, eps)
         cp = priors.protocol_constant
-        pm.Deterministic("retention_barrier_kt", energy.retention_barrier_kt(*memory))
-        landauer = pm.Deterministic("landauer_joules", energy.landauer_joules(ops, bits, T),
+        pm.Deterministic("retention_barrier_kt", limits.retention_barrier_kt(*memory))
+        landauer = pm.Deterministic("landauer_joules", limits.landauer_joules(ops, bits, T),
                                     dims="scenario")
-        pm.Deterministic("lim_update_joules", energy.lim_update_joules(ops, bits, T, ratio, cp),
+        pm.Deterministic("lim_update_joules", limits.lim_update_joules(ops, bits, T, ratio, cp),
                          dims="scenario")
         pm.Deterministic("lim_consolidation_joules",
-                         energy.lim_consolidation_joules(n_params, T, *memory), dims="scenario")
+                         limits.lim_consolidation_joules(n_params, T, *memory), dims="scenario")
         lim = pm.Deterministic("lim_joules",
-                               energy.lim_joules(ops, n_params, bits, T, ratio, *memory, cp),
+                               limits.lim_joules(ops, n_params, bits, T, ratio, *memory, cp),
                                dims="scenario")
-        pm.Deterministic("static_joules", energy.static_joules(ops, bits, T, ratio, *memory, cp),
+        pm.Deterministic("static_joules", limits.static_joules(ops, bits, T, ratio, *memory, cp),
                          dims="scenario")
-        acc = pm.Deterministic("accelerator_joules", energy.accelerator_joules(flops, e_flop),
+        acc = pm.Deterministic("accelerator_joules", limits.accelerator_joules(flops, e_flop),
                                dims="scenario")
         pm.Deterministic("lim_over_landauer", lim / landauer, dims="scenario")
         pm.Deterministic("accelerator_over_lim", acc / lim, dims="scenario")
@@ -196,7 +196,7 @@ def sample_posterior(model, seed=0, draws=1000, tune=500, chains=2):
 
 @functools.lru_cache(maxsize=8)
 def _default_device_posterior(seed, draws, tune, chains):
-    scenarios = scenario_dataset(energy.BRAIN_SCALE_PARAMS, tokens=energy.BRAIN_SCALE_TOKENS)
+    scenarios = scenario_dataset(limits.BRAIN_SCALE_PARAMS, tokens=limits.BRAIN_SCALE_TOKENS)
     return sample_posterior(build_model(scenarios), seed=seed, draws=draws, tune=tune,
                             chains=chains)
 

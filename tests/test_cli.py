@@ -139,5 +139,5 @@ def test_console_script_exits_2_on_bad_input(tmp_path):
     result = subprocess.run([str(script), "train", "--strength", "-2", "--out",
                              str(tmp_path / "x.nc")], capture_output=True, text=True)
     assert result.returncode == 2
-    assert result.stderr.strip() == "limprob: error: strength must be >= 0, got -2.0"
+    assert result.stderr.strip() == "limprob: error: strength must be a finite number >= 0, got -2.0"
     assert not (tmp_path / "x.nc").exists()

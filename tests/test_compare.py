@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from limprob.compare import add_compare_parser, compare_traces, run_compare
+from limprob.cli import compare as compare_command
 from limprob.errors import LimprobError
+from limprob.inference.compare import compare_traces
 from limprob.io import save_trace
 
 
@@ -64,7 +65,7 @@ def test_comparing_different_observations_is_refused(traces):
 
 def harness():
     parser = argparse.ArgumentParser()
-    add_compare_parser(parser.add_subparsers(dest="command"))
+    compare_command.register(parser.add_subparsers(dest="command"))
     return parser
 
 

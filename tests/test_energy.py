@@ -7,11 +7,12 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
-from limprob import energy
+from limprob.energy import limits
+from limprob.energy.report import energy_report
 from limprob.errors import LimprobError
 from limprob.models import lim_energy
 
-BRAIN = energy.brain_scale_scenario()
+BRAIN = limits.brain_scale_scenario()
 
 
 @pytest.fixture(scope="module")
@@ -21,35 +22,35 @@ def posterior():
 
 @pytest.fixture(scope="module")
 def brain_report():
-    return energy.energy_report(BRAIN["n_params"], BRAIN["tokens"], BRAIN["bits"], seed=0)
+    return energy_report(BRAIN["n_params"], BRAIN["tokens"], BRAIN["bits"], seed=0)
 
 
 def test_constants_and_single_bit_landauer():
-    assert energy.K_B_J_PER_K == 1.380649e-23
-    assert energy.thermal_energy_joules(300.0) == pytest.approx(4.141947e-21, rel=1e-7)
-    assert energy.landauer_joules(1, 1, 300.0) == pytest.approx(2.870979e-21, rel=1e-7)
-    assert energy.DEFAULT_ACCELERATOR_J_PER_FLOP == pytest.approx(7.07e-13, rel=1e-3)
-    assert energy.DEFAULT_RETENTION_S == pytest.approx(3.156e8, rel=1e-3)
-    barrier = energy.retention_barrier_kt(energy.DEFAULT_RETENTION_S, 1e-9, 1e-9)
+    assert limits.K_B_J_PER_K == 1.380649e-23
+    assert limits.thermal_energy_joules(300.0) == pytest.approx(4.141947e-21, rel=1e-7)
+    assert limits.landauer_joules(1, 1, 300.0) == pytest.approx(2.870979e-21, rel=1e-7)
+    assert limits.DEFAULT_ACCELERATOR_J_PER_FLOP == pytest.approx(7.07e-13, rel=1e-3)
+    assert limits.DEFAULT_RETENTION_S == pytest.approx(3.156e8, rel=1e-3)
+    barrier = limits.retention_barrier_kt(limits.DEFAULT_RETENTION_S, 1e-9, 1e-9)
     assert 60 < barrier < 62
-    assert energy.training_flops(1e15, 3e11) == pytest.approx(1.8e27)
+    assert limits.training_flops(1e15, 3e11) == pytest.approx(1.8e27)
 
 
 def test_retention_barrier_inverts_retention_time():
-    barrier = energy.retention_barrier_joules(300.0, 1e3, 1e-9, 1.0)
-    assert energy.retention_time_s(barrier, 300.0, 1e-9) == pytest.approx(1e3, rel=1e-12)
+    barrier = limits.retention_barrier_joules(300.0, 1e3, 1e-9, 1.0)
+    assert limits.retention_time_s(barrier, 300.0, 1e-9) == pytest.approx(1e3, rel=1e-12)
 
 
 def test_design_note_table_is_reproduced():
     """The defaults give the numbers of the design note's brain-scale table (2-3 digits)."""
     for bits, lim1, lim10, landauer in ((16, 9.0e7, 1.57e8, 8.3e7), (32, 1.73e8, 2.40e8, 1.65e8)):
-        slow = energy.bounds(1e15, 3e11, bits=bits, time_ratio=1.0)
-        fast = energy.bounds(1e15, 3e11, bits=bits, time_ratio=10.0)
+        slow = limits.bounds(1e15, 3e11, bits=bits, time_ratio=1.0)
+        fast = limits.bounds(1e15, 3e11, bits=bits, time_ratio=10.0)
         assert slow["landauer_joules"] == pytest.approx(landauer, rel=0.01)
         assert slow["lim_joules"] == pytest.approx(lim1, rel=0.01)
         assert fast["lim_joules"] == pytest.approx(lim10, rel=0.01)
         assert slow["accelerator_joules"] == pytest.approx(1.27e15, rel=0.01)
-    assert energy.bounds(1e15, 3e11, bits=32)["static_joules"] == pytest.approx(1.46e10, rel=0.01)
+    assert limits.bounds(1e15, 3e11, bits=32)["static_joules"] == pytest.approx(1.46e10, rel=0.01)
 
 
 @pytest.mark.parametrize(
@@ -60,10 +61,10 @@ def test_bounds_never_decrease_when_the_run_grows_or_speeds_up(changed):
     base_args = {"n_params": 1e12, "tokens": 1e11, "bits": 16, "time_ratio": 1.0, "flops": 1e27}
     if "n_params" in changed or "tokens" in changed:
         base_args["flops"] = None
-    base = energy.bounds(**base_args)
-    grown = energy.bounds(**{**base_args, **changed})
+    base = limits.bounds(**base_args)
+    grown = limits.bounds(**{**base_args, **changed})
     strictly_increasing = 0
-    for name in energy.BOUND_NAMES:
+    for name in limits.BOUND_NAMES:
         assert grown[name] >= base[name], name
         strictly_increasing += grown[name] > base[name]
     assert strictly_increasing >= 1
@@ -71,8 +72,8 @@ def test_bounds_never_decrease_when_the_run_grows_or_speeds_up(changed):
 
 def test_monotone_over_a_sweep_of_model_sizes():
     n = np.logspace(6, 15, 10)
-    result = energy.bounds(n, 300e9)
-    for name in energy.BOUND_NAMES:
+    result = limits.bounds(n, 300e9)
+    for name in limits.BOUND_NAMES:
         assert np.all(np.diff(result[name]) > 0), name
 
 
@@ -92,13 +93,13 @@ def test_numpy_and_pytensor_paths_agree():
     def all_bounds(v):
         memory = (v["retention_s"], v["attempt_time_s"], v["flip_tolerance"])
         return [
-            energy.landauer_joules(v["ops"], v["bits"], v["temperature_k"]),
-            energy.lim_joules(v["ops"], v["n_params"], v["bits"], v["temperature_k"],
+            limits.landauer_joules(v["ops"], v["bits"], v["temperature_k"]),
+            limits.lim_joules(v["ops"], v["n_params"], v["bits"], v["temperature_k"],
                               v["time_ratio"], *memory),
-            energy.static_joules(v["ops"], v["bits"], v["temperature_k"], v["time_ratio"],
+            limits.static_joules(v["ops"], v["bits"], v["temperature_k"], v["time_ratio"],
                                  *memory),
-            energy.accelerator_joules(v["ops"], v["temperature_k"] * 1e-15),
-            energy.retention_barrier_kt(*memory),
+            limits.accelerator_joules(v["ops"], v["temperature_k"] * 1e-15),
+            limits.retention_barrier_kt(*memory),
         ]
 
     graphs = all_bounds(symbols)
@@ -131,25 +132,25 @@ def test_numpy_and_pytensor_paths_agree():
 )
 def test_bad_input_raises_limprob_error(kwargs):
     with pytest.raises(LimprobError):
-        energy.bounds(**kwargs)
+        limits.bounds(**kwargs)
 
 
 def test_validate_positive_returns_clean_numbers_and_names_the_input():
-    assert energy.validate_positive("bits", 32) == 32.0
-    np.testing.assert_array_equal(energy.validate_positive("n", [1, 2]), [1.0, 2.0])
+    assert limits.validate_positive("bits", 32) == 32.0
+    np.testing.assert_array_equal(limits.validate_positive("n", [1, 2]), [1.0, 2.0])
     with pytest.raises(LimprobError, match="temperature"):
-        energy.validate_positive("temperature", float("nan"))
+        limits.validate_positive("temperature", float("nan"))
     with pytest.raises(LimprobError):
-        energy.validate_positive("bits", True)
+        limits.validate_positive("bits", True)
 
 
 def test_energy_report_rejects_bad_input_before_sampling():
     with pytest.raises(LimprobError):
-        energy.energy_report(1e15, 3e11, bits=0)
+        energy_report(1e15, 3e11, bits=0)
     with pytest.raises(LimprobError):
-        energy.energy_report(-1.0, 3e11)
+        energy_report(-1.0, 3e11)
     with pytest.raises(LimprobError):
-        energy.energy_report(1e15, float("nan"))
+        energy_report(1e15, float("nan"))
 
 
 def test_posterior_covers_the_synthetic_device_truth(posterior):
@@ -190,13 +191,13 @@ def test_model_bounds_have_scenario_dims_and_match_the_calculator(posterior):
     assert draws["lim_joules"].dims == ("chain", "draw", "scenario")
     assert list(draws["scenario"].values) == ["small", "brain"]
     one = draws.isel(chain=1, draw=7)
-    expected = energy.bounds(
+    expected = limits.bounds(
         [1e6, 1e15], [1e9, 3e11], bits=[16, 32], temperature_k=float(one["temperature_k"]),
         time_ratio=float(one["relaxation_scale"]), attempt_time_s=float(one["attempt_time_s"]),
         flip_tolerance=float(one["flip_tolerance"]),
         joules_per_flop=float(one["accelerator_j_per_flop"]),
     )
-    for name in energy.BOUND_NAMES:
+    for name in limits.BOUND_NAMES:
         np.testing.assert_allclose(one[name].values, expected[name], rtol=1e-12)
 
 
@@ -211,7 +212,7 @@ def test_brain_scale_headline_targets(posterior):
 
 
 def test_energy_report_shape_and_order(brain_report):
-    assert set(brain_report) == set(energy.BOUND_NAMES)
+    assert set(brain_report) == set(limits.BOUND_NAMES)
     for name, stats in brain_report.items():
         assert set(stats) == {"median", "low", "high"}
         assert 0 < stats["low"] < stats["median"] < stats["high"], name
@@ -224,8 +225,8 @@ def test_energy_report_shape_and_order(brain_report):
 
 
 def test_energy_report_accepts_published_flops_and_is_reproducible(brain_report):
-    gpt3 = energy.energy_report(175e9, flops=3.14e23)
+    gpt3 = energy_report(175e9, flops=3.14e23)
     assert gpt3["accelerator_joules"]["median"] == pytest.approx(
         3.14e23 * brain_report["accelerator_joules"]["median"] / 1.8e27, rel=1e-12)
-    again = energy.energy_report(BRAIN["n_params"], BRAIN["tokens"], BRAIN["bits"], seed=0)
+    again = energy_report(BRAIN["n_params"], BRAIN["tokens"], BRAIN["bits"], seed=0)
     assert again == brain_report

@@ -9,7 +9,7 @@ import pytest
 from scipy.special import log_softmax
 
 from limprob.chip import SimulatedChip
-from limprob.ops import BlackBoxGradientError, chip_log_likelihood
+from limprob.likelihood.chip_likelihood import BlackBoxGradientError, chip_log_likelihood
 
 
 @pytest.fixture

@@ -9,18 +9,18 @@ import pytensor.tensor as pt
 import pytest
 from scipy import stats
 
-from limprob.chip import SimulatedChip
+from limprob.chip import Distortion, SimulatedChip, hidden_distortion, simulate
+from limprob.chip.distortion import GLOBALS
+from limprob.chip.probes import probe_weights, record_probes_from_table
 from limprob.data import load_table, split
-from limprob.distortion import Distortion, simulate, simulated_chip_distortion
 from limprob.errors import LimprobError
+from limprob.inference.step_methods import BlockedMetropolis
+from limprob.likelihood.chip_likelihood import BlackBoxGradientError
+from limprob.likelihood.synthetic import (gaussian_synthetic_log_likelihood,
+                                          population_summaries, probe_summaries, standard_draws,
+                                          synthetic_log_likelihood)
 from limprob.models.chip_population import build_population_model
-from limprob.ops import BlackBoxGradientError
-from limprob.population import (GLOBALS, gaussian_synthetic_log_likelihood,
-                                population_summaries, probe_summaries, standard_draws,
-                                synthetic_log_likelihood)
-from limprob.probes import probe_weights, record_probes_from_table
 from limprob.snn import Network
-from limprob.step_methods import BlockedMetropolis
 from limprob.twin import PopulationConfig, fit_population
 
 NET = Network(n_hidden=4, n_steps=16)
@@ -29,7 +29,7 @@ NET = Network(n_hidden=4, n_steps=16)
 @pytest.mark.parametrize("strength", [0.0, 1.0, 2.0])
 def test_the_population_contains_every_simulated_chip_exactly(strength):
     chip = SimulatedChip(30, 2, Network(n_hidden=6), strength, seed=5)
-    distortion = simulated_chip_distortion(chip)
+    distortion = hidden_distortion(chip)
     w_in, w_out, _ = probe_weights(4, 30, 6, 2, seed=1)
     x = np.random.default_rng(2).uniform(size=(20, 30))
     for p in range(4):
@@ -82,8 +82,8 @@ def test_the_op_is_deterministic_and_follows_its_draws(mode):
     observed = pt.dvector("observed")
     globals_ = [pt.dscalar(name) for name in GLOBALS]
     arrays = [pt.dtensor3("w_in"), pt.dtensor3("w_out"), pt.dmatrix("x")]
-    draws = {"z_in": pt.dtensor3(), "z_out": pt.dtensor3(), "z_threshold": pt.dmatrix(),
-             "z_leak": pt.dmatrix()}
+    draws = {"gain_z_in": pt.dtensor3(), "gain_z_out": pt.dtensor3(),
+             "threshold_z": pt.dmatrix(), "leak_z": pt.dmatrix()}
     loglik = synthetic_log_likelihood(observed, globals_, *arrays, draws, NET, 3)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # an object-mode fallback warns; make it fail

@@ -9,7 +9,8 @@ from scipy.special import expit
 
 from limprob.models.chip_in_the_loop import build_model
 from limprob.snn import Network
-from limprob.step_methods import BlockedMetropolis, CountedStep
+from limprob.inference.sampling import SamplerSettings, sample
+from limprob.inference.step_methods import BlockedMetropolis, CountedStep
 
 
 class LogitChip:
@@ -49,6 +50,14 @@ def logit_model(data):
     return chip, build_model(chip, train, sigma_w=1.0, kappa=1.5), train["labels"].values
 
 
+def sample_counted(model, chip, method, **settings):
+    """Sample ``model`` with ``method`` and a chip-query counter, through limprob's one
+    sampling call."""
+    with model:
+        step = CountedStep(method(), chip)
+    return sample(model, step, SamplerSettings(**settings), progressbar=False)[0]
+
+
 def quadrature_posterior(labels, kappa, sigma):
     grid = np.linspace(-6, 6, 20001)
     p = expit(kappa * grid)
@@ -63,10 +72,8 @@ def quadrature_posterior(labels, kappa, sigma):
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_blocked_metropolis_recovers_a_known_posterior(logit_model):
     chip, model, labels = logit_model
-    with model:
-        step = CountedStep(BlockedMetropolis(), chip)
-        tree = pm.sample(draws=4000, tune=1000, chains=4, cores=1, step=step, random_seed=3,
-                         progressbar=False, compute_convergence_checks=False)
+    tree = sample_counted(model, chip, BlockedMetropolis, draws=4000, tune=1000, chains=4,
+                          seed=3)
     w = tree["posterior"]["W_in"].isel(input=0, hidden=0)
     mean, sd = quadrature_posterior(labels, 1.5, 1.0)
     mcse = float(az.mcse(w.to_dataset(name="w"))["w"])
@@ -84,11 +91,9 @@ def test_blocked_metropolis_recovers_a_known_posterior(logit_model):
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_one_query_per_proposal_and_counts_match_the_chip(logit_model):
     chip, model, labels = logit_model
-    with model:
-        step = CountedStep(BlockedMetropolis(), chip)
-        before = chip.queries
-        tree = pm.sample(draws=30, tune=20, chains=2, cores=1, step=step, random_seed=1,
-                         progressbar=False, compute_convergence_checks=False)
+    before = chip.queries
+    tree = sample_counted(model, chip, BlockedMetropolis, draws=30, tune=20, chains=2,
+                          seed=1)
     queries = tree["sample_stats"]["chip_queries"]
     # per chain: one query for the start point, then one per proposal (tuning included)
     np.testing.assert_array_equal(queries.isel(draw=-1).values, [51, 51])
@@ -100,10 +105,8 @@ def test_one_query_per_proposal_and_counts_match_the_chip(logit_model):
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_pymc_metropolis_spends_two_queries_per_element_update(logit_model):
     chip, model, labels = logit_model
-    with model:
-        step = CountedStep(pm.Metropolis(), chip)
-        tree = pm.sample(draws=3, tune=0, chains=1, cores=1, step=step, random_seed=1,
-                         progressbar=False, compute_convergence_checks=False)
+    tree = sample_counted(model, chip, pm.Metropolis, draws=3, tune=0, chains=1,
+                          seed=1)
     n_weights = 2 * 1 + 1 * 2
     queries = tree["sample_stats"]["chip_queries"].isel(chain=0).values
     np.testing.assert_array_equal(np.diff(queries), 2 * n_weights)
@@ -112,10 +115,8 @@ def test_pymc_metropolis_spends_two_queries_per_element_update(logit_model):
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_recorded_log_likelihood_is_the_current_points(logit_model):
     chip, model, labels = logit_model
-    with model:
-        step = CountedStep(BlockedMetropolis(), chip)
-        tree = pm.sample(draws=20, tune=10, chains=1, cores=1, step=step, random_seed=2,
-                         progressbar=False, compute_convergence_checks=False)
+    tree = sample_counted(model, chip, BlockedMetropolis, draws=20, tune=10, chains=1,
+                          seed=2)
     recorded = np.stack(tree["sample_stats"]["log_likelihood__y"].isel(chain=0).values)
     w = tree["posterior"]["W_in"].isel(chain=0, input=0, hidden=0).values
     p = expit(1.5 * w)[:, None]

@@ -1,15 +1,19 @@
 import socket
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 import limprob.study as study_module
 from limprob.errors import LimprobError
+from limprob.inference.backprop import BackpropConfig
+from limprob.inference.training import TrainConfig
 from limprob.study import (VARIABLES, Grid, StudySettings, cache_dir, load_study,
                            pending_cells, run_study)
 
-TINY = StudySettings(hidden=8, time_steps=32, draws=200, tune=100, chains=1,
-                     predictive_draws=5, epochs=5)
+TINY = StudySettings(mh=TrainConfig(hidden=8, time_steps=32, draws=200, tune=100, chains=1,
+                                    predictive_draws=5),
+                     backprop=BackpropConfig(epochs=5))
 GRID = Grid(methods=("mh",), strengths=(0.0, 1.0), seeds=(0, 1), train_fractions=(0.5,))
 
 
@@ -43,8 +47,9 @@ def test_grid_on_dask_then_rerun_computes_nothing(tmp_path, counted):
     for name in ("test_accuracy", "test_accuracy_predictive", "train_accuracy"):
         values = study[name].values
         assert np.all((values >= 0) & (values <= 1)), name
-    assert np.all(study["chip_queries"].values >= TINY.draws + TINY.tune)
-    assert study.attrs["setting_draws"] == TINY.draws
+    assert np.all(study["chip_queries"].values >= TINY.mh.draws + TINY.mh.tune)
+    assert study.attrs["setting_mh_draws"] == TINY.mh.draws
+    assert study.attrs["setting_backprop_epochs"] == TINY.backprop.epochs
     assert "version_pymc" in study.attrs
 
     before = {p.name: p.stat().st_mtime_ns for p in cache_dir(out).glob("*.json")}
@@ -70,7 +75,8 @@ def test_interrupted_study_resumes_with_the_missing_cells(tmp_path, counted):
     assert not resumed["test_accuracy"].isnull().any()
 
     # other MH settings are other cells; a torn cache file counts as absent
-    assert len(pending_cells(grid, StudySettings(**{**TINY.__dict__, "draws": 300}), out)) == 2
+    longer = replace(TINY, mh=replace(TINY.mh, draws=300))
+    assert len(pending_cells(grid, longer, out)) == 2
     next(cache_dir(out).glob("*.json")).write_text("{not json")
     assert len(pending_cells(grid, TINY, out)) == 1
 

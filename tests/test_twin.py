@@ -5,10 +5,10 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
-from limprob.chip import SimulatedChip
-from limprob.distortion import Distortion, ParametricChip, represented_truth, simulate
-from limprob.ops import BlackBoxGradientError, DistortedCounts
-from limprob.probes import record_probes, record_probes_from_table
+from limprob.chip import Distortion, ParametricChip, SimulatedChip, represented_truth, simulate
+from limprob.chip.probes import record_probes, record_probes_from_table
+from limprob.likelihood.chip_likelihood import BlackBoxGradientError
+from limprob.likelihood.simulator import DistortedCounts
 from limprob.snn import Network, lif_counts
 
 NET = Network(n_hidden=6, n_steps=32)

@@ -58,13 +58,15 @@ import xarray as xr
 from pytensor.gradient import zero_grad
 from sklearn.model_selection import train_test_split
 
-from limprob.chip import Chip
+from limprob.chip.protocol import Chip
 from limprob.data import Split
 from limprob.errors import LimprobError
-from limprob.inference import accuracy, package_versions
-from limprob.models.chip_in_the_loop import DEFAULT_KAPPA
-from limprob.ops import class_probabilities
+from limprob.inference.evaluation import accuracy
+from limprob.inference.sampling import package_versions
+from limprob.likelihood.chip_likelihood import class_probabilities
+from limprob.models.defaults import DEFAULT_KAPPA
 from limprob.snn import Network, lif_layer_step
+from limprob.validation import non_negative_integer, positive_integer, positive_number
 
 METHODS = ("backprop", "in_the_loop_backprop")
 MIN_FIRING_FRACTION = 0.25
@@ -76,41 +78,35 @@ ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
 
 @dataclass(frozen=True)
 class BackpropConfig:
-    """Everything that defines a backprop run; checked on construction.
-
-    epochs: maximum passes over the training part; learning_rate: Adam's step size;
-    slope: steepness of the fast-sigmoid surrogate; batch_size: samples per Adam step (the
-    whole training part when larger); validation_fraction: share of the training samples held
-    out for early stopping, in [0, 1) (0: no validation, keep the last epoch's weights);
-    patience: epochs without validation improvement before stopping; seed: initial weights,
-    validation split and batch order; kappa: readout gain (the MH model's by default).
-    """
+    """Everything that defines a backprop run; checked on construction."""
 
     epochs: int = 150
+    """Maximum passes over the training part."""
     learning_rate: float = 0.01
+    """Adam's step size."""
     slope: float = 25.0
+    """Steepness of the fast-sigmoid surrogate."""
     batch_size: int = 32
+    """Samples per Adam step (the whole training part when larger)."""
     validation_fraction: float = 0.2
+    """Share of the training samples held out for early stopping, in [0, 1) (0: no
+    validation, keep the last epoch's weights)."""
     patience: int = 30
+    """Epochs without validation improvement before stopping."""
     seed: int = 0
+    """Seeds the initial weights, the validation split and the batch order."""
     kappa: float = DEFAULT_KAPPA
+    """Readout gain (the MH model's by default)."""
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "patience"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise LimprobError(f"{name.replace('_', ' ')} must be a positive integer, "
-                                   f"got {value}")
+            positive_integer(name.replace("_", " "), getattr(self, name))
         for name in ("learning_rate", "slope", "kappa"):
-            value = getattr(self, name)
-            if not (np.isfinite(value) and value > 0):
-                raise LimprobError(f"{name.replace('_', ' ')} must be a positive number, "
-                                   f"got {value}")
+            positive_number(name.replace("_", " "), getattr(self, name))
         if not (0.0 <= self.validation_fraction < 1.0):
             raise LimprobError(f"validation fraction must be in [0, 1), "
                                f"got {self.validation_fraction}")
-        if isinstance(self.seed, bool) or int(self.seed) != self.seed or self.seed < 0:
-            raise LimprobError(f"seed must be a non-negative integer, got {self.seed}")
+        non_negative_integer("seed", self.seed)
 
 
 # --- the network as a PyTensor graph ---------------------------------------------------------

@@ -161,17 +161,8 @@ def lim_consolidation_joules(n_params, temperature_k, retention_s, attempt_time_
     )
 
 
-def lim_joules(
-    ops,
-    n_params,
-    bits,
-    temperature_k,
-    time_ratio,
-    retention_s,
-    attempt_time_s,
-    flip_tolerance,
-    protocol_constant=1.0,
-):
+def lim_joules(ops, n_params, bits, temperature_k, time_ratio, retention_s, attempt_time_s,
+               flip_tolerance, protocol_constant=1.0):
     """LIM bound E_lim = OPS kT (b ln 2 + c_p tau_r/tau_u) + N kT ln(tau_ret / (tau_0 eps)) (J)."""
     update = lim_update_joules(ops, bits, temperature_k, time_ratio, protocol_constant)
     consolidation = lim_consolidation_joules(
@@ -180,16 +171,8 @@ def lim_joules(
     return update + consolidation
 
 
-def static_joules(
-    ops,
-    bits,
-    temperature_k,
-    time_ratio,
-    retention_s,
-    attempt_time_s,
-    flip_tolerance,
-    protocol_constant=1.0,
-):
+def static_joules(ops, bits, temperature_k, time_ratio, retention_s, attempt_time_s,
+                  flip_tolerance, protocol_constant=1.0):
     """Static-barrier memory E_static = OPS b kT ln(tau_ret / (tau_0 eps)) + OPS c_p kT tau_r/tau_u (J).
 
     Every bit of every update is written into a barrier sized for long retention.
@@ -268,35 +251,4 @@ def bounds(
         "flops": flops,
         "ops": ops,
         "retention_barrier_kt": retention_barrier_kt(*memory),
-    }
-
-
-def energy_report(
-    params,
-    tokens=None,
-    bits=DEFAULT_BITS,
-    *,
-    flops=None,
-    time_ratio=DEFAULT_TIME_RATIO,
-    seed=0,
-    prob=0.94,
-):
-    """Posterior median and equal-tailed ``prob`` interval of every bound for one training run.
-
-    The device parameters come from the posterior of :mod:`limprob.models.lim_energy`
-    (priors plus the shipped characterisation data), sampled once per process and seed.
-    Returns ``{name: {"median", "low", "high"}}`` in joules for each name of :data:`BOUND_NAMES`.
-    """
-    from limprob.models import lim_energy
-
-    scenarios = lim_energy.scenario_dataset(
-        [params], tokens=None if tokens is None else [tokens],
-        flops=None if flops is None else [flops], bits=bits, time_ratio=time_ratio,
-    )
-    energies = lim_energy.scenario_energies(scenarios, seed=seed)
-    summary = lim_energy.summarise(energies, prob=prob)
-    return {
-        name: {key: float(summary[name].sel(scenario=summary.scenario[0], statistic=key))
-               for key in ("median", "low", "high")}
-        for name in BOUND_NAMES
     }

@@ -1,21 +1,14 @@
 """The chip population: global distortion with each chip's own mismatch integrated out.
 
-A chip of the design note is one draw from a population. With standard normal draws
-``z_in (input, hidden)``, ``z_out (hidden, output)``, ``z_threshold (neuron)``,
-``z_leak (neuron)`` (neuron = hidden then output):
-
-    gain_ij  = exp(log_gain + gain_spread z_ij)                     per synapse
-    W_eff    = w_sat tanh(W gain / w_sat),  w_sat = 1 / inverse_w_sat  (none at 0)
-    theta_i  = theta exp(threshold_spread z_threshold_i)            per neuron
-    beta_i   = clip(beta exp(log_leak + leak_spread z_leak_i), 0, 0.99)
-
-The six *global* parameters (``GLOBALS``) are what a chip's family has in common; the
-simulated chip of strength ``alpha`` is exactly the member with ``inverse_w_sat = 2 alpha``,
-``log_gain = log_leak = 0`` and spreads ``0.7 alpha``, ``0.4 alpha``, ``0.1 alpha``
-(:func:`limprob.distortion.simulated_chip_distortion`). A twin that declares all 276 z's as
-random variables is exact but did not mix under random-walk MH in a useful budget (issue 5);
-a twin with the global parameters alone is misspecified and its intervals are too narrow.
-This module integrates the z's out instead:
+A chip of the design note is one draw from a population: the six *global* distortion
+parameters of :mod:`limprob.chip.distortion` (``GLOBALS``) are what a chip's family has in
+common, and its standard normal mismatch draws ``gain_z_in``, ``gain_z_out``, ``threshold_z``,
+``leak_z`` are its own; the simulated chip of strength ``alpha`` is exactly the member with
+``inverse_w_sat = 2 alpha``, ``log_gain = log_leak = 0`` and spreads ``0.7 alpha``,
+``0.4 alpha``, ``0.1 alpha`` (:func:`limprob.chip.distortion.design_distortion`). A twin
+that declares all 276 z's as random variables is exact but did not mix under random-walk MH in
+a useful budget (issue 5); a twin with the global parameters alone is misspecified and its
+intervals are too narrow. This module integrates the z's out instead:
 
     p(probes | globals) = integral of p(probes | globals, z) p(z) dz
 
@@ -41,12 +34,10 @@ from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_and_cache_key
 
-from limprob.chip import LEAK_MAX
-from limprob.ops import BlackBoxGradientError, batched_distorted_counts
+from limprob.chip.distortion import GLOBALS, draw_mismatch
+from limprob.chip.kernels import mismatched_counts
+from limprob.likelihood.chip_likelihood import BlackBoxGradientError
 
-GLOBALS = ("inverse_w_sat", "log_gain", "log_leak", "gain_spread", "threshold_spread",
-           "leak_spread")
-"""The population's global distortion parameters, in the Op's argument order."""
 SUMMARY_FLOOR = 0.01
 """Standard deviation added to every summary's variance (summary units)."""
 STATISTICS = ("mean_sqrt_count", "fraction_firing")
@@ -57,11 +48,11 @@ def summary_names(n_groups: int) -> list[str]:
     return [f"{stat}_group{g}" for g in range(n_groups) for stat in STATISTICS]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, fastmath=False)
 def probe_summaries(counts, n_groups):
     """Summaries (2 n_groups,) of probe counts (probe, obs, output).
 
-    The probes, in their order (:mod:`limprob.probes` orders them by weight scale), are split
+    The probes, in their order (:mod:`limprob.chip.probes` orders them by weight scale), are split
     into ``n_groups`` near-equal groups; for each group, the mean of ``sqrt(count)`` and the
     fraction of counts above zero, over probe, obs and output. Pooling keeps the summaries
     near-Gaussian across chips; the square root tames the long right tail of spike counts.
@@ -83,32 +74,28 @@ def probe_summaries(counts, n_groups):
     return out
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def population_summaries(w_in, w_out, x, z_in, z_out, z_threshold, z_leak, inverse_w_sat,
-                         log_gain, log_leak, gain_spread, threshold_spread, leak_spread, beta,
-                         theta, n_steps, n_groups):
+@numba.njit(cache=True, nogil=True, parallel=True, fastmath=False)
+def population_summaries(w_in, w_out, x, gain_z_in, gain_z_out, threshold_z, leak_z,
+                         inverse_w_sat, log_gain, log_leak, gain_spread, threshold_spread,
+                         leak_spread, beta, theta, n_steps, n_groups):
     """Summaries (chip, summary) of the probes run on the chips ``m`` of the population.
 
     ``w_in`` (probe, input, hidden), ``w_out`` (probe, hidden, output), ``x`` (obs, input);
-    ``z_in`` (chip, input, hidden), ``z_out`` (chip, hidden, output), ``z_threshold`` and
-    ``z_leak`` (chip, neuron). Chips run in parallel; each writes only its own row.
+    ``gain_z_in`` (chip, input, hidden), ``gain_z_out`` (chip, hidden, output),
+    ``threshold_z`` and ``leak_z`` (chip, neuron). Chips run in parallel; each writes only its
+    own row.
     """
-    n_chips, h = z_in.shape[0], w_in.shape[2]
+    n_chips = gain_z_in.shape[0]
     out = np.empty((n_chips, 2 * n_groups))
     for m in numba.prange(n_chips):
-        gain_in = np.exp(log_gain + gain_spread * z_in[m])
-        gain_out = np.exp(log_gain + gain_spread * z_out[m])
-        thresholds = theta * np.exp(threshold_spread * z_threshold[m])
-        leaks = np.minimum(np.maximum(beta * np.exp(log_leak + leak_spread * z_leak[m]), 0.0),
-                           LEAK_MAX)
-        counts = batched_distorted_counts(w_in, w_out, x, gain_in, gain_out, inverse_w_sat,
-                                          leaks[:h].copy(), thresholds[:h].copy(),
-                                          leaks[h:].copy(), thresholds[h:].copy(), n_steps)
+        counts = mismatched_counts(w_in, w_out, x, gain_z_in[m], gain_z_out[m], threshold_z[m],
+                                   leak_z[m], inverse_w_sat, log_gain, log_leak, gain_spread,
+                                   threshold_spread, leak_spread, beta, theta, n_steps)
         out[m] = probe_summaries(counts, n_groups)
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, fastmath=False)
 def gaussian_synthetic_log_likelihood(observed, simulated, floor):
     """``log N(observed; mean, cov + floor^2 I)`` with the mean and (unbiased) covariance of
     the rows of ``simulated`` (chip, summary). -inf if that covariance is not positive
@@ -131,19 +118,16 @@ def gaussian_synthetic_log_likelihood(observed, simulated, floor):
 
 def standard_draws(n_chips: int, n_inputs: int, n_hidden: int, n_outputs: int,
                    seed: int) -> dict[str, np.ndarray]:
-    """The common random numbers: ``z_in``, ``z_out``, ``z_threshold``, ``z_leak`` for
-    ``n_chips`` chips, from ``seed``."""
-    rng = np.random.default_rng([seed, 17])
-    neurons = n_hidden + n_outputs
-    return {"z_in": rng.standard_normal((n_chips, n_inputs, n_hidden)),
-            "z_out": rng.standard_normal((n_chips, n_hidden, n_outputs)),
-            "z_threshold": rng.standard_normal((n_chips, neurons)),
-            "z_leak": rng.standard_normal((n_chips, neurons))}
+    """The common random numbers: the mismatch draws of ``n_chips`` chips
+    (:func:`limprob.chip.distortion.draw_mismatch` with a leading chip dim), from ``seed``."""
+    return draw_mismatch(np.random.default_rng([seed, 17]), n_inputs, n_hidden, n_outputs,
+                         chips=(n_chips,))
 
 
 class SyntheticLogLikelihood(Op):
     """``synthetic_loglik(observed, inverse_w_sat, log_gain, log_leak, gain_spread,
-    threshold_spread, leak_spread, W_in, W_out, x, z_in, z_out, z_threshold, z_leak)``: the
+    threshold_spread, leak_spread, W_in, W_out, x, gain_z_in, gain_z_out, threshold_z,
+    leak_z)``: the
     Gaussian synthetic log-likelihood (a scalar, nats) of observed probe summaries under the
     population at those globals (module docstring), for probe weights ``W_in`` (probe, input,
     hidden), ``W_out`` (probe, hidden, output), probe inputs ``x`` (obs, input) and the common
@@ -168,10 +152,11 @@ class SyntheticLogLikelihood(Op):
                   for a, n in zip(args, self._ndims)]
         return Apply(self, inputs, [pt.dscalar()])
 
-    def simulate(self, globals_, w_in, w_out, x, z_in, z_out, z_threshold, z_leak) -> np.ndarray:
+    def simulate(self, globals_, w_in, w_out, x, gain_z_in, gain_z_out, threshold_z,
+                 leak_z) -> np.ndarray:
         """Summaries (chip, summary) of the population at ``globals_`` (six floats)."""
         arrays = [np.ascontiguousarray(a, dtype=np.float64)
-                  for a in (w_in, w_out, x, z_in, z_out, z_threshold, z_leak)]
+                  for a in (w_in, w_out, x, gain_z_in, gain_z_out, threshold_z, leak_z)]
         return population_summaries(*arrays, *[float(g) for g in globals_], self.beta,
                                     self.theta, self.n_steps, self.n_groups)
 
@@ -194,8 +179,8 @@ def synthetic_log_likelihood(observed, globals_, probe_w_in, probe_w_out, probe_
                              network, n_groups: int, floor: float = SUMMARY_FLOOR):
     """The Op applied: a scalar tensor."""
     op = SyntheticLogLikelihood(network.n_steps, network.beta, network.theta, n_groups, floor)
-    return op(observed, *globals_, probe_w_in, probe_w_out, probe_x, draws["z_in"],
-              draws["z_out"], draws["z_threshold"], draws["z_leak"])
+    return op(observed, *globals_, probe_w_in, probe_w_out, probe_x, draws["gain_z_in"],
+              draws["gain_z_out"], draws["threshold_z"], draws["leak_z"])
 
 
 @register_funcify_and_cache_key(SyntheticLogLikelihood)
@@ -203,14 +188,15 @@ def _numba_synthetic_log_likelihood(op, node=None, **kwargs):
     """Numba implementation (not disk-cached by PyTensor, see below)."""
     beta, theta, n_steps, n_groups, floor = op.beta, op.theta, op.n_steps, op.n_groups, op.floor
 
-    @numba.njit(nogil=True)
+    @numba.njit(nogil=True, fastmath=False)
     def synthetic_log_likelihood_op(observed, inverse_w_sat, log_gain, log_leak, gain_spread,
-                                    threshold_spread, leak_spread, w_in, w_out, x, z_in, z_out,
-                                    z_threshold, z_leak):
+                                    threshold_spread, leak_spread, w_in, w_out, x, gain_z_in,
+                                    gain_z_out,
+                                    threshold_z, leak_z):
         simulated = population_summaries(
             np.ascontiguousarray(w_in), np.ascontiguousarray(w_out), np.ascontiguousarray(x),
-            np.ascontiguousarray(z_in), np.ascontiguousarray(z_out),
-            np.ascontiguousarray(z_threshold), np.ascontiguousarray(z_leak),
+            np.ascontiguousarray(gain_z_in), np.ascontiguousarray(gain_z_out),
+            np.ascontiguousarray(threshold_z), np.ascontiguousarray(leak_z),
             inverse_w_sat.item(), log_gain.item(), log_leak.item(), gain_spread.item(),
             threshold_spread.item(), leak_spread.item(), beta, theta, n_steps, n_groups)
         return np.asarray(gaussian_synthetic_log_likelihood(

@@ -18,8 +18,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from limprob.chip import Chip
+from limprob.chip.protocol import Chip
 from limprob.errors import LimprobError
+from limprob.validation import positive_integer
 
 DEFAULT_SCALES = (0.3, 2.0)
 """Smallest and largest probe weight scale (the prior of the weights is Normal(0, 1))."""
@@ -29,8 +30,7 @@ def probe_weights(n_probes: int, n_inputs: int, n_hidden: int, n_outputs: int, s
                   scales=DEFAULT_SCALES):
     """Seeded probe weights: ``W_in`` (probe, input, hidden), ``W_out`` (probe, hidden,
     output) and the scale of each probe."""
-    if int(n_probes) != n_probes or n_probes < 1:
-        raise LimprobError(f"the number of probes must be a positive integer, got {n_probes}")
+    n_probes = positive_integer("the number of probes", n_probes)
     low, high = scales
     if not (0 < low <= high and np.isfinite(high)):
         raise LimprobError(f"probe scales must satisfy 0 < low <= high, got {scales}")

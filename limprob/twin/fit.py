@@ -1,18 +1,17 @@
-"""Digital-twin inference: sample theta and the weights, deploy the weights to the chip.
+"""Per-chip digital-twin inference: sample the distortion parameters and the weights, deploy the
+weights to the chip.
 
 :func:`fit_twin` samples :func:`limprob.models.chip_twin.build_twin_model` with blocked
-Metropolis-Hastings, one :class:`~limprob.step_methods.BlockedMetropolis` block per scalar of
-theta (their posterior widths differ by orders of magnitude, so each block tunes its own
-scale), one for each vector of latent mismatch, one for the count noise and one for all the
-weights. The pointwise log-likelihoods are computed after sampling from the draws (the twin is
-a simulator, so that costs no chip query).
+Metropolis-Hastings, one :class:`~limprob.inference.step_methods.BlockedMetropolis` block per
+scalar distortion parameter (their posterior widths differ by orders of magnitude, so each
+block tunes its own scale), one for each vector of latent mismatch, one for the count noise and
+one for all the weights. The pointwise log-likelihoods are computed after sampling from the
+draws (the twin is a simulator, so that costs no chip query).
 :func:`fit_twin_smc` samples the same model with PyMC's SMC and keeps its log marginal
-likelihood. :func:`fit_population` samples the chip population twin
-(:mod:`limprob.models.chip_population`: six global parameters, each chip's own mismatch
-integrated out) with one adaptive-covariance block; its trace is described there. The first
-two return a limprob trace (an ArviZ DataTree):
+likelihood. Both return a limprob trace (an ArviZ DataTree):
 
-- ``posterior``: theta, ``count_sigma`` and (with labels) ``W_in``, ``W_out``;
+- ``posterior``: the distortion parameters, ``count_sigma`` and (with labels) ``W_in``,
+  ``W_out``;
 - ``log_likelihood``: ``probe_counts (chain, draw, probe, probe_obs, output)`` and
   ``y (chain, draw, obs)``, separately, so LOO can be computed for either;
 - ``observed_data`` / ``constant_data``: probe counts and labels, probe weights and inputs;
@@ -35,51 +34,37 @@ import pymc as pm
 import xarray as xr
 from pymc.step_methods import CompoundStep
 
-from limprob.chip import Chip
+from limprob.chip.distortion import check_families
+from limprob.chip.protocol import Chip
 from limprob.data import Split
-from limprob.distortion import check_families
 from limprob.errors import LimprobError
-from limprob.inference import (accuracy, best_chain, evaluate_weights, package_versions,
-                               prior_draws)
-from limprob.models.chip_twin import (DEFAULT_KAPPA, DEFAULT_SIGMA_W, build_twin_model,
-                                      identity_point, theta_names)
-from limprob.models.chip_population import (DEFAULT_CHIPS, DEFAULT_GROUPS,
-                                            build_population_model, observed_summaries)
-from limprob.population import GLOBALS, summary_names
+from limprob.inference.evaluation import accuracy, best_chain, evaluate_weights
+from limprob.inference.sampling import (SamplerSettings, exact_arithmetic, package_versions,
+                                        prior_draws, sample)
+from limprob.inference.step_methods import BlockedMetropolis
+from limprob.models.chip_twin import build_twin_model, distortion_names, identity_point
+from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W
 from limprob.snn import Network
-from limprob.step_methods import BlockedMetropolis, take_recorded_stats
-
-
-def check_sampler_settings(config, positive: tuple[str, ...]):
-    """Raise :class:`LimprobError` unless the named fields are positive integers and ``tune``
-    a non-negative one."""
-    for name in positive:
-        if int(getattr(config, name)) != getattr(config, name) or getattr(config, name) < 1:
-            raise LimprobError(f"{name} must be a positive integer")
-    if int(config.tune) != config.tune or config.tune < 0:
-        raise LimprobError("tune must be a non-negative integer")
 
 
 @dataclass(frozen=True)
-class TwinConfig:
-    """Everything that defines a twin run besides the data."""
+class TwinConfig(SamplerSettings):
+    """Everything that defines a per-chip twin run besides the data: the distortion families,
+    the weight prior and readout gain, and the sampler settings (keyword-only) of
+    :class:`~limprob.inference.sampling.SamplerSettings`."""
 
     families: tuple[str, ...] = ("saturation", "gain", "leak", "threshold_mismatch")
-    draws: int = 1000
-    tune: int = 1000
-    chains: int = 2
-    seed: int = 0
     sigma_w: float = DEFAULT_SIGMA_W
     kappa: float = DEFAULT_KAPPA
 
     def __post_init__(self):
+        super().__post_init__()
         object.__setattr__(self, "families", check_families(self.families))
-        check_sampler_settings(self, ("draws", "chains"))
 
 
 def make_twin_step(model: pm.Model):
-    """Blocked MH: one block per theta scalar, per latent mismatch vector, for the count noise,
-    and one for all the weights."""
+    """Blocked MH: one block per scalar distortion parameter, per latent mismatch vector, for
+    the count noise, and one for all the weights."""
     names = [rv.name for rv in model.free_RVs]
     weights = [n for n in ("W_in", "W_out") if n in names]
     others = [n for n in names if n not in weights]
@@ -95,7 +80,7 @@ def make_twin_step(model: pm.Model):
 
 
 def _initvals(model: pm.Model, chains: int, seed: int) -> list[dict]:
-    """Weights from the prior (so neurons fire); theta at the identity distortion."""
+    """Weights from the prior (so neurons fire); the distortion at the identity."""
     start = prior_draws(model, chains, seed)
     identity = identity_point(model)
     for point in start:
@@ -115,7 +100,7 @@ def _log_likelihood(tree: xr.DataTree, model: pm.Model) -> xr.Dataset:
     return group.to_dataset() if isinstance(group, xr.DataTree) else group
 
 
-def _data_groups(probes: xr.Dataset, train: xr.Dataset | None):
+def data_groups(probes: xr.Dataset, train: xr.Dataset | None):
     observed = {"probe_counts": (("probe", "probe_obs", "output"), probes["counts"].values)}
     constant = {"probe_x": (("probe_obs", "input"), probes["x"].values),
                 "probe_W_in": (("probe", "input", "hidden"), probes["W_in"].values),
@@ -159,7 +144,7 @@ def deploy(tree: xr.DataTree, chip: Chip, test: xr.Dataset, kappa: float) -> xr.
     return tree
 
 
-def _probe_attrs(probes: xr.Dataset) -> dict:
+def probe_attrs(probes: xr.Dataset) -> dict:
     """What a twin trace says of its probes: the chip's identity, the probe settings, and the
     chip queries they cost (the twin's only training queries)."""
     return {**{k: v for k, v in probes.attrs.items()
@@ -176,13 +161,14 @@ def _attrs(model, config: TwinConfig, network: Network, probes: xr.Dataset, data
         "families": ",".join(config.families) or "none",
         "n_families": len(config.families),
         **{k: v for k, v in asdict(config).items() if k != "families"},
-        **network.as_attrs(), **_probe_attrs(probes),
+        **network.as_attrs(), **probe_attrs(probes),
         "n_train": 0 if data is None else data.train.sizes["obs"],
-        "theta_names": ",".join(theta_names(model)),
+        "distortion_parameters": ",".join(distortion_names(model)),
         "wall_seconds": wall_seconds, **package_versions(),
     }
 
 
+@exact_arithmetic
 def fit_twin(network: Network, probes: xr.Dataset, data: Split | None, config: TwinConfig,
              deploy_to: Chip | None = None, *, progressbar: bool = False) -> xr.DataTree:
     """Sample the twin by blocked MH; with ``data`` the labels enter too, and with a
@@ -193,15 +179,10 @@ def fit_twin(network: Network, probes: xr.Dataset, data: Split | None, config: T
     compiling = time.perf_counter()
     step = make_twin_step(model)
     started = time.perf_counter()
-    with model, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*CompoundStep.*")
-        tree = pm.sample(draws=config.draws, tune=config.tune, chains=config.chains, cores=1,
-                         step=step, initvals=_initvals(model, config.chains, config.seed),
-                         random_seed=config.seed, progressbar=progressbar,
-                         compute_convergence_checks=False)
-    wall = time.perf_counter() - started
+    tree, wall = sample(model, step, config, _initvals(model, config.chains, config.seed),
+                        progressbar=progressbar)
     tree["log_likelihood"] = _log_likelihood(tree, model)
-    tree["observed_data"], tree["constant_data"] = _data_groups(probes, train)
+    tree["observed_data"], tree["constant_data"] = data_groups(probes, train)
     tree.attrs.update(_attrs(model, config, network, probes, data, "mh", wall))
     tree.attrs["compile_seconds"] = started - compiling
     if deploy_to is not None and data is not None:
@@ -219,6 +200,7 @@ def _final_log_marginal_likelihood(stats: xr.Dataset) -> np.ndarray:
     return np.asarray(values)
 
 
+@exact_arithmetic
 def fit_twin_smc(network: Network, probes: xr.Dataset, data: Split | None, config: TwinConfig,
                  deploy_to: Chip | None = None, *, progressbar: bool = False,
                  **kernel_kwargs) -> xr.DataTree:
@@ -243,7 +225,7 @@ def fit_twin_smc(network: Network, probes: xr.Dataset, data: Split | None, confi
         {"log_marginal_likelihood": ("chain", lml), "stages": ("chain", np.asarray(stages))},
         coords={"chain": tree["posterior"]["chain"].values})
     tree["log_likelihood"] = _log_likelihood(tree, model)
-    tree["observed_data"], tree["constant_data"] = _data_groups(probes, train)
+    tree["observed_data"], tree["constant_data"] = data_groups(probes, train)
     tree.attrs.update(_attrs(model, config, network, probes, data, "smc", wall))
     tree.attrs["log_marginal_likelihood"] = float(np.nanmean(lml))
     if deploy_to is not None and data is not None:
@@ -251,69 +233,3 @@ def fit_twin_smc(network: Network, probes: xr.Dataset, data: Split | None, confi
     return tree
 
 
-@dataclass(frozen=True)
-class PopulationConfig:
-    """A chip-population fit (:mod:`limprob.population`): sampler settings, the number of
-    simulated chips per synthetic-likelihood evaluation and of probe groups."""
-
-    draws: int = 1500
-    tune: int = 1500
-    chains: int = 2
-    seed: int = 0
-    n_chips: int = DEFAULT_CHIPS
-    n_groups: int = DEFAULT_GROUPS
-
-    def __post_init__(self):
-        check_sampler_settings(self, ("draws", "chains", "n_chips", "n_groups"))
-        if self.n_chips < 4 * self.n_groups:
-            raise LimprobError(f"n_chips must be at least {4 * self.n_groups} to estimate the "
-                               f"covariance of {2 * self.n_groups} summaries")
-
-
-POPULATION_PROPOSAL_SD = {"inverse_w_sat": 0.1, "log_gain": 0.05, "log_leak": 0.01,
-                          "gain_spread": 0.1, "threshold_spread": 0.2, "leak_spread": 0.3}
-"""First proposal steps in the sampler's (log-transformed for spreads and 1/w_sat) space;
-the covariance learnt in tuning replaces them."""
-
-
-def fit_population(network: Network, probes: xr.Dataset,
-                   config: PopulationConfig = PopulationConfig(), *,
-                   progressbar: bool = False) -> xr.DataTree:
-    """Sample the population twin's six global parameters by blocked MH with an adaptive
-    proposal covariance (one synthetic-likelihood evaluation, ``n_chips`` simulated chips, per
-    proposal). The probes are the only chip queries.
-
-    Returns a DataTree: ``posterior`` (the six globals), ``sample_stats`` (with
-    ``synthetic_log_likelihood``), ``observed_data`` (the summaries and the probe counts),
-    ``constant_data`` (probe weights and inputs) and attributes as :func:`fit_twin`'s.
-    """
-    model = build_population_model(network, probes, config.n_chips, config.n_groups,
-                                   config.seed)
-    with model:
-        step = BlockedMetropolis(model.free_RVs, S=[POPULATION_PROPOSAL_SD[rv.name]
-                                                    for rv in model.free_RVs],
-                                 adapt_covariance=True)
-    started = time.perf_counter()
-    with model, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*CompoundStep.*")
-        tree = pm.sample(draws=config.draws, tune=config.tune, chains=config.chains, cores=1,
-                         step=step, initvals=prior_draws(model, config.chains, config.seed),
-                         random_seed=config.seed, progressbar=progressbar,
-                         compute_convergence_checks=False)
-    wall = time.perf_counter() - started
-    rest, recorded = take_recorded_stats(tree["sample_stats"].to_dataset(),
-                                         ["synthetic_log_likelihood"])
-    synthetic = np.asarray(recorded["synthetic_log_likelihood"].values, dtype=float).reshape(
-        rest.sizes["chain"], rest.sizes["draw"])
-    tree["sample_stats"] = rest.assign(synthetic_log_likelihood=(("chain", "draw"), synthetic))
-    observed, constant = _data_groups(probes, None)
-    tree["observed_data"] = observed.assign(
-        summaries=("summary", observed_summaries(probes, config.n_groups))).assign_coords(
-        summary=summary_names(config.n_groups))
-    tree["constant_data"] = constant
-    tree.attrs.update({
-        "limprob_trace": 1, "model": "chip_population", "method": "mh",
-        **asdict(config), **network.as_attrs(), **_probe_attrs(probes),
-        "theta_names": ",".join(GLOBALS), "wall_seconds": wall, **package_versions(),
-    })
-    return tree

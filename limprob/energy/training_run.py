@@ -1,4 +1,4 @@
-"""The energy a chip-in-the-loop training run cost, under the bounds of :mod:`limprob.energy`.
+"""The energy a chip-in-the-loop training run cost, under the bounds of :mod:`limprob.energy.limits`.
 
 A trace knows its chip queries. Every query writes all ``N`` weights into the chip, at ``b``
 bits each, and runs one forward pass over the ``n_train`` training samples. limprob counts:
@@ -20,8 +20,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from limprob import energy
+from limprob.energy import limits
 from limprob.errors import LimprobError
+from limprob.models import lim_energy
 from limprob.snn import flops_per_run
 
 WEIGHT_GROUPS = ("posterior", "weights")
@@ -37,7 +38,7 @@ def _n_weights(tree: xr.DataTree) -> int:
     raise LimprobError("trace holds no weights (no posterior or weights group)")
 
 
-def run_scenario(tree: xr.DataTree, bits: int = energy.DEFAULT_BITS) -> xr.Dataset:
+def run_scenario(tree: xr.DataTree, bits: int = limits.DEFAULT_BITS) -> xr.Dataset:
     """The training run as one energy scenario (dim ``scenario``), from the trace's counts."""
     attrs = tree.attrs
     n_weights = _n_weights(tree)
@@ -57,21 +58,19 @@ def run_scenario(tree: xr.DataTree, bits: int = energy.DEFAULT_BITS) -> xr.Datas
             "flops": ("scenario", [float(forward_flops)]),
             "ops": ("scenario", [float(writes)]),
             "bits": ("scenario", [float(bits)]),
-            "time_ratio": ("scenario", [energy.DEFAULT_TIME_RATIO]),
+            "time_ratio": ("scenario", [limits.DEFAULT_TIME_RATIO]),
         },
         coords={"scenario": [method]},
     )
 
 
-def training_energy(tree: xr.DataTree, bits: int = energy.DEFAULT_BITS, seed: int = 0,
+def training_energy(tree: xr.DataTree, bits: int = limits.DEFAULT_BITS, seed: int = 0,
                     prob: float = 0.94) -> xr.Dataset:
     """Posterior median and ``prob`` interval (dim ``statistic``) of every bound for the run,
     in joules, with the weight writes and forward FLOPs it was computed from."""
-    from limprob.models import lim_energy
-
-    scenario = run_scenario(tree, energy.validate_positive("bits", bits))
+    scenario = run_scenario(tree, limits.validate_positive("bits", bits))
     draws = lim_energy.scenario_energies(scenario, seed=seed)
-    summary = lim_energy.summarise(draws[list(energy.BOUND_NAMES)], prob=prob)
+    summary = lim_energy.summarise(draws[list(limits.BOUND_NAMES)], prob=prob)
     summary = summary.isel(scenario=0, drop=True)
     summary.attrs = {"weight_writes": float(scenario["ops"][0]),
                      "forward_flops": float(scenario["flops"][0]), "bits": int(bits),

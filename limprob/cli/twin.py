@@ -12,23 +12,30 @@ follow the CLI's rules: bad input is one line and exit code 2, and no output fil
 
 from __future__ import annotations
 
+from limprob.cli.options import SAMPLER_OPTIONS, add_options, config_fields
 from limprob.errors import LimprobError
 
+PROBE_HIDDEN = 8
+"""The probe command's default hidden size (smaller than training's: twins fit faster)."""
 
-def add_twin_parsers(commands):
-    """Register ``probe`` and ``twin`` on an argparse ``commands`` object."""
-    from limprob.models.chip_population import DEFAULT_CHIPS
-    from limprob.twin import TwinConfig
+
+PROBE_OPTIONS = (
+    ("hidden", "n_hidden", "hidden LIF neurons"),
+    ("steps", "n_steps", "time steps T"),
+)
+
+
+def register(commands):
+    """Add ``probe`` and ``twin`` to the CLI's subparsers."""
+    from limprob.snn import Network
+    from limprob.twin import PopulationConfig, TwinConfig
 
     probe = commands.add_parser("probe", help="record probe measurements of a simulated chip")
     probe.add_argument("--strength", type=float, default=1.0,
                        help="chip distortion strength alpha >= 0 (default %(default)s)")
     probe.add_argument("--chip-seed", type=int, default=0,
                        help="seed of the chip's hidden mismatch (default %(default)s)")
-    probe.add_argument("--hidden", type=int, default=8,
-                       help="hidden LIF neurons (default %(default)s)")
-    probe.add_argument("--steps", type=int, default=32,
-                       help="time steps T (default %(default)s)")
+    add_options(probe, Network(n_hidden=PROBE_HIDDEN), PROBE_OPTIONS)
     probe.add_argument("--probes", type=int, default=16,
                        help="probe weight sets, one chip query each (default %(default)s)")
     probe.add_argument("--obs", type=int, default=32,
@@ -41,10 +48,9 @@ def add_twin_parsers(commands):
     probe.add_argument("--out", required=True, help="probe dataset to write (NetCDF)")
     probe.set_defaults(run=run_probe)
 
-    defaults = TwinConfig()
     twin = commands.add_parser("twin", help="fit a digital twin of a chip to its probes")
     twin.add_argument("probes", help="a probe dataset (from limprob probe)")
-    twin.add_argument("--families", default=",".join(defaults.families),
+    twin.add_argument("--families", default=",".join(TwinConfig().families),
                       help="per-chip twin: comma-separated distortion families, or 'none' for "
                            "the ideal-chip model (default %(default)s)")
     twin.add_argument("--smc", action="store_true",
@@ -52,31 +58,29 @@ def add_twin_parsers(commands):
     twin.add_argument("--population", action="store_true",
                       help="the chip population twin: six globals, each chip's mismatch "
                            "integrated out")
-    twin.add_argument("--chips", type=int, default=DEFAULT_CHIPS,
-                      help="population twin: simulated chips per evaluation "
-                           "(default %(default)s)")
-    twin.add_argument("--draws", type=int, default=1000,
-                      help="draws per chain (SMC: particles) (default %(default)s)")
-    twin.add_argument("--tune", type=int, default=1000,
-                      help="tuning steps per chain (default %(default)s)")
-    twin.add_argument("--chains", type=int, default=2, help="chains (default %(default)s)")
-    twin.add_argument("--seed", type=int, default=0, help="sampler seed (default %(default)s)")
+    add_options(twin, PopulationConfig(), (
+        ("chips", "n_chips", "population twin: simulated chips per evaluation"),))
+    twin_defaults, population_defaults = TwinConfig(), PopulationConfig()
+    for flag, name, help_text in SAMPLER_OPTIONS:
+        twin.add_argument(f"--{flag}", dest=name, type=int, default=None,
+                          help=f"{help_text} (default {getattr(twin_defaults, name)}, "
+                               f"population twin {getattr(population_defaults, name)})")
     twin.add_argument("--out", required=True, help="trace to write (NetCDF)")
     twin.add_argument("--no-progress", action="store_true", help="hide progress bars")
     twin.set_defaults(run=run_twin)
 
 
 def run_probe(args):
-    from limprob.chip import SimulatedChip
+    from limprob.chip.probes import record_probes_from_table
+    from limprob.chip.simulated import SimulatedChip
     from limprob.data import load_table, split
     from limprob.io import check_output_path, save_dataset
-    from limprob.probes import record_probes_from_table
     from limprob.snn import Network
 
     out = check_output_path(args.out)
     table = load_table(args.data)
     chip = SimulatedChip(table.sizes["feature"], table.sizes["class"],
-                         Network(n_hidden=args.hidden, n_steps=args.steps), args.strength,
+                         Network(**config_fields(args, PROBE_OPTIONS)), args.strength,
                          args.chip_seed)
     probes = record_probes_from_table(chip, split(table, seed=args.seed).train, args.probes,
                                       args.obs, seed=args.seed)
@@ -102,7 +106,7 @@ def run_twin(args):
     import pandas as pd
 
     from limprob.io import check_output_path, save_trace
-    from limprob.probes import load_probes
+    from limprob.chip.probes import load_probes
     from limprob.twin import (PopulationConfig, TwinConfig, fit_population, fit_twin,
                               fit_twin_smc)
 
@@ -112,19 +116,18 @@ def run_twin(args):
     probes = load_probes(args.probes)
     network = network_of(probes)
     progress = not args.no_progress
+    sampler = config_fields(args, SAMPLER_OPTIONS)
     if args.population:
-        config = PopulationConfig(draws=args.draws, tune=args.tune, chains=args.chains,
-                                  seed=args.seed, n_chips=args.chips)
+        config = PopulationConfig(n_chips=args.n_chips, **sampler)
         tree = fit_population(network, probes, config, progressbar=progress)
     else:
         families = () if args.families.strip() == "none" else tuple(
             f.strip() for f in args.families.split(",") if f.strip())
-        config = TwinConfig(families, draws=args.draws, tune=args.tune, chains=args.chains,
-                            seed=args.seed)
+        config = TwinConfig(families, **sampler)
         fit = fit_twin_smc if args.smc else fit_twin
         tree = fit(network, probes, None, config, progressbar=progress)
     save_trace(tree, out)
-    names = [n for n in tree.attrs["theta_names"].split(",") if n]
+    names = [n for n in tree.attrs["distortion_parameters"].split(",") if n]
     if names:
         with pd.option_context("display.width", 120):
             print(az.summary(tree, var_names=names, kind="all", ci_prob=0.94))

@@ -1,0 +1,186 @@
+"""Simulated chips: the LIF network of :mod:`limprob.snn` seen through a :class:`Distortion`.
+
+:class:`SimulatedChip` draws its mismatch once from its seed and keeps it private
+(:func:`~limprob.chip.distortion.design_distortion` at the chip's strength): training only ever
+queries it. :class:`ParametricChip` is a chip whose distortion is a given
+:class:`Distortion`, with optional read noise: the digital twin's own world, used for
+calibration.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import types
+from numba.extending import intrinsic
+
+from limprob.chip.distortion import Distortion, design_distortion, draw_mismatch
+from limprob.chip.kernels import batched_distorted_counts, distorted_counts
+from limprob.errors import LimprobError
+from limprob.snn import Network
+from limprob.validation import non_negative_integer, non_negative_number, positive_integer
+
+
+@intrinsic
+def _int64_at(typingctx, address):
+    """Pointer to the int64 at a raw address (the chip's query counter)."""
+    signature = types.CPointer(types.int64)(types.intp)
+
+    def codegen(context, builder, sig, args):
+        return builder.inttoptr(args[0], context.get_value_type(types.CPointer(types.int64)))
+
+    return signature, codegen
+
+
+def _build_kernel(arrays: dict, n_steps: int, counter_address: int):
+    """A numba function ``run(w_in, w_out, x) -> counts`` for one chip.
+
+    The distortion arrays are compiled in as constants and every call adds one to the int64 at
+    ``counter_address`` (the chip's counter array, which the chip keeps alive), so the query
+    count stays exact when PyTensor's numba backend calls the kernel with no Python in between.
+    """
+    gain_in, gain_out, inverse_w_sat, beta_hidden, theta_hidden, beta_output, theta_output = (
+        arrays[name] for name in ("gain_in", "gain_out", "inverse_w_sat", "beta_hidden",
+                                  "theta_hidden", "beta_output", "theta_output"))
+
+    @numba.njit(nogil=True, fastmath=False)
+    def run(w_in, w_out, x):
+        counter = numba.carray(_int64_at(counter_address), 1)
+        counter[0] += 1
+        return distorted_counts(x, w_in, w_out, gain_in, gain_out, inverse_w_sat, beta_hidden,
+                                theta_hidden, beta_output, theta_output, n_steps)
+
+    return run
+
+
+def check_query(chip, w_in, w_out, x):
+    """The query's arrays as contiguous float64, or :class:`LimprobError` if their shapes do not
+    fit ``chip``."""
+    w_in = np.ascontiguousarray(w_in, dtype=np.float64)
+    w_out = np.ascontiguousarray(w_out, dtype=np.float64)
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    h = chip.network.n_hidden
+    if w_in.shape != (chip.n_inputs, h) or w_out.shape != (h, chip.n_outputs):
+        raise LimprobError(
+            f"weights of shape {w_in.shape} and {w_out.shape} do not fit a chip of "
+            f"{chip.n_inputs}-{h}-{chip.n_outputs} neurons"
+        )
+    if x.ndim != 2 or x.shape[1] != chip.n_inputs:
+        raise LimprobError(f"inputs of shape {x.shape} do not fit {chip.n_inputs} inputs")
+    return w_in, w_out, x
+
+
+class SimulatedChip:
+    """A simulated analog SNN chip with hidden distortion of the given strength.
+
+    Parameters
+    ----------
+    n_inputs, n_outputs : widths of the input and output layers.
+    network : the nominal network (hidden size, time steps, leak, threshold).
+    strength : distortion strength alpha >= 0 (0: the ideal network; 1: strong); see
+        :mod:`limprob.chip.distortion` for what it scales.
+    seed : seeds the chip's mismatch draws; the same seed is the same chip.
+    """
+
+    def __init__(self, n_inputs: int = 30, n_outputs: int = 2, network: Network = Network(),
+                 strength: float = 0.0, seed: int = 0):
+        self.network = network
+        self.n_inputs = positive_integer("chip inputs", n_inputs)
+        self.n_outputs = positive_integer("chip outputs", n_outputs)
+        self.strength = non_negative_number("chip strength", strength)
+        self.seed = non_negative_integer("chip seed", seed)
+        mismatch = draw_mismatch(np.random.default_rng(self.seed), self.n_inputs,
+                                 network.n_hidden, self.n_outputs)
+        self._distortion = design_distortion(self.strength, mismatch)
+        self._queries = np.zeros(1, dtype=np.int64)
+        self._kernel = self._compile()
+
+    def _compile(self):
+        arrays = self._distortion.arrays(self.network, self.n_inputs, self.n_outputs)
+        return _build_kernel(arrays, self.network.n_steps, self._queries.ctypes.data)
+
+    @property
+    def queries(self) -> int:
+        """Queries made of this chip so far."""
+        return int(self._queries[0])
+
+    @property
+    def numba_run(self):
+        """The compiled query ``run(w_in, w_out, x) -> counts`` for use inside numba code."""
+        return self._kernel
+
+    def run(self, w_in, w_out, x) -> np.ndarray:
+        """One query: write the weights, run the inputs, return spike counts (obs, output)."""
+        return self._kernel(*check_query(self, w_in, w_out, x))
+
+    def ideal(self) -> SimulatedChip:
+        """A chip of the same size and network with no distortion (strength 0)."""
+        return SimulatedChip(self.n_inputs, self.n_outputs, self.network, 0.0, self.seed)
+
+    def describe(self) -> dict:
+        """What may be said of this chip in a trace: its identity, never its distortion."""
+        return {"chip": "SimulatedChip", "chip_strength": self.strength,
+                "chip_seed": self.seed, **self.network.as_attrs()}
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        del state["_kernel"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._kernel = self._compile()
+
+    def __repr__(self):
+        return (f"SimulatedChip({self.n_inputs}-{self.network.n_hidden}-{self.n_outputs}, "
+                f"strength={self.strength}, seed={self.seed})")
+
+
+def simulate(distortion: Distortion, network: Network, w_in, w_out, x) -> np.ndarray:
+    """Counts (batch, obs, output) of weight sets (batch, ...) through ``distortion``
+    ((obs, output) for one weight set)."""
+    w_in, w_out = np.asarray(w_in, dtype=float), np.asarray(w_out, dtype=float)
+    squeeze = w_in.ndim == 2
+    if squeeze:
+        w_in, w_out = w_in[None], w_out[None]
+    a = distortion.arrays(network, w_in.shape[1], w_out.shape[2])
+    counts = batched_distorted_counts(
+        np.ascontiguousarray(w_in), np.ascontiguousarray(w_out),
+        np.ascontiguousarray(x, dtype=float), a["gain_in"], a["gain_out"],
+        float(a["inverse_w_sat"]), a["beta_hidden"], a["theta_hidden"], a["beta_output"],
+        a["theta_output"], network.n_steps)
+    return counts[0] if squeeze else counts
+
+
+class ParametricChip:
+    """A chip whose distortion is a given :class:`Distortion`, with optional Gaussian read noise
+    of standard deviation ``read_noise`` counts per output (seeded). Implements
+    :class:`~limprob.chip.Chip`.
+    """
+
+    def __init__(self, distortion: Distortion, n_inputs: int = 30, n_outputs: int = 2,
+                 network: Network = Network(), read_noise: float = 0.0, seed: int = 0):
+        self.distortion, self.network = distortion, network
+        self.n_inputs = positive_integer("chip inputs", n_inputs)
+        self.n_outputs = positive_integer("chip outputs", n_outputs)
+        self.read_noise = non_negative_number("read noise", read_noise)
+        self.seed = non_negative_integer("chip seed", seed)
+        self._rng = np.random.default_rng([seed, 7])
+        self._queries = 0
+
+    @property
+    def queries(self) -> int:
+        return self._queries
+
+    def run(self, w_in, w_out, x) -> np.ndarray:
+        w_in, w_out, x = check_query(self, w_in, w_out, x)
+        self._queries += 1
+        counts = simulate(self.distortion, self.network, w_in, w_out, x)
+        if self.read_noise > 0:
+            counts = counts + self.read_noise * self._rng.standard_normal(counts.shape)
+        return counts
+
+    def describe(self) -> dict:
+        return {"chip": "ParametricChip", "chip_read_noise": self.read_noise,
+                "chip_seed": self.seed, **self.network.as_attrs(),
+                **{f"chip_{k}": v for k, v in self.distortion.globals().items()}}

@@ -1,0 +1,56 @@
+"""The ``limprob`` command line: it only composes library calls.
+
+    limprob train    --strength 1 --out runs/run.nc     train on a simulated chip, save a trace
+    limprob evaluate runs/run.nc [--json]               test accuracy and chip queries
+    limprob summary  runs/run.nc [--var-names W_out]    ArviZ summary of the posterior
+    limprob energy   --params 1e15 --tokens 3e11         energy bounds of training, J
+    limprob energy   runs/run.nc                          energy of that training run
+    limprob study    --quick --out runs/study.nc          method x strength x seed grid on Dask
+    limprob compare  A.nc B.nc [--json] [--plot F.png]     LOO (and SMC evidence) comparison
+    limprob probe    --strength 1 --out probes.nc         record a chip's probe measurements
+    limprob twin     probes.nc [--population] --out t.nc  fit a digital twin to the probes
+
+One module per command group registers its subcommands (``register(commands)``), with
+defaults read from the configuration classes (:mod:`limprob.cli.options`). Bad input (a
+:class:`~limprob.errors.LimprobError` or a malformed argument) prints one line
+``limprob: error: ...`` and exits with code 2, leaving no output file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from limprob.cli import compare, energy, study, train, twin
+from limprob.errors import LimprobError
+
+COMMAND_GROUPS = (train, energy, study, compare, twin)
+"""The modules that register subcommands, in the order ``--help`` lists them."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2."""
+
+    def error(self, message):
+        raise LimprobError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="limprob", description="Train spiking-network chips in the loop by "
+                     "MCMC, compare models, and bound the energy of learning.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for group in COMMAND_GROUPS:
+        group.register(commands)
+    return parser
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        args.run(args)
+    except LimprobError as error:
+        message = str(error)
+        print(message if message.startswith("limprob") else f"limprob: error: {message}",
+              file=sys.stderr)
+        return 2
+    return 0

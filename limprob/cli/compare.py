@@ -1,0 +1,44 @@
+"""``limprob compare``: LOO (Pareto k shown) and SMC-evidence comparison of saved traces.
+
+    limprob compare A.nc B.nc [--names a b] [--var-name y] [--json] [--plot cmp.png]
+"""
+
+from __future__ import annotations
+
+
+def register(commands):
+    """Add ``compare`` to the CLI's subparsers."""
+    parser = commands.add_parser(
+        "compare", help="compare traces by LOO (Pareto k shown) and SMC evidence")
+    parser.add_argument("traces", nargs="+", help="two or more limprob traces (NetCDF)")
+    parser.add_argument("--names", nargs="+", default=None,
+                        help="a name per trace (default: the file names)")
+    parser.add_argument("--var-name", default=None,
+                        help="observed variable to compare on (default: the shared one, y "
+                             "if several)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--plot", default=None, metavar="PATH.png",
+                        help="also write ArviZ's comparison plot here")
+    parser.set_defaults(run=run_compare)
+
+
+def run_compare(args):
+    import pandas as pd
+
+    from limprob.inference.compare import (PARETO_K_BAD, compare_traces, plot_comparison,
+                                           table_to_json)
+    from limprob.io import check_output_path
+
+    if args.plot:
+        check_output_path(args.plot)
+    table = compare_traces(args.traces, args.names, args.var_name)
+    if args.plot:
+        plot_comparison(table, args.plot)
+    if args.json:
+        print(table_to_json(table))
+        return
+    print(f"LOO on {table.attrs['var_name']!r} (PSIS; Pareto k > {PARETO_K_BAD} is unreliable)")
+    with pd.option_context("display.max_columns", None, "display.width", 160):
+        print(table.drop(columns=["warning"], errors="ignore").to_string(float_format="%.3g"))
+    if args.plot:
+        print(f"wrote {args.plot}")

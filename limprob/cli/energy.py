@@ -1,0 +1,92 @@
+"""``limprob energy``: energy bounds of training, or of a training run's trace, in joules.
+
+    limprob energy --params 1e15 --tokens 3e11 [--bits 32] [--json]
+    limprob energy runs/run.nc [--out copy.nc]
+
+Defaults come from :mod:`limprob.energy.limits`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from limprob.errors import LimprobError
+
+
+def register(commands):
+    """Add ``energy`` to the CLI's subparsers."""
+    _add_energy(commands)
+
+
+def _add_energy(commands):
+    from limprob.energy import limits
+
+    parser = commands.add_parser(
+        "energy", help="energy bounds of training (or of a training run's trace), in joules")
+    parser.add_argument("trace", nargs="?", default=None,
+                        help="a limprob trace: report the energy of that training run")
+    parser.add_argument("--params", type=float, help="trainable parameters N")
+    parser.add_argument("--tokens", type=float, help="training tokens or samples D (C = 6 N D)")
+    parser.add_argument("--flops", type=float, help="training FLOPs C (instead of --tokens)")
+    parser.add_argument("--bits", type=float, default=limits.DEFAULT_BITS,
+                        help="bits of precision per parameter (default %(default)s)")
+    parser.add_argument("--time-ratio", type=float, default=limits.DEFAULT_TIME_RATIO,
+                        help="relaxation time over time per update, tau_r/tau_u "
+                             "(default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the device-parameter posterior (default %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--out", default=None,
+                        help="with a trace: write a copy with a training_energy group here")
+    parser.set_defaults(run=_energy)
+
+
+def _energy(args):
+    from limprob.energy.report import energy_report
+
+    logging.getLogger("pymc").setLevel(logging.WARNING)  # the device posterior's NUTS chatter
+    if args.trace is not None:
+        return _training_run_energy(args)
+    if args.params is None or (args.tokens is None and args.flops is None):
+        raise LimprobError("energy: give --params and --tokens (or --flops), or a trace file")
+    report = energy_report(args.params, args.tokens, args.bits, flops=args.flops,
+                           time_ratio=args.time_ratio, seed=args.seed)
+    if args.json:
+        print(json.dumps(report))
+        return
+    print(f"Energy to train N = {args.params:.3g} parameters at b = {args.bits:g} bits "
+          f"(posterior median [94 % interval] over device parameters):")
+    _print_bounds(report)
+
+
+def _print_bounds(report: dict) -> None:
+    from limprob.energy.limits import BOUND_NAMES
+
+    for name in BOUND_NAMES:
+        value = report[name]
+        print(f"  {name.removesuffix('_joules'):12s} {value['median']:10.3e} J  "
+              f"[{value['low']:.3e}, {value['high']:.3e}]")
+
+
+def _training_run_energy(args):
+    from limprob.energy.limits import BOUND_NAMES
+    from limprob.io import check_output_path, load_trace, save_trace
+    from limprob.energy.training_run import training_energy
+
+    out = check_output_path(args.out) if args.out else None
+    tree = load_trace(args.trace)
+    summary = training_energy(tree, bits=args.bits, seed=args.seed)
+    report = {name: {key: float(summary[name].sel(statistic=key))
+                     for key in ("median", "low", "high")} for name in BOUND_NAMES}
+    if out is not None:
+        tree["training_energy"] = summary
+        save_trace(tree, out)
+    if args.json:
+        print(json.dumps({**report, "weight_writes": summary.attrs["weight_writes"],
+                          "forward_flops": summary.attrs["forward_flops"]}))
+        return
+    print(f"{args.trace}: {tree.attrs.get('method', 'mh')} training, "
+          f"{summary.attrs['weight_writes']:.3g} weight writes at {args.bits:g} bits, "
+          f"{summary.attrs['forward_flops']:.3g} forward FLOPs")
+    _print_bounds(report)

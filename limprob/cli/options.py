@@ -1,0 +1,37 @@
+"""Command-line options whose defaults come from a configuration class, declared once.
+
+An option is ``(flag, field, help)`` (further entries are the caller's): ``--flag`` sets the
+configuration field ``field``, its
+type and default are those of the field in the configuration's defaults, and the help shows the
+default. :func:`config_fields` collects the parsed values to construct the configuration.
+"""
+
+from __future__ import annotations
+
+NETWORK_OPTIONS = (
+    ("hidden", "hidden", "hidden LIF neurons"),
+    ("steps", "time_steps", "time steps T of the network"),
+)
+"""The network's size, for commands whose configuration names it ``hidden`` and ``time_steps``."""
+SAMPLER_OPTIONS = (
+    ("draws", "draws", "MCMC draws per chain kept after tuning"),
+    ("tune", "tune", "MCMC tuning steps per chain"),
+    ("chains", "chains", "MCMC chains"),
+    ("seed", "seed", "seed of the sampler"),
+)
+"""The sampler settings every MCMC command takes (limprob.inference.sampling.SamplerSettings)."""
+
+
+def add_options(parser, defaults, options) -> None:
+    """Add ``--flag`` for each ``(flag, field, help)``, typed and defaulted by ``defaults``'
+    ``field``."""
+    for flag, name, help_text in options:
+        default = getattr(defaults, name)
+        parser.add_argument(f"--{flag}", dest=name, type=type(default), default=default,
+                            help=f"{help_text} (default {default})")
+
+
+def config_fields(args, options) -> dict:
+    """The fields of ``options`` that were given (not None), by configuration field name."""
+    names = [option[1] for option in options]
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}

@@ -1,0 +1,76 @@
+"""``limprob study``: a grid of training runs on simulated chips, on Dask, cached per cell.
+
+    limprob study --quick --out runs/study.nc [--scheduler ADDR]
+
+Defaults come from :class:`limprob.study.Grid` and :class:`limprob.study.StudySettings`
+(``--quick``: ``QUICK_GRID`` and ``QUICK_SETTINGS``); a flag given overrides either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from limprob.cli.options import NETWORK_OPTIONS, SAMPLER_OPTIONS, config_fields
+
+GRID_OPTIONS = (
+    ("strengths", "strengths", float, "chip strengths"),
+    ("seeds", "seeds", int, "chip seeds, also data-split seeds"),
+    ("train-fractions", "train_fractions", float, "fractions of the training split"),
+)
+MH_OPTIONS = (
+    *SAMPLER_OPTIONS[:3],
+    ("predictive-draws", "predictive_draws", "MH draws for the predictive accuracy"),
+    *NETWORK_OPTIONS,
+)
+"""Options that set the MH template (its network is every method's)."""
+BACKPROP_OPTIONS = (("epochs", "epochs", "maximum backprop epochs"),)
+
+
+def register(commands):
+    """Add ``study`` to the CLI's subparsers."""
+    from limprob.study import METHODS, QUICK_SETTINGS, Grid, StudySettings
+
+    grid, settings = Grid(), StudySettings()
+    study = commands.add_parser(
+        "study", help="a grid of training runs on simulated chips, on Dask",
+        description="Run method x strength x seed x training fraction on Dask; cells are "
+                    "cached in OUT.cells, so a re-run resumes.")
+    study.add_argument("--out", required=True, help="study to write (NetCDF)")
+    study.add_argument("--quick", action="store_true",
+                       help="a small grid and short runs (about a minute on 2 cores)")
+    study.add_argument("--methods", nargs="+", choices=METHODS, default=None,
+                       help="methods (default: all)")
+    for flag, name, kind, help_text in GRID_OPTIONS:
+        values = " ".join(f"{v:g}" for v in getattr(grid, name))
+        study.add_argument(f"--{flag}", dest=name, nargs="+", type=kind, default=None,
+                           help=f"{help_text} (default {values})")
+    for template, options in (("mh", MH_OPTIONS), ("backprop", BACKPROP_OPTIONS)):
+        default, quick = getattr(settings, template), getattr(QUICK_SETTINGS, template)
+        for flag, name, help_text in options:
+            study.add_argument(f"--{flag}", dest=name, type=int, default=None,
+                               help=f"{help_text} (default {getattr(default, name)}, "
+                                    f"--quick {getattr(quick, name)})")
+    study.add_argument("--workers", type=int, default=None,
+                       help="local Dask workers (default: one per core)")
+    study.add_argument("--scheduler", default=None,
+                       help="address of an existing Dask scheduler, e.g. tcp://HOST:8786")
+    study.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    study.set_defaults(run=run_study_command)
+
+
+def run_study_command(args):
+    from limprob.study import (QUICK_GRID, QUICK_SETTINGS, Grid, StudySettings, cache_dir,
+                               run_study, summary_table)
+
+    grid = QUICK_GRID if args.quick else Grid()
+    settings = QUICK_SETTINGS if args.quick else StudySettings()
+    grid_options = (("methods", "methods", str, ""), *GRID_OPTIONS)
+    grid = replace(grid, **{k: tuple(v) for k, v in config_fields(args, grid_options).items()})
+    settings = replace(settings,
+                       mh=replace(settings.mh, **config_fields(args, MH_OPTIONS)),
+                       backprop=replace(settings.backprop, **config_fields(args, BACKPROP_OPTIONS)))
+    study = run_study(grid, settings, args.out, scheduler=args.scheduler, workers=args.workers,
+                      progressbar=not args.no_progress)
+    print(f"{study.attrs['cells_computed']} cells computed, {study.attrs['cells_cached']} "
+          f"from {cache_dir(args.out)}; wrote {args.out}")
+    print(summary_table(study))

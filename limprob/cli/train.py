@@ -1,0 +1,132 @@
+"""``limprob train``, ``evaluate`` and ``summary``: train on a simulated chip, read a trace.
+
+    limprob train    --strength 1 --out runs/run.nc     train on a simulated chip, save a trace
+    limprob evaluate runs/run.nc [--json]               test accuracy and chip queries
+    limprob summary  runs/run.nc [--var-names W_out]    ArviZ summary of the posterior
+
+Defaults come from :class:`limprob.inference.training.TrainConfig`.
+"""
+
+from __future__ import annotations
+
+import json
+
+from limprob.cli.options import NETWORK_OPTIONS, SAMPLER_OPTIONS, add_options, config_fields
+from limprob.errors import LimprobError
+
+
+def register(commands):
+    """Add ``train``, ``evaluate`` and ``summary`` to the CLI's subparsers."""
+    _add_train(commands)
+    _add_evaluate(commands)
+    _add_summary(commands)
+
+
+TRAIN_OPTIONS = (
+    ("strength", "strength", "chip distortion strength alpha >= 0"),
+    ("chip-seed", "chip_seed", "seed of the chip's hidden mismatch"),
+    *NETWORK_OPTIONS,
+    *SAMPLER_OPTIONS[:3],
+    ("cores", "cores", "chains run in parallel"),
+    ("seed", "seed", "seed of the data split and the sampler"),
+    ("train-fraction", "train_fraction", "fraction of the training split to use, in (0, 1]"),
+)
+
+
+def _add_train(commands):
+    from limprob.inference.training import SAMPLERS, TrainConfig
+
+    defaults = TrainConfig()
+    train = commands.add_parser("train", help="train an SNN on a simulated chip by MCMC")
+    add_options(train, defaults, TRAIN_OPTIONS)
+    train.add_argument("--sampler", choices=SAMPLERS, default=defaults.sampler,
+                       help="step method (default %(default)s)")
+    train.add_argument("--data", default=None,
+                       help="CSV or NetCDF table (default: the Wisconsin set in scikit-learn)")
+    train.add_argument("--out", required=True, help="trace to write (NetCDF)")
+    train.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    train.set_defaults(run=_train)
+
+
+def _train(args):
+    from limprob.inference.training import TrainConfig, train
+    from limprob.io import check_output_path, save_trace
+
+    out = check_output_path(args.out)
+    config = TrainConfig(**config_fields(args, TRAIN_OPTIONS), sampler=args.sampler)
+    tree = train(config, args.data, progressbar=not args.no_progress)
+    save_trace(tree, out)
+    report = evaluation(tree)
+    print(f"test accuracy on the chip: W* {report['test_accuracy_posterior_mean']:.3f}, "
+          f"predictive {report['test_accuracy_predictive']:.3f}; "
+          f"{report['chip_queries']} training chip queries; wrote {out}")
+
+
+def evaluation(tree) -> dict:
+    """Test accuracy from the stored predictions (measured on the chip at training time)."""
+    from limprob.inference.evaluation import accuracy, test_accuracies
+
+    labels = tree["predictions_constant_data"]["y"].values
+    method = str(tree.attrs.get("method", "mh"))
+    if method == "mh":
+        accuracies = test_accuracies(tree["predictions"].to_dataset(), labels)
+    else:  # one trained weight set: W* is those weights, and there is no predictive average
+        accuracies = {"test_accuracy_posterior_mean":
+                      accuracy(tree["predictions"]["probability"].values, labels),
+                      "test_accuracy_predictive": None}
+    return {
+        **accuracies,
+        "chip_queries": int(tree.attrs["training_chip_queries"]),
+        "evaluation_chip_queries": int(tree.attrs["evaluation_chip_queries"]),
+        "chip_strength": float(tree.attrs["chip_strength"]),
+        "chip_seed": int(tree.attrs["chip_seed"]),
+        "method": method,
+        "sampler": str(tree.attrs.get("sampler", "")),
+    }
+
+
+def _add_evaluate(commands):
+    evaluate = commands.add_parser("evaluate", help="test accuracy and chip queries of a trace")
+    evaluate.add_argument("trace", help="a trace written by limprob train")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.set_defaults(run=_evaluate)
+
+
+def _evaluate(args):
+    from limprob.io import load_trace
+
+    report = evaluation(load_trace(args.trace))
+    if args.json:
+        print(json.dumps(report))
+        return
+    print(f"chip: strength {report['chip_strength']}, seed {report['chip_seed']}; "
+          f"method {report['method']} {report['sampler']}".rstrip())
+    print(f"test accuracy, posterior-mean weights W*: {report['test_accuracy_posterior_mean']:.4f}")
+    if report["test_accuracy_predictive"] is not None:
+        print(f"test accuracy, posterior predictive:     "
+              f"{report['test_accuracy_predictive']:.4f}")
+    print(f"chip queries: {report['chip_queries']} training, "
+          f"{report['evaluation_chip_queries']} evaluation")
+
+
+def _add_summary(commands):
+    summary = commands.add_parser("summary", help="ArviZ summary of a trace's posterior")
+    summary.add_argument("trace", help="a trace written by limprob train")
+    summary.add_argument("--var-names", nargs="+", default=None,
+                         help="variables to summarise (default: all)")
+    summary.set_defaults(run=_summary)
+
+
+def _summary(args):
+    import arviz as az
+    import pandas as pd
+
+    from limprob.io import load_trace
+
+    tree = load_trace(args.trace)
+    missing = set(args.var_names or []) - set(tree["posterior"].data_vars)
+    if missing:
+        raise LimprobError(f"{args.trace}: no posterior variable {', '.join(sorted(missing))}")
+    table = az.summary(tree, var_names=args.var_names)
+    with pd.option_context("display.max_rows", None, "display.width", 120):
+        print(table)

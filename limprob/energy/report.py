@@ -1,0 +1,36 @@
+"""The energy report: every bound of :mod:`limprob.energy.limits` for one training scenario,
+as a posterior median and interval over the device parameters of
+:mod:`limprob.models.lim_energy` (priors plus the shipped characterisation data).
+"""
+
+from limprob.energy.limits import BOUND_NAMES, DEFAULT_BITS, DEFAULT_TIME_RATIO
+from limprob.models import lim_energy
+
+
+def energy_report(
+    params,
+    tokens=None,
+    bits=DEFAULT_BITS,
+    *,
+    flops=None,
+    time_ratio=DEFAULT_TIME_RATIO,
+    seed=0,
+    prob=0.94,
+):
+    """Posterior median and equal-tailed ``prob`` interval of every bound for one training run.
+
+    The device parameters come from the posterior of :mod:`limprob.models.lim_energy`
+    (priors plus the shipped characterisation data), sampled once per process and seed.
+    Returns ``{name: {"median", "low", "high"}}`` in joules for each name of :data:`BOUND_NAMES`.
+    """
+    scenarios = lim_energy.scenario_dataset(
+        [params], tokens=None if tokens is None else [tokens],
+        flops=None if flops is None else [flops], bits=bits, time_ratio=time_ratio,
+    )
+    energies = lim_energy.scenario_energies(scenarios, seed=seed)
+    summary = lim_energy.summarise(energies, prob=prob)
+    return {
+        name: {key: float(summary[name].sel(scenario=summary.scenario[0], statistic=key))
+               for key in ("median", "low", "high")}
+        for name in BOUND_NAMES
+    }

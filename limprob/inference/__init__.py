@@ -1,0 +1,20 @@
+"""Inference on a chip: step methods, the one sampling call, training, evaluation, baselines.
+
+    step_methods  PyMC step methods that respect the cost of a chip query
+    sampling      SamplerSettings, the one pm.sample call, start values, package versions
+    training      TrainConfig and train_on_chip: a chip and a data split -> a limprob trace
+    evaluation    accuracy, the point estimate W*, test-set predictions measured on a chip
+    backprop      surrogate-gradient backprop baselines (ideal-model and in-the-loop)
+    compare       LOO and SMC-evidence comparison of saved traces
+
+The likelihood itself (the PyTensor Op that queries a chip) is in :mod:`limprob.likelihood`,
+the models in :mod:`limprob.models`.
+"""
+
+from limprob.inference.evaluation import accuracy, evaluate_weights, posterior_mean_weights
+from limprob.inference.sampling import SamplerSettings
+from limprob.inference.step_methods import BlockedMetropolis, CountedStep
+from limprob.inference.training import SAMPLERS, TrainConfig, train, train_on_chip
+
+__all__ = ["SAMPLERS", "BlockedMetropolis", "CountedStep", "SamplerSettings", "TrainConfig",
+           "accuracy", "evaluate_weights", "posterior_mean_weights", "train", "train_on_chip"]

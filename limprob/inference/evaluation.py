@@ -1,0 +1,83 @@
+"""Measuring trained weights on a chip: accuracy, the point estimate W*, test predictions.
+
+Every function that runs weights on a chip spends one query per weight set and says so; the
+others read a trace's posterior and log-likelihood. Class probabilities are those of the model,
+``softmax(kappa c / T)`` of the chip's spike counts ``c`` (:mod:`limprob.likelihood`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from limprob.chip.protocol import Chip
+from limprob.likelihood.chip_likelihood import class_probabilities
+
+
+def evaluate_weights(chip: Chip, w_in: np.ndarray, w_out: np.ndarray, test: xr.Dataset,
+                     kappa: float) -> np.ndarray:
+    """Class probabilities (obs, class) of the test samples on ``chip``: one query."""
+    counts = chip.run(w_in, w_out, test["features"].values)
+    return class_probabilities(counts, kappa, chip.network.n_steps)
+
+def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of samples whose most probable class is their label."""
+    return float(np.mean(np.argmax(probabilities, axis=-1) == labels))
+
+def thinned_draws(posterior: xr.Dataset, n: int) -> xr.Dataset:
+    """At most ``n`` posterior draws, evenly spaced over the draws of every chain."""
+    n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
+    per_chain = max(1, min(n_draw, n // n_chain))
+    index = np.unique(np.linspace(0, n_draw - 1, per_chain).round().astype(int))
+    return posterior.isel(draw=index)
+
+def best_chain(log_likelihood: xr.Dataset) -> int:
+    """The chain with the highest mean training log-likelihood (summed over observations)."""
+    total = sum(log_likelihood[name].sum("obs") for name in log_likelihood.data_vars)
+    return int(total.mean("draw").argmax("chain"))
+
+def posterior_mean_weights(posterior: xr.Dataset, log_likelihood: xr.Dataset):
+    """W*: the posterior mean of ``W_in`` and ``W_out`` within the best chain.
+
+    Chains of this posterior settle in different modes (permuting hidden neurons, or flipping
+    signs, leaves the network's function unchanged), so an average across chains is a point in
+    no mode. The mean of the chain that fits the training data best (:func:`best_chain`) is.
+    """
+    chain = posterior.isel(chain=best_chain(log_likelihood))
+    return chain["W_in"].mean("draw").values, chain["W_out"].mean("draw").values
+
+def predictions(chip: Chip, posterior: xr.Dataset, w_star: tuple[np.ndarray, np.ndarray],
+                test: xr.Dataset, kappa: float, predictive_draws: int) -> xr.Dataset:
+    """Test-set class probabilities on ``chip`` for the posterior-mean weights ``w_star``
+    (see :func:`posterior_mean_weights`) and for a thinned set of posterior draws (one query
+    each)."""
+    classes = posterior["output"].values
+    thinned = thinned_draws(posterior, predictive_draws)
+    per_draw = np.stack([
+        np.stack([
+            evaluate_weights(chip, thinned["W_in"].values[c, d], thinned["W_out"].values[c, d],
+                             test, kappa)
+            for d in range(thinned.sizes["draw"])
+        ])
+        for c in range(thinned.sizes["chain"])
+    ])
+    obs = test["obs"].values
+    return xr.Dataset(
+        {
+            "probability_posterior_mean": (("obs", "class"),
+                                           evaluate_weights(chip, *w_star, test, kappa)),
+            "probability": (("chain", "draw", "obs", "class"), per_draw),
+        },
+        coords={"chain": thinned["chain"].values, "draw": thinned["draw"].values, "obs": obs,
+                "class": classes},
+    )
+
+def test_accuracies(predicted: xr.Dataset, labels: np.ndarray) -> dict[str, float]:
+    """Accuracy of W* and of the predictive average (class probabilities averaged over the
+    thinned draws)."""
+    average = predicted["probability"].mean(("chain", "draw")).values
+    return {
+        "test_accuracy_posterior_mean": accuracy(predicted["probability_posterior_mean"].values,
+                                                 labels),
+        "test_accuracy_predictive": accuracy(average, labels),
+    }

@@ -1,0 +1,94 @@
+"""The distorted network as a PyTensor Op: the digital twin's simulator.
+
+:class:`DistortedCounts` runs the kernel of :mod:`limprob.chip.kernels` with the distortion's
+arrays as inputs of the graph, and :func:`simulated_counts` builds those arrays from distortion
+parameters that are tensors (random variables of a twin model) with the same equations the
+simulated chip uses (:func:`limprob.chip.distortion.distortion_arrays` over
+``pytensor.tensor``). No chip is queried, and there is no gradient: spike counts are piecewise
+constant, so the Op is a black box for gradient-free samplers.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytensor.tensor as pt
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import Op
+from pytensor.link.numba.dispatch.basic import register_funcify_and_cache_key
+
+from limprob.chip.distortion import distortion_arrays
+from limprob.chip.kernels import batched_distorted_counts
+from limprob.likelihood.chip_likelihood import BlackBoxGradientError
+from limprob.snn import Network
+
+ARRAY_ORDER = ("gain_in", "gain_out", "inverse_w_sat", "beta_hidden", "theta_hidden",
+               "beta_output", "theta_output")
+"""The distortion's arrays in the Op's (and the kernel's) argument order."""
+
+
+class DistortedCounts(Op):
+    """``counts(W_in, W_out, x, gain_in, gain_out, 1/w_sat, beta_h, theta_h, beta_o, theta_o)``:
+    spike counts (batch, obs, output) of the LIF network of ``n_steps`` time steps through a
+    distortion whose arrays are inputs of the graph.
+
+    Shapes: ``W_in`` (batch, input, hidden), ``W_out`` (batch, hidden, output), ``x``
+    (obs, input), ``gain_in`` (input, hidden), ``gain_out`` (hidden, output), ``1/w_sat`` a
+    scalar >= 0 (0: no saturation), leaks and thresholds per neuron (hidden,) and (output,).
+    See :mod:`limprob.chip.kernels` for the equations.
+    """
+
+    __props__ = ("n_steps",)
+
+    def __init__(self, n_steps: int):
+        self.n_steps = int(n_steps)
+
+    def make_node(self, w_in, w_out, x, gain_in, gain_out, inverse_w_sat, beta_hidden,
+                  theta_hidden, beta_output, theta_output):
+        ndims = (3, 3, 2, 2, 2, 0, 1, 1, 1, 1)
+        args = (w_in, w_out, x, gain_in, gain_out, inverse_w_sat, beta_hidden, theta_hidden,
+                beta_output, theta_output)
+        inputs = [pt.as_tensor_variable(a, dtype="float64", ndim=n) for a, n in zip(args, ndims)]
+        return Apply(self, inputs, [pt.dtensor3()])
+
+    def perform(self, node, inputs, output_storage):
+        inverse_w_sat = float(inputs[5])
+        arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in inputs]
+        output_storage[0][0] = batched_distorted_counts(*arrays[:5], inverse_w_sat,
+                                                        *arrays[6:], self.n_steps)
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        return [(input_shapes[0][0], input_shapes[2][0], input_shapes[1][2])]
+
+    def pullback(self, inputs, outputs, output_grads):
+        raise BlackBoxGradientError(
+            "the distorted-network simulator is a black box with no gradient (spike counts are "
+            "piecewise constant): sample it with a gradient-free step method such as limprob's "
+            "BlockedMetropolis, or with pm.sample_smc"
+        )
+
+
+@register_funcify_and_cache_key(DistortedCounts)
+def _numba_distorted_counts(op, node=None, **kwargs):
+    """Numba implementation; it depends only on ``n_steps``, which the cache key names."""
+    n_steps = op.n_steps
+
+    @numba.njit(nogil=True, fastmath=False)
+    def distorted_counts_op(w_in, w_out, x, gain_in, gain_out, inverse_w_sat, beta_hidden,
+                            theta_hidden, beta_output, theta_output):
+        return batched_distorted_counts(
+            np.ascontiguousarray(w_in), np.ascontiguousarray(w_out), np.ascontiguousarray(x),
+            np.ascontiguousarray(gain_in), np.ascontiguousarray(gain_out),
+            inverse_w_sat.item(), np.ascontiguousarray(beta_hidden),
+            np.ascontiguousarray(theta_hidden), np.ascontiguousarray(beta_output),
+            np.ascontiguousarray(theta_output), n_steps)
+
+    return distorted_counts_op, f"limprob.DistortedCounts(n_steps={n_steps}).v2"
+
+
+def simulated_counts(parameters: dict, network: Network, w_in, w_out, x):
+    """Counts (batch, obs, output) of weight sets ``w_in`` (batch, input, hidden), ``w_out``
+    (batch, hidden, output) on inputs ``x`` (obs, input) through the distortion whose parameters
+    (the six globals and the mismatch draws, tensors or numbers) are ``parameters``."""
+    arrays = distortion_arrays(parameters, network, xp=pt)
+    return DistortedCounts(network.n_steps)(w_in, w_out, x, *(arrays[k] for k in ARRAY_ORDER))

@@ -1,0 +1,89 @@
+"""The chip population twin's fit: the six global distortion parameters of a chip's family,
+each chip's own mismatch integrated out (:mod:`limprob.models.chip_population`), sampled by
+blocked Metropolis-Hastings with an adaptive proposal covariance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import xarray as xr
+
+from limprob.chip.distortion import GLOBALS
+from limprob.errors import LimprobError
+from limprob.inference.sampling import (SamplerSettings, exact_arithmetic, package_versions,
+                                        prior_draws, sample)
+from limprob.inference.step_methods import BlockedMetropolis, take_recorded_stats
+from limprob.likelihood.synthetic import summary_names
+from limprob.models.chip_population import (DEFAULT_CHIPS, DEFAULT_GROUPS,
+                                            build_population_model, observed_summaries)
+from limprob.snn import Network
+from limprob.twin.fit import data_groups, probe_attrs
+from limprob.validation import positive_integer
+
+
+@dataclass(frozen=True)
+class PopulationConfig(SamplerSettings):
+    """A chip-population fit (:mod:`limprob.likelihood.synthetic`): the number of simulated
+    chips per synthetic-likelihood evaluation and of probe groups, and the sampler settings
+    (keyword-only) of :class:`~limprob.inference.sampling.SamplerSettings`, here 1,500 draws
+    after 1,500 tuning steps by default."""
+
+    n_chips: int = DEFAULT_CHIPS
+    n_groups: int = DEFAULT_GROUPS
+    draws: int = field(default=1500, kw_only=True)
+    tune: int = field(default=1500, kw_only=True)
+
+    def __post_init__(self):
+        super().__post_init__()
+        positive_integer("n_chips", self.n_chips)
+        positive_integer("n_groups", self.n_groups)
+        if self.n_chips < 4 * self.n_groups:
+            raise LimprobError(f"n_chips must be at least {4 * self.n_groups} to estimate the "
+                               f"covariance of {2 * self.n_groups} summaries")
+
+
+POPULATION_PROPOSAL_SD = {"inverse_w_sat": 0.1, "log_gain": 0.05, "log_leak": 0.01,
+                          "gain_spread": 0.1, "threshold_spread": 0.2, "leak_spread": 0.3}
+"""First proposal steps in the sampler's (log-transformed for spreads and 1/w_sat) space;
+the covariance learnt in tuning replaces them."""
+
+
+@exact_arithmetic
+def fit_population(network: Network, probes: xr.Dataset,
+                   config: PopulationConfig = PopulationConfig(), *,
+                   progressbar: bool = False) -> xr.DataTree:
+    """Sample the population twin's six global parameters by blocked MH with an adaptive
+    proposal covariance (one synthetic-likelihood evaluation, ``n_chips`` simulated chips, per
+    proposal). The probes are the only chip queries.
+
+    Returns a DataTree: ``posterior`` (the six globals), ``sample_stats`` (with
+    ``synthetic_log_likelihood``), ``observed_data`` (the summaries and the probe counts),
+    ``constant_data`` (probe weights and inputs) and attributes as
+    :func:`~limprob.twin.fit.fit_twin`'s.
+    """
+    model = build_population_model(network, probes, config.n_chips, config.n_groups,
+                                   config.seed)
+    with model:
+        step = BlockedMetropolis(model.free_RVs, S=[POPULATION_PROPOSAL_SD[rv.name]
+                                                    for rv in model.free_RVs],
+                                 adapt_covariance=True)
+    tree, wall = sample(model, step, config, prior_draws(model, config.chains, config.seed),
+                        progressbar=progressbar)
+    rest, recorded = take_recorded_stats(tree["sample_stats"].to_dataset(),
+                                         ["synthetic_log_likelihood"])
+    synthetic = np.asarray(recorded["synthetic_log_likelihood"].values, dtype=float).reshape(
+        rest.sizes["chain"], rest.sizes["draw"])
+    tree["sample_stats"] = rest.assign(synthetic_log_likelihood=(("chain", "draw"), synthetic))
+    observed, constant = data_groups(probes, None)
+    tree["observed_data"] = observed.assign(
+        summaries=("summary", observed_summaries(probes, config.n_groups))).assign_coords(
+        summary=summary_names(config.n_groups))
+    tree["constant_data"] = constant
+    tree.attrs.update({
+        "limprob_trace": 1, "model": "chip_population", "method": "mh",
+        **asdict(config), **network.as_attrs(), **probe_attrs(probes),
+        "distortion_parameters": ",".join(GLOBALS), "wall_seconds": wall, **package_versions(),
+    })
+    return tree

@@ -1,0 +1,59 @@
+"""Checks of user input, written once: each returns the checked value or raises
+:class:`~limprob.errors.LimprobError` with one line that names the input.
+
+``name`` is how the user knows the value (``"hidden size"``, ``"draws"``); the checks accept
+numpy scalars and integral floats (``2.0``) but never booleans, so ``True`` is not a size.
+Validate at the boundary (configuration classes, data loaders, the CLI), not in kernels.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+from limprob.errors import LimprobError
+
+
+def _is_integer(value) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, Integral):
+        return True
+    return isinstance(value, Real) and math.isfinite(value) and int(value) == value
+
+
+def positive_integer(name: str, value) -> int:
+    """``value`` as an int if it is an integer >= 1."""
+    if not (_is_integer(value) and value >= 1):
+        raise LimprobError(f"{name} must be a positive integer, got {value}")
+    return int(value)
+
+
+def non_negative_integer(name: str, value) -> int:
+    """``value`` as an int if it is an integer >= 0 (a seed, a number of tuning steps)."""
+    if not (_is_integer(value) and value >= 0):
+        raise LimprobError(f"{name} must be a non-negative integer, got {value}")
+    return int(value)
+
+
+def positive_number(name: str, value) -> float:
+    """``value`` as a float if it is finite and > 0."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not (
+            math.isfinite(value) and value > 0):
+        raise LimprobError(f"{name} must be a positive number, got {value}")
+    return float(value)
+
+
+def non_negative_number(name: str, value) -> float:
+    """``value`` as a float if it is finite and >= 0."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not (
+            math.isfinite(value) and value >= 0):
+        raise LimprobError(f"{name} must be a finite number >= 0, got {value}")
+    return float(value)
+
+
+def fraction(name: str, value) -> float:
+    """``value`` as a float if it lies in (0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not (0.0 < value <= 1.0):
+        raise LimprobError(f"{name} must be in (0, 1], got {value}")
+    return float(value)
