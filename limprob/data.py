@@ -1,17 +1,27 @@
 """Labelled tables of features for the chip: loading, checking, splitting, scaling.
 
-The default table is the Wisconsin Diagnostic Breast Cancer set that scikit-learn ships inside
-its package (569 samples, 30 features, 212 malignant and 357 benign), so nothing is downloaded.
+Built-in tables (:data:`DATASETS`, :func:`load_dataset`), none downloaded at run time:
+
+- ``wisconsin`` (the default): the Wisconsin Diagnostic Breast Cancer set that scikit-learn
+  ships inside its package (569 samples, 30 features, 212 malignant and 357 benign);
+- ``yinyang``: the Yin-Yang set of Kriener, Goeltz and Petrovici (2021), generated here from
+  its published definition (:func:`load_yinyang`; 5,000 training and 1,000 test points);
+- ``digits``, ``wine``: scikit-learn's bundled 8 x 8 handwritten digits (1,797 samples, 64
+  features, 10 classes) and wine (178 samples, 13 features, 3 classes).
+
 A user's own table loads through the same checks:
 
 - CSV with a header: one column per feature and a column named ``label`` holding integer class
-  indices 0 .. n_classes - 1;
+  indices 0 .. K - 1, every class present; the classes are named ``class_0 .. class_{K-1}``;
 - NetCDF: a variable ``features`` with dims (obs, feature) and a variable ``labels`` with dim
-  obs; an optional ``class`` coordinate names the classes.
+  obs; an optional ``class`` coordinate names the classes (labels index it), else the classes
+  follow from the labels as for a CSV.
 
 Every table is an :class:`xarray.Dataset` with ``features (obs, feature)`` and
-``labels (obs)``; the ``obs`` coordinate is the row index in the original table, so training
-and test samples keep their identity through a split.
+``labels (obs)``, coordinates ``feature`` and ``class`` (names) and the attribute ``source``;
+the ``obs`` coordinate is the row index in the original table, so training and test samples
+keep their identity through a split. A table may carry ``test_size`` (a number of samples), the
+size of its test part when :func:`split` is not given one.
 """
 
 from __future__ import annotations
@@ -26,10 +36,20 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import MinMaxScaler
 
 from limprob.errors import LimprobError
-from limprob.validation import fraction
+from limprob.validation import fraction, non_negative_integer, positive_integer
 
 DEFAULT_CLASSES = ("malignant", "benign")
 """scikit-learn's label 0 is malignant and 1 is benign."""
+
+DATASETS = ("wisconsin", "yinyang", "digits", "wine")
+"""The built-in tables, by the name :func:`load_dataset` takes; the first is the default."""
+
+YINYANG_R_BIG = 0.5
+"""Radius of the Yin-Yang's big circle, centred on (0.5, 0.5) (dimensionless coordinates)."""
+YINYANG_R_SMALL = 0.1
+"""Radius of its two dots, centred on (0.25, 0.5) and (0.75, 0.5)."""
+YINYANG_CLASSES = ("yin", "yang", "dot")
+"""The original's class names for the labels 0, 1, 2."""
 
 
 def _table(features: np.ndarray, labels: np.ndarray, feature_names, class_names, name: str):
@@ -50,8 +70,8 @@ def _table(features: np.ndarray, labels: np.ndarray, feature_names, class_names,
 def check_table(table: xr.Dataset, n_features: int | None = None) -> xr.Dataset:
     """Check a table at the boundary; raise :class:`LimprobError` naming the first problem.
 
-    Features must be finite, there must be ``n_features`` of them when that is given, and
-    every label must be one of the table's classes.
+    Features must be finite, there must be ``n_features`` of them when that is given, every
+    label must be one of the table's classes, and the labels must hold at least two classes.
     """
     source = table.attrs.get("source", "data")
     features = table["features"].values
@@ -71,7 +91,8 @@ def check_table(table: xr.Dataset, n_features: int | None = None) -> xr.Dataset:
         )
     n_classes = table.sizes["class"]
     if not np.issubdtype(labels.dtype, np.integer):
-        if not (np.all(np.isfinite(labels)) and np.all(labels == np.round(labels))):
+        if labels.dtype.kind != "f" or not (
+                np.all(np.isfinite(labels)) and np.all(labels == np.round(labels))):
             raise LimprobError(f"{source}: labels must be integer class indices")
         labels = labels.astype(np.int64)
     outside = (labels < 0) | (labels >= n_classes)
@@ -79,25 +100,148 @@ def check_table(table: xr.Dataset, n_features: int | None = None) -> xr.Dataset:
         raise LimprobError(
             f"{source}: label {labels[outside][0]} is outside the classes 0..{n_classes - 1}"
         )
+    if np.unique(labels).size < 2:
+        raise LimprobError(
+            f"{source}: every sample is of class {str(table['class'].values[labels[0]])!r}; "
+            "a classifier needs at least two classes"
+        )
     return table.assign(labels=("obs", labels.astype(np.int64)))
 
 
-def load_wisconsin() -> xr.Dataset:
-    """The Wisconsin Diagnostic Breast Cancer table from scikit-learn's bundled copy."""
-    from sklearn.datasets import load_breast_cancer
-
-    bunch = load_breast_cancer()
+def _sklearn_table(load, name: str, class_names=None) -> xr.Dataset:
+    """A table from one of scikit-learn's bundled sets; classes named by its ``target_names``
+    unless ``class_names`` is given."""
+    bunch = load()
+    names = class_names if class_names is not None else [str(c) for c in bunch.target_names]
     table = _table(
         bunch.data.astype(np.float64),
         bunch.target.astype(np.int64),
         bunch.feature_names,
-        DEFAULT_CLASSES,
-        "wisconsin",
+        names,
+        name,
     )
     return check_table(table)
 
 
-def _load_csv(path: Path, n_classes: int) -> xr.Dataset:
+def load_wisconsin() -> xr.Dataset:
+    """The Wisconsin Diagnostic Breast Cancer table from scikit-learn's bundled copy."""
+    from sklearn import datasets
+
+    return _sklearn_table(datasets.load_breast_cancer, "wisconsin", DEFAULT_CLASSES)
+
+
+def load_digits() -> xr.Dataset:
+    """scikit-learn's 8 x 8 handwritten digits: 1,797 samples, 64 pixel intensities in 0..16,
+    classes "0" .. "9"."""
+    from sklearn import datasets
+
+    return _sklearn_table(datasets.load_digits, "digits")
+
+
+def load_wine() -> xr.Dataset:
+    """scikit-learn's wine recognition set: 178 samples, 13 chemical measurements, classes
+    class_0, class_1, class_2 (59, 71 and 48 samples)."""
+    from sklearn import datasets
+
+    return _sklearn_table(datasets.load_wine, "wine")
+
+
+def yinyang_class(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The Yin-Yang class (0, 1 or 2) of points (x, y) inside the big circle.
+
+    With R = :data:`YINYANG_R_BIG`, r = :data:`YINYANG_R_SMALL` and the distances to the
+    centres of the right and left dots,
+
+        d_R = sqrt((x - 1.5 R)^2 + (y - R)^2),   d_L = sqrt((x - 0.5 R)^2 + (y - R)^2),
+
+    a point is a dot (2) if d_R < r or d_L < r; otherwise it is 1 if
+    d_R <= r  or  r < d_L <= R / 2  or  (y > R and d_R > R / 2), and 0 if not. These are the
+    original's ``which_class`` equations (its variable for class 1 is called ``is_yin``,
+    though its ``class_names`` call label 1 "yang"; limprob keeps its labels and names).
+    """
+    big, small = YINYANG_R_BIG, YINYANG_R_SMALL
+    d_right = np.sqrt((x - 1.5 * big) ** 2 + (y - big) ** 2)
+    d_left = np.sqrt((x - 0.5 * big) ** 2 + (y - big) ** 2)
+    one = ((d_right <= small) | ((d_left > small) & (d_left <= 0.5 * big))
+           | ((y > big) & (d_right > 0.5 * big)))
+    dot = (d_right < small) | (d_left < small)
+    return np.where(dot, 2, one.astype(np.int64))
+
+
+def yinyang_points(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` Yin-Yang points ``(x, y)`` of shape (n, 2) and their labels, drawn as the original
+    draws them: each sample's class uniformly from {0, 1, 2}, then its point uniformly in that
+    class's region, by rejection of uniform points in the unit square [0, 2R)^2 that fall
+    outside the big circle, sqrt((x - R)^2 + (y - R)^2) > R, or in another class. Classes
+    are therefore balanced in expectation (multinomial counts), not exactly.
+
+    Points are drawn in batches of ``n`` and handed out in order to the samples of each class,
+    which gives every sample an independent uniform point of its class, as the original's
+    one-at-a-time loop does.
+    """
+    big = YINYANG_R_BIG
+    goal = rng.integers(3, size=n)
+    wanted = np.bincount(goal, minlength=3)
+    found = [np.empty((0, 2)) for _ in range(3)]
+    while any(len(f) < k for f, k in zip(found, wanted)):
+        xy = rng.random((n, 2)) * 2.0 * big
+        xy = xy[np.sqrt((xy[:, 0] - big) ** 2 + (xy[:, 1] - big) ** 2) <= big]
+        label = yinyang_class(xy[:, 0], xy[:, 1])
+        found = [np.concatenate([f, xy[label == k]]) for k, f in enumerate(found)]
+    points = np.empty((n, 2))
+    for k in range(3):
+        points[goal == k] = found[k][: wanted[k]]
+    return points, goal
+
+
+def load_yinyang(seed: int = 0, n_train: int = 5000, n_test: int = 1000) -> xr.Dataset:
+    """The Yin-Yang table: ``n_train + n_test`` points from :func:`yinyang_points` with
+    ``numpy.random.default_rng(seed)`` (bit-identical for the same seed), inputs
+    (x, y, 1 - x, 1 - y), all in [0, 1], and the attribute ``test_size = n_test`` that
+    :func:`split` uses for the size of the test part.
+    """
+    seed = non_negative_integer("data seed", seed)
+    n_train = positive_integer("training size", n_train)
+    n_test = positive_integer("test size", n_test)
+    points, labels = yinyang_points(n_train + n_test, np.random.default_rng(seed))
+    x, y = points[:, 0], points[:, 1]
+    table = _table(np.column_stack([x, y, 1.0 - x, 1.0 - y]), labels,
+                   ("x", "y", "1-x", "1-y"), YINYANG_CLASSES, "yinyang")
+    table.attrs["test_size"] = n_test
+    return check_table(table)
+
+
+def load_dataset(name: str, seed: int = 0) -> xr.Dataset:
+    """The built-in table ``name`` (one of :data:`DATASETS`); ``seed`` matters only for the
+    generated ``yinyang``."""
+    loaders = {"wisconsin": load_wisconsin, "yinyang": lambda: load_yinyang(seed),
+               "digits": load_digits, "wine": load_wine}
+    if name not in loaders:
+        raise LimprobError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+    return loaders[name]()
+
+
+def _class_names(labels: np.ndarray, source) -> list[str]:
+    """``class_0 .. class_{K-1}`` for labels that are the indices 0 .. K - 1, every one present;
+    a label above a missing index is refused. Labels that are not non-negative integers are
+    left to :func:`check_table`."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iuf":
+        return []
+    valid = labels[np.isfinite(labels) & (labels >= 0) & (labels == np.round(labels))]
+    present = set(valid.astype(np.int64).tolist())
+    n_classes = next(k for k in range(len(present) + 1) if k not in present)
+    beyond = valid[valid > n_classes]
+    if beyond.size:
+        classes = f" 0..{n_classes - 1}" if n_classes else ""
+        raise LimprobError(
+            f"{source}: label {int(beyond[0])} is outside the classes{classes}: no sample has "
+            f"label {n_classes} (labels must be the class indices 0..K-1, each one present)"
+        )
+    return [f"class_{k}" for k in range(n_classes)]
+
+
+def _load_csv(path: Path) -> xr.Dataset:
     with path.open(newline="") as handle:
         rows = list(csv.reader(handle))
     if not rows:
@@ -119,12 +263,12 @@ def _load_csv(path: Path, n_classes: int) -> xr.Dataset:
             raise LimprobError(f"{path}: line {line} holds a value that is not a number")
         labels.append(values.pop(label_col))
         features.append(values)
-    classes = [f"class_{k}" for k in range(n_classes)]
+    labels = np.array(labels)
     return _table(np.array(features, dtype=np.float64).reshape(len(body), len(names)),
-                  np.array(labels), names, classes, str(path))
+                  labels, names, _class_names(labels, path), str(path))
 
 
-def _load_netcdf(path: Path, n_classes: int) -> xr.Dataset:
+def _load_netcdf(path: Path) -> xr.Dataset:
     try:
         with xr.open_dataset(path) as opened:
             raw = opened.load()
@@ -136,27 +280,25 @@ def _load_netcdf(path: Path, n_classes: int) -> xr.Dataset:
     if features.ndim != 2:
         raise LimprobError(f"{path}: 'features' must have dims (obs, feature)")
     names = raw["feature"].values if "feature" in raw.coords else range(features.shape[1])
-    classes = (raw["class"].values if "class" in raw.coords
-               else [f"class_{k}" for k in range(n_classes)])
-    return _table(features.astype(np.float64), raw["labels"].values,
+    labels = raw["labels"].values
+    classes = raw["class"].values if "class" in raw.coords else _class_names(labels, path)
+    return _table(features.astype(np.float64), labels,
                   [str(n) for n in names], [str(c) for c in classes], str(path))
 
 
-def load_table(path: str | Path | None = None, n_classes: int = 2) -> xr.Dataset:
-    """Load and check a table: the Wisconsin set when ``path`` is None, else a CSV or NetCDF.
-
-    ``n_classes`` is the number of classes (one output neuron each) for tables that do not name
-    their classes.
-    """
+def load_table(path: str | Path | None = None) -> xr.Dataset:
+    """Load and check a table: the Wisconsin set when ``path`` is None, else a CSV or NetCDF
+    whose classes (one output neuron each) are its ``class`` coordinate or, without one, the
+    label values 0 .. K - 1."""
     if path is None:
         return load_wisconsin()
     path = Path(path)
     if not path.is_file():
         raise LimprobError(f"{path}: no such data file")
     if path.suffix.lower() == ".csv":
-        table = _load_csv(path, n_classes)
+        table = _load_csv(path)
     elif path.suffix.lower() in (".nc", ".netcdf", ".nc4"):
-        table = _load_netcdf(path, n_classes)
+        table = _load_netcdf(path)
     else:
         raise LimprobError(f"{path}: data must be a .csv or .nc file")
     return check_table(table)
@@ -180,16 +322,19 @@ class Split:
 def split(
     table: xr.Dataset,
     seed: int = 0,
-    test_fraction: float = 0.2,
+    test_fraction: float | None = None,
     train_fraction: float = 1.0,
 ) -> Split:
     """Stratified train/test split, min-max scaling fitted on the training part only, then a
     stratified subsample of the training part to ``train_fraction`` of its size.
 
-    The test part never depends on ``train_fraction``, so runs with different fractions are
-    scored on the same samples.
+    Without ``test_fraction`` the test part is the table's ``test_size`` samples (Yin-Yang:
+    1,000) or, for a table without one, 0.2 of the samples. The test part never depends on
+    ``train_fraction``, so runs with different fractions are scored on the same samples.
     """
     train_fraction = check_fraction(train_fraction)
+    if test_fraction is None:
+        test_fraction = table.attrs.get("test_size", 0.2)
     labels = table["labels"].values
     train_obs, test_obs = train_test_split(
         table["obs"].values, test_size=test_fraction, stratify=labels, random_state=seed

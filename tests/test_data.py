@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from limprob.data import load_table, split, subsample
+from limprob.data import DATASETS, load_dataset, load_table, split, subsample
 from limprob.errors import LimprobError
 
 
@@ -66,3 +66,69 @@ def test_user_tables_load_through_the_same_checks(tmp_path, wisconsin):
     (tmp_path / "table.txt").write_text("x")
     with pytest.raises(LimprobError, match=".csv or .nc"):
         load_table(tmp_path / "table.txt")
+
+
+@pytest.mark.parametrize("name, n_obs, n_features, counts, classes", [
+    ("digits", 1797, 64, [178, 182, 177, 183, 181, 182, 181, 179, 174, 180],
+     [str(k) for k in range(10)]),
+    ("wine", 178, 13, [59, 71, 48], ["class_0", "class_1", "class_2"]),
+])
+def test_bundled_sets_load_with_their_shapes_and_classes(name, n_obs, n_features, counts,
+                                                         classes):
+    table = load_dataset(name)
+    assert table.sizes == {"obs": n_obs, "feature": n_features, "class": len(classes)}
+    assert list(table["class"].values) == classes
+    assert np.bincount(table["labels"].values).tolist() == counts
+    assert table.attrs["source"] == name
+    parts = split(table, seed=0)
+    assert parts.test.sizes["obs"] == np.ceil(0.2 * n_obs)  # scikit-learn rounds up
+
+
+def test_dataset_names_and_the_default(wisconsin):
+    assert DATASETS[0] == "wisconsin" and set(DATASETS) == {"wisconsin", "yinyang", "digits",
+                                                            "wine"}
+    xr.testing.assert_identical(load_dataset("wisconsin"), wisconsin)
+    with pytest.raises(LimprobError, match="unknown data set 'nope'; choose one of wisconsin, "
+                                           "yinyang, digits, wine"):
+        load_dataset("nope")
+
+
+def write_csv(path, labels):
+    rows = [f"{0.1 * i},{0.2 * i},{y}" for i, y in enumerate(labels)]
+    path.write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_csv_classes_are_the_label_indices_present(tmp_path):
+    table = load_table(write_csv(tmp_path / "three.csv", [0, 1, 2, 2, 1, 0]))
+    assert list(table["class"].values) == ["class_0", "class_1", "class_2"]
+    np.testing.assert_array_equal(table["labels"].values, [0, 1, 2, 2, 1, 0])
+    with pytest.raises(LimprobError, match=r"label 2 is outside the classes 0\.\.0: "
+                                           r"no sample has label 1") as skip:
+        load_table(write_csv(tmp_path / "skip.csv", [0, 2, 0, 2]))
+    assert "\n" not in str(skip.value)
+    with pytest.raises(LimprobError, match="no sample has label 0"):
+        load_table(write_csv(tmp_path / "nozero.csv", [1, 2, 1, 2]))
+    with pytest.raises(LimprobError, match="every sample is of class 'class_0'; a classifier "
+                                           "needs at least two classes") as one:
+        load_table(write_csv(tmp_path / "one.csv", [0, 0, 0]))
+    assert "\n" not in str(one.value)
+
+
+def test_netcdf_classes_come_from_its_class_coordinate(tmp_path):
+    features, labels = np.arange(12.0).reshape(6, 2), np.array([0, 1, 2, 2, 1, 0])
+    named = tmp_path / "named.nc"
+    xr.Dataset({"features": (("obs", "feature"), features), "labels": ("obs", labels)},
+               coords={"class": ["low", "mid", "high"]}).to_netcdf(named)
+    table = load_table(named)
+    assert list(table["class"].values) == ["low", "mid", "high"]
+    np.testing.assert_array_equal(table["labels"].values, labels)
+    unnamed = tmp_path / "unnamed.nc"
+    xr.Dataset({"features": (("obs", "feature"), features),
+                "labels": ("obs", labels)}).to_netcdf(unnamed)
+    assert list(load_table(unnamed)["class"].values) == ["class_0", "class_1", "class_2"]
+    single = tmp_path / "single.nc"
+    xr.Dataset({"features": (("obs", "feature"), features), "labels": ("obs", labels * 0)},
+               coords={"class": ["only"]}).to_netcdf(single)
+    with pytest.raises(LimprobError, match="every sample is of class 'only'"):
+        load_table(single)
