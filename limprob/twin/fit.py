@@ -32,7 +32,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pymc as pm
 import xarray as xr
-from pymc.step_methods import CompoundStep
 
 from limprob.chip.distortion import check_families
 from limprob.chip.protocol import Chip
@@ -41,7 +40,7 @@ from limprob.errors import LimprobError
 from limprob.inference.evaluation import accuracy, best_chain, evaluate_weights
 from limprob.inference.sampling import (SamplerSettings, exact_arithmetic, package_versions,
                                         prior_draws, sample)
-from limprob.inference.step_methods import BlockedMetropolis
+from limprob.inference.step_methods import BlockedMetropolis, layer_blocks
 from limprob.models.chip_twin import build_twin_model, distortion_names, identity_point
 from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W
 from limprob.snn import Network
@@ -64,7 +63,9 @@ class TwinConfig(SamplerSettings):
 
 def make_twin_step(model: pm.Model):
     """Blocked MH: one block per scalar distortion parameter, per latent mismatch vector, for
-    the count noise, and one for all the weights."""
+    the count noise, and one for all the weights; the blocks hand on their evaluations
+    (:func:`~limprob.inference.step_methods.layer_blocks`), so none re-simulates the point the
+    block before it moved to."""
     names = [rv.name for rv in model.free_RVs]
     weights = [n for n in ("W_in", "W_out") if n in names]
     others = [n for n in names if n not in weights]
@@ -73,10 +74,8 @@ def make_twin_step(model: pm.Model):
         groups.append(["gain_z_in", "gain_z_out"])
     if weights:
         groups.append(weights)
-    with model:
-        methods = [BlockedMetropolis([model[n] for n in group], record_log_likelihood=False)
-                   for group in groups]
-    return CompoundStep(methods)
+    return layer_blocks(model, BlockedMetropolis, record_log_likelihood=False,
+                        blocks={"+".join(group): group for group in groups})
 
 
 def _initvals(model: pm.Model, chains: int, seed: int) -> list[dict]:
@@ -133,8 +132,9 @@ def deploy(tree: xr.DataTree, chip: Chip, test: xr.Dataset, kappa: float) -> xr.
     before = chip.queries
     probability = evaluate_weights(chip, w_in, w_out, test, kappa)
     tree["predictions"] = xr.Dataset(
-        {"probability_posterior_mean": (("obs", "class"), probability)},
-        coords={"obs": test["obs"].values, "class": test["class"].values})
+        {"probability_point": (("point_estimate", "obs", "class"), probability[None])},
+        coords={"point_estimate": ["mean"], "obs": test["obs"].values,
+                "class": test["class"].values})
     tree["predictions_constant_data"] = xr.Dataset(
         {"x": (("obs", "feature"), test["features"].values), "y": ("obs", test["labels"].values)},
         coords={"obs": test["obs"].values, "feature": test["feature"].values})

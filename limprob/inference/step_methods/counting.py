@@ -1,0 +1,54 @@
+"""Counting chip queries beside any step method."""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+from pymc.step_methods.compound import BlockedStep, Competence, CompoundStep
+
+
+class ChipQueryCounter(BlockedStep):
+    """A step that changes nothing and records ``chip_queries``: the chip's queries since the
+    start of this chain (tuning included). Put it last in a compound step."""
+
+    name = "chip_query_counter"
+    stats_dtypes_shapes = {"chip_queries": (np.int64, [])}
+
+    def __init__(self, vars=None, *, chip, model=None, blocked=True, rng=None):
+        self.vars = vars
+        self.chip = chip
+        self._start = chip.queries
+
+    def setup_chain(self, rng, tune, draws):
+        super().setup_chain(rng, tune, draws)
+        self._start = self.chip.queries
+
+    def step(self, point):
+        return point, [{"chip_queries": self.chip.queries - self._start}]
+
+    @staticmethod
+    def competence(var, has_grad):
+        return Competence.INCOMPATIBLE
+
+
+class CountedStep(CompoundStep):
+    """A step method followed by a :class:`ChipQueryCounter`.
+
+    Unlike a plain ``CompoundStep``, which keeps ``model_logp`` only from its last method, this
+    keeps it from the last sampling method, so ``lp`` stays in the trace.
+    """
+
+    def __init__(self, step, chip, model=None):
+        model = pm.modelcontext(model)
+        methods = list(step.methods) if isinstance(step, CompoundStep) else [step]
+        super().__init__([*methods, ChipQueryCounter(model.value_vars, chip=chip, model=model)])
+
+    def step(self, point):
+        stats = []
+        for method in self.methods[:-1]:
+            point, method_stats = method.step(point)
+            stats.extend(method_stats)
+        for method_stats in stats[:-1]:
+            method_stats.pop("model_logp", None)
+        point, counter_stats = self.methods[-1].step(point)
+        return point, stats + counter_stats

@@ -1,0 +1,124 @@
+"""Differential-evolution Metropolis from the chain's own past (DE-MCz), one evaluation per
+proposal."""
+
+from __future__ import annotations
+
+import numpy as np
+from pymc.step_methods.compound import Competence
+from pymc.vartypes import continuous_types
+
+from limprob.inference.step_methods.base import (MOVE_STATS, TARGET_ACCEPT,
+                                                 CachedEvaluationStep, EvaluationCache, Progress,
+                                                 resolve_vars, robbins_monro_log_scale)
+
+
+class DEMetropolisZCached(CachedEvaluationStep):
+    """Differential-evolution Metropolis from the chain's own past (ter Braak and Vrugt 2008),
+    blocked over its variables, with the current log-density cached: one evaluation per
+    proposal (PyMC's ``DEMetropolisZ`` makes two).
+
+    Proposal, with ``z_a != z_b`` drawn uniformly from the history ``Z``:
+
+        q' = q + lambda (z_a - z_b) + e,    e ~ N(0, diag(epsilon^2)),
+        lambda = s * 2.38 / sqrt(2 d),  or lambda = 1 with probability ``mode_jump_probability``,
+
+    accepted with ``min(1, exp(logp(q') - logp(q)))``. ``Z`` starts as the chain's initial point
+    and the current point is appended every ``thin`` steps, during tuning and sampling. While
+    ``Z`` has fewer than two entries the proposal is ``q + e``. During tuning ``log s``
+    follows :func:`robbins_monro_log_scale` toward ``target_accept`` (mode jumps excluded); as in
+    PyMC's ``DEMetropolisZ``, the first ``tune_drop_fraction`` of the history is dropped when
+    tuning ends. ``d`` is the size of this step's own variables (PyMC uses the whole model's).
+
+    Parameters
+    ----------
+    vars : variables to sample (default: all continuous free variables).
+    scaling : initial factor ``s``.
+    epsilon : standard deviation(s) of the small jitter ``e`` (scalar or per coordinate).
+    mode_jump_probability : probability of a ``lambda = 1`` jump.
+    thin : append the current point to the history every ``thin`` steps.
+    target_accept : acceptance rate the tuning aims for.
+    tune_drop_fraction : fraction of the history dropped when tuning ends.
+    record_log_likelihood : record the pointwise log-likelihoods at the current point as stats.
+    cache : an evaluation cache shared with the other steps of a compound step.
+
+    Stats: ``accept``, ``accepted``, ``scaling`` (``s``), ``lambda``, ``model_logp``,
+    ``evaluations``, ``log_likelihood__<name>``.
+    """
+
+    name = "demcz"
+    stats_dtypes_shapes = {
+        **MOVE_STATS,
+        "scaling": (np.float64, []),
+        "lambda": (np.float64, []),
+    }
+    progress = Progress(("scaling", "Scaling", "0.3f"), ("accept", "Accept", "0.2f"))
+
+    def __init__(self, vars=None, *, scaling=1.0, epsilon=1e-3, mode_jump_probability=0.1,
+                 thin=1, target_accept=TARGET_ACCEPT, tune_drop_fraction=0.9,
+                 record_log_likelihood=True, cache: EvaluationCache | None = None, model=None,
+                 rng=None, initial_point=None, compile_kwargs=None, blocked=True):
+        model, vars, initial_point = resolve_vars(model, vars, initial_point)
+        if scaling <= 0 or thin < 1:
+            raise ValueError(f"need scaling > 0 and thin >= 1, not {scaling} and {thin}")
+        size = int(sum(initial_point[v.name].size for v in vars))
+        self.optimal_lambda = 2.38 / np.sqrt(2 * size)
+        self.initial_scaling = float(scaling)
+        self.epsilon = np.broadcast_to(epsilon, size).astype(float)
+        self.mode_jump_probability = float(mode_jump_probability)
+        self.thin = int(thin)
+        self.target_accept = float(target_accept)
+        self.tune_drop_fraction = float(tune_drop_fraction)
+        super().__init__(vars, model=model, initial_point=initial_point,
+                         record_log_likelihood=record_log_likelihood,
+                         compile_kwargs=compile_kwargs, blocked=blocked, rng=rng, cache=cache)
+
+    def _reset_chain(self):
+        super()._reset_chain()
+        self._history: list[np.ndarray] = []
+        self._steps = 0
+        self.reset_tuning()
+
+    def reset_tuning(self):
+        self.log_scaling = float(np.log(self.initial_scaling))
+        self.tune_iteration = 0
+
+    def stop_tuning(self):
+        """Drop the first ``tune_drop_fraction`` of the history (keeping at least two entries),
+        so that sampling is not steered by unconverged tuning states."""
+        n_drop = min(int(self.tune_drop_fraction * len(self._history)),
+                     max(len(self._history) - 2, 0))
+        self._history = self._history[n_drop:]
+        super().stop_tuning()
+
+    def _transition(self, q, current):
+        if not self._history:
+            self._history.append(q.copy())
+        mode_jump = bool(self.rng.uniform() < self.mode_jump_probability)
+        scaling = float(np.exp(self.log_scaling))
+        lamb = 1.0 if mode_jump else scaling * self.optimal_lambda
+        proposal = (q + self._history_difference(lamb)
+                    + self.epsilon * self.rng.standard_normal(q.size))
+        accept, accepted = self._metropolis(current, proposal)
+        if self.tune and not mode_jump:
+            self.log_scaling = robbins_monro_log_scale(
+                self.log_scaling, accept, self.tune_iteration, self.target_accept)
+            self.tune_iteration += 1
+        self._steps += 1
+        if self._steps % self.thin == 0:
+            self._history.append(self._cached_q.copy())
+        return {"accept": accept, "accepted": accepted, "scaling": scaling, "lambda": lamb}
+
+    def _history_difference(self, lamb: float) -> np.ndarray | float:
+        """``lamb (z_a - z_b)`` for two distinct history entries (0 before there are two)."""
+        n = len(self._history)
+        if n < 2:
+            return 0.0
+        a = self.rng.integers(n)
+        b = self.rng.integers(n - 1)
+        b += b >= a
+        return lamb * (self._history[a] - self._history[b])
+
+    @staticmethod
+    def competence(var, has_grad):
+        return (Competence.COMPATIBLE if var.dtype in continuous_types
+                else Competence.INCOMPATIBLE)

@@ -1,0 +1,138 @@
+"""Blocked random-walk Metropolis-Hastings, optionally with delayed acceptance."""
+
+from __future__ import annotations
+
+import numpy as np
+from pymc.step_methods.compound import Competence
+
+from limprob.inference.step_methods.base import (MOVE_STATS, TARGET_ACCEPT,
+                                                 CachedEvaluationStep, DelayedAcceptance,
+                                                 EvaluationCache, Progress, Screen, resolve_vars,
+                                                 robbins_monro_log_scale)
+
+
+class BlockedMetropolis(DelayedAcceptance, CachedEvaluationStep):
+    """Blocked random-walk Metropolis-Hastings with a cached current log-density.
+
+    Proposes ``q' = q + s S z`` with ``z ~ N(0, I)`` for all its variables together, evaluates
+    the model's log-density once at ``q'`` and accepts with probability
+    ``min(1, exp(logp(q') - logp(q)))``. The current point's log-density is kept, so each
+    proposal costs one evaluation. During tuning the scale ``s`` follows
+    :func:`~limprob.inference.step_methods.base.robbins_monro_log_scale` toward
+    ``target_accept``.
+
+    With a ``screen`` the proposal first goes through delayed acceptance
+    (:class:`~limprob.inference.step_methods.base.DelayedAcceptance`): stage 1 accepts with
+    ``min(1, exp(screen(q') - screen(q)) p(q') / p(q))``, ``p`` the prior of the free variables
+    (compiled apart: it never touches the chip), and only a proposal that passes costs an
+    evaluation; the chain still targets the exact posterior.
+
+    Parameters
+    ----------
+    vars : variables to sample (default: all continuous free variables).
+    S : per-coordinate proposal standard deviations (default ones).
+    scaling : initial scale ``s`` (default ``2.38 / sqrt(d)``).
+    target_accept : acceptance rate the tuning aims for.
+    record_log_likelihood : also record each observed variable's pointwise log-likelihood (and
+        each ``pm.Potential``'s value) at the current point as a sample stat
+        (``log_likelihood__<name>``); it comes from the same evaluation as the log-density, so
+        it costs nothing extra.
+    adapt_covariance : during tuning, learn the proposal's covariance from the chain itself
+        (adaptive Metropolis, Haario, Saksman and Tamminen 2001): after
+        ``covariance_warmup`` tuning steps the proposal becomes ``q' = q + s L z`` with
+        ``L L^T`` the running covariance of the tuning draws (plus ``1e-10 I``) and ``s``
+        restarted at ``2.38 / sqrt(d)``; the covariance is frozen when tuning ends. Worth it
+        for a few correlated parameters; for hundreds of weights the diagonal ``S`` is enough.
+    screen : optional cheap approximate log-likelihood ``screen(q_raveled) -> float``.
+    cache : an evaluation cache shared with the other steps of a compound step.
+
+    Stats: ``accept`` (with a screen, its unbiased estimate: the stage-2 probability if the
+    screen was passed, else 0), ``accepted``, ``scaling``, ``screened_out``, ``model_logp``,
+    ``evaluations``, ``log_likelihood__<name>``.
+    """
+
+    name = "blocked_metropolis"
+    stats_dtypes_shapes = {
+        **MOVE_STATS,
+        "scaling": (np.float64, []),
+        "screened_out": (bool, []),
+    }
+    progress = Progress(("scaling", "Scaling", "0.3f"), ("accept", "Accept", "0.2f"))
+
+    def __init__(self, vars=None, *, S=None, scaling=None, target_accept=TARGET_ACCEPT,
+                 record_log_likelihood=True, adapt_covariance=False, covariance_warmup=200,
+                 screen: Screen | None = None, cache: EvaluationCache | None = None,
+                 model=None, rng=None, initial_point=None, compile_kwargs=None, blocked=True):
+        model, vars, initial_point = resolve_vars(model, vars, initial_point)
+        size = int(sum(initial_point[v.name].size for v in vars))
+        self.proposal_sd = np.ones(size) if S is None else np.broadcast_to(S, size).astype(float)
+        self.initial_scaling = 2.38 / np.sqrt(size) if scaling is None else float(scaling)
+        self.target_accept = float(target_accept)
+        self.adapt_covariance = bool(adapt_covariance)
+        self.covariance_warmup = int(covariance_warmup)
+        self.screen = screen
+        super().__init__(vars, model=model, initial_point=initial_point,
+                         record_log_likelihood=record_log_likelihood,
+                         compile_kwargs=compile_kwargs, blocked=blocked, rng=rng, cache=cache)
+        self._log_prior = (None if screen is None
+                           else self._compile([model.logp(vars=model.free_RVs)]))
+
+    def _reset_chain(self):
+        super()._reset_chain()
+        self._screen_cache = {}
+        self.reset_tuning()
+        self._proposal_factor = None  # None: the diagonal proposal_sd
+        self._n_seen, self._mean, self._scatter = 0, None, None
+
+    def reset_tuning(self):
+        self.log_scale = float(np.log(self.initial_scaling))
+        self.tune_iteration = 0
+
+    def _transition(self, q, current):
+        scale = np.exp(self.log_scale)
+        z = self.rng.standard_normal(q.size)
+        step = self.proposal_sd * z if self._proposal_factor is None else self._proposal_factor @ z
+        proposal = q + scale * step
+        accept, accepted, screened_out = self._accept_or_reject(q, current, proposal)
+        if self.tune:
+            self.log_scale = robbins_monro_log_scale(
+                self.log_scale, accept, self.tune_iteration, self.target_accept)
+            self.tune_iteration += 1
+            if self.adapt_covariance:
+                self._learn_covariance(self._cached_q)
+        return {"accept": accept, "accepted": accepted, "scaling": scale,
+                "screened_out": screened_out}
+
+    def _accept_or_reject(self, q, current, proposal) -> tuple[float, bool, bool]:
+        """Metropolis-Hastings, or delayed acceptance when there is a screen. Returns the
+        acceptance probability (its unbiased estimate with a screen), whether it moved and
+        whether the proposal was screened out."""
+        if self.screen is None:
+            return *self._metropolis(current, proposal), False
+        log_prior_ratio = float(self._log_prior(proposal)[0] - self._log_prior(q)[0])
+        screen_ratio = self._screen_stage(q, proposal, log_prior_ratio)
+        if screen_ratio is None:
+            return 0.0, False, True
+        # stage 2: exp([logp(q') - logp(q)] - prior ratio - screen ratio) = exp(dL - ds)
+        return *self._metropolis(current, proposal, log_prior_ratio + screen_ratio), False
+
+    def _learn_covariance(self, q: np.ndarray):
+        """Welford update of the tuning draws' covariance; from ``covariance_warmup`` steps on,
+        propose along it (the scale restarts once, at the switch)."""
+        self._n_seen += 1
+        if self._mean is None:
+            self._mean, self._scatter = q.astype(float).copy(), np.zeros((q.size, q.size))
+            return
+        delta = q - self._mean
+        self._mean = self._mean + delta / self._n_seen
+        self._scatter = self._scatter + np.outer(delta, q - self._mean)
+        if self._n_seen < self.covariance_warmup:
+            return
+        if self._n_seen == self.covariance_warmup:
+            self.log_scale = float(np.log(2.38 / np.sqrt(q.size)))
+        covariance = self._scatter / (self._n_seen - 1) + 1e-10 * np.eye(q.size)
+        self._proposal_factor = np.linalg.cholesky(covariance)
+
+    @staticmethod
+    def competence(var, has_grad):
+        return Competence.COMPATIBLE
