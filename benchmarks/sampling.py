@@ -1,38 +1,70 @@
-"""Metropolis-Hastings through pm.sample on a chip: speed, overhead, accuracy per chip query.
+"""Samplers on a chip-query budget: speed, accuracy and function-space ESS per chip query.
 
-1. Proposals per second of limprob's blocked step end to end through ``pm.sample`` at the
-   reference size (30-16-2, T = 32, 455 training samples, strength 1), beside the time of the
-   bare chip query each proposal makes; PyMC's share of a proposal is
-   ``1 - t_query / t_proposal``.
-2. Test accuracy against chip queries at strength 1 for the blocked step, ``pm.Metropolis``
-   and ``pm.DEMetropolisZ`` on the same chip, data and seed, at the same query budgets.
+1. Proposals per second of the default step end to end through ``pm.sample`` at the reference
+   size (30-16-2, T = 32, 455 training samples, strength 1), beside the time of the bare chip
+   query each proposal makes; the sampler's share of a proposal is ``1 - t_query / t_proposal``.
+2. For each data set and sampler, one run of 2 chains on the same chip (strength 1, chip seed
+   0, data seed 0) up to the largest budget, tuning for ``--tune`` steps per chain and keeping
+   every draw. At each budget ``B`` of chip queries (``B / 2`` per chain, counted by
+   ``sample_stats.chip_queries``) the draws of the second half of what each chain had done by
+   then are scored: test accuracy of the predictive average (20 thinned draws per chain) and of
+   W* (the mean of the chain with the higher training log-likelihood), measured on the chip,
+   and bulk ESS and R-hat of the summed training log-likelihood (function space).
 
-    .venv/bin/python benchmarks/sampling.py [--budgets 2000 5000 10000] [--chip-seed 0]
+    .venv/bin/python benchmarks/sampling.py [--datasets wisconsin yinyang digits]
+        [--samplers ...] [--large-samplers blocked pcn pcn-layers] [--out runs/sampling]
+
+Writes ``OUT.nc`` (dims dataset, sampler, budget) and ``OUT.png`` (accuracy against chip queries,
+log x axis, one line per sampler, a panel per data set) and prints one table.
 """
 
 import argparse
 import logging
 import time
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pymc as pm
+import xarray as xr
+from arviz_stats import ess, rhat
 
 from limprob.chip import SimulatedChip
-from limprob.data import load_table, split
-from limprob.inference.sampling import prior_draws
-from limprob.inference.training import TrainConfig, make_step, train_on_chip
+from limprob.data import load_dataset, split
+from limprob.inference.evaluation import accuracy, evaluate_weights
+from limprob.inference.sampling import exact_arithmetic, prior_draws
+from limprob.inference.training import TrainConfig, make_step
+from limprob.io import save_dataset
 from limprob.models.chip_in_the_loop import build_model
+from limprob.snn import Network
 
 logging.getLogger("pymc").setLevel(logging.ERROR)
 
+BUDGETS = (1000, 2000, 5000, 10000, 20000, 50000)
+HIDDEN = {"wisconsin": 16, "yinyang": 30, "digits": 32}
+"""Hidden neurons per data set: the reference 30-16-2; 4-30-3 for Yin-Yang; the issue's 64-32-10
+for digits."""
+MAX_BUDGET = {"wisconsin": 20000, "yinyang": 20000, "digits": 50000}
+SAMPLERS = {
+    "blocked": dict(sampler="blocked"),
+    "pcn": dict(sampler="pcn"),
+    "pcn-layers": dict(sampler="pcn", blocks="layers"),
+    "slice": dict(sampler="slice"),
+    "demcz": dict(sampler="demcz"),
+    "pcn-ideal": dict(sampler="pcn", screen="ideal"),
+    "blocked-ideal": dict(sampler="blocked", screen="ideal"),
+}
+
+LARGE_SAMPLERS = ("blocked", "pcn", "pcn-layers")
+
 
 def timed_proposals(chip, train, proposals=6000, seed=0):
-    """Seconds per proposal of blocked MH through pm.sample, from the first to the last draw
-    (so numba compilation, which happens at the first evaluation, is not counted)."""
+    """Seconds per proposal of the default step through pm.sample, from the first to the last
+    draw (so numba compilation, at the first evaluation, is not counted)."""
     model = build_model(chip, train)
     stamps = []
+    step = make_step(model, chip, TrainConfig())
     with model:
-        step = make_step(model, chip, "blocked")
         pm.sample(draws=proposals // 2, tune=proposals // 2, chains=1, step=step,
                   initvals=prior_draws(model, 1, seed), random_seed=seed, progressbar=False,
                   compute_convergence_checks=False,
@@ -40,11 +72,10 @@ def timed_proposals(chip, train, proposals=6000, seed=0):
     return (stamps[-1] - stamps[0]) / (len(stamps) - 1)
 
 
-def query_seconds(chip, train, repeats=3000, seed=0):
-    """Seconds per bare chip query (chip.run) with prior-drawn weights."""
-    rng = np.random.default_rng(seed)
-    w_in, w_out = rng.normal(size=(chip.n_inputs, 16)), rng.normal(size=(16, chip.n_outputs))
-    x = train["features"].values
+def timed_query(chip, x, repeats=2000):
+    rng = np.random.default_rng(0)
+    w_in = rng.normal(size=(chip.n_inputs, chip.network.n_hidden))
+    w_out = rng.normal(size=(chip.network.n_hidden, chip.n_outputs))
     chip.run(w_in, w_out, x)
     started = time.perf_counter()
     for _ in range(repeats):
@@ -52,53 +83,136 @@ def query_seconds(chip, train, repeats=3000, seed=0):
     return (time.perf_counter() - started) / repeats
 
 
-def budget_config(sampler, budget, chip_seed):
-    """Settings that spend about ``budget`` chip queries with one chain."""
-    if sampler == "blocked":  # one query per proposal
-        return dict(tune=budget // 2, draws=budget // 2)
-    if sampler == "demetropolisz":  # two queries per proposal
-        return dict(tune=budget // 4, draws=budget // 4)
-    return dict(tune=0, draws=max(1, budget // 1024))  # metropolis: 1,024 per draw at H = 16
+def speed():
+    data = split(load_dataset("wisconsin"), seed=0)
+    chip = SimulatedChip(30, 2, Network(), strength=1.0, seed=0)
+    per_proposal = timed_proposals(chip, data.train)
+    per_query = timed_query(chip, data.train["features"].values)
+    print(f"{TrainConfig().sampler} step through pm.sample, 30-16-2, strength 1: "
+          f"{1 / per_proposal:,.0f} proposals/s ({per_proposal * 1e6:.0f} us); bare chip query "
+          f"{per_query * 1e6:.0f} us; the sampler's and PyMC's share "
+          f"{1 - per_query / per_proposal:.0%} ({(per_proposal - per_query) * 1e6:.0f} us)")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--budgets", type=int, nargs="+", default=[2000, 5000, 10000])
-    parser.add_argument("--chip-seed", type=int, default=0)
-    args = parser.parse_args()
-    table = load_table()
-    data = split(table, seed=0)
+@exact_arithmetic
+def run(dataset: str, sampler: str, tune: int, seed: int = 0):
+    """One run of 2 chains to the data set's largest budget; returns the chip, the test table,
+    the draws, the cumulative chip queries and the summed log-likelihood per draw."""
+    table = load_dataset(dataset, seed=seed)
+    data = split(table, seed=seed)
+    network = Network(n_hidden=HIDDEN[dataset])
+    chip = SimulatedChip(table.sizes["feature"], table.sizes["class"], network, 1.0, seed)
+    config = TrainConfig(hidden=network.n_hidden, **SAMPLERS[sampler])
+    model = build_model(chip, data.train)
+    step = make_step(model, chip, config, data.train)
+    per_chain = MAX_BUDGET[dataset] // 2
+    steps = per_chain if sampler != "slice" else per_chain // 6  # slice: several per step
+    with model, warnings.catch_warnings():
+        warnings.filterwarnings("ignore")
+        tree = pm.sample(draws=max(steps - tune, 1), tune=min(tune, steps - 1), chains=2,
+                         cores=1, step=step, initvals=prior_draws(model, 2, seed),
+                         random_seed=seed, progressbar=False, compute_convergence_checks=False,
+                         discard_tuned_samples=False)
+    posterior = xr.concat([tree["warmup_posterior"].to_dataset(),
+                           tree["posterior"].to_dataset()], dim="draw")
+    stats = xr.concat([tree["warmup_sample_stats"].to_dataset(),
+                       tree["sample_stats"].to_dataset()], dim="draw")
+    pointwise = np.asarray(stats["log_likelihood__y"].values.tolist(), dtype=float)
+    pointwise = pointwise.reshape(*stats["chip_queries"].shape, -1)
+    return chip, data.test, posterior, stats["chip_queries"].values, pointwise.sum(-1)
 
-    def new_chip():
-        return SimulatedChip(30, 2, strength=1.0, seed=args.chip_seed)
 
-    chip = new_chip()
-    timed_proposals(chip, data.train, 200)  # warm the caches
-    proposal, query = [], []
-    for _ in range(3):  # interleaved, so machine load affects both alike
-        proposal.append(timed_proposals(chip, data.train))
-        query.append(query_seconds(chip, data.train))
-    proposal, query = float(np.median(proposal)), float(np.median(query))
-    print("Blocked MH through pm.sample, 30-16-2, T = 32, 455 training samples, strength 1 "
-          "(median of 3 interleaved rounds)")
-    print(f"  proposals per second:        {1 / proposal:8.0f}  ({proposal * 1e6:.0f} us each)")
-    print(f"  bare chip query:             {query * 1e6:8.0f} us")
-    print(f"  PyMC + step overhead share:  {1 - query / proposal:8.1%} of a proposal "
-          f"({(proposal - query) * 1e6:.0f} us)")
+def score(chip, test, posterior, queries, log_likelihood, budget: int) -> dict:
+    """The scores at ``budget`` chip queries (2 chains): see the module docstring."""
+    per_chain = budget // 2
+    reached = np.array([np.searchsorted(q, per_chain, side="right") for q in queries])
+    if np.any(reached < 4) or np.any(queries[:, -1] < per_chain):
+        return {}
+    n = int(reached.min())
+    window = slice(n // 2, n)
+    labels = test["labels"].values
+    kappa = TrainConfig().kappa
+    w_in, w_out = posterior["W_in"].values, posterior["W_out"].values
+    thin = np.unique(np.linspace(window.start, window.stop - 1, 20).round().astype(int))
+    probabilities = [evaluate_weights(chip, w_in[c, d], w_out[c, d], test, kappa)
+                     for c in range(2) for d in thin]
+    best = int(np.argmax(log_likelihood[:, window].mean(1)))
+    w_star = (w_in[best, window].mean(0), w_out[best, window].mean(0))
+    ll = xr.DataArray(log_likelihood[:, window], dims=("chain", "draw"))
+    return {"accuracy_predictive": accuracy(np.mean(probabilities, axis=0), labels),
+            "accuracy_w_star": accuracy(evaluate_weights(chip, *w_star, test, kappa), labels),
+            "ess_bulk_log_likelihood": float(ess(ll, method="bulk")),
+            "rhat_log_likelihood": float(rhat(ll))}
 
-    print("\nTest accuracy on the chip against chip queries (1 chain, seed 0, strength 1)")
-    print(f"  {'sampler':14s} {'budget':>7s} {'queries':>8s} {'W*':>6s} {'predictive':>10s} "
-          f"{'seconds':>8s}")
-    for sampler in ("blocked", "demetropolisz", "metropolis"):
-        for budget in args.budgets:
-            config = TrainConfig(strength=1.0, chains=1, sampler=sampler, predictive_draws=50,
-                                 **budget_config(sampler, budget, args.chip_seed))
+
+def plot(results: xr.Dataset, path: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = list(results["dataset"].values)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 3.6), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        for sampler in results["sampler"].values:
+            line = results["accuracy_predictive"].sel(dataset=dataset, sampler=sampler)
+            if line.notnull().any():
+                ax.plot(results["budget"], line, marker="o", label=str(sampler))
+        ax.set(xscale="log", xlabel="chip queries", title=f"{dataset}, strength 1",
+               xticks=list(results["budget"].values), ylim=(0, 1))
+        ax.set_xticklabels([f"{b // 1000}k" for b in results["budget"].values])
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("test accuracy (predictive average)")
+    axes[0][-1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=list(HIDDEN), choices=list(HIDDEN))
+    parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=list(SAMPLERS))
+    parser.add_argument("--large-samplers", nargs="+", default=list(LARGE_SAMPLERS),
+                        choices=list(SAMPLERS),
+                        help="the samplers run on yinyang and digits (their queries cost "
+                             "10-30x Wisconsin's)")
+    parser.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
+    parser.add_argument("--out", default="runs/sampling")
+    parser.add_argument("--no-speed", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.no_speed:
+        speed()
+    names = ("accuracy_predictive", "accuracy_w_star", "ess_bulk_log_likelihood",
+             "rhat_log_likelihood")
+    shape = (len(args.datasets), len(args.samplers), len(BUDGETS))
+    results = xr.Dataset(
+        {name: (("dataset", "sampler", "budget"), np.full(shape, np.nan)) for name in names},
+        coords={"dataset": args.datasets, "sampler": args.samplers, "budget": list(BUDGETS)})
+    print(f"{'data set':10s} {'sampler':14s} " + " ".join(f"{b:>17,d}" for b in BUDGETS))
+    for dataset in args.datasets:
+        for sampler in args.samplers:
+            if dataset != "wisconsin" and sampler not in args.large_samplers:
+                continue
             started = time.perf_counter()
-            tree = train_on_chip(new_chip(), data, config, progressbar=False)
-            print(f"  {sampler:14s} {budget:7d} {tree.attrs['training_chip_queries']:8d} "
-                  f"{tree.attrs['test_accuracy_posterior_mean']:6.3f} "
-                  f"{tree.attrs['test_accuracy_predictive']:10.3f} "
-                  f"{time.perf_counter() - started:8.1f}")
+            chip, test, posterior, queries, log_likelihood = run(dataset, sampler, args.tune)
+            cells = []
+            for budget in BUDGETS:
+                scores = score(chip, test, posterior, queries, log_likelihood, budget)
+                for name, value in scores.items():
+                    results[name].loc[dataset, sampler, budget] = value
+                cells.append(f"{scores['accuracy_predictive']:.3f}/{scores['accuracy_w_star']:.3f}"
+                             f" {scores['ess_bulk_log_likelihood']:5.1f}" if scores else "-")
+            print(f"{dataset:10s} {sampler:14s} " + " ".join(f"{c:>17s}" for c in cells)
+                  + f"   ({time.perf_counter() - started:.0f} s)", flush=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    results.attrs.update(chip_strength=1.0, chip_seed=0, data_seed=0, chains=2,
+                         tune_per_chain=args.tune, cells="predictive / W* accuracy, bulk ESS")
+    save_dataset(results, out.with_suffix(".nc"))
+    plot(results, out.with_suffix(".png"))
+    print(f"cells: predictive accuracy / W* accuracy, function-space bulk ESS of the summed "
+          f"training log-likelihood; wrote {out.with_suffix('.nc')} and {out.with_suffix('.png')}")
 
 
 if __name__ == "__main__":

@@ -42,12 +42,14 @@ def test_trace_has_the_standard_groups_with_named_dims(tiny_run):
 
 def test_queries_are_counted_per_chain_and_apart_from_evaluation(tiny_run):
     queries = tiny_run["sample_stats"]["chip_queries"]
-    # blocked MH: the start point plus one query per proposal, tuning included
+    # the default sampler: the start point plus one query per proposal, tuning included
     np.testing.assert_array_equal(queries.isel(draw=-1).values, [1501, 1501])
     assert tiny_run.attrs["training_chip_queries"] == 3002
-    # evaluation: W* on the test and training sets plus one query per thinned draw
+    # evaluation: the three point estimates on the test set, the reported one on the training
+    # set, and one query per thinned draw
     n_thinned = tiny_run["predictions"].sizes["chain"] * tiny_run["predictions"].sizes["draw"]
-    assert tiny_run.attrs["evaluation_chip_queries"] == 2 + n_thinned
+    assert tiny_run["predictions"].sizes["point_estimate"] == 3
+    assert tiny_run.attrs["evaluation_chip_queries"] == 3 + 1 + n_thinned
 
 
 def test_log_likelihood_is_recorded_and_consistent_with_lp(tiny_run):

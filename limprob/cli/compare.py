@@ -40,5 +40,7 @@ def run_compare(args):
     print(f"LOO on {table.attrs['var_name']!r} (PSIS; Pareto k > {PARETO_K_BAD} is unreliable)")
     with pd.option_context("display.max_columns", None, "display.width", 160):
         print(table.drop(columns=["warning"], errors="ignore").to_string(float_format="%.3g"))
+    for name, text in table.attrs.get("warnings", {}).items():
+        print(f"{name}: {text}")
     if args.plot:
         print(f"wrote {args.plot}")

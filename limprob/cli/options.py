@@ -35,3 +35,22 @@ def config_fields(args, options) -> dict:
     """The fields of ``options`` that were given (not None), by configuration field name."""
     names = [option[1] for option in options]
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
+def add_table_options(parser) -> None:
+    """``--dataset NAME`` (a built-in data set) or ``--data FILE`` (the user's own table)."""
+    from limprob.data import DATASETS
+
+    tables = parser.add_mutually_exclusive_group()
+    tables.add_argument("--dataset", choices=DATASETS, default=None,
+                        help="built-in data set (default wisconsin; see docs/datasets.md)")
+    tables.add_argument("--data", default=None,
+                        help="your own CSV (a header and a label column of class indices) or "
+                             "NetCDF table")
+
+
+def load_chosen_table(args):
+    """The table ``--dataset`` or ``--data`` names (Wisconsin when neither)."""
+    from limprob.data import load_dataset, load_table
+
+    return load_table(args.data) if args.data else load_dataset(args.dataset or "wisconsin")

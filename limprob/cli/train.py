@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 
-from limprob.cli.options import NETWORK_OPTIONS, SAMPLER_OPTIONS, add_options, config_fields
+from limprob.cli.options import (NETWORK_OPTIONS, SAMPLER_OPTIONS, add_options,
+                                 add_table_options, config_fields, load_chosen_table)
 from limprob.errors import LimprobError
 
 
@@ -34,15 +35,26 @@ TRAIN_OPTIONS = (
 
 
 def _add_train(commands):
-    from limprob.inference.training import SAMPLERS, TrainConfig
+    from limprob.inference.evaluation import POINT_ESTIMATES
+    from limprob.inference.training import BLOCKS, SAMPLERS, TrainConfig
 
     defaults = TrainConfig()
     train = commands.add_parser("train", help="train an SNN on a simulated chip by MCMC")
     add_options(train, defaults, TRAIN_OPTIONS)
     train.add_argument("--sampler", choices=SAMPLERS, default=defaults.sampler,
                        help="step method (default %(default)s)")
-    train.add_argument("--data", default=None,
-                       help="CSV or NetCDF table (default: the Wisconsin set in scikit-learn)")
+    train.add_argument("--blocks", choices=BLOCKS, default=defaults.blocks,
+                       help="one step for all weights, or one per layer (default %(default)s)")
+    train.add_argument("--screen", default=defaults.screen, metavar="none|ideal|TWIN.nc",
+                       help="delayed acceptance through a software model of the chip: the ideal "
+                            "network or a twin trace (samplers blocked, pcn; default "
+                            "%(default)s)")
+    train.add_argument("--point-estimate", choices=POINT_ESTIMATES,
+                       default=defaults.point_estimate,
+                       help="point estimate reported beside the predictive average: the mean "
+                            "of the best chain (W*), the best draw or the last draw "
+                            "(default %(default)s)")
+    add_table_options(train)
     train.add_argument("--out", required=True, help="trace to write (NetCDF)")
     train.add_argument("--no-progress", action="store_true", help="hide progress bars")
     train.set_defaults(run=_train)
@@ -53,17 +65,31 @@ def _train(args):
     from limprob.io import check_output_path, save_trace
 
     out = check_output_path(args.out)
-    config = TrainConfig(**config_fields(args, TRAIN_OPTIONS), sampler=args.sampler)
-    tree = train(config, args.data, progressbar=not args.no_progress)
+    config = TrainConfig(**config_fields(args, TRAIN_OPTIONS), sampler=args.sampler,
+                         blocks=args.blocks, screen=args.screen,
+                         point_estimate=args.point_estimate)
+    tree = train(config, load_chosen_table(args), progressbar=not args.no_progress)
     save_trace(tree, out)
     report = evaluation(tree)
-    print(f"test accuracy on the chip: W* {report['test_accuracy_posterior_mean']:.3f}, "
-          f"predictive {report['test_accuracy_predictive']:.3f}; "
+    point = config.point_estimate
+    print(f"test accuracy on the chip: predictive {report['test_accuracy_predictive']:.3f}, "
+          f"{POINT_NAMES[point]} {report[POINT_KEYS[point]]:.3f}; "
           f"{report['chip_queries']} training chip queries; wrote {out}")
+    print(f"function space: log-likelihood bulk ESS {report['ess_bulk_log_likelihood']:.1f}, "
+          f"R-hat {report['rhat_log_likelihood']:.3f}; test probabilities min bulk ESS "
+          f"{report['ess_bulk_predictive_min']:.1f}")
+    print(tree.attrs["convergence_verdict"])
+
+
+POINT_NAMES = {"mean": "W*", "best": "best draw", "last": "last draw"}
+POINT_KEYS = {"mean": "test_accuracy_posterior_mean", "best": "test_accuracy_best_draw",
+              "last": "test_accuracy_last_draw"}
 
 
 def evaluation(tree) -> dict:
-    """Test accuracy from the stored predictions (measured on the chip at training time)."""
+    """Test accuracy from the stored predictions (measured on the chip at training time), and
+    for MH the function-space convergence diagnostics recorded at training time."""
+    from limprob.inference.diagnostics import REPORTED
     from limprob.inference.evaluation import accuracy, test_accuracies
 
     labels = tree["predictions_constant_data"]["y"].values
@@ -74,8 +100,10 @@ def evaluation(tree) -> dict:
         accuracies = {"test_accuracy_posterior_mean":
                       accuracy(tree["predictions"]["probability"].values, labels),
                       "test_accuracy_predictive": None}
+    diagnostics = {name: float(tree.attrs[name]) for name in REPORTED if name in tree.attrs}
     return {
         **accuracies,
+        **diagnostics,
         "chip_queries": int(tree.attrs["training_chip_queries"]),
         "evaluation_chip_queries": int(tree.attrs["evaluation_chip_queries"]),
         "chip_strength": float(tree.attrs["chip_strength"]),
@@ -101,10 +129,18 @@ def _evaluate(args):
         return
     print(f"chip: strength {report['chip_strength']}, seed {report['chip_seed']}; "
           f"method {report['method']} {report['sampler']}".rstrip())
-    print(f"test accuracy, posterior-mean weights W*: {report['test_accuracy_posterior_mean']:.4f}")
     if report["test_accuracy_predictive"] is not None:
         print(f"test accuracy, posterior predictive:     "
               f"{report['test_accuracy_predictive']:.4f}")
+    for key, name in (("test_accuracy_posterior_mean", "posterior-mean weights W*"),
+                      ("test_accuracy_best_draw", "best visited draw"),
+                      ("test_accuracy_last_draw", "last draw")):
+        if key in report:
+            print(f"test accuracy, {name + ':':27s}{report[key]:.4f}")
+    if "rhat_log_likelihood" in report:
+        print(f"function space: log-likelihood bulk ESS {report['ess_bulk_log_likelihood']:.1f},"
+              f" R-hat {report['rhat_log_likelihood']:.3f}; test probabilities min bulk ESS "
+              f"{report['ess_bulk_predictive_min']:.1f}")
     print(f"chip queries: {report['chip_queries']} training, "
           f"{report['evaluation_chip_queries']} evaluation")
 

@@ -12,7 +12,8 @@ follow the CLI's rules: bad input is one line and exit code 2, and no output fil
 
 from __future__ import annotations
 
-from limprob.cli.options import SAMPLER_OPTIONS, add_options, config_fields
+from limprob.cli.options import (SAMPLER_OPTIONS, add_options, add_table_options,
+                                 config_fields, load_chosen_table)
 from limprob.errors import LimprobError
 
 PROBE_HIDDEN = 8
@@ -43,8 +44,7 @@ def register(commands):
     probe.add_argument("--seed", type=int, default=0,
                        help="seed of the split, the inputs and the probe weights "
                             "(default %(default)s)")
-    probe.add_argument("--data", default=None,
-                       help="CSV or NetCDF table (default: the Wisconsin set in scikit-learn)")
+    add_table_options(probe)
     probe.add_argument("--out", required=True, help="probe dataset to write (NetCDF)")
     probe.set_defaults(run=run_probe)
 
@@ -73,12 +73,12 @@ def register(commands):
 def run_probe(args):
     from limprob.chip.probes import record_probes_from_table
     from limprob.chip.simulated import SimulatedChip
-    from limprob.data import load_table, split
+    from limprob.data import split
     from limprob.io import check_output_path, save_dataset
     from limprob.snn import Network
 
     out = check_output_path(args.out)
-    table = load_table(args.data)
+    table = load_chosen_table(args)
     chip = SimulatedChip(table.sizes["feature"], table.sizes["class"],
                          Network(**config_fields(args, PROBE_OPTIONS)), args.strength,
                          args.chip_seed)

@@ -2,10 +2,14 @@
 
 :func:`compare_traces` reads limprob traces, checks that they were fitted to the same
 observations of the compared variable, and returns ArviZ's ``arviz.compare`` table (PSIS-LOO:
-``elpd``, ``p``, ``elpd_diff``, ``weight``, ``se``, ``dse``, ``warning``) extended with the
-Pareto k diagnostics of each model's LOO (``pareto_k_max``, ``pareto_k_bad``: observations
-with k > 0.7) and, for traces sampled by SMC, the log marginal likelihood and the log10 Bayes
-factor of the best SMC model over each (``log10_bayes_factor``; absent otherwise).
+``elpd``, ``p``, ``elpd_diff``, ``weight``, ``se``, ``dse``, ``warning``) of each model's
+:func:`~limprob.inference.loo.robust_loo` (which works where a tail of importance ratios is
+constant and ``arviz.loo`` raises) extended with its Pareto k diagnostics: ``pareto_k_max``
+(over the finite k), ``pareto_k_bad`` (finite k above arviz's threshold), ``n_constant_tail``
+and ``n_nan_k`` (observations with no k), ``n_obs``; the table's ``attrs["warnings"]`` says in
+words what makes a model's LOO unreliable. For traces sampled by SMC it adds the log marginal
+likelihood and the log10 Bayes factor of the best SMC model over each
+(``log10_bayes_factor``; absent otherwise).
 
     limprob compare A.nc B.nc [--names a b] [--var-name y] [--json] [--plot cmp.png]
 """
@@ -20,10 +24,12 @@ import pandas as pd
 import xarray as xr
 
 from limprob.errors import LimprobError
+from limprob.inference.loo import max_finite, robust_loo
 from limprob.io import load_trace
 
 PARETO_K_BAD = 0.7
-"""Pareto k above which PSIS-LOO is unreliable for that observation (Vehtari et al. 2024)."""
+"""Pareto k above which PSIS-LOO is unreliable for that observation (Vehtari et al. 2024;
+arviz-stats lowers it to 1 - 1 / log10(S) for fewer than 2,155 draws)."""
 
 
 def read_trace(path: str | Path) -> xr.DataTree:
@@ -89,20 +95,16 @@ def compare_traces(paths, names=None, var_name: str | None = None) -> pd.DataFra
     trees = {name: read_trace(path) for name, path in zip(names, paths)}
     var = common_variable(trees, var_name)
     check_same_observations(trees, var)
-    loos = {}
-    for name, tree in trees.items():
-        try:
-            loos[name] = az.loo(tree, var_name=var, pointwise=True)
-        except ValueError as error:
-            raise LimprobError(f"{name}: PSIS-LOO of {var!r} failed ({error}); the chains have "
-                               "too few distinct draws, run them longer")
-
+    loos = {name: robust_loo(tree, var_name=var) for name, tree in trees.items()}
     table = az.compare(loos, round_to="none")
     for name, loo in loos.items():
-        k = np.asarray(loo.pareto_k).ravel()
-        table.loc[name, "pareto_k_max"] = float(np.nanmax(k))
-        table.loc[name, "pareto_k_bad"] = int(np.sum(k > PARETO_K_BAD))
-        table.loc[name, "n_obs"] = int(k.size)
+        table.loc[name, "pareto_k_max"] = max_finite(np.asarray(loo.pareto_k))
+        table.loc[name, "pareto_k_bad"] = loo.n_k_bad
+        table.loc[name, "n_constant_tail"] = loo.n_constant_tail
+        table.loc[name, "n_nan_k"] = loo.n_nan_k
+        table.loc[name, "n_obs"] = int(np.asarray(loo.pareto_k).size)
+    table.attrs["warnings"] = {name: loo.warning_text for name, loo in loos.items()
+                               if loo.warning_text}
     evidence = {name: smc_log_marginal_likelihood(t) for name, t in trees.items()}
     evidence = {k: v for k, v in evidence.items() if v is not None}
     if evidence:
@@ -120,7 +122,8 @@ def table_to_json(table: pd.DataFrame) -> str:
         records[name] = {k: (None if isinstance(v, float) and not np.isfinite(v) else
                              (v.item() if hasattr(v, "item") else v))
                          for k, v in row.items()}
-    return json.dumps({"var_name": table.attrs.get("var_name"), "models": records})
+    return json.dumps({"var_name": table.attrs.get("var_name"), "models": records,
+                       "warnings": table.attrs.get("warnings", {})})
 
 
 def plot_comparison(table: pd.DataFrame, path) -> Path:

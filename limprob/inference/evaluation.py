@@ -20,9 +20,11 @@ def evaluate_weights(chip: Chip, w_in: np.ndarray, w_out: np.ndarray, test: xr.D
     counts = chip.run(w_in, w_out, test["features"].values)
     return class_probabilities(counts, kappa, chip.network.n_steps)
 
+
 def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of samples whose most probable class is their label."""
     return float(np.mean(np.argmax(probabilities, axis=-1) == labels))
+
 
 def thinned_draws(posterior: xr.Dataset, n: int) -> xr.Dataset:
     """At most ``n`` posterior draws, evenly spaced over the draws of every chain."""
@@ -31,10 +33,18 @@ def thinned_draws(posterior: xr.Dataset, n: int) -> xr.Dataset:
     index = np.unique(np.linspace(0, n_draw - 1, per_chain).round().astype(int))
     return posterior.isel(draw=index)
 
+
 def best_chain(log_likelihood: xr.Dataset) -> int:
     """The chain with the highest mean training log-likelihood (summed over observations)."""
     total = sum(log_likelihood[name].sum("obs") for name in log_likelihood.data_vars)
     return int(total.mean("draw").argmax("chain"))
+
+
+POINT_ESTIMATES = ("mean", "best", "last")
+"""The point estimates of the weights a trace measures: ``mean``, W*, the posterior mean within
+the best chain; ``best``, the visited draw with the highest training log-likelihood; ``last``,
+the last draw of the best chain."""
+
 
 def posterior_mean_weights(posterior: xr.Dataset, log_likelihood: xr.Dataset):
     """W*: the posterior mean of ``W_in`` and ``W_out`` within the best chain.
@@ -43,14 +53,31 @@ def posterior_mean_weights(posterior: xr.Dataset, log_likelihood: xr.Dataset):
     signs, leaves the network's function unchanged), so an average across chains is a point in
     no mode. The mean of the chain that fits the training data best (:func:`best_chain`) is.
     """
+    return point_estimate_weights(posterior, log_likelihood, "mean")
+
+
+def point_estimate_weights(posterior: xr.Dataset, log_likelihood: xr.Dataset, which: str):
+    """``W_in``, ``W_out`` of the point estimate ``which`` (one of :data:`POINT_ESTIMATES`).
+
+    Within a chain that is still climbing, the mean lags behind the chain's best and last
+    points, which is why all three are measured.
+    """
+    if which == "best":
+        total = sum(log_likelihood[name].sum("obs") for name in log_likelihood.data_vars)
+        chain, draw = np.unravel_index(int(np.argmax(total.values)), total.shape)
+        point = posterior.isel(chain=int(chain), draw=int(draw))
+        return point["W_in"].values, point["W_out"].values
     chain = posterior.isel(chain=best_chain(log_likelihood))
+    if which == "last":
+        return chain["W_in"].isel(draw=-1).values, chain["W_out"].isel(draw=-1).values
     return chain["W_in"].mean("draw").values, chain["W_out"].mean("draw").values
 
-def predictions(chip: Chip, posterior: xr.Dataset, w_star: tuple[np.ndarray, np.ndarray],
+
+def predictions(chip: Chip, posterior: xr.Dataset, log_likelihood: xr.Dataset,
                 test: xr.Dataset, kappa: float, predictive_draws: int) -> xr.Dataset:
-    """Test-set class probabilities on ``chip`` for the posterior-mean weights ``w_star``
-    (see :func:`posterior_mean_weights`) and for a thinned set of posterior draws (one query
-    each)."""
+    """Test-set class probabilities on ``chip``: ``probability_point`` (point_estimate, obs,
+    class) for each point estimate of :data:`POINT_ESTIMATES`, and ``probability`` (chain,
+    draw, obs, class) for a thinned set of posterior draws; one query each."""
     classes = posterior["output"].values
     thinned = thinned_draws(posterior, predictive_draws)
     per_draw = np.stack([
@@ -61,23 +88,36 @@ def predictions(chip: Chip, posterior: xr.Dataset, w_star: tuple[np.ndarray, np.
         ])
         for c in range(thinned.sizes["chain"])
     ])
+    points = np.stack([
+        evaluate_weights(chip, *point_estimate_weights(posterior, log_likelihood, which), test,
+                         kappa)
+        for which in POINT_ESTIMATES
+    ])
     obs = test["obs"].values
     return xr.Dataset(
         {
-            "probability_posterior_mean": (("obs", "class"),
-                                           evaluate_weights(chip, *w_star, test, kappa)),
+            "probability_point": (("point_estimate", "obs", "class"), points),
             "probability": (("chain", "draw", "obs", "class"), per_draw),
         },
         coords={"chain": thinned["chain"].values, "draw": thinned["draw"].values, "obs": obs,
-                "class": classes},
+                "class": classes, "point_estimate": list(POINT_ESTIMATES)},
     )
 
+
 def test_accuracies(predicted: xr.Dataset, labels: np.ndarray) -> dict[str, float]:
-    """Accuracy of W* and of the predictive average (class probabilities averaged over the
-    thinned draws)."""
+    """Accuracy of the predictive average (class probabilities averaged over the thinned draws:
+    the headline) and of each point estimate in ``probability_point`` (W* is
+    ``test_accuracy_posterior_mean``; the others ``test_accuracy_best_draw`` and
+    ``test_accuracy_last_draw``)."""
     average = predicted["probability"].mean(("chain", "draw")).values
+    names = {"mean": "posterior_mean", "best": "best_draw", "last": "last_draw"}
+    if "probability_point" not in predicted:  # a trace written before point estimates
+        points = predicted["probability_posterior_mean"].expand_dims(point_estimate=["mean"])
+    else:
+        points = predicted["probability_point"]
     return {
-        "test_accuracy_posterior_mean": accuracy(predicted["probability_posterior_mean"].values,
-                                                 labels),
         "test_accuracy_predictive": accuracy(average, labels),
+        **{f"test_accuracy_{names[str(which)]}":
+           accuracy(points.sel(point_estimate=which).values, labels)
+           for which in points["point_estimate"].values},
     }

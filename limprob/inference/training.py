@@ -28,21 +28,34 @@ from limprob.chip.protocol import Chip
 from limprob.chip.simulated import SimulatedChip
 from limprob.data import Split, load_table, split
 from limprob.errors import LimprobError
-from limprob.inference.evaluation import (accuracy, best_chain, evaluate_weights,
-                                          posterior_mean_weights, predictions, test_accuracies)
+from limprob.inference.diagnostics import convergence_attrs
+from limprob.inference.evaluation import (POINT_ESTIMATES, accuracy, best_chain,
+                                          evaluate_weights, point_estimate_weights, predictions,
+                                          test_accuracies)
 from limprob.inference.sampling import (SamplerSettings, exact_arithmetic, package_versions,
                                         prior_draws, sample)
-from limprob.inference.step_methods import BlockedMetropolis, CountedStep, take_recorded_stats
+from limprob.inference.screening import make_screen, screen_chip
+from limprob.inference.step_methods import (BlockedMetropolis, CountedStep, DEMetropolisZCached,
+                                            EllipticalSlice, PreconditionedCrankNicolson,
+                                            layer_blocks, take_recorded_stats)
 from limprob.models.chip_in_the_loop import build_model
 from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W
 from limprob.snn import Network
 from limprob.validation import (fraction, non_negative_integer, non_negative_number,
                                 positive_integer, positive_number)
 
-SAMPLERS = ("blocked", "metropolis", "demetropolisz")
-"""``blocked``: :class:`BlockedMetropolis` (one chip query per proposal, the default);
-``metropolis``: ``pm.Metropolis`` (element-wise updates); ``demetropolisz``:
-``pm.DEMetropolisZ``."""
+STEP_METHODS = {"pcn": PreconditionedCrankNicolson, "slice": EllipticalSlice,
+                "demcz": DEMetropolisZCached, "blocked": BlockedMetropolis}
+"""limprob's step methods by name: one chip query per evaluation, the current point cached."""
+PYMC_STEP_METHODS = {"metropolis": pm.Metropolis, "demetropolisz": pm.DEMetropolisZ}
+"""PyMC's own, for comparison: element-wise updates (two queries per update), and
+DEMetropolisZ (two queries per proposal)."""
+SAMPLERS = (*STEP_METHODS, *PYMC_STEP_METHODS)
+BLOCKS = ("joint", "layers")
+"""``joint``: one step for all weights; ``layers``: one per layer (``W_in``, ``W_out``), each
+with its own scale, sharing their evaluations."""
+SCREENABLE = ("blocked", "pcn")
+"""Samplers that take a delayed-acceptance screen."""
 
 
 @dataclass(frozen=True)
@@ -65,8 +78,16 @@ class TrainConfig(SamplerSettings):
     """Nominal firing threshold (units of the input current)."""
     train_fraction: float = 1.0
     """Fraction of the training split used, in (0, 1]."""
-    sampler: str = "blocked"
+    sampler: str = "pcn"
     """Step method, one of :data:`SAMPLERS`."""
+    blocks: str = "joint"
+    """How limprob's step methods split the weights, one of :data:`BLOCKS`."""
+    screen: str = "none"
+    """Delayed-acceptance screen: ``none``, ``ideal`` (the nominal network) or the path of a
+    twin trace (:mod:`limprob.inference.screening`); for the samplers in :data:`SCREENABLE`."""
+    point_estimate: str = "mean"
+    """The point estimate reported beside the predictive average, one of
+    :data:`~limprob.inference.evaluation.POINT_ESTIMATES`."""
     sigma_w: float = DEFAULT_SIGMA_W
     """Prior standard deviation of every weight."""
     kappa: float = DEFAULT_KAPPA
@@ -80,9 +101,16 @@ class TrainConfig(SamplerSettings):
         non_negative_integer("chip seed", self.chip_seed)
         positive_integer("predictive draws", self.predictive_draws)
         fraction("training fraction", self.train_fraction)
-        if self.sampler not in SAMPLERS:
-            raise LimprobError(f"sampler must be one of {', '.join(SAMPLERS)}, "
-                               f"got {self.sampler!r}")
+        for name, choices in (("sampler", SAMPLERS), ("blocks", BLOCKS),
+                              ("point_estimate", POINT_ESTIMATES)):
+            if getattr(self, name) not in choices:
+                raise LimprobError(f"{name.replace('_', ' ')} must be one of "
+                                   f"{', '.join(choices)}, got {getattr(self, name)!r}")
+        if self.screen != "none" and (self.sampler not in SCREENABLE or self.blocks != "joint"):
+            raise LimprobError(f"a screen works with the samplers {', '.join(SCREENABLE)} and "
+                               f"joint blocks, not {self.sampler} with {self.blocks} blocks")
+        if self.blocks != "joint" and self.sampler not in STEP_METHODS:
+            raise LimprobError(f"blocks apply to limprob's samplers ({', '.join(STEP_METHODS)})")
         positive_number("sigma_w", self.sigma_w)
         positive_number("kappa", self.kappa)
         self.network  # checks hidden, time steps, leak and threshold
@@ -92,21 +120,27 @@ class TrainConfig(SamplerSettings):
         return Network(self.hidden, self.time_steps, self.beta, self.theta)
 
 
-def make_step(model: pm.Model, chip: Chip, sampler: str = "blocked"):
-    """The step method for ``sampler``, followed by a chip-query counter."""
+def make_step(model: pm.Model, chip: Chip, config: TrainConfig,
+              train: xr.Dataset | None = None):
+    """The step method of ``config`` (sampler, blocks, screen), followed by a chip-query
+    counter; ``train`` is the training table a screen scores."""
     with model:
-        if sampler == "blocked":
-            step = BlockedMetropolis()
-        elif sampler == "metropolis":
-            step = pm.Metropolis()
-        elif sampler == "demetropolisz":
-            step = pm.DEMetropolisZ()
+        if config.sampler in PYMC_STEP_METHODS:
+            step = PYMC_STEP_METHODS[config.sampler]()
+        elif config.blocks == "layers":
+            step = layer_blocks(model, STEP_METHODS[config.sampler])
+        elif config.screen != "none":
+            software = screen_chip(config.screen, chip.network, chip.n_inputs, chip.n_outputs)
+            shapes = [model.initial_point()[v.name].shape for v in model.continuous_value_vars]
+            step = STEP_METHODS[config.sampler](
+                screen=make_screen(software, train, config.kappa, shapes))
         else:
-            raise LimprobError(f"unknown sampler {sampler!r}")
+            step = STEP_METHODS[config.sampler]()
         return CountedStep(step, chip, model=model)
 
 
-def _log_likelihood_group(tree: xr.DataTree, model: pm.Model, chip: Chip) -> tuple[xr.Dataset, str, int]:
+def _log_likelihood_group(tree: xr.DataTree, model: pm.Model,
+                          chip: Chip) -> tuple[xr.Dataset, str, int]:
     stats = tree["sample_stats"].to_dataset()
     coords = {"obs": tree["observed_data"]["y"]["obs"].values}
     rest, recorded = take_recorded_stats(stats, [rv.name for rv in model.observed_RVs])
@@ -130,7 +164,7 @@ def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *,
     same seeds give the same trace, bit for bit, in every process.
     """
     model = build_model(chip, data.train, sigma_w=config.sigma_w, kappa=config.kappa)
-    step = make_step(model, chip, config.sampler)
+    step = make_step(model, chip, config, data.train)
     initvals = prior_draws(model, config.chains, config.seed)
     start = chip.queries
     tree, wall_seconds = sample(model, step, config, initvals, progressbar=progressbar)
@@ -140,10 +174,10 @@ def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *,
 
     posterior = tree["posterior"].to_dataset()
     before = chip.queries
-    w_star = posterior_mean_weights(posterior, log_likelihood)
-    predicted = predictions(chip, posterior, w_star, data.test, config.kappa,
+    predicted = predictions(chip, posterior, log_likelihood, data.test, config.kappa,
                             config.predictive_draws)
-    train_accuracy = accuracy(evaluate_weights(chip, *w_star, data.train, config.kappa),
+    point = point_estimate_weights(posterior, log_likelihood, config.point_estimate)
+    train_accuracy = accuracy(evaluate_weights(chip, *point, data.train, config.kappa),
                               data.train["labels"].values)
     evaluation_queries = chip.queries - before
     tree["predictions"] = predicted
@@ -171,18 +205,37 @@ def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *,
         **test_accuracies(predicted, data.test["labels"].values),
         "train_accuracy": train_accuracy,
         "wall_seconds": wall_seconds,
+        **_sampler_report(tree["sample_stats"].to_dataset(), config.screen != "none"),
         **package_versions(),
     }
     if setup_queries is not None:
         # start-value checks and anything else PyMC evaluated outside the chains
         attrs["setup_chip_queries"] = setup_queries - training_queries
     tree.attrs.update(attrs)
+    tree.attrs.update(convergence_attrs(tree))
     return tree
 
 
-def train(config: TrainConfig, data_path=None, *, progressbar: bool = True) -> xr.DataTree:
-    """Load the data, build the simulated chip of ``config`` and train on it."""
-    table = load_table(data_path)
+def _sampler_report(stats: xr.Dataset, screened: bool) -> dict:
+    """What the step did with its queries: acceptance, and with a screen the proposals it
+    screened out and the chip queries saved per accepted move (kept draws)."""
+    report = {}
+    if "accepted" in stats:
+        report["acceptance_rate"] = float(stats["accepted"].mean())
+    if screened:
+        proposals = stats["screened_out"].size
+        screened = int(stats["screened_out"].sum())
+        accepted = int(stats["accepted"].sum())
+        report.update(screened_out_fraction=screened / proposals,
+                      chip_queries_saved_per_accepted_move=screened / max(accepted, 1))
+    return report
+
+
+def train(config: TrainConfig, table: xr.Dataset | None = None, *,
+          progressbar: bool = True) -> xr.DataTree:
+    """Split ``table`` (default: the Wisconsin set), build the simulated chip of ``config``
+    with one output per class and train on it."""
+    table = load_table() if table is None else table
     data = split(table, seed=config.seed, train_fraction=config.train_fraction)
     chip = SimulatedChip(table.sizes["feature"], table.sizes["class"], config.network,
                          config.strength, config.chip_seed)

@@ -1,0 +1,74 @@
+"""Screens for delayed acceptance: the chip likelihood computed on a software model of the chip.
+
+A screen is ``screen(q) -> log p_soft(y | W)`` (nats): the same categorical likelihood as the
+model (``softmax(kappa c / T)``), with the spike counts ``c`` of a software chip instead of the
+real one, for the weights ``q = (W_in, W_out)`` raveled in the sampler's order. It costs no
+chip query. Two software chips:
+
+- ``ideal``: the nominal network, no distortion;
+- a digital twin's trace (``limprob twin``): the chip of the twin's posterior-mean distortion
+  parameters (the mismatch draws at their posterior means, zero where the twin has none).
+
+Delayed acceptance stays exact whatever the screen; a screen far from the chip only wastes
+proposals (:class:`~limprob.inference.step_methods.base.DelayedAcceptance`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from limprob.chip.distortion import GLOBALS, MISMATCH, Distortion
+from limprob.chip.simulated import ParametricChip
+from limprob.errors import LimprobError
+from limprob.io import load_trace
+from limprob.likelihood.chip_likelihood import categorical_log_likelihood
+from limprob.snn import Network
+
+
+def screen_chip(spec: str, network: Network, n_inputs: int, n_outputs: int) -> ParametricChip:
+    """The software chip named by ``spec``: ``"ideal"`` or the path of a twin trace fitted for
+    a network of the same size."""
+    if spec == "ideal":
+        return ParametricChip(Distortion(), n_inputs, n_outputs, network)
+    tree = load_trace(Path(spec), needs={"posterior"})
+    if tree.attrs.get("model") not in ("chip_twin", "chip_population"):
+        raise LimprobError(f"{spec}: not a digital-twin trace (model "
+                           f"{tree.attrs.get('model')!r}); --screen takes 'ideal' or a trace "
+                           "written by limprob twin")
+    hidden = int(tree.attrs.get("network_n_hidden", -1))
+    steps = int(tree.attrs.get("network_n_steps", -1))
+    if (hidden, steps) != (network.n_hidden, network.n_steps):
+        raise LimprobError(f"{spec}: the twin was fitted for {hidden} hidden neurons and "
+                           f"{steps} steps, the network has {network.n_hidden} and "
+                           f"{network.n_steps}")
+    return ParametricChip(posterior_mean_distortion(tree["posterior"].to_dataset()), n_inputs,
+                          n_outputs, network)
+
+
+def posterior_mean_distortion(posterior: xr.Dataset) -> Distortion:
+    """The distortion at the posterior mean of each parameter a twin sampled."""
+    means = {name: posterior[name].mean(("chain", "draw")).values
+             for name in (*GLOBALS, *MISMATCH) if name in posterior}
+    return Distortion(**{name: (float(value) if value.ndim == 0 else value)
+                         for name, value in means.items()})
+
+
+def make_screen(chip: ParametricChip, train: xr.Dataset, kappa: float, shapes):
+    """``screen(q)``: the summed log-likelihood of the training labels on ``chip`` for the
+    weights raveled from ``q`` in the order and ``shapes`` (W_in, W_out) of the sampler."""
+    x = train["features"].values
+    labels = train["labels"].values.astype(np.int64)
+    (in_shape, out_shape) = shapes
+    split = int(np.prod(in_shape))
+
+    def screen(q: np.ndarray) -> float:
+        w_in = q[:split].reshape(in_shape)
+        w_out = q[split:].reshape(out_shape)
+        counts = chip.run(w_in, w_out, x)
+        return float(categorical_log_likelihood(counts, labels, kappa,
+                                                chip.network.n_steps).sum())
+
+    return screen
