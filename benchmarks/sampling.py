@@ -11,8 +11,14 @@
    W* (the mean of the chain with the higher training log-likelihood), measured on the chip,
    and bulk ESS and R-hat of the summed training log-likelihood (function space).
 
-    .venv/bin/python benchmarks/sampling.py [--datasets wisconsin yinyang digits]
-        [--samplers ...] [--large-samplers blocked pcn pcn-layers] [--out runs/sampling]
+3. Delayed acceptance through the ideal network on Wisconsin, at strength 0 (where the screen
+   is exact) and strength 1: for pCN and the blocked walk, with and without the screen, runs of
+   500 to 5,000 steps per chain (half tuning): chip queries, predictive accuracy, the fraction
+   screened out and the chip queries saved per accepted move.
+
+    .venv/bin/python benchmarks/sampling.py [--sections speed budgets delayed]
+        [--datasets wisconsin yinyang digits] [--samplers ...]
+        [--large-samplers blocked pcn pcn-layers] [--out runs/sampling]
 
 Writes ``OUT.nc`` (dims dataset, sampler, budget) and ``OUT.png`` (accuracy against chip queries,
 log x axis, one line per sampler, a panel per data set) and prints one table.
@@ -33,7 +39,7 @@ from limprob.chip import SimulatedChip
 from limprob.data import load_dataset, split
 from limprob.inference.evaluation import accuracy, evaluate_weights
 from limprob.inference.sampling import exact_arithmetic, prior_draws
-from limprob.inference.training import TrainConfig, make_step
+from limprob.inference.training import TrainConfig, make_step, train_on_chip
 from limprob.io import save_dataset
 from limprob.models.chip_in_the_loop import build_model
 from limprob.snn import Network
@@ -106,7 +112,9 @@ def run(dataset: str, sampler: str, tune: int, seed: int = 0):
     model = build_model(chip, data.train)
     step = make_step(model, chip, config, data.train)
     per_chain = MAX_BUDGET[dataset] // 2
-    steps = per_chain if sampler != "slice" else per_chain // 6  # slice: several per step
+    # queries per step: one per block, and several for a slice step
+    per_step = (2 if config.blocks == "layers" else 1) * (6 if config.sampler == "slice" else 1)
+    steps = per_chain // per_step
     with model, warnings.catch_warnings():
         warnings.filterwarnings("ignore")
         tree = pm.sample(draws=max(steps - tune, 1), tune=min(tune, steps - 1), chains=2,
@@ -162,11 +170,30 @@ def plot(results: xr.Dataset, path: Path):
                xticks=list(results["budget"].values), ylim=(0, 1))
         ax.set_xticklabels([f"{b // 1000}k" for b in results["budget"].values])
         ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     axes[0][0].set_ylabel("test accuracy (predictive average)")
-    axes[0][-1].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def delayed_acceptance():
+    data = split(load_dataset("wisconsin"), seed=0)
+    print("delayed acceptance through the ideal network, Wisconsin 30-16-2, 2 chains")
+    for strength in (0.0, 1.0):
+        for sampler in ("pcn", "blocked"):
+            for screen in ("none", "ideal"):
+                for steps in (500, 1000, 2500, 5000):
+                    config = TrainConfig(strength=strength, sampler=sampler, screen=screen,
+                                         tune=steps // 2, draws=steps // 2, predictive_draws=40)
+                    chip = SimulatedChip(30, 2, config.network, strength, 0)
+                    attrs = train_on_chip(chip, data, config, progressbar=False).attrs
+                    saved = attrs.get("chip_queries_saved_per_accepted_move", 0.0)
+                    print(f"  strength {strength:g} {sampler:8s} screen {screen:6s} "
+                          f"{steps:5d} steps/chain: {attrs['training_chip_queries']:6d} queries, "
+                          f"predictive {attrs['test_accuracy_predictive']:.3f}, screened out "
+                          f"{attrs.get('screened_out_fraction', 0.0):.2f}, queries saved per "
+                          f"accepted move {saved:.2f}", flush=True)
 
 
 def main(argv=None):
@@ -179,10 +206,25 @@ def main(argv=None):
                              "10-30x Wisconsin's)")
     parser.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
     parser.add_argument("--out", default="runs/sampling")
-    parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--sections", nargs="+", default=["speed", "budgets", "delayed"],
+                        choices=["speed", "budgets", "delayed"])
+    parser.add_argument("--plot-only", action="store_true",
+                        help="draw OUT.png again from OUT.nc, run nothing")
     args = parser.parse_args(argv)
-    if not args.no_speed:
+    if args.plot_only:
+        out = Path(args.out)
+        with xr.open_dataset(out.with_suffix(".nc")) as results:
+            plot(results.load(), out.with_suffix(".png"))
+        return
+    if "speed" in args.sections:
         speed()
+    if "delayed" in args.sections:
+        delayed_acceptance()
+    if "budgets" in args.sections:
+        budgets(args)
+
+
+def budgets(args):
     names = ("accuracy_predictive", "accuracy_w_star", "ess_bulk_log_likelihood",
              "rhat_log_likelihood")
     shape = (len(args.datasets), len(args.samplers), len(BUDGETS))

@@ -1,8 +1,9 @@
 """``make demo``: train on a strongly distorted simulated chip and show what that bought.
 
-Trains the reference network (30-16-2, T = 32) by blocked Metropolis-Hastings on a chip of
-distortion strength 1, prints the test accuracy measured on that chip, and beside it the
-accuracy the same weights get on the ideal (undistorted) chip; then trains the same network by
+Trains the reference network (30-16-2, T = 32) by MCMC with the default sampler (preconditioned
+Crank-Nicolson) on a chip of distortion strength 1, prints the test accuracy measured on that
+chip (predictive average and W*), the accuracy W* gets on the ideal (undistorted) chip and the
+run's convergence verdict; then trains the same network by
 surrogate-gradient backprop, on the ideal model and in the loop, and measures both on the same
 chip (the seed paper's comparison); writes runs/demo.nc.
 """

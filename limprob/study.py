@@ -66,11 +66,13 @@ class StudySettings:
     completes with its own coordinates (chip strength, seed, training fraction).
 
     ``mh`` is MH's :class:`~limprob.inference.training.TrainConfig` (its network is the one
-    every method trains; chains run one after the other inside a cell); ``backprop`` is
+    every method trains; chains run one after the other inside a cell; the blocked random walk
+    by default, with which the studies of ``analyses/`` were run); ``backprop`` is
     :class:`~limprob.inference.backprop.BackpropConfig` for both backprop methods.
     """
 
-    mh: TrainConfig = TrainConfig(draws=2000, tune=3000, chains=2, predictive_draws=50)
+    mh: TrainConfig = TrainConfig(draws=2000, tune=3000, chains=2, predictive_draws=50,
+                                  sampler="blocked")
     backprop: BackpropConfig = BackpropConfig()
 
     def __post_init__(self):
