@@ -4,7 +4,9 @@
     W_out ~ Normal(0, sigma_w)                    dims (hidden, output)
     y_i   ~ Categorical(softmax(kappa c_i / T))   dim  obs,  c_i = chip(W_in, W_out, x_i)
 
-The readout gain ``kappa`` is fixed by default; pass ``kappa=None`` to give it a
+Drawing ``y`` (prior or posterior predictive) queries the chip once per draw of the weights
+and samples each label from its class probabilities. The readout gain ``kappa`` is fixed by
+default; pass ``kappa=None`` to give it a
 ``HalfNormal(kappa_sigma)`` prior of its own. The likelihood is a ``pm.CustomDist`` whose logp
 is :class:`limprob.likelihood.chip_likelihood.ChipLogLikelihood`, so ``y`` is an observed
 variable with a pointwise log-likelihood, the training features are ``pm.Data``
@@ -17,7 +19,7 @@ import pymc as pm
 import xarray as xr
 
 from limprob.chip.protocol import Chip
-from limprob.likelihood.chip_likelihood import chip_log_likelihood
+from limprob.likelihood.chip_likelihood import chip_log_likelihood, sample_labels
 from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W
 
 
@@ -42,7 +44,11 @@ def build_model(chip: Chip, train: xr.Dataset, sigma_w: float = DEFAULT_SIGMA_W,
         def logp(value, w_in, w_out, gain, x):
             return chip_log_likelihood(chip, w_in, w_out, gain, x, value)
 
+        def random(w_in, w_out, gain, x, rng=None, size=None):
+            return sample_labels(chip, w_in, w_out, gain, x, rng)
+
         # One label per row of x: x is batched over obs, the weights and gain are shared.
-        pm.CustomDist("y", w_in, w_out, gain, x, logp=logp, signature="(i,h),(h,o),(),(i)->()",
-                      observed=train["labels"].values, dims="obs", dtype="int64")
+        pm.CustomDist("y", w_in, w_out, gain, x, logp=logp, random=random,
+                      signature="(i,h),(h,o),(),(i)->()", observed=train["labels"].values,
+                      dims="obs", dtype="int64")
     return model

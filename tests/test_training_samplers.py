@@ -99,3 +99,20 @@ def test_screens_that_cannot_serve_are_refused_before_sampling(tmp_path, capsys)
     report = json.loads(stdout)
     for key in ("ess_bulk_log_likelihood", "rhat_log_likelihood", "ess_bulk_predictive_min"):
         assert key in report
+
+
+def test_trace_carries_a_posterior_predictive_that_arviz_plots():
+    import arviz as az
+    import matplotlib
+
+    matplotlib.use("Agg")
+    tree = train(TrainConfig(**SMALL), progressbar=False)
+    replicated = tree["posterior_predictive"]["y"]
+    thinned = tree["predictions"]["probability"]
+    assert replicated.dims == ("chain", "draw", "obs")
+    np.testing.assert_array_equal(replicated["draw"].values, thinned["draw"].values)
+    # one chip query per replicated draw, counted apart from training and evaluation
+    assert tree.attrs["posterior_predictive_chip_queries"] == replicated.sizes["chain"] * \
+        replicated.sizes["draw"]
+    assert set(np.unique(replicated.values)) <= {0, 1}
+    az.plot_ppc_dist(tree)

@@ -10,9 +10,12 @@ limprob trace:
   after sampling and those queries are counted apart;
 - ``sample_stats``: the sampler's stats and ``chip_queries``, cumulative per chain;
 - ``observed_data`` / ``constant_data``: training labels and features;
-- ``predictions``: test-set class probabilities measured on the chip for the posterior-mean
-  weights W* and for a thinned set of posterior draws, with ``predictions_constant_data``
-  holding the test features and labels;
+- ``posterior_predictive``: ``y (chain, draw, obs)``, training labels drawn from the model for
+  the thinned draws, one chip query each (counted apart, ``posterior_predictive_chip_queries``),
+  for ArviZ's PPC, LOO-PIT and calibration plots;
+- ``predictions``: test-set class probabilities measured on the chip for a thinned set of
+  posterior draws and for the point estimates (W*, best draw, last draw), with
+  ``predictions_constant_data`` holding the test features and labels;
 - attributes: the run's configuration, chip identity, seeds, query totals and package
   versions.
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import pymc as pm
 import xarray as xr
 
@@ -31,7 +35,7 @@ from limprob.errors import LimprobError
 from limprob.inference.diagnostics import convergence_attrs
 from limprob.inference.evaluation import (POINT_ESTIMATES, accuracy, best_chain,
                                           evaluate_weights, point_estimate_weights, predictions,
-                                          test_accuracies)
+                                          test_accuracies, thinned_draws)
 from limprob.inference.sampling import (SamplerSettings, exact_arithmetic, package_versions,
                                         prior_draws, sample)
 from limprob.inference.screening import make_screen, screen_chip
@@ -180,6 +184,14 @@ def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *,
     train_accuracy = accuracy(evaluate_weights(chip, *point, data.train, config.kappa),
                               data.train["labels"].values)
     evaluation_queries = chip.queries - before
+    before = chip.queries
+    with model:
+        replicated = pm.sample_posterior_predictive(
+            thinned_draws(posterior, config.predictive_draws),
+            random_seed=np.random.default_rng([config.seed, 2]),
+            progressbar=False)
+    tree["posterior_predictive"] = replicated["posterior_predictive"].to_dataset()
+    predictive_queries = chip.queries - before
     tree["predictions"] = predicted
     tree["predictions_constant_data"] = xr.Dataset(
         {"x": (("obs", "feature"), data.test["features"].values),
@@ -202,6 +214,7 @@ def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *,
         "log_likelihood_source": source,
         "log_likelihood_chip_queries": log_likelihood_queries,
         "evaluation_chip_queries": evaluation_queries,
+        "posterior_predictive_chip_queries": predictive_queries,
         **test_accuracies(predicted, data.test["labels"].values),
         "train_accuracy": train_accuracy,
         "wall_seconds": wall_seconds,

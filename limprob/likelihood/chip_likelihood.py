@@ -56,6 +56,31 @@ def class_probabilities(counts, kappa, n_steps):
     return weights / weights.sum(axis=-1, keepdims=True)
 
 
+def sample_labels(chip: Chip, w_in, w_out, kappa, x, rng: np.random.Generator) -> np.ndarray:
+    """Labels drawn from ``softmax(kappa c_i / T)`` with the counts ``c`` of one chip query per
+    weight set: the random draw of the model's ``y``.
+
+    As the model's signature ``(i,h),(h,o),(),(i)->()`` says, ``x`` (..., obs, input) carries
+    the observations as its batch dims and the weights may carry leading batch dims of their
+    own (PyMC passes them as size 1); the labels have the broadcast batch shape.
+    """
+    w_in, w_out, x = np.asarray(w_in), np.asarray(w_out), np.asarray(x)
+    batch = w_in.shape[:-2]
+    shape = np.broadcast_shapes(batch, np.shape(kappa), x.shape[:-1])
+    kappa = np.broadcast_to(kappa, batch)
+    labels = np.stack([_labels(chip, w_in[b], w_out[b], float(kappa[b]), x.reshape(-1, x.shape[-1]), rng)
+                       for b in np.ndindex(batch)])
+    return labels.reshape(shape)
+
+
+def _labels(chip: Chip, w_in, w_out, kappa: float, x, rng) -> np.ndarray:
+    """One query of ``chip``; a label per row of ``x`` (obs, input)."""
+    probabilities = class_probabilities(chip.run(w_in, w_out, x), kappa, chip.network.n_steps)
+    u = rng.uniform(size=(probabilities.shape[0], 1))
+    return np.minimum((probabilities.cumsum(axis=1) < u).sum(axis=1),
+                      probabilities.shape[1] - 1).astype(np.int64)
+
+
 class ChipLogLikelihood(Op):
     """``chip_loglik(W_in, W_out, kappa, x, y) -> log p(y_i | W)`` per observation (obs,).
 
