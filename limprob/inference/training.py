@@ -22,6 +22,7 @@ limprob trace:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -185,7 +186,9 @@ def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *,
                               data.train["labels"].values)
     evaluation_queries = chip.queries - before
     before = chip.queries
-    with model:
+    with model, warnings.catch_warnings():
+        # the draw of y is Python that calls the chip's compiled kernel once per draw
+        warnings.filterwarnings("ignore", message="Numba will use object mode")
         replicated = pm.sample_posterior_predictive(
             thinned_draws(posterior, config.predictive_draws),
             random_seed=np.random.default_rng([config.seed, 2]),
