@@ -19,12 +19,21 @@ ENGINE = "netcdf4"
 
 
 def check_output_path(path: str | Path) -> Path:
-    """An output path must name a file in a folder that exists."""
+    """An output path must name a file in a folder that exists and that we can write to
+    (checked by creating and removing a file there, so a run fails before its work, not after)."""
     path = Path(path)
     if not path.parent.is_dir():
         raise LimprobError(f"{path}: the folder {path.parent} does not exist")
     if path.is_dir():
         raise LimprobError(f"{path}: is a folder, not a file name")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".check",
+                                         dir=path.parent)
+    except OSError as error:
+        raise LimprobError(f"{path}: cannot write in {path.parent} "
+                           f"({error.strerror or type(error).__name__})") from None
+    os.close(handle)
+    Path(probe).unlink()
     return path
 
 

@@ -46,8 +46,7 @@ from limprob.inference.sampling import package_versions
 from limprob.inference.training import TrainConfig, train_on_chip
 from limprob.io import ENGINE, check_output_path, save_dataset, write_atomically
 from limprob.snn import Network
-from limprob.validation import (fraction, non_negative_integer, non_negative_number,
-                                positive_integer)
+from limprob.validation import fraction, positive_integer, seed, strength
 
 METHODS = ("mh", "backprop", "in_the_loop_backprop")
 VARIABLES = ("test_accuracy", "test_accuracy_predictive", "train_accuracy", "chip_queries",
@@ -120,10 +119,9 @@ class Grid:
 
     def __post_init__(self):
         object.__setattr__(self, "methods", tuple(str(m) for m in self.methods))
-        object.__setattr__(self, "strengths", tuple(non_negative_number("strength", s)
+        object.__setattr__(self, "strengths", tuple(strength("strength", s)
                                                     for s in self.strengths))
-        object.__setattr__(self, "seeds", tuple(non_negative_integer("seed", s)
-                                                for s in self.seeds))
+        object.__setattr__(self, "seeds", tuple(seed("seed", s) for s in self.seeds))
         object.__setattr__(self, "train_fractions", tuple(fraction("training fraction", f)
                                                           for f in self.train_fractions))
         for name in ("methods", "strengths", "seeds", "train_fractions"):

@@ -57,3 +57,25 @@ def fraction(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, Real) or not (0.0 < value <= 1.0):
         raise LimprobError(f"{name} must be in (0, 1], got {value}")
     return float(value)
+
+
+MAX_SEED = 2**32 - 1
+"""Largest seed: numpy's and scikit-learn's seeds are 32-bit."""
+MAX_STRENGTH = 10.0
+"""Largest distortion strength: at 10 the gains already spread over e^(+-7 z)."""
+
+
+def seed(name: str, value) -> int:
+    """``value`` as an int if it is an integer in 0 .. 2^32 - 1."""
+    value = non_negative_integer(name, value)
+    if value > MAX_SEED:
+        raise LimprobError(f"{name} must be at most 2^32 - 1 = {MAX_SEED}, got {value}")
+    return value
+
+
+def strength(name: str, value) -> float:
+    """``value`` as a float if it is a distortion strength in [0, 10]."""
+    value = non_negative_number(name, value)
+    if value > MAX_STRENGTH:
+        raise LimprobError(f"{name} must be at most {MAX_STRENGTH:g}, got {value:g}")
+    return value

@@ -18,7 +18,8 @@ from limprob.chip.distortion import Distortion, design_distortion, draw_mismatch
 from limprob.chip.kernels import batched_distorted_counts, distorted_counts
 from limprob.errors import LimprobError
 from limprob.snn import Network
-from limprob.validation import non_negative_integer, non_negative_number, positive_integer
+from limprob import validation
+from limprob.validation import non_negative_number, positive_integer
 
 
 @intrinsic
@@ -55,7 +56,7 @@ def _build_kernel(arrays: dict, n_steps: int, counter_address: int):
 
 def check_query(chip, w_in, w_out, x):
     """The query's arrays as contiguous float64, or :class:`LimprobError` if their shapes do not
-    fit ``chip``."""
+    fit ``chip`` or they hold NaN or infinite values."""
     w_in = np.ascontiguousarray(w_in, dtype=np.float64)
     w_out = np.ascontiguousarray(w_out, dtype=np.float64)
     x = np.ascontiguousarray(x, dtype=np.float64)
@@ -67,6 +68,9 @@ def check_query(chip, w_in, w_out, x):
         )
     if x.ndim != 2 or x.shape[1] != chip.n_inputs:
         raise LimprobError(f"inputs of shape {x.shape} do not fit {chip.n_inputs} inputs")
+    for name, values in (("weights W_in", w_in), ("weights W_out", w_out), ("inputs", x)):
+        if not np.all(np.isfinite(values)):
+            raise LimprobError(f"the {name} of a query hold NaN or infinite values")
     return w_in, w_out, x
 
 
@@ -87,8 +91,8 @@ class SimulatedChip:
         self.network = network
         self.n_inputs = positive_integer("chip inputs", n_inputs)
         self.n_outputs = positive_integer("chip outputs", n_outputs)
-        self.strength = non_negative_number("chip strength", strength)
-        self.seed = non_negative_integer("chip seed", seed)
+        self.strength = validation.strength("chip strength", strength)
+        self.seed = validation.seed("chip seed", seed)
         mismatch = draw_mismatch(np.random.default_rng(self.seed), self.n_inputs,
                                  network.n_hidden, self.n_outputs)
         self._distortion = design_distortion(self.strength, mismatch)
@@ -164,7 +168,7 @@ class ParametricChip:
         self.n_inputs = positive_integer("chip inputs", n_inputs)
         self.n_outputs = positive_integer("chip outputs", n_outputs)
         self.read_noise = non_negative_number("read noise", read_noise)
-        self.seed = non_negative_integer("chip seed", seed)
+        self.seed = validation.seed("chip seed", seed)
         self._rng = np.random.default_rng([seed, 7])
         self._queries = 0
 

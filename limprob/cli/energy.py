@@ -45,6 +45,9 @@ def _add_energy(commands):
 def _energy(args):
     from limprob.energy.report import energy_report
 
+    from limprob.validation import seed
+
+    seed("seed", args.seed)
     logging.getLogger("pymc").setLevel(logging.WARNING)  # the device posterior's NUTS chatter
     if args.trace is not None:
         return _training_run_energy(args)

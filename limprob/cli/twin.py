@@ -76,8 +76,10 @@ def run_probe(args):
     from limprob.data import split
     from limprob.io import check_output_path, save_dataset
     from limprob.snn import Network
+    from limprob.validation import seed
 
     out = check_output_path(args.out)
+    seed("seed", args.seed)
     table = load_chosen_table(args)
     chip = SimulatedChip(table.sizes["feature"], table.sizes["class"],
                          Network(**config_fields(args, PROBE_OPTIONS)), args.strength,

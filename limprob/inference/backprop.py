@@ -66,7 +66,7 @@ from limprob.inference.sampling import package_versions
 from limprob.likelihood.chip_likelihood import class_probabilities
 from limprob.models.defaults import DEFAULT_KAPPA
 from limprob.snn import Network, lif_layer_step
-from limprob.validation import non_negative_integer, positive_integer, positive_number
+from limprob.validation import positive_integer, positive_number, seed
 
 METHODS = ("backprop", "in_the_loop_backprop")
 MIN_FIRING_FRACTION = 0.25
@@ -106,7 +106,7 @@ class BackpropConfig:
         if not (0.0 <= self.validation_fraction < 1.0):
             raise LimprobError(f"validation fraction must be in [0, 1), "
                                f"got {self.validation_fraction}")
-        non_negative_integer("seed", self.seed)
+        seed("seed", self.seed)
 
 
 # --- the network as a PyTensor graph ---------------------------------------------------------

@@ -18,7 +18,7 @@ import pymc as pm
 import pytensor
 import xarray as xr
 
-from limprob.validation import non_negative_integer, positive_integer
+from limprob.validation import non_negative_integer, positive_integer, seed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,7 +36,7 @@ class SamplerSettings:
         for name in ("draws", "chains", "cores"):
             positive_integer(name, getattr(self, name))
         non_negative_integer("tune", self.tune)
-        non_negative_integer("seed", self.seed)
+        seed("seed", self.seed)
 
 
 def exact_arithmetic(fit):

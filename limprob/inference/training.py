@@ -46,8 +46,7 @@ from limprob.inference.step_methods import (BlockedMetropolis, CountedStep, DEMe
 from limprob.models.chip_in_the_loop import build_model
 from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W
 from limprob.snn import Network
-from limprob.validation import (fraction, non_negative_integer, non_negative_number,
-                                positive_integer, positive_number)
+from limprob.validation import fraction, positive_integer, positive_number, seed, strength
 
 STEP_METHODS = {"pcn": PreconditionedCrankNicolson, "slice": EllipticalSlice,
                 "demcz": DEMetropolisZCached, "blocked": BlockedMetropolis}
@@ -102,8 +101,8 @@ class TrainConfig(SamplerSettings):
 
     def __post_init__(self):
         super().__post_init__()
-        non_negative_number("strength", self.strength)
-        non_negative_integer("chip seed", self.chip_seed)
+        strength("strength", self.strength)
+        seed("chip seed", self.chip_seed)
         positive_integer("predictive draws", self.predictive_draws)
         fraction("training fraction", self.train_fraction)
         for name, choices in (("sampler", SAMPLERS), ("blocks", BLOCKS),
