@@ -15,10 +15,10 @@ distortion's arrays built from the parameters by the chip's own equations
 
 The probe weights ``W_p`` are known (we chose them), so the probes speak to the distortion
 alone; the labels speak to the weights and, through the simulator, to the distortion. The count
-likelihood is a Normal with a learned scale (limprob's choice): spike counts of a deterministic chip have no
-sampling noise, and what the twin cannot represent (e.g. per-synapse mismatch when that family
-is off) shows up as residuals of some size; a Normal with its own scale absorbs them without
-the zero-probability cliffs a Binomial or Poisson has at the ends of 0..T.
+likelihood is a Normal with a learned scale (limprob's choice): spike counts of a deterministic
+chip have no sampling noise, and what the twin cannot represent (e.g. per-synapse mismatch when
+that family is off) shows up as residuals of some size; a Normal with its own scale absorbs them
+without the zero-probability cliffs a Binomial or Poisson has at the ends of 0..T.
 
 Priors on the distortion parameters (limprob's choices; the identity distortion is inside each):
 

@@ -105,8 +105,6 @@ def equations(xp):
     return synaptic_gain, neuron_threshold, neuron_leak
 
 
-synaptic_gain, neuron_threshold, neuron_leak = equations(np)
-
 
 def leak_ceiling(beta: float) -> float:
     """The largest leak a distortion may produce: 0.99, or the nominal leak if larger (so the

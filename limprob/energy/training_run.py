@@ -1,4 +1,5 @@
-"""The energy a chip-in-the-loop training run cost, under the bounds of :mod:`limprob.energy.limits`.
+"""The energy a chip-in-the-loop training run cost, under the bounds of
+:mod:`limprob.energy.limits`.
 
 A trace knows its chip queries. Every query writes all ``N`` weights into the chip, at ``b``
 bits each, and runs one forward pass over the ``n_train`` training samples. limprob counts:

@@ -34,10 +34,15 @@ def thinned_draws(posterior: xr.Dataset, n: int) -> xr.Dataset:
     return posterior.isel(draw=index)
 
 
+def total_log_likelihood(log_likelihood: xr.Dataset) -> xr.DataArray:
+    """The training log-likelihood of each draw (chain, draw), summed over observations and
+    observed variables (nats)."""
+    return sum(log_likelihood[name].sum("obs") for name in log_likelihood.data_vars)
+
+
 def best_chain(log_likelihood: xr.Dataset) -> int:
     """The chain with the highest mean training log-likelihood (summed over observations)."""
-    total = sum(log_likelihood[name].sum("obs") for name in log_likelihood.data_vars)
-    return int(total.mean("draw").argmax("chain"))
+    return int(total_log_likelihood(log_likelihood).mean("draw").argmax("chain"))
 
 
 POINT_ESTIMATES = ("mean", "best", "last")
@@ -63,7 +68,7 @@ def point_estimate_weights(posterior: xr.Dataset, log_likelihood: xr.Dataset, wh
     points, which is why all three are measured.
     """
     if which == "best":
-        total = sum(log_likelihood[name].sum("obs") for name in log_likelihood.data_vars)
+        total = total_log_likelihood(log_likelihood)
         chain, draw = np.unravel_index(int(np.argmax(total.values)), total.shape)
         point = posterior.isel(chain=int(chain), draw=int(draw))
         return point["W_in"].values, point["W_out"].values

@@ -68,7 +68,8 @@ def sample_labels(chip: Chip, w_in, w_out, kappa, x, rng: np.random.Generator) -
     batch = w_in.shape[:-2]
     shape = np.broadcast_shapes(batch, np.shape(kappa), x.shape[:-1])
     kappa = np.broadcast_to(kappa, batch)
-    labels = np.stack([_labels(chip, w_in[b], w_out[b], float(kappa[b]), x.reshape(-1, x.shape[-1]), rng)
+    rows = x.reshape(-1, x.shape[-1])
+    labels = np.stack([_labels(chip, w_in[b], w_out[b], float(kappa[b]), rows, rng)
                        for b in np.ndindex(batch)])
     return labels.reshape(shape)
 
