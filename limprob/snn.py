@@ -24,6 +24,7 @@ import numba
 import numpy as np
 
 from limprob.errors import LimprobError
+from limprob.streams import normal
 from limprob.validation import positive_integer
 
 
@@ -87,14 +88,34 @@ def lif_counts_numpy(x, w_in, w_out, beta_hidden, theta_hidden, beta_output, the
 def lif_counts(x, w_in, w_out, beta_hidden, theta_hidden, beta_output, theta_output, n_steps):
     """Output spike counts (obs, output) of the two-layer network, numba kernel.
 
-    Same equations and arguments as :func:`lif_counts_numpy`. States are held as
-    (neuron, obs) so the innermost loop runs over the batch with unit stride. Cost per call:
-    ``2 obs input hidden`` FLOPs for the input current, then per step about
-    ``obs (5 hidden + 2 hidden output + 5 output)``.
+    Same equations and arguments as :func:`lif_counts_numpy`; :func:`noisy_lif_counts` with
+    no noise.
+    """
+    return noisy_lif_counts(x, w_in, w_out, beta_hidden, theta_hidden, beta_output,
+                            theta_output, n_steps, 0.0, 0)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=False)
+def noisy_lif_counts(x, w_in, w_out, beta_hidden, theta_hidden, beta_output, theta_output,
+                     n_steps, noise_sd, noise_key):
+    """Output spike counts (obs, output) of the two-layer network with membrane noise:
+
+        v[t] = beta v[t-1] + I[t] - theta s[t-1] + noise_sd z,    z ~ Normal(0, 1)
+
+    for every neuron, sample and step, independently, ``z`` the normals of the counter-based
+    stream ``noise_key`` (:mod:`limprob.streams`, indexed by step, neuron (hidden then output)
+    and sample); ``noise_sd`` is in the units of the potential. With ``noise_sd = 0`` no noise
+    is drawn and the arithmetic is that of the noiseless network exactly.
+
+    States are held as (neuron, obs) so the innermost loop runs over the batch with unit
+    stride. Cost per call: ``2 obs input hidden`` FLOPs for the input current, then per step
+    about ``obs (5 hidden + 2 hidden output + 5 output)``.
     """
     n_obs = x.shape[0]
     n_hidden = w_in.shape[1]
     n_output = w_out.shape[1]
+    noisy = noise_sd > 0.0
+    key = np.uint64(noise_key)
     current = np.ascontiguousarray(w_in.T) @ np.ascontiguousarray(x.T)  # (hidden, obs)
     v1 = np.zeros((n_hidden, n_obs))
     s1 = np.zeros((n_hidden, n_obs))
@@ -102,11 +123,14 @@ def lif_counts(x, w_in, w_out, beta_hidden, theta_hidden, beta_output, theta_out
     s2 = np.zeros((n_output, n_obs))
     current_out = np.zeros(n_obs)
     counts = np.zeros((n_output, n_obs))
-    for _ in range(n_steps):
+    for t in range(n_steps):
         for h in range(n_hidden):
             beta, theta = beta_hidden[h], theta_hidden[h]
+            first = (t * (n_hidden + n_output) + h) * n_obs
             for b in range(n_obs):
                 v = beta * v1[h, b] + current[h, b] - theta * s1[h, b]
+                if noisy:
+                    v += noise_sd * normal(key, first + b)
                 v1[h, b] = v
                 s1[h, b] = 1.0 if v > theta else 0.0
         for o in range(n_output):
@@ -116,8 +140,11 @@ def lif_counts(x, w_in, w_out, beta_hidden, theta_hidden, beta_output, theta_out
                 for b in range(n_obs):
                     current_out[b] += s1[h, b] * w
             beta, theta = beta_output[o], theta_output[o]
+            first = (t * (n_hidden + n_output) + n_hidden + o) * n_obs
             for b in range(n_obs):
                 v = beta * v2[o, b] + current_out[b] - theta * s2[o, b]
+                if noisy:
+                    v += noise_sd * normal(key, first + b)
                 v2[o, b] = v
                 spike = 1.0 if v > theta else 0.0
                 s2[o, b] = spike

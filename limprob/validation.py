@@ -79,3 +79,29 @@ def strength(name: str, value) -> float:
     if value > MAX_STRENGTH:
         raise LimprobError(f"{name} must be at most {MAX_STRENGTH:g}, got {value:g}")
     return value
+
+
+MAX_NOISE = 10.0
+"""Largest membrane-noise level (units of the threshold): beyond it every neuron fires at
+random."""
+MAX_WEIGHT_BITS = 16
+"""Widest weight converter a simulated chip offers."""
+
+
+def noise(name: str, value) -> float:
+    """``value`` as a float if it is a membrane-noise level in [0, 10] (units of the
+    threshold)."""
+    value = non_negative_number(name, value)
+    if value > MAX_NOISE:
+        raise LimprobError(f"{name} must be at most {MAX_NOISE:g}, got {value:g}")
+    return value
+
+
+def weight_bits(name: str, value) -> int | None:
+    """``None`` (continuous weights) or ``value`` as an int in 1 .. 16."""
+    if value is None:
+        return None
+    bits = positive_integer(name, value)
+    if bits > MAX_WEIGHT_BITS:
+        raise LimprobError(f"{name} must be in 1..{MAX_WEIGHT_BITS}, got {value}")
+    return bits

@@ -64,7 +64,8 @@ def test_every_query_is_counted_and_pickling_keeps_the_chip(data, weights):
 def test_distortion_is_private(weights):
     chip = SimulatedChip(strength=1.0, seed=3)
     public = {name for name in vars(chip) if not name.startswith("_")}
-    assert public == {"network", "n_inputs", "n_outputs", "strength", "seed"}
+    assert public == {"network", "n_inputs", "n_outputs", "strength", "seed", "noise",
+                      "weight_bits", "weight_range"}
     assert set(chip.describe()) >= {"chip_strength", "chip_seed"}
 
 

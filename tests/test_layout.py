@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 LAYERS = [
     ("limprob.errors", "limprob.validation", "limprob.io"),
+    ("limprob.streams",),
     ("limprob.data", "limprob.snn", "limprob.energy", "limprob.energy.limits"),
     ("limprob.chip",),
     ("limprob.likelihood",),

@@ -6,9 +6,11 @@ arrays of :func:`limprob.chip.distortion.distortion_arrays`):
 
     W_eff = W * gain                         elementwise
     W_eff <- w_sat tanh(W_eff / w_sat)       w_sat = 1 / inverse_w_sat; none when it is 0
+    W_eff <- Q_B(W_eff)                      a B-bit converter over [-w_max, w_max], if B set
 
-With unit gains, ``inverse_w_sat = 0`` and nominal leaks and thresholds this is the ideal
-network exactly.
+and the network may add membrane noise (:func:`limprob.snn.noisy_lif_counts`). With unit
+gains, ``inverse_w_sat = 0``, nominal leaks and thresholds, no converter and no noise this is
+the ideal network exactly.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numba
 import numpy as np
 
 from limprob.chip.distortion import equations, leak_ceiling
-from limprob.snn import lif_counts
+from limprob.snn import noisy_lif_counts
 
 synaptic_gain, neuron_threshold, neuron_leak = (numba.njit(nogil=True, fastmath=False)(f)
                                                 for f in equations(np))
@@ -35,15 +37,50 @@ def saturate(w, inverse_w_sat):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def distorted_counts(x, w_in, w_out, gain_in, gain_out, inverse_w_sat, beta_hidden,
-                     theta_hidden, beta_output, theta_output, n_steps):
-    """Spike counts (obs, output) of the LIF network through a distortion (module docstring);
+def quantise(w, w_max, bits):
+    """The weights ``w`` through a symmetric B-bit converter over ``[-w_max, w_max]``:
+
+        Q_B(w) = delta round(clip(w, -w_max, w_max) / delta),  delta = w_max / (2^(B-1) - 1)
+
+    for ``B >= 2`` (``2^B - 1`` levels, zero among them: 6 bits give the integers -31..31
+    times ``delta``), and ``Q_1(w) = w_max sign(w)`` (with ``sign(0) = +1``): at most ``2^B``
+    values in ``[-w_max, w_max]``. Rounding is half to even (numpy's ``round``).
+    """
+    out = np.empty_like(w)
+    flat_in, flat_out = w.ravel(), out.ravel()
+    if bits == 1:
+        for i in range(flat_in.size):
+            flat_out[i] = w_max if flat_in[i] >= 0.0 else -w_max
+        return out
+    delta = w_max / (2.0 ** (bits - 1) - 1.0)
+    for i in range(flat_in.size):
+        flat_out[i] = delta * np.round(min(max(flat_in[i], -w_max), w_max) / delta)
+    return out
+
+
+@numba.njit(cache=True, nogil=True, fastmath=False)
+def chip_counts(x, w_in, w_out, gain_in, gain_out, inverse_w_sat, beta_hidden, theta_hidden,
+                beta_output, theta_output, n_steps, w_max, weight_bits, noise_sd, noise_key):
+    """Spike counts (obs, output) of the LIF network through a distortion (module docstring),
+    a ``weight_bits``-bit converter over ``[-w_max, w_max]`` (none when ``weight_bits`` is 0)
+    and membrane noise of standard deviation ``noise_sd`` from stream ``noise_key``;
     ``x`` (obs, input), ``w_in`` and ``gain_in`` (input, hidden), ``w_out`` and ``gain_out``
     (hidden, output), leaks and thresholds per neuron."""
     w_in_eff = saturate(w_in * gain_in, inverse_w_sat)
     w_out_eff = saturate(w_out * gain_out, inverse_w_sat)
-    return lif_counts(x, w_in_eff, w_out_eff, beta_hidden, theta_hidden, beta_output,
-                      theta_output, n_steps)
+    if weight_bits > 0:
+        w_in_eff = quantise(w_in_eff, w_max, weight_bits)
+        w_out_eff = quantise(w_out_eff, w_max, weight_bits)
+    return noisy_lif_counts(x, w_in_eff, w_out_eff, beta_hidden, theta_hidden, beta_output,
+                            theta_output, n_steps, noise_sd, noise_key)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=False)
+def distorted_counts(x, w_in, w_out, gain_in, gain_out, inverse_w_sat, beta_hidden,
+                     theta_hidden, beta_output, theta_output, n_steps):
+    """:func:`chip_counts` with continuous weights and no noise."""
+    return chip_counts(x, w_in, w_out, gain_in, gain_out, inverse_w_sat, beta_hidden,
+                       theta_hidden, beta_output, theta_output, n_steps, 1.0, 0, 0.0, 0)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)

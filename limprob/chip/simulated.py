@@ -2,7 +2,23 @@
 
 :class:`SimulatedChip` draws its mismatch once from its seed and keeps it private
 (:func:`~limprob.chip.distortion.design_distortion` at the chip's strength): training only ever
-queries it. :class:`ParametricChip` is a chip whose distortion is a given
+queries it. Like a real analog chip it may be noisy and store its weights with a few bits:
+
+- ``noise``: Gaussian membrane noise of standard deviation ``noise * theta`` (``noise`` in units
+  of the nominal threshold) added to every neuron's potential at every time step, independently
+  for every sample, drawn afresh on every query. Query ``k`` of a chip of seed ``s`` draws the
+  stream ``stream_key(s, k)`` (:mod:`limprob.streams`): a run is reproducible bit for bit, and
+  two chips of the same seed see the same noise sequence. (Chains sampled in parallel
+  processes each query their own copy of the chip, so they see the same sequence too.)
+- ``weight_bits``: each weight, after the chip's distortion of the programmed value, passes a
+  ``weight_bits``-bit converter over ``[-weight_range, weight_range]``
+  (:func:`~limprob.chip.kernels.quantise`; values outside are clipped). The default range 2.0
+  is two prior standard deviations of a weight (``DEFAULT_SIGMA_W = 1``) and four times the
+  saturation level at strength 1 (``w_sat = 0.5``). ``None``: continuous weights.
+
+``noise = 0`` and ``weight_bits = None`` are the deterministic, continuous chip exactly.
+
+:class:`ParametricChip` is a chip whose distortion is a given
 :class:`Distortion`, with optional read noise: the digital twin's own world, used for
 calibration.
 """
@@ -15,11 +31,15 @@ from numba import types
 from numba.extending import intrinsic
 
 from limprob.chip.distortion import Distortion, design_distortion, draw_mismatch
-from limprob.chip.kernels import batched_distorted_counts, distorted_counts
+from limprob.chip.kernels import batched_distorted_counts, chip_counts
 from limprob.errors import LimprobError
 from limprob.snn import Network
+from limprob.streams import stream_key
 from limprob import validation
-from limprob.validation import non_negative_number, positive_integer
+from limprob.validation import non_negative_number, positive_integer, positive_number
+
+WEIGHT_RANGE = 2.0
+"""Default range ``w_max`` of a chip's weight converter: weights in ``[-w_max, w_max]``."""
 
 
 @intrinsic
@@ -33,12 +53,14 @@ def _int64_at(typingctx, address):
     return signature, codegen
 
 
-def _build_kernel(arrays: dict, n_steps: int, counter_address: int):
+def _build_kernel(arrays: dict, n_steps: int, counter_address: int, w_max: float,
+                  bits: int, noise_sd: float, seed: int):
     """A numba function ``run(w_in, w_out, x) -> counts`` for one chip.
 
-    The distortion arrays are compiled in as constants and every call adds one to the int64 at
-    ``counter_address`` (the chip's counter array, which the chip keeps alive), so the query
-    count stays exact when PyTensor's numba backend calls the kernel with no Python in between.
+    The distortion arrays, converter and noise level are compiled in as constants and every
+    call adds one to the int64 at ``counter_address`` (the chip's counter array, which the chip
+    keeps alive), so the query count stays exact when PyTensor's numba backend calls the kernel
+    with no Python in between; the count before the call indexes the query's noise stream.
     """
     gain_in, gain_out, inverse_w_sat, beta_hidden, theta_hidden, beta_output, theta_output = (
         arrays[name] for name in ("gain_in", "gain_out", "inverse_w_sat", "beta_hidden",
@@ -47,9 +69,11 @@ def _build_kernel(arrays: dict, n_steps: int, counter_address: int):
     @numba.njit(nogil=True, fastmath=False)
     def run(w_in, w_out, x):
         counter = numba.carray(_int64_at(counter_address), 1)
+        key = stream_key(seed, counter[0])
         counter[0] += 1
-        return distorted_counts(x, w_in, w_out, gain_in, gain_out, inverse_w_sat, beta_hidden,
-                                theta_hidden, beta_output, theta_output, n_steps)
+        return chip_counts(x, w_in, w_out, gain_in, gain_out, inverse_w_sat, beta_hidden,
+                           theta_hidden, beta_output, theta_output, n_steps, w_max, bits,
+                           noise_sd, key)
 
     return run
 
@@ -83,16 +107,23 @@ class SimulatedChip:
     network : the nominal network (hidden size, time steps, leak, threshold).
     strength : distortion strength alpha >= 0 (0: the ideal network; 1: strong); see
         :mod:`limprob.chip.distortion` for what it scales.
-    seed : seeds the chip's mismatch draws; the same seed is the same chip.
+    seed : seeds the chip's mismatch draws and its noise; the same seed is the same chip.
+    noise : membrane noise in units of the nominal threshold (module docstring); 0: none.
+    weight_bits : resolution of the weight converter, 1 .. 16 bits; None: continuous.
+    weight_range : the converter's range ``w_max`` (weights in ``[-w_max, w_max]``).
     """
 
     def __init__(self, n_inputs: int = 30, n_outputs: int = 2, network: Network = Network(),
-                 strength: float = 0.0, seed: int = 0):
+                 strength: float = 0.0, seed: int = 0, *, noise: float = 0.0,
+                 weight_bits: int | None = None, weight_range: float = WEIGHT_RANGE):
         self.network = network
         self.n_inputs = positive_integer("chip inputs", n_inputs)
         self.n_outputs = positive_integer("chip outputs", n_outputs)
         self.strength = validation.strength("chip strength", strength)
         self.seed = validation.seed("chip seed", seed)
+        self.noise = validation.noise("noise", noise)
+        self.weight_bits = validation.weight_bits("weight bits", weight_bits)
+        self.weight_range = positive_number("weight range", weight_range)
         mismatch = draw_mismatch(np.random.default_rng(self.seed), self.n_inputs,
                                  network.n_hidden, self.n_outputs)
         self._distortion = design_distortion(self.strength, mismatch)
@@ -101,7 +132,14 @@ class SimulatedChip:
 
     def _compile(self):
         arrays = self._distortion.arrays(self.network, self.n_inputs, self.n_outputs)
-        return _build_kernel(arrays, self.network.n_steps, self._queries.ctypes.data)
+        return _build_kernel(arrays, self.network.n_steps, self._queries.ctypes.data,
+                             self.weight_range, self.weight_bits or 0,
+                             self.noise * self.network.theta, self.seed)
+
+    @property
+    def deterministic(self) -> bool:
+        """Whether the same query always returns the same counts (no noise)."""
+        return self.noise == 0
 
     @property
     def queries(self) -> int:
@@ -118,13 +156,16 @@ class SimulatedChip:
         return self._kernel(*check_query(self, w_in, w_out, x))
 
     def ideal(self) -> SimulatedChip:
-        """A chip of the same size and network with no distortion (strength 0)."""
+        """A chip of the same size and network with no distortion (strength 0), no noise and
+        continuous weights: the ideal network."""
         return SimulatedChip(self.n_inputs, self.n_outputs, self.network, 0.0, self.seed)
 
     def describe(self) -> dict:
         """What may be said of this chip in a trace: its identity, never its distortion."""
         return {"chip": "SimulatedChip", "chip_strength": self.strength,
-                "chip_seed": self.seed, **self.network.as_attrs()}
+                "chip_seed": self.seed, "chip_noise": self.noise,
+                "chip_weight_bits": self.weight_bits or 0,
+                "chip_weight_range": self.weight_range, **self.network.as_attrs()}
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -136,8 +177,10 @@ class SimulatedChip:
         self._kernel = self._compile()
 
     def __repr__(self):
+        extras = "".join([f", noise={self.noise}" if self.noise else "",
+                          f", weight_bits={self.weight_bits}" if self.weight_bits else ""])
         return (f"SimulatedChip({self.n_inputs}-{self.network.n_hidden}-{self.n_outputs}, "
-                f"strength={self.strength}, seed={self.seed})")
+                f"strength={self.strength}, seed={self.seed}{extras})")
 
 
 def simulate(distortion: Distortion, network: Network, w_in, w_out, x) -> np.ndarray:
