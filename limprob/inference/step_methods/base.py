@@ -9,11 +9,19 @@ stat ``evaluations`` counts the calls of that function a step made (its chip que
 Steps of a compound step share an :class:`EvaluationCache` keyed by the whole point, so a block
 whose neighbour just moved (and so just evaluated the new point) reads that evaluation instead
 of querying the chip again.
+
+On a noisy chip an evaluation is a random estimate. A :class:`LikelihoodEstimator` then makes
+it ``R`` calls averaged in probability space (an unbiased estimate of the likelihood), and
+because the current point's estimate is kept, never drawn again, the step is pseudo-marginal
+MH (Andrieu and Roberts 2009): it targets the exact posterior. ``re_estimate_current`` draws
+it again on every step instead (Monte Carlo within Metropolis), which is only approximate.
 """
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
+from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -26,6 +34,7 @@ from pymc.util import get_value_vars_from_user_vars
 from pytensor.tensor.random.basic import NormalRV
 from rich.progress import TextColumn
 from rich.table import Column
+from scipy.special import logsumexp
 
 TARGET_ACCEPT = 0.234
 """Acceptance rate that is optimal for random-walk Metropolis in many dimensions
@@ -155,9 +164,65 @@ class Progress:
         return (update_stats,)
 
 
-EVALUATION_STATS = {"model_logp": (np.float64, []), "evaluations": (np.int64, [])}
-"""Stats every step records: the model's log-density at the point it ends on, and the
-evaluations (chip queries) it made."""
+EVALUATION_STATS = {"model_logp": (np.float64, []), "evaluations": (np.int64, []),
+                    "repeats": (np.int64, []), "pilot_log_likelihood_variance": (np.float64, [])}
+"""Stats every step records: the model's log-density at the point it ends on, the calls of the
+compiled function (chip queries) it made, the calls per likelihood estimate, and the variance
+of the one-call log-likelihood estimate measured by the last pilot (NaN before any)."""
+
+
+@dataclass(frozen=True)
+class LikelihoodEstimator:
+    """How a step estimates the likelihood at a point when each call of the model is noisy.
+
+    With ``R = repeats`` calls returning pointwise log-likelihoods ``l_ir`` (nats), the
+    estimate of each observation's likelihood is their mean in probability space,
+
+        log p_hat_i = log (1/R) sum_r exp(l_ir),
+
+    unbiased for ``p_i`` if each call is; with independent noise across observations the
+    product ``prod_i p_hat_i`` is unbiased for the likelihood. ``repeats = "auto"`` measures
+    the variance ``s1^2`` of the one-call estimate of ``sum_i l_i`` at the current point with
+    ``pilot_calls`` calls, at the start of each chain and again at the end of tuning, and sets
+    ``R = ceil(s1^2 / target_variance)`` (at most ``max_repeats``): the variance of the log of
+    the R-call average is about ``s1^2 / R``, and pseudo-marginal MH is most efficient near
+    ``1`` (Doucet, Pitt, Deligiannidis and Kohn 2015; Sherlock et al. 2015).
+    ``re_estimate_current`` draws the current point's estimate again on every step: Monte
+    Carlo within Metropolis, approximate.
+    """
+
+    repeats: int | str = 1
+    re_estimate_current: bool = False
+    target_variance: float = 1.0
+    pilot_calls: int = 20
+    max_repeats: int = 64
+
+    def __post_init__(self):
+        if self.repeats != "auto" and not (isinstance(self.repeats, int | np.integer)
+                                           and self.repeats >= 1):
+            raise ValueError(f"repeats must be a positive integer or 'auto', not "
+                             f"{self.repeats!r}")
+        if self.pilot_calls < 2 or self.max_repeats < 1 or not self.target_variance > 0:
+            raise ValueError("the pilot needs at least 2 calls, max_repeats >= 1 and a "
+                             "positive target variance")
+
+    @property
+    def auto(self) -> bool:
+        return self.repeats == "auto"
+
+    def repeats_for(self, variance: float) -> int:
+        """The smallest ``R`` with ``variance / R <= target_variance``, in 1 .. max_repeats."""
+        wanted = math.ceil(variance / self.target_variance) if np.isfinite(variance) else (
+            self.max_repeats)
+        return int(min(max(wanted, 1), self.max_repeats))
+
+
+def average_in_probability(calls: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """``log (1/R) sum_r exp(l_r)`` elementwise, for each of the pointwise arrays of ``R``
+    calls (``calls[r][k]``: call ``r``'s ``k``-th pointwise array)."""
+    n_calls = len(calls)
+    return [logsumexp(np.stack([np.asarray(call[k], dtype=float) for call in calls]), axis=0)
+            - np.log(n_calls) for k in range(len(calls[0]))]
 MOVE_STATS = {"accept": (np.float64, []), "accepted": (bool, [])}
 """Stats of a Metropolis-Hastings move: the acceptance probability and whether it moved."""
 
@@ -218,7 +283,8 @@ class CachedEvaluationStep(ArrayStepShared):
     progress = Progress()
 
     def __init__(self, vars, *, model, initial_point, record_log_likelihood, compile_kwargs,
-                 blocked, rng, cache: EvaluationCache | None = None):
+                 blocked, rng, cache: EvaluationCache | None = None,
+                 estimator: LikelihoodEstimator | None = None):
         shared = make_shared_replacements(initial_point, vars, model)
         self._compile_inputs = dict(vars=vars, shared=shared, initial_point=initial_point,
                                     compile_kwargs=compile_kwargs)
@@ -236,6 +302,7 @@ class CachedEvaluationStep(ArrayStepShared):
         self.stats_dtypes_shapes = stats
         self.stats_dtypes = [{name: dtype for name, (dtype, _) in stats.items()}]
         self.cache = EvaluationCache() if cache is None else cache
+        self.estimator = LikelihoodEstimator() if estimator is None else estimator
         super().__init__(vars, shared, blocked=blocked, rng=rng)
         self.tune = True
         self._evaluations = 0
@@ -250,6 +317,27 @@ class CachedEvaluationStep(ArrayStepShared):
         self._cached_q = None
         self._cached = None
         self.cache.clear()
+        self.repeats = 1 if self.estimator.auto else int(self.estimator.repeats)
+        self.pilot_variance = np.nan
+        self._pilot_due = self.estimator.auto
+
+    def stop_tuning(self):
+        super().stop_tuning()
+        self._pilot_due = self.estimator.auto
+
+    def _pilot(self, q: np.ndarray):
+        """Measure the variance of the one-call log-likelihood estimate at ``q`` and set
+        ``repeats`` from it (:class:`LikelihoodEstimator`); the current point's estimate is
+        then drawn again with the new ``repeats``."""
+        totals = []
+        for _ in range(self.estimator.pilot_calls):
+            self._evaluations += 1
+            _, *pointwise = self._evaluate_function(q)
+            totals.append(sum(float(np.sum(values)) for values in pointwise))
+        self.pilot_variance = float(np.var(totals, ddof=1))
+        self.repeats = self.estimator.repeats_for(self.pilot_variance)
+        self._cached_q = None
+        self._pilot_due = False
 
     def setup_chain(self, rng, tune, draws):
         super().setup_chain(rng, tune, draws)
@@ -276,9 +364,19 @@ class CachedEvaluationStep(ArrayStepShared):
         return Evaluation(model_logp, model_logp, pointwise)
 
     def _evaluate(self, q: np.ndarray) -> Evaluation:
-        """One call of the compiled function (one chip query)."""
-        self._evaluations += 1
-        model_logp, *pointwise = self._evaluate_function(q)
+        """An estimate at ``q``: ``repeats`` calls of the compiled function (chip queries),
+        averaged in probability space (:class:`LikelihoodEstimator`); one call is returned as
+        it is."""
+        calls = []
+        for _ in range(self.repeats):
+            self._evaluations += 1
+            calls.append(self._evaluate_function(q))
+        model_logp, *pointwise = calls[0]
+        if self.repeats > 1:
+            averaged = average_in_probability([call[1:] for call in calls])
+            model_logp = (float(model_logp) - sum(float(np.sum(p)) for p in pointwise)
+                          + sum(float(np.sum(p)) for p in averaged))
+            pointwise = averaged
         return self._evaluation(q, float(model_logp), pointwise)
 
     def _move_to(self, q: np.ndarray, evaluation: Evaluation):
@@ -304,8 +402,13 @@ class CachedEvaluationStep(ArrayStepShared):
 
     def astep(self, q0: RaveledVars):
         self._evaluations = 0
+        if self._pilot_due:
+            self._pilot(q0.data)
+        if self.estimator.re_estimate_current:
+            self._cached_q = None
         stats = self._transition(q0.data, self._current(q0.data))
-        stats.update(model_logp=self._cached.model_logp, evaluations=self._evaluations)
+        stats.update(model_logp=self._cached.model_logp, evaluations=self._evaluations,
+                     repeats=self.repeats, pilot_log_likelihood_variance=self.pilot_variance)
         stats.update({log_likelihood_stat(name): values
                       for name, values in zip(self._observed_names, self._cached.pointwise)})
         return RaveledVars(self._cached_q.copy(), q0.point_map_info), [stats]

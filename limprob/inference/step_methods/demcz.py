@@ -8,7 +8,8 @@ from pymc.step_methods.compound import Competence
 from pymc.vartypes import continuous_types
 
 from limprob.inference.step_methods.base import (MOVE_STATS, TARGET_ACCEPT,
-                                                 CachedEvaluationStep, EvaluationCache, Progress,
+                                                 CachedEvaluationStep, EvaluationCache,
+                                                 LikelihoodEstimator, Progress,
                                                  resolve_vars, robbins_monro_log_scale)
 
 
@@ -40,6 +41,8 @@ class DEMetropolisZCached(CachedEvaluationStep):
     tune_drop_fraction : fraction of the history dropped when tuning ends.
     record_log_likelihood : record the pointwise log-likelihoods at the current point as stats.
     cache : an evaluation cache shared with the other steps of a compound step.
+    estimator : how a noisy likelihood is estimated (:class:`LikelihoodEstimator`): repeats
+        per estimate, and whether the current point's estimate is kept (pseudo-marginal).
 
     Stats: ``accept``, ``accepted``, ``scaling`` (``s``), ``lambda``, ``model_logp``,
     ``evaluations``, ``log_likelihood__<name>``.
@@ -55,7 +58,8 @@ class DEMetropolisZCached(CachedEvaluationStep):
 
     def __init__(self, vars=None, *, scaling=1.0, epsilon=1e-3, mode_jump_probability=0.1,
                  thin=1, target_accept=TARGET_ACCEPT, tune_drop_fraction=0.9,
-                 record_log_likelihood=True, cache: EvaluationCache | None = None, model=None,
+                 record_log_likelihood=True, cache: EvaluationCache | None = None,
+                 estimator: LikelihoodEstimator | None = None, model=None,
                  rng=None, initial_point=None, compile_kwargs=None, blocked=True):
         model, vars, initial_point = resolve_vars(model, vars, initial_point)
         if scaling <= 0 or thin < 1:
@@ -70,7 +74,8 @@ class DEMetropolisZCached(CachedEvaluationStep):
         self.tune_drop_fraction = float(tune_drop_fraction)
         super().__init__(vars, model=model, initial_point=initial_point,
                          record_log_likelihood=record_log_likelihood,
-                         compile_kwargs=compile_kwargs, blocked=blocked, rng=rng, cache=cache)
+                         compile_kwargs=compile_kwargs, blocked=blocked, rng=rng, cache=cache,
+                         estimator=estimator)
 
     def _reset_chain(self):
         super()._reset_chain()

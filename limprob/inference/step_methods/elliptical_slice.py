@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from limprob.inference.step_methods.base import (CachedEvaluationStep, EvaluationCache,
+                                                 LikelihoodEstimator,
                                                  GaussianPrior, Progress, resolve_vars)
 from limprob.inference.step_methods.pcn import PreconditionedCrankNicolson
 
@@ -32,6 +33,8 @@ class EllipticalSlice(CachedEvaluationStep):
     max_shrinks : shrinks allowed per step (so at most ``max_shrinks + 1`` evaluations).
     record_log_likelihood : record the pointwise log-likelihoods at the current point as stats.
     cache : an evaluation cache shared with the other steps of a compound step.
+    estimator : how a noisy likelihood is estimated (:class:`LikelihoodEstimator`): repeats
+        per estimate, and whether the current point's estimate is kept (pseudo-marginal).
 
     Stats: ``evaluations``, ``max_shrinks_reached``, ``model_logp``, ``log_likelihood__<name>``.
     """
@@ -44,8 +47,9 @@ class EllipticalSlice(CachedEvaluationStep):
     progress = Progress(("evaluations", "Evaluations", "d"))
 
     def __init__(self, vars=None, *, max_shrinks=100, record_log_likelihood=True,
-                 cache: EvaluationCache | None = None, model=None, rng=None, initial_point=None,
-                 compile_kwargs=None, blocked=True):
+                 cache: EvaluationCache | None = None,
+                 estimator: LikelihoodEstimator | None = None, model=None, rng=None,
+                 initial_point=None, compile_kwargs=None, blocked=True):
         model, vars, initial_point = resolve_vars(model, vars, initial_point)
         if max_shrinks < 0:
             raise ValueError(f"max_shrinks must be >= 0, not {max_shrinks}")
@@ -53,7 +57,8 @@ class EllipticalSlice(CachedEvaluationStep):
         self.max_shrinks = int(max_shrinks)
         super().__init__(vars, model=model, initial_point=initial_point,
                          record_log_likelihood=record_log_likelihood,
-                         compile_kwargs=compile_kwargs, blocked=blocked, rng=rng, cache=cache)
+                         compile_kwargs=compile_kwargs, blocked=blocked, rng=rng, cache=cache,
+                         estimator=estimator)
 
     def _transition(self, q, current):
         mu, sigma = self.prior

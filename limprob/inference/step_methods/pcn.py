@@ -9,6 +9,7 @@ from pytensor.tensor.random.basic import NormalRV
 
 from limprob.inference.step_methods.base import (MOVE_STATS, CachedEvaluationStep,
                                                  DelayedAcceptance, EvaluationCache,
+                                                 LikelihoodEstimator,
                                                  GaussianPrior, Progress, Screen, resolve_vars,
                                                  robbins_monro_log_scale)
 
@@ -42,6 +43,8 @@ class PreconditionedCrankNicolson(DelayedAcceptance, CachedEvaluationStep):
         only those that pass the screen cost an evaluation.
     record_log_likelihood : record the pointwise log-likelihoods at the current point as stats.
     cache : an evaluation cache shared with the other steps of a compound step.
+    estimator : how a noisy likelihood is estimated (:class:`LikelihoodEstimator`): repeats
+        per estimate, and whether the current point's estimate is kept (pseudo-marginal).
 
     Stats: ``accept`` (acceptance probability; with a screen its unbiased estimate ``a_2`` if
     the screen was passed, else 0), ``accepted``, ``beta``, ``screened_out``, ``model_logp``,
@@ -59,7 +62,8 @@ class PreconditionedCrankNicolson(DelayedAcceptance, CachedEvaluationStep):
 
     def __init__(self, vars=None, *, beta=0.5, target_accept=PCN_TARGET_ACCEPT,
                  screen: Screen | None = None, record_log_likelihood=True,
-                 cache: EvaluationCache | None = None, model=None, rng=None,
+                 cache: EvaluationCache | None = None,
+                 estimator: LikelihoodEstimator | None = None, model=None, rng=None,
                  initial_point=None, compile_kwargs=None, blocked=True):
         model, vars, initial_point = resolve_vars(model, vars, initial_point)
         if not 0.0 < beta <= 1.0:
@@ -70,7 +74,8 @@ class PreconditionedCrankNicolson(DelayedAcceptance, CachedEvaluationStep):
         self.screen = screen
         super().__init__(vars, model=model, initial_point=initial_point,
                          record_log_likelihood=record_log_likelihood,
-                         compile_kwargs=compile_kwargs, blocked=blocked, rng=rng, cache=cache)
+                         compile_kwargs=compile_kwargs, blocked=blocked, rng=rng, cache=cache,
+                         estimator=estimator)
 
     def _reset_chain(self):
         super()._reset_chain()

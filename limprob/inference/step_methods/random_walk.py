@@ -7,7 +7,8 @@ from pymc.step_methods.compound import Competence
 
 from limprob.inference.step_methods.base import (MOVE_STATS, TARGET_ACCEPT,
                                                  CachedEvaluationStep, DelayedAcceptance,
-                                                 EvaluationCache, Progress, Screen, resolve_vars,
+                                                 EvaluationCache, LikelihoodEstimator,
+                                                 Progress, Screen, resolve_vars,
                                                  robbins_monro_log_scale)
 
 
@@ -45,6 +46,8 @@ class BlockedMetropolis(DelayedAcceptance, CachedEvaluationStep):
         for a few correlated parameters; for hundreds of weights the diagonal ``S`` is enough.
     screen : optional cheap approximate log-likelihood ``screen(q_raveled) -> float``.
     cache : an evaluation cache shared with the other steps of a compound step.
+    estimator : how a noisy likelihood is estimated (:class:`LikelihoodEstimator`): repeats
+        per estimate, and whether the current point's estimate is kept (pseudo-marginal).
 
     Stats: ``accept`` (with a screen, its unbiased estimate: the stage-2 probability if the
     screen was passed, else 0), ``accepted``, ``scaling``, ``screened_out``, ``model_logp``,
@@ -62,6 +65,7 @@ class BlockedMetropolis(DelayedAcceptance, CachedEvaluationStep):
     def __init__(self, vars=None, *, S=None, scaling=None, target_accept=TARGET_ACCEPT,
                  record_log_likelihood=True, adapt_covariance=False, covariance_warmup=200,
                  screen: Screen | None = None, cache: EvaluationCache | None = None,
+                 estimator: LikelihoodEstimator | None = None,
                  model=None, rng=None, initial_point=None, compile_kwargs=None, blocked=True):
         model, vars, initial_point = resolve_vars(model, vars, initial_point)
         size = int(sum(initial_point[v.name].size for v in vars))
@@ -73,7 +77,8 @@ class BlockedMetropolis(DelayedAcceptance, CachedEvaluationStep):
         self.screen = screen
         super().__init__(vars, model=model, initial_point=initial_point,
                          record_log_likelihood=record_log_likelihood,
-                         compile_kwargs=compile_kwargs, blocked=blocked, rng=rng, cache=cache)
+                         compile_kwargs=compile_kwargs, blocked=blocked, rng=rng, cache=cache,
+                         estimator=estimator)
         self._log_prior = (None if screen is None
                            else self._compile([model.logp(vars=model.free_RVs)]))
 
