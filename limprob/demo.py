@@ -13,11 +13,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from limprob.chip.simulated import SimulatedChip
 from limprob.data import load_table, split
 from limprob.inference.backprop import BackpropConfig, train_backprop
 from limprob.inference.evaluation import accuracy, evaluate_weights, posterior_mean_weights
-from limprob.inference.training import TrainConfig, train_on_chip
+from limprob.inference.training import TrainConfig, simulated_chip, train_on_chip
 from limprob.io import save_trace
 
 SAMPLER_NAMES = {"pcn": "preconditioned Crank-Nicolson", "slice": "elliptical slice",
@@ -30,8 +29,7 @@ def main() -> None:
     config = DEMO_CONFIG
     table = load_table()
     data = split(table, seed=config.seed)
-    chip = SimulatedChip(table.sizes["feature"], table.sizes["class"], config.network,
-                         config.strength, config.chip_seed)
+    chip = simulated_chip(config, table)
     print(f"Training a {chip.n_inputs}-{config.hidden}-{chip.n_outputs} SNN by MCMC "
           f"({SAMPLER_NAMES[config.sampler]}, {config.blocks} blocks) on {chip!r}: "
           f"{config.chains} chains x ({config.tune} tuning + {config.draws}) steps, one chip "

@@ -8,6 +8,8 @@ default. :func:`config_fields` collects the parsed values to construct the confi
 
 from __future__ import annotations
 
+import argparse
+
 NETWORK_OPTIONS = (
     ("hidden", "hidden", "hidden LIF neurons"),
     ("steps", "time_steps", "time steps T of the network"),
@@ -54,3 +56,35 @@ def load_chosen_table(args):
     from limprob.data import load_dataset, load_table
 
     return load_table(args.data) if args.data else load_dataset(args.dataset or "wisconsin")
+
+
+def repeats(text: str):
+    """``--repeats``: a positive integer or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or 'auto', not {text!r}")
+
+
+def weight_bits(text: str):
+    """``--weight-bits``: an integer number of bits, or ``none`` for continuous weights."""
+    if text.lower() in ("none", "0"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer 1..16 or 'none', not {text!r}")
+
+
+def add_chip_noise_options(parser, defaults) -> None:
+    """``--noise`` and ``--weight-bits`` of the simulated chip (defaults from ``defaults``)."""
+    parser.add_argument("--noise", type=float, default=defaults.noise,
+                        help="membrane noise of the simulated chip, standard deviation in "
+                             "units of the threshold, per neuron, sample and step "
+                             "(default %(default)s)")
+    parser.add_argument("--weight-bits", type=weight_bits, default=defaults.weight_bits,
+                        metavar="B|none",
+                        help="resolution of the chip's weight converter over [-2, 2], 1..16 "
+                             "bits (default: none, continuous)")

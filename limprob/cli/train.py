@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 
-from limprob.cli.options import (NETWORK_OPTIONS, SAMPLER_OPTIONS, add_options,
-                                 add_table_options, config_fields, load_chosen_table)
+import numpy as np
+
+from limprob.cli.options import (NETWORK_OPTIONS, SAMPLER_OPTIONS, add_chip_noise_options,
+                                 add_options, add_table_options, config_fields,
+                                 load_chosen_table, repeats)
 from limprob.errors import LimprobError
 
 
@@ -54,6 +57,15 @@ def _add_train(commands):
                        help="point estimate reported beside the predictive average: the mean "
                             "of the best chain (W*), the best draw or the last draw "
                             "(default %(default)s)")
+    add_chip_noise_options(train, defaults)
+    train.add_argument("--repeats", type=repeats, default=defaults.repeats, metavar="R|auto",
+                       help="chip queries per likelihood estimate on a noisy chip, averaged in "
+                            "probability space; 'auto': a pilot at the end of tuning picks R "
+                            "(default %(default)s)")
+    train.add_argument("--re-estimate-current", action="store_true",
+                       help="APPROXIMATE: estimate the current point again on every step "
+                            "(Monte Carlo within Metropolis) instead of keeping its estimate "
+                            "(pseudo-marginal, exact); for comparison")
     add_table_options(train)
     train.add_argument("--out", required=True, help="trace to write (NetCDF)")
     train.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -67,7 +79,9 @@ def _train(args):
     out = check_output_path(args.out)
     config = TrainConfig(**config_fields(args, TRAIN_OPTIONS), sampler=args.sampler,
                          blocks=args.blocks, screen=args.screen,
-                         point_estimate=args.point_estimate)
+                         point_estimate=args.point_estimate, noise=args.noise,
+                         weight_bits=args.weight_bits, repeats=args.repeats,
+                         re_estimate_current=args.re_estimate_current)
     tree = train(config, load_chosen_table(args), progressbar=not args.no_progress)
     save_trace(tree, out)
     report = evaluation(tree)
@@ -79,6 +93,11 @@ def _train(args):
           f"R-hat {report['rhat_log_likelihood']:.3f}; test probabilities min bulk ESS "
           f"{report['ess_bulk_predictive_min']:.1f}")
     print(tree.attrs["convergence_verdict"])
+    if config.noise > 0:
+        print(f"noisy chip (noise {config.noise:g}): likelihood "
+              f"{tree.attrs['likelihood_estimate']}; queries per estimate after tuning "
+              f"{', '.join(str(r) for r in np.atleast_1d(tree.attrs['repeats_per_chain']))} "
+              f"(per chain)")
 
 
 POINT_NAMES = {"mean": "W*", "best": "best draw", "last": "last draw"}

@@ -12,7 +12,10 @@ follow the CLI's rules: bad input is one line and exit code 2, and no output fil
 
 from __future__ import annotations
 
-from limprob.cli.options import (SAMPLER_OPTIONS, add_options, add_table_options,
+from types import SimpleNamespace
+
+from limprob.cli.options import (SAMPLER_OPTIONS, add_chip_noise_options, add_options,
+                                 add_table_options,
                                  config_fields, load_chosen_table)
 from limprob.errors import LimprobError
 
@@ -44,6 +47,7 @@ def register(commands):
     probe.add_argument("--seed", type=int, default=0,
                        help="seed of the split, the inputs and the probe weights "
                             "(default %(default)s)")
+    add_chip_noise_options(probe, SimpleNamespace(noise=0.0, weight_bits=None))
     add_table_options(probe)
     probe.add_argument("--out", required=True, help="probe dataset to write (NetCDF)")
     probe.set_defaults(run=run_probe)
@@ -83,7 +87,7 @@ def run_probe(args):
     table = load_chosen_table(args)
     chip = SimulatedChip(table.sizes["feature"], table.sizes["class"],
                          Network(**config_fields(args, PROBE_OPTIONS)), args.strength,
-                         args.chip_seed)
+                         args.chip_seed, noise=args.noise, weight_bits=args.weight_bits)
     probes = record_probes_from_table(chip, split(table, seed=args.seed).train, args.probes,
                                       args.obs, seed=args.seed)
     save_dataset(probes, out)

@@ -43,9 +43,11 @@ from limprob.inference.screening import make_screen, screen_chip
 from limprob.inference.step_methods import (BlockedMetropolis, CountedStep, DEMetropolisZCached,
                                             EllipticalSlice, PreconditionedCrankNicolson,
                                             layer_blocks, take_recorded_stats)
+from limprob.inference.step_methods.base import LikelihoodEstimator
 from limprob.models.chip_in_the_loop import build_model
 from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W
 from limprob.snn import Network
+from limprob import validation
 from limprob.validation import fraction, positive_integer, positive_number, seed, strength
 
 STEP_METHODS = {"pcn": PreconditionedCrankNicolson, "slice": EllipticalSlice,
@@ -98,10 +100,23 @@ class TrainConfig(SamplerSettings):
     """Readout gain of the likelihood ``softmax(kappa c / T)``."""
     predictive_draws: int = 100
     """Thinned posterior draws measured on the test set for the predictive accuracy."""
+    noise: float = 0.0
+    """Membrane noise of the simulated chip, in units of the threshold (0: deterministic)."""
+    weight_bits: int | None = None
+    """Resolution of the simulated chip's weight converter, 1 .. 16 bits (None: continuous)."""
+    repeats: int | str = 1
+    """Chip queries per likelihood estimate, averaged in probability space, or ``"auto"``
+    (a pilot picks them; :class:`~limprob.inference.step_methods.base.LikelihoodEstimator`)."""
+    re_estimate_current: bool = False
+    """Draw the current point's estimate again on every step (Monte Carlo within Metropolis:
+    approximate) instead of keeping it (pseudo-marginal: exact)."""
 
     def __post_init__(self):
         super().__post_init__()
         strength("strength", self.strength)
+        validation.noise("noise", self.noise)
+        validation.weight_bits("weight bits", self.weight_bits)
+        self._check_estimator()
         seed("chip seed", self.chip_seed)
         positive_integer("predictive draws", self.predictive_draws)
         fraction("training fraction", self.train_fraction)
@@ -119,6 +134,41 @@ class TrainConfig(SamplerSettings):
         positive_number("kappa", self.kappa)
         self.network  # checks hidden, time steps, leak and threshold
 
+    def _check_estimator(self):
+        if self.repeats != "auto":
+            positive_integer("repeats", self.repeats)
+        noisy = self.noise > 0
+        if not noisy and (self.repeats != 1 or self.re_estimate_current):
+            raise LimprobError(
+                "repeats and --re-estimate-current need a noisy chip (noise > 0): a "
+                "deterministic chip answers a repeated query with the same counts")
+        if noisy and self.sampler == "slice":
+            raise LimprobError(
+                "elliptical slice sampling is not exact on a noisy chip (its shrinking bracket "
+                "compares fresh noisy estimates with a fixed level): use pcn, blocked or demcz")
+        if (self.repeats != 1 or self.re_estimate_current) and self.sampler not in STEP_METHODS:
+            raise LimprobError(f"repeats and --re-estimate-current apply to limprob's samplers "
+                               f"({', '.join(STEP_METHODS)}), not {self.sampler}")
+        if self.repeats == "auto" and self.blocks != "joint":
+            raise LimprobError("--repeats auto needs joint blocks: blocks share the current "
+                               "point's estimate, so they must share one R; give a number")
+
+    @property
+    def estimator(self) -> LikelihoodEstimator:
+        """How the likelihood is estimated on the chip (one query, unless noisy)."""
+        return LikelihoodEstimator(repeats=self.repeats,
+                                   re_estimate_current=self.re_estimate_current)
+
+    @property
+    def likelihood_estimate(self) -> str:
+        """What the sampler targets, in words: exact or not, and why."""
+        if self.noise == 0:
+            return "exact: a deterministic chip"
+        if self.sampler in PYMC_STEP_METHODS or self.re_estimate_current:
+            return ("approximate: Monte Carlo within Metropolis (the current point's noisy "
+                    "estimate is drawn again on every step)")
+        return "exact: pseudo-marginal MH (the current point's noisy estimate is kept)"
+
     @property
     def network(self) -> Network:
         return Network(self.hidden, self.time_steps, self.beta, self.theta)
@@ -132,14 +182,16 @@ def make_step(model: pm.Model, chip: Chip, config: TrainConfig,
         if config.sampler in PYMC_STEP_METHODS:
             step = PYMC_STEP_METHODS[config.sampler]()
         elif config.blocks == "layers":
-            step = layer_blocks(model, STEP_METHODS[config.sampler])
+            step = layer_blocks(model, STEP_METHODS[config.sampler],
+                                estimator=config.estimator)
         elif config.screen != "none":
             software = screen_chip(config.screen, chip.network, chip.n_inputs, chip.n_outputs)
             shapes = [model.initial_point()[v.name].shape for v in model.continuous_value_vars]
             step = STEP_METHODS[config.sampler](
-                screen=make_screen(software, train, config.kappa, shapes))
+                screen=make_screen(software, train, config.kappa, shapes),
+                estimator=config.estimator)
         else:
-            step = STEP_METHODS[config.sampler]()
+            step = STEP_METHODS[config.sampler](estimator=config.estimator)
         return CountedStep(step, chip, model=model)
 
 
@@ -206,7 +258,7 @@ def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *,
         "limprob_trace": 1,
         "model": "chip_in_the_loop",
         "method": "mh",
-        **{k: v for k, v in asdict(config).items()},
+        **{k: _attribute(v) for k, v in asdict(config).items()},
         **chip.describe(),
         "data_source": data.train.attrs.get("source", "data"),
         "n_train": data.train.sizes["obs"],
@@ -220,6 +272,7 @@ def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *,
         **test_accuracies(predicted, data.test["labels"].values),
         "train_accuracy": train_accuracy,
         "wall_seconds": wall_seconds,
+        "likelihood_estimate": config.likelihood_estimate,
         **_sampler_report(tree["sample_stats"].to_dataset(), config.screen != "none"),
         **package_versions(),
     }
@@ -231,12 +284,28 @@ def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *,
     return tree
 
 
+def _attribute(value):
+    """A configuration value as NetCDF can store it: None (continuous weights) as 0, booleans
+    as 0 or 1."""
+    if value is None:
+        return 0
+    return int(value) if isinstance(value, bool) else value
+
+
 def _sampler_report(stats: xr.Dataset, screened: bool) -> dict:
     """What the step did with its queries: acceptance, and with a screen the proposals it
     screened out and the chip queries saved per accepted move (kept draws)."""
     report = {}
     if "accepted" in stats:
         report["acceptance_rate"] = float(stats["accepted"].mean())
+    if "repeats" in stats:
+        # per chain, the queries per estimate after tuning and the pilot's measured variance
+        repeats = stats["repeats"].isel(draw=-1).values.reshape(stats.sizes["chain"], -1)
+        report["repeats_per_chain"] = repeats.max(axis=1).astype(np.int64)
+        variance = stats["pilot_log_likelihood_variance"].isel(draw=-1).values
+        variance = variance.reshape(stats.sizes["chain"], -1)
+        if np.isfinite(variance).any():
+            report["pilot_log_likelihood_variance_per_chain"] = np.nanmax(variance, axis=1)
     if screened:
         proposals = stats["screened_out"].size
         screened = int(stats["screened_out"].sum())
@@ -252,6 +321,12 @@ def train(config: TrainConfig, table: xr.Dataset | None = None, *,
     with one output per class and train on it."""
     table = load_table() if table is None else table
     data = split(table, seed=config.seed, train_fraction=config.train_fraction)
-    chip = SimulatedChip(table.sizes["feature"], table.sizes["class"], config.network,
-                         config.strength, config.chip_seed)
-    return train_on_chip(chip, data, config, progressbar=progressbar)
+    return train_on_chip(simulated_chip(config, table), data, config, progressbar=progressbar)
+
+
+def simulated_chip(config: TrainConfig, table: xr.Dataset) -> SimulatedChip:
+    """The simulated chip ``config`` describes (strength, seed, noise, weight resolution, the
+    network), with an input per feature and an output per class of ``table``."""
+    return SimulatedChip(table.sizes["feature"], table.sizes["class"], config.network,
+                         config.strength, config.chip_seed, noise=config.noise,
+                         weight_bits=config.weight_bits)
