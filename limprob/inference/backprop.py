@@ -17,7 +17,7 @@ the derivative of the smooth function ``f(u) = u / (1 + slope |u|)`` at ``u = v 
 forward pass and contributes ``f'`` to the gradient. The gradient flows through every term of
 the recursion ``v[t] = beta v[t-1] + I[t] - theta s[t-1]``, the reset term included (BPTT).
 
-**Two methods.**
+**Three methods.**
 
 - ``backprop``: trained on the ideal software model (nominal ``beta``, ``theta``; the chip's
   distortion is unknown), validated on it too, so training costs no chip query; the trained
@@ -29,6 +29,12 @@ the recursion ``v[t] = beta v[t-1] + I[t] - theta s[t-1]``, the reset term inclu
   ``dloss/dc`` are the chip's while ``dc/dW`` is the ideal model's surrogate gradient (hidden
   spikes included: the chip's hidden layer is not observable). Validation is measured on the
   chip too (one query per epoch). Each query is counted in ``training_chip_queries``.
+- ``noise_aware_backprop``: hardware-aware training of the ideal software model, the standard
+  recipe for noisy, quantised chips: the chip's nominal membrane noise (``noise theta`` per
+  neuron, sample and step, drawn afresh every batch) is added to the potentials of the forward
+  pass, and the weights pass the chip's nominal B-bit converter with a straight-through
+  estimator, ``W_q = W + zero_grad(Q_B(W) - W)`` (forward ``Q_B(W)``, gradient that of
+  ``W``). Validation runs the same noisy, quantised software model; no chip query.
 
 **Training.** Adam (Kingma & Ba 2015) on mini-batches reshuffled every epoch; a stratified
 validation part carved from the training data; early stopping keeps the weights of the best
@@ -68,7 +74,7 @@ from limprob.models.defaults import DEFAULT_KAPPA
 from limprob.snn import Network, lif_layer_step
 from limprob.validation import positive_integer, positive_number, seed
 
-METHODS = ("backprop", "in_the_loop_backprop")
+METHODS = ("backprop", "in_the_loop_backprop", "noise_aware_backprop")
 MIN_FIRING_FRACTION = 0.25
 """Initialisation target: share of (sample, neuron) pairs of each layer that spike at least once."""
 INIT_SCALE_UP = 1.5
@@ -127,25 +133,55 @@ def spike(v, theta, slope):
     return pt.cast(pt.gt(v, theta), "float64") + (smooth - zero_grad(smooth))
 
 
-def lif_graph(x, w_in, w_out, beta, theta, slope, n_steps):
+def lif_graph(x, w_in, w_out, beta, theta, slope, n_steps, noise_hidden=None,
+              noise_output=None):
     """Output spike counts (obs, output) of the two-layer LIF network over ``n_steps`` (a
-    ``pytensor.scan``); the same equations as :func:`limprob.snn.lif_counts_numpy`."""
+    ``pytensor.scan``); the same equations as :func:`limprob.snn.lif_counts_numpy`, with the
+    membrane noise ``noise_hidden`` (step, obs, hidden) and ``noise_output`` (step, obs,
+    output) added to the potentials when given (units of the potential)."""
     current_hidden = x @ w_in
+    noisy = noise_hidden is not None
 
-    def step(v1, s1, v2, s2, current_hidden, w_out, beta, theta, slope):
-        v1 = beta * v1 + current_hidden - theta * s1
+    def step(*args):
+        if noisy:
+            z1, z2, v1, s1, v2, s2, current_hidden, w_out, beta, theta, slope = args
+        else:
+            v1, s1, v2, s2, current_hidden, w_out, beta, theta, slope = args
+            z1 = z2 = 0.0
+        v1 = beta * v1 + current_hidden - theta * s1 + z1
         s1 = spike(v1, theta, slope)
-        v2 = beta * v2 + s1 @ w_out - theta * s2
+        v2 = beta * v2 + s1 @ w_out - theta * s2 + z2
         s2 = spike(v2, theta, slope)
         return v1, s1, v2, s2
 
     hidden = pt.zeros((x.shape[0], w_in.shape[1]), dtype="float64")
     output = pt.zeros((x.shape[0], w_out.shape[1]), dtype="float64")
     *_, output_spikes = pytensor.scan(
-        step, outputs_info=[hidden, hidden, output, output],
-        non_sequences=[current_hidden, w_out, beta, theta, slope], n_steps=n_steps,
-        return_updates=False)
+        step, sequences=[noise_hidden, noise_output] if noisy else None,
+        outputs_info=[hidden, hidden, output, output],
+        non_sequences=[current_hidden, w_out, beta, theta, slope],
+        n_steps=None if noisy else n_steps, return_updates=False)
     return output_spikes.sum(axis=0)
+
+
+def straight_through_quantise(w, w_max, delta, quantise):
+    """The chip's B-bit converter (:func:`limprob.chip.kernels.quantise`) forward when
+    ``quantise`` is 1, with the gradient of ``w`` itself (straight-through estimator); ``w``
+    exactly when it is 0. ``delta = w_max / (2^(B-1) - 1)`` for ``B >= 2`` bits,
+    ``Q(w) = delta round(clip(w, -w_max, w_max) / delta)``; ``delta = 0`` means one bit,
+    ``Q(w) = w_max sign(w)`` (``sign(0) = +1``)."""
+    one_bit = pt.eq(delta, 0.0)
+    safe_delta = pt.switch(one_bit, 1.0, delta)
+    levels = safe_delta * pt.round(pt.clip(w, -w_max, w_max) / safe_delta, mode="half_to_even")
+    quantised = pt.switch(one_bit, pt.switch(pt.ge(w, 0.0), w_max, -w_max), levels)
+    return w + zero_grad(quantise * (quantised - w))
+
+
+def converter_delta(bits: int | None, w_max: float) -> float:
+    """The converter's step ``delta`` for :func:`straight_through_quantise` (0: one bit)."""
+    if not bits or bits == 1:
+        return 0.0 if bits == 1 else 1.0
+    return w_max / (2.0 ** (bits - 1) - 1.0)
 
 
 def cross_entropy(counts, labels, kappa, n_steps):
@@ -163,6 +199,11 @@ class CompiledNetwork:
     use_chip) -> (loss, ideal counts, dloss/dW_in, dloss/dW_out)``: with ``use_chip = 0`` the
     loss of the ideal model; with ``use_chip = 1`` the straight-through loss on
     ``chip_counts``.
+    The noise-aware model (:func:`compiled_noise_aware_network`) has the same two functions:
+    ``forward(x, w_in, w_out, beta, theta, noise_hidden, noise_output, w_max, delta,
+    quantise)`` and ``loss_and_gradient(x, y, w_in, w_out, beta, theta, slope, kappa,
+    noise_hidden, noise_output, w_max, delta, quantise)`` (noise given per step, weights
+    quantised straight-through when ``quantise`` is 1).
     """
 
     forward: object
@@ -203,6 +244,36 @@ def compiled_network() -> CompiledNetwork:
         loss_and_gradient(ones, np.zeros(1, np.int64), ones, ones, 0.9, 1.0, 1.0, 1.0, 1, ones,
                           0.0)
     return CompiledNetwork(forward, loss_and_gradient, time.perf_counter() - started)
+
+
+@functools.lru_cache(maxsize=1)
+def compiled_noise_aware_network() -> CompiledNetwork:
+    """Compile the noise-aware model once per process (see :class:`CompiledNetwork`), apart
+    from the ideal one so the other methods never pay for it."""
+    started = time.perf_counter()
+    with pytensor.config.change_flags(numba__fastmath=False):
+        x, w_in, w_out = pt.dmatrices("x", "w_in", "w_out")
+        y = pt.lvector("y")
+        beta, theta, slope, kappa = pt.dscalars("beta", "theta", "slope", "kappa")
+        noise_hidden, noise_output = pt.tensor3s("noise_hidden", "noise_output")
+        w_max, delta, quantise = pt.dscalars("w_max", "delta", "quantise")
+        quantised = [straight_through_quantise(w, w_max, delta, quantise) for w in (w_in, w_out)]
+        noisy_inputs = [noise_hidden, noise_output, w_max, delta, quantise]
+        noisy_counts = lif_graph(x, *quantised, beta, theta, slope, None, noise_hidden,
+                                 noise_output)
+        noisy_loss = cross_entropy(noisy_counts, y, kappa, noise_hidden.shape[0])
+        noisy_loss_and_gradient = pytensor.function(
+            [x, y, w_in, w_out, beta, theta, slope, kappa, *noisy_inputs],
+            [noisy_loss, noisy_counts, *pytensor.grad(noisy_loss, [w_in, w_out])])
+        noisy_forward = pytensor.function(
+            [x, w_in, w_out, beta, theta, *noisy_inputs],
+            lif_graph(x, *quantised, beta, theta, 1.0, None, noise_hidden, noise_output))
+        ones, noise = np.ones((1, 1)), np.zeros((1, 1, 1))
+        noisy_loss_and_gradient(ones, np.zeros(1, np.int64), ones, ones, 0.9, 1.0, 1.0, 1.0,
+                                noise, noise, 2.0, 1.0, 1.0)
+        noisy_forward(ones, ones, ones, 0.9, 1.0, noise, noise, 2.0, 1.0, 1.0)
+    return CompiledNetwork(noisy_forward, noisy_loss_and_gradient,
+                           time.perf_counter() - started)
 
 
 # --- pieces of training ----------------------------------------------------------------------
@@ -311,12 +382,16 @@ class Adam:
 # --- training --------------------------------------------------------------------------------
 
 def train_backprop(chip: Chip, data: Split, config: BackpropConfig = BackpropConfig(), *,
-                   in_the_loop: bool = False) -> xr.DataTree:
-    """Train by surrogate-gradient BPTT (on the ideal model, or with the chip in the loop when
-    ``in_the_loop``), then measure the weights on ``chip``; return a limprob trace with groups
-    ``weights``, ``training``, ``predictions`` and ``predictions_constant_data``."""
+                   in_the_loop: bool = False, noise_aware: bool = False) -> xr.DataTree:
+    """Train by surrogate-gradient BPTT (on the ideal model; with the chip in the loop when
+    ``in_the_loop``; on the noise-aware software model of the chip's nominal noise and weight
+    resolution when ``noise_aware``), then measure the weights on ``chip``; return a limprob
+    trace with groups ``weights``, ``training``, ``predictions`` and
+    ``predictions_constant_data``."""
     if not isinstance(config, BackpropConfig):
         raise LimprobError("config must be a BackpropConfig")
+    if in_the_loop and noise_aware:
+        raise LimprobError("choose in-the-loop or noise-aware backprop, not both")
     started = time.perf_counter()
     network = chip.network
     n_steps = network.n_steps
@@ -331,10 +406,11 @@ def train_backprop(chip: Chip, data: Split, config: BackpropConfig = BackpropCon
         raise LimprobError(f"the data have {data.train.sizes['class']} classes, the chip "
                            f"{n_output} outputs")
 
-    compile_before = compiled_network.cache_info().misses
-    compiled = compiled_network()
+    compile = compiled_noise_aware_network if noise_aware else compiled_network
+    compile_before = compile.cache_info().misses
+    compiled = compile()
     compile_seconds = (compiled.compile_seconds
-                       if compiled_network.cache_info().misses > compile_before else 0.0)
+                       if compile.cache_info().misses > compile_before else 0.0)
 
     rng = np.random.default_rng([config.seed, 2])
     fit, held_out = validation_split(y, config.validation_fraction, config.seed)
@@ -342,8 +418,20 @@ def train_backprop(chip: Chip, data: Split, config: BackpropConfig = BackpropCon
     w_in, w_out, hidden_firing, output_firing = initial_weights(x_fit, n_output, network, rng)
 
     ideal = (float(network.beta), float(network.theta))
+    noise_sd = float(getattr(chip, "noise", 0.0)) * network.theta
+    bits, w_max = getattr(chip, "weight_bits", None), float(getattr(chip, "weight_range", 2.0))
+    converter = (w_max, converter_delta(bits, w_max), 1.0 if bits else 0.0)
+    noise_rng = np.random.default_rng([config.seed, 3])
+
+    def membrane_noise(n_obs):
+        """Fresh nominal noise (step, obs, neuron) for the hidden and output layers."""
+        return (noise_sd * noise_rng.standard_normal((n_steps, n_obs, network.n_hidden)),
+                noise_sd * noise_rng.standard_normal((n_steps, n_obs, n_output)))
 
     def batch_step(w_in, w_out, xb, yb):
+        if noise_aware:
+            return compiled.loss_and_gradient(xb, yb, w_in, w_out, *ideal, slope, kappa,
+                                              *membrane_noise(xb.shape[0]), *converter)
         if in_the_loop:
             chip_counts = chip.run(w_in, w_out, xb)
             return compiled.loss_and_gradient(xb, yb, w_in, w_out, *ideal, slope, kappa,
@@ -352,7 +440,10 @@ def train_backprop(chip: Chip, data: Split, config: BackpropConfig = BackpropCon
                                           n_steps, np.zeros((xb.shape[0], n_output)), 0.0)
 
     def validate(w_in, w_out):
-        if in_the_loop:
+        if noise_aware:
+            counts = compiled.forward(x_val, w_in, w_out, *ideal,
+                                      *membrane_noise(x_val.shape[0]), *converter)
+        elif in_the_loop:
             counts = chip.run(w_in, w_out, x_val)
         else:
             counts = compiled.forward(x_val, w_in, w_out, *ideal, n_steps)
@@ -401,7 +492,8 @@ def train_backprop(chip: Chip, data: Split, config: BackpropConfig = BackpropCon
     tree = _trace(data, w_in, w_out, history, test_probability, network)
     tree.attrs.update({
         "limprob_trace": 1,
-        "method": "in_the_loop_backprop" if in_the_loop else "backprop",
+        "method": ("in_the_loop_backprop" if in_the_loop
+                   else "noise_aware_backprop" if noise_aware else "backprop"),
         **chip.describe(),
         **asdict(config),
         "test_accuracy": accuracy(test_probability, data.test["labels"].values),
