@@ -39,6 +39,14 @@ def plot(study: xr.Dataset, over: str, path, title: str, log_x: bool = False):
     plt.close(fig)
 
 
+def one_chip_kind(study: xr.Dataset) -> xr.Dataset:
+    """The study without its one-valued ``dataset``, ``noise`` and ``weight_bits`` dims (the
+    analyses of distortion and data size run one data set on deterministic, continuous
+    chips)."""
+    single = [dim for dim in ("dataset", "noise", "weight_bits") if study.sizes.get(dim) == 1]
+    return study.squeeze(single, drop=True)
+
+
 def wall_time_line(study: xr.Dataset) -> str:
     return (f"Study wall time {study.attrs['run_wall_seconds']:.0f} s for "
             f"{study.attrs['cells_computed']} cells computed "
@@ -69,6 +77,7 @@ def run_analysis(name: str, description: str, grid, settings, report, over: str,
     except LimprobError as error:
         print(f"{name}: error: {error}", file=sys.stderr)
         return 2
+    study = one_chip_kind(study)
     plot(study, over, out.with_suffix(".png"), title, log_x=log_x)
     text = report(study)
     out.with_suffix(".md").write_text(text)

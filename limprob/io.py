@@ -102,3 +102,11 @@ def load_trace(path: str | Path, needs: set[str] | None = None) -> xr.DataTree:
     if missing:
         raise LimprobError(f"{path}: limprob trace lacks the group(s) {', '.join(sorted(missing))}")
     return tree
+
+
+def netcdf_attribute(value):
+    """A configuration value as a NetCDF attribute can hold it: None (for example continuous
+    weights) as 0, booleans as 0 or 1, everything else as it is."""
+    if value is None:
+        return 0
+    return int(value) if isinstance(value, bool) else value

@@ -1,10 +1,13 @@
 """Studies: a grid of training runs on simulated chips, one Dask task per cell, cached per cell.
 
-A study is a grid over ``method`` (``mh``, ``backprop``, ``in_the_loop_backprop``) x chip
-``strength`` x ``seed`` x ``train_fraction``. A cell builds the chip
-``SimulatedChip(strength, seed)``, splits the data with the same seed (so each seed is one
-replicate: its own chip mismatch *and* its own train/test split; the spread over seeds covers
-both), trains with the method and returns a few scalars:
+A study is a grid over ``method`` (``mh``, ``backprop``, ``in_the_loop_backprop``,
+``noise_aware_backprop``) x ``dataset`` (a built-in data set of :mod:`limprob.data`) x chip
+``strength`` x chip ``noise`` x ``weight_bits`` (0: continuous) x ``seed`` x
+``train_fraction``. A cell builds the chip ``SimulatedChip(strength, seed, noise,
+weight_bits)`` with an input per feature and an output per class of its data set, splits the
+data with the same seed (so each seed is one replicate: its own chip mismatch *and* its own
+train/test split; the spread over seeds covers both), trains with the method and returns a few
+scalars:
 
 - ``test_accuracy``: on the chip, for MH's posterior-mean weights W* or backprop's weights;
 - ``test_accuracy_predictive``: MH's posterior-predictive accuracy (NaN for backprop);
@@ -14,9 +17,8 @@ Every finished cell is written at once, atomically, as one JSON file in ``OUT.ce
 its coordinates and a hash of the settings its method depends on. A study run again with the
 same output skips the cells found there, so an interrupted study resumes where it stopped, and
 changing MH's draws re-runs the MH cells only. :func:`run_study` then assembles one
-:class:`xarray.Dataset` with dims ``(method, strength, seed, train_fraction)`` (NaN where a cell
-is absent), settings and package versions in its attributes, and writes it atomically to
-NetCDF.
+:class:`xarray.Dataset` with dims :data:`DIMS` (NaN where a cell is absent), settings and
+package versions in its attributes, and writes it atomically to NetCDF.
 
 Cells run on Dask distributed: a ``LocalCluster`` of one single-threaded worker process per core
 by default, or an existing cluster given by its scheduler address. ``client=None`` with
@@ -39,23 +41,28 @@ import numpy as np
 import xarray as xr
 
 from limprob.chip.simulated import SimulatedChip
-from limprob.data import load_table, split
+from limprob.data import DATASETS, load_dataset, split
 from limprob.errors import LimprobError
 from limprob.inference.backprop import BackpropConfig, train_backprop
 from limprob.inference.sampling import package_versions
 from limprob.inference.training import TrainConfig, train_on_chip
-from limprob.io import ENGINE, check_output_path, save_dataset, write_atomically
+from limprob.io import (ENGINE, check_output_path, netcdf_attribute, save_dataset,
+                        write_atomically)
 from limprob.snn import Network
+from limprob import validation
 from limprob.validation import fraction, positive_integer, seed, strength
 
-METHODS = ("mh", "backprop", "in_the_loop_backprop")
+METHODS = ("mh", "backprop", "in_the_loop_backprop", "noise_aware_backprop")
+DIMS = ("method", "dataset", "strength", "noise", "weight_bits", "seed", "train_fraction")
+"""The study's dims, in the order of its arrays."""
 VARIABLES = ("test_accuracy", "test_accuracy_predictive", "train_accuracy", "chip_queries",
              "wall_seconds")
 CONNECT_TIMEOUT = "3s"
 """How long to wait for a ``--scheduler`` address to answer."""
 
 
-CELL_FIELDS = ("strength", "chip_seed", "seed", "train_fraction")
+CELL_FIELDS = ("strength", "chip_seed", "seed", "train_fraction", "noise", "weight_bits",
+               "repeats", "re_estimate_current")
 """The fields of a training configuration that each cell sets from its coordinates."""
 
 
@@ -73,20 +80,34 @@ class StudySettings:
     mh: TrainConfig = TrainConfig(draws=2000, tune=3000, chains=2, predictive_draws=50,
                                   sampler="blocked")
     backprop: BackpropConfig = BackpropConfig()
+    repeats: int | str = "auto"
+    """MH on the noisy chips of the grid: chip queries per likelihood estimate, or ``auto``
+    (:class:`~limprob.inference.training.TrainConfig`); deterministic chips take one."""
+    re_estimate_current: bool = False
+    """MH on the noisy chips: Monte Carlo within Metropolis (approximate) instead of
+    pseudo-marginal MH."""
 
     def __post_init__(self):
         if self.mh.cores != 1:
             raise LimprobError("a study cell runs its chains on one core (cores=1); "
                                "parallelism comes from the Dask workers")
+        replace(self.mh, noise=0.1, repeats=self.repeats,
+                re_estimate_current=self.re_estimate_current)  # checks them
 
     @property
     def network(self) -> Network:
         return self.mh.network
 
-    def mh_config(self, strength: float, seed: int, train_fraction: float) -> TrainConfig:
-        """MH's configuration for one cell."""
+    def mh_config(self, strength: float, seed: int, train_fraction: float, noise: float = 0.0,
+                  weight_bits: int = 0) -> TrainConfig:
+        """MH's configuration for one cell (``weight_bits`` 0: continuous); on a noisy chip
+        with the study's ``repeats`` and ``re_estimate_current``."""
+        noisy = noise > 0
         return replace(self.mh, strength=strength, chip_seed=seed, seed=seed,
-                       train_fraction=train_fraction)
+                       train_fraction=train_fraction, noise=noise,
+                       weight_bits=weight_bits or None,
+                       repeats=self.repeats if noisy else 1,
+                       re_estimate_current=self.re_estimate_current and noisy)
 
     def backprop_config(self, seed: int) -> BackpropConfig:
         """Backprop's configuration for one cell."""
@@ -96,7 +117,9 @@ class StudySettings:
         """The settings a cell of ``method`` depends on (its cache key): the method's
         configuration less what the cell sets (for backprop, with the network)."""
         if method == "mh":
-            return {k: v for k, v in asdict(self.mh).items() if k not in CELL_FIELDS}
+            return {**{k: v for k, v in asdict(self.mh).items() if k not in CELL_FIELDS},
+                    "noisy_repeats": self.repeats,
+                    "noisy_re_estimate_current": self.re_estimate_current}
         return {**asdict(self.network), **self._backprop_settings()}
 
     def _backprop_settings(self) -> dict:
@@ -104,46 +127,70 @@ class StudySettings:
 
     def as_attrs(self) -> dict:
         """The settings as flat attributes (``setting_mh_draws``, ``setting_backprop_epochs``)."""
-        return ({f"setting_mh_{k}": v for k, v in self.for_method("mh").items()}
-                | {f"setting_backprop_{k}": v for k, v in self._backprop_settings().items()})
+        return ({f"setting_mh_{k}": netcdf_attribute(v) for k, v in self.for_method("mh").items()}
+                | {f"setting_backprop_{k}": netcdf_attribute(v)
+                   for k, v in self._backprop_settings().items()})
 
 
 @dataclass(frozen=True)
 class Grid:
     """The coordinates of a study; every combination is one cell."""
 
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = METHODS[:3]
     strengths: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0)
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     train_fractions: tuple[float, ...] = (1.0,)
+    datasets: tuple[str, ...] = ("wisconsin",)
+    noises: tuple[float, ...] = (0.0,)
+    weight_bits: tuple[int, ...] = (0,)
+    """Weight resolutions in bits; 0 is continuous weights."""
 
     def __post_init__(self):
         object.__setattr__(self, "methods", tuple(str(m) for m in self.methods))
+        object.__setattr__(self, "datasets", tuple(str(d) for d in self.datasets))
+        object.__setattr__(self, "noises", tuple(validation.noise("noise", n)
+                                                 for n in self.noises))
+        object.__setattr__(self, "weight_bits", tuple(
+            0 if b in (0, None) else validation.weight_bits("weight bits", b)
+            for b in self.weight_bits))
         object.__setattr__(self, "strengths", tuple(strength("strength", s)
                                                     for s in self.strengths))
         object.__setattr__(self, "seeds", tuple(seed("seed", s) for s in self.seeds))
         object.__setattr__(self, "train_fractions", tuple(fraction("training fraction", f)
                                                           for f in self.train_fractions))
-        for name in ("methods", "strengths", "seeds", "train_fractions"):
+        for name in ("methods", "datasets", "strengths", "noises", "weight_bits", "seeds",
+                     "train_fractions"):
             values = getattr(self, name)
             if not values:
                 raise LimprobError(f"a study needs at least one of {name.replace('_', ' ')}")
             if len(set(values)) != len(values):
                 raise LimprobError(f"{name.replace('_', ' ')} repeat a value: {list(values)}")
-        unknown = [m for m in self.methods if m not in METHODS]
-        if unknown:
-            raise LimprobError(f"unknown method(s) {', '.join(unknown)}; "
-                               f"choose from {', '.join(METHODS)}")
+        for name, given, known in (("method", self.methods, METHODS),
+                                   ("dataset", self.datasets, DATASETS)):
+            unknown = [value for value in given if value not in known]
+            if unknown:
+                raise LimprobError(f"unknown {name}(s) {', '.join(unknown)}; "
+                                   f"choose from {', '.join(known)}")
+
+    def coords(self) -> dict[str, tuple]:
+        """The values of each of :data:`DIMS`."""
+        return {"method": self.methods, "dataset": self.datasets, "strength": self.strengths,
+                "noise": self.noises, "weight_bits": self.weight_bits, "seed": self.seeds,
+                "train_fraction": self.train_fractions}
 
     def cells(self) -> list[Cell]:
-        return [Cell(*values) for values in product(self.methods, self.strengths, self.seeds,
-                                                    self.train_fractions)]
+        return [Cell(*values) for values in product(*self.coords().values())]
 
 
 @dataclass(frozen=True, order=True)
 class Cell:
+    """One training run: a point of the grid, its fields in the order of :data:`DIMS`."""
+
     method: str
+    dataset: str
     strength: float
+    noise: float
+    weight_bits: int
     seed: int
     train_fraction: float
 
@@ -159,12 +206,14 @@ QUICK_SETTINGS = StudySettings(mh=replace(StudySettings().mh, chains=1, predicti
 def run_cell(cell: Cell, settings: StudySettings) -> dict:
     """Train one cell and return its scalars (see the module docstring)."""
     logging.getLogger("pymc").setLevel(logging.WARNING)
-    table = load_table()
+    table = load_dataset(cell.dataset)
     data = split(table, seed=cell.seed, train_fraction=cell.train_fraction)
     chip = SimulatedChip(table.sizes["feature"], table.sizes["class"], settings.network,
-                         cell.strength, cell.seed)
+                         cell.strength, cell.seed, noise=cell.noise,
+                         weight_bits=cell.weight_bits or None)
     if cell.method == "mh":
-        config = settings.mh_config(cell.strength, cell.seed, cell.train_fraction)
+        config = settings.mh_config(cell.strength, cell.seed, cell.train_fraction, cell.noise,
+                                    cell.weight_bits)
         attrs = train_on_chip(chip, data, config, progressbar=False).attrs
         return {"test_accuracy": float(attrs["test_accuracy_posterior_mean"]),
                 "test_accuracy_predictive": float(attrs["test_accuracy_predictive"]),
@@ -173,7 +222,8 @@ def run_cell(cell: Cell, settings: StudySettings) -> dict:
                 "wall_seconds": float(attrs["wall_seconds"])}
     config = settings.backprop_config(cell.seed)
     attrs = train_backprop(chip, data, config,
-                           in_the_loop=cell.method == "in_the_loop_backprop").attrs
+                           in_the_loop=cell.method == "in_the_loop_backprop",
+                           noise_aware=cell.method == "noise_aware_backprop").attrs
     return {"test_accuracy": float(attrs["test_accuracy"]),
             "test_accuracy_predictive": math.nan,
             "train_accuracy": float(attrs["train_accuracy"]),
@@ -190,13 +240,14 @@ def cache_dir(out: str | Path) -> Path:
 
 
 def cell_path(folder: Path, cell: Cell, settings: StudySettings) -> Path:
-    """``METHOD_s{strength}_seed{seed}_f{fraction}_{hash}.json``; the hash covers the cell and
-    the settings its method depends on."""
+    """``METHOD_DATASET_s{strength}_n{noise}_b{bits}_seed{seed}_f{fraction}_{hash}.json``; the
+    hash covers the cell and the settings its method depends on."""
     key = json.dumps({"cell": asdict(cell), "settings": settings.for_method(cell.method)},
-                     sort_keys=True)
+                     sort_keys=True, default=str)
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    return folder / (f"{cell.method}_s{cell.strength:g}_seed{cell.seed}"
-                     f"_f{cell.train_fraction:g}_{digest}.json")
+    return folder / (f"{cell.method}_{cell.dataset}_s{cell.strength:g}_n{cell.noise:g}"
+                     f"_b{cell.weight_bits}_seed{cell.seed}_f{cell.train_fraction:g}"
+                     f"_{digest}.json")
 
 
 def read_cell(path: Path) -> dict | None:
@@ -318,7 +369,8 @@ def _compute(todo, settings, folder, *, client, scheduler, workers, in_process, 
 def assemble(grid: Grid, settings: StudySettings, out: str | Path) -> xr.Dataset:
     """The study's Dataset from the cells cached beside ``out`` (NaN where absent)."""
     folder = cache_dir(out)
-    shape = (len(grid.methods), len(grid.strengths), len(grid.seeds), len(grid.train_fractions))
+    coords = grid.coords()
+    shape = tuple(len(values) for values in coords.values())
     values = {name: np.full(shape, np.nan) for name in VARIABLES}
     present = 0
     for cell in grid.cells():
@@ -326,16 +378,11 @@ def assemble(grid: Grid, settings: StudySettings, out: str | Path) -> xr.Dataset
         if result is None:
             continue
         present += 1
-        index = (grid.methods.index(cell.method), grid.strengths.index(cell.strength),
-                 grid.seeds.index(cell.seed), grid.train_fractions.index(cell.train_fraction))
+        index = tuple(coords[dim].index(getattr(cell, dim)) for dim in DIMS)
         for name in VARIABLES:
             values[name][index] = result[name]
-    dims = ("method", "strength", "seed", "train_fraction")
-    study = xr.Dataset(
-        {name: (dims, array) for name, array in values.items()},
-        coords={"method": list(grid.methods), "strength": list(grid.strengths),
-                "seed": list(grid.seeds), "train_fraction": list(grid.train_fractions)},
-    )
+    study = xr.Dataset({name: (DIMS, array) for name, array in values.items()},
+                       coords={dim: list(values) for dim, values in coords.items()})
     descriptions = {
         "test_accuracy": "test accuracy on the chip: W* (posterior mean, best chain) for mh, "
                          "the trained weights for backprop",
@@ -349,9 +396,11 @@ def assemble(grid: Grid, settings: StudySettings, out: str | Path) -> xr.Dataset
     study["wall_seconds"].attrs["units"] = "s"
     study["strength"].attrs["description"] = "chip distortion strength alpha"
     study["seed"].attrs["description"] = "chip seed, also the data-split and training seed"
+    study["noise"].attrs["description"] = "chip membrane noise, units of the threshold"
+    study["weight_bits"].attrs["description"] = "chip weight resolution in bits (0: continuous)"
+    study["dataset"].attrs["description"] = "built-in data set (limprob.data.DATASETS)"
     study.attrs.update({
         "limprob_study": 1,
-        "data_source": "Wisconsin diagnostic breast cancer (scikit-learn)",
         **settings.as_attrs(),
         "cells_total": len(grid.cells()),
         "cells_present": present,
@@ -385,13 +434,11 @@ def pick(array, **coords):
 
 def summary_table(study: xr.Dataset, over: str = "strength") -> str:
     """Markdown: mean +- standard deviation over seeds of the test accuracy, per method and
-    ``over`` (the other coordinate is averaged too when it has one value)."""
+    ``over`` (every other dim is averaged too, or dropped when it has one value)."""
     accuracy = study["test_accuracy"]
-    other = "train_fraction" if over == "strength" else "strength"
-    if accuracy.sizes[other] == 1:
-        accuracy = accuracy.isel({other: 0})
-    else:
-        accuracy = accuracy.mean(other)
+    for other in set(accuracy.dims) - {"method", over, "seed"}:
+        accuracy = accuracy.isel({other: 0}) if accuracy.sizes[other] == 1 else (
+            accuracy.mean(other))
     mean, spread = accuracy.mean("seed"), accuracy.std("seed")
     count = accuracy.count("seed")
     header = f"| method | " + " | ".join(f"{over} {v:g}" for v in study[over].values) + " |"

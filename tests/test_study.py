@@ -42,7 +42,8 @@ def test_grid_on_dask_then_rerun_computes_nothing(tmp_path, counted):
     assert len(list(cache_dir(out).glob("*.json"))) == 4
 
     study = load_study(out)
-    assert dict(study.sizes) == {"method": 1, "strength": 2, "seed": 2, "train_fraction": 1}
+    assert dict(study.sizes) == {"method": 1, "dataset": 1, "strength": 2, "noise": 1,
+                                 "weight_bits": 1, "seed": 2, "train_fraction": 1}
     assert set(VARIABLES) <= set(study.data_vars)
     for name in ("test_accuracy", "test_accuracy_predictive", "train_accuracy"):
         values = study[name].values
@@ -108,12 +109,33 @@ def test_bad_grid_is_a_limprob_error():
         Grid(methods=("sgd",))
     with pytest.raises(LimprobError, match="training fraction"):
         Grid(train_fractions=(0.0,))
+    with pytest.raises(LimprobError, match="unknown dataset"):
+        Grid(datasets=("mnist",))
+    with pytest.raises(LimprobError, match="noise must be"):
+        Grid(noises=(-0.1,))
+    with pytest.raises(LimprobError, match="weight bits must be in 1..16"):
+        Grid(weight_bits=(17,))
+
+
+def test_a_noisy_multi_class_grid_has_a_cell_per_combination(tmp_path):
+    """Wine (3 classes) on a noisy 4-bit chip: every method, backprop cells only (fast)."""
+    grid = Grid(methods=("backprop", "noise_aware_backprop"), datasets=("wine",),
+                strengths=(1.0,), noises=(0.0, 0.2), weight_bits=(0, 4), seeds=(0,))
+    settings = StudySettings(backprop=BackpropConfig(epochs=3))
+    study = run_study(grid, settings, tmp_path / "noisy.nc", in_process=True, progressbar=False)
+    assert study.attrs["cells_computed"] == 8
+    accuracy = study["test_accuracy"].squeeze(["dataset", "strength", "seed", "train_fraction"])
+    assert accuracy.dims == ("method", "noise", "weight_bits")
+    assert np.all((accuracy >= 0) & (accuracy <= 1))
+    # with no noise and continuous weights noise-aware backprop is plain backprop
+    plain = accuracy.sel(noise=0.0, weight_bits=0)
+    assert float(plain[0]) == float(plain[1])
 
 
 def test_cache_round_trip_keeps_nan(tmp_path):
     from limprob.study import Cell, cell_path, read_cell, write_cell
 
-    cell = Cell("backprop", 1.0, 0, 1.0)
+    cell = Cell("backprop", "wisconsin", 1.0, 0.0, 0, 0, 1.0)
     path = cell_path(tmp_path / "s.nc.cells", cell, TINY)
     result = {"test_accuracy": 0.9, "test_accuracy_predictive": float("nan"),
               "train_accuracy": 0.95, "chip_queries": 0.0, "wall_seconds": 1.5}

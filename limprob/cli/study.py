@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from limprob.cli.options import NETWORK_OPTIONS, SAMPLER_OPTIONS, config_fields
+from limprob.cli.options import NETWORK_OPTIONS, SAMPLER_OPTIONS, config_fields, repeats
 
 GRID_OPTIONS = (
+    ("datasets", "datasets", str, "built-in data sets"),
     ("strengths", "strengths", float, "chip strengths"),
+    ("noises", "noises", float, "chip membrane-noise levels (units of the threshold)"),
+    ("weight-bits", "weight_bits", int, "chip weight resolutions in bits (0: continuous)"),
     ("seeds", "seeds", int, "chip seeds, also data-split seeds"),
     ("train-fractions", "train_fractions", float, "fractions of the training split"),
 )
@@ -33,15 +36,17 @@ def register(commands):
     grid, settings = Grid(), StudySettings()
     study = commands.add_parser(
         "study", help="a grid of training runs on simulated chips, on Dask",
-        description="Run method x strength x seed x training fraction on Dask; cells are "
-                    "cached in OUT.cells, so a re-run resumes.")
+        description="Run method x dataset x strength x noise x weight bits x seed x "
+                    "training fraction on Dask; cells are cached in OUT.cells, so a re-run "
+                    "resumes.")
     study.add_argument("--out", required=True, help="study to write (NetCDF)")
     study.add_argument("--quick", action="store_true",
                        help="a small grid and short runs (about a minute on 2 cores)")
     study.add_argument("--methods", nargs="+", choices=METHODS, default=None,
                        help="methods (default: all)")
     for flag, name, kind, help_text in GRID_OPTIONS:
-        values = " ".join(f"{v:g}" for v in getattr(grid, name))
+        values = " ".join(f"{v:g}" if isinstance(v, float) else str(v)
+                          for v in getattr(grid, name))
         study.add_argument(f"--{flag}", dest=name, nargs="+", type=kind, default=None,
                            help=f"{help_text} (default {values})")
     for template, options in (("mh", MH_OPTIONS), ("backprop", BACKPROP_OPTIONS)):
@@ -50,6 +55,12 @@ def register(commands):
             study.add_argument(f"--{flag}", dest=name, type=int, default=None,
                                help=f"{help_text} (default {getattr(default, name)}, "
                                     f"--quick {getattr(quick, name)})")
+    study.add_argument("--repeats", type=repeats, default=None, metavar="R|auto",
+                       help="MH on noisy chips: chip queries per likelihood estimate "
+                            f"(default {settings.repeats})")
+    study.add_argument("--re-estimate-current", action="store_true",
+                       help="MH on noisy chips: APPROXIMATE Monte Carlo within Metropolis "
+                            "instead of pseudo-marginal MH")
     study.add_argument("--workers", type=int, default=None,
                        help="local Dask workers (default: one per core)")
     study.add_argument("--scheduler", default=None,
@@ -68,6 +79,8 @@ def run_study_command(args):
     grid = replace(grid, **{k: tuple(v) for k, v in config_fields(args, grid_options).items()})
     settings = replace(settings,
                        mh=replace(settings.mh, **config_fields(args, MH_OPTIONS)),
+                       **config_fields(args, (("repeats", "repeats", ""),)),
+                       re_estimate_current=args.re_estimate_current,
                        backprop=replace(settings.backprop, **config_fields(args, BACKPROP_OPTIONS)))
     study = run_study(grid, settings, args.out, scheduler=args.scheduler, workers=args.workers,
                       progressbar=not args.no_progress)

@@ -44,6 +44,7 @@ from limprob.inference.step_methods import (BlockedMetropolis, CountedStep, DEMe
                                             EllipticalSlice, PreconditionedCrankNicolson,
                                             layer_blocks, take_recorded_stats)
 from limprob.inference.step_methods.base import LikelihoodEstimator
+from limprob.io import netcdf_attribute
 from limprob.models.chip_in_the_loop import build_model
 from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W
 from limprob.snn import Network
@@ -258,7 +259,7 @@ def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *,
         "limprob_trace": 1,
         "model": "chip_in_the_loop",
         "method": "mh",
-        **{k: _attribute(v) for k, v in asdict(config).items()},
+        **{k: netcdf_attribute(v) for k, v in asdict(config).items()},
         **chip.describe(),
         "data_source": data.train.attrs.get("source", "data"),
         "n_train": data.train.sizes["obs"],
@@ -282,14 +283,6 @@ def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *,
     tree.attrs.update(attrs)
     tree.attrs.update(convergence_attrs(tree))
     return tree
-
-
-def _attribute(value):
-    """A configuration value as NetCDF can store it: None (continuous weights) as 0, booleans
-    as 0 or 1."""
-    if value is None:
-        return 0
-    return int(value) if isinstance(value, bool) else value
 
 
 def _sampler_report(stats: xr.Dataset, screened: bool) -> dict:
