@@ -9,7 +9,8 @@ data with the same seed (so each seed is one replicate: its own chip mismatch *a
 train/test split; the spread over seeds covers both), trains with the method and returns a few
 scalars:
 
-- ``test_accuracy``: on the chip, for MH's posterior-mean weights W* or backprop's weights;
+- ``test_accuracy``: on the chip, for MH's posterior-mean weights W* or backprop's weights
+  (on a noisy chip the mean over :data:`NOISY_TEST_QUERIES` queries);
 - ``test_accuracy_predictive``: MH's posterior-predictive accuracy (NaN for backprop);
 - ``train_accuracy``, ``chip_queries`` (queries made while training), ``wall_seconds``.
 
@@ -44,6 +45,7 @@ from limprob.chip.simulated import SimulatedChip
 from limprob.data import DATASETS, load_dataset, split
 from limprob.errors import LimprobError
 from limprob.inference.backprop import BackpropConfig, train_backprop
+from limprob.inference.evaluation import mean_accuracy, point_estimate_weights
 from limprob.inference.sampling import package_versions
 from limprob.inference.training import TrainConfig, train_on_chip
 from limprob.io import (ENGINE, check_output_path, netcdf_attribute, save_dataset,
@@ -56,7 +58,9 @@ METHODS = ("mh", "backprop", "in_the_loop_backprop", "noise_aware_backprop")
 DIMS = ("method", "dataset", "strength", "noise", "weight_bits", "seed", "train_fraction")
 """The study's dims, in the order of its arrays."""
 VARIABLES = ("test_accuracy", "test_accuracy_predictive", "train_accuracy", "chip_queries",
-             "wall_seconds")
+             "wall_seconds", "acceptance_rate", "ess_bulk_log_likelihood", "repeats")
+NOISY_TEST_QUERIES = 20
+"""Test queries whose accuracies a noisy chip's ``test_accuracy`` averages."""
 CONNECT_TIMEOUT = "3s"
 """How long to wait for a ``--scheduler`` address to answer."""
 
@@ -214,21 +218,41 @@ def run_cell(cell: Cell, settings: StudySettings) -> dict:
     if cell.method == "mh":
         config = settings.mh_config(cell.strength, cell.seed, cell.train_fraction, cell.noise,
                                     cell.weight_bits)
-        attrs = train_on_chip(chip, data, config, progressbar=False).attrs
-        return {"test_accuracy": float(attrs["test_accuracy_posterior_mean"]),
+        tree = train_on_chip(chip, data, config, progressbar=False)
+        attrs = tree.attrs
+        weights = point_estimate_weights(tree["posterior"].to_dataset(),
+                                         tree["log_likelihood"].to_dataset(), "mean")
+        return {"test_accuracy": _test_accuracy(chip, weights, data, config.kappa,
+                                                attrs["test_accuracy_posterior_mean"]),
                 "test_accuracy_predictive": float(attrs["test_accuracy_predictive"]),
                 "train_accuracy": float(attrs["train_accuracy"]),
                 "chip_queries": float(attrs["training_chip_queries"]),
-                "wall_seconds": float(attrs["wall_seconds"])}
+                "wall_seconds": float(attrs["wall_seconds"]),
+                "acceptance_rate": float(attrs.get("acceptance_rate", math.nan)),
+                "ess_bulk_log_likelihood": float(attrs["ess_bulk_log_likelihood"]),
+                "repeats": float(np.mean(attrs.get("repeats_per_chain", 1)))}
     config = settings.backprop_config(cell.seed)
-    attrs = train_backprop(chip, data, config,
-                           in_the_loop=cell.method == "in_the_loop_backprop",
-                           noise_aware=cell.method == "noise_aware_backprop").attrs
-    return {"test_accuracy": float(attrs["test_accuracy"]),
+    tree = train_backprop(chip, data, config,
+                          in_the_loop=cell.method == "in_the_loop_backprop",
+                          noise_aware=cell.method == "noise_aware_backprop")
+    attrs = tree.attrs
+    weights = (tree["weights"]["W_in"].values, tree["weights"]["W_out"].values)
+    return {"test_accuracy": _test_accuracy(chip, weights, data, config.kappa,
+                                            attrs["test_accuracy"]),
             "test_accuracy_predictive": math.nan,
             "train_accuracy": float(attrs["train_accuracy"]),
             "chip_queries": float(attrs["training_chip_queries"]),
-            "wall_seconds": float(attrs["wall_seconds"])}
+            "wall_seconds": float(attrs["wall_seconds"]),
+            "acceptance_rate": math.nan, "ess_bulk_log_likelihood": math.nan,
+            "repeats": math.nan}
+
+
+def _test_accuracy(chip: SimulatedChip, weights, data, kappa: float, measured: float) -> float:
+    """``measured`` (one query) on a deterministic chip; on a noisy one the mean over
+    :data:`NOISY_TEST_QUERIES` fresh queries."""
+    if chip.deterministic:
+        return float(measured)
+    return mean_accuracy(chip, *weights, data.test, kappa, NOISY_TEST_QUERIES)
 
 
 # --- the per-cell cache ----------------------------------------------------------------------
@@ -266,7 +290,7 @@ def write_cell(path: Path, cell: Cell, settings: StudySettings, result: dict) ->
 
 
 def _decode(result: dict) -> dict:
-    return {k: (math.nan if result[k] is None else float(result[k])) for k in VARIABLES}
+    return {k: (math.nan if result.get(k) is None else float(result[k])) for k in VARIABLES}
 
 
 def pending_cells(grid: Grid, settings: StudySettings, out: str | Path) -> list[Cell]:
@@ -390,6 +414,10 @@ def assemble(grid: Grid, settings: StudySettings, out: str | Path) -> xr.Dataset
         "train_accuracy": "training accuracy on the chip of the same weights",
         "chip_queries": "chip queries made while training",
         "wall_seconds": "wall time of the training run",
+        "acceptance_rate": "MH acceptance rate after tuning (mh only)",
+        "ess_bulk_log_likelihood": "bulk ESS of the summed training log-likelihood (mh only)",
+        "repeats": "chip queries per likelihood estimate after tuning, mean over chains "
+                   "(mh only)",
     }
     for name, text in descriptions.items():
         study[name].attrs["description"] = text

@@ -138,7 +138,8 @@ def test_cache_round_trip_keeps_nan(tmp_path):
     cell = Cell("backprop", "wisconsin", 1.0, 0.0, 0, 0, 1.0)
     path = cell_path(tmp_path / "s.nc.cells", cell, TINY)
     result = {"test_accuracy": 0.9, "test_accuracy_predictive": float("nan"),
-              "train_accuracy": 0.95, "chip_queries": 0.0, "wall_seconds": 1.5}
+              "train_accuracy": 0.95, "chip_queries": 0.0, "wall_seconds": 1.5,
+              "acceptance_rate": 0.25, "ess_bulk_log_likelihood": 12.0, "repeats": 3.0}
     write_cell(path, cell, TINY, result)
     back = read_cell(path)
     assert np.isnan(back.pop("test_accuracy_predictive"))

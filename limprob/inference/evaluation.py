@@ -26,6 +26,15 @@ def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(probabilities, axis=-1) == labels))
 
 
+def mean_accuracy(chip: Chip, w_in: np.ndarray, w_out: np.ndarray, test: xr.Dataset,
+                  kappa: float, queries: int) -> float:
+    """The test accuracy of one weight set averaged over ``queries`` queries of ``chip`` (on a
+    noisy chip each query draws fresh noise; on a deterministic one they all agree)."""
+    labels = test["labels"].values
+    return float(np.mean([accuracy(evaluate_weights(chip, w_in, w_out, test, kappa), labels)
+                          for _ in range(queries)]))
+
+
 def thinned_draws(posterior: xr.Dataset, n: int) -> xr.Dataset:
     """At most ``n`` posterior draws, evenly spaced over the draws of every chain."""
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]

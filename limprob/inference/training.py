@@ -111,6 +111,9 @@ class TrainConfig(SamplerSettings):
     re_estimate_current: bool = False
     """Draw the current point's estimate again on every step (Monte Carlo within Metropolis:
     approximate) instead of keeping it (pseudo-marginal: exact)."""
+    max_repeats: int = 64
+    """Most queries per estimate ``repeats="auto"`` may choose (the chain stays exact with
+    fewer, only stickier)."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -138,6 +141,7 @@ class TrainConfig(SamplerSettings):
     def _check_estimator(self):
         if self.repeats != "auto":
             positive_integer("repeats", self.repeats)
+        positive_integer("max repeats", self.max_repeats)
         noisy = self.noise > 0
         if not noisy and (self.repeats != 1 or self.re_estimate_current):
             raise LimprobError(
@@ -158,7 +162,8 @@ class TrainConfig(SamplerSettings):
     def estimator(self) -> LikelihoodEstimator:
         """How the likelihood is estimated on the chip (one query, unless noisy)."""
         return LikelihoodEstimator(repeats=self.repeats,
-                                   re_estimate_current=self.re_estimate_current)
+                                   re_estimate_current=self.re_estimate_current,
+                                   max_repeats=self.max_repeats)
 
     @property
     def likelihood_estimate(self) -> str:
