@@ -11,6 +11,7 @@
     limprob probe    --strength 1 --out probes.nc         record a chip's probe measurements
     limprob twin     probes.nc [--population] --out t.nc  fit a digital twin to the probes
     limprob export   runs/run.nc --nir net.nir           the trained network as a NIR graph
+    limprob plot     runs/run.nc --out run.png            progress per chip query, rank plot
 
 One module per command group registers its subcommands (``register(commands)``), with
 defaults read from the configuration classes (:mod:`limprob.cli.options`). Bad input (a
@@ -23,10 +24,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from limprob.cli import compare, energy, nir, study, train, twin
+from limprob.cli import compare, energy, nir, plot, study, train, twin
 from limprob.errors import LimprobError
 
-COMMAND_GROUPS = (train, energy, study, compare, twin, nir)
+COMMAND_GROUPS = (train, energy, study, compare, twin, nir, plot)
 """The modules that register subcommands, in the order ``--help`` lists them."""
 
 
