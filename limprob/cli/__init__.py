@@ -10,7 +10,7 @@
     limprob compare  A.nc B.nc [--json] [--plot F.png]     LOO (and SMC evidence) comparison
     limprob probe    --strength 1 --out probes.nc         record a chip's probe measurements
     limprob twin     probes.nc [--population] --out t.nc  fit a digital twin to the probes
-    limprob export   runs/run.nc --nir net.nir           the trained network as a NIR graph
+    limprob export   runs/run.nc --nir net.nir            the trained network as a NIR graph
     limprob plot     runs/run.nc --out run.png            progress per chip query, rank plot
 
 One module per command group registers its subcommands (``register(commands)``), with
