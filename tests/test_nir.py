@@ -58,8 +58,8 @@ def test_read_back_spike_counts_are_identical(graph_file, weights, data):
     assert loaded.network == NETWORK
     assert loaded.metadata["kappa"] == 5.0
     x = data.test["features"].values
-    counts = SimulatedChip(30, 2, NETWORK, strength=0.0).run(*weights, x)
     ideal = SimulatedChip(loaded.n_inputs, loaded.n_outputs, loaded.network, strength=0.0)
+    counts = ideal.run(*weights, x)
     np.testing.assert_array_equal(ideal.run(loaded.w_in, loaded.w_out, x), counts)
     reference = lif_counts_numpy(x, *weights, *(np.full(5, v) for v in (0.83, 0.7)),
                                  *(np.full(2, v) for v in (0.83, 0.7)), 20)
@@ -70,6 +70,7 @@ def test_read_back_spike_counts_are_identical(graph_file, weights, data):
 def test_export_of_a_trace_reproduces_its_ideal_chip_predictions(small_trace, tmp_path, capsys):
     tree = load_trace(small_trace)
     labels = tree["predictions_constant_data"]["y"].values
+    chip = SimulatedChip(30, 2, Network(SMALL_TRACE["hidden"], SMALL_TRACE["time_steps"]), 0.0)
     for which in POINT_ESTIMATES:
         out = tmp_path / f"{which}.nir"
         code, stdout, _ = run_cli(["export", str(small_trace), "--nir", str(out),
@@ -80,19 +81,19 @@ def test_export_of_a_trace_reproduces_its_ideal_chip_predictions(small_trace, tm
                                              tree["log_likelihood"].to_dataset(), which)
         np.testing.assert_array_equal(loaded.w_in, w_in)
         np.testing.assert_array_equal(loaded.w_out, w_out)
-        assert loaded.network == Network(SMALL_TRACE["hidden"], SMALL_TRACE["time_steps"])
+        assert loaded.network == chip.network
         assert loaded.metadata["weights"] == which and loaded.metadata["chip_strength"] == 0.0
         # the trace was trained on the ideal chip: its stored point predictions are the
         # reference, measured at training time
         test = split(load_table(), seed=int(loaded.metadata["data_seed"])).test
-        chip = SimulatedChip(30, 2, loaded.network, strength=0.0)
         counts = chip.run(loaded.w_in, loaded.w_out, test["features"].values)
         stored = tree["predictions"]["probability_point"].sel(point_estimate=which).values
         np.testing.assert_array_equal(
             class_probabilities(counts, loaded.metadata["kappa"], loaded.network.n_steps), stored)
-        code, stdout, _ = run_cli(["evaluate", "--network", str(out), "--json"], capsys)
-        assert code == 0
-        assert json.loads(stdout)["test_accuracy_ideal_chip"] == accuracy(stored, labels)
+        if which == "best":  # the command builds its own ideal chip: once is enough
+            code, stdout, _ = run_cli(["evaluate", "--network", str(out), "--json"], capsys)
+            assert code == 0
+            assert json.loads(stdout)["test_accuracy_ideal_chip"] == accuracy(stored, labels)
 
 
 def write_graph(path, nodes, edges, metadata=None):
