@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from limprob.study import pick  # noqa: E402
@@ -14,27 +16,45 @@ LABELS = {"mh": "MH on the chip", "backprop": "backprop (ideal model)",
           "in_the_loop_backprop": "in-the-loop backprop"}
 
 
+REFERENCE_ACCURACY = 0.9
+"""The accuracy the study reports are read against (data_efficiency's target)."""
+
+
 def plot(study: xr.Dataset, over: str, path, title: str, log_x: bool = False):
-    """Mean test accuracy over seeds against ``over``, one line per method, the band the
-    minimum-to-maximum spread over seeds and the error bar one standard deviation."""
+    """Mean test accuracy over seeds against ``over``, one line per method with an error bar of
+    one standard deviation, and each seed's accuracy as a dot. The methods are set side by side
+    around each value of ``over``, so no bar or dot hides another's. The x ticks are at the
+    values the study ran."""
     accuracy = study["test_accuracy"].squeeze(drop=True)
-    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
-    x = study[over].values
-    for method in study["method"].values:
-        values = pick(accuracy, method=method)
+    fig, ax = plt.subplots(figsize=(8.2, 4.2), layout="constrained")
+    x = study[over].values.astype(float)
+    methods = list(study["method"].values)
+
+    def shifted(shift):
+        return x * 10 ** shift if log_x else x + shift * (x.max() - x.min())
+
+    for index, method in enumerate(methods):
+        shift = (index - (len(methods) - 1) / 2) * 0.04
+        values = pick(accuracy, method=method).transpose(over, "seed")
         mean, std = values.mean("seed").values, values.std("seed").values
-        ax.errorbar(x, mean, yerr=std, marker="o", capsize=3, label=LABELS.get(method, method))
-        ax.fill_between(x, values.min("seed").values, values.max("seed").values, alpha=0.15)
+        line = ax.errorbar(shifted(shift), mean, yerr=std, marker="o", ms=5, capsize=3, lw=1.5,
+                           label=LABELS.get(method, method))
+        ax.scatter(np.repeat(shifted(shift + 0.012), values.sizes["seed"]),
+                   values.values.ravel(), s=10, color=line.lines[0].get_color(), alpha=0.6,
+                   linewidths=0)
     if log_x:
         ax.set_xscale("log")
+    ax.set_xticks(x, [f"{v:g}" for v in x])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_xlabel({"strength": "chip distortion strength alpha",
                    "train_fraction": "fraction of the training data"}[over])
     ax.set_ylabel("test accuracy on the chip")
-    ax.set_ylim(0.3, 1.0)
-    ax.axhline(0.9, color="grey", lw=0.8, ls=":")
-    ax.set_title(f"{title} ({study.sizes['seed']} chip seeds; mean ± sd, band min-max)",
+    ax.set_ylim(0.3, 1.03)
+    ax.axhline(REFERENCE_ACCURACY, color="grey", lw=0.8, ls=":",
+               label=f"accuracy {REFERENCE_ACCURACY}")
+    ax.set_title(f"{title} ({study.sizes['seed']} chip seeds; mean ± sd, dots: each seed)",
                  fontsize=9)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
@@ -68,10 +88,17 @@ def run_analysis(name: str, description: str, grid, settings, report, over: str,
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--scheduler", default=None)
     parser.add_argument("--out-dir", default=str(Path(__file__).resolve().parent / "results"))
+    parser.add_argument("--replot", action="store_true",
+                        help="redraw the figure from the saved study, training nothing")
     args = parser.parse_args(argv)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{name}.nc"
+    if args.replot:
+        with xr.open_dataset(out) as study:
+            plot(study.load(), over, out.with_suffix(".png"), title, log_x=log_x)
+        print(f"redrew {out.with_suffix('.png')}")
+        return 0
     try:
         study = run_study(grid, settings, out, workers=args.workers, scheduler=args.scheduler)
     except LimprobError as error:

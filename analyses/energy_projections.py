@@ -15,6 +15,7 @@ dims ``scenario`` / ``update_time`` and ``statistic`` = median, low, high), ener
 (the table), energy_projections.png and energy_speed.png.
 
     python analyses/energy_projections.py [--seed 0]
+    python analyses/energy_projections.py --replot    # figures only, from the saved results
 """
 
 import argparse
@@ -22,6 +23,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -54,8 +56,10 @@ BOUND_LABELS = {
     "static_joules": "static-barrier memory",
     "accelerator_joules": "accelerator projection",
 }
-BOUND_STYLES = {"landauer_joules": "--"}
-"""Landauer dashed: it lies just under the LIM line."""
+BOUND_LINES = {"landauer_joules": {"linestyle": "--", "linewidth": 2.4, "zorder": 3},
+               "lim_joules": {"linestyle": "-", "linewidth": 1.0, "marker": "o", "ms": 3,
+                              "zorder": 4}}
+"""Landauer wide and dashed, LIM thin with markers on top: LIM lies 5 % above Landauer."""
 LABEL_OFFSETS = {"GPT-3": (6, -14), "Chinchilla": (-62, 4)}
 BOUND_COLOURS = {
     "landauer_joules": "tab:blue",
@@ -121,49 +125,83 @@ def markdown_table(summary):
     return "\n".join(rows) + "\n"
 
 
-def plot_projections(summary, path):
-    fig, ax = plt.subplots(figsize=(7.5, 5.0))
-    sweep = summary.sel(scenario=summary.group == "sweep")
-    published = summary.sel(scenario=summary.group == "published")
+def ratio_text(ratio) -> str:
+    """``1.05x`` for a ratio that is the same at every x, else its range ``1.05x-5.51x``."""
+    low, high = float(ratio.min()), float(ratio.max())
+    return f"{low:.3g}x" if high <= 1.01 * low else f"{low:.3g}x-{high:.3g}x"
+
+
+def draw_bounds(ax, ratio_ax, x, table):
+    """Each bound's median (line) and interval (band) against ``x`` on ``ax`` (legend: its
+    ratio to the Landauer bound), and LIM over Landauer on ``ratio_ax``: LIM lies a few per
+    cent above Landauer, which no log axis spanning many decades can show."""
+    landauer = table["landauer_joules"].sel(statistic="median")
     for name in limits.BOUND_NAMES:
         colour = BOUND_COLOURS[name]
-        n = sweep["n_params"].values
-        ax.fill_between(n, sweep[name].sel(statistic="low"), sweep[name].sel(statistic="high"),
-                        color=colour, alpha=0.25, linewidth=0)
-        ax.plot(n, sweep[name].sel(statistic="median"), color=colour, label=BOUND_LABELS[name],
-                linestyle=BOUND_STYLES.get(name, "-"), zorder=3 if name in BOUND_STYLES else 2)
+        median = table[name].sel(statistic="median")
+        label = BOUND_LABELS[name] + ("" if name == "landauer_joules" else
+                                      f" ({ratio_text(median / landauer)} Landauer)")
+        ax.fill_between(x, table[name].sel(statistic="low"), table[name].sel(statistic="high"),
+                        color=colour, alpha=0.2, linewidth=0)
+        ax.plot(x, median, color=colour, label=label, **BOUND_LINES.get(name, {}))
+    ratio_ax.plot(x, table["lim_joules"].sel(statistic="median") / landauer,
+                  color=BOUND_COLOURS["lim_joules"], **BOUND_LINES["lim_joules"])
+    ratio_ax.axhline(1.0, color=BOUND_COLOURS["landauer_joules"], lw=1.5, ls="--")
+    ratio_ax.annotate("Landauer = 1", (0.01, 1.0), xycoords=("axes fraction", "data"),
+                      xytext=(0, 3), textcoords="offset points", fontsize=8,
+                      color=BOUND_COLOURS["landauer_joules"])
+    ratio_ax.set_ylabel("LIM / Landauer\n(medians)")
+    ratio_ax.grid(True, which="major", alpha=0.3)
+
+
+def bounds_figure():
+    fig, (ax, ratio_ax) = plt.subplots(2, 1, figsize=(7.5, 6.4), sharex=True,
+                                       height_ratios=(3, 1.1))
+    return fig, ax, ratio_ax
+
+
+def plot_projections(summary, path):
+    fig, ax, ratio_ax = bounds_figure()
+    sweep = summary.sel(scenario=summary.group == "sweep")
+    published = summary.sel(scenario=summary.group == "published")
+    n = sweep["n_params"].values
+    draw_bounds(ax, ratio_ax, n, sweep)
+    for name in limits.BOUND_NAMES:
         median = published[name].sel(statistic="median").values
         error = np.abs(np.stack([published[name].sel(statistic=k).values for k in ("low", "high")])
                        - median)
-        ax.errorbar(published["n_params"], median, yerr=error, fmt="o", color=colour, ms=4,
-                    capsize=2)
+        ax.errorbar(published["n_params"], median, yerr=error, fmt="o", color=BOUND_COLOURS[name],
+                    ms=4, capsize=2)
     for label in published["scenario"].values:
         point = published.sel(scenario=label)
         ax.annotate(str(label), (float(point.n_params), float(point.accelerator_joules.sel(
             statistic="median"))), textcoords="offset points", xytext=LABEL_OFFSETS.get(str(label), (5, 5)),
             fontsize=8)
-    finish_log_plot(fig, ax, path, xlabel="trainable parameters N",
+    finish_log_plot(fig, ax, ratio_ax, path, ticks=(n, [f"1e{round(np.log10(v))}" for v in n]),
+                    xlabel="trainable parameters N",
                     title=f"Energy bounds, D = {SWEEP_TOKENS:.0e} tokens, b = 32 "
                           f"(lines); published models (points); {PROB:.0%} intervals")
 
 
 def plot_speed(speed, path):
-    fig, ax = plt.subplots(figsize=(7.0, 4.5))
+    fig, ax, ratio_ax = bounds_figure()
     x = speed["update_time"].values
-    for name in limits.BOUND_NAMES:
-        colour = BOUND_COLOURS[name]
-        ax.fill_between(x, speed[name].sel(statistic="low"), speed[name].sel(statistic="high"),
-                        color=colour, alpha=0.25, linewidth=0)
-        ax.plot(x, speed[name].sel(statistic="median"), color=colour, label=BOUND_LABELS[name],
-                linestyle=BOUND_STYLES.get(name, "-"), zorder=3 if name in BOUND_STYLES else 2)
-    finish_log_plot(fig, ax, path, xlabel="time per update tau_u / relaxation time tau_r",
+    draw_bounds(ax, ratio_ax, x, speed)
+    decades = x[np.isclose(np.log10(x), np.round(np.log10(x)))]
+    finish_log_plot(fig, ax, ratio_ax, path, ticks=(decades, [f"{v:g}" for v in decades]),
+                    xlabel="time per update tau_u / relaxation time tau_r (17 values, "
+                           "4 per decade)",
                     title=f"Brain-scale run (N = 1e15, D = 3e11, b = 32): energy against speed, "
                           f"{PROB:.0%} intervals")
 
 
-def finish_log_plot(fig, ax, path, *, xlabel, title):
-    """Log-log axes of training energy (J), a grid and a legend; write the figure to ``path``."""
-    ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel="training energy (J)", title=title)
+def finish_log_plot(fig, ax, ratio_ax, path, *, ticks, xlabel, title):
+    """Log-log axes of training energy (J) over the ratio panel, x ticks at ``ticks`` (values,
+    labels), a grid and a legend; write the figure to ``path``."""
+    ax.set(xscale="log", yscale="log", ylabel="training energy (J)", title=title)
+    ratio_ax.set_xticks(*ticks)
+    ratio_ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ratio_ax.set_xlabel(xlabel)
     ax.title.set_fontsize(9)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8)
@@ -175,8 +213,17 @@ def finish_log_plot(fig, ax, path, *, xlabel, title):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--replot", action="store_true",
+                        help="redraw the two figures from the saved results, sampling nothing")
     args = parser.parse_args(argv)
     RESULTS.mkdir(exist_ok=True)
+    if args.replot:
+        with xr.open_dataset(RESULTS / "energy_projections.nc") as summary, \
+                xr.open_dataset(RESULTS / "energy_speed.nc") as speed:
+            plot_projections(summary.load(), RESULTS / "energy_projections.png")
+            plot_speed(speed.load(), RESULTS / "energy_speed.png")
+        print(f"redrew the figures in {RESULTS}")
+        return
     posterior = lim_energy.device_posterior(seed=args.seed)
 
     scenarios = projection_scenarios()

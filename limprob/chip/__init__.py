@@ -5,16 +5,18 @@
     kernels      numba kernels of the distorted network
     simulated    SimulatedChip (hidden design distortion) and ParametricChip (a given one)
     probes       probe measurements of a chip, as a dataset
+    nir          the network as a NIR graph: export, and import (from_nir) of what it can represent
 
 The chip knows nothing of PyMC: training reaches it only through queries.
 """
 
 from limprob.chip.distortion import (FAMILIES, Distortion, check_families, hidden_distortion,
                                      represented_truth)
+from limprob.chip.nir import NirNetwork, from_nir, to_nir, write_nir
 from limprob.chip.probes import load_probes, record_probes, record_probes_from_table
 from limprob.chip.protocol import Chip
 from limprob.chip.simulated import ParametricChip, SimulatedChip, simulate
 
-__all__ = ["Chip", "Distortion", "FAMILIES", "ParametricChip", "SimulatedChip",
-           "check_families", "hidden_distortion", "load_probes", "record_probes",
-           "record_probes_from_table", "represented_truth", "simulate"]
+__all__ = ["Chip", "Distortion", "FAMILIES", "NirNetwork", "ParametricChip", "SimulatedChip",
+           "check_families", "from_nir", "hidden_distortion", "load_probes", "record_probes",
+           "record_probes_from_table", "represented_truth", "simulate", "to_nir", "write_nir"]

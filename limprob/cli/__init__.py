@@ -2,6 +2,7 @@
 
     limprob train    --strength 1 --out runs/run.nc     train on a simulated chip, save a trace
     limprob evaluate runs/run.nc [--json]               test accuracy and chip queries
+    limprob evaluate --network net.nir                  a NIR network's accuracy, ideal chip
     limprob summary  runs/run.nc [--var-names W_out]    ArviZ summary of the posterior
     limprob energy   --params 1e15 --tokens 3e11         energy bounds of training, J
     limprob energy   runs/run.nc                          energy of that training run
@@ -9,6 +10,8 @@
     limprob compare  A.nc B.nc [--json] [--plot F.png]     LOO (and SMC evidence) comparison
     limprob probe    --strength 1 --out probes.nc         record a chip's probe measurements
     limprob twin     probes.nc [--population] --out t.nc  fit a digital twin to the probes
+    limprob export   runs/run.nc --nir net.nir            the trained network as a NIR graph
+    limprob plot     runs/run.nc --out run.png            progress per chip query, rank plot
 
 One module per command group registers its subcommands (``register(commands)``), with
 defaults read from the configuration classes (:mod:`limprob.cli.options`). Bad input (a
@@ -21,10 +24,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from limprob.cli import compare, energy, study, train, twin
+from limprob.cli import compare, energy, nir, plot, study, train, twin
 from limprob.errors import LimprobError
 
-COMMAND_GROUPS = (train, energy, study, compare, twin)
+COMMAND_GROUPS = (train, energy, study, compare, twin, nir, plot)
 """The modules that register subcommands, in the order ``--help`` lists them."""
 
 

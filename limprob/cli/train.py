@@ -133,15 +133,37 @@ def evaluation(tree) -> dict:
 
 
 def _add_evaluate(commands):
-    evaluate = commands.add_parser("evaluate", help="test accuracy and chip queries of a trace")
-    evaluate.add_argument("trace", help="a trace written by limprob train")
+    evaluate = commands.add_parser(
+        "evaluate", help="test accuracy and chip queries of a trace, or of a NIR network",
+        description="Print a trace's test accuracy (measured on its chip at training time), "
+                    "chip queries and convergence, or, with --network, the test accuracy of a "
+                    "NIR network on the ideal chip. Examples: limprob evaluate runs/run.nc; "
+                    "limprob evaluate --network runs/net.nir --dataset wisconsin")
+    evaluate.add_argument("trace", nargs="?", default=None,
+                          help="a trace written by limprob train")
+    evaluate.add_argument("--network", default=None, metavar="NET.nir",
+                          help="instead of a trace: a NIR graph (limprob export), run on the "
+                               "ideal chip on the test split of the data set")
+    add_table_options(evaluate)
+    evaluate.add_argument("--seed", type=int, default=None,
+                          help="with --network: seed of the data split (default: the graph's "
+                               "data_seed, else 0)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(run=_evaluate)
 
 
 def _evaluate(args):
+    from limprob.cli.nir import evaluate_network
     from limprob.io import load_trace
 
+    if (args.trace is None) == (args.network is None):
+        raise LimprobError("evaluate: give a trace or --network NET.nir, not both or neither")
+    if args.network is not None:
+        evaluate_network(args)
+        return
+    if args.dataset or args.data or args.seed is not None:
+        raise LimprobError("evaluate: --dataset, --data and --seed go with --network; a trace "
+                           "holds its own test set")
     report = evaluation(load_trace(args.trace))
     if args.json:
         print(json.dumps(report))

@@ -6,6 +6,7 @@
     evaluation    accuracy, the point estimate W*, test-set predictions measured on a chip
     backprop      surrogate-gradient backprop baselines (ideal-model and in-the-loop)
     compare       LOO and SMC-evidence comparison of saved traces
+    plots         the picture of a training trace: progress per chip query, rank plot
 
 The likelihood itself (the PyTensor Op that queries a chip) is in :mod:`limprob.likelihood`,
 the models in :mod:`limprob.models`.

@@ -34,6 +34,15 @@ def _ess_rhat(da: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray, xr.DataArra
     return (ess(da, method="bulk"), ess(da, method="tail"), rhat(da))
 
 
+def function_space_draws(tree: xr.DataTree, var_name: str = "y") -> xr.Dataset:
+    """The function-space quantity of every draw: ``log_likelihood`` (chain, draw), the summed
+    training log-likelihood :math:`\\ell^{(s)}` of ``var_name`` (nats)."""
+    log_lik = tree["log_likelihood"][var_name]
+    total = log_lik.sum([d for d in log_lik.dims if d not in SAMPLE_DIMS])
+    total.attrs["units"] = "nats"
+    return xr.Dataset({"log_likelihood": total})
+
+
 def function_space_diagnostics(tree: xr.DataTree, var_name: str = "y") -> xr.Dataset:
     """Convergence diagnostics of the summed log-likelihood and of the predictive probabilities.
 
@@ -62,8 +71,7 @@ def function_space_diagnostics(tree: xr.DataTree, var_name: str = "y") -> xr.Dat
         predictive fields are NaN / 0.
     """
     log_lik = tree["log_likelihood"][var_name]
-    obs_dims = [d for d in log_lik.dims if d not in SAMPLE_DIMS]
-    total_log_lik = log_lik.sum(obs_dims)
+    total_log_lik = function_space_draws(tree, var_name)["log_likelihood"]
     ess_bulk_ll, ess_tail_ll, rhat_ll = _ess_rhat(total_log_lik)
 
     out = {

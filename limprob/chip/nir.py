@@ -1,0 +1,312 @@
+"""The network in the Neuromorphic Intermediate Representation (NIR): export and import.
+
+limprob's network (:mod:`limprob.snn`) as a NIR graph
+
+    Input (I,) -> Linear W_in^T (H, I) -> LIF (H,) -> Linear W_out^T (O, H) -> LIF (O,) -> Output (O,)
+
+with NIR's continuous-time LIF ``tau dv/dt = (v_leak - v) + r I`` discretised as snnTorch's
+``Leaky`` is (the mapping NIR documents for snnTorch): with step ``dt``,
+
+    tau = dt / (1 - beta),   r = tau / dt,   v_leak = 0,   v_threshold = theta
+
+so that one Euler step ``v += dt / tau (v_leak - v + r I)`` is ``v = beta v + I``. ``dt`` is
+1e-4 s, snnTorch's export value (limprob's time is in steps; only ``dt / tau`` matters).
+
+NIR's LIF resets to ``v_reset``; limprob resets by subtraction, one step later:
+``v[t] = beta v[t-1] + I[t] - theta s[t-1]``, as snnTorch's ``Leaky(reset_mechanism=
+"subtract")``. The node parameters cannot say that, so the graph's metadata does
+(``reset_mechanism = "subtract"``), with ``time_steps`` T, the exact ``beta``, the input
+encoding (the min-max scaled features as a constant current at each of the T steps) and the
+readout (output spike counts ``c``; class probabilities ``softmax(kappa c / T)``, ``kappa``).
+
+:func:`from_nir` reads such a graph back and refuses, with one :class:`LimprobError` line,
+any graph limprob's network cannot represent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from limprob.errors import LimprobError
+from limprob.io import check_output_path, write_atomically
+from limprob.snn import Network
+
+DT = 1e-4
+"""Time step written to the graph (s): snnTorch's export value; only ``dt / tau`` matters."""
+RESET = "subtract"
+"""limprob's reset mechanism, as the graph's metadata names it."""
+NODES = ("input", "W_in", "hidden", "W_out", "output_neurons", "output")
+"""Node names of an exported graph, in the order data flows."""
+CHAIN = "Input -> Linear/Affine -> LIF -> Linear/Affine -> LIF -> Output"
+"""The only graph shape limprob's network can represent."""
+
+
+@dataclass(frozen=True)
+class NirNetwork:
+    """A network read from a NIR graph: the nominal :class:`~limprob.snn.Network` and its
+    weights ``w_in`` (input, hidden) and ``w_out`` (hidden, output), with the graph's metadata
+    (``kappa``, ``data_source``, ... where the writer gave them)."""
+
+    network: Network
+    w_in: np.ndarray
+    w_out: np.ndarray
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def n_inputs(self) -> int:
+        return self.w_in.shape[0]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.w_out.shape[1]
+
+
+def lif_node(network: Network, size: int, dt: float = DT):
+    """NIR LIF of ``size`` neurons for the network's leak and threshold (module docstring)."""
+    import nir
+
+    tau = dt / (1.0 - network.beta)
+    ones = np.ones(size)
+    return nir.LIF(tau=tau * ones, r=(tau / dt) * ones, v_leak=0.0 * ones,
+                   v_threshold=network.theta * ones, v_reset=0.0 * ones)
+
+
+def to_nir(w_in, w_out, network: Network, metadata: dict | None = None):
+    """The NIR graph of weights ``w_in`` (input, hidden) and ``w_out`` (hidden, output) on
+    ``network``; ``metadata`` (str, int or float values) is added to the graph's own."""
+    import nir
+
+    w_in, w_out = np.asarray(w_in, dtype=np.float64), np.asarray(w_out, dtype=np.float64)
+    n_inputs, n_hidden = w_in.shape
+    n_outputs = w_out.shape[1]
+    if n_hidden != network.n_hidden or w_out.shape[0] != n_hidden:
+        raise LimprobError(f"weights of shape {w_in.shape} and {w_out.shape} do not fit a "
+                           f"network of {network.n_hidden} hidden neurons")
+    nodes = dict(zip(NODES, (
+        nir.Input(input_type={"input": np.array([n_inputs])}),
+        nir.Linear(weight=np.ascontiguousarray(w_in.T)),
+        lif_node(network, n_hidden),
+        nir.Linear(weight=np.ascontiguousarray(w_out.T)),
+        lif_node(network, n_outputs),
+        nir.Output(output_type={"output": np.array([n_outputs])}),
+    )))
+    graph_metadata = {
+        "producer": "limprob",
+        "dt": DT,
+        "time_steps": network.n_steps,
+        "beta": network.beta,
+        "reset_mechanism": RESET,
+        "neuron_update": "v[t] = beta v[t-1] + I[t] - v_threshold s[t-1]; "
+                         "s[t] = v[t] > v_threshold; v[0] = s[0] = 0",
+        "input_encoding": "the min-max scaled features x as a constant current at each of "
+                          "the time_steps steps",
+        "readout": "spike count c of each output neuron over time_steps steps; class "
+                   "probabilities softmax(kappa c / time_steps)",
+        **(metadata or {}),
+    }
+    return nir.NIRGraph(nodes=nodes, edges=list(zip(NODES[:-1], NODES[1:])),
+                        metadata=graph_metadata)
+
+
+def write_nir(graph, path: str | Path) -> Path:
+    """Write ``graph`` to ``path`` (NIR's HDF5 format), atomically."""
+    import nir
+
+    return write_atomically(check_output_path(path), lambda name: nir.write(name, graph))
+
+
+def read_graph(path: str | Path):
+    """The NIR graph stored at ``path``, or :class:`LimprobError` if there is none."""
+    import nir
+
+    path = Path(path)
+    if not path.is_file():
+        raise LimprobError(f"{path}: no such file")
+    try:
+        graph = nir.read(path, type_check=False)
+    except Exception as error:  # h5py and nir raise many kinds for a file that is not NIR
+        raise LimprobError(f"{path}: not a NIR graph file ({type(error).__name__})") from None
+    if not isinstance(graph, nir.NIRGraph):
+        raise LimprobError(f"{path}: holds a single {type(graph).__name__} node, not a graph")
+    return graph
+
+
+def from_nir(path: str | Path) -> NirNetwork:
+    """The network of the NIR graph at ``path``; :class:`LimprobError` naming what is wrong
+    if limprob's network cannot represent it (see :func:`network_of_graph`)."""
+    try:
+        return network_of_graph(read_graph(path))
+    except LimprobError as error:
+        message = str(error)
+        raise LimprobError(message if message.startswith(str(path)) else f"{path}: {message}")
+
+
+def network_of_graph(graph) -> NirNetwork:
+    """The network of a NIR graph of the shape :data:`CHAIN`.
+
+    Refused: other node types (CubaLIF, IF, convolutions, ...), anything but one feed-forward
+    chain (recurrent edges, branches, nodes off the chain), non-zero biases or leak voltages,
+    weights whose shapes do not chain, leaks (``tau``, ``r``) or thresholds that differ
+    between neurons, ``r`` that is not ``tau / dt``, and graphs whose metadata does not give
+    ``time_steps`` and the reset by subtraction.
+    """
+    chain = _chain(graph)
+    types = [type(graph.nodes[name]).__name__ for name in chain]
+    expected = [("Input",), ("Linear", "Affine"), ("LIF",), ("Linear", "Affine"), ("LIF",),
+                ("Output",)]
+    if len(types) != len(expected) or any(t not in e for t, e in zip(types, expected)):
+        raise LimprobError(f"the graph is {' -> '.join(types)}; limprob's network is {CHAIN}")
+    _, first, hidden, second, outputs, _ = (graph.nodes[name] for name in chain)
+    w_in = _weights(chain[1], first).T
+    w_out = _weights(chain[3], second).T
+    n_inputs = int(np.prod(graph.nodes[chain[0]].input_type["input"]))
+    if w_in.shape[0] != n_inputs or w_out.shape[0] != w_in.shape[1]:
+        raise LimprobError(f"shapes do not chain: {n_inputs} inputs, {chain[1]} weight "
+                           f"{first.weight.shape}, {chain[3]} weight {second.weight.shape}")
+    for name, node, size in ((chain[2], hidden, w_in.shape[1]),
+                             (chain[4], outputs, w_out.shape[1])):
+        if np.shape(node.tau) != (size,):
+            raise LimprobError(f"LIF node {name!r} has {np.size(node.tau)} neurons where its "
+                               f"weights give {size}")
+    n_outputs = int(np.prod(graph.nodes[chain[5]].output_type["output"]))
+    if n_outputs != w_out.shape[1]:
+        raise LimprobError(f"the output node has {n_outputs} values where the network has "
+                           f"{w_out.shape[1]} output neurons")
+    beta, theta = _neuron_constants(graph.metadata or {}, {chain[2]: hidden, chain[4]: outputs})
+    metadata = {k: _plain(v) for k, v in (graph.metadata or {}).items()}
+    network = Network(w_in.shape[1], _time_steps(metadata), beta, theta)
+    return NirNetwork(network, np.ascontiguousarray(w_in), np.ascontiguousarray(w_out),
+                      metadata)
+
+
+def _chain(graph) -> list[str]:
+    """The node names from the one Input to the one Output along the edges."""
+    names = {type(node).__name__: [] for node in graph.nodes.values()}
+    for name, node in graph.nodes.items():
+        names[type(node).__name__].append(name)
+    for kind in ("Input", "Output"):
+        if len(names.get(kind, [])) != 1:
+            raise LimprobError(f"the graph has {len(names.get(kind, []))} {kind} nodes; "
+                               f"limprob's network has one")
+    following, preceding = {}, {}
+    for source, target in graph.edges:
+        for end in (source, target):
+            if end not in graph.nodes:
+                raise LimprobError(f"edge ({source!r}, {target!r}) names no node {end!r}")
+        following.setdefault(source, []).append(target)
+        preceding.setdefault(target, []).append(source)
+    loop = _loop_edge(following)
+    if loop:
+        raise LimprobError(f"edge ({loop[0]!r}, {loop[1]!r}) closes a loop (a recurrent edge); "
+                           f"limprob's network is feed-forward, {CHAIN}")
+    for name, targets in following.items():
+        if len(targets) > 1:
+            raise LimprobError(f"node {name!r} feeds {', '.join(map(repr, targets))}; "
+                               f"limprob's network is one feed-forward chain, {CHAIN}")
+    for name, sources in preceding.items():
+        if len(sources) > 1:
+            raise LimprobError(f"node {name!r} has the inputs {', '.join(map(repr, sources))} "
+                               f"(a recurrent or skip edge); limprob's network is one "
+                               f"feed-forward chain, {CHAIN}")
+    chain = [names["Input"][0]]
+    while chain[-1] in following:
+        chain.append(following[chain[-1]][0])
+    off = sorted(set(graph.nodes) - set(chain))
+    if chain[-1] != names["Output"][0] or off:
+        raise LimprobError(f"the nodes {', '.join(map(repr, off))} are not on the chain from "
+                           f"the input to the output")
+    return chain
+
+
+def _loop_edge(following: dict) -> tuple[str, str] | None:
+    """An edge that closes a directed cycle of the graph, if there is one (depth-first)."""
+    state = {}
+
+    def visit(node):
+        state[node] = "open"
+        for target in following.get(node, ()):
+            if state.get(target) == "open":
+                return node, target
+            if target not in state:
+                found = visit(target)
+                if found:
+                    return found
+        state[node] = "done"
+        return None
+
+    for node in list(following):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def _weights(name: str, node) -> np.ndarray:
+    weight = np.asarray(node.weight, dtype=np.float64)
+    if weight.ndim != 2:
+        raise LimprobError(f"node {name!r} has a weight of shape {weight.shape}, not a matrix")
+    if hasattr(node, "bias") and np.any(np.asarray(node.bias) != 0):
+        raise LimprobError(f"node {name!r} has a non-zero bias, which limprob's network has "
+                           f"no place for")
+    if not np.all(np.isfinite(weight)):
+        raise LimprobError(f"node {name!r} has NaN or infinite weights")
+    return weight
+
+
+def _neuron_constants(metadata: dict, lifs: dict) -> tuple[float, float]:
+    """``beta`` and ``theta`` shared by every LIF neuron, or :class:`LimprobError`."""
+    values = {key: np.concatenate([np.ravel(getattr(node, key)) for node in lifs.values()])
+              .astype(np.float64) for key in ("tau", "r", "v_leak", "v_threshold")}
+    for key, text in (("tau", "time constants tau"), ("r", "resistances r"),
+                      ("v_threshold", "thresholds")):
+        if not np.all(np.isfinite(values[key])) or np.ptp(values[key]) != 0:
+            raise LimprobError(f"the LIF neurons' {text} differ ({values[key].min():g} .. "
+                               f"{values[key].max():g}); limprob's network has one value for all neurons")
+    if np.any(values["v_leak"] != 0):
+        raise LimprobError("the LIF neurons have a non-zero leak voltage v_leak; limprob's "
+                           "neurons leak to 0")
+    tau, r, theta = values["tau"][0], values["r"][0], values["v_threshold"][0]
+    if not (tau > 0 and r >= 1 and theta > 0):
+        raise LimprobError(f"LIF constants tau {tau:g}, r {r:g}, threshold {theta:g} are not "
+                           f"those of a discrete leak 0 <= beta < 1 (tau > 0, r = tau/dt >= 1, "
+                           f"threshold > 0)")
+    dt = tau / r
+    if "dt" in metadata and not np.isclose(float(metadata["dt"]), dt, rtol=1e-9, atol=0):
+        raise LimprobError(f"r = {r:g} is not tau / dt = {tau / float(metadata['dt']):g}: "
+                           f"not snnTorch's discretisation of the LIF")
+    beta = 1.0 - dt / tau
+    if "beta" in metadata:  # the exact value the writer used, where tau gives it up to rounding
+        written = float(metadata["beta"])
+        if not np.isclose(written, beta, rtol=0, atol=1e-9):
+            raise LimprobError(f"the metadata's beta {written} disagrees with the LIF "
+                               f"constants' 1 - dt/tau = {beta}")
+        beta = written
+    reset = _plain(metadata.get("reset_mechanism"))
+    if reset != RESET:
+        given = "no reset_mechanism" if reset is None else f"reset_mechanism {reset!r}"
+        raise LimprobError(f"the graph's metadata gives {given}; limprob's neurons reset by "
+                           f"subtraction, so it represents only graphs whose metadata says "
+                           f"reset_mechanism = 'subtract'")
+    return float(beta), float(theta)
+
+
+def _time_steps(metadata: dict) -> int:
+    if "time_steps" not in metadata:
+        raise LimprobError("the graph's metadata gives no time_steps (the run length T of the "
+                           "network)")
+    return metadata["time_steps"]
+
+
+def _plain(value):
+    """A metadata value as a Python str, int or float (h5py gives bytes and numpy scalars)."""
+    if isinstance(value, bytes):
+        return value.decode("utf8")
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value.item()
+    return value
