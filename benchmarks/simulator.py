@@ -3,7 +3,9 @@
 Benchmark network 30-32-2, T = 32, the full 569-sample Wisconsin batch, float64. Both
 implementations run the same equations (limprob.snn) on the same inputs, interleaved in one
 run, so machine load affects both alike. Prints evaluations per second, the ratio, and the
-kernel's achieved FLOP rate (FLOPs per call from limprob.snn.flops_per_run).
+kernel's achieved FLOP rate (FLOPs per call from limprob.snn.flops_per_run). Then the price of
+membrane noise: the same kernel with noise 0.1 (one counter-based normal per neuron, sample
+and step, limprob.streams), interleaved with the noiseless kernel.
 
     .venv/bin/python benchmarks/simulator.py [--seconds 3]
 """
@@ -14,7 +16,8 @@ import time
 import numpy as np
 
 from limprob.data import load_wisconsin
-from limprob.snn import flops_per_run, lif_counts, lif_counts_numpy
+from limprob.snn import flops_per_run, lif_counts, lif_counts_numpy, noisy_lif_counts
+from limprob.streams import stream_key
 
 H, T = 32, 32
 
@@ -52,6 +55,17 @@ def main():
     print(f"vectorised numpy (lif_counts_numpy):   {slow:9.1f} evaluations/s")
     print(f"ratio numba / numpy:                   {fast / slow:9.2f}x")
     print(f"kernel FLOP rate: {flops * fast / 1e9:.2f} GFLOP/s ({flops:,} FLOPs per evaluation)")
+
+    noisy_args = (*args, 0.1, np.uint64(stream_key(0, 0)))
+    quiet, noisy = [], []
+    for _ in range(rounds):
+        quiet.append(rate(lif_counts, args, seconds))
+        noisy.append(rate(noisy_lif_counts, noisy_args, seconds))
+    quiet, noisy = float(np.median(quiet)), float(np.median(noisy))
+    normals = x.shape[0] * (H + 2) * T
+    print(f"with membrane noise 0.1 (noisy_lif_counts): {noisy:9.1f} evaluations/s, "
+          f"{quiet / noisy:.1f}x slower than without ({quiet:.1f}/s); "
+          f"{normals:,} normals per evaluation")
 
 
 if __name__ == "__main__":
