@@ -32,8 +32,10 @@ def check_output_path(path: str | Path) -> Path:
     except OSError as error:
         raise LimprobError(f"{path}: cannot write in {path.parent} "
                            f"({error.strerror or type(error).__name__})") from None
-    os.close(handle)
-    Path(probe).unlink()
+    try:
+        os.close(handle)
+    finally:
+        Path(probe).unlink()
     return path
 
 

@@ -10,7 +10,9 @@ Defaults come from :class:`limprob.inference.training.TrainConfig`.
 from __future__ import annotations
 
 import json
+import signal
 
+from limprob import interruption
 from limprob.cli.options import (NETWORK_OPTIONS, SAMPLER_OPTIONS, add_options,
                                  add_table_options, config_fields, load_chosen_table)
 from limprob.errors import LimprobError
@@ -57,6 +59,12 @@ def _add_train(commands):
     add_table_options(train)
     train.add_argument("--out", required=True, help="trace to write (NetCDF)")
     train.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    train.add_argument("--on-interrupt", choices=("keep", "discard"), default="keep",
+                       help="on SIGINT (Ctrl-C) or SIGTERM, write the draws completed so far, "
+                            "with attributes interrupted = 1, draws_completed and "
+                            "chains_completed (keep), or nothing (discard); either way one "
+                            "line on stderr and exit code 130 (SIGINT) or 143 (SIGTERM); "
+                            "default %(default)s")
     train.set_defaults(run=_train)
 
 
@@ -69,7 +77,15 @@ def _train(args):
                          blocks=args.blocks, screen=args.screen,
                          point_estimate=args.point_estimate)
     tree = train(config, load_chosen_table(args), progressbar=not args.no_progress)
-    save_trace(tree, out)
+    with interruption.deferred():  # a first signal lets the write finish
+        stopped = tree.attrs["interrupted"] or interruption.received()
+        if stopped and args.on_interrupt == "discard":
+            raise interruption.Interrupted(interruption.received() or signal.SIGINT,
+                                           f"--on-interrupt discard: {out} not written")
+        save_trace(tree, out)
+    if tree.attrs["interrupted"] or interruption.received():
+        raise interruption.Interrupted(interruption.received() or signal.SIGINT,
+                                       kept(tree, out))
     report = evaluation(tree)
     point = config.point_estimate
     print(f"test accuracy on the chip: predictive {report['test_accuracy_predictive']:.3f}, "
@@ -79,6 +95,16 @@ def _train(args):
           f"R-hat {report['rhat_log_likelihood']:.3f}; test probabilities min bulk ESS "
           f"{report['ess_bulk_predictive_min']:.1f}")
     print(tree.attrs["convergence_verdict"])
+
+
+def kept(tree, out) -> str:
+    """What an interrupted ``train`` wrote, in one line."""
+    attrs = tree.attrs
+    if not attrs["interrupted"]:
+        return f"sampling had finished; wrote the complete trace to {out}"
+    return (f"kept {attrs['chains_completed']} chain(s) x {attrs['draws_completed']} draws "
+            f"(of {attrs['chains']} x {attrs['draws']} asked for) in {out}, "
+            f"with the attribute interrupted = 1")
 
 
 POINT_NAMES = {"mean": "W*", "best": "best draw", "last": "last draw"}

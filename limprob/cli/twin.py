@@ -12,6 +12,7 @@ follow the CLI's rules: bad input is one line and exit code 2, and no output fil
 
 from __future__ import annotations
 
+from limprob import interruption
 from limprob.cli.options import (SAMPLER_OPTIONS, add_options, add_table_options,
                                  config_fields, load_chosen_table)
 from limprob.errors import LimprobError
@@ -128,6 +129,7 @@ def run_twin(args):
         config = TwinConfig(families, **sampler)
         fit = fit_twin_smc if args.smc else fit_twin
         tree = fit(network, probes, None, config, progressbar=progress)
+    interruption.stop_if_received()  # PyMC returned a cut trace: write none
     save_trace(tree, out)
     names = [n for n in tree.attrs["distortion_parameters"].split(",") if n]
     if names:

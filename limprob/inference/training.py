@@ -29,6 +29,7 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
+from limprob import interruption
 from limprob.chip.protocol import Chip
 from limprob.chip.simulated import SimulatedChip
 from limprob.data import Split, load_table, split
@@ -173,6 +174,13 @@ def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *,
     start = chip.queries
     tree, wall_seconds = sample(model, step, config, initvals, progressbar=progressbar)
     setup_queries = (chip.queries - start) if config.cores == 1 else None
+    with interruption.deferred():  # the draws are in hand: a first signal lets them finish
+        return _finish(tree, model, chip, data, config, wall_seconds, setup_queries)
+
+
+def _finish(tree: xr.DataTree, model: pm.Model, chip: Chip, data: Split, config: TrainConfig,
+            wall_seconds: float, setup_queries: int | None) -> xr.DataTree:
+    """The limprob trace from PyMC's tree: log-likelihood, predictions, attributes."""
     log_likelihood, source, log_likelihood_queries = _log_likelihood_group(tree, model, chip)
     tree["log_likelihood"] = log_likelihood
 
