@@ -54,3 +54,10 @@ def load_chosen_table(args):
     from limprob.data import load_dataset, load_table
 
     return load_table(args.data) if args.data else load_dataset(args.dataset or "wisconsin")
+
+
+def add_max_memory(parser, what: str) -> None:
+    """``--max-memory BYTES``: the memory ``what`` may take (default: what is available)."""
+    parser.add_argument("--max-memory", type=float, default=None, metavar="BYTES",
+                        help=f"refuse the run, before any work, when {what} is estimated to "
+                             "need more memory than this (default: the memory available now)")

@@ -13,7 +13,7 @@ import json
 import signal
 
 from limprob import interruption
-from limprob.cli.options import (NETWORK_OPTIONS, SAMPLER_OPTIONS, add_options,
+from limprob.cli.options import (NETWORK_OPTIONS, SAMPLER_OPTIONS, add_max_memory, add_options,
                                  add_table_options, config_fields, load_chosen_table)
 from limprob.errors import LimprobError
 
@@ -59,6 +59,7 @@ def _add_train(commands):
     add_table_options(train)
     train.add_argument("--out", required=True, help="trace to write (NetCDF)")
     train.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_max_memory(train, "the trace")
     train.add_argument("--on-interrupt", choices=("keep", "discard"), default="keep",
                        help="on SIGINT (Ctrl-C) or SIGTERM, write the draws completed so far, "
                             "with attributes interrupted = 1, draws_completed and "
@@ -76,7 +77,8 @@ def _train(args):
     config = TrainConfig(**config_fields(args, TRAIN_OPTIONS), sampler=args.sampler,
                          blocks=args.blocks, screen=args.screen,
                          point_estimate=args.point_estimate)
-    tree = train(config, load_chosen_table(args), progressbar=not args.no_progress)
+    tree = train(config, load_chosen_table(args), progressbar=not args.no_progress,
+                 max_memory=args.max_memory)
     with interruption.deferred():  # a first signal lets the write finish
         stopped = tree.attrs["interrupted"] or interruption.received()
         if stopped and args.on_interrupt == "discard":
