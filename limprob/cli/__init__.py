@@ -55,7 +55,7 @@ def main(argv=None) -> int:
             args.run(args)
             interruption.stop_if_received()  # a signal deferred while finishing
         except LimprobError as error:
-            message = str(error)
+            message = " ".join(str(error).split())  # one line, whatever a library said
             print(message if message.startswith("limprob") else f"limprob: error: {message}",
                   file=sys.stderr)
             return 2

@@ -162,6 +162,19 @@ def _log_likelihood_group(tree: xr.DataTree, model: pm.Model,
     return dataset, "recomputed after sampling", chip.queries - before
 
 
+def check_sizes(chip: Chip, data: Split, config: TrainConfig) -> None:
+    """The chip must have one input per feature, one output per class, and the configuration's
+    hidden size and time steps; raise :class:`LimprobError` naming the first that differs."""
+    wanted = {"inputs": data.train.sizes["feature"], "outputs": data.train.sizes["class"],
+              "hidden neurons": config.hidden, "time steps": config.time_steps}
+    has = {"inputs": chip.n_inputs, "outputs": chip.n_outputs,
+           "hidden neurons": chip.network.n_hidden, "time steps": chip.network.n_steps}
+    for name, value in wanted.items():
+        if has[name] != value:
+            raise LimprobError(f"the chip has {has[name]} {name}, but the data and training "
+                               f"configuration need {value}")
+
+
 @exact_arithmetic
 def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *,
                   progressbar: bool = True) -> xr.DataTree:
@@ -170,6 +183,7 @@ def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *,
     Compiled without fast-math (:func:`~limprob.inference.sampling.exact_arithmetic`): the
     same seeds give the same trace, bit for bit, in every process.
     """
+    check_sizes(chip, data, config)
     model = build_model(chip, data.train, sigma_w=config.sigma_w, kappa=config.kappa)
     step = make_step(model, chip, config, data.train)
     initvals = prior_draws(model, config.chains, config.seed)
