@@ -70,13 +70,21 @@ def _add_train(commands):
 
 
 def _train(args):
-    from limprob.inference.training import TrainConfig, train
-    from limprob.io import check_output_path, save_trace
+    from limprob.inference.training import TrainConfig
+    from limprob.io import check_output_path, exclusive
 
     out = check_output_path(args.out)
     config = TrainConfig(**config_fields(args, TRAIN_OPTIONS), sampler=args.sampler,
                          blocks=args.blocks, screen=args.screen,
                          point_estimate=args.point_estimate)
+    with exclusive(out):  # a second run on the same --out is refused
+        _train_into(out, config, args)
+
+
+def _train_into(out, config, args):
+    from limprob.inference.training import train
+    from limprob.io import save_trace
+
     tree = train(config, load_chosen_table(args), progressbar=not args.no_progress,
                  max_memory=args.max_memory)
     with interruption.deferred():  # a first signal lets the write finish
