@@ -41,7 +41,18 @@ def _add_train(commands):
     from limprob.inference.training import BLOCKS, SAMPLERS, TrainConfig
 
     defaults = TrainConfig()
-    train = commands.add_parser("train", help="train an SNN on a simulated chip by MCMC")
+    train = commands.add_parser(
+        "train", help="train an SNN on a simulated chip by MCMC",
+        description="Train an SNN on a simulated chip by MCMC and write its trace (NetCDF).",
+        epilog="Before any work the run is refused (one line, exit 2) if its trace would need "
+               "more memory than is available (or than --max-memory BYTES) or if another run "
+               "is writing the same --out (it holds .OUT.lock beside it); sampling projected "
+               "past a minute is announced on stderr. SIGINT (Ctrl-C) or SIGTERM stops "
+               "sampling at the end of the current draw: --on-interrupt keep writes the draws "
+               "completed (chains cut to a common length) with the attributes interrupted = 1, "
+               "draws_completed, chains_completed and signal; discard writes nothing. Either "
+               "way one line on stderr says which, the exit code is 130 (SIGINT) or 143 "
+               "(SIGTERM), and no temporary file is left; a second signal stops at once.")
     add_options(train, defaults, TRAIN_OPTIONS)
     train.add_argument("--sampler", choices=SAMPLERS, default=defaults.sampler,
                        help="step method (default %(default)s)")
