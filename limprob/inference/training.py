@@ -317,5 +317,10 @@ def train(config: TrainConfig, table: xr.Dataset | None = None, *,
     cost.check_memory(memory_estimate(config, data), "this training run", max_memory)
     chip = SimulatedChip(table.sizes["feature"], table.sizes["class"], config.network,
                          config.strength, config.chip_seed)
-    projected_seconds(chip, data, config)
-    return train_on_chip(chip, data, config, progressbar=progressbar)
+    before = chip.queries
+    projected = projected_seconds(chip, data, config)
+    timing_queries = chip.queries - before
+    tree = train_on_chip(chip, data, config, progressbar=progressbar)
+    tree.attrs.update(projected_sampling_seconds=projected,
+                      projection_chip_queries=timing_queries)
+    return tree
