@@ -85,3 +85,30 @@ def test_a_second_train_on_the_same_output_is_refused(tmp_path, capsys):
     assert err == (f"limprob: error: {out}: another limprob run is writing it (it holds "
                    f"{lock_path(out)}); wait for it to finish or choose another output")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_study_stopped_by_a_signal_keeps_its_finished_cells_and_no_lock(tmp_path,
+                                                                         monkeypatch):
+    import os
+    import signal
+
+    from limprob import interruption
+
+    calls = []
+
+    def run_cell(cell, settings):
+        calls.append(cell)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)  # the handler raises here
+        return RESULT
+
+    monkeypatch.setattr(study_module, "run_cell", run_cell)
+    out = tmp_path / "study.nc"
+    with pytest.raises(interruption.Interrupted) as stopped:
+        with interruption.handled():
+            run_study(GRID, TINY, out, in_process=True, progressbar=False)
+    assert stopped.value.exit_code == 143
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study.nc.cells"]
+    [cached] = cache_dir(out).iterdir()  # the finished cell, and no lock or temporary
+    assert cached.name == cell_path(cache_dir(out), calls[0], TINY).name
