@@ -11,11 +11,17 @@ Built-in tables (:data:`DATASETS`, :func:`load_dataset`), none downloaded at run
 
 A user's own table loads through the same checks:
 
-- CSV with a header: one column per feature and a column named ``label`` holding integer class
-  indices 0 .. K - 1, every class present; the classes are named ``class_0 .. class_{K-1}``;
-- NetCDF: a variable ``features`` with dims (obs, feature) and a variable ``labels`` with dim
-  obs; an optional ``class`` coordinate names the classes (labels index it), else the classes
-  follow from the labels as for a CSV.
+- CSV (UTF-8; a byte-order mark is dropped) with a header of distinct names: one column per
+  feature and a column named ``label`` holding integer class indices 0 .. K - 1, every class
+  present; the classes are named ``class_0 .. class_{K-1}``;
+- NetCDF: a numeric variable ``features`` with dims (obs, feature) and a variable ``labels``
+  with the one dim obs; an optional ``class`` coordinate names the classes (labels index it),
+  else the classes follow from the labels as for a CSV.
+
+Refused with one line: a folder, pipe or device instead of a file, an empty file, text that is
+not UTF-8, repeated column names (a second ``label`` would leak the labels), fewer than two
+classes, a class with fewer than two samples (the split is stratified), NaN or infinite
+features, or a feature whose range max - min overflows a float (it cannot be scaled).
 
 Every table is an :class:`xarray.Dataset` with ``features (obs, feature)`` and
 ``labels (obs)``, coordinates ``feature`` and ``class`` (names) and the attribute ``source``;
@@ -86,8 +92,16 @@ def check_table(table: xr.Dataset, n_features: int | None = None) -> xr.Dataset:
     if bad.any():
         row, col = np.argwhere(bad)[0]
         raise LimprobError(
-            f"{source}: feature {table['feature'].values[col]!r} of sample {row} is "
+            f"{source}: feature {str(table['feature'].values[col])!r} of sample {row} is "
             f"{features[row, col]} (NaN or infinite values are not allowed)"
+        )
+    with np.errstate(over="ignore"):
+        span = features.max(axis=0) - features.min(axis=0)
+    if not np.all(np.isfinite(span)):
+        col = int(np.argmin(np.isfinite(span)))
+        raise LimprobError(
+            f"{source}: feature {str(table['feature'].values[col])!r} spans more than a float "
+            "holds (max - min overflows), so it cannot be scaled to [0, 1]"
         )
     n_classes = table.sizes["class"]
     if not np.issubdtype(labels.dtype, np.integer):
@@ -242,11 +256,21 @@ def _class_names(labels: np.ndarray, source) -> list[str]:
 
 
 def _load_csv(path: Path) -> xr.Dataset:
-    with path.open(newline="") as handle:
-        rows = list(csv.reader(handle))
+    try:  # utf-8-sig: a byte-order mark, as spreadsheet programs write, is dropped
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.reader(handle))
+    except UnicodeDecodeError as error:
+        raise LimprobError(f"{path}: not UTF-8 text (byte {error.start} is "
+                           f"0x{error.object[error.start]:02x}); save the CSV as UTF-8") from None
+    except csv.Error as error:
+        raise LimprobError(f"{path}: not a readable CSV ({error})") from None
     if not rows:
         raise LimprobError(f"{path}: the file is empty")
-    header, body = rows[0], [row for row in rows[1:] if row]
+    header, body = [name.strip() for name in rows[0]], [row for row in rows[1:] if row]
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise LimprobError(f"{path}: the column name(s) {', '.join(map(repr, repeated))} repeat "
+                           "(a second 'label' would leak the labels into the features)")
     if "label" not in header:
         raise LimprobError(f"{path}: no column named 'label' in the header")
     label_col = header.index("label")
@@ -269,16 +293,23 @@ def _load_csv(path: Path) -> xr.Dataset:
 
 
 def _load_netcdf(path: Path) -> xr.Dataset:
+    if path.stat().st_size == 0:
+        raise LimprobError(f"{path}: the file is empty")
     try:
         with xr.open_dataset(path) as opened:
             raw = opened.load()
     except (OSError, ValueError) as error:
-        raise LimprobError(f"{path}: not a readable NetCDF file ({error})")
+        raise LimprobError(f"{path}: not a readable NetCDF file ({type(error).__name__})")
     if "features" not in raw or "labels" not in raw:
         raise LimprobError(f"{path}: needs variables 'features' (obs, feature) and 'labels' (obs)")
+    if raw["features"].ndim != 2 or "obs" not in raw["features"].dims:
+        raise LimprobError(f"{path}: 'features' must have dims (obs, feature), "
+                           f"not {raw['features'].dims}")
+    if raw["labels"].dims != ("obs",):
+        raise LimprobError(f"{path}: 'labels' must have the one dim obs, not {raw['labels'].dims}")
+    if raw["features"].dtype.kind not in "iuf":
+        raise LimprobError(f"{path}: 'features' must be numbers, not {raw['features'].dtype}")
     features = raw["features"].transpose("obs", ...).values
-    if features.ndim != 2:
-        raise LimprobError(f"{path}: 'features' must have dims (obs, feature)")
     names = raw["feature"].values if "feature" in raw.coords else range(features.shape[1])
     labels = raw["labels"].values
     classes = raw["class"].values if "class" in raw.coords else _class_names(labels, path)
@@ -293,6 +324,10 @@ def load_table(path: str | Path | None = None) -> xr.Dataset:
     if path is None:
         return load_wisconsin()
     path = Path(path)
+    if path.is_dir():
+        raise LimprobError(f"{path}: is a folder, not a data file")
+    if path.exists() and not path.is_file():
+        raise LimprobError(f"{path}: not a regular file (a pipe or device cannot be read twice)")
     if not path.is_file():
         raise LimprobError(f"{path}: no such data file")
     if path.suffix.lower() == ".csv":
@@ -336,9 +371,23 @@ def split(
     if test_fraction is None:
         test_fraction = table.attrs.get("test_size", 0.2)
     labels = table["labels"].values
-    train_obs, test_obs = train_test_split(
-        table["obs"].values, test_size=test_fraction, stratify=labels, random_state=seed
-    )
+    source = table.attrs.get("source", "data")
+    counts = np.bincount(labels, minlength=table.sizes["class"])
+    present = np.where(counts > 0, counts, np.iinfo(counts.dtype).max)
+    if present.min() < 2:
+        rare = int(np.argmin(present))
+        raise LimprobError(
+            f"{source}: class {str(table['class'].values[rare])!r} has {counts[rare]} sample(s); "
+            "a stratified train/test split needs at least 2 of every class"
+        )
+    try:
+        train_obs, test_obs = train_test_split(
+            table["obs"].values, test_size=test_fraction, stratify=labels, random_state=seed
+        )
+    except ValueError as error:
+        raise LimprobError(f"{source}: cannot split {labels.size} samples of "
+                           f"{np.count_nonzero(counts)} classes into train and test "
+                           f"({error})") from None
     train, test = table.sel(obs=np.sort(train_obs)), table.sel(obs=np.sort(test_obs))
     scaler = MinMaxScaler().fit(train["features"].values)
     train = train.copy(data={"features": scaler.transform(train["features"].values),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import xarray as xr
@@ -32,8 +33,10 @@ def check_output_path(path: str | Path) -> Path:
     except OSError as error:
         raise LimprobError(f"{path}: cannot write in {path.parent} "
                            f"({error.strerror or type(error).__name__})") from None
-    os.close(handle)
-    Path(probe).unlink()
+    try:
+        os.close(handle)
+    finally:
+        Path(probe).unlink()
     return path
 
 
@@ -52,6 +55,37 @@ def write_atomically(path: str | Path, write) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def lock_path(path: str | Path) -> Path:
+    """The lock file of ``path``: ``.NAME.lock`` beside it."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.lock")
+
+
+@contextmanager
+def exclusive(path: str | Path, *, wait: bool = False):
+    """Hold the lock of ``path`` (:func:`lock_path`, an ``flock`` the system drops if the
+    process dies) for the block, so two limprob runs never write ``path`` at once.
+
+    Without ``wait``, a lock another process holds is refused with :class:`LimprobError`; with
+    it, the block waits its turn. The lock file is removed on the way out (before the lock is
+    released, so a waiter that opened it retries on a fresh one).
+    """
+    from filelock import FileLock, Timeout
+
+    lock_file = lock_path(path)
+    lock = FileLock(lock_file, timeout=-1 if wait else 0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise LimprobError(f"{path}: another limprob run is writing it (it holds {lock_file}); "
+                           "wait for it to finish or choose another output") from None
+    try:
+        yield lock_file
+    finally:
+        lock_file.unlink(missing_ok=True)
+        lock.release()
 
 
 COMPRESSION = {"zlib": True, "complevel": 4}

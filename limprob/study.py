@@ -17,9 +17,12 @@ scalars:
 Every finished cell is written at once, atomically, as one JSON file in ``OUT.cells/``, named by
 its coordinates and a hash of the settings its method depends on. A study run again with the
 same output skips the cells found there, so an interrupted study resumes where it stopped, and
-changing MH's draws re-runs the MH cells only. :func:`run_study` then assembles one
-:class:`xarray.Dataset` with dims :data:`DIMS` (NaN where a cell is absent), settings and
-package versions in its attributes, and writes it atomically to NetCDF.
+changing MH's draws re-runs the MH cells only. A cell is locked while it is computed
+(``OUT.cells/.NAME.json.lock``, :func:`limprob.io.exclusive`): a second run of the same study
+leaves the cells the first is computing to it, waits for them and takes their results, and
+computes a cell itself only if the run that held it died without writing it. :func:`run_study`
+then assembles one :class:`xarray.Dataset` with dims :data:`DIMS` (NaN where a cell is absent),
+settings and package versions in its attributes, and writes it atomically to NetCDF.
 
 Cells run on Dask distributed: a ``LocalCluster`` of one single-threaded worker process per core
 by default, or an existing cluster given by its scheduler address. ``client=None`` with
@@ -34,6 +37,7 @@ import logging
 import math
 import os
 import time
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, replace
 from itertools import product
 from pathlib import Path
@@ -48,7 +52,7 @@ from limprob.inference.backprop import BackpropConfig, train_backprop
 from limprob.inference.evaluation import mean_accuracy, point_estimate_weights
 from limprob.inference.sampling import package_versions
 from limprob.inference.training import TrainConfig, train_on_chip
-from limprob.io import (ENGINE, check_output_path, netcdf_attribute, save_dataset,
+from limprob.io import (ENGINE, check_output_path, exclusive, netcdf_attribute, save_dataset,
                         write_atomically)
 from limprob.snn import Network
 from limprob import validation
@@ -342,52 +346,89 @@ def run_study(grid: Grid, settings: StudySettings, out: str | Path, *,
     if max_cells is not None:
         todo = todo[:max_cells]
     started = time.perf_counter()
-    if todo:
-        _compute(todo, settings, folder, client=client, scheduler=scheduler, workers=workers,
-                 in_process=in_process, progressbar=progressbar)
+    computed = 0
+    own = bool(todo) and not in_process and client is None
+    cluster = None
+    if own:  # before any file is made: a scheduler that does not answer leaves nothing
+        client, cluster = connect(scheduler, workers)
+    try:
+        while todo:
+            claimed, busy = _claim(todo, settings, folder)
+            if claimed:
+                _compute(claimed, settings, folder, client=client, in_process=in_process,
+                         progressbar=progressbar)
+                computed += len(claimed)
+            if busy:  # another run is computing these: wait for one, then look again
+                with exclusive(cell_path(folder, busy[0], settings), wait=True):
+                    pass
+            todo = [c for c in busy if read_cell(cell_path(folder, c, settings)) is None]
+    finally:
+        if own:
+            client.close()
+            if cluster is not None:
+                cluster.close()
     study = assemble(grid, settings, out)
-    study.attrs.update({"cells_computed": len(todo),
-                        "cells_cached": int(study.attrs["cells_present"]) - len(todo),
+    study.attrs.update({"cells_computed": computed,
+                        "cells_cached": int(study.attrs["cells_present"]) - computed,
                         "run_wall_seconds": time.perf_counter() - started})
     save_study(study, out)
     return study
 
 
-def _compute(todo, settings, folder, *, client, scheduler, workers, in_process, progressbar):
+def _claim(cells: list[Cell], settings: StudySettings,
+           folder: Path) -> tuple[list[tuple[Cell, ExitStack]], list[Cell]]:
+    """Take the lock of every cell no other run holds (:func:`limprob.io.exclusive`), so two
+    runs of one study never compute a cell twice. Returns the cells claimed and not yet cached,
+    each with the stack that releases its lock, and the cells another run holds."""
+    folder.mkdir(exist_ok=True)
+    claimed, busy = [], []
+    for cell in cells:
+        path = cell_path(folder, cell, settings)
+        stack = ExitStack()
+        try:
+            stack.enter_context(exclusive(path))
+        except LimprobError:
+            busy.append(cell)
+            continue
+        if read_cell(path) is None:
+            claimed.append((cell, stack))
+        else:  # another run finished it since we looked
+            stack.close()
+    return claimed, busy
+
+
+def _compute(claimed, settings, folder, *, client, in_process, progressbar):
+    """Run the ``claimed`` cells, here or on ``client``, write each as it finishes and release
+    its lock; every lock is released on the way out, whatever happens."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(todo), desc="study cells", unit="cell", disable=not progressbar)
-    if in_process:
-        for cell in todo:
-            write_cell(cell_path(folder, cell, settings), cell, settings,
-                       run_cell(cell, settings))
-            bar.update()
-        bar.close()
-        return
-    from distributed import as_completed
+    locks = dict(claimed)
+    todo = [cell for cell, _ in claimed]
+    with ExitStack() as stack, tqdm(total=len(todo), desc="study cells", unit="cell",
+                                    disable=not progressbar) as bar:
+        for lock in locks.values():
+            stack.enter_context(lock)
 
-    own = client is None
-    cluster = None
-    if own:
-        client, cluster = connect(scheduler, workers)
-    try:
+        def finish(cell, result):
+            write_cell(cell_path(folder, cell, settings), cell, settings, result)
+            locks[cell].close()
+            bar.update()
+
+        if in_process:
+            for cell in todo:
+                finish(cell, run_cell(cell, settings))
+            return
+        from distributed import as_completed
+
         futures = {client.submit(run_cell, cell, settings, pure=False,
                                  key=f"cell-{cell_path(folder, cell, settings).stem}"): cell
                    for cell in todo}
         try:
             for future in as_completed(futures):
-                cell = futures[future]
-                write_cell(cell_path(folder, cell, settings), cell, settings, future.result())
-                bar.update()
+                finish(futures[future], future.result())
         finally:
             for future in futures:
                 future.cancel()
-    finally:
-        bar.close()
-        if own:
-            client.close()
-            if cluster is not None:
-                cluster.close()
 
 
 def assemble(grid: Grid, settings: StudySettings, out: str | Path) -> xr.Dataset:

@@ -111,8 +111,12 @@ def scenario_dataset(n_params, tokens=None, flops=None, bits=limits.DEFAULT_BITS
     if flops is None and tokens is None:
         raise LimprobError("give tokens or flops")
     token_values = np.full(shape, np.nan) if tokens is None else per_scenario("tokens", tokens)
-    flop_values = (limits.training_flops(n, token_values) if flops is None
-                   else per_scenario("flops", flops))
+    with np.errstate(over="ignore"):  # an overflow is refused just below
+        flop_values = (limits.training_flops(n, token_values) if flops is None
+                       else per_scenario("flops", flops))
+    if not np.all(np.isfinite(flop_values)):
+        raise LimprobError("the training FLOPs C = 6 N D overflow a float (above 1.8e308): "
+                           "params x tokens is too large")
     if names is None:
         names = [f"N={value:.3g}" for value in n]
     if len(names) != n.size or len(set(names)) != n.size:

@@ -10,7 +10,8 @@ from limprob.inference import TrainConfig, train
 from limprob.inference.loo import robust_loo
 from limprob.io import load_trace, save_trace
 
-VOLATILE = {"created_at", "sampling_time", "wall_seconds"}  # wall-clock facts, not results
+VOLATILE = {"created_at", "sampling_time", "wall_seconds",
+            "projected_sampling_seconds"}  # wall-clock facts, not results
 
 
 def strip_volatile(tree):
@@ -28,6 +29,8 @@ def tiny_run():
 
 
 def test_trace_has_the_standard_groups_with_named_dims(tiny_run):
+    from conftest import TINY
+
     assert {"posterior", "log_likelihood", "sample_stats", "observed_data", "constant_data",
             "predictions", "predictions_constant_data"} <= set(tiny_run.children)
     assert tiny_run["posterior"]["W_in"].dims == ("chain", "draw", "input", "hidden")
@@ -39,6 +42,12 @@ def test_trace_has_the_standard_groups_with_named_dims(tiny_run):
     test_obs = set(tiny_run["predictions"]["obs"].values)
     assert train_obs and test_obs and not train_obs & test_obs
     assert tiny_run.attrs["chip_strength"] == 1.0 and tiny_run.attrs["network_n_hidden"] == 8
+    # a complete run says so; train() timed two chip queries for its projection first
+    assert (tiny_run.attrs["interrupted"], tiny_run.attrs["draws_completed"],
+            tiny_run.attrs["chains_completed"]) == (0, TINY["draws"], TINY["chains"])
+    assert "signal" not in tiny_run.attrs
+    assert tiny_run.attrs["projection_chip_queries"] == 2
+    assert tiny_run.attrs["projected_sampling_seconds"] > 0
 
 
 def test_queries_are_counted_per_chain_and_apart_from_evaluation(tiny_run):

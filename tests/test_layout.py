@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 LAYERS = [
-    ("limprob.errors", "limprob.validation", "limprob.io"),
+    ("limprob.errors", "limprob.validation", "limprob.io", "limprob.interruption"),
     ("limprob.streams",),
     ("limprob.data", "limprob.snn", "limprob.energy", "limprob.energy.limits"),
     ("limprob.chip",),

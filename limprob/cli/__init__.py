@@ -16,7 +16,10 @@
 One module per command group registers its subcommands (``register(commands)``), with
 defaults read from the configuration classes (:mod:`limprob.cli.options`). Bad input (a
 :class:`~limprob.errors.LimprobError` or a malformed argument) prints one line
-``limprob: error: ...`` and exits with code 2, leaving no output file.
+``limprob: error: ...`` and exits with code 2, leaving no output file. SIGINT and SIGTERM
+stop any command (:mod:`limprob.interruption`) with one line ``limprob: interrupted by SIG...:
+what was kept`` and exit code 130 or 143, never 0; ``train`` may keep its completed draws
+(``--on-interrupt``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from limprob import interruption
 from limprob.cli import compare, energy, nir, plot, study, train, twin
 from limprob.errors import LimprobError
 
@@ -48,12 +52,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    try:
-        args = build_parser().parse_args(argv)
-        args.run(args)
-    except LimprobError as error:
-        message = str(error)
-        print(message if message.startswith("limprob") else f"limprob: error: {message}",
-              file=sys.stderr)
-        return 2
+    with interruption.handled():
+        try:
+            args = build_parser().parse_args(argv)
+            args.run(args)
+            interruption.stop_if_received()  # a signal deferred while finishing
+        except LimprobError as error:
+            message = " ".join(str(error).split())  # one line, whatever a library said
+            print(message if message.startswith("limprob") else f"limprob: error: {message}",
+                  file=sys.stderr)
+            return 2
+        except KeyboardInterrupt as error:
+            stopped = error if isinstance(error, interruption.Interrupted) else \
+                interruption.Interrupted()
+            print(f"limprob: interrupted by {stopped.name}: {stopped.outcome}", file=sys.stderr)
+            return stopped.exit_code
     return 0

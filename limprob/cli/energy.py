@@ -51,6 +51,8 @@ def _energy(args):
     logging.getLogger("pymc").setLevel(logging.WARNING)  # the device posterior's NUTS chatter
     if args.trace is not None:
         return _training_run_energy(args)
+    if args.tokens is not None and args.flops is not None:
+        raise LimprobError("energy: give --tokens (C = 6 N D) or --flops C, not both")
     if args.params is None or (args.tokens is None and args.flops is None):
         raise LimprobError("energy: give --params and --tokens (or --flops), or a trace file")
     report = energy_report(args.params, args.tokens, args.bits, flops=args.flops,

@@ -88,3 +88,10 @@ def add_chip_noise_options(parser, defaults) -> None:
                         metavar="B|none",
                         help="resolution of the chip's weight converter over [-2, 2], 1..16 "
                              "bits (default: none, continuous)")
+
+
+def add_max_memory(parser, what: str) -> None:
+    """``--max-memory BYTES``: the memory ``what`` may take (default: what is available)."""
+    parser.add_argument("--max-memory", type=float, default=None, metavar="BYTES",
+                        help=f"refuse the run, before any work, when {what} is estimated to "
+                             "need more memory than this (default: the memory available now)")

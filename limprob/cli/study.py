@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from limprob import interruption
 from limprob.cli.options import NETWORK_OPTIONS, SAMPLER_OPTIONS, config_fields, repeats
 
 GRID_OPTIONS = (
@@ -82,8 +83,13 @@ def run_study_command(args):
                        **config_fields(args, (("repeats", "repeats", ""),)),
                        re_estimate_current=args.re_estimate_current,
                        backprop=replace(settings.backprop, **config_fields(args, BACKPROP_OPTIONS)))
-    study = run_study(grid, settings, args.out, scheduler=args.scheduler, workers=args.workers,
-                      progressbar=not args.no_progress)
+    try:
+        study = run_study(grid, settings, args.out, scheduler=args.scheduler,
+                          workers=args.workers, progressbar=not args.no_progress)
+    except interruption.Interrupted as stopped:
+        stopped.outcome = (f"{args.out} not written; the cells finished are kept in "
+                           f"{cache_dir(args.out)} and a re-run resumes from them")
+        raise
     print(f"{study.attrs['cells_computed']} cells computed, {study.attrs['cells_cached']} "
           f"from {cache_dir(args.out)}; wrote {args.out}")
     print(summary_table(study))

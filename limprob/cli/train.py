@@ -10,12 +10,14 @@ Defaults come from :class:`limprob.inference.training.TrainConfig`.
 from __future__ import annotations
 
 import json
+import signal
 
 import numpy as np
 
+from limprob import interruption
 from limprob.cli.options import (NETWORK_OPTIONS, SAMPLER_OPTIONS, add_chip_noise_options,
-                                 add_options, add_table_options, config_fields,
-                                 load_chosen_table, repeats)
+                                 add_max_memory, add_options, add_table_options,
+                                 config_fields, load_chosen_table, repeats)
 from limprob.errors import LimprobError
 
 
@@ -42,7 +44,18 @@ def _add_train(commands):
     from limprob.inference.training import BLOCKS, SAMPLERS, TrainConfig
 
     defaults = TrainConfig()
-    train = commands.add_parser("train", help="train an SNN on a simulated chip by MCMC")
+    train = commands.add_parser(
+        "train", help="train an SNN on a simulated chip by MCMC",
+        description="Train an SNN on a simulated chip by MCMC and write its trace (NetCDF).",
+        epilog="Before any work the run is refused (one line, exit 2) if its trace would need "
+               "more memory than is available (or than --max-memory BYTES) or if another run "
+               "is writing the same --out (it holds .OUT.lock beside it); sampling projected "
+               "past a minute is announced on stderr. SIGINT (Ctrl-C) or SIGTERM stops "
+               "sampling at the end of the current draw: --on-interrupt keep writes the draws "
+               "completed (chains cut to a common length) with the attributes interrupted = 1, "
+               "draws_completed, chains_completed and signal; discard writes nothing. Either "
+               "way one line on stderr says which, the exit code is 130 (SIGINT) or 143 "
+               "(SIGTERM), and no temporary file is left; a second signal stops at once.")
     add_options(train, defaults, TRAIN_OPTIONS)
     train.add_argument("--sampler", choices=SAMPLERS, default=defaults.sampler,
                        help="step method (default %(default)s)")
@@ -69,12 +82,19 @@ def _add_train(commands):
     add_table_options(train)
     train.add_argument("--out", required=True, help="trace to write (NetCDF)")
     train.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_max_memory(train, "the trace")
+    train.add_argument("--on-interrupt", choices=("keep", "discard"), default="keep",
+                       help="on SIGINT (Ctrl-C) or SIGTERM, write the draws completed so far, "
+                            "with attributes interrupted = 1, draws_completed and "
+                            "chains_completed (keep), or nothing (discard); either way one "
+                            "line on stderr and exit code 130 (SIGINT) or 143 (SIGTERM); "
+                            "default %(default)s")
     train.set_defaults(run=_train)
 
 
 def _train(args):
-    from limprob.inference.training import TrainConfig, train
-    from limprob.io import check_output_path, save_trace
+    from limprob.inference.training import TrainConfig
+    from limprob.io import check_output_path, exclusive
 
     out = check_output_path(args.out)
     config = TrainConfig(**config_fields(args, TRAIN_OPTIONS), sampler=args.sampler,
@@ -82,8 +102,25 @@ def _train(args):
                          point_estimate=args.point_estimate, noise=args.noise,
                          weight_bits=args.weight_bits, repeats=args.repeats,
                          re_estimate_current=args.re_estimate_current)
-    tree = train(config, load_chosen_table(args), progressbar=not args.no_progress)
-    save_trace(tree, out)
+    with exclusive(out):  # a second run on the same --out is refused
+        _train_into(out, config, args)
+
+
+def _train_into(out, config, args):
+    from limprob.inference.training import train
+    from limprob.io import save_trace
+
+    tree = train(config, load_chosen_table(args), progressbar=not args.no_progress,
+                 max_memory=args.max_memory)
+    with interruption.deferred():  # a first signal lets the write finish
+        stopped = tree.attrs["interrupted"] or interruption.received()
+        if stopped and args.on_interrupt == "discard":
+            raise interruption.Interrupted(interruption.received() or signal.SIGINT,
+                                           f"--on-interrupt discard: {out} not written")
+        save_trace(tree, out)
+    if tree.attrs["interrupted"] or interruption.received():
+        raise interruption.Interrupted(interruption.received() or signal.SIGINT,
+                                       kept(tree, out))
     report = evaluation(tree)
     point = config.point_estimate
     print(f"test accuracy on the chip: predictive {report['test_accuracy_predictive']:.3f}, "
@@ -98,6 +135,16 @@ def _train(args):
               f"{tree.attrs['likelihood_estimate']}; queries per estimate after tuning "
               f"{', '.join(str(r) for r in np.atleast_1d(tree.attrs['repeats_per_chain']))} "
               f"(per chain)")
+
+
+def kept(tree, out) -> str:
+    """What an interrupted ``train`` wrote, in one line."""
+    attrs = tree.attrs
+    if not attrs["interrupted"]:
+        return f"sampling had finished; wrote the complete trace to {out}"
+    return (f"kept {attrs['chains_completed']} chain(s) x {attrs['draws_completed']} draws "
+            f"(of {attrs['chains']} x {attrs['draws']} asked for) in {out}, "
+            f"with the attribute interrupted = 1")
 
 
 POINT_NAMES = {"mean": "W*", "best": "best draw", "last": "last draw"}

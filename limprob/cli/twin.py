@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from limprob.cli.options import (SAMPLER_OPTIONS, add_chip_noise_options, add_options,
-                                 add_table_options,
+from limprob import interruption
+from limprob.cli.options import (SAMPLER_OPTIONS, add_chip_noise_options, add_max_memory,
+                                 add_options, add_table_options,
                                  config_fields, load_chosen_table)
 from limprob.errors import LimprobError
 
@@ -49,6 +50,7 @@ def register(commands):
                             "(default %(default)s)")
     add_chip_noise_options(probe, SimpleNamespace(noise=0.0, weight_bits=None))
     add_table_options(probe)
+    add_max_memory(probe, "the probe dataset")
     probe.add_argument("--out", required=True, help="probe dataset to write (NetCDF)")
     probe.set_defaults(run=run_probe)
 
@@ -69,6 +71,7 @@ def register(commands):
         twin.add_argument(f"--{flag}", dest=name, type=int, default=None,
                           help=f"{help_text} (default {getattr(twin_defaults, name)}, "
                                f"population twin {getattr(population_defaults, name)})")
+    add_max_memory(twin, "the population twin's simulated chips")
     twin.add_argument("--out", required=True, help="trace to write (NetCDF)")
     twin.add_argument("--no-progress", action="store_true", help="hide progress bars")
     twin.set_defaults(run=run_twin)
@@ -80,13 +83,19 @@ def run_probe(args):
     from limprob.data import split
     from limprob.io import check_output_path, save_dataset
     from limprob.snn import Network
-    from limprob.validation import seed
+    from limprob.inference import cost
+    from limprob.validation import positive_integer, seed
 
     out = check_output_path(args.out)
     seed("seed", args.seed)
+    n_probes, n_obs = positive_integer("probes", args.probes), positive_integer("obs", args.obs)
     table = load_chosen_table(args)
-    chip = SimulatedChip(table.sizes["feature"], table.sizes["class"],
-                         Network(**config_fields(args, PROBE_OPTIONS)), args.strength,
+    network = Network(**config_fields(args, PROBE_OPTIONS))
+    cost.check_memory(cost.probe_bytes(probes=n_probes, obs=n_obs,
+                                       inputs=table.sizes["feature"], hidden=network.n_hidden,
+                                       outputs=table.sizes["class"]),
+                      "this probe dataset", args.max_memory)
+    chip = SimulatedChip(table.sizes["feature"], table.sizes["class"], network, args.strength,
                          args.chip_seed, noise=args.noise, weight_bits=args.weight_bits)
     probes = record_probes_from_table(chip, split(table, seed=args.seed).train, args.probes,
                                       args.obs, seed=args.seed)
@@ -111,8 +120,9 @@ def run_twin(args):
     import arviz as az
     import pandas as pd
 
-    from limprob.io import check_output_path, save_trace
     from limprob.chip.probes import load_probes
+    from limprob.inference import cost
+    from limprob.io import check_output_path, save_trace
     from limprob.twin import (PopulationConfig, TwinConfig, fit_population, fit_twin,
                               fit_twin_smc)
 
@@ -125,6 +135,10 @@ def run_twin(args):
     sampler = config_fields(args, SAMPLER_OPTIONS)
     if args.population:
         config = PopulationConfig(n_chips=args.n_chips, **sampler)
+        cost.check_memory(cost.population_bytes(
+            chips=config.n_chips, probes=probes.sizes["probe"], obs=probes.sizes["obs"],
+            inputs=probes.sizes["input"], hidden=network.n_hidden,
+            outputs=probes.sizes["output"]), "the population twin", args.max_memory)
         tree = fit_population(network, probes, config, progressbar=progress)
     else:
         families = () if args.families.strip() == "none" else tuple(
@@ -132,6 +146,7 @@ def run_twin(args):
         config = TwinConfig(families, **sampler)
         fit = fit_twin_smc if args.smc else fit_twin
         tree = fit(network, probes, None, config, progressbar=progress)
+    interruption.stop_if_received()  # PyMC returned a cut trace: write none
     save_trace(tree, out)
     names = [n for n in tree.attrs["distortion_parameters"].split(",") if n]
     if names:

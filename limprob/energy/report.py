@@ -3,7 +3,12 @@ as a posterior median and interval over the device parameters of
 :mod:`limprob.models.lim_energy` (priors plus the shipped characterisation data).
 """
 
+import math
+
+import numpy as np
+
 from limprob.energy.limits import BOUND_NAMES, DEFAULT_BITS, DEFAULT_TIME_RATIO
+from limprob.errors import LimprobError
 from limprob.models import lim_energy
 
 
@@ -27,10 +32,15 @@ def energy_report(
         [params], tokens=None if tokens is None else [tokens],
         flops=None if flops is None else [flops], bits=bits, time_ratio=time_ratio,
     )
-    energies = lim_energy.scenario_energies(scenarios, seed=seed)
-    summary = lim_energy.summarise(energies, prob=prob)
-    return {
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below
+        energies = lim_energy.scenario_energies(scenarios, seed=seed)
+        summary = lim_energy.summarise(energies, prob=prob)
+    report = {
         name: {key: float(summary[name].sel(scenario=summary.scenario[0], statistic=key))
                for key in ("median", "low", "high")}
         for name in BOUND_NAMES
     }
+    if not all(math.isfinite(v) for bound in report.values() for v in bound.values()):
+        raise LimprobError("the energy bounds overflow a float for this run: ask for fewer "
+                           "parameters, tokens or FLOPs")
+    return report

@@ -9,6 +9,7 @@ of a :class:`SamplerSettings` (which their configuration classes extend), start 
 from __future__ import annotations
 
 import functools
+import signal
 import time
 import warnings
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import pymc as pm
 import pytensor
 import xarray as xr
 
+from limprob import interruption
 from limprob.validation import non_negative_integer, positive_integer, seed
 
 
@@ -62,15 +64,55 @@ def sample(model: pm.Model, step, settings: SamplerSettings, initvals=None, *,
            progressbar: bool = True) -> tuple[xr.DataTree, float]:
     """``pm.sample`` of ``model`` with ``step`` and ``settings``; returns the DataTree and the
     wall time of sampling (s). Convergence checks are left to the caller, which knows which
-    quantities they mean something for."""
+    quantities they mean something for.
+
+    SIGINT and SIGTERM stop sampling at the end of the current draw
+    (:mod:`limprob.interruption`; a second signal stops it at once): PyMC keeps the chains and
+    the common length that maximise the draws kept, and the tree's attributes say what it holds
+    (:func:`completion_attrs`). A signal before the first draw after tuning raises
+    :class:`~limprob.interruption.Interrupted`.
+    """
     started = time.perf_counter()
-    with model, warnings.catch_warnings():
+    # a first signal is recorded and the callback stops the chain at the end of its draw, so
+    # it never lands inside compiled code (numba's ctypes callbacks cannot raise)
+    with model, warnings.catch_warnings(), interruption.handled(), interruption.deferred():
         warnings.filterwarnings("ignore", message=".*CompoundStep.*")
-        tree = pm.sample(draws=settings.draws, tune=settings.tune, chains=settings.chains,
-                         cores=settings.cores, step=step, initvals=initvals,
-                         random_seed=settings.seed, progressbar=progressbar,
-                         compute_convergence_checks=False)
+        try:
+            tree = pm.sample(draws=settings.draws, tune=settings.tune, chains=settings.chains,
+                             cores=settings.cores, step=step, initvals=initvals,
+                             random_seed=settings.seed, progressbar=progressbar,
+                             compute_convergence_checks=False, callback=_stop_if_received)
+        except ValueError as error:  # PyMC's "Not enough samples to build a trace."
+            if interruption.received() is None or "enough samples" not in str(error):
+                raise
+            raise interruption.Interrupted(
+                interruption.received(), "nothing written: no draw after tuning was completed"
+            ) from None
+        signum = interruption.received()
+    tree.attrs.update(completion_attrs(tree, settings, signum))
     return tree, time.perf_counter() - started
+
+
+def _stop_if_received(trace, draw):
+    """Stop the chain after a draw once a signal came (also the chains PyMC starts after an
+    interrupted one, at their first draw)."""
+    interruption.stop_if_received()
+
+
+def completion_attrs(tree: xr.DataTree, settings: SamplerSettings,
+                     signum: int | None) -> dict:
+    """What a sampled tree holds: ``chains_completed`` chains of ``draws_completed`` draws
+    each (PyMC cuts an interrupted run's chains to a common length), and ``interrupted``
+    (1 if that is less than the ``settings`` asked for or a signal stopped sampling) with the
+    ``signal`` when there was one (a plain ``KeyboardInterrupt`` counts as SIGINT)."""
+    sizes = tree["posterior"].sizes
+    draws, chains = int(sizes["draw"]), int(sizes["chain"])
+    interrupted = signum is not None or draws < settings.draws or chains < settings.chains
+    attrs = {"interrupted": int(interrupted), "draws_completed": draws,
+             "chains_completed": chains}
+    if interrupted:
+        attrs["signal"] = interruption.signal_name(signum or signal.SIGINT)
+    return attrs
 
 
 def prior_draws(model: pm.Model, chains: int, seed: int) -> list[dict]:

@@ -22,6 +22,7 @@ limprob trace:
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import asdict, dataclass
 
@@ -29,10 +30,12 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
+from limprob import interruption
 from limprob.chip.protocol import Chip
 from limprob.chip.simulated import SimulatedChip
 from limprob.data import Split, load_table, split
 from limprob.errors import LimprobError
+from limprob.inference import cost
 from limprob.inference.diagnostics import convergence_attrs
 from limprob.inference.evaluation import (POINT_ESTIMATES, accuracy, best_chain,
                                           evaluate_weights, point_estimate_weights, predictions,
@@ -217,6 +220,19 @@ def _log_likelihood_group(tree: xr.DataTree, model: pm.Model,
     return dataset, "recomputed after sampling", chip.queries - before
 
 
+def check_sizes(chip: Chip, data: Split, config: TrainConfig) -> None:
+    """The chip must have one input per feature, one output per class, and the configuration's
+    hidden size and time steps; raise :class:`LimprobError` naming the first that differs."""
+    wanted = {"inputs": data.train.sizes["feature"], "outputs": data.train.sizes["class"],
+              "hidden neurons": config.hidden, "time steps": config.time_steps}
+    has = {"inputs": chip.n_inputs, "outputs": chip.n_outputs,
+           "hidden neurons": chip.network.n_hidden, "time steps": chip.network.n_steps}
+    for name, value in wanted.items():
+        if has[name] != value:
+            raise LimprobError(f"the chip has {has[name]} {name}, but the data and training "
+                               f"configuration need {value}")
+
+
 @exact_arithmetic
 def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *,
                   progressbar: bool = True) -> xr.DataTree:
@@ -225,12 +241,20 @@ def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *,
     Compiled without fast-math (:func:`~limprob.inference.sampling.exact_arithmetic`): the
     same seeds give the same trace, bit for bit, in every process.
     """
+    check_sizes(chip, data, config)
     model = build_model(chip, data.train, sigma_w=config.sigma_w, kappa=config.kappa)
     step = make_step(model, chip, config, data.train)
     initvals = prior_draws(model, config.chains, config.seed)
     start = chip.queries
     tree, wall_seconds = sample(model, step, config, initvals, progressbar=progressbar)
     setup_queries = (chip.queries - start) if config.cores == 1 else None
+    with interruption.deferred():  # the draws are in hand: a first signal lets them finish
+        return _finish(tree, model, chip, data, config, wall_seconds, setup_queries)
+
+
+def _finish(tree: xr.DataTree, model: pm.Model, chip: Chip, data: Split, config: TrainConfig,
+            wall_seconds: float, setup_queries: int | None) -> xr.DataTree:
+    """The limprob trace from PyMC's tree: log-likelihood, predictions, attributes."""
     log_likelihood, source, log_likelihood_queries = _log_likelihood_group(tree, model, chip)
     tree["log_likelihood"] = log_likelihood
 
@@ -313,13 +337,59 @@ def _sampler_report(stats: xr.Dataset, screened: bool) -> dict:
     return report
 
 
+LONG_RUN_SECONDS = 60.0
+"""Sampling projected to last longer than this is announced (one line on stderr)."""
+log = logging.getLogger("limprob")
+
+
+def memory_estimate(config: TrainConfig, data: Split) -> int:
+    """Estimated peak bytes of training on ``data`` (:func:`limprob.inference.cost.train_bytes`)."""
+    n_inputs, n_classes = data.train.sizes["feature"], data.train.sizes["class"]
+    return cost.train_bytes(draws=config.draws, tune=config.tune, chains=config.chains,
+                            weights=config.hidden * (n_inputs + n_classes),
+                            n_train=data.train.sizes["obs"], n_test=data.test.sizes["obs"],
+                            n_classes=n_classes, predictive_draws=config.predictive_draws)
+
+
+def projected_seconds(chip: Chip, data: Split, config: TrainConfig) -> float:
+    """Least sampling time (s) of ``config`` on ``chip``, from one timed query with weights
+    drawn from the prior; logged as a warning (one line on stderr) above
+    :data:`LONG_RUN_SECONDS`."""
+    rng = np.random.default_rng([config.seed, 3])
+    hidden, x = config.hidden, data.train["features"].values
+    seconds = cost.seconds_per_query(
+        chip, config.sigma_w * rng.standard_normal((chip.n_inputs, hidden)),
+        config.sigma_w * rng.standard_normal((hidden, chip.n_outputs)), x)
+    projected = cost.projected_seconds(
+        draws=config.draws, tune=config.tune, chains=config.chains, cores=config.cores,
+        sampler=config.sampler, blocks=2 if config.blocks == "layers" else 1, seconds=seconds)
+    if projected > LONG_RUN_SECONDS:
+        log.warning(f"limprob: sampling will take at least {cost.duration(projected)} "
+                    f"({config.draws + config.tune} steps x {config.chains} chains at "
+                    f"{seconds * 1e3:.3g} ms a chip query); SIGINT or SIGTERM stops it and "
+                    f"keeps the draws so far")
+    return projected
+
+
 def train(config: TrainConfig, table: xr.Dataset | None = None, *,
-          progressbar: bool = True) -> xr.DataTree:
+          progressbar: bool = True, max_memory: float | None = None) -> xr.DataTree:
     """Split ``table`` (default: the Wisconsin set), build the simulated chip of ``config``
-    with one output per class and train on it."""
+    with one output per class and train on it.
+
+    Refused before any work when the trace's estimated memory (:func:`memory_estimate`)
+    exceeds ``max_memory`` bytes (default: the memory available now); a run projected to
+    sample for more than a minute says so first (:func:`projected_seconds`)."""
     table = load_table() if table is None else table
     data = split(table, seed=config.seed, train_fraction=config.train_fraction)
-    return train_on_chip(simulated_chip(config, table), data, config, progressbar=progressbar)
+    cost.check_memory(memory_estimate(config, data), "this training run", max_memory)
+    chip = simulated_chip(config, table)
+    before = chip.queries
+    projected = projected_seconds(chip, data, config)
+    timing_queries = chip.queries - before
+    tree = train_on_chip(chip, data, config, progressbar=progressbar)
+    tree.attrs.update(projected_sampling_seconds=projected,
+                      projection_chip_queries=timing_queries)
+    return tree
 
 
 def simulated_chip(config: TrainConfig, table: xr.Dataset) -> SimulatedChip:
