@@ -83,7 +83,9 @@ def load_trace(path: str | Path, needs: set[str] | None = None) -> xr.DataTree:
     """Read a limprob trace; raise :class:`LimprobError` if ``path`` is not one.
 
     ``needs`` names the groups the caller requires; by default those of a training run (MH:
-    posterior and sample_stats; backprop: weights; both: the test predictions).
+    posterior and sample_stats; backprop: weights; both: the point estimates' test
+    predictions). A trace written before ``point_estimates`` had a group of its own (the
+    point estimates in ``predictions``) is read in today's layout (:func:`upgrade`).
     """
     path = Path(path)
     if not path.is_file():
@@ -95,10 +97,44 @@ def load_trace(path: str | Path, needs: set[str] | None = None) -> xr.DataTree:
         raise LimprobError(f"{path}: not a NetCDF file ({type(error).__name__})")
     if not tree.attrs.get("limprob_trace"):
         raise LimprobError(f"{path}: not a limprob trace (no limprob_trace attribute)")
+    tree = upgrade(tree)
     if needs is None:
         needs = ({"posterior", "sample_stats"} if tree.attrs.get("method", "mh") == "mh"
-                 else {"weights"}) | {"predictions", "predictions_constant_data"}
+                 else {"weights"}) | {"point_estimates", "predictions_constant_data"}
     missing = set(needs) - set(tree.children)
     if missing:
         raise LimprobError(f"{path}: limprob trace lacks the group(s) {', '.join(sorted(missing))}")
     return tree
+
+
+OLD_POINT_NAMES = {"probability_point": None, "probability_posterior_mean": ["mean"]}
+"""Variables of ``predictions`` that held point estimates in older traces (``None``: with their
+own ``point_estimate`` dim), and, for backprop traces, ``probability`` without chain and draw."""
+
+
+def upgrade(tree: xr.DataTree) -> xr.DataTree:
+    """``tree`` with point-estimate predictions of an older layout moved from ``predictions``
+    into ``point_estimates`` (``probability (point_estimate, obs, class)``); ``predictions``
+    keeps only the per-draw probabilities, and goes if it held nothing else."""
+    if "point_estimates" in tree.children or "predictions" not in tree.children:
+        return tree
+    predictions = tree["predictions"].to_dataset()
+    if "probability" in predictions and "chain" not in predictions["probability"].dims:
+        old, names = "probability", ["mean"]  # a backprop trace: its trained weights
+    else:
+        old = next((name for name in OLD_POINT_NAMES if name in predictions), None)
+        if old is None:
+            return tree
+        names = OLD_POINT_NAMES[old]
+    points = predictions[old]
+    if names is not None:
+        points = points.expand_dims(point_estimate=names)
+    tree = tree.copy()
+    tree["point_estimates"] = xr.Dataset({"probability": points.drop_attrs()})
+    rest = predictions.drop_vars([old, "point_estimate"], errors="ignore")
+    if rest.data_vars:
+        tree["predictions"] = rest
+    else:
+        del tree["predictions"]
+    return tree
+

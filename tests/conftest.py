@@ -22,3 +22,25 @@ TINY = dict(hidden=8, time_steps=32, draws=1000, tune=500, chains=2, predictive_
 def tiny_config():
     """A run small enough for tests: 30-8-2 network, 2 x 1500 proposals on half the training data."""
     return TrainConfig(strength=1.0, **TINY)
+
+
+SAMPLED_GROUPS = ("posterior", "log_likelihood", "sample_stats", "posterior_predictive",
+                  "predictions")
+"""Groups whose variables are draws: ArviZ computes over their (chain, draw)."""
+
+
+def untidy_dims(tree) -> list[str]:
+    """What keeps ArviZ from reading ``tree`` as it comes: a dim PyMC left unnamed
+    (``<var>_dim_<i>``) in any group, or a variable of a sampled group without chain and
+    draw. Empty for a tidy trace."""
+    import re
+
+    problems = []
+    for node in tree.subtree:
+        for name, variable in node.to_dataset().data_vars.items():
+            unnamed = [d for d in variable.dims if re.search(r"_dim_\d+$", str(d))]
+            if unnamed:
+                problems.append(f"{node.path}/{name}: unnamed dims {unnamed}")
+            if node.name in SAMPLED_GROUPS and not {"chain", "draw"} <= set(variable.dims):
+                problems.append(f"{node.path}/{name}: dims {variable.dims} lack chain, draw")
+    return problems

@@ -4,6 +4,7 @@ and refuses what it cannot do with one line and exit code 2."""
 import json
 
 import numpy as np
+import xarray as xr
 import pytest
 
 from limprob.cli import main
@@ -37,7 +38,8 @@ def test_each_sampler_trains_reproducibly_and_reports_function_space_diagnostics
 
 def test_point_estimates_are_named_in_the_trace():
     tree = train(TrainConfig(point_estimate="last", **SMALL), progressbar=False)
-    points = tree["predictions"]["probability_point"]
+    points = tree["point_estimates"]["probability"]
+    assert points.dims == ("point_estimate", "obs", "class")
     assert list(points["point_estimate"].values) == ["mean", "best", "last"]
     assert tree.attrs["point_estimate"] == "last"
     for key in ("test_accuracy_posterior_mean", "test_accuracy_best_draw",
@@ -108,9 +110,9 @@ def test_trace_carries_a_posterior_predictive_that_arviz_plots():
     matplotlib.use("Agg")
     tree = train(TrainConfig(**SMALL), progressbar=False)
     replicated = tree["posterior_predictive"]["y"]
-    thinned = tree["predictions"]["probability"]
     assert replicated.dims == ("chain", "draw", "obs")
-    np.testing.assert_array_equal(replicated["draw"].values, thinned["draw"].values)
+    # replicated at every draw the log-likelihood has, which LOO-PIT weights them with
+    xr.testing.assert_equal(replicated["draw"], tree["log_likelihood"]["draw"])
     # one chip query per replicated draw, counted apart from training and evaluation
     assert tree.attrs["posterior_predictive_chip_queries"] == replicated.sizes["chain"] * \
         replicated.sizes["draw"]

@@ -5,6 +5,7 @@ import pytest
 import xarray as xr
 
 from limprob.chip.distortion import GLOBALS
+from conftest import untidy_dims
 from limprob.cli import main
 
 PROBE_ARGS = ["--hidden", "4", "--steps", "16", "--probes", "4", "--obs", "8"]
@@ -50,12 +51,18 @@ def test_twin_fits_both_kinds_to_a_probe_file(probes_file, tmp_path, capsys):
     tree = load_tree(out)
     assert {"inverse_w_sat", "log_gain"} <= set(tree["posterior"].data_vars)
     assert "probe_counts" in tree["log_likelihood"].data_vars
+    assert untidy_dims(tree) == []
+    assert tree["sample_stats"]["accepted"].dims == ("chain", "draw", "block")
+    assert list(tree["sample_stats"]["block"].values) == ["inverse_w_sat", "log_gain",
+                                                          "count_sigma"]
+    assert tree["constant_data"]["probe_x"].dims == ("probe_obs", "feature")
     population = tmp_path / "population.nc"
     assert main(["twin", str(probes_file), "--population", "--chips", "16", "--draws", "20",
                  "--tune", "20", "--no-progress", "--out", str(population)]) == 0
     tree = load_tree(population)
     assert set(GLOBALS) <= set(tree["posterior"].data_vars)
     assert tree.attrs["model"] == "chip_population"
+    assert untidy_dims(tree) == []
     printed = capsys.readouterr().out
     assert "eti94_lb" in printed and "wrote" in printed
 

@@ -87,19 +87,17 @@ POINT_KEYS = {"mean": "test_accuracy_posterior_mean", "best": "test_accuracy_bes
 
 
 def evaluation(tree) -> dict:
-    """Test accuracy from the stored predictions (measured on the chip at training time), and
+    """Test accuracy from the stored predictions and point estimates (measured on the chip at
+    training time), and
     for MH the function-space convergence diagnostics recorded at training time."""
     from limprob.inference.diagnostics import REPORTED
-    from limprob.inference.evaluation import accuracy, test_accuracies
+    from limprob.inference.evaluation import test_accuracies
 
     labels = tree["predictions_constant_data"]["y"].values
     method = str(tree.attrs.get("method", "mh"))
-    if method == "mh":
-        accuracies = test_accuracies(tree["predictions"].to_dataset(), labels)
-    else:  # one trained weight set: W* is those weights, and there is no predictive average
-        accuracies = {"test_accuracy_posterior_mean":
-                      accuracy(tree["predictions"]["probability"].values, labels),
-                      "test_accuracy_predictive": None}
+    # backprop: one trained weight set, W*, and no draws to average
+    draws = tree["predictions"].to_dataset() if "predictions" in tree.children else None
+    accuracies = test_accuracies(tree["point_estimates"]["probability"], labels, draws)
     diagnostics = {name: float(tree.attrs[name]) for name in REPORTED if name in tree.attrs}
     return {
         **accuracies,

@@ -47,7 +47,7 @@ def run_scenario(tree: xr.DataTree, bits: int = limits.DEFAULT_BITS) -> xr.Datas
     method = str(attrs.get("method", "mh"))
     writes = n_weights * (1 if method == "backprop" and queries == 0 else queries)
     n_inputs = tree["predictions_constant_data"].sizes["feature"]
-    n_outputs = tree["predictions"].sizes["class"]
+    n_outputs = tree["point_estimates"].sizes["class"]
     forward_flops = max(queries, 1) * flops_per_run(
         int(attrs["n_train"]), n_inputs, int(attrs["network_n_hidden"]), n_outputs,
         int(attrs["network_n_steps"]),

@@ -61,7 +61,7 @@ from sklearn.model_selection import train_test_split
 from limprob.chip.protocol import Chip
 from limprob.data import Split
 from limprob.errors import LimprobError
-from limprob.inference.evaluation import accuracy
+from limprob.inference.evaluation import accuracy, point_dataset
 from limprob.inference.sampling import package_versions
 from limprob.likelihood.chip_likelihood import class_probabilities
 from limprob.models.defaults import DEFAULT_KAPPA
@@ -314,7 +314,9 @@ def train_backprop(chip: Chip, data: Split, config: BackpropConfig = BackpropCon
                    in_the_loop: bool = False) -> xr.DataTree:
     """Train by surrogate-gradient BPTT (on the ideal model, or with the chip in the loop when
     ``in_the_loop``), then measure the weights on ``chip``; return a limprob trace with groups
-    ``weights``, ``training``, ``predictions`` and ``predictions_constant_data``."""
+    ``weights`` (``W_in (feature, hidden)``, ``W_out (hidden, class)``), ``training``,
+    ``point_estimates`` (``probability (point_estimate, obs, class)``: the trained weights
+    are the one point estimate, ``mean``) and ``predictions_constant_data``."""
     if not isinstance(config, BackpropConfig):
         raise LimprobError("config must be a BackpropConfig")
     started = time.perf_counter()
@@ -430,8 +432,8 @@ def _trace(data: Split, w_in, w_out, history, test_probability, network: Network
     classes = data.train["class"].values
     hidden = np.arange(network.n_hidden)
     weights = xr.Dataset(
-        {"W_in": (("input", "hidden"), w_in), "W_out": (("hidden", "output"), w_out)},
-        coords={"input": features, "hidden": hidden, "output": classes},
+        {"W_in": (("feature", "hidden"), w_in), "W_out": (("hidden", "class"), w_out)},
+        coords={"feature": features, "hidden": hidden, "class": classes},
     )
     epochs = np.arange(1, len(history["train_loss"]) + 1)
     training = xr.Dataset(
@@ -442,15 +444,12 @@ def _trace(data: Split, w_in, w_out, history, test_probability, network: Network
     training["train_loss"].attrs["units"] = "nats per sample"
     training["validation_loss"].attrs["units"] = "nats per sample"
     obs = data.test["obs"].values
-    predictions = xr.Dataset(
-        {"probability": (("obs", "class"), test_probability)},
-        coords={"obs": obs, "class": classes},
-    )
     constant = xr.Dataset(
         {"x": (("obs", "feature"), data.test["features"].values),
          "y": ("obs", data.test["labels"].values)},
         coords={"obs": obs, "feature": features},
     )
     return xr.DataTree.from_dict({"weights": weights, "training": training,
-                                  "predictions": predictions,
+                                  "point_estimates": point_dataset(test_probability[None],
+                                                                   ["mean"], data.test),
                                   "predictions_constant_data": constant})
