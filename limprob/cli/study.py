@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from limprob.cli.options import NETWORK_OPTIONS, SAMPLER_OPTIONS, config_fields
+from limprob.cli.options import NETWORK_OPTIONS, SAMPLER_OPTIONS, add_later, config_fields
 
 GRID_OPTIONS = (
     ("strengths", "strengths", float, "chip strengths"),
@@ -28,13 +28,19 @@ BACKPROP_OPTIONS = (("epochs", "epochs", "maximum backprop epochs"),)
 
 def register(commands):
     """Add ``study`` to the CLI's subparsers."""
-    from limprob.study import METHODS, QUICK_SETTINGS, Grid, StudySettings
-
-    grid, settings = Grid(), StudySettings()
     study = commands.add_parser(
         "study", help="a grid of training runs on simulated chips, on Dask",
         description="Run method x strength x seed x training fraction on Dask; cells are "
-                    "cached in OUT.cells, so a re-run resumes.")
+                    "cached in OUT.cells, so a re-run resumes.",
+        epilog="Example:\n  limprob study --quick --out runs/study.nc")
+    study.set_defaults(run=run_study_command)
+    add_later(study, _study_options)
+
+
+def _study_options(study):
+    from limprob.study import METHODS, QUICK_SETTINGS, Grid, StudySettings
+
+    grid, settings = Grid(), StudySettings()
     study.add_argument("--out", required=True, help="study to write (NetCDF)")
     study.add_argument("--quick", action="store_true",
                        help="a small grid and short runs (about a minute on 2 cores)")
@@ -55,7 +61,6 @@ def register(commands):
     study.add_argument("--scheduler", default=None,
                        help="address of an existing Dask scheduler, e.g. tcp://HOST:8786")
     study.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    study.set_defaults(run=run_study_command)
 
 
 def run_study_command(args):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from limprob.cli.options import (NETWORK_OPTIONS, SAMPLER_OPTIONS, add_options,
+from limprob.cli.options import (NETWORK_OPTIONS, SAMPLER_OPTIONS, add_later, add_options,
                                  add_table_options, config_fields, load_chosen_table)
 from limprob.errors import LimprobError
 
@@ -35,11 +35,22 @@ TRAIN_OPTIONS = (
 
 
 def _add_train(commands):
+    train = commands.add_parser(
+        "train", help="train an SNN on a simulated chip by MCMC",
+        description="Train a spiking network on a simulated chip by MCMC, one chip query per "
+                    "evaluation, and write the trace (an ArviZ DataTree: posterior, "
+                    "log_likelihood, sample_stats, posterior_predictive, predictions, "
+                    "point_estimates) with the test accuracy measured on the chip.",
+        epilog="Example:\n  limprob train --strength 1 --draws 1000 --out runs/run.nc")
+    train.set_defaults(run=_train)
+    add_later(train, _train_options)
+
+
+def _train_options(train):
     from limprob.inference.evaluation import POINT_ESTIMATES
     from limprob.inference.training import BLOCKS, SAMPLERS, TrainConfig
 
     defaults = TrainConfig()
-    train = commands.add_parser("train", help="train an SNN on a simulated chip by MCMC")
     add_options(train, defaults, TRAIN_OPTIONS)
     train.add_argument("--sampler", choices=SAMPLERS, default=defaults.sampler,
                        help="step method (default %(default)s)")
@@ -57,7 +68,6 @@ def _add_train(commands):
     add_table_options(train)
     train.add_argument("--out", required=True, help="trace to write (NetCDF)")
     train.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    train.set_defaults(run=_train)
 
 
 def _train(args):
@@ -88,8 +98,7 @@ POINT_KEYS = {"mean": "test_accuracy_posterior_mean", "best": "test_accuracy_bes
 
 def evaluation(tree) -> dict:
     """Test accuracy from the stored predictions and point estimates (measured on the chip at
-    training time), and
-    for MH the function-space convergence diagnostics recorded at training time."""
+    training time), and for MH the function-space convergence diagnostics recorded then."""
     from limprob.inference.diagnostics import REPORTED
     from limprob.inference.evaluation import test_accuracies
 
@@ -112,7 +121,12 @@ def evaluation(tree) -> dict:
 
 
 def _add_evaluate(commands):
-    evaluate = commands.add_parser("evaluate", help="test accuracy and chip queries of a trace")
+    evaluate = commands.add_parser(
+        "evaluate", help="test accuracy and chip queries of a trace",
+        description="Report a trace's test accuracy (predictive average and point estimates, "
+                    "measured on the chip when it was trained), its function-space "
+                    "convergence diagnostics and its chip queries.",
+        epilog="Example:\n  limprob evaluate runs/run.nc --json")
     evaluate.add_argument("trace", help="a trace written by limprob train")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(run=_evaluate)
@@ -144,7 +158,11 @@ def _evaluate(args):
 
 
 def _add_summary(commands):
-    summary = commands.add_parser("summary", help="ArviZ summary of a trace's posterior")
+    summary = commands.add_parser(
+        "summary", help="ArviZ summary of a trace's posterior",
+        description="Print ArviZ's summary (mean, sd, interval, ESS, R-hat) of a trace's "
+                    "posterior variables.",
+        epilog="Example:\n  limprob summary runs/run.nc --var-names W_out")
     summary.add_argument("trace", help="a trace written by limprob train")
     summary.add_argument("--var-names", nargs="+", default=None,
                          help="variables to summarise (default: all)")
