@@ -3,10 +3,14 @@
 A trace is written to a temporary file in the destination folder and renamed over the
 destination only when complete, so a crash or a bad input never leaves a half-written trace.
 ``arviz.from_netcdf`` (``xarray.open_datatree``) reads what :func:`save_trace` writes.
+:func:`cached_trace` keeps a trace that is slow to compute and depends only on its inputs
+(the energy model's device posterior) in a cache folder, keyed by a hash of those inputs.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -138,3 +142,66 @@ def upgrade(tree: xr.DataTree) -> xr.DataTree:
         del tree["predictions"]
     return tree
 
+
+CACHE_ENV = "LIMPROB_CACHE_DIR"
+"""Environment variable naming the cache folder (default ``$XDG_CACHE_HOME/limprob``, else
+``~/.cache/limprob``)."""
+
+
+def cache_dir() -> Path:
+    """The folder :func:`cached_trace` keeps its traces in."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "limprob"
+
+
+def cache_key(inputs: dict) -> str:
+    """SHA-256 (hex) of ``inputs`` written as sorted JSON (values JSON cannot write are
+    written as their ``str``)."""
+    text = json.dumps(inputs, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _cache_entry(name: str, inputs: dict) -> tuple[Path, str]:
+    key = cache_key(inputs)
+    return cache_dir() / f"{name}-{key[:24]}.nc", key
+
+
+def read_cached_trace(name: str, inputs: dict) -> xr.DataTree | None:
+    """The trace cached under ``name`` for ``inputs`` (see :func:`cached_trace`), or None if
+    there is none, or if the entry cannot be read or holds another key (a corrupt entry is
+    never an error: it is recomputed)."""
+    path, key = _cache_entry(name, inputs)
+    try:
+        with xr.open_datatree(path, engine=ENGINE) as stored:
+            tree = stored.load()
+    except Exception:  # missing, truncated or not NetCDF
+        return None
+    return tree if tree.attrs.get("limprob_cache_key") == key else None
+
+
+def cached_trace(name: str, inputs: dict, compute) -> xr.DataTree:
+    """``compute()``'s trace, read from the cache if an entry for ``inputs`` is there.
+
+    The entry is ``<cache_dir>/<name>-<key>.nc`` with ``key`` = :func:`cache_key` of
+    ``inputs`` (everything the trace depends on: seeds, settings, a hash of the data, package
+    versions). An entry that cannot be read, or that holds another key, is ignored and
+    replaced; a cache folder that cannot be written is skipped. The values read back are
+    those written (lossless compression), so a cached result equals a computed one, bit for
+    bit.
+    """
+    tree = read_cached_trace(name, inputs)
+    if tree is not None:
+        return tree
+    path, key = _cache_entry(name, inputs)
+    tree = compute()
+    tree.attrs["limprob_cache_key"] = key
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        encoding = {node.path: compressed(node.to_dataset()) for node in tree.subtree}
+        write_atomically(path, lambda temporary: tree.to_netcdf(temporary, engine=ENGINE,
+                                                                encoding=encoding))
+    except OSError:  # a read-only or full disk costs the cache, not the result
+        pass
+    return tree

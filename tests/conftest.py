@@ -1,7 +1,24 @@
+import os
+
 import pytest
 
 from limprob.data import load_table, split
 from limprob.inference import TrainConfig
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cache_folder(tmp_path_factory):
+    """The tests' cache (the energy model's device posterior) in a temporary folder, never the
+    user's: subprocesses inherit it."""
+    from limprob.io import CACHE_ENV
+
+    before = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("cache"))
+    yield os.environ[CACHE_ENV]
+    if before is None:
+        del os.environ[CACHE_ENV]
+    else:
+        os.environ[CACHE_ENV] = before
 
 
 @pytest.fixture(scope="session")

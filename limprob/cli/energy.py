@@ -60,7 +60,8 @@ def _energy(args):
     from limprob.validation import seed
 
     seed("seed", args.seed)
-    logging.getLogger("pymc").setLevel(logging.WARNING)  # the device posterior's NUTS chatter
+    # the device posterior's NUTS chatter; PyMC resets its top logger's level on import
+    logging.getLogger("pymc.sampling").setLevel(logging.WARNING)
     if args.trace is not None:
         return _training_run_energy(args)
     if args.params is None or (args.tokens is None and args.flops is None):

@@ -23,7 +23,8 @@ import xarray as xr
 
 from limprob.energy import limits
 from limprob.errors import LimprobError
-from limprob.models import lim_energy
+from limprob.energy.report import device_draws
+from limprob.models import energy_draws
 from limprob.snn import flops_per_run
 
 WEIGHT_GROUPS = ("posterior", "weights")
@@ -70,8 +71,8 @@ def training_energy(tree: xr.DataTree, bits: int = limits.DEFAULT_BITS, seed: in
     """Posterior median and ``prob`` interval (dim ``statistic``) of every bound for the run,
     in joules, with the weight writes and forward FLOPs it was computed from."""
     scenario = run_scenario(tree, limits.validate_positive("bits", bits))
-    draws = lim_energy.scenario_energies(scenario, seed=seed)
-    summary = lim_energy.summarise(draws[list(limits.BOUND_NAMES)], prob=prob)
+    draws = energy_draws.energies_on_draws(scenario, device_draws(seed), seed)
+    summary = energy_draws.summarise(draws[list(limits.BOUND_NAMES)], prob=prob)
     summary = summary.isel(scenario=0, drop=True)
     summary.attrs = {"weight_writes": float(scenario["ops"][0]),
                      "forward_flops": float(scenario["flops"][0]), "bits": int(bits),
