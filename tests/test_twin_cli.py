@@ -67,6 +67,19 @@ def test_twin_fits_both_kinds_to_a_probe_file(probes_file, tmp_path, capsys):
     assert "eti94_lb" in printed and "wrote" in printed
 
 
+def test_smc_twin_keeps_its_per_chain_evidence_apart_from_the_draws(probes_file, tmp_path):
+    from limprob.inference.compare import smc_log_marginal_likelihood
+
+    out = tmp_path / "smc.nc"
+    assert main(["twin", str(probes_file), "--smc", "--families", "saturation", "--draws", "30",
+                 "--chains", "1", "--no-progress", "--out", str(out)]) == 0
+    tree = load_tree(out)
+    assert untidy_dims(tree) == [] and "sample_stats" not in tree.children
+    assert tree["smc"]["log_marginal_likelihood"].dims == ("chain",)
+    assert smc_log_marginal_likelihood(tree) == pytest.approx(
+        tree.attrs["log_marginal_likelihood"])
+
+
 @pytest.mark.parametrize("args, message", [
     (["twin", "{probes}", "--families", "bogus"], "unknown distortion family bogus"),
     (["twin", "{probes}", "--population", "--smc"], "cannot be combined"),

@@ -191,11 +191,19 @@ def fit_twin(network: Network, probes: xr.Dataset, data: Split | None, config: T
     return tree
 
 
-def _final_log_marginal_likelihood(stats: xr.Dataset) -> np.ndarray:
+def _stages_per_chain(stat: xr.DataArray, n_chains: int) -> list[np.ndarray]:
+    """An SMC stat recorded once per tempering stage, as one float array per chain (with one
+    chain PyMC labels the stages ``chain``)."""
+    chains = ([stat.values] if n_chains == 1
+              else [stat.isel(chain=c).values for c in range(n_chains)])
+    return [np.concatenate([np.atleast_1d(np.asarray(v, dtype=float))
+                            for v in np.atleast_1d(per_chain)]) for per_chain in chains]
+
+
+def _final_log_marginal_likelihood(stats: xr.Dataset, n_chains: int) -> np.ndarray:
     """Per chain, the SMC log marginal likelihood of the last stage (beta = 1)."""
     values = []
-    for per_chain in np.atleast_1d(stats["log_marginal_likelihood"].values):
-        stages = np.atleast_1d(np.asarray(per_chain, dtype=float))
+    for stages in _stages_per_chain(stats["log_marginal_likelihood"], n_chains):
         finite = stages[np.isfinite(stages)]
         values.append(finite[-1] if finite.size else np.nan)
     return np.asarray(values)
@@ -206,8 +214,9 @@ def fit_twin_smc(network: Network, probes: xr.Dataset, data: Split | None, confi
                  deploy_to: Chip | None = None, *, progressbar: bool = False,
                  **kernel_kwargs) -> xr.DataTree:
     """Sample the twin with ``pm.sample_smc`` (IMH kernel; ``config.draws`` particles per chain,
-    chains run one after another), keep each chain's log marginal likelihood in
-    ``sample_stats`` and compute the pointwise log-likelihoods (no chip queries)."""
+    chains run one after another), keep each chain's log marginal likelihood and number of
+    tempering stages in the group ``smc`` (dim chain: they are per chain, not per draw, so
+    not ``sample_stats``) and compute the pointwise log-likelihoods (no chip queries)."""
     train = None if data is None else data.train
     model = build_twin_model(network, probes, train, config.families, config.sigma_w,
                              config.kappa)
@@ -219,10 +228,11 @@ def fit_twin_smc(network: Network, probes: xr.Dataset, data: Split | None, confi
                              compute_convergence_checks=False, **kernel_kwargs)
         wall = time.perf_counter() - started
     raw = tree["sample_stats"].to_dataset()
-    lml = _final_log_marginal_likelihood(raw)
-    stages = [len(np.atleast_1d(b)) for b in np.atleast_1d(raw["beta"].values)] \
-        if "beta" in raw else [0] * config.chains
-    tree["sample_stats"] = xr.Dataset(
+    lml = _final_log_marginal_likelihood(raw, config.chains)
+    stages = ([len(b) for b in _stages_per_chain(raw["beta"], config.chains)] if "beta" in raw
+              else [0] * config.chains)
+    del tree["sample_stats"]
+    tree["smc"] = xr.Dataset(
         {"log_marginal_likelihood": ("chain", lml), "stages": ("chain", np.asarray(stages))},
         coords={"chain": tree["posterior"]["chain"].values})
     tree["log_likelihood"] = _log_likelihood(tree, model)
