@@ -159,3 +159,25 @@ def test_load_refuses_files_that_are_not_traces(tmp_path):
     xr.Dataset({"a": ("x", [1.0])}).to_netcdf(tmp_path / "plain.nc")
     with pytest.raises(LimprobError, match="not a limprob trace"):
         load_trace(tmp_path / "plain.nc")
+
+
+def test_traces_of_the_older_layout_are_read_in_todays():
+    from limprob.io import upgrade
+
+    rng = np.random.default_rng(0)
+    points = rng.random((3, 5, 2))
+    draws = rng.random((2, 4, 5, 2))
+    old = xr.DataTree.from_dict({"predictions": xr.Dataset(
+        {"probability_point": (("point_estimate", "obs", "class"), points),
+         "probability": (("chain", "draw", "obs", "class"), draws)},
+        coords={"point_estimate": ["mean", "best", "last"]})})
+    new = upgrade(old)
+    np.testing.assert_array_equal(new["point_estimates"]["probability"], points)
+    assert list(new["point_estimates"]["point_estimate"].values) == ["mean", "best", "last"]
+    assert set(new["predictions"].data_vars) == {"probability"}
+    assert "point_estimate" not in new["predictions"].dims
+    backprop = xr.DataTree.from_dict({"predictions": xr.Dataset(
+        {"probability": (("obs", "class"), points[0])})})
+    new = upgrade(backprop)
+    assert new["point_estimates"]["probability"].dims == ("point_estimate", "obs", "class")
+    assert "predictions" not in new.children

@@ -4,9 +4,10 @@ and refuses what it cannot do with one line and exit code 2."""
 import json
 
 import numpy as np
-import xarray as xr
 import pytest
+import xarray as xr
 
+from conftest import untidy_dims
 from limprob.cli import main
 from limprob.errors import LimprobError
 from limprob.inference.training import TrainConfig, train
@@ -26,8 +27,10 @@ def test_each_sampler_trains_reproducibly_and_reports_function_space_diagnostics
                                       again["posterior"][name].values)
     queries = tree["sample_stats"]["chip_queries"].isel(draw=-1).values
     evaluations = tree["sample_stats"]["evaluations"].sum("draw").values
-    if blocks == "layers":
+    if blocks == "layers":  # one entry per block, named by the block's variables
+        assert list(tree["sample_stats"]["block"].values) == ["W_in", "W_out"]
         evaluations = evaluations.sum(-1)
+    assert untidy_dims(tree) == []
     # the kept draws' evaluations are the last part of every chain's queries
     assert np.all(queries >= evaluations) and np.all(evaluations >= SMALL["draws"])
     for key in ("ess_bulk_log_likelihood", "rhat_log_likelihood", "ess_bulk_predictive_min"):
