@@ -59,8 +59,8 @@ def write_atomically(path: str | Path, write) -> Path:
 
 
 COMPRESSION = {"zlib": True, "complevel": 4}
-"""Lossless zlib compression of every numeric variable (a default 2 x 1,000-draw training trace:
-16.0 MB uncompressed, 3.4 MB compressed)."""
+"""Lossless zlib compression of every numeric variable (a default 2 x 1,000-draw training trace,
+``limprob train --out runs/x.nc``: 23.3 MB uncompressed, 3.5 MB compressed)."""
 
 
 def compressed(dataset: xr.Dataset) -> dict:
