@@ -510,7 +510,7 @@ def summary_table(study: xr.Dataset, over: str = "strength") -> str:
             accuracy.mean(other))
     mean, spread = accuracy.mean("seed"), accuracy.std("seed")
     count = accuracy.count("seed")
-    header = f"| method | " + " | ".join(f"{over} {v:g}" for v in study[over].values) + " |"
+    header = "| method | " + " | ".join(f"{over} {v:g}" for v in study[over].values) + " |"
     rule = "| --- |" + " --- |" * study.sizes[over]
     rows = [header, rule]
     for method in study["method"].values:

@@ -1,7 +1,7 @@
 """Chip-in-the-loop model: SNN weights as random variables, the chip as the likelihood.
 
-    W_in  ~ Normal(0, sigma_w)                    dims (input, hidden)
-    W_out ~ Normal(0, sigma_w)                    dims (hidden, output)
+    W_in  ~ Normal(0, sigma_w)                    dims (feature, hidden)
+    W_out ~ Normal(0, sigma_w)                    dims (hidden, class)
     y_i   ~ Categorical(softmax(kappa c_i / T))   dim  obs,  c_i = chip(W_in, W_out, x_i)
 
 Drawing ``y`` (prior or posterior predictive) queries the chip once per draw of the weights
@@ -28,16 +28,15 @@ def build_model(chip: Chip, train: xr.Dataset, sigma_w: float = DEFAULT_SIGMA_W,
     """The chip-in-the-loop model for a training table ``features (obs, feature)``,
     ``labels (obs)`` on ``chip``."""
     coords = {
-        "input": train["feature"].values,
+        "feature": train["feature"].values,  # the input neurons
         "hidden": range(chip.network.n_hidden),
-        "output": train["class"].values,
+        "class": train["class"].values,  # the output neurons
         "obs": train["obs"].values,
-        "feature": train["feature"].values,
     }
     with pm.Model(coords=coords) as model:
         x = pm.Data("x", train["features"].values, dims=("obs", "feature"))
-        w_in = pm.Normal("W_in", 0.0, sigma_w, dims=("input", "hidden"))
-        w_out = pm.Normal("W_out", 0.0, sigma_w, dims=("hidden", "output"))
+        w_in = pm.Normal("W_in", 0.0, sigma_w, dims=("feature", "hidden"))
+        w_out = pm.Normal("W_out", 0.0, sigma_w, dims=("hidden", "class"))
         gain = (pm.HalfNormal("kappa", kappa_sigma) if kappa is None
                 else pm.Data("kappa", float(kappa)))
 

@@ -52,8 +52,8 @@ def build_population_model(network: Network, probes: xr.Dataset, n_chips: int = 
     draws = standard_draws(n_chips, probes.sizes["input"], network.n_hidden,
                            probes.sizes["output"], seed)
     coords = {"summary": summary_names(n_groups), "probe": probes["probe"].values,
-              "probe_obs": probes["obs"].values, "input": probes["input"].values,
-              "hidden": probes["hidden"].values, "output": probes["output"].values,
+              "probe_obs": probes["obs"].values, "feature": probes["input"].values,
+              "hidden": probes["hidden"].values, "class": probes["output"].values,
               "simulated_chip": range(n_chips),
               "neuron": range(network.n_hidden + probes.sizes["output"])}
     with pm.Model(coords=coords) as model:
@@ -63,15 +63,15 @@ def build_population_model(network: Network, probes: xr.Dataset, n_chips: int = 
 
         observed = pm.Data("observed_summaries", observed_summaries(probes, n_groups),
                            dims="summary")
-        probe_x = pm.Data("probe_x", probes["x"].values, dims=("probe_obs", "input"))
+        probe_x = pm.Data("probe_x", probes["x"].values, dims=("probe_obs", "feature"))
         probe_w_in = pm.Data("probe_W_in", probes["W_in"].values,
-                             dims=("probe", "input", "hidden"))
+                             dims=("probe", "feature", "hidden"))
         probe_w_out = pm.Data("probe_W_out", probes["W_out"].values,
-                              dims=("probe", "hidden", "output"))
+                              dims=("probe", "hidden", "class"))
         # The common random numbers are data too (named, with dims), not constants buried in
         # the graph: model["gain_z_in"] shows them and pm.set_data can replace them.
-        z_dims = {"gain_z_in": ("simulated_chip", "input", "hidden"),
-                  "gain_z_out": ("simulated_chip", "hidden", "output"),
+        z_dims = {"gain_z_in": ("simulated_chip", "feature", "hidden"),
+                  "gain_z_out": ("simulated_chip", "hidden", "class"),
                   "threshold_z": ("simulated_chip", "neuron"),
                   "leak_z": ("simulated_chip", "neuron")}
         z = {name: pm.Data(name, values, dims=z_dims[name]) for name, values in draws.items()}

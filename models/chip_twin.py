@@ -6,11 +6,11 @@ distortion's arrays built from the parameters by the chip's own equations
 (:mod:`limprob.chip.distortion`):
 
     distortion parameters                  priors below, one block per distortion family
-    W_in  ~ Normal(0, sigma_w)             dims (input, hidden)
-    W_out ~ Normal(0, sigma_w)             dims (hidden, output)
+    W_in  ~ Normal(0, sigma_w)             dims (feature, hidden)
+    W_out ~ Normal(0, sigma_w)             dims (hidden, class)
     count_sigma ~ HalfNormal(4)            counts
     probe_counts[p, j, k] ~ Normal(sim_d(W_p, x_j)[k], count_sigma)
-                                           dims (probe, probe_obs, output)
+                                           dims (probe, probe_obs, class)
     y_i ~ Categorical(softmax(kappa sim_d(W, x_i) / T))     dim obs
 
 The probe weights ``W_p`` are known (we chose them), so the probes speak to the distortion
@@ -83,8 +83,8 @@ def distortion_variables(families, n_inputs: int, n_hidden: int, n_outputs: int)
         parameters["threshold_z"] = pm.Normal("threshold_z", 0.0, 1.0, dims="neuron")
     if "gain_mismatch" in families:
         parameters["gain_spread"] = pm.HalfNormal("gain_spread", PRIOR_SCALES["gain_spread"])
-        parameters["gain_z_in"] = pm.Normal("gain_z_in", 0.0, 1.0, dims=("input", "hidden"))
-        parameters["gain_z_out"] = pm.Normal("gain_z_out", 0.0, 1.0, dims=("hidden", "output"))
+        parameters["gain_z_in"] = pm.Normal("gain_z_in", 0.0, 1.0, dims=("feature", "hidden"))
+        parameters["gain_z_out"] = pm.Normal("gain_z_out", 0.0, 1.0, dims=("hidden", "class"))
     return parameters
 
 
@@ -92,29 +92,32 @@ def build_twin_model(network: Network, probes: xr.Dataset, train: xr.Dataset | N
                      families=(), sigma_w: float = DEFAULT_SIGMA_W,
                      kappa: float = DEFAULT_KAPPA) -> pm.Model:
     """The twin for probe measurements ``probes`` (see :mod:`limprob.chip.probes`) and, unless
-    None, a training table ``train`` (``features (obs, feature)``, ``labels (obs)``)."""
+    None, a training table ``train`` (``features (obs, feature)``, ``labels (obs)``).
+
+    The probes' ``input`` and ``output`` neurons are the network's features and classes: the
+    model names them ``feature`` and ``class``, as every limprob trace does."""
     n_in, n_out = probes.sizes["input"], probes.sizes["output"]
     h = network.n_hidden
-    coords = {"input": probes["input"].values, "hidden": range(h),
-              "output": probes["output"].values, "probe": probes["probe"].values,
+    coords = {"feature": probes["input"].values, "hidden": range(h),
+              "class": probes["output"].values, "probe": probes["probe"].values,
               "probe_obs": probes["obs"].values, "neuron": range(h + n_out)}
     if train is not None:
         coords |= {"obs": train["obs"].values, "feature": train["feature"].values}
     with pm.Model(coords=coords) as model:
         distortion = distortion_variables(families, n_in, h, n_out)
-        probe_x = pm.Data("probe_x", probes["x"].values, dims=("probe_obs", "input"))
+        probe_x = pm.Data("probe_x", probes["x"].values, dims=("probe_obs", "feature"))
         probe_w_in = pm.Data("probe_W_in", probes["W_in"].values,
-                             dims=("probe", "input", "hidden"))
+                             dims=("probe", "feature", "hidden"))
         probe_w_out = pm.Data("probe_W_out", probes["W_out"].values,
-                              dims=("probe", "hidden", "output"))
+                              dims=("probe", "hidden", "class"))
         count_sigma = pm.HalfNormal("count_sigma", COUNT_SIGMA_PRIOR)
         predicted = simulated_counts(distortion, network, probe_w_in, probe_w_out, probe_x)
         pm.Normal("probe_counts", predicted, count_sigma, observed=probes["counts"].values,
-                  dims=("probe", "probe_obs", "output"))
+                  dims=("probe", "probe_obs", "class"))
         if train is not None:
             x = pm.Data("x", train["features"].values, dims=("obs", "feature"))
-            w_in = pm.Normal("W_in", 0.0, sigma_w, dims=("input", "hidden"))
-            w_out = pm.Normal("W_out", 0.0, sigma_w, dims=("hidden", "output"))
+            w_in = pm.Normal("W_in", 0.0, sigma_w, dims=("feature", "hidden"))
+            w_out = pm.Normal("W_out", 0.0, sigma_w, dims=("hidden", "class"))
             counts = simulated_counts(distortion, network, w_in[None], w_out[None], x)[0]
             pm.Categorical("y", logit_p=kappa * counts / network.n_steps,
                            observed=train["labels"].values, dims="obs")

@@ -25,10 +25,8 @@ tau_ret (10 years, the retention a conventional memory is built for) and c_p = 1
 import functools
 import math
 import warnings
-from dataclasses import asdict, dataclass
 from importlib.resources import files
 
-import arviz_stats as azs
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
@@ -36,44 +34,15 @@ import xarray as xr
 
 from limprob.energy import limits
 from limprob.errors import LimprobError
+from limprob.io import cached_trace
+from limprob.models.energy_draws import (CHARACTERISATION_FILE, DEVICE_POSTERIOR_CACHE,
+                                         DEVICE_POSTERIOR_SETTINGS, DEVICE_VARS, ENERGY_VARS,
+                                         DevicePriors, bound_draws, device_posterior_inputs,
+                                         energies_on_draws, scenario_dataset, summarise)
 
-CHARACTERISATION_FILE = "device_characterisation.nc"
-ENERGY_VARS = (
-    "landauer_joules",
-    "lim_update_joules",
-    "lim_consolidation_joules",
-    "lim_joules",
-    "static_joules",
-    "accelerator_joules",
-    "lim_over_landauer",
-    "accelerator_over_lim",
-)
-DEVICE_VARS = (
-    "temperature_k",
-    "attempt_time_s",
-    "noise_sd",
-    "relaxation_scale",
-    "flip_tolerance",
-    "accelerator_j_per_flop",
-)
-
-
-@dataclass(frozen=True)
-class DevicePriors:
-    """Prior centres (natural units) and log-scale spreads of the device parameters."""
-
-    temperature_k: float = limits.DEFAULT_TEMPERATURE_K
-    temperature_log_sd: float = 0.1
-    attempt_time_s: float = limits.DEFAULT_ATTEMPT_TIME_S
-    attempt_time_log_sd: float = math.log(10.0)
-    noise_sd_scale: float = 1.0
-    relaxation_log_sd: float = 0.3
-    flip_tolerance: float = limits.DEFAULT_FLIP_TOLERANCE
-    flip_tolerance_log_sd: float = math.log(10.0) / 2
-    joules_per_flop: float = limits.DEFAULT_ACCELERATOR_J_PER_FLOP
-    joules_per_flop_log_sd: float = 0.3
-    retention_s: float = limits.DEFAULT_RETENTION_S
-    protocol_constant: float = limits.DEFAULT_PROTOCOL_CONSTANT
+__all__ = ["CHARACTERISATION_FILE", "DEVICE_VARS", "ENERGY_VARS", "DevicePriors", "bound_draws",
+           "build_model", "device_posterior", "device_posterior_inputs", "load_characterisation",
+           "sample_posterior", "scenario_dataset", "scenario_energies", "summarise"]
 
 
 def load_characterisation(path=None):
@@ -92,46 +61,6 @@ def load_characterisation(path=None):
             raise LimprobError(f"characterisation data needs {name} with dim 'measurement'")
         limits.validate_positive(name, data[name].values)
     return data
-
-
-def scenario_dataset(n_params, tokens=None, flops=None, bits=limits.DEFAULT_BITS,
-                     time_ratio=limits.DEFAULT_TIME_RATIO, names=None):
-    """Training scenarios as a Dataset with dim ``scenario`` (validated; scalars broadcast).
-
-    Give ``tokens`` (C = 6 N D) or ``flops`` per scenario; ``flops`` wins where both are given.
-    Variables: ``n_params``, ``tokens`` (NaN when unknown), ``flops``, ``ops``, ``bits``,
-    ``time_ratio`` (nominal tau_r / tau_u).
-    """
-    n = limits.validate_positive("params", np.atleast_1d(np.asarray(n_params, dtype=float)))
-    shape = n.shape
-
-    def per_scenario(name, value):
-        return np.broadcast_to(limits.validate_positive(name, value), shape).astype(float)
-
-    if flops is None and tokens is None:
-        raise LimprobError("give tokens or flops")
-    token_values = np.full(shape, np.nan) if tokens is None else per_scenario("tokens", tokens)
-    with np.errstate(over="ignore"):  # an overflow is refused just below
-        flop_values = (limits.training_flops(n, token_values) if flops is None
-                       else per_scenario("flops", flops))
-    if not np.all(np.isfinite(flop_values)):
-        raise LimprobError("the training FLOPs C = 6 N D overflow a float (above 1.8e308): "
-                           "params x tokens is too large")
-    if names is None:
-        names = [f"N={value:.3g}" for value in n]
-    if len(names) != n.size or len(set(names)) != n.size:
-        raise LimprobError("scenario names must be unique, one per scenario")
-    return xr.Dataset(
-        {
-            "n_params": ("scenario", n, {"units": "1"}),
-            "tokens": ("scenario", token_values, {"units": "1"}),
-            "flops": ("scenario", flop_values, {"units": "FLOP"}),
-            "ops": ("scenario", limits.update_operations(flop_values), {"units": "1"}),
-            "bits": ("scenario", per_scenario("bits", bits), {"units": "bit"}),
-            "time_ratio": ("scenario", per_scenario("time_ratio", time_ratio), {"units": "1"}),
-        },
-        coords={"scenario": list(names)},
-    )
 
 
 def build_model(scenarios, characterisation=None, priors=DevicePriors()):
@@ -200,45 +129,38 @@ def sample_posterior(model, seed=0, draws=1000, tune=500, chains=2):
 
 @functools.lru_cache(maxsize=8)
 def _default_device_posterior(seed, draws, tune, chains):
-    scenarios = scenario_dataset(limits.BRAIN_SCALE_PARAMS, tokens=limits.BRAIN_SCALE_TOKENS)
-    return sample_posterior(build_model(scenarios), seed=seed, draws=draws, tune=tune,
-                            chains=chains)
+    def sample():
+        scenarios = scenario_dataset(limits.BRAIN_SCALE_PARAMS, tokens=limits.BRAIN_SCALE_TOKENS)
+        return sample_posterior(build_model(scenarios), seed=seed, draws=draws, tune=tune,
+                                chains=chains)
+
+    return cached_trace(DEVICE_POSTERIOR_CACHE,
+                        device_posterior_inputs(seed, draws, tune, chains), sample)
 
 
-def device_posterior(seed=0, draws=1000, tune=500, chains=2):
-    """Posterior DataTree of the default model (shipped data, default priors), cached per process."""
+def device_posterior(seed=0, draws=DEVICE_POSTERIOR_SETTINGS["draws"],
+                     tune=DEVICE_POSTERIOR_SETTINGS["tune"],
+                     chains=DEVICE_POSTERIOR_SETTINGS["chains"]):
+    """Posterior DataTree of the default model (shipped data, default priors), cached per
+    process and on disk (:func:`limprob.io.cached_trace`: ``$LIMPROB_CACHE_DIR``, default
+    ``~/.cache/limprob``), keyed by :func:`device_posterior_inputs`."""
     return _default_device_posterior(int(seed), int(draws), int(tune), int(chains))
+
+
 
 
 def scenario_energies(scenarios, seed=0, posterior=None, characterisation=None,
                       priors=DevicePriors()):
-    """Posterior draws of every bound for ``scenarios`` (Dataset with dims chain, draw, scenario).
+    """Posterior draws of every bound for ``scenarios`` (Dataset with dims chain, draw, scenario)
+    and of the device parameters.
 
     The device posterior does not depend on the scenarios, so it is sampled once (``posterior``
-    or the cached default for ``seed``) and the deterministics are re-evaluated for new scenarios.
+    or the cached default for ``seed``) and the bounds are evaluated on its draws for new
+    scenarios (:func:`limprob.models.energy_draws.bound_draws`, the same functions of
+    :mod:`limprob.energy.limits` as the model's deterministics).
     """
     if posterior is None:
         if characterisation is not None or priors != DevicePriors():
             raise LimprobError("pass the posterior sampled with custom data or priors")
         posterior = device_posterior(seed)
-    model = build_model(scenarios, characterisation, priors)
-    draws = pm.compute_deterministics(posterior["posterior"].to_dataset(), model=model,
-                                      var_names=list(ENERGY_VARS), progressbar=False)
-    draws = xr.merge([draws, posterior["posterior"].to_dataset()[list(DEVICE_VARS)]])
-    draws.attrs.update({"seed": int(seed), **{f"prior_{k}": v for k, v in asdict(priors).items()}})
-    return draws.assign_coords(scenario=scenarios["scenario"].values)
-
-
-def summarise(draws, prob=0.94):
-    """Median and equal-tailed ``prob`` interval over (chain, draw): dim ``statistic`` = median, low, high."""
-    median = draws.median(dim=("chain", "draw"))
-    interval = azs.eti(draws, prob=prob, dim=["chain", "draw"])
-    low = interval.sel(ci_bound="lower", drop=True)
-    high = interval.sel(ci_bound="upper", drop=True)
-    summary = xr.concat([median, low, high], dim="statistic", coords="minimal", compat="override")
-    summary = summary.assign_coords(statistic=["median", "low", "high"]).transpose(..., "statistic")
-    for name in summary.data_vars:
-        if str(name).endswith("_joules"):
-            summary[name].attrs["units"] = "J"
-    summary.attrs.update({"interval": "equal-tailed", "prob": prob, **draws.attrs})
-    return summary
+    return energies_on_draws(scenarios, posterior["posterior"].to_dataset(), seed, priors)

@@ -1,7 +1,24 @@
+import os
+
 import pytest
 
 from limprob.data import load_table, split
 from limprob.inference import TrainConfig
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cache_folder(tmp_path_factory):
+    """The tests' cache (the energy model's device posterior) in a temporary folder, never the
+    user's: subprocesses inherit it."""
+    from limprob.io import CACHE_ENV
+
+    before = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("cache"))
+    yield os.environ[CACHE_ENV]
+    if before is None:
+        del os.environ[CACHE_ENV]
+    else:
+        os.environ[CACHE_ENV] = before
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +55,25 @@ def small_trace(tmp_path_factory):
     path = tmp_path_factory.mktemp("small") / "run.nc"
     save_trace(train(TrainConfig(**SMALL_TRACE), progressbar=False), path)
     return path
+
+
+SAMPLED_GROUPS = ("posterior", "log_likelihood", "sample_stats", "posterior_predictive",
+                  "predictions")
+"""Groups whose variables are draws: ArviZ computes over their (chain, draw)."""
+
+
+def untidy_dims(tree) -> list[str]:
+    """What keeps ArviZ from reading ``tree`` as it comes: a dim PyMC left unnamed
+    (``<var>_dim_<i>``) in any group, or a variable of a sampled group without chain and
+    draw. Empty for a tidy trace."""
+    import re
+
+    problems = []
+    for node in tree.subtree:
+        for name, variable in node.to_dataset().data_vars.items():
+            unnamed = [d for d in variable.dims if re.search(r"_dim_\d+$", str(d))]
+            if unnamed:
+                problems.append(f"{node.path}/{name}: unnamed dims {unnamed}")
+            if node.name in SAMPLED_GROUPS and not {"chain", "draw"} <= set(variable.dims):
+                problems.append(f"{node.path}/{name}: dims {variable.dims} lack chain, draw")
+    return problems

@@ -38,13 +38,13 @@ def test_backprop_learns_the_ideal_network(data, tmp_path, capsys):
     assert attrs["evaluation_chip_queries"] == 2 == chip.queries - before
     assert attrs["init_hidden_firing_fraction"] >= 0.25
     assert attrs["init_output_firing_fraction"] >= 0.25
-    assert tree["weights"]["W_in"].dims == ("input", "hidden")
-    assert tree["weights"]["W_out"].dims == ("hidden", "output")
-    assert list(tree["weights"]["input"].values) == list(data.train["feature"].values)
-    assert list(tree["weights"]["output"].values) == list(data.train["class"].values)
+    assert tree["weights"]["W_in"].dims == ("feature", "hidden")
+    assert tree["weights"]["W_out"].dims == ("hidden", "class")
+    assert list(tree["weights"]["feature"].values) == list(data.train["feature"].values)
+    assert list(tree["weights"]["class"].values) == list(data.train["class"].values)
     assert tree["training"]["validation_accuracy"].dims == ("epoch",)
     assert tree["training"].sizes["epoch"] == attrs["epochs_run"]
-    probability = tree["predictions"]["probability"]
+    probability = tree["point_estimates"]["probability"].sel(point_estimate="mean")
     assert probability.dims == ("obs", "class")
     np.testing.assert_allclose(probability.sum("class"), 1.0)
     assert tree["predictions_constant_data"]["x"].dims == ("obs", "feature")

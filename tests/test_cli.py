@@ -141,3 +141,44 @@ def test_console_script_exits_2_on_bad_input(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == "limprob: error: strength must be a finite number >= 0, got -2.0"
     assert not (tmp_path / "x.nc").exists()
+
+
+HEAVY = ("pymc", "pytensor", "arviz", "arviz_base", "arviz_stats", "sklearn", "dask",
+         "distributed", "numba", "xarray", "matplotlib")
+"""Libraries the top-level help and version must not import (they take seconds)."""
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_top_level_help_and_version_import_no_numerical_library(flag):
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "limprob", flag],
+                            capture_output=True, text=True)
+    assert result.returncode == 0
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "limprob.cli" in imported
+    assert sorted(m for m in imported if m.split(".")[0] in HEAVY) == []
+    if flag == "--version":
+        from importlib.metadata import version
+
+        assert result.stdout.strip() == f"limprob {version('limprob')}"
+    else:
+        assert result.stdout.startswith("usage: limprob")
+        assert all(f"\n    {name}" in result.stdout for name in ("train", "energy", "twin"))
+
+
+def test_every_subcommand_has_a_description_an_example_and_its_defaults():
+    import argparse
+
+    from limprob.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in commands.choices.items():
+        text = sub.format_help()
+        assert sub.description, name
+        assert "Example" in sub.epilog and f"limprob {name}" in sub.epilog, name
+        options = [a for a in sub._actions if a.option_strings and a.default not in
+                   (None, False, argparse.SUPPRESS)]
+        for action in options:  # every option with a default says what it is
+            assert "default" in (action.help or ""), (name, action.option_strings)
+        assert "usage: limprob " + name in text

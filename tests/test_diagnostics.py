@@ -34,8 +34,8 @@ def network_trace(w_in, w_out):
     probability = np.exp(log_class_probabilities(X_TEST, w_in[:, draws], w_out[:, draws]))
     sample = {"chain": np.arange(w_in.shape[0]), "draw": np.arange(w_in.shape[1])}
     return xr.DataTree.from_dict({
-        "posterior": xr.Dataset({"W_in": (("chain", "draw", "input", "hidden"), w_in),
-                                 "W_out": (("chain", "draw", "hidden", "output"), w_out)},
+        "posterior": xr.Dataset({"W_in": (("chain", "draw", "feature", "hidden"), w_in),
+                                 "W_out": (("chain", "draw", "hidden", "class"), w_out)},
                                 coords=sample),
         "log_likelihood": xr.Dataset({"y": (("chain", "draw", "obs"), log_lik)}, coords=sample),
         "observed_data": xr.Dataset({"y": ("obs", Y_TRAIN)}),

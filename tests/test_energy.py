@@ -230,3 +230,71 @@ def test_energy_report_accepts_published_flops_and_is_reproducible(brain_report)
         3.14e23 * brain_report["accelerator_joules"]["median"] / 1.8e27, rel=1e-12)
     again = energy_report(BRAIN["n_params"], BRAIN["tokens"], BRAIN["bits"], seed=0)
     assert again == brain_report
+
+
+def test_device_posterior_is_cached_on_disk_and_a_corrupt_entry_is_recomputed(
+        tmp_path, monkeypatch):
+    import xarray as xr
+
+    from limprob.io import CACHE_ENV
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    small = dict(seed=5, draws=30, tune=30, chains=1)
+    lim_energy._default_device_posterior.cache_clear()
+    first = lim_energy.device_posterior(**small)
+    entries = list(tmp_path.iterdir())
+    assert len(entries) == 1 and entries[0].name.startswith("device_posterior-")
+
+    def no_sampling(*args, **kwargs):
+        raise AssertionError("sampled although the posterior is cached")
+
+    lim_energy._default_device_posterior.cache_clear()
+    with monkeypatch.context() as patch:  # a new process: the posterior comes from disk
+        patch.setattr(lim_energy, "sample_posterior", no_sampling)
+        cached = lim_energy.device_posterior(**small)
+    xr.testing.assert_identical(cached["posterior"], first["posterior"])
+
+    entries[0].write_bytes(entries[0].read_bytes()[:200])  # truncated: corrupt
+    lim_energy._default_device_posterior.cache_clear()
+    again = lim_energy.device_posterior(**small)
+    xr.testing.assert_equal(again["posterior"], first["posterior"])  # a new sampling time
+    lim_energy._default_device_posterior.cache_clear()
+    with monkeypatch.context() as patch:  # and the entry was rewritten whole
+        patch.setattr(lim_energy, "sample_posterior", no_sampling)
+        lim_energy.device_posterior(**small)
+    lim_energy._default_device_posterior.cache_clear()
+    assert lim_energy.device_posterior_inputs(6, 30, 30, 1) != \
+        lim_energy.device_posterior_inputs(5, 30, 30, 1)
+
+
+def test_numpy_bounds_equal_the_models_deterministics_and_arviz_intervals(posterior):
+    import arviz_stats as azs
+
+    from limprob.models import energy_draws
+
+    scenarios = lim_energy.scenario_dataset(BRAIN["n_params"], tokens=BRAIN["tokens"],
+                                            bits=BRAIN["bits"])
+    draws = energy_draws.bound_draws(posterior["posterior"].to_dataset(), scenarios)
+    for name in lim_energy.ENERGY_VARS:  # the model sampled the brain-scale scenario
+        np.testing.assert_allclose(draws[name].values, posterior["posterior"][name].values,
+                                   rtol=1e-12)
+    summary = energy_draws.summarise(draws, prob=0.9)
+    interval = azs.eti(draws, prob=0.9, dim=["chain", "draw"])
+    for name in lim_energy.ENERGY_VARS:
+        np.testing.assert_array_equal(summary[name].sel(statistic="low"),
+                                      interval[name].sel(ci_bound="lower"))
+        np.testing.assert_array_equal(summary[name].sel(statistic="high"),
+                                      interval[name].sel(ci_bound="upper"))
+
+
+def test_a_report_from_the_cached_posterior_imports_no_pymc(posterior):
+    import subprocess
+    import sys
+
+    script = ("import sys; from limprob.energy.report import energy_report; "
+              "report = energy_report(1e15, 3e11); "
+              "print(report['lim_joules']['median'], 'pymc' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    median, imported = result.stdout.split()
+    assert imported == "False"
+    assert float(median) == energy_report(1e15, 3e11)["lim_joules"]["median"]

@@ -32,11 +32,17 @@ def test_trace_has_the_standard_groups_with_named_dims(tiny_run):
     from conftest import TINY
 
     assert {"posterior", "log_likelihood", "sample_stats", "observed_data", "constant_data",
-            "predictions", "predictions_constant_data"} <= set(tiny_run.children)
-    assert tiny_run["posterior"]["W_in"].dims == ("chain", "draw", "input", "hidden")
-    assert tiny_run["posterior"]["W_out"].dims == ("chain", "draw", "hidden", "output")
+            "predictions", "point_estimates", "predictions_constant_data",
+            "posterior_predictive"} <= set(tiny_run.children)
+    assert tiny_run["posterior"]["W_in"].dims == ("chain", "draw", "feature", "hidden")
+    assert tiny_run["posterior"]["W_out"].dims == ("chain", "draw", "hidden", "class")
     assert tiny_run["log_likelihood"]["y"].dims == ("chain", "draw", "obs")
-    assert list(tiny_run["posterior"]["output"].values) == ["malignant", "benign"]
+    assert list(tiny_run["posterior"]["class"].values) == ["malignant", "benign"]
+    # one dim per label set: the input neurons are the features, the outputs the classes
+    np.testing.assert_array_equal(tiny_run["posterior"]["feature"].values,
+                                  tiny_run["constant_data"]["feature"].values)
+    np.testing.assert_array_equal(tiny_run["posterior"]["class"].values,
+                                  tiny_run["point_estimates"]["class"].values)
     # training and test observations keep their row numbers and never overlap
     train_obs = set(tiny_run["observed_data"]["obs"].values)
     test_obs = set(tiny_run["predictions"]["obs"].values)
@@ -58,7 +64,7 @@ def test_queries_are_counted_per_chain_and_apart_from_evaluation(tiny_run):
     # evaluation: the three point estimates on the test set, the reported one on the training
     # set, and one query per thinned draw
     n_thinned = tiny_run["predictions"].sizes["chain"] * tiny_run["predictions"].sizes["draw"]
-    assert tiny_run["predictions"].sizes["point_estimate"] == 3
+    assert tiny_run["point_estimates"].sizes["point_estimate"] == 3
     assert tiny_run.attrs["evaluation_chip_queries"] == 3 + 1 + n_thinned
 
 
@@ -106,6 +112,42 @@ def test_netcdf_round_trip_and_arviz(tiny_run, tmp_path):
     assert len(summary) == 8 * 2
 
 
+def test_every_group_has_named_dims_and_sampled_groups_have_chain_and_draw(tiny_run):
+    from conftest import untidy_dims
+
+    assert untidy_dims(tiny_run) == []
+    assert tiny_run["posterior_predictive"]["y"].sizes == tiny_run["log_likelihood"]["y"].sizes
+
+
+def test_arviz_functions_for_mcmc_run_on_a_trace_as_it_comes(tiny_run):
+    """Each ArviZ function that applies to an MCMC trace, with no argument but var_names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from limprob.inference.loo import robust_loo_pit
+
+    n_weights = 30 * 8 + 8 * 2
+    assert len(az.summary(tiny_run)) == n_weights
+    assert len(az.summary(tiny_run, group="predictions")) == 114 * 2
+    for diagnostic in (az.ess, az.rhat, az.mcse):
+        values = diagnostic(tiny_run, var_names=["W_out"])["W_out"]  # the posterior node
+        assert values.dims == ("hidden", "class") and np.isfinite(values).all()
+    loo = az.loo(tiny_run)
+    assert abs(loo.elpd - robust_loo(tiny_run).elpd) < 1e-9
+    pit = az.loo_pit(tiny_run)["y"]
+    assert pit.dims == ("obs",) and ((pit >= 0) & (pit <= 1)).all()
+    np.testing.assert_allclose(pit, robust_loo_pit(tiny_run)["y"], rtol=0, atol=1e-12)
+    table = az.compare({"run": tiny_run, "same": tiny_run.copy()})
+    assert list(table["elpd_diff"]) == [0.0, 0.0]
+    for plot in (az.plot_trace, az.plot_rank, az.plot_forest):
+        plot(tiny_run, var_names=["W_out"])
+    az.plot_ppc_dist(tiny_run)
+    az.plot_loo_pit(tiny_run)
+    plt.close("all")
+
+
 def test_pymc_samplers_stay_selectable_and_are_counted(tiny_run):
     from conftest import TINY
 
@@ -126,3 +168,25 @@ def test_load_refuses_files_that_are_not_traces(tmp_path):
     xr.Dataset({"a": ("x", [1.0])}).to_netcdf(tmp_path / "plain.nc")
     with pytest.raises(LimprobError, match="not a limprob trace"):
         load_trace(tmp_path / "plain.nc")
+
+
+def test_traces_of_the_older_layout_are_read_in_todays():
+    from limprob.io import upgrade
+
+    rng = np.random.default_rng(0)
+    points = rng.random((3, 5, 2))
+    draws = rng.random((2, 4, 5, 2))
+    old = xr.DataTree.from_dict({"predictions": xr.Dataset(
+        {"probability_point": (("point_estimate", "obs", "class"), points),
+         "probability": (("chain", "draw", "obs", "class"), draws)},
+        coords={"point_estimate": ["mean", "best", "last"]})})
+    new = upgrade(old)
+    np.testing.assert_array_equal(new["point_estimates"]["probability"], points)
+    assert list(new["point_estimates"]["point_estimate"].values) == ["mean", "best", "last"]
+    assert set(new["predictions"].data_vars) == {"probability"}
+    assert "point_estimate" not in new["predictions"].dims
+    backprop = xr.DataTree.from_dict({"predictions": xr.Dataset(
+        {"probability": (("obs", "class"), points[0])})})
+    new = upgrade(backprop)
+    assert new["point_estimates"]["probability"].dims == ("point_estimate", "obs", "class")
+    assert "predictions" not in new.children

@@ -120,8 +120,8 @@ def test_an_interrupted_api_run_says_what_it_holds(tiny_data):
     # chain 0 stops after its 60th query (tuning 10 + 50 draws); chain 1 at its first draw
     assert attrs["interrupted"] == 1 and attrs["signal"] == "SIGINT"
     assert (attrs["chains_completed"], attrs["draws_completed"]) == (1, 50)
-    assert tree["posterior"].sizes == {"chain": 1, "draw": 50, "input": 30, "hidden": 4,
-                                       "output": 2}
+    assert tree["posterior"].sizes == {"chain": 1, "draw": 50, "feature": 30, "hidden": 4,
+                                       "class": 2}
     assert tree["log_likelihood"].sizes["draw"] == 50
 
 

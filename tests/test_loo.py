@@ -7,7 +7,7 @@ import xarray as xr
 from scipy.special import logsumexp
 
 from limprob.inference.compare import compare_traces
-from limprob.inference.loo import RobustLOO, robust_loo
+from limprob.inference.loo import RobustLOO, robust_loo, robust_loo_pit
 from limprob.io import save_trace
 
 CONSTANT_TAIL_ERROR = "All tail values are the same"
@@ -122,3 +122,27 @@ def test_compare_traces_succeeds_where_arviz_raises_and_reports_the_counts(synth
         assert table.loc[name, "pareto_k_bad"] == N_K_BAD
         assert np.isfinite(table.loc[name, "pareto_k_max"])
         assert "constant upper tail" in table.attrs["warnings"][name]
+
+
+def with_replicates(tree, seed=2):
+    """``tree`` with labels 0/1 observed and replicated on the log-likelihood's draws."""
+    rng = np.random.default_rng(seed)
+    shape = tree["log_likelihood"]["y"].shape
+    tree = tree.copy()
+    tree["observed_data"] = xr.Dataset({"y": ("obs", rng.integers(0, 2, shape[-1]))})
+    tree["posterior_predictive"] = xr.Dataset(
+        {"y": (("chain", "draw", "obs"), rng.integers(0, 2, shape))})
+    return tree
+
+
+def test_loo_pit_survives_constant_tails_and_equals_arviz_elsewhere(synthetic):
+    tree, log_lik, constant = synthetic
+    tree = with_replicates(tree)
+    with pytest.raises(ValueError, match=CONSTANT_TAIL_ERROR):
+        arviz_stats.loo_pit(tree)
+    pit = robust_loo_pit(tree)["y"]
+    assert pit.dims == ("obs",) and np.all((pit >= 0) & (pit <= 1))
+    # where no tail is constant, the same weights and the same tie-breaking draws as arviz
+    rest = with_replicates(trace_from_log_lik(log_lik[..., ~constant]))
+    np.testing.assert_allclose(robust_loo_pit(rest)["y"], arviz_stats.loo_pit(rest)["y"],
+                               rtol=0, atol=1e-12)

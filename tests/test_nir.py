@@ -87,7 +87,7 @@ def test_export_of_a_trace_reproduces_its_ideal_chip_predictions(small_trace, tm
         # reference, measured at training time
         test = split(load_table(), seed=int(loaded.metadata["data_seed"])).test
         counts = chip.run(loaded.w_in, loaded.w_out, test["features"].values)
-        stored = tree["predictions"]["probability_point"].sel(point_estimate=which).values
+        stored = tree["point_estimates"]["probability"].sel(point_estimate=which).values
         np.testing.assert_array_equal(
             class_probabilities(counts, loaded.metadata["kappa"], loaded.network.n_steps), stored)
         if which == "best":  # the command builds its own ideal chip: once is enough

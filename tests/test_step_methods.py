@@ -74,7 +74,7 @@ def test_blocked_metropolis_recovers_a_known_posterior(logit_model):
     chip, model, labels = logit_model
     tree = sample_counted(model, chip, BlockedMetropolis, draws=4000, tune=1000, chains=4,
                           seed=3)
-    w = tree["posterior"]["W_in"].isel(input=0, hidden=0)
+    w = tree["posterior"]["W_in"].isel(feature=0, hidden=0)
     mean, sd = quadrature_posterior(labels, 1.5, 1.0)
     mcse = float(az.mcse(w.to_dataset(name="w"))["w"])
     assert abs(float(w.mean()) - mean) < 4 * mcse
@@ -118,7 +118,7 @@ def test_recorded_log_likelihood_is_the_current_points(logit_model):
     tree = sample_counted(model, chip, BlockedMetropolis, draws=20, tune=10, chains=1,
                           seed=2)
     recorded = np.stack(tree["sample_stats"]["log_likelihood__y"].isel(chain=0).values)
-    w = tree["posterior"]["W_in"].isel(chain=0, input=0, hidden=0).values
+    w = tree["posterior"]["W_in"].isel(chain=0, feature=0, hidden=0).values
     p = expit(1.5 * w)[:, None]
     expected = np.where(labels[None, :] == 1, np.log(p), np.log1p(-p))
     np.testing.assert_allclose(recorded, expected, rtol=1e-10)

@@ -5,7 +5,9 @@ import json
 
 import numpy as np
 import pytest
+import xarray as xr
 
+from conftest import untidy_dims
 from limprob.cli import main
 from limprob.errors import LimprobError
 from limprob.inference.training import TrainConfig, train
@@ -25,8 +27,10 @@ def test_each_sampler_trains_reproducibly_and_reports_function_space_diagnostics
                                       again["posterior"][name].values)
     queries = tree["sample_stats"]["chip_queries"].isel(draw=-1).values
     evaluations = tree["sample_stats"]["evaluations"].sum("draw").values
-    if blocks == "layers":
+    if blocks == "layers":  # one entry per block, named by the block's variables
+        assert list(tree["sample_stats"]["block"].values) == ["W_in", "W_out"]
         evaluations = evaluations.sum(-1)
+    assert untidy_dims(tree) == []
     # the kept draws' evaluations are the last part of every chain's queries
     assert np.all(queries >= evaluations) and np.all(evaluations >= SMALL["draws"])
     for key in ("ess_bulk_log_likelihood", "rhat_log_likelihood", "ess_bulk_predictive_min"):
@@ -37,7 +41,8 @@ def test_each_sampler_trains_reproducibly_and_reports_function_space_diagnostics
 
 def test_point_estimates_are_named_in_the_trace():
     tree = train(TrainConfig(point_estimate="last", **SMALL), progressbar=False)
-    points = tree["predictions"]["probability_point"]
+    points = tree["point_estimates"]["probability"]
+    assert points.dims == ("point_estimate", "obs", "class")
     assert list(points["point_estimate"].values) == ["mean", "best", "last"]
     assert tree.attrs["point_estimate"] == "last"
     for key in ("test_accuracy_posterior_mean", "test_accuracy_best_draw",
@@ -108,9 +113,9 @@ def test_trace_carries_a_posterior_predictive_that_arviz_plots():
     matplotlib.use("Agg")
     tree = train(TrainConfig(**SMALL), progressbar=False)
     replicated = tree["posterior_predictive"]["y"]
-    thinned = tree["predictions"]["probability"]
     assert replicated.dims == ("chain", "draw", "obs")
-    np.testing.assert_array_equal(replicated["draw"].values, thinned["draw"].values)
+    # replicated at every draw the log-likelihood has, which LOO-PIT weights them with
+    xr.testing.assert_equal(replicated["draw"], tree["log_likelihood"]["draw"])
     # one chip query per replicated draw, counted apart from training and evaluation
     assert tree.attrs["posterior_predictive_chip_queries"] == replicated.sizes["chain"] * \
         replicated.sizes["draw"]

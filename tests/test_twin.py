@@ -98,7 +98,7 @@ def test_twin_fit_keeps_probe_and_label_log_likelihoods_apart(data, tmp_path):
     tree = fit_twin(net, probes, small, TwinConfig(families=("saturation",), draws=150, tune=50,
                                                    chains=1), deploy_to=chip)
     assert tree["log_likelihood"]["probe_counts"].dims == ("chain", "draw", "probe",
-                                                           "probe_obs", "output")
+                                                           "probe_obs", "class")
     assert tree["log_likelihood"]["y"].dims == ("chain", "draw", "obs")
     assert tree.attrs["training_chip_queries"] == 4 and tree.attrs["deployment_chip_queries"] == 1
     assert 0 <= tree.attrs["test_accuracy_posterior_mean"] <= 1

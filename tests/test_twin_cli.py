@@ -5,6 +5,7 @@ import pytest
 import xarray as xr
 
 from limprob.chip.distortion import GLOBALS
+from conftest import untidy_dims
 from limprob.cli import main
 
 PROBE_ARGS = ["--hidden", "4", "--steps", "16", "--probes", "4", "--obs", "8"]
@@ -50,14 +51,33 @@ def test_twin_fits_both_kinds_to_a_probe_file(probes_file, tmp_path, capsys):
     tree = load_tree(out)
     assert {"inverse_w_sat", "log_gain"} <= set(tree["posterior"].data_vars)
     assert "probe_counts" in tree["log_likelihood"].data_vars
+    assert untidy_dims(tree) == []
+    assert tree["sample_stats"]["accepted"].dims == ("chain", "draw", "block")
+    assert list(tree["sample_stats"]["block"].values) == ["inverse_w_sat", "log_gain",
+                                                          "count_sigma"]
+    assert tree["constant_data"]["probe_x"].dims == ("probe_obs", "feature")
     population = tmp_path / "population.nc"
     assert main(["twin", str(probes_file), "--population", "--chips", "16", "--draws", "20",
                  "--tune", "20", "--no-progress", "--out", str(population)]) == 0
     tree = load_tree(population)
     assert set(GLOBALS) <= set(tree["posterior"].data_vars)
     assert tree.attrs["model"] == "chip_population"
+    assert untidy_dims(tree) == []
     printed = capsys.readouterr().out
     assert "eti94_lb" in printed and "wrote" in printed
+
+
+def test_smc_twin_keeps_its_per_chain_evidence_apart_from_the_draws(probes_file, tmp_path):
+    from limprob.inference.compare import smc_log_marginal_likelihood
+
+    out = tmp_path / "smc.nc"
+    assert main(["twin", str(probes_file), "--smc", "--families", "saturation", "--draws", "30",
+                 "--chains", "1", "--no-progress", "--out", str(out)]) == 0
+    tree = load_tree(out)
+    assert untidy_dims(tree) == [] and "sample_stats" not in tree.children
+    assert tree["smc"]["log_marginal_likelihood"].dims == ("chain",)
+    assert smc_log_marginal_likelihood(tree) == pytest.approx(
+        tree.attrs["log_marginal_likelihood"])
 
 
 @pytest.mark.parametrize("args, message", [

@@ -14,19 +14,24 @@
     limprob plot     runs/run.nc --out run.png            progress per chip query, rank plot
 
 One module per command group registers its subcommands (``register(commands)``), with
-defaults read from the configuration classes (:mod:`limprob.cli.options`). Bad input (a
-:class:`~limprob.errors.LimprobError` or a malformed argument) prints one line
-``limprob: error: ...`` and exits with code 2, leaving no output file. SIGINT and SIGTERM
-stop any command (:mod:`limprob.interruption`) with one line ``limprob: interrupted by SIG...:
-what was kept`` and exit code 130 or 143, never 0; ``train`` may keep its completed draws
-(``--on-interrupt``).
+defaults read from the configuration classes (:mod:`limprob.cli.options`). A subcommand's
+options are added when that subcommand is used (:func:`limprob.cli.options.add_later`), so
+``limprob --help`` and ``limprob --version`` import no numerical library: the modules of this
+package import PyMC, PyTensor, ArviZ, scikit-learn and Dask only inside the functions that
+need them. Bad input (a :class:`~limprob.errors.LimprobError` or a malformed argument) prints
+one line ``limprob: error: ...`` and exits with code 2, leaving no output file.
+SIGINT and SIGTERM stop any command (:mod:`limprob.interruption`) with one line ``limprob:
+interrupted by SIG...: what was kept`` and exit code 130 or 143, never 0; ``train`` may keep
+its completed draws (``--on-interrupt``).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 
+import limprob
 from limprob import interruption
 from limprob.cli import compare, energy, nir, plot, study, train, twin
 from limprob.errors import LimprobError
@@ -36,7 +41,36 @@ COMMAND_GROUPS = (train, energy, study, compare, twin, nir, plot)
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line and exit code 2."""
+    """argparse, but a usage error is one line and exit code 2, descriptions and examples are
+    printed as written, and options registered with :meth:`add_later` are added only when the
+    parser parses or prints its help."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        if kwargs.get("description"):
+            kwargs["description"] = textwrap.fill(kwargs["description"], width=88)
+        super().__init__(*args, **kwargs)
+        self._later = []
+
+    def add_later(self, add_options) -> None:
+        """Call ``add_options(self)`` before this parser is first used."""
+        self._later.append(add_options)
+
+    def _add_pending(self) -> None:
+        while self._later:
+            self._later.pop(0)(self)
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._add_pending()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self):
+        self._add_pending()
+        return super().format_usage()
+
+    def format_help(self):
+        self._add_pending()
+        return super().format_help()
 
     def error(self, message):
         raise LimprobError(f"{self.prog}: {message}")
@@ -44,8 +78,12 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="limprob", description="Train spiking-network chips in the loop by "
-                     "MCMC, compare models, and bound the energy of learning.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+                     "MCMC, compare models, and bound the energy of learning.",
+                     epilog="Example:\n  limprob train --out runs/run.nc && limprob evaluate "
+                            "runs/run.nc\n\n'limprob COMMAND --help' describes a command.")
+    parser.add_argument("--version", action="version", version=f"limprob {limprob.__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                                     metavar="COMMAND")
     for group in COMMAND_GROUPS:
         group.register(commands)
     return parser

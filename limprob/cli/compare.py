@@ -9,7 +9,11 @@ from __future__ import annotations
 def register(commands):
     """Add ``compare`` to the CLI's subparsers."""
     parser = commands.add_parser(
-        "compare", help="compare traces by LOO (Pareto k shown) and SMC evidence")
+        "compare", help="compare traces by LOO (Pareto k shown) and SMC evidence",
+        description="Compare models fitted to the same observations: PSIS-LOO (robust to "
+                    "constant importance-ratio tails) with each model's Pareto k, and for SMC "
+                    "traces the log marginal likelihood and Bayes factor.",
+        epilog="Example:\n  limprob compare runs/a.nc runs/b.nc --names a b --plot cmp.png")
     parser.add_argument("traces", nargs="+", help="two or more limprob traces (NetCDF)")
     parser.add_argument("--names", nargs="+", default=None,
                         help="a name per trace (default: the file names)")

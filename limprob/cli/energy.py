@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 
+from limprob.cli.options import add_later
 from limprob.errors import LimprobError
 
 
@@ -20,10 +21,22 @@ def register(commands):
 
 
 def _add_energy(commands):
+    parser = commands.add_parser(
+        "energy", help="energy bounds of training (or of a training run's trace), in joules",
+        description="Bound the energy of training N parameters on D tokens (Landauer, "
+                    "learning-in-memory, static-barrier memory, an accelerator), as posterior "
+                    "medians and 94 % intervals over the device parameters; or, given a "
+                    "trace, the energy that training run cost. The device posterior is "
+                    "cached on disk ($LIMPROB_CACHE_DIR, default ~/.cache/limprob).",
+        epilog="Examples:\n  limprob energy --params 1e15 --tokens 3e11\n"
+               "  limprob energy runs/run.nc --json")
+    parser.set_defaults(run=_energy)
+    add_later(parser, _energy_options)
+
+
+def _energy_options(parser):
     from limprob.energy import limits
 
-    parser = commands.add_parser(
-        "energy", help="energy bounds of training (or of a training run's trace), in joules")
     parser.add_argument("trace", nargs="?", default=None,
                         help="a limprob trace: report the energy of that training run")
     parser.add_argument("--params", type=float, help="trainable parameters N")
@@ -39,7 +52,6 @@ def _add_energy(commands):
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--out", default=None,
                         help="with a trace: write a copy with a training_energy group here")
-    parser.set_defaults(run=_energy)
 
 
 def _energy(args):
@@ -48,7 +60,8 @@ def _energy(args):
     from limprob.validation import seed
 
     seed("seed", args.seed)
-    logging.getLogger("pymc").setLevel(logging.WARNING)  # the device posterior's NUTS chatter
+    # the device posterior's NUTS chatter; PyMC resets its top logger's level on import
+    logging.getLogger("pymc.sampling").setLevel(logging.WARNING)
     if args.trace is not None:
         return _training_run_energy(args)
     if args.tokens is not None and args.flops is not None:

@@ -25,8 +25,8 @@ def register(commands):
         "export", help="write a trained network as a NIR graph",
         description="Write the network of a chip-in-the-loop training trace as a NIR graph "
                     "(Input -> Linear -> LIF -> Linear -> LIF -> Output, snnTorch's "
-                    "discretisation, reset by subtraction and T in the metadata). Example: "
-                    "limprob export runs/run.nc --nir runs/net.nir --weights best")
+                    "discretisation, reset by subtraction and T in the metadata).",
+        epilog="Example:\n  limprob export runs/run.nc --nir runs/net.nir --weights best")
     export.add_argument("trace", help="a trace written by limprob train")
     export.add_argument("--nir", required=True, metavar="NET.nir", help="NIR file to write")
     export.add_argument("--weights", choices=tuple(WEIGHTS), default="mean",

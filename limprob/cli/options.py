@@ -10,6 +10,18 @@ from __future__ import annotations
 
 import argparse
 
+
+def add_later(parser, add_options) -> None:
+    """Add a subcommand's options (``add_options(parser)``) when the subcommand is used: the
+    CLI's parsers wait until they parse or print their help, so that ``limprob --help`` does
+    not import what the options' defaults come from; any other parser gets them at once."""
+    later = getattr(parser, "add_later", None)
+    if later is None:
+        add_options(parser)
+    else:
+        later(add_options)
+
+
 NETWORK_OPTIONS = (
     ("hidden", "hidden", "hidden LIF neurons"),
     ("steps", "time_steps", "time steps T of the network"),

@@ -13,8 +13,8 @@ def register(commands):
         description="Write a PNG of a chip-in-the-loop training trace: (a) the training "
                     "log-likelihood of each draw against cumulative chip queries, one line per "
                     "chain; (b) the test accuracy of the thinned draws that carry test "
-                    "predictions; (c) ArviZ's rank plot of the training log-likelihood. "
-                    "Example: limprob plot runs/run.nc --out runs/run.png")
+                    "predictions; (c) ArviZ's rank plot of the training log-likelihood.",
+        epilog="Example:\n  limprob plot runs/run.nc --out runs/run.png")
     plot.add_argument("trace", help="a trace written by limprob train")
     plot.add_argument("--out", required=True, metavar="FILE.png", help="PNG to write")
     plot.set_defaults(run=run_plot)

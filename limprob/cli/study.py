@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from limprob import interruption
-from limprob.cli.options import NETWORK_OPTIONS, SAMPLER_OPTIONS, config_fields, repeats
+from limprob.cli.options import (NETWORK_OPTIONS, SAMPLER_OPTIONS, add_later, config_fields,
+                                 repeats)
 
 GRID_OPTIONS = (
     ("datasets", "datasets", str, "built-in data sets"),
@@ -32,19 +33,25 @@ BACKPROP_OPTIONS = (("epochs", "epochs", "maximum backprop epochs"),)
 
 def register(commands):
     """Add ``study`` to the CLI's subparsers."""
-    from limprob.study import METHODS, QUICK_SETTINGS, Grid, StudySettings
-
-    grid, settings = Grid(), StudySettings()
     study = commands.add_parser(
         "study", help="a grid of training runs on simulated chips, on Dask",
         description="Run method x dataset x strength x noise x weight bits x seed x "
                     "training fraction on Dask; cells are cached in OUT.cells, so a re-run "
-                    "resumes.")
+                    "resumes.",
+        epilog="Example:\n  limprob study --quick --out runs/study.nc")
+    study.set_defaults(run=run_study_command)
+    add_later(study, _study_options)
+
+
+def _study_options(study):
+    from limprob.study import METHODS, QUICK_SETTINGS, Grid, StudySettings
+
+    grid, settings = Grid(), StudySettings()
     study.add_argument("--out", required=True, help="study to write (NetCDF)")
     study.add_argument("--quick", action="store_true",
                        help="a small grid and short runs (about a minute on 2 cores)")
     study.add_argument("--methods", nargs="+", choices=METHODS, default=None,
-                       help="methods (default: all)")
+                       help=f"methods (default {' '.join(grid.methods)})")
     for flag, name, kind, help_text in GRID_OPTIONS:
         values = " ".join(f"{v:g}" if isinstance(v, float) else str(v)
                           for v in getattr(grid, name))
@@ -67,7 +74,6 @@ def register(commands):
     study.add_argument("--scheduler", default=None,
                        help="address of an existing Dask scheduler, e.g. tcp://HOST:8786")
     study.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    study.set_defaults(run=run_study_command)
 
 
 def run_study_command(args):

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import signal
-
-import numpy as np
+import textwrap
 
 from limprob import interruption
 from limprob.cli.options import (NETWORK_OPTIONS, SAMPLER_OPTIONS, add_chip_noise_options,
-                                 add_max_memory, add_options, add_table_options,
+                                 add_later, add_max_memory, add_options, add_table_options,
                                  config_fields, load_chosen_table, repeats)
 from limprob.errors import LimprobError
 
@@ -39,23 +38,36 @@ TRAIN_OPTIONS = (
 )
 
 
+INTERRUPTION_AND_COST = (
+    "Before any work the run is refused (one line, exit 2) if its trace would need more memory "
+    "than is available (or than --max-memory BYTES) or if another run is writing the same --out "
+    "(it holds .OUT.lock beside it); sampling projected past a minute is announced on stderr. "
+    "SIGINT (Ctrl-C) or SIGTERM stops sampling at the end of the current draw: --on-interrupt "
+    "keep writes the draws completed (chains cut to a common length) with the attributes "
+    "interrupted = 1, draws_completed, chains_completed and signal; discard writes nothing. "
+    "Either way one line on stderr says which, the exit code is 130 (SIGINT) or 143 (SIGTERM), "
+    "and no temporary file is left; a second signal stops at once.")
+
+
 def _add_train(commands):
+    train = commands.add_parser(
+        "train", help="train an SNN on a simulated chip by MCMC",
+        description="Train a spiking network on a simulated chip by MCMC, one chip query per "
+                    "evaluation, and write the trace (an ArviZ DataTree: posterior, "
+                    "log_likelihood, sample_stats, posterior_predictive, predictions, "
+                    "point_estimates) with the test accuracy measured on the chip.",
+        epilog="Examples:\n  limprob train --strength 1 --draws 1000 --out runs/run.nc\n"
+               "  limprob train --noise 0.1 --weight-bits 6 --repeats auto --out runs/noisy.nc"
+               "\n\n" + textwrap.fill(INTERRUPTION_AND_COST, 78))
+    train.set_defaults(run=_train)
+    add_later(train, _train_options)
+
+
+def _train_options(train):
     from limprob.inference.evaluation import POINT_ESTIMATES
     from limprob.inference.training import BLOCKS, SAMPLERS, TrainConfig
 
     defaults = TrainConfig()
-    train = commands.add_parser(
-        "train", help="train an SNN on a simulated chip by MCMC",
-        description="Train an SNN on a simulated chip by MCMC and write its trace (NetCDF).",
-        epilog="Before any work the run is refused (one line, exit 2) if its trace would need "
-               "more memory than is available (or than --max-memory BYTES) or if another run "
-               "is writing the same --out (it holds .OUT.lock beside it); sampling projected "
-               "past a minute is announced on stderr. SIGINT (Ctrl-C) or SIGTERM stops "
-               "sampling at the end of the current draw: --on-interrupt keep writes the draws "
-               "completed (chains cut to a common length) with the attributes interrupted = 1, "
-               "draws_completed, chains_completed and signal; discard writes nothing. Either "
-               "way one line on stderr says which, the exit code is 130 (SIGINT) or 143 "
-               "(SIGTERM), and no temporary file is left; a second signal stops at once.")
     add_options(train, defaults, TRAIN_OPTIONS)
     train.add_argument("--sampler", choices=SAMPLERS, default=defaults.sampler,
                        help="step method (default %(default)s)")
@@ -89,7 +101,6 @@ def _add_train(commands):
                             "chains_completed (keep), or nothing (discard); either way one "
                             "line on stderr and exit code 130 (SIGINT) or 143 (SIGTERM); "
                             "default %(default)s")
-    train.set_defaults(run=_train)
 
 
 def _train(args):
@@ -131,6 +142,8 @@ def _train_into(out, config, args):
           f"{report['ess_bulk_predictive_min']:.1f}")
     print(tree.attrs["convergence_verdict"])
     if config.noise > 0:
+        import numpy as np
+
         print(f"noisy chip (noise {config.noise:g}): likelihood "
               f"{tree.attrs['likelihood_estimate']}; queries per estimate after tuning "
               f"{', '.join(str(r) for r in np.atleast_1d(tree.attrs['repeats_per_chain']))} "
@@ -153,19 +166,16 @@ POINT_KEYS = {"mean": "test_accuracy_posterior_mean", "best": "test_accuracy_bes
 
 
 def evaluation(tree) -> dict:
-    """Test accuracy from the stored predictions (measured on the chip at training time), and
-    for MH the function-space convergence diagnostics recorded at training time."""
+    """Test accuracy from the stored predictions and point estimates (measured on the chip at
+    training time), and for MH the function-space convergence diagnostics recorded then."""
     from limprob.inference.diagnostics import REPORTED
-    from limprob.inference.evaluation import accuracy, test_accuracies
+    from limprob.inference.evaluation import test_accuracies
 
     labels = tree["predictions_constant_data"]["y"].values
     method = str(tree.attrs.get("method", "mh"))
-    if method == "mh":
-        accuracies = test_accuracies(tree["predictions"].to_dataset(), labels)
-    else:  # one trained weight set: W* is those weights, and there is no predictive average
-        accuracies = {"test_accuracy_posterior_mean":
-                      accuracy(tree["predictions"]["probability"].values, labels),
-                      "test_accuracy_predictive": None}
+    # backprop: one trained weight set, W*, and no draws to average
+    draws = tree["predictions"].to_dataset() if "predictions" in tree.children else None
+    accuracies = test_accuracies(tree["point_estimates"]["probability"], labels, draws)
     diagnostics = {name: float(tree.attrs[name]) for name in REPORTED if name in tree.attrs}
     return {
         **accuracies,
@@ -182,10 +192,17 @@ def evaluation(tree) -> dict:
 def _add_evaluate(commands):
     evaluate = commands.add_parser(
         "evaluate", help="test accuracy and chip queries of a trace, or of a NIR network",
-        description="Print a trace's test accuracy (measured on its chip at training time), "
-                    "chip queries and convergence, or, with --network, the test accuracy of a "
-                    "NIR network on the ideal chip. Examples: limprob evaluate runs/run.nc; "
-                    "limprob evaluate --network runs/net.nir --dataset wisconsin")
+        description="Report a trace's test accuracy (predictive average and point estimates, "
+                    "measured on the chip when it was trained), its function-space "
+                    "convergence diagnostics and its chip queries; or, with --network, the test "
+                    "accuracy of a NIR network on the ideal chip.",
+        epilog="Examples:\n  limprob evaluate runs/run.nc --json\n"
+               "  limprob evaluate --network runs/net.nir --dataset wisconsin")
+    evaluate.set_defaults(run=_evaluate)
+    add_later(evaluate, _evaluate_options)
+
+
+def _evaluate_options(evaluate):
     evaluate.add_argument("trace", nargs="?", default=None,
                           help="a trace written by limprob train")
     evaluate.add_argument("--network", default=None, metavar="NET.nir",
@@ -196,7 +213,6 @@ def _add_evaluate(commands):
                           help="with --network: seed of the data split (default: the graph's "
                                "data_seed, else 0)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
-    evaluate.set_defaults(run=_evaluate)
 
 
 def _evaluate(args):
@@ -234,7 +250,11 @@ def _evaluate(args):
 
 
 def _add_summary(commands):
-    summary = commands.add_parser("summary", help="ArviZ summary of a trace's posterior")
+    summary = commands.add_parser(
+        "summary", help="ArviZ summary of a trace's posterior",
+        description="Print ArviZ's summary (mean, sd, interval, ESS, R-hat) of a trace's "
+                    "posterior variables.",
+        epilog="Example:\n  limprob summary runs/run.nc --var-names W_out")
     summary.add_argument("trace", help="a trace written by limprob train")
     summary.add_argument("--var-names", nargs="+", default=None,
                          help="variables to summarise (default: all)")

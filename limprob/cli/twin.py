@@ -15,8 +15,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from limprob import interruption
-from limprob.cli.options import (SAMPLER_OPTIONS, add_chip_noise_options, add_max_memory,
-                                 add_options, add_table_options,
+from limprob.cli.options import (SAMPLER_OPTIONS, add_chip_noise_options, add_later,
+                                 add_max_memory, add_options, add_table_options,
                                  config_fields, load_chosen_table)
 from limprob.errors import LimprobError
 
@@ -32,10 +32,29 @@ PROBE_OPTIONS = (
 
 def register(commands):
     """Add ``probe`` and ``twin`` to the CLI's subparsers."""
-    from limprob.snn import Network
-    from limprob.twin import PopulationConfig, TwinConfig
+    probe = commands.add_parser(
+        "probe", help="record probe measurements of a simulated chip",
+        description="Run seeded probe weight sets on a simulated chip, one query each, over "
+                    "inputs from the training split, and write the spike counts with the "
+                    "probe weights and inputs (the dataset limprob twin fits).",
+        epilog="Example:\n  limprob probe --strength 1 --hidden 8 --out probes.nc")
+    probe.set_defaults(run=run_probe)
+    add_later(probe, _probe_options)
+    twin = commands.add_parser(
+        "twin", help="fit a digital twin of a chip to its probes",
+        description="Fit a digital twin to a probe dataset: the per-chip twin (distortion "
+                    "parameters by blocked MH, or SMC with its evidence) or the chip "
+                    "population twin (six global parameters, each chip's mismatch integrated "
+                    "out).",
+        epilog="Examples:\n  limprob twin probes.nc --out twin.nc\n"
+               "  limprob twin probes.nc --population --out population.nc")
+    twin.set_defaults(run=run_twin)
+    add_later(twin, _twin_options)
 
-    probe = commands.add_parser("probe", help="record probe measurements of a simulated chip")
+
+def _probe_options(probe):
+    from limprob.snn import Network
+
     probe.add_argument("--strength", type=float, default=1.0,
                        help="chip distortion strength alpha >= 0 (default %(default)s)")
     probe.add_argument("--chip-seed", type=int, default=0,
@@ -52,9 +71,11 @@ def register(commands):
     add_table_options(probe)
     add_max_memory(probe, "the probe dataset")
     probe.add_argument("--out", required=True, help="probe dataset to write (NetCDF)")
-    probe.set_defaults(run=run_probe)
 
-    twin = commands.add_parser("twin", help="fit a digital twin of a chip to its probes")
+
+def _twin_options(twin):
+    from limprob.twin import PopulationConfig, TwinConfig
+
     twin.add_argument("probes", help="a probe dataset (from limprob probe)")
     twin.add_argument("--families", default=",".join(TwinConfig().families),
                       help="per-chip twin: comma-separated distortion families, or 'none' for "
@@ -74,7 +95,6 @@ def register(commands):
     add_max_memory(twin, "the population twin's simulated chips")
     twin.add_argument("--out", required=True, help="trace to write (NetCDF)")
     twin.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    twin.set_defaults(run=run_twin)
 
 
 def run_probe(args):

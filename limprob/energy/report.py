@@ -3,13 +3,27 @@ as a posterior median and interval over the device parameters of
 :mod:`limprob.models.lim_energy` (priors plus the shipped characterisation data).
 """
 
+import functools
 import math
 
 import numpy as np
 
 from limprob.energy.limits import BOUND_NAMES, DEFAULT_BITS, DEFAULT_TIME_RATIO
 from limprob.errors import LimprobError
-from limprob.models import lim_energy
+from limprob.models import energy_draws
+
+
+@functools.lru_cache(maxsize=8)
+def device_draws(seed: int = 0):
+    """The default device posterior's draws for ``seed``: from the cache without importing
+    PyMC when they are there, else sampled (and cached) by
+    :func:`limprob.models.lim_energy.device_posterior`."""
+    draws = energy_draws.cached_device_draws(seed)
+    if draws is None:
+        from limprob.models import lim_energy
+
+        draws = lim_energy.device_posterior(seed)["posterior"].to_dataset()
+    return draws
 
 
 def energy_report(
@@ -25,16 +39,17 @@ def energy_report(
     """Posterior median and equal-tailed ``prob`` interval of every bound for one training run.
 
     The device parameters come from the posterior of :mod:`limprob.models.lim_energy`
-    (priors plus the shipped characterisation data), sampled once per process and seed.
+    (priors plus the shipped characterisation data), sampled once per seed and kept on disk
+    (:func:`limprob.models.energy_draws.device_draws`).
     Returns ``{name: {"median", "low", "high"}}`` in joules for each name of :data:`BOUND_NAMES`.
     """
-    scenarios = lim_energy.scenario_dataset(
+    scenarios = energy_draws.scenario_dataset(
         [params], tokens=None if tokens is None else [tokens],
         flops=None if flops is None else [flops], bits=bits, time_ratio=time_ratio,
     )
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below
-        energies = lim_energy.scenario_energies(scenarios, seed=seed)
-        summary = lim_energy.summarise(energies, prob=prob)
+        energies = energy_draws.energies_on_draws(scenarios, device_draws(seed), seed)
+        summary = energy_draws.summarise(energies, prob=prob)
     report = {
         name: {key: float(summary[name].sel(scenario=summary.scenario[0], statistic=key))
                for key in ("median", "low", "high")}

@@ -23,7 +23,8 @@ import xarray as xr
 
 from limprob.energy import limits
 from limprob.errors import LimprobError
-from limprob.models import lim_energy
+from limprob.energy.report import device_draws
+from limprob.models import energy_draws
 from limprob.snn import flops_per_run
 
 WEIGHT_GROUPS = ("posterior", "weights")
@@ -47,7 +48,7 @@ def run_scenario(tree: xr.DataTree, bits: int = limits.DEFAULT_BITS) -> xr.Datas
     method = str(attrs.get("method", "mh"))
     writes = n_weights * (1 if method == "backprop" and queries == 0 else queries)
     n_inputs = tree["predictions_constant_data"].sizes["feature"]
-    n_outputs = tree["predictions"].sizes["class"]
+    n_outputs = tree["point_estimates"].sizes["class"]
     forward_flops = max(queries, 1) * flops_per_run(
         int(attrs["n_train"]), n_inputs, int(attrs["network_n_hidden"]), n_outputs,
         int(attrs["network_n_steps"]),
@@ -70,8 +71,8 @@ def training_energy(tree: xr.DataTree, bits: int = limits.DEFAULT_BITS, seed: in
     """Posterior median and ``prob`` interval (dim ``statistic``) of every bound for the run,
     in joules, with the weight writes and forward FLOPs it was computed from."""
     scenario = run_scenario(tree, limits.validate_positive("bits", bits))
-    draws = lim_energy.scenario_energies(scenario, seed=seed)
-    summary = lim_energy.summarise(draws[list(limits.BOUND_NAMES)], prob=prob)
+    draws = energy_draws.energies_on_draws(scenario, device_draws(seed), seed)
+    summary = energy_draws.summarise(draws[list(limits.BOUND_NAMES)], prob=prob)
     summary = summary.isel(scenario=0, drop=True)
     summary.attrs = {"weight_writes": float(scenario["ops"][0]),
                      "forward_flops": float(scenario["flops"][0]), "bits": int(bits),

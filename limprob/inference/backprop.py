@@ -67,7 +67,7 @@ from sklearn.model_selection import train_test_split
 from limprob.chip.protocol import Chip
 from limprob.data import Split
 from limprob.errors import LimprobError
-from limprob.inference.evaluation import accuracy
+from limprob.inference.evaluation import accuracy, point_dataset
 from limprob.inference.sampling import package_versions
 from limprob.likelihood.chip_likelihood import class_probabilities
 from limprob.models.defaults import DEFAULT_KAPPA
@@ -386,8 +386,9 @@ def train_backprop(chip: Chip, data: Split, config: BackpropConfig = BackpropCon
     """Train by surrogate-gradient BPTT (on the ideal model; with the chip in the loop when
     ``in_the_loop``; on the noise-aware software model of the chip's nominal noise and weight
     resolution when ``noise_aware``), then measure the weights on ``chip``; return a limprob
-    trace with groups ``weights``, ``training``, ``predictions`` and
-    ``predictions_constant_data``."""
+    trace with groups ``weights`` (``W_in (feature, hidden)``, ``W_out (hidden, class)``),
+    ``training``, ``point_estimates`` (``probability (point_estimate, obs, class)``: the
+    trained weights are the one point estimate, ``mean``) and ``predictions_constant_data``."""
     if not isinstance(config, BackpropConfig):
         raise LimprobError("config must be a BackpropConfig")
     if in_the_loop and noise_aware:
@@ -522,8 +523,8 @@ def _trace(data: Split, w_in, w_out, history, test_probability, network: Network
     classes = data.train["class"].values
     hidden = np.arange(network.n_hidden)
     weights = xr.Dataset(
-        {"W_in": (("input", "hidden"), w_in), "W_out": (("hidden", "output"), w_out)},
-        coords={"input": features, "hidden": hidden, "output": classes},
+        {"W_in": (("feature", "hidden"), w_in), "W_out": (("hidden", "class"), w_out)},
+        coords={"feature": features, "hidden": hidden, "class": classes},
     )
     epochs = np.arange(1, len(history["train_loss"]) + 1)
     training = xr.Dataset(
@@ -534,15 +535,12 @@ def _trace(data: Split, w_in, w_out, history, test_probability, network: Network
     training["train_loss"].attrs["units"] = "nats per sample"
     training["validation_loss"].attrs["units"] = "nats per sample"
     obs = data.test["obs"].values
-    predictions = xr.Dataset(
-        {"probability": (("obs", "class"), test_probability)},
-        coords={"obs": obs, "class": classes},
-    )
     constant = xr.Dataset(
         {"x": (("obs", "feature"), data.test["features"].values),
          "y": ("obs", data.test["labels"].values)},
         coords={"obs": obs, "feature": features},
     )
     return xr.DataTree.from_dict({"weights": weights, "training": training,
-                                  "predictions": predictions,
+                                  "point_estimates": point_dataset(test_probability[None],
+                                                                   ["mean"], data.test),
                                   "predictions_constant_data": constant})

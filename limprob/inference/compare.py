@@ -73,10 +73,12 @@ def check_same_observations(trees: dict[str, xr.DataTree], var_name: str) -> Non
 
 
 def smc_log_marginal_likelihood(tree: xr.DataTree) -> float | None:
-    """The mean over chains of an SMC trace's log marginal likelihood, else None."""
-    if tree.attrs.get("method") != "smc" or "sample_stats" not in tree.children:
+    """The mean over chains of an SMC trace's log marginal likelihood (group ``smc``, or
+    ``sample_stats`` in traces written before it had a group of its own), else None."""
+    group = next((g for g in ("smc", "sample_stats") if g in tree.children), None)
+    if tree.attrs.get("method") != "smc" or group is None:
         return None
-    stats = tree["sample_stats"]
+    stats = tree[group]
     if "log_marginal_likelihood" not in stats.data_vars:
         return None
     return float(np.nanmean(np.asarray(stats["log_marginal_likelihood"].values, dtype=float)))

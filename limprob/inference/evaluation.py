@@ -87,12 +87,10 @@ def point_estimate_weights(posterior: xr.Dataset, log_likelihood: xr.Dataset, wh
     return chain["W_in"].mean("draw").values, chain["W_out"].mean("draw").values
 
 
-def predictions(chip: Chip, posterior: xr.Dataset, log_likelihood: xr.Dataset,
-                test: xr.Dataset, kappa: float, predictive_draws: int) -> xr.Dataset:
-    """Test-set class probabilities on ``chip``: ``probability_point`` (point_estimate, obs,
-    class) for each point estimate of :data:`POINT_ESTIMATES`, and ``probability`` (chain,
-    draw, obs, class) for a thinned set of posterior draws; one query each."""
-    classes = posterior["output"].values
+def predictions(chip: Chip, posterior: xr.Dataset, test: xr.Dataset, kappa: float,
+                predictive_draws: int) -> xr.Dataset:
+    """Test-set class probabilities ``probability`` (chain, draw, obs, class) on ``chip`` for a
+    thinned set of posterior draws (:func:`thinned_draws`); one query per draw."""
     thinned = thinned_draws(posterior, predictive_draws)
     per_draw = np.stack([
         np.stack([
@@ -102,36 +100,52 @@ def predictions(chip: Chip, posterior: xr.Dataset, log_likelihood: xr.Dataset,
         ])
         for c in range(thinned.sizes["chain"])
     ])
+    return xr.Dataset(
+        {"probability": (("chain", "draw", "obs", "class"), per_draw)},
+        coords={"chain": thinned["chain"].values, "draw": thinned["draw"].values,
+                "obs": test["obs"].values, "class": posterior["class"].values},
+    )
+
+
+def point_predictions(chip: Chip, posterior: xr.Dataset, log_likelihood: xr.Dataset,
+                      test: xr.Dataset, kappa: float) -> xr.Dataset:
+    """Test-set class probabilities ``probability`` (point_estimate, obs, class) on ``chip``
+    for each point estimate of :data:`POINT_ESTIMATES`; one query each. They are not draws,
+    so they live in a group of their own (``point_estimates``), without chain and draw."""
     points = np.stack([
         evaluate_weights(chip, *point_estimate_weights(posterior, log_likelihood, which), test,
                          kappa)
         for which in POINT_ESTIMATES
     ])
-    obs = test["obs"].values
+    return point_dataset(points, list(POINT_ESTIMATES), test)
+
+
+def point_dataset(probability: np.ndarray, names: list[str], test: xr.Dataset) -> xr.Dataset:
+    """The ``point_estimates`` group: ``probability`` (point_estimate, obs, class) of the
+    point estimates ``names`` on the test table ``test``."""
     return xr.Dataset(
-        {
-            "probability_point": (("point_estimate", "obs", "class"), points),
-            "probability": (("chain", "draw", "obs", "class"), per_draw),
-        },
-        coords={"chain": thinned["chain"].values, "draw": thinned["draw"].values, "obs": obs,
-                "class": classes, "point_estimate": list(POINT_ESTIMATES)},
-    )
+        {"probability": (("point_estimate", "obs", "class"), probability)},
+        coords={"point_estimate": names, "obs": test["obs"].values,
+                "class": test["class"].values})
 
 
-def test_accuracies(predicted: xr.Dataset, labels: np.ndarray) -> dict[str, float]:
-    """Accuracy of the predictive average (class probabilities averaged over the thinned draws:
-    the headline) and of each point estimate in ``probability_point`` (W* is
-    ``test_accuracy_posterior_mean``; the others ``test_accuracy_best_draw`` and
-    ``test_accuracy_last_draw``)."""
-    average = predicted["probability"].mean(("chain", "draw")).values
-    names = {"mean": "posterior_mean", "best": "best_draw", "last": "last_draw"}
-    if "probability_point" not in predicted:  # a trace written before point estimates
-        points = predicted["probability_posterior_mean"].expand_dims(point_estimate=["mean"])
-    else:
-        points = predicted["probability_point"]
+ACCURACY_NAMES = {"mean": "posterior_mean", "best": "best_draw", "last": "last_draw"}
+"""The attribute suffix of each point estimate's test accuracy (W* is
+``test_accuracy_posterior_mean``)."""
+
+
+def test_accuracies(points: xr.DataArray, labels: np.ndarray,
+                    predicted: xr.Dataset | None = None) -> dict[str, float]:
+    """Accuracy of each point estimate in ``points`` (point_estimate, obs, class) and, given
+    the thinned draws' ``predicted`` probabilities, of their predictive average (class
+    probabilities averaged over the draws: the headline, ``test_accuracy_predictive``; None
+    without draws)."""
+    predictive = None
+    if predicted is not None:
+        predictive = accuracy(predicted["probability"].mean(("chain", "draw")).values, labels)
     return {
-        "test_accuracy_predictive": accuracy(average, labels),
-        **{f"test_accuracy_{names[str(which)]}":
+        "test_accuracy_predictive": predictive,
+        **{f"test_accuracy_{ACCURACY_NAMES[str(which)]}":
            accuracy(points.sel(point_estimate=which).values, labels)
            for which in points["point_estimate"].values},
     }

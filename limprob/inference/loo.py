@@ -45,7 +45,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import xarray as xr
-from arviz_stats import ess, loo
+from arviz_stats import ess, loo, loo_pit
 from arviz_stats.base import array_stats
 from arviz_stats.utils import ELPDDataLOO
 from scipy.special import logsumexp
@@ -210,3 +210,18 @@ def robust_loo(tree: xr.DataTree, var_name: str = "y") -> RobustLOO:
         warning_text=_warning_text(k.size, n_constant_tail, n_nan_k, n_k_bad,
                                    result.good_k, max_finite(k), ess_log_likelihood),
     )
+
+
+def robust_loo_pit(tree: xr.DataTree, var_name: str = "y", random_state=None) -> xr.Dataset:
+    """LOO-PIT values :math:`p(\\tilde y_i \\le y_i \\mid y_{-i})` of ``var_name`` (dim
+    obs), as ``arviz_stats.loo_pit`` computes them from ``posterior_predictive`` and
+    ``log_likelihood`` (on the same draws, as every limprob training trace has them), but
+    with the log weights of :func:`psis_log_weights`: the same values where no observation
+    has a constant tail of importance ratios, and unsmoothed weights for those that do, where
+    ``arviz_stats.loo_pit`` raises. For integer labels the PIT is randomised between the
+    CDF's two sides (``random_state``, arviz's default seed if None)."""
+    log_lik = tree["log_likelihood"][var_name]
+    r_eff = relative_efficiency(tree, log_lik.sizes["chain"] * log_lik.sizes["draw"])
+    log_weights, pareto_k, _ = psis_log_weights(log_lik, r_eff)
+    return loo_pit(tree, var_names=var_name, log_weights=xr.Dataset({var_name: log_weights}),
+                   pareto_k=xr.Dataset({var_name: pareto_k}), random_state=random_state)

@@ -115,6 +115,50 @@ def completion_attrs(tree: xr.DataTree, settings: SamplerSettings,
     return attrs
 
 
+def block_names(step, model: pm.Model) -> list[tuple[str, list[dict]]]:
+    """Each sampling method of ``step`` (one, or those of a compound step) as ``(name,
+    stats_dtypes)``; the name joins its variables' names with ``+`` (``W_in``, ``W_out`` for
+    per-layer blocks)."""
+    methods = getattr(step, "methods", [step])
+    names = []
+    for method in methods:
+        variables = [model.values_to_rvs.get(v, v).name for v in (method.vars or [])]
+        names.append(("+".join(variables), method.stats_dtypes))
+    return names
+
+
+PYMC_STAT_NAMES = {"lp": "model_logp", "acceptance_rate": "mean_tree_accept",
+                   "tree_depth": "depth", "n_steps": "tree_size"}
+"""A step method's name of each stat PyMC renames in ``sample_stats``
+(``pymc.backends.arviz``)."""
+
+
+def name_block_dims(stats: xr.Dataset, step, model: pm.Model) -> xr.Dataset:
+    """Name the dim PyMC gives a stat that several methods of a compound step record.
+
+    PyMC stacks such a stat over the methods that record it, on an unnamed last dim
+    ``<stat>_dim_0``; here that dim is ``block``, with the blocks' names as coords (the
+    methods' variables, :func:`block_names`). A stat recorded by another set of blocks than
+    the first one's gets the dim ``<stat>_block`` instead, so no two stats share a dim of
+    different labels.
+    """
+    methods = block_names(step, model)
+    renamed, block = {}, None
+    for name, variable in stats.data_vars.items():
+        dim = f"{name}_dim_0"
+        if dim not in variable.dims:
+            continue
+        stat = PYMC_STAT_NAMES.get(name, name)
+        holders = [n for n, dtypes in methods if any(stat in d for d in dtypes)]
+        if len(holders) != variable.sizes[dim]:
+            holders = [str(i) for i in range(variable.sizes[dim])]
+        block = holders if block is None else block
+        target = "block" if holders == block else f"{name}_block"
+        renamed[name] = variable.rename({dim: target}).assign_coords({target: holders})
+    return stats.drop_vars(list(renamed)).drop_dims(
+        [f"{n}_dim_0" for n in renamed if f"{n}_dim_0" in stats.dims]).assign(renamed)
+
+
 def prior_draws(model: pm.Model, chains: int, seed: int) -> list[dict]:
     """One prior draw of the free variables per chain: random weights make the neurons fire,
     where the all-zero initial point would not."""

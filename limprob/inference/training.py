@@ -4,18 +4,23 @@
 with the chosen step method and a chip-query counter, then turns PyMC's DataTree into a
 limprob trace:
 
-- ``posterior``: ``W_in (chain, draw, input, hidden)``, ``W_out (chain, draw, hidden, output)``;
+- ``posterior``: ``W_in (chain, draw, feature, hidden)``, ``W_out (chain, draw, hidden, class)``
+  (the input neurons are the features, the output neurons the classes: one dim name each,
+  in every group);
 - ``log_likelihood``: ``y (chain, draw, obs)``, recorded from the chip queries made while
   sampling (the blocked step records it for free); for PyMC's own samplers it is recomputed
   after sampling and those queries are counted apart;
 - ``sample_stats``: the sampler's stats and ``chip_queries``, cumulative per chain;
 - ``observed_data`` / ``constant_data``: training labels and features;
-- ``posterior_predictive``: ``y (chain, draw, obs)``, training labels drawn from the model for
-  the thinned draws, one chip query each (counted apart, ``posterior_predictive_chip_queries``),
-  for ArviZ's PPC, LOO-PIT and calibration plots;
-- ``predictions``: test-set class probabilities measured on the chip for a thinned set of
-  posterior draws and for the point estimates (W*, best draw, last draw), with
+- ``posterior_predictive``: ``y (chain, draw, obs)``, training labels drawn from the model at
+  every posterior draw, one chip query each (counted apart,
+  ``posterior_predictive_chip_queries``): the same draws as ``log_likelihood``, which
+  ArviZ's LOO-PIT (``az.loo_pit``, ``az.plot_loo_pit``) weights them with, and PPC plots;
+- ``predictions``: ``probability (chain, draw, obs, class)``, test-set class probabilities
+  measured on the chip for a thinned set of posterior draws, with
   ``predictions_constant_data`` holding the test features and labels;
+- ``point_estimates``: ``probability (point_estimate, obs, class)``, the same for the point
+  estimates (W*, best draw, last draw), which are not draws and so have no chain or draw;
 - attributes: the run's configuration, chip identity, seeds, query totals and package
   versions.
 """
@@ -38,10 +43,10 @@ from limprob.errors import LimprobError
 from limprob.inference import cost
 from limprob.inference.diagnostics import convergence_attrs
 from limprob.inference.evaluation import (POINT_ESTIMATES, accuracy, best_chain,
-                                          evaluate_weights, point_estimate_weights, predictions,
-                                          test_accuracies, thinned_draws)
-from limprob.inference.sampling import (SamplerSettings, exact_arithmetic, package_versions,
-                                        prior_draws, sample)
+                                          evaluate_weights, point_estimate_weights,
+                                          point_predictions, predictions, test_accuracies)
+from limprob.inference.sampling import (SamplerSettings, exact_arithmetic, name_block_dims,
+                                        package_versions, prior_draws, sample)
 from limprob.inference.screening import make_screen, screen_chip
 from limprob.inference.step_methods import (BlockedMetropolis, CountedStep, DEMetropolisZCached,
                                             EllipticalSlice, PreconditionedCrankNicolson,
@@ -249,19 +254,21 @@ def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *,
     tree, wall_seconds = sample(model, step, config, initvals, progressbar=progressbar)
     setup_queries = (chip.queries - start) if config.cores == 1 else None
     with interruption.deferred():  # the draws are in hand: a first signal lets them finish
-        return _finish(tree, model, chip, data, config, wall_seconds, setup_queries)
+        return _finish(tree, model, step, chip, data, config, wall_seconds, setup_queries)
 
 
-def _finish(tree: xr.DataTree, model: pm.Model, chip: Chip, data: Split, config: TrainConfig,
-            wall_seconds: float, setup_queries: int | None) -> xr.DataTree:
+def _finish(tree: xr.DataTree, model: pm.Model, step, chip: Chip, data: Split,
+            config: TrainConfig, wall_seconds: float,
+            setup_queries: int | None) -> xr.DataTree:
     """The limprob trace from PyMC's tree: log-likelihood, predictions, attributes."""
     log_likelihood, source, log_likelihood_queries = _log_likelihood_group(tree, model, chip)
     tree["log_likelihood"] = log_likelihood
+    tree["sample_stats"] = name_block_dims(tree["sample_stats"].to_dataset(), step, model)
 
     posterior = tree["posterior"].to_dataset()
     before = chip.queries
-    predicted = predictions(chip, posterior, log_likelihood, data.test, config.kappa,
-                            config.predictive_draws)
+    predicted = predictions(chip, posterior, data.test, config.kappa, config.predictive_draws)
+    points = point_predictions(chip, posterior, log_likelihood, data.test, config.kappa)
     point = point_estimate_weights(posterior, log_likelihood, config.point_estimate)
     train_accuracy = accuracy(evaluate_weights(chip, *point, data.train, config.kappa),
                               data.train["labels"].values)
@@ -271,12 +278,13 @@ def _finish(tree: xr.DataTree, model: pm.Model, chip: Chip, data: Split, config:
         # the draw of y is Python that calls the chip's compiled kernel once per draw
         warnings.filterwarnings("ignore", message="Numba will use object mode")
         replicated = pm.sample_posterior_predictive(
-            thinned_draws(posterior, config.predictive_draws),
+            posterior,
             random_seed=np.random.default_rng([config.seed, 2]),
             progressbar=False)
     tree["posterior_predictive"] = replicated["posterior_predictive"].to_dataset()
     predictive_queries = chip.queries - before
     tree["predictions"] = predicted
+    tree["point_estimates"] = points
     tree["predictions_constant_data"] = xr.Dataset(
         {"x": (("obs", "feature"), data.test["features"].values),
          "y": ("obs", data.test["labels"].values)},
@@ -299,7 +307,7 @@ def _finish(tree: xr.DataTree, model: pm.Model, chip: Chip, data: Split, config:
         "log_likelihood_chip_queries": log_likelihood_queries,
         "evaluation_chip_queries": evaluation_queries,
         "posterior_predictive_chip_queries": predictive_queries,
-        **test_accuracies(predicted, data.test["labels"].values),
+        **test_accuracies(points["probability"], data.test["labels"].values, predicted),
         "train_accuracy": train_accuracy,
         "wall_seconds": wall_seconds,
         "likelihood_estimate": config.likelihood_estimate,

@@ -15,8 +15,9 @@ likelihood. Both return a limprob trace (an ArviZ DataTree):
 - ``log_likelihood``: ``probe_counts (chain, draw, probe, probe_obs, output)`` and
   ``y (chain, draw, obs)``, separately, so LOO can be computed for either;
 - ``observed_data`` / ``constant_data``: probe counts and labels, probe weights and inputs;
-- ``predictions`` (with labels and a chip to deploy to): test-set class probabilities on the
-  chip for the twin's posterior-mean weights; ``attrs``: families, chip identity, probe chip
+- ``point_estimates`` (with labels and a chip to deploy to): ``probability (point_estimate,
+  obs, class)``, test-set class probabilities on the chip for the twin's posterior-mean
+  weights; ``attrs``: families, chip identity, probe chip
   queries, deployed accuracy, sampler settings and package versions.
 
 The sampler never queries the chip: its only chip queries are the probes (recorded
@@ -37,9 +38,9 @@ from limprob.chip.distortion import check_families
 from limprob.chip.protocol import Chip
 from limprob.data import Split
 from limprob.errors import LimprobError
-from limprob.inference.evaluation import accuracy, best_chain, evaluate_weights
-from limprob.inference.sampling import (SamplerSettings, exact_arithmetic, package_versions,
-                                        prior_draws, sample)
+from limprob.inference.evaluation import accuracy, best_chain, evaluate_weights, point_dataset
+from limprob.inference.sampling import (SamplerSettings, exact_arithmetic, name_block_dims,
+                                        package_versions, prior_draws, sample)
 from limprob.inference.step_methods import BlockedMetropolis, layer_blocks
 from limprob.models.chip_twin import build_twin_model, distortion_names, identity_point
 from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W
@@ -100,12 +101,14 @@ def _log_likelihood(tree: xr.DataTree, model: pm.Model) -> xr.Dataset:
 
 
 def data_groups(probes: xr.Dataset, train: xr.Dataset | None):
-    observed = {"probe_counts": (("probe", "probe_obs", "output"), probes["counts"].values)}
-    constant = {"probe_x": (("probe_obs", "input"), probes["x"].values),
-                "probe_W_in": (("probe", "input", "hidden"), probes["W_in"].values),
-                "probe_W_out": (("probe", "hidden", "output"), probes["W_out"].values)}
+    """``observed_data`` and ``constant_data`` of a twin: the probes (their ``input`` and
+    ``output`` neurons named ``feature`` and ``class``, as in every trace) and the labels."""
+    observed = {"probe_counts": (("probe", "probe_obs", "class"), probes["counts"].values)}
+    constant = {"probe_x": (("probe_obs", "feature"), probes["x"].values),
+                "probe_W_in": (("probe", "feature", "hidden"), probes["W_in"].values),
+                "probe_W_out": (("probe", "hidden", "class"), probes["W_out"].values)}
     coords = {"probe": probes["probe"].values, "probe_obs": probes["obs"].values,
-              "output": probes["output"].values, "input": probes["input"].values,
+              "class": probes["output"].values, "feature": probes["input"].values,
               "hidden": probes["hidden"].values}
     if train is not None:
         observed["y"] = ("obs", train["labels"].values)
@@ -127,14 +130,11 @@ def twin_weights(tree: xr.DataTree) -> tuple[np.ndarray, np.ndarray]:
 
 def deploy(tree: xr.DataTree, chip: Chip, test: xr.Dataset, kappa: float) -> xr.DataTree:
     """Run the twin's posterior-mean weights on ``chip`` (one query); store the test-set class
-    probabilities as ``predictions`` and the accuracy in the attributes."""
+    probabilities as ``point_estimates`` and the accuracy in the attributes."""
     w_in, w_out = twin_weights(tree)
     before = chip.queries
     probability = evaluate_weights(chip, w_in, w_out, test, kappa)
-    tree["predictions"] = xr.Dataset(
-        {"probability_point": (("point_estimate", "obs", "class"), probability[None])},
-        coords={"point_estimate": ["mean"], "obs": test["obs"].values,
-                "class": test["class"].values})
+    tree["point_estimates"] = point_dataset(probability[None], ["mean"], test)
     tree["predictions_constant_data"] = xr.Dataset(
         {"x": (("obs", "feature"), test["features"].values), "y": ("obs", test["labels"].values)},
         coords={"obs": test["obs"].values, "feature": test["feature"].values})
@@ -182,6 +182,7 @@ def fit_twin(network: Network, probes: xr.Dataset, data: Split | None, config: T
     tree, wall = sample(model, step, config, _initvals(model, config.chains, config.seed),
                         progressbar=progressbar)
     tree["log_likelihood"] = _log_likelihood(tree, model)
+    tree["sample_stats"] = name_block_dims(tree["sample_stats"].to_dataset(), step, model)
     tree["observed_data"], tree["constant_data"] = data_groups(probes, train)
     tree.attrs.update(_attrs(model, config, network, probes, data, "mh", wall))
     tree.attrs["compile_seconds"] = started - compiling
@@ -190,11 +191,19 @@ def fit_twin(network: Network, probes: xr.Dataset, data: Split | None, config: T
     return tree
 
 
-def _final_log_marginal_likelihood(stats: xr.Dataset) -> np.ndarray:
+def _stages_per_chain(stat: xr.DataArray, n_chains: int) -> list[np.ndarray]:
+    """An SMC stat recorded once per tempering stage, as one float array per chain (with one
+    chain PyMC labels the stages ``chain``)."""
+    chains = ([stat.values] if n_chains == 1
+              else [stat.isel(chain=c).values for c in range(n_chains)])
+    return [np.concatenate([np.atleast_1d(np.asarray(v, dtype=float))
+                            for v in np.atleast_1d(per_chain)]) for per_chain in chains]
+
+
+def _final_log_marginal_likelihood(stats: xr.Dataset, n_chains: int) -> np.ndarray:
     """Per chain, the SMC log marginal likelihood of the last stage (beta = 1)."""
     values = []
-    for per_chain in np.atleast_1d(stats["log_marginal_likelihood"].values):
-        stages = np.atleast_1d(np.asarray(per_chain, dtype=float))
+    for stages in _stages_per_chain(stats["log_marginal_likelihood"], n_chains):
         finite = stages[np.isfinite(stages)]
         values.append(finite[-1] if finite.size else np.nan)
     return np.asarray(values)
@@ -205,8 +214,9 @@ def fit_twin_smc(network: Network, probes: xr.Dataset, data: Split | None, confi
                  deploy_to: Chip | None = None, *, progressbar: bool = False,
                  **kernel_kwargs) -> xr.DataTree:
     """Sample the twin with ``pm.sample_smc`` (IMH kernel; ``config.draws`` particles per chain,
-    chains run one after another), keep each chain's log marginal likelihood in
-    ``sample_stats`` and compute the pointwise log-likelihoods (no chip queries)."""
+    chains run one after another), keep each chain's log marginal likelihood and number of
+    tempering stages in the group ``smc`` (dim chain: they are per chain, not per draw, so
+    not ``sample_stats``) and compute the pointwise log-likelihoods (no chip queries)."""
     train = None if data is None else data.train
     model = build_twin_model(network, probes, train, config.families, config.sigma_w,
                              config.kappa)
@@ -218,10 +228,11 @@ def fit_twin_smc(network: Network, probes: xr.Dataset, data: Split | None, confi
                              compute_convergence_checks=False, **kernel_kwargs)
         wall = time.perf_counter() - started
     raw = tree["sample_stats"].to_dataset()
-    lml = _final_log_marginal_likelihood(raw)
-    stages = [len(np.atleast_1d(b)) for b in np.atleast_1d(raw["beta"].values)] \
-        if "beta" in raw else [0] * config.chains
-    tree["sample_stats"] = xr.Dataset(
+    lml = _final_log_marginal_likelihood(raw, config.chains)
+    stages = ([len(b) for b in _stages_per_chain(raw["beta"], config.chains)] if "beta" in raw
+              else [0] * config.chains)
+    del tree["sample_stats"]
+    tree["smc"] = xr.Dataset(
         {"log_marginal_likelihood": ("chain", lml), "stages": ("chain", np.asarray(stages))},
         coords={"chain": tree["posterior"]["chain"].values})
     tree["log_likelihood"] = _log_likelihood(tree, model)
