@@ -98,8 +98,8 @@ def test_netcdf_round_trip_and_arviz(tiny_run, tmp_path):
         for name, variable in tiny_run[group].data_vars.items():
             assert loaded[group][name].dims == variable.dims
             np.testing.assert_array_equal(loaded[group][name].values, variable.values)
-    limprob_attrs = {k: v for k, v in tiny_run.attrs.items()}
-    assert {k: loaded.attrs[k] for k in limprob_attrs} == limprob_attrs
+    for key, value in tiny_run.attrs.items():  # some are per-chain arrays
+        assert np.array_equal(loaded.attrs[key], value), key
     # a second round trip changes nothing at all
     second = az.from_netcdf(save_trace(loaded, tmp_path / "again.nc"))
     xr.testing.assert_identical(second, loaded)
