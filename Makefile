@@ -17,4 +17,4 @@ demo: $(VENV)/.installed
 	$(BIN)/python -m limprob.demo
 
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2  # two worker processes: the machine's two cores

@@ -18,13 +18,14 @@ def test_train_on_a_noisy_quantised_chip_records_chip_and_estimator(tmp_path, ca
     out = tmp_path / "noisy.nc"
     args = ["train", "--hidden", "4", "--draws", "30", "--tune", "30", "--chains", "1",
             "--noise", "0.1", "--weight-bits", "6", "--repeats", "auto",
-            "--dataset", "wine", "--no-progress", "--out", str(out)]
+            "--predictive-draws", "5", "--dataset", "wine", "--no-progress", "--out", str(out)]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "pseudo-marginal" in printed
     tree = load_trace(out)
     attrs = tree.attrs
     assert (attrs["chip_noise"], attrs["chip_weight_bits"]) == (0.1, 6)
+    assert attrs["predictive_draws"] == 5 and tree["predictions"].sizes["draw"] <= 5
     assert attrs["repeats"] == "auto" and attrs["likelihood_estimate"].startswith("exact")
     stats = tree["sample_stats"]
     chosen = int(np.atleast_1d(attrs["repeats_per_chain"])[0])
@@ -56,6 +57,7 @@ def test_re_estimating_the_current_point_is_labelled_approximate():
     (["--noise", "0.1", "--sampler", "slice"], "not exact on a noisy chip"),
     (["--noise", "0.1", "--repeats", "2", "--sampler", "metropolis"], "apply to limprob's"),
     (["--noise", "0.1", "--repeats", "auto", "--blocks", "layers"], "needs joint blocks"),
+    (["--predictive-draws", "0"], "predictive draws must be a positive integer"),
 ])
 def test_bad_noise_settings_are_one_line_and_exit_2(flags, message, tmp_path, capsys):
     out = tmp_path / "x.nc"

@@ -35,6 +35,8 @@ TRAIN_OPTIONS = (
     ("cores", "cores", "chains run in parallel"),
     ("seed", "seed", "seed of the data split and the sampler"),
     ("train-fraction", "train_fraction", "fraction of the training split to use, in (0, 1]"),
+    ("predictive-draws", "predictive_draws",
+     "thinned posterior draws whose test-set predictions are measured on the chip"),
 )
 
 
