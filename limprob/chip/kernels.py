@@ -37,6 +37,15 @@ def saturate(w, inverse_w_sat):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
+def converter_step(w_max, bits):
+    """The step ``delta = w_max / (2^(B-1) - 1)`` of a B-bit converter (:func:`quantise`);
+    0 for one bit, whose two levels are ``+-w_max``."""
+    if bits == 1:
+        return 0.0
+    return w_max / (2.0 ** (bits - 1) - 1.0)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=False)
 def quantise(w, w_max, bits):
     """The weights ``w`` through a symmetric B-bit converter over ``[-w_max, w_max]``:
 
@@ -52,7 +61,7 @@ def quantise(w, w_max, bits):
         for i in range(flat_in.size):
             flat_out[i] = w_max if flat_in[i] >= 0.0 else -w_max
         return out
-    delta = w_max / (2.0 ** (bits - 1) - 1.0)
+    delta = converter_step(w_max, bits)
     for i in range(flat_in.size):
         flat_out[i] = delta * np.round(min(max(flat_in[i], -w_max), w_max) / delta)
     return out

@@ -64,6 +64,7 @@ import xarray as xr
 from pytensor.gradient import zero_grad
 from sklearn.model_selection import train_test_split
 
+from limprob.chip.kernels import converter_step
 from limprob.chip.protocol import Chip
 from limprob.data import Split
 from limprob.errors import LimprobError
@@ -178,10 +179,10 @@ def straight_through_quantise(w, w_max, delta, quantise):
 
 
 def converter_delta(bits: int | None, w_max: float) -> float:
-    """The converter's step ``delta`` for :func:`straight_through_quantise` (0: one bit)."""
-    if not bits or bits == 1:
-        return 0.0 if bits == 1 else 1.0
-    return w_max / (2.0 ** (bits - 1) - 1.0)
+    """The converter's step ``delta`` for :func:`straight_through_quantise`: the chip's
+    (:func:`~limprob.chip.kernels.converter_step`, 0 for one bit), or 1 (unused) for
+    continuous weights."""
+    return 1.0 if not bits else float(converter_step(w_max, bits))
 
 
 def cross_entropy(counts, labels, kappa, n_steps):
