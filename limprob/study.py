@@ -99,8 +99,8 @@ class StudySettings:
         if self.mh.cores != 1:
             raise LimprobError("a study cell runs its chains on one core (cores=1); "
                                "parallelism comes from the Dask workers")
-        replace(self.mh, noise=0.1, repeats=self.repeats,
-                re_estimate_current=self.re_estimate_current)  # checks them
+        if self.repeats != "auto":
+            positive_integer("repeats", self.repeats)
 
     @property
     def network(self) -> Network:
@@ -340,6 +340,10 @@ def run_study(grid: Grid, settings: StudySettings, out: str | Path, *,
     if max_cells is not None and max_cells < 0:
         raise LimprobError(f"max cells must be >= 0, got {max_cells}")
     folder = cache_dir(out)
+    for cell in grid.cells():  # every MH cell's configuration is checked before any work
+        if cell.method == "mh":
+            settings.mh_config(cell.strength, cell.seed, cell.train_fraction, cell.noise,
+                               cell.weight_bits)
     todo = pending_cells(grid, settings, out)
     # the slowest cells first, so no worker idles at the end
     todo.sort(key=lambda c: (c.method != "mh", -c.train_fraction))

@@ -144,3 +144,16 @@ def test_cache_round_trip_keeps_nan(tmp_path):
     back = read_cell(path)
     assert np.isnan(back.pop("test_accuracy_predictive"))
     assert back == {k: v for k, v in result.items() if k != "test_accuracy_predictive"}
+
+
+def test_mh_settings_are_checked_per_cell_before_any_work(tmp_path):
+    """A template that only fails on a noisy chip (elliptical slice) serves deterministic
+    grids, and a noisy grid with it is refused before a cell runs."""
+    settings = StudySettings(mh=replace(StudySettings().mh, sampler="slice"))
+    out = tmp_path / "noisy.nc"
+    with pytest.raises(LimprobError, match="not exact on a noisy chip"):
+        run_study(Grid(methods=("mh",), strengths=(1.0,), noises=(0.0, 0.1), seeds=(0,)),
+                  settings, out, in_process=True, progressbar=False)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(LimprobError, match="repeats must be a positive integer"):
+        StudySettings(repeats=0)
