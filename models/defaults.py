@@ -8,3 +8,19 @@ DEFAULT_SIGMA_W = 1.0
 """Prior standard deviation of every weight."""
 DEFAULT_KAPPA = 8.0
 """Readout gain: a class whose neuron fires on every step leads the other by e^8 in odds."""
+
+DATASET_NETWORKS = {
+    "wisconsin": {"hidden": 16, "kappa": 8.0},
+    "yinyang": {"hidden": 16, "kappa": 4.0},
+    "digits": {"hidden": 16, "kappa": 8.0},
+    "wine": {"hidden": 16, "kappa": 8.0},
+}
+"""Default hidden size and readout gain of each built-in data set, chosen by measurement
+(``analyses/network_defaults.py``: MH's test accuracy on strength-1 chips; docs/datasets.md).
+A user's own table (``--data``) gets Wisconsin's."""
+
+
+def dataset_network(dataset: str | None) -> dict:
+    """``{"hidden": H, "kappa": kappa}`` of a built-in data set (None: a user's table, which
+    gets Wisconsin's)."""
+    return dict(DATASET_NETWORKS[dataset or "wisconsin"])

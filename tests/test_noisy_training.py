@@ -80,3 +80,25 @@ def test_probe_refuses_bad_noise_settings(flags, message, tmp_path, capsys):
 def test_api_refuses_bad_repeats():
     with pytest.raises(LimprobError, match="repeats must be a positive integer"):
         TrainConfig(noise=0.1, repeats=1.5)
+
+
+def test_each_data_set_brings_its_measured_network_unless_one_is_given(tmp_path, capsys):
+    from limprob.models.defaults import DATASET_NETWORKS
+
+    out = tmp_path / "wine.nc"
+    tiny = ["--draws", "5", "--tune", "5", "--chains", "1", "--predictive-draws", "2",
+            "--no-progress", "--steps", "4"]
+    assert main(["train", "--dataset", "wine", *tiny, "--out", str(out)]) == 0
+    attrs = load_trace(out).attrs
+    assert (attrs["hidden"], attrs["kappa"]) == (DATASET_NETWORKS["wine"]["hidden"],
+                                                 DATASET_NETWORKS["wine"]["kappa"])
+    out.unlink()
+    assert main(["train", "--dataset", "wine", "--hidden", "3", "--kappa", "2.5", *tiny,
+                 "--out", str(out)]) == 0
+    attrs = load_trace(out).attrs
+    assert (attrs["hidden"], attrs["kappa"], attrs["network_n_hidden"]) == (3, 2.5, 3)
+    capsys.readouterr()
+    config = TrainConfig.for_dataset("yinyang", draws=7)
+    assert (config.hidden, config.kappa, config.draws) == (
+        DATASET_NETWORKS["yinyang"]["hidden"], DATASET_NETWORKS["yinyang"]["kappa"], 7)
+    assert TrainConfig.for_dataset("yinyang", kappa=1.5).kappa == 1.5

@@ -63,6 +63,28 @@ def add_table_options(parser) -> None:
                              "NetCDF table")
 
 
+def add_network_choice(parser) -> None:
+    """``--hidden`` and ``--kappa``, defaulting to the chosen data set's
+    (:data:`limprob.models.defaults.DATASET_NETWORKS`)."""
+    parser.add_argument("--hidden", type=int, default=None,
+                        help="hidden LIF neurons (default: the data set's, 16 for Wisconsin; "
+                             "docs/datasets.md)")
+    parser.add_argument("--kappa", type=float, default=None,
+                        help="readout gain of the likelihood softmax(kappa c / T) (default: "
+                             "the data set's, 8 for Wisconsin)")
+
+
+def network_choice(args) -> dict:
+    """``hidden`` and ``kappa``: those given, else the data set's defaults (a user's table
+    ``--data`` gets Wisconsin's)."""
+    from limprob.models.defaults import dataset_network
+
+    chosen = dataset_network(None if args.data else args.dataset)
+    given = {name: getattr(args, name) for name in ("hidden", "kappa")
+             if getattr(args, name) is not None}
+    return chosen | given
+
+
 def load_chosen_table(args):
     """The table ``--dataset`` or ``--data`` names (Wisconsin when neither)."""
     from limprob.data import load_dataset, load_table

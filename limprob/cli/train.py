@@ -15,8 +15,9 @@ import textwrap
 
 from limprob import interruption
 from limprob.cli.options import (NETWORK_OPTIONS, SAMPLER_OPTIONS, add_chip_noise_options,
-                                 add_later, add_max_memory, add_options, add_table_options,
-                                 config_fields, load_chosen_table, repeats)
+                                 add_later, add_max_memory, add_network_choice, add_options,
+                                 add_table_options, config_fields, load_chosen_table,
+                                 network_choice, repeats)
 from limprob.errors import LimprobError
 
 
@@ -30,7 +31,7 @@ def register(commands):
 TRAIN_OPTIONS = (
     ("strength", "strength", "chip distortion strength alpha >= 0"),
     ("chip-seed", "chip_seed", "seed of the chip's hidden mismatch"),
-    *NETWORK_OPTIONS,
+    *NETWORK_OPTIONS[1:],  # --hidden (with --kappa) defaults to the data set's
     *SAMPLER_OPTIONS[:3],
     ("cores", "cores", "chains run in parallel"),
     ("seed", "seed", "seed of the data split and the sampler"),
@@ -71,6 +72,7 @@ def _train_options(train):
 
     defaults = TrainConfig()
     add_options(train, defaults, TRAIN_OPTIONS)
+    add_network_choice(train)
     train.add_argument("--sampler", choices=SAMPLERS, default=defaults.sampler,
                        help="step method (default %(default)s)")
     train.add_argument("--blocks", choices=BLOCKS, default=defaults.blocks,
@@ -110,7 +112,8 @@ def _train(args):
     from limprob.io import check_output_path, exclusive
 
     out = check_output_path(args.out)
-    config = TrainConfig(**config_fields(args, TRAIN_OPTIONS), sampler=args.sampler,
+    config = TrainConfig(**config_fields(args, TRAIN_OPTIONS), **network_choice(args),
+                         sampler=args.sampler,
                          blocks=args.blocks, screen=args.screen,
                          point_estimate=args.point_estimate, noise=args.noise,
                          weight_bits=args.weight_bits, repeats=args.repeats,

@@ -54,7 +54,7 @@ from limprob.inference.step_methods import (BlockedMetropolis, CountedStep, DEMe
 from limprob.inference.step_methods.base import LikelihoodEstimator
 from limprob.io import netcdf_attribute
 from limprob.models.chip_in_the_loop import build_model
-from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W
+from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W, dataset_network
 from limprob.snn import Network
 from limprob import validation
 from limprob.validation import fraction, positive_integer, positive_number, seed, strength
@@ -165,6 +165,13 @@ class TrainConfig(SamplerSettings):
         if self.repeats == "auto" and self.blocks != "joint":
             raise LimprobError("--repeats auto needs joint blocks: blocks share the current "
                                "point's estimate, so they must share one R; give a number")
+
+    @classmethod
+    def for_dataset(cls, dataset: str | None, **fields) -> "TrainConfig":
+        """The configuration with ``dataset``'s default hidden size and readout gain
+        (:data:`~limprob.models.defaults.DATASET_NETWORKS`; None: a user's table), then
+        ``fields``, which may override them."""
+        return cls(**(dataset_network(dataset) | fields))
 
     @property
     def estimator(self) -> LikelihoodEstimator:
