@@ -167,7 +167,7 @@ class TrainConfig(SamplerSettings):
                                "point's estimate, so they must share one R; give a number")
 
     @classmethod
-    def for_dataset(cls, dataset: str | None, **fields) -> "TrainConfig":
+    def for_dataset(cls, dataset: str | None, **fields) -> TrainConfig:
         """The configuration with ``dataset``'s default hidden size and readout gain
         (:data:`~limprob.models.defaults.DATASET_NETWORKS`; None: a user's table), then
         ``fields``, which may override them."""
