@@ -1,9 +1,12 @@
 """Energy bounds for training with learning-in-memory (LIM), and the calculator around them.
 
-The model is limprob's reconstruction (docs/energy-model.md); the seed paper (arXiv 2402.14878)
-only gives its conclusions. Every bound is plain arithmetic plus one logarithm, so the same
-function takes Python floats, numpy arrays or PyTensor tensors: with a PyTensor argument it builds
-a graph (a term of a PyMC model), otherwise it returns numbers. Inputs are never checked on that
+The model is limprob's reconstruction (docs/energy-model.md) from the v1 abstract of Chen,
+Leugering, Cauwenberghs and Chakrabartty, "Energy-efficiency Limits on Training AI Systems using
+Learning-in-Memory" (arXiv:2402.14878, 2024; retitled "Estimation of Energy-dissipation
+Lower-bounds for Neuromorphic Learning-in-memory" in v3 and v4), which gives conclusions only.
+Every bound is plain arithmetic plus one logarithm, so the same function takes Python floats,
+numpy arrays or PyTensor tensors: with a PyTensor argument it builds a graph (a term of a PyMC
+model), otherwise it returns numbers. Inputs are never checked on that
 path; :func:`validate_positive` is the boundary check for numbers coming from a user.
 
 Units: energies in joules, temperatures in kelvin, times in seconds, ``ops`` and ``flops`` are
