@@ -1,6 +1,6 @@
 """``limprob energy``: energy bounds of training, or of a training run's trace, in joules.
 
-    limprob energy --params 1e15 --tokens 3e11 [--bits 32] [--json]
+    limprob energy --params 1e15 --tokens 3e11 [--bits 32] [--ops-per-flop 1] [--json]
     limprob energy runs/run.nc [--out copy.nc]
 
 Defaults come from :mod:`limprob.energy.limits`.
@@ -47,6 +47,10 @@ def _energy_options(parser):
     parser.add_argument("--time-ratio", type=float, default=limits.DEFAULT_TIME_RATIO,
                         help="relaxation time over time per update, tau_r/tau_u "
                              "(default %(default)s)")
+    parser.add_argument("--ops-per-flop", type=float, default=None,
+                        help="model-update operations per training FLOP, OPS = r x C "
+                             f"(default {limits.DEFAULT_OPS_PER_FLOP:g}; not with a trace, "
+                             "whose updates are its counted weight writes)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the device-parameter posterior (default %(default)s)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -55,6 +59,7 @@ def _energy_options(parser):
 
 
 def _energy(args):
+    from limprob.energy.limits import DEFAULT_OPS_PER_FLOP, validate_positive
     from limprob.energy.report import energy_report
 
     from limprob.validation import seed
@@ -63,18 +68,26 @@ def _energy(args):
     # the device posterior's NUTS chatter; PyMC resets its top logger's level on import
     logging.getLogger("pymc.sampling").setLevel(logging.WARNING)
     if args.trace is not None:
+        if args.ops_per_flop is not None:
+            raise LimprobError("energy: --ops-per-flop applies to --params with --tokens or "
+                               "--flops; a trace's updates are counted (its chip weight "
+                               "writes), not derived from FLOPs")
         return _training_run_energy(args)
+    ops_per_flop = (DEFAULT_OPS_PER_FLOP if args.ops_per_flop is None
+                    else validate_positive("--ops-per-flop", args.ops_per_flop))
     if args.tokens is not None and args.flops is not None:
         raise LimprobError("energy: give --tokens (C = 6 N D) or --flops C, not both")
     if args.params is None or (args.tokens is None and args.flops is None):
         raise LimprobError("energy: give --params and --tokens (or --flops), or a trace file")
     report = energy_report(args.params, args.tokens, args.bits, flops=args.flops,
-                           time_ratio=args.time_ratio, seed=args.seed)
+                           time_ratio=args.time_ratio, ops_per_flop=ops_per_flop,
+                           seed=args.seed)
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps({**report, "ops_per_flop": ops_per_flop}))
         return
-    print(f"Energy to train N = {args.params:.3g} parameters at b = {args.bits:g} bits "
-          f"(posterior median [94 % interval] over device parameters):")
+    print(f"Energy to train N = {args.params:.3g} parameters at b = {args.bits:g} bits, "
+          f"OPS = {ops_per_flop:g} x C (posterior median [94 % interval] over device "
+          f"parameters):")
     _print_bounds(report)
 
 

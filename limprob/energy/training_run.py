@@ -7,6 +7,9 @@ bits each, and runs one forward pass over the ``n_train`` training samples. limp
     weight writes  OPS   = queries x N          (parameter updates, as in the energy model)
     forward FLOPs  C_fwd = queries x flops_per_run(n_train, network)
 
+OPS is counted here, not derived from FLOPs, so the energy model's ratio ``ops_per_flop``
+(OPS = r C for a scenario given by its FLOPs) does not enter.
+
 and evaluates, with the device-parameter posterior of :mod:`limprob.models.lim_energy`:
 Landauer ``OPS b kT ln 2``, LIM ``OPS kT (b ln 2 + c_p tau_r/tau_u) + N kT ln(tau_ret/(tau_0
 eps))``, static-barrier ``OPS b kT ln(tau_ret/(tau_0 eps))`` plus the speed penalty, and the
