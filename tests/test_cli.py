@@ -158,6 +158,8 @@ def test_train_evaluate_summary_energy_on_a_tiny_run(tmp_path, capsys, data):
     assert code == 0
     writes = report["chip_queries"] * (30 * TINY["hidden"] + TINY["hidden"] * 2)
     assert energies["weight_writes"] == writes
+    assert energies["digital_training_flops"] == 0  # MH trains no software model
+    assert energies["total_lim_joules"] == energies["lim_joules"]
     assert (energies["landauer_joules"]["median"] < energies["lim_joules"]["median"]
             < energies["static_joules"]["median"])
 

@@ -1,11 +1,19 @@
 """The energy of a training run: what a trace's counts say the chip did, and what it cost."""
 
+import json
+
 import numpy as np
 import pytest
 import xarray as xr
 
 from limprob.chip import SimulatedChip
-from limprob.energy.training_run import run_scenario
+from limprob.energy.limits import BOUND_NAMES
+from limprob.energy.report import device_draws
+from limprob.energy.training_run import (
+    digital_training_flops,
+    run_scenario,
+    training_energy,
+)
 from limprob.inference.backprop import BackpropConfig, train_backprop
 from limprob.snn import Network, flops_per_run
 
@@ -70,3 +78,56 @@ def test_in_the_loop_chip_flops_are_those_of_the_samples_it_ran_on_the_chip(data
     scenario = run_scenario(tree)
     assert float(scenario["flops"][0]) == flops_per_run(trained, 30, 4, 2, 8)
     assert float(scenario["ops"][0]) == attrs["training_chip_queries"] * (30 * 4 + 4 * 2)
+
+
+def test_backprop_training_flops_are_forward_and_backward_over_every_epoch():
+    """C_bp = epochs [(1 + 2) F n_fit + v F n_validation]; v = 0 in the loop (validation is a
+    chip query), 1 otherwise; MH trains no software model."""
+    per_sample = forward_flops(1)
+    assert per_sample == 2 * 3 * 4 + 8 * (5 * 4 + 2 * 4 * 2 + 5 * 2)
+    ideal = 10 * (3 * per_sample * 40 + per_sample * 10)
+    assert digital_training_flops(fake_trace("backprop", 0)) == ideal
+    assert digital_training_flops(fake_trace("noise_aware_backprop", 0)) == ideal
+    in_the_loop = fake_trace("in_the_loop_backprop", 130)
+    assert digital_training_flops(in_the_loop) == 10 * 3 * per_sample * 40
+    assert digital_training_flops(fake_trace("backprop", 0, epochs=20)) == 2 * ideal
+    assert digital_training_flops(fake_trace("mh", 300)) == 0.0
+
+
+def test_totals_add_the_digital_training_at_the_accelerators_energy_per_flop():
+    tree = fake_trace("backprop", 0)
+    summary = training_energy(tree)
+    c_bp, c_fwd = digital_training_flops(tree), float(run_scenario(tree)["flops"][0])
+    assert summary.attrs["digital_training_flops"] == c_bp
+    e_flop = device_draws(0)["accelerator_j_per_flop"]
+    for key in ("median", "low", "high"):
+        stat = summary.sel(statistic=key)
+        edge = {"median": 0.5, "low": 0.03, "high": 0.97}[key]
+        assert float(stat["digital_training_joules"]) == pytest.approx(
+            c_bp * float(e_flop.quantile(edge)), rel=1e-12)
+        assert float(stat["total_accelerator_joules"]) == pytest.approx(
+            (c_fwd + c_bp) * float(e_flop.quantile(edge)), rel=1e-12)
+        for name in BOUND_NAMES:
+            assert float(stat[f"total_{name}"]) >= float(stat["digital_training_joules"])
+            assert float(stat[f"total_{name}"]) > float(stat[name])
+    mh = training_energy(fake_trace("mh", 300))
+    assert float(mh["digital_training_joules"].max()) == 0.0
+    for name in BOUND_NAMES:
+        np.testing.assert_array_equal(mh[f"total_{name}"], mh[name])
+
+
+def test_energy_of_a_backprop_trace_on_the_command_line(tmp_path, capsys):
+    from limprob.cli import main
+    from limprob.io import save_trace
+
+    tree = fake_trace("in_the_loop_backprop", 130)
+    tree.attrs["limprob_trace"] = 1
+    path = save_trace(tree, tmp_path / "bp.nc")
+    assert main(["energy", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["digital_training_flops"] == digital_training_flops(tree)
+    assert report["weight_writes"] == 130 * N_WEIGHTS
+    assert (report["total_lim_joules"]["median"]
+            > report["digital_training_joules"]["median"] > report["lim_joules"]["median"])
+    assert main(["energy", str(path)]) == 0
+    assert "FLOPs of training on a digital machine" in capsys.readouterr().out

@@ -61,7 +61,6 @@ def _energy_options(parser):
 def _energy(args):
     from limprob.energy.limits import DEFAULT_OPS_PER_FLOP, validate_positive
     from limprob.energy.report import energy_report
-
     from limprob.validation import seed
 
     seed("seed", args.seed)
@@ -91,33 +90,42 @@ def _energy(args):
     _print_bounds(report)
 
 
-def _print_bounds(report: dict) -> None:
+def _print_bounds(report: dict, names=None) -> None:
     from limprob.energy.limits import BOUND_NAMES
 
-    for name in BOUND_NAMES:
+    names = names or BOUND_NAMES
+    width = max(12, *(len(name.removesuffix("_joules")) for name in names))
+    for name in names:
         value = report[name]
-        print(f"  {name.removesuffix('_joules'):12s} {value['median']:10.3e} J  "
+        print(f"  {name.removesuffix('_joules'):{width}s} {value['median']:10.3e} J  "
               f"[{value['low']:.3e}, {value['high']:.3e}]")
 
 
 def _training_run_energy(args):
-    from limprob.energy.limits import BOUND_NAMES
-    from limprob.io import check_output_path, load_trace, save_trace
     from limprob.energy.training_run import training_energy
+    from limprob.io import check_output_path, load_trace, save_trace
 
     out = check_output_path(args.out) if args.out else None
     tree = load_trace(args.trace)
     summary = training_energy(tree, bits=args.bits, seed=args.seed)
-    report = {name: {key: float(summary[name].sel(statistic=key))
-                     for key in ("median", "low", "high")} for name in BOUND_NAMES}
+    report = {str(name): {key: float(summary[name].sel(statistic=key))
+                          for key in ("median", "low", "high")}
+              for name in summary.data_vars}
+    counts = {key: summary.attrs[key]
+              for key in ("weight_writes", "forward_flops", "digital_training_flops")}
     if out is not None:
         tree["training_energy"] = summary
         save_trace(tree, out)
     if args.json:
-        print(json.dumps({**report, "weight_writes": summary.attrs["weight_writes"],
-                          "forward_flops": summary.attrs["forward_flops"]}))
+        print(json.dumps({**report, **counts}))
         return
     print(f"{args.trace}: {tree.attrs.get('method', 'mh')} training, "
-          f"{summary.attrs['weight_writes']:.3g} weight writes at {args.bits:g} bits, "
-          f"{summary.attrs['forward_flops']:.3g} forward FLOPs")
+          f"{counts['weight_writes']:.3g} weight writes at {args.bits:g} bits, "
+          f"{counts['forward_flops']:.3g} forward FLOPs on the chip")
     _print_bounds(report)
+    if counts["digital_training_flops"] > 0:
+        print(f"and {counts['digital_training_flops']:.3g} FLOPs of training on a digital "
+              f"machine, at the accelerator's energy per FLOP:")
+        _print_bounds(report, ["digital_training_joules"])
+        print("total, the chip's share plus the digital training:")
+        _print_bounds(report, [name for name in report if name.startswith("total_")])

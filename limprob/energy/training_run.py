@@ -20,6 +20,21 @@ A run that never queried the chip while training (ideal-model and noise-aware ba
 it once, at deployment; in-the-loop backprop writes it on every chip query, like MH. OPS is
 counted here, not derived from FLOPs, so the energy model's ratio ``ops_per_flop`` (OPS = r C
 for a scenario given by its FLOPs) does not enter.
+
+**Backprop's own training compute.** Every backprop method also runs the software model on a
+digital machine, a forward and a backward pass over every fitted sample of every epoch, plus,
+where validation is not a chip query, a forward pass over the validation part:
+
+    F    = flops_per_run(1, n_in, H, K, T) = 2 n_in H + T (5 H + 2 H K + 5 K)   FLOP/sample
+    C_bp = epochs x [(1 + g) F n_fit + v F n_validation]                      FLOP
+
+with g = 2 (:data:`BACKWARD_FLOPS_PER_FORWARD`: a backward pass costs about two forward
+passes, the 4 of the 6 N FLOPs per token of Kaplan et al. 2020), v = 1 for ideal-model and
+noise-aware backprop and v = 0 for in-the-loop backprop (its validation runs on the chip and
+is in C_fwd). MH's C_bp is 0: its host only draws proposals and sums log-likelihoods, O(N +
+n_train K) operations per query, not counted. C_bp is priced at the accelerator's energy per
+FLOP, ``E_bp = C_bp e_flop`` (J), and each bound's total is the chip's share plus E_bp,
+evaluated draw by draw (the same e_flop in both terms of the accelerator total).
 """
 
 from __future__ import annotations
@@ -34,6 +49,11 @@ from limprob.models import energy_draws
 from limprob.snn import flops_per_run
 
 WEIGHT_GROUPS = ("posterior", "weights")
+BACKWARD_FLOPS_PER_FORWARD = 2.0
+"""g: FLOPs of a backward pass over those of its forward pass (Kaplan et al. 2020: 4 of 6)."""
+DIGITAL_VALIDATION = {"backprop": 1, "noise_aware_backprop": 1, "in_the_loop_backprop": 0}
+"""v per backprop method: 1 where validation runs the software model, 0 where it queries the
+chip. A method not named here (MH) trains no software model: C_bp = 0."""
 
 
 def _n_weights(tree: xr.DataTree) -> int:
@@ -51,6 +71,19 @@ def _network_size(tree: xr.DataTree) -> tuple[int, int, int, int]:
     return (tree["predictions_constant_data"].sizes["feature"],
             int(tree.attrs["network_n_hidden"]), tree["point_estimates"].sizes["class"],
             int(tree.attrs["network_n_steps"]))
+
+
+def digital_training_flops(tree: xr.DataTree) -> float:
+    """C_bp (FLOPs) the run spent training a software model on a digital machine (see the
+    module docstring); 0 for a method that trains none (MH)."""
+    attrs = tree.attrs
+    validation = DIGITAL_VALIDATION.get(str(attrs.get("method", "mh")))
+    if validation is None:
+        return 0.0
+    per_sample = flops_per_run(1, *_network_size(tree))
+    per_epoch = ((1 + BACKWARD_FLOPS_PER_FORWARD) * per_sample * int(attrs["n_fit"])
+                 + validation * per_sample * int(attrs["n_validation"]))
+    return float(int(attrs["epochs_run"]) * per_epoch)
 
 
 def run_scenario(tree: xr.DataTree, bits: int = limits.DEFAULT_BITS) -> xr.Dataset:
@@ -78,14 +111,23 @@ def run_scenario(tree: xr.DataTree, bits: int = limits.DEFAULT_BITS) -> xr.Datas
 
 def training_energy(tree: xr.DataTree, bits: int = limits.DEFAULT_BITS, seed: int = 0,
                     prob: float = 0.94) -> xr.Dataset:
-    """Posterior median and ``prob`` interval (dim ``statistic``) of every bound for the run,
-    in joules, with the weight writes and forward FLOPs it was computed from."""
+    """Posterior median and ``prob`` interval (dim ``statistic``) of the run's energy, in
+    joules: the chip's share under every bound (the names of :data:`limits.BOUND_NAMES`),
+    ``digital_training_joules`` (E_bp = C_bp e_flop) and ``total_<bound>`` (the chip's share
+    plus E_bp), with the counts they were computed from as attributes."""
     scenario = run_scenario(tree, limits.validate_positive("bits", bits))
+    digital_flops = digital_training_flops(tree)
     draws = energy_draws.energies_on_draws(scenario, device_draws(seed), seed)
-    summary = energy_draws.summarise(draws[list(limits.BOUND_NAMES)], prob=prob)
-    summary = summary.isel(scenario=0, drop=True)
+    chip = draws[list(limits.BOUND_NAMES)].isel(scenario=0, drop=True)
+    digital = digital_flops * draws["accelerator_j_per_flop"]
+    energies = chip.assign(digital_training_joules=digital,
+                           **{f"total_{name}": chip[name] + digital
+                              for name in limits.BOUND_NAMES})
+    summary = energy_draws.summarise(energies, prob=prob)
     summary.attrs = {"weight_writes": float(scenario["ops"][0]),
-                     "forward_flops": float(scenario["flops"][0]), "bits": int(bits),
+                     "forward_flops": float(scenario["flops"][0]),
+                     "digital_training_flops": digital_flops,
+                     "backward_flops_per_forward": BACKWARD_FLOPS_PER_FORWARD, "bits": int(bits),
                      "interval_prob": prob, "device_posterior_seed": seed}
     return summary
 
