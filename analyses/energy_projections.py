@@ -4,8 +4,9 @@ Samples the device posterior of limprob.models.lim_energy once (shipped characte
 default priors, one seed) and evaluates every bound, with its posterior median and 94 %
 equal-tailed interval, for
 
-* a sweep of model sizes N = 1e6 ... 1e15 trained on D = 3e11 tokens (GPT-3's data size, the
-  data size of the paper's brain-scale scenario), C = 6 N D, b = 32;
+* a sweep of model sizes N = 1e6 ... 1e15 trained on D = 3e11 tokens (GPT-3's data size, which
+  limprob chose for the brain-scale scenario of the energy paper's v1 abstract; the abstract
+  gives N = 1e15 only), C = 6 N D, b = 32;
 * published models at their published training compute (sources in PUBLISHED);
 * the brain-scale variants of the design note: b = 16, and tau_r / tau_u = 10;
 * the brain-scale run against the time given to one update, tau_u / tau_r = 1e-2 ... 1e2.

@@ -5,7 +5,8 @@ Crank-Nicolson) on a chip of distortion strength 1, prints the test accuracy mea
 chip (predictive average and W*), the accuracy W* gets on the ideal (undistorted) chip and the
 run's convergence verdict; then trains the same network by
 surrogate-gradient backprop, on the ideal model and in the loop, and measures both on the same
-chip (the seed paper's comparison); writes runs/demo.nc.
+chip (the comparison of Safa et al., NICE 2024, arXiv:2402.06284, in limprob's setting);
+writes runs/demo.nc.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ the scenario, the same functions :mod:`limprob.models.lim_energy` builds its
 (scenario) and broadcast to (chain, draw, scenario):
 
     ratio = time_ratio * relaxation_scale                  tau_r / tau_u of the device
+    OPS = ops_per_flop x C                                 update operations (count)
     E_landauer = OPS b kT ln 2                             J
     E_lim = OPS kT (b ln 2 + c_p ratio) + N kT ln(tau_ret / (tau_0 eps))   J
     E_static = OPS b kT ln(tau_ret / (tau_0 eps)) + OPS c_p kT ratio       J
@@ -74,12 +75,14 @@ class DevicePriors:
 
 
 def scenario_dataset(n_params, tokens=None, flops=None, bits=limits.DEFAULT_BITS,
-                     time_ratio=limits.DEFAULT_TIME_RATIO, names=None):
+                     time_ratio=limits.DEFAULT_TIME_RATIO, names=None,
+                     ops_per_flop=limits.DEFAULT_OPS_PER_FLOP):
     """Training scenarios as a Dataset with dim ``scenario`` (validated; scalars broadcast).
 
     Give ``tokens`` (C = 6 N D) or ``flops`` per scenario; ``flops`` wins where both are given.
-    Variables: ``n_params``, ``tokens`` (NaN when unknown), ``flops``, ``ops``, ``bits``,
-    ``time_ratio`` (nominal tau_r / tau_u).
+    The update operations are OPS = ``ops_per_flop`` x C. Variables: ``n_params``, ``tokens``
+    (NaN when unknown), ``flops``, ``ops``, ``ops_per_flop``, ``bits``, ``time_ratio`` (nominal
+    tau_r / tau_u).
     """
     n = limits.validate_positive("params", np.atleast_1d(np.asarray(n_params, dtype=float)))
     shape = n.shape
@@ -100,12 +103,19 @@ def scenario_dataset(n_params, tokens=None, flops=None, bits=limits.DEFAULT_BITS
         names = [f"N={value:.3g}" for value in n]
     if len(names) != n.size or len(set(names)) != n.size:
         raise LimprobError("scenario names must be unique, one per scenario")
+    ratio = per_scenario("ops_per_flop", ops_per_flop)
+    with np.errstate(over="ignore"):  # an overflow is refused just below
+        ops = limits.update_operations(flop_values, ratio)
+    if not np.all(np.isfinite(ops)):
+        raise LimprobError("the update operations OPS = ops_per_flop x C overflow a float "
+                           "(above 1.8e308): lower ops_per_flop")
     return xr.Dataset(
         {
             "n_params": ("scenario", n, {"units": "1"}),
             "tokens": ("scenario", token_values, {"units": "1"}),
             "flops": ("scenario", flop_values, {"units": "FLOP"}),
-            "ops": ("scenario", limits.update_operations(flop_values), {"units": "1"}),
+            "ops": ("scenario", ops, {"units": "1"}),
+            "ops_per_flop": ("scenario", ratio, {"units": "1 per FLOP"}),
             "bits": ("scenario", per_scenario("bits", bits), {"units": "bit"}),
             "time_ratio": ("scenario", per_scenario("time_ratio", time_ratio), {"units": "1"}),
         },

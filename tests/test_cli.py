@@ -109,6 +109,34 @@ def test_energy_refuses_bad_numbers(tmp_path, capsys):
         assert_refused(["energy", *argv], capsys, message, tmp_path)
 
 
+def test_energy_refuses_a_bad_ops_per_flop_and_one_given_with_a_trace(tmp_path, capsys):
+    scenario = ["energy", "--params", "1e9", "--tokens", "1e9"]
+    for value, message in [("nan", "--ops-per-flop must be finite"),
+                           ("inf", "--ops-per-flop must be finite"),
+                           ("0", "--ops-per-flop must be greater than zero"),
+                           ("-2", "--ops-per-flop must be greater than zero"),
+                           ("many", "invalid float value")]:
+        assert_refused([*scenario, "--ops-per-flop", value, "--json"], capsys, message,
+                       tmp_path)
+    assert_refused(["energy", str(tmp_path / "run.nc"), "--ops-per-flop", "2", "--out",
+                    str(tmp_path / "e.nc")], capsys, "a trace's updates are counted", tmp_path)
+
+
+def test_energy_json_records_ops_per_flop_and_scales_the_update_terms(capsys):
+    argv = ["energy", "--params", "1e12", "--tokens", "1e11", "--json"]
+    code, stdout, _ = run_cli(argv, capsys)
+    default = json.loads(stdout)
+    assert code == 0 and default["ops_per_flop"] == 1.0
+    code, stdout, _ = run_cli([*argv, "--ops-per-flop", "4"], capsys)
+    scaled = json.loads(stdout)
+    assert code == 0 and scaled["ops_per_flop"] == 4.0
+    assert scaled["landauer_joules"]["median"] == pytest.approx(
+        4 * default["landauer_joules"]["median"], rel=1e-12)
+    assert scaled["accelerator_joules"] == default["accelerator_joules"]
+    code, stdout, _ = run_cli(argv[:-1] + ["--ops-per-flop", "0.5"], capsys)
+    assert code == 0 and "OPS = 0.5 x C" in stdout
+
+
 def test_train_evaluate_summary_energy_on_a_tiny_run(tmp_path, capsys, data):
     out = tmp_path / "run.nc"
     code, stdout, _ = run_cli(["train", "--strength", "1", "--out", str(out), *TINY_ARGS], capsys)
@@ -130,6 +158,8 @@ def test_train_evaluate_summary_energy_on_a_tiny_run(tmp_path, capsys, data):
     assert code == 0
     writes = report["chip_queries"] * (30 * TINY["hidden"] + TINY["hidden"] * 2)
     assert energies["weight_writes"] == writes
+    assert energies["digital_training_flops"] == 0  # MH trains no software model
+    assert energies["total_lim_joules"] == energies["lim_joules"]
     assert (energies["landauer_joules"]["median"] < energies["lim_joules"]["median"]
             < energies["static_joules"]["median"])
 

@@ -109,9 +109,64 @@ def test_numpy_and_pytensor_paths_agree():
         np.testing.assert_allclose(symbolic, numeric, rtol=1e-12, atol=0)
 
 
+def test_update_operations_scale_with_ops_per_flop_and_nothing_else():
+    """OPS = r C: every per-update term (Landauer, the LIM update wall, static-barrier writes)
+    scales linearly with r; the consolidation term and the accelerator (C e_flop) do not."""
+    base = limits.bounds(1e12, 1e11, bits=16, time_ratio=3.0)
+    for ratio in (1e-6, 0.5, 3.0):
+        scaled = limits.bounds(1e12, 1e11, bits=16, time_ratio=3.0, ops_per_flop=ratio)
+        assert scaled["ops_per_flop"] == ratio
+        assert scaled["flops"] == base["flops"]
+        assert scaled["ops"] == pytest.approx(ratio * base["flops"], rel=1e-15)
+        for name in ("landauer_joules", "static_joules"):
+            assert scaled[name] == pytest.approx(ratio * base[name], rel=1e-12), name
+        consolidation = limits.lim_consolidation_joules(
+            1e12, limits.DEFAULT_TEMPERATURE_K, limits.DEFAULT_RETENTION_S,
+            limits.DEFAULT_ATTEMPT_TIME_S, limits.DEFAULT_FLIP_TOLERANCE)
+        assert scaled["lim_joules"] - consolidation == pytest.approx(
+            ratio * (base["lim_joules"] - consolidation), rel=1e-9)
+        assert scaled["accelerator_joules"] == base["accelerator_joules"]
+
+
+def test_default_ops_per_flop_keeps_ops_equal_to_flops_bit_for_bit():
+    """The default r = 1 is the model before the ratio existed: OPS = C exactly, and every
+    bound equals the formula evaluated on C itself."""
+    assert limits.DEFAULT_OPS_PER_FLOP == 1.0
+    result = limits.bounds(1e15, 3e11)
+    assert result == limits.bounds(1e15, 3e11, ops_per_flop=1.0)
+    flops, T = result["flops"], limits.DEFAULT_TEMPERATURE_K
+    assert result["ops"] == flops and result["ops_per_flop"] == 1.0
+    assert result["landauer_joules"] == limits.landauer_joules(flops, 32.0, T)
+    memory = (limits.DEFAULT_RETENTION_S, limits.DEFAULT_ATTEMPT_TIME_S,
+              limits.DEFAULT_FLIP_TOLERANCE)
+    assert result["lim_joules"] == limits.lim_joules(flops, 1e15, 32.0, T, 1.0, *memory)
+    assert result["static_joules"] == limits.static_joules(flops, 32.0, T, 1.0, *memory)
+
+
+def test_scenarios_record_ops_per_flop_and_the_report_scales_with_it(brain_report):
+    from limprob.models import energy_draws
+
+    scenarios = energy_draws.scenario_dataset([1e9, 1e15], tokens=3e11, ops_per_flop=[1.0, 0.25])
+    np.testing.assert_array_equal(scenarios["ops_per_flop"], [1.0, 0.25])
+    np.testing.assert_array_equal(scenarios["ops"], [1.0, 0.25] * scenarios["flops"].values)
+    default = energy_draws.scenario_dataset([1e9], tokens=3e11)
+    np.testing.assert_array_equal(default["ops"], default["flops"])
+    assert energy_report(BRAIN["n_params"], BRAIN["tokens"], BRAIN["bits"],
+                         ops_per_flop=1.0) == brain_report
+    halved = energy_report(BRAIN["n_params"], BRAIN["tokens"], BRAIN["bits"], ops_per_flop=0.5)
+    for key in ("median", "low", "high"):
+        assert halved["landauer_joules"][key] == pytest.approx(
+            0.5 * brain_report["landauer_joules"][key], rel=1e-12)
+    assert halved["accelerator_joules"] == brain_report["accelerator_joules"]
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
+        {"n_params": 1e9, "tokens": 1e9, "ops_per_flop": 0.0},
+        {"n_params": 1e9, "tokens": 1e9, "ops_per_flop": -1.0},
+        {"n_params": 1e9, "tokens": 1e9, "ops_per_flop": float("nan")},
+        {"n_params": 1e9, "tokens": 1e9, "ops_per_flop": float("inf")},
         {"n_params": 0, "tokens": 1e9},
         {"n_params": -1e9, "tokens": 1e9},
         {"n_params": float("nan"), "tokens": 1e9},

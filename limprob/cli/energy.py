@@ -1,6 +1,6 @@
 """``limprob energy``: energy bounds of training, or of a training run's trace, in joules.
 
-    limprob energy --params 1e15 --tokens 3e11 [--bits 32] [--json]
+    limprob energy --params 1e15 --tokens 3e11 [--bits 32] [--ops-per-flop 1] [--json]
     limprob energy runs/run.nc [--out copy.nc]
 
 Defaults come from :mod:`limprob.energy.limits`.
@@ -47,6 +47,10 @@ def _energy_options(parser):
     parser.add_argument("--time-ratio", type=float, default=limits.DEFAULT_TIME_RATIO,
                         help="relaxation time over time per update, tau_r/tau_u "
                              "(default %(default)s)")
+    parser.add_argument("--ops-per-flop", type=float, default=None,
+                        help="model-update operations per training FLOP, OPS = r x C "
+                             f"(default {limits.DEFAULT_OPS_PER_FLOP:g}; not with a trace, "
+                             "whose updates are its counted weight writes)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the device-parameter posterior (default %(default)s)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -55,56 +59,73 @@ def _energy_options(parser):
 
 
 def _energy(args):
+    from limprob.energy.limits import DEFAULT_OPS_PER_FLOP, validate_positive
     from limprob.energy.report import energy_report
-
     from limprob.validation import seed
 
     seed("seed", args.seed)
     # the device posterior's NUTS chatter; PyMC resets its top logger's level on import
     logging.getLogger("pymc.sampling").setLevel(logging.WARNING)
     if args.trace is not None:
+        if args.ops_per_flop is not None:
+            raise LimprobError("energy: --ops-per-flop applies to --params with --tokens or "
+                               "--flops; a trace's updates are counted (its chip weight "
+                               "writes), not derived from FLOPs")
         return _training_run_energy(args)
+    ops_per_flop = (DEFAULT_OPS_PER_FLOP if args.ops_per_flop is None
+                    else validate_positive("--ops-per-flop", args.ops_per_flop))
     if args.tokens is not None and args.flops is not None:
         raise LimprobError("energy: give --tokens (C = 6 N D) or --flops C, not both")
     if args.params is None or (args.tokens is None and args.flops is None):
         raise LimprobError("energy: give --params and --tokens (or --flops), or a trace file")
     report = energy_report(args.params, args.tokens, args.bits, flops=args.flops,
-                           time_ratio=args.time_ratio, seed=args.seed)
+                           time_ratio=args.time_ratio, ops_per_flop=ops_per_flop,
+                           seed=args.seed)
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps({**report, "ops_per_flop": ops_per_flop}))
         return
-    print(f"Energy to train N = {args.params:.3g} parameters at b = {args.bits:g} bits "
-          f"(posterior median [94 % interval] over device parameters):")
+    print(f"Energy to train N = {args.params:.3g} parameters at b = {args.bits:g} bits, "
+          f"OPS = {ops_per_flop:g} x C (posterior median [94 % interval] over device "
+          f"parameters):")
     _print_bounds(report)
 
 
-def _print_bounds(report: dict) -> None:
+def _print_bounds(report: dict, names=None) -> None:
     from limprob.energy.limits import BOUND_NAMES
 
-    for name in BOUND_NAMES:
+    names = names or BOUND_NAMES
+    width = max(12, *(len(name.removesuffix("_joules")) for name in names))
+    for name in names:
         value = report[name]
-        print(f"  {name.removesuffix('_joules'):12s} {value['median']:10.3e} J  "
+        print(f"  {name.removesuffix('_joules'):{width}s} {value['median']:10.3e} J  "
               f"[{value['low']:.3e}, {value['high']:.3e}]")
 
 
 def _training_run_energy(args):
-    from limprob.energy.limits import BOUND_NAMES
-    from limprob.io import check_output_path, load_trace, save_trace
     from limprob.energy.training_run import training_energy
+    from limprob.io import check_output_path, load_trace, save_trace
 
     out = check_output_path(args.out) if args.out else None
     tree = load_trace(args.trace)
     summary = training_energy(tree, bits=args.bits, seed=args.seed)
-    report = {name: {key: float(summary[name].sel(statistic=key))
-                     for key in ("median", "low", "high")} for name in BOUND_NAMES}
+    report = {str(name): {key: float(summary[name].sel(statistic=key))
+                          for key in ("median", "low", "high")}
+              for name in summary.data_vars}
+    counts = {key: summary.attrs[key]
+              for key in ("weight_writes", "forward_flops", "digital_training_flops")}
     if out is not None:
         tree["training_energy"] = summary
         save_trace(tree, out)
     if args.json:
-        print(json.dumps({**report, "weight_writes": summary.attrs["weight_writes"],
-                          "forward_flops": summary.attrs["forward_flops"]}))
+        print(json.dumps({**report, **counts}))
         return
     print(f"{args.trace}: {tree.attrs.get('method', 'mh')} training, "
-          f"{summary.attrs['weight_writes']:.3g} weight writes at {args.bits:g} bits, "
-          f"{summary.attrs['forward_flops']:.3g} forward FLOPs")
+          f"{counts['weight_writes']:.3g} weight writes at {args.bits:g} bits, "
+          f"{counts['forward_flops']:.3g} forward FLOPs on the chip")
     _print_bounds(report)
+    if counts["digital_training_flops"] > 0:
+        print(f"and {counts['digital_training_flops']:.3g} FLOPs of training on a digital "
+              f"machine, at the accelerator's energy per FLOP:")
+        _print_bounds(report, ["digital_training_joules"])
+        print("total, the chip's share plus the digital training:")
+        _print_bounds(report, [name for name in report if name.startswith("total_")])

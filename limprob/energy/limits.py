@@ -1,9 +1,12 @@
 """Energy bounds for training with learning-in-memory (LIM), and the calculator around them.
 
-The model is limprob's reconstruction (docs/energy-model.md); the seed paper (arXiv 2402.14878)
-only gives its conclusions. Every bound is plain arithmetic plus one logarithm, so the same
-function takes Python floats, numpy arrays or PyTensor tensors: with a PyTensor argument it builds
-a graph (a term of a PyMC model), otherwise it returns numbers. Inputs are never checked on that
+The model is limprob's reconstruction (docs/energy-model.md) from the v1 abstract of Chen,
+Leugering, Cauwenberghs and Chakrabartty, "Energy-efficiency Limits on Training AI Systems using
+Learning-in-Memory" (arXiv:2402.14878, 2024; retitled "Estimation of Energy-dissipation
+Lower-bounds for Neuromorphic Learning-in-memory" in v3 and v4), which gives conclusions only.
+Every bound is plain arithmetic plus one logarithm, so the same function takes Python floats,
+numpy arrays or PyTensor tensors: with a PyTensor argument it builds a graph (a term of a PyMC
+model), otherwise it returns numbers. Inputs are never checked on that
 path; :func:`validate_positive` is the boundary check for numbers coming from a user.
 
 Units: energies in joules, temperatures in kelvin, times in seconds, ``ops`` and ``flops`` are
@@ -41,6 +44,10 @@ DEFAULT_ACCELERATOR_J_PER_FLOP = H100_POWER_W / H100_DENSE_BF16_FLOP_PER_S
 """An H100 SXM at its 700 W board power and 989.4 dense BF16 TFLOP/s: 7.07e-13 J per FLOP."""
 FLOPS_PER_PARAMETER_TOKEN = 6.0
 """Training FLOPs per parameter per token: 2 forward + 4 backward (C = 6 N D)."""
+DEFAULT_OPS_PER_FLOP = 1.0
+"""r = OPS / C, model-update operations per training FLOP. 1 is limprob's original assumption
+(every multiply-accumulate updates state held in memory); later versions of the energy paper
+state their estimates in OPS rather than FLOPs, so a user can set another ratio."""
 
 BRAIN_SCALE_PARAMS = 1e15
 BRAIN_SCALE_TOKENS = 3e11
@@ -105,9 +112,10 @@ def training_flops(n_params, tokens):
     return FLOPS_PER_PARAMETER_TOKEN * n_params * tokens
 
 
-def update_operations(flops):
-    """Parameter-update operations OPS = C: every multiply-accumulate updates state in memory."""
-    return 1.0 * flops
+def update_operations(flops, ops_per_flop=DEFAULT_OPS_PER_FLOP):
+    """Model-update operations OPS = r C (a count) for C training FLOPs and r = ``ops_per_flop``
+    updates per FLOP; with the default r = 1 every multiply-accumulate updates state in memory."""
+    return ops_per_flop * flops
 
 
 def retention_barrier_kt(retention_s, attempt_time_s, flip_tolerance):
@@ -211,11 +219,14 @@ def bounds(
     flip_tolerance=DEFAULT_FLIP_TOLERANCE,
     joules_per_flop=DEFAULT_ACCELERATOR_J_PER_FLOP,
     protocol_constant=DEFAULT_PROTOCOL_CONSTANT,
+    ops_per_flop=DEFAULT_OPS_PER_FLOP,
 ):
     """Every bound at fixed device parameters (the calculator), inputs validated.
 
-    Give ``tokens`` (C = 6 N D) or ``flops`` (a published training compute). Returns a dict with
-    the keys of :data:`BOUND_NAMES` (J), plus ``flops``, ``ops`` and ``retention_barrier_kt``.
+    Give ``tokens`` (C = 6 N D) or ``flops`` (a published training compute); the update
+    operations are OPS = ``ops_per_flop`` x C. Returns a dict with the keys of
+    :data:`BOUND_NAMES` (J), plus ``flops``, ``ops``, ``ops_per_flop`` and
+    ``retention_barrier_kt``.
     """
     n_params = validate_positive("params", n_params)
     if flops is None:
@@ -234,11 +245,12 @@ def bounds(
             "flip_tolerance": flip_tolerance,
             "joules_per_flop": joules_per_flop,
             "protocol_constant": protocol_constant,
+            "ops_per_flop": ops_per_flop,
         }.items()
     }
     if np.any(device["flip_tolerance"] >= 1):
         raise LimprobError(f"flip_tolerance must be below 1, got {flip_tolerance!r}")
-    ops = update_operations(flops)
+    ops = update_operations(flops, device["ops_per_flop"])
     memory = (device["retention_s"], device["attempt_time_s"], device["flip_tolerance"])
     if np.any(retention_barrier_kt(*memory) <= 0):
         raise LimprobError("retention_s must exceed attempt_time_s * flip_tolerance")
@@ -250,5 +262,6 @@ def bounds(
         "accelerator_joules": accelerator_joules(flops, device["joules_per_flop"]),
         "flops": flops,
         "ops": ops,
+        "ops_per_flop": device["ops_per_flop"],
         "retention_barrier_kt": retention_barrier_kt(*memory),
     }

@@ -8,7 +8,12 @@ import math
 
 import numpy as np
 
-from limprob.energy.limits import BOUND_NAMES, DEFAULT_BITS, DEFAULT_TIME_RATIO
+from limprob.energy.limits import (
+    BOUND_NAMES,
+    DEFAULT_BITS,
+    DEFAULT_OPS_PER_FLOP,
+    DEFAULT_TIME_RATIO,
+)
 from limprob.errors import LimprobError
 from limprob.models import energy_draws
 
@@ -33,10 +38,12 @@ def energy_report(
     *,
     flops=None,
     time_ratio=DEFAULT_TIME_RATIO,
+    ops_per_flop=DEFAULT_OPS_PER_FLOP,
     seed=0,
     prob=0.94,
 ):
-    """Posterior median and equal-tailed ``prob`` interval of every bound for one training run.
+    """Posterior median and equal-tailed ``prob`` interval of every bound for one training run
+    of C FLOPs (``flops``, or 6 N D from ``tokens``) and OPS = ``ops_per_flop`` x C updates.
 
     The device parameters come from the posterior of :mod:`limprob.models.lim_energy`
     (priors plus the shipped characterisation data), sampled once per seed and kept on disk
@@ -46,6 +53,7 @@ def energy_report(
     scenarios = energy_draws.scenario_dataset(
         [params], tokens=None if tokens is None else [tokens],
         flops=None if flops is None else [flops], bits=bits, time_ratio=time_ratio,
+        ops_per_flop=ops_per_flop,
     )
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below
         energies = energy_draws.energies_on_draws(scenarios, device_draws(seed), seed)
