@@ -158,6 +158,10 @@ def cases(out, inputs):
         (["energy", "--params", "nan", "--tokens", "3e11"], "params"),
         (["energy", "--params", "1e15", "--tokens", "3e11", "--bits", "0"], "bits"),
         (["energy", data("plain.nc"), "--out", out], "not a limprob trace"),
+        (["energy", data("plain.nc"), "--time-ratio", "2"], "not a trace"),
+        (["energy", data("plain.nc"), "--params", "1e9"], "--params describe a model"),
+        (["energy", "--params", "1e15", "--tokens", "3e11", "--time-ratio", "-1"],
+         "--time-ratio"),
         (["energy", data("plain.nc"), "--out", missing], "does not exist"),
         # study
         (["study", "--seeds", "-1", "--out", out], "seed must be a non-negative integer"),
@@ -201,7 +205,7 @@ def cases(out, inputs):
     ]
 
 
-N_CASES = 102
+N_CASES = 108
 
 
 def test_the_table_covers_every_subcommand(tmp_path):

@@ -44,9 +44,9 @@ def _energy_options(parser):
     parser.add_argument("--flops", type=float, help="training FLOPs C (instead of --tokens)")
     parser.add_argument("--bits", type=float, default=limits.DEFAULT_BITS,
                         help="bits of precision per parameter (default %(default)s)")
-    parser.add_argument("--time-ratio", type=float, default=limits.DEFAULT_TIME_RATIO,
-                        help="relaxation time over time per update, tau_r/tau_u "
-                             "(default %(default)s)")
+    parser.add_argument("--time-ratio", type=float, default=None,
+                        help="relaxation time over time per update, tau_r/tau_u (default "
+                             f"{limits.DEFAULT_TIME_RATIO:g}; not with a trace)")
     parser.add_argument("--ops-per-flop", type=float, default=None,
                         help="model-update operations per training FLOP, OPS = r x C "
                              f"(default {limits.DEFAULT_OPS_PER_FLOP:g}; not with a trace, "
@@ -59,6 +59,7 @@ def _energy_options(parser):
 
 
 def _energy(args):
+    from limprob.energy import limits
     from limprob.energy.limits import DEFAULT_OPS_PER_FLOP, validate_positive
     from limprob.energy.report import energy_report
     from limprob.validation import seed
@@ -71,7 +72,16 @@ def _energy(args):
             raise LimprobError("energy: --ops-per-flop applies to --params with --tokens or "
                                "--flops; a trace's updates are counted (its chip weight "
                                "writes), not derived from FLOPs")
+        given = [flag for flag, value in (("--params", args.params), ("--tokens", args.tokens),
+                                          ("--flops", args.flops),
+                                          ("--time-ratio", args.time_ratio))
+                 if value is not None]
+        if given:
+            raise LimprobError(f"energy: {', '.join(given)} describe a model to bound, not a "
+                               "trace, whose run is counted as it ran (give one or the other)")
         return _training_run_energy(args)
+    time_ratio = (limits.DEFAULT_TIME_RATIO if args.time_ratio is None
+                  else validate_positive("--time-ratio", args.time_ratio))
     ops_per_flop = (DEFAULT_OPS_PER_FLOP if args.ops_per_flop is None
                     else validate_positive("--ops-per-flop", args.ops_per_flop))
     if args.tokens is not None and args.flops is not None:
@@ -79,7 +89,7 @@ def _energy(args):
     if args.params is None or (args.tokens is None and args.flops is None):
         raise LimprobError("energy: give --params and --tokens (or --flops), or a trace file")
     report = energy_report(args.params, args.tokens, args.bits, flops=args.flops,
-                           time_ratio=args.time_ratio, ops_per_flop=ops_per_flop,
+                           time_ratio=time_ratio, ops_per_flop=ops_per_flop,
                            seed=args.seed)
     if args.json:
         print(json.dumps({**report, "ops_per_flop": ops_per_flop}))
