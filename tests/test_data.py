@@ -132,3 +132,20 @@ def test_netcdf_classes_come_from_its_class_coordinate(tmp_path):
                coords={"class": ["only"]}).to_netcdf(single)
     with pytest.raises(LimprobError, match="every sample is of class 'only'"):
         load_table(single)
+
+
+def test_the_default_networks_are_the_measured_choice():
+    """DATASET_NETWORKS is what analyses/network_defaults.py chose (its saved result)."""
+    from pathlib import Path
+
+    import xarray as xr
+
+    from limprob.data import DATASETS
+    from limprob.models.defaults import DATASET_NETWORKS
+
+    saved = Path(__file__).resolve().parents[1] / "analyses/results/network_defaults.nc"
+    with xr.open_dataset(saved) as measured:
+        chosen = measured.attrs["chosen"]
+    assert set(DATASET_NETWORKS) == set(DATASETS)
+    assert chosen == "; ".join(f"{d}: hidden {n['hidden']}, kappa {n['kappa']:g}"
+                               for d, n in DATASET_NETWORKS.items())
