@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     with interruption.handled():
         try:
+            interruption.stop_if_received()  # a signal while the console script started
             args = build_parser().parse_args(argv)
             args.run(args)
             interruption.stop_if_received()  # a signal deferred while finishing
@@ -101,8 +102,6 @@ def main(argv=None) -> int:
                   file=sys.stderr)
             return 2
         except KeyboardInterrupt as error:
-            stopped = error if isinstance(error, interruption.Interrupted) else \
-                interruption.Interrupted()
-            print(f"limprob: interrupted by {stopped.name}: {stopped.outcome}", file=sys.stderr)
-            return stopped.exit_code
+            print(interruption.interrupted_line(error), file=sys.stderr)
+            return interruption.as_interrupted(error).exit_code
     return 0
