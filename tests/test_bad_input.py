@@ -1,6 +1,7 @@
 """Bad input is refused before any work: one line on stderr, exit code 2, no output file, and an
 existing output file left byte for byte as it was."""
 
+import json
 import os
 import time
 
@@ -63,6 +64,15 @@ def write_inputs(folder):
     }
     for name, dataset in datasets.items():
         dataset.to_netcdf(folder / name)
+    manifest = {"limprob_checkpoint": 1, "config": {}, "every": 10, "out": "x.nc"}
+    checkpoints = {"complete_ck": {**manifest, "versions": {}, "complete": True},
+                   "old_ck": {**manifest, "versions": {"version_pymc": "5.0"}},
+                   "corrupt_ck": None}
+    for name, content in checkpoints.items():
+        (folder / name).mkdir()
+        (folder / name / "checkpoint.json").write_text(json.dumps(content)[:-1])  # corrupt
+        if content is not None:
+            (folder / name / "checkpoint.json").write_text(json.dumps(content))
     return folder
 
 
@@ -77,6 +87,7 @@ def cases(out, inputs):
         return str(inputs / name)
 
     missing = str(inputs / "no_such_folder" / "x.nc")
+    new_checkpoint = os.path.join(os.path.dirname(out), "ck")  # must not be created
     train = ["train", "--out", out]
     probes = data("probes.nc")
     return [
@@ -105,6 +116,26 @@ def cases(out, inputs):
         ([*train, "--screen", data("plain.nc")], "plain.nc"),
         (["train", "--out", missing], "does not exist"),
         (["train", "--out", str(inputs)], "is a folder"),
+        (["train"], "--out is required"),
+        # train: checkpoints
+        (["train", "--resume", data("no_such_ck")], "no such folder"),
+        (["train", "--resume", str(inputs)], "not a limprob checkpoint"),
+        (["train", "--resume", data("corrupt_ck")], "not a limprob checkpoint"),
+        (["train", "--resume", data("complete_ck")], "its run is complete"),
+        (["train", "--resume", data("old_ck")], "written with other package versions"),
+        (["train", "--resume", data("old_ck"), "--draws", "5"], "drop --draws"),
+        (["train", "--resume", data("old_ck"), "--out", out], "drop --out"),
+        (["train", "--resume", data("old_ck"), "--steps", "4", "--data", data("nan.csv")],
+         "drop --data, --steps"),
+        ([*train, "--checkpoint", str(inputs)], "the folder is not empty"),
+        ([*train, "--checkpoint", data("complete_ck")], "holds a checkpoint already"),
+        ([*train, "--checkpoint", data("data.txt")], "is a file, not a folder"),
+        ([*train, "--checkpoint", "/proc/ck"], "cannot write in /proc"),
+        ([*train, "--checkpoint", str(inputs / "no_such_folder" / "ck")], "does not exist"),
+        ([*train, "--checkpoint", new_checkpoint, "--cores", "2"], "use one core"),
+        ([*train, "--checkpoint-every", "5"], "--checkpoint-every goes with --checkpoint"),
+        ([*train, "--checkpoint", new_checkpoint, "--checkpoint-every", "0"],
+         "checkpoint every must be a positive integer"),
         # train: cost
         ([*train, "--draws", "1000000000"], "needs an estimated"),
         ([*train, "--max-memory", "1000"], "allowed by --max-memory"),
@@ -198,7 +229,7 @@ def cases(out, inputs):
     ]
 
 
-N_CASES = 102
+N_CASES = 119
 
 
 def test_the_table_covers_every_subcommand(tmp_path):

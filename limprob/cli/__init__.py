@@ -34,6 +34,7 @@ import textwrap
 import limprob
 from limprob import interruption
 from limprob.cli import compare, energy, nir, plot, study, train, twin
+from limprob.cli.options import record_given_options
 from limprob.errors import LimprobError
 
 COMMAND_GROUPS = (train, energy, study, compare, twin, nir, plot)
@@ -50,6 +51,7 @@ class _Parser(argparse.ArgumentParser):
         if kwargs.get("description"):
             kwargs["description"] = textwrap.fill(kwargs["description"], width=88)
         super().__init__(*args, **kwargs)
+        record_given_options(self)
         self._later = []
 
     def add_later(self, add_options) -> None:
