@@ -169,6 +169,7 @@ def _train(args):
 def _resume(args):
     """``--resume DIR``: finish the checkpointed run with its own settings, data and --out."""
     from limprob.inference.checkpoint import Checkpoint
+    from limprob.inference.training import checkpointed_config
     from limprob.io import check_output_path, exclusive
 
     extra = sorted(given_options(args) - RESUME_ALLOWS)
@@ -181,11 +182,12 @@ def _resume(args):
     with ExitStack() as locks:  # the checkpoint first: it names the --out to lock
         locks.enter_context(exclusive(folder))
         checkpoint = Checkpoint.open(folder)
+        config = checkpointed_config(checkpoint)
         if checkpoint.out is None:
             raise LimprobError(f"{folder}: the checkpoint names no trace to write")
         out = check_output_path(checkpoint.out)
         locks.enter_context(exclusive(out))
-        _train_into(out, checkpoint.config, args, checkpoint.table(), checkpoint)
+        _train_into(out, config, args, checkpoint.table(), checkpoint)
 
 
 def _flag(name: str) -> str:

@@ -133,7 +133,6 @@ class Checkpoint:
                                f"{', '.join(differ)}; resume it with the versions it was "
                                "written with")
         checkpoint = cls(path, manifest, every=manifest["every"], out=manifest.get("out"))
-        _ = checkpoint.config  # a configuration that does not validate is refused here
         _remove_temporaries(path)  # left by a process killed while writing
         return checkpoint
 
@@ -143,13 +142,12 @@ class Checkpoint:
         return self._manifest is not None
 
     @property
-    def config(self):
-        """The run's :class:`~limprob.inference.training.TrainConfig`."""
-        from limprob.inference.training import TrainConfig
-
+    def settings(self) -> dict:
+        """The run's configuration as written (the fields of its configuration class;
+        :func:`limprob.inference.training.checkpointed_config` makes it a ``TrainConfig``)."""
         if self._manifest is None:
             raise LimprobError(f"{self.path}: the checkpoint has not begun")
-        return TrainConfig(**self._manifest["config"])
+        return dict(self._manifest["config"])
 
     def table(self) -> xr.Dataset:
         """The data table the run splits."""
@@ -158,10 +156,11 @@ class Checkpoint:
         return xr.load_dataset(self.path / TABLE, engine=ENGINE)
 
     def begin(self, config, table: xr.Dataset | None = None) -> None:
-        """Write the manifest of a new checkpoint for ``config`` (and ``table``, the run's
-        data); for a checkpoint that has begun, check that ``config`` is its run's."""
+        """Write the manifest of a new checkpoint for ``config`` (a dataclass, the run's
+        configuration) and ``table`` (the run's data); for a checkpoint that has begun, check
+        that ``config`` is its run's."""
         if self._manifest is not None:
-            if config != self.config:
+            if json.loads(json.dumps(asdict(config))) != self.settings:
                 raise LimprobError(f"{self.path}: the checkpoint belongs to another run "
                                    "configuration")
             return

@@ -432,11 +432,21 @@ def train(config: TrainConfig, table: xr.Dataset | None = None, *,
     return tree
 
 
+def checkpointed_config(checkpoint: Checkpoint) -> TrainConfig:
+    """The :class:`TrainConfig` of the run ``checkpoint`` holds; :class:`LimprobError` if it
+    does not hold one."""
+    try:
+        return TrainConfig(**checkpoint.settings)
+    except TypeError:  # missing or unknown fields
+        raise LimprobError(f"{checkpoint.path}: the checkpoint's configuration is not a "
+                           "training run's") from None
+
+
 def resume(checkpoint: Checkpoint, *, progressbar: bool = True,
            max_memory: float | None = None) -> xr.DataTree:
     """Finish the run ``checkpoint`` (:meth:`Checkpoint.open`) holds, with its own
     configuration and table: :func:`train` goes on from each chain's last write."""
-    return train(checkpoint.config, checkpoint.table(), progressbar=progressbar,
+    return train(checkpointed_config(checkpoint), checkpoint.table(), progressbar=progressbar,
                  max_memory=max_memory, checkpoint=checkpoint)
 
 
