@@ -75,14 +75,19 @@ def sample_with_checkpoint(model: pm.Model, step, settings: SamplerSettings, ini
                                           draws=settings.draws, tune=tune,
                                           progressbar=progressbar, progressbar_theme=None)
         restored = []
-        with progress:
-            for chain in range(chains):
-                step.sampling_state = initial_state
-                restored.append(_sample_chain(chain, step, traces[chain], rngs[chain],
-                                              starts[chain], settings, checkpoint, chip,
-                                              progress))
-                if interruption.received() is not None:
-                    break
+        goes_on = f"limprob train --resume {checkpoint.path} goes on from its last write"
+        try:
+            with progress:
+                for chain in range(chains):
+                    step.sampling_state = initial_state
+                    restored.append(_sample_chain(chain, step, traces[chain], rngs[chain],
+                                                  starts[chain], settings, checkpoint, chip,
+                                                  progress))
+                    if interruption.received() is not None:
+                        break
+        except interruption.Interrupted as stopped:  # a second signal: stopped mid-step
+            raise interruption.Interrupted(stopped.signum,
+                                           f"nothing written; {goes_on}") from None
         try:
             tree = _sample_return(run=None, traces=traces, tune=tune,
                                   t_sampling=time.perf_counter() - started,
@@ -94,8 +99,8 @@ def sample_with_checkpoint(model: pm.Model, step, settings: SamplerSettings, ini
                 raise
             raise interruption.Interrupted(
                 interruption.received(),
-                f"nothing written: no draw after tuning was completed; {checkpoint.path} holds "
-                f"{sum(t.draw_idx for t in traces)} steps") from None
+                f"nothing written: no draw after tuning was completed; {goes_on} "
+                f"({sum(t.draw_idx for t in traces)} steps)") from None
         signum = interruption.received()
     tree.attrs.update(completion_attrs(tree, settings, signum))
     tree.attrs.update(resumed=int(checkpoint.resuming), checkpoint_every=checkpoint.every,
@@ -119,7 +124,7 @@ def _sample_chain(chain: int, step, trace, rng, start: dict, settings: SamplerSe
             step.reset_tuning()
     else:
         point, done = _restore(chain, saved, step, trace, checkpoint, chip)
-    written, stats = done, None
+    written, stats, finished = done, None, False
     try:
         for i in range(done, total):
             if i == tune:
@@ -138,8 +143,10 @@ def _sample_chain(chain: int, step, trace, rng, start: dict, settings: SamplerSe
                 written = i + 1
             if stopping:
                 break
-        if stats is not None and (not progress.combined_progress
-                                  or chain == progress.chains - 1):
+        else:
+            finished = True
+        if finished and stats is not None and (not progress.combined_progress
+                                               or chain == progress.chains - 1):
             progress.update(chain_idx=chain, is_last=True, draw=total - 1, stats=stats,
                             tuning=False)
     finally:
