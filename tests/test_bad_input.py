@@ -275,6 +275,23 @@ def test_a_read_only_folder_is_refused(tmp_path, capsys):
         folder.chmod(0o700)
 
 
+def test_a_read_only_checkpoint_folder_is_refused_and_left_empty(tmp_path, capsys):
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("this user can write to a read-only folder (root)")
+        for checkpoint in (folder, folder / "ck"):  # the empty folder itself, or one inside
+            assert main(["train", "--checkpoint", str(checkpoint),
+                         "--out", str(tmp_path / "x.nc")]) == 2
+            assert "cannot write in" in capsys.readouterr().err
+        assert list(folder.iterdir()) == []
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["read-only"]
+    finally:
+        folder.chmod(0o700)
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 @pytest.mark.parametrize("which", [0, 1, 2])
 def test_a_query_with_non_finite_values_is_refused(bad, which):
