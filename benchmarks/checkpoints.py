@@ -4,8 +4,9 @@ uninterrupted one (issue 14).
 Trains ``limprob train``'s default configuration (30-16-2 on Wisconsin, 2 chains x (1,000
 tuning + 1,000 draws), pCN, strength 1) without a checkpoint and with one
 (``--checkpoint-every``, default 100), and prints the sampling time of each, the size of the
-checkpoint and the time of one write. Then ``--kills`` times it runs the checkpointed configuration in a subprocess
-whose chip kills the process with SIGKILL at a random query, counts the steps the kill lost
+checkpoint and the time of one write. Then ``--kills`` times it runs the checkpointed
+configuration in a subprocess whose chip kills the process with SIGKILL at a random query,
+counts the steps the kill lost
 (steps done when killed, less the steps in the checkpoint), resumes the run
 (``limprob train --resume``) and checks that every array of every group of the resumed trace
 equals the uninterrupted run's.
