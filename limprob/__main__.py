@@ -1,7 +1,7 @@
-"""``python -m limprob``: the limprob command line."""
+"""``python -m limprob``: the limprob command line (the console script, :mod:`limprob.console`)."""
 
 import sys
 
-from limprob.cli import main
+from limprob.console import main
 
 sys.exit(main())

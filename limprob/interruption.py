@@ -57,6 +57,17 @@ def _handler(signum, frame):
     raise Interrupted(signum)
 
 
+def as_interrupted(error: KeyboardInterrupt) -> Interrupted:
+    """``error`` as an :class:`Interrupted` (a plain ``KeyboardInterrupt`` counts as SIGINT)."""
+    return error if isinstance(error, Interrupted) else Interrupted()
+
+
+def interrupted_line(error: KeyboardInterrupt) -> str:
+    """The one line the command line prints when ``error`` stopped it."""
+    stopped = as_interrupted(error)
+    return f"limprob: interrupted by {stopped.name}: {stopped.outcome}"
+
+
 def received() -> int | None:
     """The first signal received since the outermost :func:`handled` began, or None."""
     return _state["received"][0] if _state["received"] else None

@@ -1,6 +1,7 @@
 """Bad input is refused before any work: one line on stderr, exit code 2, no output file, and an
 existing output file left byte for byte as it was."""
 
+import json
 import os
 import time
 
@@ -63,6 +64,15 @@ def write_inputs(folder):
     }
     for name, dataset in datasets.items():
         dataset.to_netcdf(folder / name)
+    manifest = {"limprob_checkpoint": 1, "config": {}, "every": 10, "out": "x.nc"}
+    checkpoints = {"complete_ck": {**manifest, "versions": {}, "complete": True},
+                   "old_ck": {**manifest, "versions": {"version_pymc": "5.0"}},
+                   "corrupt_ck": None}
+    for name, content in checkpoints.items():
+        (folder / name).mkdir()
+        (folder / name / "checkpoint.json").write_text(json.dumps(content)[:-1])  # corrupt
+        if content is not None:
+            (folder / name / "checkpoint.json").write_text(json.dumps(content))
     return folder
 
 
@@ -77,6 +87,7 @@ def cases(out, inputs):
         return str(inputs / name)
 
     missing = str(inputs / "no_such_folder" / "x.nc")
+    new_checkpoint = os.path.join(os.path.dirname(out), "ck")  # must not be created
     train = ["train", "--out", out]
     probes = data("probes.nc")
     return [
@@ -108,6 +119,26 @@ def cases(out, inputs):
         ([*train, "--screen", data("plain.nc")], "plain.nc"),
         (["train", "--out", missing], "does not exist"),
         (["train", "--out", str(inputs)], "is a folder"),
+        (["train"], "--out is required"),
+        # train: checkpoints
+        (["train", "--resume", data("no_such_ck")], "no such folder"),
+        (["train", "--resume", str(inputs)], "not a limprob checkpoint"),
+        (["train", "--resume", data("corrupt_ck")], "not a limprob checkpoint"),
+        (["train", "--resume", data("complete_ck")], "its run is complete"),
+        (["train", "--resume", data("old_ck")], "written with other package versions"),
+        (["train", "--resume", data("old_ck"), "--draws", "5"], "drop --draws"),
+        (["train", "--resume", data("old_ck"), "--out", out], "drop --out"),
+        (["train", "--resume", data("old_ck"), "--steps", "4", "--data", data("nan.csv")],
+         "drop --data, --steps"),
+        ([*train, "--checkpoint", str(inputs)], "the folder is not empty"),
+        ([*train, "--checkpoint", data("complete_ck")], "holds a checkpoint already"),
+        ([*train, "--checkpoint", data("data.txt")], "is a file, not a folder"),
+        ([*train, "--checkpoint", "/proc/ck"], "cannot write in /proc"),
+        ([*train, "--checkpoint", str(inputs / "no_such_folder" / "ck")], "does not exist"),
+        ([*train, "--checkpoint", new_checkpoint, "--cores", "2"], "use one core"),
+        ([*train, "--checkpoint-every", "5"], "--checkpoint-every goes with --checkpoint"),
+        ([*train, "--checkpoint", new_checkpoint, "--checkpoint-every", "0"],
+         "checkpoint every must be a positive integer"),
         # train: cost
         ([*train, "--draws", "1000000000"], "needs an estimated"),
         ([*train, "--max-memory", "1000"], "allowed by --max-memory"),
@@ -205,7 +236,7 @@ def cases(out, inputs):
     ]
 
 
-N_CASES = 108
+N_CASES = 125
 
 
 def test_the_table_covers_every_subcommand(tmp_path):
@@ -247,6 +278,23 @@ def test_a_read_only_folder_is_refused(tmp_path, capsys):
             pytest.skip("this user can write to a read-only folder (root)")
         assert main(["probe", "--out", str(folder / "probes.nc")]) == 2
         assert "cannot write in" in capsys.readouterr().err
+    finally:
+        folder.chmod(0o700)
+
+
+def test_a_read_only_checkpoint_folder_is_refused_and_left_empty(tmp_path, capsys):
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("this user can write to a read-only folder (root)")
+        for checkpoint in (folder, folder / "ck"):  # the empty folder itself, or one inside
+            assert main(["train", "--checkpoint", str(checkpoint),
+                         "--out", str(tmp_path / "x.nc")]) == 2
+            assert "cannot write in" in capsys.readouterr().err
+        assert list(folder.iterdir()) == []
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["read-only"]
     finally:
         folder.chmod(0o700)
 

@@ -166,3 +166,28 @@ def test_a_signal_while_finishing_lets_the_work_complete_and_is_reported():
         assert finished and interruption.received() == signal.SIGINT
         with pytest.raises(interruption.Interrupted):
             interruption.stop_if_received()
+
+
+SIGNAL_WHILE_IMPORTING = """
+import os, signal, sys
+
+class SignalOnImport:
+    def find_spec(self, name, path=None, target=None):
+        if name == "limprob.cli":
+            os.kill(os.getpid(), signal.{name})
+        return None
+
+sys.meta_path.insert(0, SignalOnImport())
+from limprob.console import main
+sys.exit(main(["--version"]))
+"""
+
+
+@pytest.mark.parametrize("name, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_while_the_console_script_imports_the_cli_is_one_line(name, code):
+    script = SIGNAL_WHILE_IMPORTING.replace("{name}", name)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == code
+    assert result.stderr == f"limprob: interrupted by {name}: nothing written\n"
+    assert result.stdout == ""

@@ -1,6 +1,7 @@
 """The package layout reads as the data flow: no module imports one downstream of it.
 
-    data, snn -> chip -> likelihood -> models -> inference -> twin -> study -> demo -> cli
+    data, snn -> chip -> likelihood -> models -> inference -> twin -> study -> demo -> cli,
+    console
     energy.limits -> models.lim_energy -> energy.report, energy.training_run
 
 Every ``import`` and ``from ... import`` of a limprob module is read from the source (those
@@ -25,7 +26,7 @@ LAYERS = [
     ("limprob.twin",),
     ("limprob.study",),
     ("limprob.demo",),
-    ("limprob.cli", "limprob.__main__"),
+    ("limprob.cli", "limprob.__main__", "limprob.console"),
 ]
 """Module prefixes from upstream (0) to downstream; a module may import its own layer or
 any layer upstream of it."""

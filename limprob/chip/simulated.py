@@ -146,6 +146,12 @@ class SimulatedChip:
         """Queries made of this chip so far."""
         return int(self._queries[0])
 
+    def continue_from(self, queries: int) -> None:
+        """Count ``queries`` queries made so far, as a run restored from a checkpoint had: query
+        ``k`` draws its noise from stream ``k``, so the restored run meets the noise the
+        uninterrupted one would have."""
+        self._queries[0] = queries
+
     @property
     def numba_run(self):
         """The compiled query ``run(w_in, w_out, x) -> counts`` for use inside numba code."""

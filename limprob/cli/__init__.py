@@ -34,6 +34,7 @@ import textwrap
 import limprob
 from limprob import interruption
 from limprob.cli import compare, energy, nir, plot, study, train, twin
+from limprob.cli.options import record_given_options
 from limprob.errors import LimprobError
 
 COMMAND_GROUPS = (train, energy, study, compare, twin, nir, plot)
@@ -50,6 +51,7 @@ class _Parser(argparse.ArgumentParser):
         if kwargs.get("description"):
             kwargs["description"] = textwrap.fill(kwargs["description"], width=88)
         super().__init__(*args, **kwargs)
+        record_given_options(self)
         self._later = []
 
     def add_later(self, add_options) -> None:
@@ -92,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     with interruption.handled():
         try:
+            interruption.stop_if_received()  # a signal while the console script started
             args = build_parser().parse_args(argv)
             args.run(args)
             interruption.stop_if_received()  # a signal deferred while finishing
@@ -101,8 +104,6 @@ def main(argv=None) -> int:
                   file=sys.stderr)
             return 2
         except KeyboardInterrupt as error:
-            stopped = error if isinstance(error, interruption.Interrupted) else \
-                interruption.Interrupted()
-            print(f"limprob: interrupted by {stopped.name}: {stopped.outcome}", file=sys.stderr)
-            return stopped.exit_code
+            print(interruption.interrupted_line(error), file=sys.stderr)
+            return interruption.as_interrupted(error).exit_code
     return 0

@@ -2,6 +2,6 @@
 
 import sys
 
-from limprob.cli import main
+from limprob.console import main
 
 sys.exit(main())

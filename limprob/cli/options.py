@@ -11,6 +11,36 @@ from __future__ import annotations
 import argparse
 
 
+class _Recorded:
+    """An argparse action that also adds its destination to ``namespace.given_options``, so a
+    command can tell an option given on the command line from one left at its default."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        super().__call__(parser, namespace, values, option_string)
+        namespace.given_options = getattr(namespace, "given_options", set()) | {self.dest}
+
+
+class RecordedStore(_Recorded, argparse._StoreAction):
+    """``store``, recorded (:func:`given_options`)."""
+
+
+class RecordedStoreTrue(_Recorded, argparse._StoreTrueAction):
+    """``store_true``, recorded (:func:`given_options`)."""
+
+
+def record_given_options(parser) -> None:
+    """Make ``parser``'s plain and ``store_true`` options record that they were given."""
+    for name in (None, "store"):
+        parser.register("action", name, RecordedStore)
+    parser.register("action", "store_true", RecordedStoreTrue)
+
+
+def given_options(args) -> set[str]:
+    """The destinations of the options given on the command line (parsers set up with
+    :func:`record_given_options`)."""
+    return set(getattr(args, "given_options", set()))
+
+
 def add_later(parser, add_options) -> None:
     """Add a subcommand's options (``add_options(parser)``) when the subcommand is used: the
     CLI's parsers wait until they parse or print their help, so that ``limprob --help`` does

@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import signal
 import textwrap
+from contextlib import ExitStack
+from pathlib import Path
 
 from limprob import interruption
 from limprob.cli.options import (NETWORK_OPTIONS, SAMPLER_OPTIONS, add_chip_noise_options,
                                  add_later, add_max_memory, add_network_choice, add_options,
-                                 add_table_options, config_fields, load_chosen_table,
-                                 network_choice, repeats)
+                                 add_table_options, config_fields, given_options,
+                                 load_chosen_table, network_choice, repeats)
 from limprob.errors import LimprobError
 
 
@@ -51,6 +53,20 @@ INTERRUPTION_AND_COST = (
     "Either way one line on stderr says which, the exit code is 130 (SIGINT) or 143 (SIGTERM), "
     "and no temporary file is left; a second signal stops at once.")
 
+CHECKPOINTS = (
+    "--checkpoint DIR (a new or empty folder) writes each chain's new draws and its sampler "
+    "state (tuning, cached evaluation, random generators, the chip's query count) to DIR every "
+    "--checkpoint-every steps, at the end of each chain and at SIGINT or SIGTERM, so a run "
+    "killed by anything, SIGKILL included, loses at most the steps since the last write. "
+    "'limprob train --resume DIR' finishes it with the run's own settings, data and --out "
+    "(other options than --no-progress, --on-interrupt and --max-memory are refused), and its "
+    "trace equals the uninterrupted run's bit for bit in every group; its attributes say "
+    "resumed = 1 and how many draws came from the checkpoint (resumed_draws). See "
+    "docs/checkpoints.md.")
+
+RESUME_ALLOWS = {"resume", "no_progress", "on_interrupt", "max_memory"}
+"""Options ``--resume`` may be given with: the rest of the run is in its checkpoint."""
+
 
 def _add_train(commands):
     train = commands.add_parser(
@@ -61,7 +77,10 @@ def _add_train(commands):
                     "point_estimates) with the test accuracy measured on the chip.",
         epilog="Examples:\n  limprob train --strength 1 --draws 1000 --out runs/run.nc\n"
                "  limprob train --noise 0.1 --weight-bits 6 --repeats auto --out runs/noisy.nc"
-               "\n\n" + textwrap.fill(INTERRUPTION_AND_COST, 78))
+               "\n  limprob train --checkpoint runs/ck --out runs/run.nc   # after a crash:\n"
+               "  limprob train --resume runs/ck"
+               "\n\n" + textwrap.fill(INTERRUPTION_AND_COST, 78)
+               + "\n\n" + textwrap.fill(CHECKPOINTS, 78))
     train.set_defaults(run=_train)
     add_later(train, _train_options)
 
@@ -96,7 +115,8 @@ def _train_options(train):
                             "(Monte Carlo within Metropolis) instead of keeping its estimate "
                             "(pseudo-marginal, exact); for comparison")
     add_table_options(train)
-    train.add_argument("--out", required=True, help="trace to write (NetCDF)")
+    train.add_argument("--out", default=None, help="trace to write (NetCDF); required unless "
+                                                   "--resume")
     train.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_max_memory(train, "the trace")
     train.add_argument("--on-interrupt", choices=("keep", "discard"), default="keep",
@@ -105,12 +125,32 @@ def _train_options(train):
                             "chains_completed (keep), or nothing (discard); either way one "
                             "line on stderr and exit code 130 (SIGINT) or 143 (SIGTERM); "
                             "default %(default)s")
+    from limprob.inference.checkpoint import DEFAULT_EVERY
+
+    train.add_argument("--checkpoint", default=None, metavar="DIR",
+                       help="write the draws and the sampler's state to DIR (a new or empty "
+                            "folder) while sampling, so a killed run can be finished by "
+                            "--resume DIR; the chains are sampled one after another (--cores 1)")
+    train.add_argument("--checkpoint-every", type=int, default=DEFAULT_EVERY, metavar="STEPS",
+                       help="steps of a chain between two checkpoint writes, tuning included "
+                            "(default %(default)s)")
+    train.add_argument("--resume", default=None, metavar="DIR",
+                       help="finish the run checkpointed in DIR with its own settings, data "
+                            "and --out; the trace equals the uninterrupted run's, bit for bit")
 
 
 def _train(args):
-    from limprob.inference.training import TrainConfig
+    from limprob.inference.checkpoint import Checkpoint
+    from limprob.inference.training import TrainConfig, check_checkpointable
     from limprob.io import check_output_path, exclusive
 
+    if args.resume is not None:
+        _resume(args)
+        return
+    if args.out is None:
+        raise LimprobError("limprob train: the argument --out is required (unless --resume)")
+    if "checkpoint_every" in given_options(args) and args.checkpoint is None:
+        raise LimprobError("limprob train: --checkpoint-every goes with --checkpoint DIR")
     out = check_output_path(args.out)
     config = TrainConfig(**config_fields(args, TRAIN_OPTIONS), **network_choice(args),
                          sampler=args.sampler,
@@ -118,25 +158,69 @@ def _train(args):
                          point_estimate=args.point_estimate, noise=args.noise,
                          weight_bits=args.weight_bits, repeats=args.repeats,
                          re_estimate_current=args.re_estimate_current)
-    with exclusive(out):  # a second run on the same --out is refused
-        _train_into(out, config, args)
+    checkpoint = None
+    if args.checkpoint is not None:
+        checkpoint = Checkpoint.new(args.checkpoint, every=args.checkpoint_every, out=out)
+        check_checkpointable(config)
+    with ExitStack() as locks:  # a second run on the same --out or checkpoint is refused
+        locks.enter_context(exclusive(out))
+        if checkpoint is not None:
+            locks.enter_context(exclusive(checkpoint.path))
+        _train_into(out, config, args, load_chosen_table(args), checkpoint)
 
 
-def _train_into(out, config, args):
+def _resume(args):
+    """``--resume DIR``: finish the checkpointed run with its own settings, data and --out."""
+    from limprob.inference.checkpoint import Checkpoint
+    from limprob.inference.training import checkpointed_config
+    from limprob.io import check_output_path, exclusive
+
+    extra = sorted(given_options(args) - RESUME_ALLOWS)
+    if extra:
+        raise LimprobError(f"limprob train: --resume takes the run's settings from its "
+                           f"checkpoint; drop {', '.join(_flag(name) for name in extra)}")
+    folder = Path(args.resume)
+    if not folder.is_dir():
+        Checkpoint.open(folder)  # says what is wrong
+    with ExitStack() as locks:  # the checkpoint first: it names the --out to lock
+        locks.enter_context(exclusive(folder))
+        checkpoint = Checkpoint.open(folder)
+        config = checkpointed_config(checkpoint)
+        if checkpoint.out is None:
+            raise LimprobError(f"{folder}: the checkpoint names no trace to write")
+        out = check_output_path(checkpoint.out)
+        locks.enter_context(exclusive(out))
+        _train_into(out, config, args, checkpoint.table(), checkpoint)
+
+
+def _flag(name: str) -> str:
+    """The command-line flag of the option whose destination is ``name``."""
+    flags = {field: flag for flag, field, _ in TRAIN_OPTIONS}
+    return "--" + flags.get(name, name.replace("_", "-"))
+
+
+def _train_into(out, config, args, table, checkpoint=None):
     from limprob.inference.training import train
     from limprob.io import save_trace
 
-    tree = train(config, load_chosen_table(args), progressbar=not args.no_progress,
-                 max_memory=args.max_memory)
+    resume = (f"; limprob train --resume {checkpoint.path} goes on from the checkpoint"
+              if checkpoint is not None else "")
+    tree = train(config, table, progressbar=not args.no_progress, max_memory=args.max_memory,
+                 checkpoint=checkpoint)
     with interruption.deferred():  # a first signal lets the write finish
         stopped = tree.attrs["interrupted"] or interruption.received()
         if stopped and args.on_interrupt == "discard":
             raise interruption.Interrupted(interruption.received() or signal.SIGINT,
-                                           f"--on-interrupt discard: {out} not written")
+                                           f"--on-interrupt discard: {out} not written{resume}")
         save_trace(tree, out)
+        if checkpoint is not None and not tree.attrs["interrupted"]:
+            checkpoint.mark_complete()
     if tree.attrs["interrupted"] or interruption.received():
         raise interruption.Interrupted(interruption.received() or signal.SIGINT,
-                                       kept(tree, out))
+                                       kept(tree, out) + resume)
+    if tree.attrs.get("resumed"):
+        print(f"resumed {checkpoint.path}: {tree.attrs['resumed_draws']} draws after tuning "
+              f"({tree.attrs['resumed_steps']} steps) came from the checkpoint")
     report = evaluation(tree)
     point = config.point_estimate
     print(f"test accuracy on the chip: predictive {report['test_accuracy_predictive']:.3f}, "

@@ -22,7 +22,9 @@ limprob trace:
 - ``point_estimates``: ``probability (point_estimate, obs, class)``, the same for the point
   estimates (W*, best draw, last draw), which are not draws and so have no chain or draw;
 - attributes: the run's configuration, chip identity, seeds, query totals and package
-  versions.
+  versions; a run sampled with a checkpoint also ``checkpoint``, ``checkpoint_every``,
+  ``resumed``, ``resumed_draws`` and ``resumed_steps``
+  (:func:`~limprob.inference.resumable.sample_with_checkpoint`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from limprob.chip.simulated import SimulatedChip
 from limprob.data import Split, load_table, split
 from limprob.errors import LimprobError
 from limprob.inference import cost
+from limprob.inference.checkpoint import Checkpoint
 from limprob.inference.diagnostics import convergence_attrs
 from limprob.inference.evaluation import (POINT_ESTIMATES, accuracy, best_chain,
                                           evaluate_weights, point_estimate_weights,
@@ -245,20 +248,42 @@ def check_sizes(chip: Chip, data: Split, config: TrainConfig) -> None:
                                f"configuration need {value}")
 
 
+def check_checkpointable(config: TrainConfig) -> None:
+    """A checkpointed run samples its chains one after another: refuse ``cores > 1``."""
+    if config.cores != 1:
+        raise LimprobError("a checkpoint samples the chains one after another: use one core "
+                           f"(--cores 1), not {config.cores}")
+
+
 @exact_arithmetic
-def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *,
-                  progressbar: bool = True) -> xr.DataTree:
+def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *, progressbar: bool = True,
+                  checkpoint: Checkpoint | None = None) -> xr.DataTree:
     """Train by MCMC on ``chip`` and return the limprob trace (see the module docstring).
 
     Compiled without fast-math (:func:`~limprob.inference.sampling.exact_arithmetic`): the
     same seeds give the same trace, bit for bit, in every process.
+
+    With a ``checkpoint`` (:mod:`limprob.inference.checkpoint`) the draws and the sampler's
+    state are written as it samples, and the chains the checkpoint holds are resumed
+    (:func:`~limprob.inference.resumable.sample_with_checkpoint`); the trace is the one
+    sampled without, bit for bit, in every group.
     """
+    if checkpoint is not None:
+        check_checkpointable(config)
     check_sizes(chip, data, config)
     model = build_model(chip, data.train, sigma_w=config.sigma_w, kappa=config.kappa)
     step = make_step(model, chip, config, data.train)
     initvals = prior_draws(model, config.chains, config.seed)
     start = chip.queries
-    tree, wall_seconds = sample(model, step, config, initvals, progressbar=progressbar)
+    if checkpoint is None:
+        tree, wall_seconds = sample(model, step, config, initvals, progressbar=progressbar)
+    else:
+        from limprob.inference.resumable import sample_with_checkpoint
+
+        checkpoint.begin(config)
+        tree, wall_seconds = sample_with_checkpoint(model, step, config, initvals, checkpoint,
+                                                    chip=chip, progressbar=progressbar)
+        tree.attrs["checkpoint"] = str(checkpoint.path)
     setup_queries = (chip.queries - start) if config.cores == 1 else None
     with interruption.deferred():  # the draws are in hand: a first signal lets them finish
         return _finish(tree, model, step, chip, data, config, wall_seconds, setup_queries)
@@ -387,24 +412,49 @@ def projected_seconds(chip: Chip, data: Split, config: TrainConfig) -> float:
 
 
 def train(config: TrainConfig, table: xr.Dataset | None = None, *,
-          progressbar: bool = True, max_memory: float | None = None) -> xr.DataTree:
+          progressbar: bool = True, max_memory: float | None = None,
+          checkpoint: Checkpoint | None = None) -> xr.DataTree:
     """Split ``table`` (default: the Wisconsin set), build the simulated chip of ``config``
     with one output per class and train on it.
 
     Refused before any work when the trace's estimated memory (:func:`memory_estimate`)
     exceeds ``max_memory`` bytes (default: the memory available now); a run projected to
-    sample for more than a minute says so first (:func:`projected_seconds`)."""
+    sample for more than a minute says so first (:func:`projected_seconds`). With a
+    ``checkpoint``, the configuration and the table are written into it before sampling
+    starts, and the run resumes what it holds (:func:`resume`)."""
     table = load_table() if table is None else table
     data = split(table, seed=config.seed, train_fraction=config.train_fraction)
     cost.check_memory(memory_estimate(config, data), "this training run", max_memory)
+    if checkpoint is not None:
+        check_checkpointable(config)
     chip = simulated_chip(config, table)
     before = chip.queries
     projected = projected_seconds(chip, data, config)
     timing_queries = chip.queries - before
-    tree = train_on_chip(chip, data, config, progressbar=progressbar)
+    if checkpoint is not None:
+        checkpoint.begin(config, table)
+    tree = train_on_chip(chip, data, config, progressbar=progressbar, checkpoint=checkpoint)
     tree.attrs.update(projected_sampling_seconds=projected,
                       projection_chip_queries=timing_queries)
     return tree
+
+
+def checkpointed_config(checkpoint: Checkpoint) -> TrainConfig:
+    """The :class:`TrainConfig` of the run ``checkpoint`` holds; :class:`LimprobError` if it
+    does not hold one."""
+    try:
+        return TrainConfig(**checkpoint.settings)
+    except TypeError:  # missing or unknown fields
+        raise LimprobError(f"{checkpoint.path}: the checkpoint's configuration is not a "
+                           "training run's") from None
+
+
+def resume(checkpoint: Checkpoint, *, progressbar: bool = True,
+           max_memory: float | None = None) -> xr.DataTree:
+    """Finish the run ``checkpoint`` (:meth:`Checkpoint.open`) holds, with its own
+    configuration and table: :func:`train` goes on from each chain's last write."""
+    return train(checkpointed_config(checkpoint), checkpoint.table(), progressbar=progressbar,
+                 max_memory=max_memory, checkpoint=checkpoint)
 
 
 def simulated_chip(config: TrainConfig, table: xr.Dataset) -> SimulatedChip:

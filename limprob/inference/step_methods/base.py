@@ -30,6 +30,8 @@ from pymc.blocking import DictToArrayBijection, RaveledVars
 from pymc.pytensorf import compile as compile_pymc
 from pymc.pytensorf import constant_fold, join_nonshared_inputs, make_shared_replacements
 from pymc.step_methods.arraystep import ArrayStepShared
+from pymc.step_methods.compound import StepMethodState
+from pymc.step_methods.state import dataclass_state
 from pymc.util import get_value_vars_from_user_vars
 from pytensor.tensor.random.basic import NormalRV
 from rich.progress import TextColumn
@@ -257,6 +259,27 @@ def point_key(point: dict) -> tuple:
     return tuple((name, np.asarray(point[name]).tobytes()) for name in sorted(point))
 
 
+@dataclass_state
+class CachedEvaluationState(StepMethodState):
+    """What a :class:`CachedEvaluationStep` carries from one step to the next, besides its
+    random generator: PyMC's ``sampling_state`` reads and sets it (a checkpoint stores it), so
+    a chain restored from it continues exactly as it would have.
+
+    ``_cached_q`` and ``_cached`` are the current point and its evaluation, ``shared_evaluation``
+    the contents of the evaluation cache shared with the other blocks (a restored cache spares
+    the chip a query, and on a noisy chip keeps the current point's estimate, as
+    pseudo-marginal MH needs).
+    """
+
+    tune: bool
+    repeats: int
+    pilot_variance: float
+    _pilot_due: bool
+    _cached_q: np.ndarray | None
+    _cached: Evaluation | None
+    shared_evaluation: tuple
+
+
 class CachedEvaluationStep(ArrayStepShared):
     """Base of limprob's step methods: one compiled function, one call per evaluation.
 
@@ -281,6 +304,7 @@ class CachedEvaluationStep(ArrayStepShared):
     default_blocked = True
     target_is_likelihood = False
     progress = Progress()
+    _state_class = CachedEvaluationState
 
     def __init__(self, vars, *, model, initial_point, record_log_likelihood, compile_kwargs,
                  blocked, rng, cache: EvaluationCache | None = None,
@@ -307,6 +331,16 @@ class CachedEvaluationStep(ArrayStepShared):
         self.tune = True
         self._evaluations = 0
         self._reset_chain()
+
+    @property
+    def shared_evaluation(self) -> tuple:
+        """The shared evaluation cache's ``(key, model_logp, pointwise)``; set in place, so the
+        blocks of a compound step keep sharing one cache."""
+        return self.cache.key, self.cache.model_logp, self.cache.pointwise
+
+    @shared_evaluation.setter
+    def shared_evaluation(self, contents: tuple):
+        self.cache.store(*contents)
 
     def _compile(self, outputs):
         """A function of ``q`` reading the other variables from this step's shared inputs."""

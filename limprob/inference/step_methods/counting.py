@@ -5,6 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pymc as pm
 from pymc.step_methods.compound import BlockedStep, Competence, CompoundStep
+from pymc.step_methods.state import DataClassState, dataclass_state
+
+
+@dataclass_state
+class ChipQueryCounterState(DataClassState):
+    """The chip's queries since the start of the chain, so a restored counter goes on counting
+    from there (whatever the chip's own count). The counter draws no random numbers."""
+
+    chain_queries: int
 
 
 class ChipQueryCounter(BlockedStep):
@@ -13,6 +22,7 @@ class ChipQueryCounter(BlockedStep):
 
     name = "chip_query_counter"
     stats_dtypes_shapes = {"chip_queries": (np.int64, [])}
+    _state_class = ChipQueryCounterState
 
     def __init__(self, vars=None, *, chip, model=None, blocked=True, rng=None):
         self.vars = vars
@@ -23,8 +33,16 @@ class ChipQueryCounter(BlockedStep):
         super().setup_chain(rng, tune, draws)
         self._start = self.chip.queries
 
+    @property
+    def chain_queries(self) -> int:
+        return self.chip.queries - self._start
+
+    @chain_queries.setter
+    def chain_queries(self, queries: int):
+        self._start = self.chip.queries - queries
+
     def step(self, point):
-        return point, [{"chip_queries": self.chip.queries - self._start}]
+        return point, [{"chip_queries": self.chain_queries}]
 
     @staticmethod
     def competence(var, has_grad):

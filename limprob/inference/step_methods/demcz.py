@@ -5,12 +5,24 @@ from __future__ import annotations
 
 import numpy as np
 from pymc.step_methods.compound import Competence
+from pymc.step_methods.state import dataclass_state
 from pymc.vartypes import continuous_types
 
 from limprob.inference.step_methods.base import (MOVE_STATS, TARGET_ACCEPT,
+                                                 CachedEvaluationState,
                                                  CachedEvaluationStep, EvaluationCache,
                                                  LikelihoodEstimator, Progress,
                                                  resolve_vars, robbins_monro_log_scale)
+
+
+@dataclass_state
+class DEMetropolisZCachedState(CachedEvaluationState):
+    """The tuned ``log s`` and tuning count, the history ``Z`` and the steps taken."""
+
+    log_scaling: float
+    tune_iteration: int
+    _history: list
+    _steps: int
 
 
 class DEMetropolisZCached(CachedEvaluationStep):
@@ -55,6 +67,7 @@ class DEMetropolisZCached(CachedEvaluationStep):
         "lambda": (np.float64, []),
     }
     progress = Progress(("scaling", "Scaling", "0.3f"), ("accept", "Accept", "0.2f"))
+    _state_class = DEMetropolisZCachedState
 
     def __init__(self, vars=None, *, scaling=1.0, epsilon=1e-3, mode_jump_probability=0.1,
                  thin=1, target_accept=TARGET_ACCEPT, tune_drop_fraction=0.9,

@@ -5,16 +5,27 @@ from __future__ import annotations
 
 import numpy as np
 from pymc.step_methods.compound import Competence
+from pymc.step_methods.state import dataclass_state
 from pytensor.tensor.random.basic import NormalRV
 
-from limprob.inference.step_methods.base import (MOVE_STATS, CachedEvaluationStep,
-                                                 DelayedAcceptance, EvaluationCache,
+from limprob.inference.step_methods.base import (MOVE_STATS, CachedEvaluationState,
+                                                 CachedEvaluationStep, DelayedAcceptance,
+                                                 EvaluationCache,
                                                  LikelihoodEstimator,
                                                  GaussianPrior, Progress, Screen, resolve_vars,
                                                  robbins_monro_log_scale)
 
 PCN_TARGET_ACCEPT = 0.25
 """Default acceptance rate that pCN's ``beta`` is tuned toward."""
+
+
+@dataclass_state
+class PreconditionedCrankNicolsonState(CachedEvaluationState):
+    """pCN's tuned ``log beta`` and tuning count, and the screen's cached values."""
+
+    log_beta: float
+    tune_iteration: int
+    _screen_cache: dict
 
 
 class PreconditionedCrankNicolson(DelayedAcceptance, CachedEvaluationStep):
@@ -59,6 +70,7 @@ class PreconditionedCrankNicolson(DelayedAcceptance, CachedEvaluationStep):
         "screened_out": (bool, []),
     }
     progress = Progress(("beta", "Beta", "0.3f"), ("accept", "Accept", "0.2f"))
+    _state_class = PreconditionedCrankNicolsonState
 
     def __init__(self, vars=None, *, beta=0.5, target_accept=PCN_TARGET_ACCEPT,
                  screen: Screen | None = None, record_log_likelihood=True,

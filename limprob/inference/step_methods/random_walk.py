@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import numpy as np
 from pymc.step_methods.compound import Competence
+from pymc.step_methods.state import dataclass_state
 
 from limprob.inference.step_methods.base import (MOVE_STATS, TARGET_ACCEPT,
+                                                 CachedEvaluationState,
                                                  CachedEvaluationStep, DelayedAcceptance,
                                                  EvaluationCache, LikelihoodEstimator,
                                                  Progress, Screen, resolve_vars,
                                                  robbins_monro_log_scale)
+
+
+@dataclass_state
+class BlockedMetropolisState(CachedEvaluationState):
+    """The tuned ``log s`` and tuning count, the learnt covariance (its Welford sums and
+    Cholesky factor) and the screen's cached values."""
+
+    log_scale: float
+    tune_iteration: int
+    _proposal_factor: np.ndarray | None
+    _n_seen: int
+    _mean: np.ndarray | None
+    _scatter: np.ndarray | None
+    _screen_cache: dict
 
 
 class BlockedMetropolis(DelayedAcceptance, CachedEvaluationStep):
@@ -61,6 +77,7 @@ class BlockedMetropolis(DelayedAcceptance, CachedEvaluationStep):
         "screened_out": (bool, []),
     }
     progress = Progress(("scaling", "Scaling", "0.3f"), ("accept", "Accept", "0.2f"))
+    _state_class = BlockedMetropolisState
 
     def __init__(self, vars=None, *, S=None, scaling=None, target_accept=TARGET_ACCEPT,
                  record_log_likelihood=True, adapt_covariance=False, covariance_warmup=200,

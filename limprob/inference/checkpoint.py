@@ -1,0 +1,245 @@
+"""A training run's checkpoint: its draws and sampler state on disk while it samples.
+
+A run that samples with a checkpoint (``limprob train --checkpoint DIR``) writes each chain's
+progress every ``every`` steps, so a run stopped by anything, SIGKILL and power cuts included,
+loses at most the steps since the last write, and ``limprob train --resume DIR`` finishes it
+(:mod:`limprob.inference.resumable` samples; this module only reads and writes the folder).
+A checkpoint is a folder:
+
+    checkpoint.json         the run: its configuration (TrainConfig), the steps between
+                            writes, the trace it writes, the package versions, and whether the
+                            finished trace has been written ("complete")
+    table.nc                the data table the run splits, so resuming needs no --data
+    chain-<c>.state         chain c's progress (pickle): steps done (tuning included), the
+                            current point, the step methods' ``sampling_state`` (tuning, the
+                            cached evaluation, the random generators), the chip's query count,
+                            and the draw files that hold its draws
+    chain-<c>-<s>.npz       chain c's draws after tuning from step s on, each posterior
+                            variable and sample stat as the sampler recorded it
+
+Every file is written under a temporary name, flushed to disk and renamed; a chain's draws are
+written before the state that names them. So whenever the process dies, the folder describes
+the chain as of a write that completed. Tuning steps leave no draws (PyMC discards them), only
+the state at the end of them.
+
+The state files are pickles: open only checkpoints you (or your own runs) wrote, as with any
+pickle. A checkpoint is refused when it was written by other versions of limprob, PyMC,
+PyTensor, NumPy, numba, ArviZ or xarray (its state may not read back, and the resumed run would
+not be the one that started).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from limprob.errors import LimprobError
+from limprob.io import ENGINE, write_atomically
+from limprob.validation import positive_integer
+
+FORMAT = 1
+"""The layout this module writes and reads."""
+MANIFEST = "checkpoint.json"
+TABLE = "table.nc"
+DEFAULT_EVERY = 100
+"""Steps of a chain between two writes (``--checkpoint-every``)."""
+
+
+@dataclass(frozen=True)
+class ChainProgress:
+    """Where a chain stood at its last write."""
+
+    steps: int
+    """Steps done, tuning included."""
+    point: dict
+    """The chain's current point (value variables by name)."""
+    step_state: object
+    """The step methods' ``sampling_state``."""
+    chip_queries: int | None
+    """The chip's query count then (None: the chip does not count)."""
+    draw_files: tuple[str, ...] = ()
+    """The files that hold the chain's draws after tuning, in order."""
+
+
+class Checkpoint:
+    """A checkpoint folder (module docstring). Make one with :meth:`new` (checked, nothing
+    written until :meth:`begin`) or :meth:`open` (an existing one, to resume)."""
+
+    def __init__(self, path: Path, manifest: dict | None, *, every: int, out: str | None):
+        self.path = path
+        self._manifest = manifest
+        self.every = every
+        self.out = out
+        self.resuming = manifest is not None
+        """Whether this checkpoint was opened to resume a run (:meth:`open`)."""
+
+    @classmethod
+    def new(cls, path: str | Path, *, every: int = DEFAULT_EVERY,
+            out: str | Path | None = None) -> Checkpoint:
+        """A checkpoint to be written in ``path``, a new or empty folder we can write in
+        (checked now, by creating and removing a file; refused with :class:`LimprobError`
+        otherwise). ``out`` is the trace the run writes, recorded so that resuming writes it
+        again."""
+        path = Path(path)
+        positive_integer("checkpoint every", every)
+        if path.exists() and not path.is_dir():
+            raise LimprobError(f"{path}: is a file, not a folder")
+        if (path / MANIFEST).exists():
+            raise LimprobError(f"{path}: holds a checkpoint already; finish that "
+                               f"run with limprob train --resume {path}, or choose a new folder")
+        if path.is_dir() and any(path.iterdir()):
+            raise LimprobError(f"{path}: the folder is not empty; a checkpoint "
+                               "needs a new or empty folder")
+        folder = path if path.is_dir() else path.parent
+        if not folder.is_dir():
+            raise LimprobError(f"{path}: the folder {folder} does not exist")
+        _check_writable(folder, str(path))
+        return cls(path, None, every=every,
+                   out=None if out is None else str(Path(out).absolute()))
+
+    @classmethod
+    def open(cls, path: str | Path) -> Checkpoint:
+        """The checkpoint in ``path``, to resume; :class:`LimprobError` if there is none, if
+        its run is complete, or if it was written by other package versions."""
+        from limprob.inference.sampling import package_versions
+
+        path = Path(path)
+        if not path.is_dir():
+            raise LimprobError(f"{path}: no such folder")
+        try:
+            manifest = json.loads((path / MANIFEST).read_text())
+        except (OSError, UnicodeDecodeError, ValueError):
+            raise LimprobError(f"{path}: not a limprob checkpoint (no readable "
+                               f"{MANIFEST})") from None
+        if (not isinstance(manifest, dict) or manifest.get("limprob_checkpoint") != FORMAT
+                or not {"config", "every", "versions"} <= set(manifest)):
+            raise LimprobError(f"{path}: not a limprob checkpoint of format {FORMAT}")
+        if manifest.get("complete"):
+            raise LimprobError(f"{path}: its run is complete (it wrote "
+                               f"{manifest.get('out')}); there is nothing to resume")
+        differ = [f"{name.removeprefix('version_')} {manifest['versions'].get(name)} (now "
+                  f"{version})" for name, version in package_versions().items()
+                  if manifest["versions"].get(name) != version]
+        if differ:
+            raise LimprobError(f"{path}: written with other package versions: "
+                               f"{', '.join(differ)}; resume it with the versions it was "
+                               "written with")
+        checkpoint = cls(path, manifest, every=manifest["every"], out=manifest.get("out"))
+        _remove_temporaries(path)  # left by a process killed while writing
+        return checkpoint
+
+    @property
+    def begun(self) -> bool:
+        """Whether the folder holds this checkpoint's manifest (a resumed run's does)."""
+        return self._manifest is not None
+
+    @property
+    def settings(self) -> dict:
+        """The run's configuration as written (the fields of its configuration class;
+        :func:`limprob.inference.training.checkpointed_config` makes it a ``TrainConfig``)."""
+        if self._manifest is None:
+            raise LimprobError(f"{self.path}: the checkpoint has not begun")
+        return dict(self._manifest["config"])
+
+    def table(self) -> xr.Dataset:
+        """The data table the run splits."""
+        if not (self.path / TABLE).is_file():
+            raise LimprobError(f"{self.path}: the checkpoint lacks its {TABLE}")
+        return xr.load_dataset(self.path / TABLE, engine=ENGINE)
+
+    def begin(self, config, table: xr.Dataset | None = None) -> None:
+        """Write the manifest of a new checkpoint for ``config`` (a dataclass, the run's
+        configuration) and ``table`` (the run's data); for a checkpoint that has begun, check
+        that ``config`` is its run's."""
+        if self._manifest is not None:
+            if json.loads(json.dumps(asdict(config))) != self.settings:
+                raise LimprobError(f"{self.path}: the checkpoint belongs to another run "
+                                   "configuration")
+            return
+        from limprob.inference.sampling import package_versions
+
+        self.path.mkdir(exist_ok=True)
+        if table is not None:
+            write_atomically(self.path / TABLE,
+                             lambda name: table.to_netcdf(name, engine=ENGINE))
+        manifest = {"limprob_checkpoint": FORMAT, "config": asdict(config),
+                    "every": self.every, "out": self.out, "table": table is not None,
+                    "versions": package_versions(), "complete": False}
+        self._write_manifest(manifest)
+
+    def mark_complete(self) -> None:
+        """Record that the run's finished trace has been written: it is not resumed again."""
+        self._write_manifest({**self._manifest, "complete": True})
+
+    def _write_manifest(self, manifest: dict) -> None:
+        text = json.dumps(manifest, indent=1)
+        _write(self.path / MANIFEST, lambda handle: handle.write(text.encode()))
+        self._manifest = manifest
+
+    def progress(self, chain: int) -> ChainProgress | None:
+        """Chain ``chain``'s progress at its last write, or None if it has none."""
+        path = self.path / f"chain-{chain}.state"
+        if not path.is_file():
+            return None
+        try:
+            progress = pickle.loads(path.read_bytes())
+        except Exception as error:  # a truncated or foreign file
+            raise LimprobError(f"{path}: cannot read the chain's state "
+                               f"({type(error).__name__})") from None
+        if not isinstance(progress, ChainProgress):
+            raise LimprobError(f"{path}: not a chain's state")
+        return progress
+
+    def draws(self, chain: int, progress: ChainProgress) -> Iterator[tuple[int, dict]]:
+        """Chain ``chain``'s draws after tuning, as ``(first step, {name: array})`` per file."""
+        for name in progress.draw_files:
+            first = int(name.removesuffix(".npz").rsplit("-", 1)[1])
+            with np.load(self.path / name, allow_pickle=False) as stored:
+                yield first, {key: stored[key] for key in stored.files}
+
+    def record(self, chain: int, progress: ChainProgress, first: int | None = None,
+               draws: dict | None = None) -> ChainProgress:
+        """Write chain ``chain``'s ``draws`` (``{name: array}`` from step ``first`` on, if any)
+        and then its ``progress``; return the progress as written (naming the new file)."""
+        if draws:
+            name = f"chain-{chain}-{first:09d}.npz"
+            _write(self.path / name, lambda handle: np.savez(handle, **draws))
+            progress = replace(progress, draw_files=(*progress.draw_files, name))
+        state = pickle.dumps(progress, protocol=pickle.HIGHEST_PROTOCOL)
+        _write(self.path / f"chain-{chain}.state", lambda handle: handle.write(state))
+        return progress
+
+
+def _write(path: Path, write) -> None:
+    """``write(handle)`` into ``path`` atomically and durably: a temporary file, flushed to
+    disk, renamed over ``path``."""
+    def durably(temporary):
+        with open(temporary, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    write_atomically(path, durably)
+
+
+def _check_writable(folder: Path, what: str) -> None:
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".limprob.", suffix=".check", dir=folder)
+    except OSError as error:
+        raise LimprobError(f"{what}: cannot write in {folder} "
+                           f"({error.strerror or type(error).__name__})") from None
+    os.close(handle)
+    Path(probe).unlink()
+
+
+def _remove_temporaries(path: Path) -> None:
+    for temporary in path.glob(".*.tmp"):
+        temporary.unlink(missing_ok=True)

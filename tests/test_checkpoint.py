@@ -1,0 +1,194 @@
+"""Checkpoints: a run killed by SIGKILL loses less than one write's worth of steps, and
+``--resume`` finishes it to the trace the uninterrupted run writes, bit for bit."""
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pymc as pm
+import pytest
+import xarray as xr
+
+from limprob.chip import SimulatedChip
+from limprob.cli import main
+from limprob.inference.checkpoint import Checkpoint
+from limprob.inference.step_methods import (BlockedMetropolis, DEMetropolisZCached,
+                                            EllipticalSlice, PreconditionedCrankNicolson,
+                                            layer_blocks)
+
+pytestmark = pytest.mark.filterwarnings("ignore:Numba will use object mode")
+
+
+def toy_model():
+    with pm.Model() as model:
+        a = pm.Normal("a", 0.0, 1.0, shape=2)
+        b = pm.Normal("b", 0.0, 2.0, shape=3)
+        pm.Normal("y", mu=a.sum() - b.sum(), sigma=0.5, observed=np.array([0.3, -0.1, 0.7]))
+    return model
+
+
+STEPS = {
+    "pcn": PreconditionedCrankNicolson,
+    "slice": EllipticalSlice,
+    "demcz": lambda: DEMetropolisZCached(thin=2),
+    "blocked, learning its covariance": lambda: BlockedMetropolis(adapt_covariance=True,
+                                                                  covariance_warmup=4),
+    "layers of pcn": lambda: layer_blocks(None, PreconditionedCrankNicolson),
+}
+
+
+def run(step, point, first, stop, tune):
+    """Steps ``first`` .. ``stop - 1`` of a chain, as PyMC's loop makes them."""
+    visited = []
+    for i in range(first, stop):
+        if i == tune:
+            step.stop_tuning()
+        point, stats = step.step(point)
+        visited.append((point, stats))
+    return point, visited
+
+
+@pytest.mark.parametrize("name", STEPS)
+def test_a_step_method_restored_from_its_pickled_state_continues_exactly(name):
+    model, tune, total, cut = toy_model(), 6, 20, 9
+    with model:
+        start = model.initial_point()
+
+        def fresh(seed):
+            step = STEPS[name]()
+            step.setup_chain(np.random.default_rng(seed), tune, total - tune)
+            if hasattr(step, "reset_tuning"):
+                step.reset_tuning()
+            return step
+
+        _, straight = run(fresh(1), start, 0, total, tune)
+        first = fresh(1)
+        point, _ = run(first, start, 0, cut, tune)
+        state = pickle.loads(pickle.dumps(first.sampling_state))
+        second = fresh(99)  # a new object: all it knows comes from the state
+        second.sampling_state = state
+        _, rest = run(second, point, cut, total, tune)
+    for (expected, expected_stats), (got, got_stats) in zip(straight[cut:], rest, strict=True):
+        assert all(np.array_equal(expected[k], got[k]) for k in expected)
+        # the same stats, evaluations included: the restored cache spares a query
+        for wanted, stats in zip(expected_stats, got_stats, strict=True):
+            assert wanted.keys() == stats.keys()
+            assert all(np.array_equal(wanted[k], stats[k], equal_nan=True) for k in wanted)
+
+
+TINY = ["--hidden", "4", "--steps", "8", "--train-fraction", "0.2", "--no-progress",
+        "--draws", "40", "--tune", "20", "--chains", "2", "--predictive-draws", "6",
+        "--noise", "0.1", "--repeats", "2"]
+"""A noisy chip (the noise of query k depends on k: a resumed run must restore the chip's
+count) with two queries per estimate (pseudo-marginal: the current estimate is state)."""
+EVERY = 10
+
+KILL_AT_QUERY = """
+import os, signal, sys
+from limprob.chip import SimulatedChip
+from limprob.cli import main
+import limprob.inference.training as training
+
+class KilledAt(SimulatedChip):
+    numba_run = None  # the likelihood calls run() from Python
+
+    def run(self, w_in, w_out, x):
+        if self.queries == {after}:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().run(w_in, w_out, x)
+
+training.SimulatedChip = KilledAt
+sys.exit(main({args}))
+"""
+
+
+class InterruptedAt(SimulatedChip):
+    """A simulated chip that sends its own process SIGINT before query ``after``."""
+
+    after = None
+    numba_run = None
+
+    def run(self, w_in, w_out, x):
+        if self.queries == self.after:
+            os.kill(os.getpid(), signal.SIGINT)
+        return super().run(w_in, w_out, x)
+
+
+def arrays_equal(a: xr.DataTree, b: xr.DataTree) -> list[str]:
+    """The variables (``group:name``) whose values differ between two traces."""
+    assert {n.path for n in a.subtree} == {n.path for n in b.subtree}
+    return [f"{node.path}:{name}" for node in a.subtree
+            for name, values in node.to_dataset().data_vars.items()
+            if not np.array_equal(values.values, b[node.path][name].values, equal_nan=True)]
+
+
+def test_sigkill_loses_less_than_one_write_and_resumes_bit_for_bit(tmp_path, monkeypatch,
+                                                                   capsys):
+    import limprob.inference.training as training
+
+    checkpoint, killed = tmp_path / "ck", tmp_path / "killed.nc"
+    # chain 0 makes 4 + 59 x 2 = 122 queries after the timing query; chain 1 then 4 + 2 per
+    # step: query 175 is its 26th step's first
+    after = 175
+    args = ["train", *TINY, "--checkpoint", str(checkpoint), "--checkpoint-every", str(EVERY),
+            "--out", str(killed)]
+    script = KILL_AT_QUERY.format(after=after, args=args)
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    reference = tmp_path / "reference.nc"
+    assert main(["train", *TINY, "--out", str(reference)]) == 0  # meanwhile, uninterrupted
+    process.communicate(timeout=300)
+    assert process.returncode == -signal.SIGKILL
+
+    with (checkpoint / "chain-0.state").open("rb") as handle:
+        assert pickle.load(handle).steps == 60
+    with (checkpoint / "chain-1.state").open("rb") as handle:
+        progress = pickle.load(handle)
+    assert progress.steps % EVERY == 0
+    assert 0 < after - progress.chip_queries < 2 * EVERY  # lost: fewer than EVERY steps
+    assert not killed.exists()
+
+    # resume, stopped once more by SIGINT: the checkpoint is written at the step it stopped
+    monkeypatch.setattr(training, "SimulatedChip", type("Chip", (InterruptedAt,),
+                                                        {"after": after + 11}))
+    capsys.readouterr()
+    assert main(["train", "--resume", str(checkpoint), "--no-progress"]) == 130
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("limprob: interrupted by SIGINT: kept 1 chain(s) x 40 draws")
+    assert f"limprob train --resume {checkpoint} goes on" in line
+    with (checkpoint / "chain-1.state").open("rb") as handle:
+        stopped = pickle.load(handle)
+    assert stopped.steps % EVERY != 0 and stopped.steps > progress.steps
+    kept = xr.open_datatree(killed)
+    assert (kept.attrs["interrupted"], kept.attrs["resumed"]) == (1, 1)
+
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(checkpoint), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert f"resumed {checkpoint}: {20 + stopped.steps} draws after tuning" in out
+    finished, uninterrupted = xr.open_datatree(killed), xr.open_datatree(reference)
+    assert arrays_equal(finished, uninterrupted) == []
+    attrs = finished.attrs
+    assert (attrs["resumed"], attrs["interrupted"], attrs["checkpoint_every"]) == (1, 0, EVERY)
+    assert attrs["resumed_draws"] == 40 + stopped.steps - 20
+    assert attrs["resumed_steps"] == 60 + stopped.steps
+    for name in ("training_chip_queries", "setup_chip_queries", "evaluation_chip_queries",
+                 "test_accuracy_predictive"):
+        assert attrs[name] == uninterrupted.attrs[name], name
+    assert json.loads((checkpoint / "checkpoint.json").read_text())["complete"] is True
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no lock, no tmp
+
+    assert main(["train", "--resume", str(checkpoint)]) == 2
+    assert "its run is complete" in capsys.readouterr().err
+
+
+def test_a_new_checkpoint_writes_nothing_until_the_run_begins(tmp_path):
+    folder = tmp_path / "ck"
+    checkpoint = Checkpoint.new(folder, every=5, out=tmp_path / "x.nc")
+    assert not folder.exists() and not checkpoint.resuming
+    assert checkpoint.out == str(Path(tmp_path / "x.nc").absolute())
