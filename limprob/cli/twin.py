@@ -5,7 +5,7 @@
     limprob twin probes.nc --smc --out twin_smc.nc                the same by SMC (evidence)
     limprob twin probes.nc --population --out population.nc      the chip population twin
     limprob twin probes.nc --population --learn-noise --weight-bits auto --out p.nc
-                                        ... learning the chip's noise; weight bits chosen by LOO
+                                  ... also the chip's noise; weight bits chosen by evidence
 
 The probe dataset holds ``counts (probe, obs, output)``, the probe weights and inputs; a real
 chip's driver can write the same variables and use ``limprob twin`` unchanged. Both commands
@@ -47,9 +47,12 @@ def register(commands):
         description="Fit a digital twin to a probe dataset: the per-chip twin (distortion "
                     "parameters by blocked MH, or SMC with its evidence) or the chip "
                     "population twin (six global parameters, each chip's mismatch integrated "
-                    "out).",
+                    "out; with --learn-noise also the chip's membrane noise, and with "
+                    "--weight-bits auto its weight resolution chosen by evidence).",
         epilog="Examples:\n  limprob twin probes.nc --out twin.nc\n"
-               "  limprob twin probes.nc --population --out population.nc")
+               "  limprob twin probes.nc --population --out population.nc\n"
+               "  limprob twin noisy.nc --population --learn-noise --weight-bits auto "
+               "--out p.nc")
     twin.set_defaults(run=run_twin)
     add_later(twin, _twin_options)
 
@@ -108,8 +111,8 @@ def _twin_options(twin):
                       metavar="B|none|auto",
                       help="population twin: the simulated chips' weight converter, 1..16 "
                            "bits or none (continuous); auto fits each of "
-                           "--weight-bits-candidates and keeps the one LOO over probes ranks "
-                           "first (default: none)")
+                           "--weight-bits-candidates and keeps the one of largest evidence "
+                           "(default: none)")
     twin.add_argument("--weight-bits-candidates", type=weight_bits_list, default=None,
                       metavar="B,B,...",
                       help="the resolutions --weight-bits auto compares (default "
