@@ -140,8 +140,8 @@ def pareto_k(log_weights: np.ndarray) -> float:
     finite = log_weights[np.isfinite(log_weights)]
     if finite.size < 25:
         return np.nan
-    try:
-        return float(array_stats.psislw(finite, r_eff=1.0)[1])
+    try:  # psislw takes log-likelihoods, whose negatives are the log ratios
+        return float(array_stats.psislw(-finite, r_eff=1.0)[1])
     except ValueError:  # "All tail values are the same"
         return np.nan
 
@@ -187,13 +187,20 @@ def choose_weight_bits(network: Network, probes: xr.Dataset,
     """Fit the population twin (``config``, its ``weight_bits`` replaced) under each candidate
     resolution, estimate each fit's evidence and choose the largest (module docstring)."""
     candidates = check_candidates(candidates)
-    n_proposals = validation.positive_integer("importance-sampling proposals", n_proposals)
-    trees, evidence = {}, {}
-    for bits in candidates:
-        fitted = replace(config, weight_bits=bits)
-        trees[label(bits)] = fit_population(network, probes, fitted, progressbar=progressbar)
-        evidence[label(bits)] = log_evidence(trees[label(bits)], network, probes, fitted,
-                                             n_proposals)
+    validation.positive_integer("importance-sampling proposals", n_proposals)
+    trees = {label(bits): fit_population(network, probes, replace(config, weight_bits=bits),
+                                         progressbar=progressbar) for bits in candidates}
+    return compare_fits(network, probes, config, trees, n_proposals)
+
+
+def compare_fits(network: Network, probes: xr.Dataset, config: PopulationConfig,
+                 trees: dict[str, xr.DataTree], n_proposals: int = PROPOSALS) -> WeightBitsChoice:
+    """:func:`choose_weight_bits` for fits already made: ``trees`` by label (``"6"``,
+    ``"none"``), each fitted with ``config`` and that resolution."""
+    bits = {name: None if name == "none" else int(name) for name in trees}
+    check_candidates(bits.values())
+    evidence = {name: log_evidence(tree, network, probes,
+                                   replace(config, weight_bits=bits[name]), n_proposals)
+                for name, tree in trees.items()}
     table = comparison_table(evidence)
-    chosen = dict(zip(map(label, candidates), candidates))[table.attrs["chosen"]]
-    return WeightBitsChoice(chosen, table, trees)
+    return WeightBitsChoice(bits[table.attrs["chosen"]], table, trees)
