@@ -1,5 +1,6 @@
-"""The chip population twin: the six global distortion parameters, each chip's mismatch
-integrated out by a synthetic likelihood (:mod:`limprob.likelihood.synthetic`).
+"""The chip population twin: the six global distortion parameters (and, optionally, the
+chip's membrane noise), each chip's mismatch integrated out by a synthetic likelihood
+(:mod:`limprob.likelihood.synthetic`).
 
     inverse_w_sat    ~ HalfNormal(3)        1 / w_sat; 2 is the design's unit-strength chip
     log_gain         ~ Normal(0, 0.5)       global synaptic gain (log)
@@ -7,14 +8,22 @@ integrated out by a synthetic likelihood (:mod:`limprob.likelihood.synthetic`).
     gain_spread      ~ HalfNormal(1)        log-normal spread of per-synapse gains
     threshold_spread ~ HalfNormal(0.5)      log-normal spread of per-neuron thresholds
     leak_spread      ~ HalfNormal(0.2)      log-normal spread of per-neuron leaks
+    noise            ~ HalfNormal(0.3)      membrane noise, units of the threshold (learn_noise)
     synthetic log-likelihood of the observed probe summaries (dim summary), a Potential
 
 The priors are limprob's choices: they hold every strength of the design note's chips from 0
-to 2 (spreads 0.7 alpha, 0.4 alpha and 0.1 alpha) well inside their mass. The likelihood is a
-``pm.Potential``: the whole probe set is one observation of a non-factorising density, so
-pointwise LOO does not apply to this model (:func:`limprob.twin.population.fit_population`
-keeps its value
-per draw in ``sample_stats``).
+to 2 (spreads 0.7 alpha, 0.4 alpha and 0.1 alpha) well inside their mass. The noise prior has
+its mode at a noiseless chip, holds the noisy-chip study's levels 0.05 to 0.4 (94 % of its
+mass lies below 0.57), and keeps little mass where a threshold's worth of noise per step would
+make every neuron fire at random. With ``learn_noise`` off the model is the six-global model
+of noiseless chips, unchanged. ``weight_bits`` gives the simulated chips a B-bit converter
+over ``[-weight_range, weight_range]``: a choice of model, compared by
+:func:`limprob.twin.weight_bits.choose_weight_bits` by evidence.
+
+The likelihood is a ``pm.Potential``: the whole probe set is one observation of a
+non-factorising density, so pointwise LOO does not apply to this model
+(:func:`limprob.twin.population.fit_population` keeps its value per draw in
+``sample_stats``).
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import pymc as pm
 import xarray as xr
 
 from limprob.chip.distortion import GLOBALS
+from limprob.chip.simulated import WEIGHT_RANGE
 from limprob.likelihood.synthetic import (SUMMARY_FLOOR, probe_summaries, standard_draws,
                                           summary_names, synthetic_log_likelihood)
 from limprob.snn import Network
@@ -32,6 +42,8 @@ POPULATION_PRIORS = {"inverse_w_sat": ("HalfNormal", 3.0), "log_gain": ("Normal"
                      "log_leak": ("Normal", 0.05), "gain_spread": ("HalfNormal", 1.0),
                      "threshold_spread": ("HalfNormal", 0.5), "leak_spread": ("HalfNormal", 0.2)}
 """Prior family and scale of each global parameter."""
+NOISE_PRIOR = ("HalfNormal", 0.3)
+"""Prior family and scale of the membrane-noise level (units of the threshold)."""
 DEFAULT_CHIPS = 64
 """Simulated chips per synthetic-likelihood evaluation."""
 DEFAULT_GROUPS = 4
@@ -46,9 +58,12 @@ def observed_summaries(probes: xr.Dataset, n_groups: int = DEFAULT_GROUPS) -> np
 
 def build_population_model(network: Network, probes: xr.Dataset, n_chips: int = DEFAULT_CHIPS,
                            n_groups: int = DEFAULT_GROUPS, seed: int = 0,
-                           floor: float = SUMMARY_FLOOR) -> pm.Model:
+                           floor: float = SUMMARY_FLOOR, *, learn_noise: bool = False,
+                           weight_bits: int | None = None,
+                           weight_range: float = WEIGHT_RANGE) -> pm.Model:
     """The population twin for a probe dataset (see :mod:`limprob.chip.probes`); ``seed`` draws
-    the ``n_chips`` chips' common random numbers."""
+    the ``n_chips`` chips' common random numbers (mismatch and, with ``learn_noise``, noise
+    streams)."""
     draws = standard_draws(n_chips, probes.sizes["input"], network.n_hidden,
                            probes.sizes["output"], seed)
     coords = {"summary": summary_names(n_groups), "probe": probes["probe"].values,
@@ -75,7 +90,10 @@ def build_population_model(network: Network, probes: xr.Dataset, n_chips: int = 
                   "threshold_z": ("simulated_chip", "neuron"),
                   "leak_z": ("simulated_chip", "neuron")}
         z = {name: pm.Data(name, values, dims=z_dims[name]) for name, values in draws.items()}
+        family, scale = NOISE_PRIOR
+        noise = getattr(pm, family)("noise", scale) if learn_noise else 0.0
         pm.Potential("synthetic_log_likelihood", synthetic_log_likelihood(
-            observed, globals_, probe_w_in, probe_w_out, probe_x, z, network, n_groups, floor))
+            observed, globals_, probe_w_in, probe_w_out, probe_x, z, network, n_groups, floor,
+            noise=noise, weight_bits=weight_bits or 0, w_max=weight_range, noise_seed=seed))
     assert tuple(POPULATION_PRIORS) == GLOBALS
     return model

@@ -233,10 +233,24 @@ def cases(out, inputs):
         (["twin", probes, "--draws", "0", "--out", out], "draws must be a positive integer"),
         (["twin", probes, "--seed", "-1", "--out", out], "seed must be a non-negative"),
         (["twin", probes, "--out", missing], "does not exist"),
+        (["twin", probes, "--learn-noise", "--out", out], "population twin only"),
+        (["twin", probes, "--weight-bits", "6", "--out", out], "population twin only"),
+        (["twin", probes, "--population", "--weight-bits", "17", "--out", out],
+         "weight bits must be in 1..16"),
+        (["twin", probes, "--population", "--weight-bits", "auto", "--weight-bits-candidates",
+          "4,17", "--out", out], "weight-bits candidate must be in 1..16"),
+        (["twin", probes, "--population", "--weight-bits", "auto", "--weight-bits-candidates",
+          "4,seven", "--out", out], "must be an integer 1..16 or 'none'"),
+        (["twin", probes, "--population", "--weight-bits", "auto", "--weight-bits-candidates",
+          "6,6", "--out", out], "candidates repeat"),
+        (["twin", probes, "--population", "--weight-bits-candidates", "4,6", "--out", out],
+         "applies with --weight-bits auto only"),
+        (["twin", probes, "--population", "--weight-range", "-1", "--out", out],
+         "weight range must be a positive number"),
     ]
 
 
-N_CASES = 125
+N_CASES = 133
 
 
 def test_the_table_covers_every_subcommand(tmp_path):

@@ -20,6 +20,7 @@ import numpy as np
 
 from limprob.chip.distortion import equations, leak_ceiling
 from limprob.snn import noisy_lif_counts
+from limprob.streams import stream_key
 
 synaptic_gain, neuron_threshold, neuron_leak = (numba.njit(nogil=True, fastmath=False)(f)
                                                 for f in equations(np))
@@ -109,17 +110,43 @@ def batched_distorted_counts(w_in, w_out, x, gain_in, gain_out, inverse_w_sat, b
 
 
 @numba.njit(nogil=True, fastmath=False)
-def mismatched_counts(w_in, w_out, x, gain_z_in, gain_z_out, threshold_z, leak_z,
-                      inverse_w_sat, log_gain, log_leak, gain_spread, threshold_spread,
-                      leak_spread, beta, theta, n_steps):
-    """:func:`batched_distorted_counts` for one chip given by the six globals and its mismatch
-    draws (``gain_z_in`` (input, hidden), ``gain_z_out`` (hidden, output), ``threshold_z`` and
-    ``leak_z`` (neuron,)): the arrays are built by the distortion's equations, compiled."""
+def member_counts(w_in, w_out, x, gain_z_in, gain_z_out, threshold_z, leak_z, inverse_w_sat,
+                  log_gain, log_leak, gain_spread, threshold_spread, leak_spread, beta, theta,
+                  n_steps, w_max, weight_bits, noise, noise_seed, first_stream):
+    """Spike counts (batch, obs, output) of one member chip of the population: the chip of
+    the six globals and its mismatch draws (``gain_z_in`` (input, hidden), ``gain_z_out``
+    (hidden, output), ``threshold_z`` and ``leak_z`` (neuron,)), with a ``weight_bits``-bit
+    converter over ``[-w_max, w_max]`` (none when 0) and membrane noise of ``noise``
+    thresholds (``noise theta`` in the units of the potential), run on a batch of weight sets
+    ``w_in`` (batch, input, hidden), ``w_out`` (batch, hidden, output) and inputs ``x``
+    (obs, input). Weight set ``b`` is one query, whose noise is the stream
+    ``stream_key(noise_seed, first_stream + b)`` (:mod:`limprob.streams`). The arrays are
+    built by the distortion's equations, compiled; with no converter and no noise this is
+    :func:`batched_distorted_counts` of those arrays exactly.
+    """
     h = w_in.shape[2]
     gain_in = synaptic_gain(log_gain, gain_spread, gain_z_in)
     gain_out = synaptic_gain(log_gain, gain_spread, gain_z_out)
     thresholds = neuron_threshold(theta, threshold_spread, threshold_z)
     leaks = neuron_leak(beta, log_leak, leak_spread, leak_z, compiled_leak_ceiling(beta))
-    return batched_distorted_counts(w_in, w_out, x, gain_in, gain_out, inverse_w_sat,
-                                    leaks[:h].copy(), thresholds[:h].copy(),
-                                    leaks[h:].copy(), thresholds[h:].copy(), n_steps)
+    beta_hidden, theta_hidden = leaks[:h].copy(), thresholds[:h].copy()
+    beta_output, theta_output = leaks[h:].copy(), thresholds[h:].copy()
+    out = np.empty((w_in.shape[0], x.shape[0], w_out.shape[2]))
+    for b in range(w_in.shape[0]):
+        key = stream_key(noise_seed, first_stream + b)
+        out[b] = chip_counts(x, np.ascontiguousarray(w_in[b]), np.ascontiguousarray(w_out[b]),
+                             gain_in, gain_out, inverse_w_sat, beta_hidden, theta_hidden,
+                             beta_output, theta_output, n_steps, w_max, weight_bits,
+                             noise * theta, key)
+    return out
+
+
+@numba.njit(nogil=True, fastmath=False)
+def mismatched_counts(w_in, w_out, x, gain_z_in, gain_z_out, threshold_z, leak_z,
+                      inverse_w_sat, log_gain, log_leak, gain_spread, threshold_spread,
+                      leak_spread, beta, theta, n_steps):
+    """:func:`member_counts` with continuous weights and no noise: the deterministic member
+    chip, the same counts as :func:`batched_distorted_counts` of its arrays."""
+    return member_counts(w_in, w_out, x, gain_z_in, gain_z_out, threshold_z, leak_z,
+                         inverse_w_sat, log_gain, log_leak, gain_spread, threshold_spread,
+                         leak_spread, beta, theta, n_steps, 1.0, 0, 0.0, 0, 0)

@@ -4,6 +4,8 @@
     limprob twin probes.nc --out twin.nc                          per-chip twin (blocked MH)
     limprob twin probes.nc --smc --out twin_smc.nc                the same by SMC (evidence)
     limprob twin probes.nc --population --out population.nc      the chip population twin
+    limprob twin probes.nc --population --learn-noise --weight-bits auto --out p.nc
+                                  ... also the chip's noise; weight bits chosen by evidence
 
 The probe dataset holds ``counts (probe, obs, output)``, the probe weights and inputs; a real
 chip's driver can write the same variables and use ``limprob twin`` unchanged. Both commands
@@ -17,7 +19,7 @@ from types import SimpleNamespace
 from limprob import interruption
 from limprob.cli.options import (SAMPLER_OPTIONS, add_chip_noise_options, add_later,
                                  add_max_memory, add_options, add_table_options,
-                                 config_fields, load_chosen_table)
+                                 config_fields, load_chosen_table, weight_bits)
 from limprob.errors import LimprobError
 
 PROBE_HIDDEN = 8
@@ -45,9 +47,12 @@ def register(commands):
         description="Fit a digital twin to a probe dataset: the per-chip twin (distortion "
                     "parameters by blocked MH, or SMC with its evidence) or the chip "
                     "population twin (six global parameters, each chip's mismatch integrated "
-                    "out).",
+                    "out; with --learn-noise also the chip's membrane noise, and with "
+                    "--weight-bits auto its weight resolution chosen by evidence).",
         epilog="Examples:\n  limprob twin probes.nc --out twin.nc\n"
-               "  limprob twin probes.nc --population --out population.nc")
+               "  limprob twin probes.nc --population --out population.nc\n"
+               "  limprob twin noisy.nc --population --learn-noise --weight-bits auto "
+               "--out p.nc")
     twin.set_defaults(run=run_twin)
     add_later(twin, _twin_options)
 
@@ -73,8 +78,20 @@ def _probe_options(probe):
     probe.add_argument("--out", required=True, help="probe dataset to write (NetCDF)")
 
 
+def weight_bits_or_auto(text: str):
+    """``--weight-bits``: ``auto``, or what :func:`limprob.cli.options.weight_bits` takes."""
+    return "auto" if text == "auto" else weight_bits(text)
+
+
+def weight_bits_list(text: str):
+    """``--weight-bits-candidates``: comma-separated resolutions (bits or ``none``)."""
+    return tuple(weight_bits(part.strip()) for part in text.split(","))
+
+
 def _twin_options(twin):
+    from limprob.chip.simulated import WEIGHT_RANGE
     from limprob.twin import PopulationConfig, TwinConfig
+    from limprob.twin.weight_bits import CANDIDATES, label
 
     twin.add_argument("probes", help="a probe dataset (from limprob probe)")
     twin.add_argument("--families", default=",".join(TwinConfig().families),
@@ -87,6 +104,22 @@ def _twin_options(twin):
                            "integrated out")
     add_options(twin, PopulationConfig(), (
         ("chips", "n_chips", "population twin: simulated chips per evaluation"),))
+    twin.add_argument("--learn-noise", action="store_true",
+                      help="population twin: learn the chip's membrane noise (units of the "
+                           "threshold) as a seventh global, prior HalfNormal(0.3)")
+    twin.add_argument("--weight-bits", type=weight_bits_or_auto, default=None,
+                      metavar="B|none|auto",
+                      help="population twin: the simulated chips' weight converter, 1..16 "
+                           "bits or none (continuous); auto fits each of "
+                           "--weight-bits-candidates and keeps the one of largest evidence "
+                           "(default: none)")
+    twin.add_argument("--weight-bits-candidates", type=weight_bits_list, default=None,
+                      metavar="B,B,...",
+                      help="the resolutions --weight-bits auto compares (default "
+                           f"{','.join(label(b) for b in CANDIDATES)})")
+    twin.add_argument("--weight-range", type=float, default=WEIGHT_RANGE,
+                      help="population twin: the converter's range w_max, weights in "
+                           "[-w_max, w_max] (default %(default)s)")
     twin_defaults, population_defaults = TwinConfig(), PopulationConfig()
     for flag, name, help_text in SAMPLER_OPTIONS:
         twin.add_argument(f"--{flag}", dest=name, type=int, default=None,
@@ -141,25 +174,45 @@ def run_twin(args):
     import pandas as pd
 
     from limprob.chip.probes import load_probes
+    from limprob.chip.simulated import WEIGHT_RANGE
     from limprob.inference import cost
     from limprob.io import check_output_path, save_trace
     from limprob.twin import (PopulationConfig, TwinConfig, fit_population, fit_twin,
                               fit_twin_smc)
+    from limprob.twin.weight_bits import CANDIDATES, check_candidates, choose_weight_bits
 
     if args.population and args.smc:
         raise LimprobError("twin: --population and --smc cannot be combined")
+    population_only = [flag for flag, given in (
+        ("--learn-noise", args.learn_noise), ("--weight-bits", args.weight_bits is not None),
+        ("--weight-range", args.weight_range != WEIGHT_RANGE)) if given]
+    if population_only and not args.population:
+        raise LimprobError(f"twin: {', '.join(population_only)} apply to the population twin "
+                           "only (add --population)")
+    auto = args.weight_bits == "auto"
+    if args.weight_bits_candidates is not None and not auto:
+        raise LimprobError("twin: --weight-bits-candidates applies with --weight-bits auto only")
+    candidates = check_candidates(args.weight_bits_candidates or CANDIDATES)
     out = check_output_path(args.out)
     probes = load_probes(args.probes)
     network = network_of(probes)
     progress = not args.no_progress
     sampler = config_fields(args, SAMPLER_OPTIONS)
     if args.population:
-        config = PopulationConfig(n_chips=args.n_chips, **sampler)
+        config = PopulationConfig(n_chips=args.n_chips, learn_noise=args.learn_noise,
+                                  weight_bits=None if auto else args.weight_bits,
+                                  weight_range=args.weight_range, **sampler)
         cost.check_memory(cost.population_bytes(
             chips=config.n_chips, probes=probes.sizes["probe"], obs=probes.sizes["obs"],
             inputs=probes.sizes["input"], hidden=network.n_hidden,
             outputs=probes.sizes["output"]), "the population twin", args.max_memory)
-        tree = fit_population(network, probes, config, progressbar=progress)
+        if auto:
+            choice = choose_weight_bits(network, probes, config, candidates,
+                                        progressbar=progress)
+            tree = choice.trees[choice.table.attrs["chosen"]]
+            tree["weight_bits_comparison"] = choice.table
+        else:
+            tree = fit_population(network, probes, config, progressbar=progress)
     else:
         families = () if args.families.strip() == "none" else tuple(
             f.strip() for f in args.families.split(",") if f.strip())
@@ -172,5 +225,19 @@ def run_twin(args):
     if names:
         with pd.option_context("display.width", 120):
             print(az.summary(tree, var_names=names, kind="all", ci_prob=0.94))
+    if "weight_bits_comparison" in tree.children:
+        print(comparison_text(tree["weight_bits_comparison"].to_dataset()))
     print(f"{tree.attrs['model']} ({tree.attrs['method']}, {tree.attrs['training_chip_queries']} "
           f"probe queries); wrote {out}")
+
+
+def comparison_text(table) -> str:
+    """The weight-bits comparison as printed: one row per candidate, best first, and the
+    choice."""
+    frame = table.to_dataframe()
+    decisive = "decisive" if table.attrs["decisive"] else (
+        "not decisive: the runner-up is within a Bayes factor of "
+        f"{table.attrs['decisive_bayes_factor']:g} or two standard errors")
+    return "\n".join([f"weight bits by {table.attrs['method']}:",
+                      frame.to_string(float_format=lambda v: f"{v:.3g}"),
+                      f"chosen: {table.attrs['chosen']} ({decisive})"])

@@ -23,6 +23,15 @@ with ``s_m`` the summaries of ``M`` chips simulated at ``globals`` with draws ``
 log-likelihood is a deterministic function of the globals and a Metropolis chain targets one
 fixed density. These choices are limprob's: the summaries (:func:`probe_summaries`), ``M``
 and the floor (which keeps the covariance invertible when every simulated chip is silent).
+
+A chip may also be noisy and store its weights with a few bits (:mod:`limprob.chip.simulated`).
+The simulated chips then carry the same weight converter and membrane noise of the proposed
+level ``noise`` (units of the threshold), a seventh global; every probe of simulated chip ``m``
+is one noisy query, whose normals are the stream ``stream_key(noise_seed, 2^62 + m P + p)``
+(``P`` probes). Those streams are common random numbers too, fixed per fit, so the noise level
+scales fixed normals and the synthetic likelihood stays a deterministic function of the
+globals. They are numbered from 2^62, beyond any query a chip makes, so a fit seeded like the
+chip never reuses the noise of the chip's own probe queries.
 """
 
 from __future__ import annotations
@@ -35,11 +44,13 @@ from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_and_cache_key
 
 from limprob.chip.distortion import GLOBALS, draw_mismatch
-from limprob.chip.kernels import mismatched_counts
+from limprob.chip.kernels import member_counts
 from limprob.likelihood.chip_likelihood import BlackBoxGradientError
 
 SUMMARY_FLOOR = 0.01
 """Standard deviation added to every summary's variance (summary units)."""
+POPULATION_STREAMS = 2**62
+"""First noise stream of the simulated chips (module docstring)."""
 STATISTICS = ("mean_sqrt_count", "fraction_firing")
 
 
@@ -77,20 +88,25 @@ def probe_summaries(counts, n_groups):
 @numba.njit(cache=True, nogil=True, parallel=True, fastmath=False)
 def population_summaries(w_in, w_out, x, gain_z_in, gain_z_out, threshold_z, leak_z,
                          inverse_w_sat, log_gain, log_leak, gain_spread, threshold_spread,
-                         leak_spread, beta, theta, n_steps, n_groups):
+                         leak_spread, beta, theta, n_steps, n_groups, noise=0.0, w_max=1.0,
+                         weight_bits=0, noise_seed=0):
     """Summaries (chip, summary) of the probes run on the chips ``m`` of the population.
 
     ``w_in`` (probe, input, hidden), ``w_out`` (probe, hidden, output), ``x`` (obs, input);
     ``gain_z_in`` (chip, input, hidden), ``gain_z_out`` (chip, hidden, output),
-    ``threshold_z`` and ``leak_z`` (chip, neuron). Chips run in parallel; each writes only its
-    own row.
+    ``threshold_z`` and ``leak_z`` (chip, neuron). The chips have a ``weight_bits``-bit
+    converter over ``[-w_max, w_max]`` (none when 0) and membrane noise of ``noise``
+    thresholds from the streams of ``noise_seed`` (module docstring). Chips run in parallel;
+    each writes only its own row.
     """
-    n_chips = gain_z_in.shape[0]
+    n_chips, n_probes = gain_z_in.shape[0], w_in.shape[0]
     out = np.empty((n_chips, 2 * n_groups))
     for m in numba.prange(n_chips):
-        counts = mismatched_counts(w_in, w_out, x, gain_z_in[m], gain_z_out[m], threshold_z[m],
-                                   leak_z[m], inverse_w_sat, log_gain, log_leak, gain_spread,
-                                   threshold_spread, leak_spread, beta, theta, n_steps)
+        counts = member_counts(w_in, w_out, x, gain_z_in[m], gain_z_out[m], threshold_z[m],
+                               leak_z[m], inverse_w_sat, log_gain, log_leak, gain_spread,
+                               threshold_spread, leak_spread, beta, theta, n_steps, w_max,
+                               weight_bits, noise, noise_seed,
+                               POPULATION_STREAMS + m * n_probes)
         out[m] = probe_summaries(counts, n_groups)
     return out
 
@@ -126,45 +142,57 @@ def standard_draws(n_chips: int, n_inputs: int, n_hidden: int, n_outputs: int,
 
 class SyntheticLogLikelihood(Op):
     """``synthetic_loglik(observed, inverse_w_sat, log_gain, log_leak, gain_spread,
-    threshold_spread, leak_spread, W_in, W_out, x, gain_z_in, gain_z_out, threshold_z,
-    leak_z)``: the
-    Gaussian synthetic log-likelihood (a scalar, nats) of observed probe summaries under the
-    population at those globals (module docstring), for probe weights ``W_in`` (probe, input,
-    hidden), ``W_out`` (probe, hidden, output), probe inputs ``x`` (obs, input) and the common
-    random numbers of :func:`standard_draws`.
+    threshold_spread, leak_spread, noise, W_in, W_out, x, gain_z_in, gain_z_out, threshold_z,
+    leak_z)``: the Gaussian synthetic log-likelihood (a scalar, nats) of observed probe
+    summaries under the population at those globals and membrane noise (module docstring),
+    for probe weights ``W_in`` (probe, input, hidden), ``W_out`` (probe, hidden, output),
+    probe inputs ``x`` (obs, input) and the common random numbers of :func:`standard_draws`
+    and of the noise streams of ``noise_seed``. The simulated chips' weights pass a
+    ``weight_bits``-bit converter over ``[-w_max, w_max]`` (none when ``weight_bits`` is 0).
 
     No gradient: a black box for gradient-free samplers.
     """
 
-    __props__ = ("n_steps", "beta", "theta", "n_groups", "floor")
-    _ndims = (1, 0, 0, 0, 0, 0, 0, 3, 3, 2, 3, 3, 2, 2)
+    __props__ = ("n_steps", "beta", "theta", "n_groups", "floor", "weight_bits", "w_max",
+                 "noise_seed")
+    _ndims = (1, 0, 0, 0, 0, 0, 0, 0, 3, 3, 2, 3, 3, 2, 2)
 
     def __init__(self, n_steps: int, beta: float, theta: float, n_groups: int,
-                 floor: float = SUMMARY_FLOOR):
+                 floor: float = SUMMARY_FLOOR, weight_bits: int = 0, w_max: float = 1.0,
+                 noise_seed: int = 0):
         self.n_steps, self.beta, self.theta = int(n_steps), float(beta), float(theta)
         self.n_groups, self.floor = int(n_groups), float(floor)
+        self.weight_bits, self.w_max = int(weight_bits), float(w_max)
+        self.noise_seed = int(noise_seed)
 
     def make_node(self, *args):
         if len(args) != len(self._ndims):
             raise TypeError(f"expected {len(self._ndims)} inputs: observed, the globals "
-                            f"{GLOBALS}, the probes and the draws")
+                            f"{GLOBALS}, the noise, the probes and the draws")
         inputs = [pt.as_tensor_variable(a, dtype="float64", ndim=n)
                   for a, n in zip(args, self._ndims)]
         return Apply(self, inputs, [pt.dscalar()])
 
     def simulate(self, globals_, w_in, w_out, x, gain_z_in, gain_z_out, threshold_z,
                  leak_z) -> np.ndarray:
-        """Summaries (chip, summary) of the population at ``globals_`` (six floats)."""
+        """Summaries (chip, summary) of the population at ``globals_`` (the six globals, then
+        the noise level, 0 if left out)."""
         arrays = [np.ascontiguousarray(a, dtype=np.float64)
                   for a in (w_in, w_out, x, gain_z_in, gain_z_out, threshold_z, leak_z)]
-        return population_summaries(*arrays, *[float(g) for g in globals_], self.beta,
-                                    self.theta, self.n_steps, self.n_groups)
+        *six, noise = [float(g) for g in globals_] + ([0.0] if len(globals_) == 6 else [])
+        return population_summaries(*arrays, *six, self.beta, self.theta, self.n_steps,
+                                    self.n_groups, noise, self.w_max, self.weight_bits,
+                                    self.noise_seed)
+
+    def log_likelihood(self, observed, globals_, *arrays) -> float:
+        """The Op's value (nats) at ``globals_`` (as :meth:`simulate` takes them), in Python."""
+        return float(gaussian_synthetic_log_likelihood(
+            np.ascontiguousarray(observed, dtype=np.float64), self.simulate(globals_, *arrays),
+            self.floor))
 
     def perform(self, node, inputs, output_storage):
-        observed, globals_, arrays = inputs[0], inputs[1:7], inputs[7:]
-        simulated = self.simulate(globals_, *arrays)
-        output_storage[0][0] = np.asarray(gaussian_synthetic_log_likelihood(
-            np.ascontiguousarray(observed, dtype=np.float64), simulated, self.floor))
+        output_storage[0][0] = np.asarray(self.log_likelihood(inputs[0], inputs[1:8],
+                                                              *inputs[8:]))
 
     def infer_shape(self, fgraph, node, input_shapes):
         return [()]
@@ -176,10 +204,14 @@ class SyntheticLogLikelihood(Op):
 
 
 def synthetic_log_likelihood(observed, globals_, probe_w_in, probe_w_out, probe_x, draws: dict,
-                             network, n_groups: int, floor: float = SUMMARY_FLOOR):
-    """The Op applied: a scalar tensor."""
-    op = SyntheticLogLikelihood(network.n_steps, network.beta, network.theta, n_groups, floor)
-    return op(observed, *globals_, probe_w_in, probe_w_out, probe_x, draws["gain_z_in"],
+                             network, n_groups: int, floor: float = SUMMARY_FLOOR, *,
+                             noise=0.0, weight_bits: int = 0, w_max: float = 1.0,
+                             noise_seed: int = 0):
+    """The Op applied: a scalar tensor. ``noise`` is the membrane-noise level (a tensor to
+    learn it, 0 for noiseless chips); ``weight_bits`` 0 means continuous weights."""
+    op = SyntheticLogLikelihood(network.n_steps, network.beta, network.theta, n_groups, floor,
+                                weight_bits, w_max, noise_seed)
+    return op(observed, *globals_, noise, probe_w_in, probe_w_out, probe_x, draws["gain_z_in"],
               draws["gain_z_out"], draws["threshold_z"], draws["leak_z"])
 
 
@@ -187,18 +219,19 @@ def synthetic_log_likelihood(observed, globals_, probe_w_in, probe_w_out, probe_
 def _numba_synthetic_log_likelihood(op, node=None, **kwargs):
     """Numba implementation (not disk-cached by PyTensor, see below)."""
     beta, theta, n_steps, n_groups, floor = op.beta, op.theta, op.n_steps, op.n_groups, op.floor
+    weight_bits, w_max, noise_seed = op.weight_bits, op.w_max, op.noise_seed
 
     @numba.njit(nogil=True, fastmath=False)
     def synthetic_log_likelihood_op(observed, inverse_w_sat, log_gain, log_leak, gain_spread,
-                                    threshold_spread, leak_spread, w_in, w_out, x, gain_z_in,
-                                    gain_z_out,
-                                    threshold_z, leak_z):
+                                    threshold_spread, leak_spread, noise, w_in, w_out, x,
+                                    gain_z_in, gain_z_out, threshold_z, leak_z):
         simulated = population_summaries(
             np.ascontiguousarray(w_in), np.ascontiguousarray(w_out), np.ascontiguousarray(x),
             np.ascontiguousarray(gain_z_in), np.ascontiguousarray(gain_z_out),
             np.ascontiguousarray(threshold_z), np.ascontiguousarray(leak_z),
             inverse_w_sat.item(), log_gain.item(), log_leak.item(), gain_spread.item(),
-            threshold_spread.item(), leak_spread.item(), beta, theta, n_steps, n_groups)
+            threshold_spread.item(), leak_spread.item(), beta, theta, n_steps, n_groups,
+            noise.item(), w_max, weight_bits, noise_seed)
         return np.asarray(gaussian_synthetic_log_likelihood(
             np.ascontiguousarray(observed), simulated, floor))
 

@@ -1,6 +1,7 @@
-"""The chip population twin's fit: the six global distortion parameters of a chip's family,
-each chip's own mismatch integrated out (:mod:`limprob.models.chip_population`), sampled by
-blocked Metropolis-Hastings with an adaptive proposal covariance.
+"""The chip population twin's fit: the six global distortion parameters of a chip's family
+(and, with ``learn_noise``, its membrane noise), each chip's own mismatch integrated out
+(:mod:`limprob.models.chip_population`), sampled by blocked Metropolis-Hastings with an
+adaptive proposal covariance.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import xarray as xr
 
-from limprob.chip.distortion import GLOBALS
+from limprob import validation
+from limprob.chip.simulated import WEIGHT_RANGE
 from limprob.errors import LimprobError
+from limprob.io import netcdf_attribute
 from limprob.inference.sampling import (SamplerSettings, exact_arithmetic, package_versions,
                                         prior_draws, sample)
 from limprob.inference.step_methods import BlockedMetropolis, take_recorded_stats
@@ -20,18 +23,23 @@ from limprob.models.chip_population import (DEFAULT_CHIPS, DEFAULT_GROUPS,
                                             build_population_model, observed_summaries)
 from limprob.snn import Network
 from limprob.twin.fit import data_groups, probe_attrs
-from limprob.validation import positive_integer
+from limprob.validation import positive_integer, positive_number
 
 
 @dataclass(frozen=True)
 class PopulationConfig(SamplerSettings):
     """A chip-population fit (:mod:`limprob.likelihood.synthetic`): the number of simulated
-    chips per synthetic-likelihood evaluation and of probe groups, and the sampler settings
-    (keyword-only) of :class:`~limprob.inference.sampling.SamplerSettings`, here 1,500 draws
-    after 1,500 tuning steps by default."""
+    chips per synthetic-likelihood evaluation and of probe groups; whether the chip's membrane
+    noise is learnt (a seventh global, ``noise``); the simulated chips' weight converter
+    (``weight_bits`` 1..16 over ``[-weight_range, weight_range]``, None: continuous); and the
+    sampler settings (keyword-only) of :class:`~limprob.inference.sampling.SamplerSettings`,
+    here 1,500 draws after 1,500 tuning steps by default."""
 
     n_chips: int = DEFAULT_CHIPS
     n_groups: int = DEFAULT_GROUPS
+    learn_noise: bool = False
+    weight_bits: int | None = None
+    weight_range: float = WEIGHT_RANGE
     draws: int = field(default=1500, kw_only=True)
     tune: int = field(default=1500, kw_only=True)
 
@@ -39,13 +47,18 @@ class PopulationConfig(SamplerSettings):
         super().__post_init__()
         positive_integer("n_chips", self.n_chips)
         positive_integer("n_groups", self.n_groups)
+        if not isinstance(self.learn_noise, bool):
+            raise LimprobError(f"learn_noise must be True or False, got {self.learn_noise!r}")
+        validation.weight_bits("weight bits", self.weight_bits)
+        positive_number("weight range", self.weight_range)
         if self.n_chips < 4 * self.n_groups:
             raise LimprobError(f"n_chips must be at least {4 * self.n_groups} to estimate the "
                                f"covariance of {2 * self.n_groups} summaries")
 
 
 POPULATION_PROPOSAL_SD = {"inverse_w_sat": 0.1, "log_gain": 0.05, "log_leak": 0.01,
-                          "gain_spread": 0.1, "threshold_spread": 0.2, "leak_spread": 0.3}
+                          "gain_spread": 0.1, "threshold_spread": 0.2, "leak_spread": 0.3,
+                          "noise": 0.3}
 """First proposal steps in the sampler's (log-transformed for spreads and 1/w_sat) space;
 the covariance learnt in tuning replaces them."""
 
@@ -54,17 +67,20 @@ the covariance learnt in tuning replaces them."""
 def fit_population(network: Network, probes: xr.Dataset,
                    config: PopulationConfig = PopulationConfig(), *,
                    progressbar: bool = False) -> xr.DataTree:
-    """Sample the population twin's six global parameters by blocked MH with an adaptive
-    proposal covariance (one synthetic-likelihood evaluation, ``n_chips`` simulated chips, per
-    proposal). The probes are the only chip queries.
+    """Sample the population twin's six global parameters (and ``noise`` with
+    ``config.learn_noise``) by blocked MH with an adaptive proposal covariance (one
+    synthetic-likelihood evaluation, ``n_chips`` simulated chips, per proposal). The probes are
+    the only chip queries.
 
-    Returns a DataTree: ``posterior`` (the six globals), ``sample_stats`` (with
+    Returns a DataTree: ``posterior`` (the globals), ``sample_stats`` (with
     ``synthetic_log_likelihood``), ``observed_data`` (the summaries and the probe counts),
     ``constant_data`` (probe weights and inputs) and attributes as
     :func:`~limprob.twin.fit.fit_twin`'s.
     """
     model = build_population_model(network, probes, config.n_chips, config.n_groups,
-                                   config.seed)
+                                   config.seed, learn_noise=config.learn_noise,
+                                   weight_bits=config.weight_bits,
+                                   weight_range=config.weight_range)
     with model:
         step = BlockedMetropolis(model.free_RVs, S=[POPULATION_PROPOSAL_SD[rv.name]
                                                     for rv in model.free_RVs],
@@ -83,7 +99,9 @@ def fit_population(network: Network, probes: xr.Dataset,
     tree["constant_data"] = constant
     tree.attrs.update({
         "limprob_trace": 1, "model": "chip_population", "method": "mh",
-        **asdict(config), **network.as_attrs(), **probe_attrs(probes),
-        "distortion_parameters": ",".join(GLOBALS), "wall_seconds": wall, **package_versions(),
+        **{k: netcdf_attribute(v) for k, v in asdict(config).items()},
+        **network.as_attrs(), **probe_attrs(probes),
+        "distortion_parameters": ",".join(rv.name for rv in model.free_RVs),
+        "wall_seconds": wall, **package_versions(),
     })
     return tree
