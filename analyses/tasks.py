@@ -92,49 +92,42 @@ def run(datasets, out_dir: Path, workers: int | None, assemble_only: bool = Fals
     return combined
 
 
-def plot_distortion(results: xr.Dataset, path: Path):
-    """Test accuracy against strength, one panel per data set, mean +- sd over seeds."""
-    accuracy = results["test_accuracy"].sel(train_fraction=1.0)
-    datasets = list(results["dataset"].values)
-    fig, axes = plt.subplots(1, len(datasets), figsize=(3.3 * len(datasets), 3.6),
-                             sharey=True, layout="constrained")
-    for ax, dataset in zip(np.atleast_1d(axes), datasets):
-        for offset, method in enumerate(METHODS):
-            values = pick(accuracy, method=method, dataset=dataset).sel(strength=list(STRENGTHS))
-            x = np.asarray(STRENGTHS) + (offset - 1) * 0.06
-            ax.errorbar(x, values.mean("seed"), yerr=values.std("seed"), marker="o",
-                        capsize=3, label=LABELS[method])
-        ax.set_xticks(STRENGTHS)
-        ax.set_xlabel("chip distortion strength")
-        ax.set_title(dataset, fontsize=10)
-    np.atleast_1d(axes)[0].set_ylabel("test accuracy on the chip")
-    np.atleast_1d(axes)[0].legend(fontsize=7, loc="lower left")
-    fig.suptitle(f"All training data, {len(SEEDS)} chip seeds: mean ± sd", fontsize=10)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+AXES = {
+    "strength": dict(fixed={"train_fraction": 1.0}, values=STRENGTHS, log=False,
+                     label="chip distortion strength",
+                     title="All training data"),
+    "train_fraction": dict(fixed={"strength": 1.0}, values=FRACTIONS, log=True,
+                           label="fraction of the training data",
+                           title="Strength-1 chips"),
+}
+"""The two questions' x axes: what each holds fixed, its values and how it is drawn."""
 
 
-def plot_data_efficiency(results: xr.Dataset, path: Path):
-    """Test accuracy against the training fraction at strength 1, one panel per data set."""
-    accuracy = results["test_accuracy"].sel(strength=1.0)
+def plot(results: xr.Dataset, over: str, path: Path):
+    """Test accuracy against ``over`` (``strength`` or ``train_fraction``), one panel per data
+    set, one line per method, mean +- sd over the seeds; methods set side by side."""
+    axis = AXES[over]
+    accuracy = results["test_accuracy"].sel(axis["fixed"])
     datasets = list(results["dataset"].values)
     fig, axes = plt.subplots(1, len(datasets), figsize=(3.3 * len(datasets), 3.6),
-                             sharey=True, layout="constrained")
-    for ax, dataset in zip(np.atleast_1d(axes), datasets):
+                             sharey=True, layout="constrained", squeeze=False)
+    values_x = np.asarray(axis["values"], dtype=float)
+    for ax, dataset in zip(axes[0], datasets):
         for offset, method in enumerate(METHODS):
-            values = (pick(accuracy, method=method, dataset=dataset)
-                      .sel(train_fraction=list(FRACTIONS)))
-            x = np.asarray(FRACTIONS) * 10 ** ((offset - 1) * 0.02)
+            values = pick(accuracy, method=method, dataset=dataset).sel({over: values_x})
+            x = (values_x * 10 ** ((offset - 1) * 0.02) if axis["log"]
+                 else values_x + (offset - 1) * 0.06)
             ax.errorbar(x, values.mean("seed"), yerr=values.std("seed"), marker="o",
                         capsize=3, label=LABELS[method])
-        ax.set_xscale("log")
-        ax.set_xticks(FRACTIONS, [f"{f:g}" for f in FRACTIONS])
-        ax.minorticks_off()
-        ax.set_xlabel("fraction of the training data")
+        if axis["log"]:
+            ax.set_xscale("log")
+            ax.minorticks_off()
+        ax.set_xticks(values_x, [f"{v:g}" for v in values_x])
+        ax.set_xlabel(axis["label"])
         ax.set_title(dataset, fontsize=10)
-    np.atleast_1d(axes)[0].set_ylabel("test accuracy on the chip")
-    np.atleast_1d(axes)[0].legend(fontsize=7, loc="lower right")
-    fig.suptitle(f"Strength-1 chips, {len(SEEDS)} chip seeds: mean ± sd", fontsize=10)
+    axes[0, 0].set_ylabel("test accuracy on the chip")
+    axes[0, 0].legend(fontsize=7, loc="lower left")
+    fig.suptitle(f"{axis['title']}, {len(SEEDS)} chip seeds: mean ± sd", fontsize=10)
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
@@ -244,8 +237,8 @@ def main(argv=None) -> int:
         print(f"tasks: error: {error}", file=sys.stderr)
         return 2
     save_dataset(results, out_dir / "tasks.nc")
-    plot_distortion(results, out_dir / "tasks_distortion.png")
-    plot_data_efficiency(results, out_dir / "tasks_data_efficiency.png")
+    plot(results, "strength", out_dir / "tasks_distortion.png")
+    plot(results, "train_fraction", out_dir / "tasks_data_efficiency.png")
     text = report(results)
     (out_dir / "tasks.md").write_text(text)
     print(text)
