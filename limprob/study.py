@@ -54,6 +54,7 @@ from limprob.inference.sampling import package_versions
 from limprob.inference.training import TrainConfig, train_on_chip
 from limprob.io import (ENGINE, check_output_path, exclusive, netcdf_attribute, save_dataset,
                         write_atomically)
+from limprob.models.defaults import dataset_network
 from limprob.snn import Network
 from limprob import validation
 from limprob.validation import fraction, positive_integer, seed, strength
@@ -94,6 +95,10 @@ class StudySettings:
     re_estimate_current: bool = False
     """MH on the noisy chips: Monte Carlo within Metropolis (approximate) instead of
     pseudo-marginal MH."""
+    dataset_networks: bool = False
+    """Give each data set's cells that data set's default hidden size and readout gain
+    (:data:`~limprob.models.defaults.DATASET_NETWORKS`, for every method) instead of the
+    templates' network and gain."""
 
     def __post_init__(self):
         if self.mh.cores != 1:
@@ -105,6 +110,18 @@ class StudySettings:
     @property
     def network(self) -> Network:
         return self.mh.network
+
+    def for_dataset(self, dataset: str) -> StudySettings:
+        """The settings of ``dataset``'s cells: with its default network and gain when
+        :attr:`dataset_networks`, else these. A cell's cache key is that of the settings it
+        ran with, so a data set whose default equals the template shares the template's
+        cells."""
+        if not self.dataset_networks:
+            return self
+        network = dataset_network(dataset)
+        return replace(self, mh=replace(self.mh, **network),
+                       backprop=replace(self.backprop, kappa=network["kappa"]),
+                       dataset_networks=False)
 
     def mh_config(self, strength: float, seed: int, train_fraction: float, noise: float = 0.0,
                   weight_bits: int = 0) -> TrainConfig:
@@ -134,10 +151,13 @@ class StudySettings:
         return {k: v for k, v in asdict(self.backprop).items() if k != "seed"}
 
     def as_attrs(self) -> dict:
-        """The settings as flat attributes (``setting_mh_draws``, ``setting_backprop_epochs``)."""
+        """The settings as flat attributes (``setting_mh_draws``, ``setting_backprop_epochs``;
+        ``setting_dataset_networks`` 1 when each data set had its own network and gain, which
+        then override the templates' ``hidden`` and ``kappa`` given here)."""
         return ({f"setting_mh_{k}": netcdf_attribute(v) for k, v in self.for_method("mh").items()}
                 | {f"setting_backprop_{k}": netcdf_attribute(v)
-                   for k, v in self._backprop_settings().items()})
+                   for k, v in self._backprop_settings().items()}
+                | {"setting_dataset_networks": int(self.dataset_networks)})
 
 
 @dataclass(frozen=True)
@@ -214,6 +234,7 @@ QUICK_SETTINGS = StudySettings(mh=replace(StudySettings().mh, chains=1, predicti
 def run_cell(cell: Cell, settings: StudySettings) -> dict:
     """Train one cell and return its scalars (see the module docstring)."""
     logging.getLogger("pymc").setLevel(logging.WARNING)
+    settings = settings.for_dataset(cell.dataset)
     table = load_dataset(cell.dataset)
     data = split(table, seed=cell.seed, train_fraction=cell.train_fraction)
     chip = SimulatedChip(table.sizes["feature"], table.sizes["class"], settings.network,
@@ -270,7 +291,8 @@ def cache_dir(out: str | Path) -> Path:
 def cell_path(folder: Path, cell: Cell, settings: StudySettings) -> Path:
     """``METHOD_DATASET_s{strength}_n{noise}_b{bits}_seed{seed}_f{fraction}_{hash}.json``; the
     hash covers the cell and the settings its method depends on."""
-    key = json.dumps({"cell": asdict(cell), "settings": settings.for_method(cell.method)},
+    key = json.dumps({"cell": asdict(cell),
+                      "settings": settings.for_dataset(cell.dataset).for_method(cell.method)},
                      sort_keys=True, default=str)
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     return folder / (f"{cell.method}_{cell.dataset}_s{cell.strength:g}_n{cell.noise:g}"
@@ -287,7 +309,8 @@ def read_cell(path: Path) -> dict | None:
 
 
 def write_cell(path: Path, cell: Cell, settings: StudySettings, result: dict) -> None:
-    record = {"cell": asdict(cell), "settings": settings.for_method(cell.method),
+    record = {"cell": asdict(cell),
+              "settings": settings.for_dataset(cell.dataset).for_method(cell.method),
               "result": {k: (None if math.isnan(v) else v) for k, v in result.items()}}
     path.parent.mkdir(exist_ok=True)
     write_atomically(path, lambda name: Path(name).write_text(json.dumps(record, indent=1)))
@@ -342,7 +365,7 @@ def run_study(grid: Grid, settings: StudySettings, out: str | Path, *,
     folder = cache_dir(out)
     for cell in grid.cells():  # every MH cell's configuration is checked before any work
         if cell.method == "mh":
-            settings.mh_config(cell.strength, cell.seed, cell.train_fraction, cell.noise,
+            settings.for_dataset(cell.dataset).mh_config(cell.strength, cell.seed, cell.train_fraction, cell.noise,
                                cell.weight_bits)
     todo = pending_cells(grid, settings, out)
     # the slowest cells first, so no worker idles at the end

@@ -157,3 +157,32 @@ def test_mh_settings_are_checked_per_cell_before_any_work(tmp_path):
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(LimprobError, match="repeats must be a positive integer"):
         StudySettings(repeats=0)
+
+
+def test_each_data_set_may_train_its_own_network(tmp_path):
+    """With dataset_networks a data set's cells run with its default network and gain; a data
+    set whose default is the template's shares the template's cached cells."""
+    import json
+
+    from limprob.models.defaults import DATASET_NETWORKS
+    from limprob.study import Cell, cell_path
+
+    template = StudySettings(backprop=BackpropConfig(epochs=2))
+    own = replace(template, dataset_networks=True)
+    digits = own.for_dataset("digits")
+    assert digits.mh.kappa == digits.backprop.kappa == DATASET_NETWORKS["digits"]["kappa"]
+    assert digits.mh.hidden == DATASET_NETWORKS["digits"]["hidden"]
+    assert own.for_dataset("wisconsin") == template
+    folder = tmp_path / "s.nc.cells"
+    for method in ("mh", "backprop"):
+        wisconsin = Cell(method, "wisconsin", 1.0, 0.0, 0, 0, 1.0)
+        assert cell_path(folder, wisconsin, own) == cell_path(folder, wisconsin, template)
+        on_digits = replace(wisconsin, dataset="digits")
+        assert cell_path(folder, on_digits, own) != cell_path(folder, on_digits, template)
+    # a backprop cell on digits records, and trains with, digits' gain
+    grid = Grid(methods=("backprop",), datasets=("digits",), strengths=(1.0,), seeds=(0,),
+                train_fractions=(0.1,))
+    study = run_study(grid, own, tmp_path / "s.nc", in_process=True, progressbar=False)
+    assert study.attrs["setting_dataset_networks"] == 1
+    record = json.loads(next(folder.glob("backprop_digits_*.json")).read_text())
+    assert record["settings"]["kappa"] == DATASET_NETWORKS["digits"]["kappa"]

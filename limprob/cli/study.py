@@ -37,7 +37,9 @@ def register(commands):
         "study", help="a grid of training runs on simulated chips, on Dask",
         description="Run method x dataset x strength x noise x weight bits x seed x "
                     "training fraction on Dask; cells are cached in OUT.cells, so a re-run "
-                    "resumes.",
+                    "resumes. Without --hidden (and --quick) each data set trains its own "
+                    "default network and readout gain (docs/datasets.md); --hidden fixes one "
+                    "network, with the readout gain 8, for all.",
         epilog="Example:\n  limprob study --quick --out runs/study.nc")
     study.set_defaults(run=run_study_command)
     add_later(study, _study_options)
@@ -88,6 +90,8 @@ def run_study_command(args):
                        mh=replace(settings.mh, **config_fields(args, MH_OPTIONS)),
                        **config_fields(args, (("repeats", "repeats", ""),)),
                        re_estimate_current=args.re_estimate_current,
+                       # each data set its own network, unless --hidden fixes one for all
+                       dataset_networks=not args.quick and args.hidden is None,
                        backprop=replace(settings.backprop, **config_fields(args, BACKPROP_OPTIONS)))
     try:
         study = run_study(grid, settings, args.out, scheduler=args.scheduler,
