@@ -20,7 +20,6 @@ import argparse
 import functools
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
@@ -32,10 +31,8 @@ import xarray as xr  # noqa: E402
 
 from limprob.data import DATASETS  # noqa: E402
 from limprob.errors import LimprobError  # noqa: E402
-from limprob.inference.backprop import BackpropConfig  # noqa: E402
 from limprob.inference.training import TrainConfig  # noqa: E402
 from limprob.io import save_dataset  # noqa: E402
-from limprob.models.defaults import dataset_network  # noqa: E402
 from limprob.study import Grid, StudySettings, connect, pick, run_study  # noqa: E402
 
 MH = TrainConfig(sampler="blocked", draws=2000, tune=3000, chains=2, predictive_draws=50)
@@ -47,15 +44,11 @@ LABELS = {"mh": "MH on the chip", "backprop": "backprop (ideal model)",
 STRENGTHS = (0.0, 1.0, 2.0)
 FRACTIONS = (0.05, 0.1, 0.2, 0.5, 1.0)
 SEEDS = (0, 1, 2, 3, 4)
+SETTINGS = StudySettings(mh=MH, dataset_networks=True)
+"""Every method with each data set's default network and gain
+(:meth:`~limprob.study.StudySettings.for_dataset`)."""
 TARGETS = {"yinyang": {0.0: 0.95, 1.0: 0.93}, "digits": {1.0: 0.90}}
 """Issue 11's targets for MH's mean test accuracy, by data set and strength."""
-
-
-def settings_for(dataset: str) -> StudySettings:
-    """MH and backprop with the data set's default hidden size and readout gain."""
-    network = dataset_network(dataset)
-    return StudySettings(mh=replace(MH, **network),
-                         backprop=BackpropConfig(kappa=network["kappa"]))
 
 
 def run(datasets, out_dir: Path, workers: int | None, assemble_only: bool = False
@@ -69,7 +62,7 @@ def run(datasets, out_dir: Path, workers: int | None, assemble_only: bool = Fals
     started = time.perf_counter()
     try:
         for dataset in datasets:
-            settings = settings_for(dataset)
+            settings = SETTINGS.for_dataset(dataset)
             out = out_dir / f"tasks_{dataset}.nc"
             for grid in (Grid(methods=METHODS, datasets=(dataset,), strengths=STRENGTHS,
                               seeds=SEEDS),
@@ -83,12 +76,13 @@ def run(datasets, out_dir: Path, workers: int | None, assemble_only: bool = Fals
         cluster.close()
     # the grids overlap in their strength-1, all-data cells: combine, not concatenate
     combined = functools.reduce(lambda a, b: a.combine_first(b), parts)
-    networks = [settings_for(dataset).mh for dataset in combined["dataset"].values]
+    networks = [SETTINGS.for_dataset(dataset).mh
+                for dataset in combined["dataset"].values]
     combined = combined.assign(hidden=("dataset", [n.hidden for n in networks]),
                                kappa=("dataset", [n.kappa for n in networks]))
     combined.attrs.update(run_wall_seconds=time.perf_counter() - started,
                           mh_sampler=MH.sampler, mh_tune=MH.tune, mh_draws=MH.draws,
-                          mh_chains=MH.chains, backprop_epochs=BackpropConfig().epochs)
+                          mh_chains=MH.chains, backprop_epochs=SETTINGS.backprop.epochs)
     return combined
 
 
