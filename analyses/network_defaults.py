@@ -86,6 +86,12 @@ def choose(results: xr.Dataset) -> dict[str, tuple[int, float]]:
     return chosen
 
 
+def choice_text(chosen: dict[str, tuple[int, float]]) -> str:
+    """``wisconsin: hidden 16, kappa 8; ...``: the choice in words, for the table and the
+    saved result's ``chosen`` attribute."""
+    return "; ".join(f"{d}: hidden {h}, kappa {k:g}" for d, (h, k) in chosen.items())
+
+
 def table(results: xr.Dataset, chosen: dict) -> str:
     lines = ["# Default hidden size and readout gain per data set", "",
              f"Test accuracy on strength-1 chips, mean over chip seeds "
@@ -107,8 +113,7 @@ def table(results: xr.Dataset, chosen: dict) -> str:
                 f"{float(pick(cell['test_accuracy_predictive'], method='mh')):.3f} | "
                 f"{float(pick(cell['test_accuracy'], method='backprop')):.3f} | "
                 f"{float(pick(cell['chip_queries'], method='mh')):,.0f} |")
-    lines += ["", "Chosen: " + "; ".join(f"{d} hidden {h}, kappa {k:g}"
-                                         for d, (h, k) in chosen.items()) + "."]
+    lines += ["", f"Chosen: {choice_text(chosen)}."]
     return "\n".join(lines) + "\n"
 
 
@@ -125,8 +130,7 @@ def main(argv=None) -> int:
         print(f"network_defaults: error: {error}", file=sys.stderr)
         return 2
     chosen = choose(results)
-    results.attrs["chosen"] = "; ".join(f"{d}: hidden {h}, kappa {k:g}"
-                                        for d, (h, k) in chosen.items())
+    results.attrs["chosen"] = choice_text(chosen)
     save_dataset(results, out_dir / "network_defaults.nc")
     text = table(results, chosen)
     (out_dir / "network_defaults.md").write_text(text)
