@@ -283,34 +283,34 @@ def test_an_output_folder_that_cannot_be_written_is_refused_before_training(caps
     assert len(err.splitlines()) == 1 and "cannot write in /proc" in err
 
 
-def test_a_read_only_folder_is_refused(tmp_path, capsys):
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """An empty folder its user may not write to (skipped for a user who can, like root)."""
     folder = tmp_path / "read-only"
     folder.mkdir()
     folder.chmod(0o500)
     try:
         if os.access(folder, os.W_OK):
             pytest.skip("this user can write to a read-only folder (root)")
-        assert main(["probe", "--out", str(folder / "probes.nc")]) == 2
+        yield folder
+    finally:
+        folder.chmod(0o700)
+
+
+def test_a_read_only_folder_is_refused(read_only_folder, capsys):
+    assert main(["probe", "--out", str(read_only_folder / "probes.nc")]) == 2
+    assert "cannot write in" in capsys.readouterr().err
+
+
+def test_a_read_only_checkpoint_folder_is_refused_and_left_empty(read_only_folder, tmp_path,
+                                                                 capsys):
+    folder = read_only_folder
+    for checkpoint in (folder, folder / "ck"):  # the empty folder itself, or one inside
+        assert main(["train", "--checkpoint", str(checkpoint),
+                     "--out", str(tmp_path / "x.nc")]) == 2
         assert "cannot write in" in capsys.readouterr().err
-    finally:
-        folder.chmod(0o700)
-
-
-def test_a_read_only_checkpoint_folder_is_refused_and_left_empty(tmp_path, capsys):
-    folder = tmp_path / "read-only"
-    folder.mkdir()
-    folder.chmod(0o500)
-    try:
-        if os.access(folder, os.W_OK):
-            pytest.skip("this user can write to a read-only folder (root)")
-        for checkpoint in (folder, folder / "ck"):  # the empty folder itself, or one inside
-            assert main(["train", "--checkpoint", str(checkpoint),
-                         "--out", str(tmp_path / "x.nc")]) == 2
-            assert "cannot write in" in capsys.readouterr().err
-        assert list(folder.iterdir()) == []
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["read-only"]
-    finally:
-        folder.chmod(0o700)
+    assert list(folder.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["read-only"]
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
