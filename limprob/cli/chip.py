@@ -14,10 +14,18 @@ describes the service, its security model and its faults.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from limprob import interruption
 from limprob.cli.options import (add_chip_noise_options, add_later, add_table_options,
                                  load_chosen_table)
 from limprob.errors import LimprobError
+
+
+SERVED_DEFAULTS = SimpleNamespace(strength=1.0, chip_seed=0, time_steps=32, noise=0.0,
+                                  weight_bits=None)
+"""The served simulated chip's defaults: those of ``limprob train``'s (TrainConfig), stated
+here so that serving does not import PyMC."""
 
 
 def register(commands):
@@ -42,9 +50,8 @@ def register(commands):
 
 def _serve_options(serve):
     from limprob.chip.server import LEASE_IDLE, MAX_MESSAGE_BYTES
-    from limprob.inference.training import TrainConfig
 
-    defaults = TrainConfig()
+    defaults = SERVED_DEFAULTS
     serve.add_argument("--port", type=int, required=True, help="TCP port to listen on")
     serve.add_argument("--token-file", required=True, metavar="FILE",
                        help="file holding the token clients must present (its first line)")
