@@ -3,14 +3,19 @@ ChipServer` (``limprob chip serve``) over ZeroMQ and implements :class:`~limprob
 
 Connecting acquires the chip's lease (:mod:`limprob.chip.server`) under a random lease id and
 reads the served chip's network, widths, noise, weight resolution and description. Each query
-then carries the lease and the next query id ``0, 1, 2, ...``; a request that gets no answer
-within ``timeout`` seconds, or whose connection drops, is sent again with the *same* id on a
+then carries the lease and the next query id ``0, 1, 2, ...``; a request whose connection
+drops, or that gets no answer within ``timeout`` seconds, is sent again with the *same* id on a
 fresh connection after a backoff of ``backoff * 2**k`` seconds (at most :data:`MAX_BACKOFF`),
 so the server answers a query it already ran from its record, and the chip runs each query
-once. When no answer has come for ``unavailable_after`` seconds (or after ``retries`` retries,
-if given) the query fails with :class:`LimprobError` ``chip at HOST:PORT unreachable for S s``.
-The first contact waits at most ``min(unavailable_after, CONNECT_WITHIN)`` seconds, so a wrong
-address is reported at once.
+once.
+
+Reachable means connected: ZeroMQ's heartbeats (answered by the server's I/O thread while its
+chip runs a long query) tell a live server from a dead or cut-off one. When no connection to
+the server has been up for ``unavailable_after`` seconds during a request, it fails with
+:class:`LimprobError` ``chip at HOST:PORT unreachable for S s``; a server that stays connected
+but leaves ``retries + 1`` attempts unanswered for ``timeout`` seconds each (a stuck chip) fails
+it too. The first contact waits at most ``min(unavailable_after, CONNECT_WITHIN)`` seconds, so a
+wrong address is reported at once.
 
 A server restarted during a run has forgotten the lease: the client acquires it again under
 the same id and sets the new server's query counter to its own
@@ -38,9 +43,11 @@ from limprob.errors import LimprobError
 from limprob.snn import Network
 
 TIMEOUT = 30.0
-"""Default seconds to wait for one answer before asking again."""
+"""Default seconds to wait for one answer on a live connection before asking again."""
+RETRIES = 3
+"""Default attempts of one request a connected server may leave unanswered beyond the first."""
 UNAVAILABLE_AFTER = 60.0
-"""Default seconds without an answer after which the chip is declared unreachable."""
+"""Default seconds without a connection after which the chip is declared unreachable."""
 CONNECT_WITHIN = 10.0
 """Most seconds the first contact waits (less if ``unavailable_after`` is less)."""
 BACKOFF = 0.01
@@ -65,10 +72,12 @@ class RemoteChip:
     ----------
     address : ``HOST:PORT`` of ``limprob chip serve``.
     token : the server's token (read it from a file: :func:`limprob.chip.server.read_token`).
-    timeout : seconds to wait for one answer before sending the request again.
-    retries : most retries of one request (None: as many as ``unavailable_after`` allows).
-    unavailable_after : seconds without an answer after which :class:`LimprobError` says the
-        chip is unreachable.
+    timeout : seconds to wait for one answer on a live connection before sending the request
+        again (a query may take this long on the chip).
+    retries : most such unanswered attempts of one request beyond the first (None: no limit);
+        dropped connections do not count.
+    unavailable_after : seconds without a connection to the server during a request after
+        which :class:`LimprobError` says the chip is unreachable.
     backoff : the first pause before a retry (s), doubled on each further one.
 
     :class:`LimprobError` at construction if the server cannot be reached, refuses the token,
@@ -76,7 +85,7 @@ class RemoteChip:
     """
 
     def __init__(self, address: str, token: str, *, timeout: float = TIMEOUT,
-                 retries: int | None = None, unavailable_after: float = UNAVAILABLE_AFTER,
+                 retries: int | None = RETRIES, unavailable_after: float = UNAVAILABLE_AFTER,
                  backoff: float = BACKOFF):
         self.host, self.port = parse_address(address)
         self.address = f"{self.host}:{self.port}"
@@ -96,7 +105,8 @@ class RemoteChip:
         self._lease = secrets.token_hex(16)
         self._next_id = 0
         self._context = zmq.Context()
-        self._socket = self._monitor = None
+        self._socket = self._monitor = self._poller = None
+        self._up = False
         self._queries = 0
         try:
             self._acquire(within=min(self.unavailable_after, CONNECT_WITHIN))
@@ -201,62 +211,89 @@ class RemoteChip:
     def _request(self, fields: dict, arrays=(), *, query_id=None, within=None,
                  lease_lost_ok: bool = True):
         """Send one request until it is answered: the answer's header and arrays, or
-        :class:`LimprobError` (refused, or unreachable for ``within`` seconds, default
-        ``unavailable_after``)."""
+        :class:`LimprobError` if refused, if no connection to the server was up for ``within``
+        seconds (default ``unavailable_after``), or if a connected server left ``retries + 1``
+        attempts unanswered for ``timeout`` seconds each."""
         frames = wire.encode(self._header(fields), arrays)
         limit = self.unavailable_after if within is None else within
-        started, attempt = time.monotonic(), 0
+        down_since = None if self._up else time.monotonic()
+        attempt = silent = 0
         while True:
-            answer = self._attempt(frames, limit - (time.monotonic() - started))
+            answer, down_since = self._attempt(frames, limit, down_since)
             if answer is not None:
                 header, answer_arrays = answer
                 if query_id is not None and header.get("id") not in (query_id, None):
-                    answer = None  # a stale answer: ask again
-                elif header.get("ok"):
+                    continue  # a stale answer: ask again
+                if header.get("ok"):
                     if "queries" in header:
                         self._queries = int(header["queries"])
                     return header, answer_arrays
-                elif header.get("code") == "lease" and lease_lost_ok:
+                if header.get("code") == "lease" and lease_lost_ok:
                     self._reacquire()
                     continue
-                else:
-                    raise LimprobError(f"chip at {self.address}: {header.get('error')}")
+                raise LimprobError(f"chip at {self.address}: {header.get('error')}")
             attempt += 1
-            elapsed = time.monotonic() - started
-            if elapsed >= limit or (self.retries is not None and attempt > self.retries):
+            down = 0.0 if down_since is None else time.monotonic() - down_since
+            if down >= limit:
                 raise LimprobError(
-                    f"chip at {self.address} unreachable for {elapsed:.3g} s ({attempt} "
+                    f"chip at {self.address} unreachable for {down:.3g} s ({attempt} "
                     f"attempt(s) unanswered); check that 'limprob chip serve' runs there, then "
                     f"resume a --checkpoint run with limprob train --resume DIR")
+            if down_since is None:  # connected, but no answer within the timeout
+                silent += 1
+                if self.retries is not None and silent > self.retries:
+                    raise LimprobError(
+                        f"chip at {self.address} did not answer within {self.timeout:g} s, "
+                        f"{silent} times; its chip may be stuck")
             self.retried += 1
-            time.sleep(min(self.backoff * 2 ** (attempt - 1), MAX_BACKOFF, limit - elapsed))
+            pause = min(self.backoff * 2 ** (attempt - 1), MAX_BACKOFF)
+            time.sleep(pause if down_since is None else min(pause, limit - down))
 
-    def _attempt(self, frames: list, limit: float):
-        """Send ``frames`` once and wait for the answer up to ``timeout`` (and ``limit``)
-        seconds: the decoded answer, or None if none came or the connection dropped (the
-        socket is then replaced, so no late answer can be mistaken for a new one)."""
+    def _attempt(self, frames: list, limit: float, down_since: float | None):
+        """Send ``frames`` once and wait for the answer: ``(answer, down_since)`` with the
+        decoded answer, or None if the connection dropped, the ``timeout`` passed, or no
+        connection was up for ``limit`` seconds since ``down_since`` (None: it is up). On a
+        failure the socket is replaced, so no late answer is mistaken for a new one."""
         socket = self._connected()
-        while self._monitor.poll(0):  # forget drops of connections before this request
-            recv_monitor_message(self._monitor)
+        while self._monitor.poll(0):  # connection events before this request
+            down_since = self._event(down_since)
+        if not self._up and down_since is None:
+            down_since = time.monotonic()  # a new connection: down until it is up
         socket.send_multipart(frames, copy=False)
-        deadline = time.monotonic() + min(self.timeout, max(limit, 0.001))
-        poller = zmq.Poller()
-        poller.register(socket, zmq.POLLIN)
-        poller.register(self._monitor, zmq.POLLIN)
-        while (left := deadline - time.monotonic()) > 0:
-            ready = dict(poller.poll(left * 1000))
+        deadline = time.monotonic() + self.timeout
+        poller = self._poller
+        while True:
+            now = time.monotonic()
+            wait = deadline - now
+            if down_since is not None:
+                wait = min(wait, down_since + limit - now)
+            if wait <= 0:
+                break
+            ready = dict(poller.poll(wait * 1000))
             if socket in ready:
                 try:
-                    return wire.decode(socket.recv_multipart(copy=False), max_arrays=1)
+                    return wire.decode(socket.recv_multipart(copy=False), max_arrays=1), None
                 except wire.WireError as error:
                     raise LimprobError(f"chip at {self.address}: malformed answer ({error})"
                                        ) from None
             if self._monitor in ready:
-                event = recv_monitor_message(self._monitor)["event"]
-                if event == zmq.EVENT_DISCONNECTED:
-                    break
+                was_up = down_since is None
+                down_since = self._event(down_since)
+                if was_up and down_since is not None:
+                    break  # dropped: the request may be lost, ask again
         self._drop_socket()
-        return None
+        return None, down_since
+
+    def _event(self, down_since: float | None) -> float | None:
+        """Read one connection event: the new ``down_since`` (None once connected)."""
+        event = recv_monitor_message(self._monitor)["event"]
+        if event == zmq.EVENT_CONNECTED:
+            self._up = True
+            return None
+        if event == zmq.EVENT_DISCONNECTED:
+            self._up = False
+            return time.monotonic() if down_since is None else down_since
+        return down_since
 
     def _connected(self):
         if self._socket is None:
@@ -264,9 +301,17 @@ class RemoteChip:
             socket.setsockopt(zmq.LINGER, 0)
             socket.setsockopt(zmq.RECONNECT_IVL, 50)
             socket.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
-            self._monitor = socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+            # ZMTP heartbeats, answered by the server's I/O thread even while its chip runs:
+            # a silent peer is a dropped connection after HEARTBEAT_TIMEOUT
+            socket.setsockopt(zmq.HEARTBEAT_IVL, 1000)
+            socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5000)
+            self._monitor = socket.get_monitor_socket(zmq.EVENT_CONNECTED
+                                                      | zmq.EVENT_DISCONNECTED)
             socket.connect(f"tcp://{self.host}:{self.port}")
-            self._socket = socket
+            self._socket, self._up = socket, False
+            self._poller = zmq.Poller()
+            self._poller.register(socket, zmq.POLLIN)
+            self._poller.register(self._monitor, zmq.POLLIN)
         return self._socket
 
     def _drop_socket(self) -> None:
@@ -274,4 +319,5 @@ class RemoteChip:
             self._socket.disable_monitor()
             self._monitor.close(linger=0)
             self._socket.close(linger=0)
-            self._socket = self._monitor = None
+            self._socket = self._monitor = self._poller = None
+            self._up = False

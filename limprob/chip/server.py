@@ -39,8 +39,9 @@ RECORD = 32
 """Answers kept per lease, by query id."""
 MAX_MESSAGE_BYTES = 64 * 2**20
 """Default largest frame accepted (bytes): a query's inputs are one frame."""
-LEASE_IDLE = 300.0
-"""Default seconds without a request after which a lease expires."""
+LEASE_IDLE = 30.0
+"""Default seconds without a request after which a lease expires (its holder, if still there,
+takes it again at its next request: :mod:`limprob.chip.remote`)."""
 MAX_FRAMES = 4
 """A request has at most a header and three arrays (W_in, W_out, x)."""
 PROTOCOL = 1
