@@ -259,7 +259,7 @@ class RemoteChip:
             down_since = self._event(down_since)
         if not self._up and down_since is None:
             down_since = time.monotonic()  # a new connection: down until it is up
-        socket.send_multipart(frames, copy=False)
+        socket.send_multipart(frames)
         deadline = time.monotonic() + self.timeout
         poller = self._poller
         while True:
