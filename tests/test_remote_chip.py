@@ -199,6 +199,25 @@ def test_a_retried_query_is_answered_from_the_record_not_run_again(server):
     assert raw_request(server.address, {**lease, "op": "close"})["ok"]
 
 
+def test_a_server_restarted_within_the_limit_goes_on_with_the_runs_count(token_file):
+    server = Server(token_file)
+    local = SimulatedChip(30, 2, Network(4, 8), 1.0, 0, noise=0.1)
+    remote = RemoteChip(server.address, TOKEN, unavailable_after=120)
+    try:
+        for seed in range(3):
+            assert np.array_equal(remote.run(*query_arrays(seed=seed)),
+                                  local.run(*query_arrays(seed=seed)))
+        server.process.kill()
+        server.process.wait()
+        server = Server(token_file, port=server.port)  # a new chip process, counting from 0
+        # the client takes the lease again and sets the counter: the noise goes on as in process
+        assert np.array_equal(remote.run(*query_arrays(seed=3)), local.run(*query_arrays(seed=3)))
+        assert remote.queries == local.queries == 4 and remote.retried >= 1
+    finally:
+        remote.close()
+        server.stop()
+
+
 def test_an_unreachable_chip_is_one_line_after_the_limit():
     started = time.monotonic()
     with pytest.raises(LimprobError, match=r"chip at 127\.0\.0\.1:\d+ unreachable for"):

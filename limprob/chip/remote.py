@@ -17,6 +17,10 @@ but leaves ``retries + 1`` attempts unanswered for ``timeout`` seconds each (a s
 it too. The first contact waits at most ``min(unavailable_after, CONNECT_WITHIN)`` seconds, so a
 wrong address is reported at once.
 
+A query whose inputs ``x`` equal those of one of the last few sent (training presents the same
+training split every time) names them by id instead of sending them again; the server keeps
+them per lease (:data:`~limprob.chip.server.INPUTS_KEPT`) and asks for them if it has not.
+
 A server restarted during a run has forgotten the lease: the client acquires it again under
 the same id and sets the new server's query counter to its own
 (:meth:`RemoteChip.continue_from`), so the counter (and a noisy chip's noise stream) go on as
@@ -31,13 +35,14 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections import OrderedDict
 
 import numpy as np
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from limprob.chip import wire
-from limprob.chip.server import PROTOCOL, parse_address
+from limprob.chip.server import INPUTS_KEPT, PROTOCOL, parse_address
 from limprob.chip.simulated import check_query
 from limprob.errors import LimprobError
 from limprob.snn import Network
@@ -54,6 +59,10 @@ BACKOFF = 0.01
 """First pause (s) before a retry; doubled on each further retry."""
 MAX_BACKOFF = 2.0
 """Longest pause between two retries (s)."""
+
+
+class _InputsForgotten(Exception):
+    """The server no longer holds the inputs a query named (it was restarted)."""
 
 
 def connect(address: str, token_file, *, unavailable_after: float = UNAVAILABLE_AFTER
@@ -102,8 +111,12 @@ class RemoteChip:
         self.unavailable_after, self.backoff = float(unavailable_after), float(backoff)
         self.retried = 0
         """Requests sent again so far (an answer lost, a connection dropped)."""
+        self.last_chip_seconds = np.nan
+        """Seconds the last query took on the served chip, as its server measured them: the
+        rest of the query's time is the transport's."""
         self._lease = secrets.token_hex(16)
         self._next_id = 0
+        self._next_x_id, self._sent_inputs, self._x_frame = 0, OrderedDict(), ()
         self._context = zmq.Context()
         self._socket = self._monitor = self._poller = None
         self._up = False
@@ -146,15 +159,36 @@ class RemoteChip:
                                f"at {self.address} ({self._info['max_message_bytes']} bytes; "
                                "its --max-message-bytes)")
         query_id = self._next_id
-        header, arrays = self._request({"op": "query", "id": query_id}, (w_in, w_out, x),
-                                       query_id=query_id)
+        try:
+            header, arrays = self._request({"op": "query", "id": query_id, **self._inputs(x)},
+                                           (w_in, w_out, *self._x_frame), query_id=query_id)
+        except _InputsForgotten:  # a restarted server: send the inputs themselves
+            self._sent_inputs.clear()
+            header, arrays = self._request({"op": "query", "id": query_id, **self._inputs(x)},
+                                           (w_in, w_out, *self._x_frame), query_id=query_id)
         self._next_id += 1
+        self.last_chip_seconds = float(header.get("chip_seconds", np.nan))
         counts = arrays[0] if len(arrays) == 1 else None
         if counts is None or counts.shape != (x.shape[0], self.n_outputs):
             raise LimprobError(f"chip at {self.address}: answered counts of shape "
                                f"{None if counts is None else counts.shape}, not "
                                f"{(x.shape[0], self.n_outputs)}")
         return np.array(counts, dtype=np.float64)  # own the memory, writable
+
+    def _inputs(self, x: np.ndarray) -> dict:
+        """The query's reference to inputs the server holds (``x_ref``: equal to ``x``, element
+        by element), or ``x_id`` with ``x`` to send (:attr:`_x_frame`)."""
+        for x_id, sent in self._sent_inputs.items():
+            if sent.shape == x.shape and np.array_equal(sent, x):
+                self._x_frame = ()
+                return {"x_ref": x_id}
+        x_id = self._next_x_id
+        self._next_x_id += 1
+        self._sent_inputs[x_id] = x.copy()
+        while len(self._sent_inputs) > INPUTS_KEPT:
+            self._sent_inputs.popitem(last=False)
+        self._x_frame = (x,)
+        return {"x_id": x_id}
 
     def continue_from(self, queries: int) -> None:
         """Set the served chip's query counter (the index of a noisy chip's noise stream) to
@@ -231,6 +265,8 @@ class RemoteChip:
                 if header.get("code") == "lease" and lease_lost_ok:
                     self._reacquire()
                     continue
+                if header.get("code") == "inputs":
+                    raise _InputsForgotten()
                 raise LimprobError(f"chip at {self.address}: {header.get('error')}")
             attempt += 1
             down = 0.0 if down_since is None else time.monotonic() - down_since

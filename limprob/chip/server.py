@@ -12,8 +12,10 @@ the messages), so queries run one at a time on the chip, in the order they arriv
   address and since when it holds the chip.
 - **Query ids.** A query carries ``(lease, id)``. The answers of the lease's last
   :data:`RECORD` ids are kept; a query whose id is in the record (a retry after a lost reply)
-  is answered from it, never run or counted again. The record is the server's only memory
-  that grows with use, and it is bounded.
+  is answered from it, never run or counted again. A query may name the inputs ``x`` of an
+  earlier query of its lease (``x_ref``) instead of sending them again; the last
+  :data:`INPUTS_KEPT` are kept. The record and these inputs are the server's only memory that
+  grows with use, and both are bounded.
 - **Refusals.** A message over ``max_message_bytes`` (any frame; ZeroMQ's ``MAXMSGSIZE``
   drops the sender's connection after reading only the frame's length), a malformed one, one
   with too many frames (drained and dropped frame by frame) or a bad token is refused with an
@@ -37,6 +39,9 @@ from limprob.errors import LimprobError
 
 RECORD = 32
 """Answers kept per lease, by query id."""
+INPUTS_KEPT = 4
+"""Query inputs ``x`` kept per lease, so a query with the same inputs as an earlier one sends
+only their id (training presents the same training split in every query)."""
 MAX_MESSAGE_BYTES = 64 * 2**20
 """Default largest frame accepted (bytes): a query's inputs are one frame."""
 LEASE_IDLE = 30.0
@@ -75,13 +80,15 @@ def read_token(path) -> str:
 @dataclass
 class Lease:
     """The chip's holder: its lease id, its address, when it began and was last heard from,
-    and the answers of its recent query ids (at most :data:`RECORD`)."""
+    the answers of its recent query ids (at most :data:`RECORD`) and the inputs its recent
+    queries sent (at most :data:`INPUTS_KEPT`, by the client's input id)."""
 
     id: str
     peer: str
     since: float
     last: float
     answers: OrderedDict = field(default_factory=OrderedDict)
+    inputs: OrderedDict = field(default_factory=OrderedDict)
 
     def holder(self) -> str:
         return (f"{self.peer} since {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(self.since))}"
@@ -235,11 +242,23 @@ class ChipServer:
         answers = self.lease.answers
         if query_id in answers:  # a retry: answered from the record, not run again
             return answers[query_id]
+        inputs, x_ref, x_id = self.lease.inputs, header.get("x_ref"), header.get("x_id")
+        if x_ref is not None:  # the inputs of an earlier query of this lease
+            if x_ref not in inputs or len(arrays) != 2:
+                return _error("the server does not hold those inputs", id=query_id,
+                              code="inputs")
+            arrays = [*arrays, inputs[x_ref]]
         if len(arrays) != 3:
             return _error("malformed request: a query carries W_in, W_out and x")
+        if type(x_id) is int:  # keep them for later queries
+            inputs[x_id] = arrays[2]
+            while len(inputs) > INPUTS_KEPT:
+                inputs.popitem(last=False)
         try:
+            started = time.perf_counter()
             counts = self.chip.run(*arrays)
-            reply = _ok(id=query_id, queries=self.chip.queries, arrays=[counts])
+            reply = _ok(id=query_id, queries=self.chip.queries, arrays=[counts],
+                        chip_seconds=time.perf_counter() - started)
         except LimprobError as error:
             reply = _error(str(error), id=query_id)
         answers[query_id] = reply

@@ -33,7 +33,8 @@ def register(commands):
     chip = commands.add_parser(
         "chip", help="serve a chip over the network",
         description="Commands about a chip itself: 'limprob chip serve' serves one over the "
-                    "network to 'limprob train --chip-address HOST:PORT'.")
+                    "network to 'limprob train --chip-address HOST:PORT'.",
+        epilog="Example:\n  limprob chip serve --port 5555 --token-file ~/.limprob-token")
     actions = chip.add_subparsers(dest="action", required=True, metavar="ACTION")
     serve = actions.add_parser(
         "serve", help="serve a simulated chip to remote training runs",
