@@ -70,6 +70,14 @@ class Network:
     def as_attrs(self) -> dict:
         return {f"network_{k}": v for k, v in asdict(self).items()}
 
+    @classmethod
+    def from_attrs(cls, attrs) -> Network:
+        """The network :meth:`as_attrs` wrote into ``attrs`` (a trace's or a chip's); a trace
+        written before the reset was an option has reset by subtraction."""
+        return cls(int(attrs["network_n_hidden"]), int(attrs["network_n_steps"]),
+                   float(attrs["network_beta"]), float(attrs["network_theta"]),
+                   str(attrs.get("network_reset", "subtract")))
+
 
 def lif_layer_step(v, s, current, beta, theta, reset_zero=False):
     """One time step of one LIF layer; returns the new potential and spikes.

@@ -82,9 +82,7 @@ def run_export(args):
     out = check_output_path(args.nir)
     tree = load_training_trace(args.trace)
     attrs = tree.attrs
-    network = Network(int(attrs["network_n_hidden"]), int(attrs["network_n_steps"]),
-                      float(attrs["network_beta"]), float(attrs["network_theta"]),
-                      str(attrs.get("network_reset", "subtract")))
+    network = Network.from_attrs(attrs)
     w_in, w_out = trace_weights(tree, args.weights)
     write_nir(to_nir(w_in, w_out, network, export_metadata(tree, args.trace, args.weights)),
               out)
