@@ -15,6 +15,12 @@ Prints one markdown row per trace and point estimate: the reset the network was 
 test predictions (argmax of the counts, first class on ties, as limprob's softmax readout)
 that differ, samples whose counts differ, and the largest count difference.
 
+The other direction, for the traces trained with reset zero: the best draw's weights go into
+an snnTorch network of ``Leaky(reset_mechanism="zero")`` neurons, snnTorch's
+``export_to_nir`` writes it (no limprob metadata), and ``from_nir(path, time_steps, "zero")``
+(``limprob evaluate --network --steps T --reset zero``) reads it; the counts of snnTorch's own
+network are compared with limprob's counts of the graph.
+
 Needs torch and snnTorch, which limprob does not depend on:
 
     .venv/bin/pip install torch==2.13.0 snntorch==1.0.0 nirtorch
@@ -34,6 +40,9 @@ from pathlib import Path
 import nir
 import numpy as np
 import torch
+import snntorch
+import snntorch.utils
+from snntorch.export_nir import export_to_nir
 from snntorch.import_nir import import_from_nir
 
 from limprob.chip import SimulatedChip, from_nir, to_nir, write_nir
@@ -61,6 +70,51 @@ def snntorch_counts(graph, x: np.ndarray, n_steps: int, dtype) -> np.ndarray:
             spikes, _ = module(current)
             counts += spikes.to(torch.float64)
     return counts.numpy()
+
+
+def snntorch_network(w_in, w_out, network: Network):
+    """The network as snnTorch modules (float32): Linear (no bias) and ``Leaky`` layers with
+    per-neuron constants (what snnTorch's exporter needs to give per-neuron NIR nodes)."""
+    def leaky(size, **options):
+        return snntorch.Leaky(beta=torch.full((size,), network.beta),
+                              threshold=torch.full((size,), network.theta), init_hidden=True,
+                              reset_mechanism=network.reset, **options)
+
+    layers = []
+    for w in (w_in, w_out):
+        linear = torch.nn.Linear(*w.shape, bias=False)
+        linear.weight.data = torch.as_tensor(w.T, dtype=torch.float32)
+        layers += [linear, leaky(w.shape[1], **({"output": True} if w is w_out else {}))]
+    return torch.nn.Sequential(*layers)
+
+
+def snntorch_export_round_trip(trace: str, folder: Path):
+    """snnTorch's own network of the trace's best draw against limprob's reading of its
+    export (no metadata; T and the reset given)."""
+    tree = load_training_trace(trace)
+    network = Network.from_attrs(tree.attrs)
+    test = split(load_dataset("wisconsin"), seed=int(tree.attrs["seed"])).test
+    x = test["features"].values
+    module = snntorch_network(*trace_weights(tree, "best"), network)
+    current = torch.as_tensor(x, dtype=torch.float32)
+    own = np.zeros((x.shape[0], 2))
+    with torch.no_grad():
+        for _ in range(network.n_steps):
+            spikes, _ = module(current)
+            own += spikes.numpy()
+        snntorch.utils.reset(module)
+        with contextlib.redirect_stdout(io.StringIO()):
+            graph = export_to_nir(module, torch.zeros(x.shape[1]))
+    path = folder / "from_snntorch.nir"
+    nir.write(path, graph)
+    loaded = from_nir(path, network.n_steps, network.reset)
+    counts = SimulatedChip(loaded.n_inputs, loaded.n_outputs, loaded.network, 0.0).run(
+        loaded.w_in, loaded.w_out, x)
+    changed = int((counts.argmax(axis=1) != own.argmax(axis=1)).sum())
+    print(f"{Path(trace).name}: snnTorch's own network (reset {network.reset}, float32) against "
+          f"limprob's reading of its export_to_nir graph: {changed} / {len(x)} predictions "
+          f"differ, {int(np.any(counts != own, axis=1).sum())} samples with other counts, "
+          f"largest count difference {np.abs(counts - own).max():g}")
 
 
 def compare(trace: str, folder: Path):
@@ -96,6 +150,10 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         for trace in args.traces:
             compare(trace, Path(folder))
+        print()
+        for trace in args.traces:
+            if load_training_trace(trace).attrs.get("network_reset") == "zero":
+                snntorch_export_round_trip(trace, Path(folder))
 
 
 if __name__ == "__main__":
