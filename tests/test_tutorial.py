@@ -25,38 +25,29 @@ def outputs(cell) -> str:
     return "\n".join(texts)
 
 
-@pytest.fixture(scope="module")
-def executed(tmp_path_factory):
-    """The tutorial notebook after running every cell, and the folder it ran in."""
-    folder = tmp_path_factory.mktemp("tutorial")
+def test_the_tutorial_runs_end_to_end_and_reports_what_its_own_run_measured(tmp_path):
+    # one test, so that pytest-xdist runs the notebook once, not once per worker
     notebook = jupytext.read(TUTORIAL)
     client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(folder)}})
+                                     resources={"metadata": {"path": str(tmp_path)}})
     client.execute()
-    return notebook, folder
 
-
-def test_the_tutorial_runs_every_cell_without_an_error(executed):
-    notebook, _ = executed
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert code and all(cell.get("execution_count") for cell in code)
     errors = [output for cell in code for output in cell.get("outputs", [])
               if output.get("output_type") == "error"]
     assert errors == []
 
-
-def test_the_tutorial_reports_what_its_own_run_measured(executed):
-    notebook, folder = executed
-    text = "\n".join(outputs(cell) for cell in notebook.cells if cell.cell_type == "code")
-    tree = load_trace(folder / "runs" / "tutorial.nc")
+    text = "\n".join(outputs(cell) for cell in code)
+    runs = tmp_path / "runs"
+    tree = load_trace(runs / "tutorial.nc")
     # the printed figures are the saved run's, not numbers written into the tutorial
     assert f"{tree.attrs['training_chip_queries']} chip queries for training" in text
     assert f"predictive average {tree.attrs['test_accuracy_predictive']:.3f}" in text
     assert tree.attrs["convergence_verdict"] in text
     assert "W_out[" in text  # the ArviZ summary's rows, labelled by the named dims
-    assert (folder / "runs" / "tutorial.nir").stat().st_size > 0
-    for figure in ("tutorial_rank.png", "tutorial_training.png"):
-        assert (folder / "runs" / figure).stat().st_size > 0
+    for name in ("tutorial.nir", "tutorial_rank.png", "tutorial_training.png"):
+        assert (runs / name).stat().st_size > 0
     # the NIR graph read back scores as the trace's W* does on the ideal chip
     found = re.search(r"W\* on the ideal chip: (\S+) from the trace, (\S+) from the graph", text)
     assert found and found[1] == found[2]
