@@ -56,6 +56,21 @@ def markdown_of_sections(text: str) -> str:
     return "\n".join(out)
 
 
+CODE_SPAN = re.compile(r"(`+[^`]*`+)")
+
+
+def escape_stars(text: str) -> str:
+    """``text`` with ``W*`` (the point estimate's name) written ``W\\*`` outside code, so that
+    two of them in one paragraph do not turn the text between them into emphasis."""
+    lines = []
+    for line in text.splitlines():
+        if not line.startswith("    "):  # an indented code block stays as it is
+            line = "".join(part if part.startswith("`") else part.replace("W*", "W\\*")
+                           for part in CODE_SPAN.split(line))
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def markdown_of_roles(text: str) -> str:
     """``text`` with every Sphinx role written as a code span of its target (the last
     component where the target starts with ``~``, as Sphinx shows it) and every
@@ -91,7 +106,8 @@ class LimprobDocs(griffe.Extension):
     def on_instance(self, *, obj: griffe.Object, **kwargs: Any) -> None:
         """Rewrite the docstring of each object as it is loaded."""
         if obj.docstring is not None:
-            obj.docstring.value = markdown_of_sections(markdown_of_roles(obj.docstring.value))
+            obj.docstring.value = escape_stars(markdown_of_sections(markdown_of_roles(
+                obj.docstring.value)))
 
     def on_package(self, *, pkg: griffe.Module, loader: griffe.GriffeLoader,
                    **kwargs: Any) -> None:
