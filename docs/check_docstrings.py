@@ -1,9 +1,9 @@
 """List limprob's public names without a docstring, and modules no API reference page shows.
 
 A name is public when no component of its dotted path starts with an underscore and, for a
-class or function of a module that defines ``__all__``, when ``__all__`` lists it. The check covers modules, classes,
-functions, methods and properties (not constants: their docstrings are optional), read from
-the source by griffe, as mkdocstrings reads them. A public module must also appear in a
+class or function of a module that defines ``__all__``, when ``__all__`` lists it. The check
+covers modules, classes, functions, methods and properties (not constants: their docstrings
+are optional), read from the source by griffe, as mkdocstrings reads them. A public module must also appear in a
 ``::: name`` line of ``docs/reference/*.md``, so the API reference shows it.
 
 Run from the repository root (``make docs`` does, before building the site)::
