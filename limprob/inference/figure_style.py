@@ -105,11 +105,18 @@ def dataset_chance(name: str) -> float:
     return majority_rate(load_dataset(name)["labels"].values)
 
 
-def draw_chance(ax, rate: float, label: bool = True) -> None:
+def draw_chance(ax, rate: float, label: bool = True, annotate: bool = False) -> None:
     """A dotted grey line at the chance level ``rate``, named in the legend (``label``: the
-    first of several panels names it, the others draw the line only)."""
+    first of several panels names it) and, with ``annotate``, its rate written just under the
+    line at the left (for panels whose data sets differ in chance level)."""
     ax.axhline(rate, color="0.35", lw=1.0, ls=":", zorder=1,
-               label=f"chance: majority class ({rate:.0%})" if label else None)
+               label="chance: majority class" + ("" if annotate else f" ({rate:.0%})")
+               if label else None)
+    if annotate:
+        ax.annotate(f"chance {rate:.0%}", (0.01, rate), xycoords=("axes fraction", "data"),
+                    xytext=(0, -2), textcoords="offset points", ha="left", va="top",
+                    fontsize=7, color="0.3", zorder=5,
+                    bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.8))
 
 
 def accuracy_limits(ax, *values, chance: float = 1.0) -> None:
