@@ -55,15 +55,16 @@ METHOD_MARKERS = {"mh": "o", "mh_pseudo_marginal": "o", "mh_one_query": "v",
 """One marker per method, so the figures read in grey too."""
 
 PARAMETER_SYMBOLS = {
-    "tau_u": "τ_u", "tau_r": "τ_r", "time_ratio": "τ_r / τ_u", "update_time": "τ_u / τ_r",
-    "strength": "distortion strength α", "inverse_w_sat": "1 / w_sat (saturation)",
-    "log_gain": "log g (global gain)", "log_leak": "log λ (global leak)",
-    "gain_spread": "gain spread σ_g", "threshold_spread": "threshold spread σ_θ",
-    "leak_spread": "leak spread σ_λ", "count_sigma": "count noise σ_c",
+    "tau_u": r"$\tau_u$", "tau_r": r"$\tau_r$", "time_ratio": r"$\tau_r / \tau_u$",
+    "update_time": r"$\tau_u / \tau_r$", "strength": "distortion strength α",
+    "inverse_w_sat": "1 / w_sat (saturation)", "log_gain": "log g (global gain)",
+    "log_leak": "log λ (global leak)", "gain_spread": r"gain spread $\sigma_g$",
+    "threshold_spread": r"threshold spread $\sigma_\theta$",
+    "leak_spread": r"leak spread $\sigma_\lambda$", "count_sigma": r"count noise $\sigma_c$",
     "noise": "membrane noise σ (units of the threshold)", "kappa": "readout gain κ",
     "n_params": "trainable parameters N", "tokens": "training tokens D", "bits": "bits b",
 }
-"""Chip, network and energy-model quantities as symbols with words."""
+"""Chip, network and energy-model quantities as symbols with words (matplotlib mathtext)."""
 
 FAMILY_LABELS = {"saturation": "saturation", "gain": "gain", "leak": "leak",
                  "threshold_mismatch": "θ mismatch"}
