@@ -12,8 +12,9 @@
     predictions);
 (c) arviz-plots' rank plot (fractional-rank Δ-ECDF) of :math:`\\ell^{(s)}`, the function-space
     quantity of :mod:`limprob.inference.diagnostics`, titled with its R-hat and bulk ESS: if the
-    chains sample the same distribution each line stays near 0 (one chain: inside the drawn
-    envelope; several: the multi-chain uniformity test marks the ranks that break it).
+    chains sample the same distribution each line stays near 0, and the multi-chain uniformity
+    test marks the ranks that break it. A one-chain trace gets a note instead: ranks within
+    one chain are uniform by construction.
 
 :func:`plot_elpd_comparison` draws each model's PSIS-LOO ELPD difference to the best model
 with one standard error of that difference, as ``limprob compare --plot`` writes it.
@@ -64,26 +65,32 @@ def plot_training(tree: xr.DataTree, name: str = "trace"):
 
     matplotlib.use("Agg")
     import arviz_plots as azp
+    import matplotlib.pyplot as plt
 
     check_plottable(tree, name)
     draws = function_space_draws(tree)
     log_likelihood = draws["log_likelihood"]
     queries = tree["sample_stats"]["chip_queries"]
     n_chains = log_likelihood.sizes["chain"]
-    rank = azp.plot_rank(xr.DataTree.from_dict({"posterior": draws}), backend="matplotlib",
-                         method="mtc_c" if n_chains > 1 else "envelope",
-                         visuals={"remove_axis": False})
-    figure = rank.viz["figure"].item()
-    rank_axes = rank.viz["plot"]["log_likelihood"].item()
-    colours = [line.get_color() for line in
-               np.ravel(rank.viz["ecdf_lines"]["log_likelihood"].values)]
+    if n_chains > 1:
+        rank = azp.plot_rank(xr.DataTree.from_dict({"posterior": draws}), backend="matplotlib",
+                             method="mtc_c", visuals={"remove_axis": False})
+        figure = rank.viz["figure"].item()
+        rank_axes = rank.viz["plot"]["log_likelihood"].item()
+        colours = [line.get_color() for line in
+                   np.ravel(rank.viz["ecdf_lines"]["log_likelihood"].values)]
+    else:
+        rank, figure, rank_axes, colours = None, plt.figure(), None, ["C0"]
     if len(colours) != n_chains:
         colours = [f"C{c}" for c in range(n_chains)]
 
     figure.set_size_inches(15, 4.8)
     grid = figure.add_gridspec(1, 3, left=0.055, right=0.985, bottom=0.13, top=0.83,
                                wspace=0.28)
-    rank_axes.set_position(grid[0, 2].get_position(figure))
+    if rank_axes is None:
+        rank_axes = figure.add_subplot(grid[0, 2])
+    else:
+        rank_axes.set_position(grid[0, 2].get_position(figure))
     progress, accuracy_axes = figure.add_subplot(grid[0, 0]), figure.add_subplot(grid[0, 1])
 
     chains = log_likelihood["chain"].values
@@ -103,7 +110,13 @@ def plot_training(tree: xr.DataTree, name: str = "trace"):
     else:
         draw_test_accuracy(accuracy_axes, tree, accuracies, queries, colours)
 
-    draw_rank_panel(rank, rank_axes, tree, log_likelihood, colours)
+    if rank is None:
+        rank_axes.text(0.5, 0.5, "(c) one chain: ranks among its own draws are uniform\n"
+                       "by construction, so no rank plot and no R-hat",
+                       ha="center", va="center", transform=rank_axes.transAxes)
+        rank_axes.set_axis_off()
+    else:
+        draw_rank_panel(rank, rank_axes, tree, log_likelihood, colours)
     strength = tree.attrs.get("chip_strength")
     method = method_label(str(tree.attrs.get("method", "mh")), tree.attrs.get("sampler"))
     figure.suptitle(f"{name}: {method}, {n_chains} chain{'s' if n_chains > 1 else ''} × "
@@ -153,11 +166,6 @@ def draw_rank_panel(rank, ax, tree: xr.DataTree, log_likelihood: xr.DataArray, c
         points = suspicious["log_likelihood"].item()
         points.set(color="tab:red", sizes=[30], alpha=0.35, zorder=3, linewidths=0,
                    label="ranks that fail the multi-chain uniformity test")
-    envelope = [c for c in ax.collections if c is not (suspicious["log_likelihood"].item()
-                                                        if suspicious is not None else None)]
-    for band in envelope:
-        band.set_label(f"{LEVEL:.0%} simultaneous envelope of uniform ranks"
-                       if band is envelope[0] else None)
     for text in ax.texts:
         found = re.match(r"p\s*=\s*([\d.]+)\s*\(α\s*=\s*([\d.]+)\)", text.get_text())
         if found:
@@ -175,9 +183,7 @@ def draw_rank_panel(rank, ax, tree: xr.DataTree, log_likelihood: xr.DataArray, c
     ax.set_title("(c) rank plot of the training log-likelihood ℓ\n"
                  f"R-hat {rhat:.2f}, bulk ESS "
                  f"{float(diagnostics['ess_bulk_log_likelihood']):.1f} of "
-                 f"{log_likelihood.size} draws" if np.isfinite(rhat) else
-                 "(c) rank plot of the training log-likelihood ℓ\n(one chain: no R-hat)",
-                 fontsize=10)
+                 f"{log_likelihood.size} draws", fontsize=10)
 
 
 def save_training_plot(tree: xr.DataTree, path: str | Path, name: str = "trace") -> Path:
