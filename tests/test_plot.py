@@ -6,25 +6,25 @@ import shutil
 import sys
 from pathlib import Path
 
-import matplotlib
 import matplotlib.image
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import xarray as xr
+from test_cli import assert_refused, run_cli
+from test_compare import fake_trace
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from limprob.cli import main  # noqa: E402
-from limprob.inference.compare import compare_traces  # noqa: E402
-from limprob.inference.diagnostics import function_space_draws  # noqa: E402
-from limprob.inference.figure_style import (majority_rate, method_label,  # noqa: E402
-                                            seed_interval, wilson_interval)
-from limprob.inference.plots import (draw_accuracies, plot_elpd_comparison,  # noqa: E402
-                                     plot_training)
-from limprob.io import load_trace, save_trace  # noqa: E402
-from test_cli import assert_refused, run_cli  # noqa: E402
-from test_compare import fake_trace  # noqa: E402
+from limprob.cli import main
+from limprob.inference.compare import compare_traces
+from limprob.inference.diagnostics import function_space_draws
+from limprob.inference.figure_style import (
+    majority_rate,
+    method_label,
+    seed_interval,
+    wilson_interval,
+)
+from limprob.inference.plots import draw_accuracies, plot_elpd_comparison, plot_training
+from limprob.io import load_trace, save_trace
 
 ANALYSES = Path(__file__).resolve().parents[1] / "analyses"
 

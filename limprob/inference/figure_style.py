@@ -117,7 +117,8 @@ def draw_chance(ax, rate: float, label: bool = True, annotate: bool = False) -> 
         ax.annotate(f"chance {rate:.0%}", (0.01, rate), xycoords=("axes fraction", "data"),
                     xytext=(0, -2), textcoords="offset points", ha="left", va="top",
                     fontsize=7, color="0.3", zorder=5,
-                    bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.8))
+                    bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none",
+                          "alpha": 0.8})
 
 
 def accuracy_limits(ax, *values, chance: float = 1.0) -> None:

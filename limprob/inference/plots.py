@@ -32,9 +32,19 @@ import pandas as pd
 import xarray as xr
 
 from limprob.errors import LimprobError
-from limprob.inference.diagnostics import function_space_diagnostics, function_space_draws
-from limprob.inference.figure_style import (LEVEL, accuracy_limits, draw_chance, majority_rate,
-                                            method_label, save_figure, wilson_interval)
+from limprob.inference.diagnostics import (
+    function_space_diagnostics,
+    function_space_draws,
+)
+from limprob.inference.figure_style import (
+    LEVEL,
+    accuracy_limits,
+    draw_chance,
+    majority_rate,
+    method_label,
+    save_figure,
+    wilson_interval,
+)
 from limprob.io import check_output_path
 
 
