@@ -50,6 +50,8 @@ class Network:
             raise LimprobError(f"threshold theta must be positive, got {self.theta}")
 
     def as_attrs(self) -> dict:
+        """The network as trace attributes: ``network_n_hidden``, ``network_n_steps``,
+        ``network_beta``, ``network_theta``."""
         return {f"network_{k}": v for k, v in asdict(self).items()}
 
 

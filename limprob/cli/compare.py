@@ -1,6 +1,6 @@
 """``limprob compare``: LOO (Pareto k shown) and SMC-evidence comparison of saved traces.
 
-    limprob compare A.nc B.nc [--names a b] [--var-name y] [--json] [--plot cmp.png]
+Usage: ``limprob compare A.nc B.nc [--names a b] [--var-name y] [--json] [--plot cmp.png]``
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ def register(commands):
 
 
 def run_compare(args):
+    """``limprob compare``: print (or write as JSON) the LOO / SMC-evidence comparison of the
+    traces, and draw it with ``--plot``."""
     import pandas as pd
 
     from limprob.inference.compare import PARETO_K_BAD, compare_traces, table_to_json

@@ -23,6 +23,7 @@ def register(commands):
 
 
 def run_plot(args):
+    """``limprob plot``: draw a training trace's three-panel picture into ``--out``."""
     from pathlib import Path
 
     from limprob.inference.plots import check_plottable, save_training_plot

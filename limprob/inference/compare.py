@@ -119,6 +119,8 @@ def compare_traces(paths, names=None, var_name: str | None = None) -> pd.DataFra
 
 
 def table_to_json(table: pd.DataFrame) -> str:
+    """The comparison table of :func:`compare_traces` as JSON: its var_name, one record per
+    model (non-finite numbers as null) and the LOO warnings."""
     records = {}
     for name, row in table.iterrows():
         records[name] = {k: (None if isinstance(v, float) and not np.isfinite(v) else
