@@ -68,6 +68,8 @@ class Network:
         return self.reset == "zero"
 
     def as_attrs(self) -> dict:
+        """The network as trace attributes: ``network_n_hidden``, ``network_n_steps``,
+        ``network_beta``, ``network_theta``."""
         return {f"network_{k}": v for k, v in asdict(self).items()}
 
     @classmethod

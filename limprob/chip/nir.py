@@ -69,10 +69,12 @@ class NirNetwork:
 
     @property
     def n_inputs(self) -> int:
+        """Input width, the number of features."""
         return self.w_in.shape[0]
 
     @property
     def n_outputs(self) -> int:
+        """Output width, the number of classes."""
         return self.w_out.shape[1]
 
 

@@ -224,9 +224,12 @@ class ParametricChip:
 
     @property
     def queries(self) -> int:
+        """Queries made so far."""
         return self._queries
 
     def run(self, w_in, w_out, x) -> np.ndarray:
+        """One query: spike counts (obs, output) of ``x`` (obs, input) through the distorted
+        network with weights ``w_in``, ``w_out``, plus the read noise."""
         w_in, w_out, x = check_query(self, w_in, w_out, x)
         self._queries += 1
         counts = simulate(self.distortion, self.network, w_in, w_out, x)
@@ -235,6 +238,8 @@ class ParametricChip:
         return counts
 
     def describe(self) -> dict:
+        """The chip's identity as trace attributes: its read noise, seed, network and distortion
+        globals."""
         return {"chip": "ParametricChip", "chip_read_noise": self.read_noise,
                 "chip_seed": self.seed, **self.network.as_attrs(),
                 **{f"chip_{k}": v for k, v in self.distortion.globals().items()}}

@@ -75,6 +75,7 @@ def load_training_trace(path):
 
 
 def run_export(args):
+    """``limprob export``: write a training trace's point estimate as a NIR graph."""
     from limprob.chip.nir import to_nir, write_nir
     from limprob.io import check_output_path
     from limprob.snn import Network

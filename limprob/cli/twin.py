@@ -131,6 +131,7 @@ def _twin_options(twin):
 
 
 def run_probe(args):
+    """``limprob probe``: record a simulated chip's probe measurements into ``--out``."""
     from limprob.chip.probes import record_probes_from_table
     from limprob.chip.simulated import SimulatedChip
     from limprob.data import split
@@ -171,6 +172,8 @@ def network_of(probes):
 
 
 def run_twin(args):
+    """``limprob twin``: fit a per-chip or population twin to a probe dataset and write its
+    trace."""
     import arviz as az
     import pandas as pd
 

@@ -373,6 +373,8 @@ class Adam:
         self.t = 0
 
     def step(self, grads):
+        """One Adam update of the parameters with gradients ``grads`` (the same shapes), in
+        place."""
         self.t += 1
         correction1 = 1.0 - ADAM_BETA1 ** self.t
         correction2 = 1.0 - ADAM_BETA2 ** self.t

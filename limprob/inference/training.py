@@ -198,6 +198,8 @@ class TrainConfig(SamplerSettings):
 
     @property
     def network(self) -> Network:
+        """The nominal :class:`~limprob.snn.Network` of these settings (hidden, time_steps,
+        beta, theta, reset)."""
         return Network(self.hidden, self.time_steps, self.beta, self.theta, self.reset)
 
 

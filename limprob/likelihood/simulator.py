@@ -46,6 +46,7 @@ class DistortedCounts(Op):
 
     def make_node(self, w_in, w_out, x, gain_in, gain_out, inverse_w_sat, beta_hidden,
                   theta_hidden, beta_output, theta_output):
+        """The Apply node of the simulator on the given tensors (PyTensor's Op interface)."""
         ndims = (3, 3, 2, 2, 2, 0, 1, 1, 1, 1)
         args = (w_in, w_out, x, gain_in, gain_out, inverse_w_sat, beta_hidden, theta_hidden,
                 beta_output, theta_output)
@@ -53,6 +54,7 @@ class DistortedCounts(Op):
         return Apply(self, inputs, [pt.dtensor3()])
 
     def perform(self, node, inputs, output_storage):
+        """Simulate the spike counts (batch, obs, output) in Python."""
         inverse_w_sat = float(inputs[5])
         arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in inputs]
         output_storage[0][0] = batched_distorted_counts(*arrays[:5], inverse_w_sat,
@@ -60,9 +62,11 @@ class DistortedCounts(Op):
                                                         self.reset_zero)
 
     def infer_shape(self, fgraph, node, input_shapes):
+        """The output shape (batch, obs, output) from the input shapes."""
         return [(input_shapes[0][0], input_shapes[2][0], input_shapes[1][2])]
 
     def pullback(self, inputs, outputs, output_grads):
+        """Refused: the simulator has no gradient (:class:`BlackBoxGradientError`)."""
         raise BlackBoxGradientError(
             "the distorted-network simulator is a black box with no gradient (spike counts are "
             "piecewise constant): sample it with a gradient-free step method such as limprob's "

@@ -169,6 +169,8 @@ class SyntheticLogLikelihood(Op):
         self.noise_seed = int(noise_seed)
 
     def make_node(self, *args):
+        """The Apply node of the synthetic log-likelihood on the given tensors (PyTensor's Op
+        interface)."""
         if len(args) != len(self._ndims):
             raise TypeError(f"expected {len(self._ndims)} inputs: observed, the globals "
                             f"{GLOBALS}, the noise, the probes and the draws")
@@ -194,13 +196,16 @@ class SyntheticLogLikelihood(Op):
             self.floor))
 
     def perform(self, node, inputs, output_storage):
+        """Compute the synthetic log-likelihood (a scalar, nats) in Python."""
         output_storage[0][0] = np.asarray(self.log_likelihood(inputs[0], inputs[1:8],
                                                               *inputs[8:]))
 
     def infer_shape(self, fgraph, node, input_shapes):
+        """The output shape: a scalar."""
         return [()]
 
     def pullback(self, inputs, outputs, output_grads):
+        """Refused: the synthetic likelihood has no gradient (:class:`BlackBoxGradientError`)."""
         raise BlackBoxGradientError(
             "the synthetic likelihood simulates spiking chips and has no gradient: sample it "
             "with a gradient-free step method such as limprob's BlockedMetropolis")
