@@ -14,8 +14,8 @@ so that one Euler step ``v += dt / tau (v_leak - v + r I)`` is ``v = beta v + I`
 
 NIR's LIF resets to ``v_reset`` (0 here) after a spike. A network with ``reset = "zero"``
 (:mod:`limprob.snn`) is exactly that reading, ``v[t] = beta (1 - s[t-1]) v[t-1] + I[t]``, the
-one every NIR consumer applies (snnTorch's ``import_from_nir`` builds ``Leaky(reset_mechanism=
-"zero")``). A network with ``reset = "subtract"`` resets by subtraction one step later,
+one a consumer that follows NIR's definition applies (snnTorch's ``import_from_nir`` builds
+``Leaky(reset_mechanism="zero")``). A network with ``reset = "subtract"`` resets by subtraction one step later,
 ``v[t] = beta v[t-1] + I[t] - theta s[t-1]``, which the node parameters cannot say: only a
 consumer that reads the metadata runs it as trained. The graph's metadata names the reset
 (``reset_mechanism``) with ``time_steps`` T, the exact ``beta``, the input encoding (the

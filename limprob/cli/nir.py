@@ -28,7 +28,7 @@ def register(commands):
                     "(Input -> Linear -> LIF -> Linear -> LIF -> Output, snnTorch's "
                     "discretisation; the reset the network was trained with and T in the "
                     "metadata; a network trained with --reset zero means the same to every "
-                    "NIR consumer, docs/nir.md).",
+                    "consumer that follows NIR's LIF definition, docs/nir.md).",
         epilog="Example:\n  limprob export runs/run.nc --nir runs/net.nir --weights best")
     export.add_argument("trace", help="a trace written by limprob train")
     export.add_argument("--nir", required=True, metavar="NET.nir", help="NIR file to write")

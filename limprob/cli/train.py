@@ -108,8 +108,8 @@ def _train_options(train):
                             "(default %(default)s)")
     add_reset_option(train, defaults.reset,
                      "what a spike does to the potential: subtract the threshold, or reset it "
-                     "to zero (NIR's own LIF reset, read alike by every NIR consumer; "
-                     "docs/nir.md) (default %(default)s)")
+                     "to zero (the reset NIR's LIF defines, which NIR consumers such as "
+                     "snnTorch run on import; docs/nir.md) (default %(default)s)")
     add_chip_noise_options(train, defaults)
     train.add_argument("--repeats", type=repeats, default=defaults.repeats, metavar="R|auto",
                        help="chip queries per likelihood estimate on a noisy chip, averaged in "
