@@ -167,7 +167,8 @@ def network_of(probes):
     return Network(n_hidden=probes.sizes["hidden"],
                    n_steps=int(probes.attrs.get("network_n_steps", nominal.n_steps)),
                    beta=float(probes.attrs.get("network_beta", nominal.beta)),
-                   theta=float(probes.attrs.get("network_theta", nominal.theta)))
+                   theta=float(probes.attrs.get("network_theta", nominal.theta)),
+                   reset=str(probes.attrs.get("network_reset", nominal.reset)))
 
 
 def run_twin(args):
