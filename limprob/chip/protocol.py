@@ -30,6 +30,11 @@ class Chip(Protocol):
     n_outputs: int
 
     @property
-    def queries(self) -> int: ...
+    def queries(self) -> int:
+        """Queries made so far: each call of ``run`` counts one."""
+        ...
 
-    def run(self, w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray) -> np.ndarray: ...
+    def run(self, w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """One query: write ``w_in`` (input, hidden) and ``w_out`` (hidden, output), present
+        ``x`` (obs, input), return the spike counts (obs, output)."""
+        ...

@@ -226,8 +226,8 @@ class RemoteChip:
 
     def _acquire(self, within: float | None = None) -> None:
         header, _ = self._request({"op": "hello"}, within=within)
-        hidden, steps, beta, theta = header["network"]
-        self.network = Network(int(hidden), int(steps), float(beta), float(theta))
+        hidden, steps, beta, theta, reset = header["network"]
+        self.network = Network(int(hidden), int(steps), float(beta), float(theta), str(reset))
         self.n_inputs, self.n_outputs = int(header["n_inputs"]), int(header["n_outputs"])
         self._info = header
         self._queries = int(header["queries"])

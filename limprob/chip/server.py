@@ -229,7 +229,8 @@ class ChipServer:
         chip = self.chip
         network = chip.network
         return _ok(queries=chip.queries, n_inputs=chip.n_inputs, n_outputs=chip.n_outputs,
-                   network=[network.n_hidden, network.n_steps, network.beta, network.theta],
+                   network=[network.n_hidden, network.n_steps, network.beta, network.theta,
+                            network.reset],
                    noise=float(chip.noise), weight_bits=chip.weight_bits,
                    weight_range=float(chip.weight_range),
                    describe={k: _json_safe(v) for k, v in chip.describe().items()},

@@ -1,7 +1,7 @@
 """``limprob chip serve``: serve a chip over the network to ``limprob train --chip-address``.
 
     limprob chip serve --port 5555 --token-file token.txt [--host 127.0.0.1]
-                       [--strength 1 --chip-seed 0 --noise 0 --weight-bits none]
+                       [--strength 1 --chip-seed 0 --noise 0 --weight-bits none --reset R]
                        [--hidden H --steps T] [--dataset NAME | --data FILE]
 
 The served chip is a simulated one built from the options, with one input per feature and one
@@ -17,13 +17,13 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from limprob import interruption
-from limprob.cli.options import (add_chip_noise_options, add_later, add_table_options,
-                                 load_chosen_table)
+from limprob.cli.options import (add_chip_noise_options, add_later, add_reset_option,
+                                 add_table_options, load_chosen_table)
 from limprob.errors import LimprobError
 
 
 SERVED_DEFAULTS = SimpleNamespace(strength=1.0, chip_seed=0, time_steps=32, noise=0.0,
-                                  weight_bits=None)
+                                  weight_bits=None, reset="subtract")
 """The served simulated chip's defaults: those of ``limprob train``'s (TrainConfig), stated
 here so that serving does not import PyMC."""
 
@@ -74,6 +74,9 @@ def _serve_options(serve):
                        help="hidden LIF neurons (default: the data set's, 16 for Wisconsin)")
     serve.add_argument("--steps", dest="time_steps", type=int, default=defaults.time_steps,
                        help=f"time steps T of the network (default {defaults.time_steps})")
+    add_reset_option(serve, defaults.reset,
+                     "what a spike does to the potential: subtract the threshold, or reset it "
+                     "to zero (default %(default)s)")
     add_chip_noise_options(serve, defaults)
     add_table_options(serve)
 
@@ -88,7 +91,7 @@ def served_chip(args):
 
     table = load_chosen_table(args)
     hidden = args.hidden or dataset_network(None if args.data else args.dataset)["hidden"]
-    network = Network(hidden, args.time_steps)
+    network = Network(hidden, args.time_steps, reset=args.reset)
     return SimulatedChip(table.sizes["feature"], table.sizes["class"], network, args.strength,
                          args.chip_seed, noise=args.noise, weight_bits=args.weight_bits)
 

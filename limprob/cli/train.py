@@ -18,7 +18,8 @@ from pathlib import Path
 from limprob import interruption
 from limprob.cli.options import (NETWORK_OPTIONS, SAMPLER_OPTIONS, add_chip_noise_options,
                                  add_later, add_max_memory, add_network_choice, add_options,
-                                 add_table_options, config_fields, given_options,
+                                 add_reset_option, add_table_options, config_fields,
+                                 given_options,
                                  load_chosen_table, network_choice, repeats)
 from limprob.errors import LimprobError
 
@@ -67,12 +68,12 @@ CHECKPOINTS = (
 REMOTE_CHIP = (
     "--chip-address HOST:PORT trains on the chip 'limprob chip serve' serves there, with the "
     "token read from --chip-token-file FILE; the simulated chip's options (--strength, "
-    "--chip-seed, --noise, --weight-bits) are then refused, and the network's size comes from "
+    "--chip-seed, --noise, --weight-bits, --reset) are then refused, and the network's size comes from "
     "the served chip. A chip that stays unreachable for --chip-unavailable-after seconds ends "
     "the run with one line and exit code 2; with --checkpoint, 'limprob train --resume DIR "
     "--chip-token-file FILE' finishes it once the server is back. See docs/remote-chip.md.")
 
-SIMULATED_CHIP_OPTIONS = ("strength", "chip_seed", "noise", "weight_bits")
+SIMULATED_CHIP_OPTIONS = ("strength", "chip_seed", "noise", "weight_bits", "reset")
 """Options that describe the simulated chip, refused with ``--chip-address``."""
 
 RESUME_ALLOWS = {"resume", "no_progress", "on_interrupt", "max_memory", "chip_token_file",
@@ -118,6 +119,10 @@ def _train_options(train):
                        help="point estimate reported beside the predictive average: the mean "
                             "of the best chain (W*), the best draw or the last draw "
                             "(default %(default)s)")
+    add_reset_option(train, defaults.reset,
+                     "what a spike does to the potential: subtract the threshold, or reset it "
+                     "to zero (the reset NIR's LIF defines, which NIR consumers such as "
+                     "snnTorch run on import; docs/nir.md) (default %(default)s)")
     add_chip_noise_options(train, defaults)
     train.add_argument("--repeats", type=repeats, default=defaults.repeats, metavar="R|auto",
                        help="chip queries per likelihood estimate on a noisy chip, averaged in "
@@ -190,7 +195,8 @@ def _train(args):
             chip_fields.update({name: getattr(args, name) for name in ("time_steps", "hidden")
                                 if name in given_options(args)})
         config = TrainConfig(**(config_fields(args, TRAIN_OPTIONS) | network_choice(args)
-                                | dict(noise=args.noise, weight_bits=args.weight_bits)
+                                | dict(noise=args.noise, weight_bits=args.weight_bits,
+                                       reset=args.reset)
                                 | chip_fields),
                              sampler=args.sampler, blocks=args.blocks, screen=args.screen,
                              point_estimate=args.point_estimate, repeats=args.repeats,
@@ -371,6 +377,13 @@ def _evaluate_options(evaluate):
     evaluate.add_argument("--seed", type=int, default=None,
                           help="with --network: seed of the data split (default: the graph's "
                                "data_seed, else 0)")
+    evaluate.add_argument("--steps", type=int, default=None, metavar="T",
+                          help="with --network: time steps T of the network, for a graph whose "
+                               "metadata does not give them (one from another tool); must "
+                               "agree with the graph's own")
+    add_reset_option(evaluate, None,
+                     "with --network: the neurons' reset, for a graph whose metadata does "
+                     "not give it; must agree with the graph's own")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -383,9 +396,10 @@ def _evaluate(args):
     if args.network is not None:
         evaluate_network(args)
         return
-    if args.dataset or args.data or args.seed is not None:
-        raise LimprobError("evaluate: --dataset, --data and --seed go with --network; a trace "
-                           "holds its own test set")
+    if (args.dataset or args.data or args.reset
+            or args.seed is not None or args.steps is not None):
+        raise LimprobError("evaluate: --dataset, --data, --seed, --steps and --reset go with "
+                           "--network; a trace holds its own test set and network")
     report = evaluation(load_trace(args.trace))
     if args.json:
         print(json.dumps(report))

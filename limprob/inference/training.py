@@ -94,6 +94,9 @@ class TrainConfig(SamplerSettings):
     """Nominal leak per time step."""
     theta: float = 1.0
     """Nominal firing threshold (units of the input current)."""
+    reset: str = "subtract"
+    """What a spike does to the potential: ``subtract`` the threshold or reset to ``zero``
+    (:data:`limprob.snn.RESETS`; ``zero`` is NIR's own LIF reset)."""
     train_fraction: float = 1.0
     """Fraction of the training split used, in (0, 1]."""
     sampler: str = "pcn"
@@ -202,7 +205,9 @@ class TrainConfig(SamplerSettings):
 
     @property
     def network(self) -> Network:
-        return Network(self.hidden, self.time_steps, self.beta, self.theta)
+        """The nominal :class:`~limprob.snn.Network` of these settings (hidden, time_steps,
+        beta, theta, reset)."""
+        return Network(self.hidden, self.time_steps, self.beta, self.theta, self.reset)
 
 
 def make_step(model: pm.Model, chip: Chip, config: TrainConfig,
@@ -467,10 +472,11 @@ def resume(checkpoint: Checkpoint, *, progressbar: bool = True,
 
 def chip_settings(chip: Chip) -> dict:
     """The :class:`TrainConfig` fields a given chip fixes: its network (hidden size, time
-    steps, leak, threshold), its noise and its weight resolution."""
+    steps, leak, threshold, reset), its noise and its weight resolution."""
     network = chip.network
     return {"hidden": network.n_hidden, "time_steps": network.n_steps, "beta": network.beta,
-            "theta": network.theta, "noise": chip.noise, "weight_bits": chip.weight_bits}
+            "theta": network.theta, "reset": network.reset, "noise": chip.noise,
+            "weight_bits": chip.weight_bits}
 
 
 def simulated_chip(config: TrainConfig, table: xr.Dataset) -> SimulatedChip:
