@@ -6,6 +6,9 @@
     simulated    SimulatedChip (hidden design distortion) and ParametricChip (a given one)
     probes       probe measurements of a chip, as a dataset
     nir          the network as a NIR graph: export, and import (from_nir) of what it can represent
+    server       ChipServer: any chip served over the network (limprob chip serve)
+    remote       RemoteChip: a served chip, queried over the network
+    wire         the messages between the two (ZeroMQ frames, raw float64 arrays)
 
 The chip knows nothing of PyMC: training reaches it only through queries.
 """

@@ -12,6 +12,7 @@
     limprob twin     probes.nc [--population] --out t.nc  fit a digital twin to the probes
     limprob export   runs/run.nc --nir net.nir            the trained network as a NIR graph
     limprob plot     runs/run.nc --out run.png            progress per chip query, rank plot
+    limprob chip serve --port P --token-file F            serve a chip over the network
 
 One module per command group registers its subcommands (``register(commands)``), with
 defaults read from the configuration classes (:mod:`limprob.cli.options`). A subcommand's
@@ -33,11 +34,11 @@ import textwrap
 
 import limprob
 from limprob import interruption
-from limprob.cli import compare, energy, nir, plot, study, train, twin
+from limprob.cli import chip, compare, energy, nir, plot, study, train, twin
 from limprob.cli.options import record_given_options
 from limprob.errors import LimprobError
 
-COMMAND_GROUPS = (train, energy, study, compare, twin, nir, plot)
+COMMAND_GROUPS = (train, energy, study, compare, twin, nir, plot, chip)
 """The modules that register subcommands, in the order ``--help`` lists them."""
 
 

@@ -65,7 +65,19 @@ CHECKPOINTS = (
     "resumed = 1 and how many draws came from the checkpoint (resumed_draws). See "
     "docs/checkpoints.md.")
 
-RESUME_ALLOWS = {"resume", "no_progress", "on_interrupt", "max_memory"}
+REMOTE_CHIP = (
+    "--chip-address HOST:PORT trains on the chip 'limprob chip serve' serves there, with the "
+    "token read from --chip-token-file FILE; the simulated chip's options (--strength, "
+    "--chip-seed, --noise, --weight-bits, --reset) are then refused, and the network's size comes from "
+    "the served chip. A chip that stays unreachable for --chip-unavailable-after seconds ends "
+    "the run with one line and exit code 2; with --checkpoint, 'limprob train --resume DIR "
+    "--chip-token-file FILE' finishes it once the server is back. See docs/remote-chip.md.")
+
+SIMULATED_CHIP_OPTIONS = ("strength", "chip_seed", "noise", "weight_bits", "reset")
+"""Options that describe the simulated chip, refused with ``--chip-address``."""
+
+RESUME_ALLOWS = {"resume", "no_progress", "on_interrupt", "max_memory", "chip_token_file",
+                 "chip_unavailable_after"}
 """Options ``--resume`` may be given with: the rest of the run is in its checkpoint."""
 
 
@@ -81,7 +93,8 @@ def _add_train(commands):
                "\n  limprob train --checkpoint runs/ck --out runs/run.nc   # after a crash:\n"
                "  limprob train --resume runs/ck"
                "\n\n" + textwrap.fill(INTERRUPTION_AND_COST, 78)
-               + "\n\n" + textwrap.fill(CHECKPOINTS, 78))
+               + "\n\n" + textwrap.fill(CHECKPOINTS, 78)
+               + "\n\n" + textwrap.fill(REMOTE_CHIP, 78))
     train.set_defaults(run=_train)
     add_later(train, _train_options)
 
@@ -142,6 +155,22 @@ def _train_options(train):
     train.add_argument("--resume", default=None, metavar="DIR",
                        help="finish the run checkpointed in DIR with its own settings, data "
                             "and --out; the trace equals the uninterrupted run's, bit for bit")
+    _remote_chip_options(train)
+
+
+def _remote_chip_options(train):
+    """``--chip-address``, ``--chip-token-file``, ``--chip-unavailable-after``: a served chip."""
+    from limprob.chip.remote import UNAVAILABLE_AFTER
+
+    train.add_argument("--chip-address", default=None, metavar="HOST:PORT",
+                       help="train on the chip served there (limprob chip serve) instead of a "
+                            "simulated one")
+    train.add_argument("--chip-token-file", default=None, metavar="FILE",
+                       help="file holding the served chip's token (with --chip-address, and "
+                            "with --resume of a run on a served chip)")
+    train.add_argument("--chip-unavailable-after", type=float, default=UNAVAILABLE_AFTER,
+                       metavar="S", help="seconds without an answer from the served chip "
+                                         "after which the run stops (default %(default)s)")
 
 
 def _train(args):
@@ -157,22 +186,51 @@ def _train(args):
     if "checkpoint_every" in given_options(args) and args.checkpoint is None:
         raise LimprobError("limprob train: --checkpoint-every goes with --checkpoint DIR")
     out = check_output_path(args.out)
-    config = TrainConfig(**config_fields(args, TRAIN_OPTIONS), **network_choice(args),
-                         sampler=args.sampler,
-                         blocks=args.blocks, screen=args.screen,
-                         point_estimate=args.point_estimate, reset=args.reset,
-                         noise=args.noise,
-                         weight_bits=args.weight_bits, repeats=args.repeats,
-                         re_estimate_current=args.re_estimate_current)
-    checkpoint = None
-    if args.checkpoint is not None:
-        checkpoint = Checkpoint.new(args.checkpoint, every=args.checkpoint_every, out=out)
-        check_checkpointable(config)
     with ExitStack() as locks:  # a second run on the same --out or checkpoint is refused
+        chip, chip_fields = _given_chip(args, locks), {}
+        if chip is not None:
+            from limprob.inference.training import chip_settings
+
+            chip_fields = chip_settings(chip) | {"chip_address": chip.address}
+            chip_fields.update({name: getattr(args, name) for name in ("time_steps", "hidden")
+                                if name in given_options(args)})
+        config = TrainConfig(**(config_fields(args, TRAIN_OPTIONS) | network_choice(args)
+                                | dict(noise=args.noise, weight_bits=args.weight_bits,
+                                       reset=args.reset)
+                                | chip_fields),
+                             sampler=args.sampler, blocks=args.blocks, screen=args.screen,
+                             point_estimate=args.point_estimate, repeats=args.repeats,
+                             re_estimate_current=args.re_estimate_current)
+        checkpoint = None
+        if args.checkpoint is not None:
+            checkpoint = Checkpoint.new(args.checkpoint, every=args.checkpoint_every, out=out)
+            check_checkpointable(config)
         locks.enter_context(exclusive(out))
         if checkpoint is not None:
             locks.enter_context(exclusive(checkpoint.path))
-        _train_into(out, config, args, load_chosen_table(args), checkpoint)
+        _train_into(out, config, args, load_chosen_table(args), checkpoint, chip)
+
+
+def _given_chip(args, stack):
+    """The chip ``--chip-address`` names, connected (closed with ``stack``), or None for the
+    simulated chip of the options. (A user's chip, ``--chip module:factory``, goes here.)"""
+    from limprob.chip.remote import connect
+
+    given = given_options(args)
+    if args.chip_address is None:
+        if "chip_token_file" in given or "chip_unavailable_after" in given:
+            raise LimprobError("limprob train: --chip-token-file and --chip-unavailable-after "
+                               "go with --chip-address HOST:PORT")
+        return None
+    simulated = [_flag(name) for name in SIMULATED_CHIP_OPTIONS if name in given]
+    if simulated:
+        raise LimprobError(f"limprob train: {', '.join(simulated)} describe the simulated "
+                           f"chip; the chip at --chip-address {args.chip_address} is the "
+                           "server's (set them on limprob chip serve)")
+    if args.chip_token_file is None:
+        raise LimprobError("limprob train: --chip-address needs --chip-token-file FILE")
+    return stack.enter_context(connect(args.chip_address, args.chip_token_file,
+                                       unavailable_after=args.chip_unavailable_after))
 
 
 def _resume(args):
@@ -196,7 +254,19 @@ def _resume(args):
             raise LimprobError(f"{folder}: the checkpoint names no trace to write")
         out = check_output_path(checkpoint.out)
         locks.enter_context(exclusive(out))
-        _train_into(out, config, args, checkpoint.table(), checkpoint)
+        chip = None
+        if config.chip_address:
+            from limprob.chip.remote import connect
+
+            if args.chip_token_file is None:
+                raise LimprobError(f"{folder}: the run trains on the chip at "
+                                   f"{config.chip_address}: give --chip-token-file FILE")
+            chip = locks.enter_context(connect(config.chip_address, args.chip_token_file,
+                                               unavailable_after=args.chip_unavailable_after))
+        elif args.chip_token_file is not None:
+            raise LimprobError(f"{folder}: the run trains on a simulated chip; drop "
+                               "--chip-token-file")
+        _train_into(out, config, args, checkpoint.table(), checkpoint, chip)
 
 
 def _flag(name: str) -> str:
@@ -205,14 +275,14 @@ def _flag(name: str) -> str:
     return "--" + flags.get(name, name.replace("_", "-"))
 
 
-def _train_into(out, config, args, table, checkpoint=None):
+def _train_into(out, config, args, table, checkpoint=None, chip=None):
     from limprob.inference.training import train
     from limprob.io import save_trace
 
     resume = (f"; limprob train --resume {checkpoint.path} goes on from the checkpoint"
               if checkpoint is not None else "")
     tree = train(config, table, progressbar=not args.no_progress, max_memory=args.max_memory,
-                 checkpoint=checkpoint)
+                 checkpoint=checkpoint, chip=chip)
     with interruption.deferred():  # a first signal lets the write finish
         stopped = tree.attrs["interrupted"] or interruption.received()
         if stopped and args.on_interrupt == "discard":

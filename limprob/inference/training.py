@@ -128,6 +128,10 @@ class TrainConfig(SamplerSettings):
     max_repeats: int = 64
     """Most queries per estimate ``repeats="auto"`` may choose (the chain stays exact with
     fewer, only stickier)."""
+    chip_address: str = ""
+    """``HOST:PORT`` of the served chip trained on (:class:`~limprob.chip.remote.RemoteChip`;
+    ``""``: the simulated chip of the fields above). Recorded so a resumed run reconnects;
+    the token never is."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -150,6 +154,9 @@ class TrainConfig(SamplerSettings):
             raise LimprobError(f"blocks apply to limprob's samplers ({', '.join(STEP_METHODS)})")
         positive_number("sigma_w", self.sigma_w)
         positive_number("kappa", self.kappa)
+        if self.chip_address and self.cores != 1:
+            raise LimprobError("a served chip answers one run's queries one at a time: use "
+                               f"one core (--cores 1) with --chip-address, not {self.cores}")
         self.network  # checks hidden, time steps, leak and threshold
 
     def _check_estimator(self):
@@ -418,9 +425,9 @@ def projected_seconds(chip: Chip, data: Split, config: TrainConfig) -> float:
 
 def train(config: TrainConfig, table: xr.Dataset | None = None, *,
           progressbar: bool = True, max_memory: float | None = None,
-          checkpoint: Checkpoint | None = None) -> xr.DataTree:
+          checkpoint: Checkpoint | None = None, chip: Chip | None = None) -> xr.DataTree:
     """Split ``table`` (default: the Wisconsin set), build the simulated chip of ``config``
-    with one output per class and train on it.
+    with one output per class (or take the given ``chip``) and train on it.
 
     Refused before any work when the trace's estimated memory (:func:`memory_estimate`)
     exceeds ``max_memory`` bytes (default: the memory available now); a run projected to
@@ -432,7 +439,7 @@ def train(config: TrainConfig, table: xr.Dataset | None = None, *,
     cost.check_memory(memory_estimate(config, data), "this training run", max_memory)
     if checkpoint is not None:
         check_checkpointable(config)
-    chip = simulated_chip(config, table)
+    chip = simulated_chip(config, table) if chip is None else chip
     before = chip.queries
     projected = projected_seconds(chip, data, config)
     timing_queries = chip.queries - before
@@ -455,11 +462,21 @@ def checkpointed_config(checkpoint: Checkpoint) -> TrainConfig:
 
 
 def resume(checkpoint: Checkpoint, *, progressbar: bool = True,
-           max_memory: float | None = None) -> xr.DataTree:
+           max_memory: float | None = None, chip: Chip | None = None) -> xr.DataTree:
     """Finish the run ``checkpoint`` (:meth:`Checkpoint.open`) holds, with its own
-    configuration and table: :func:`train` goes on from each chain's last write."""
+    configuration and table: :func:`train` goes on from each chain's last write (on ``chip``
+    if given: the run's served chip, connected again)."""
     return train(checkpointed_config(checkpoint), checkpoint.table(), progressbar=progressbar,
-                 max_memory=max_memory, checkpoint=checkpoint)
+                 max_memory=max_memory, checkpoint=checkpoint, chip=chip)
+
+
+def chip_settings(chip: Chip) -> dict:
+    """The :class:`TrainConfig` fields a given chip fixes: its network (hidden size, time
+    steps, leak, threshold, reset), its noise and its weight resolution."""
+    network = chip.network
+    return {"hidden": network.n_hidden, "time_steps": network.n_steps, "beta": network.beta,
+            "theta": network.theta, "reset": network.reset, "noise": chip.noise,
+            "weight_bits": chip.weight_bits}
 
 
 def simulated_chip(config: TrainConfig, table: xr.Dataset) -> SimulatedChip:
