@@ -18,3 +18,4 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q -n 2  # two worker processes: the machine's two cores
+	PYTHON=$(PYTHON) BUILD_PYTHON=$(BIN)/python .ci/wheel_smoke  # the wheel, installed fresh
