@@ -1,6 +1,7 @@
 """``limprob train``, ``evaluate`` and ``summary``: train on a simulated chip, read a trace.
 
     limprob train    --strength 1 --out runs/run.nc     train on a simulated chip, save a trace
+    limprob train    --chip mylab.driver:make_chip ...  train on your chip
     limprob evaluate runs/run.nc [--json]               test accuracy and chip queries
     limprob summary  runs/run.nc [--var-names W_out]    ArviZ summary of the posterior
 
@@ -64,6 +65,9 @@ CHECKPOINTS = (
     "resumed = 1 and how many draws came from the checkpoint (resumed_draws). See "
     "docs/checkpoints.md.")
 
+SIMULATED_CHIP_FLAGS = ("--strength", "--chip-seed", "--noise", "--weight-bits")
+"""Options of the simulated chip, refused with ``--chip``."""
+
 RESUME_ALLOWS = {"resume", "no_progress", "on_interrupt", "max_memory"}
 """Options ``--resume`` may be given with: the rest of the run is in its checkpoint."""
 
@@ -106,6 +110,12 @@ def _train_options(train):
                             "of the best chain (W*), the best draw or the last draw "
                             "(default %(default)s)")
     add_chip_noise_options(train, defaults)
+    train.add_argument("--chip", default=None, metavar="MODULE:FACTORY|NAME",
+                       help="train on your chip instead of the simulated one: a factory "
+                            "called as factory(n_inputs=, n_outputs=, network=), given as "
+                            "module:factory or as a name an installed driver registers in the "
+                            "entry-point group limprob.chips (docs/chips.md); not with "
+                            + ", ".join(SIMULATED_CHIP_FLAGS))
     train.add_argument("--repeats", type=repeats, default=defaults.repeats, metavar="R|auto",
                        help="chip queries per likelihood estimate on a noisy chip, averaged in "
                             "probability space; 'auto': a pilot at the end of tuning picks R "
@@ -152,8 +162,14 @@ def _train(args):
     if "checkpoint_every" in given_options(args) and args.checkpoint is None:
         raise LimprobError("limprob train: --checkpoint-every goes with --checkpoint DIR")
     out = check_output_path(args.out)
+    if args.chip is not None:
+        simulated = [_flag(name) for name in ("strength", "chip_seed", "noise", "weight_bits")
+                     if name in given_options(args)]
+        if simulated:
+            raise LimprobError(f"limprob train: {', '.join(simulated)} set(s) the simulated "
+                               f"chip; --chip {args.chip} trains on your chip instead")
     config = TrainConfig(**config_fields(args, TRAIN_OPTIONS), **network_choice(args),
-                         sampler=args.sampler,
+                         chip_spec=args.chip or "", sampler=args.sampler,
                          blocks=args.blocks, screen=args.screen,
                          point_estimate=args.point_estimate, noise=args.noise,
                          weight_bits=args.weight_bits, repeats=args.repeats,
@@ -271,8 +287,11 @@ def evaluation(tree) -> dict:
         **diagnostics,
         "chip_queries": int(tree.attrs["training_chip_queries"]),
         "evaluation_chip_queries": int(tree.attrs["evaluation_chip_queries"]),
-        "chip_strength": float(tree.attrs["chip_strength"]),
-        "chip_seed": int(tree.attrs["chip_seed"]),
+        "chip": str(tree.attrs.get("chip", "")),
+        # a simulated chip's; None for a chip that does not describe them
+        "chip_strength": (float(tree.attrs["chip_strength"]) if "chip_strength" in tree.attrs
+                          else None),
+        "chip_seed": int(tree.attrs["chip_seed"]) if "chip_seed" in tree.attrs else None,
         "method": method,
         "sampler": str(tree.attrs.get("sampler", "")),
     }
@@ -320,8 +339,9 @@ def _evaluate(args):
     if args.json:
         print(json.dumps(report))
         return
-    print(f"chip: strength {report['chip_strength']}, seed {report['chip_seed']}; "
-          f"method {report['method']} {report['sampler']}".rstrip())
+    chip = (f"strength {report['chip_strength']}, seed {report['chip_seed']}"
+            if report["chip_strength"] is not None else report["chip"])
+    print(f"chip: {chip}; method {report['method']} {report['sampler']}".rstrip())
     if report["test_accuracy_predictive"] is not None:
         print(f"test accuracy, posterior predictive:     "
               f"{report['test_accuracy_predictive']:.4f}")
