@@ -83,14 +83,12 @@ def test_a_step_method_restored_from_its_pickled_state_continues_exactly(name):
 
 TINY = ["--hidden", "4", "--steps", "8", "--train-fraction", "0.2", "--no-progress",
         "--draws", "40", "--tune", "20", "--chains", "2", "--predictive-draws", "6",
-        "--noise", "0.1", "--repeats", "2"]
-"""A noisy chip (the noise of query k depends on k: a resumed run must restore the chip's
-count) with two queries per estimate (pseudo-marginal: the current estimate is state)."""
+        "--chip", "user_chips:noisy_signalling", "--repeats", "2"]
+"""A noisy chip (noise 0.1: the noise of query k depends on k, so a resumed run must restore
+the chip's count) with two queries per estimate (pseudo-marginal: the current estimate is
+state). The chip is a user's chip that signals as LIMPROB_TEST_SIGNAL says
+(tests/user_chips.py): the checkpoint records its spec, so --resume rebuilds it."""
 EVERY = 10
-
-CHIP = ["--chip", "user_chips:signalling"]
-"""train's default simulated chip, as a user's chip that signals as LIMPROB_TEST_SIGNAL says
-(tests/user_chips.py): the checkpoint records it, so --resume rebuilds it."""
 
 
 def arrays_equal(a: xr.DataTree, b: xr.DataTree) -> list[str]:
@@ -107,7 +105,7 @@ def test_sigkill_loses_less_than_one_write_and_resumes_bit_for_bit(tmp_path, mon
     # chain 0 makes 4 + 59 x 2 = 122 queries after the timing query; chain 1 then 4 + 2 per
     # step: query 175 is its 26th step's first
     after = 175
-    args = ["train", *TINY, *CHIP, "--checkpoint", str(checkpoint), "--checkpoint-every",
+    args = ["train", *TINY, "--checkpoint", str(checkpoint), "--checkpoint-every",
             str(EVERY), "--out", str(killed)]
     tests = str(Path(__file__).parent)
     environment = {**os.environ, SIGNAL_ENV: f"{after}:SIGKILL",
@@ -116,7 +114,7 @@ def test_sigkill_loses_less_than_one_write_and_resumes_bit_for_bit(tmp_path, mon
     process = subprocess.Popen([sys.executable, "-m", "limprob", *args], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env=environment)
     reference = tmp_path / "reference.nc"
-    assert main(["train", *TINY, *CHIP, "--out", str(reference)]) == 0  # meanwhile, plain
+    assert main(["train", *TINY, "--out", str(reference)]) == 0  # meanwhile, uninterrupted
     process.communicate(timeout=300)
     assert process.returncode == -signal.SIGKILL
 

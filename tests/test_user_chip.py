@@ -130,3 +130,11 @@ def test_the_cli_trains_evaluates_and_exports_a_users_chip(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["chip"] == "SimulatedChip" and report["chip_seed"] == 3
     assert main(["export", str(out), "--nir", str(net)]) == 0 and net.exists()
+
+
+def test_the_cli_checks_repeats_against_the_noise_the_users_chip_declares(tmp_path, capsys):
+    assert main(["train", *TINY, "--chip", "user_chips:small_chip", "--repeats", "2",
+                 "--out", str(tmp_path / "run.nc")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "repeats and --re-estimate-current need a noisy chip" in lines[0]
+    assert list(tmp_path.iterdir()) == []

@@ -65,15 +65,20 @@ SIGNAL_ENV = "LIMPROB_TEST_SIGNAL"
 AFTER; unset: it is the plain simulated chip."""
 
 
-def signalling(*, n_inputs: int, n_outputs: int, network: Network):
+def signalling(*, n_inputs: int, n_outputs: int, network: Network, noise: float = 0.0):
     """``limprob train``'s default simulated chip (strength 1, chip seed 0), which signals its
     process as :data:`SIGNAL_ENV` says (read when the factory is called: a resumed run may be
     told otherwise)."""
-    chip = SimulatedChip(n_inputs, n_outputs, network, 1.0, 0)
+    chip = SimulatedChip(n_inputs, n_outputs, network, 1.0, 0, noise=noise)
     if not os.environ.get(SIGNAL_ENV):
         return chip
     after, name = os.environ[SIGNAL_ENV].split(":")
     return SignallingChip(chip, after=int(after), signum=getattr(signal, name))
+
+
+def noisy_signalling(*, n_inputs: int, n_outputs: int, network: Network):
+    """:func:`signalling` at noise 0.1."""
+    return signalling(n_inputs=n_inputs, n_outputs=n_outputs, network=network, noise=0.1)
 
 
 class Wrapped:

@@ -246,10 +246,11 @@ def _train_into(out, config, args, table, checkpoint=None):
           f"R-hat {report['rhat_log_likelihood']:.3f}; test probabilities min bulk ESS "
           f"{report['ess_bulk_predictive_min']:.1f}")
     print(tree.attrs["convergence_verdict"])
-    if config.noise > 0:
+    noise = float(tree.attrs["noise"])  # a given chip's declared noise (train --chip)
+    if noise > 0:
         import numpy as np
 
-        print(f"noisy chip (noise {config.noise:g}): likelihood "
+        print(f"noisy chip (noise {noise:g}): likelihood "
               f"{tree.attrs['likelihood_estimate']}; queries per estimate after tuning "
               f"{', '.join(str(r) for r in np.atleast_1d(tree.attrs['repeats_per_chain']))} "
               f"(per chain)")

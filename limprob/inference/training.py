@@ -140,7 +140,8 @@ class TrainConfig(SamplerSettings):
         strength("strength", self.strength)
         validation.noise("noise", self.noise)
         validation.weight_bits("weight bits", self.weight_bits)
-        self._check_estimator()
+        if not self.chip_spec:  # a user's chip declares its noise once built: for_chip
+            self.check_estimator()
         seed("chip seed", self.chip_seed)
         if not isinstance(self.chip_spec, str):
             raise LimprobError(f"chip spec must be a string (module:factory or a registered "
@@ -161,7 +162,8 @@ class TrainConfig(SamplerSettings):
         positive_number("kappa", self.kappa)
         self.network  # checks hidden, time steps, leak and threshold
 
-    def _check_estimator(self):
+    def check_estimator(self):
+        """Refuse likelihood-estimator settings that do not fit the chip's ``noise``."""
         if self.repeats != "auto":
             positive_integer("repeats", self.repeats)
         positive_integer("max repeats", self.max_repeats)
@@ -479,9 +481,11 @@ def train(config: TrainConfig, table: xr.Dataset | None = None, *, chip: Chip | 
 
 def for_chip(config: TrainConfig, chip: Chip) -> TrainConfig:
     """``config`` with the noise and weight resolution ``chip`` declares (``chip.noise``,
-    ``chip.weight_bits``), which decide how the likelihood is estimated; checked again, so
-    repeats on a chip that declares no noise are refused."""
-    return replace(config, noise=float(chip.noise), weight_bits=chip.weight_bits)
+    ``chip.weight_bits``), which decide how the likelihood is estimated; its estimator is
+    checked against them, so repeats on a chip that declares no noise are refused."""
+    config = replace(config, noise=float(chip.noise), weight_bits=chip.weight_bits)
+    config.check_estimator()
+    return config
 
 
 def user_chip(config: TrainConfig, table: xr.Dataset) -> Chip:
