@@ -10,25 +10,30 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
+from limprob.inference.figure_style import (DATASET_LABELS, LEVEL, METHOD_COLOURS,  # noqa: E402
+                                            accuracy_limits,
+                                            dataset_chance, draw_chance, interval_errorbar,
+                                            method_label, save_figure, seed_interval)
 from limprob.study import pick  # noqa: E402
-
-LABELS = {"mh": "MH on the chip", "backprop": "backprop (ideal model)",
-          "in_the_loop_backprop": "in-the-loop backprop"}
-
 
 REFERENCE_ACCURACY = 0.9
 """The accuracy the study reports are read against (data_efficiency's target)."""
 
+AXIS_LABELS = {"strength": "chip distortion strength α",
+               "train_fraction": "fraction of the training data used"}
 
-def plot(study: xr.Dataset, over: str, path, title: str, log_x: bool = False):
-    """Mean test accuracy over seeds against ``over``, one line per method with an error bar of
-    one standard deviation, and each seed's accuracy as a dot. The methods are set side by side
-    around each value of ``over``, so no bar or dot hides another's. The x ticks are at the
-    values the study ran."""
+
+def plot(study: xr.Dataset, over: str, path, title: str, dataset: str, log_x: bool = False):
+    """Mean test accuracy over chip seeds against ``over``, one line per method, with the 95 %
+    percentile-bootstrap interval of that mean (:func:`seed_interval`, inside [0, 1]) and each
+    seed's accuracy as a small dot, beside the data set's chance level. The methods are set
+    side by side around each value of ``over``, so no bar or dot hides another's; the x ticks
+    are at the values the study ran."""
     accuracy = study["test_accuracy"].squeeze(drop=True)
-    fig, ax = plt.subplots(figsize=(8.2, 4.2), layout="constrained")
+    fig, ax = plt.subplots(figsize=(8.4, 4.2), layout="constrained")
     x = study[over].values.astype(float)
     methods = list(study["method"].values)
+    sampler = study.attrs.get("setting_sampler")
 
     def shifted(shift):
         return x * 10 ** shift if log_x else x + shift * (x.max() - x.min())
@@ -36,27 +41,29 @@ def plot(study: xr.Dataset, over: str, path, title: str, log_x: bool = False):
     for index, method in enumerate(methods):
         shift = (index - (len(methods) - 1) / 2) * 0.04
         values = pick(accuracy, method=method).transpose(over, "seed")
-        mean, std = values.mean("seed").values, values.std("seed").values
-        line = ax.errorbar(shifted(shift), mean, yerr=std, marker="o", ms=5, capsize=3, lw=1.5,
-                           label=LABELS.get(method, method))
+        interval_errorbar(ax, shifted(shift), seed_interval(values), method,
+                          method_label(method, sampler))
         ax.scatter(np.repeat(shifted(shift + 0.012), values.sizes["seed"]),
-                   values.values.ravel(), s=10, color=line.lines[0].get_color(), alpha=0.6,
+                   values.values.ravel(), s=9, color=METHOD_COLOURS[method], alpha=0.55,
                    linewidths=0)
+    ax.scatter([], [], s=9, color="0.4", alpha=0.55, linewidths=0,
+               label="one chip seed (small dots)")
     if log_x:
         ax.set_xscale("log")
     ax.set_xticks(x, [f"{v:g}" for v in x])
     ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-    ax.set_xlabel({"strength": "chip distortion strength alpha",
-                   "train_fraction": "fraction of the training data"}[over])
+    ax.set_xlabel(AXIS_LABELS[over])
     ax.set_ylabel("test accuracy on the chip")
-    ax.set_ylim(0.3, 1.03)
-    ax.axhline(REFERENCE_ACCURACY, color="grey", lw=0.8, ls=":",
-               label=f"accuracy {REFERENCE_ACCURACY}")
-    ax.set_title(f"{title} ({study.sizes['seed']} chip seeds; mean ± sd, dots: each seed)",
-                 fontsize=9)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    chance = dataset_chance(dataset)
+    accuracy_limits(ax, accuracy.values, chance=chance)
+    draw_chance(ax, chance)
+    ax.axhline(REFERENCE_ACCURACY, color="0.6", lw=0.8, ls="--",
+               label=f"reference accuracy {REFERENCE_ACCURACY:.0%}")
+    ax.set_title(f"{title}: {DATASET_LABELS.get(dataset, dataset)}, "
+                 f"{study.sizes['seed']} chip seeds", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              title=f"mean over seeds,\nbars: {LEVEL:.0%} bootstrap interval", title_fontsize=8)
+    save_figure(fig, path)
 
 
 def one_chip_kind(study: xr.Dataset) -> xr.Dataset:
@@ -96,7 +103,8 @@ def run_analysis(name: str, description: str, grid, settings, report, over: str,
     out = out_dir / f"{name}.nc"
     if args.replot:
         with xr.open_dataset(out) as study:
-            plot(study.load(), over, out.with_suffix(".png"), title, log_x=log_x)
+            plot(study.load(), over, out.with_suffix(".png"), title, grid.datasets[0],
+                 log_x=log_x)
         print(f"redrew {out.with_suffix('.png')}")
         return 0
     try:
@@ -105,7 +113,7 @@ def run_analysis(name: str, description: str, grid, settings, report, over: str,
         print(f"{name}: error: {error}", file=sys.stderr)
         return 2
     study = one_chip_kind(study)
-    plot(study, over, out.with_suffix(".png"), title, log_x=log_x)
+    plot(study, over, out.with_suffix(".png"), title, grid.datasets[0], log_x=log_x)
     text = report(study)
     out.with_suffix(".md").write_text(text)
     print(text)

@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from limprob.energy import limits  # noqa: E402
+from limprob.inference.figure_style import PARAMETER_SYMBOLS, save_figure  # noqa: E402
 from limprob.models import lim_energy  # noqa: E402
 from limprob.io import save_dataset  # noqa: E402
 
@@ -61,7 +62,8 @@ BOUND_LINES = {"landauer_joules": {"linestyle": "--", "linewidth": 2.4, "zorder"
                "lim_joules": {"linestyle": "-", "linewidth": 1.0, "marker": "o", "ms": 3,
                               "zorder": 4}}
 """Landauer wide and dashed, LIM thin with markers on top: LIM lies 5 % above Landauer."""
-LABEL_OFFSETS = {"GPT-3": (6, -14), "Chinchilla": (-62, 4)}
+PUBLISHED_MARKERS = {"GPT-3": "o", "Chinchilla": "s"}
+"""One marker per published model; its colour is the bound's."""
 BOUND_COLOURS = {
     "landauer_joules": "tab:blue",
     "lim_joules": "tab:green",
@@ -127,9 +129,21 @@ def markdown_table(summary):
 
 
 def ratio_text(ratio) -> str:
-    """``1.05x`` for a ratio that is the same at every x, else its range ``1.05x-5.51x``."""
+    """``1.05 ×`` for a ratio that is the same at every x, else its range ``1.05-5.51 ×``."""
     low, high = float(ratio.min()), float(ratio.max())
-    return f"{low:.3g}x" if high <= 1.01 * low else f"{low:.3g}x-{high:.3g}x"
+    def number(value):
+        return power_of_ten(value) if value >= 1e4 else f"{value:.3g}"
+
+    return (f"{number(low)} ×" if high <= 1.01 * low
+            else f"{number(low)}–{number(high)} ×")
+
+
+def power_of_ten(value: float) -> str:
+    """``3e11`` as ``3×10¹¹`` (mathtext)."""
+    exponent = int(np.floor(np.log10(value)))
+    mantissa = round(value / 10**exponent, 2)
+    return (f"${mantissa:g}\\times10^{{{exponent}}}$" if not np.isclose(mantissa, 1)
+            else f"$10^{{{exponent}}}$")
 
 
 def draw_bounds(ax, ratio_ax, x, table):
@@ -151,13 +165,13 @@ def draw_bounds(ax, ratio_ax, x, table):
     ratio_ax.annotate("Landauer = 1", (0.01, 1.0), xycoords=("axes fraction", "data"),
                       xytext=(0, 3), textcoords="offset points", fontsize=8,
                       color=BOUND_COLOURS["landauer_joules"])
-    ratio_ax.set_ylabel("LIM / Landauer\n(medians)")
+    ratio_ax.set_ylabel("learning-in-memory /\nLandauer (medians)")
     ratio_ax.grid(True, which="major", alpha=0.3)
 
 
 def bounds_figure():
-    fig, (ax, ratio_ax) = plt.subplots(2, 1, figsize=(7.5, 6.4), sharex=True,
-                                       height_ratios=(3, 1.1))
+    fig, (ax, ratio_ax) = plt.subplots(2, 1, figsize=(8, 7.6), sharex=True,
+                                       height_ratios=(3, 1.1), layout="constrained")
     return fig, ax, ratio_ax
 
 
@@ -168,20 +182,24 @@ def plot_projections(summary, path):
     n = sweep["n_params"].values
     draw_bounds(ax, ratio_ax, n, sweep)
     for name in limits.BOUND_NAMES:
-        median = published[name].sel(statistic="median").values
-        error = np.abs(np.stack([published[name].sel(statistic=k).values for k in ("low", "high")])
-                       - median)
-        ax.errorbar(published["n_params"], median, yerr=error, fmt="o", color=BOUND_COLOURS[name],
-                    ms=4, capsize=2)
-    for label in published["scenario"].values:
-        point = published.sel(scenario=label)
-        ax.annotate(str(label), (float(point.n_params), float(point.accelerator_joules.sel(
-            statistic="median"))), textcoords="offset points", xytext=LABEL_OFFSETS.get(str(label), (5, 5)),
-            fontsize=8)
-    finish_log_plot(fig, ax, ratio_ax, path, ticks=(n, [f"1e{round(np.log10(v))}" for v in n]),
+        for model in published["scenario"].values:
+            point = published.sel(scenario=model)[name]
+            median = float(point.sel(statistic="median"))
+            error = [[median - float(point.sel(statistic="low"))],
+                     [float(point.sel(statistic="high")) - median]]
+            ax.errorbar(float(published.sel(scenario=model)["n_params"]), median, yerr=error,
+                        fmt=PUBLISHED_MARKERS[str(model)], color=BOUND_COLOURS[name], ms=5,
+                        capsize=2, zorder=5)
+    for model in published["scenario"].values:
+        model = str(model)
+        ax.plot([], [], PUBLISHED_MARKERS[model], color="0.3", ms=5,
+                label=f"{model} at its published compute ({published_text(published, model)})")
+    finish_log_plot(fig, ax, ratio_ax, path, ticks=(n, [power_of_ten(v) for v in n]),
                     xlabel="trainable parameters N",
-                    title=f"Energy bounds, D = {SWEEP_TOKENS:.0e} tokens, b = 32 "
-                          f"(lines); published models (points); {PROB:.0%} intervals")
+                    title=f"Energy bounds of training. Lines: N parameters trained on D = "
+                          f"{power_of_ten(SWEEP_TOKENS)} tokens, b = 32 bits per weight;\n"
+                          "points: published models at their own N and D, one point per "
+                          "bound in the bound's colour")
 
 
 def plot_speed(speed, path):
@@ -190,10 +208,11 @@ def plot_speed(speed, path):
     draw_bounds(ax, ratio_ax, x, speed)
     decades = x[np.isclose(np.log10(x), np.round(np.log10(x)))]
     finish_log_plot(fig, ax, ratio_ax, path, ticks=(decades, [f"{v:g}" for v in decades]),
-                    xlabel="time per update tau_u / relaxation time tau_r (17 values, "
-                           "4 per decade)",
-                    title=f"Brain-scale run (N = 1e15, D = 3e11, b = 32): energy against speed, "
-                          f"{PROB:.0%} intervals")
+                    xlabel=f"time per update over relaxation time, "
+                           f"{PARAMETER_SYMBOLS['update_time']} (17 values, 4 per decade)",
+                    title=f"Brain-scale run (N = {power_of_ten(1e15)} parameters, "
+                          f"D = {power_of_ten(SWEEP_TOKENS)} tokens, b = 32 bits): "
+                          "energy against speed")
 
 
 def finish_log_plot(fig, ax, ratio_ax, path, *, ticks, xlabel, title):
@@ -205,10 +224,19 @@ def finish_log_plot(fig, ax, ratio_ax, path, *, ticks, xlabel, title):
     ratio_ax.set_xlabel(xlabel)
     ax.title.set_fontsize(9)
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, metadata={"Software": None})
-    plt.close(fig)
+    ax.fill_between([], [], color="0.5", alpha=0.2, linewidth=0,
+                    label=("bands and bars" if ax.containers else "bands")
+                    + f": {PROB:.0%} interval over the device posterior")
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=8, loc="outside lower center",
+               ncols=2, frameon=False)
+    save_figure(fig, path)
+
+
+def published_text(published, model: str) -> str:
+    """``N = 1.75×10¹¹, D = 3×10¹¹`` for a published model."""
+    point = published.sel(scenario=model)
+    return (f"N = {power_of_ten(float(point['n_params']))}, "
+            f"D = {power_of_ten(float(point['tokens']))}")
 
 
 def main(argv=None):

@@ -14,7 +14,8 @@ E. the chip population twin (each chip's mismatch integrated out by a synthetic 
    coverage of the design note's chips' true global distortion (seeds 0-2), and its own SBC.
 
 Writes results/model_comparison.{md,nc,png} and the traces under results/model_comparison/.
-    .venv/bin/python analyses/model_comparison.py        # about 13 minutes on 2 cores
+    .venv/bin/python analyses/model_comparison.py            # about 13 minutes on 2 cores
+    .venv/bin/python analyses/model_comparison.py --replot   # the figure, from the saved .nc
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from arviz import ess, rhat
 from scipy import stats
 
 from limprob.chip import SimulatedChip
-from limprob.inference.compare import compare_traces, plot_comparison
+from limprob.inference.compare import compare_traces
+from limprob.inference.figure_style import family_label
+from limprob.inference.plots import save_elpd_comparison
 from limprob.data import load_table, split
 from limprob.chip import Distortion, ParametricChip, hidden_distortion, represented_truth
 from limprob.inference import TrainConfig, train_on_chip
@@ -55,6 +58,29 @@ FAMILY_LADDER = {
 GLOBALS = ("inverse_w_sat", "log_gain", "log_leak")
 WIDTHS = (8, 12, 16)
 log = logging.getLogger("model_comparison")
+
+
+def save_ladder_plot(loo, path):
+    """Part A's figure: each chip description's LOO ELPD on the probe counts minus the best
+    one's, with one standard error; ``loo`` has one row per :data:`FAMILY_LADDER` name."""
+    table = loo.rename(index={name: family_label(FAMILY_LADDER[name]) for name in loo.index})
+    table.attrs = {**loo.attrs, "var_name": "the probe counts"}
+    return save_elpd_comparison(
+        table, path, "Which chip description do 16 probe queries support?\n"
+        "Chip twins fitted by blocked MH, compared by PSIS-LOO")
+
+
+def replot(results=RESULTS):
+    """Redraw ``model_comparison.png`` from ``model_comparison.nc``, fitting nothing."""
+    import pandas as pd
+
+    with xr.open_dataset(results / "model_comparison.nc") as saved:
+        loo = pd.DataFrame({"elpd": saved["elpd_loo"].values, "se": saved["elpd_se"].values,
+                            "elpd_diff": saved["elpd_diff"].values,
+                            "dse": saved["elpd_dse"].values,
+                            "pareto_k_max": saved["pareto_k_max"].values},
+                           index=[str(m) for m in saved["model"].values])
+    return save_ladder_plot(loo, results / "model_comparison.png")
 
 
 def coverage_array(rows, column):
@@ -234,8 +260,10 @@ def population_sbc(data, args):
     return rank_report(ranks, n_keep), n_keep
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--replot", action="store_true",
+                        help="redraw the figure from results/model_comparison.nc, fitting nothing")
     parser.add_argument("--draws", type=int, default=600)
     parser.add_argument("--tune", type=int, default=600)
     parser.add_argument("--joint-tune", type=int, default=2000)
@@ -250,7 +278,10 @@ def main():
     parser.add_argument("--population-chains", type=int, default=4)
     parser.add_argument("--population-chips", type=int, default=64)
     parser.add_argument("--population-sbc-draws", type=int, default=600)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.replot:
+        print(f"redrew {replot()}")
+        return
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for name in ("pymc", "pymc.sampling.mcmc", "pymc.smc"):
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -270,7 +301,7 @@ def main():
     loo = compare_traces([paths[("mh", n)] for n in mh_names], mh_names, "probe_counts")
     smc_names = [n for (m, n) in paths if m == "smc"]
     smc = compare_traces([paths[("smc", n)] for n in smc_names], smc_names, "probe_counts")
-    plot_comparison(loo, RESULTS / "model_comparison.png")
+    save_ladder_plot(loo, RESULTS / "model_comparison.png")
     log.info("A done at %.0f s", time.perf_counter() - started)
 
     twin, same, full = part_b(net, chip, probes, data, args)

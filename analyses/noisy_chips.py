@@ -28,6 +28,9 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from limprob.errors import LimprobError  # noqa: E402
+from limprob.inference.figure_style import (LEVEL, METHOD_COLOURS, accuracy_limits,  # noqa: E402
+                                            dataset_chance, draw_chance, interval_errorbar,
+                                            method_label, save_figure, seed_interval)
 from limprob.inference.backprop import BackpropConfig  # noqa: E402
 from limprob.inference.training import TrainConfig  # noqa: E402
 from limprob.io import save_dataset  # noqa: E402
@@ -46,11 +49,7 @@ MH_VARIANTS = {
     "mh_re_estimate": dict(repeats=1, re_estimate_current=True),
 }
 BACKPROPS = ("backprop", "noise_aware_backprop", "in_the_loop_backprop")
-LABELS = {"mh_pseudo_marginal": "MH pseudo-marginal (auto R)",
-          "mh_one_query": "MH, R = 1 (kept)",
-          "mh_re_estimate": "MH re-estimating (approximate)",
-          "backprop": "backprop (ideal model)", "noise_aware_backprop": "noise-aware backprop",
-          "in_the_loop_backprop": "in-the-loop backprop"}
+LABELS = {method: method_label(method) for method in (*MH_VARIANTS, *BACKPROPS)}
 
 
 def grids(methods, noises=NOISES):
@@ -88,28 +87,52 @@ def run(out_dir: Path, workers: int | None) -> xr.Dataset:
     return combined.squeeze(["dataset", "strength", "train_fraction"], drop=True)
 
 
+TARGET_ACCURACY = 0.93
+"""The issue's target for MH's mean test accuracy in the target cell."""
+
+
 def plot(results: xr.Dataset, path: Path):
-    """Accuracy against noise, one panel per weight resolution, mean +- sd over seeds 0..2."""
+    """Accuracy against noise: columns by weight resolution, the MH variants in the top row and
+    the backprops below; the mean over chip seeds 0..2 with its 95 % percentile-bootstrap
+    interval (inside [0, 1]), each seed as a small dot, Wisconsin's chance level and the 93 %
+    target."""
     accuracy = results["test_accuracy"].sel(seed=list(SEEDS))
-    fig, axes = plt.subplots(1, len(BITS), figsize=(11, 4), sharey=True, layout="constrained")
-    for ax, bits in zip(axes, BITS):
-        for offset, method in enumerate(results["method"].values):
-            values = accuracy.sel({"method": method, "weight_bits": bits})
-            mean, sd = values.mean("seed"), values.std("seed")
-            x = np.asarray(NOISES) + (offset - 2.5) * 0.004  # side by side, not on top
-            ax.errorbar(x, mean, yerr=sd, marker="o", capsize=3, label=LABELS[method])
-        ax.set_xticks(NOISES)
-        ax.set_xlabel("chip membrane noise (units of the threshold)")
-        ax.set_title(f"{bits}-bit weights" if bits else "continuous weights", fontsize=10)
-        ax.axhline(0.93, color="grey", lw=0.8, ls=":")
-        ax.text(NOISES[-1], 0.935, "93 % target", ha="right", fontsize=7, color="grey")
-    axes[0].set_ylabel("test accuracy on the chip (mean of 20 noisy queries)")
-    axes[0].set_ylim(0.4, 1.0)
-    axes[-1].legend(fontsize=7, loc="lower left")
-    fig.suptitle(f"Wisconsin, strength-1 chips, {len(SEEDS)} chip seeds: mean ± sd",
+    rows = (tuple(MH_VARIANTS), BACKPROPS)
+    fig, axes = plt.subplots(len(rows), len(BITS), figsize=(10, 7.2), sharex=True, sharey=True,
+                             layout="constrained")
+    noises = np.asarray(NOISES)
+    chance = dataset_chance("wisconsin")
+    for row, methods in enumerate(rows):
+        for column, bits in enumerate(BITS):
+            ax = axes[row, column]
+            for offset, method in enumerate(methods):
+                values = accuracy.sel({"method": method, "weight_bits": bits})
+                x = noises + (offset - 1) * 0.012  # side by side, not on top
+                interval_errorbar(ax, x, seed_interval(values.transpose("noise", "seed")),
+                                  method, LABELS[method])
+                ax.scatter(np.repeat(x + 0.004, len(SEEDS)),
+                           values.transpose("noise", "seed").values.ravel(), s=8, alpha=0.45,
+                           color=METHOD_COLOURS[method], linewidths=0)
+            draw_chance(ax, chance, label=row == column == 0)
+            ax.axhline(TARGET_ACCURACY, color="0.55", lw=0.9, ls="--",
+                       label=f"target {TARGET_ACCURACY:.0%} (set for noise 0.1, 6 bits)"
+                       if row == column == 0 else None)
+            ax.set_xticks(NOISES, [f"{n:g}" for n in NOISES])
+            ax.set_title(("MH" if row == 0 else "backprop") + ", "
+                         + (f"{bits}-bit weights" if bits else "continuous weights"),
+                         fontsize=10)
+        axes[row, 0].set_ylabel("test accuracy on the chip\n(mean of 20 noisy test queries)")
+    for ax in axes[-1]:
+        ax.set_xlabel("chip membrane noise σ (units of the threshold)")
+    axes[0, 0].scatter([], [], s=8, alpha=0.45, color="0.3", linewidths=0,
+                       label="one chip seed (small dots)")
+    accuracy_limits(axes[0, 0], accuracy.values, chance=chance)
+    handles = [h for ax in axes[:, 0] for h in zip(*ax.get_legend_handles_labels())]
+    fig.legend(*zip(*handles), loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+    fig.suptitle(f"Wisconsin breast cancer, strength-1 chips: mean over chip seeds "
+                 f"{SEEDS[0]}–{SEEDS[-1]}, bars {LEVEL:.0%} bootstrap interval of the mean",
                  fontsize=10)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def table(results: xr.Dataset) -> str:
@@ -152,9 +175,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--out-dir", default=str(Path(__file__).resolve().parent / "results"))
+    parser.add_argument("--replot", action="store_true",
+                        help="redraw the figure from the saved noisy_chips.nc, training nothing")
     args = parser.parse_args(argv)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if args.replot:
+        with xr.open_dataset(out_dir / "noisy_chips.nc") as results:
+            plot(results.load(), out_dir / "noisy_chips.png")
+        print(f"redrew {out_dir / 'noisy_chips.png'}")
+        return 0
     try:
         results = run(out_dir, args.workers)
     except LimprobError as error:

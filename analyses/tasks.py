@@ -31,6 +31,10 @@ import xarray as xr  # noqa: E402
 
 from limprob.data import DATASETS  # noqa: E402
 from limprob.errors import LimprobError  # noqa: E402
+from limprob.inference.figure_style import (DATASET_LABELS, LEVEL, METHOD_COLOURS,  # noqa: E402
+                                            accuracy_limits, dataset_chance, draw_chance,
+                                            interval_errorbar, method_label, save_figure,
+                                            seed_interval)
 from limprob.inference.training import TrainConfig  # noqa: E402
 from limprob.io import save_dataset  # noqa: E402
 from limprob.study import Grid, StudySettings, connect, pick, run_study  # noqa: E402
@@ -88,42 +92,68 @@ def run(datasets, out_dir: Path, workers: int | None, assemble_only: bool = Fals
 
 AXES = {
     "strength": dict(fixed={"train_fraction": 1.0}, values=STRENGTHS, log=False,
-                     label="chip distortion strength",
-                     title="All training data"),
+                     label="chip distortion strength α",
+                     title="Test accuracy against chip distortion, all training data"),
     "train_fraction": dict(fixed={"strength": 1.0}, values=FRACTIONS, log=True,
-                           label="fraction of the training data",
-                           title="Strength-1 chips"),
+                           label="fraction of the training data used",
+                           title="Test accuracy against training data, strength-1 chips"),
 }
 """The two questions' x axes: what each holds fixed, its values and how it is drawn."""
 
 
 def plot(results: xr.Dataset, over: str, path: Path):
     """Test accuracy against ``over`` (``strength`` or ``train_fraction``), one panel per data
-    set, one line per method, mean +- sd over the seeds; methods set side by side."""
+    set, one line per method: the mean over the chip seeds with its 95 % percentile-bootstrap
+    interval (inside [0, 1]), each seed as a small dot, and the data set's chance level
+    (majority class); methods set side by side."""
     axis = AXES[over]
     accuracy = results["test_accuracy"].sel(axis["fixed"])
     datasets = list(results["dataset"].values)
-    fig, axes = plt.subplots(1, len(datasets), figsize=(3.3 * len(datasets), 3.6),
+    fig, axes = plt.subplots(1, len(datasets), figsize=(3.4 * len(datasets), 3.9),
                              sharey=True, layout="constrained", squeeze=False)
     values_x = np.asarray(axis["values"], dtype=float)
-    for ax, dataset in zip(axes[0], datasets):
+    sampler = results.attrs.get("mh_sampler")
+    for index, (ax, dataset) in enumerate(zip(axes[0], datasets)):
         for offset, method in enumerate(METHODS):
             values = pick(accuracy, method=method, dataset=dataset).sel({over: values_x})
-            x = (values_x * 10 ** ((offset - 1) * 0.02) if axis["log"]
-                 else values_x + (offset - 1) * 0.06)
-            ax.errorbar(x, values.mean("seed"), yerr=values.std("seed"), marker="o",
-                        capsize=3, label=LABELS[method])
+            x = (values_x * 10 ** ((offset - 1) * 0.03) if axis["log"]
+                 else values_x + (offset - 1) * 0.09)
+            interval_errorbar(ax, x, seed_interval(values.transpose(over, "seed")), method,
+                              method_label(method, sampler))
+            beside = x * 10**0.012 if axis["log"] else x + 0.03
+            ax.scatter(np.repeat(beside, len(SEEDS)),
+                       values.transpose(over, "seed").values.ravel(), s=7, alpha=0.4,
+                       color=METHOD_COLOURS[method], linewidths=0)
+        draw_chance(ax, dataset_chance(dataset), label=index == 0, annotate=True)
         if axis["log"]:
             ax.set_xscale("log")
             ax.minorticks_off()
         ax.set_xticks(values_x, [f"{v:g}" for v in values_x])
         ax.set_xlabel(axis["label"])
-        ax.set_title(dataset, fontsize=10)
+        ax.set_title(DATASET_LABELS.get(str(dataset), str(dataset)), fontsize=10)
+    axes[0, 0].scatter([], [], s=7, alpha=0.4, color="0.3", linewidths=0,
+                       label="one chip seed (small dots)")
     axes[0, 0].set_ylabel("test accuracy on the chip")
-    axes[0, 0].legend(fontsize=7, loc="lower left")
-    fig.suptitle(f"{axis['title']}, {len(SEEDS)} chip seeds: mean ± sd", fontsize=10)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    accuracy_limits(axes[0, 0], accuracy.values,
+                    chance=min(dataset_chance(str(d)) for d in datasets))
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncols=5,
+               fontsize=8, frameon=False)
+    fig.suptitle(f"{axis['title']}: mean over {len(SEEDS)} chip seeds, "
+                 f"bars {LEVEL:.0%} bootstrap interval of the mean", fontsize=10)
+    save_figure(fig, path)
+
+
+def plot_both(results: xr.Dataset, out_dir: Path):
+    """Both figures: ``tasks_distortion.png`` and ``tasks_data_efficiency.png``."""
+    plot(results, "strength", out_dir / "tasks_distortion.png")
+    plot(results, "train_fraction", out_dir / "tasks_data_efficiency.png")
+
+
+def replot(out_dir: Path):
+    """Redraw both figures from ``tasks.nc`` in ``out_dir``."""
+    with xr.open_dataset(out_dir / "tasks.nc") as results:
+        plot_both(results.load(), out_dir)
+    print(f"redrew tasks_distortion.png and tasks_data_efficiency.png in {out_dir}")
 
 
 def _cells(values) -> str:
@@ -222,17 +252,21 @@ def main(argv=None) -> int:
     parser.add_argument("--out-dir", default=str(Path(__file__).resolve().parent / "results"))
     parser.add_argument("--assemble-only", action="store_true",
                         help="compute no cell: report what the cache holds (NaN elsewhere)")
+    parser.add_argument("--replot", action="store_true",
+                        help="redraw the two figures from the saved tasks.nc, training nothing")
     args = parser.parse_args(argv)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if args.replot:
+        replot(out_dir)
+        return 0
     try:
         results = run(args.datasets, out_dir, args.workers, args.assemble_only)
     except LimprobError as error:
         print(f"tasks: error: {error}", file=sys.stderr)
         return 2
     save_dataset(results, out_dir / "tasks.nc")
-    plot(results, "strength", out_dir / "tasks_distortion.png")
-    plot(results, "train_fraction", out_dir / "tasks_data_efficiency.png")
+    plot_both(results, out_dir)
     text = report(results)
     (out_dir / "tasks.md").write_text(text)
     print(text)

@@ -52,9 +52,7 @@ def quantise(w: np.ndarray, bits: int | None) -> np.ndarray:
 def exported(trace: str, which: str, folder: Path):
     """The network of ``trace``'s point estimate ``which``, written to NIR and read back."""
     tree = load_training_trace(trace)
-    a = tree.attrs
-    network = Network(int(a["network_n_hidden"]), int(a["network_n_steps"]),
-                      float(a["network_beta"]), float(a["network_theta"]))
+    network = Network.from_attrs(tree.attrs)
     path = folder / f"{which}.nir"
     write_nir(to_nir(*trace_weights(tree, which), network, export_metadata(tree, trace, which)),
               path)

@@ -153,28 +153,48 @@ def score(chip, test, posterior, queries, log_likelihood, budget: int) -> dict:
             "rhat_log_likelihood": float(rhat(ll))}
 
 
+SAMPLER_NAMES = {"pcn-layers": "pCN, one step per layer",
+                 "pcn-ideal": "pCN, screened through the ideal network",
+                 "blocked-ideal": "blocked random walk, screened through the ideal network"}
+"""This benchmark's sampler variants in words (plain samplers: figure_style.SAMPLER_LABELS)."""
+
+
 def plot(results: xr.Dataset, path: Path):
+    """Test accuracy of the predictive average against the chip-query budget, a panel per data
+    set with its chance level (majority class), one line per sampler (one run each, so no
+    interval)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from limprob.inference.figure_style import (DATASET_LABELS, SAMPLER_LABELS, accuracy_limits,
+                                                dataset_chance, draw_chance, save_figure)
+
     datasets = list(results["dataset"].values)
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 3.6), squeeze=False)
-    for ax, dataset in zip(axes[0], datasets):
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 3.9), squeeze=False,
+                             sharey=True, layout="constrained")
+    for index, (ax, dataset) in enumerate(zip(axes[0], datasets)):
         for sampler in results["sampler"].values:
             line = results["accuracy_predictive"].sel(dataset=dataset, sampler=sampler)
             if line.notnull().any():
-                ax.plot(results["budget"], line, marker="o", label=str(sampler))
-        ax.set(xscale="log", xlabel="chip queries", title=f"{dataset}, strength 1",
-               xticks=list(results["budget"].values), ylim=(0, 1))
+                name = SAMPLER_NAMES.get(str(sampler), SAMPLER_LABELS.get(str(sampler), sampler))
+                ax.plot(results["budget"], line, marker="o", label=str(name))
+        draw_chance(ax, dataset_chance(str(dataset)), label=False, annotate=True)
+        ax.set(xscale="log", xlabel="chip queries (both chains)",
+               title=f"{DATASET_LABELS.get(str(dataset), dataset)}, strength 1",
+               xticks=list(results["budget"].values))
         ax.set_xticklabels([f"{b // 1000}k" for b in results["budget"].values])
+        ax.minorticks_off()
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+    accuracy_limits(axes[0][0], results["accuracy_predictive"].values,
+                    chance=min(dataset_chance(str(d)) for d in datasets))
     axes[0][0].set_ylabel("test accuracy (predictive average)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    handles = {label: handle for ax in axes[0]
+               for handle, label in zip(*ax.get_legend_handles_labels())}
+    fig.legend(handles.values(), handles.keys(), loc="outside lower center",
+               ncols=min(len(handles), 3), fontsize=8, frameon=False)
+    save_figure(fig, path)
 
 
 def delayed_acceptance():

@@ -27,6 +27,8 @@ OUT = Path("runs/demo.nc")
 
 
 def main() -> None:
+    """Run the demo (module docstring): train, print the accuracies and the verdict, compare
+    with backprop, write ``runs/demo.nc``."""
     config = DEMO_CONFIG
     table = load_table()
     data = split(table, seed=config.seed)

@@ -33,10 +33,13 @@ class Interrupted(KeyboardInterrupt):
 
     @property
     def name(self) -> str:
+        """The signal's name, such as ``"SIGINT"``."""
         return signal_name(self.signum)
 
     @property
     def exit_code(self) -> int:
+        """The command's exit code for the signal: 128 + its number (130 for SIGINT, 143 for
+        SIGTERM)."""
         return exit_code(self.signum)
 
 

@@ -3,10 +3,14 @@
 For a layer with leak ``beta``, threshold ``theta`` and input current ``I[t]``, from a zero
 state (``v[0] = s[0] = 0``) and for ``t = 1 .. T``:
 
-    v[t] = beta * v[t-1] + I[t] - theta * s[t-1]        (membrane potential, arbitrary units)
+    v[t] = beta * v[t-1] + I[t] - theta * s[t-1]        (reset "subtract"; arbitrary units)
+    v[t] = beta * (1 - s[t-1]) * v[t-1] + I[t]             (reset "zero")
     s[t] = 1 if v[t] > theta else 0                       (spike)
 
-Reset is by subtraction, as in snnTorch's ``Leaky(reset_mechanism="subtract")``. The hidden
+The network's ``reset`` picks one of the two. ``"subtract"`` (the default) takes the threshold
+off the potential one step after a spike, as snnTorch's ``Leaky(reset_mechanism="subtract")``;
+``"zero"`` sets the potential to 0 after a spike, NIR's own LIF reset to ``v_reset = 0`` read in
+discrete time, as snnTorch's ``Leaky(reset_mechanism="zero")``. The hidden
 layer gets the constant current ``I1 = x @ W_in`` at every step; the output layer gets
 ``I2[t] = s1[t] @ W_out``. The readout is the spike count of each output neuron,
 ``c = sum_t s2[t]``, one per class.
@@ -28,18 +32,24 @@ from limprob.streams import normal
 from limprob.validation import positive_integer
 
 
+RESETS = ("subtract", "zero")
+"""What a spike does to the potential: subtract the threshold, or set it to zero."""
+
+
 @dataclass(frozen=True)
 class Network:
     """Size and neuron constants of the ideal network (reference defaults of the design note).
 
     n_hidden: hidden LIF neurons H; n_steps: time steps T; beta: leak per step (0 <= beta < 1);
-    theta: firing threshold (same units as the input current).
+    theta: firing threshold (same units as the input current); reset: what a spike does to the
+    potential, one of :data:`RESETS` (module docstring).
     """
 
     n_hidden: int = 16
     n_steps: int = 32
     beta: float = 0.9
     theta: float = 1.0
+    reset: str = "subtract"
 
     def __post_init__(self):
         positive_integer("hidden size", self.n_hidden)
@@ -48,27 +58,50 @@ class Network:
             raise LimprobError(f"leak beta must be in [0, 1), got {self.beta}")
         if not (self.theta > 0.0 and np.isfinite(self.theta)):
             raise LimprobError(f"threshold theta must be positive, got {self.theta}")
+        if self.reset not in RESETS:
+            raise LimprobError(f"reset must be one of {', '.join(RESETS)}, got {self.reset!r}")
+
+    @property
+    def reset_zero(self) -> bool:
+        """True when a spike resets the potential to 0, False when it subtracts ``theta``
+        (the flag the kernels take)."""
+        return self.reset == "zero"
 
     def as_attrs(self) -> dict:
+        """The network as trace attributes: ``network_n_hidden``, ``network_n_steps``,
+        ``network_beta``, ``network_theta``."""
         return {f"network_{k}": v for k, v in asdict(self).items()}
 
+    @classmethod
+    def from_attrs(cls, attrs) -> Network:
+        """The network :meth:`as_attrs` wrote into ``attrs`` (a trace's or a chip's); a trace
+        written before the reset was an option has reset by subtraction."""
+        return cls(int(attrs["network_n_hidden"]), int(attrs["network_n_steps"]),
+                   float(attrs["network_beta"]), float(attrs["network_theta"]),
+                   str(attrs.get("network_reset", "subtract")))
 
-def lif_layer_step(v, s, current, beta, theta):
+
+def lif_layer_step(v, s, current, beta, theta, reset_zero=False):
     """One time step of one LIF layer; returns the new potential and spikes.
 
-    ``v[t] = beta v[t-1] + I[t] - theta s[t-1]``, ``s[t] = v[t] > theta``. Works elementwise on
-    scalars or arrays; :func:`lif_counts_numpy` is built from it.
+    ``v[t] = beta v[t-1] + I[t] - theta s[t-1]`` (or ``beta (1 - s[t-1]) v[t-1] + I[t]`` with
+    ``reset_zero``), ``s[t] = v[t] > theta``. Works elementwise on scalars or arrays;
+    :func:`lif_counts_numpy` is built from it.
     """
-    v = beta * v + current - theta * s
+    if reset_zero:
+        v = beta * v * (1.0 - s) + current
+    else:
+        v = beta * v + current - theta * s
     return v, (v > theta) * 1.0
 
 
 def lif_counts_numpy(x, w_in, w_out, beta_hidden, theta_hidden, beta_output, theta_output,
-                     n_steps):
+                     n_steps, reset_zero=False):
     """Output spike counts (obs, output) of the two-layer network, vectorised numpy.
 
     ``x`` is (obs, input); ``w_in`` (input, hidden); ``w_out`` (hidden, output); the leaks and
-    thresholds are per neuron, shapes (hidden,) and (output,).
+    thresholds are per neuron, shapes (hidden,) and (output,); ``reset_zero`` resets the
+    potential to 0 after a spike instead of subtracting the threshold.
     """
     n_obs = x.shape[0]
     current_hidden = x @ w_in
@@ -78,29 +111,32 @@ def lif_counts_numpy(x, w_in, w_out, beta_hidden, theta_hidden, beta_output, the
     s2 = np.zeros_like(v2)
     counts = np.zeros_like(v2)
     for _ in range(n_steps):
-        v1, s1 = lif_layer_step(v1, s1, current_hidden, beta_hidden, theta_hidden)
-        v2, s2 = lif_layer_step(v2, s2, s1 @ w_out, beta_output, theta_output)
+        v1, s1 = lif_layer_step(v1, s1, current_hidden, beta_hidden, theta_hidden, reset_zero)
+        v2, s2 = lif_layer_step(v2, s2, s1 @ w_out, beta_output, theta_output, reset_zero)
         counts += s2
     return counts
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def lif_counts(x, w_in, w_out, beta_hidden, theta_hidden, beta_output, theta_output, n_steps):
+def lif_counts(x, w_in, w_out, beta_hidden, theta_hidden, beta_output, theta_output, n_steps,
+               reset_zero=False):
     """Output spike counts (obs, output) of the two-layer network, numba kernel.
 
     Same equations and arguments as :func:`lif_counts_numpy`; :func:`noisy_lif_counts` with
     no noise.
     """
     return noisy_lif_counts(x, w_in, w_out, beta_hidden, theta_hidden, beta_output,
-                            theta_output, n_steps, 0.0, 0)
+                            theta_output, n_steps, 0.0, 0, reset_zero)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
 def noisy_lif_counts(x, w_in, w_out, beta_hidden, theta_hidden, beta_output, theta_output,
-                     n_steps, noise_sd, noise_key):
+                     n_steps, noise_sd, noise_key, reset_zero=False):
     """Output spike counts (obs, output) of the two-layer network with membrane noise:
 
         v[t] = beta v[t-1] + I[t] - theta s[t-1] + noise_sd z,    z ~ Normal(0, 1)
+
+    (with ``reset_zero``: ``v[t] = beta (1 - s[t-1]) v[t-1] + I[t] + noise_sd z``)
 
     for every neuron, sample and step, independently, ``z`` the normals of the counter-based
     stream ``noise_key`` (:mod:`limprob.streams`, indexed by step, neuron (hidden then output)
@@ -128,7 +164,10 @@ def noisy_lif_counts(x, w_in, w_out, beta_hidden, theta_hidden, beta_output, the
             beta, theta = beta_hidden[h], theta_hidden[h]
             first = (t * (n_hidden + n_output) + h) * n_obs
             for b in range(n_obs):
-                v = beta * v1[h, b] + current[h, b] - theta * s1[h, b]
+                if reset_zero:
+                    v = beta * v1[h, b] * (1.0 - s1[h, b]) + current[h, b]
+                else:
+                    v = beta * v1[h, b] + current[h, b] - theta * s1[h, b]
                 if noisy:
                     v += noise_sd * normal(key, first + b)
                 v1[h, b] = v
@@ -142,7 +181,10 @@ def noisy_lif_counts(x, w_in, w_out, beta_hidden, theta_hidden, beta_output, the
             beta, theta = beta_output[o], theta_output[o]
             first = (t * (n_hidden + n_output) + n_hidden + o) * n_obs
             for b in range(n_obs):
-                v = beta * v2[o, b] + current_out[b] - theta * s2[o, b]
+                if reset_zero:
+                    v = beta * v2[o, b] * (1.0 - s2[o, b]) + current_out[b]
+                else:
+                    v = beta * v2[o, b] + current_out[b] - theta * s2[o, b]
                 if noisy:
                     v += noise_sd * normal(key, first + b)
                 v2[o, b] = v

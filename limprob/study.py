@@ -109,6 +109,7 @@ class StudySettings:
 
     @property
     def network(self) -> Network:
+        """The nominal network of the MH runs (the backprop runs use the same)."""
         return self.mh.network
 
     def for_dataset(self, dataset: str) -> StudySettings:
@@ -207,6 +208,7 @@ class Grid:
                 "train_fraction": self.train_fractions}
 
     def cells(self) -> list[Cell]:
+        """Every cell of the grid, the product of :meth:`coords` in the order of :data:`DIMS`."""
         return [Cell(*values) for values in product(*self.coords().values())]
 
 
@@ -309,6 +311,8 @@ def read_cell(path: Path) -> dict | None:
 
 
 def write_cell(path: Path, cell: Cell, settings: StudySettings, result: dict) -> None:
+    """Write ``cell``'s ``result`` (scalars; NaN stored as null) with the cell and the settings
+    it ran with to ``path`` as JSON, atomically."""
     record = {"cell": asdict(cell),
               "settings": settings.for_dataset(cell.dataset).for_method(cell.method),
               "result": {k: (None if math.isnan(v) else v) for k, v in result.items()}}
@@ -511,6 +515,8 @@ def save_study(study: xr.Dataset, out: str | Path) -> Path:
 
 
 def load_study(path: str | Path) -> xr.Dataset:
+    """A study written by :func:`save_study`; :class:`LimprobError` if ``path`` is missing or
+    holds no limprob study."""
     path = Path(path)
     if not path.is_file():
         raise LimprobError(f"{path}: no such file")

@@ -143,9 +143,11 @@ def bad_graphs(tmp_path, w_in, w_out):
         (write_graph(tmp_path / "tau.nir", uneven, CHAIN_EDGES), "time constants tau differ"),
         (write_graph(tmp_path / "shape.nir", wrong_shape, CHAIN_EDGES), "shapes do not chain"),
         (write_graph(tmp_path / "reset.nir", chain_nodes(w_in, w_out), CHAIN_EDGES,
-                     {"time_steps": 16}), "reset by subtraction"),
+                     {"time_steps": 16}), "no reset_mechanism and none was given"),
+        (write_graph(tmp_path / "reset_to.nir", chain_nodes(w_in, w_out), CHAIN_EDGES,
+                     {"time_steps": 16, "reset_mechanism": "none"}), "reset_mechanism 'none'"),
         (write_graph(tmp_path / "steps.nir", chain_nodes(w_in, w_out), CHAIN_EDGES,
-                     {"reset_mechanism": "subtract"}), "no time_steps"),
+                     {"reset_mechanism": "subtract"}), "no time_steps and none was given"),
     ]
 
 
@@ -193,3 +195,129 @@ def test_cli_refuses_bad_networks_and_traces(tmp_path, weights, capsys):
         assert_refused(["export", str(trace), "--nir", str(out)], capsys, words, tmp_path)
     assert_refused(["export", str(probes), "--nir", str(tmp_path / "no" / "net.nir")], capsys,
                    "does not exist", tmp_path)
+
+
+# --- the reset: NIR's own reset to zero, and graphs from other tools ---------------------------
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_round_trip_keeps_the_reset_and_the_counts(tmp_path, weights, data, reset):
+    network = Network(5, 20, 0.83, 0.7, reset)
+    graph_file = write_nir(to_nir(*weights, network), tmp_path / "net.nir")
+    graph = nir.read(graph_file)
+    assert graph.metadata["reset_mechanism"] == reset
+    np.testing.assert_array_equal(graph.nodes["hidden"].v_reset, 0.0)
+    loaded = from_nir(graph_file)
+    assert loaded.network == network
+    x = data.test["features"].values
+    chip = SimulatedChip(30, 2, loaded.network, strength=0.0)
+    counts = chip.run(loaded.w_in, loaded.w_out, x)
+    reference = lif_counts_numpy(x, *weights, *(np.full(5, v) for v in (0.83, 0.7)),
+                                 *(np.full(2, v) for v in (0.83, 0.7)), 20, reset == "zero")
+    np.testing.assert_array_equal(counts, reference)
+    other = lif_counts_numpy(x, *weights, *(np.full(5, v) for v in (0.83, 0.7)),
+                             *(np.full(2, v) for v in (0.83, 0.7)), 20, reset != "zero")
+    assert not np.array_equal(counts, other)  # the two resets are different networks here
+
+
+def foreign_graph(path, w_in, w_out, beta=0.83, theta=0.7, metadata=None):
+    """A graph as another tool writes it (snnTorch's export: Affine layers with a bias, the
+    output layer a CubaLIF with an instantaneous synapse, no limprob metadata)."""
+    dt = 1e-4
+    tau = dt / (1 - beta)
+    h, o = w_in.shape[1], w_out.shape[1]
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array([w_in.shape[0]])}),
+        "fc1": nir.Affine(weight=w_in.T.astype(np.float32), bias=np.zeros(h, np.float32)),
+        "lif1": nir.LIF(tau=np.full(h, tau), r=np.full(h, tau / dt), v_leak=np.zeros(h),
+                        v_threshold=np.full(h, theta), v_reset=np.zeros(h)),
+        "fc2": nir.Linear(weight=w_out.T.astype(np.float32)),
+        "lif2": nir.CubaLIF(tau_syn=np.full(o, dt), tau_mem=np.full(o, tau),
+                            r=np.full(o, tau / dt), v_leak=np.zeros(o),
+                            v_threshold=np.full(o, theta), v_reset=np.zeros(o),
+                            w_in=np.ones(o)),
+        "output": nir.Output(output_type={"output": np.array([o])}),
+    }
+    edges = [("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2"),
+             ("lif2", "output")]
+    return write_graph(path, nodes, edges, metadata or {})
+
+
+def test_a_foreign_graph_is_read_with_the_given_steps_and_reset(tmp_path, weights, data):
+    path = foreign_graph(tmp_path / "foreign.nir", *weights)
+    with pytest.raises(LimprobError, match="no time_steps and none was given"):
+        from_nir(path)
+    with pytest.raises(LimprobError, match="no reset_mechanism and none was given"):
+        from_nir(path, time_steps=20)
+    loaded = from_nir(path, time_steps=20, reset="zero")
+    assert loaded.network == Network(5, 20, loaded.network.beta, 0.7, "zero")
+    assert loaded.network.beta == pytest.approx(0.83, abs=1e-12)
+    x = data.test["features"].values
+    w_in, w_out = (w.astype(np.float32).astype(np.float64) for w in weights)  # as written
+    counts = SimulatedChip(30, 2, loaded.network, 0.0).run(loaded.w_in, loaded.w_out, x)
+    beta = loaded.network.beta
+    np.testing.assert_array_equal(counts, lif_counts_numpy(
+        x, w_in, w_out, np.full(5, beta), np.full(5, 0.7), np.full(2, beta), np.full(2, 0.7),
+        20, True))
+    slow_synapse = tmp_path / "slow.nir"
+    graph = nir.read(path)
+    graph.nodes["lif2"].tau_syn = graph.nodes["lif2"].tau_syn * 5
+    nir.write(slow_synapse, graph)
+    with pytest.raises(LimprobError, match="synaptic current that outlasts a step"):
+        from_nir(slow_synapse, time_steps=20, reset="zero")
+    reset_to = tmp_path / "reset_to.nir"
+    graph = nir.read(path)
+    graph.nodes["lif1"].v_reset = np.full(5, -0.2)
+    nir.write(reset_to, graph)
+    with pytest.raises(LimprobError, match="reset to v_reset -0.2"):
+        from_nir(reset_to, time_steps=20, reset="zero")
+
+
+def test_evaluate_takes_a_foreign_graph_only_with_steps_and_reset(tmp_path, weights, capsys):
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    path = foreign_graph(inputs / "foreign.nir", *weights)
+    assert_refused(["evaluate", "--network", str(path)], capsys, "no time_steps", tmp_path)
+    assert_refused(["evaluate", "--network", str(path), "--steps", "20"], capsys,
+                   "no reset_mechanism", tmp_path)
+    code, stdout, _ = run_cli(["evaluate", "--network", str(path), "--steps", "20", "--reset",
+                               "zero", "--json"], capsys)
+    report = json.loads(stdout)
+    assert code == 0 and report["reset"] == "zero" and report["time_steps"] == 20
+    # the same graph with limprob's metadata: the flags may repeat it, not contradict it
+    own = write_nir(to_nir(*weights, Network(5, 20, 0.83, 0.7, "zero")), inputs / "own.nir")
+    for flags, words in [(["--steps", "16"], "time_steps 20, which contradicts the 16 given"),
+                         (["--reset", "subtract"], "reset_mechanism 'zero', which contradicts")]:
+        assert_refused(["evaluate", "--network", str(own), *flags], capsys, words, tmp_path)
+    code, stdout, _ = run_cli(["evaluate", "--network", str(own), "--steps", "20", "--reset",
+                               "zero", "--json"], capsys)
+    assert code == 0 and json.loads(stdout) == report
+    assert_refused(["evaluate", str(inputs / "own.nir"), "--steps", "20"], capsys,
+                   "go with --network", tmp_path)
+
+
+def test_training_with_reset_zero_exports_what_it_trained(tmp_path, capsys):
+    trace = tmp_path / "zero.nc"
+    settings = {**SMALL_TRACE, "time_steps": 12}
+    code, _, _ = run_cli(["train", "--reset", "zero", "--strength", "0", "--hidden",
+                          str(settings["hidden"]), "--steps", str(settings["time_steps"]),
+                          "--draws", "10", "--tune", "10", "--chains", "1",
+                          "--predictive-draws", "4", "--train-fraction", "0.3",
+                          "--no-progress", "--out", str(trace)], capsys)
+    assert code == 0
+    tree = load_trace(trace)
+    assert tree.attrs["reset"] == "zero" and tree.attrs["network_reset"] == "zero"
+    out = tmp_path / "zero.nir"
+    code, stdout, _ = run_cli(["export", str(trace), "--nir", str(out), "--weights", "best"],
+                              capsys)
+    assert code == 0 and "reset zero" in stdout
+    loaded = from_nir(out)
+    assert loaded.network.reset == "zero"
+    test = split(load_table(), seed=int(loaded.metadata["data_seed"])).test
+    counts = SimulatedChip(30, 2, loaded.network, 0.0).run(loaded.w_in, loaded.w_out,
+                                                           test["features"].values)
+    stored = tree["point_estimates"]["probability"].sel(point_estimate="best").values
+    np.testing.assert_array_equal(
+        class_probabilities(counts, loaded.metadata["kappa"], loaded.network.n_steps), stored)
+    subtract = SimulatedChip(30, 2, Network(settings["hidden"], 12), 0.0)
+    assert not np.array_equal(subtract.run(loaded.w_in, loaded.w_out, test["features"].values),
+                              counts)  # read with the other reset, the network differs

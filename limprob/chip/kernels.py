@@ -8,7 +8,9 @@ arrays of :func:`limprob.chip.distortion.distortion_arrays`):
     W_eff <- w_sat tanh(W_eff / w_sat)       w_sat = 1 / inverse_w_sat; none when it is 0
     W_eff <- Q_B(W_eff)                      a B-bit converter over [-w_max, w_max], if B set
 
-and the network may add membrane noise (:func:`limprob.snn.noisy_lif_counts`). With unit
+and the network may add membrane noise (:func:`limprob.snn.noisy_lif_counts`). Every kernel
+takes ``reset_zero`` last (default False, reset by subtraction): the network's reset
+(:attr:`limprob.snn.Network.reset_zero`). With unit
 gains, ``inverse_w_sat = 0``, nominal leaks and thresholds, no converter and no noise this is
 the ideal network exactly.
 """
@@ -70,32 +72,36 @@ def quantise(w, w_max, bits):
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
 def chip_counts(x, w_in, w_out, gain_in, gain_out, inverse_w_sat, beta_hidden, theta_hidden,
-                beta_output, theta_output, n_steps, w_max, weight_bits, noise_sd, noise_key):
+                beta_output, theta_output, n_steps, w_max, weight_bits, noise_sd, noise_key,
+                reset_zero=False):
     """Spike counts (obs, output) of the LIF network through a distortion (module docstring),
     a ``weight_bits``-bit converter over ``[-w_max, w_max]`` (none when ``weight_bits`` is 0)
     and membrane noise of standard deviation ``noise_sd`` from stream ``noise_key``;
     ``x`` (obs, input), ``w_in`` and ``gain_in`` (input, hidden), ``w_out`` and ``gain_out``
-    (hidden, output), leaks and thresholds per neuron."""
+    (hidden, output), leaks and thresholds per neuron; ``reset_zero`` as in
+    :func:`~limprob.snn.noisy_lif_counts`."""
     w_in_eff = saturate(w_in * gain_in, inverse_w_sat)
     w_out_eff = saturate(w_out * gain_out, inverse_w_sat)
     if weight_bits > 0:
         w_in_eff = quantise(w_in_eff, w_max, weight_bits)
         w_out_eff = quantise(w_out_eff, w_max, weight_bits)
     return noisy_lif_counts(x, w_in_eff, w_out_eff, beta_hidden, theta_hidden, beta_output,
-                            theta_output, n_steps, noise_sd, noise_key)
+                            theta_output, n_steps, noise_sd, noise_key, reset_zero)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
 def distorted_counts(x, w_in, w_out, gain_in, gain_out, inverse_w_sat, beta_hidden,
-                     theta_hidden, beta_output, theta_output, n_steps):
+                     theta_hidden, beta_output, theta_output, n_steps, reset_zero=False):
     """:func:`chip_counts` with continuous weights and no noise."""
     return chip_counts(x, w_in, w_out, gain_in, gain_out, inverse_w_sat, beta_hidden,
-                       theta_hidden, beta_output, theta_output, n_steps, 1.0, 0, 0.0, 0)
+                       theta_hidden, beta_output, theta_output, n_steps, 1.0, 0, 0.0, 0,
+                       reset_zero)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
 def batched_distorted_counts(w_in, w_out, x, gain_in, gain_out, inverse_w_sat, beta_hidden,
-                             theta_hidden, beta_output, theta_output, n_steps):
+                             theta_hidden, beta_output, theta_output, n_steps,
+                             reset_zero=False):
     """Spike counts (batch, obs, output) of a batch of weight sets through one distortion:
     ``w_in`` (batch, input, hidden), ``w_out`` (batch, hidden, output), ``x`` (obs, input)
     shared by the batch."""
@@ -105,14 +111,15 @@ def batched_distorted_counts(w_in, w_out, x, gain_in, gain_out, inverse_w_sat, b
         out[b] = distorted_counts(x, np.ascontiguousarray(w_in[b]),
                                   np.ascontiguousarray(w_out[b]), gain_in, gain_out,
                                   inverse_w_sat, beta_hidden, theta_hidden, beta_output,
-                                  theta_output, n_steps)
+                                  theta_output, n_steps, reset_zero)
     return out
 
 
 @numba.njit(nogil=True, fastmath=False)
 def member_counts(w_in, w_out, x, gain_z_in, gain_z_out, threshold_z, leak_z, inverse_w_sat,
                   log_gain, log_leak, gain_spread, threshold_spread, leak_spread, beta, theta,
-                  n_steps, w_max, weight_bits, noise, noise_seed, first_stream):
+                  n_steps, w_max, weight_bits, noise, noise_seed, first_stream,
+                  reset_zero=False):
     """Spike counts (batch, obs, output) of one member chip of the population: the chip of
     the six globals and its mismatch draws (``gain_z_in`` (input, hidden), ``gain_z_out``
     (hidden, output), ``threshold_z`` and ``leak_z`` (neuron,)), with a ``weight_bits``-bit
@@ -137,16 +144,16 @@ def member_counts(w_in, w_out, x, gain_z_in, gain_z_out, threshold_z, leak_z, in
         out[b] = chip_counts(x, np.ascontiguousarray(w_in[b]), np.ascontiguousarray(w_out[b]),
                              gain_in, gain_out, inverse_w_sat, beta_hidden, theta_hidden,
                              beta_output, theta_output, n_steps, w_max, weight_bits,
-                             noise * theta, key)
+                             noise * theta, key, reset_zero)
     return out
 
 
 @numba.njit(nogil=True, fastmath=False)
 def mismatched_counts(w_in, w_out, x, gain_z_in, gain_z_out, threshold_z, leak_z,
                       inverse_w_sat, log_gain, log_leak, gain_spread, threshold_spread,
-                      leak_spread, beta, theta, n_steps):
+                      leak_spread, beta, theta, n_steps, reset_zero=False):
     """:func:`member_counts` with continuous weights and no noise: the deterministic member
     chip, the same counts as :func:`batched_distorted_counts` of its arrays."""
     return member_counts(w_in, w_out, x, gain_z_in, gain_z_out, threshold_z, leak_z,
                          inverse_w_sat, log_gain, log_leak, gain_spread, threshold_spread,
-                         leak_spread, beta, theta, n_steps, 1.0, 0, 0.0, 0, 0)
+                         leak_spread, beta, theta, n_steps, 1.0, 0, 0.0, 0, 0, reset_zero)

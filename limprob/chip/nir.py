@@ -12,15 +12,22 @@ with NIR's continuous-time LIF ``tau dv/dt = (v_leak - v) + r I`` discretised as
 so that one Euler step ``v += dt / tau (v_leak - v + r I)`` is ``v = beta v + I``. ``dt`` is
 1e-4 s, snnTorch's export value (limprob's time is in steps; only ``dt / tau`` matters).
 
-NIR's LIF resets to ``v_reset``; limprob resets by subtraction, one step later:
-``v[t] = beta v[t-1] + I[t] - theta s[t-1]``, as snnTorch's ``Leaky(reset_mechanism=
-"subtract")``. The node parameters cannot say that, so the graph's metadata does
-(``reset_mechanism = "subtract"``), with ``time_steps`` T, the exact ``beta``, the input
-encoding (the min-max scaled features as a constant current at each of the T steps) and the
-readout (output spike counts ``c``; class probabilities ``softmax(kappa c / T)``, ``kappa``).
+NIR's LIF resets to ``v_reset`` (0 here) after a spike. A network with ``reset = "zero"``
+(:mod:`limprob.snn`) is exactly that reading, ``v[t] = beta (1 - s[t-1]) v[t-1] + I[t]``, the
+one a consumer that follows NIR's definition applies (snnTorch's ``import_from_nir`` builds
+``Leaky(reset_mechanism="zero")``). A network with ``reset = "subtract"`` resets by subtraction one step later,
+``v[t] = beta v[t-1] + I[t] - theta s[t-1]``, which the node parameters cannot say: only a
+consumer that reads the metadata runs it as trained. The graph's metadata names the reset
+(``reset_mechanism``) with ``time_steps`` T, the exact ``beta``, the input encoding (the
+min-max scaled features as a constant current at each of the T steps) and the readout (output
+spike counts ``c``; class probabilities ``softmax(kappa c / T)``, ``kappa``).
 
-:func:`from_nir` reads such a graph back and refuses, with one :class:`LimprobError` line,
-any graph limprob's network cannot represent.
+:func:`from_nir` reads such a graph back, or a graph from another tool (snnTorch's
+``export_to_nir``) that has no such metadata when the caller gives ``time_steps`` and
+``reset``; a CubaLIF whose synaptic current lasts one step (``tau_syn = dt``,
+``w_in dt / tau_syn = 1``, snnTorch's ``Synaptic(alpha=0)``) is read as the LIF it equals. It
+refuses, with one :class:`LimprobError` line, any graph limprob's network cannot represent and
+any whose metadata contradicts the caller.
 """
 
 from __future__ import annotations
@@ -32,15 +39,20 @@ import numpy as np
 
 from limprob.errors import LimprobError
 from limprob.io import check_output_path, write_atomically
-from limprob.snn import Network
+from limprob.snn import RESETS, Network
 
 DT = 1e-4
 """Time step written to the graph (s): snnTorch's export value; only ``dt / tau`` matters."""
-RESET = "subtract"
-"""limprob's reset mechanism, as the graph's metadata names it."""
+NEURON_UPDATES = {
+    "subtract": "v[t] = beta v[t-1] + I[t] - v_threshold s[t-1]; s[t] = v[t] > v_threshold; "
+                "v[0] = s[0] = 0",
+    "zero": "v[t] = beta (1 - s[t-1]) v[t-1] + I[t]; s[t] = v[t] > v_threshold; "
+            "v[0] = s[0] = 0",
+}
+"""The neuron's update for each reset (:data:`limprob.snn.RESETS`), as the metadata states it."""
 NODES = ("input", "W_in", "hidden", "W_out", "output_neurons", "output")
 """Node names of an exported graph, in the order data flows."""
-CHAIN = "Input -> Linear/Affine -> LIF -> Linear/Affine -> LIF -> Output"
+CHAIN = "Input -> Linear/Affine -> LIF/CubaLIF -> Linear/Affine -> LIF/CubaLIF -> Output"
 """The only graph shape limprob's network can represent."""
 
 
@@ -57,10 +69,12 @@ class NirNetwork:
 
     @property
     def n_inputs(self) -> int:
+        """Input width, the number of features."""
         return self.w_in.shape[0]
 
     @property
     def n_outputs(self) -> int:
+        """Output width, the number of classes."""
         return self.w_out.shape[1]
 
 
@@ -98,9 +112,8 @@ def to_nir(w_in, w_out, network: Network, metadata: dict | None = None):
         "dt": DT,
         "time_steps": network.n_steps,
         "beta": network.beta,
-        "reset_mechanism": RESET,
-        "neuron_update": "v[t] = beta v[t-1] + I[t] - v_threshold s[t-1]; "
-                         "s[t] = v[t] > v_threshold; v[0] = s[0] = 0",
+        "reset_mechanism": network.reset,
+        "neuron_update": NEURON_UPDATES[network.reset],
         "input_encoding": "the min-max scaled features x as a constant current at each of "
                           "the time_steps steps",
         "readout": "spike count c of each output neuron over time_steps steps; class "
@@ -134,29 +147,38 @@ def read_graph(path: str | Path):
     return graph
 
 
-def from_nir(path: str | Path) -> NirNetwork:
+def from_nir(path: str | Path, time_steps: int | None = None,
+             reset: str | None = None) -> NirNetwork:
     """The network of the NIR graph at ``path``; :class:`LimprobError` naming what is wrong
-    if limprob's network cannot represent it (see :func:`network_of_graph`)."""
+    if limprob's network cannot represent it (see :func:`network_of_graph`, which also says
+    what ``time_steps`` and ``reset`` do)."""
     try:
-        return network_of_graph(read_graph(path))
+        return network_of_graph(read_graph(path), time_steps, reset)
     except LimprobError as error:
         message = str(error)
         raise LimprobError(message if message.startswith(str(path)) else f"{path}: {message}")
 
 
-def network_of_graph(graph) -> NirNetwork:
+def network_of_graph(graph, time_steps: int | None = None,
+                     reset: str | None = None) -> NirNetwork:
     """The network of a NIR graph of the shape :data:`CHAIN`.
 
-    Refused: other node types (CubaLIF, IF, convolutions, ...), anything but one feed-forward
-    chain (recurrent edges, branches, nodes off the chain), non-zero biases or leak voltages,
-    weights whose shapes do not chain, leaks (``tau``, ``r``) or thresholds that differ
-    between neurons, ``r`` that is not ``tau / dt``, and graphs whose metadata does not give
-    ``time_steps`` and the reset by subtraction.
+    ``time_steps`` (T) and ``reset`` (one of :data:`~limprob.snn.RESETS`) are the run length
+    and reset the graph is read with: each is taken from the graph's metadata
+    (``time_steps``, ``reset_mechanism``) or given here, and where both say it they must agree
+    (:func:`run_settings`).
+
+    Refused: other node types (IF, convolutions, ...), a CubaLIF whose synaptic current lasts
+    more than one step, anything but one feed-forward chain (recurrent edges, branches, nodes
+    off the chain), non-zero biases or leak voltages, weights whose shapes do not chain, leaks
+    (``tau``, ``r``) or thresholds that differ between neurons, ``r`` that is not
+    ``tau / dt``, reset to zero with a non-zero ``v_reset``, and a run length or reset that
+    neither the metadata nor the caller gives, or that they give differently.
     """
     chain = _chain(graph)
     types = [type(graph.nodes[name]).__name__ for name in chain]
-    expected = [("Input",), ("Linear", "Affine"), ("LIF",), ("Linear", "Affine"), ("LIF",),
-                ("Output",)]
+    expected = [("Input",), ("Linear", "Affine"), ("LIF", "CubaLIF"), ("Linear", "Affine"),
+                ("LIF", "CubaLIF"), ("Output",)]
     if len(types) != len(expected) or any(t not in e for t, e in zip(types, expected)):
         raise LimprobError(f"the graph is {' -> '.join(types)}; limprob's network is {CHAIN}")
     _, first, hidden, second, outputs, _ = (graph.nodes[name] for name in chain)
@@ -168,16 +190,19 @@ def network_of_graph(graph) -> NirNetwork:
                            f"{first.weight.shape}, {chain[3]} weight {second.weight.shape}")
     for name, node, size in ((chain[2], hidden, w_in.shape[1]),
                              (chain[4], outputs, w_out.shape[1])):
-        if np.shape(node.tau) != (size,):
-            raise LimprobError(f"LIF node {name!r} has {np.size(node.tau)} neurons where its "
-                               f"weights give {size}")
+        neurons = np.size(_membrane_tau(node))
+        if np.shape(_membrane_tau(node)) != (size,):
+            raise LimprobError(f"LIF node {name!r} has {neurons} neurons where its weights "
+                               f"give {size}")
     n_outputs = int(np.prod(graph.nodes[chain[5]].output_type["output"]))
     if n_outputs != w_out.shape[1]:
         raise LimprobError(f"the output node has {n_outputs} values where the network has "
                            f"{w_out.shape[1]} output neurons")
-    beta, theta = _neuron_constants(graph.metadata or {}, {chain[2]: hidden, chain[4]: outputs})
     metadata = {k: _plain(v) for k, v in (graph.metadata or {}).items()}
-    network = Network(w_in.shape[1], _time_steps(metadata), beta, theta)
+    n_steps, reset = run_settings(metadata, time_steps, reset)
+    lifs = {chain[2]: _lif_constants(chain[2], hidden), chain[4]: _lif_constants(chain[4], outputs)}
+    beta, theta = _neuron_constants(metadata, lifs, reset)
+    network = Network(w_in.shape[1], n_steps, beta, theta, reset)
     return NirNetwork(network, np.ascontiguousarray(w_in), np.ascontiguousarray(w_out),
                       metadata)
 
@@ -257,10 +282,69 @@ def _weights(name: str, node) -> np.ndarray:
     return weight
 
 
-def _neuron_constants(metadata: dict, lifs: dict) -> tuple[float, float]:
-    """``beta`` and ``theta`` shared by every LIF neuron, or :class:`LimprobError`."""
-    values = {key: np.concatenate([np.ravel(getattr(node, key)) for node in lifs.values()])
-              .astype(np.float64) for key in ("tau", "r", "v_leak", "v_threshold")}
+def run_settings(metadata: dict, time_steps: int | None,
+                 reset: str | None) -> tuple[int, str]:
+    """The run length T and reset of a graph: from its ``metadata`` (``time_steps``,
+    ``reset_mechanism``) or the caller's ``time_steps`` and ``reset``; :class:`LimprobError`
+    when neither gives one, when they differ, or when the reset is not one of
+    :data:`~limprob.snn.RESETS`."""
+    settings = []
+    for key, given, what in (("time_steps", time_steps, "time steps (the run length T)"),
+                             ("reset_mechanism", reset, "reset mechanism")):
+        written = metadata.get(key)
+        if written is None and given is None:
+            raise LimprobError(f"the graph's metadata gives no {key} and none was given: a "
+                               f"graph from another tool needs its {what} given (limprob "
+                               f"evaluate --steps T --reset subtract|zero)")
+        if written is not None and given is not None and written != given:
+            raise LimprobError(f"the graph's metadata gives {key} {written!r}, which "
+                               f"contradicts the {given!r} given")
+        settings.append(given if written is None else written)
+    n_steps, chosen = settings
+    if chosen not in RESETS:
+        raise LimprobError(f"the graph's metadata gives reset_mechanism {chosen!r}; limprob's "
+                           f"neurons reset by {' or '.join(map(repr, RESETS))}")
+    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
+        raise LimprobError(f"time_steps {n_steps!r} is not a positive whole number of steps")
+    return int(n_steps), chosen
+
+
+def _membrane_tau(node):
+    """The membrane time constant of a LIF (``tau``) or CubaLIF (``tau_mem``) node."""
+    return node.tau_mem if hasattr(node, "tau_mem") else node.tau
+
+
+def _lif_constants(name: str, node) -> dict[str, np.ndarray]:
+    """``tau``, ``r``, ``v_leak``, ``v_threshold`` and ``v_reset`` (float64, one per neuron)
+    of a LIF node, or of a CubaLIF whose synaptic current lasts one step, which is that LIF:
+    with ``dt = tau_mem / r``, Euler's ``i += dt / tau_syn (w_in I - i)`` is ``i = I`` exactly
+    when ``tau_syn = dt`` and ``w_in dt / tau_syn = 1`` (snnTorch's ``Synaptic`` with
+    ``alpha = 0``)."""
+    tau = np.ravel(_membrane_tau(node)).astype(np.float64)
+    constants = {"tau": tau}
+    for key in ("r", "v_leak", "v_threshold", "v_reset"):
+        value = getattr(node, key, None)
+        constants[key] = (np.zeros_like(tau) if value is None
+                          else np.broadcast_to(np.ravel(value).astype(np.float64), tau.shape))
+    if hasattr(node, "tau_syn"):
+        dt = tau / constants["r"]
+        tau_syn = np.broadcast_to(np.ravel(node.tau_syn).astype(np.float64), tau.shape)
+        w_in = np.broadcast_to(np.ravel(node.w_in).astype(np.float64), tau.shape)
+        if not (np.allclose(tau_syn, dt, rtol=1e-6, atol=0)
+                and np.allclose(w_in * dt / tau_syn, 1.0, rtol=1e-6, atol=0)):
+            raise LimprobError(f"CubaLIF node {name!r} has a synaptic current that outlasts a "
+                               f"step (tau_syn {tau_syn.min():g} .. {tau_syn.max():g}, dt = "
+                               f"tau_mem / r = {dt.min():g}); limprob's neurons take their input "
+                               f"current within the step, a CubaLIF with tau_syn = dt and "
+                               f"w_in = 1")
+    return constants
+
+
+def _neuron_constants(metadata: dict, lifs: dict, reset: str) -> tuple[float, float]:
+    """``beta`` and ``theta`` shared by every LIF neuron (``lifs``: the constants of
+    :func:`_lif_constants` by node name), or :class:`LimprobError`."""
+    values = {key: np.concatenate([constants[key] for constants in lifs.values()])
+              for key in ("tau", "r", "v_leak", "v_threshold", "v_reset")}
     for key, text in (("tau", "time constants tau"), ("r", "resistances r"),
                       ("v_threshold", "thresholds")):
         if not np.all(np.isfinite(values[key])) or np.ptp(values[key]) != 0:
@@ -285,20 +369,10 @@ def _neuron_constants(metadata: dict, lifs: dict) -> tuple[float, float]:
             raise LimprobError(f"the metadata's beta {written} disagrees with the LIF "
                                f"constants' 1 - dt/tau = {beta}")
         beta = written
-    reset = _plain(metadata.get("reset_mechanism"))
-    if reset != RESET:
-        given = "no reset_mechanism" if reset is None else f"reset_mechanism {reset!r}"
-        raise LimprobError(f"the graph's metadata gives {given}; limprob's neurons reset by "
-                           f"subtraction, so it represents only graphs whose metadata says "
-                           f"reset_mechanism = 'subtract'")
+    if reset == "zero" and np.any(values["v_reset"] != 0):
+        raise LimprobError(f"the LIF neurons reset to v_reset {values['v_reset'].min():g} .. "
+                           f"{values['v_reset'].max():g}; limprob's neurons reset to 0")
     return float(beta), float(theta)
-
-
-def _time_steps(metadata: dict) -> int:
-    if "time_steps" not in metadata:
-        raise LimprobError("the graph's metadata gives no time_steps (the run length T of the "
-                           "network)")
-    return metadata["time_steps"]
 
 
 def _plain(value):

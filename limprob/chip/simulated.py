@@ -54,7 +54,7 @@ def _int64_at(typingctx, address):
 
 
 def _build_kernel(arrays: dict, n_steps: int, counter_address: int, w_max: float,
-                  bits: int, noise_sd: float, seed: int):
+                  bits: int, noise_sd: float, seed: int, reset_zero: bool = False):
     """A numba function ``run(w_in, w_out, x) -> counts`` for one chip.
 
     The distortion arrays, converter and noise level are compiled in as constants and every
@@ -73,7 +73,7 @@ def _build_kernel(arrays: dict, n_steps: int, counter_address: int, w_max: float
         counter[0] += 1
         return chip_counts(x, w_in, w_out, gain_in, gain_out, inverse_w_sat, beta_hidden,
                            theta_hidden, beta_output, theta_output, n_steps, w_max, bits,
-                           noise_sd, key)
+                           noise_sd, key, reset_zero)
 
     return run
 
@@ -134,7 +134,8 @@ class SimulatedChip:
         arrays = self._distortion.arrays(self.network, self.n_inputs, self.n_outputs)
         return _build_kernel(arrays, self.network.n_steps, self._queries.ctypes.data,
                              self.weight_range, self.weight_bits or 0,
-                             self.noise * self.network.theta, self.seed)
+                             self.noise * self.network.theta, self.seed,
+                             self.network.reset_zero)
 
     @property
     def deterministic(self) -> bool:
@@ -201,7 +202,7 @@ def simulate(distortion: Distortion, network: Network, w_in, w_out, x) -> np.nda
         np.ascontiguousarray(w_in), np.ascontiguousarray(w_out),
         np.ascontiguousarray(x, dtype=float), a["gain_in"], a["gain_out"],
         float(a["inverse_w_sat"]), a["beta_hidden"], a["theta_hidden"], a["beta_output"],
-        a["theta_output"], network.n_steps)
+        a["theta_output"], network.n_steps, network.reset_zero)
     return counts[0] if squeeze else counts
 
 
@@ -231,6 +232,7 @@ class ParametricChip:
 
     @property
     def queries(self) -> int:
+        """Queries made so far."""
         return self._queries
 
     def continue_from(self, queries: int) -> None:
@@ -238,6 +240,8 @@ class ParametricChip:
         self._queries = int(queries)
 
     def run(self, w_in, w_out, x) -> np.ndarray:
+        """One query: spike counts (obs, output) of ``x`` (obs, input) through the distorted
+        network with weights ``w_in``, ``w_out``, plus the read noise."""
         w_in, w_out, x = check_query(self, w_in, w_out, x)
         query = self._queries
         self._queries += 1
@@ -248,6 +252,8 @@ class ParametricChip:
         return counts
 
     def describe(self) -> dict:
+        """The chip's identity as trace attributes: its read noise, seed, network and distortion
+        globals."""
         return {"chip": "ParametricChip", "chip_read_noise": self.read_noise,
                 "chip_seed": self.seed, **self.network.as_attrs(),
                 **{f"chip_{k}": v for k, v in self.distortion.globals().items()}}

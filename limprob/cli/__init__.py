@@ -79,6 +79,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``limprob`` argument parser with every command group's subcommands."""
     parser = _Parser(prog="limprob", description="Train spiking-network chips in the loop by "
                      "MCMC, compare models, and bound the energy of learning.",
                      epilog="Example:\n  limprob train --out runs/run.nc && limprob evaluate "
@@ -92,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``) and return its exit code: 0, 2
+    for bad input, 130 or 143 when stopped by a signal."""
     with interruption.handled():
         try:
             interruption.stop_if_received()  # a signal while the console script started

@@ -1,6 +1,6 @@
 """``limprob compare``: LOO (Pareto k shown) and SMC-evidence comparison of saved traces.
 
-    limprob compare A.nc B.nc [--names a b] [--var-name y] [--json] [--plot cmp.png]
+Usage: ``limprob compare A.nc B.nc [--names a b] [--var-name y] [--json] [--plot cmp.png]``
 """
 
 from __future__ import annotations
@@ -22,22 +22,25 @@ def register(commands):
                              "if several)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--plot", default=None, metavar="PATH.png",
-                        help="also write ArviZ's comparison plot here")
+                        help="also write a PNG of each model's ELPD difference to the best, "
+                             "with its standard error")
     parser.set_defaults(run=run_compare)
 
 
 def run_compare(args):
+    """``limprob compare``: print (or write as JSON) the LOO / SMC-evidence comparison of the
+    traces, and draw it with ``--plot``."""
     import pandas as pd
 
-    from limprob.inference.compare import (PARETO_K_BAD, compare_traces, plot_comparison,
-                                           table_to_json)
+    from limprob.inference.compare import PARETO_K_BAD, compare_traces, table_to_json
+    from limprob.inference.plots import save_elpd_comparison
     from limprob.io import check_output_path
 
     if args.plot:
         check_output_path(args.plot)
     table = compare_traces(args.traces, args.names, args.var_name)
     if args.plot:
-        plot_comparison(table, args.plot)
+        save_elpd_comparison(table, args.plot)
     if args.json:
         print(table_to_json(table))
         return

@@ -2,6 +2,7 @@
 
     limprob export runs/run.nc --nir runs/net.nir [--weights mean|best|last]
     limprob evaluate --network runs/net.nir [--dataset wisconsin]   its accuracy, ideal chip
+    limprob evaluate --network other.nir --steps 25 --reset zero     a graph from another tool
 
 The graph and its metadata are described in :mod:`limprob.chip.nir`; docs/nir.md says how to
 take it to BrainScaleS-2, Xylo, Loihi, SpiNNaker2 or Speck.
@@ -25,7 +26,9 @@ def register(commands):
         "export", help="write a trained network as a NIR graph",
         description="Write the network of a chip-in-the-loop training trace as a NIR graph "
                     "(Input -> Linear -> LIF -> Linear -> LIF -> Output, snnTorch's "
-                    "discretisation, reset by subtraction and T in the metadata).",
+                    "discretisation; the reset the network was trained with and T in the "
+                    "metadata; a network trained with --reset zero means the same to every "
+                    "consumer that follows NIR's LIF definition, docs/nir.md).",
         epilog="Example:\n  limprob export runs/run.nc --nir runs/net.nir --weights best")
     export.add_argument("trace", help="a trace written by limprob train")
     export.add_argument("--nir", required=True, metavar="NET.nir", help="NIR file to write")
@@ -75,6 +78,7 @@ def load_training_trace(path):
 
 
 def run_export(args):
+    """``limprob export``: write a training trace's point estimate as a NIR graph."""
     from limprob.chip.nir import to_nir, write_nir
     from limprob.io import check_output_path
     from limprob.snn import Network
@@ -82,18 +86,18 @@ def run_export(args):
     out = check_output_path(args.nir)
     tree = load_training_trace(args.trace)
     attrs = tree.attrs
-    network = Network(int(attrs["network_n_hidden"]), int(attrs["network_n_steps"]),
-                      float(attrs["network_beta"]), float(attrs["network_theta"]))
+    network = Network.from_attrs(attrs)
     w_in, w_out = trace_weights(tree, args.weights)
     write_nir(to_nir(w_in, w_out, network, export_metadata(tree, args.trace, args.weights)),
               out)
     print(f"{w_in.shape[0]}-{network.n_hidden}-{w_out.shape[1]} LIF network "
           f"(T = {network.n_steps}, beta = {network.beta}, threshold = {network.theta}, "
-          f"{WEIGHTS[args.weights]}); wrote {out}")
+          f"reset {network.reset}, {WEIGHTS[args.weights]}); wrote {out}")
 
 
 def evaluate_network(args):
-    """``limprob evaluate --network NET.nir``: the network's test accuracy on the ideal chip."""
+    """``limprob evaluate --network NET.nir [--steps T] [--reset R]``: the network's test
+    accuracy on the ideal chip; T and R for a graph whose metadata does not give them."""
     from limprob.chip.nir import from_nir
     from limprob.chip.simulated import SimulatedChip
     from limprob.data import split
@@ -101,7 +105,7 @@ def evaluate_network(args):
     from limprob.models.defaults import DEFAULT_KAPPA
     from limprob.validation import seed
 
-    loaded = from_nir(args.network)
+    loaded = from_nir(args.network, args.steps, args.reset)
     table = load_chosen_table(args)
     data_seed = seed("seed", args.seed if args.seed is not None
                      else loaded.metadata.get("data_seed", 0))
@@ -117,11 +121,12 @@ def evaluate_network(args):
               "n_test": int(test.sizes["obs"]), "data_seed": data_seed,
               "data_source": str(table.attrs.get("source", "data")),
               "network": f"{loaded.n_inputs}-{loaded.network.n_hidden}-{loaded.n_outputs}",
-              "time_steps": loaded.network.n_steps}
+              "time_steps": loaded.network.n_steps, "reset": loaded.network.reset}
     if args.json:
         print(json.dumps(report))
         return
-    print(f"{report['network']} LIF network from {args.network}, T = {report['time_steps']}: "
+    print(f"{report['network']} LIF network from {args.network}, T = {report['time_steps']}, "
+          f"reset {report['reset']}: "
           f"test accuracy on the ideal chip {report['test_accuracy_ideal_chip']:.4f} "
           f"({report['n_test']} test samples of {report['data_source']}, split seed "
           f"{data_seed})")

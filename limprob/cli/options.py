@@ -81,6 +81,14 @@ def config_fields(args, options) -> dict:
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
+def add_reset_option(parser, default: str | None, help_text: str) -> None:
+    """``--reset subtract|zero``: what a spike does to the potential
+    (:data:`limprob.snn.RESETS`)."""
+    from limprob.snn import RESETS
+
+    parser.add_argument("--reset", choices=RESETS, default=default, help=help_text)
+
+
 def add_table_options(parser) -> None:
     """``--dataset NAME`` (a built-in data set) or ``--data FILE`` (the user's own table)."""
     from limprob.data import DATASETS

@@ -13,7 +13,9 @@ def register(commands):
         description="Write a PNG of a chip-in-the-loop training trace: (a) the training "
                     "log-likelihood of each draw against cumulative chip queries, one line per "
                     "chain; (b) the test accuracy of the thinned draws that carry test "
-                    "predictions; (c) ArviZ's rank plot of the training log-likelihood.",
+                    "predictions, with the predictive average, its Wilson interval and the "
+                    "chance level; (c) ArviZ's rank plot of the training log-likelihood "
+                    "(two or more chains).",
         epilog="Example:\n  limprob plot runs/run.nc --out runs/run.png")
     plot.add_argument("trace", help="a trace written by limprob train")
     plot.add_argument("--out", required=True, metavar="FILE.png", help="PNG to write")
@@ -21,6 +23,7 @@ def register(commands):
 
 
 def run_plot(args):
+    """``limprob plot``: draw a training trace's three-panel picture into ``--out``."""
     from pathlib import Path
 
     from limprob.inference.plots import check_plottable, save_training_plot

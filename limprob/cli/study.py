@@ -79,6 +79,7 @@ def _study_options(study):
 
 
 def run_study_command(args):
+    """``limprob study``: run the grid on Dask, write the study and print its summary table."""
     from limprob.study import (QUICK_GRID, QUICK_SETTINGS, Grid, StudySettings, cache_dir,
                                run_study, summary_table)
 

@@ -19,7 +19,8 @@ from pathlib import Path
 from limprob import interruption
 from limprob.cli.options import (NETWORK_OPTIONS, SAMPLER_OPTIONS, add_chip_noise_options,
                                  add_later, add_max_memory, add_network_choice, add_options,
-                                 add_table_options, config_fields, given_options,
+                                 add_reset_option, add_table_options, config_fields,
+                                 given_options,
                                  load_chosen_table, network_choice, repeats)
 from limprob.errors import LimprobError
 
@@ -109,6 +110,10 @@ def _train_options(train):
                        help="point estimate reported beside the predictive average: the mean "
                             "of the best chain (W*), the best draw or the last draw "
                             "(default %(default)s)")
+    add_reset_option(train, defaults.reset,
+                     "what a spike does to the potential: subtract the threshold, or reset it "
+                     "to zero (the reset NIR's LIF defines, which NIR consumers such as "
+                     "snnTorch run on import; docs/nir.md) (default %(default)s)")
     add_chip_noise_options(train, defaults)
     train.add_argument("--chip", default=None, metavar="MODULE:FACTORY|NAME",
                        help="train on your chip instead of the simulated one: a factory "
@@ -171,7 +176,8 @@ def _train(args):
     config = TrainConfig(**config_fields(args, TRAIN_OPTIONS), **network_choice(args),
                          chip_spec=args.chip or "", sampler=args.sampler,
                          blocks=args.blocks, screen=args.screen,
-                         point_estimate=args.point_estimate, noise=args.noise,
+                         point_estimate=args.point_estimate, reset=args.reset,
+                         noise=args.noise,
                          weight_bits=args.weight_bits, repeats=args.repeats,
                          re_estimate_current=args.re_estimate_current)
     checkpoint = None
@@ -321,6 +327,13 @@ def _evaluate_options(evaluate):
     evaluate.add_argument("--seed", type=int, default=None,
                           help="with --network: seed of the data split (default: the graph's "
                                "data_seed, else 0)")
+    evaluate.add_argument("--steps", type=int, default=None, metavar="T",
+                          help="with --network: time steps T of the network, for a graph whose "
+                               "metadata does not give them (one from another tool); must "
+                               "agree with the graph's own")
+    add_reset_option(evaluate, None,
+                     "with --network: the neurons' reset, for a graph whose metadata does "
+                     "not give it; must agree with the graph's own")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -333,9 +346,10 @@ def _evaluate(args):
     if args.network is not None:
         evaluate_network(args)
         return
-    if args.dataset or args.data or args.seed is not None:
-        raise LimprobError("evaluate: --dataset, --data and --seed go with --network; a trace "
-                           "holds its own test set")
+    if (args.dataset or args.data or args.reset
+            or args.seed is not None or args.steps is not None):
+        raise LimprobError("evaluate: --dataset, --data, --seed, --steps and --reset go with "
+                           "--network; a trace holds its own test set and network")
     report = evaluation(load_trace(args.trace))
     if args.json:
         print(json.dumps(report))

@@ -131,6 +131,7 @@ def _twin_options(twin):
 
 
 def run_probe(args):
+    """``limprob probe``: record a simulated chip's probe measurements into ``--out``."""
     from limprob.chip.probes import record_probes_from_table
     from limprob.chip.simulated import SimulatedChip
     from limprob.data import split
@@ -166,10 +167,13 @@ def network_of(probes):
     return Network(n_hidden=probes.sizes["hidden"],
                    n_steps=int(probes.attrs.get("network_n_steps", nominal.n_steps)),
                    beta=float(probes.attrs.get("network_beta", nominal.beta)),
-                   theta=float(probes.attrs.get("network_theta", nominal.theta)))
+                   theta=float(probes.attrs.get("network_theta", nominal.theta)),
+                   reset=str(probes.attrs.get("network_reset", nominal.reset)))
 
 
 def run_twin(args):
+    """``limprob twin``: fit a per-chip or population twin to a probe dataset and write its
+    trace."""
     import arviz as az
     import pandas as pd
 

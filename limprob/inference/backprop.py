@@ -135,11 +135,12 @@ def spike(v, theta, slope):
 
 
 def lif_graph(x, w_in, w_out, beta, theta, slope, n_steps, noise_hidden=None,
-              noise_output=None):
+              noise_output=None, reset_zero=False):
     """Output spike counts (obs, output) of the two-layer LIF network over ``n_steps`` (a
     ``pytensor.scan``); the same equations as :func:`limprob.snn.lif_counts_numpy`, with the
     membrane noise ``noise_hidden`` (step, obs, hidden) and ``noise_output`` (step, obs,
-    output) added to the potentials when given (units of the potential)."""
+    output) added to the potentials when given (units of the potential), and the reset to 0
+    after a spike when ``reset_zero`` (a Python bool; else reset by subtraction)."""
     current_hidden = x @ w_in
     noisy = noise_hidden is not None
 
@@ -149,9 +150,14 @@ def lif_graph(x, w_in, w_out, beta, theta, slope, n_steps, noise_hidden=None,
         else:
             v1, s1, v2, s2, current_hidden, w_out, beta, theta, slope = args
             z1 = z2 = 0.0
-        v1 = beta * v1 + current_hidden - theta * s1 + z1
-        s1 = spike(v1, theta, slope)
-        v2 = beta * v2 + s1 @ w_out - theta * s2 + z2
+        if reset_zero:
+            v1 = beta * v1 * (1.0 - s1) + current_hidden + z1
+            s1 = spike(v1, theta, slope)
+            v2 = beta * v2 * (1.0 - s2) + s1 @ w_out + z2
+        else:
+            v1 = beta * v1 + current_hidden - theta * s1 + z1
+            s1 = spike(v1, theta, slope)
+            v2 = beta * v2 + s1 @ w_out - theta * s2 + z2
         s2 = spike(v2, theta, slope)
         return v1, s1, v2, s2
 
@@ -367,6 +373,8 @@ class Adam:
         self.t = 0
 
     def step(self, grads):
+        """One Adam update of the parameters with gradients ``grads`` (the same shapes), in
+        place."""
         self.t += 1
         correction1 = 1.0 - ADAM_BETA1 ** self.t
         correction2 = 1.0 - ADAM_BETA2 ** self.t

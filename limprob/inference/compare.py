@@ -119,6 +119,8 @@ def compare_traces(paths, names=None, var_name: str | None = None) -> pd.DataFra
 
 
 def table_to_json(table: pd.DataFrame) -> str:
+    """The comparison table of :func:`compare_traces` as JSON: its var_name, one record per
+    model (non-finite numbers as null) and the LOO warnings."""
     records = {}
     for name, row in table.iterrows():
         records[name] = {k: (None if isinstance(v, float) and not np.isfinite(v) else
@@ -126,21 +128,3 @@ def table_to_json(table: pd.DataFrame) -> str:
                          for k, v in row.items()}
     return json.dumps({"var_name": table.attrs.get("var_name"), "models": records,
                        "warnings": table.attrs.get("warnings", {})})
-
-
-def plot_comparison(table: pd.DataFrame, path) -> Path:
-    """ArviZ's comparison plot (ELPD and its SE per model) written to ``path``."""
-    import arviz as az
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from limprob.io import check_output_path
-
-    path = check_output_path(path)
-    columns = ["rank", "elpd", "p", "elpd_diff", "weight", "se", "dse", "warning"]
-    plot = az.plot_compare(table[[c for c in columns if c in table]], backend="matplotlib")
-    plot.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close("all")
-    return path

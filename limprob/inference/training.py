@@ -101,6 +101,9 @@ class TrainConfig(SamplerSettings):
     """Nominal leak per time step."""
     theta: float = 1.0
     """Nominal firing threshold (units of the input current)."""
+    reset: str = "subtract"
+    """What a spike does to the potential: ``subtract`` the threshold or reset to ``zero``
+    (:data:`limprob.snn.RESETS`; ``zero`` is NIR's own LIF reset)."""
     train_fraction: float = 1.0
     """Fraction of the training split used, in (0, 1]."""
     sampler: str = "pcn"
@@ -209,7 +212,9 @@ class TrainConfig(SamplerSettings):
 
     @property
     def network(self) -> Network:
-        return Network(self.hidden, self.time_steps, self.beta, self.theta)
+        """The nominal :class:`~limprob.snn.Network` of these settings (hidden, time_steps,
+        beta, theta, reset)."""
+        return Network(self.hidden, self.time_steps, self.beta, self.theta, self.reset)
 
 
 def make_step(model: pm.Model, chip: Chip, config: TrainConfig,

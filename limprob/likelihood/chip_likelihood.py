@@ -94,6 +94,8 @@ class ChipLogLikelihood(Op):
         self.chip = chip
 
     def make_node(self, w_in, w_out, kappa, x, y):
+        """The Apply node of the chip log-likelihood on ``w_in``, ``w_out``, ``kappa``, ``x``,
+        ``y`` (PyTensor's Op interface)."""
         inputs = [
             pt.as_tensor_variable(w_in, dtype="float64", ndim=2),
             pt.as_tensor_variable(w_out, dtype="float64", ndim=2),
@@ -104,6 +106,8 @@ class ChipLogLikelihood(Op):
         return Apply(self, inputs, [pt.dvector()])
 
     def perform(self, node, inputs, output_storage):
+        """Query the chip once and compute the pointwise log-likelihood (obs) of the labels, in
+        Python."""
         w_in, w_out, kappa, x, y = inputs
         counts = self.chip.run(w_in, w_out, x)
         output_storage[0][0] = categorical_log_likelihood(
@@ -111,9 +115,11 @@ class ChipLogLikelihood(Op):
         )
 
     def infer_shape(self, fgraph, node, input_shapes):
+        """The output shape: one value per observation."""
         return [(input_shapes[4][0],)]
 
     def pullback(self, inputs, outputs, output_grads):
+        """Refused: the chip is a black box with no gradient (:class:`BlackBoxGradientError`)."""
         raise BlackBoxGradientError(
             "the chip likelihood is a black box with no gradient: sample it with a "
             "gradient-free step method such as limprob's BlockedMetropolis"

@@ -29,8 +29,9 @@ ARRAY_ORDER = ("gain_in", "gain_out", "inverse_w_sat", "beta_hidden", "theta_hid
 
 class DistortedCounts(Op):
     """``counts(W_in, W_out, x, gain_in, gain_out, 1/w_sat, beta_h, theta_h, beta_o, theta_o)``:
-    spike counts (batch, obs, output) of the LIF network of ``n_steps`` time steps through a
-    distortion whose arrays are inputs of the graph.
+    spike counts (batch, obs, output) of the LIF network of ``n_steps`` time steps (reset to 0
+    after a spike with ``reset_zero``, else by subtraction) through a distortion whose arrays
+    are inputs of the graph.
 
     Shapes: ``W_in`` (batch, input, hidden), ``W_out`` (batch, hidden, output), ``x``
     (obs, input), ``gain_in`` (input, hidden), ``gain_out`` (hidden, output), ``1/w_sat`` a
@@ -38,13 +39,14 @@ class DistortedCounts(Op):
     See :mod:`limprob.chip.kernels` for the equations.
     """
 
-    __props__ = ("n_steps",)
+    __props__ = ("n_steps", "reset_zero")
 
-    def __init__(self, n_steps: int):
-        self.n_steps = int(n_steps)
+    def __init__(self, n_steps: int, reset_zero: bool = False):
+        self.n_steps, self.reset_zero = int(n_steps), bool(reset_zero)
 
     def make_node(self, w_in, w_out, x, gain_in, gain_out, inverse_w_sat, beta_hidden,
                   theta_hidden, beta_output, theta_output):
+        """The Apply node of the simulator on the given tensors (PyTensor's Op interface)."""
         ndims = (3, 3, 2, 2, 2, 0, 1, 1, 1, 1)
         args = (w_in, w_out, x, gain_in, gain_out, inverse_w_sat, beta_hidden, theta_hidden,
                 beta_output, theta_output)
@@ -52,15 +54,19 @@ class DistortedCounts(Op):
         return Apply(self, inputs, [pt.dtensor3()])
 
     def perform(self, node, inputs, output_storage):
+        """Simulate the spike counts (batch, obs, output) in Python."""
         inverse_w_sat = float(inputs[5])
         arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in inputs]
         output_storage[0][0] = batched_distorted_counts(*arrays[:5], inverse_w_sat,
-                                                        *arrays[6:], self.n_steps)
+                                                        *arrays[6:], self.n_steps,
+                                                        self.reset_zero)
 
     def infer_shape(self, fgraph, node, input_shapes):
+        """The output shape (batch, obs, output) from the input shapes."""
         return [(input_shapes[0][0], input_shapes[2][0], input_shapes[1][2])]
 
     def pullback(self, inputs, outputs, output_grads):
+        """Refused: the simulator has no gradient (:class:`BlackBoxGradientError`)."""
         raise BlackBoxGradientError(
             "the distorted-network simulator is a black box with no gradient (spike counts are "
             "piecewise constant): sample it with a gradient-free step method such as limprob's "
@@ -70,8 +76,9 @@ class DistortedCounts(Op):
 
 @register_funcify_and_cache_key(DistortedCounts)
 def _numba_distorted_counts(op, node=None, **kwargs):
-    """Numba implementation; it depends only on ``n_steps``, which the cache key names."""
-    n_steps = op.n_steps
+    """Numba implementation; it depends only on ``n_steps`` and the reset, which the cache
+    key names."""
+    n_steps, reset_zero = op.n_steps, op.reset_zero
 
     @numba.njit(nogil=True, fastmath=False)
     def distorted_counts_op(w_in, w_out, x, gain_in, gain_out, inverse_w_sat, beta_hidden,
@@ -81,9 +88,10 @@ def _numba_distorted_counts(op, node=None, **kwargs):
             np.ascontiguousarray(gain_in), np.ascontiguousarray(gain_out),
             inverse_w_sat.item(), np.ascontiguousarray(beta_hidden),
             np.ascontiguousarray(theta_hidden), np.ascontiguousarray(beta_output),
-            np.ascontiguousarray(theta_output), n_steps)
+            np.ascontiguousarray(theta_output), n_steps, reset_zero)
 
-    return distorted_counts_op, f"limprob.DistortedCounts(n_steps={n_steps}).v2"
+    return (distorted_counts_op,
+            f"limprob.DistortedCounts(n_steps={n_steps}, reset_zero={reset_zero}).v3")
 
 
 def simulated_counts(parameters: dict, network: Network, w_in, w_out, x):
@@ -91,4 +99,5 @@ def simulated_counts(parameters: dict, network: Network, w_in, w_out, x):
     (batch, hidden, output) on inputs ``x`` (obs, input) through the distortion whose parameters
     (the six globals and the mismatch draws, tensors or numbers) are ``parameters``."""
     arrays = distortion_arrays(parameters, network, xp=pt)
-    return DistortedCounts(network.n_steps)(w_in, w_out, x, *(arrays[k] for k in ARRAY_ORDER))
+    return DistortedCounts(network.n_steps, network.reset_zero)(
+        w_in, w_out, x, *(arrays[k] for k in ARRAY_ORDER))

@@ -89,14 +89,15 @@ def probe_summaries(counts, n_groups):
 def population_summaries(w_in, w_out, x, gain_z_in, gain_z_out, threshold_z, leak_z,
                          inverse_w_sat, log_gain, log_leak, gain_spread, threshold_spread,
                          leak_spread, beta, theta, n_steps, n_groups, noise=0.0, w_max=1.0,
-                         weight_bits=0, noise_seed=0):
+                         weight_bits=0, noise_seed=0, reset_zero=False):
     """Summaries (chip, summary) of the probes run on the chips ``m`` of the population.
 
     ``w_in`` (probe, input, hidden), ``w_out`` (probe, hidden, output), ``x`` (obs, input);
     ``gain_z_in`` (chip, input, hidden), ``gain_z_out`` (chip, hidden, output),
     ``threshold_z`` and ``leak_z`` (chip, neuron). The chips have a ``weight_bits``-bit
     converter over ``[-w_max, w_max]`` (none when 0) and membrane noise of ``noise``
-    thresholds from the streams of ``noise_seed`` (module docstring). Chips run in parallel;
+    thresholds from the streams of ``noise_seed`` (module docstring), and reset to 0 after a
+    spike with ``reset_zero`` (else by subtraction). Chips run in parallel;
     each writes only its own row.
     """
     n_chips, n_probes = gain_z_in.shape[0], w_in.shape[0]
@@ -106,7 +107,7 @@ def population_summaries(w_in, w_out, x, gain_z_in, gain_z_out, threshold_z, lea
                                leak_z[m], inverse_w_sat, log_gain, log_leak, gain_spread,
                                threshold_spread, leak_spread, beta, theta, n_steps, w_max,
                                weight_bits, noise, noise_seed,
-                               POPULATION_STREAMS + m * n_probes)
+                               POPULATION_STREAMS + m * n_probes, reset_zero)
         out[m] = probe_summaries(counts, n_groups)
     return out
 
@@ -148,24 +149,28 @@ class SyntheticLogLikelihood(Op):
     for probe weights ``W_in`` (probe, input, hidden), ``W_out`` (probe, hidden, output),
     probe inputs ``x`` (obs, input) and the common random numbers of :func:`standard_draws`
     and of the noise streams of ``noise_seed``. The simulated chips' weights pass a
-    ``weight_bits``-bit converter over ``[-w_max, w_max]`` (none when ``weight_bits`` is 0).
+    ``weight_bits``-bit converter over ``[-w_max, w_max]`` (none when ``weight_bits`` is 0);
+    their neurons reset to 0 after a spike with ``reset_zero``, else by subtraction.
 
     No gradient: a black box for gradient-free samplers.
     """
 
     __props__ = ("n_steps", "beta", "theta", "n_groups", "floor", "weight_bits", "w_max",
-                 "noise_seed")
+                 "noise_seed", "reset_zero")
     _ndims = (1, 0, 0, 0, 0, 0, 0, 0, 3, 3, 2, 3, 3, 2, 2)
 
     def __init__(self, n_steps: int, beta: float, theta: float, n_groups: int,
                  floor: float = SUMMARY_FLOOR, weight_bits: int = 0, w_max: float = 1.0,
-                 noise_seed: int = 0):
+                 noise_seed: int = 0, reset_zero: bool = False):
         self.n_steps, self.beta, self.theta = int(n_steps), float(beta), float(theta)
+        self.reset_zero = bool(reset_zero)
         self.n_groups, self.floor = int(n_groups), float(floor)
         self.weight_bits, self.w_max = int(weight_bits), float(w_max)
         self.noise_seed = int(noise_seed)
 
     def make_node(self, *args):
+        """The Apply node of the synthetic log-likelihood on the given tensors (PyTensor's Op
+        interface)."""
         if len(args) != len(self._ndims):
             raise TypeError(f"expected {len(self._ndims)} inputs: observed, the globals "
                             f"{GLOBALS}, the noise, the probes and the draws")
@@ -182,7 +187,7 @@ class SyntheticLogLikelihood(Op):
         *six, noise = [float(g) for g in globals_] + ([0.0] if len(globals_) == 6 else [])
         return population_summaries(*arrays, *six, self.beta, self.theta, self.n_steps,
                                     self.n_groups, noise, self.w_max, self.weight_bits,
-                                    self.noise_seed)
+                                    self.noise_seed, self.reset_zero)
 
     def log_likelihood(self, observed, globals_, *arrays) -> float:
         """The Op's value (nats) at ``globals_`` (as :meth:`simulate` takes them), in Python."""
@@ -191,13 +196,16 @@ class SyntheticLogLikelihood(Op):
             self.floor))
 
     def perform(self, node, inputs, output_storage):
+        """Compute the synthetic log-likelihood (a scalar, nats) in Python."""
         output_storage[0][0] = np.asarray(self.log_likelihood(inputs[0], inputs[1:8],
                                                               *inputs[8:]))
 
     def infer_shape(self, fgraph, node, input_shapes):
+        """The output shape: a scalar."""
         return [()]
 
     def pullback(self, inputs, outputs, output_grads):
+        """Refused: the synthetic likelihood has no gradient (:class:`BlackBoxGradientError`)."""
         raise BlackBoxGradientError(
             "the synthetic likelihood simulates spiking chips and has no gradient: sample it "
             "with a gradient-free step method such as limprob's BlockedMetropolis")
@@ -210,7 +218,7 @@ def synthetic_log_likelihood(observed, globals_, probe_w_in, probe_w_out, probe_
     """The Op applied: a scalar tensor. ``noise`` is the membrane-noise level (a tensor to
     learn it, 0 for noiseless chips); ``weight_bits`` 0 means continuous weights."""
     op = SyntheticLogLikelihood(network.n_steps, network.beta, network.theta, n_groups, floor,
-                                weight_bits, w_max, noise_seed)
+                                weight_bits, w_max, noise_seed, network.reset_zero)
     return op(observed, *globals_, noise, probe_w_in, probe_w_out, probe_x, draws["gain_z_in"],
               draws["gain_z_out"], draws["threshold_z"], draws["leak_z"])
 
@@ -219,7 +227,8 @@ def synthetic_log_likelihood(observed, globals_, probe_w_in, probe_w_out, probe_
 def _numba_synthetic_log_likelihood(op, node=None, **kwargs):
     """Numba implementation (not disk-cached by PyTensor, see below)."""
     beta, theta, n_steps, n_groups, floor = op.beta, op.theta, op.n_steps, op.n_groups, op.floor
-    weight_bits, w_max, noise_seed = op.weight_bits, op.w_max, op.noise_seed
+    weight_bits, w_max, noise_seed, reset_zero = (op.weight_bits, op.w_max, op.noise_seed,
+                                                  op.reset_zero)
 
     @numba.njit(nogil=True, fastmath=False)
     def synthetic_log_likelihood_op(observed, inverse_w_sat, log_gain, log_leak, gain_spread,
@@ -231,7 +240,7 @@ def _numba_synthetic_log_likelihood(op, node=None, **kwargs):
             np.ascontiguousarray(threshold_z), np.ascontiguousarray(leak_z),
             inverse_w_sat.item(), log_gain.item(), log_leak.item(), gain_spread.item(),
             threshold_spread.item(), leak_spread.item(), beta, theta, n_steps, n_groups,
-            noise.item(), w_max, weight_bits, noise_seed)
+            noise.item(), w_max, weight_bits, noise_seed, reset_zero)
         return np.asarray(gaussian_synthetic_log_likelihood(
             np.ascontiguousarray(observed), simulated, floor))
 

@@ -115,7 +115,7 @@ def log_evidence(tree: xr.DataTree, network: Network, probes: xr.Dataset,
     log_prior = model.compile_logp(vars=model.free_RVs)
     op = SyntheticLogLikelihood(network.n_steps, network.beta, network.theta, config.n_groups,
                                 SUMMARY_FLOOR, config.weight_bits or 0, config.weight_range,
-                                config.seed)
+                                config.seed, network.reset_zero)
     arrays = [probes[name].values for name in ("W_in", "W_out", "x")]
     z = standard_draws(config.n_chips, probes.sizes["input"], network.n_hidden,
                        probes.sizes["output"], config.seed).values()

@@ -154,12 +154,16 @@ class Progress:
         self.fields = fields
 
     def config(self, n_chains: int):
+        """The progress bar's columns and their initial values, for ``n_chains`` chains (PyMC's
+        progress-bar interface)."""
         columns = [TextColumn(f"{{task.fields[{stat}]:{fmt}}}",
                               table_column=Column(header, ratio=1))
                    for stat, header, fmt in self.fields]
         return columns, {stat: [0] * n_chains for stat, _, _ in self.fields}
 
     def update_functions(self):
+        """The function that picks the shown stats from a step's stats (PyMC's progress-bar
+        interface)."""
         def update_stats(step_stats):
             return {stat: step_stats[stat] for stat, _, _ in self.fields}
 
@@ -210,6 +214,7 @@ class LikelihoodEstimator:
 
     @property
     def auto(self) -> bool:
+        """Whether a pilot chooses ``repeats`` (``repeats == "auto"``)."""
         return self.repeats == "auto"
 
     def repeats_for(self, variance: float) -> int:
@@ -248,9 +253,12 @@ class EvaluationCache:
         self.clear()
 
     def clear(self):
+        """Forget the cached evaluation."""
         self.key, self.model_logp, self.pointwise = None, None, None
 
     def store(self, key, model_logp: float, pointwise: list):
+        """Cache the evaluation ``model_logp``, ``pointwise`` of the point named ``key``
+        (:func:`point_key`)."""
         self.key, self.model_logp, self.pointwise = key, model_logp, pointwise
 
 
@@ -356,6 +364,8 @@ class CachedEvaluationStep(ArrayStepShared):
         self._pilot_due = self.estimator.auto
 
     def stop_tuning(self):
+        """End tuning; with ``repeats="auto"`` a new pilot then chooses ``repeats`` for
+        sampling."""
         super().stop_tuning()
         self._pilot_due = self.estimator.auto
 
@@ -374,13 +384,15 @@ class CachedEvaluationStep(ArrayStepShared):
         self._pilot_due = False
 
     def setup_chain(self, rng, tune, draws):
+        """Start a chain: set the generator and whether it tunes, and forget the previous chain."""
         super().setup_chain(rng, tune, draws)
         self.tune = tune > 0
         self._reset_chain()
 
     def step(self, point):
-        # The current point's evaluation is valid when the shared cache holds this very point
-        # (this step's last move, or another block's); otherwise it is evaluated again.
+        """One step from ``point``: the current evaluation is read from the shared cache when it
+        holds this very point (this step's last move, or another block's), else evaluated again;
+        the new point's evaluation is cached for the next step."""
         if self.cache.key == point_key(point):
             q = DictToArrayBijection.map({v.name: point[v.name] for v in self.vars}).data
             self._cached_q = q
@@ -435,6 +447,8 @@ class CachedEvaluationStep(ArrayStepShared):
         return accept, accepted
 
     def astep(self, q0: RaveledVars):
+        """One transition of the raveled variables ``q0`` and its stats (PyMC's ``astep``): a
+        pilot if one is due, then the subclass's ``_transition`` from the current evaluation."""
         self._evaluations = 0
         if self._pilot_due:
             self._pilot(q0.data)

@@ -30,11 +30,14 @@ class ChipQueryCounter(BlockedStep):
         self._start = chip.queries
 
     def setup_chain(self, rng, tune, draws):
+        """Start a chain: count the chip's queries from now on."""
         super().setup_chain(rng, tune, draws)
         self._start = self.chip.queries
 
     @property
     def chain_queries(self) -> int:
+        """The chip's queries since the start of this chain (settable, to resume a chain's
+        count)."""
         return self.chip.queries - self._start
 
     @chain_queries.setter
@@ -42,10 +45,12 @@ class ChipQueryCounter(BlockedStep):
         self._start = self.chip.queries - queries
 
     def step(self, point):
+        """Leave ``point`` as it is and record ``chip_queries``."""
         return point, [{"chip_queries": self.chain_queries}]
 
     @staticmethod
     def competence(var, has_grad):
+        """Never assigned by PyMC: the counter is added explicitly (:class:`CountedStep`)."""
         return Competence.INCOMPATIBLE
 
 
@@ -62,6 +67,8 @@ class CountedStep(CompoundStep):
         super().__init__([*methods, ChipQueryCounter(model.value_vars, chip=chip, model=model)])
 
     def step(self, point):
+        """Run each method in turn, keep ``model_logp`` from the last sampling method only, then
+        record the chip queries."""
         stats = []
         for method in self.methods[:-1]:
             point, method_stats = method.step(point)

@@ -97,6 +97,7 @@ class DEMetropolisZCached(CachedEvaluationStep):
         self.reset_tuning()
 
     def reset_tuning(self):
+        """Set the scaling back to ``initial_scaling``."""
         self.log_scaling = float(np.log(self.initial_scaling))
         self.tune_iteration = 0
 
@@ -138,5 +139,6 @@ class DEMetropolisZCached(CachedEvaluationStep):
 
     @staticmethod
     def competence(var, has_grad):
+        """PyMC's step assignment: compatible with continuous variables."""
         return (Competence.COMPATIBLE if var.dtype in continuous_types
                 else Competence.INCOMPATIBLE)

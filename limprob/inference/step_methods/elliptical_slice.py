@@ -82,4 +82,5 @@ class EllipticalSlice(CachedEvaluationStep):
 
     @staticmethod
     def competence(var, has_grad):
+        """PyMC's step assignment: compatible with the variables pCN takes (Gaussian priors)."""
         return PreconditionedCrankNicolson.competence(var, has_grad)

@@ -95,6 +95,7 @@ class PreconditionedCrankNicolson(DelayedAcceptance, CachedEvaluationStep):
         self.reset_tuning()
 
     def reset_tuning(self):
+        """Set the step size back to ``initial_beta``."""
         self.log_beta = float(np.log(self.initial_beta))
         self.tune_iteration = 0
 
@@ -124,5 +125,6 @@ class PreconditionedCrankNicolson(DelayedAcceptance, CachedEvaluationStep):
 
     @staticmethod
     def competence(var, has_grad):
+        """PyMC's step assignment: compatible with variables whose prior is a Normal."""
         return (Competence.COMPATIBLE if isinstance(getattr(var.owner, "op", None), NormalRV)
                 else Competence.INCOMPATIBLE)

@@ -107,6 +107,7 @@ class BlockedMetropolis(DelayedAcceptance, CachedEvaluationStep):
         self._n_seen, self._mean, self._scatter = 0, None, None
 
     def reset_tuning(self):
+        """Set the proposal scale back to ``initial_scaling``."""
         self.log_scale = float(np.log(self.initial_scaling))
         self.tune_iteration = 0
 
@@ -157,4 +158,5 @@ class BlockedMetropolis(DelayedAcceptance, CachedEvaluationStep):
 
     @staticmethod
     def competence(var, has_grad):
+        """PyMC's step assignment: compatible with any continuous variable."""
         return Competence.COMPATIBLE
