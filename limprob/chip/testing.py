@@ -58,8 +58,7 @@ def _members(chip) -> None:
         _fail(chip, f"missing member {', '.join(missing)} of the Chip protocol")
     if not isinstance(chip.network, Network):
         _fail(chip, f"network must be a limprob.snn.Network, got {type(chip.network).__name__}")
-    for name in ("n_inputs", "n_outputs"):
-        value = getattr(chip, name)
+    for name, value in (("n_inputs", chip.n_inputs), ("n_outputs", chip.n_outputs)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
             _fail(chip, f"{name} must be a positive integer, got {value!r}")
     noise = chip.noise
