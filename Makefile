@@ -18,6 +18,7 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed docs
 	$(BIN)/python -m pytest -q -n 2  # two worker processes: the machine's two cores
+	PYTHON=$(PYTHON) BUILD_PYTHON=$(BIN)/python .ci/wheel_smoke  # the wheel, installed fresh
 
 # The docs site in site/: every public name documented, then mkdocs --strict (a broken link or
 # any other warning fails). NO_MKDOCS_2_WARNING silences Material's banner about MkDocs 2.

@@ -1,11 +1,8 @@
 """A griffe extension that lets mkdocstrings and ``docs/check_docstrings.py`` read limprob.
 
-- ``models/`` is installed as ``limprob.models`` (a setuptools ``package-dir`` mapping) that
-  griffe cannot follow from the source tree, so it is loaded from the repository and attached
-  to ``limprob`` under that name.
-- limprob's docstrings use Sphinx roles (``:func:`x```, ``:math:`x```), the ``.. math::``
-  directive and a few numpydoc sections; Markdown has none of them, so roles become code
-  spans, each math block a fenced code block and each section a bold title over a list.
+limprob's docstrings use Sphinx roles (``:func:`x```, ``:math:`x```), the ``.. math::``
+directive and a few numpydoc sections; Markdown has none of them, so roles become code spans,
+each math block a fenced code block and each section a bold title over a list.
 
 Used by ``mkdocs.yml`` (``extensions``) and by ``docs/check_docstrings.py``.
 """
@@ -13,14 +10,9 @@ Used by ``mkdocs.yml`` (``extensions``) and by ``docs/check_docstrings.py``.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import griffe
-
-ROOT = Path(__file__).resolve().parents[1]
-ATTACHED = {"limprob": {"models": ROOT / "models"}}
-"""Packages installed under another package's name: parent -> {name: folder}."""
 
 ROLE = re.compile(r":(?:py:)?(?:func|meth|class|mod|data|attr|obj|exc|const|math|ref|term)"
                   r":`~?([^`]+)`")
@@ -101,7 +93,7 @@ def markdown_of_roles(text: str) -> str:
 
 
 class LimprobDocs(griffe.Extension):
-    """Attach ``limprob.models`` and rewrite Sphinx markup in every docstring."""
+    """Rewrite Sphinx markup in every docstring."""
 
     def on_instance(self, *, obj: griffe.Object, **kwargs: Any) -> None:
         """Rewrite the docstring of each object as it is loaded."""
@@ -109,15 +101,3 @@ class LimprobDocs(griffe.Extension):
             obj.docstring.value = escape_stars(markdown_of_sections(markdown_of_roles(
                 obj.docstring.value)))
 
-    def on_package(self, *, pkg: griffe.Module, loader: griffe.GriffeLoader,
-                   **kwargs: Any) -> None:
-        """Load each folder of :data:`ATTACHED` and make it a submodule of ``pkg``."""
-        for name, folder in ATTACHED.get(pkg.name, {}).items():
-            if name in pkg.members or not folder.is_dir():
-                continue
-            module = griffe.load(folder.name, search_paths=[folder.parent],
-                                 extensions=griffe.load_extensions(LimprobDocs),
-                                 docstring_parser=loader.docstring_parser,
-                                 docstring_options=loader.docstring_options)
-            module.name = name
-            pkg.set_member(name, module)

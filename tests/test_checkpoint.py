@@ -14,12 +14,12 @@ import pymc as pm
 import pytest
 import xarray as xr
 
-from limprob.chip import SimulatedChip
 from limprob.cli import main
 from limprob.inference.checkpoint import Checkpoint
 from limprob.inference.step_methods import (BlockedMetropolis, DEMetropolisZCached,
                                             EllipticalSlice, PreconditionedCrankNicolson,
                                             layer_blocks)
+from user_chips import SIGNAL_ENV
 
 pytestmark = pytest.mark.filterwarnings("ignore:Numba will use object mode")
 
@@ -83,40 +83,12 @@ def test_a_step_method_restored_from_its_pickled_state_continues_exactly(name):
 
 TINY = ["--hidden", "4", "--steps", "8", "--train-fraction", "0.2", "--no-progress",
         "--draws", "40", "--tune", "20", "--chains", "2", "--predictive-draws", "6",
-        "--noise", "0.1", "--repeats", "2"]
-"""A noisy chip (the noise of query k depends on k: a resumed run must restore the chip's
-count) with two queries per estimate (pseudo-marginal: the current estimate is state)."""
+        "--chip", "user_chips:noisy_signalling", "--repeats", "2"]
+"""A noisy chip (noise 0.1: the noise of query k depends on k, so a resumed run must restore
+the chip's count) with two queries per estimate (pseudo-marginal: the current estimate is
+state). The chip is a user's chip that signals as LIMPROB_TEST_SIGNAL says
+(tests/user_chips.py): the checkpoint records its spec, so --resume rebuilds it."""
 EVERY = 10
-
-KILL_AT_QUERY = """
-import os, signal, sys
-from limprob.chip import SimulatedChip
-from limprob.cli import main
-import limprob.inference.training as training
-
-class KilledAt(SimulatedChip):
-    numba_run = None  # the likelihood calls run() from Python
-
-    def run(self, w_in, w_out, x):
-        if self.queries == {after}:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return super().run(w_in, w_out, x)
-
-training.SimulatedChip = KilledAt
-sys.exit(main({args}))
-"""
-
-
-class InterruptedAt(SimulatedChip):
-    """A simulated chip that sends its own process SIGINT before query ``after``."""
-
-    after = None
-    numba_run = None
-
-    def run(self, w_in, w_out, x):
-        if self.queries == self.after:
-            os.kill(os.getpid(), signal.SIGINT)
-        return super().run(w_in, w_out, x)
 
 
 def arrays_equal(a: xr.DataTree, b: xr.DataTree) -> list[str]:
@@ -129,17 +101,18 @@ def arrays_equal(a: xr.DataTree, b: xr.DataTree) -> list[str]:
 
 def test_sigkill_loses_less_than_one_write_and_resumes_bit_for_bit(tmp_path, monkeypatch,
                                                                    capsys):
-    import limprob.inference.training as training
-
     checkpoint, killed = tmp_path / "ck", tmp_path / "killed.nc"
     # chain 0 makes 4 + 59 x 2 = 122 queries after the timing query; chain 1 then 4 + 2 per
     # step: query 175 is its 26th step's first
     after = 175
-    args = ["train", *TINY, "--checkpoint", str(checkpoint), "--checkpoint-every", str(EVERY),
-            "--out", str(killed)]
-    script = KILL_AT_QUERY.format(after=after, args=args)
-    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    args = ["train", *TINY, "--checkpoint", str(checkpoint), "--checkpoint-every",
+            str(EVERY), "--out", str(killed)]
+    tests = str(Path(__file__).parent)
+    environment = {**os.environ, SIGNAL_ENV: f"{after}:SIGKILL",
+                   "PYTHONPATH": os.pathsep.join(filter(None, [tests,
+                                                               os.environ.get("PYTHONPATH")]))}
+    process = subprocess.Popen([sys.executable, "-m", "limprob", *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=environment)
     reference = tmp_path / "reference.nc"
     assert main(["train", *TINY, "--out", str(reference)]) == 0  # meanwhile, uninterrupted
     process.communicate(timeout=300)
@@ -154,8 +127,7 @@ def test_sigkill_loses_less_than_one_write_and_resumes_bit_for_bit(tmp_path, mon
     assert not killed.exists()
 
     # resume, stopped once more by SIGINT: the checkpoint is written at the step it stopped
-    monkeypatch.setattr(training, "SimulatedChip", type("Chip", (InterruptedAt,),
-                                                        {"after": after + 11}))
+    monkeypatch.setenv(SIGNAL_ENV, f"{after + 11}:SIGINT")
     capsys.readouterr()
     assert main(["train", "--resume", str(checkpoint), "--no-progress"]) == 130
     line = capsys.readouterr().err.strip().splitlines()[-1]

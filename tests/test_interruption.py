@@ -20,25 +20,11 @@ from limprob.inference import TrainConfig
 from limprob.inference.training import train_on_chip
 from limprob.io import write_atomically
 from limprob.snn import Network
+from user_chips import SIGNAL_ENV, SignallingChip
 
 pytestmark = pytest.mark.filterwarnings("ignore:Numba will use object mode")
 
 TINY = ["--hidden", "4", "--steps", "8", "--train-fraction", "0.2", "--no-progress"]
-
-
-class SignallingChip(SimulatedChip):
-    """A simulated chip that sends its own process ``signum`` at query ``after``."""
-
-    def __init__(self, *args, after, signum, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.after, self.signum = after, signum
-
-    numba_run = None  # the likelihood calls run() from Python
-
-    def run(self, w_in, w_out, x):
-        if self.queries == self.after:
-            os.kill(os.getpid(), self.signum)
-        return super().run(w_in, w_out, x)
 
 
 def limprob_lines(err: str) -> list[str]:
@@ -114,7 +100,7 @@ def test_an_interrupted_api_run_says_what_it_holds(tiny_data):
     network = Network(4, 8)
     config = TrainConfig(hidden=4, time_steps=8, draws=200, tune=10, chains=2,
                          predictive_draws=10)
-    chip = SignallingChip(30, 2, network, 1.0, 0, after=60, signum=signal.SIGINT)
+    chip = SignallingChip(SimulatedChip(30, 2, network, 1.0, 0), after=60, signum=signal.SIGINT)
     tree = train_on_chip(chip, tiny_data, config, progressbar=False)
     attrs = tree.attrs
     # chain 0 stops after its 60th query (tuning 10 + 50 draws); chain 1 at its first draw
@@ -126,16 +112,10 @@ def test_an_interrupted_api_run_says_what_it_holds(tiny_data):
 
 
 def test_a_signal_during_tuning_writes_nothing(tmp_path, monkeypatch, capsys):
-    import limprob.inference.training as training
-
-    def signalling(chip_inputs, chip_outputs, network, strength, seed, **chip_options):
-        return SignallingChip(chip_inputs, chip_outputs, network, strength, seed, after=5,
-                              signum=signal.SIGTERM, **chip_options)
-
-    monkeypatch.setattr(training, "SimulatedChip", signalling)
+    monkeypatch.setenv(SIGNAL_ENV, "5:SIGTERM")
     out = tmp_path / "run.nc"
     assert main(["train", *TINY, "--draws", "20", "--tune", "50", "--chains", "1",
-                 "--out", str(out)]) == 143
+                 "--chip", "user_chips:signalling", "--out", str(out)]) == 143
     err = capsys.readouterr().err
     assert limprob_lines(err) == ["limprob: interrupted by SIGTERM: nothing written: no draw "
                                   "after tuning was completed"]

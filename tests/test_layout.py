@@ -35,8 +35,6 @@ any layer upstream of it."""
 def module_name(path: Path) -> str:
     relative = path.relative_to(ROOT).with_suffix("")
     parts = list(relative.parts)
-    if parts[0] == "models":
-        parts = ["limprob", *parts]
     if parts[-1] == "__init__":
         parts = parts[:-1]
     return ".".join(parts)
@@ -56,8 +54,7 @@ def layer(module: str) -> int | None:
 def imports() -> dict[str, set[str]]:
     """limprob modules imported by each limprob module."""
     graph = {}
-    files = [*(ROOT / "limprob").rglob("*.py"), *(ROOT / "models").glob("*.py")]
-    for path in files:
+    for path in (ROOT / "limprob").rglob("*.py"):
         tree = ast.parse(path.read_text())
         targets = set()
         for node in ast.walk(tree):

@@ -1,6 +1,8 @@
 """The chip: the query interface, the one distortion, simulated chips and probe measurements.
 
-    protocol     the Chip protocol a real chip's driver implements (run, queries)
+    protocol     the Chip protocol a real chip's driver implements, and require_chip
+    testing      check_chip: the conformance kit a driver author runs against their chip
+    plugins      load_chip: a user's chip by module:factory or entry point (limprob.chips)
     distortion   the distortion's parameters, families, random draws and equations
     kernels      numba kernels of the distorted network
     simulated    SimulatedChip (hidden design distortion) and ParametricChip (a given one)
@@ -17,9 +19,10 @@ from limprob.chip.distortion import (FAMILIES, Distortion, check_families, hidde
                                      represented_truth)
 from limprob.chip.nir import NirNetwork, from_nir, to_nir, write_nir
 from limprob.chip.probes import load_probes, record_probes, record_probes_from_table
-from limprob.chip.protocol import Chip
+from limprob.chip.plugins import load_chip
+from limprob.chip.protocol import Chip, CompiledChip, require_chip
 from limprob.chip.simulated import ParametricChip, SimulatedChip, simulate
 
-__all__ = ["Chip", "Distortion", "FAMILIES", "NirNetwork", "ParametricChip", "SimulatedChip",
-           "check_families", "from_nir", "hidden_distortion", "load_probes", "record_probes",
-           "record_probes_from_table", "represented_truth", "simulate", "to_nir", "write_nir"]
+__all__ = ["Chip", "CompiledChip", "Distortion", "FAMILIES", "NirNetwork", "ParametricChip", "SimulatedChip",
+           "check_families", "from_nir", "hidden_distortion", "load_chip", "load_probes", "record_probes",
+           "record_probes_from_table", "represented_truth", "require_chip", "simulate", "to_nir", "write_nir"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from limprob.chip.protocol import Chip
+from limprob.chip.protocol import Chip, require_chip
 from limprob.errors import LimprobError
 from limprob.validation import positive_integer
 
@@ -55,6 +55,7 @@ def record_probes(chip: Chip, x: np.ndarray, n_probes: int = 16, seed: int = 0,
                   obs_index=None) -> xr.Dataset:
     """Run ``n_probes`` probe weight sets on ``chip`` with inputs ``x`` (obs, input): one
     query each. Returns the probe dataset of the module docstring."""
+    require_chip(chip, "the probed chip")
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != chip.n_inputs:
         raise LimprobError(f"probe inputs of shape {x.shape} do not fit {chip.n_inputs} inputs")
@@ -63,7 +64,7 @@ def record_probes(chip: Chip, x: np.ndarray, n_probes: int = 16, seed: int = 0,
     before = chip.queries
     counts = np.stack([chip.run(w_in[p], w_out[p], x) for p in range(n_probes)])
     queries = chip.queries - before
-    describe = getattr(chip, "describe", dict)()
+    describe = chip.describe()
     return xr.Dataset(
         {
             "counts": (("probe", "obs", "output"), counts),

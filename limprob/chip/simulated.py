@@ -208,8 +208,10 @@ def simulate(distortion: Distortion, network: Network, w_in, w_out, x) -> np.nda
 
 class ParametricChip:
     """A chip whose distortion is a given :class:`Distortion`, with optional Gaussian read noise
-    of standard deviation ``read_noise`` counts per output (seeded). Implements
-    :class:`~limprob.chip.Chip`.
+    of standard deviation ``read_noise`` counts per output: query ``k`` draws it from the
+    generator seeded ``[seed, 7, k]``, so :meth:`continue_from` replays it. Implements
+    :class:`~limprob.chip.Chip` with continuous weights; its ``noise`` is the read noise (in
+    counts: it has no membrane noise), 0 when it answers a query always with the same counts.
     """
 
     def __init__(self, distortion: Distortion, n_inputs: int = 30, n_outputs: int = 2,
@@ -219,22 +221,34 @@ class ParametricChip:
         self.n_outputs = positive_integer("chip outputs", n_outputs)
         self.read_noise = non_negative_number("read noise", read_noise)
         self.seed = validation.seed("chip seed", seed)
-        self._rng = np.random.default_rng([seed, 7])
+        self.weight_bits = None
+        self.weight_range = WEIGHT_RANGE
         self._queries = 0
+
+    @property
+    def noise(self) -> float:
+        """The read noise (counts); 0: deterministic."""
+        return self.read_noise
 
     @property
     def queries(self) -> int:
         """Queries made so far."""
         return self._queries
 
+    def continue_from(self, queries: int) -> None:
+        """Count ``queries`` queries made so far: the next query draws read noise ``queries``."""
+        self._queries = int(queries)
+
     def run(self, w_in, w_out, x) -> np.ndarray:
         """One query: spike counts (obs, output) of ``x`` (obs, input) through the distorted
         network with weights ``w_in``, ``w_out``, plus the read noise."""
         w_in, w_out, x = check_query(self, w_in, w_out, x)
+        query = self._queries
         self._queries += 1
         counts = simulate(self.distortion, self.network, w_in, w_out, x)
         if self.read_noise > 0:
-            counts = counts + self.read_noise * self._rng.standard_normal(counts.shape)
+            rng = np.random.default_rng([self.seed, 7, query])
+            counts = counts + self.read_noise * rng.standard_normal(counts.shape)
         return counts
 
     def describe(self) -> dict:

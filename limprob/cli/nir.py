@@ -53,7 +53,10 @@ def export_metadata(tree, path: str | Path, which: str) -> dict:
     return {"kappa": float(attrs["kappa"]), "weights": which,
             "weights_description": WEIGHTS[which], "source_trace": Path(path).name,
             "trained_on_chip": str(attrs.get("chip", "")),
-            "chip_strength": float(attrs["chip_strength"]), "chip_seed": int(attrs["chip_seed"]),
+            # a simulated chip's mismatch; a user's chip (train --chip) need not describe it
+            **({"chip_strength": float(attrs["chip_strength"])} if "chip_strength" in attrs
+               else {}),
+            **({"chip_seed": int(attrs["chip_seed"])} if "chip_seed" in attrs else {}),
             "data_source": str(attrs.get("data_source", "")), "data_seed": int(attrs["seed"]),
             "limprob_version": str(attrs.get("version_limprob", ""))}
 

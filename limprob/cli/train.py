@@ -1,6 +1,7 @@
 """``limprob train``, ``evaluate`` and ``summary``: train on a simulated chip, read a trace.
 
     limprob train    --strength 1 --out runs/run.nc     train on a simulated chip, save a trace
+    limprob train    --chip mylab.driver:make_chip ...  train on your chip
     limprob evaluate runs/run.nc [--json]               test accuracy and chip queries
     limprob summary  runs/run.nc [--var-names W_out]    ArviZ summary of the posterior
 
@@ -73,8 +74,10 @@ REMOTE_CHIP = (
     "the run with one line and exit code 2; with --checkpoint, 'limprob train --resume DIR "
     "--chip-token-file FILE' finishes it once the server is back. See docs/remote-chip.md.")
 
-SIMULATED_CHIP_OPTIONS = ("strength", "chip_seed", "noise", "weight_bits", "reset")
-"""Options that describe the simulated chip, refused with ``--chip-address``."""
+SIMULATED_CHIP_FLAGS = ("--strength", "--chip-seed", "--noise", "--weight-bits")
+"""Options of the simulated chip, refused with ``--chip`` (a user's chip is built for the
+network and reset of the options) and, with ``--reset``, with ``--chip-address`` (the served
+chip has its own)."""
 
 RESUME_ALLOWS = {"resume", "no_progress", "on_interrupt", "max_memory", "chip_token_file",
                  "chip_unavailable_after"}
@@ -124,6 +127,12 @@ def _train_options(train):
                      "to zero (the reset NIR's LIF defines, which NIR consumers such as "
                      "snnTorch run on import; docs/nir.md) (default %(default)s)")
     add_chip_noise_options(train, defaults)
+    train.add_argument("--chip", default=None, metavar="MODULE:FACTORY|NAME",
+                       help="train on your chip instead of the simulated one: a factory "
+                            "called as factory(n_inputs=, n_outputs=, network=), given as "
+                            "module:factory or as a name an installed driver registers in the "
+                            "entry-point group limprob.chips (docs/chips.md); not with "
+                            + ", ".join(SIMULATED_CHIP_FLAGS))
     train.add_argument("--repeats", type=repeats, default=defaults.repeats, metavar="R|auto",
                        help="chip queries per likelihood estimate on a noisy chip, averaged in "
                             "probability space; 'auto': a pilot at the end of tuning picks R "
@@ -186,6 +195,15 @@ def _train(args):
     if "checkpoint_every" in given_options(args) and args.checkpoint is None:
         raise LimprobError("limprob train: --checkpoint-every goes with --checkpoint DIR")
     out = check_output_path(args.out)
+    given = given_options(args)
+    if args.chip is not None:
+        if args.chip_address is not None:
+            raise LimprobError("limprob train: --chip and --chip-address name two chips; "
+                               "give one")
+        simulated = [flag for flag in SIMULATED_CHIP_FLAGS if _field(flag) in given]
+        if simulated:
+            raise LimprobError(f"limprob train: {', '.join(simulated)} set(s) the simulated "
+                               f"chip; --chip {args.chip} trains on your chip instead")
     with ExitStack() as locks:  # a second run on the same --out or checkpoint is refused
         chip, chip_fields = _given_chip(args, locks), {}
         if chip is not None:
@@ -193,13 +211,13 @@ def _train(args):
 
             chip_fields = chip_settings(chip) | {"chip_address": chip.address}
             chip_fields.update({name: getattr(args, name) for name in ("time_steps", "hidden")
-                                if name in given_options(args)})
+                                if name in given})
         config = TrainConfig(**(config_fields(args, TRAIN_OPTIONS) | network_choice(args)
                                 | dict(noise=args.noise, weight_bits=args.weight_bits,
                                        reset=args.reset)
                                 | chip_fields),
-                             sampler=args.sampler, blocks=args.blocks, screen=args.screen,
-                             point_estimate=args.point_estimate, repeats=args.repeats,
+                             chip_spec=args.chip or "", sampler=args.sampler,
+                             blocks=args.blocks, screen=args.screen, point_estimate=args.point_estimate, repeats=args.repeats,
                              re_estimate_current=args.re_estimate_current)
         checkpoint = None
         if args.checkpoint is not None:
@@ -213,7 +231,8 @@ def _train(args):
 
 def _given_chip(args, stack):
     """The chip ``--chip-address`` names, connected (closed with ``stack``), or None for the
-    simulated chip of the options. (A user's chip, ``--chip module:factory``, goes here.)"""
+    simulated chip of the options or the user's chip of ``--chip`` (built by
+    :func:`~limprob.inference.training.train` from the configuration's ``chip_spec``)."""
     from limprob.chip.remote import connect
 
     given = given_options(args)
@@ -222,7 +241,7 @@ def _given_chip(args, stack):
             raise LimprobError("limprob train: --chip-token-file and --chip-unavailable-after "
                                "go with --chip-address HOST:PORT")
         return None
-    simulated = [_flag(name) for name in SIMULATED_CHIP_OPTIONS if name in given]
+    simulated = [flag for flag in (*SIMULATED_CHIP_FLAGS, "--reset") if _field(flag) in given]
     if simulated:
         raise LimprobError(f"limprob train: {', '.join(simulated)} describe the simulated "
                            f"chip; the chip at --chip-address {args.chip_address} is the "
@@ -269,6 +288,12 @@ def _resume(args):
         _train_into(out, config, args, checkpoint.table(), checkpoint, chip)
 
 
+def _field(flag: str) -> str:
+    """The destination of the command-line flag ``flag``."""
+    fields = {f"--{option}": field for option, field, _ in TRAIN_OPTIONS}
+    return fields.get(flag, flag.removeprefix("--").replace("-", "_"))
+
+
 def _flag(name: str) -> str:
     """The command-line flag of the option whose destination is ``name``."""
     flags = {field: flag for flag, field, _ in TRAIN_OPTIONS}
@@ -306,10 +331,11 @@ def _train_into(out, config, args, table, checkpoint=None, chip=None):
           f"R-hat {report['rhat_log_likelihood']:.3f}; test probabilities min bulk ESS "
           f"{report['ess_bulk_predictive_min']:.1f}")
     print(tree.attrs["convergence_verdict"])
-    if config.noise > 0:
+    noise = float(tree.attrs["noise"])  # a given chip's declared noise (train --chip)
+    if noise > 0:
         import numpy as np
 
-        print(f"noisy chip (noise {config.noise:g}): likelihood "
+        print(f"noisy chip (noise {noise:g}): likelihood "
               f"{tree.attrs['likelihood_estimate']}; queries per estimate after tuning "
               f"{', '.join(str(r) for r in np.atleast_1d(tree.attrs['repeats_per_chain']))} "
               f"(per chain)")
@@ -347,8 +373,11 @@ def evaluation(tree) -> dict:
         **diagnostics,
         "chip_queries": int(tree.attrs["training_chip_queries"]),
         "evaluation_chip_queries": int(tree.attrs["evaluation_chip_queries"]),
-        "chip_strength": float(tree.attrs["chip_strength"]),
-        "chip_seed": int(tree.attrs["chip_seed"]),
+        "chip": str(tree.attrs.get("chip", "")),
+        # a simulated chip's; None for a chip that does not describe them
+        "chip_strength": (float(tree.attrs["chip_strength"]) if "chip_strength" in tree.attrs
+                          else None),
+        "chip_seed": int(tree.attrs["chip_seed"]) if "chip_seed" in tree.attrs else None,
         "method": method,
         "sampler": str(tree.attrs.get("sampler", "")),
     }
@@ -404,8 +433,9 @@ def _evaluate(args):
     if args.json:
         print(json.dumps(report))
         return
-    print(f"chip: strength {report['chip_strength']}, seed {report['chip_seed']}; "
-          f"method {report['method']} {report['sampler']}".rstrip())
+    chip = (f"strength {report['chip_strength']}, seed {report['chip_seed']}"
+            if report["chip_strength"] is not None else report["chip"])
+    print(f"chip: {chip}; method {report['method']} {report['sampler']}".rstrip())
     if report["test_accuracy_predictive"] is not None:
         print(f"test accuracy, posterior predictive:     "
               f"{report['test_accuracy_predictive']:.4f}")

@@ -428,8 +428,8 @@ def train_backprop(chip: Chip, data: Split, config: BackpropConfig = BackpropCon
     w_in, w_out, hidden_firing, output_firing = initial_weights(x_fit, n_output, network, rng)
 
     ideal = (float(network.beta), float(network.theta))
-    noise_sd = float(getattr(chip, "noise", 0.0)) * network.theta
-    bits, w_max = getattr(chip, "weight_bits", None), float(getattr(chip, "weight_range", 2.0))
+    noise_sd = float(chip.noise) * network.theta
+    bits, w_max = chip.weight_bits, float(chip.weight_range)
     converter = (w_max, converter_delta(bits, w_max), 1.0 if bits else 0.0)
     noise_rng = np.random.default_rng([config.seed, 3])
 

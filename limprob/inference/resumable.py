@@ -28,6 +28,7 @@ from pymc.stats.convergence import log_warning_stats
 from pymc.util import get_random_generator
 
 from limprob import interruption
+from limprob.chip.protocol import Chip
 from limprob.errors import LimprobError
 from limprob.inference.checkpoint import ChainProgress, Checkpoint
 from limprob.inference.sampling import SamplerSettings, completion_attrs
@@ -36,16 +37,16 @@ log = logging.getLogger("pymc")
 
 
 def sample_with_checkpoint(model: pm.Model, step, settings: SamplerSettings, initvals,
-                           checkpoint: Checkpoint, *, chip=None,
+                           checkpoint: Checkpoint, *, chip: Chip,
                            progressbar: bool = True) -> tuple[xr.DataTree, float]:
     """Sample ``model`` with ``step`` (a complete step method) and ``settings`` (one core),
     writing ``checkpoint`` every ``checkpoint.every`` steps of a chain and at a signal, and
     resuming the chains it holds; returns the DataTree and the wall time of this call's
     sampling (s).
 
-    ``chip``: the chip ``step`` queries. Its query count is part of a chain's state; a chip
-    that can be set to a count (``continue_from``, as :class:`SimulatedChip` can) is, so a
-    noisy simulated chip meets the same noise in a resumed run.
+    ``chip``: the chip ``step`` queries. Its query count is part of a chain's state, saved
+    with it and set back with :meth:`~limprob.chip.protocol.Chip.continue_from`, so a noisy
+    chip meets the same noise in a resumed run.
 
     Signals work as in :func:`~limprob.inference.sampling.sample`: the first stops sampling
     at the end of the current step, after which the chain's progress is written. The tree's
@@ -137,7 +138,7 @@ def _sample_chain(chain: int, step, trace, rng, start: dict, settings: SamplerSe
             stopping = interruption.received() is not None
             if (i + 1) % checkpoint.every == 0 or i + 1 == total or stopping:
                 saved = checkpoint.record(chain, ChainProgress(
-                    i + 1, point, step.sampling_state, getattr(chip, "queries", None),
+                    i + 1, point, step.sampling_state, chip.queries,
                     saved.draw_files if saved else ()),
                     max(written, tune), _trace_draws(trace, max(written, tune), i + 1))
                 written = i + 1
@@ -158,7 +159,7 @@ def _restore(chain: int, saved: ChainProgress, step, trace, checkpoint: Checkpoi
              chip) -> tuple[dict, int]:
     """Put chain ``chain``'s saved state back: its step methods, the chip's query count, its
     draws into ``trace``; returns its point and steps done."""
-    if saved.chip_queries is not None and hasattr(chip, "continue_from"):
+    if saved.chip_queries is not None:
         chip.continue_from(saved.chip_queries)  # first: the query counter counts from it
     try:
         step.sampling_state = saved.step_state

@@ -31,14 +31,15 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pymc as pm
 import xarray as xr
 
 from limprob import interruption
-from limprob.chip.protocol import Chip
+from limprob.chip.plugins import load_chip
+from limprob.chip.protocol import Chip, require_chip
 from limprob.chip.simulated import SimulatedChip
 from limprob.data import Split, load_table, split
 from limprob.errors import LimprobError
@@ -84,6 +85,12 @@ class TrainConfig(SamplerSettings):
 
     strength: float = 1.0
     """Distortion strength alpha >= 0 of the simulated chip (:func:`train` builds it)."""
+    chip_spec: str = ""
+    """A user's chip, ``module:factory`` or a name registered in the entry-point group
+    ``limprob.chips`` (:func:`~limprob.chip.plugins.load_chip`), which :func:`train` builds
+    instead of the simulated chip; empty: the simulated chip. With it, the simulated chip's
+    fields (``strength``, ``chip_seed``) are unused and ``noise`` and ``weight_bits`` are the
+    chip's own (:func:`for_chip`)."""
     chip_seed: int = 0
     """Seed of the simulated chip's hidden mismatch."""
     hidden: int = 16
@@ -116,9 +123,11 @@ class TrainConfig(SamplerSettings):
     predictive_draws: int = 100
     """Thinned posterior draws measured on the test set for the predictive accuracy."""
     noise: float = 0.0
-    """Membrane noise of the simulated chip, in units of the threshold (0: deterministic)."""
+    """Membrane noise of the simulated chip, in units of the threshold (0: deterministic); a
+    given chip's declared ``noise`` (:func:`for_chip`)."""
     weight_bits: int | None = None
-    """Resolution of the simulated chip's weight converter, 1 .. 16 bits (None: continuous)."""
+    """Resolution of the simulated chip's weight converter, 1 .. 16 bits (None: continuous); a
+    given chip's ``weight_bits`` (:func:`for_chip`)."""
     repeats: int | str = 1
     """Chip queries per likelihood estimate, averaged in probability space, or ``"auto"``
     (a pilot picks them; :class:`~limprob.inference.step_methods.base.LikelihoodEstimator`)."""
@@ -138,8 +147,12 @@ class TrainConfig(SamplerSettings):
         strength("strength", self.strength)
         validation.noise("noise", self.noise)
         validation.weight_bits("weight bits", self.weight_bits)
-        self._check_estimator()
+        if not self.chip_spec:  # a user's chip declares its noise once built: for_chip
+            self.check_estimator()
         seed("chip seed", self.chip_seed)
+        if not isinstance(self.chip_spec, str):
+            raise LimprobError(f"chip spec must be a string (module:factory or a registered "
+                               f"name), got {self.chip_spec!r}")
         positive_integer("predictive draws", self.predictive_draws)
         fraction("training fraction", self.train_fraction)
         for name, choices in (("sampler", SAMPLERS), ("blocks", BLOCKS),
@@ -159,7 +172,8 @@ class TrainConfig(SamplerSettings):
                                f"one core (--cores 1) with --chip-address, not {self.cores}")
         self.network  # checks hidden, time steps, leak and threshold
 
-    def _check_estimator(self):
+    def check_estimator(self):
+        """Refuse likelihood-estimator settings that do not fit the chip's ``noise``."""
         if self.repeats != "auto":
             positive_integer("repeats", self.repeats)
         positive_integer("max repeats", self.max_repeats)
@@ -423,32 +437,74 @@ def projected_seconds(chip: Chip, data: Split, config: TrainConfig) -> float:
     return projected
 
 
-def train(config: TrainConfig, table: xr.Dataset | None = None, *,
+SIMULATED_ONLY = ("strength", "chip_seed")
+"""Fields of :class:`TrainConfig` that only describe the simulated chip: a trace trained on a
+given chip does not record them (unless the chip's own ``describe()`` does)."""
+
+
+def train(config: TrainConfig, table: xr.Dataset | None = None, *, chip: Chip | None = None,
           progressbar: bool = True, max_memory: float | None = None,
-          checkpoint: Checkpoint | None = None, chip: Chip | None = None) -> xr.DataTree:
-    """Split ``table`` (default: the Wisconsin set), build the simulated chip of ``config``
-    with one output per class (or take the given ``chip``) and train on it.
+          checkpoint: Checkpoint | None = None) -> xr.DataTree:
+    """Split ``table`` (default: the Wisconsin set) and train on ``chip``: by default the
+    simulated chip of ``config`` (or the user's chip ``config.chip_spec`` names) with one input
+    per feature and one output per class.
+
+    A given ``chip`` (any :class:`~limprob.chip.protocol.Chip`: a driver of real hardware, a
+    remote chip) is checked before any query: its members
+    (:func:`~limprob.chip.protocol.require_chip`) and its sizes against the data and
+    ``config``; ``config``'s noise and weight resolution become the chip's declared ones
+    (:func:`for_chip`), and the trace records ``chip.describe()`` instead of the simulated
+    chip's settings.
 
     Refused before any work when the trace's estimated memory (:func:`memory_estimate`)
     exceeds ``max_memory`` bytes (default: the memory available now); a run projected to
     sample for more than a minute says so first (:func:`projected_seconds`). With a
     ``checkpoint``, the configuration and the table are written into it before sampling
-    starts, and the run resumes what it holds (:func:`resume`)."""
+    starts, and the run resumes what it holds (:func:`resume`; a chip passed as an object is
+    passed again to resume, a ``chip_spec`` is rebuilt from the checkpoint)."""
     table = load_table() if table is None else table
     data = split(table, seed=config.seed, train_fraction=config.train_fraction)
     cost.check_memory(memory_estimate(config, data), "this training run", max_memory)
     if checkpoint is not None:
         check_checkpointable(config)
-    chip = simulated_chip(config, table) if chip is None else chip
+    simulated = chip is None and not config.chip_spec
+    if chip is None:
+        chip = simulated_chip(config, table) if simulated else user_chip(config, table)
+    else:
+        require_chip(chip, "the chip given to train()")
+    if not simulated:
+        check_sizes(chip, data, config)
+        config = for_chip(config, chip)
     before = chip.queries
     projected = projected_seconds(chip, data, config)
     timing_queries = chip.queries - before
     if checkpoint is not None:
         checkpoint.begin(config, table)
     tree = train_on_chip(chip, data, config, progressbar=progressbar, checkpoint=checkpoint)
+    if not simulated:
+        described = chip.describe()
+        for name in SIMULATED_ONLY:
+            if name not in described:
+                tree.attrs.pop(name, None)
     tree.attrs.update(projected_sampling_seconds=projected,
                       projection_chip_queries=timing_queries)
     return tree
+
+
+def for_chip(config: TrainConfig, chip: Chip) -> TrainConfig:
+    """``config`` with the noise and weight resolution ``chip`` declares (``chip.noise``,
+    ``chip.weight_bits``), which decide how the likelihood is estimated; its estimator is
+    checked against them, so repeats on a chip that declares no noise are refused."""
+    config = replace(config, noise=float(chip.noise), weight_bits=chip.weight_bits)
+    config.check_estimator()
+    return config
+
+
+def user_chip(config: TrainConfig, table: xr.Dataset) -> Chip:
+    """The user's chip ``config.chip_spec`` names, built for ``table`` and ``config``'s
+    network (:func:`~limprob.chip.plugins.load_chip`)."""
+    return load_chip(config.chip_spec, n_inputs=table.sizes["feature"],
+                     n_outputs=table.sizes["class"], network=config.network)
 
 
 def checkpointed_config(checkpoint: Checkpoint) -> TrainConfig:
@@ -461,13 +517,13 @@ def checkpointed_config(checkpoint: Checkpoint) -> TrainConfig:
                            "training run's") from None
 
 
-def resume(checkpoint: Checkpoint, *, progressbar: bool = True,
-           max_memory: float | None = None, chip: Chip | None = None) -> xr.DataTree:
+def resume(checkpoint: Checkpoint, *, chip: Chip | None = None, progressbar: bool = True,
+           max_memory: float | None = None) -> xr.DataTree:
     """Finish the run ``checkpoint`` (:meth:`Checkpoint.open`) holds, with its own
-    configuration and table: :func:`train` goes on from each chain's last write (on ``chip``
-    if given: the run's served chip, connected again)."""
-    return train(checkpointed_config(checkpoint), checkpoint.table(), progressbar=progressbar,
-                 max_memory=max_memory, checkpoint=checkpoint, chip=chip)
+    configuration and table: :func:`train` goes on from each chain's last write. ``chip``: the
+    chip object the run was given, if it was (a ``chip_spec`` is rebuilt)."""
+    return train(checkpointed_config(checkpoint), checkpoint.table(), chip=chip,
+                 progressbar=progressbar, max_memory=max_memory, checkpoint=checkpoint)
 
 
 def chip_settings(chip: Chip) -> dict:

@@ -24,7 +24,7 @@ from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import generate_fallback_impl, register_funcify_and_cache_key
 
-from limprob.chip.protocol import Chip
+from limprob.chip.protocol import Chip, CompiledChip
 
 
 class BlackBoxGradientError(NotImplementedError):
@@ -129,9 +129,9 @@ class ChipLogLikelihood(Op):
 @register_funcify_and_cache_key(ChipLogLikelihood)
 def _numba_chip_log_likelihood(op, node=None, **kwargs):
     """Numba implementation; its cache key is None since it is bound to one chip object."""
-    chip_run = getattr(op.chip, "numba_run", None)
-    if chip_run is None:
+    if not isinstance(op.chip, CompiledChip):  # a driver called through Python: chip.run
         return generate_fallback_impl(op, node, **kwargs), None
+    chip_run = op.chip.numba_run
     n_steps = op.chip.network.n_steps
 
     @numba.njit(nogil=True, fastmath=False)
