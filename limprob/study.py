@@ -257,9 +257,7 @@ def run_cell(cell: Cell, settings: StudySettings) -> dict:
                 "ess_bulk_log_likelihood": float(attrs["ess_bulk_log_likelihood"]),
                 "repeats": float(np.mean(attrs.get("repeats_per_chain", 1)))}
     config = settings.backprop_config(cell.seed)
-    tree = train_backprop(chip, data, config,
-                          in_the_loop=cell.method == "in_the_loop_backprop",
-                          noise_aware=cell.method == "noise_aware_backprop")
+    tree = train_backprop(chip, data, config, cell.method)
     attrs = tree.attrs
     weights = (tree["weights"]["W_in"].values, tree["weights"]["W_out"].values)
     return {"test_accuracy": _test_accuracy(chip, weights, data, config.kappa,

@@ -138,7 +138,7 @@ def test_straight_through_uses_chip_counts_for_the_loss(data):
 def test_in_the_loop_counts_every_chip_query(data):
     chip = SimulatedChip(30, 2, Network(), strength=1.0, seed=0)
     before = chip.queries
-    tree = train_backprop(chip, data, QUICK, in_the_loop=True)
+    tree = train_backprop(chip, data, QUICK, "in_the_loop_backprop")
     attrs = tree.attrs
     assert attrs["method"] == "in_the_loop_backprop"
     assert (chip.queries - before
@@ -152,11 +152,11 @@ def test_in_the_loop_counts_every_chip_query(data):
 
 def test_same_seed_same_weights(data):
     chip = SimulatedChip(30, 2, Network(), strength=1.0, seed=0)
-    first = train_backprop(chip, data, QUICK, in_the_loop=True)
-    second = train_backprop(chip, data, QUICK, in_the_loop=True)
+    first = train_backprop(chip, data, QUICK, "in_the_loop_backprop")
+    second = train_backprop(chip, data, QUICK, "in_the_loop_backprop")
     xr.testing.assert_identical(first["weights"].to_dataset(), second["weights"].to_dataset())
     other = train_backprop(chip, data, BackpropConfig(epochs=4, batch_size=64, seed=1),
-                           in_the_loop=True)
+                           "in_the_loop_backprop")
     assert not np.array_equal(other["weights"]["W_in"].values, first["weights"]["W_in"].values)
 
 
