@@ -105,6 +105,15 @@ def _train_options(train):
                        help="point estimate reported beside the predictive average: the mean "
                             "of the best chain (W*), the best draw or the last draw "
                             "(default %(default)s)")
+    train.add_argument("--init", default=defaults.init, metavar="prior|ideal|twin:TRACE|FILE",
+                       help="where the chains start: prior draws; ideal-model backprop (no "
+                            "chip query); backprop through a twin's distortion; a trace's "
+                            "point estimate or a NIR graph. Except for prior, the candidates "
+                            "and 4 prior draws are measured on the chip, one query each, and "
+                            "chain c starts at the c-th best (default %(default)s)")
+    train.add_argument("--init-seeds", type=int, nargs="+", default=None, metavar="SEED",
+                       help="one backprop seed per chain for --init ideal or twin: "
+                            "(default: derived from --seed)")
     add_chip_noise_options(train, defaults)
     train.add_argument("--repeats", type=repeats, default=defaults.repeats, metavar="R|auto",
                        help="chip queries per likelihood estimate on a noisy chip, averaged in "
@@ -157,7 +166,8 @@ def _train(args):
                          blocks=args.blocks, screen=args.screen,
                          point_estimate=args.point_estimate, noise=args.noise,
                          weight_bits=args.weight_bits, repeats=args.repeats,
-                         re_estimate_current=args.re_estimate_current)
+                         re_estimate_current=args.re_estimate_current, init=args.init,
+                         init_seeds=None if args.init_seeds is None else tuple(args.init_seeds))
     checkpoint = None
     if args.checkpoint is not None:
         checkpoint = Checkpoint.new(args.checkpoint, every=args.checkpoint_every, out=out)
@@ -230,6 +240,9 @@ def _train_into(out, config, args, table, checkpoint=None):
           f"R-hat {report['rhat_log_likelihood']:.3f}; test probabilities min bulk ESS "
           f"{report['ess_bulk_predictive_min']:.1f}")
     print(tree.attrs["convergence_verdict"])
+    if config.init != "prior":
+        print(f"starts chosen on the chip ({tree.attrs['start_selection_chip_queries']} "
+              f"queries): {tree.attrs['start_per_chain']} (per chain)")
     if config.noise > 0:
         import numpy as np
 
