@@ -116,3 +116,21 @@ def test_init_refusals_on_the_command_line(tmp_path, capsys, trained):
                    "weights of a 30-4-2 network; this run trains 30-8-2", out_dir)
     assert_refused([*base, "--init", "warm"], capsys, "--init warm: not prior, ideal", out_dir)
     assert_refused([*base, "--init", "twin:"], capsys, "init must be", out_dir)
+
+
+def test_twin_start_trains_through_the_twins_distortion(data, tmp_path):
+    """A twin trace (here written by hand: a saturation and a gain, no mismatch) makes one
+    candidate per chain by backprop through its posterior-mean distortion; its probe queries
+    are reported."""
+    posterior = xr.Dataset({"inverse_w_sat": (("chain", "draw"), np.full((1, 4), 1.5)),
+                            "log_gain": (("chain", "draw"), np.full((1, 4), -0.2))})
+    tree = xr.DataTree.from_dict({"posterior": posterior})
+    tree.attrs.update({"limprob_trace": 1, "model": "chip_twin", "network_n_hidden": 4,
+                       "network_n_steps": 32, "training_chip_queries": 17})
+    save_trace(tree, tmp_path / "twin.nc")
+    chip = SimulatedChip(30, 2, NETWORK, strength=1.0, seed=0)
+    _, attrs, spent = starts(chip, data, f"twin:{tmp_path / 'twin.nc'}", chains=2)
+    assert spent == attrs["start_selection_chip_queries"] == 2 + PRIOR_CANDIDATES
+    assert attrs["start_twin_probe_chip_queries"] == 17
+    assert attrs["start_digital_training_flops"] > 0
+    assert attrs["start_candidates"].startswith("twin_seed")
