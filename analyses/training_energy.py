@@ -54,7 +54,7 @@ def main(argv=None):
                             progressbar=False),
         "backprop": train_backprop(chip(), data, BackpropConfig(seed=args.chip_seed)),
         "in_the_loop_backprop": train_backprop(chip(), data, BackpropConfig(seed=args.chip_seed),
-                                               in_the_loop=True),
+                                               "in_the_loop_backprop"),
     }
     summaries = {name: training_energy(tree) for name, tree in runs.items()}
     result = xr.concat(list(summaries.values()), dim="method", coords="minimal",

@@ -56,10 +56,9 @@ def main() -> None:
 
     print("\nThe baseline: surrogate-gradient backprop through the same network "
           "(compiles once, then a few seconds).")
-    for in_the_loop, name in ((False, "backprop on the ideal model"),
-                              (True, "in-the-loop backprop")):
-        run = train_backprop(chip, data, BackpropConfig(seed=config.seed),
-                             in_the_loop=in_the_loop).attrs
+    for method, name in (("backprop", "backprop on the ideal model"),
+                         ("in_the_loop_backprop", "in-the-loop backprop")):
+        run = train_backprop(chip, data, BackpropConfig(seed=config.seed), method).attrs
         print(f"  {name:34s} {run['test_accuracy']:10.3f}   "
               f"({run['training_chip_queries']} training chip queries)")
 

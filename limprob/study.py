@@ -1,7 +1,9 @@
 """Studies: a grid of training runs on simulated chips, one Dask task per cell, cached per cell.
 
-A study is a grid over ``method`` (``mh``, ``backprop``, ``in_the_loop_backprop``,
-``noise_aware_backprop``) x ``dataset`` (a built-in data set of :mod:`limprob.data`) x chip
+A study is a grid over ``method`` (:data:`METHODS`: ``mh``, ``backprop``,
+``in_the_loop_backprop``, ``noise_aware_backprop``, ``mh_ideal_start`` (MH whose chains start
+from ideal-model backprop chosen on the chip, :mod:`limprob.inference.starts`) and ``oracle``)
+x ``dataset`` (a built-in data set of :mod:`limprob.data`) x chip
 ``strength`` x chip ``noise`` x ``weight_bits`` (0: continuous) x ``seed`` x
 ``train_fraction``. A cell builds the chip ``SimulatedChip(strength, seed, noise,
 weight_bits)`` with an input per feature and an output per class of its data set, splits the
@@ -13,6 +15,12 @@ scalars:
   (on a noisy chip the mean over :data:`NOISY_TEST_QUERIES` queries);
 - ``test_accuracy_predictive``: MH's posterior-predictive accuracy (NaN for backprop);
 - ``train_accuracy``, ``chip_queries`` (queries made while training), ``wall_seconds``.
+
+``oracle`` is backprop through the simulated chip's own distortion
+(:class:`~limprob.inference.backprop.OracleBackprop`): a simulation-only reference, not a
+training method, labelled so in the study's ``method`` description and in
+:func:`summary_table`. A study with it reports ``fraction_of_oracle``, each cell's test
+accuracy over the oracle's on the same chip and split.
 
 Every finished cell is written at once, atomically, as one JSON file in ``OUT.cells/``, named by
 its coordinates and a hash of the settings its method depends on. A study run again with the
@@ -48,7 +56,8 @@ import xarray as xr
 from limprob.chip.simulated import SimulatedChip
 from limprob.data import DATASETS, load_dataset, split
 from limprob.errors import LimprobError
-from limprob.inference.backprop import BackpropConfig, train_backprop
+from limprob.inference.backprop import (BackpropConfig, IdealModelBackprop, InTheLoopBackprop,
+                                        NoiseAwareBackprop, OracleBackprop, train_backprop)
 from limprob.inference.evaluation import mean_accuracy, point_estimate_weights
 from limprob.inference.sampling import package_versions
 from limprob.inference.training import TrainConfig, train_on_chip
@@ -59,11 +68,19 @@ from limprob.snn import Network
 from limprob import validation
 from limprob.validation import fraction, positive_integer, seed, strength
 
-METHODS = ("mh", "backprop", "in_the_loop_backprop", "noise_aware_backprop")
+MH_METHODS = {"mh": "prior", "mh_ideal_start": "ideal"}
+"""The MH rows and where their chains start (:attr:`TrainConfig.init`): prior draws, or
+ideal-model backprop chosen by the chip (:mod:`limprob.inference.starts`)."""
+ORACLE = OracleBackprop.name
+REFERENCE_LABEL = "simulation-only reference, not a training method"
+"""How every output labels the oracle row."""
+METHODS = (*tuple(MH_METHODS)[:1], IdealModelBackprop.name, InTheLoopBackprop.name,
+           NoiseAwareBackprop.name, *tuple(MH_METHODS)[1:], ORACLE)
 DIMS = ("method", "dataset", "strength", "noise", "weight_bits", "seed", "train_fraction")
 """The study's dims, in the order of its arrays."""
 VARIABLES = ("test_accuracy", "test_accuracy_predictive", "train_accuracy", "chip_queries",
              "wall_seconds", "acceptance_rate", "ess_bulk_log_likelihood", "repeats")
+"""The scalars of a cell; the study adds ``fraction_of_oracle`` when the grid has the oracle."""
 NOISY_TEST_QUERIES = 20
 """Test queries whose accuracies a noisy chip's ``test_accuracy`` averages."""
 CONNECT_TIMEOUT = "3s"
@@ -71,8 +88,9 @@ CONNECT_TIMEOUT = "3s"
 
 
 CELL_FIELDS = ("strength", "chip_seed", "seed", "train_fraction", "noise", "weight_bits",
-               "repeats", "re_estimate_current")
-"""The fields of a training configuration that each cell sets from its coordinates."""
+               "repeats", "re_estimate_current", "init", "init_seeds")
+"""The fields of a training configuration that each cell sets from its coordinates (the
+start, ``init``, from its method: :data:`MH_METHODS`)."""
 
 
 @dataclass(frozen=True)
@@ -142,8 +160,9 @@ class StudySettings:
     def for_method(self, method: str) -> dict:
         """The settings a cell of ``method`` depends on (its cache key): the method's
         configuration less what the cell sets (for backprop, with the network)."""
-        if method == "mh":
+        if method in MH_METHODS:
             return {**{k: v for k, v in asdict(self.mh).items() if k not in CELL_FIELDS},
+                    **({"init": MH_METHODS[method]} if method != "mh" else {}),
                     "noisy_repeats": self.repeats,
                     "noisy_re_estimate_current": self.re_estimate_current}
         return {**asdict(self.network), **self._backprop_settings()}
@@ -225,7 +244,7 @@ class Cell:
     train_fraction: float
 
 
-QUICK_GRID = Grid(methods=METHODS, strengths=(0.0, 2.0), seeds=(0,), train_fractions=(1.0,))
+QUICK_GRID = Grid(methods=METHODS[:4], strengths=(0.0, 2.0), seeds=(0,), train_fractions=(1.0,))
 QUICK_SETTINGS = StudySettings(mh=replace(StudySettings().mh, chains=1, predictive_draws=20),
                                backprop=BackpropConfig(epochs=60))
 """``--quick``: 6 cells, about a minute on 2 cores."""
@@ -242,9 +261,10 @@ def run_cell(cell: Cell, settings: StudySettings) -> dict:
     chip = SimulatedChip(table.sizes["feature"], table.sizes["class"], settings.network,
                          cell.strength, cell.seed, noise=cell.noise,
                          weight_bits=cell.weight_bits or None)
-    if cell.method == "mh":
-        config = settings.mh_config(cell.strength, cell.seed, cell.train_fraction, cell.noise,
-                                    cell.weight_bits)
+    if cell.method in MH_METHODS:
+        config = replace(settings.mh_config(cell.strength, cell.seed, cell.train_fraction,
+                                            cell.noise, cell.weight_bits),
+                         init=MH_METHODS[cell.method])
         tree = train_on_chip(chip, data, config, progressbar=False)
         attrs = tree.attrs
         weights = point_estimate_weights(tree["posterior"].to_dataset(),
@@ -253,15 +273,14 @@ def run_cell(cell: Cell, settings: StudySettings) -> dict:
                                                 attrs["test_accuracy_posterior_mean"]),
                 "test_accuracy_predictive": float(attrs["test_accuracy_predictive"]),
                 "train_accuracy": float(attrs["train_accuracy"]),
-                "chip_queries": float(attrs["training_chip_queries"]),
+                "chip_queries": float(attrs["training_chip_queries"]
+                                      + attrs.get("start_selection_chip_queries", 0)),
                 "wall_seconds": float(attrs["wall_seconds"]),
                 "acceptance_rate": float(attrs.get("acceptance_rate", math.nan)),
                 "ess_bulk_log_likelihood": float(attrs["ess_bulk_log_likelihood"]),
                 "repeats": float(np.mean(attrs.get("repeats_per_chain", 1)))}
     config = settings.backprop_config(cell.seed)
-    tree = train_backprop(chip, data, config,
-                          in_the_loop=cell.method == "in_the_loop_backprop",
-                          noise_aware=cell.method == "noise_aware_backprop")
+    tree = train_backprop(chip, data, config, cell.method)
     attrs = tree.attrs
     weights = (tree["weights"]["W_in"].values, tree["weights"]["W_out"].values)
     return {"test_accuracy": _test_accuracy(chip, weights, data, config.kappa,
@@ -368,12 +387,12 @@ def run_study(grid: Grid, settings: StudySettings, out: str | Path, *,
         raise LimprobError(f"max cells must be >= 0, got {max_cells}")
     folder = cache_dir(out)
     for cell in grid.cells():  # every MH cell's configuration is checked before any work
-        if cell.method == "mh":
+        if cell.method in MH_METHODS:
             settings.for_dataset(cell.dataset).mh_config(cell.strength, cell.seed, cell.train_fraction, cell.noise,
                                cell.weight_bits)
     todo = pending_cells(grid, settings, out)
     # the slowest cells first, so no worker idles at the end
-    todo.sort(key=lambda c: (c.method != "mh", -c.train_fraction))
+    todo.sort(key=lambda c: (c.method not in MH_METHODS, -c.train_fraction))
     if max_cells is not None:
         todo = todo[:max_cells]
     started = time.perf_counter()
@@ -484,7 +503,8 @@ def assemble(grid: Grid, settings: StudySettings, out: str | Path) -> xr.Dataset
                          "the trained weights for backprop",
         "test_accuracy_predictive": "posterior-predictive test accuracy on the chip (mh only)",
         "train_accuracy": "training accuracy on the chip of the same weights",
-        "chip_queries": "chip queries made while training",
+        "chip_queries": "chip queries made while training (for mh, choosing the chains' "
+                        "starts included)",
         "wall_seconds": "wall time of the training run",
         "acceptance_rate": "MH acceptance rate after tuning (mh only)",
         "ess_bulk_log_likelihood": "bulk ESS of the summed training log-likelihood (mh only)",
@@ -494,6 +514,15 @@ def assemble(grid: Grid, settings: StudySettings, out: str | Path) -> xr.Dataset
     for name, text in descriptions.items():
         study[name].attrs["description"] = text
     study["wall_seconds"].attrs["units"] = "s"
+    study["method"].attrs["description"] = (f"training method; {ORACLE}: backprop through the "
+                                            f"simulated chip's own distortion, a "
+                                            f"{REFERENCE_LABEL}")
+    if ORACLE in coords["method"]:
+        study["fraction_of_oracle"] = study["test_accuracy"] / pick(study["test_accuracy"],
+                                                                    method=ORACLE)
+        study["fraction_of_oracle"].attrs["description"] = (
+            f"test_accuracy over the oracle's on the same chip and split ({ORACLE}: a "
+            f"{REFERENCE_LABEL})")
     study["strength"].attrs["description"] = "chip distortion strength alpha"
     study["seed"].attrs["description"] = "chip seed, also the data-split and training seed"
     study["noise"].attrs["description"] = "chip membrane noise, units of the threshold"
@@ -534,13 +563,25 @@ def pick(array, **coords):
                        for dim, value in coords.items()})
 
 
+def method_label(method: str) -> str:
+    """A method's name as tables print it: the oracle says it is a reference."""
+    return f"{method} ({REFERENCE_LABEL})" if method == ORACLE else method
+
+
 def summary_table(study: xr.Dataset, over: str = "strength") -> str:
     """Markdown: mean +- standard deviation over seeds of the test accuracy, per method and
-    ``over`` (every other dim is averaged too, or dropped when it has one value)."""
-    accuracy = study["test_accuracy"]
-    for other in set(accuracy.dims) - {"method", over, "seed"}:
-        accuracy = accuracy.isel({other: 0}) if accuracy.sizes[other] == 1 else (
-            accuracy.mean(other))
+    ``over`` (every other dim is averaged too, or dropped when it has one value); with the
+    oracle in the study, each method's mean fraction of the oracle's accuracy too."""
+
+    def reduce(values):
+        for other in set(values.dims) - {"method", over, "seed"}:
+            values = values.isel({other: 0}) if values.sizes[other] == 1 else (
+                values.mean(other))
+        return values
+
+    accuracy = reduce(study["test_accuracy"])
+    fraction = (reduce(study["fraction_of_oracle"]).mean("seed")
+                if "fraction_of_oracle" in study else None)
     mean, spread = accuracy.mean("seed"), accuracy.std("seed")
     count = accuracy.count("seed")
     header = "| method | " + " | ".join(f"{over} {v:g}" for v in study[over].values) + " |"
@@ -550,6 +591,8 @@ def summary_table(study: xr.Dataset, over: str = "strength") -> str:
         cells = [f"{pick(mean, method=method).sel({over: v}).item():.3f} "
                  f"± {pick(spread, method=method).sel({over: v}).item():.3f} "
                  f"(n={pick(count, method=method).sel({over: v}).item()})"
+                 + ("" if fraction is None or method == ORACLE else
+                    f"; {pick(fraction, method=method).sel({over: v}).item():.3f} of oracle")
                  for v in study[over].values]
-        rows.append(f"| {method} | " + " | ".join(cells) + " |")
+        rows.append(f"| {method_label(method)} | " + " | ".join(cells) + " |")
     return "\n".join(rows)

@@ -138,7 +138,7 @@ def test_straight_through_uses_chip_counts_for_the_loss(data):
 def test_in_the_loop_counts_every_chip_query(data):
     chip = SimulatedChip(30, 2, Network(), strength=1.0, seed=0)
     before = chip.queries
-    tree = train_backprop(chip, data, QUICK, in_the_loop=True)
+    tree = train_backprop(chip, data, QUICK, "in_the_loop_backprop")
     attrs = tree.attrs
     assert attrs["method"] == "in_the_loop_backprop"
     assert (chip.queries - before
@@ -152,11 +152,11 @@ def test_in_the_loop_counts_every_chip_query(data):
 
 def test_same_seed_same_weights(data):
     chip = SimulatedChip(30, 2, Network(), strength=1.0, seed=0)
-    first = train_backprop(chip, data, QUICK, in_the_loop=True)
-    second = train_backprop(chip, data, QUICK, in_the_loop=True)
+    first = train_backprop(chip, data, QUICK, "in_the_loop_backprop")
+    second = train_backprop(chip, data, QUICK, "in_the_loop_backprop")
     xr.testing.assert_identical(first["weights"].to_dataset(), second["weights"].to_dataset())
     other = train_backprop(chip, data, BackpropConfig(epochs=4, batch_size=64, seed=1),
-                           in_the_loop=True)
+                           "in_the_loop_backprop")
     assert not np.array_equal(other["weights"]["W_in"].values, first["weights"]["W_in"].values)
 
 
@@ -175,3 +175,94 @@ def test_data_that_do_not_fit_the_chip_raise(data):
     chip = SimulatedChip(29, 2, Network(), strength=0.0, seed=0)
     with pytest.raises(LimprobError, match="features"):
         train_backprop(chip, data, QUICK)
+
+
+# --- one object per method ---------------------------------------------------------------------
+
+def test_ideal_model_backprop_is_the_documented_loop(data):
+    """The object's weights are those of the loop the module docstring describes, written out
+    here: initial weights from the seed's generator, Adam on reshuffled batches of the ideal
+    model's gradient, the best validation epoch kept."""
+    from limprob.inference.backprop import Adam, IdealModelBackprop, validation_split
+    from limprob.inference.evaluation import accuracy
+    from limprob.likelihood.chip_likelihood import class_probabilities
+
+    config = BackpropConfig(epochs=3, batch_size=64, patience=100, seed=4)
+    chip = SimulatedChip(30, 2, Network(), strength=1.0, seed=4)
+    tree = IdealModelBackprop(config).train(chip, data)
+
+    compiled, network = compiled_network(), chip.network
+    x, y = data.train["features"].values, data.train["labels"].values.astype(np.int64)
+    rng = np.random.default_rng([config.seed, 2])
+    fit, held = validation_split(y, config.validation_fraction, config.seed)
+    w_in, w_out, *_ = initial_weights(x[fit], 2, network, rng)
+    adam, best, kept = Adam([w_in, w_out], config.learning_rate), None, None
+    for _ in range(config.epochs):
+        order = rng.permutation(fit.size)
+        for start in range(0, fit.size, config.batch_size):
+            index = fit[order[start:start + config.batch_size]]
+            *_, grad_in, grad_out = compiled.loss_and_gradient(
+                x[index], y[index], *adam.params, network.beta, network.theta, config.slope,
+                config.kappa, network.n_steps, np.zeros((index.size, 2)), 0.0)
+            adam.step([grad_in, grad_out])
+        counts = compiled.forward(x[held], *adam.params, network.beta, network.theta,
+                                  network.n_steps)
+        score = (accuracy(class_probabilities(counts, config.kappa, network.n_steps), y[held]),
+                 -_loss_of_counts(counts, y[held], config.kappa, network.n_steps))
+        if best is None or score > best:
+            best, kept = score, [p.copy() for p in adam.params]
+    np.testing.assert_array_equal(tree["weights"]["W_in"].values, kept[0])
+    np.testing.assert_array_equal(tree["weights"]["W_out"].values, kept[1])
+    assert tree.attrs["method"] == IdealModelBackprop.name
+
+
+def test_method_names_are_defined_once():
+    from limprob.inference.backprop import BACKPROP_METHODS, METHODS
+    from limprob.study import METHODS as STUDY_METHODS
+
+    assert METHODS == tuple(BACKPROP_METHODS)
+    assert all(cls.name == name for name, cls in BACKPROP_METHODS.items())
+    assert set(METHODS) <= set(STUDY_METHODS)
+
+
+class UsersChip:
+    """A chip as a user's driver would be: it answers queries and never shows its distortion."""
+
+    def __init__(self):
+        self._inner = SimulatedChip(30, 2, Network(), strength=1.0, seed=0)
+        self.network, self.n_inputs, self.n_outputs = self._inner.network, 30, 2
+
+    @property
+    def queries(self):
+        return self._inner.queries
+
+    def run(self, w_in, w_out, x):
+        return self._inner.run(w_in, w_out, x)
+
+    def describe(self):
+        return {"chip": "UsersChip"}
+
+
+def test_the_oracle_is_refused_on_a_chip_that_hides_its_distortion(data):
+    from limprob.inference.backprop import OracleBackprop
+
+    chip = UsersChip()
+    with pytest.raises(LimprobError, match="oracle needs a simulated chip") as error:
+        OracleBackprop(QUICK).train(chip, data)
+    assert "\n" not in str(error.value)
+    assert chip.queries == 0
+
+
+def test_the_oracle_beats_the_ideal_model_on_a_distorted_chip(data):
+    """Backprop through the chip's own distortion trains what the chip is: on a strength-2
+    chip it scores far above ideal-model backprop, queries the chip only to measure, and says
+    it is a simulation-only reference."""
+    from limprob.inference.backprop import IdealModelBackprop, OracleBackprop
+
+    config = BackpropConfig(epochs=30, seed=0)
+    oracle = OracleBackprop(config).train(SimulatedChip(30, 2, strength=2.0, seed=0), data)
+    ideal = IdealModelBackprop(config).train(SimulatedChip(30, 2, strength=2.0, seed=0), data)
+    assert oracle.attrs["method"] == "oracle" and oracle.attrs["simulation_only"] == 1
+    assert ideal.attrs["simulation_only"] == 0
+    assert oracle.attrs["training_chip_queries"] == 0
+    assert oracle.attrs["test_accuracy"] >= ideal.attrs["test_accuracy"] + 0.1

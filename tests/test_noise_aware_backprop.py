@@ -31,7 +31,7 @@ def test_the_straight_through_converter_is_the_chips_forward_and_identity_backwa
 def test_with_no_noise_and_continuous_weights_it_is_plain_backprop(data):
     chip = SimulatedChip(30, 2, Network(), strength=1.0, seed=0)
     plain = train_backprop(chip, data, QUICK)
-    aware = train_backprop(chip, data, QUICK, noise_aware=True)
+    aware = train_backprop(chip, data, QUICK, "noise_aware_backprop")
     xr.testing.assert_identical(plain["weights"].to_dataset(), aware["weights"].to_dataset())
     assert aware.attrs["method"] == "noise_aware_backprop"
     assert aware.attrs["training_chip_queries"] == 0
@@ -40,13 +40,13 @@ def test_with_no_noise_and_continuous_weights_it_is_plain_backprop(data):
 def test_noise_changes_training_and_costs_no_chip_query(data):
     chip = SimulatedChip(30, 2, Network(), strength=1.0, seed=0, noise=0.2, weight_bits=4)
     plain = train_backprop(chip, data, QUICK)
-    aware = train_backprop(chip, data, QUICK, noise_aware=True)
+    aware = train_backprop(chip, data, QUICK, "noise_aware_backprop")
     assert not np.array_equal(plain["weights"]["W_in"].values, aware["weights"]["W_in"].values)
     assert aware.attrs["training_chip_queries"] == 0
-    again = train_backprop(chip, data, QUICK, noise_aware=True)
+    again = train_backprop(chip, data, QUICK, "noise_aware_backprop")
     xr.testing.assert_identical(aware["weights"].to_dataset(), again["weights"].to_dataset())
 
 
-def test_in_the_loop_and_noise_aware_together_are_refused(data):
-    with pytest.raises(LimprobError, match="not both"):
-        train_backprop(SimulatedChip(), data, QUICK, in_the_loop=True, noise_aware=True)
+def test_an_unknown_backprop_method_is_refused(data):
+    with pytest.raises(LimprobError, match="unknown backprop method"):
+        train_backprop(SimulatedChip(), data, QUICK, "in_the_loop_and_noise_aware")

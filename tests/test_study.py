@@ -186,3 +186,31 @@ def test_each_data_set_may_train_its_own_network(tmp_path):
     assert study.attrs["setting_dataset_networks"] == 1
     record = json.loads(next(folder.glob("backprop_digits_*.json")).read_text())
     assert record["settings"]["kappa"] == DATASET_NETWORKS["digits"]["kappa"]
+
+
+def test_the_oracle_row_is_labelled_and_every_method_is_a_fraction_of_it(tmp_path):
+    """Cells written to the cache (no training): the study divides each method's accuracy by
+    the oracle's of the same chip and split, and every output names the oracle a
+    simulation-only reference."""
+    from limprob.study import (REFERENCE_LABEL, Cell, assemble, cell_path, pick,
+                               summary_table, write_cell)
+
+    grid = Grid(methods=("mh", "mh_ideal_start", "oracle"), strengths=(1.0,), seeds=(0, 1))
+    out = tmp_path / "s.nc"
+    accuracy = {("mh", 0): 0.6, ("mh", 1): 0.7, ("mh_ideal_start", 0): 0.9,
+                ("mh_ideal_start", 1): 0.85, ("oracle", 0): 0.96, ("oracle", 1): 0.94}
+    for (method, seed), value in accuracy.items():
+        cell = Cell(method, "wisconsin", 1.0, 0.0, 0, seed, 1.0)
+        write_cell(cell_path(cache_dir(out), cell, TINY), cell, TINY,
+                   {name: value if name == "test_accuracy" else 0.0 for name in VARIABLES})
+    study = assemble(grid, TINY, out)
+    fraction = study["fraction_of_oracle"].squeeze()
+    for (method, seed), value in accuracy.items():
+        got = pick(fraction, method=method, seed=seed).item()
+        assert got == pytest.approx(value / accuracy["oracle", seed])
+    assert REFERENCE_LABEL in study["method"].attrs["description"]
+    table = summary_table(study)
+    oracle_rows = [row for row in table.splitlines() if row.startswith("| oracle")]
+    assert len(oracle_rows) == 1 and REFERENCE_LABEL in oracle_rows[0]
+    mh_row = next(row for row in table.splitlines() if row.startswith("| mh |"))
+    assert f"{np.mean([0.6 / 0.96, 0.7 / 0.94]):.3f} of oracle" in mh_row

@@ -71,7 +71,7 @@ def test_in_the_loop_chip_flops_are_those_of_the_samples_it_ran_on_the_chip(data
     network = Network(n_hidden=4, n_steps=8)
     chip = CountingChip(30, 2, network, strength=1.0, seed=0)
     tree = train_backprop(chip, data, BackpropConfig(epochs=3, batch_size=64, patience=100),
-                          in_the_loop=True)
+                          "in_the_loop_backprop")
     attrs = tree.attrs
     trained = chip.samples - attrs["n_test"] - attrs["n_train"]  # minus the evaluation queries
     assert trained == attrs["epochs_run"] * attrs["n_train"]

@@ -167,6 +167,12 @@ class SimulatedChip:
         continuous weights: the ideal network."""
         return SimulatedChip(self.n_inputs, self.n_outputs, self.network, 0.0, self.seed)
 
+    def hidden_distortion(self) -> Distortion:
+        """The chip's own distortion. Simulation only: training never sees it; the oracle
+        reference (:class:`~limprob.inference.backprop.OracleBackprop`), evaluations and tests
+        read it, and a real chip has no such method."""
+        return self._distortion
+
     def describe(self) -> dict:
         """What may be said of this chip in a trace: its identity, never its distortion."""
         return {"chip": "SimulatedChip", "chip_strength": self.strength,

@@ -126,6 +126,15 @@ def _train_options(train):
                      "what a spike does to the potential: subtract the threshold, or reset it "
                      "to zero (the reset NIR's LIF defines, which NIR consumers such as "
                      "snnTorch run on import; docs/nir.md) (default %(default)s)")
+    train.add_argument("--init", default=defaults.init, metavar="prior|ideal|twin:TRACE|FILE",
+                       help="where the chains start: prior draws; ideal-model backprop (no "
+                            "chip query); backprop through a twin's distortion; a trace's "
+                            "point estimate or a NIR graph. Except for prior, the candidates "
+                            "and 4 prior draws are measured on the chip, one query each, and "
+                            "chain c starts at the c-th best (default %(default)s)")
+    train.add_argument("--init-seeds", type=int, nargs="+", default=None, metavar="SEED",
+                       help="one backprop seed per chain for --init ideal or twin: "
+                            "(default: derived from --seed)")
     add_chip_noise_options(train, defaults)
     train.add_argument("--chip", default=None, metavar="MODULE:FACTORY|NAME",
                        help="train on your chip instead of the simulated one: a factory "
@@ -217,8 +226,11 @@ def _train(args):
                                        reset=args.reset)
                                 | chip_fields),
                              chip_spec=args.chip or "", sampler=args.sampler,
-                             blocks=args.blocks, screen=args.screen, point_estimate=args.point_estimate, repeats=args.repeats,
-                             re_estimate_current=args.re_estimate_current)
+                             blocks=args.blocks, screen=args.screen,
+                             point_estimate=args.point_estimate, repeats=args.repeats,
+                             re_estimate_current=args.re_estimate_current, init=args.init,
+                             init_seeds=(None if args.init_seeds is None
+                                         else tuple(args.init_seeds)))
         checkpoint = None
         if args.checkpoint is not None:
             checkpoint = Checkpoint.new(args.checkpoint, every=args.checkpoint_every, out=out)
@@ -331,6 +343,9 @@ def _train_into(out, config, args, table, checkpoint=None, chip=None):
           f"R-hat {report['rhat_log_likelihood']:.3f}; test probabilities min bulk ESS "
           f"{report['ess_bulk_predictive_min']:.1f}")
     print(tree.attrs["convergence_verdict"])
+    if tree.attrs.get("init", "prior") != "prior":
+        print(f"starts chosen on the chip ({tree.attrs['start_selection_chip_queries']} "
+              f"queries): {tree.attrs['start_per_chain']} (per chain)")
     noise = float(tree.attrs["noise"])  # a given chip's declared noise (train --chip)
     if noise > 0:
         import numpy as np

@@ -32,7 +32,10 @@ with g = 2 (:data:`BACKWARD_FLOPS_PER_FORWARD`: a backward pass costs about two 
 passes, the 4 of the 6 N FLOPs per token of Kaplan et al. 2020), v = 1 for ideal-model and
 noise-aware backprop and v = 0 for in-the-loop backprop (its validation runs on the chip and
 is in C_fwd). MH's C_bp is 0: its host only draws proposals and sums log-likelihoods, O(N +
-n_train K) operations per query, not counted. C_bp is priced at the accelerator's energy per
+n_train K) operations per query, not counted; but an MH run whose chains started from
+backprop (``--init ideal`` or ``twin:``) carries those backprops' C_bp
+(``start_digital_training_flops``). The oracle and the twin's backprop are counted as the
+ideal model's (their distortion adds O(N) FLOPs per pass, not counted). C_bp is priced at the accelerator's energy per
 FLOP, ``E_bp = C_bp e_flop`` (J), and each bound's total is the chip's share plus E_bp,
 evaluated draw by draw (the same e_flop in both terms of the accelerator total).
 """
@@ -45,15 +48,21 @@ import xarray as xr
 from limprob.energy import limits
 from limprob.energy.report import device_draws
 from limprob.errors import LimprobError
+from limprob.inference.backprop import (DistortionModelBackprop, IdealModelBackprop,
+                                        InTheLoopBackprop, NoiseAwareBackprop, OracleBackprop)
 from limprob.models import energy_draws
 from limprob.snn import flops_per_run
 
 WEIGHT_GROUPS = ("posterior", "weights")
 BACKWARD_FLOPS_PER_FORWARD = 2.0
 """g: FLOPs of a backward pass over those of its forward pass (Kaplan et al. 2020: 4 of 6)."""
-DIGITAL_VALIDATION = {"backprop": 1, "noise_aware_backprop": 1, "in_the_loop_backprop": 0}
+DIGITAL_VALIDATION = {IdealModelBackprop.name: 1, NoiseAwareBackprop.name: 1,
+                      InTheLoopBackprop.name: 0, DistortionModelBackprop.name: 1,
+                      OracleBackprop.name: 1}
 """v per backprop method: 1 where validation runs the software model, 0 where it queries the
-chip. A method not named here (MH) trains no software model: C_bp = 0."""
+chip. A method not named here (MH) trains no software model itself: its C_bp is that of the
+backprops that made its chains' candidate starts (``start_digital_training_flops``,
+:mod:`limprob.inference.starts`), 0 from a prior draw."""
 
 
 def _n_weights(tree: xr.DataTree) -> int:
@@ -75,11 +84,11 @@ def _network_size(tree: xr.DataTree) -> tuple[int, int, int, int]:
 
 def digital_training_flops(tree: xr.DataTree) -> float:
     """C_bp (FLOPs) the run spent training a software model on a digital machine (see the
-    module docstring); 0 for a method that trains none (MH)."""
+    module docstring); for MH, that of its starts (0 from prior draws)."""
     attrs = tree.attrs
     validation = DIGITAL_VALIDATION.get(str(attrs.get("method", "mh")))
     if validation is None:
-        return 0.0
+        return float(attrs.get("start_digital_training_flops", 0.0))
     per_sample = flops_per_run(1, *_network_size(tree))
     per_epoch = ((1 + BACKWARD_FLOPS_PER_FORWARD) * per_sample * int(attrs["n_fit"])
                  + validation * per_sample * int(attrs["n_validation"]))

@@ -4,7 +4,9 @@
     sampling      SamplerSettings, the one pm.sample call, start values, package versions
     training      TrainConfig and train_on_chip: a chip and a data split -> a limprob trace
     evaluation    accuracy, the point estimate W*, test-set predictions measured on a chip
-    backprop      surrogate-gradient backprop baselines (ideal-model and in-the-loop)
+    backprop      surrogate-gradient backprop, one object per method (ideal model, in the
+                  loop, noise-aware, a distortion model, the simulation-only oracle)
+    starts        where MH's chains start: candidates from a software model, chosen by the chip
     compare       LOO and SMC-evidence comparison of saved traces
     plots         the picture of a training trace: progress per chip query, rank plot
 

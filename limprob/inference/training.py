@@ -52,6 +52,7 @@ from limprob.inference.evaluation import (POINT_ESTIMATES, accuracy, best_chain,
 from limprob.inference.sampling import (SamplerSettings, exact_arithmetic, name_block_dims,
                                         package_versions, prior_draws, sample)
 from limprob.inference.screening import make_screen, screen_chip
+from limprob.inference.starts import check_init, choose_starts
 from limprob.inference.step_methods import (BlockedMetropolis, CountedStep, DEMetropolisZCached,
                                             EllipticalSlice, PreconditionedCrankNicolson,
                                             layer_blocks, take_recorded_stats)
@@ -141,6 +142,12 @@ class TrainConfig(SamplerSettings):
     """``HOST:PORT`` of the served chip trained on (:class:`~limprob.chip.remote.RemoteChip`;
     ``""``: the simulated chip of the fields above). Recorded so a resumed run reconnects;
     the token never is."""
+    init: str = "prior"
+    """Where the chains start: ``prior``, ``ideal``, ``twin:TRACE`` or the path of a trace or
+    NIR file; the chip chooses among the candidates (:mod:`limprob.inference.starts`)."""
+    init_seeds: tuple[int, ...] | None = None
+    """One backprop seed per chain for ``ideal`` and ``twin:`` starts (None: derived from
+    ``seed``, :func:`~limprob.inference.starts.default_init_seeds`)."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -171,6 +178,16 @@ class TrainConfig(SamplerSettings):
             raise LimprobError("a served chip answers one run's queries one at a time: use "
                                f"one core (--cores 1) with --chip-address, not {self.cores}")
         self.network  # checks hidden, time steps, leak and threshold
+        self._check_init()
+
+    def _check_init(self):
+        check_init(self.init)
+        if self.init_seeds is not None:
+            seeds = tuple(seed("init seed", s) for s in np.ravel(self.init_seeds))
+            if len(seeds) != self.chains:
+                raise LimprobError(f"init seeds must give one seed per chain ({self.chains}), "
+                                   f"got {len(seeds)}")
+            object.__setattr__(self, "init_seeds", seeds)
 
     def check_estimator(self):
         """Refuse likelihood-estimator settings that do not fit the chip's ``noise``."""
@@ -299,7 +316,9 @@ def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *, progressbar: 
     check_sizes(chip, data, config)
     model = build_model(chip, data.train, sigma_w=config.sigma_w, kappa=config.kappa)
     step = make_step(model, chip, config, data.train)
-    initvals = prior_draws(model, config.chains, config.seed)
+    initvals, start_attrs = choose_starts(
+        chip, data, model, init=config.init, chains=config.chains, seed=config.seed,
+        kappa=config.kappa, init_seeds=config.init_seeds, prior_draws=prior_draws)
     start = chip.queries
     if checkpoint is None:
         tree, wall_seconds = sample(model, step, config, initvals, progressbar=progressbar)
@@ -312,7 +331,9 @@ def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *, progressbar: 
         tree.attrs["checkpoint"] = str(checkpoint.path)
     setup_queries = (chip.queries - start) if config.cores == 1 else None
     with interruption.deferred():  # the draws are in hand: a first signal lets them finish
-        return _finish(tree, model, step, chip, data, config, wall_seconds, setup_queries)
+        tree = _finish(tree, model, step, chip, data, config, wall_seconds, setup_queries)
+    tree.attrs.update(start_attrs)
+    return tree
 
 
 def _finish(tree: xr.DataTree, model: pm.Model, step, chip: Chip, data: Split,

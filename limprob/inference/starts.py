@@ -1,0 +1,199 @@
+"""Where each MH chain starts: candidates from a software model, chosen by the chip.
+
+``init`` (:attr:`limprob.inference.training.TrainConfig.init`) names the candidates:
+
+- ``prior``: one prior draw per chain (:func:`~limprob.inference.sampling.prior_draws`), no
+  selection, no chip query;
+- ``ideal``: one ideal-model backprop per chain
+  (:class:`~limprob.inference.backprop.IdealModelBackprop`), each with its own seed
+  (``init_seeds``), trained and validated on the ideal software network: no chip query. Its
+  digital training compute is counted (``start_digital_training_flops``, the C_bp of
+  :mod:`limprob.energy.training_run`);
+- ``twin:TRACE``: the same backprop through a fitted digital twin's distortion (the posterior
+  mean of its parameters, :func:`~limprob.inference.screening.screen_chip`;
+  :class:`~limprob.inference.backprop.DistortionModelBackprop`); the twin's probe queries are
+  counted (``start_twin_probe_chip_queries``);
+- ``FILE``: one set of weights, a trace's point estimate (W*: an MH trace's posterior mean of
+  its best chain, a backprop trace's weights) or a NIR graph
+  (:func:`limprob.chip.nir.from_nir`); refused if its network size differs.
+
+**The chip chooses.** Except for ``prior``, the candidates and :data:`PRIOR_CANDIDATES` prior
+draws are each measured on the chip, one query on the whole training set each, scored by the
+training log-likelihood ``sum_i log softmax(kappa c_i / T)[y_i]`` (nats), and ranked; chain
+``c`` starts at the ``c``-th best (cycling when there are fewer candidates than chains), so the
+best start is always used, every chain starts elsewhere, and a harmful candidate loses to a
+prior draw. The trace records the queries (``start_selection_chip_queries``), which start each
+chain got (``start_per_chain``) and every candidate's score.
+
+MH on the chip is exact whatever the start: a start changes where the chain begins, not the
+posterior it samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pymc as pm
+
+from limprob.chip.protocol import Chip
+from limprob.chip.simulated import SimulatedChip
+from limprob.data import Split
+from limprob.errors import LimprobError
+from limprob.likelihood.chip_likelihood import class_probabilities
+
+PRIOR_CANDIDATES = 4
+"""Prior draws measured beside the model's candidates."""
+MODES = "prior, ideal, twin:TRACE or the path of a trace or NIR file"
+TWIN_PREFIX = "twin:"
+
+
+def check_init(init: str) -> str:
+    """``init`` if it has the form of a start (:data:`MODES`); the file itself is read later."""
+    if not isinstance(init, str) or not init or init == TWIN_PREFIX:
+        raise LimprobError(f"init must be {MODES}, got {init!r}")
+    return init
+
+
+def default_init_seeds(seed: int, chains: int) -> tuple[int, ...]:
+    """One backprop seed per chain, derived from the run's ``seed``."""
+    state = np.random.SeedSequence([seed, 4]).generate_state(chains)
+    return tuple(int(s) % 2 ** 31 for s in state)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A start: ``label`` (as the trace names it) and its weights."""
+
+    label: str
+    w_in: np.ndarray
+    w_out: np.ndarray
+
+
+def _backprop_candidates(method_of_seed, software_chip: Chip, data: Split, seeds, label: str):
+    """One trained candidate per seed, on ``software_chip`` (a software model: its queries
+    are no chip's), and their digital training FLOPs."""
+    from limprob.energy.training_run import digital_training_flops
+
+    candidates, flops = [], 0.0
+    for seed in seeds:
+        tree = method_of_seed(seed).train(software_chip, data)
+        candidates.append(Candidate(f"{label}_seed{seed}", tree["weights"]["W_in"].values,
+                                    tree["weights"]["W_out"].values))
+        flops += digital_training_flops(tree)
+    return candidates, flops
+
+
+def model_candidates(init: str, chip: Chip, data: Split, kappa: float,
+                     seeds: tuple[int, ...]) -> tuple[list[Candidate], dict]:
+    """The candidates ``init`` names, and what making them cost (attributes)."""
+    from limprob.inference.backprop import (BackpropConfig, DistortionModelBackprop,
+                                            IdealModelBackprop)
+
+    config = lambda seed: BackpropConfig(seed=seed, kappa=kappa)  # noqa: E731
+    if init == "prior":
+        return [], {}
+    if init == "ideal":
+        software = SimulatedChip(chip.n_inputs, chip.n_outputs, chip.network)
+        candidates, flops = _backprop_candidates(
+            lambda seed: IdealModelBackprop(config(seed)), software, data, seeds, "ideal")
+        return candidates, {"start_digital_training_flops": flops}
+    if init.startswith(TWIN_PREFIX):
+        from limprob.inference.screening import screen_chip
+        from limprob.io import load_trace
+
+        path = init[len(TWIN_PREFIX):]
+        software = screen_chip(path, chip.network, chip.n_inputs, chip.n_outputs)
+        probes = int(load_trace(Path(path), needs={"posterior"}).attrs.get(
+            "training_chip_queries", 0))
+        candidates, flops = _backprop_candidates(
+            lambda seed: DistortionModelBackprop(software.distortion, config(seed)), software,
+            data, seeds, "twin")
+        return candidates, {"start_digital_training_flops": flops,
+                            "start_twin_probe_chip_queries": probes}
+    w_in, w_out = weights_of_file(init, chip)
+    return [Candidate("file", w_in, w_out)], {}
+
+
+def weights_of_file(path: str, chip: Chip) -> tuple[np.ndarray, np.ndarray]:
+    """``(W_in, W_out)`` of a NIR graph or of a limprob trace's point estimate (W*), checked
+    against the chip's network size; :class:`LimprobError` for a path that is neither, or
+    another size."""
+    file = Path(path)
+    if not file.is_file():
+        raise LimprobError(f"--init {path}: not {MODES} (no such file)")
+    if file.suffix.lower() == ".nir":
+        from limprob.chip.nir import from_nir
+
+        graph = from_nir(file)
+        w_in, w_out = graph.w_in, graph.w_out
+    else:
+        from limprob.inference.evaluation import point_estimate_weights
+        from limprob.io import load_trace
+
+        tree = load_trace(file, needs=set())
+        if "posterior" in tree.children and "log_likelihood" in tree.children:
+            w_in, w_out = point_estimate_weights(tree["posterior"].to_dataset(),
+                                                 tree["log_likelihood"].to_dataset(), "mean")
+        elif "weights" in tree.children:
+            w_in, w_out = tree["weights"]["W_in"].values, tree["weights"]["W_out"].values
+        else:
+            raise LimprobError(f"--init {path}: the trace holds no weights")
+    h = chip.network.n_hidden
+    wanted = (chip.n_inputs, h, chip.n_outputs)
+    has = (w_in.shape[0], w_in.shape[1], w_out.shape[-1])
+    if w_in.ndim != 2 or w_out.shape != (w_in.shape[1], has[2]) or has != wanted:
+        raise LimprobError(f"--init {path}: weights of a {'-'.join(map(str, has))} network; "
+                           f"this run trains {'-'.join(map(str, wanted))}")
+    return np.asarray(w_in, dtype=np.float64), np.asarray(w_out, dtype=np.float64)
+
+
+def prior_candidates(model: pm.Model, count: int, seed: int) -> list[Candidate]:
+    """``count`` prior draws of the weights (their own stream, not the chains')."""
+    rngs = np.random.default_rng([seed, 5]).spawn(count)
+    draws = [{rv.name: pm.draw(rv, random_seed=rng) for rv in model.free_RVs} for rng in rngs]
+    return [Candidate(f"prior{i}", d["W_in"], d["W_out"]) for i, d in enumerate(draws)]
+
+
+def log_likelihood_on_chip(chip: Chip, candidate: Candidate, train, kappa: float) -> float:
+    """One chip query: the summed training log-likelihood of ``candidate`` (nats)."""
+    x = np.ascontiguousarray(train["features"].values, dtype=np.float64)
+    y = train["labels"].values.astype(np.int64)
+    probability = class_probabilities(chip.run(candidate.w_in, candidate.w_out, x), kappa,
+                                      chip.network.n_steps)
+    return float(np.sum(np.log(probability[np.arange(y.size), y])))
+
+
+def choose_starts(chip: Chip, data: Split, model: pm.Model, *, init: str, chains: int,
+                  seed: int, kappa: float, init_seeds: tuple[int, ...] | None,
+                  prior_draws) -> tuple[list[dict], dict]:
+    """The initial values of each chain (``{"W_in": ..., "W_out": ...}``) and the trace's
+    attributes saying where each started and what choosing cost (module docstring).
+    ``prior_draws(model, chains, seed)`` gives the ``prior`` mode's starts."""
+    init = check_init(init)
+    if init == "prior":
+        return prior_draws(model, chains, seed), {"init": "prior",
+                                                  "start_per_chain": "prior draw",
+                                                  "start_selection_chip_queries": 0}
+    seeds = tuple(init_seeds) if init_seeds else default_init_seeds(seed, chains)
+    made, attrs = model_candidates(init, chip, data, kappa, seeds)
+    candidates = made + prior_candidates(model, PRIOR_CANDIDATES, seed)
+    before = chip.queries
+    scores = np.array([log_likelihood_on_chip(chip, c, data.train, kappa)
+                       for c in candidates])
+    queries = chip.queries - before
+    ranked = sorted(range(len(candidates)), key=lambda i: (-scores[i], i))
+    chosen = [ranked[c % len(ranked)] for c in range(chains)]
+    initvals = [{"W_in": candidates[i].w_in.copy(), "W_out": candidates[i].w_out.copy()}
+                for i in chosen]
+    attrs.update({
+        "init": init,
+        "init_seeds_used": np.asarray(seeds, dtype=np.int64),
+        "start_candidates": ", ".join(c.label for c in candidates),
+        "start_candidate_log_likelihoods": scores,
+        "start_per_chain": ", ".join(candidates[i].label for i in chosen),
+        "start_log_likelihood_per_chain": scores[chosen],
+        "start_selection_chip_queries": int(queries),
+    })
+    return initvals, attrs

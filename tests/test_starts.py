@@ -1,0 +1,136 @@
+"""Starting points: the chip chooses among the candidates, spends exactly the queries it
+reports, refuses what does not fit, and the same seed gives the same trace."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from limprob.chip import SimulatedChip
+from limprob.errors import LimprobError
+from limprob.inference import TrainConfig
+from limprob.inference.backprop import BackpropConfig, IdealModelBackprop
+from limprob.inference.sampling import prior_draws
+from limprob.inference.starts import PRIOR_CANDIDATES, choose_starts
+from limprob.inference.training import train
+from limprob.io import save_trace
+from limprob.models.chip_in_the_loop import build_model
+from limprob.snn import Network
+
+NETWORK = Network(n_hidden=4)
+START_RUN = dict(hidden=4, draws=5, tune=5, chains=2, predictive_draws=4, train_fraction=0.2,
+                 sampler="blocked", strength=1.0)
+
+
+@pytest.fixture(scope="module")
+def trained(data):
+    """A 30-4-2 backprop trace on the ideal chip, and the same with its outputs swapped
+    (confidently wrong: a deliberately bad start)."""
+    tree = IdealModelBackprop(BackpropConfig(epochs=20, seed=0)).train(
+        SimulatedChip(30, 2, NETWORK, strength=0.0, seed=0), data)
+    bad = tree.copy()
+    bad["weights"] = tree["weights"].to_dataset().assign(
+        W_out=tree["weights"]["W_out"].copy(data=tree["weights"]["W_out"].values[:, ::-1]))
+    return tree, bad
+
+
+def starts(chip, data, init, chains):
+    model = build_model(chip, data.train)
+    before = chip.queries
+    initvals, attrs = choose_starts(chip, data, model, init=init, chains=chains, seed=0,
+                                    kappa=8.0, init_seeds=None, prior_draws=prior_draws)
+    return initvals, attrs, chip.queries - before
+
+
+def test_the_chip_refuses_a_bad_start_and_counts_its_queries(data, trained, tmp_path):
+    good, bad = trained
+    for tree, name in ((good, "good.nc"), (bad, "bad.nc")):
+        save_trace(tree, tmp_path / name)
+    assert good.attrs["test_accuracy"] >= 0.85  # a start worth choosing
+    for name, chosen in (("good.nc", "file"), ("bad.nc", None)):
+        chip = SimulatedChip(30, 2, NETWORK, strength=0.0, seed=0)
+        initvals, attrs, spent = starts(chip, data, str(tmp_path / name), chains=1)
+        assert spent == attrs["start_selection_chip_queries"] == 1 + PRIOR_CANDIDATES
+        scores = attrs["start_candidate_log_likelihoods"]
+        assert attrs["start_per_chain"] == (chosen or f"prior{int(np.argmax(scores[1:]))}")
+        assert attrs["start_log_likelihood_per_chain"][0] == scores.max()
+        if chosen:
+            np.testing.assert_array_equal(initvals[0]["W_out"], good["weights"]["W_out"].values)
+
+
+def test_chains_start_at_the_best_candidates_in_turn(data, trained, tmp_path):
+    save_trace(trained[0], tmp_path / "good.nc")
+    chip = SimulatedChip(30, 2, NETWORK, strength=0.0, seed=0)
+    initvals, attrs, spent = starts(chip, data, str(tmp_path / "good.nc"), chains=3)
+    scores = attrs["start_candidate_log_likelihoods"]
+    assert spent == scores.size == 1 + PRIOR_CANDIDATES
+    np.testing.assert_array_equal(attrs["start_log_likelihood_per_chain"],
+                                  np.sort(scores)[::-1][:3])
+    assert len({v["W_in"].tobytes() for v in initvals}) == 3
+
+
+def test_prior_start_is_the_prior_draw_and_costs_nothing(data):
+    chip = SimulatedChip(30, 2, NETWORK, strength=0.0, seed=0)
+    model = build_model(chip, data.train)
+    initvals, attrs, spent = starts(chip, data, "prior", chains=2)
+    assert spent == 0 == attrs["start_selection_chip_queries"]
+    for got, want in zip(initvals, prior_draws(model, 2, 0)):
+        np.testing.assert_array_equal(got["W_in"], want["W_in"])
+
+
+def test_ideal_start_same_seed_same_trace_and_its_flops_are_counted(wisconsin):
+    from limprob.energy.training_run import digital_training_flops, training_energy
+
+    config = TrainConfig(init="ideal", **START_RUN)
+    first, second = (train(config, wisconsin, progressbar=False) for _ in range(2))
+    for group in ("posterior", "log_likelihood", "predictions"):
+        xr.testing.assert_equal(first[group].to_dataset(), second[group].to_dataset())
+    attrs = first.attrs
+    assert attrs["start_per_chain"] == second.attrs["start_per_chain"]
+    assert attrs["start_selection_chip_queries"] == 2 + PRIOR_CANDIDATES
+    assert digital_training_flops(first) == attrs["start_digital_training_flops"] > 0
+    assert (training_energy(first).attrs["digital_training_flops"]
+            == attrs["start_digital_training_flops"])
+    np.testing.assert_array_equal(attrs["init_seeds_used"], second.attrs["init_seeds_used"])
+    other = train(TrainConfig(init="ideal", init_seeds=(5, 6), **START_RUN), wisconsin,
+                  progressbar=False)
+    assert list(other.attrs["init_seeds_used"]) == [5, 6]
+    assert other.attrs["start_candidates"] != attrs["start_candidates"]
+
+
+@pytest.mark.parametrize("init_seeds, message", [((1,), "one seed per chain"),
+                                                 ((1, -2), "seed")])
+def test_bad_init_seeds_are_refused(init_seeds, message):
+    with pytest.raises(LimprobError, match=message):
+        TrainConfig(init="ideal", init_seeds=init_seeds, chains=2)
+
+
+def test_init_refusals_on_the_command_line(tmp_path, capsys, trained):
+    from test_cli import assert_refused
+
+    save_trace(trained[0], tmp_path / "h4.nc")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    base = ["train", "--out", str(out_dir / "run.nc"), "--draws", "5", "--tune", "5",
+            "--train-fraction", "0.2", "--no-progress"]
+    assert_refused([*base, "--hidden", "8", "--init", str(tmp_path / "h4.nc")], capsys,
+                   "weights of a 30-4-2 network; this run trains 30-8-2", out_dir)
+    assert_refused([*base, "--init", "warm"], capsys, "--init warm: not prior, ideal", out_dir)
+    assert_refused([*base, "--init", "twin:"], capsys, "init must be", out_dir)
+
+
+def test_twin_start_trains_through_the_twins_distortion(data, tmp_path):
+    """A twin trace (here written by hand: a saturation and a gain, no mismatch) makes one
+    candidate per chain by backprop through its posterior-mean distortion; its probe queries
+    are reported."""
+    posterior = xr.Dataset({"inverse_w_sat": (("chain", "draw"), np.full((1, 4), 1.5)),
+                            "log_gain": (("chain", "draw"), np.full((1, 4), -0.2))})
+    tree = xr.DataTree.from_dict({"posterior": posterior})
+    tree.attrs.update({"limprob_trace": 1, "model": "chip_twin", "network_n_hidden": 4,
+                       "network_n_steps": 32, "training_chip_queries": 17})
+    save_trace(tree, tmp_path / "twin.nc")
+    chip = SimulatedChip(30, 2, NETWORK, strength=1.0, seed=0)
+    _, attrs, spent = starts(chip, data, f"twin:{tmp_path / 'twin.nc'}", chains=2)
+    assert spent == attrs["start_selection_chip_queries"] == 2 + PRIOR_CANDIDATES
+    assert attrs["start_twin_probe_chip_queries"] == 17
+    assert attrs["start_digital_training_flops"] > 0
+    assert attrs["start_candidates"].startswith("twin_seed")
