@@ -106,6 +106,13 @@ def _train_options(train):
                             "of the best chain (W*), the best draw or the last draw "
                             "(default %(default)s)")
     add_chip_noise_options(train, defaults)
+    train.add_argument("--subspace", default=defaults.subspace,
+                       metavar="none|pca:K|readout|random:K",
+                       help="after a full-space adaptation phase (part of tuning), sample in "
+                            "an affine subspace of its path with adaptive Metropolis: its top-K "
+                            "principal directions, the readout weights, or K random directions; "
+                            "the posterior is then restricted to that subspace "
+                            "(docs/chip-in-the-loop.md; default %(default)s)")
     train.add_argument("--repeats", type=repeats, default=defaults.repeats, metavar="R|auto",
                        help="chip queries per likelihood estimate on a noisy chip, averaged in "
                             "probability space; 'auto': a pilot at the end of tuning picks R "
@@ -157,7 +164,8 @@ def _train(args):
                          blocks=args.blocks, screen=args.screen,
                          point_estimate=args.point_estimate, noise=args.noise,
                          weight_bits=args.weight_bits, repeats=args.repeats,
-                         re_estimate_current=args.re_estimate_current)
+                         re_estimate_current=args.re_estimate_current,
+                         subspace=args.subspace)
     checkpoint = None
     if args.checkpoint is not None:
         checkpoint = Checkpoint.new(args.checkpoint, every=args.checkpoint_every, out=out)

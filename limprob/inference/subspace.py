@@ -43,7 +43,7 @@ samples the full posterior **restricted to the subspace**, exactly, and nothing 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pymc as pm
@@ -114,7 +114,7 @@ def phase_lengths(tune: int) -> tuple[int, int, int]:
     return full // 2, full - full // 2, tune_subspace
 
 
-def check_dimension(subspace: str, n_weights: int, n_readout: int, pooled_path: int) -> None:
+def check_dimension(subspace: str, n_weights: int, pooled_path: int) -> None:
     """Refuse a K above the network's ``n_weights`` or, for ``pca``, above what a path of
     ``pooled_path`` draws (all chains) can span."""
     mode, k = parse(subspace)
@@ -205,60 +205,88 @@ def _recorded_log_likelihood(tree: xr.DataTree, step, model) -> tuple[xr.Dataset
     return name_block_dims(stats, step, model), log_likelihood
 
 
-def sample_in_subspace(model: pm.Model, step, chip, train: xr.Dataset, config, initvals, *,
-                       progressbar: bool = True):
-    """Both phases on ``chip``: ``model``/``step`` (the full-space model and the configured
-    step, with its chip-query counter) from ``initvals``, then the subspace model
-    (:func:`limprob.models.chip_subspace.build_subspace_model`) with adaptive Metropolis.
+@dataclass(frozen=True)
+class FullSpacePhase:
+    """What the full-space phase leaves: its PyMC tree (the path in ``posterior``), its stats
+    (block dims named, ``chip_queries`` per chain) and recorded log-likelihood, the weights'
+    shapes and its wall time (s)."""
 
-    ``config`` is a :class:`~limprob.inference.training.TrainConfig`. Returns the subspace
-    phase's tree (its ``chip_queries`` count both phases, per chain), holding the full-space
-    path as ``warmup_*`` groups and the subspace attributes; the wall time of both (s); the
-    subspace model and its step.
-    """
-    from limprob.models.chip_subspace import build_subspace_model
+    tree: xr.DataTree
+    stats: xr.Dataset
+    log_likelihood: xr.Dataset
+    shapes: tuple
+    seconds: float
 
-    tune_own, path_steps, tune_subspace = phase_lengths(config.tune)
-    shapes = [tuple(model.initial_point()[name].shape) for name in WEIGHTS]
-    n_weights = sum(int(np.prod(s)) for s in shapes)
-    check_dimension(config.subspace, n_weights, int(np.prod(shapes[1])),
+
+def full_space_phase(model: pm.Model, step, config, initvals, *,
+                     progressbar: bool = True) -> FullSpacePhase:
+    """The configured ``step`` (with its chip-query counter) on the full ``model`` from
+    ``initvals``: its own tuning, then the fixed-kernel path (:func:`phase_lengths`).
+    ``config`` is a :class:`~limprob.inference.training.TrainConfig`; a K the network or the
+    path cannot hold is refused before any query."""
+    tune_own, path_steps, _ = phase_lengths(config.tune)
+    shapes = tuple(tuple(model.initial_point()[name].shape) for name in WEIGHTS)
+    check_dimension(config.subspace, sum(int(np.prod(s)) for s in shapes),
                     path_steps * config.chains)
     settings = SamplerSettings(draws=path_steps, tune=tune_own, chains=config.chains,
                                cores=config.cores, seed=config.seed)
-    full, full_seconds = sample(model, step, settings, initvals, progressbar=progressbar)
-    if full.attrs["interrupted"]:
+    tree, seconds = sample(model, step, settings, initvals, progressbar=progressbar)
+    if tree.attrs["interrupted"]:
         raise interruption.Interrupted(interruption.received() or 2, "nothing written: "
                                        "stopped in the full-space phase of a subspace run")
-    full_stats, full_log_likelihood = _recorded_log_likelihood(full, step, model)
-    path = raveled_path(full["posterior"].to_dataset())
-    subspace = build_subspace(config.subspace, path, shapes, config.seed)
+    stats, log_likelihood = _recorded_log_likelihood(tree, step, model)
+    return FullSpacePhase(tree, stats, log_likelihood, shapes, seconds)
 
-    sub_model = build_subspace_model(chip, train, subspace, sigma_w=config.sigma_w,
-                                     kappa=config.kappa)
+
+def subspace_phase(full: FullSpacePhase, chip, train: xr.Dataset, config, *,
+                   progressbar: bool = True):
+    """Build the subspace from ``full``'s path and sample it with adaptive Metropolis
+    (:func:`phase_lengths` tuning steps, then ``config.draws``), each chain from the
+    projection of its last full-space draw.
+
+    Returns the subspace phase's tree (its ``chip_queries`` count both phases, per chain),
+    holding the full-space path as ``warmup_*`` groups and the subspace attributes; the wall
+    time of both phases (s); the subspace model and its step."""
+    from limprob.models.chip_subspace import build_subspace_model
+
+    tune_own, path_steps, tune_subspace = phase_lengths(config.tune)
+    path = raveled_path(full.tree["posterior"].to_dataset())
+    subspace = build_subspace(config.subspace, path, full.shapes, config.seed)
+    model = build_subspace_model(chip, train, subspace, sigma_w=config.sigma_w,
+                                 kappa=config.kappa)
     projected = subspace.project(path)
     covariance = np.atleast_2d(np.cov(projected.reshape(-1, subspace.dimension), rowvar=False))
-    with sub_model:
-        sub_step = CountedStep(AdaptiveMetropolis(covariance=covariance,
-                                                  covariance_warmup=max(tune_subspace // 2, 2),
-                                                  estimator=config.estimator),
-                               chip, model=sub_model)
-    sub_settings = replace(settings, draws=config.draws, tune=tune_subspace,
-                           seed=int(np.random.default_rng([config.seed, 7]).integers(2**31)))
+    with model:
+        step = CountedStep(AdaptiveMetropolis(covariance=covariance,
+                                              covariance_warmup=max(tune_subspace // 2, 2),
+                                              estimator=config.estimator),
+                           chip, model=model)
+    settings = SamplerSettings(draws=config.draws, tune=tune_subspace, chains=config.chains,
+                               cores=config.cores,
+                               seed=int(np.random.default_rng([config.seed, 7]).integers(2**31)))
     starts = [{"z": projected[c, -1]} for c in range(config.chains)]
-    tree, sub_seconds = sample(sub_model, sub_step, sub_settings, starts,
-                               progressbar=progressbar)
-    full_queries = full_stats["chip_queries"].isel(draw=-1)
+    tree, seconds = sample(model, step, settings, starts, progressbar=progressbar)
+    full_queries = full.stats["chip_queries"].isel(draw=-1).values
     stats = tree["sample_stats"].to_dataset()
-    stats["chip_queries"] = stats["chip_queries"] + full_queries.values[:, None]
+    stats["chip_queries"] = stats["chip_queries"] + full_queries[:, None]
     tree["sample_stats"] = stats
-    tree["warmup_posterior"] = full["posterior"].to_dataset()
-    tree["warmup_sample_stats"] = full_stats
-    tree["warmup_log_likelihood"] = full_log_likelihood
+    tree["warmup_posterior"] = full.tree["posterior"].to_dataset()
+    tree["warmup_sample_stats"] = full.stats
+    tree["warmup_log_likelihood"] = full.log_likelihood
     tree.attrs.update(
         posterior_restricted_to_subspace=1, subspace_dimension=subspace.dimension,
         subspace_basis=subspace.source, full_space_tune_steps=tune_own,
         full_space_path_draws=path_steps, subspace_tune_steps=tune_subspace,
         full_space_chip_queries=int(full_queries.sum()),
-        subspace_chip_queries=int((stats["chip_queries"].isel(draw=-1)
-                                   - full_queries.values).sum()))
-    return tree, full_seconds + sub_seconds, sub_model, sub_step
+        subspace_chip_queries=int((stats["chip_queries"].isel(draw=-1).values
+                                   - full_queries).sum()))
+    return tree, full.seconds + seconds, model, step
+
+
+def sample_in_subspace(model: pm.Model, step, chip, train: xr.Dataset, config, initvals, *,
+                       progressbar: bool = True):
+    """Both phases on ``chip``: :func:`full_space_phase` of ``model``/``step`` (the full-space
+    model and the configured step, with its chip-query counter) from ``initvals``, then
+    :func:`subspace_phase`, whose results it returns."""
+    full = full_space_phase(model, step, config, initvals, progressbar=progressbar)
+    return subspace_phase(full, chip, train, config, progressbar=progressbar)
