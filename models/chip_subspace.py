@@ -17,7 +17,6 @@ full model.
 from __future__ import annotations
 
 import pymc as pm
-import pytensor.tensor as pt
 import xarray as xr
 
 from limprob.chip.protocol import Chip
@@ -25,19 +24,37 @@ from limprob.likelihood.chip_likelihood import chip_log_likelihood, sample_label
 from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W
 
 
+SUBSPACE_DATA = ("subspace_centre", "subspace_basis", "subspace_prior_mean",
+                 "subspace_prior_precision")
+"""The ``pm.Data`` that hold ``W_c``, ``P`` and z's prior mean and precision."""
+
+
+def _subspace_values(subspace, sigma_w: float) -> dict:
+    return dict(zip(SUBSPACE_DATA, (subspace.centre, subspace.basis, *subspace.prior(sigma_w))))
+
+
 def subspace_weights(subspace, sigma_w: float = DEFAULT_SIGMA_W):
     """In the current model: the free variable ``z`` (dim ``direction``) with the restricted
     prior, and the deterministics ``W_in``, ``W_out`` (dims as in the full model) of
-    ``subspace`` (a :class:`~limprob.inference.subspace.Subspace`); returns the two weights."""
-    mean, precision = subspace.prior(sigma_w)
-    z = pm.MvNormal("z", mu=mean, tau=precision, dims="direction")
-    weights = pt.as_tensor_variable(subspace.centre) + pt.as_tensor_variable(subspace.basis) @ z
+    ``subspace`` (a :class:`~limprob.inference.subspace.Subspace`), held as ``pm.Data``
+    (:data:`SUBSPACE_DATA`) so :func:`set_subspace` can move the model to another subspace of
+    the same dimension without compiling it again; returns the two weights."""
+    data = {name: pm.Data(name, value) for name, value in
+            _subspace_values(subspace, sigma_w).items()}
+    z = pm.MvNormal("z", mu=data["subspace_prior_mean"], tau=data["subspace_prior_precision"],
+                    dims="direction")
+    weights = data["subspace_centre"] + data["subspace_basis"] @ z
     (n_in, hidden), (_, n_out) = subspace.shapes
     w_in = pm.Deterministic("W_in", weights[:n_in * hidden].reshape((n_in, hidden)),
                             dims=("feature", "hidden"))
     w_out = pm.Deterministic("W_out", weights[n_in * hidden:].reshape((hidden, n_out)),
                              dims=("hidden", "class"))
     return w_in, w_out
+
+
+def set_subspace(model: pm.Model, subspace, sigma_w: float = DEFAULT_SIGMA_W) -> None:
+    """Put ``model``'s weights in ``subspace`` (same dimension and network as before)."""
+    pm.set_data(_subspace_values(subspace, sigma_w), model=model)
 
 
 def build_subspace_model(chip: Chip, train: xr.Dataset, subspace,

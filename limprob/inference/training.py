@@ -292,7 +292,7 @@ def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *, progressbar: 
     initvals = prior_draws(model, config.chains, config.seed)
     start = chip.queries
     if config.subspace != "none":
-        tree, wall_seconds, model, step = subspaces.sample_in_subspace(
+        tree, wall_seconds, step = subspaces.sample_in_subspace(
             model, step, chip, data.train, config, initvals, progressbar=progressbar)
     elif checkpoint is None:
         tree, wall_seconds = sample(model, step, config, initvals, progressbar=progressbar)

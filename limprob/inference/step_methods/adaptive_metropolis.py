@@ -66,13 +66,17 @@ class AdaptiveMetropolis(BlockedMetropolis):
         self.epsilon = float(epsilon)
         super().__init__(vars, adapt_covariance=True, covariance_warmup=covariance_warmup,
                          **kwargs)
+        self.set_covariance(np.eye(self.proposal_sd.size) if self.covariance is None
+                            else self.covariance)
+
+    def set_covariance(self, covariance: np.ndarray):
+        """Start the next chain's proposal from ``C = covariance`` (d, d)."""
         size = self.proposal_sd.size
-        if self.covariance is None:
-            self.covariance = np.eye(size)
-        if self.covariance.shape != (size, size):
-            raise ValueError(f"covariance must be ({size}, {size}), not "
-                             f"{self.covariance.shape}")
-        self._initial_factor = self._factor(self.covariance)
+        covariance = np.asarray(covariance, dtype=float)
+        if covariance.shape != (size, size):
+            raise ValueError(f"covariance must be ({size}, {size}), not {covariance.shape}")
+        self.covariance = covariance
+        self._initial_factor = self._factor(covariance)
         self._proposal_factor = self._initial_factor
 
     def _factor(self, covariance: np.ndarray) -> np.ndarray:
