@@ -277,6 +277,7 @@ def budgets(args):
 
 
 SUBSPACE_ROWS = {"full": dict(subspace="none"), "pca:10": dict(subspace="pca:10"),
+                 "pca:5": dict(subspace="pca:5"),
                  "readout": dict(subspace="readout"), "random:10": dict(subspace="random:10"),
                  "hybrid": dict(subspace="pca:10", init="ideal")}
 """The rows of the subspace section; ``hybrid`` needs a training configuration with ``init``."""
