@@ -13,7 +13,10 @@ from arviz_stats import ess
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
+import arviz as az
+
 from limprob.cli import main
+from limprob.io import load_trace, save_trace
 from limprob.data import split
 from limprob.errors import LimprobError
 from limprob.inference import subspace as subspaces
@@ -171,6 +174,19 @@ def test_a_subspace_trace_says_its_posterior_is_restricted(pca_run):
     assert pca_run["subspace"]["basis"].dims == ("weight", "direction")
     assert pca_run["warmup_log_likelihood"]["y"].sizes["obs"] == pca_run[
         "log_likelihood"]["y"].sizes["obs"]
+
+
+def test_a_subspace_trace_reads_as_any_other(pca_run, tmp_path, capsys):
+    from conftest import untidy_dims
+
+    assert untidy_dims(pca_run) == []
+    path = save_trace(pca_run, tmp_path / "run.nc")
+    loaded = load_trace(path)
+    xr.testing.assert_equal(loaded["subspace"].to_dataset(), pca_run["subspace"].to_dataset())
+    assert main(["evaluate", str(path), "--json"]) == 0
+    assert "test_accuracy_predictive" in capsys.readouterr().out
+    summary = az.summary(loaded, var_names=["z"])
+    assert len(summary) == 2
 
 
 @pytest.mark.parametrize("value, words", [
