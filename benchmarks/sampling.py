@@ -18,14 +18,17 @@
 
 4. Subspaces (``--sections subspace``): on each data set at strength 1 (its default network,
    chip seed 0, data seed 0), 4 chains of ``--subspace-tune`` tuning and ``--subspace-draws``
-   draws each, in full space and with ``--subspace`` pca:10, readout and random:10 (and, once
+   draws each, in full space and with ``--subspace`` pca:10, pca:5, readout and random:10 (and, once
    the training configuration has ``init``, pca:10 from the ideal model's backprop, ``hybrid``):
    predictive test accuracy, and the function-space bulk ESS of the summed training
    log-likelihood from the 4 chains per 10,000 chip queries of the sampling phase (full space:
    the kept draws; a subspace: the whole subspace phase, its tuning included), with the
-   full-space phase's own ESS beside it. About 4 minutes on Wisconsin:
+   full-space phase's own ESS beside it. Each row takes 2 to 7 minutes on Wisconsin and
+   about 12 on digits (a 2-core machine shared with other work); choose rows with
+   ``--subspace-rows``:
 
-       .venv/bin/python benchmarks/sampling.py --sections subspace --datasets wisconsin
+       .venv/bin/python benchmarks/sampling.py --sections subspace --datasets wisconsin \
+           --subspace-rows full pca:5
 
     .venv/bin/python benchmarks/sampling.py [--sections speed budgets delayed subspace]
         [--datasets wisconsin yinyang digits] [--samplers ...]
