@@ -18,8 +18,9 @@
 
 4. Subspaces (``--sections subspace``): on each data set at strength 1 (its default network,
    chip seed 0, data seed 0), 4 chains of ``--subspace-tune`` tuning and ``--subspace-draws``
-   draws each, in full space and with ``--subspace`` pca:10, pca:5, readout and random:10 (and, once
-   the training configuration has ``init``, pca:10 from the ideal model's backprop, ``hybrid``):
+   draws each, in full space and with ``--subspace`` pca:10, pca:5, readout and random:10
+   (and, once the training configuration has ``init``, pca:5 from the ideal model's backprop,
+   ``hybrid``):
    predictive test accuracy, and the function-space bulk ESS of the summed training
    log-likelihood from the 4 chains per 10,000 chip queries of the sampling phase (full space:
    the kept draws; a subspace: the whole subspace phase, its tuning included), with the
@@ -282,7 +283,7 @@ def budgets(args):
 SUBSPACE_ROWS = {"full": dict(subspace="none"), "pca:10": dict(subspace="pca:10"),
                  "pca:5": dict(subspace="pca:5"),
                  "readout": dict(subspace="readout"), "random:10": dict(subspace="random:10"),
-                 "hybrid": dict(subspace="pca:10", init="ideal")}
+                 "hybrid": dict(subspace="pca:5", init="ideal")}
 """The rows of the subspace section; ``hybrid`` needs a training configuration with ``init``."""
 
 
