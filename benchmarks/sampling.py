@@ -16,7 +16,22 @@
    500 to 5,000 steps per chain (half tuning): chip queries, predictive accuracy, the fraction
    screened out and the chip queries saved per accepted move.
 
-    .venv/bin/python benchmarks/sampling.py [--sections speed budgets delayed]
+4. Subspaces (``--sections subspace``): on each data set at strength 1 (its default network,
+   chip seed 0, data seed 0), 4 chains of ``--subspace-tune`` tuning and ``--subspace-draws``
+   draws each, in full space and with ``--subspace`` pca:10, pca:5, readout and random:10
+   (and, once the training configuration has ``init``, pca:5 from the ideal model's backprop,
+   ``hybrid``):
+   predictive test accuracy, and the function-space bulk ESS of the summed training
+   log-likelihood from the 4 chains per 10,000 chip queries of the sampling phase (full space:
+   the kept draws; a subspace: the whole subspace phase, its tuning included), with the
+   full-space phase's own ESS beside it. Each row takes 2 to 7 minutes on Wisconsin and
+   about 12 on digits (a 2-core machine shared with other work); choose rows with
+   ``--subspace-rows``:
+
+       .venv/bin/python benchmarks/sampling.py --sections subspace --datasets wisconsin \
+           --subspace-rows full pca:5
+
+    .venv/bin/python benchmarks/sampling.py [--sections speed budgets delayed subspace]
         [--datasets wisconsin yinyang digits] [--samplers ...]
         [--large-samplers blocked pcn pcn-layers] [--out runs/sampling]
 
@@ -227,7 +242,13 @@ def main(argv=None):
     parser.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
     parser.add_argument("--out", default="runs/sampling")
     parser.add_argument("--sections", nargs="+", default=["speed", "budgets", "delayed"],
-                        choices=["speed", "budgets", "delayed"])
+                        choices=["speed", "budgets", "delayed", "subspace"])
+    parser.add_argument("--subspace-tune", type=int, default=2500,
+                        help="tuning steps per chain of the subspace section (default 2500)")
+    parser.add_argument("--subspace-draws", type=int, default=2500,
+                        help="draws per chain of the subspace section (default 2500)")
+    parser.add_argument("--subspace-rows", nargs="+", default=list(SUBSPACE_ROWS),
+                        choices=list(SUBSPACE_ROWS))
     parser.add_argument("--plot-only", action="store_true",
                         help="draw OUT.png again from OUT.nc, run nothing")
     args = parser.parse_args(argv)
@@ -242,6 +263,8 @@ def main(argv=None):
         delayed_acceptance()
     if "budgets" in args.sections:
         budgets(args)
+    if "subspace" in args.sections:
+        subspaces(args)
 
 
 def budgets(args):
@@ -275,6 +298,47 @@ def budgets(args):
     plot(results, out.with_suffix(".png"))
     print(f"cells: predictive accuracy / W* accuracy, function-space bulk ESS of the summed "
           f"training log-likelihood; wrote {out.with_suffix('.nc')} and {out.with_suffix('.png')}")
+
+
+SUBSPACE_ROWS = {"full": dict(subspace="none"), "pca:10": dict(subspace="pca:10"),
+                 "pca:5": dict(subspace="pca:5"),
+                 "readout": dict(subspace="readout"), "random:10": dict(subspace="random:10"),
+                 "hybrid": dict(subspace="pca:5", init="ideal")}
+"""The rows of the subspace section; ``hybrid`` needs a training configuration with ``init``."""
+
+
+def subspaces(args):
+    """Section 4: full space against the subspaces, 4 chains each (module docstring)."""
+    from dataclasses import fields
+
+    from limprob.inference.training import train
+
+    known = {f.name for f in fields(TrainConfig)}
+    print(f"subspaces, strength 1, 4 chains x ({args.subspace_tune} tune + "
+          f"{args.subspace_draws} draws); ESS per 10,000 queries of the sampling phase")
+    print(f"{'data set':10s} {'row':10s} {'accuracy':>8s} {'ESS/10k':>8s} {'ESS':>7s} "
+          f"{'queries':>8s} {'R-hat':>6s} {'full-space ESS':>15s} {'seconds':>8s}")
+    for dataset in args.datasets:
+        table = load_dataset(dataset, seed=0)
+        for row in args.subspace_rows:
+            if not set(SUBSPACE_ROWS[row]) <= known:
+                print(f"{dataset:10s} {row:10s} skipped: the training configuration has no "
+                      f"{', '.join(sorted(set(SUBSPACE_ROWS[row]) - known))}")
+                continue
+            config = TrainConfig.for_dataset(dataset, chains=4, tune=args.subspace_tune,
+                                             draws=args.subspace_draws, predictive_draws=100,
+                                             **SUBSPACE_ROWS[row])
+            started = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore")
+                attrs = train(config, table, progressbar=False).attrs
+            queries = attrs.get("subspace_chip_queries", config.chains * config.draws)
+            ess_bulk = attrs["ess_bulk_log_likelihood"]
+            full = attrs.get("full_space_ess_bulk_log_likelihood", np.nan)
+            print(f"{dataset:10s} {row:10s} {attrs['test_accuracy_predictive']:8.3f} "
+                  f"{ess_bulk * 10000 / queries:8.1f} {ess_bulk:7.1f} {queries:8d} "
+                  f"{attrs['rhat_log_likelihood']:6.3f} {full:15.1f} "
+                  f"{time.perf_counter() - started:8.0f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -142,6 +142,13 @@ def _train_options(train):
                             "module:factory or as a name an installed driver registers in the "
                             "entry-point group limprob.chips (docs/chips.md); not with "
                             + ", ".join(SIMULATED_CHIP_FLAGS))
+    train.add_argument("--subspace", default=defaults.subspace,
+                       metavar="none|pca:K|readout|random:K",
+                       help="after a full-space adaptation phase (part of tuning), sample in "
+                            "an affine subspace of its path with adaptive Metropolis: its top-K "
+                            "principal directions, the readout weights, or K random directions; "
+                            "the posterior is then restricted to that subspace "
+                            "(docs/chip-in-the-loop.md; default %(default)s)")
     train.add_argument("--repeats", type=repeats, default=defaults.repeats, metavar="R|auto",
                        help="chip queries per likelihood estimate on a noisy chip, averaged in "
                             "probability space; 'auto': a pilot at the end of tuning picks R "
@@ -230,7 +237,8 @@ def _train(args):
                              point_estimate=args.point_estimate, repeats=args.repeats,
                              re_estimate_current=args.re_estimate_current, init=args.init,
                              init_seeds=(None if args.init_seeds is None
-                                         else tuple(args.init_seeds)))
+                                         else tuple(args.init_seeds)),
+                             subspace=args.subspace)
         checkpoint = None
         if args.checkpoint is not None:
             checkpoint = Checkpoint.new(args.checkpoint, every=args.checkpoint_every, out=out)

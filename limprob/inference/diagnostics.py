@@ -188,8 +188,36 @@ REPORTED = ("ess_bulk_log_likelihood", "ess_tail_log_likelihood", "rhat_log_like
 
 def convergence_attrs(tree: xr.DataTree) -> dict:
     """The diagnostics of :data:`REPORTED`, ``converged`` (1 or 0) and the one-line
-    ``convergence_verdict``, as trace attributes."""
+    ``convergence_verdict``, as trace attributes.
+
+    A trace whose posterior is restricted to a subspace (``posterior_restricted_to_subspace``,
+    :mod:`limprob.inference.subspace`) says so at the head of the verdict, and also records
+    the diagnostics of its full-space adaptation phase (``warmup_log_likelihood``: the path the
+    subspace was built from) as ``full_space_<name>``, with their own
+    ``full_space_convergence_verdict``."""
     diagnostics = function_space_diagnostics(tree)
     converged, message = verdict(diagnostics)
-    return {**{name: float(diagnostics[name]) for name in REPORTED},
-            "converged": int(converged), "convergence_verdict": message}
+    attrs = {**{name: float(diagnostics[name]) for name in REPORTED},
+             "converged": int(converged), "convergence_verdict": message}
+    if tree.attrs.get("posterior_restricted_to_subspace") and (
+            "warmup_log_likelihood" in tree.children):
+        attrs |= _subspace_attrs(tree, message)
+    return attrs
+
+
+def _subspace_attrs(tree: xr.DataTree, message: str) -> dict:
+    """The full-space phase's diagnostics and the verdict worded for a subspace posterior."""
+    full = xr.DataTree.from_dict({"log_likelihood": tree["warmup_log_likelihood"].to_dataset()})
+    diagnostics = function_space_diagnostics(full)
+    _, full_message = verdict(diagnostics)
+    full_text = (f"full-space adaptation phase ({int(diagnostics['n_draws'])} draws per chain "
+                 f"after its own tuning): log-likelihood bulk ESS "
+                 f"{float(diagnostics['ess_bulk_log_likelihood']):.0f}, R-hat "
+                 f"{float(diagnostics['rhat_log_likelihood']):.2f}")
+    head = (f"POSTERIOR RESTRICTED to the {tree.attrs['subspace_dimension']}-dimensional "
+            f"affine subspace '{tree.attrs.get('subspace', '?')}' "
+            f"({tree.attrs.get('subspace_basis', '')}), not the full posterior. Subspace "
+            f"phase: ")
+    return {**{f"full_space_{name}": float(diagnostics[name]) for name in REPORTED[:3]},
+            "full_space_convergence_verdict": full_message,
+            "convergence_verdict": f"{head}{message} Beside it, the {full_text}."}

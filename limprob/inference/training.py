@@ -25,6 +25,12 @@ limprob trace:
   versions; a run sampled with a checkpoint also ``checkpoint``, ``checkpoint_every``,
   ``resumed``, ``resumed_draws`` and ``resumed_steps``
   (:func:`~limprob.inference.resumable.sample_with_checkpoint`).
+
+With ``subspace`` other than ``none`` the run has two phases
+(:mod:`limprob.inference.subspace`): the posterior holds ``z (chain, draw, direction)`` beside
+the weights, which are its deterministics, the posterior is restricted to that subspace
+(``posterior_restricted_to_subspace = 1``), and the full-space phase's path is kept in
+``warmup_posterior``, ``warmup_log_likelihood`` and ``warmup_sample_stats``.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ from limprob.inference.step_methods import (BlockedMetropolis, CountedStep, DEMe
                                             EllipticalSlice, PreconditionedCrankNicolson,
                                             layer_blocks, take_recorded_stats)
 from limprob.inference.step_methods.base import LikelihoodEstimator
+from limprob.inference import subspace as subspaces
 from limprob.io import netcdf_attribute
 from limprob.models.chip_in_the_loop import build_model
 from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W, dataset_network
@@ -148,6 +155,9 @@ class TrainConfig(SamplerSettings):
     init_seeds: tuple[int, ...] | None = None
     """One backprop seed per chain for ``ideal`` and ``twin:`` starts (None: derived from
     ``seed``, :func:`~limprob.inference.starts.default_init_seeds`)."""
+    subspace: str = "none"
+    """``none``, ``pca:K``, ``readout`` or ``random:K``: sample in an affine subspace after a
+    full-space adaptation phase (:mod:`limprob.inference.subspace`)."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -172,6 +182,8 @@ class TrainConfig(SamplerSettings):
                                f"joint blocks, not {self.sampler} with {self.blocks} blocks")
         if self.blocks != "joint" and self.sampler not in STEP_METHODS:
             raise LimprobError(f"blocks apply to limprob's samplers ({', '.join(STEP_METHODS)})")
+        subspaces.check_settings(self.subspace, limprob_sampler=self.sampler in STEP_METHODS,
+                                 screen=self.screen, tune=self.tune)
         positive_number("sigma_w", self.sigma_w)
         positive_number("kappa", self.kappa)
         if self.chip_address and self.cores != 1:
@@ -292,7 +304,11 @@ def check_sizes(chip: Chip, data: Split, config: TrainConfig) -> None:
 
 
 def check_checkpointable(config: TrainConfig) -> None:
-    """A checkpointed run samples its chains one after another: refuse ``cores > 1``."""
+    """A checkpointed run samples its chains one after another: refuse ``cores > 1``, and a
+    subspace (its two phases are not checkpointed)."""
+    if config.subspace != "none":
+        raise LimprobError("a checkpoint cannot hold a two-phase subspace run: drop "
+                           "--checkpoint or --subspace")
     if config.cores != 1:
         raise LimprobError("a checkpoint samples the chains one after another: use one core "
                            f"(--cores 1), not {config.cores}")
@@ -320,7 +336,10 @@ def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *, progressbar: 
         chip, data, model, init=config.init, chains=config.chains, seed=config.seed,
         kappa=config.kappa, init_seeds=config.init_seeds, prior_draws=prior_draws)
     start = chip.queries
-    if checkpoint is None:
+    if config.subspace != "none":
+        tree, wall_seconds, step = subspaces.sample_in_subspace(
+            model, step, chip, data.train, config, initvals, progressbar=progressbar)
+    elif checkpoint is None:
         tree, wall_seconds = sample(model, step, config, initvals, progressbar=progressbar)
     else:
         from limprob.inference.resumable import sample_with_checkpoint

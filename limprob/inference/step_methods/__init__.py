@@ -4,6 +4,8 @@
     base              the shared machinery: one compiled evaluation cached at the current
                       point, an evaluation cache shared by blocks, delayed acceptance
     random_walk       BlockedMetropolis: blocked random-walk MH (optionally delayed acceptance)
+    adaptive_metropolis  AdaptiveMetropolis: Haario's adaptive covariance from a given start,
+                      frozen after tuning (the subspace phase of a two-phase run)
     pcn               PreconditionedCrankNicolson: prior-reversible proposals for Gaussian
                       priors (optionally delayed acceptance)
     elliptical_slice  EllipticalSlice: elliptical slice sampling for Gaussian priors
@@ -18,6 +20,7 @@ delayed acceptance, a cheap approximation of it), the counters only an object wi
 
 from limprob.inference.step_methods.base import (TARGET_ACCEPT, log_likelihood_stat,
                                                  robbins_monro_log_scale, take_recorded_stats)
+from limprob.inference.step_methods.adaptive_metropolis import AdaptiveMetropolis
 from limprob.inference.step_methods.blocks import layer_blocks
 from limprob.inference.step_methods.counting import ChipQueryCounter, CountedStep
 from limprob.inference.step_methods.demcz import DEMetropolisZCached
@@ -25,7 +28,7 @@ from limprob.inference.step_methods.elliptical_slice import EllipticalSlice
 from limprob.inference.step_methods.pcn import PreconditionedCrankNicolson
 from limprob.inference.step_methods.random_walk import BlockedMetropolis
 
-__all__ = ["TARGET_ACCEPT", "BlockedMetropolis", "ChipQueryCounter", "CountedStep",
+__all__ = ["TARGET_ACCEPT", "AdaptiveMetropolis", "BlockedMetropolis", "ChipQueryCounter", "CountedStep",
            "DEMetropolisZCached", "EllipticalSlice", "PreconditionedCrankNicolson",
            "layer_blocks", "log_likelihood_stat", "robbins_monro_log_scale",
            "take_recorded_stats"]
