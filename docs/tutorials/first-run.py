@@ -35,7 +35,7 @@ import xarray as xr
 from limprob.chip import SimulatedChip, from_nir, to_nir, write_nir
 from limprob.data import load_dataset, split
 from limprob.inference import TrainConfig, accuracy, evaluate_weights, train_on_chip
-from limprob.inference.backprop import BackpropConfig, train_backprop
+from limprob.inference.backprop import BackpropConfig, IdealModelBackprop, InTheLoopBackprop
 from limprob.inference.diagnostics import function_space_diagnostics, function_space_draws
 from limprob.inference.evaluation import point_estimate_weights
 from limprob.inference.plots import plot_training
@@ -149,20 +149,20 @@ figure.savefig(RUNS / "tutorial_training.png", dpi=80)
 # The baseline trains the same network by surrogate-gradient backprop through time, either
 # on the ideal software model, which does not know the chip's distortion, or with the chip
 # in the loop (forward passes on the chip, gradients through the ideal model); then it
-# measures the trained weights on the chip. It compiles a PyTensor graph once, then trains
-# in seconds.
+# measures the trained weights on the chip. Each method is one object; it compiles a
+# PyTensor graph once, then trains in seconds.
 
 # %%
-def backprop(chip, data, *, in_the_loop):
-    """Test accuracy on ``chip`` and training chip queries of backprop's weights."""
-    run = train_backprop(chip, data, BackpropConfig(seed=0), in_the_loop=in_the_loop)
+def backprop(method, chip, data):
+    """Test accuracy on ``chip`` and training chip queries of ``method``'s weights."""
+    run = method(BackpropConfig(seed=0)).train(chip, data)
     return run.attrs["test_accuracy"], run.attrs["training_chip_queries"]
 
 
 results = {"MH, predictive average": (tree.attrs["test_accuracy_predictive"],
                                       tree.attrs["training_chip_queries"]),
-           "backprop on the ideal model": backprop(chip, data, in_the_loop=False),
-           "in-the-loop backprop": backprop(chip, data, in_the_loop=True)}
+           "backprop on the ideal model": backprop(IdealModelBackprop, chip, data),
+           "in-the-loop backprop": backprop(InTheLoopBackprop, chip, data)}
 for name, (test_accuracy, queries) in results.items():
     print(f"{name:28s} test accuracy on this chip {test_accuracy:.3f}, "
           f"{queries} training chip queries")
