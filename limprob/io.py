@@ -44,6 +44,39 @@ def check_output_path(path: str | Path) -> Path:
     return path
 
 
+def _same_file(first: str, second: str) -> bool:
+    """Whether two paths name one file: the same path once symlinks, ``..`` and the working
+    folder are resolved, or (both existing) the same inode, as hard links are."""
+    if os.path.realpath(first) == os.path.realpath(second):
+        return True
+    try:
+        return os.path.samefile(first, second)
+    except (OSError, ValueError):  # either is missing, unreadable or not a valid path
+        return False
+
+
+def refuse_overwriting_inputs(outputs: dict, inputs: dict) -> None:
+    """Refuse a command whose output would replace one of its inputs (or another of its
+    outputs): :class:`LimprobError` naming both, before any work.
+
+    ``outputs`` and ``inputs`` map what the user calls a path (``"--out"``, ``"the trace"``) to
+    the path, or to None when it was not given. Paths compare after resolving symlinks and
+    relative paths (:func:`os.path.realpath`) and as inodes, so ``RUN.nc``, ``./RUN.nc``,
+    ``/abs/RUN.nc``, a symlink to it and a hard link to it are all one file.
+    """
+    given_outputs = [(name, str(path)) for name, path in outputs.items() if path is not None]
+    given_inputs = [(name, str(path)) for name, path in inputs.items() if path is not None]
+    for index, (name, output) in enumerate(given_outputs):
+        for other, path in given_inputs:
+            if _same_file(output, path):
+                raise LimprobError(f"{output}: {name} is the input {other} ({path}); writing it "
+                                   "would destroy the input, choose another output")
+        for other, path in given_outputs[index + 1:]:
+            if _same_file(output, path):
+                raise LimprobError(f"{output}: {name} and {other} name the same path; choose "
+                                   "two different outputs")
+
+
 def write_atomically(path: str | Path, write) -> Path:
     """Call ``write(temporary_name)`` on a temporary file beside ``path``, then rename it over
     ``path``: a crash or an error inside ``write`` leaves neither a partial file nor the

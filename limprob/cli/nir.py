@@ -73,9 +73,10 @@ def load_training_trace(path):
 
 def run_export(args):
     from limprob.chip.nir import to_nir, write_nir
-    from limprob.io import check_output_path
+    from limprob.io import check_output_path, refuse_overwriting_inputs
     from limprob.snn import Network
 
+    refuse_overwriting_inputs({"--nir": args.nir}, {"the trace": args.trace})
     out = check_output_path(args.nir)
     tree = load_training_trace(args.trace)
     attrs = tree.attrs

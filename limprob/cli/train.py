@@ -142,13 +142,16 @@ def _train_options(train):
 def _train(args):
     from limprob.inference.checkpoint import Checkpoint
     from limprob.inference.training import TrainConfig, check_checkpointable
-    from limprob.io import check_output_path, exclusive
+    from limprob.io import check_output_path, exclusive, refuse_overwriting_inputs
 
     if args.resume is not None:
         _resume(args)
         return
     if args.out is None:
         raise LimprobError("limprob train: the argument --out is required (unless --resume)")
+    screen = args.screen if args.screen not in ("none", "ideal") else None
+    refuse_overwriting_inputs({"--out": args.out, "--checkpoint": args.checkpoint},
+                              {"--data": args.data, "--screen": screen})
     if "checkpoint_every" in given_options(args) and args.checkpoint is None:
         raise LimprobError("limprob train: --checkpoint-every goes with --checkpoint DIR")
     out = check_output_path(args.out)
@@ -171,9 +174,9 @@ def _train(args):
 
 def _resume(args):
     """``--resume DIR``: finish the checkpointed run with its own settings, data and --out."""
-    from limprob.inference.checkpoint import Checkpoint
+    from limprob.inference.checkpoint import TABLE, Checkpoint
     from limprob.inference.training import checkpointed_config
-    from limprob.io import check_output_path, exclusive
+    from limprob.io import check_output_path, exclusive, refuse_overwriting_inputs
 
     extra = sorted(given_options(args) - RESUME_ALLOWS)
     if extra:
@@ -188,6 +191,8 @@ def _resume(args):
         config = checkpointed_config(checkpoint)
         if checkpoint.out is None:
             raise LimprobError(f"{folder}: the checkpoint names no trace to write")
+        refuse_overwriting_inputs({"the checkpoint's trace": checkpoint.out},
+                                  {"its data table": folder / TABLE, "--resume": folder})
         out = check_output_path(checkpoint.out)
         locks.enter_context(exclusive(out))
         _train_into(out, config, args, checkpoint.table(), checkpoint)
