@@ -12,10 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import tempfile
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 from limprob.errors import LimprobError
@@ -150,32 +153,196 @@ def save_dataset(dataset: xr.Dataset, path: str | Path) -> Path:
                                                            encoding=compressed(dataset)))
 
 
-def load_trace(path: str | Path, needs: set[str] | None = None) -> xr.DataTree:
-    """Read a limprob trace; raise :class:`LimprobError` if ``path`` is not one.
+def check_input_file(path: str | Path, what: str = "file") -> Path:
+    """``path`` as a :class:`Path` if it names a regular, non-empty file; else
+    :class:`LimprobError` (a missing file, a folder, a pipe or device, an empty file, a name
+    the file system cannot hold)."""
+    text = str(path)
+    if not text.strip():
+        raise LimprobError(f"an empty path names no {what}")
+    path = Path(path)
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        raise LimprobError(f"{path}: no such {what}") from None
+    except OSError as error:
+        raise LimprobError(f"{_short(text)}: cannot read it "
+                           f"({error.strerror or type(error).__name__})") from None
+    if stat.S_ISDIR(status.st_mode):
+        raise LimprobError(f"{path}: is a folder, not a {what}")
+    if not stat.S_ISREG(status.st_mode):
+        raise LimprobError(f"{path}: not a regular file (a pipe or device cannot be read twice)")
+    if status.st_size == 0:
+        raise LimprobError(f"{path}: the file is empty")
+    return path
+
+
+def _short(text: str, width: int = 80) -> str:
+    """A path as an error line shows it: at most ``width`` characters."""
+    return text if len(text) <= width else f"{text[:width // 2]}...{text[-width // 2:]}"
+
+
+@contextmanager
+def quiet():
+    """Neither Python nor NumPy warnings printed inside (a refusal is one line, not a line
+    after a library's warnings)."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def netcdf_bytes(node) -> int:
+    """Bytes the variables of ``node`` (an opened, not yet loaded Dataset or DataTree) take
+    once read: sum of size x item size, from the file's header (strings count 64 bytes)."""
+    datasets = ([n.to_dataset() for n in node.subtree] if isinstance(node, xr.DataTree)
+                else [node])
+    total = 0
+    for dataset in datasets:
+        for variable in dataset.variables.values():
+            itemsize = variable.dtype.itemsize if variable.dtype.kind in "biufcmM" else 64
+            total += int(np.prod(variable.shape, dtype=np.float64)) * itemsize
+    return total
+
+
+def read_netcdf(path: str | Path, what: str, *, tree: bool = False,
+                max_memory: float | None = None):
+    """The NetCDF file at ``path`` (a Dataset, or with ``tree`` a DataTree), loaded into memory,
+    or :class:`LimprobError` naming ``path``.
+
+    The file must be a regular, non-empty file; its header is read first, and the variables'
+    size once decompressed (:func:`netcdf_bytes`, twice: the copy a loader makes) is checked
+    against ``max_memory`` (default: the memory available) before any is read. Whatever the
+    netCDF and HDF5 libraries raise for a corrupt file (OSError, RuntimeError, KeyError,
+    ValueError, ...) becomes one line.
+    """
+    from limprob.inference.cost import check_memory
+
+    path = check_input_file(path)
+    opener = xr.open_datatree if tree else xr.open_dataset
+    with quiet():
+        try:
+            stored = opener(path, engine=ENGINE)
+        except Exception as error:  # the netCDF/HDF5 libraries raise many kinds
+            raise LimprobError(f"{path}: not a readable NetCDF file ({_reason(error)})") from None
+        with stored:
+            check_memory(2 * netcdf_bytes(stored), f"{path}: reading this {what}", max_memory)
+            try:
+                return stored.load()
+            except Exception as error:
+                raise LimprobError(f"{path}: a corrupt NetCDF file ({_reason(error)})") from None
+
+
+def _reason(error: Exception) -> str:
+    """A library's error in a few words: its type and the first line of its message."""
+    text = " ".join(str(error).split())[:120]
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+TRACE_ATTRIBUTES = ("training_chip_queries", "evaluation_chip_queries", "chip_strength",
+                    "chip_seed")
+"""Numeric attributes every training trace carries and ``limprob evaluate`` reports."""
+
+
+def load_trace(path: str | Path, needs: set[str] | None = None, *,
+               attributes: tuple[str, ...] | None = None,
+               max_memory: float | None = None) -> xr.DataTree:
+    """Read a limprob trace and check it (:func:`check_trace`); raise :class:`LimprobError`
+    naming ``path`` and what is wrong if it is not one.
 
     ``needs`` names the groups the caller requires; by default those of a training run (MH:
     posterior and sample_stats; backprop: weights; both: the point estimates' test
-    predictions). A trace written before ``point_estimates`` had a group of its own (the
-    point estimates in ``predictions``) is read in today's layout (:func:`upgrade`).
+    predictions), and then also the numeric attributes :data:`TRACE_ATTRIBUTES` unless
+    ``attributes`` names others. A trace written before ``point_estimates`` had a group of its
+    own (the point estimates in ``predictions``) is read in today's layout (:func:`upgrade`).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise LimprobError(f"{path}: no such file")
-    try:
-        with xr.open_datatree(path, engine=ENGINE) as stored:  # closed once loaded
-            tree = stored.load()
-    except (OSError, ValueError, KeyError) as error:
-        raise LimprobError(f"{path}: not a NetCDF file ({type(error).__name__})")
+    tree = read_netcdf(path, "trace", tree=True, max_memory=max_memory)
     if not tree.attrs.get("limprob_trace"):
         raise LimprobError(f"{path}: not a limprob trace (no limprob_trace attribute)")
-    tree = upgrade(tree)
+    with quiet():
+        try:
+            tree = upgrade(tree)
+        except Exception as error:  # a layout upgrade cannot read
+            raise LimprobError(f"{path}: not a trace of a known layout ({_reason(error)})") from None
     if needs is None:
         needs = ({"posterior", "sample_stats"} if tree.attrs.get("method", "mh") == "mh"
                  else {"weights"}) | {"point_estimates", "predictions_constant_data"}
+        attributes = TRACE_ATTRIBUTES if attributes is None else attributes
     missing = set(needs) - set(tree.children)
     if missing:
         raise LimprobError(f"{path}: limprob trace lacks the group(s) {', '.join(sorted(missing))}")
+    check_trace(tree, path, attributes or ())
     return tree
+
+
+FINITE_GROUPS = ("posterior", "weights", "point_estimates", "predictions")
+"""Groups whose every number must be finite (weights and measured probabilities)."""
+
+
+def check_trace(tree: xr.DataTree, path, attributes=()) -> xr.DataTree:
+    """Raise :class:`LimprobError` unless the groups limprob reads of ``tree`` hold what it
+    computes from: numeric, finite weights and probabilities, probabilities in [0, 1] over a
+    ``class`` dim, test labels that are class indices, no NaN log-likelihood, and each of
+    ``attributes`` a finite number."""
+    for name in attributes:
+        value = tree.attrs.get(name)
+        if not _finite_number(value):
+            raise LimprobError(f"{path}: the trace's attribute {name} is "
+                               f"{'missing' if value is None else repr(value)}, not a number")
+    with quiet():
+        for group in FINITE_GROUPS:
+            if group not in tree.children:
+                continue
+            for name, variable in tree[group].to_dataset().data_vars.items():
+                if variable.dtype.kind not in "biuf":
+                    raise LimprobError(f"{path}: {group}/{name} holds {variable.dtype}, "
+                                       "not numbers")
+                if not np.all(np.isfinite(variable.values)):
+                    raise LimprobError(f"{path}: {group}/{name} holds NaN or infinite values")
+        for group in ("point_estimates", "predictions"):
+            if group in tree.children and "probability" in tree[group].data_vars:
+                _check_probability(tree[group]["probability"], f"{path}: {group}/probability")
+        if "log_likelihood" in tree.children:
+            for name, variable in tree["log_likelihood"].to_dataset().data_vars.items():
+                if variable.dtype.kind != "f" or np.any(np.isnan(variable.values)):
+                    raise LimprobError(f"{path}: log_likelihood/{name} is not a number "
+                                       "everywhere (NaN or not floating point)")
+        if "predictions_constant_data" in tree.children:
+            _check_labels(tree, path)
+    return tree
+
+
+def _finite_number(value) -> bool:
+    if isinstance(value, (bool, str, bytes)) or value is None:
+        return False
+    try:
+        return bool(np.all(np.isfinite(np.asarray(value, dtype=np.float64))))
+    except (TypeError, ValueError):
+        return False
+
+
+def _check_probability(probability, where: str) -> None:
+    if "class" not in probability.dims or probability.sizes["class"] < 2:
+        raise LimprobError(f"{where} has no class dim of two or more classes")
+    values = probability.values
+    if np.any((values < 0) | (values > 1)):
+        raise LimprobError(f"{where} holds values outside [0, 1], not probabilities")
+
+
+def _check_labels(tree, path) -> None:
+    data = tree["predictions_constant_data"]
+    if "y" not in data.data_vars:
+        raise LimprobError(f"{path}: predictions_constant_data lacks the test labels y")
+    labels = data["y"].values
+    n_classes = (tree["point_estimates"].sizes.get("class")
+                 if "point_estimates" in tree.children else None)
+    if labels.dtype.kind not in "iu" or labels.ndim != 1 or (
+            n_classes is not None and np.any((labels < 0) | (labels >= n_classes))):
+        raise LimprobError(f"{path}: predictions_constant_data/y holds {labels.dtype} "
+                           f"values that are not class indices")
+    if "point_estimates" in tree.children:
+        n_obs = tree["point_estimates"].sizes.get("obs")
+        if n_obs != labels.size:
+            raise LimprobError(f"{path}: {labels.size} test labels for {n_obs} predictions")
 
 
 def netcdf_attribute(value):

@@ -12,6 +12,7 @@ import xarray as xr
 from limprob.chip import SimulatedChip
 from limprob.cli import main
 from limprob.errors import LimprobError
+from limprob.inference.checkpoint import FORMAT
 from limprob.study import Grid
 
 HUGE = "99999999999999999999999"
@@ -64,7 +65,8 @@ def write_inputs(folder):
     }
     for name, dataset in datasets.items():
         dataset.to_netcdf(folder / name)
-    manifest = {"limprob_checkpoint": 1, "config": {}, "every": 10, "out": "x.nc"}
+    manifest = {"limprob_checkpoint": FORMAT, "config": {}, "every": 10, "out": "x.nc",
+                "table": False, "run_sha256": "0" * 64}
     checkpoints = {"complete_ck": {**manifest, "versions": {}, "complete": True},
                    "old_ck": {**manifest, "versions": {"version_pymc": "5.0"}},
                    "corrupt_ck": None}
@@ -174,7 +176,7 @@ def cases(out, inputs):
         ([*train, "--data", data("absent.csv")], "no such data file"),
         # evaluate, summary
         (["evaluate", data("absent.nc")], "no such file"),
-        (["evaluate", data("garbage.nc")], "not a NetCDF file"),
+        (["evaluate", data("garbage.nc")], "not a readable NetCDF file"),
         (["evaluate", data("plain.nc")], "not a limprob trace"),
         (["evaluate"], "give a trace or --network NET.nir"),
         (["summary", data("plain.nc")], "not a limprob trace"),
@@ -223,7 +225,7 @@ def cases(out, inputs):
         # twin
         (["twin", data("absent.nc"), "--out", out], "no such file"),
         (["twin", data("plain.nc"), "--out", out], "not a probe dataset"),
-        (["twin", data("garbage.nc"), "--out", out], "not a NetCDF file"),
+        (["twin", data("garbage.nc"), "--out", out], "not a readable NetCDF file"),
         (["twin", probes, "--population", "--smc", "--out", out], "cannot be combined"),
         (["twin", probes, "--families", "nope", "--out", out], "nope"),
         (["twin", probes, "--population", "--chips", "10000000000000", "--out", out],

@@ -66,3 +66,97 @@ def test_two_outputs_of_one_command_must_differ(tmp_path, capsys):
     line = refused(["train", "--out", out, "--checkpoint", out], capsys)
     assert "name the same path" in line
     assert list(tmp_path.iterdir()) == []
+
+
+TINY_RUN = ["--hidden", "3", "--steps", "8", "--draws", "6", "--tune", "2", "--chains", "1",
+            "--predictive-draws", "2", "--train-fraction", "0.2", "--checkpoint-every", "2",
+            "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def two_checkpoints(tmp_path_factory):
+    """The checkpoints of two tiny runs that differ only in the chip's strength (1 and 2)."""
+    folder = tmp_path_factory.mktemp("checkpoints")
+    for strength in ("1", "2"):
+        assert main(["train", *TINY_RUN, "--strength", strength,
+                     "--checkpoint", str(folder / f"ck{strength}"),
+                     "--out", str(folder / f"run{strength}.nc")]) == 0
+    return folder / "ck1", folder / "ck2"
+
+
+def reopened(source, target):
+    """A copy of the checkpoint ``source`` in ``target`` marked unfinished, so that it can be
+    resumed."""
+    import json
+    import shutil
+
+    shutil.copytree(source, target)
+    manifest = json.loads((target / "checkpoint.json").read_text())
+    (target / "checkpoint.json").write_text(json.dumps({**manifest, "complete": False}))
+    return target
+
+
+def edit_json(path, **changes):
+    import json
+
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+def draw_file(folder):
+    return sorted(folder.glob("chain-0-*.npz"))[0]
+
+
+TAMPERING = {
+    "edited strength": (lambda ck, other: edit_json(
+        ck / "checkpoint.json", config={**__import__("json").loads(
+            (ck / "checkpoint.json").read_text())["config"], "strength": 3.0}),
+        "configuration was edited"),
+    "draw file of another run": (lambda ck, other: draw_file(ck).write_bytes(
+        draw_file(other).read_bytes()), "not the file chain 0 wrote"),
+    "state of another run": (lambda ck, other: (ck / "chain-0.state").write_bytes(
+        (other / "chain-0.state").read_bytes()), "the state of another run's chain"),
+    "truncated draw file": (lambda ck, other: draw_file(ck).write_bytes(
+        draw_file(ck).read_bytes()[:100]), "not the file chain 0 wrote"),
+    "truncated state": (lambda ck, other: (ck / "chain-0.state").write_bytes(
+        (ck / "chain-0.state").read_bytes()[:50]), "cannot read the chain's state"),
+    "missing draw file": (lambda ck, other: draw_file(ck).unlink(), "missing; chain 0"),
+    "edited table": (lambda ck, other: (ck / "table.nc").write_bytes(
+        (ck / "table.nc").read_bytes() + b"\0"), "changed since the run wrote it"),
+    "malformed manifest": (lambda ck, other: edit_json(ck / "checkpoint.json", every="ten"),
+                           "a malformed manifest"),
+    "manifest without a hash": (lambda ck, other: edit_json(ck / "checkpoint.json",
+                                                           run_sha256=None),
+                                "a malformed manifest"),
+    "manifest not JSON": (lambda ck, other: (ck / "checkpoint.json").write_text("{"),
+                          "not a limprob checkpoint"),
+    "manifest a list": (lambda ck, other: (ck / "checkpoint.json").write_text("[1]"),
+                        "not a limprob checkpoint"),
+}
+
+
+@pytest.mark.parametrize("case", TAMPERING)
+def test_a_tampered_checkpoint_is_refused_before_any_chip_query(case, two_checkpoints,
+                                                                 tmp_path, monkeypatch, capsys):
+    from limprob.chip import SimulatedChip
+
+    mine, other = two_checkpoints
+    checkpoint = reopened(mine, tmp_path / "ck")
+    tamper, message = TAMPERING[case]
+    tamper(checkpoint, other)
+    out = __import__("json").loads((mine / "checkpoint.json").read_text())["out"]
+    before = open(out, "rb").read()
+
+    def no_query(*args, **kwargs):
+        raise AssertionError("the chip was queried")
+
+    monkeypatch.setattr(SimulatedChip, "run", no_query)
+    line = refused(["train", "--resume", str(checkpoint)], capsys)
+    assert message in line
+    assert open(out, "rb").read() == before
+
+
+def test_an_untampered_checkpoint_passes_its_checks(two_checkpoints, tmp_path):
+    from limprob.inference.checkpoint import Checkpoint
+
+    checkpoint = Checkpoint.open(reopened(two_checkpoints[0], tmp_path / "ck"))
+    assert checkpoint.progress(0).steps == 8 and len(checkpoint.progress(0).draw_files) == 3

@@ -60,6 +60,7 @@ from limprob.models.chip_in_the_loop import build_model
 from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W, dataset_network
 from limprob.snn import Network
 from limprob import validation
+from limprob import validation
 from limprob.validation import fraction, positive_integer, positive_number, seed, strength
 
 STEP_METHODS = {"pcn": PreconditionedCrankNicolson, "slice": EllipticalSlice,
@@ -151,8 +152,8 @@ class TrainConfig(SamplerSettings):
 
     def _check_estimator(self):
         if self.repeats != "auto":
-            positive_integer("repeats", self.repeats)
-        positive_integer("max repeats", self.max_repeats)
+            validation.repeats("repeats", self.repeats)
+        validation.repeats("max repeats", self.max_repeats)
         noisy = self.noise > 0
         if not noisy and (self.repeats != 1 or self.re_estimate_current):
             raise LimprobError(
