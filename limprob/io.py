@@ -29,10 +29,15 @@ ENGINE = "netcdf4"
 def check_output_path(path: str | Path) -> Path:
     """An output path must name a file in a folder that exists and that we can write to
     (checked by creating and removing a file there, so a run fails before its work, not after)."""
-    path = Path(path)
-    if not path.parent.is_dir():
+    path = check_path_name(path, "output file")
+    try:
+        parent_is_dir, is_dir = path.parent.is_dir(), path.is_dir()
+    except OSError as error:
+        raise LimprobError(f"{_short(str(path))}: not a usable path "
+                           f"({error.strerror or type(error).__name__})") from None
+    if not parent_is_dir:
         raise LimprobError(f"{path}: the folder {path.parent} does not exist")
-    if path.is_dir():
+    if is_dir:
         raise LimprobError(f"{path}: is a folder, not a file name")
     try:
         handle, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".check",
@@ -80,6 +85,31 @@ def refuse_overwriting_inputs(outputs: dict, inputs: dict) -> None:
                                    "two different outputs")
 
 
+BESIDE_BYTES = 16
+"""Bytes the files limprob writes beside an output add to its name: ``.NAME.XXXXXXXX.tmp``,
+``.NAME.lock``."""
+
+
+def check_path_name(path: str | Path, what: str = "file") -> Path:
+    """``path`` as a :class:`Path` if it is not empty and its last name leaves room, within
+    the file system's limit on a name, for the temporary and lock files written beside it;
+    else :class:`LimprobError`."""
+    if not str(path).strip():
+        raise LimprobError(f"an empty path names no {what}")
+    path = Path(path)
+    try:
+        limit = os.pathconf(path.parent if path.parent.is_dir() else ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    length = len(os.fsencode(path.name))
+    if length + BESIDE_BYTES > limit:
+        raise LimprobError(f"{_short(str(path))}: a name of {length} bytes; limprob needs "
+                           f"{BESIDE_BYTES} more beside it (temporary and lock files) and this "
+                           f"file system holds {limit}: choose a name of at most "
+                           f"{limit - BESIDE_BYTES} bytes")
+    return path
+
+
 def write_atomically(path: str | Path, write) -> Path:
     """Call ``write(temporary_name)`` on a temporary file beside ``path``, then rename it over
     ``path``: a crash or an error inside ``write`` leaves neither a partial file nor the
@@ -100,7 +130,9 @@ def write_atomically(path: str | Path, write) -> Path:
 def lock_path(path: str | Path) -> Path:
     """The lock file of ``path``: ``.NAME.lock`` beside it."""
     path = Path(path)
-    return path.with_name(f".{path.name}.lock")
+    if not path.name:  # "." or "/": name the folder itself
+        path = Path(os.path.abspath(path))
+    return path.with_name(f".{path.name or 'root'}.lock")
 
 
 @contextmanager
@@ -114,13 +146,20 @@ def exclusive(path: str | Path, *, wait: bool = False):
     """
     from filelock import FileLock, Timeout
 
-    lock_file = lock_path(path)
+    lock_file = lock_path(check_path_name(path))
+    if lock_file.is_symlink() or (lock_file.exists() and not lock_file.is_file()):
+        kind = "a symbolic link" if lock_file.is_symlink() else "not a file"
+        raise LimprobError(f"{lock_file}: the lock file of {path} is {kind}; remove it if no "
+                           "limprob run is writing there")
     lock = FileLock(lock_file, timeout=-1 if wait else 0)
     try:
         lock.acquire()
     except Timeout:
         raise LimprobError(f"{path}: another limprob run is writing it (it holds {lock_file}); "
                            "wait for it to finish or choose another output") from None
+    except OSError as error:
+        raise LimprobError(f"{lock_file}: cannot take the lock of {path} "
+                           f"({error.strerror or type(error).__name__})") from None
     try:
         yield lock_file
     finally:
@@ -223,18 +262,22 @@ def read_netcdf(path: str | Path, what: str, *, tree: bool = False,
         try:
             stored = opener(path, engine=ENGINE)
         except Exception as error:  # the netCDF/HDF5 libraries raise many kinds
-            raise LimprobError(f"{path}: not a readable NetCDF file ({_reason(error)})") from None
+            raise LimprobError(f"{path}: not a NetCDF file ({_reason(error, path)})") from None
         with stored:
             check_memory(2 * netcdf_bytes(stored), f"{path}: reading this {what}", max_memory)
             try:
                 return stored.load()
             except Exception as error:
-                raise LimprobError(f"{path}: a corrupt NetCDF file ({_reason(error)})") from None
+                raise LimprobError(f"{path}: a corrupt NetCDF file ({_reason(error, path)})") from None
 
 
-def _reason(error: Exception) -> str:
-    """A library's error in a few words: its type and the first line of its message."""
-    text = " ".join(str(error).split())[:120]
+def _reason(error: Exception, path=None) -> str:
+    """A library's error in a few words: its type and its message (without the file's name,
+    which the line gives already)."""
+    text = str(error)
+    if path is not None:
+        text = text.replace(f": '{path}'", "").replace(str(path), "the file")
+    text = " ".join(text.split())[:120]
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
@@ -262,7 +305,7 @@ def load_trace(path: str | Path, needs: set[str] | None = None, *,
         try:
             tree = upgrade(tree)
         except Exception as error:  # a layout upgrade cannot read
-            raise LimprobError(f"{path}: not a trace of a known layout ({_reason(error)})") from None
+            raise LimprobError(f"{path}: not a trace of a known layout ({_reason(error, path)})") from None
     if needs is None:
         needs = ({"posterior", "sample_stats"} if tree.attrs.get("method", "mh") == "mh"
                  else {"weights"}) | {"point_estimates", "predictions_constant_data"}

@@ -165,7 +165,7 @@ def cases(out, inputs):
         ([*train, "--data", data("negative.csv")], "outside the classes"),
         ([*train, "--data", data("nul.csv")], "line 2 holds a value that is not a number"),
         ([*train, "--data", data("empty.nc")], "the file is empty"),
-        ([*train, "--data", data("garbage.nc")], "not a readable NetCDF file"),
+        ([*train, "--data", data("garbage.nc")], "not a NetCDF file"),
         ([*train, "--data", data("labels_off_obs.nc")], "'labels' must have the one dim obs"),
         ([*train, "--data", data("string_labels.nc")], "labels must be integer class indices"),
         ([*train, "--data", data("no_features.nc")], "needs variables 'features'"),
@@ -176,7 +176,7 @@ def cases(out, inputs):
         ([*train, "--data", data("absent.csv")], "no such data file"),
         # evaluate, summary
         (["evaluate", data("absent.nc")], "no such file"),
-        (["evaluate", data("garbage.nc")], "not a readable NetCDF file"),
+        (["evaluate", data("garbage.nc")], "not a NetCDF file"),
         (["evaluate", data("plain.nc")], "not a limprob trace"),
         (["evaluate"], "give a trace or --network NET.nir"),
         (["summary", data("plain.nc")], "not a limprob trace"),
@@ -225,7 +225,7 @@ def cases(out, inputs):
         # twin
         (["twin", data("absent.nc"), "--out", out], "no such file"),
         (["twin", data("plain.nc"), "--out", out], "not a probe dataset"),
-        (["twin", data("garbage.nc"), "--out", out], "not a readable NetCDF file"),
+        (["twin", data("garbage.nc"), "--out", out], "not a NetCDF file"),
         (["twin", probes, "--population", "--smc", "--out", out], "cannot be combined"),
         (["twin", probes, "--families", "nope", "--out", out], "nope"),
         (["twin", probes, "--population", "--chips", "10000000000000", "--out", out],

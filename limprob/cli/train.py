@@ -183,8 +183,8 @@ def _resume(args):
         raise LimprobError(f"limprob train: --resume takes the run's settings from its "
                            f"checkpoint; drop {', '.join(_flag(name) for name in extra)}")
     folder = Path(args.resume)
-    if not folder.is_dir():
-        Checkpoint.open(folder)  # says what is wrong
+    if not args.resume.strip() or not folder.is_dir():
+        Checkpoint.open(args.resume)  # says what is wrong
     with ExitStack() as locks:  # the checkpoint first: it names the --out to lock
         locks.enter_context(exclusive(folder))
         checkpoint = Checkpoint.open(folder)
@@ -221,6 +221,8 @@ def _train_into(out, config, args, table, checkpoint=None):
         if checkpoint is not None and not tree.attrs["interrupted"]:
             checkpoint.mark_complete()
     if tree.attrs["interrupted"] or interruption.received():
+        if checkpoint is not None and checkpoint.complete:
+            resume = ""  # the run is finished: nothing to resume
         raise interruption.Interrupted(interruption.received() or signal.SIGINT,
                                        kept(tree, out) + resume)
     if tree.attrs.get("resumed"):
@@ -307,6 +309,7 @@ def _evaluate_options(evaluate):
                           help="with --network: seed of the data split (default: the graph's "
                                "data_seed, else 0)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    add_max_memory(evaluate, "the evaluation (or reading the trace)")
 
 
 def _evaluate(args):
@@ -321,7 +324,7 @@ def _evaluate(args):
     if args.dataset or args.data or args.seed is not None:
         raise LimprobError("evaluate: --dataset, --data and --seed go with --network; a trace "
                            "holds its own test set")
-    report = evaluation(load_trace(args.trace))
+    report = evaluation(load_trace(args.trace, max_memory=args.max_memory))
     if args.json:
         print(json.dumps(report))
         return

@@ -109,7 +109,9 @@ class Checkpoint:
         (checked now, by creating and removing a file; refused with :class:`LimprobError`
         otherwise). ``out`` is the trace the run writes, recorded so that resuming writes it
         again."""
-        path = Path(path)
+        from limprob.io import check_path_name
+
+        path = check_path_name(path, "checkpoint folder")
         positive_integer("checkpoint every", every)
         if path.exists() and not path.is_dir():
             raise LimprobError(f"{path}: is a file, not a folder")
@@ -132,6 +134,8 @@ class Checkpoint:
         its run is complete, or if it was written by other package versions."""
         from limprob.inference.sampling import package_versions
 
+        if not str(path).strip():
+            raise LimprobError("--resume: an empty path names no checkpoint folder")
         path = Path(path)
         if not path.is_dir():
             raise LimprobError(f"{path}: no such folder")
@@ -246,6 +250,11 @@ class Checkpoint:
                     "table_sha256": table_hash, "run_sha256": run_sha256(settings, table_hash),
                     "versions": package_versions(), "complete": False}
         self._write_manifest(manifest)
+
+    @property
+    def complete(self) -> bool:
+        """Whether the run's finished trace has been written (:meth:`mark_complete`)."""
+        return bool(self._manifest and self._manifest.get("complete"))
 
     def mark_complete(self) -> None:
         """Record that the run's finished trace has been written: it is not resumed again."""
