@@ -68,9 +68,9 @@ def test_two_outputs_of_one_command_must_differ(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
-TINY_RUN = ["--hidden", "3", "--steps", "8", "--draws", "6", "--tune", "2", "--chains", "1",
-            "--predictive-draws", "2", "--train-fraction", "0.2", "--checkpoint-every", "2",
-            "--no-progress"]
+TINY = ["--hidden", "3", "--steps", "8", "--draws", "6", "--tune", "2", "--chains", "1",
+        "--predictive-draws", "2", "--train-fraction", "0.2", "--no-progress"]
+TINY_RUN = [*TINY, "--checkpoint-every", "2"]
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +160,57 @@ def test_an_untampered_checkpoint_passes_its_checks(two_checkpoints, tmp_path):
 
     checkpoint = Checkpoint.open(reopened(two_checkpoints[0], tmp_path / "ck"))
     assert checkpoint.progress(0).steps == 8 and len(checkpoint.progress(0).draw_files) == 3
+
+
+@pytest.mark.parametrize("checkpointed", [False, True])
+def test_a_first_signal_stops_a_long_estimate_at_its_next_chip_query(checkpointed, tmp_path,
+                                                                     monkeypatch, capsys):
+    import signal
+
+    import limprob.inference.training as training
+    from limprob.chip import SimulatedChip
+
+    queried = []
+
+    class SignalAt(SimulatedChip):
+        """Sends its own process SIGINT before query 60 of one 5,000-query estimate."""
+
+        numba_run = None  # every query through run()
+
+        def run(self, w_in, w_out, x):
+            queried.append(self.queries)
+            if self.queries == 60:
+                os.kill(os.getpid(), signal.SIGINT)
+            return super().run(w_in, w_out, x)
+
+    monkeypatch.setattr(training, "SimulatedChip", SignalAt)
+    out = tmp_path / "run.nc"
+    checkpoint = ["--checkpoint", str(tmp_path / "ck")] if checkpointed else []
+    code = main(["train", *TINY, "--noise", "0.5", "--repeats", "5000", *checkpoint,
+                 "--out", str(out)])
+    assert code == 130
+    assert max(queried) <= 61  # stopped at the next query, not 4,940 queries later
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("limprob: interrupted by SIGINT: nothing written")
+    assert not out.exists()
+
+
+def test_an_interruption_inside_compiled_code_is_one_line(monkeypatch, capsys):
+    """A second signal raised as a numba kernel returns surfaces as a ``SystemError`` caused by
+    the interruption: the command line reports the interruption, not the SystemError."""
+    import signal
+
+    from limprob import interruption
+    from limprob.cli import plot
+
+    def stopped_in_a_kernel(args):
+        try:
+            raise interruption.Interrupted(signal.SIGTERM)
+        except interruption.Interrupted as error:
+            raise SystemError("<numba dispatcher> returned a result with an exception set"
+                              ) from error
+
+    monkeypatch.setattr(plot, "run_plot", stopped_in_a_kernel)
+    assert main(["plot", "x.nc", "--out", "x.png"]) == 143
+    captured = capsys.readouterr()
+    assert captured.err.strip() == "limprob: interrupted by SIGTERM: nothing written"

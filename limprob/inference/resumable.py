@@ -129,7 +129,10 @@ def _sample_chain(chain: int, step, trace, rng, start: dict, settings: SamplerSe
         for i in range(done, total):
             if i == tune:
                 step.stop_tuning()
-            point, stats = step.step(point)
+            try:
+                point, stats = step.step(point)
+            except interruption.StoppedMidStep:
+                break  # the step is abandoned: the chain keeps its draws and its last write
             trace.record(point, stats, in_warmup=i < tune)
             log_warning_stats(stats)
             progress.update(chain_idx=chain, is_last=False, draw=i, stats=stats,
