@@ -276,7 +276,8 @@ def _reason(error: Exception, path=None) -> str:
     which the line gives already)."""
     text = str(error)
     if path is not None:
-        text = text.replace(f": '{path}'", "").replace(str(path), "the file")
+        for name in (os.path.abspath(path), str(path)):
+            text = text.replace(f": '{name}'", "").replace(name, "the file")
     text = " ".join(text.split())[:120]
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 

@@ -3,7 +3,9 @@ checked before it is trusted (one line, exit code 2, inputs left byte for byte a
 
 import os
 
+import numpy as np
 import pytest
+import xarray as xr
 
 from limprob.cli import main
 
@@ -214,3 +216,162 @@ def test_an_interruption_inside_compiled_code_is_one_line(monkeypatch, capsys):
     assert main(["plot", "x.nc", "--out", "x.png"]) == 143
     captured = capsys.readouterr()
     assert captured.err.strip() == "limprob: interrupted by SIGTERM: nothing written"
+
+
+@pytest.fixture(scope="module")
+def trace(two_checkpoints):
+    """A tiny training trace (of the strength-1 checkpointed run)."""
+    return two_checkpoints[0].parent / "run1.nc"
+
+
+def edited_trace(source, target, edit):
+    """``source`` read, changed by ``edit(tree)`` and written to ``target``."""
+    from limprob.io import save_trace
+
+    with xr.open_datatree(source) as stored:
+        tree = stored.load().copy(deep=True)
+    edit(tree)
+    save_trace(tree, target)
+    return target
+
+
+def nan_predictions(tree):
+    tree["point_estimates"]["probability"] = tree["point_estimates"]["probability"] * np.nan
+
+
+def drop_attribute(name):
+    return lambda tree: tree.attrs.pop(name)
+
+
+def labels_off(tree):
+    tree["predictions_constant_data"]["y"] = tree["predictions_constant_data"]["y"] + 5
+
+
+def text_posterior(tree):
+    weights = tree["posterior"]["W_out"]
+    tree["posterior"]["W_out"] = weights.astype(str)
+
+
+TRACES = {
+    "predictions all NaN": (nan_predictions, ["evaluate"],
+                            "point_estimates/probability holds NaN"),
+    "no chip strength": (drop_attribute("chip_strength"), ["evaluate"],
+                         "attribute chip_strength is missing"),
+    "no hidden size": (drop_attribute("network_n_hidden"), ["export", "--nir", "{out}"],
+                       "attribute network_n_hidden is missing"),
+    "no readout gain": (drop_attribute("kappa"), ["export", "--nir", "{out}"],
+                        "attribute kappa is missing"),
+    "labels out of range": (labels_off, ["evaluate"], "not class indices"),
+    "text weights": (text_posterior, ["export", "--nir", "{out}"], "not numbers"),
+}
+
+
+@pytest.mark.parametrize("case", TRACES)
+def test_a_broken_trace_is_refused_and_nothing_is_computed_from_it(case, trace, tmp_path,
+                                                                   capsys):
+    edit, command, message = TRACES[case]
+    broken = edited_trace(trace, tmp_path / "broken.nc", edit)
+    out = str(tmp_path / "net.nir")
+    args = [command[0], str(broken), *(part.format(out=out) for part in command[1:])]
+    assert message in refused(args, capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.nc"]
+
+
+@pytest.mark.parametrize("cut", [0.3, 0.7, 0.99])
+def test_a_truncated_trace_is_one_line(cut, trace, tmp_path, capsys):
+    data = trace.read_bytes()
+    broken = tmp_path / "cut.nc"
+    broken.write_bytes(data[:int(len(data) * cut)])
+    line = refused(["evaluate", str(broken)], capsys)
+    assert "NetCDF file" in line
+
+
+def edited_graph(source, target, edit):
+    import nir
+
+    graph = nir.read(source, type_check=False)
+    edit(graph)
+    nir.write(target, graph)
+    return target
+
+
+def set_node(node, attribute, value):
+    def edit(graph):
+        setattr(graph.nodes[node], attribute, value)
+    return edit
+
+
+def set_metadata(**values):
+    def edit(graph):
+        graph.metadata.update(values)
+    return edit
+
+
+GRAPHS = {
+    "NaN weights": (set_node("W_in", "weight", np.full((3, 30), np.nan)), "NaN or infinite"),
+    "text weights": (set_node("W_in", "weight", np.array([[b"a"] * 30] * 3)),
+                     "cannot read as a number"),
+    "NaN readout gain": (set_metadata(kappa=float("nan")), "kappa must be a positive number"),
+    "negative readout gain": (set_metadata(kappa=-8.0), "kappa must be a positive number"),
+    "text readout gain": (set_metadata(kappa="eight"), "kappa must be a positive number"),
+    "a billion time steps": (set_metadata(time_steps=10**9), "time steps must be at most 100,000"),
+    "negative data seed": (set_metadata(data_seed=-1), "data_seed must be a non-negative"),
+}
+
+
+@pytest.mark.parametrize("case", GRAPHS)
+def test_a_broken_nir_graph_is_refused_in_one_line(case, trace, tmp_path, capsys):
+    exported = tmp_path / "net.nir"
+    assert main(["export", str(trace), "--nir", str(exported)]) == 0
+    capsys.readouterr()
+    edit, message = GRAPHS[case]
+    broken = edited_graph(exported, tmp_path / "broken.nir", edit)
+    line = refused(["evaluate", "--network", str(broken)], capsys)
+    assert message in line and str(broken) in line
+
+
+def test_a_probe_dataset_of_text_is_refused(tmp_path, capsys):
+    probes = xr.Dataset({
+        "counts": (("probe", "obs", "output"), np.ones((2, 3, 2))),
+        "W_in": (("probe", "input", "hidden"), np.array(["w"] * 12).reshape(2, 3, 2)),
+        "W_out": (("probe", "hidden", "output"), np.ones((2, 2, 2))),
+        "x": (("obs", "input"), np.ones((3, 3)))}, attrs={"network_n_steps": 10**9})
+    probes.to_netcdf(tmp_path / "probes.nc")
+    assert "W_in holds <U1, not numbers" in refused(
+        ["twin", str(tmp_path / "probes.nc"), "--out", str(tmp_path / "t.nc")], capsys)
+    probes["W_in"] = probes["W_in"].copy(data=np.ones((2, 3, 2)))
+    probes.to_netcdf(tmp_path / "steps.nc")
+    assert "time steps must be at most" in refused(
+        ["twin", str(tmp_path / "steps.nc"), "--out", str(tmp_path / "t.nc")], capsys)
+
+
+def test_a_million_column_csv_is_refused_within_seconds_without_reading_it(tmp_path, capsys):
+    wide = tmp_path / "wide.csv"
+    with wide.open("w") as handle:
+        handle.write(",".join(f"c{i}" for i in range(10**6)) + ",label\n")
+        handle.write(",".join("1" for _ in range(10**6)) + ",0\n")
+    started = __import__("time").perf_counter()
+    line = refused(["train", "--data", str(wide), "--out", str(tmp_path / "x.nc")], capsys)
+    assert "header line is longer than" in line
+    assert __import__("time").perf_counter() - started < 5
+
+
+def test_inputs_larger_than_the_memory_allowed_are_refused_before_reading(trace, tmp_path,
+                                                                         capsys):
+    table = tmp_path / "table.csv"
+    table.write_text("a,label\n" + "1,0\n1,1\n" * 50)
+    line = refused(["train", "--data", str(table), "--max-memory", "1000",
+                    "--out", str(tmp_path / "x.nc")], capsys)
+    assert "reading this table needs an estimated" in line
+    line = refused(["evaluate", str(trace), "--max-memory", "1000"], capsys)
+    assert "reading this trace needs an estimated" in line
+
+
+def test_refusals_print_no_library_warning(tmp_path, capfd):
+    """A table of a feature too large to scale once made NumPy warn of an overflow before the
+    refusal (captured at the file-descriptor level, where warnings go)."""
+    table = tmp_path / "huge.csv"
+    table.write_text("a,b,label\n1e308,1,0\n-1e308,2,1\n" + "1,2,0\n3,4,1\n" * 4)
+    assert main(["train", "--data", str(table), "--out", str(tmp_path / "x.nc")]) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "max - min overflows" in err[0], err

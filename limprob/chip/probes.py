@@ -128,12 +128,12 @@ def check_probes(probes: xr.Dataset, source: str = "probe dataset") -> xr.Datase
         Network(n_hidden=probes.sizes["hidden"], **{
             key: (int if key == "n_steps" else float)(np.asarray(value).item())
             for key, value in attributes.items()})
+    except LimprobError as error:  # before ValueError, which it is
+        raise LimprobError(f"{source}: its network attributes do not make a network "
+                           f"({error})") from None
     except (TypeError, ValueError, OverflowError):
         raise LimprobError(f"{source}: its network attributes {attributes} are not "
                            "numbers") from None
-    except LimprobError as error:
-        raise LimprobError(f"{source}: its network attributes do not make a network "
-                           f"({error})") from None
     return probes
 
 
