@@ -141,6 +141,16 @@ def cases(out, inputs):
         ([*train, "--checkpoint-every", "5"], "--checkpoint-every goes with --checkpoint"),
         ([*train, "--checkpoint", new_checkpoint, "--checkpoint-every", "0"],
          "checkpoint every must be a positive integer"),
+        # train: ceilings and paths
+        ([*train, "--repeats", "1000000000000", "--noise", "0.1"], "repeats must be at most"),
+        ([*train, "--steps", "1000000000"], "time steps must be at most"),
+        ([*train, "--hidden", "1000000"], "hidden size must be at most"),
+        (["train", "--out", ""], "an empty path names no output file"),
+        (["train", "--resume", ""], "an empty path names no checkpoint folder"),
+        ([*train, "--checkpoint", ""], "an empty path names no checkpoint folder"),
+        (["train", "--out", os.path.join(os.path.dirname(out), "n" * 250)],
+         "choose a name of at most"),
+        (["study", "--workers", "100000", "--out", out], "workers must be at most"),
         # train: cost
         ([*train, "--draws", "1000000000"], "needs an estimated"),
         ([*train, "--max-memory", "1000"], "allowed by --max-memory"),
@@ -252,7 +262,7 @@ def cases(out, inputs):
     ]
 
 
-N_CASES = 133
+N_CASES = 141
 
 
 def test_the_table_covers_every_subcommand(tmp_path):
