@@ -81,7 +81,7 @@ def stop_mid_step() -> None:
     run within one query, not at the end of a step that may never end. The sampler keeps the
     draws completed before the step (PyMC's ``pm.sample`` returns them; a checkpointed chain
     keeps its last write)."""
-    if _state["received"]:
+    if _state["installed"] and _state["received"]:  # only inside handled(): no stale signal
         raise StoppedMidStep(_state["received"][0])
 
 
