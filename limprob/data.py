@@ -267,10 +267,6 @@ eight as a float64, and the table is copied once (4 x 2)."""
 
 
 def _load_csv(path: Path, max_memory: float | None = None) -> xr.Dataset:
-    from limprob.inference.cost import check_memory
-
-    check_memory(CSV_BYTES_PER_BYTE * path.stat().st_size, f"{path}: reading this table",
-                 max_memory)
     try:  # utf-8-sig: a byte-order mark, as spreadsheet programs write, is dropped
         with path.open(newline="", encoding="utf-8-sig") as handle:
             first = handle.readline(MAX_HEADER_BYTES + 1)
@@ -282,6 +278,10 @@ def _load_csv(path: Path, max_memory: float | None = None) -> xr.Dataset:
             if header is None:
                 raise LimprobError(f"{path}: the file is empty")
             names, label_col = _csv_header(path, header)
+            from limprob.inference.cost import check_memory  # the header first: it is quick
+
+            check_memory(CSV_BYTES_PER_BYTE * path.stat().st_size,
+                         f"{path}: reading this table", max_memory)
             values, n_rows = array("d"), 0
             for line, row in enumerate(csv.reader(handle), start=2):
                 if not row:
