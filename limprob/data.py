@@ -18,8 +18,10 @@ A user's own table loads through the same checks:
   with the one dim obs; an optional ``class`` coordinate names the classes (labels index it),
   else the classes follow from the labels as for a CSV.
 
-Refused with one line: a folder, pipe or device instead of a file, an empty file, text that is
-not UTF-8, repeated column names (a second ``label`` would leak the labels), fewer than two
+Refused with one line: a folder, pipe or device instead of a file, an empty file, a file
+whose reading would take more memory than allowed (estimated before it is read), more than
+:data:`MAX_COLUMNS` columns or a CSV header line longer than :data:`MAX_HEADER_BYTES`, text
+that is not UTF-8, repeated column names (a second ``label`` would leak the labels), fewer than two
 classes, a class with fewer than two samples (the split is stratified), NaN or infinite
 features, or a feature whose range max - min overflows a float (it cannot be scaled).
 

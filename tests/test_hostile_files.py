@@ -375,3 +375,33 @@ def test_refusals_print_no_library_warning(tmp_path, capfd):
     assert main(["train", "--data", str(table), "--out", str(tmp_path / "x.nc")]) == 2
     err = capfd.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "max - min overflows" in err[0], err
+
+
+def test_a_signal_after_a_checkpointed_run_finished_offers_no_resume(tmp_path, monkeypatch,
+                                                                     capsys):
+    import signal
+
+    import limprob.io
+
+    save_trace = limprob.io.save_trace
+
+    def signalled_while_saving(tree, path):
+        os.kill(os.getpid(), signal.SIGINT)  # deferred: the write and the checkpoint finish
+        return save_trace(tree, path)
+
+    monkeypatch.setattr(limprob.io, "save_trace", signalled_while_saving)
+    out = tmp_path / "run.nc"
+    assert main(["train", *TINY_RUN, "--checkpoint", str(tmp_path / "ck"),
+                 "--out", str(out)]) == 130
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("limprob: interrupted by SIGINT: sampling had finished; wrote the "
+                           "complete trace") and "--resume" not in line, line
+    assert out.exists()
+
+
+def test_evaluate_network_checks_its_memory_first(trace, tmp_path, capsys):
+    network = tmp_path / "net.nir"
+    assert main(["export", str(trace), "--nir", str(network)]) == 0
+    capsys.readouterr()
+    line = refused(["evaluate", "--network", str(network), "--max-memory", "1000"], capsys)
+    assert "this evaluation needs an estimated" in line
