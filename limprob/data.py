@@ -18,8 +18,10 @@ A user's own table loads through the same checks:
   with the one dim obs; an optional ``class`` coordinate names the classes (labels index it),
   else the classes follow from the labels as for a CSV.
 
-Refused with one line: a folder, pipe or device instead of a file, an empty file, text that is
-not UTF-8, repeated column names (a second ``label`` would leak the labels), fewer than two
+Refused with one line: a folder, pipe or device instead of a file, an empty file, a file
+whose reading would take more memory than allowed (estimated before it is read), more than
+:data:`MAX_COLUMNS` columns or a CSV header line longer than :data:`MAX_HEADER_BYTES`, text
+that is not UTF-8, repeated column names (a second ``label`` would leak the labels), fewer than two
 classes, a class with fewer than two samples (the split is stratified), NaN or infinite
 features, or a feature whose range max - min overflows a float (it cannot be scaled).
 
@@ -33,6 +35,8 @@ size of its test part when :func:`split` is not given one.
 from __future__ import annotations
 
 import csv
+from array import array
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -255,51 +259,77 @@ def _class_names(labels: np.ndarray, source) -> list[str]:
     return [f"class_{k}" for k in range(n_classes)]
 
 
-def _load_csv(path: Path) -> xr.Dataset:
+MAX_COLUMNS = 10_000
+"""Most columns of a table (features and the label): each feature is an input neuron."""
+MAX_HEADER_BYTES = 1 << 20
+"""Longest header line of a CSV (1 MiB); a longer one is refused before the rest is read."""
+CSV_BYTES_PER_BYTE = 8
+"""Memory a CSV takes to read, per byte of file: a number takes at least two bytes ("0,") and
+eight as a float64, and the table is copied once (4 x 2)."""
+
+
+def _load_csv(path: Path, max_memory: float | None = None) -> xr.Dataset:
     try:  # utf-8-sig: a byte-order mark, as spreadsheet programs write, is dropped
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle))
+            first = handle.readline(MAX_HEADER_BYTES + 1)
+            if len(first) > MAX_HEADER_BYTES:
+                raise LimprobError(f"{path}: the header line is longer than "
+                                   f"{MAX_HEADER_BYTES:,} characters; a table has at most "
+                                   f"{MAX_COLUMNS:,} columns")
+            header = next(csv.reader([first]), None)
+            if header is None:
+                raise LimprobError(f"{path}: the file is empty")
+            names, label_col = _csv_header(path, header)
+            from limprob.inference.cost import check_memory  # the header first: it is quick
+
+            check_memory(CSV_BYTES_PER_BYTE * path.stat().st_size,
+                         f"{path}: reading this table", max_memory)
+            values, n_rows = array("d"), 0
+            for line, row in enumerate(csv.reader(handle), start=2):
+                if not row:
+                    continue
+                if len(row) != len(header):
+                    raise LimprobError(f"{path}: line {line} has {len(row) - 1} features, "
+                                       f"expected {len(names)}")
+                try:
+                    values.extend(float(v) for v in row)
+                except ValueError:
+                    raise LimprobError(f"{path}: line {line} holds a value that is not a "
+                                       "number") from None
+                n_rows += 1
     except UnicodeDecodeError as error:
         raise LimprobError(f"{path}: not UTF-8 text (byte {error.start} is "
                            f"0x{error.object[error.start]:02x}); save the CSV as UTF-8") from None
     except csv.Error as error:
         raise LimprobError(f"{path}: not a readable CSV ({error})") from None
-    if not rows:
-        raise LimprobError(f"{path}: the file is empty")
-    header, body = [name.strip() for name in rows[0]], [row for row in rows[1:] if row]
-    repeated = sorted({name for name in header if header.count(name) > 1})
+    table = np.frombuffer(values, dtype=np.float64).reshape(n_rows, len(header))
+    labels = table[:, label_col]
+    features = np.delete(table, label_col, axis=1)
+    return _table(features, labels, names, _class_names(labels, path), str(path))
+
+
+def _csv_header(path: Path, header: list[str]) -> tuple[list[str], int]:
+    """The feature names and the label's column of a CSV header: at most
+    :data:`MAX_COLUMNS` distinct names (counted in one pass), one of them ``label``."""
+    header = [name.strip() for name in header]
+    if len(header) > MAX_COLUMNS:
+        raise LimprobError(f"{path}: {len(header):,} columns; a table has at most "
+                           f"{MAX_COLUMNS:,}")
+    counts = Counter(header)
+    repeated = sorted(name for name, n in counts.items() if n > 1)
     if repeated:
-        raise LimprobError(f"{path}: the column name(s) {', '.join(map(repr, repeated))} repeat "
-                           "(a second 'label' would leak the labels into the features)")
-    if "label" not in header:
+        raise LimprobError(f"{path}: the column name(s) {', '.join(map(repr, repeated[:5]))} "
+                           "repeat (a second 'label' would leak the labels into the features)")
+    if "label" not in counts:
         raise LimprobError(f"{path}: no column named 'label' in the header")
     label_col = header.index("label")
-    names = [name for i, name in enumerate(header) if i != label_col]
-    features, labels = [], []
-    for line, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise LimprobError(
-                f"{path}: line {line} has {len(row) - 1} features, expected {len(names)}"
-            )
-        try:
-            values = [float(v) for v in row]
-        except ValueError:
-            raise LimprobError(f"{path}: line {line} holds a value that is not a number")
-        labels.append(values.pop(label_col))
-        features.append(values)
-    labels = np.array(labels)
-    return _table(np.array(features, dtype=np.float64).reshape(len(body), len(names)),
-                  labels, names, _class_names(labels, path), str(path))
+    return [name for i, name in enumerate(header) if i != label_col], label_col
 
 
-def _load_netcdf(path: Path) -> xr.Dataset:
-    if path.stat().st_size == 0:
-        raise LimprobError(f"{path}: the file is empty")
-    try:
-        with xr.open_dataset(path) as opened:
-            raw = opened.load()
-    except (OSError, ValueError) as error:
-        raise LimprobError(f"{path}: not a readable NetCDF file ({type(error).__name__})")
+def _load_netcdf(path: Path, max_memory: float | None = None) -> xr.Dataset:
+    from limprob.io import read_netcdf
+
+    raw = read_netcdf(path, "table", max_memory=max_memory)
     if "features" not in raw or "labels" not in raw:
         raise LimprobError(f"{path}: needs variables 'features' (obs, feature) and 'labels' (obs)")
     if raw["features"].ndim != 2 or "obs" not in raw["features"].dims:
@@ -310,33 +340,43 @@ def _load_netcdf(path: Path) -> xr.Dataset:
     if raw["features"].dtype.kind not in "iuf":
         raise LimprobError(f"{path}: 'features' must be numbers, not {raw['features'].dtype}")
     features = raw["features"].transpose("obs", ...).values
-    names = raw["feature"].values if "feature" in raw.coords else range(features.shape[1])
+    if features.shape[1] + 1 > MAX_COLUMNS:
+        raise LimprobError(f"{path}: {features.shape[1]:,} features; a table has at most "
+                           f"{MAX_COLUMNS - 1:,}")
+    feature_dim = raw["features"].transpose("obs", ...).dims[1]
+    names = (raw[feature_dim].values if feature_dim in raw.coords
+             else range(features.shape[1]))
     labels = raw["labels"].values
     classes = raw["class"].values if "class" in raw.coords else _class_names(labels, path)
-    return _table(features.astype(np.float64), labels,
-                  [str(n) for n in names], [str(c) for c in classes], str(path))
+    if len(names) != features.shape[1] or np.ndim(classes) != 1:
+        raise LimprobError(f"{path}: the feature or class names do not fit the features")
+    names, classes = [str(n) for n in names], [str(c) for c in classes]
+    for what, values in (("feature", names), ("class", classes)):
+        if len(set(values)) != len(values):
+            raise LimprobError(f"{path}: the {what} names repeat")
+    return _table(features.astype(np.float64), labels, names, classes, str(path))
 
 
-def load_table(path: str | Path | None = None) -> xr.Dataset:
+def load_table(path: str | Path | None = None, *, max_memory: float | None = None
+               ) -> xr.Dataset:
     """Load and check a table: the Wisconsin set when ``path`` is None, else a CSV or NetCDF
     whose classes (one output neuron each) are its ``class`` coordinate or, without one, the
-    label values 0 .. K - 1."""
+    label values 0 .. K - 1. The memory reading it takes is estimated from the file's size
+    (CSV) or header (NetCDF) and checked against ``max_memory`` (default: the memory
+    available) before it is read."""
+    from limprob.io import check_input_file
+
     if path is None:
         return load_wisconsin()
-    path = Path(path)
-    if path.is_dir():
-        raise LimprobError(f"{path}: is a folder, not a data file")
-    if path.exists() and not path.is_file():
-        raise LimprobError(f"{path}: not a regular file (a pipe or device cannot be read twice)")
-    if not path.is_file():
-        raise LimprobError(f"{path}: no such data file")
+    path = check_input_file(path, "data file")
     if path.suffix.lower() == ".csv":
-        table = _load_csv(path)
+        table = _load_csv(path, max_memory)
     elif path.suffix.lower() in (".nc", ".netcdf", ".nc4"):
-        table = _load_netcdf(path)
+        table = _load_netcdf(path, max_memory)
     else:
         raise LimprobError(f"{path}: data must be a .csv or .nc file")
-    return check_table(table)
+    with np.errstate(all="ignore"):
+        return check_table(table)
 
 
 def check_fraction(train_fraction: float) -> float:

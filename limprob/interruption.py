@@ -5,7 +5,9 @@ Inside :func:`handled` the first SIGINT (Ctrl-C) or SIGTERM raises :class:`Inter
 survives). Inside :func:`deferred` the first signal is only recorded, so the work in hand
 completes or a loop stops at its next check (:func:`stop_if_received`; sampling checks after
 every draw, and PyMC's ``pm.sample``, which catches ``KeyboardInterrupt``, then returns the
-draws it has); a second signal raises at once. :func:`received` says which signal came first; the CLI exits with ``128 + signal``
+draws it has; a likelihood estimate of many chip queries checks between them,
+:func:`stop_mid_step`); a second signal raises at once, and an error it causes inside compiled
+code is reported as the interruption it is (:func:`cause`). :func:`received` says which signal came first; the CLI exits with ``128 + signal``
 (130 for SIGINT, 143 for SIGTERM), never 0.
 
 Handlers can only be installed from the main thread; elsewhere :func:`handled` does nothing.
@@ -69,6 +71,34 @@ def interrupted_line(error: KeyboardInterrupt) -> str:
     """The one line the command line prints when ``error`` stopped it."""
     stopped = as_interrupted(error)
     return f"limprob: interrupted by {stopped.name}: {stopped.outcome}"
+
+
+class StoppedMidStep(Interrupted):
+    """A first signal that stopped a step between two chip queries (:func:`stop_mid_step`):
+    the step is abandoned, the draws before it are complete."""
+
+
+def stop_mid_step() -> None:
+    """Raise :class:`StoppedMidStep` if a signal has been received: the check between the chip
+    queries of one long step (a likelihood estimate of many repeats), so a first signal stops a
+    run within one query, not at the end of a step that may never end. The sampler keeps the
+    draws completed before the step (PyMC's ``pm.sample`` returns them; a checkpointed chain
+    keeps its last write)."""
+    if _state["installed"] and _state["received"]:  # only inside handled(): no stale signal
+        raise StoppedMidStep(_state["received"][0])
+
+
+def cause(error: BaseException) -> Interrupted | None:
+    """The :class:`Interrupted` that ``error`` was raised from, if any: a signal handler that
+    raises while compiled code (a numba kernel) returns makes the interpreter report a
+    ``SystemError`` caused by it."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return as_interrupted(error)
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def received() -> int | None:

@@ -12,10 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import tempfile
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 from limprob.errors import LimprobError
@@ -26,10 +29,15 @@ ENGINE = "netcdf4"
 def check_output_path(path: str | Path) -> Path:
     """An output path must name a file in a folder that exists and that we can write to
     (checked by creating and removing a file there, so a run fails before its work, not after)."""
-    path = Path(path)
-    if not path.parent.is_dir():
+    path = check_path_name(path, "output file")
+    try:
+        parent_is_dir, is_dir = path.parent.is_dir(), path.is_dir()
+    except OSError as error:
+        raise LimprobError(f"{_short(str(path))}: not a usable path "
+                           f"({error.strerror or type(error).__name__})") from None
+    if not parent_is_dir:
         raise LimprobError(f"{path}: the folder {path.parent} does not exist")
-    if path.is_dir():
+    if is_dir:
         raise LimprobError(f"{path}: is a folder, not a file name")
     try:
         handle, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".check",
@@ -41,6 +49,64 @@ def check_output_path(path: str | Path) -> Path:
         os.close(handle)
     finally:
         Path(probe).unlink()
+    return path
+
+
+def _same_file(first: str, second: str) -> bool:
+    """Whether two paths name one file: the same path once symlinks, ``..`` and the working
+    folder are resolved, or (both existing) the same inode, as hard links are."""
+    if os.path.realpath(first) == os.path.realpath(second):
+        return True
+    try:
+        return os.path.samefile(first, second)
+    except (OSError, ValueError):  # either is missing, unreadable or not a valid path
+        return False
+
+
+def refuse_overwriting_inputs(outputs: dict, inputs: dict) -> None:
+    """Refuse a command whose output would replace one of its inputs (or another of its
+    outputs): :class:`LimprobError` naming both, before any work.
+
+    ``outputs`` and ``inputs`` map what the user calls a path (``"--out"``, ``"the trace"``) to
+    the path, or to None when it was not given. Paths compare after resolving symlinks and
+    relative paths (:func:`os.path.realpath`) and as inodes, so ``RUN.nc``, ``./RUN.nc``,
+    ``/abs/RUN.nc``, a symlink to it and a hard link to it are all one file.
+    """
+    given_outputs = [(name, str(path)) for name, path in outputs.items() if path is not None]
+    given_inputs = [(name, str(path)) for name, path in inputs.items() if path is not None]
+    for index, (name, output) in enumerate(given_outputs):
+        for other, path in given_inputs:
+            if _same_file(output, path):
+                raise LimprobError(f"{output}: {name} is the input {other} ({path}); writing it "
+                                   "would destroy the input, choose another output")
+        for other, path in given_outputs[index + 1:]:
+            if _same_file(output, path):
+                raise LimprobError(f"{output}: {name} and {other} name the same path; choose "
+                                   "two different outputs")
+
+
+BESIDE_BYTES = 16
+"""Bytes the files limprob writes beside an output add to its name: ``.NAME.XXXXXXXX.tmp``,
+``.NAME.lock``."""
+
+
+def check_path_name(path: str | Path, what: str = "file") -> Path:
+    """``path`` as a :class:`Path` if it is not empty and its last name leaves room, within
+    the file system's limit on a name, for the temporary and lock files written beside it;
+    else :class:`LimprobError`."""
+    if not str(path).strip():
+        raise LimprobError(f"an empty path names no {what}")
+    path = Path(path)
+    try:
+        limit = os.pathconf(path.parent if path.parent.is_dir() else ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    length = len(os.fsencode(path.name))
+    if length + BESIDE_BYTES > limit:
+        raise LimprobError(f"{_short(str(path))}: a name of {length} bytes; limprob needs "
+                           f"{BESIDE_BYTES} more beside it (temporary and lock files) and this "
+                           f"file system holds {limit}: choose a name of at most "
+                           f"{limit - BESIDE_BYTES} bytes")
     return path
 
 
@@ -64,7 +130,9 @@ def write_atomically(path: str | Path, write) -> Path:
 def lock_path(path: str | Path) -> Path:
     """The lock file of ``path``: ``.NAME.lock`` beside it."""
     path = Path(path)
-    return path.with_name(f".{path.name}.lock")
+    if not path.name:  # "." or "/": name the folder itself
+        path = Path(os.path.abspath(path))
+    return path.with_name(f".{path.name or 'root'}.lock")
 
 
 @contextmanager
@@ -78,13 +146,20 @@ def exclusive(path: str | Path, *, wait: bool = False):
     """
     from filelock import FileLock, Timeout
 
-    lock_file = lock_path(path)
+    lock_file = lock_path(check_path_name(path))
+    if lock_file.is_symlink() or (lock_file.exists() and not lock_file.is_file()):
+        kind = "a symbolic link" if lock_file.is_symlink() else "not a file"
+        raise LimprobError(f"{lock_file}: the lock file of {path} is {kind}; remove it if no "
+                           "limprob run is writing there")
     lock = FileLock(lock_file, timeout=-1 if wait else 0)
     try:
         lock.acquire()
     except Timeout:
         raise LimprobError(f"{path}: another limprob run is writing it (it holds {lock_file}); "
                            "wait for it to finish or choose another output") from None
+    except OSError as error:
+        raise LimprobError(f"{lock_file}: cannot take the lock of {path} "
+                           f"({error.strerror or type(error).__name__})") from None
     try:
         yield lock_file
     finally:
@@ -117,32 +192,201 @@ def save_dataset(dataset: xr.Dataset, path: str | Path) -> Path:
                                                            encoding=compressed(dataset)))
 
 
-def load_trace(path: str | Path, needs: set[str] | None = None) -> xr.DataTree:
-    """Read a limprob trace; raise :class:`LimprobError` if ``path`` is not one.
+def check_input_file(path: str | Path, what: str = "file") -> Path:
+    """``path`` as a :class:`Path` if it names a regular, non-empty file; else
+    :class:`LimprobError` (a missing file, a folder, a pipe or device, an empty file, a name
+    the file system cannot hold)."""
+    text = str(path)
+    if not text.strip():
+        raise LimprobError(f"an empty path names no {what}")
+    path = Path(path)
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        raise LimprobError(f"{path}: no such {what}") from None
+    except OSError as error:
+        raise LimprobError(f"{_short(text)}: cannot read it "
+                           f"({error.strerror or type(error).__name__})") from None
+    if stat.S_ISDIR(status.st_mode):
+        raise LimprobError(f"{path}: is a folder, not a {what}")
+    if not stat.S_ISREG(status.st_mode):
+        raise LimprobError(f"{path}: not a regular file (a pipe or device cannot be read twice)")
+    if status.st_size == 0:
+        raise LimprobError(f"{path}: the file is empty")
+    return path
+
+
+def _short(text: str, width: int = 80) -> str:
+    """A path as an error line shows it: at most ``width`` characters."""
+    return text if len(text) <= width else f"{text[:width // 2]}...{text[-width // 2:]}"
+
+
+@contextmanager
+def quiet():
+    """Neither Python nor NumPy warnings printed inside (a refusal is one line, not a line
+    after a library's warnings)."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def netcdf_bytes(node) -> int:
+    """Bytes the variables of ``node`` (an opened, not yet loaded Dataset or DataTree) take
+    once read: sum of size x item size, from the file's header (strings count 64 bytes)."""
+    datasets = ([n.to_dataset() for n in node.subtree] if isinstance(node, xr.DataTree)
+                else [node])
+    total = 0
+    for dataset in datasets:
+        for variable in dataset.variables.values():
+            itemsize = variable.dtype.itemsize if variable.dtype.kind in "biufcmM" else 64
+            total += int(np.prod(variable.shape, dtype=np.float64)) * itemsize
+    return total
+
+
+def read_netcdf(path: str | Path, what: str, *, tree: bool = False,
+                max_memory: float | None = None):
+    """The NetCDF file at ``path`` (a Dataset, or with ``tree`` a DataTree), loaded into memory,
+    or :class:`LimprobError` naming ``path``.
+
+    The file must be a regular, non-empty file; its header is read first, and the variables'
+    size once decompressed (:func:`netcdf_bytes`, twice: the copy a loader makes) is checked
+    against ``max_memory`` (default: the memory available) before any is read. Whatever the
+    netCDF and HDF5 libraries raise for a corrupt file (OSError, RuntimeError, KeyError,
+    ValueError, ...) becomes one line.
+    """
+    from limprob.inference.cost import check_memory
+
+    path = check_input_file(path)
+    opener = xr.open_datatree if tree else xr.open_dataset
+    with quiet():
+        try:
+            stored = opener(path, engine=ENGINE)
+        except Exception as error:  # the netCDF/HDF5 libraries raise many kinds
+            raise LimprobError(f"{path}: not a NetCDF file ({_reason(error, path)})") from None
+        with stored:
+            check_memory(2 * netcdf_bytes(stored), f"{path}: reading this {what}", max_memory)
+            try:
+                return stored.load()
+            except Exception as error:
+                raise LimprobError(f"{path}: a corrupt NetCDF file ({_reason(error, path)})") from None
+
+
+def _reason(error: Exception, path=None) -> str:
+    """A library's error in a few words: its type and its message (without the file's name,
+    which the line gives already)."""
+    text = str(error)
+    if path is not None:
+        for name in (os.path.abspath(path), str(path)):
+            text = text.replace(f": '{name}'", "").replace(name, "the file")
+    text = " ".join(text.split())[:120]
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+TRACE_ATTRIBUTES = ("training_chip_queries", "evaluation_chip_queries", "chip_strength",
+                    "chip_seed")
+"""Numeric attributes every training trace carries and ``limprob evaluate`` reports."""
+
+
+def load_trace(path: str | Path, needs: set[str] | None = None, *,
+               attributes: tuple[str, ...] | None = None,
+               max_memory: float | None = None) -> xr.DataTree:
+    """Read a limprob trace and check it (:func:`check_trace`); raise :class:`LimprobError`
+    naming ``path`` and what is wrong if it is not one.
 
     ``needs`` names the groups the caller requires; by default those of a training run (MH:
     posterior and sample_stats; backprop: weights; both: the point estimates' test
-    predictions). A trace written before ``point_estimates`` had a group of its own (the
-    point estimates in ``predictions``) is read in today's layout (:func:`upgrade`).
+    predictions), and then also the numeric attributes :data:`TRACE_ATTRIBUTES` unless
+    ``attributes`` names others. A trace written before ``point_estimates`` had a group of its
+    own (the point estimates in ``predictions``) is read in today's layout (:func:`upgrade`).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise LimprobError(f"{path}: no such file")
-    try:
-        with xr.open_datatree(path, engine=ENGINE) as stored:  # closed once loaded
-            tree = stored.load()
-    except (OSError, ValueError, KeyError) as error:
-        raise LimprobError(f"{path}: not a NetCDF file ({type(error).__name__})")
+    tree = read_netcdf(path, "trace", tree=True, max_memory=max_memory)
     if not tree.attrs.get("limprob_trace"):
         raise LimprobError(f"{path}: not a limprob trace (no limprob_trace attribute)")
-    tree = upgrade(tree)
+    with quiet():
+        try:
+            tree = upgrade(tree)
+        except Exception as error:  # a layout upgrade cannot read
+            raise LimprobError(f"{path}: not a trace of a known layout ({_reason(error, path)})") from None
     if needs is None:
         needs = ({"posterior", "sample_stats"} if tree.attrs.get("method", "mh") == "mh"
                  else {"weights"}) | {"point_estimates", "predictions_constant_data"}
+        attributes = TRACE_ATTRIBUTES if attributes is None else attributes
     missing = set(needs) - set(tree.children)
     if missing:
         raise LimprobError(f"{path}: limprob trace lacks the group(s) {', '.join(sorted(missing))}")
+    check_trace(tree, path, attributes or ())
     return tree
+
+
+FINITE_GROUPS = ("posterior", "weights", "point_estimates", "predictions")
+"""Groups whose every number must be finite (weights and measured probabilities)."""
+
+
+def check_trace(tree: xr.DataTree, path, attributes=()) -> xr.DataTree:
+    """Raise :class:`LimprobError` unless the groups limprob reads of ``tree`` hold what it
+    computes from: numeric, finite weights and probabilities, probabilities in [0, 1] over a
+    ``class`` dim, test labels that are class indices, no NaN log-likelihood, and each of
+    ``attributes`` a finite number."""
+    for name in attributes:
+        value = tree.attrs.get(name)
+        if not _finite_number(value):
+            raise LimprobError(f"{path}: the trace's attribute {name} is "
+                               f"{'missing' if value is None else repr(value)}, not a number")
+    with quiet():
+        for group in FINITE_GROUPS:
+            if group not in tree.children:
+                continue
+            for name, variable in tree[group].to_dataset().data_vars.items():
+                if variable.dtype.kind not in "biuf":
+                    raise LimprobError(f"{path}: {group}/{name} holds {variable.dtype}, "
+                                       "not numbers")
+                if not np.all(np.isfinite(variable.values)):
+                    raise LimprobError(f"{path}: {group}/{name} holds NaN or infinite values")
+        for group in ("point_estimates", "predictions"):
+            if group in tree.children and "probability" in tree[group].data_vars:
+                _check_probability(tree[group]["probability"], f"{path}: {group}/probability")
+        if "log_likelihood" in tree.children:
+            for name, variable in tree["log_likelihood"].to_dataset().data_vars.items():
+                if variable.dtype.kind != "f" or np.any(np.isnan(variable.values)):
+                    raise LimprobError(f"{path}: log_likelihood/{name} is not a number "
+                                       "everywhere (NaN or not floating point)")
+        if "predictions_constant_data" in tree.children:
+            _check_labels(tree, path)
+    return tree
+
+
+def _finite_number(value) -> bool:
+    if isinstance(value, (bool, str, bytes)) or value is None:
+        return False
+    try:
+        return bool(np.all(np.isfinite(np.asarray(value, dtype=np.float64))))
+    except (TypeError, ValueError):
+        return False
+
+
+def _check_probability(probability, where: str) -> None:
+    if "class" not in probability.dims or probability.sizes["class"] < 2:
+        raise LimprobError(f"{where} has no class dim of two or more classes")
+    values = probability.values
+    if np.any((values < 0) | (values > 1)):
+        raise LimprobError(f"{where} holds values outside [0, 1], not probabilities")
+
+
+def _check_labels(tree, path) -> None:
+    data = tree["predictions_constant_data"]
+    if "y" not in data.data_vars:
+        raise LimprobError(f"{path}: predictions_constant_data lacks the test labels y")
+    labels = data["y"].values
+    n_classes = (tree["point_estimates"].sizes.get("class")
+                 if "point_estimates" in tree.children else None)
+    if labels.dtype.kind not in "iu" or labels.ndim != 1 or (
+            n_classes is not None and np.any((labels < 0) | (labels >= n_classes))):
+        raise LimprobError(f"{path}: predictions_constant_data/y holds {labels.dtype} "
+                           f"values that are not class indices")
+    if "point_estimates" in tree.children:
+        n_obs = tree["point_estimates"].sizes.get("obs")
+        if n_obs != labels.size:
+            raise LimprobError(f"{path}: {labels.size} test labels for {n_obs} predictions")
 
 
 def netcdf_attribute(value):

@@ -29,7 +29,7 @@ import numpy as np
 
 from limprob.errors import LimprobError
 from limprob.streams import normal
-from limprob.validation import positive_integer
+from limprob.validation import hidden, time_steps
 
 
 RESETS = ("subtract", "zero")
@@ -52,8 +52,8 @@ class Network:
     reset: str = "subtract"
 
     def __post_init__(self):
-        positive_integer("hidden size", self.n_hidden)
-        positive_integer("time steps", self.n_steps)
+        hidden("hidden size", self.n_hidden)
+        time_steps("time steps", self.n_steps)
         if not (0.0 <= self.beta < 1.0):
             raise LimprobError(f"leak beta must be in [0, 1), got {self.beta}")
         if not (self.theta > 0.0 and np.isfinite(self.theta)):

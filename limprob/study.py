@@ -66,6 +66,7 @@ from limprob.io import (ENGINE, check_output_path, exclusive, netcdf_attribute, 
 from limprob.models.defaults import dataset_network
 from limprob.snn import Network
 from limprob import validation
+from limprob import validation
 from limprob.validation import fraction, positive_integer, seed, strength
 
 MH_METHODS = {"mh": "prior", "mh_ideal_start": "ideal"}
@@ -123,7 +124,7 @@ class StudySettings:
             raise LimprobError("a study cell runs its chains on one core (cores=1); "
                                "parallelism comes from the Dask workers")
         if self.repeats != "auto":
-            positive_integer("repeats", self.repeats)
+            validation.repeats("repeats", self.repeats)
 
     @property
     def network(self) -> Network:
@@ -363,7 +364,7 @@ def connect(scheduler: str | None = None, workers: int | None = None, *,
         except (OSError, TimeoutError, ValueError) as error:
             raise LimprobError(f"no Dask scheduler answers at {scheduler} "
                                f"within {CONNECT_TIMEOUT} ({type(error).__name__})") from None
-    workers = (os.cpu_count() or 1) if workers is None else positive_integer("workers", workers)
+    workers = (os.cpu_count() or 1) if workers is None else validation.workers("workers", workers)
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
                            dashboard_address=None)
     return Client(cluster), cluster

@@ -105,3 +105,41 @@ def weight_bits(name: str, value) -> int | None:
     if bits > MAX_WEIGHT_BITS:
         raise LimprobError(f"{name} must be in 1..{MAX_WEIGHT_BITS}, got {value}")
     return bits
+
+
+MAX_HIDDEN = 65_536
+"""Most hidden neurons of a network: a dense 64 k x 64 k weight matrix is 32 GB already."""
+MAX_TIME_STEPS = 100_000
+"""Most time steps T of a network run (1,000 times the default)."""
+MAX_REPEATS = 100_000
+"""Most chip queries averaged into one likelihood estimate (``--repeats``)."""
+
+
+def count(name: str, value, maximum: int) -> int:
+    """``value`` as an int if it is an integer in 1 .. ``maximum``."""
+    value = positive_integer(name, value)
+    if value > maximum:
+        raise LimprobError(f"{name} must be at most {maximum:,}, got {value:,}")
+    return value
+
+
+def hidden(name: str, value) -> int:
+    """A number of hidden neurons, 1 .. :data:`MAX_HIDDEN`."""
+    return count(name, value, MAX_HIDDEN)
+
+
+def time_steps(name: str, value) -> int:
+    """A number of time steps, 1 .. :data:`MAX_TIME_STEPS`."""
+    return count(name, value, MAX_TIME_STEPS)
+
+
+def repeats(name: str, value) -> int:
+    """Chip queries per likelihood estimate, 1 .. :data:`MAX_REPEATS`."""
+    return count(name, value, MAX_REPEATS)
+
+
+def workers(name: str, value) -> int:
+    """Worker processes on this machine: 1 .. 4 x its cores."""
+    import os
+
+    return count(name, value, 4 * (os.cpu_count() or 1))

@@ -12,6 +12,7 @@ import xarray as xr
 from limprob.chip import SimulatedChip
 from limprob.cli import main
 from limprob.errors import LimprobError
+from limprob.inference.checkpoint import FORMAT
 from limprob.study import Grid
 
 HUGE = "99999999999999999999999"
@@ -64,7 +65,8 @@ def write_inputs(folder):
     }
     for name, dataset in datasets.items():
         dataset.to_netcdf(folder / name)
-    manifest = {"limprob_checkpoint": 1, "config": {}, "every": 10, "out": "x.nc"}
+    manifest = {"limprob_checkpoint": FORMAT, "config": {}, "every": 10, "out": "x.nc",
+                "table": False, "run_sha256": "0" * 64}
     checkpoints = {"complete_ck": {**manifest, "versions": {}, "complete": True},
                    "old_ck": {**manifest, "versions": {"version_pymc": "5.0"}},
                    "corrupt_ck": None}
@@ -139,6 +141,16 @@ def cases(out, inputs):
         ([*train, "--checkpoint-every", "5"], "--checkpoint-every goes with --checkpoint"),
         ([*train, "--checkpoint", new_checkpoint, "--checkpoint-every", "0"],
          "checkpoint every must be a positive integer"),
+        # train: ceilings and paths
+        ([*train, "--repeats", "1000000000000", "--noise", "0.1"], "repeats must be at most"),
+        ([*train, "--steps", "1000000000"], "time steps must be at most"),
+        ([*train, "--hidden", "1000000"], "hidden size must be at most"),
+        (["train", "--out", ""], "an empty path names no output file"),
+        (["train", "--resume", ""], "an empty path names no checkpoint folder"),
+        ([*train, "--checkpoint", ""], "an empty path names no checkpoint folder"),
+        (["train", "--out", os.path.join(os.path.dirname(out), "n" * 250)],
+         "choose a name of at most"),
+        (["study", "--workers", "100000", "--out", out], "workers must be at most"),
         # train: cost
         ([*train, "--draws", "1000000000"], "needs an estimated"),
         ([*train, "--max-memory", "1000"], "allowed by --max-memory"),
@@ -163,7 +175,7 @@ def cases(out, inputs):
         ([*train, "--data", data("negative.csv")], "outside the classes"),
         ([*train, "--data", data("nul.csv")], "line 2 holds a value that is not a number"),
         ([*train, "--data", data("empty.nc")], "the file is empty"),
-        ([*train, "--data", data("garbage.nc")], "not a readable NetCDF file"),
+        ([*train, "--data", data("garbage.nc")], "not a NetCDF file"),
         ([*train, "--data", data("labels_off_obs.nc")], "'labels' must have the one dim obs"),
         ([*train, "--data", data("string_labels.nc")], "labels must be integer class indices"),
         ([*train, "--data", data("no_features.nc")], "needs variables 'features'"),
@@ -250,7 +262,7 @@ def cases(out, inputs):
     ]
 
 
-N_CASES = 133
+N_CASES = 141
 
 
 def test_the_table_covers_every_subcommand(tmp_path):

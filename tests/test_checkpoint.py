@@ -126,8 +126,9 @@ def test_sigkill_loses_less_than_one_write_and_resumes_bit_for_bit(tmp_path, mon
     assert 0 < after - progress.chip_queries < 2 * EVERY  # lost: fewer than EVERY steps
     assert not killed.exists()
 
-    # resume, stopped once more by SIGINT: the checkpoint is written at the step it stopped
-    monkeypatch.setenv(SIGNAL_ENV, f"{after + 11}:SIGINT")
+    # resume, stopped once more by SIGINT between the two queries of a step (--repeats 2):
+    # the step is abandoned and the checkpoint written as the chain stood before it
+    monkeypatch.setenv(SIGNAL_ENV, f"{after + 13}:SIGINT")
     capsys.readouterr()
     assert main(["train", "--resume", str(checkpoint), "--no-progress"]) == 130
     line = capsys.readouterr().err.strip().splitlines()[-1]

@@ -49,6 +49,7 @@ class SignallingChip:
     weight_range = property(lambda self: self.chip.weight_range)
 
     def run(self, w_in, w_out, x):
+        QUERIED.append(self.queries)
         if self.queries == self.after:
             os.kill(os.getpid(), self.signum)
         return self.chip.run(w_in, w_out, x)
@@ -59,6 +60,9 @@ class SignallingChip:
     def continue_from(self, queries):
         self.chip.continue_from(queries)
 
+
+QUERIED: list[int] = []
+"""The index of every query a :class:`SignallingChip` of this process was asked (in order)."""
 
 SIGNAL_ENV = "LIMPROB_TEST_SIGNAL"
 """``AFTER:SIGNAME`` (e.g. ``175:SIGKILL``): :func:`signalling`'s chip sends SIGNAME before query
@@ -79,6 +83,11 @@ def signalling(*, n_inputs: int, n_outputs: int, network: Network, noise: float 
 def noisy_signalling(*, n_inputs: int, n_outputs: int, network: Network):
     """:func:`signalling` at noise 0.1."""
     return signalling(n_inputs=n_inputs, n_outputs=n_outputs, network=network, noise=0.1)
+
+
+def very_noisy_signalling(*, n_inputs: int, n_outputs: int, network: Network):
+    """:func:`signalling` at noise 0.5."""
+    return signalling(n_inputs=n_inputs, n_outputs=n_outputs, network=network, noise=0.5)
 
 
 class Wrapped:

@@ -153,10 +153,47 @@ def from_nir(path: str | Path, time_steps: int | None = None,
     if limprob's network cannot represent it (see :func:`network_of_graph`, which also says
     what ``time_steps`` and ``reset`` do)."""
     try:
-        return network_of_graph(read_graph(path), time_steps, reset)
+        return checked_network(read_graph(path), time_steps, reset)
     except LimprobError as error:
         message = str(error)
         raise LimprobError(message if message.startswith(str(path)) else f"{path}: {message}")
+
+
+def checked_network(graph, time_steps: int | None = None,
+                    reset: str | None = None) -> NirNetwork:
+    """:func:`network_of_graph`, with every number limprob reads from the graph checked: node
+    attributes that are not numbers (a string weight, a missing ``tau``) are one line, not a
+    library's exception, and the metadata's readout gain ``kappa``, ``time_steps`` and
+    ``data_seed`` must be a finite positive number, a count within
+    :data:`limprob.validation.MAX_TIME_STEPS` and a seed."""
+    from limprob.validation import positive_number, seed
+    from limprob.validation import time_steps as check_time_steps
+
+    try:
+        with np.errstate(all="ignore"):
+            loaded = network_of_graph(graph, time_steps, reset)
+    except LimprobError:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError,
+            OverflowError) as error:
+        raise LimprobError(f"the graph holds a value limprob cannot read as a number "
+                           f"({type(error).__name__}: {' '.join(str(error).split())[:100]})"
+                           ) from None
+    metadata = dict(loaded.metadata)
+    for name, check in (("kappa", positive_number), ("data_seed", seed)):
+        if name in metadata:
+            metadata[name] = check(f"the metadata's {name}", _number(metadata[name]))
+    check_time_steps("the graph's time_steps", loaded.network.n_steps)
+    return NirNetwork(loaded.network, loaded.w_in, loaded.w_out, metadata)
+
+
+def _number(value):
+    """A metadata value as an int or float when it is one number, else as it is (to be
+    refused by the check that reads it)."""
+    value = _plain(value)
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.item()
+    return value
 
 
 def network_of_graph(graph, time_steps: int | None = None,

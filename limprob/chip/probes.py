@@ -105,30 +105,43 @@ PROBE_DIMS = {"counts": ("probe", "obs", "output"), "W_in": ("probe", "input", "
 
 def check_probes(probes: xr.Dataset, source: str = "probe dataset") -> xr.Dataset:
     """Raise :class:`LimprobError` unless ``probes`` has the variables and dims of
-    :func:`record_probes` with finite values; return it."""
+    :func:`record_probes`, numeric and finite, with sizes that agree, counts that are
+    non-negative, and network attributes (when present) that make a network; return it."""
+    from limprob.snn import Network
+
     for name, dims in PROBE_DIMS.items():
         if name not in probes:
             raise LimprobError(f"{source}: not a probe dataset (no variable {name!r})")
         if probes[name].dims != dims:
             raise LimprobError(f"{source}: {name} has dims {probes[name].dims}, expected {dims}")
-        if not np.all(np.isfinite(probes[name].values)):
-            raise LimprobError(f"{source}: {name} holds non-finite values")
+        if probes[name].dtype.kind not in "biuf":
+            raise LimprobError(f"{source}: {name} holds {probes[name].dtype}, not numbers")
+        if probes[name].size == 0:
+            raise LimprobError(f"{source}: {name} is empty")
+        with np.errstate(all="ignore"):
+            if not np.all(np.isfinite(probes[name].values)):
+                raise LimprobError(f"{source}: {name} holds non-finite values")
     if np.any(probes["counts"].values < 0):
         raise LimprobError(f"{source}: negative spike counts")
+    attributes = {key: probes.attrs[f"network_{key}"] for key in ("n_steps", "beta", "theta")
+                  if f"network_{key}" in probes.attrs}
+    try:
+        Network(n_hidden=probes.sizes["hidden"], **{
+            key: (int if key == "n_steps" else float)(np.asarray(value).item())
+            for key, value in attributes.items()})
+    except LimprobError as error:  # before ValueError, which it is
+        raise LimprobError(f"{source}: its network attributes do not make a network "
+                           f"({error})") from None
+    except (TypeError, ValueError, OverflowError):
+        raise LimprobError(f"{source}: its network attributes {attributes} are not "
+                           "numbers") from None
     return probes
 
 
-def load_probes(path) -> xr.Dataset:
+def load_probes(path, *, max_memory: float | None = None) -> xr.Dataset:
     """Read and check a probe dataset written by ``limprob probe`` (or by a real chip's own
-    driver with the same variables)."""
-    from pathlib import Path
+    driver with the same variables): :func:`limprob.io.read_netcdf` (size bounded before
+    reading, one line for a corrupt file), then :func:`check_probes`."""
+    from limprob.io import read_netcdf
 
-    path = Path(path)
-    if not path.is_file():
-        raise LimprobError(f"{path}: no such file")
-    try:
-        with xr.open_dataset(path, engine="netcdf4") as stored:  # closed once loaded
-            probes = stored.load()
-    except (OSError, ValueError, KeyError) as error:
-        raise LimprobError(f"{path}: not a NetCDF file ({type(error).__name__})")
-    return check_probes(probes, str(path))
+    return check_probes(read_netcdf(path, "probe dataset", max_memory=max_memory), str(path))

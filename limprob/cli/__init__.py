@@ -110,4 +110,10 @@ def main(argv=None) -> int:
         except KeyboardInterrupt as error:
             print(interruption.interrupted_line(error), file=sys.stderr)
             return interruption.as_interrupted(error).exit_code
+        except Exception as error:  # a second signal inside compiled code: a SystemError
+            stopped = interruption.cause(error)
+            if stopped is None:
+                raise
+            print(interruption.interrupted_line(stopped), file=sys.stderr)
+            return stopped.exit_code
     return 0

@@ -34,8 +34,10 @@ def run_compare(args):
 
     from limprob.inference.compare import PARETO_K_BAD, compare_traces, table_to_json
     from limprob.inference.plots import save_elpd_comparison
-    from limprob.io import check_output_path
+    from limprob.io import check_output_path, refuse_overwriting_inputs
 
+    refuse_overwriting_inputs({"--plot": args.plot},
+                              {f"trace {i + 1}": path for i, path in enumerate(args.traces)})
     if args.plot:
         check_output_path(args.plot)
     table = compare_traces(args.traces, args.names, args.var_name)

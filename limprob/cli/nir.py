@@ -61,9 +61,14 @@ def export_metadata(tree, path: str | Path, which: str) -> dict:
             "limprob_version": str(attrs.get("version_limprob", ""))}
 
 
+EXPORT_ATTRIBUTES = ("network_n_hidden", "network_n_steps", "network_beta", "network_theta",
+                     "kappa", "chip_strength", "chip_seed", "seed")
+"""The numeric attributes of a trace that its exported graph is made of."""
+
+
 def load_training_trace(path):
     """A chip-in-the-loop training trace, or :class:`LimprobError` naming what ``path`` is."""
-    from limprob.io import load_trace
+    from limprob.io import check_trace, load_trace
 
     tree = load_trace(path, needs=set())
     model = tree.attrs.get("model", tree.attrs.get("method", "unknown"))
@@ -74,15 +79,16 @@ def load_training_trace(path):
     if missing:
         raise LimprobError(f"{path}: limprob trace lacks the group(s) "
                            f"{', '.join(sorted(missing))}")
-    return tree
+    return check_trace(tree, path, EXPORT_ATTRIBUTES)
 
 
 def run_export(args):
     """``limprob export``: write a training trace's point estimate as a NIR graph."""
     from limprob.chip.nir import to_nir, write_nir
-    from limprob.io import check_output_path
+    from limprob.io import check_output_path, refuse_overwriting_inputs
     from limprob.snn import Network
 
+    refuse_overwriting_inputs({"--nir": args.nir}, {"the trace": args.trace})
     out = check_output_path(args.nir)
     tree = load_training_trace(args.trace)
     attrs = tree.attrs
@@ -101,7 +107,7 @@ def evaluate_network(args):
     from limprob.chip.nir import from_nir
     from limprob.chip.simulated import SimulatedChip
     from limprob.data import split
-    from limprob.inference.evaluation import accuracy, evaluate_weights
+    from limprob.inference.evaluation import accuracy, evaluate_weights, project_evaluation
     from limprob.models.defaults import DEFAULT_KAPPA
     from limprob.validation import seed
 
@@ -115,6 +121,7 @@ def evaluate_network(args):
                            f"network cannot classify a table of {test.sizes['feature']} features "
                            f"and {table.sizes['class']} classes")
     chip = SimulatedChip(loaded.n_inputs, loaded.n_outputs, loaded.network, 0.0)
+    project_evaluation(chip, loaded.w_in, loaded.w_out, test, args.max_memory)
     kappa = float(loaded.metadata.get("kappa", DEFAULT_KAPPA))
     probabilities = evaluate_weights(chip, loaded.w_in, loaded.w_out, test, kappa)
     report = {"test_accuracy_ideal_chip": accuracy(probabilities, test["labels"].values),

@@ -124,10 +124,14 @@ def network_choice(args) -> dict:
 
 
 def load_chosen_table(args):
-    """The table ``--dataset`` or ``--data`` names (Wisconsin when neither)."""
+    """The table ``--dataset`` or ``--data`` names (Wisconsin when neither); reading ``--data``
+    is refused before it starts if it would need more memory than ``--max-memory`` (where the
+    command has one) or than is available."""
     from limprob.data import load_dataset, load_table
 
-    return load_table(args.data) if args.data else load_dataset(args.dataset or "wisconsin")
+    if args.data:
+        return load_table(args.data, max_memory=getattr(args, "max_memory", None))
+    return load_dataset(args.dataset or "wisconsin")
 
 
 def repeats(text: str):

@@ -27,8 +27,9 @@ def run_plot(args):
     from pathlib import Path
 
     from limprob.inference.plots import check_plottable, save_training_plot
-    from limprob.io import check_output_path, load_trace
+    from limprob.io import check_output_path, load_trace, refuse_overwriting_inputs
 
+    refuse_overwriting_inputs({"--out": args.out}, {"the trace": args.trace})
     out = check_output_path(args.out)
     tree = load_trace(args.trace, needs=set())
     check_plottable(tree, args.trace)

@@ -201,13 +201,16 @@ def _remote_chip_options(train):
 def _train(args):
     from limprob.inference.checkpoint import Checkpoint
     from limprob.inference.training import TrainConfig, check_checkpointable
-    from limprob.io import check_output_path, exclusive
+    from limprob.io import check_output_path, exclusive, refuse_overwriting_inputs
 
     if args.resume is not None:
         _resume(args)
         return
     if args.out is None:
         raise LimprobError("limprob train: the argument --out is required (unless --resume)")
+    screen = args.screen if args.screen not in ("none", "ideal") else None
+    refuse_overwriting_inputs({"--out": args.out, "--checkpoint": args.checkpoint},
+                              {"--data": args.data, "--screen": screen})
     if "checkpoint_every" in given_options(args) and args.checkpoint is None:
         raise LimprobError("limprob train: --checkpoint-every goes with --checkpoint DIR")
     out = check_output_path(args.out)
@@ -274,23 +277,25 @@ def _given_chip(args, stack):
 
 def _resume(args):
     """``--resume DIR``: finish the checkpointed run with its own settings, data and --out."""
-    from limprob.inference.checkpoint import Checkpoint
+    from limprob.inference.checkpoint import TABLE, Checkpoint
     from limprob.inference.training import checkpointed_config
-    from limprob.io import check_output_path, exclusive
+    from limprob.io import check_output_path, exclusive, refuse_overwriting_inputs
 
     extra = sorted(given_options(args) - RESUME_ALLOWS)
     if extra:
         raise LimprobError(f"limprob train: --resume takes the run's settings from its "
                            f"checkpoint; drop {', '.join(_flag(name) for name in extra)}")
     folder = Path(args.resume)
-    if not folder.is_dir():
-        Checkpoint.open(folder)  # says what is wrong
+    if not args.resume.strip() or not folder.is_dir():
+        Checkpoint.open(args.resume)  # says what is wrong
     with ExitStack() as locks:  # the checkpoint first: it names the --out to lock
         locks.enter_context(exclusive(folder))
         checkpoint = Checkpoint.open(folder)
         config = checkpointed_config(checkpoint)
         if checkpoint.out is None:
             raise LimprobError(f"{folder}: the checkpoint names no trace to write")
+        refuse_overwriting_inputs({"the checkpoint's trace": checkpoint.out},
+                                  {"its data table": folder / TABLE, "--resume": folder})
         out = check_output_path(checkpoint.out)
         locks.enter_context(exclusive(out))
         chip = None
@@ -337,6 +342,8 @@ def _train_into(out, config, args, table, checkpoint=None, chip=None):
         if checkpoint is not None and not tree.attrs["interrupted"]:
             checkpoint.mark_complete()
     if tree.attrs["interrupted"] or interruption.received():
+        if checkpoint is not None and checkpoint.complete:
+            resume = ""  # the run is finished: nothing to resume
         raise interruption.Interrupted(interruption.received() or signal.SIGINT,
                                        kept(tree, out) + resume)
     if tree.attrs.get("resumed"):
@@ -437,6 +444,7 @@ def _evaluate_options(evaluate):
                      "with --network: the neurons' reset, for a graph whose metadata does "
                      "not give it; must agree with the graph's own")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    add_max_memory(evaluate, "the evaluation (or reading the trace)")
 
 
 def _evaluate(args):
@@ -452,7 +460,7 @@ def _evaluate(args):
             or args.seed is not None or args.steps is not None):
         raise LimprobError("evaluate: --dataset, --data, --seed, --steps and --reset go with "
                            "--network; a trace holds its own test set and network")
-    report = evaluation(load_trace(args.trace))
+    report = evaluation(load_trace(args.trace, max_memory=args.max_memory))
     if args.json:
         print(json.dumps(report))
         return

@@ -138,8 +138,10 @@ def run_probe(args):
     from limprob.io import check_output_path, save_dataset
     from limprob.snn import Network
     from limprob.inference import cost
+    from limprob.io import refuse_overwriting_inputs
     from limprob.validation import positive_integer, seed
 
+    refuse_overwriting_inputs({"--out": args.out}, {"--data": args.data})
     out = check_output_path(args.out)
     seed("seed", args.seed)
     n_probes, n_obs = positive_integer("probes", args.probes), positive_integer("obs", args.obs)
@@ -180,11 +182,12 @@ def run_twin(args):
     from limprob.chip.probes import load_probes
     from limprob.chip.simulated import WEIGHT_RANGE
     from limprob.inference import cost
-    from limprob.io import check_output_path, save_trace
+    from limprob.io import check_output_path, refuse_overwriting_inputs, save_trace
     from limprob.twin import (PopulationConfig, TwinConfig, fit_population, fit_twin,
                               fit_twin_smc)
     from limprob.twin.weight_bits import CANDIDATES, check_candidates, choose_weight_bits
 
+    refuse_overwriting_inputs({"--out": args.out}, {"the probe dataset": args.probes})
     if args.population and args.smc:
         raise LimprobError("twin: --population and --smc cannot be combined")
     population_only = [flag for flag, given in (

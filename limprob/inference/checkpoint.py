@@ -7,13 +7,16 @@ loses at most the steps since the last write, and ``limprob train --resume DIR``
 A checkpoint is a folder:
 
     checkpoint.json         the run: its configuration (TrainConfig), the steps between
-                            writes, the trace it writes, the package versions, and whether the
-                            finished trace has been written ("complete")
+                            writes, the trace it writes, the package versions, whether the
+                            finished trace has been written ("complete"), the SHA-256 of
+                            table.nc ("table_sha256") and the run's hash ("run_sha256", of
+                            the configuration and the table's hash)
     table.nc                the data table the run splits, so resuming needs no --data
     chain-<c>.state         chain c's progress (pickle): steps done (tuning included), the
                             current point, the step methods' ``sampling_state`` (tuning, the
                             cached evaluation, the random generators), the chip's query count,
-                            and the draw files that hold its draws
+                            the draw files that hold its draws with the SHA-256 of each,
+                            and the run's hash
     chain-<c>-<s>.npz       chain c's draws after tuning from step s on, each posterior
                             variable and sample stat as the sampler recorded it
 
@@ -21,6 +24,16 @@ Every file is written under a temporary name, flushed to disk and renamed; a cha
 written before the state that names them. So whenever the process dies, the folder describes
 the chain as of a write that completed. Tuning steps leave no draws (PyMC discards them), only
 the state at the end of them.
+
+``--resume`` trusts nothing it has not checked (:meth:`Checkpoint.open`, before any chip
+query): the manifest's fields and types; the run's hash, recomputed from the configuration and
+table.nc, against the manifest's (an edited configuration or table is refused); every chain's
+state (one that does not unpickle, as a truncated one does not, is refused) against the run's
+hash (a state from another run is refused); and every draw file a state names against its
+size and SHA-256 (a missing, truncated or swapped draw file is refused). The draw files'
+checksums live in the states, which are replaced atomically with each write, not in the
+manifest, so that a process killed between two writes never leaves a manifest and a state
+that disagree.
 
 The state files are pickles: open only checkpoints you (or your own runs) wrote, as with any
 pickle. A checkpoint is refused when it was written by other versions of limprob, PyMC,
@@ -30,6 +43,8 @@ not be the one that started).
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import pickle
@@ -45,7 +60,7 @@ from limprob.errors import LimprobError
 from limprob.io import ENGINE, write_atomically
 from limprob.validation import positive_integer
 
-FORMAT = 1
+FORMAT = 2
 """The layout this module writes and reads."""
 MANIFEST = "checkpoint.json"
 TABLE = "table.nc"
@@ -67,6 +82,10 @@ class ChainProgress:
     """The chip's query count then (None: the chip does not count)."""
     draw_files: tuple[str, ...] = ()
     """The files that hold the chain's draws after tuning, in order."""
+    draw_checksums: tuple[str, ...] = ()
+    """The SHA-256 (hex) of each of ``draw_files``."""
+    run_sha256: str = ""
+    """The hash of the run whose chain this is (the manifest's ``run_sha256``)."""
 
 
 class Checkpoint:
@@ -80,6 +99,8 @@ class Checkpoint:
         self.out = out
         self.resuming = manifest is not None
         """Whether this checkpoint was opened to resume a run (:meth:`open`)."""
+        self._checksums: dict[int, dict[str, str]] = {}
+        """Each chain's draw files and their SHA-256, as verified or written."""
 
     @classmethod
     def new(cls, path: str | Path, *, every: int = DEFAULT_EVERY,
@@ -88,7 +109,9 @@ class Checkpoint:
         (checked now, by creating and removing a file; refused with :class:`LimprobError`
         otherwise). ``out`` is the trace the run writes, recorded so that resuming writes it
         again."""
-        path = Path(path)
+        from limprob.io import check_path_name
+
+        path = check_path_name(path, "checkpoint folder")
         positive_integer("checkpoint every", every)
         if path.exists() and not path.is_dir():
             raise LimprobError(f"{path}: is a file, not a folder")
@@ -111,6 +134,8 @@ class Checkpoint:
         its run is complete, or if it was written by other package versions."""
         from limprob.inference.sampling import package_versions
 
+        if not str(path).strip():
+            raise LimprobError("--resume: an empty path names no checkpoint folder")
         path = Path(path)
         if not path.is_dir():
             raise LimprobError(f"{path}: no such folder")
@@ -119,9 +144,9 @@ class Checkpoint:
         except (OSError, UnicodeDecodeError, ValueError):
             raise LimprobError(f"{path}: not a limprob checkpoint (no readable "
                                f"{MANIFEST})") from None
-        if (not isinstance(manifest, dict) or manifest.get("limprob_checkpoint") != FORMAT
-                or not {"config", "every", "versions"} <= set(manifest)):
+        if not isinstance(manifest, dict) or manifest.get("limprob_checkpoint") != FORMAT:
             raise LimprobError(f"{path}: not a limprob checkpoint of format {FORMAT}")
+        _check_manifest(path, manifest)
         if manifest.get("complete"):
             raise LimprobError(f"{path}: its run is complete (it wrote "
                                f"{manifest.get('out')}); there is nothing to resume")
@@ -134,7 +159,47 @@ class Checkpoint:
                                "written with")
         checkpoint = cls(path, manifest, every=manifest["every"], out=manifest.get("out"))
         _remove_temporaries(path)  # left by a process killed while writing
+        checkpoint.verify()
         return checkpoint
+
+    def verify(self) -> None:
+        """Check, before anything is sampled, that the folder holds one run, whole: the run's
+        hash recomputed from the manifest's configuration and table.nc, each chain's state
+        made by that run, and each draw file the state names, by size and SHA-256 (module
+        docstring); :class:`LimprobError` naming the first file that fails."""
+        manifest = self._manifest
+        table_hash = None
+        if manifest.get("table"):
+            if not (self.path / TABLE).is_file():
+                raise LimprobError(f"{self.path}: the checkpoint lacks its {TABLE}")
+            table_hash = file_sha256(self.path / TABLE)
+            if table_hash != manifest["table_sha256"]:
+                raise LimprobError(f"{self.path / TABLE}: changed since the run wrote it "
+                                   "(its SHA-256 differs from the manifest's)")
+        if run_sha256(manifest["config"], table_hash) != manifest["run_sha256"]:
+            raise LimprobError(f"{self.path / MANIFEST}: the configuration was edited since "
+                               "the run wrote it (its hash differs from the manifest's); a "
+                               "checkpoint resumes only the run that wrote it")
+        for state in sorted(self.path.glob("chain-*.state")):
+            try:
+                chain = int(state.name.removeprefix("chain-").removesuffix(".state"))
+            except ValueError:
+                raise LimprobError(f"{state}: not a chain's state file name") from None
+            progress = self.progress(chain)
+            if progress.run_sha256 != manifest["run_sha256"]:
+                raise LimprobError(f"{state}: the state of another run's chain (its run hash "
+                                   "differs from the manifest's)")
+            if len(progress.draw_checksums) != len(progress.draw_files):
+                raise LimprobError(f"{state}: names {len(progress.draw_files)} draw files "
+                                   f"but holds {len(progress.draw_checksums)} checksums")
+            for name, checksum in zip(progress.draw_files, progress.draw_checksums):
+                draws = self.path / name
+                if not draws.is_file():
+                    raise LimprobError(f"{draws}: missing; chain {chain}'s state names it")
+                if file_sha256(draws) != checksum:
+                    raise LimprobError(f"{draws}: not the file chain {chain} wrote (truncated, "
+                                       "edited or another run's: its SHA-256 differs)")
+            self._checksums[chain] = dict(zip(progress.draw_files, progress.draw_checksums))
 
     @property
     def begun(self) -> bool:
@@ -151,9 +216,16 @@ class Checkpoint:
 
     def table(self) -> xr.Dataset:
         """The data table the run splits."""
+        from limprob.data import check_table
+        from limprob.io import read_netcdf
+
         if not (self.path / TABLE).is_file():
             raise LimprobError(f"{self.path}: the checkpoint lacks its {TABLE}")
-        return xr.load_dataset(self.path / TABLE, engine=ENGINE)
+        table = read_netcdf(self.path / TABLE, "checkpointed table")
+        if not {"features", "labels"} <= set(table.data_vars) or "class" not in table.coords:
+            raise LimprobError(f"{self.path / TABLE}: not a data table")
+        with np.errstate(all="ignore"):
+            return check_table(table)
 
     def begin(self, config, table: xr.Dataset | None = None) -> None:
         """Write the manifest of a new checkpoint for ``config`` (a dataclass, the run's
@@ -167,13 +239,22 @@ class Checkpoint:
         from limprob.inference.sampling import package_versions
 
         self.path.mkdir(exist_ok=True)
+        table_hash = None
         if table is not None:
             write_atomically(self.path / TABLE,
                              lambda name: table.to_netcdf(name, engine=ENGINE))
-        manifest = {"limprob_checkpoint": FORMAT, "config": asdict(config),
+            table_hash = file_sha256(self.path / TABLE)
+        settings = json.loads(json.dumps(asdict(config)))
+        manifest = {"limprob_checkpoint": FORMAT, "config": settings,
                     "every": self.every, "out": self.out, "table": table is not None,
+                    "table_sha256": table_hash, "run_sha256": run_sha256(settings, table_hash),
                     "versions": package_versions(), "complete": False}
         self._write_manifest(manifest)
+
+    @property
+    def complete(self) -> bool:
+        """Whether the run's finished trace has been written (:meth:`mark_complete`)."""
+        return bool(self._manifest and self._manifest.get("complete"))
 
     def mark_complete(self) -> None:
         """Record that the run's finished trace has been written: it is not resumed again."""
@@ -198,6 +279,11 @@ class Checkpoint:
             raise LimprobError(f"{path}: not a chain's state")
         return progress
 
+    @property
+    def run_hash(self) -> str:
+        """The run's hash, as its manifest records it."""
+        return self._manifest["run_sha256"]
+
     def draws(self, chain: int, progress: ChainProgress) -> Iterator[tuple[int, dict]]:
         """Chain ``chain``'s draws after tuning, as ``(first step, {name: array})`` per file."""
         for name in progress.draw_files:
@@ -209,13 +295,57 @@ class Checkpoint:
                draws: dict | None = None) -> ChainProgress:
         """Write chain ``chain``'s ``draws`` (``{name: array}`` from step ``first`` on, if any)
         and then its ``progress``; return the progress as written (naming the new file)."""
+        checksums = self._checksums.setdefault(chain, {})
         if draws:
             name = f"chain-{chain}-{first:09d}.npz"
-            _write(self.path / name, lambda handle: np.savez(handle, **draws))
+            buffer = io.BytesIO()
+            np.savez(buffer, **draws)
+            content = buffer.getvalue()
+            _write(self.path / name, lambda handle: handle.write(content))
+            checksums[name] = hashlib.sha256(content).hexdigest()
             progress = replace(progress, draw_files=(*progress.draw_files, name))
+        progress = replace(progress, run_sha256=self.run_hash, draw_checksums=tuple(
+            checksums[name] for name in progress.draw_files))
         state = pickle.dumps(progress, protocol=pickle.HIGHEST_PROTOCOL)
         _write(self.path / f"chain-{chain}.state", lambda handle: handle.write(state))
         return progress
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 (hex) of the bytes of ``path``."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run_sha256(settings: dict, table_sha256: str | None) -> str:
+    """The hash of a run: SHA-256 of its configuration written as sorted JSON and of its
+    table's SHA-256 (None: the default table)."""
+    text = json.dumps({"config": settings, "table": table_sha256}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+MANIFEST_FIELDS = {"config": dict, "every": int, "versions": dict, "run_sha256": str,
+                   "table": bool}
+"""The manifest's fields a resume reads, with their types."""
+
+
+def _check_manifest(path: Path, manifest: dict) -> None:
+    """:class:`LimprobError` unless ``manifest`` has the fields a resume reads, of their
+    types (``out`` a path or null, ``table_sha256`` a hash when there is a table)."""
+    for name, kind in MANIFEST_FIELDS.items():
+        value = manifest.get(name)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise LimprobError(f"{path / MANIFEST}: a malformed manifest ({name} is "
+                               f"{'missing' if name not in manifest else type(value).__name__},"
+                               f" not {kind.__name__})")
+    positive_integer(f"{path / MANIFEST}: every", manifest["every"])
+    if not isinstance(manifest.get("out"), (str, type(None))) or manifest.get("out") == "":
+        raise LimprobError(f"{path / MANIFEST}: a malformed manifest (out is not a path)")
+    if manifest["table"] and not isinstance(manifest.get("table_sha256"), str):
+        raise LimprobError(f"{path / MANIFEST}: a malformed manifest (no table_sha256)")
 
 
 def _write(path: Path, write) -> None:

@@ -21,6 +21,29 @@ def evaluate_weights(chip: Chip, w_in: np.ndarray, w_out: np.ndarray, test: xr.D
     return class_probabilities(counts, kappa, chip.network.n_steps)
 
 
+def project_evaluation(chip: Chip, w_in: np.ndarray, w_out: np.ndarray, test: xr.Dataset,
+                       max_memory: float | None = None, long_seconds: float = 60.0) -> float:
+    """Projected wall time (s) of :func:`evaluate_weights` on ``test``: a query of its first
+    sample, timed (the second of two: the first may compile), times its samples; announced on stderr (one line) above
+    ``long_seconds``. Refused first (:class:`LimprobError`) when the query's inputs, membrane
+    potentials and counts, 8 x obs x (inputs + 2 x (hidden + outputs)) bytes, exceed
+    ``max_memory`` (default: the memory available)."""
+    import logging
+
+    from limprob.inference import cost
+
+    n_obs, n_inputs = test["features"].shape
+    n_hidden, n_outputs = w_in.shape[1], w_out.shape[1]
+    cost.check_memory(8 * n_obs * (n_inputs + 2 * (n_hidden + n_outputs)),
+                      "this evaluation", max_memory)
+    seconds = cost.seconds_per_query(chip, w_in, w_out, test["features"].values[:1]) * n_obs
+    if seconds > long_seconds:
+        logging.getLogger("limprob").warning(
+            f"limprob: the evaluation will take about {cost.duration(seconds)} ({n_obs} test "
+            f"samples x {chip.network.n_steps} time steps); SIGINT or SIGTERM stops it")
+    return seconds
+
+
 def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of samples whose most probable class is their label."""
     return float(np.mean(np.argmax(probabilities, axis=-1) == labels))

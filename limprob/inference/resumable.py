@@ -13,6 +13,7 @@ whether or not the run was stopped and resumed on the way (tests/test_checkpoint
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 import warnings
@@ -126,11 +127,23 @@ def _sample_chain(chain: int, step, trace, rng, start: dict, settings: SamplerSe
     else:
         point, done = _restore(chain, saved, step, trace, checkpoint, chip)
     written, stats, finished = done, None, False
+    stoppable = _stoppable_mid_step(step)
     try:
         for i in range(done, total):
+            # a step that may be stopped between its chip queries: the chain as it stood
+            # before it, to be written if it is
+            before = ((point, copy.deepcopy(step.sampling_state), getattr(chip, "queries", None))
+                      if stoppable else None)
             if i == tune:
                 step.stop_tuning()
-            point, stats = step.step(point)
+            try:
+                point, stats = step.step(point)
+            except interruption.StoppedMidStep:  # the step is abandoned, the chain written
+                if i > written:                  # as it stood before it
+                    checkpoint.record(chain, ChainProgress(
+                        i, *before, saved.draw_files if saved else ()),
+                        max(written, tune), _trace_draws(trace, max(written, tune), i))
+                break
             trace.record(point, stats, in_warmup=i < tune)
             log_warning_stats(stats)
             progress.update(chain_idx=chain, is_last=False, draw=i, stats=stats,
@@ -153,6 +166,13 @@ def _sample_chain(chain: int, step, trace, rng, start: dict, settings: SamplerSe
     finally:
         trace.close()
     return done
+
+
+def _stoppable_mid_step(step) -> bool:
+    """Whether a signal can stop one of ``step``'s steps between its chip queries: some
+    method estimates the likelihood from more than one query
+    (:func:`limprob.interruption.stop_mid_step`)."""
+    return any(getattr(method, "repeats", 1) != 1 for method in getattr(step, "methods", [step]))
 
 
 def _restore(chain: int, saved: ChainProgress, step, trace, checkpoint: Checkpoint,

@@ -69,6 +69,7 @@ from limprob.models.chip_in_the_loop import build_model
 from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W, dataset_network
 from limprob.snn import Network
 from limprob import validation
+from limprob import validation
 from limprob.validation import fraction, positive_integer, positive_number, seed, strength
 
 STEP_METHODS = {"pcn": PreconditionedCrankNicolson, "slice": EllipticalSlice,
@@ -204,8 +205,8 @@ class TrainConfig(SamplerSettings):
     def check_estimator(self):
         """Refuse likelihood-estimator settings that do not fit the chip's ``noise``."""
         if self.repeats != "auto":
-            positive_integer("repeats", self.repeats)
-        positive_integer("max repeats", self.max_repeats)
+            validation.repeats("repeats", self.repeats)
+        validation.repeats("max repeats", self.max_repeats)
         noisy = self.noise > 0
         if not noisy and (self.repeats != 1 or self.re_estimate_current):
             raise LimprobError(
@@ -466,14 +467,16 @@ def projected_seconds(chip: Chip, data: Split, config: TrainConfig) -> float:
     seconds = cost.seconds_per_query(
         chip, config.sigma_w * rng.standard_normal((chip.n_inputs, hidden)),
         config.sigma_w * rng.standard_normal((hidden, chip.n_outputs)), x)
+    repeats = config.repeats if isinstance(config.repeats, int) else 1  # auto: at least 1
     projected = cost.projected_seconds(
         draws=config.draws, tune=config.tune, chains=config.chains, cores=config.cores,
-        sampler=config.sampler, blocks=2 if config.blocks == "layers" else 1, seconds=seconds)
+        sampler=config.sampler, blocks=2 if config.blocks == "layers" else 1,
+        seconds=seconds * repeats)
     if projected > LONG_RUN_SECONDS:
         log.warning(f"limprob: sampling will take at least {cost.duration(projected)} "
                     f"({config.draws + config.tune} steps x {config.chains} chains at "
-                    f"{seconds * 1e3:.3g} ms a chip query); SIGINT or SIGTERM stops it and "
-                    f"keeps the draws so far")
+                    f"{seconds * 1e3:.3g} ms a chip query x {repeats} repeats); SIGINT or "
+                    f"SIGTERM stops it and keeps the draws so far")
     return projected
 
 

@@ -38,6 +38,8 @@ from rich.progress import TextColumn
 from rich.table import Column
 from scipy.special import logsumexp
 
+from limprob import interruption
+
 TARGET_ACCEPT = 0.234
 """Acceptance rate that is optimal for random-walk Metropolis in many dimensions
 (Roberts, Gelman and Gilks 1997)."""
@@ -414,7 +416,9 @@ class CachedEvaluationStep(ArrayStepShared):
         averaged in probability space (:class:`LikelihoodEstimator`); one call is returned as
         it is."""
         calls = []
-        for _ in range(self.repeats):
+        for repeat in range(self.repeats):
+            if repeat:  # a signal stops a long estimate at its next chip query
+                interruption.stop_mid_step()
             self._evaluations += 1
             calls.append(self._evaluate_function(q))
         model_logp, *pointwise = calls[0]
