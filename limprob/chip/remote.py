@@ -136,14 +136,17 @@ class RemoteChip:
 
     @property
     def noise(self) -> float:
+        """The served chip's declared membrane noise (units of the threshold)."""
         return self._info["noise"]
 
     @property
     def weight_bits(self) -> int | None:
+        """The served chip's weight resolution in bits (None: continuous)."""
         return self._info["weight_bits"]
 
     @property
     def weight_range(self) -> float:
+        """The served chip's weight converter range ``w_max``."""
         return self._info["weight_range"]
 
     def describe(self) -> dict:

@@ -91,6 +91,7 @@ class Lease:
     inputs: OrderedDict = field(default_factory=OrderedDict)
 
     def holder(self) -> str:
+        """Who holds the lease and since when, for a refusal message."""
         return (f"{self.peer} since {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(self.since))}"
                 f" UTC")
 
@@ -152,9 +153,11 @@ class ChipServer:
                 pass
 
     def stop(self) -> None:
+        """Ask the serving loop to end after the request in hand."""
         self._running = False
 
     def close(self) -> None:
+        """Close the socket and the ZeroMQ context."""
         self._socket.close(linger=0)
         self._context.term()
 

@@ -540,6 +540,9 @@ class Backprop:
         self.config = config
 
     def objective(self, chip: Chip, n_output: int, noise_rng: np.random.Generator) -> Objective:
+        """The method's loss and gradient of a mini-batch, its forward pass for validation and
+        the seconds it compiled in (:class:`Objective`), for ``chip`` with ``n_output``
+        outputs; ``noise_rng`` draws any membrane noise the method adds."""
         raise NotImplementedError
 
     def attrs(self) -> dict:
@@ -660,6 +663,7 @@ class IdealModelBackprop(Backprop):
     name = "backprop"
 
     def objective(self, chip, n_output, noise_rng):
+        """See :meth:`Backprop.objective`."""
         compiled, seconds = _compile(compiled_network)
         ideal, n_steps = _nominal(chip), chip.network.n_steps
         slope, kappa = float(self.config.slope), float(self.config.kappa)
@@ -680,6 +684,7 @@ class InTheLoopBackprop(Backprop):
     name = "in_the_loop_backprop"
 
     def objective(self, chip, n_output, noise_rng):
+        """See :meth:`Backprop.objective`."""
         compiled, seconds = _compile(compiled_network)
         ideal, n_steps = _nominal(chip), chip.network.n_steps
         slope, kappa = float(self.config.slope), float(self.config.kappa)
@@ -719,6 +724,7 @@ class NoiseAwareBackprop(Backprop):
     name = "noise_aware_backprop"
 
     def objective(self, chip, n_output, noise_rng):
+        """See :meth:`Backprop.objective`."""
         compiled, seconds = _compile(compiled_noise_aware_network)
         ideal = _nominal(chip)
         slope, kappa = float(self.config.slope), float(self.config.kappa)
@@ -750,9 +756,11 @@ class DistortionModelBackprop(Backprop):
         self.distortion = distortion
 
     def distortion_of(self, chip: Chip) -> Distortion:
+        """The distortion backprop trains through: the one given (a twin's)."""
         return self.distortion
 
     def objective(self, chip, n_output, noise_rng):
+        """See :meth:`Backprop.objective`."""
         compiled, seconds = _compile(compiled_distorted_network)
         arrays = self.distortion_of(chip).arrays(chip.network, chip.n_inputs, n_output)
         distortion = [np.ascontiguousarray(arrays[k], dtype=np.float64)
@@ -783,6 +791,7 @@ class OracleBackprop(DistortionModelBackprop):
         Backprop.__init__(self, config)
 
     def distortion_of(self, chip: Chip) -> Distortion:
+        """The chip's own hidden distortion (:func:`known_distortion`; simulation only)."""
         return known_distortion(chip)
 
 

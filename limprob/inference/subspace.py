@@ -152,6 +152,7 @@ class Subspace:
 
     @property
     def dimension(self) -> int:
+        """K, the number of directions (columns of the basis ``P``)."""
         return self.basis.shape[1]
 
     @property
