@@ -40,14 +40,22 @@ def build_model(chip: Chip, train: xr.Dataset, sigma_w: float = DEFAULT_SIGMA_W,
         gain = (pm.HalfNormal("kappa", kappa_sigma) if kappa is None
                 else pm.Data("kappa", float(kappa)))
 
-        def logp(value, w_in, w_out, gain, x):
-            return chip_log_likelihood(chip, w_in, w_out, gain, x, value)
-
-        def random(w_in, w_out, gain, x, rng=None, size=None):
-            return sample_labels(chip, w_in, w_out, gain, x, rng)
-
-        # One label per row of x: x is batched over obs, the weights and gain are shared.
-        pm.CustomDist("y", w_in, w_out, gain, x, logp=logp, random=random,
-                      signature="(i,h),(h,o),(),(i)->()", observed=train["labels"].values,
-                      dims="obs", dtype="int64")
+        observe_labels(chip, w_in, w_out, gain, x, train["labels"].values)
     return model
+
+
+def observe_labels(chip: Chip, w_in, w_out, gain, x, labels) -> None:
+    """The likelihood node ``y ~ Categorical(softmax(gain c(W) / T))``, ``c`` the counts the
+    chip answers, observed at ``labels (obs)``, in the model of the current context; its draws
+    (posterior predictive) are labels sampled at the chip's probabilities."""
+
+    def logp(value, w_in, w_out, gain, x):
+        return chip_log_likelihood(chip, w_in, w_out, gain, x, value)
+
+    def random(w_in, w_out, gain, x, rng=None, size=None):
+        return sample_labels(chip, w_in, w_out, gain, x, rng)
+
+    # One label per row of x: x is batched over obs, the weights and gain are shared.
+    pm.CustomDist("y", w_in, w_out, gain, x, logp=logp, random=random,
+                  signature="(i,h),(h,o),(),(i)->()", observed=labels, dims="obs",
+                  dtype="int64")

@@ -20,7 +20,7 @@ import pymc as pm
 import xarray as xr
 
 from limprob.chip.protocol import Chip
-from limprob.likelihood.chip_likelihood import chip_log_likelihood, sample_labels
+from limprob.models.chip_in_the_loop import observe_labels
 from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W
 
 
@@ -70,13 +70,5 @@ def build_subspace_model(chip: Chip, train: xr.Dataset, subspace,
         w_in, w_out = subspace_weights(subspace, sigma_w)
         gain = pm.Data("kappa", float(kappa))
 
-        def logp(value, w_in, w_out, gain, x):
-            return chip_log_likelihood(chip, w_in, w_out, gain, x, value)
-
-        def random(w_in, w_out, gain, x, rng=None, size=None):
-            return sample_labels(chip, w_in, w_out, gain, x, rng)
-
-        pm.CustomDist("y", w_in, w_out, gain, x, logp=logp, random=random,
-                      signature="(i,h),(h,o),(),(i)->()", observed=train["labels"].values,
-                      dims="obs", dtype="int64")
+        observe_labels(chip, w_in, w_out, gain, x, train["labels"].values)
     return model
