@@ -33,7 +33,7 @@ import xarray as xr
 
 from limprob.inference.backprop import BackpropConfig
 from limprob.io import save_dataset
-from limprob.study import Grid, StudySettings, pick, run_study
+from limprob.study import Grid, StudySettings, run_study
 
 SETTINGS = ((25.0, 150, 30), (10.0, 150, 30), (5.0, 150, 30), (5.0, 400, 30), (5.0, 400, 100))
 """(surrogate slope, most epochs, early-stopping patience) tried on Yin-Yang, in order of

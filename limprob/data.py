@@ -280,7 +280,7 @@ def _load_csv(path: Path, max_memory: float | None = None) -> xr.Dataset:
             if header is None:
                 raise LimprobError(f"{path}: the file is empty")
             names, label_col = _csv_header(path, header)
-            from limprob.inference.cost import check_memory  # the header first: it is quick
+            from limprob.validation import check_memory  # the header first: it is quick
 
             check_memory(CSV_BYTES_PER_BYTE * path.stat().st_size,
                          f"{path}: reading this table", max_memory)

@@ -254,7 +254,7 @@ def read_netcdf(path: str | Path, what: str, *, tree: bool = False,
     netCDF and HDF5 libraries raise for a corrupt file (OSError, RuntimeError, KeyError,
     ValueError, ...) becomes one line.
     """
-    from limprob.inference.cost import check_memory
+    from limprob.validation import check_memory
 
     path = check_input_file(path)
     opener = xr.open_datatree if tree else xr.open_dataset
@@ -282,9 +282,12 @@ def _reason(error: Exception, path=None) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-TRACE_ATTRIBUTES = ("training_chip_queries", "evaluation_chip_queries", "chip_strength",
-                    "chip_seed")
-"""Numeric attributes every training trace carries and ``limprob evaluate`` reports."""
+TRACE_ATTRIBUTES = ("training_chip_queries",)
+"""Numeric attributes every training trace carries (a trace of a user's chip has no
+``chip_strength`` or ``chip_seed``: its chip describes itself)."""
+
+EVALUATE_ATTRIBUTES = (*TRACE_ATTRIBUTES, "evaluation_chip_queries")
+"""Numeric attributes ``limprob evaluate`` reports."""
 
 
 def load_trace(path: str | Path, needs: set[str] | None = None, *,

@@ -66,8 +66,7 @@ from limprob.io import (ENGINE, check_output_path, exclusive, netcdf_attribute, 
 from limprob.models.defaults import dataset_network
 from limprob.snn import Network
 from limprob import validation
-from limprob import validation
-from limprob.validation import fraction, positive_integer, seed, strength
+from limprob.validation import fraction, seed, strength
 
 MH_METHODS = {"mh": "prior", "mh_ideal_start": "ideal"}
 """The MH rows and where their chains start (:attr:`TrainConfig.init`): prior draws, or

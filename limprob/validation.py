@@ -143,3 +143,31 @@ def workers(name: str, value) -> int:
     import os
 
     return count(name, value, 4 * (os.cpu_count() or 1))
+
+
+def available_bytes() -> int:
+    """Memory the system can give a new process now (psutil's ``available``)."""
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+def check_memory(needed: int, what: str, limit: float | None = None) -> int:
+    """Raise :class:`LimprobError` if ``needed`` bytes exceed ``limit`` (default: the memory
+    available now); return ``needed``."""
+    if limit is None:
+        limit, source = available_bytes(), "available"
+    else:
+        limit, source = positive_number("max memory", limit), "allowed by --max-memory"
+    if needed > limit:
+        raise LimprobError(
+            f"{what} needs an estimated {_size(needed)} of memory, more than the "
+            f"{_size(limit)} {source}; ask for less, or set the limit with --max-memory BYTES")
+    return needed
+
+
+def _size(n: float) -> str:
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n:.0f} bytes"

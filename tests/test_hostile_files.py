@@ -240,8 +240,8 @@ def text_posterior(tree):
 TRACES = {
     "predictions all NaN": (nan_predictions, ["evaluate"],
                             "point_estimates/probability holds NaN"),
-    "no chip strength": (drop_attribute("chip_strength"), ["evaluate"],
-                         "attribute chip_strength is missing"),
+    "no query count": (drop_attribute("training_chip_queries"), ["evaluate"],
+                       "attribute training_chip_queries is missing"),
     "no hidden size": (drop_attribute("network_n_hidden"), ["export", "--nir", "{out}"],
                        "attribute network_n_hidden is missing"),
     "no readout gain": (drop_attribute("kappa"), ["export", "--nir", "{out}"],

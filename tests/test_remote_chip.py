@@ -4,7 +4,6 @@ and trained on by ``limprob train --chip-address``."""
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess

@@ -22,8 +22,7 @@ from limprob.errors import LimprobError
 from limprob.inference import subspace as subspaces
 from limprob.inference.sampling import prior_draws
 from limprob.inference.step_methods import AdaptiveMetropolis, CountedStep
-from limprob.inference.training import (TrainConfig, make_step, simulated_chip, train,
-                                        train_on_chip)
+from limprob.inference.training import (TrainConfig, make_step, simulated_chip, train)
 from limprob.models.chip_in_the_loop import build_model
 from limprob.models.chip_subspace import subspace_weights
 

@@ -28,7 +28,8 @@ def fake_trace(method, queries, epochs=10, n_fit=40, n_validation=10, n_test=5):
                                                                    SIZE["hidden"]))),
                           "W_out": (("hidden", "class"), np.ones((SIZE["hidden"],
                                                                   SIZE["class"])))})
-    constant = xr.Dataset({"x": (("obs", "feature"), np.zeros((n_test, SIZE["feature"])))})
+    constant = xr.Dataset({"x": (("obs", "feature"), np.zeros((n_test, SIZE["feature"]))),
+                           "y": ("obs", np.zeros(n_test, dtype=np.int64))})
     points = xr.Dataset({"probability": (("point_estimate", "obs", "class"),
                                          np.full((1, n_test, SIZE["class"]), 0.5))})
     tree = xr.DataTree.from_dict({"weights": weights, "predictions_constant_data": constant,

@@ -113,11 +113,13 @@ def _print_bounds(report: dict, names=None) -> None:
 
 def _training_run_energy(args):
     from limprob.energy.training_run import training_energy
-    from limprob.io import check_output_path, load_trace, refuse_overwriting_inputs, save_trace
+    from limprob.io import (TRACE_ATTRIBUTES, check_output_path, load_trace,
+                            refuse_overwriting_inputs, save_trace)
 
     refuse_overwriting_inputs({"--out": args.out}, {"the trace": args.trace})
     out = check_output_path(args.out) if args.out else None
-    tree = load_trace(args.trace)
+    # the run's counts and its network's size; not its test set
+    tree = load_trace(args.trace, needs={"point_estimates"}, attributes=TRACE_ATTRIBUTES)
     summary = training_energy(tree, bits=args.bits, seed=args.seed)
     report = {str(name): {key: float(summary[name].sel(statistic=key))
                           for key in ("median", "low", "high")}

@@ -449,7 +449,7 @@ def _evaluate_options(evaluate):
 
 def _evaluate(args):
     from limprob.cli.nir import evaluate_network
-    from limprob.io import load_trace
+    from limprob.io import EVALUATE_ATTRIBUTES, load_trace
 
     if (args.trace is None) == (args.network is None):
         raise LimprobError("evaluate: give a trace or --network NET.nir, not both or neither")
@@ -460,7 +460,8 @@ def _evaluate(args):
             or args.seed is not None or args.steps is not None):
         raise LimprobError("evaluate: --dataset, --data, --seed, --steps and --reset go with "
                            "--network; a trace holds its own test set and network")
-    report = evaluation(load_trace(args.trace, max_memory=args.max_memory))
+    report = evaluation(load_trace(args.trace, attributes=EVALUATE_ATTRIBUTES,
+                                   max_memory=args.max_memory))
     if args.json:
         print(json.dumps(report))
         return

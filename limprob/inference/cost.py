@@ -24,8 +24,7 @@ import time
 
 import numpy as np
 
-from limprob.errors import LimprobError
-from limprob.validation import positive_number
+from limprob.validation import available_bytes, check_memory  # noqa: F401 (re-exported)
 
 BYTES_PER_NUMBER = 8
 SAMPLER_STATS = 8
@@ -56,34 +55,6 @@ def population_bytes(*, chips: int, probes: int, obs: int, inputs: int, hidden: 
     """Bytes of the population twin's simulated chips: mismatch draws and counts per chip."""
     per_chip = inputs * hidden + hidden * outputs + 3 * hidden + probes * obs * outputs
     return BYTES_PER_NUMBER * chips * per_chip
-
-
-def available_bytes() -> int:
-    """Memory the system can give a new process now (psutil's ``available``)."""
-    import psutil
-
-    return int(psutil.virtual_memory().available)
-
-
-def check_memory(needed: int, what: str, limit: float | None = None) -> int:
-    """Raise :class:`LimprobError` if ``needed`` bytes exceed ``limit`` (default: the memory
-    available now); return ``needed``."""
-    if limit is None:
-        limit, source = available_bytes(), "available"
-    else:
-        limit, source = positive_number("max memory", limit), "allowed by --max-memory"
-    if needed > limit:
-        raise LimprobError(
-            f"{what} needs an estimated {_size(needed)} of memory, more than the "
-            f"{_size(limit)} {source}; ask for less, or set the limit with --max-memory BYTES")
-    return needed
-
-
-def _size(n: float) -> str:
-    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.3g} {unit}"
-    return f"{n:.0f} bytes"
 
 
 def seconds_per_query(chip, w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray) -> float:

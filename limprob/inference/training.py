@@ -69,7 +69,6 @@ from limprob.models.chip_in_the_loop import build_model
 from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W, dataset_network
 from limprob.snn import Network
 from limprob import validation
-from limprob import validation
 from limprob.validation import fraction, positive_integer, positive_number, seed, strength
 
 STEP_METHODS = {"pcn": PreconditionedCrankNicolson, "slice": EllipticalSlice,
