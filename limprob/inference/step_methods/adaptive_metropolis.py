@@ -87,18 +87,12 @@ class AdaptiveMetropolis(BlockedMetropolis):
         super()._reset_chain()
         self._proposal_factor = getattr(self, "_initial_factor", None)
 
-    def _learn_covariance(self, q: np.ndarray):
-        """Welford update of the tuning draws' covariance; from ``covariance_warmup`` steps on
-        the proposal follows it (the scale restarts once, at the switch)."""
-        self._n_seen += 1
-        if self._mean is None:
-            self._mean, self._scatter = q.astype(float).copy(), np.zeros((q.size, q.size))
-            return
-        delta = q - self._mean
-        self._mean = self._mean + delta / self._n_seen
-        self._scatter = self._scatter + np.outer(delta, q - self._mean)
-        if self._n_seen < max(self.covariance_warmup, 2):
-            return
-        if self._n_seen == max(self.covariance_warmup, 2):
-            self.log_scale = float(np.log(2.38 / np.sqrt(q.size)))
-        self._proposal_factor = self._factor(self._scatter / (self._n_seen - 1))
+    def _covariance_switch(self) -> int:
+        """The blocked walk's Welford update (:meth:`BlockedMetropolis._learn_covariance`)
+        switches to the learned covariance at ``covariance_warmup`` steps, but not before two
+        draws give a covariance at all."""
+        return max(self.covariance_warmup, 2)
+
+    def _covariance_factor(self, covariance: np.ndarray) -> np.ndarray:
+        """The Haario factor of a learned covariance (:meth:`_factor`)."""
+        return self._factor(covariance)

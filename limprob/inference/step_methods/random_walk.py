@@ -149,12 +149,19 @@ class BlockedMetropolis(DelayedAcceptance, CachedEvaluationStep):
         delta = q - self._mean
         self._mean = self._mean + delta / self._n_seen
         self._scatter = self._scatter + np.outer(delta, q - self._mean)
-        if self._n_seen < self.covariance_warmup:
+        if self._n_seen < self._covariance_switch():
             return
-        if self._n_seen == self.covariance_warmup:
+        if self._n_seen == self._covariance_switch():
             self.log_scale = float(np.log(2.38 / np.sqrt(q.size)))
-        covariance = self._scatter / (self._n_seen - 1) + 1e-10 * np.eye(q.size)
-        self._proposal_factor = np.linalg.cholesky(covariance)
+        self._proposal_factor = self._covariance_factor(self._scatter / (self._n_seen - 1))
+
+    def _covariance_switch(self) -> int:
+        """The tuning step from which proposals follow the learned covariance."""
+        return self.covariance_warmup
+
+    def _covariance_factor(self, covariance: np.ndarray) -> np.ndarray:
+        """The proposal's factor ``L`` (``L L^T = C + 1e-10 I``) of a learned covariance."""
+        return np.linalg.cholesky(covariance + 1e-10 * np.eye(len(covariance)))
 
     @staticmethod
     def competence(var, has_grad):
