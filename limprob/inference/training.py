@@ -62,7 +62,7 @@ from limprob.inference.starts import check_init, choose_starts
 from limprob.inference.step_methods import (BlockedMetropolis, CountedStep, DEMetropolisZCached,
                                             EllipticalSlice, PreconditionedCrankNicolson,
                                             layer_blocks, take_recorded_stats)
-from limprob.inference.step_methods.base import LikelihoodEstimator
+from limprob.inference.step_methods.likelihood_estimator import LikelihoodEstimator
 from limprob.inference import subspace as subspaces
 from limprob.io import netcdf_attribute
 from limprob.models.chip_in_the_loop import build_model
@@ -138,7 +138,7 @@ class TrainConfig(SamplerSettings):
     given chip's ``weight_bits`` (:func:`for_chip`)."""
     repeats: int | str = 1
     """Chip queries per likelihood estimate, averaged in probability space, or ``"auto"``
-    (a pilot picks them; :class:`~limprob.inference.step_methods.base.LikelihoodEstimator`)."""
+    (a pilot picks them; :class:`~limprob.inference.step_methods.likelihood_estimator.LikelihoodEstimator`)."""
     re_estimate_current: bool = False
     """Draw the current point's estimate again on every step (Monte Carlo within Metropolis:
     approximate) instead of keeping it (pseudo-marginal: exact)."""
