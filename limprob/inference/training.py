@@ -68,6 +68,7 @@ from limprob.io import netcdf_attribute
 from limprob.models.chip_in_the_loop import build_model
 from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W, dataset_network
 from limprob.snn import Network
+from limprob.trace import predictions_constant_data
 from limprob import validation
 from limprob.validation import fraction, positive_integer, positive_number, seed, strength
 
@@ -383,11 +384,7 @@ def _finish(tree: xr.DataTree, model: pm.Model, step, chip: Chip, data: Split,
     predictive_queries = chip.queries - before
     tree["predictions"] = predicted
     tree["point_estimates"] = points
-    tree["predictions_constant_data"] = xr.Dataset(
-        {"x": (("obs", "feature"), data.test["features"].values),
-         "y": ("obs", data.test["labels"].values)},
-        coords={"obs": data.test["obs"].values, "feature": data.test["feature"].values},
-    )
+    tree["predictions_constant_data"] = predictions_constant_data(data.test)
 
     training_queries = int(tree["sample_stats"]["chip_queries"].isel(draw=-1).sum())
     attrs = {
