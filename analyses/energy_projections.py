@@ -31,7 +31,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from limprob.energy import limits  # noqa: E402
+from limprob import energy_limits as limits  # noqa: E402
 from limprob.inference.figure_style import PARAMETER_SYMBOLS, save_figure  # noqa: E402
 from limprob.models import lim_energy  # noqa: E402
 from limprob.io import save_dataset  # noqa: E402

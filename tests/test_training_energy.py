@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 
 from limprob.chip import SimulatedChip
-from limprob.energy.limits import BOUND_NAMES
+from limprob.energy_limits import BOUND_NAMES
 from limprob.energy.report import device_draws
 from limprob.energy.training_run import (
     digital_training_flops,

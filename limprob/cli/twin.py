@@ -28,7 +28,7 @@ PROBE_HIDDEN = 8
 
 PROBE_OPTIONS = (
     ("hidden", "n_hidden", "hidden LIF neurons"),
-    ("steps", "n_steps", "time steps T"),
+    ("time-steps", "n_steps", "time steps T"),
 )
 
 
@@ -160,19 +160,6 @@ def run_probe(args):
           f"({args.obs} inputs each); wrote {out}")
 
 
-def network_of(probes):
-    """The nominal network of a probe dataset: hidden size from its weights, the rest from its
-    attributes (the reference defaults when a driver did not write them)."""
-    from limprob.snn import Network
-
-    nominal = Network()
-    return Network(n_hidden=probes.sizes["hidden"],
-                   n_steps=int(probes.attrs.get("network_n_steps", nominal.n_steps)),
-                   beta=float(probes.attrs.get("network_beta", nominal.beta)),
-                   theta=float(probes.attrs.get("network_theta", nominal.theta)),
-                   reset=str(probes.attrs.get("network_reset", nominal.reset)))
-
-
 def run_twin(args):
     """``limprob twin``: fit a per-chip or population twin to a probe dataset and write its
     trace."""
@@ -183,6 +170,8 @@ def run_twin(args):
     from limprob.chip.simulated import WEIGHT_RANGE
     from limprob.inference import cost
     from limprob.io import check_output_path, refuse_overwriting_inputs, save_trace
+    from limprob.snn import Network
+    from limprob.trace import network_from_attrs
     from limprob.twin import (PopulationConfig, TwinConfig, fit_population, fit_twin,
                               fit_twin_smc)
     from limprob.twin.weight_bits import CANDIDATES, check_candidates, choose_weight_bits
@@ -202,7 +191,8 @@ def run_twin(args):
     candidates = check_candidates(args.weight_bits_candidates or CANDIDATES)
     out = check_output_path(args.out)
     probes = load_probes(args.probes)
-    network = network_of(probes)
+    network = network_from_attrs(probes.attrs, n_hidden=probes.sizes["hidden"],
+                                 nominal=Network())
     progress = not args.no_progress
     sampler = config_fields(args, SAMPLER_OPTIONS)
     if args.population:

@@ -64,7 +64,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import ClassVar
 
@@ -86,6 +86,7 @@ from limprob.inference.sampling import package_versions
 from limprob.likelihood.chip_likelihood import class_probabilities
 from limprob.models.defaults import DEFAULT_KAPPA
 from limprob.snn import Network, lif_layer_step
+from limprob.trace import predictions_constant_data
 from limprob.validation import positive_integer, positive_number, seed
 
 MIN_FIRING_FRACTION = 0.25
@@ -703,6 +704,26 @@ def _converter(chip: Chip) -> tuple[float, float, float]:
     return w_max, converter_delta(bits, w_max), 1.0 if bits else 0.0
 
 
+def _noisy_model_objective(compiled: CompiledNetwork, seconds: float, model: Sequence,
+                           config: BackpropConfig, chip: Chip, noise) -> Objective:
+    """The objective of a software model of the chip with membrane noise and the chip's weight
+    converter: ``compiled`` called with the model's parameters ``model`` (the nominal leak and
+    threshold, or a distortion's arrays), the surrogate slope and readout gain of ``config``,
+    fresh noise ``noise(n_obs)`` (:func:`_membrane_noise`) and ``chip``'s converter, for the
+    mini-batches and the validation alike."""
+    slope, kappa = float(config.slope), float(config.kappa)
+    converter = _converter(chip)
+
+    def batch_step(w_in, w_out, xb, yb):
+        return compiled.loss_and_gradient(xb, yb, w_in, w_out, *model, slope, kappa,
+                                          *noise(xb.shape[0]), *converter)
+
+    return Objective(batch_step,
+                     lambda w_in, w_out, x: compiled.forward(x, w_in, w_out, *model,
+                                                             *noise(x.shape[0]), *converter),
+                     seconds)
+
+
 def _membrane_noise(chip: Chip, n_output: int, noise_rng: np.random.Generator, *,
                     always_draw: bool):
     """``noise(n_obs)``: fresh nominal membrane noise (step, obs, neuron) for the hidden and
@@ -725,20 +746,9 @@ class NoiseAwareBackprop(Backprop):
 
     def objective(self, chip, n_output, noise_rng):
         """See :meth:`Backprop.objective`."""
-        compiled, seconds = _compile(compiled_noise_aware_network)
-        ideal = _nominal(chip)
-        slope, kappa = float(self.config.slope), float(self.config.kappa)
-        converter = _converter(chip)
-        noise = _membrane_noise(chip, n_output, noise_rng, always_draw=True)
-
-        def batch_step(w_in, w_out, xb, yb):
-            return compiled.loss_and_gradient(xb, yb, w_in, w_out, *ideal, slope, kappa,
-                                              *noise(xb.shape[0]), *converter)
-
-        return Objective(batch_step,
-                         lambda w_in, w_out, x: compiled.forward(x, w_in, w_out, *ideal,
-                                                                 *noise(x.shape[0]), *converter),
-                         seconds)
+        return _noisy_model_objective(
+            *_compile(compiled_noise_aware_network), _nominal(chip), self.config, chip,
+            _membrane_noise(chip, n_output, noise_rng, always_draw=True))
 
 
 class DistortionModelBackprop(Backprop):
@@ -765,18 +775,9 @@ class DistortionModelBackprop(Backprop):
         arrays = self.distortion_of(chip).arrays(chip.network, chip.n_inputs, n_output)
         distortion = [np.ascontiguousarray(arrays[k], dtype=np.float64)
                       if np.ndim(arrays[k]) else float(arrays[k]) for k in DISTORTION_ARRAYS]
-        slope, kappa = float(self.config.slope), float(self.config.kappa)
-        converter = _converter(chip)
-        noise = _membrane_noise(chip, n_output, noise_rng, always_draw=False)
-
-        def batch_step(w_in, w_out, xb, yb):
-            return compiled.loss_and_gradient(xb, yb, w_in, w_out, *distortion, slope, kappa,
-                                              *noise(xb.shape[0]), *converter)
-
-        return Objective(batch_step,
-                         lambda w_in, w_out, x: compiled.forward(x, w_in, w_out, *distortion,
-                                                                 *noise(x.shape[0]), *converter),
-                         seconds)
+        return _noisy_model_objective(
+            compiled, seconds, distortion, self.config, chip,
+            _membrane_noise(chip, n_output, noise_rng, always_draw=False))
 
 
 class OracleBackprop(DistortionModelBackprop):
@@ -826,13 +827,8 @@ def _trace(data: Split, w_in, w_out, history, test_probability, network: Network
     )
     training["train_loss"].attrs["units"] = "nats per sample"
     training["validation_loss"].attrs["units"] = "nats per sample"
-    obs = data.test["obs"].values
-    constant = xr.Dataset(
-        {"x": (("obs", "feature"), data.test["features"].values),
-         "y": ("obs", data.test["labels"].values)},
-        coords={"obs": obs, "feature": features},
-    )
     return xr.DataTree.from_dict({"weights": weights, "training": training,
                                   "point_estimates": point_dataset(test_probability[None],
                                                                    ["mean"], data.test),
-                                  "predictions_constant_data": constant})
+                                  "predictions_constant_data":
+                                      predictions_constant_data(data.test)})

@@ -10,7 +10,7 @@ chip query. Two software chips:
   parameters (the mismatch draws at their posterior means, zero where the twin has none).
 
 Delayed acceptance stays exact whatever the screen; a screen far from the chip only wastes
-proposals (:class:`~limprob.inference.step_methods.base.DelayedAcceptance`).
+proposals (:class:`~limprob.inference.step_methods.acceptance.DelayedAcceptance`).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from limprob.errors import LimprobError
 from limprob.io import load_trace
 from limprob.likelihood.chip_likelihood import categorical_log_likelihood
 from limprob.snn import Network
+from limprob.trace import NETWORK_PREFIX
 
 
 def screen_chip(spec: str, network: Network, n_inputs: int, n_outputs: int) -> ParametricChip:
@@ -38,8 +39,8 @@ def screen_chip(spec: str, network: Network, n_inputs: int, n_outputs: int) -> P
         raise LimprobError(f"{spec}: not a digital-twin trace (model "
                            f"{tree.attrs.get('model')!r}); --screen takes 'ideal' or a trace "
                            "written by limprob twin")
-    hidden = int(tree.attrs.get("network_n_hidden", -1))
-    steps = int(tree.attrs.get("network_n_steps", -1))
+    hidden = int(tree.attrs.get(NETWORK_PREFIX + "n_hidden", -1))
+    steps = int(tree.attrs.get(NETWORK_PREFIX + "n_steps", -1))
     if (hidden, steps) != (network.n_hidden, network.n_steps):
         raise LimprobError(f"{spec}: the twin was fitted for {hidden} hidden neurons and "
                            f"{steps} steps, the network has {network.n_hidden} and "

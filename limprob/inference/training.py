@@ -62,12 +62,13 @@ from limprob.inference.starts import check_init, choose_starts
 from limprob.inference.step_methods import (BlockedMetropolis, CountedStep, DEMetropolisZCached,
                                             EllipticalSlice, PreconditionedCrankNicolson,
                                             layer_blocks, take_recorded_stats)
-from limprob.inference.step_methods.base import LikelihoodEstimator
+from limprob.inference.step_methods.likelihood_estimator import LikelihoodEstimator
 from limprob.inference import subspace as subspaces
 from limprob.io import netcdf_attribute
 from limprob.models.chip_in_the_loop import build_model
 from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W, dataset_network
 from limprob.snn import Network
+from limprob.trace import predictions_constant_data
 from limprob import validation
 from limprob.validation import fraction, positive_integer, positive_number, seed, strength
 
@@ -138,7 +139,7 @@ class TrainConfig(SamplerSettings):
     given chip's ``weight_bits`` (:func:`for_chip`)."""
     repeats: int | str = 1
     """Chip queries per likelihood estimate, averaged in probability space, or ``"auto"``
-    (a pilot picks them; :class:`~limprob.inference.step_methods.base.LikelihoodEstimator`)."""
+    (a pilot picks them; :class:`~limprob.inference.step_methods.likelihood_estimator.LikelihoodEstimator`)."""
     re_estimate_current: bool = False
     """Draw the current point's estimate again on every step (Monte Carlo within Metropolis:
     approximate) instead of keeping it (pseudo-marginal: exact)."""
@@ -383,11 +384,7 @@ def _finish(tree: xr.DataTree, model: pm.Model, step, chip: Chip, data: Split,
     predictive_queries = chip.queries - before
     tree["predictions"] = predicted
     tree["point_estimates"] = points
-    tree["predictions_constant_data"] = xr.Dataset(
-        {"x": (("obs", "feature"), data.test["features"].values),
-         "y": ("obs", data.test["labels"].values)},
-        coords={"obs": data.test["obs"].values, "feature": data.test["feature"].values},
-    )
+    tree["predictions_constant_data"] = predictions_constant_data(data.test)
 
     training_queries = int(tree["sample_stats"]["chip_queries"].isel(draw=-1).sum())
     attrs = {
