@@ -39,9 +39,9 @@ from pathlib import Path
 
 import nir
 import numpy as np
-import torch
 import snntorch
 import snntorch.utils
+import torch
 from snntorch.export_nir import export_to_nir
 from snntorch.import_nir import import_from_nir
 

@@ -7,8 +7,8 @@ completes or a loop stops at its next check (:func:`stop_if_received`; sampling 
 every draw, and PyMC's ``pm.sample``, which catches ``KeyboardInterrupt``, then returns the
 draws it has; a likelihood estimate of many chip queries checks between them,
 :func:`stop_mid_step`); a second signal raises at once, and an error it causes inside compiled
-code is reported as the interruption it is (:func:`cause`). :func:`received` says which signal came first; the CLI exits with ``128 + signal``
-(130 for SIGINT, 143 for SIGTERM), never 0.
+code is reported as the interruption it is (:func:`cause`). :func:`received` says which signal
+came first; the CLI exits with ``128 + signal`` (130 for SIGINT, 143 for SIGTERM), never 0.
 
 Handlers can only be installed from the main thread; elsewhere :func:`handled` does nothing.
 """

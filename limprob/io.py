@@ -268,7 +268,8 @@ def read_netcdf(path: str | Path, what: str, *, tree: bool = False,
             try:
                 return stored.load()
             except Exception as error:
-                raise LimprobError(f"{path}: a corrupt NetCDF file ({_reason(error, path)})") from None
+                reason = _reason(error, path)
+                raise LimprobError(f"{path}: a corrupt NetCDF file ({reason})") from None
 
 
 def _reason(error: Exception, path=None) -> str:
@@ -309,7 +310,8 @@ def load_trace(path: str | Path, needs: set[str] | None = None, *,
         try:
             tree = upgrade(tree)
         except Exception as error:  # a layout upgrade cannot read
-            raise LimprobError(f"{path}: not a trace of a known layout ({_reason(error, path)})") from None
+            reason = _reason(error, path)
+            raise LimprobError(f"{path}: not a trace of a known layout ({reason})") from None
     if needs is None:
         needs = ({"posterior", "sample_stats"} if tree.attrs.get("method", "mh") == "mh"
                  else {"weights"}) | {"point_estimates", "predictions_constant_data"}

@@ -31,7 +31,6 @@ from limprob.errors import LimprobError
 from limprob.streams import normal
 from limprob.validation import hidden, time_steps
 
-
 RESETS = ("subtract", "zero")
 """What a spike does to the potential: subtract the threshold, or set it to zero."""
 

@@ -2,7 +2,8 @@
 
 limprob's network (:mod:`limprob.snn`) as a NIR graph
 
-    Input (I,) -> Linear W_in^T (H, I) -> LIF (H,) -> Linear W_out^T (O, H) -> LIF (O,) -> Output (O,)
+    Input (I,) -> Linear W_in^T (H, I) -> LIF (H,) -> Linear W_out^T (O, H) -> LIF (O,)
+    -> Output (O,)
 
 with NIR's continuous-time LIF ``tau dv/dt = (v_leak - v) + r I`` discretised as snnTorch's
 ``Leaky`` is (the mapping NIR documents for snnTorch): with step ``dt``,
@@ -15,7 +16,8 @@ so that one Euler step ``v += dt / tau (v_leak - v + r I)`` is ``v = beta v + I`
 NIR's LIF resets to ``v_reset`` (0 here) after a spike. A network with ``reset = "zero"``
 (:mod:`limprob.snn`) is exactly that reading, ``v[t] = beta (1 - s[t-1]) v[t-1] + I[t]``, the
 one a consumer that follows NIR's definition applies (snnTorch's ``import_from_nir`` builds
-``Leaky(reset_mechanism="zero")``). A network with ``reset = "subtract"`` resets by subtraction one step later,
+``Leaky(reset_mechanism="zero")``). A network with ``reset = "subtract"`` resets by subtraction
+one step later,
 ``v[t] = beta v[t-1] + I[t] - theta s[t-1]``, which the node parameters cannot say: only a
 consumer that reads the metadata runs it as trained. The graph's metadata names the reset
 (``reset_mechanism``) with ``time_steps`` T, the exact ``beta``, the input encoding (the
@@ -156,7 +158,8 @@ def from_nir(path: str | Path, time_steps: int | None = None,
         return checked_network(read_graph(path), time_steps, reset)
     except LimprobError as error:
         message = str(error)
-        raise LimprobError(message if message.startswith(str(path)) else f"{path}: {message}")
+        raise LimprobError(
+            message if message.startswith(str(path)) else f"{path}: {message}") from None
 
 
 def checked_network(graph, time_steps: int | None = None,
@@ -386,7 +389,8 @@ def _neuron_constants(metadata: dict, lifs: dict, reset: str) -> tuple[float, fl
                       ("v_threshold", "thresholds")):
         if not np.all(np.isfinite(values[key])) or np.ptp(values[key]) != 0:
             raise LimprobError(f"the LIF neurons' {text} differ ({values[key].min():g} .. "
-                               f"{values[key].max():g}); limprob's network has one value for all neurons")
+                               f"{values[key].max():g}); limprob's network has one value for "
+                               "all neurons")
     if np.any(values["v_leak"] != 0):
         raise LimprobError("the LIF neurons have a non-zero leak voltage v_leak; limprob's "
                            "neurons leak to 0")

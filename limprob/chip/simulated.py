@@ -30,12 +30,12 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
+from limprob import validation
 from limprob.chip.distortion import Distortion, design_distortion, draw_mismatch
 from limprob.chip.kernels import batched_distorted_counts, chip_counts
 from limprob.errors import LimprobError
 from limprob.snn import Network
 from limprob.streams import stream_key
-from limprob import validation
 from limprob.validation import non_negative_number, positive_integer, positive_number
 
 WEIGHT_RANGE = 2.0

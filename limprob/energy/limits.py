@@ -163,7 +163,8 @@ def lim_update_joules(ops, bits, temperature_k, time_ratio, protocol_constant=1.
 
 
 def lim_consolidation_joules(n_params, temperature_k, retention_s, attempt_time_s, flip_tolerance):
-    """LIM consolidation wall N kT ln(tau_ret / (tau_0 eps)) (J): each parameter made durable once."""
+    """LIM consolidation wall N kT ln(tau_ret / (tau_0 eps)) (J): each parameter made durable
+    once."""
     return n_params * retention_barrier_joules(
         temperature_k, retention_s, attempt_time_s, flip_tolerance
     )
@@ -181,7 +182,8 @@ def lim_joules(ops, n_params, bits, temperature_k, time_ratio, retention_s, atte
 
 def static_joules(ops, bits, temperature_k, time_ratio, retention_s, attempt_time_s,
                   flip_tolerance, protocol_constant=1.0):
-    """Static-barrier memory E_static = OPS b kT ln(tau_ret / (tau_0 eps)) + OPS c_p kT tau_r/tau_u (J).
+    """Static-barrier memory (J),
+    E_static = OPS b kT ln(tau_ret / (tau_0 eps)) + OPS c_p kT tau_r/tau_u.
 
     Every bit of every update is written into a barrier sized for long retention.
     """
@@ -254,7 +256,8 @@ def bounds(
     memory = (device["retention_s"], device["attempt_time_s"], device["flip_tolerance"])
     if np.any(retention_barrier_kt(*memory) <= 0):
         raise LimprobError("retention_s must exceed attempt_time_s * flip_tolerance")
-    T, b, ratio, cp = (device[k] for k in ("temperature_k", "bits", "time_ratio", "protocol_constant"))
+    T, b, ratio, cp = (device[k]
+                       for k in ("temperature_k", "bits", "time_ratio", "protocol_constant"))
     return {
         "landauer_joules": landauer_joules(ops, b, T),
         "lim_joules": lim_joules(ops, n_params, b, T, ratio, *memory, cp),

@@ -35,9 +35,9 @@ is in C_fwd). MH's C_bp is 0: its host only draws proposals and sums log-likelih
 n_train K) operations per query, not counted; but an MH run whose chains started from
 backprop (``--init ideal`` or ``twin:``) carries those backprops' C_bp
 (``start_digital_training_flops``). The oracle and the twin's backprop are counted as the
-ideal model's (their distortion adds O(N) FLOPs per pass, not counted). C_bp is priced at the accelerator's energy per
-FLOP, ``E_bp = C_bp e_flop`` (J), and each bound's total is the chip's share plus E_bp,
-evaluated draw by draw (the same e_flop in both terms of the accelerator total).
+ideal model's (their distortion adds O(N) FLOPs per pass, not counted). C_bp is priced at the
+accelerator's energy per FLOP, ``E_bp = C_bp e_flop`` (J), and each bound's total is the chip's
+share plus E_bp, evaluated draw by draw (the same e_flop in both terms of the accelerator total).
 """
 
 from __future__ import annotations
@@ -48,8 +48,13 @@ import xarray as xr
 from limprob.energy import limits
 from limprob.energy.report import device_draws
 from limprob.errors import LimprobError
-from limprob.inference.backprop import (DistortionModelBackprop, IdealModelBackprop,
-                                        InTheLoopBackprop, NoiseAwareBackprop, OracleBackprop)
+from limprob.inference.backprop import (
+    DistortionModelBackprop,
+    IdealModelBackprop,
+    InTheLoopBackprop,
+    NoiseAwareBackprop,
+    OracleBackprop,
+)
 from limprob.models import energy_draws
 from limprob.snn import flops_per_run
 

@@ -710,8 +710,10 @@ def _membrane_noise(chip: Chip, n_output: int, noise_rng: np.random.Generator, *
     without noise unless ``always_draw``."""
     network = chip.network
     sd = float(chip.noise) * network.theta
-    shapes = lambda n_obs: ((network.n_steps, n_obs, network.n_hidden),  # noqa: E731
-                            (network.n_steps, n_obs, n_output))
+
+    def shapes(n_obs: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+        return ((network.n_steps, n_obs, network.n_hidden), (network.n_steps, n_obs, n_output))
+
     if sd == 0.0 and not always_draw:
         return lambda n_obs: tuple(np.zeros(shape) for shape in shapes(n_obs))
     return lambda n_obs: tuple(sd * noise_rng.standard_normal(shape) for shape in shapes(n_obs))

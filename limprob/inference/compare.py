@@ -69,7 +69,8 @@ def check_same_observations(trees: dict[str, xr.DataTree], var_name: str) -> Non
                 and np.array_equal(first.values, other.values))
         if not same:
             raise LimprobError(f"{names[0]} and {name} were fitted to different observations of "
-                               f"{var_name!r}; LOO and evidence compare models of the same data only")
+                               f"{var_name!r}; LOO and evidence compare models of the same data "
+                               "only")
 
 
 def smc_log_marginal_likelihood(tree: xr.DataTree) -> float | None:

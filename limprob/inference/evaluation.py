@@ -24,10 +24,10 @@ def evaluate_weights(chip: Chip, w_in: np.ndarray, w_out: np.ndarray, test: xr.D
 def project_evaluation(chip: Chip, w_in: np.ndarray, w_out: np.ndarray, test: xr.Dataset,
                        max_memory: float | None = None, long_seconds: float = 60.0) -> float:
     """Projected wall time (s) of :func:`evaluate_weights` on ``test``: a query of its first
-    sample, timed (the second of two: the first may compile), times its samples; announced on stderr (one line) above
-    ``long_seconds``. Refused first (:class:`LimprobError`) when the query's inputs, membrane
-    potentials and counts, 8 x obs x (inputs + 2 x (hidden + outputs)) bytes, exceed
-    ``max_memory`` (default: the memory available)."""
+    sample, timed (the second of two: the first may compile), times its samples; announced on
+    stderr (one line) above ``long_seconds``. Refused first (:class:`LimprobError`) when the
+    query's inputs, membrane potentials and counts, 8 x obs x (inputs + 2 x (hidden +
+    outputs)) bytes, exceed ``max_memory`` (default: the memory available)."""
     import logging
 
     from limprob.inference import cost

@@ -168,7 +168,7 @@ def draw_rank_panel(rank, ax, tree: xr.DataTree, log_likelihood: xr.DataArray, c
 
     diagnostics = function_space_diagnostics(tree)
     rhat = float(diagnostics["rhat_log_likelihood"])
-    for line, colour, chain in zip(np.ravel(rank.viz["ecdf_lines"]["log_likelihood"].values),
+    for line, _colour, chain in zip(np.ravel(rank.viz["ecdf_lines"]["log_likelihood"].values),
                                    colours, log_likelihood["chain"].values):
         line.set(label=f"chain {chain}", zorder=4, linewidth=1.2)
     suspicious = rank.viz.children.get("suspicious_points")

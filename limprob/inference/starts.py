@@ -88,10 +88,15 @@ def _backprop_candidates(method_of_seed, software_chip: Chip, data: Split, seeds
 def model_candidates(init: str, chip: Chip, data: Split, kappa: float,
                      seeds: tuple[int, ...]) -> tuple[list[Candidate], dict]:
     """The candidates ``init`` names, and what making them cost (attributes)."""
-    from limprob.inference.backprop import (BackpropConfig, DistortionModelBackprop,
-                                            IdealModelBackprop)
+    from limprob.inference.backprop import (
+        BackpropConfig,
+        DistortionModelBackprop,
+        IdealModelBackprop,
+    )
 
-    config = lambda seed: BackpropConfig(seed=seed, kappa=kappa)  # noqa: E731
+    def config(seed: int) -> BackpropConfig:
+        return BackpropConfig(seed=seed, kappa=kappa)
+
     if init == "prior":
         return [], {}
     if init == "ideal":

@@ -22,7 +22,10 @@ import numpy as np
 import pytensor.tensor as pt
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
-from pytensor.link.numba.dispatch.basic import generate_fallback_impl, register_funcify_and_cache_key
+from pytensor.link.numba.dispatch.basic import (
+    generate_fallback_impl,
+    register_funcify_and_cache_key,
+)
 
 from limprob.chip.protocol import Chip, CompiledChip
 

@@ -23,7 +23,6 @@ from limprob.chip.protocol import Chip
 from limprob.models.chip_in_the_loop import observe_labels
 from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W
 
-
 SUBSPACE_DATA = ("subspace_centre", "subspace_basis", "subspace_prior_mean",
                  "subspace_prior_precision")
 """The ``pm.Data`` that hold ``W_c``, ``P`` and z's prior mean and precision."""

@@ -35,10 +35,19 @@ import xarray as xr
 from limprob.energy import limits
 from limprob.errors import LimprobError
 from limprob.io import cached_trace
-from limprob.models.energy_draws import (CHARACTERISATION_FILE, DEVICE_POSTERIOR_CACHE,
-                                         DEVICE_POSTERIOR_SETTINGS, DEVICE_VARS, ENERGY_VARS,
-                                         DevicePriors, bound_draws, device_posterior_inputs,
-                                         energies_on_draws, scenario_dataset, summarise)
+from limprob.models.energy_draws import (
+    CHARACTERISATION_FILE,
+    DEVICE_POSTERIOR_CACHE,
+    DEVICE_POSTERIOR_SETTINGS,
+    DEVICE_VARS,
+    ENERGY_VARS,
+    DevicePriors,
+    bound_draws,
+    device_posterior_inputs,
+    energies_on_draws,
+    scenario_dataset,
+    summarise,
+)
 
 __all__ = ["CHARACTERISATION_FILE", "DEVICE_VARS", "ENERGY_VARS", "DevicePriors", "bound_draws",
            "build_model", "device_posterior", "device_posterior_inputs", "load_characterisation",
@@ -46,7 +55,8 @@ __all__ = ["CHARACTERISATION_FILE", "DEVICE_VARS", "ENERGY_VARS", "DevicePriors"
 
 
 def load_characterisation(path=None):
-    """Retention measurements (dim ``measurement``: ``barrier_ev`` in eV, ``retention_time_s`` in s).
+    """Retention measurements (dim ``measurement``: ``barrier_ev`` in eV, ``retention_time_s``
+    in s).
 
     Defaults to the synthetic data shipped with limprob (truth in its ``truth_*`` attributes).
     """

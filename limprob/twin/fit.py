@@ -39,8 +39,14 @@ from limprob.chip.protocol import Chip
 from limprob.data import Split
 from limprob.errors import LimprobError
 from limprob.inference.evaluation import accuracy, best_chain, evaluate_weights, point_dataset
-from limprob.inference.sampling import (SamplerSettings, exact_arithmetic, name_block_dims,
-                                        package_versions, prior_draws, sample)
+from limprob.inference.sampling import (
+    SamplerSettings,
+    exact_arithmetic,
+    name_block_dims,
+    package_versions,
+    prior_draws,
+    sample,
+)
 from limprob.inference.step_methods import BlockedMetropolis, layer_blocks
 from limprob.models.chip_twin import build_twin_model, distortion_names, identity_point
 from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W
@@ -114,7 +120,9 @@ def data_groups(probes: xr.Dataset, train: xr.Dataset | None):
         observed["y"] = ("obs", train["labels"].values)
         constant["x"] = (("obs", "feature"), train["features"].values)
         coords |= {"obs": train["obs"].values, "feature": train["feature"].values}
-    used = lambda variables: {d for v in variables.values() for d in v[0]}
+    def used(variables: dict) -> set:
+        return {d for v in variables.values() for d in v[0]}
+
     return (xr.Dataset(observed, coords={k: v for k, v in coords.items() if k in used(observed)}),
             xr.Dataset(constant, coords={k: v for k, v in coords.items() if k in used(constant)}))
 

@@ -14,13 +14,22 @@ import xarray as xr
 from limprob import validation
 from limprob.chip.simulated import WEIGHT_RANGE
 from limprob.errors import LimprobError
-from limprob.io import netcdf_attribute
-from limprob.inference.sampling import (SamplerSettings, exact_arithmetic, package_versions,
-                                        prior_draws, sample)
+from limprob.inference.sampling import (
+    SamplerSettings,
+    exact_arithmetic,
+    package_versions,
+    prior_draws,
+    sample,
+)
 from limprob.inference.step_methods import BlockedMetropolis, take_recorded_stats
+from limprob.io import netcdf_attribute
 from limprob.likelihood.synthetic import summary_names
-from limprob.models.chip_population import (DEFAULT_CHIPS, DEFAULT_GROUPS,
-                                            build_population_model, observed_summaries)
+from limprob.models.chip_population import (
+    DEFAULT_CHIPS,
+    DEFAULT_GROUPS,
+    build_population_model,
+    observed_summaries,
+)
 from limprob.snn import Network
 from limprob.twin.fit import data_groups, probe_attrs
 from limprob.validation import positive_integer, positive_number
