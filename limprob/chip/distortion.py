@@ -46,16 +46,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from limprob.errors import LimprobError
 from limprob.snn import Network
 from limprob.validation import non_negative_number
-
-if TYPE_CHECKING:
-    from limprob.chip.simulated import SimulatedChip
 
 LEAK_MAX = 0.99
 """Largest leak a distortion can produce (unless the nominal leak is already larger)."""
@@ -206,7 +203,7 @@ def design_distortion(strength: float, mismatch: dict[str, Any]) -> Distortion:
                       **mismatch)
 
 
-def represented_truth(chip: SimulatedChip) -> dict[str, float]:
+def represented_truth(chip: Any) -> dict[str, float]:
     """A simulated chip's global distortion in the per-chip twin's parameters (for evaluation
     only: it reads the chip's private draws).
 
@@ -232,7 +229,7 @@ def represented_truth(chip: SimulatedChip) -> dict[str, float]:
     }
 
 
-def hidden_distortion(chip: SimulatedChip) -> Distortion:
+def hidden_distortion(chip: Any) -> Distortion:
     """The :class:`Distortion` a :class:`~limprob.chip.SimulatedChip` hides (for evaluation and
     tests only: training never sees it)."""
     return chip._distortion

@@ -42,6 +42,8 @@ share plus E_bp, evaluated draw by draw (the same e_flop in both terms of the ac
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import xarray as xr
 
@@ -134,9 +136,9 @@ def training_energy(tree: xr.DataTree, bits: int = limits.DEFAULT_BITS, seed: in
     draws = energy_draws.energies_on_draws(scenario, device_draws(seed), seed)
     chip = draws[list(limits.BOUND_NAMES)].isel(scenario=0, drop=True)
     digital = digital_flops * draws["accelerator_j_per_flop"]
-    energies = chip.assign(digital_training_joules=digital,
-                           **{f"total_{name}": chip[name] + digital
-                              for name in limits.BOUND_NAMES})
+    energies = chip.assign({"digital_training_joules": digital,
+                            **{f"total_{name}": chip[name] + digital
+                               for name in limits.BOUND_NAMES}})
     summary = energy_draws.summarise(energies, prob=prob)
     summary.attrs = {"weight_writes": float(scenario["ops"][0]),
                      "forward_flops": float(scenario["flops"][0]),
@@ -146,7 +148,7 @@ def training_energy(tree: xr.DataTree, bits: int = limits.DEFAULT_BITS, seed: in
     return summary
 
 
-def with_training_energy(tree: xr.DataTree, **kwargs) -> xr.DataTree:
+def with_training_energy(tree: xr.DataTree, **kwargs: Any) -> xr.DataTree:
     """A copy of ``tree`` (same attributes, same groups) with a ``training_energy`` group."""
     tree = tree.copy()
     tree["training_energy"] = training_energy(tree, **kwargs)
