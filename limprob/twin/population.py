@@ -52,7 +52,7 @@ class PopulationConfig(SamplerSettings):
     draws: int = field(default=1500, kw_only=True)
     tune: int = field(default=1500, kw_only=True)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         super().__post_init__()
         positive_integer("n_chips", self.n_chips)
         positive_integer("n_groups", self.n_groups)
