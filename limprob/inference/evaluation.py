@@ -7,6 +7,8 @@ others read a trace's posterior and log-likelihood. Class probabilities are thos
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import xarray as xr
 
@@ -69,7 +71,8 @@ def thinned_draws(posterior: xr.Dataset, n: int) -> xr.Dataset:
 def total_log_likelihood(log_likelihood: xr.Dataset) -> xr.DataArray:
     """The training log-likelihood of each draw (chain, draw), summed over observations and
     observed variables (nats)."""
-    return sum(log_likelihood[name].sum("obs") for name in log_likelihood.data_vars)
+    return cast(xr.DataArray,
+                sum(log_likelihood[name].sum("obs") for name in log_likelihood.data_vars))
 
 
 def best_chain(log_likelihood: xr.Dataset) -> int:
@@ -83,7 +86,8 @@ the best chain; ``best``, the visited draw with the highest training log-likelih
 the last draw of the best chain."""
 
 
-def posterior_mean_weights(posterior: xr.Dataset, log_likelihood: xr.Dataset):
+def posterior_mean_weights(posterior: xr.Dataset, log_likelihood: xr.Dataset
+                           ) -> tuple[np.ndarray, np.ndarray]:
     """W*: the posterior mean of ``W_in`` and ``W_out`` within the best chain.
 
     Chains of this posterior settle in different modes (permuting hidden neurons, or flipping
@@ -93,7 +97,8 @@ def posterior_mean_weights(posterior: xr.Dataset, log_likelihood: xr.Dataset):
     return point_estimate_weights(posterior, log_likelihood, "mean")
 
 
-def point_estimate_weights(posterior: xr.Dataset, log_likelihood: xr.Dataset, which: str):
+def point_estimate_weights(posterior: xr.Dataset, log_likelihood: xr.Dataset, which: str
+                           ) -> tuple[np.ndarray, np.ndarray]:
     """``W_in``, ``W_out`` of the point estimate ``which`` (one of :data:`POINT_ESTIMATES`).
 
     Within a chain that is still climbing, the mean lags behind the chain's best and last
@@ -101,8 +106,8 @@ def point_estimate_weights(posterior: xr.Dataset, log_likelihood: xr.Dataset, wh
     """
     if which == "best":
         total = total_log_likelihood(log_likelihood)
-        chain, draw = np.unravel_index(int(np.argmax(total.values)), total.shape)
-        point = posterior.isel(chain=int(chain), draw=int(draw))
+        best_chain_index, best_draw = np.unravel_index(int(np.argmax(total.values)), total.shape)
+        point = posterior.isel(chain=int(best_chain_index), draw=int(best_draw))
         return point["W_in"].values, point["W_out"].values
     chain = posterior.isel(chain=best_chain(log_likelihood))
     if which == "last":
@@ -158,7 +163,7 @@ ACCURACY_NAMES = {"mean": "posterior_mean", "best": "best_draw", "last": "last_d
 
 
 def test_accuracies(points: xr.DataArray, labels: np.ndarray,
-                    predicted: xr.Dataset | None = None) -> dict[str, float]:
+                    predicted: xr.Dataset | None = None) -> dict[str, float | None]:
     """Accuracy of each point estimate in ``points`` (point_estimate, obs, class) and, given
     the thinned draws' ``predicted`` probabilities, of their predictive average (class
     probabilities averaged over the draws: the headline, ``test_accuracy_predictive``; None

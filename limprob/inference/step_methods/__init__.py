@@ -18,9 +18,13 @@ delayed acceptance, a cheap approximation of it), the counters only an object wi
 ``queries`` count.
 """
 
-from limprob.inference.step_methods.base import (TARGET_ACCEPT, log_likelihood_stat,
-                                                 robbins_monro_log_scale, take_recorded_stats)
 from limprob.inference.step_methods.adaptive_metropolis import AdaptiveMetropolis
+from limprob.inference.step_methods.base import (
+                                                 TARGET_ACCEPT,
+                                                 log_likelihood_stat,
+                                                 robbins_monro_log_scale,
+                                                 take_recorded_stats,
+)
 from limprob.inference.step_methods.blocks import layer_blocks
 from limprob.inference.step_methods.counting import ChipQueryCounter, CountedStep
 from limprob.inference.step_methods.demcz import DEMetropolisZCached

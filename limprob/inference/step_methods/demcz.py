@@ -8,11 +8,17 @@ from pymc.step_methods.compound import Competence
 from pymc.step_methods.state import dataclass_state
 from pymc.vartypes import continuous_types
 
-from limprob.inference.step_methods.base import (MOVE_STATS, TARGET_ACCEPT,
-                                                 CachedEvaluationState,
-                                                 CachedEvaluationStep, EvaluationCache,
-                                                 LikelihoodEstimator, Progress,
-                                                 resolve_vars, robbins_monro_log_scale)
+from limprob.inference.step_methods.base import (
+    MOVE_STATS,
+    TARGET_ACCEPT,
+    CachedEvaluationState,
+    CachedEvaluationStep,
+    EvaluationCache,
+    LikelihoodEstimator,
+    Progress,
+    resolve_vars,
+    robbins_monro_log_scale,
+)
 
 
 @dataclass_state

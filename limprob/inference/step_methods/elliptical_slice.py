@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from limprob.inference.step_methods.base import (CachedEvaluationStep, EvaluationCache,
-                                                 LikelihoodEstimator,
-                                                 GaussianPrior, Progress, resolve_vars)
+from limprob.inference.step_methods.base import (
+    CachedEvaluationStep,
+    EvaluationCache,
+    GaussianPrior,
+    LikelihoodEstimator,
+    Progress,
+    resolve_vars,
+)
 from limprob.inference.step_methods.pcn import PreconditionedCrankNicolson
 
 

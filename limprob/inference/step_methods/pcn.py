@@ -8,12 +8,19 @@ from pymc.step_methods.compound import Competence
 from pymc.step_methods.state import dataclass_state
 from pytensor.tensor.random.basic import NormalRV
 
-from limprob.inference.step_methods.base import (MOVE_STATS, CachedEvaluationState,
-                                                 CachedEvaluationStep, DelayedAcceptance,
-                                                 EvaluationCache,
-                                                 LikelihoodEstimator,
-                                                 GaussianPrior, Progress, Screen, resolve_vars,
-                                                 robbins_monro_log_scale)
+from limprob.inference.step_methods.base import (
+    MOVE_STATS,
+    CachedEvaluationState,
+    CachedEvaluationStep,
+    DelayedAcceptance,
+    EvaluationCache,
+    GaussianPrior,
+    LikelihoodEstimator,
+    Progress,
+    Screen,
+    resolve_vars,
+    robbins_monro_log_scale,
+)
 
 PCN_TARGET_ACCEPT = 0.25
 """Default acceptance rate that pCN's ``beta`` is tuned toward."""

@@ -6,12 +6,19 @@ import numpy as np
 from pymc.step_methods.compound import Competence
 from pymc.step_methods.state import dataclass_state
 
-from limprob.inference.step_methods.base import (MOVE_STATS, TARGET_ACCEPT,
-                                                 CachedEvaluationState,
-                                                 CachedEvaluationStep, DelayedAcceptance,
-                                                 EvaluationCache, LikelihoodEstimator,
-                                                 Progress, Screen, resolve_vars,
-                                                 robbins_monro_log_scale)
+from limprob.inference.step_methods.base import (
+    MOVE_STATS,
+    TARGET_ACCEPT,
+    CachedEvaluationState,
+    CachedEvaluationStep,
+    DelayedAcceptance,
+    EvaluationCache,
+    LikelihoodEstimator,
+    Progress,
+    Screen,
+    resolve_vars,
+    robbins_monro_log_scale,
+)
 
 
 @dataclass_state
