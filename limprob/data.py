@@ -354,11 +354,11 @@ def _load_netcdf(path: Path, max_memory: float | None = None) -> xr.Dataset:
     classes = raw["class"].values if "class" in raw.coords else _class_names(labels, path)
     if len(names) != features.shape[1] or np.ndim(classes) != 1:
         raise LimprobError(f"{path}: the feature or class names do not fit the features")
-    names, classes = [str(n) for n in names], [str(c) for c in classes]
-    for what, values in (("feature", names), ("class", classes)):
+    feature_names, class_names = [str(n) for n in names], [str(c) for c in classes]
+    for what, values in (("feature", feature_names), ("class", class_names)):
         if len(set(values)) != len(values):
             raise LimprobError(f"{path}: the {what} names repeat")
-    return _table(features.astype(np.float64), labels, names, classes, str(path))
+    return _table(features.astype(np.float64), labels, feature_names, class_names, str(path))
 
 
 def load_table(path: str | Path | None = None, *, max_memory: float | None = None

@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final, Literal, cast, overload
 
 import numpy as np
 import xarray as xr
@@ -245,6 +245,12 @@ def netcdf_bytes(node: xr.Dataset | xr.DataTree) -> int:
     return total
 
 
+@overload
+def read_netcdf(path: str | Path, what: str, *, tree: Literal[False] = False,
+                max_memory: float | None = None) -> xr.Dataset: ...
+@overload
+def read_netcdf(path: str | Path, what: str, *, tree: Literal[True],
+                max_memory: float | None = None) -> xr.DataTree: ...
 def read_netcdf(path: str | Path, what: str, *, tree: bool = False,
                 max_memory: float | None = None) -> xr.Dataset | xr.DataTree:
     """The NetCDF file at ``path`` (a Dataset, or with ``tree`` a DataTree), loaded into memory,
@@ -305,7 +311,7 @@ def load_trace(path: str | Path, needs: set[str] | None = None, *,
     ``attributes`` names others. A trace written before ``point_estimates`` had a group of its
     own (the point estimates in ``predictions``) is read in today's layout (:func:`upgrade`).
     """
-    tree = cast(xr.DataTree, read_netcdf(path, "trace", tree=True, max_memory=max_memory))
+    tree = read_netcdf(path, "trace", tree=True, max_memory=max_memory)
     if not tree.attrs.get("limprob_trace"):
         raise LimprobError(f"{path}: not a limprob trace (no limprob_trace attribute)")
     with quiet():

@@ -52,7 +52,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO
 
 import numpy as np
 import xarray as xr
@@ -225,7 +225,7 @@ class Checkpoint:
 
         if not (self.path / TABLE).is_file():
             raise LimprobError(f"{self.path}: the checkpoint lacks its {TABLE}")
-        table = cast(xr.Dataset, read_netcdf(self.path / TABLE, "checkpointed table"))
+        table = read_netcdf(self.path / TABLE, "checkpointed table")
         if not {"features", "labels"} <= set(table.data_vars) or "class" not in table.coords:
             raise LimprobError(f"{self.path / TABLE}: not a data table")
         with np.errstate(all="ignore"):
