@@ -10,7 +10,7 @@ chip query. Two software chips:
   parameters (the mismatch draws at their posterior means, zero where the twin has none).
 
 Delayed acceptance stays exact whatever the screen; a screen far from the chip only wastes
-proposals (:class:`~limprob.inference.step_methods.base.DelayedAcceptance`).
+proposals (:class:`~limprob.inference.step_methods.acceptance.DelayedAcceptance`).
 """
 
 from __future__ import annotations

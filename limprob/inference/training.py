@@ -43,50 +43,32 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
-from limprob import interruption, validation
+from limprob import interruption
 from limprob.chip.plugins import load_chip
 from limprob.chip.protocol import Chip, require_chip
 from limprob.chip.simulated import SimulatedChip
 from limprob.data import Split, load_table, split
 from limprob.errors import LimprobError
 from limprob.inference import cost
-from limprob.inference import subspace as subspaces
 from limprob.inference.checkpoint import Checkpoint
 from limprob.inference.diagnostics import convergence_attrs
-from limprob.inference.evaluation import (
-    POINT_ESTIMATES,
-    accuracy,
-    best_chain,
-    evaluate_weights,
-    point_estimate_weights,
-    point_predictions,
-    predictions,
-    test_accuracies,
-)
-from limprob.inference.sampling import (
-    SamplerSettings,
-    exact_arithmetic,
-    name_block_dims,
-    package_versions,
-    prior_draws,
-    sample,
-)
+from limprob.inference.evaluation import (POINT_ESTIMATES, accuracy, best_chain,
+                                          evaluate_weights, point_estimate_weights,
+                                          point_predictions, predictions, test_accuracies)
+from limprob.inference.sampling import (SamplerSettings, exact_arithmetic, name_block_dims,
+                                        package_versions, prior_draws, sample)
 from limprob.inference.screening import make_screen, screen_chip
 from limprob.inference.starts import check_init, choose_starts
-from limprob.inference.step_methods import (
-    BlockedMetropolis,
-    CountedStep,
-    DEMetropolisZCached,
-    EllipticalSlice,
-    PreconditionedCrankNicolson,
-    layer_blocks,
-    take_recorded_stats,
-)
-from limprob.inference.step_methods.base import LikelihoodEstimator
+from limprob.inference.step_methods import (BlockedMetropolis, CountedStep, DEMetropolisZCached,
+                                            EllipticalSlice, PreconditionedCrankNicolson,
+                                            layer_blocks, take_recorded_stats)
+from limprob.inference.step_methods.likelihood_estimator import LikelihoodEstimator
+from limprob.inference import subspace as subspaces
 from limprob.io import netcdf_attribute
 from limprob.models.chip_in_the_loop import build_model
 from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W, dataset_network
 from limprob.snn import Network
+from limprob import validation
 from limprob.validation import fraction, positive_integer, positive_number, seed, strength
 
 STEP_METHODS = {"pcn": PreconditionedCrankNicolson, "slice": EllipticalSlice,
@@ -156,7 +138,7 @@ class TrainConfig(SamplerSettings):
     given chip's ``weight_bits`` (:func:`for_chip`)."""
     repeats: int | str = 1
     """Chip queries per likelihood estimate, averaged in probability space, or ``"auto"``
-    (a pilot picks them; :class:`~limprob.inference.step_methods.base.LikelihoodEstimator`)."""
+    (a pilot picks them; :class:`~limprob.inference.step_methods.likelihood_estimator.LikelihoodEstimator`)."""
     re_estimate_current: bool = False
     """Draw the current point's estimate again on every step (Monte Carlo within Metropolis:
     approximate) instead of keeping it (pseudo-marginal: exact)."""

@@ -1,8 +1,15 @@
 """Step methods that respect the cost of a chip query, each a PyMC step method
 (``pm.sample(step=...)``) that spends one chip query per evaluation it reports.
 
-    base              the shared machinery: one compiled evaluation cached at the current
-                      point, an evaluation cache shared by blocks, delayed acceptance
+    cached_evaluation CachedEvaluationStep, the base of every step: one compiled evaluation
+                      cached at the current point, an evaluation cache shared by blocks, and
+                      the constructor every step method shares
+    compiled          the compiled function of the raveled sampled variables
+    likelihood_estimator  repeats per estimate on a noisy chip (pseudo-marginal MH)
+    acceptance        the Metropolis-Hastings rule and delayed acceptance's first stage
+    adaptation        tuning: the step size (Robbins-Monro) and the running covariance (Welford)
+    gaussian_prior    the Gaussian prior read from the model (pCN, elliptical slice)
+    progress          progress-bar columns
     random_walk       BlockedMetropolis: blocked random-walk MH (optionally delayed acceptance)
     adaptive_metropolis  AdaptiveMetropolis: Haario's adaptive covariance from a given start,
                       frozen after tuning (the subspace phase of a two-phase run)
@@ -18,13 +25,10 @@ delayed acceptance, a cheap approximation of it), the counters only an object wi
 ``queries`` count.
 """
 
+from limprob.inference.step_methods.adaptation import TARGET_ACCEPT, robbins_monro_log_scale
+from limprob.inference.step_methods.cached_evaluation import (log_likelihood_stat,
+                                                              take_recorded_stats)
 from limprob.inference.step_methods.adaptive_metropolis import AdaptiveMetropolis
-from limprob.inference.step_methods.base import (
-                                                 TARGET_ACCEPT,
-                                                 log_likelihood_stat,
-                                                 robbins_monro_log_scale,
-                                                 take_recorded_stats,
-)
 from limprob.inference.step_methods.blocks import layer_blocks
 from limprob.inference.step_methods.counting import ChipQueryCounter, CountedStep
 from limprob.inference.step_methods.demcz import DEMetropolisZCached

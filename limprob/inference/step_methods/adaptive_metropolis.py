@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from pymc.step_methods.state import dataclass_state
 
-from limprob.inference.step_methods.base import Progress
+from limprob.inference.step_methods.progress import Progress
 from limprob.inference.step_methods.random_walk import BlockedMetropolis, BlockedMetropolisState
 
 ADAPTIVE_EPSILON = 1e-6
@@ -30,7 +30,7 @@ class AdaptiveMetropolis(BlockedMetropolis):
     after ``covariance_warmup`` tuning steps it is the running (Welford) covariance of this
     chain's tuning draws, updated at every later tuning step, and ``s`` restarts at
     ``2.38 / sqrt(d)``. Throughout tuning ``s`` also follows
-    :func:`~limprob.inference.step_methods.base.robbins_monro_log_scale` toward
+    :func:`~limprob.inference.step_methods.adaptation.robbins_monro_log_scale` toward
     ``target_accept``.
 
     Adaptation stops when tuning ends (PyMC calls ``stop_tuning``): from then on the proposal

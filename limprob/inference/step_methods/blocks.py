@@ -5,7 +5,7 @@ from __future__ import annotations
 import pymc as pm
 from pymc.step_methods.compound import CompoundStep
 
-from limprob.inference.step_methods.base import EvaluationCache
+from limprob.inference.step_methods.cached_evaluation import EvaluationCache
 
 
 def layer_blocks(model, step_class, *, blocks=None, record_log_likelihood=True,
@@ -23,7 +23,7 @@ def layer_blocks(model, step_class, *, blocks=None, record_log_likelihood=True,
         the point each iteration ends on); the others never do.
     kwargs : passed to every block's ``step_class``.
 
-    The blocks share one :class:`~limprob.inference.step_methods.base.EvaluationCache`: a
+    The blocks share one :class:`~limprob.inference.step_methods.cached_evaluation.EvaluationCache`: a
     block whose neighbour just moved reads the evaluation the neighbour made at the new point,
     so every block costs one chip query per proposal, no more.
     """

@@ -8,17 +8,11 @@ from pymc.step_methods.compound import Competence
 from pymc.step_methods.state import dataclass_state
 from pymc.vartypes import continuous_types
 
-from limprob.inference.step_methods.base import (
-    MOVE_STATS,
-    TARGET_ACCEPT,
-    CachedEvaluationState,
-    CachedEvaluationStep,
-    EvaluationCache,
-    LikelihoodEstimator,
-    Progress,
-    resolve_vars,
-    robbins_monro_log_scale,
-)
+from limprob.inference.step_methods.acceptance import MOVE_STATS
+from limprob.inference.step_methods.adaptation import TARGET_ACCEPT, robbins_monro_log_scale
+from limprob.inference.step_methods.cached_evaluation import (CachedEvaluationState,
+                                                              CachedEvaluationStep)
+from limprob.inference.step_methods.progress import Progress
 
 
 @dataclass_state
@@ -57,10 +51,8 @@ class DEMetropolisZCached(CachedEvaluationStep):
     thin : append the current point to the history every ``thin`` steps.
     target_accept : acceptance rate the tuning aims for.
     tune_drop_fraction : fraction of the history dropped when tuning ends.
-    record_log_likelihood : record the pointwise log-likelihoods at the current point as stats.
-    cache : an evaluation cache shared with the other steps of a compound step.
-    estimator : how a noisy likelihood is estimated (:class:`LikelihoodEstimator`): repeats
-        per estimate, and whether the current point's estimate is kept (pseudo-marginal).
+    Other parameters (``record_log_likelihood``, ``cache``, ``estimator``, ``model``, ...) as
+    :class:`~limprob.inference.step_methods.cached_evaluation.CachedEvaluationStep`.
 
     Stats: ``accept``, ``accepted``, ``scaling`` (``s``), ``lambda``, ``model_logp``,
     ``evaluations``, ``log_likelihood__<name>``.
@@ -77,24 +69,21 @@ class DEMetropolisZCached(CachedEvaluationStep):
 
     def __init__(self, vars=None, *, scaling=1.0, epsilon=1e-3, mode_jump_probability=0.1,
                  thin=1, target_accept=TARGET_ACCEPT, tune_drop_fraction=0.9,
-                 record_log_likelihood=True, cache: EvaluationCache | None = None,
-                 estimator: LikelihoodEstimator | None = None, model=None,
-                 rng=None, initial_point=None, compile_kwargs=None, blocked=True):
-        model, vars, initial_point = resolve_vars(model, vars, initial_point)
+                 **step_options):
         if scaling <= 0 or thin < 1:
             raise ValueError(f"need scaling > 0 and thin >= 1, not {scaling} and {thin}")
-        size = int(sum(initial_point[v.name].size for v in vars))
-        self.optimal_lambda = 2.38 / np.sqrt(2 * size)
         self.initial_scaling = float(scaling)
-        self.epsilon = np.broadcast_to(epsilon, size).astype(float)
+        self.epsilon = epsilon
         self.mode_jump_probability = float(mode_jump_probability)
         self.thin = int(thin)
         self.target_accept = float(target_accept)
         self.tune_drop_fraction = float(tune_drop_fraction)
-        super().__init__(vars, model=model, initial_point=initial_point,
-                         record_log_likelihood=record_log_likelihood,
-                         compile_kwargs=compile_kwargs, blocked=blocked, rng=rng, cache=cache,
-                         estimator=estimator)
+        super().__init__(vars, **step_options)
+
+    def _prepare(self, model, vars, initial_point):
+        size = int(sum(initial_point[v.name].size for v in vars))
+        self.optimal_lambda = 2.38 / np.sqrt(2 * size)
+        self.epsilon = np.broadcast_to(self.epsilon, size).astype(float)
 
     def _reset_chain(self):
         super()._reset_chain()

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from limprob.inference.step_methods.base import (
-    CachedEvaluationStep,
-    EvaluationCache,
-    GaussianPrior,
-    LikelihoodEstimator,
-    Progress,
-    resolve_vars,
-)
+from limprob.inference.step_methods.cached_evaluation import CachedEvaluationStep
+from limprob.inference.step_methods.gaussian_prior import GaussianPrior
+from limprob.inference.step_methods.progress import Progress
 from limprob.inference.step_methods.pcn import PreconditionedCrankNicolson
 
 
@@ -36,10 +31,8 @@ class EllipticalSlice(CachedEvaluationStep):
     ----------
     vars : variables to sample (default: all continuous free variables).
     max_shrinks : shrinks allowed per step (so at most ``max_shrinks + 1`` evaluations).
-    record_log_likelihood : record the pointwise log-likelihoods at the current point as stats.
-    cache : an evaluation cache shared with the other steps of a compound step.
-    estimator : how a noisy likelihood is estimated (:class:`LikelihoodEstimator`): repeats
-        per estimate, and whether the current point's estimate is kept (pseudo-marginal).
+    Other parameters (``record_log_likelihood``, ``cache``, ``estimator``, ``model``, ...) as
+    :class:`~limprob.inference.step_methods.cached_evaluation.CachedEvaluationStep`.
 
     Stats: ``evaluations``, ``max_shrinks_reached``, ``model_logp``, ``log_likelihood__<name>``.
     """
@@ -51,19 +44,14 @@ class EllipticalSlice(CachedEvaluationStep):
     }
     progress = Progress(("evaluations", "Evaluations", "d"))
 
-    def __init__(self, vars=None, *, max_shrinks=100, record_log_likelihood=True,
-                 cache: EvaluationCache | None = None,
-                 estimator: LikelihoodEstimator | None = None, model=None, rng=None,
-                 initial_point=None, compile_kwargs=None, blocked=True):
-        model, vars, initial_point = resolve_vars(model, vars, initial_point)
+    def __init__(self, vars=None, *, max_shrinks=100, **step_options):
         if max_shrinks < 0:
             raise ValueError(f"max_shrinks must be >= 0, not {max_shrinks}")
-        self.prior = GaussianPrior.of(model, vars, initial_point, type(self).__name__)
         self.max_shrinks = int(max_shrinks)
-        super().__init__(vars, model=model, initial_point=initial_point,
-                         record_log_likelihood=record_log_likelihood,
-                         compile_kwargs=compile_kwargs, blocked=blocked, rng=rng, cache=cache,
-                         estimator=estimator)
+        super().__init__(vars, **step_options)
+
+    def _prepare(self, model, vars, initial_point):
+        self.prior = GaussianPrior.of(model, vars, initial_point, type(self).__name__)
 
     def _transition(self, q, current):
         mu, sigma = self.prior

@@ -8,19 +8,12 @@ from pymc.step_methods.compound import Competence
 from pymc.step_methods.state import dataclass_state
 from pytensor.tensor.random.basic import NormalRV
 
-from limprob.inference.step_methods.base import (
-    MOVE_STATS,
-    CachedEvaluationState,
-    CachedEvaluationStep,
-    DelayedAcceptance,
-    EvaluationCache,
-    GaussianPrior,
-    LikelihoodEstimator,
-    Progress,
-    Screen,
-    resolve_vars,
-    robbins_monro_log_scale,
-)
+from limprob.inference.step_methods.acceptance import MOVE_STATS, DelayedAcceptance, Screen
+from limprob.inference.step_methods.adaptation import robbins_monro_log_scale
+from limprob.inference.step_methods.cached_evaluation import (CachedEvaluationState,
+                                                              CachedEvaluationStep)
+from limprob.inference.step_methods.gaussian_prior import GaussianPrior
+from limprob.inference.step_methods.progress import Progress
 
 PCN_TARGET_ACCEPT = 0.25
 """Default acceptance rate that pCN's ``beta`` is tuned toward."""
@@ -59,10 +52,8 @@ class PreconditionedCrankNicolson(DelayedAcceptance, CachedEvaluationStep):
     screen : optional cheap approximate log-likelihood ``screen(q_raveled) -> float``; with it,
         proposals go through delayed acceptance (:class:`DelayedAcceptance`, prior ratio 1):
         only those that pass the screen cost an evaluation.
-    record_log_likelihood : record the pointwise log-likelihoods at the current point as stats.
-    cache : an evaluation cache shared with the other steps of a compound step.
-    estimator : how a noisy likelihood is estimated (:class:`LikelihoodEstimator`): repeats
-        per estimate, and whether the current point's estimate is kept (pseudo-marginal).
+    Other parameters (``record_log_likelihood``, ``cache``, ``estimator``, ``model``, ...) as
+    :class:`~limprob.inference.step_methods.cached_evaluation.CachedEvaluationStep`.
 
     Stats: ``accept`` (acceptance probability; with a screen its unbiased estimate ``a_2`` if
     the screen was passed, else 0), ``accepted``, ``beta``, ``screened_out``, ``model_logp``,
@@ -80,21 +71,16 @@ class PreconditionedCrankNicolson(DelayedAcceptance, CachedEvaluationStep):
     _state_class = PreconditionedCrankNicolsonState
 
     def __init__(self, vars=None, *, beta=0.5, target_accept=PCN_TARGET_ACCEPT,
-                 screen: Screen | None = None, record_log_likelihood=True,
-                 cache: EvaluationCache | None = None,
-                 estimator: LikelihoodEstimator | None = None, model=None, rng=None,
-                 initial_point=None, compile_kwargs=None, blocked=True):
-        model, vars, initial_point = resolve_vars(model, vars, initial_point)
+                 screen: Screen | None = None, **step_options):
         if not 0.0 < beta <= 1.0:
             raise ValueError(f"beta must be in (0, 1], not {beta}")
-        self.prior = GaussianPrior.of(model, vars, initial_point, type(self).__name__)
         self.initial_beta = float(beta)
         self.target_accept = float(target_accept)
         self.screen = screen
-        super().__init__(vars, model=model, initial_point=initial_point,
-                         record_log_likelihood=record_log_likelihood,
-                         compile_kwargs=compile_kwargs, blocked=blocked, rng=rng, cache=cache,
-                         estimator=estimator)
+        super().__init__(vars, **step_options)
+
+    def _prepare(self, model, vars, initial_point):
+        self.prior = GaussianPrior.of(model, vars, initial_point, type(self).__name__)
 
     def _reset_chain(self):
         super()._reset_chain()

@@ -6,19 +6,12 @@ import numpy as np
 from pymc.step_methods.compound import Competence
 from pymc.step_methods.state import dataclass_state
 
-from limprob.inference.step_methods.base import (
-    MOVE_STATS,
-    TARGET_ACCEPT,
-    CachedEvaluationState,
-    CachedEvaluationStep,
-    DelayedAcceptance,
-    EvaluationCache,
-    LikelihoodEstimator,
-    Progress,
-    Screen,
-    resolve_vars,
-    robbins_monro_log_scale,
-)
+from limprob.inference.step_methods.acceptance import MOVE_STATS, DelayedAcceptance, Screen
+from limprob.inference.step_methods.adaptation import (TARGET_ACCEPT, robbins_monro_log_scale,
+                                                       welford_update)
+from limprob.inference.step_methods.cached_evaluation import (CachedEvaluationState,
+                                                              CachedEvaluationStep)
+from limprob.inference.step_methods.progress import Progress
 
 
 @dataclass_state
@@ -42,11 +35,11 @@ class BlockedMetropolis(DelayedAcceptance, CachedEvaluationStep):
     the model's log-density once at ``q'`` and accepts with probability
     ``min(1, exp(logp(q') - logp(q)))``. The current point's log-density is kept, so each
     proposal costs one evaluation. During tuning the scale ``s`` follows
-    :func:`~limprob.inference.step_methods.base.robbins_monro_log_scale` toward
+    :func:`~limprob.inference.step_methods.adaptation.robbins_monro_log_scale` toward
     ``target_accept``.
 
     With a ``screen`` the proposal first goes through delayed acceptance
-    (:class:`~limprob.inference.step_methods.base.DelayedAcceptance`): stage 1 accepts with
+    (:class:`~limprob.inference.step_methods.acceptance.DelayedAcceptance`): stage 1 accepts with
     ``min(1, exp(screen(q') - screen(q)) p(q') / p(q))``, ``p`` the prior of the free variables
     (compiled apart: it never touches the chip), and only a proposal that passes costs an
     evaluation; the chain still targets the exact posterior.
@@ -57,10 +50,6 @@ class BlockedMetropolis(DelayedAcceptance, CachedEvaluationStep):
     S : per-coordinate proposal standard deviations (default ones).
     scaling : initial scale ``s`` (default ``2.38 / sqrt(d)``).
     target_accept : acceptance rate the tuning aims for.
-    record_log_likelihood : also record each observed variable's pointwise log-likelihood (and
-        each ``pm.Potential``'s value) at the current point as a sample stat
-        (``log_likelihood__<name>``); it comes from the same evaluation as the log-density, so
-        it costs nothing extra.
     adapt_covariance : during tuning, learn the proposal's covariance from the chain itself
         (adaptive Metropolis, Haario, Saksman and Tamminen 2001): after
         ``covariance_warmup`` tuning steps the proposal becomes ``q' = q + s L z`` with
@@ -68,9 +57,8 @@ class BlockedMetropolis(DelayedAcceptance, CachedEvaluationStep):
         restarted at ``2.38 / sqrt(d)``; the covariance is frozen when tuning ends. Worth it
         for a few correlated parameters; for hundreds of weights the diagonal ``S`` is enough.
     screen : optional cheap approximate log-likelihood ``screen(q_raveled) -> float``.
-    cache : an evaluation cache shared with the other steps of a compound step.
-    estimator : how a noisy likelihood is estimated (:class:`LikelihoodEstimator`): repeats
-        per estimate, and whether the current point's estimate is kept (pseudo-marginal).
+    Other parameters (``record_log_likelihood``, ``cache``, ``estimator``, ``model``, ...) as
+    :class:`~limprob.inference.step_methods.cached_evaluation.CachedEvaluationStep`.
 
     Stats: ``accept`` (with a screen, its unbiased estimate: the stage-2 probability if the
     screen was passed, else 0), ``accepted``, ``scaling``, ``screened_out``, ``model_logp``,
@@ -87,23 +75,21 @@ class BlockedMetropolis(DelayedAcceptance, CachedEvaluationStep):
     _state_class = BlockedMetropolisState
 
     def __init__(self, vars=None, *, S=None, scaling=None, target_accept=TARGET_ACCEPT,
-                 record_log_likelihood=True, adapt_covariance=False, covariance_warmup=200,
-                 screen: Screen | None = None, cache: EvaluationCache | None = None,
-                 estimator: LikelihoodEstimator | None = None,
-                 model=None, rng=None, initial_point=None, compile_kwargs=None, blocked=True):
-        model, vars, initial_point = resolve_vars(model, vars, initial_point)
-        size = int(sum(initial_point[v.name].size for v in vars))
-        self.proposal_sd = np.ones(size) if S is None else np.broadcast_to(S, size).astype(float)
-        self.initial_scaling = 2.38 / np.sqrt(size) if scaling is None else float(scaling)
+                 adapt_covariance=False, covariance_warmup=200, screen: Screen | None = None,
+                 **step_options):
+        self.proposal_sd, self.initial_scaling = S, scaling  # sized in _prepare
         self.target_accept = float(target_accept)
         self.adapt_covariance = bool(adapt_covariance)
         self.covariance_warmup = int(covariance_warmup)
         self.screen = screen
-        super().__init__(vars, model=model, initial_point=initial_point,
-                         record_log_likelihood=record_log_likelihood,
-                         compile_kwargs=compile_kwargs, blocked=blocked, rng=rng, cache=cache,
-                         estimator=estimator)
-        self._log_prior = (None if screen is None
+        super().__init__(vars, **step_options)
+
+    def _prepare(self, model, vars, initial_point):
+        size = int(sum(initial_point[v.name].size for v in vars))
+        S, scaling = self.proposal_sd, self.initial_scaling
+        self.proposal_sd = np.ones(size) if S is None else np.broadcast_to(S, size).astype(float)
+        self.initial_scaling = 2.38 / np.sqrt(size) if scaling is None else float(scaling)
+        self._log_prior = (None if self.screen is None
                            else self._compile([model.logp(vars=model.free_RVs)]))
 
     def _reset_chain(self):
@@ -149,14 +135,10 @@ class BlockedMetropolis(DelayedAcceptance, CachedEvaluationStep):
     def _learn_covariance(self, q: np.ndarray):
         """Welford update of the tuning draws' covariance; from ``covariance_warmup`` steps on,
         propose along it (the scale restarts once, at the switch)."""
-        self._n_seen += 1
-        if self._mean is None:
-            self._mean, self._scatter = q.astype(float).copy(), np.zeros((q.size, q.size))
-            return
-        delta = q - self._mean
-        self._mean = self._mean + delta / self._n_seen
-        self._scatter = self._scatter + np.outer(delta, q - self._mean)
-        if self._n_seen < self._covariance_switch():
+        first = self._mean is None
+        self._n_seen, self._mean, self._scatter = welford_update(
+            self._n_seen, self._mean, self._scatter, q)
+        if first or self._n_seen < self._covariance_switch():
             return
         if self._n_seen == self._covariance_switch():
             self.log_scale = float(np.log(2.38 / np.sqrt(q.size)))

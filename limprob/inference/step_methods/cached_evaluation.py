@@ -10,45 +10,30 @@ Steps of a compound step share an :class:`EvaluationCache` keyed by the whole po
 whose neighbour just moved (and so just evaluated the new point) reads that evaluation instead
 of querying the chip again.
 
-On a noisy chip an evaluation is a random estimate. A :class:`LikelihoodEstimator` then makes
-it ``R`` calls averaged in probability space (an unbiased estimate of the likelihood), and
-because the current point's estimate is kept, never drawn again, the step is pseudo-marginal
-MH (Andrieu and Roberts 2009): it targets the exact posterior. ``re_estimate_current`` draws
-it again on every step instead (Monte Carlo within Metropolis), which is only approximate.
+On a noisy chip an evaluation is an estimate made as a
+:class:`~limprob.inference.step_methods.likelihood_estimator.LikelihoodEstimator` says, and
+the current point's estimate is kept (pseudo-marginal MH).
 """
 
 from __future__ import annotations
 
-import math
 from abc import abstractmethod
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-import pymc as pm
 from pymc.blocking import DictToArrayBijection, RaveledVars
-from pymc.pytensorf import compile as compile_pymc
-from pymc.pytensorf import constant_fold, join_nonshared_inputs, make_shared_replacements
+from pymc.pytensorf import make_shared_replacements
 from pymc.step_methods.arraystep import ArrayStepShared
 from pymc.step_methods.compound import StepMethodState
 from pymc.step_methods.state import dataclass_state
-from pymc.util import get_value_vars_from_user_vars
-from pytensor.tensor.random.basic import NormalRV
-from rich.progress import TextColumn
-from rich.table import Column
-from scipy.special import logsumexp
 
 from limprob import interruption
-
-TARGET_ACCEPT = 0.234
-"""Acceptance rate that is optimal for random-walk Metropolis in many dimensions
-(Roberts, Gelman and Gilks 1997)."""
-
-
-Screen = Callable[[np.ndarray], float]
-"""A cheap approximate log-likelihood of the raveled sampled variables (a software model of the
-chip): ``screen(q) -> float`` (nats), for delayed acceptance."""
+from limprob.inference.step_methods.acceptance import acceptance_probability
+from limprob.inference.step_methods.compiled import (compile_raveled, pointwise_log_likelihoods,
+                                                     resolve_vars)
+from limprob.inference.step_methods.likelihood_estimator import (LikelihoodEstimator,
+                                                                 average_in_probability)
+from limprob.inference.step_methods.progress import Progress
 
 
 def log_likelihood_stat(name: str) -> str:
@@ -67,174 +52,11 @@ def take_recorded_stats(stats, names):
     return rest, recorded
 
 
-def robbins_monro_log_scale(log_scale: float, accept_prob: float, iteration: int,
-                            target: float = TARGET_ACCEPT, decay: float = 0.6) -> float:
-    """One stochastic-approximation step of a log step size toward ``target``:
-
-        log s <- log s + (a - target) / (iteration + 1) ** decay
-
-    where ``a`` is this proposal's acceptance probability. Diminishing steps (decay in
-    (0.5, 1]) make the adaptation settle.
-    """
-    return log_scale + (accept_prob - target) / (iteration + 1.0) ** decay
-
-
-def acceptance_probability(log_ratio: float) -> float:
-    """``min(1, exp(log_ratio))``, and 0 when the ratio is undefined (NaN)."""
-    return 0.0 if np.isnan(log_ratio) else float(np.exp(min(0.0, log_ratio)))
-
-
-def resolve_vars(model, vars, initial_point):
-    """The model, the value variables to sample (default: all continuous ones) and the initial
-    point, as PyMC's step methods resolve them."""
-    model = pm.modelcontext(model)
-    if initial_point is None:
-        initial_point = model.initial_point()
-    vars = (model.continuous_value_vars if vars is None
-            else get_value_vars_from_user_vars(vars, model))
-    return model, vars, initial_point
-
-
-def compile_raveled(outputs, *, vars, shared, initial_point, compile_kwargs):
-    """Compile ``q -> outputs`` where ``q`` is ``vars`` raveled and joined into one vector and
-    every other value variable is read from its shared variable in ``shared``."""
-    outputs, joined = join_nonshared_inputs(
-        point=initial_point, outputs=outputs, inputs=vars, shared_inputs=shared
-    )
-    function = compile_pymc([joined], outputs, **(compile_kwargs or {}))
-    function.trust_input = True
-    return function
-
-
-def pointwise_log_likelihoods(model):
-    """Names and graphs of each observed variable's elementwise log-likelihood and each
-    potential's value, evaluated at the value variables as ``model.logp`` does (so they share
-    its nodes and cost no extra evaluation)."""
-    observed, potentials = list(model.observed_RVs), list(model.potentials)
-    graphs = [*(model.logp(vars=observed, sum=False) if observed else []),
-              *model.replace_rvs_by_values(potentials)]
-    return [*(rv.name for rv in observed), *(p.name for p in potentials)], graphs
-
-
-class GaussianPrior(NamedTuple):
-    """The independent prior ``q_i ~ Normal(mu_i, sigma_i)`` of the raveled sampled variables."""
-
-    mu: np.ndarray
-    sigma: np.ndarray
-
-    @classmethod
-    def of(cls, model, vars, initial_point, sampler: str) -> GaussianPrior:
-        """Read ``mu`` and ``sigma`` per coordinate from the ``pm.Normal`` random variables of
-        ``vars``; ``ValueError`` unless each is an untransformed ``pm.Normal`` with constant
-        parameters."""
-        mus, sigmas = [], []
-        for value in vars:
-            rv = model.values_to_rvs[value]
-            if not isinstance(rv.owner.op, NormalRV):
-                raise ValueError(f"{sampler} needs a Normal prior, but {rv.name} is "
-                                 f"{type(rv.owner.op).__name__}")
-            if model.rvs_to_transforms.get(rv) is not None:
-                raise ValueError(f"{sampler} needs an untransformed Normal prior, but {rv.name} "
-                                 f"has the transform {model.rvs_to_transforms[rv]}")
-            try:
-                mu, sigma = constant_fold(rv.owner.op.dist_params(rv.owner))
-            except ValueError as error:
-                raise ValueError(f"{sampler} needs constant mu and sigma, but those of "
-                                 f"{rv.name} depend on other variables or data") from error
-            shape = initial_point[value.name].shape
-            mus.append(np.broadcast_to(mu, shape).ravel())
-            sigmas.append(np.broadcast_to(sigma, shape).ravel())
-        prior = cls(np.concatenate(mus).astype(float), np.concatenate(sigmas).astype(float))
-        if not np.all(prior.sigma > 0):
-            raise ValueError(f"{sampler} needs sigma > 0")
-        return prior
-
-
-class Progress:
-    """Progress-bar columns showing some stats, as ``(stat, header, format)``."""
-
-    def __init__(self, *fields: tuple[str, str, str]):
-        self.fields = fields
-
-    def config(self, n_chains: int):
-        """The progress bar's columns and their initial values, for ``n_chains`` chains (PyMC's
-        progress-bar interface)."""
-        columns = [TextColumn(f"{{task.fields[{stat}]:{fmt}}}",
-                              table_column=Column(header, ratio=1))
-                   for stat, header, fmt in self.fields]
-        return columns, {stat: [0] * n_chains for stat, _, _ in self.fields}
-
-    def update_functions(self):
-        """The function that picks the shown stats from a step's stats (PyMC's progress-bar
-        interface)."""
-        def update_stats(step_stats):
-            return {stat: step_stats[stat] for stat, _, _ in self.fields}
-
-        return (update_stats,)
-
-
 EVALUATION_STATS = {"model_logp": (np.float64, []), "evaluations": (np.int64, []),
                     "repeats": (np.int64, []), "pilot_log_likelihood_variance": (np.float64, [])}
 """Stats every step records: the model's log-density at the point it ends on, the calls of the
 compiled function (chip queries) it made, the calls per likelihood estimate, and the variance
 of the one-call log-likelihood estimate measured by the last pilot (NaN before any)."""
-
-
-@dataclass(frozen=True)
-class LikelihoodEstimator:
-    """How a step estimates the likelihood at a point when each call of the model is noisy.
-
-    With ``R = repeats`` calls returning pointwise log-likelihoods ``l_ir`` (nats), the
-    estimate of each observation's likelihood is their mean in probability space,
-
-        log p_hat_i = log (1/R) sum_r exp(l_ir),
-
-    unbiased for ``p_i`` if each call is; with independent noise across observations the
-    product ``prod_i p_hat_i`` is unbiased for the likelihood. ``repeats = "auto"`` measures
-    the variance ``s1^2`` of the one-call estimate of ``sum_i l_i`` at the current point with
-    ``pilot_calls`` calls, at the start of each chain and again at the end of tuning, and sets
-    ``R = ceil(s1^2 / target_variance)`` (at most ``max_repeats``): the variance of the log of
-    the R-call average is about ``s1^2 / R``, and pseudo-marginal MH is most efficient near
-    ``1`` (Doucet, Pitt, Deligiannidis and Kohn 2015; Sherlock et al. 2015).
-    ``re_estimate_current`` draws the current point's estimate again on every step: Monte
-    Carlo within Metropolis, approximate.
-    """
-
-    repeats: int | str = 1
-    re_estimate_current: bool = False
-    target_variance: float = 1.0
-    pilot_calls: int = 20
-    max_repeats: int = 64
-
-    def __post_init__(self):
-        if self.repeats != "auto" and not (isinstance(self.repeats, int | np.integer)
-                                           and self.repeats >= 1):
-            raise ValueError(f"repeats must be a positive integer or 'auto', not "
-                             f"{self.repeats!r}")
-        if self.pilot_calls < 2 or self.max_repeats < 1 or not self.target_variance > 0:
-            raise ValueError("the pilot needs at least 2 calls, max_repeats >= 1 and a "
-                             "positive target variance")
-
-    @property
-    def auto(self) -> bool:
-        """Whether a pilot chooses ``repeats`` (``repeats == "auto"``)."""
-        return self.repeats == "auto"
-
-    def repeats_for(self, variance: float) -> int:
-        """The smallest ``R`` with ``variance / R <= target_variance``, in 1 .. max_repeats."""
-        wanted = math.ceil(variance / self.target_variance) if np.isfinite(variance) else (
-            self.max_repeats)
-        return int(min(max(wanted, 1), self.max_repeats))
-
-
-def average_in_probability(calls: list[list[np.ndarray]]) -> list[np.ndarray]:
-    """``log (1/R) sum_r exp(l_r)`` elementwise, for each of the pointwise arrays of ``R``
-    calls (``calls[r][k]``: call ``r``'s ``k``-th pointwise array)."""
-    n_calls = len(calls)
-    return [logsumexp(np.stack([np.asarray(call[k], dtype=float) for call in calls]), axis=0)
-            - np.log(n_calls) for k in range(len(calls[0]))]
-MOVE_STATS = {"accept": (np.float64, []), "accepted": (bool, [])}
-"""Stats of a Metropolis-Hastings move: the acceptance probability and whether it moved."""
 
 
 class Evaluation(NamedTuple):
@@ -308,8 +130,24 @@ class CachedEvaluationStep(ArrayStepShared):
     records ``model_logp``, ``evaluations`` and ``log_likelihood__<name>`` (pointwise, object
     dtype) at the point it ends on.
 
-    ``cache``: an :class:`EvaluationCache` shared with the other steps of a compound step
-    (default: one of its own).
+    The constructor is the one every step method shares: a subclass takes its own parameters,
+    passes the rest on as ``**step_options``, and reads the model, its sampled variables and
+    the initial point in :meth:`_prepare`, which runs before anything is compiled from them.
+
+    Parameters
+    ----------
+    vars : variables to sample (default: all continuous free variables).
+    record_log_likelihood : record each observed variable's pointwise log-likelihood (and each
+        ``pm.Potential``'s value) at the current point as a sample stat
+        (``log_likelihood__<name>``); it comes from the same evaluation as the log-density, so
+        it costs nothing extra.
+    cache : an :class:`EvaluationCache` shared with the other steps of a compound step
+        (default: one of its own).
+    estimator : how a noisy likelihood is estimated
+        (:class:`~limprob.inference.step_methods.likelihood_estimator.LikelihoodEstimator`):
+        repeats per estimate, and whether the current point's estimate is kept
+        (pseudo-marginal).
+    model, rng, initial_point, compile_kwargs, blocked : as for PyMC's step methods.
     """
 
     default_blocked = True
@@ -317,12 +155,15 @@ class CachedEvaluationStep(ArrayStepShared):
     progress = Progress()
     _state_class = CachedEvaluationState
 
-    def __init__(self, vars, *, model, initial_point, record_log_likelihood, compile_kwargs,
-                 blocked, rng, cache: EvaluationCache | None = None,
-                 estimator: LikelihoodEstimator | None = None):
+    def __init__(self, vars=None, *, record_log_likelihood: bool = True,
+                 cache: EvaluationCache | None = None,
+                 estimator: LikelihoodEstimator | None = None, model=None, rng=None,
+                 initial_point=None, compile_kwargs=None, blocked: bool = True):
+        model, vars, initial_point = resolve_vars(model, vars, initial_point)
         shared = make_shared_replacements(initial_point, vars, model)
         self._compile_inputs = dict(vars=vars, shared=shared, initial_point=initial_point,
                                     compile_kwargs=compile_kwargs)
+        self._prepare(model, vars, initial_point)
         # every step computes the pointwise log-likelihoods (they come with the same evaluation,
         # and a shared cache must hold them for whichever block records them)
         observed_names, pointwise = pointwise_log_likelihoods(model)
@@ -342,6 +183,11 @@ class CachedEvaluationStep(ArrayStepShared):
         self.tune = True
         self._evaluations = 0
         self._reset_chain()
+
+    def _prepare(self, model, vars, initial_point) -> None:
+        """Read what the step method needs of the model, its sampled value variables ``vars``
+        and the initial point (sizes, a prior), and compile its own cheap functions with
+        :meth:`_compile`; called once by the constructor (subclasses override it)."""
 
     @property
     def shared_evaluation(self) -> tuple:
@@ -476,32 +322,3 @@ class CachedEvaluationStep(ArrayStepShared):
 
     def _make_progressbar_update_functions(self):
         return self.progress.update_functions()
-
-
-class DelayedAcceptance:
-    """Stage 1 of delayed acceptance (Christen and Fox 2005), mixed into a step method that
-    has ``screen``, ``rng`` and a ``_screen_cache`` (reset per chain to ``{}``).
-
-    For a proposal ``q -> q'`` whose Hastings ratio with respect to the prior ``p`` is ``r_p``,
-    stage 1 accepts with ``a_1 = min(1, exp(s(q') - s(q)) r_p)``, ``s`` the cheap screen (a
-    software model of the chip); only then is the expensive log-likelihood ``L`` evaluated, and
-    stage 2 accepts with
-
-        a_2 = min(1, exp([L(q') - L(q)] - [s(q') - s(q)])).
-
-    The two-stage kernel is reversible with respect to the exact posterior ``p exp(L)``,
-    whatever ``s``: a poor screen costs efficiency, never exactness.
-    """
-
-    def _screen_stage(self, q: np.ndarray, proposal: np.ndarray,
-                      log_prior_ratio: float) -> float | None:
-        """Stage 1: ``s(q') - s(q)`` if the proposal passes the screen, None if it is screened
-        out. ``s(q)`` comes from the cache (it was the previous step's point or proposal)."""
-        current = self._screen_cache.get(q.tobytes())
-        if current is None:
-            current = float(self.screen(q))
-        proposed = float(self.screen(proposal))
-        self._screen_cache = {q.tobytes(): current, proposal.tobytes(): proposed}
-        screen_ratio = proposed - current
-        passed = self.rng.uniform() < acceptance_probability(screen_ratio + log_prior_ratio)
-        return screen_ratio if passed else None
