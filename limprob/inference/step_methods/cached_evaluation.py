@@ -52,8 +52,9 @@ def take_recorded_stats(stats, names):
     return rest, recorded
 
 
-EVALUATION_STATS = {"model_logp": (np.float64, []), "evaluations": (np.int64, []),
-                    "repeats": (np.int64, []), "pilot_log_likelihood_variance": (np.float64, [])}
+EVALUATION_STATS: dict[str, tuple[type, list]] = {
+    "model_logp": (np.float64, []), "evaluations": (np.int64, []), "repeats": (np.int64, []),
+    "pilot_log_likelihood_variance": (np.float64, [])}
 """Stats every step records: the model's log-density at the point it ends on, the calls of the
 compiled function (chip queries) it made, the calls per likelihood estimate, and the variance
 of the one-call log-likelihood estimate measured by the last pilot (NaN before any)."""
@@ -150,6 +151,7 @@ class CachedEvaluationStep(ArrayStepShared):
     model, rng, initial_point, compile_kwargs, blocked : as for PyMC's step methods.
     """
 
+    stats_dtypes_shapes: dict[str, tuple[type, list | None]]
     default_blocked = True
     target_is_likelihood = False
     progress = Progress()
@@ -254,6 +256,7 @@ class CachedEvaluationStep(ArrayStepShared):
 
     def _evaluation(self, q: np.ndarray, model_logp: float, pointwise: list) -> Evaluation:
         if self.target_is_likelihood:
+            assert self._own_log_prior is not None  # compiled when the target is the likelihood
             return Evaluation(model_logp - float(self._own_log_prior(q)[0]), model_logp,
                               pointwise)
         return Evaluation(model_logp, model_logp, pointwise)

@@ -21,7 +21,7 @@ class ChipQueryCounter(BlockedStep):
     start of this chain (tuning included). Put it last in a compound step."""
 
     name = "chip_query_counter"
-    stats_dtypes_shapes = {"chip_queries": (np.int64, [])}
+    stats_dtypes_shapes: dict[str, tuple[type, list]] = {"chip_queries": (np.int64, [])}
     _state_class = ChipQueryCounterState
 
     def __init__(self, vars=None, *, chip, model=None, blocked=True, rng=None):
