@@ -26,10 +26,12 @@ delayed acceptance, a cheap approximation of it), the counters only an object wi
 """
 
 from limprob.inference.step_methods.adaptation import TARGET_ACCEPT, robbins_monro_log_scale
-from limprob.inference.step_methods.cached_evaluation import (log_likelihood_stat,
-                                                              take_recorded_stats)
 from limprob.inference.step_methods.adaptive_metropolis import AdaptiveMetropolis
 from limprob.inference.step_methods.blocks import layer_blocks
+from limprob.inference.step_methods.cached_evaluation import (
+                                                              log_likelihood_stat,
+                                                              take_recorded_stats,
+)
 from limprob.inference.step_methods.counting import ChipQueryCounter, CountedStep
 from limprob.inference.step_methods.demcz import DEMetropolisZCached
 from limprob.inference.step_methods.elliptical_slice import EllipticalSlice

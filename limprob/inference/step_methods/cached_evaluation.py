@@ -29,10 +29,15 @@ from pymc.step_methods.state import dataclass_state
 
 from limprob import interruption
 from limprob.inference.step_methods.acceptance import acceptance_probability
-from limprob.inference.step_methods.compiled import (compile_raveled, pointwise_log_likelihoods,
-                                                     resolve_vars)
-from limprob.inference.step_methods.likelihood_estimator import (LikelihoodEstimator,
-                                                                 average_in_probability)
+from limprob.inference.step_methods.compiled import (
+    compile_raveled,
+    pointwise_log_likelihoods,
+    resolve_vars,
+)
+from limprob.inference.step_methods.likelihood_estimator import (
+    LikelihoodEstimator,
+    average_in_probability,
+)
 from limprob.inference.step_methods.progress import Progress
 
 

@@ -10,8 +10,10 @@ from pymc.vartypes import continuous_types
 
 from limprob.inference.step_methods.acceptance import MOVE_STATS
 from limprob.inference.step_methods.adaptation import TARGET_ACCEPT, robbins_monro_log_scale
-from limprob.inference.step_methods.cached_evaluation import (CachedEvaluationState,
-                                                              CachedEvaluationStep)
+from limprob.inference.step_methods.cached_evaluation import (
+    CachedEvaluationState,
+    CachedEvaluationStep,
+)
 from limprob.inference.step_methods.progress import Progress
 
 

@@ -6,8 +6,8 @@ import numpy as np
 
 from limprob.inference.step_methods.cached_evaluation import CachedEvaluationStep
 from limprob.inference.step_methods.gaussian_prior import GaussianPrior
-from limprob.inference.step_methods.progress import Progress
 from limprob.inference.step_methods.pcn import PreconditionedCrankNicolson
+from limprob.inference.step_methods.progress import Progress
 
 
 class EllipticalSlice(CachedEvaluationStep):

@@ -10,8 +10,10 @@ from pytensor.tensor.random.basic import NormalRV
 
 from limprob.inference.step_methods.acceptance import MOVE_STATS, DelayedAcceptance, Screen
 from limprob.inference.step_methods.adaptation import robbins_monro_log_scale
-from limprob.inference.step_methods.cached_evaluation import (CachedEvaluationState,
-                                                              CachedEvaluationStep)
+from limprob.inference.step_methods.cached_evaluation import (
+    CachedEvaluationState,
+    CachedEvaluationStep,
+)
 from limprob.inference.step_methods.gaussian_prior import GaussianPrior
 from limprob.inference.step_methods.progress import Progress
 

@@ -7,10 +7,15 @@ from pymc.step_methods.compound import Competence
 from pymc.step_methods.state import dataclass_state
 
 from limprob.inference.step_methods.acceptance import MOVE_STATS, DelayedAcceptance, Screen
-from limprob.inference.step_methods.adaptation import (TARGET_ACCEPT, robbins_monro_log_scale,
-                                                       welford_update)
-from limprob.inference.step_methods.cached_evaluation import (CachedEvaluationState,
-                                                              CachedEvaluationStep)
+from limprob.inference.step_methods.adaptation import (
+    TARGET_ACCEPT,
+    robbins_monro_log_scale,
+    welford_update,
+)
+from limprob.inference.step_methods.cached_evaluation import (
+    CachedEvaluationState,
+    CachedEvaluationStep,
+)
 from limprob.inference.step_methods.progress import Progress
 
 
