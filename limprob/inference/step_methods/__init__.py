@@ -38,7 +38,7 @@ from limprob.inference.step_methods.elliptical_slice import EllipticalSlice
 from limprob.inference.step_methods.pcn import PreconditionedCrankNicolson
 from limprob.inference.step_methods.random_walk import BlockedMetropolis
 
-__all__ = ["TARGET_ACCEPT", "AdaptiveMetropolis", "BlockedMetropolis", "ChipQueryCounter", "CountedStep",
-           "DEMetropolisZCached", "EllipticalSlice", "PreconditionedCrankNicolson",
+__all__ = ["TARGET_ACCEPT", "AdaptiveMetropolis", "BlockedMetropolis", "ChipQueryCounter",
+           "CountedStep", "DEMetropolisZCached", "EllipticalSlice", "PreconditionedCrankNicolson",
            "layer_blocks", "log_likelihood_stat", "robbins_monro_log_scale",
            "take_recorded_stats"]
