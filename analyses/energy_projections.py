@@ -31,7 +31,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from limprob.energy import limits
+from limprob import energy_limits as limits
 from limprob.inference.figure_style import PARAMETER_SYMBOLS, save_figure
 from limprob.io import save_dataset
 from limprob.models import lim_energy

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from limprob.energy.limits import ELEMENTARY_CHARGE_C, K_B_J_PER_K
+from limprob.energy_limits import ELEMENTARY_CHARGE_C, K_B_J_PER_K
 from limprob.io import save_dataset
 
 TRUTH = {"temperature_k": 300.0, "attempt_time_s": 1e-9, "noise_sd": 0.25}

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from limprob.chip import SimulatedChip, from_nir, to_nir, write_nir
-from limprob.cli.nir import export_metadata, load_training_trace, trace_weights
+from limprob.chip import SimulatedChip, from_nir, write_nir
 from limprob.data import load_dataset, split
 from limprob.inference.evaluation import POINT_ESTIMATES, accuracy, evaluate_weights
-from limprob.snn import Network
+from limprob.inference.export import exported_network
+from limprob.trace import load_training_trace
 
 RESOLUTIONS = (
     (2, "2 bit (codes -1..1)"),
@@ -52,10 +52,8 @@ def quantise(w: np.ndarray, bits: int | None) -> np.ndarray:
 def exported(trace: str, which: str, folder: Path):
     """The network of ``trace``'s point estimate ``which``, written to NIR and read back."""
     tree = load_training_trace(trace)
-    network = Network.from_attrs(tree.attrs)
     path = folder / f"{which}.nir"
-    write_nir(to_nir(*trace_weights(tree, which), network, export_metadata(tree, trace, which)),
-              path)
+    write_nir(exported_network(tree, trace, which)[0], path)
     return from_nir(path), tree
 
 

@@ -45,11 +45,12 @@ import torch
 from snntorch.export_nir import export_to_nir
 from snntorch.import_nir import import_from_nir
 
-from limprob.chip import SimulatedChip, from_nir, to_nir, write_nir
-from limprob.cli.nir import export_metadata, load_training_trace, trace_weights
+from limprob.chip import SimulatedChip, from_nir, write_nir
 from limprob.data import load_dataset, split
 from limprob.inference.evaluation import POINT_ESTIMATES
+from limprob.inference.export import exported_network, trace_weights
 from limprob.snn import Network
+from limprob.trace import load_training_trace, network_from_attrs
 
 
 def snntorch_counts(graph, x: np.ndarray, n_steps: int, dtype) -> np.ndarray:
@@ -92,7 +93,7 @@ def snntorch_export_round_trip(trace: str, folder: Path):
     """snnTorch's own network of the trace's best draw against limprob's reading of its
     export (no metadata; T and the reset given)."""
     tree = load_training_trace(trace)
-    network = Network.from_attrs(tree.attrs)
+    network = network_from_attrs(tree.attrs)
     test = split(load_dataset("wisconsin"), seed=int(tree.attrs["seed"])).test
     x = test["features"].values
     module = snntorch_network(*trace_weights(tree, "best"), network)
@@ -119,13 +120,12 @@ def snntorch_export_round_trip(trace: str, folder: Path):
 
 def compare(trace: str, folder: Path):
     tree = load_training_trace(trace)
-    network = Network.from_attrs(tree.attrs)
     test = split(load_dataset("wisconsin"), seed=int(tree.attrs["seed"])).test
     x = test["features"].values
     for which in POINT_ESTIMATES:
         path = folder / f"{Path(trace).stem}-{which}.nir"
-        write_nir(to_nir(*trace_weights(tree, which), network,
-                         export_metadata(tree, trace, which)), path)
+        graph, network, _, _ = exported_network(tree, trace, which)
+        write_nir(graph, path)
         loaded = from_nir(path)
         limprob = SimulatedChip(loaded.n_inputs, loaded.n_outputs, loaded.network, 0.0).run(
             loaded.w_in, loaded.w_out, x)

@@ -22,9 +22,7 @@ straightforward vectorised numpy version, kept as the reference for tests and be
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numba
 import numpy as np
@@ -70,19 +68,6 @@ class Network:
         """True when a spike resets the potential to 0, False when it subtracts ``theta``
         (the flag the kernels take)."""
         return self.reset == "zero"
-
-    def as_attrs(self) -> dict:
-        """The network as trace attributes: ``network_n_hidden``, ``network_n_steps``,
-        ``network_beta``, ``network_theta``."""
-        return {f"network_{k}": v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_attrs(cls, attrs: Mapping[str, Any]) -> Network:
-        """The network :meth:`as_attrs` wrote into ``attrs`` (a trace's or a chip's); a trace
-        written before the reset was an option has reset by subtraction."""
-        return cls(int(attrs["network_n_hidden"]), int(attrs["network_n_steps"]),
-                   float(attrs["network_beta"]), float(attrs["network_theta"]),
-                   str(attrs.get("network_reset", "subtract")))
 
 
 def lif_layer_step(v: np.ndarray, s: np.ndarray, current: ArrayOrFloat, beta: ArrayOrFloat,

@@ -53,19 +53,31 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from limprob import validation
 from limprob.chip.simulated import SimulatedChip
 from limprob.data import DATASETS, load_dataset, split
 from limprob.errors import LimprobError
-from limprob.inference.backprop import (BackpropConfig, IdealModelBackprop, InTheLoopBackprop,
-                                        NoiseAwareBackprop, OracleBackprop, train_backprop)
+from limprob.inference.backprop import (
+    BackpropConfig,
+    IdealModelBackprop,
+    InTheLoopBackprop,
+    NoiseAwareBackprop,
+    OracleBackprop,
+    train_backprop,
+)
 from limprob.inference.evaluation import mean_accuracy, point_estimate_weights
 from limprob.inference.sampling import package_versions
 from limprob.inference.training import TrainConfig, train_on_chip
-from limprob.io import (ENGINE, check_output_path, exclusive, netcdf_attribute, save_dataset,
-                        write_atomically)
+from limprob.io import (
+    ENGINE,
+    check_output_path,
+    exclusive,
+    netcdf_attribute,
+    save_dataset,
+    write_atomically,
+)
 from limprob.models.defaults import dataset_network
 from limprob.snn import Network
-from limprob import validation
 from limprob.validation import fraction, seed, strength
 
 MH_METHODS = {"mh": "prior", "mh_ideal_start": "ideal"}
@@ -388,8 +400,9 @@ def run_study(grid: Grid, settings: StudySettings, out: str | Path, *,
     folder = cache_dir(out)
     for cell in grid.cells():  # every MH cell's configuration is checked before any work
         if cell.method in MH_METHODS:
-            settings.for_dataset(cell.dataset).mh_config(cell.strength, cell.seed, cell.train_fraction, cell.noise,
-                               cell.weight_bits)
+            settings.for_dataset(cell.dataset).mh_config(cell.strength, cell.seed,
+                                                         cell.train_fraction, cell.noise,
+                                                         cell.weight_bits)
     todo = pending_cells(grid, settings, out)
     # the slowest cells first, so no worker idles at the end
     todo.sort(key=lambda c: (c.method not in MH_METHODS, -c.train_fraction))

@@ -7,7 +7,7 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
-from limprob.energy import limits
+from limprob import energy_limits as limits
 from limprob.energy.report import energy_report
 from limprob.errors import LimprobError
 from limprob.models import lim_energy

@@ -16,6 +16,7 @@ from limprob.inference.backprop import lif_graph
 from limprob.inference.training import TrainConfig
 from limprob.likelihood.simulator import simulated_counts
 from limprob.snn import Network, lif_counts, lif_counts_numpy, lif_layer_step
+from limprob.trace import network_attrs
 
 NET = Network(6, 20, 0.85, 0.8, "zero")
 
@@ -95,4 +96,4 @@ def test_a_reset_must_be_one_of_the_two():
         TrainConfig(reset="to_zero")
     assert TrainConfig(reset="zero").network.reset_zero
     assert Network().reset == "subtract" and not Network().reset_zero
-    assert Network(reset="zero").as_attrs()["network_reset"] == "zero"
+    assert network_attrs(Network(reset="zero"))["network_reset"] == "zero"

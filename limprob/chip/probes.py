@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -116,6 +115,7 @@ def check_probes(probes: xr.Dataset, source: str = "probe dataset") -> xr.Datase
     :func:`record_probes`, numeric and finite, with sizes that agree, counts that are
     non-negative, and network attributes (when present) that make a network; return it."""
     from limprob.snn import Network
+    from limprob.trace import NETWORK_PREFIX, network_from_attrs
 
     for name, dims in PROBE_DIMS.items():
         if name not in probes:
@@ -131,14 +131,10 @@ def check_probes(probes: xr.Dataset, source: str = "probe dataset") -> xr.Datase
                 raise LimprobError(f"{source}: {name} holds non-finite values")
     if np.any(probes["counts"].values < 0):
         raise LimprobError(f"{source}: negative spike counts")
-    attributes: dict[str, Any] = {
-        key: probes.attrs[f"network_{key}"] for key in ("n_steps", "beta", "theta")
-        if f"network_{key}" in probes.attrs}
+    attributes = {key: value for key, value in probes.attrs.items()
+                  if key.startswith(NETWORK_PREFIX)}
     try:
-        constants: dict[str, Any] = {
-            key: (int if key == "n_steps" else float)(np.asarray(value).item())
-            for key, value in attributes.items()}
-        Network(n_hidden=probes.sizes["hidden"], **constants)
+        network_from_attrs(probes.attrs, n_hidden=probes.sizes["hidden"], nominal=Network())
     except LimprobError as error:  # before ValueError, which it is
         raise LimprobError(f"{source}: its network attributes do not make a network "
                            f"({error})") from None

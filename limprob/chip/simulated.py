@@ -40,6 +40,7 @@ from limprob.chip.kernels import batched_distorted_counts, chip_counts
 from limprob.errors import LimprobError
 from limprob.snn import Network
 from limprob.streams import stream_key
+from limprob.trace import network_attrs
 from limprob.validation import non_negative_number, positive_integer, positive_number
 
 if TYPE_CHECKING:
@@ -191,7 +192,7 @@ class SimulatedChip:
         return {"chip": "SimulatedChip", "chip_strength": self.strength,
                 "chip_seed": self.seed, "chip_noise": self.noise,
                 "chip_weight_bits": self.weight_bits or 0,
-                "chip_weight_range": self.weight_range, **self.network.as_attrs()}
+                "chip_weight_range": self.weight_range, **network_attrs(self.network)}
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -275,5 +276,5 @@ class ParametricChip:
         """The chip's identity as trace attributes: its read noise, seed, network and distortion
         globals."""
         return {"chip": "ParametricChip", "chip_read_noise": self.read_noise,
-                "chip_seed": self.seed, **self.network.as_attrs(),
+                "chip_seed": self.seed, **network_attrs(self.network),
                 **{f"chip_{k}": v for k, v in self.distortion.globals().items()}}

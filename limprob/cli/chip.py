@@ -17,10 +17,14 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from limprob import interruption
-from limprob.cli.options import (add_chip_noise_options, add_later, add_reset_option,
-                                 add_table_options, load_chosen_table)
+from limprob.cli.options import (
+    add_chip_noise_options,
+    add_later,
+    add_reset_option,
+    add_table_options,
+    load_chosen_table,
+)
 from limprob.errors import LimprobError
-
 
 SERVED_DEFAULTS = SimpleNamespace(strength=1.0, chip_seed=0, time_steps=32, noise=0.0,
                                   weight_bits=None, reset="subtract")
@@ -85,9 +89,8 @@ def served_chip(args):
     """The simulated chip the options describe, one input per feature and one output per
     class of the chosen data set."""
     from limprob.chip import SimulatedChip
-    from limprob.snn import Network
-
     from limprob.models.defaults import dataset_network
+    from limprob.snn import Network
 
     table = load_chosen_table(args)
     hidden = args.hidden or dataset_network(None if args.data else args.dataset)["hidden"]

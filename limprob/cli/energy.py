@@ -3,7 +3,7 @@
     limprob energy --params 1e15 --tokens 3e11 [--bits 32] [--ops-per-flop 1] [--json]
     limprob energy runs/run.nc [--out copy.nc]
 
-Defaults come from :mod:`limprob.energy.limits`.
+Defaults come from :mod:`limprob.energy_limits`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def _add_energy(commands):
 
 
 def _energy_options(parser):
-    from limprob.energy import limits
+    from limprob import energy_limits as limits
 
     parser.add_argument("trace", nargs="?", default=None,
                         help="a limprob trace: report the energy of that training run")
@@ -59,9 +59,9 @@ def _energy_options(parser):
 
 
 def _energy(args):
-    from limprob.energy import limits
-    from limprob.energy.limits import DEFAULT_OPS_PER_FLOP, validate_positive
+    from limprob import energy_limits as limits
     from limprob.energy.report import energy_report
+    from limprob.energy_limits import DEFAULT_OPS_PER_FLOP, validate_positive
     from limprob.validation import seed
 
     seed("seed", args.seed)
@@ -101,7 +101,7 @@ def _energy(args):
 
 
 def _print_bounds(report: dict, names=None) -> None:
-    from limprob.energy.limits import BOUND_NAMES
+    from limprob.energy_limits import BOUND_NAMES
 
     names = names or BOUND_NAMES
     width = max(12, *(len(name.removesuffix("_joules")) for name in names))
@@ -113,8 +113,13 @@ def _print_bounds(report: dict, names=None) -> None:
 
 def _training_run_energy(args):
     from limprob.energy.training_run import training_energy
-    from limprob.io import (TRACE_ATTRIBUTES, check_output_path, load_trace,
-                            refuse_overwriting_inputs, save_trace)
+    from limprob.io import (
+        TRACE_ATTRIBUTES,
+        check_output_path,
+        load_trace,
+        refuse_overwriting_inputs,
+        save_trace,
+    )
 
     refuse_overwriting_inputs({"--out": args.out}, {"the trace": args.trace})
     out = check_output_path(args.out) if args.out else None

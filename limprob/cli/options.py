@@ -141,7 +141,8 @@ def repeats(text: str):
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer or 'auto', not {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"must be a positive integer or 'auto', not {text!r}") from None
 
 
 def weight_bits(text: str):
@@ -151,7 +152,8 @@ def weight_bits(text: str):
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer 1..16 or 'none', not {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"must be an integer 1..16 or 'none', not {text!r}") from None
 
 
 def add_chip_noise_options(parser, defaults) -> None:

@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from limprob import interruption
-from limprob.cli.options import (NETWORK_OPTIONS, SAMPLER_OPTIONS, add_later, config_fields,
-                                 repeats)
+from limprob.cli.options import NETWORK_OPTIONS, SAMPLER_OPTIONS, add_later, config_fields, repeats
 
 GRID_OPTIONS = (
     ("datasets", "datasets", str, "built-in data sets"),
@@ -80,8 +79,15 @@ def _study_options(study):
 
 def run_study_command(args):
     """``limprob study``: run the grid on Dask, write the study and print its summary table."""
-    from limprob.study import (QUICK_GRID, QUICK_SETTINGS, Grid, StudySettings, cache_dir,
-                               run_study, summary_table)
+    from limprob.study import (
+        QUICK_GRID,
+        QUICK_SETTINGS,
+        Grid,
+        StudySettings,
+        cache_dir,
+        run_study,
+        summary_table,
+    )
 
     grid = QUICK_GRID if args.quick else Grid()
     settings = QUICK_SETTINGS if args.quick else StudySettings()

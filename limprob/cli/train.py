@@ -17,11 +17,22 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from limprob import interruption
-from limprob.cli.options import (NETWORK_OPTIONS, SAMPLER_OPTIONS, add_chip_noise_options,
-                                 add_later, add_max_memory, add_network_choice, add_options,
-                                 add_reset_option, add_table_options, config_fields,
-                                 given_options,
-                                 load_chosen_table, network_choice, repeats)
+from limprob.cli.options import (
+    NETWORK_OPTIONS,
+    SAMPLER_OPTIONS,
+    add_chip_noise_options,
+    add_later,
+    add_max_memory,
+    add_network_choice,
+    add_options,
+    add_reset_option,
+    add_table_options,
+    config_fields,
+    given_options,
+    load_chosen_table,
+    network_choice,
+    repeats,
+)
 from limprob.errors import LimprobError
 
 
@@ -69,7 +80,8 @@ CHECKPOINTS = (
 REMOTE_CHIP = (
     "--chip-address HOST:PORT trains on the chip 'limprob chip serve' serves there, with the "
     "token read from --chip-token-file FILE; the simulated chip's options (--strength, "
-    "--chip-seed, --noise, --weight-bits, --reset) are then refused, and the network's size comes from "
+    "--chip-seed, --noise, --weight-bits, --reset) are then refused, and the network's size "
+    "comes from "
     "the served chip. A chip that stays unreachable for --chip-unavailable-after seconds ends "
     "the run with one line and exit code 2; with --checkpoint, 'limprob train --resume DIR "
     "--chip-token-file FILE' finishes it once the server is back. See docs/remote-chip.md.")
@@ -349,10 +361,12 @@ def _train_into(out, config, args, table, checkpoint=None, chip=None):
     if tree.attrs.get("resumed"):
         print(f"resumed {checkpoint.path}: {tree.attrs['resumed_draws']} draws after tuning "
               f"({tree.attrs['resumed_steps']} steps) came from the checkpoint")
-    report = evaluation(tree)
+    from limprob.inference.evaluation import ACCURACY_NAMES, trace_evaluation
+
+    report = trace_evaluation(tree)
     point = config.point_estimate
     print(f"test accuracy on the chip: predictive {report['test_accuracy_predictive']:.3f}, "
-          f"{POINT_NAMES[point]} {report[POINT_KEYS[point]]:.3f}; "
+          f"{POINT_NAMES[point]} {report[f'test_accuracy_{ACCURACY_NAMES[point]}']:.3f}; "
           f"{report['chip_queries']} training chip queries; wrote {out}")
     print(f"function space: log-likelihood bulk ESS {report['ess_bulk_log_likelihood']:.1f}, "
           f"R-hat {report['rhat_log_likelihood']:.3f}; test probabilities min bulk ESS "
@@ -382,35 +396,6 @@ def kept(tree, out) -> str:
 
 
 POINT_NAMES = {"mean": "W*", "best": "best draw", "last": "last draw"}
-POINT_KEYS = {"mean": "test_accuracy_posterior_mean", "best": "test_accuracy_best_draw",
-              "last": "test_accuracy_last_draw"}
-
-
-def evaluation(tree) -> dict:
-    """Test accuracy from the stored predictions and point estimates (measured on the chip at
-    training time), and for MH the function-space convergence diagnostics recorded then."""
-    from limprob.inference.diagnostics import REPORTED
-    from limprob.inference.evaluation import test_accuracies
-
-    labels = tree["predictions_constant_data"]["y"].values
-    method = str(tree.attrs.get("method", "mh"))
-    # backprop: one trained weight set, W*, and no draws to average
-    draws = tree["predictions"].to_dataset() if "predictions" in tree.children else None
-    accuracies = test_accuracies(tree["point_estimates"]["probability"], labels, draws)
-    diagnostics = {name: float(tree.attrs[name]) for name in REPORTED if name in tree.attrs}
-    return {
-        **accuracies,
-        **diagnostics,
-        "chip_queries": int(tree.attrs["training_chip_queries"]),
-        "evaluation_chip_queries": int(tree.attrs["evaluation_chip_queries"]),
-        "chip": str(tree.attrs.get("chip", "")),
-        # a simulated chip's; None for a chip that does not describe them
-        "chip_strength": (float(tree.attrs["chip_strength"]) if "chip_strength" in tree.attrs
-                          else None),
-        "chip_seed": int(tree.attrs["chip_seed"]) if "chip_seed" in tree.attrs else None,
-        "method": method,
-        "sampler": str(tree.attrs.get("sampler", "")),
-    }
 
 
 def _add_evaluate(commands):
@@ -449,6 +434,7 @@ def _evaluate_options(evaluate):
 
 def _evaluate(args):
     from limprob.cli.nir import evaluate_network
+    from limprob.inference.evaluation import trace_evaluation
     from limprob.io import EVALUATE_ATTRIBUTES, load_trace
 
     if (args.trace is None) == (args.network is None):
@@ -460,7 +446,7 @@ def _evaluate(args):
             or args.seed is not None or args.steps is not None):
         raise LimprobError("evaluate: --dataset, --data, --seed, --steps and --reset go with "
                            "--network; a trace holds its own test set and network")
-    report = evaluation(load_trace(args.trace, attributes=EVALUATE_ATTRIBUTES,
+    report = trace_evaluation(load_trace(args.trace, attributes=EVALUATE_ATTRIBUTES,
                                    max_memory=args.max_memory))
     if args.json:
         print(json.dumps(report))

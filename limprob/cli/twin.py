@@ -17,9 +17,17 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from limprob import interruption
-from limprob.cli.options import (SAMPLER_OPTIONS, add_chip_noise_options, add_later,
-                                 add_max_memory, add_options, add_table_options,
-                                 config_fields, load_chosen_table, weight_bits)
+from limprob.cli.options import (
+    SAMPLER_OPTIONS,
+    add_chip_noise_options,
+    add_later,
+    add_max_memory,
+    add_options,
+    add_table_options,
+    config_fields,
+    load_chosen_table,
+    weight_bits,
+)
 from limprob.errors import LimprobError
 
 PROBE_HIDDEN = 8
@@ -135,10 +143,9 @@ def run_probe(args):
     from limprob.chip.probes import record_probes_from_table
     from limprob.chip.simulated import SimulatedChip
     from limprob.data import split
-    from limprob.io import check_output_path, save_dataset
-    from limprob.snn import Network
     from limprob.inference import cost
-    from limprob.io import refuse_overwriting_inputs
+    from limprob.io import check_output_path, refuse_overwriting_inputs, save_dataset
+    from limprob.snn import Network
     from limprob.validation import positive_integer, seed
 
     refuse_overwriting_inputs({"--out": args.out}, {"--data": args.data})
@@ -160,19 +167,6 @@ def run_probe(args):
           f"({args.obs} inputs each); wrote {out}")
 
 
-def network_of(probes):
-    """The nominal network of a probe dataset: hidden size from its weights, the rest from its
-    attributes (the reference defaults when a driver did not write them)."""
-    from limprob.snn import Network
-
-    nominal = Network()
-    return Network(n_hidden=probes.sizes["hidden"],
-                   n_steps=int(probes.attrs.get("network_n_steps", nominal.n_steps)),
-                   beta=float(probes.attrs.get("network_beta", nominal.beta)),
-                   theta=float(probes.attrs.get("network_theta", nominal.theta)),
-                   reset=str(probes.attrs.get("network_reset", nominal.reset)))
-
-
 def run_twin(args):
     """``limprob twin``: fit a per-chip or population twin to a probe dataset and write its
     trace."""
@@ -183,8 +177,9 @@ def run_twin(args):
     from limprob.chip.simulated import WEIGHT_RANGE
     from limprob.inference import cost
     from limprob.io import check_output_path, refuse_overwriting_inputs, save_trace
-    from limprob.twin import (PopulationConfig, TwinConfig, fit_population, fit_twin,
-                              fit_twin_smc)
+    from limprob.snn import Network
+    from limprob.trace import network_from_attrs
+    from limprob.twin import PopulationConfig, TwinConfig, fit_population, fit_twin, fit_twin_smc
     from limprob.twin.weight_bits import CANDIDATES, check_candidates, choose_weight_bits
 
     refuse_overwriting_inputs({"--out": args.out}, {"the probe dataset": args.probes})
@@ -202,7 +197,8 @@ def run_twin(args):
     candidates = check_candidates(args.weight_bits_candidates or CANDIDATES)
     out = check_output_path(args.out)
     probes = load_probes(args.probes)
-    network = network_of(probes)
+    network = network_from_attrs(probes.attrs, n_hidden=probes.sizes["hidden"],
+                                 nominal=Network())
     progress = not args.no_progress
     sampler = config_fields(args, SAMPLER_OPTIONS)
     if args.population:

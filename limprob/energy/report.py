@@ -1,4 +1,4 @@
-"""The energy report: every bound of :mod:`limprob.energy.limits` for one training scenario,
+"""The energy report: every bound of :mod:`limprob.energy_limits` for one training scenario,
 as a posterior median and interval over the device parameters of
 :mod:`limprob.models.lim_energy` (priors plus the shipped characterisation data).
 """
@@ -9,7 +9,7 @@ import math
 import numpy as np
 import xarray as xr
 
-from limprob.energy.limits import (
+from limprob.energy_limits import (
     BOUND_NAMES,
     DEFAULT_BITS,
     DEFAULT_OPS_PER_FLOP,

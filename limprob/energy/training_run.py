@@ -1,5 +1,5 @@
 """The energy a chip-in-the-loop training run cost, under the bounds of
-:mod:`limprob.energy.limits`.
+:mod:`limprob.energy_limits`.
 
 A trace knows its chip queries. Every query writes all ``N`` weights into the chip, at ``b``
 bits each, and runs the network on a set of samples: MH runs all ``n_train`` training samples
@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from limprob.energy import limits
+from limprob import energy_limits as limits
 from limprob.energy.report import device_draws
 from limprob.errors import LimprobError
 from limprob.inference.backprop import (

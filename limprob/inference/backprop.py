@@ -87,6 +87,7 @@ from limprob.inference.sampling import package_versions
 from limprob.likelihood.chip_likelihood import class_probabilities
 from limprob.models.defaults import DEFAULT_KAPPA
 from limprob.snn import Network, lif_layer_step
+from limprob.trace import predictions_constant_data
 from limprob.validation import positive_integer, positive_number, seed
 
 type Symbolic = Any
@@ -864,13 +865,8 @@ def _trace(data: Split, w_in: np.ndarray, w_out: np.ndarray, history: dict[str, 
     )
     training["train_loss"].attrs["units"] = "nats per sample"
     training["validation_loss"].attrs["units"] = "nats per sample"
-    obs = data.test["obs"].values
-    constant = xr.Dataset(
-        {"x": (("obs", "feature"), data.test["features"].values),
-         "y": ("obs", data.test["labels"].values)},
-        coords={"obs": obs, "feature": features},
-    )
     return xr.DataTree.from_dict({"weights": weights, "training": training,
                                   "point_estimates": point_dataset(test_probability[None],
                                                                    ["mean"], data.test),
-                                  "predictions_constant_data": constant})
+                                  "predictions_constant_data":
+                                      predictions_constant_data(data.test)})

@@ -13,6 +13,7 @@ import numpy as np
 import xarray as xr
 
 from limprob.chip.protocol import Chip
+from limprob.inference.diagnostics import REPORTED
 from limprob.likelihood.chip_likelihood import class_probabilities
 
 
@@ -84,6 +85,10 @@ POINT_ESTIMATES = ("mean", "best", "last")
 """The point estimates of the weights a trace measures: ``mean``, W*, the posterior mean within
 the best chain; ``best``, the visited draw with the highest training log-likelihood; ``last``,
 the last draw of the best chain."""
+POINT_ESTIMATE_DESCRIPTIONS = {"mean": "W*, the posterior mean of the best chain",
+                               "best": "the best visited draw",
+                               "last": "the last draw of the best chain"}
+"""Each of :data:`POINT_ESTIMATES` in words."""
 
 
 def posterior_mean_weights(posterior: xr.Dataset, log_likelihood: xr.Dataset
@@ -176,4 +181,31 @@ def test_accuracies(points: xr.DataArray, labels: np.ndarray,
         **{f"test_accuracy_{ACCURACY_NAMES[str(which)]}":
            accuracy(points.sel(point_estimate=which).values, labels)
            for which in points["point_estimate"].values},
+    }
+
+
+def trace_evaluation(tree: xr.DataTree) -> dict:
+    """What ``limprob evaluate`` reports of a training trace: the test accuracy from its stored
+    predictions and point estimates (measured on the chip at training time), for MH the
+    function-space convergence diagnostics recorded then, its chip queries, its chip and its
+    method."""
+    labels = cast(xr.DataArray, tree["predictions_constant_data"]["y"]).values
+    method = str(tree.attrs.get("method", "mh"))
+    # backprop: one trained weight set, W*, and no draws to average
+    draws = tree["predictions"].to_dataset() if "predictions" in tree.children else None
+    accuracies = test_accuracies(cast(xr.DataArray, tree["point_estimates"]["probability"]),
+                                 labels, draws)
+    diagnostics = {name: float(tree.attrs[name]) for name in REPORTED if name in tree.attrs}
+    return {
+        **accuracies,
+        **diagnostics,
+        "chip_queries": int(tree.attrs["training_chip_queries"]),
+        "evaluation_chip_queries": int(tree.attrs["evaluation_chip_queries"]),
+        "chip": str(tree.attrs.get("chip", "")),
+        # a simulated chip's; None for a chip that does not describe them
+        "chip_strength": (float(tree.attrs["chip_strength"]) if "chip_strength" in tree.attrs
+                          else None),
+        "chip_seed": int(tree.attrs["chip_seed"]) if "chip_seed" in tree.attrs else None,
+        "method": method,
+        "sampler": str(tree.attrs.get("sampler", "")),
     }

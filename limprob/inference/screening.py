@@ -28,6 +28,7 @@ from limprob.errors import LimprobError
 from limprob.io import load_trace
 from limprob.likelihood.chip_likelihood import categorical_log_likelihood
 from limprob.snn import Network
+from limprob.trace import NETWORK_PREFIX
 
 
 def screen_chip(spec: str, network: Network, n_inputs: int, n_outputs: int) -> ParametricChip:
@@ -40,8 +41,8 @@ def screen_chip(spec: str, network: Network, n_inputs: int, n_outputs: int) -> P
         raise LimprobError(f"{spec}: not a digital-twin trace (model "
                            f"{tree.attrs.get('model')!r}); --screen takes 'ideal' or a trace "
                            "written by limprob twin")
-    hidden = int(tree.attrs.get("network_n_hidden", -1))
-    steps = int(tree.attrs.get("network_n_steps", -1))
+    hidden = int(tree.attrs.get(NETWORK_PREFIX + "n_hidden", -1))
+    steps = int(tree.attrs.get(NETWORK_PREFIX + "n_steps", -1))
     if (hidden, steps) != (network.n_hidden, network.n_steps):
         raise LimprobError(f"{spec}: the twin was fitted for {hidden} hidden neurons and "
                            f"{steps} steps, the network has {network.n_hidden} and "

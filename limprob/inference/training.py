@@ -43,32 +43,51 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
-from limprob import interruption
+from limprob import interruption, validation
 from limprob.chip.plugins import load_chip
 from limprob.chip.protocol import Chip, require_chip
 from limprob.chip.simulated import SimulatedChip
 from limprob.data import Split, load_table, split
 from limprob.errors import LimprobError
 from limprob.inference import cost
+from limprob.inference import subspace as subspaces
 from limprob.inference.checkpoint import Checkpoint
 from limprob.inference.diagnostics import convergence_attrs
-from limprob.inference.evaluation import (POINT_ESTIMATES, accuracy, best_chain,
-                                          evaluate_weights, point_estimate_weights,
-                                          point_predictions, predictions, test_accuracies)
-from limprob.inference.sampling import (SamplerSettings, exact_arithmetic, name_block_dims,
-                                        package_versions, prior_draws, sample)
+from limprob.inference.evaluation import (
+    POINT_ESTIMATES,
+    accuracy,
+    best_chain,
+    evaluate_weights,
+    point_estimate_weights,
+    point_predictions,
+    predictions,
+    test_accuracies,
+)
+from limprob.inference.sampling import (
+    SamplerSettings,
+    exact_arithmetic,
+    name_block_dims,
+    package_versions,
+    prior_draws,
+    sample,
+)
 from limprob.inference.screening import make_screen, screen_chip
 from limprob.inference.starts import check_init, choose_starts
-from limprob.inference.step_methods import (BlockedMetropolis, CountedStep, DEMetropolisZCached,
-                                            EllipticalSlice, PreconditionedCrankNicolson,
-                                            layer_blocks, take_recorded_stats)
+from limprob.inference.step_methods import (
+    BlockedMetropolis,
+    CountedStep,
+    DEMetropolisZCached,
+    EllipticalSlice,
+    PreconditionedCrankNicolson,
+    layer_blocks,
+    take_recorded_stats,
+)
 from limprob.inference.step_methods.likelihood_estimator import LikelihoodEstimator
-from limprob.inference import subspace as subspaces
 from limprob.io import netcdf_attribute
 from limprob.models.chip_in_the_loop import build_model
 from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W, dataset_network
 from limprob.snn import Network
-from limprob import validation
+from limprob.trace import predictions_constant_data
 from limprob.validation import fraction, positive_integer, positive_number, seed, strength
 
 STEP_METHODS = {"pcn": PreconditionedCrankNicolson, "slice": EllipticalSlice,
@@ -138,7 +157,8 @@ class TrainConfig(SamplerSettings):
     given chip's ``weight_bits`` (:func:`for_chip`)."""
     repeats: int | str = 1
     """Chip queries per likelihood estimate, averaged in probability space, or ``"auto"``
-    (a pilot picks them; :class:`~limprob.inference.step_methods.likelihood_estimator.LikelihoodEstimator`)."""
+    (a pilot picks them;
+    :class:`~limprob.inference.step_methods.likelihood_estimator.LikelihoodEstimator`)."""
     re_estimate_current: bool = False
     """Draw the current point's estimate again on every step (Monte Carlo within Metropolis:
     approximate) instead of keeping it (pseudo-marginal: exact)."""
@@ -189,7 +209,7 @@ class TrainConfig(SamplerSettings):
         if self.chip_address and self.cores != 1:
             raise LimprobError("a served chip answers one run's queries one at a time: use "
                                f"one core (--cores 1) with --chip-address, not {self.cores}")
-        self.network  # checks hidden, time steps, leak and threshold
+        self.network  # noqa: B018 - reading the property checks hidden, time steps, leak, threshold
         self._check_init()
 
     def _check_init(self):
@@ -383,11 +403,7 @@ def _finish(tree: xr.DataTree, model: pm.Model, step, chip: Chip, data: Split,
     predictive_queries = chip.queries - before
     tree["predictions"] = predicted
     tree["point_estimates"] = points
-    tree["predictions_constant_data"] = xr.Dataset(
-        {"x": (("obs", "feature"), data.test["features"].values),
-         "y": ("obs", data.test["labels"].values)},
-        coords={"obs": data.test["obs"].values, "feature": data.test["feature"].values},
-    )
+    tree["predictions_constant_data"] = predictions_constant_data(data.test)
 
     training_queries = int(tree["sample_stats"]["chip_queries"].isel(draw=-1).sum())
     attrs = {

@@ -1,7 +1,7 @@
 """The LIM energy model's bounds evaluated on posterior draws of the device parameters, with
 numpy and without PyMC, so that a report from a cached device posterior starts in a second.
 
-Every bound of :mod:`limprob.energy.limits` is plain arithmetic on the device parameters and
+Every bound of :mod:`limprob.energy_limits` is plain arithmetic on the device parameters and
 the scenario, the same functions :mod:`limprob.models.lim_energy` builds its
 ``pm.Deterministic`` from; here they take xarray draws (chain, draw) and scenarios
 (scenario) and broadcast to (chain, draw, scenario):
@@ -33,7 +33,7 @@ import numpy as np
 import xarray as xr
 from numpy.typing import ArrayLike
 
-from limprob.energy import limits
+from limprob import energy_limits as limits
 from limprob.errors import LimprobError
 from limprob.io import read_cached_trace
 

@@ -5,7 +5,7 @@ on characterisation data (retention times measured at several barrier heights),
 
     ln tau_ret,i ~ Normal(ln tau_0 + E_B,i / (k_B T), sigma),
 
-and every bound of :mod:`limprob.energy.limits` is a ``pm.Deterministic`` with dim ``scenario`` (one
+and every bound of :mod:`limprob.energy_limits` is a ``pm.Deterministic`` with dim ``scenario`` (one
 training run: parameters N, compute C, precision b, nominal tau_r / tau_u). The precision b is a
 fixed value per scenario, not a random variable: it is a design choice of the training run, so
 b = 16 and b = 32 are compared as two scenarios rather than mixed into one posterior.
@@ -33,7 +33,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from limprob.energy import limits
+from limprob import energy_limits as limits
 from limprob.errors import LimprobError
 from limprob.io import cached_trace
 from limprob.models.energy_draws import (
@@ -173,7 +173,7 @@ def scenario_energies(scenarios: xr.Dataset, seed: int = 0,
     The device posterior does not depend on the scenarios, so it is sampled once (``posterior``
     or the cached default for ``seed``) and the bounds are evaluated on its draws for new
     scenarios (:func:`limprob.models.energy_draws.bound_draws`, the same functions of
-    :mod:`limprob.energy.limits` as the model's deterministics).
+    :mod:`limprob.energy_limits` as the model's deterministics).
     """
     if posterior is None:
         if characterisation is not None or priors != DevicePriors():

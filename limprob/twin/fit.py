@@ -53,6 +53,7 @@ from limprob.inference.step_methods import BlockedMetropolis, layer_blocks
 from limprob.models.chip_twin import build_twin_model, distortion_names, identity_point
 from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W
 from limprob.snn import Network
+from limprob.trace import network_attrs, predictions_constant_data
 
 
 @dataclass(frozen=True)
@@ -147,9 +148,7 @@ def deploy(tree: xr.DataTree, chip: Chip, test: xr.Dataset, kappa: float) -> xr.
     before = chip.queries
     probability = evaluate_weights(chip, w_in, w_out, test, kappa)
     tree["point_estimates"] = point_dataset(probability[None], ["mean"], test)
-    tree["predictions_constant_data"] = xr.Dataset(
-        {"x": (("obs", "feature"), test["features"].values), "y": ("obs", test["labels"].values)},
-        coords={"obs": test["obs"].values, "feature": test["feature"].values})
+    tree["predictions_constant_data"] = predictions_constant_data(test)
     tree.attrs.update({"deployment_chip_queries": chip.queries - before,
                        "test_accuracy_posterior_mean": accuracy(probability,
                                                                 test["labels"].values)})
@@ -173,7 +172,7 @@ def _attrs(model: pm.Model, config: TwinConfig, network: Network, probes: xr.Dat
         "families": ",".join(config.families) or "none",
         "n_families": len(config.families),
         **{k: v for k, v in asdict(config).items() if k != "families"},
-        **network.as_attrs(), **probe_attrs(probes),
+        **network_attrs(network), **probe_attrs(probes),
         "n_train": 0 if data is None else data.train.sizes["obs"],
         "distortion_parameters": ",".join(distortion_names(model)),
         "wall_seconds": wall_seconds, **package_versions(),

@@ -31,6 +31,7 @@ from limprob.models.chip_population import (
     observed_summaries,
 )
 from limprob.snn import Network
+from limprob.trace import network_attrs
 from limprob.twin.fit import data_groups, probe_attrs
 from limprob.validation import positive_integer, positive_number
 
@@ -109,7 +110,7 @@ def fit_population(network: Network, probes: xr.Dataset,
     tree.attrs.update({
         "limprob_trace": 1, "model": "chip_population", "method": "mh",
         **{k: netcdf_attribute(v) for k, v in asdict(config).items()},
-        **network.as_attrs(), **probe_attrs(probes),
+        **network_attrs(network), **probe_attrs(probes),
         "distortion_parameters": ",".join(rv.name for rv in model.free_RVs),
         "wall_seconds": wall, **package_versions(),
     })
