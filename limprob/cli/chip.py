@@ -15,6 +15,7 @@ describes the service, its security model and its faults.
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 from limprob import interruption
 from limprob.cli.options import (
@@ -26,13 +27,18 @@ from limprob.cli.options import (
 )
 from limprob.errors import LimprobError
 
+if TYPE_CHECKING:
+    import argparse
+
+    from limprob.chip import SimulatedChip
+
 SERVED_DEFAULTS = SimpleNamespace(strength=1.0, chip_seed=0, time_steps=32, noise=0.0,
                                   weight_bits=None, reset="subtract")
 """The served simulated chip's defaults: those of ``limprob train``'s (TrainConfig), stated
 here so that serving does not import PyMC."""
 
 
-def register(commands):
+def register(commands: argparse._SubParsersAction) -> None:
     """Add ``chip serve`` to the CLI's subparsers."""
     chip = commands.add_parser(
         "chip", help="serve a chip over the network",
@@ -53,7 +59,7 @@ def register(commands):
     add_later(serve, _serve_options)
 
 
-def _serve_options(serve):
+def _serve_options(serve: argparse.ArgumentParser) -> None:
     from limprob.chip.server import LEASE_IDLE, MAX_MESSAGE_BYTES
 
     defaults = SERVED_DEFAULTS
@@ -85,7 +91,7 @@ def _serve_options(serve):
     add_table_options(serve)
 
 
-def served_chip(args):
+def served_chip(args: argparse.Namespace) -> SimulatedChip:
     """The simulated chip the options describe, one input per feature and one output per
     class of the chosen data set."""
     from limprob.chip import SimulatedChip
@@ -99,7 +105,7 @@ def served_chip(args):
                          args.chip_seed, noise=args.noise, weight_bits=args.weight_bits)
 
 
-def _serve(args):
+def _serve(args: argparse.Namespace) -> None:
     from limprob.chip.server import ChipServer, read_token
 
     token = read_token(args.token_file)
