@@ -99,12 +99,6 @@ CONNECT_TIMEOUT = "3s"
 """How long to wait for a ``--scheduler`` address to answer."""
 
 
-CELL_FIELDS = ("strength", "chip_seed", "seed", "train_fraction", "noise", "weight_bits",
-               "repeats", "re_estimate_current", "init", "init_seeds")
-"""The fields of a training configuration that each cell sets from its coordinates (the
-start, ``init``, from its method: :data:`MH_METHODS`)."""
-
-
 @dataclass(frozen=True)
 class StudySettings:
     """Study-level settings: the configuration of each method as a template that every cell
@@ -169,27 +163,38 @@ class StudySettings:
         """Backprop's configuration for one cell."""
         return replace(self.backprop, seed=seed)
 
-    def for_method(self, method: str) -> dict:
-        """The settings a cell of ``method`` depends on (its cache key): the method's
-        configuration less what the cell sets (for backprop, with the network)."""
-        if method in MH_METHODS:
-            return {**{k: v for k, v in asdict(self.mh).items() if k not in CELL_FIELDS},
-                    **({"init": MH_METHODS[method]} if method != "mh" else {}),
-                    "noisy_repeats": self.repeats,
-                    "noisy_re_estimate_current": self.re_estimate_current}
-        return {**asdict(self.network), **self._backprop_settings()}
+    def cell_config(self, cell: Cell) -> TrainConfig | BackpropConfig:
+        """The configuration ``cell`` trains with: MH's (:meth:`mh_config`, started as its
+        method says, :data:`MH_METHODS`) or backprop's (:meth:`backprop_config`), for the
+        cell's data set (:meth:`for_dataset`)."""
+        settings = self.for_dataset(cell.dataset)
+        if cell.method in MH_METHODS:
+            return replace(settings.mh_config(cell.strength, cell.seed, cell.train_fraction,
+                                              cell.noise, cell.weight_bits),
+                           init=MH_METHODS[cell.method])
+        return settings.backprop_config(cell.seed)
+
+    def cell_key(self, cell: Cell) -> dict:
+        """What ``cell``'s result depends on, its cache key: the cell, the configuration it
+        trains with (:meth:`cell_config`) and the network of its chip."""
+        return {"cell": asdict(cell), "config": asdict(self.cell_config(cell)),
+                "network": asdict(self.for_dataset(cell.dataset).network)}
 
     def _backprop_settings(self) -> dict:
         return {k: v for k, v in asdict(self.backprop).items() if k != "seed"}
 
     def as_attrs(self) -> dict:
-        """The settings as flat attributes (``setting_mh_draws``, ``setting_backprop_epochs``;
-        ``setting_dataset_networks`` 1 when each data set had its own network and gain, which
-        then override the templates' ``hidden`` and ``kappa`` given here)."""
-        return ({f"setting_mh_{k}": netcdf_attribute(v) for k, v in self.for_method("mh").items()}
+        """The settings as flat attributes: the MH template (``setting_mh_draws``; the chip,
+        seeds, data fraction and start of each cell are the cell's own), the backprop template
+        (``setting_backprop_epochs``), ``setting_repeats`` and ``setting_re_estimate_current``
+        of the noisy chips, and ``setting_dataset_networks``, 1 when each data set had its own
+        network and gain, which then override the templates' ``hidden`` and ``kappa``)."""
+        return ({f"setting_mh_{k}": netcdf_attribute(v) for k, v in asdict(self.mh).items()}
                 | {f"setting_backprop_{k}": netcdf_attribute(v)
                    for k, v in self._backprop_settings().items()}
-                | {"setting_dataset_networks": int(self.dataset_networks)})
+                | {"setting_repeats": netcdf_attribute(self.repeats),
+                   "setting_re_estimate_current": int(self.re_estimate_current),
+                   "setting_dataset_networks": int(self.dataset_networks)})
 
 
 @dataclass(frozen=True)
@@ -273,10 +278,8 @@ def run_cell(cell: Cell, settings: StudySettings) -> dict:
     chip = SimulatedChip(table.sizes["feature"], table.sizes["class"], settings.network,
                          cell.strength, cell.seed, noise=cell.noise,
                          weight_bits=cell.weight_bits or None)
+    config = settings.cell_config(cell)
     if cell.method in MH_METHODS:
-        config = replace(settings.mh_config(cell.strength, cell.seed, cell.train_fraction,
-                                            cell.noise, cell.weight_bits),
-                         init=MH_METHODS[cell.method])
         tree = train_on_chip(chip, data, config, progressbar=False)
         attrs = tree.attrs
         weights = point_estimate_weights(tree["posterior"].to_dataset(),
@@ -291,7 +294,6 @@ def run_cell(cell: Cell, settings: StudySettings) -> dict:
                 "acceptance_rate": float(attrs.get("acceptance_rate", math.nan)),
                 "ess_bulk_log_likelihood": float(attrs["ess_bulk_log_likelihood"]),
                 "repeats": float(np.mean(attrs.get("repeats_per_chain", 1)))}
-    config = settings.backprop_config(cell.seed)
     tree = train_backprop(chip, data, config, cell.method)
     attrs = tree.attrs
     weights = (tree["weights"]["W_in"].values, tree["weights"]["W_out"].values)
@@ -323,10 +325,8 @@ def cache_dir(out: str | Path) -> Path:
 
 def cell_path(folder: Path, cell: Cell, settings: StudySettings) -> Path:
     """``METHOD_DATASET_s{strength}_n{noise}_b{bits}_seed{seed}_f{fraction}_{hash}.json``; the
-    hash covers the cell and the settings its method depends on."""
-    key = json.dumps({"cell": asdict(cell),
-                      "settings": settings.for_dataset(cell.dataset).for_method(cell.method)},
-                     sort_keys=True, default=str)
+    hash covers the cell's key (:meth:`StudySettings.cell_key`)."""
+    key = json.dumps(settings.cell_key(cell), sort_keys=True, default=str)
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     return folder / (f"{cell.method}_{cell.dataset}_s{cell.strength:g}_n{cell.noise:g}"
                      f"_b{cell.weight_bits}_seed{cell.seed}_f{cell.train_fraction:g}"
@@ -344,8 +344,7 @@ def read_cell(path: Path) -> dict | None:
 def write_cell(path: Path, cell: Cell, settings: StudySettings, result: dict) -> None:
     """Write ``cell``'s ``result`` (scalars; NaN stored as null) with the cell and the settings
     it ran with to ``path`` as JSON, atomically."""
-    record = {"cell": asdict(cell),
-              "settings": settings.for_dataset(cell.dataset).for_method(cell.method),
+    record = {**settings.cell_key(cell),
               "result": {k: (None if math.isnan(v) else v) for k, v in result.items()}}
     path.parent.mkdir(exist_ok=True)
     write_atomically(path, lambda name: Path(name).write_text(json.dumps(record, indent=1)))

@@ -192,7 +192,7 @@ def test_each_data_set_may_train_its_own_network(tmp_path):
     study = run_study(grid, own, tmp_path / "s.nc", in_process=True, progressbar=False)
     assert study.attrs["setting_dataset_networks"] == 1
     record = json.loads(next(folder.glob("backprop_digits_*.json")).read_text())
-    assert record["settings"]["kappa"] == DATASET_NETWORKS["digits"]["kappa"]
+    assert record["config"]["kappa"] == DATASET_NETWORKS["digits"]["kappa"]
 
 
 def test_the_oracle_row_is_labelled_and_every_method_is_a_fraction_of_it(tmp_path):
@@ -228,3 +228,24 @@ def test_the_oracle_row_is_labelled_and_every_method_is_a_fraction_of_it(tmp_pat
     assert len(oracle_rows) == 1 and REFERENCE_LABEL in oracle_rows[0]
     mh_row = next(row for row in table.splitlines() if row.startswith("| mh |"))
     assert f"{np.mean([0.6 / 0.96, 0.7 / 0.94]):.3f} of oracle" in mh_row
+
+
+def test_a_cell_is_keyed_by_the_configuration_it_trains_with(tmp_path):
+    """Any field of the MH template a cell does not set itself changes the cell's cache key;
+    the fields the cell sets are the cell's own, whatever the template says."""
+    from limprob.study import Cell, cell_path
+
+    cell = Cell("mh", "wisconsin", 1.0, 0.0, 0, 0, 1.0)
+    folder = tmp_path / "s.nc.cells"
+    template = StudySettings()
+    config = template.cell_config(cell)
+    assert (config.strength, config.chip_seed, config.seed, config.train_fraction) == (
+        cell.strength, cell.seed, cell.seed, cell.train_fraction)
+    for change in ({"sigma_w": 2.0}, {"predictive_draws": 7}, {"point_estimate": "best"},
+                   {"blocks": "layers"}, {"reset": "zero"}):
+        other = replace(template, mh=replace(template.mh, **change))
+        assert cell_path(folder, cell, other) != cell_path(folder, cell, template), change
+    overridden = replace(template, mh=replace(template.mh, strength=0.5, seed=9,
+                                              train_fraction=0.5))
+    assert cell_path(folder, cell, overridden) == cell_path(folder, cell, template)
+

@@ -734,6 +734,28 @@ def _converter(chip: Chip) -> tuple[float, float, float]:
     return w_max, converter_delta(bits, w_max), 1.0 if bits else 0.0
 
 
+def _noisy_model_objective(compiled: CompiledNetwork, seconds: float, model: Sequence,
+                           config: BackpropConfig, chip: Chip,
+                           noise: Callable[[int], tuple[np.ndarray, ...]]) -> Objective:
+    """The objective of a software model of the chip with membrane noise and the chip's weight
+    converter: ``compiled`` called with the model's parameters ``model`` (the nominal leak and
+    threshold, or a distortion's arrays), the surrogate slope and readout gain of ``config``,
+    fresh noise ``noise(n_obs)`` (:func:`_membrane_noise`) and ``chip``'s converter, for the
+    mini-batches and the validation alike."""
+    slope, kappa = float(config.slope), float(config.kappa)
+    converter = _converter(chip)
+
+    def batch_step(w_in: np.ndarray, w_out: np.ndarray, xb: np.ndarray,
+                   yb: np.ndarray) -> list[np.ndarray]:
+        return compiled.loss_and_gradient(xb, yb, w_in, w_out, *model, slope, kappa,
+                                          *noise(xb.shape[0]), *converter)
+
+    return Objective(batch_step,
+                     lambda w_in, w_out, x: compiled.forward(x, w_in, w_out, *model,
+                                                             *noise(x.shape[0]), *converter),
+                     seconds)
+
+
 def _membrane_noise(chip: Chip, n_output: int, noise_rng: np.random.Generator, *,
                     always_draw: bool) -> Callable[[int], tuple[np.ndarray, ...]]:
     """``noise(n_obs)``: fresh nominal membrane noise (step, obs, neuron) for the hidden and
@@ -759,21 +781,9 @@ class NoiseAwareBackprop(Backprop):
     def objective(self, chip: Chip, n_output: int, noise_rng: np.random.Generator
                   ) -> Objective:
         """See :meth:`Backprop.objective`."""
-        compiled, seconds = _compile(compiled_noise_aware_network)
-        ideal = _nominal(chip)
-        slope, kappa = float(self.config.slope), float(self.config.kappa)
-        converter = _converter(chip)
-        noise = _membrane_noise(chip, n_output, noise_rng, always_draw=True)
-
-        def batch_step(w_in: np.ndarray, w_out: np.ndarray, xb: np.ndarray,
-                       yb: np.ndarray) -> list[np.ndarray]:
-            return compiled.loss_and_gradient(xb, yb, w_in, w_out, *ideal, slope, kappa,
-                                              *noise(xb.shape[0]), *converter)
-
-        return Objective(batch_step,
-                         lambda w_in, w_out, x: compiled.forward(x, w_in, w_out, *ideal,
-                                                                 *noise(x.shape[0]), *converter),
-                         seconds)
+        return _noisy_model_objective(
+            *_compile(compiled_noise_aware_network), _nominal(chip), self.config, chip,
+            _membrane_noise(chip, n_output, noise_rng, always_draw=True))
 
 
 class DistortionModelBackprop(Backprop):
@@ -802,19 +812,9 @@ class DistortionModelBackprop(Backprop):
         arrays = self.distortion_of(chip).arrays(chip.network, chip.n_inputs, n_output)
         distortion = [np.ascontiguousarray(arrays[k], dtype=np.float64)
                       if np.ndim(arrays[k]) else float(arrays[k]) for k in DISTORTION_ARRAYS]
-        slope, kappa = float(self.config.slope), float(self.config.kappa)
-        converter = _converter(chip)
-        noise = _membrane_noise(chip, n_output, noise_rng, always_draw=False)
-
-        def batch_step(w_in: np.ndarray, w_out: np.ndarray, xb: np.ndarray,
-                       yb: np.ndarray) -> list[np.ndarray]:
-            return compiled.loss_and_gradient(xb, yb, w_in, w_out, *distortion, slope, kappa,
-                                              *noise(xb.shape[0]), *converter)
-
-        return Objective(batch_step,
-                         lambda w_in, w_out, x: compiled.forward(x, w_in, w_out, *distortion,
-                                                                 *noise(x.shape[0]), *converter),
-                         seconds)
+        return _noisy_model_objective(
+            compiled, seconds, distortion, self.config, chip,
+            _membrane_noise(chip, n_output, noise_rng, always_draw=False))
 
 
 class OracleBackprop(DistortionModelBackprop):
