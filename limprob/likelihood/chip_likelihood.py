@@ -107,8 +107,10 @@ class ChipLogLikelihood(Op):
         self.chip = chip
 
     # PyTensor's Op.make_node takes *inputs; this Op names its five
-    def make_node(self, w_in: TensorLike, w_out: TensorLike, kappa: TensorLike,  # type: ignore[override]
-                  x: TensorLike, y: TensorLike) -> Apply:
+    def make_node(  # type: ignore[override]
+        self, w_in: TensorLike, w_out: TensorLike, kappa: TensorLike, x: TensorLike,
+        y: TensorLike,
+    ) -> Apply:
         """The Apply node of the chip log-likelihood on ``w_in``, ``w_out``, ``kappa``, ``x``,
         ``y`` (PyTensor's Op interface)."""
         inputs = [

@@ -50,10 +50,11 @@ class DistortedCounts(Op):
         self.n_steps, self.reset_zero = int(n_steps), bool(reset_zero)
 
     # PyTensor's Op.make_node takes *inputs; this Op names its ten
-    def make_node(self, w_in: TensorLike, w_out: TensorLike, x: TensorLike,  # type: ignore[override]
-                  gain_in: TensorLike, gain_out: TensorLike, inverse_w_sat: TensorLike,
-                  beta_hidden: TensorLike, theta_hidden: TensorLike, beta_output: TensorLike,
-                  theta_output: TensorLike) -> Apply:
+    def make_node(  # type: ignore[override]
+        self, w_in: TensorLike, w_out: TensorLike, x: TensorLike, gain_in: TensorLike,
+        gain_out: TensorLike, inverse_w_sat: TensorLike, beta_hidden: TensorLike,
+        theta_hidden: TensorLike, beta_output: TensorLike, theta_output: TensorLike,
+    ) -> Apply:
         """The Apply node of the simulator on the given tensors (PyTensor's Op interface)."""
         ndims = (3, 3, 2, 2, 2, 0, 1, 1, 1, 1)
         args = (w_in, w_out, x, gain_in, gain_out, inverse_w_sat, beta_hidden, theta_hidden,
