@@ -18,7 +18,7 @@ that differ, samples whose counts differ, and the largest count difference.
 The other direction, for the traces trained with reset zero: the best draw's weights go into
 an snnTorch network of ``Leaky(reset_mechanism="zero")`` neurons, snnTorch's
 ``export_to_nir`` writes it (no limprob metadata), and ``from_nir(path, time_steps, "zero")``
-(``limprob evaluate --network --steps T --reset zero``) reads it; the counts of snnTorch's own
+(``limprob evaluate --network --time-steps T --reset zero``) reads it; the counts of snnTorch's own
 network are compared with limprob's counts of the graph.
 
 Needs torch and snnTorch, which limprob does not depend on:

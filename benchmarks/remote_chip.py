@@ -176,7 +176,7 @@ def dropped_run(token_file: Path, queries: int, rate: float) -> dict:
     started = time.perf_counter()
     in_process = train(config, table, progressbar=False)
     in_process_seconds = time.perf_counter() - started
-    process, port = serve(token_file, ["--hidden", "4", "--steps", "8", "--noise", "0.1"])
+    process, port = serve(token_file, ["--hidden", "4", "--time-steps", "8", "--noise", "0.1"])
     proxy = DroppingProxy(port, rate, seed=1)
     address = f"127.0.0.1:{proxy.port}"
     started = time.perf_counter()

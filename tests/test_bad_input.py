@@ -131,7 +131,7 @@ def cases(out, inputs):
         (["train", "--resume", data("old_ck"), "--draws", "5"], "drop --draws"),
         (["train", "--resume", data("old_ck"), "--out", out], "drop --out"),
         (["train", "--resume", data("old_ck"), "--steps", "4", "--data", data("nan.csv")],
-         "drop --data, --steps"),
+         "drop --data, --time-steps"),
         ([*train, "--checkpoint", str(inputs)], "the folder is not empty"),
         ([*train, "--checkpoint", data("complete_ck")], "holds a checkpoint already"),
         ([*train, "--checkpoint", data("data.txt")], "is a file, not a folder"),

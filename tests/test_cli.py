@@ -214,3 +214,15 @@ def test_every_subcommand_has_a_description_an_example_and_its_defaults():
         for action in options:  # every option with a default says what it is
             assert "default" in (action.help or ""), (name, action.option_strings)
         assert "usage: limprob " + name in text
+
+
+@pytest.mark.parametrize("command, dest", [
+    (["train"], "time_steps"), (["study", "--out", "s.nc"], "time_steps"),
+    (["evaluate"], "steps"), (["probe", "--out", "p.nc"], "n_steps"),
+    (["chip", "serve", "--port", "0", "--token-file", "t"], "time_steps")])
+def test_time_steps_is_spelled_time_steps_and_the_old_steps_still_works(command, dest):
+    from limprob.cli import build_parser
+
+    new = build_parser().parse_args([*command, "--time-steps", "12"])
+    old = build_parser().parse_args([*command, "--steps", "12"])
+    assert getattr(new, dest) == getattr(old, dest) == 12

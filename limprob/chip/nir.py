@@ -341,7 +341,7 @@ def run_settings(metadata: dict, time_steps: int | None,
         if written is None and given is None:
             raise LimprobError(f"the graph's metadata gives no {key} and none was given: a "
                                f"graph from another tool needs its {what} given (limprob "
-                               f"evaluate --steps T --reset subtract|zero)")
+                               f"evaluate --time-steps T --reset subtract|zero)")
         if written is not None and given is not None and written != given:
             raise LimprobError(f"the graph's metadata gives {key} {written!r}, which "
                                f"contradicts the {given!r} given")

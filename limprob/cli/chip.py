@@ -2,7 +2,7 @@
 
     limprob chip serve --port 5555 --token-file token.txt [--host 127.0.0.1]
                        [--strength 1 --chip-seed 0 --noise 0 --weight-bits none --reset R]
-                       [--hidden H --steps T] [--dataset NAME | --data FILE]
+                       [--hidden H --time-steps T] [--dataset NAME | --data FILE]
 
 The served chip is a simulated one built from the options, with one input per feature and one
 output per class of the data set (its hidden size by default the data set's, as ``train``'s).
@@ -23,6 +23,7 @@ from limprob.cli.options import (
     add_later,
     add_reset_option,
     add_table_options,
+    flags,
     load_chosen_table,
 )
 from limprob.errors import LimprobError
@@ -82,7 +83,8 @@ def _serve_options(serve: argparse.ArgumentParser) -> None:
                        help="seed of the chip's hidden mismatch (default %(default)s)")
     serve.add_argument("--hidden", type=int, default=None,
                        help="hidden LIF neurons (default: the data set's, 16 for Wisconsin)")
-    serve.add_argument("--steps", dest="time_steps", type=int, default=defaults.time_steps,
+    serve.add_argument(*flags("time-steps"), dest="time_steps", type=int,
+                       default=defaults.time_steps,
                        help=f"time steps T of the network (default {defaults.time_steps})")
     add_reset_option(serve, defaults.reset,
                      "what a spike does to the potential: subtract the threshold, or reset it "

@@ -2,7 +2,7 @@
 
     limprob export runs/run.nc --nir runs/net.nir [--weights mean|best|last]
     limprob evaluate --network runs/net.nir [--dataset wisconsin]   its accuracy, ideal chip
-    limprob evaluate --network other.nir --steps 25 --reset zero     a graph from another tool
+    limprob evaluate --network other.nir --time-steps 25 --reset zero   a graph from another tool
 
 The graph and its metadata are described in :mod:`limprob.chip.nir`, the export in
 :mod:`limprob.inference.export`; docs/nir.md says how to take it to BrainScaleS-2, Xylo, Loihi,
@@ -66,7 +66,7 @@ def run_export(args: argparse.Namespace) -> None:
 
 
 def evaluate_network(args: argparse.Namespace) -> None:
-    """``limprob evaluate --network NET.nir [--steps T] [--reset R]``: the network's test
+    """``limprob evaluate --network NET.nir [--time-steps T] [--reset R]``: the network's test
     accuracy on the ideal chip; T and R for a graph whose metadata does not give them."""
     from limprob.chip.nir import from_nir
     from limprob.chip.simulated import SimulatedChip

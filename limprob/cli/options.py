@@ -54,7 +54,7 @@ def add_later(parser, add_options) -> None:
 
 NETWORK_OPTIONS = (
     ("hidden", "hidden", "hidden LIF neurons"),
-    ("steps", "time_steps", "time steps T of the network"),
+    ("time-steps", "time_steps", "time steps T of the network"),
 )
 """The network's size, for commands whose configuration names it ``hidden`` and ``time_steps``."""
 SAMPLER_OPTIONS = (
@@ -66,12 +66,22 @@ SAMPLER_OPTIONS = (
 """The sampler settings every MCMC command takes (limprob.inference.sampling.SamplerSettings)."""
 
 
+FLAG_ALIASES = {"time-steps": ("steps",)}
+"""Older spellings a flag still accepts: ``--steps``, which reads as sampler steps, is
+``--time-steps`` (deprecated)."""
+
+
+def flags(flag: str) -> list[str]:
+    """``--flag`` and its deprecated spellings (:data:`FLAG_ALIASES`)."""
+    return [f"--{flag}", *(f"--{alias}" for alias in FLAG_ALIASES.get(flag, ()))]
+
+
 def add_options(parser, defaults, options) -> None:
-    """Add ``--flag`` for each ``(flag, field, help)``, typed and defaulted by ``defaults``'
-    ``field``."""
+    """Add ``--flag`` (and its deprecated spellings) for each ``(flag, field, help)``, typed
+    and defaulted by ``defaults``' ``field``."""
     for flag, name, help_text in options:
         default = getattr(defaults, name)
-        parser.add_argument(f"--{flag}", dest=name, type=type(default), default=default,
+        parser.add_argument(*flags(flag), dest=name, type=type(default), default=default,
                             help=f"{help_text} (default {default})")
 
 

@@ -11,7 +11,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 from limprob import interruption
-from limprob.cli.options import NETWORK_OPTIONS, SAMPLER_OPTIONS, add_later, config_fields, repeats
+from limprob.cli.options import (
+    NETWORK_OPTIONS,
+    SAMPLER_OPTIONS,
+    add_later,
+    config_fields,
+    flags,
+    repeats,
+)
 
 GRID_OPTIONS = (
     ("datasets", "datasets", str, "built-in data sets"),
@@ -61,7 +68,7 @@ def _study_options(study):
     for template, options in (("mh", MH_OPTIONS), ("backprop", BACKPROP_OPTIONS)):
         default, quick = getattr(settings, template), getattr(QUICK_SETTINGS, template)
         for flag, name, help_text in options:
-            study.add_argument(f"--{flag}", dest=name, type=int, default=None,
+            study.add_argument(*flags(flag), dest=name, type=int, default=None,
                                help=f"{help_text} (default {getattr(default, name)}, "
                                     f"--quick {getattr(quick, name)})")
     study.add_argument("--repeats", type=repeats, default=None, metavar="R|auto",

@@ -28,6 +28,7 @@ from limprob.cli.options import (
     add_reset_option,
     add_table_options,
     config_fields,
+    flags,
     given_options,
     load_chosen_table,
     network_choice,
@@ -421,7 +422,8 @@ def _evaluate_options(evaluate):
     evaluate.add_argument("--seed", type=int, default=None,
                           help="with --network: seed of the data split (default: the graph's "
                                "data_seed, else 0)")
-    evaluate.add_argument("--steps", type=int, default=None, metavar="T",
+    evaluate.add_argument(*flags("time-steps"), dest="steps", type=int, default=None,
+                          metavar="T",
                           help="with --network: time steps T of the network, for a graph whose "
                                "metadata does not give them (one from another tool); must "
                                "agree with the graph's own")
@@ -444,7 +446,7 @@ def _evaluate(args):
         return
     if (args.dataset or args.data or args.reset
             or args.seed is not None or args.steps is not None):
-        raise LimprobError("evaluate: --dataset, --data, --seed, --steps and --reset go with "
+        raise LimprobError("evaluate: --dataset, --data, --seed, --time-steps and --reset go with "
                            "--network; a trace holds its own test set and network")
     report = trace_evaluation(load_trace(args.trace, attributes=EVALUATE_ATTRIBUTES,
                                    max_memory=args.max_memory))

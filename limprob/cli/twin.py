@@ -42,7 +42,7 @@ PROBE_HIDDEN = 8
 
 PROBE_OPTIONS = (
     ("hidden", "n_hidden", "hidden LIF neurons"),
-    ("steps", "n_steps", "time steps T"),
+    ("time-steps", "n_steps", "time steps T"),
 )
 
 
