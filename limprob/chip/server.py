@@ -107,7 +107,8 @@ class ChipServer:
     """
 
     def __init__(self, chip: Chip, token: str, *, host: str = "127.0.0.1", port: int = 0,
-                 max_message_bytes: int = MAX_MESSAGE_BYTES, lease_idle: float = LEASE_IDLE):
+                 max_message_bytes: int = MAX_MESSAGE_BYTES,
+                 lease_idle: float = LEASE_IDLE) -> None:
         if not token:
             raise LimprobError("a chip server needs a non-empty token")
         self.chip, self._token = chip, token.encode()

@@ -559,7 +559,7 @@ class Backprop:
     simulation_only: ClassVar[bool] = False
     """A reference that only a simulated chip allows, not a training method."""
 
-    def __init__(self, config: BackpropConfig = BackpropConfig()):
+    def __init__(self, config: BackpropConfig = BackpropConfig()) -> None:
         if not isinstance(config, BackpropConfig):
             raise LimprobError("config must be a BackpropConfig")
         self.config = config
@@ -825,7 +825,7 @@ class OracleBackprop(DistortionModelBackprop):
     name = "oracle"
     simulation_only = True
 
-    def __init__(self, config: BackpropConfig = BackpropConfig()):
+    def __init__(self, config: BackpropConfig = BackpropConfig()) -> None:
         Backprop.__init__(self, config)
 
     def distortion_of(self, chip: Chip) -> Distortion:

@@ -38,6 +38,7 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import numpy as np
 import pymc as pm
@@ -65,6 +66,7 @@ from limprob.inference.evaluation import (
 )
 from limprob.inference.sampling import (
     SamplerSettings,
+    Step,
     exact_arithmetic,
     name_block_dims,
     package_versions,
@@ -179,7 +181,7 @@ class TrainConfig(SamplerSettings):
     """``none``, ``pca:K``, ``readout`` or ``random:K``: sample in an affine subspace after a
     full-space adaptation phase (:mod:`limprob.inference.subspace`)."""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         super().__post_init__()
         strength("strength", self.strength)
         validation.noise("noise", self.noise)
@@ -212,7 +214,7 @@ class TrainConfig(SamplerSettings):
         self.network  # noqa: B018 - reading the property checks hidden, time steps, leak, threshold
         self._check_init()
 
-    def _check_init(self):
+    def _check_init(self) -> None:
         check_init(self.init)
         if self.init_seeds is not None:
             seeds = tuple(seed("init seed", s) for s in np.ravel(self.init_seeds))
@@ -221,7 +223,7 @@ class TrainConfig(SamplerSettings):
                                    f"got {len(seeds)}")
             object.__setattr__(self, "init_seeds", seeds)
 
-    def check_estimator(self):
+    def check_estimator(self) -> None:
         """Refuse likelihood-estimator settings that do not fit the chip's ``noise``."""
         if self.repeats != "auto":
             validation.repeats("repeats", self.repeats)
@@ -243,7 +245,7 @@ class TrainConfig(SamplerSettings):
                                "point's estimate, so they must share one R; give a number")
 
     @classmethod
-    def for_dataset(cls, dataset: str | None, **fields) -> TrainConfig:
+    def for_dataset(cls, dataset: str | None, **fields: Any) -> TrainConfig:
         """The configuration with ``dataset``'s default hidden size and readout gain
         (:data:`~limprob.models.defaults.DATASET_NETWORKS`; None: a user's table), then
         ``fields``, which may override them."""
@@ -274,7 +276,7 @@ class TrainConfig(SamplerSettings):
 
 
 def make_step(model: pm.Model, chip: Chip, config: TrainConfig,
-              train: xr.Dataset | None = None):
+              train: xr.Dataset | None = None) -> CountedStep:
     """The step method of ``config`` (sampler, blocks, screen), followed by a chip-query
     counter; ``train`` is the training table a screen scores."""
     with model:
@@ -375,7 +377,7 @@ def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *, progressbar: 
     return tree
 
 
-def _finish(tree: xr.DataTree, model: pm.Model, step, chip: Chip, data: Split,
+def _finish(tree: xr.DataTree, model: pm.Model, step: Step, chip: Chip, data: Split,
             config: TrainConfig, wall_seconds: float,
             setup_queries: int | None) -> xr.DataTree:
     """The limprob trace from PyMC's tree: log-likelihood, predictions, attributes."""
