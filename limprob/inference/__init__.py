@@ -3,7 +3,9 @@
     step_methods  PyMC step methods that respect the cost of a chip query
     sampling      SamplerSettings, the one pm.sample call, start values, package versions
     training      TrainConfig and train_on_chip: a chip and a data split -> a limprob trace
-    evaluation    accuracy, the point estimate W*, test-set predictions measured on a chip
+    evaluation    accuracy, the point estimate W*, test-set predictions measured on a chip,
+                  the evaluate report of a trace
+    export        a training trace's point estimate as a NIR graph
     backprop      surrogate-gradient backprop, one object per method (ideal model, in the
                   loop, noise-aware, a distortion model, the simulation-only oracle)
     starts        where MH's chains start: candidates from a software model, chosen by the chip
