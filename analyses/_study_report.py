@@ -6,15 +6,23 @@ import matplotlib
 import matplotlib.ticker
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
 
-from limprob.inference.figure_style import (DATASET_LABELS, LEVEL, METHOD_COLOURS,  # noqa: E402
-                                            accuracy_limits,
-                                            dataset_chance, draw_chance, interval_errorbar,
-                                            method_label, save_figure, seed_interval)
-from limprob.study import pick  # noqa: E402
+from limprob.inference.figure_style import (
+    DATASET_LABELS,
+    LEVEL,
+    METHOD_COLOURS,
+    accuracy_limits,
+    dataset_chance,
+    draw_chance,
+    interval_errorbar,
+    method_label,
+    save_figure,
+    seed_interval,
+)
+from limprob.study import pick
 
 REFERENCE_ACCURACY = 0.9
 """The accuracy the study reports are read against (data_efficiency's target)."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 
 from _study_report import run_analysis, wall_time_line
-
 from limprob.study import Grid, StudySettings, pick, summary_table
 
 GRID = Grid(strengths=(0.0, 0.5, 1.0, 1.5, 2.0), seeds=(0, 1, 2, 3, 4), train_fractions=(1.0,))
@@ -29,8 +28,9 @@ def report(study) -> str:
         "is also the data split and training seed). MH: blocked Metropolis, "
         f"{study.attrs['setting_mh_chains']} chains x ({study.attrs['setting_mh_tune']} tune + "
         f"{study.attrs['setting_mh_draws']} draws), accuracy of W*; backprop: surrogate-gradient "
-        f"BPTT, at most {study.attrs['setting_backprop_epochs']} epochs with early stopping. Network "
-        f"30-{study.attrs['setting_mh_hidden']}-2, {study.attrs['setting_mh_time_steps']} steps.",
+        f"BPTT, at most {study.attrs['setting_backprop_epochs']} epochs with early stopping. "
+        f"Network 30-{study.attrs['setting_mh_hidden']}-2, "
+        f"{study.attrs['setting_mh_time_steps']} steps.",
         "",
         summary_table(study, over="strength"),
         "",
@@ -46,12 +46,15 @@ def report(study) -> str:
             if other not in study["method"].values:
                 continue
             gap = (pick(accuracy, method="mh") - pick(accuracy, method=other))
+            per_seed = ", ".join(f"{100 * v:+.1f}" for v in gap.sel(strength=strongest).values)
             lines.append(
                 f"- MH minus {other} at strength {strongest:g}: "
                 f"{100 * float(gap.sel(strength=strongest).mean()):+.1f} points "
-                f"(per seed {', '.join(f'{100 * v:+.1f}' for v in gap.sel(strength=strongest).values)}); "
-                f"largest mean gap over strengths {100 * float(gap.mean('seed').max()):+.1f} points.")
-        drop = pick(mean, method="mh").sel(strength=0.0) - pick(mean, method="mh").sel(strength=strongest)
+                f"(per seed {per_seed}); largest mean gap over strengths "
+                f"{100 * float(gap.mean('seed').max()):+.1f} points."
+            )
+        mh = pick(mean, method="mh")
+        drop = mh.sel(strength=0.0) - mh.sel(strength=strongest)
         lines.append(f"- MH at strength {strongest:g} vs strength 0: "
                      f"{-100 * float(drop):+.1f} points.")
     lines += ["", wall_time_line(study)]

@@ -1,4 +1,5 @@
-"""How backprop's surrogate slope was chosen (issue 19): ideal-model backprop must not fail on a seed.
+"""How backprop's surrogate slope was chosen (issue 19): ideal-model backprop must not fail on a
+seed.
 
 Ideal-model backprop (:class:`limprob.inference.backprop.IdealModelBackprop`) trains each data
 set's default network (:data:`limprob.models.defaults.DATASET_NETWORKS`) on the ideal chip

@@ -28,13 +28,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import arviz as az  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
-from scipy import stats  # noqa: E402
+import arviz as az
+import numpy as np
+import xarray as xr
+from scipy import stats
 
-from limprob.inference.figure_style import save_figure  # noqa: E402
-from limprob.io import load_trace, save_dataset  # noqa: E402
+from limprob.inference.figure_style import save_figure
+from limprob.io import load_trace, save_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURE = ROOT / "docs" / "calibration_loo_pit.png"

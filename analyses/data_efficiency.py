@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from _study_report import run_analysis, wall_time_line
 
+from _study_report import run_analysis, wall_time_line
 from limprob.study import Grid, StudySettings, pick, summary_table
 
 FRACTIONS = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)

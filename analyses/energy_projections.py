@@ -27,14 +27,14 @@ import matplotlib
 import matplotlib.ticker
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
 
-from limprob import energy_limits as limits  # noqa: E402
-from limprob.inference.figure_style import PARAMETER_SYMBOLS, save_figure  # noqa: E402
-from limprob.models import lim_energy  # noqa: E402
-from limprob.io import save_dataset  # noqa: E402
+from limprob import energy_limits as limits
+from limprob.inference.figure_style import PARAMETER_SYMBOLS, save_figure
+from limprob.io import save_dataset
+from limprob.models import lim_energy
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SWEEP_TOKENS = limits.BRAIN_SCALE_TOKENS
@@ -77,11 +77,14 @@ def projection_scenarios():
     sweep = lim_energy.scenario_dataset(
         SWEEP_PARAMS, tokens=SWEEP_TOKENS, names=[f"N=1e{int(np.log10(n))}" for n in SWEEP_PARAMS])
     published = lim_energy.scenario_dataset(
-        [m["n_params"] for m in PUBLISHED.values()], tokens=[m["tokens"] for m in PUBLISHED.values()],
+        [m["n_params"] for m in PUBLISHED.values()],
+        tokens=[m["tokens"] for m in PUBLISHED.values()],
         flops=[m["flops"] for m in PUBLISHED.values()], names=list(PUBLISHED))
     brain = limits.brain_scale_scenario()
     variants = lim_energy.scenario_dataset(
-        [brain["n_params"]] * 2, tokens=brain["tokens"], bits=[limits.LOW_BITS, limits.DEFAULT_BITS],
+        [brain["n_params"]] * 2,
+        tokens=brain["tokens"],
+        bits=[limits.LOW_BITS, limits.DEFAULT_BITS],
         time_ratio=[limits.DEFAULT_TIME_RATIO, limits.FAST_TIME_RATIO],
         names=["brain b=16", "brain tau_r/tau_u=10"])
     scenarios = xr.concat([sweep, published, variants], dim="scenario")

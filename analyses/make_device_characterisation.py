@@ -1,4 +1,5 @@
-"""Make the synthetic device characterisation data shipped as limprob/datasets/device_characterisation.nc.
+"""Make the synthetic device characterisation data shipped as
+limprob/datasets/device_characterisation.nc.
 
 A memory cell is programmed at several barrier heights E_B and the time until its state flips is
 measured. Arrhenius-Kramers gives ln tau_ret = ln tau_0 + E_B / (k_B T); the measurements scatter
@@ -23,7 +24,9 @@ TRUTH = {"temperature_k": 300.0, "attempt_time_s": 1e-9, "noise_sd": 0.25}
 BARRIERS_EV = np.linspace(0.45, 0.85, 12)
 """Barrier settings (eV): retention from about 40 ms to about 2 days at 300 K."""
 SEED = 20240222
-DEFAULT_OUTPUT = Path(__file__).resolve().parents[1] / "limprob" / "datasets" / "device_characterisation.nc"
+DEFAULT_OUTPUT = (
+    Path(__file__).resolve().parents[1] / "limprob" / "datasets" / "device_characterisation.nc"
+)
 
 
 def make_dataset(truth=TRUTH, barriers_ev=BARRIERS_EV, seed=SEED):
@@ -35,8 +38,16 @@ def make_dataset(truth=TRUTH, barriers_ev=BARRIERS_EV, seed=SEED):
     measurement = np.arange(barriers_ev.size)
     return xr.Dataset(
         {
-            "barrier_ev": ("measurement", barriers_ev, {"units": "eV", "long_name": "programmed barrier height E_B"}),
-            "retention_time_s": ("measurement", np.exp(ln_tau), {"units": "s", "long_name": "measured retention time tau_ret"}),
+            "barrier_ev": (
+                "measurement",
+                barriers_ev,
+                {"units": "eV", "long_name": "programmed barrier height E_B"},
+            ),
+            "retention_time_s": (
+                "measurement",
+                np.exp(ln_tau),
+                {"units": "s", "long_name": "measured retention time tau_ret"},
+            ),
         },
         coords={"measurement": measurement},
         attrs={

@@ -31,18 +31,23 @@ import xarray as xr
 from arviz import ess, rhat
 from scipy import stats
 
-from limprob.chip import SimulatedChip
+from limprob.chip import (
+    Distortion,
+    ParametricChip,
+    SimulatedChip,
+    hidden_distortion,
+    represented_truth,
+)
+from limprob.chip.distortion import GLOBALS as POPULATION_GLOBALS
+from limprob.chip.probes import record_probes_from_table
+from limprob.data import load_table, split
+from limprob.inference import TrainConfig, train_on_chip
 from limprob.inference.compare import compare_traces
 from limprob.inference.figure_style import family_label
 from limprob.inference.plots import save_elpd_comparison
-from limprob.data import load_table, split
-from limprob.chip import Distortion, ParametricChip, hidden_distortion, represented_truth
-from limprob.inference import TrainConfig, train_on_chip
 from limprob.io import save_trace
 from limprob.models.chip_population import POPULATION_PRIORS
 from limprob.models.chip_twin import COUNT_SIGMA_PRIOR, PRIOR_SCALES
-from limprob.chip.distortion import GLOBALS as POPULATION_GLOBALS
-from limprob.chip.probes import record_probes_from_table
 from limprob.snn import Network
 from limprob.twin import PopulationConfig, TwinConfig, fit_population, fit_twin, fit_twin_smc
 
@@ -118,9 +123,9 @@ def part_b(net, chip, probes, data, args):
     twin.attrs["wall_seconds_total"] = time.perf_counter() - started
     save_trace(twin, TRACES / "joint_twin.nc")
     queries = int(twin.attrs["training_chip_queries"])
-    same = train_on_chip(chip, data, TrainConfig(strength=1.0, hidden=net.n_hidden, draws=queries // 2,
-                                                 tune=queries - queries // 2 - 1, chains=1,
-                                                 predictive_draws=10), progressbar=False)
+    same_queries = TrainConfig(strength=1.0, hidden=net.n_hidden, draws=queries // 2,
+                               tune=queries - queries // 2 - 1, chains=1, predictive_draws=10)
+    same = train_on_chip(chip, data, same_queries, progressbar=False)
     save_trace(same, TRACES / "mh_same_queries.nc")
     full = train_on_chip(chip, data, TrainConfig(strength=1.0, hidden=net.n_hidden,
                                                  draws=args.mh_draws, tune=args.mh_tune,
@@ -388,7 +393,8 @@ def main(argv=None):
         f"## A. SMC evidence ({args.particles} particles x 2 chains)", "",
         table(smc, ["log_marginal_likelihood", "log10_bayes_factor", "elpd", "pareto_k_max"]),
         "",
-        "## Coverage of the chip's global distortion (94 % interval, probe-only twin sat+gain+leak)",
+        "## Coverage of the chip's global distortion "
+        "(94 % interval, probe-only twin sat+gain+leak)",
         "", "| parameter | truth (represented) | 3 % | median | 97 % | covered |",
         "| --- | --- | --- | --- | --- | --- |",
         *[f"| {n} | {t:.3f} | {lo:.3f} | {mid:.3f} | {hi:.3f} | {c} |"

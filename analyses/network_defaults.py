@@ -32,7 +32,7 @@ from limprob.io import save_dataset
 from limprob.study import Grid, StudySettings, connect, pick, run_study
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tasks import MH  # noqa: E402
+from tasks import MH
 
 HIDDEN = (8, 16)
 KAPPAS = (4.0, 8.0)

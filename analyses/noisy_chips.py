@@ -23,18 +23,26 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
 
-from limprob.errors import LimprobError  # noqa: E402
-from limprob.inference.figure_style import (LEVEL, METHOD_COLOURS, accuracy_limits,  # noqa: E402
-                                            dataset_chance, draw_chance, interval_errorbar,
-                                            method_label, save_figure, seed_interval)
-from limprob.inference.backprop import BackpropConfig  # noqa: E402
-from limprob.inference.training import TrainConfig  # noqa: E402
-from limprob.io import save_dataset  # noqa: E402
-from limprob.study import Grid, StudySettings, connect, run_study  # noqa: E402
+from limprob.errors import LimprobError
+from limprob.inference.backprop import BackpropConfig
+from limprob.inference.figure_style import (
+    LEVEL,
+    METHOD_COLOURS,
+    accuracy_limits,
+    dataset_chance,
+    draw_chance,
+    interval_errorbar,
+    method_label,
+    save_figure,
+    seed_interval,
+)
+from limprob.inference.training import TrainConfig
+from limprob.io import save_dataset
+from limprob.study import Grid, StudySettings, connect, run_study
 
 NOISES = (0.0, 0.1, 0.2, 0.4)
 BITS = (6, 0)

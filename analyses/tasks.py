@@ -25,19 +25,27 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
 
-from limprob.data import DATASETS  # noqa: E402
-from limprob.errors import LimprobError  # noqa: E402
-from limprob.inference.figure_style import (DATASET_LABELS, LEVEL, METHOD_COLOURS,  # noqa: E402
-                                            accuracy_limits, dataset_chance, draw_chance,
-                                            interval_errorbar, method_label, save_figure,
-                                            seed_interval)
-from limprob.inference.training import TrainConfig  # noqa: E402
-from limprob.io import save_dataset  # noqa: E402
-from limprob.study import Grid, StudySettings, connect, pick, run_study  # noqa: E402
+from limprob.data import DATASETS
+from limprob.errors import LimprobError
+from limprob.inference.figure_style import (
+    DATASET_LABELS,
+    LEVEL,
+    METHOD_COLOURS,
+    accuracy_limits,
+    dataset_chance,
+    draw_chance,
+    interval_errorbar,
+    method_label,
+    save_figure,
+    seed_interval,
+)
+from limprob.inference.training import TrainConfig
+from limprob.io import save_dataset
+from limprob.study import Grid, StudySettings, connect, pick, run_study
 
 MH = TrainConfig(sampler="blocked", draws=2000, tune=3000, chains=2, predictive_draws=50)
 """Blocked random-walk Metropolis, 2 chains x (3,000 tune + 2,000 draws): 10,002 chip queries

@@ -24,8 +24,8 @@ import xarray as xr
 
 from limprob.chip import SimulatedChip
 from limprob.data import load_table, split
-from limprob.energy_limits import BOUND_NAMES
 from limprob.energy.training_run import BACKWARD_FLOPS_PER_FORWARD, training_energy
+from limprob.energy_limits import BOUND_NAMES
 from limprob.inference.backprop import BackpropConfig, train_backprop
 from limprob.inference.sampling import package_versions
 from limprob.inference.training import TrainConfig, train_on_chip

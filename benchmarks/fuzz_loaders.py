@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from test_fuzz_loaders import EXAMPLES, build_corpus, fuzz  # noqa: E402
+from test_fuzz_loaders import EXAMPLES, build_corpus, fuzz
 
 
 def main() -> None:

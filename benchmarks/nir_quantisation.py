@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from limprob.chip import SimulatedChip, from_nir, write_nir
-from limprob.inference.export import exported_network
 from limprob.data import load_dataset, split
 from limprob.inference.evaluation import POINT_ESTIMATES, accuracy, evaluate_weights
+from limprob.inference.export import exported_network
 from limprob.trace import load_training_trace
 
 RESOLUTIONS = (

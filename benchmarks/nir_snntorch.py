@@ -39,16 +39,16 @@ from pathlib import Path
 
 import nir
 import numpy as np
-import torch
 import snntorch
 import snntorch.utils
+import torch
 from snntorch.export_nir import export_to_nir
 from snntorch.import_nir import import_from_nir
 
 from limprob.chip import SimulatedChip, from_nir, write_nir
-from limprob.inference.export import exported_network, trace_weights
 from limprob.data import load_dataset, split
 from limprob.inference.evaluation import POINT_ESTIMATES
+from limprob.inference.export import exported_network, trace_weights
 from limprob.snn import Network
 from limprob.trace import load_training_trace, network_from_attrs
 
@@ -124,7 +124,8 @@ def compare(trace: str, folder: Path):
     x = test["features"].values
     for which in POINT_ESTIMATES:
         path = folder / f"{Path(trace).stem}-{which}.nir"
-        write_nir(exported_network(tree, trace, which)[0], path)
+        graph, network, _, _ = exported_network(tree, trace, which)
+        write_nir(graph, path)
         loaded = from_nir(path)
         limprob = SimulatedChip(loaded.n_inputs, loaded.n_outputs, loaded.network, 0.0).run(
             loaded.w_in, loaded.w_out, x)

@@ -15,11 +15,14 @@ import numba
 import numpy as np
 
 from limprob.chip import SimulatedChip
-from limprob.data import load_table, split
-from limprob.models.chip_population import DEFAULT_CHIPS, DEFAULT_GROUPS, observed_summaries
-from limprob.likelihood.synthetic import (gaussian_synthetic_log_likelihood,
-                                          population_summaries, standard_draws)
 from limprob.chip.probes import record_probes_from_table
+from limprob.data import load_table, split
+from limprob.likelihood.synthetic import (
+    gaussian_synthetic_log_likelihood,
+    population_summaries,
+    standard_draws,
+)
+from limprob.models.chip_population import DEFAULT_CHIPS, DEFAULT_GROUPS, observed_summaries
 from limprob.snn import Network
 from simulator import rate  # benchmarks/simulator.py: calls per second after a warm-up
 

@@ -183,13 +183,19 @@ def plot(results: xr.Dataset, path: Path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from limprob.inference.figure_style import (DATASET_LABELS, SAMPLER_LABELS, accuracy_limits,
-                                                dataset_chance, draw_chance, save_figure)
+    from limprob.inference.figure_style import (
+        DATASET_LABELS,
+        SAMPLER_LABELS,
+        accuracy_limits,
+        dataset_chance,
+        draw_chance,
+        save_figure,
+    )
 
     datasets = list(results["dataset"].values)
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 3.9), squeeze=False,
                              sharey=True, layout="constrained")
-    for index, (ax, dataset) in enumerate(zip(axes[0], datasets)):
+    for ax, dataset in zip(axes[0], datasets):
         for sampler in results["sampler"].values:
             line = results["accuracy_predictive"].sel(dataset=dataset, sampler=sampler)
             if line.notnull().any():

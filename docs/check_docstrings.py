@@ -3,8 +3,8 @@
 A name is public when no component of its dotted path starts with an underscore and, for a
 class or function of a module that defines ``__all__``, when ``__all__`` lists it. The check
 covers modules, classes, functions, methods and properties (not constants: their docstrings
-are optional), read from the source by griffe, as mkdocstrings reads them. A public module must also appear in a
-``::: name`` line of ``docs/reference/*.md``, so the API reference shows it.
+are optional), read from the source by griffe, as mkdocstrings reads them. A public module must
+also appear in a ``::: name`` line of ``docs/reference/*.md``, so the API reference shows it.
 
 Run from the repository root (``make docs`` does, before building the site)::
 
@@ -23,7 +23,7 @@ from pathlib import Path
 import griffe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from griffe_limprob import LimprobDocs  # noqa: E402  (beside this file)
+from griffe_limprob import LimprobDocs
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "limprob"

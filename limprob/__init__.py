@@ -5,7 +5,7 @@ from limprob.errors import LimprobError
 __all__ = ["LimprobError", "__version__"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> str:
     # the version is looked up when asked for: importlib.metadata takes 40 ms to import, and
     # the console script (limprob.console) catches signals only once this package is imported
     if name != "__version__":

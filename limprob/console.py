@@ -17,7 +17,7 @@ import sys
 from limprob import interruption
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return its exit code."""
     with interruption.handled():
         try:

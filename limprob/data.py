@@ -37,8 +37,10 @@ from __future__ import annotations
 import csv
 from array import array
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -62,7 +64,8 @@ YINYANG_CLASSES = ("yin", "yang", "dot")
 """The original's class names for the labels 0, 1, 2."""
 
 
-def _table(features: np.ndarray, labels: np.ndarray, feature_names, class_names, name: str):
+def _table(features: np.ndarray, labels: np.ndarray, feature_names: Sequence[str],
+           class_names: Sequence[str], name: str) -> xr.Dataset:
     return xr.Dataset(
         {
             "features": (("obs", "feature"), features),
@@ -126,7 +129,8 @@ def check_table(table: xr.Dataset, n_features: int | None = None) -> xr.Dataset:
     return table.assign(labels=("obs", labels.astype(np.int64)))
 
 
-def _sklearn_table(load, name: str, class_names=None) -> xr.Dataset:
+def _sklearn_table(load: Callable[[], Any], name: str,
+                   class_names: Sequence[str] | None = None) -> xr.Dataset:
     """A table from one of scikit-learn's bundled sets; classes named by its ``target_names``
     unless ``class_names`` is given."""
     bunch = load()
@@ -239,7 +243,7 @@ def load_dataset(name: str, seed: int = 0) -> xr.Dataset:
     return loaders[name]()
 
 
-def _class_names(labels: np.ndarray, source) -> list[str]:
+def _class_names(labels: np.ndarray, source: object) -> list[str]:
     """``class_0 .. class_{K-1}`` for labels that are the indices 0 .. K - 1, every one present;
     a label above a missing index is refused. Labels that are not non-negative integers are
     left to :func:`check_table`."""
@@ -350,11 +354,11 @@ def _load_netcdf(path: Path, max_memory: float | None = None) -> xr.Dataset:
     classes = raw["class"].values if "class" in raw.coords else _class_names(labels, path)
     if len(names) != features.shape[1] or np.ndim(classes) != 1:
         raise LimprobError(f"{path}: the feature or class names do not fit the features")
-    names, classes = [str(n) for n in names], [str(c) for c in classes]
-    for what, values in (("feature", names), ("class", classes)):
+    feature_names, class_names = [str(n) for n in names], [str(c) for c in classes]
+    for what, values in (("feature", feature_names), ("class", class_names)):
         if len(set(values)) != len(values):
             raise LimprobError(f"{path}: the {what} names repeat")
-    return _table(features.astype(np.float64), labels, names, classes, str(path))
+    return _table(features.astype(np.float64), labels, feature_names, class_names, str(path))
 
 
 def load_table(path: str | Path | None = None, *, max_memory: float | None = None

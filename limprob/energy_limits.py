@@ -15,10 +15,16 @@ counts, ``bits`` is bits per parameter, ratios and tolerances are dimensionless.
 
 import math
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from limprob.errors import LimprobError
+
+type Quantity = Any
+"""A number, a numpy array or a PyTensor tensor: every formula here works elementwise on any of
+them (a tensor gives a tensor, for the energy models' deterministic nodes)."""
 
 K_B_J_PER_K = 1.380649e-23
 """Boltzmann constant, exact in the 2019 SI (J/K)."""
@@ -56,7 +62,7 @@ BRAIN_SCALE_TOKENS = 3e11
 BOUND_NAMES = ("landauer_joules", "lim_joules", "static_joules", "accelerator_joules")
 
 
-def _is_symbolic(value):
+def _is_symbolic(value: Quantity) -> bool:
     """True for a PyTensor variable (pytensor cannot be in use unless it was imported)."""
     if "pytensor" not in sys.modules:
         return False
@@ -65,7 +71,7 @@ def _is_symbolic(value):
     return isinstance(value, Variable)
 
 
-def _log(*args):
+def _log(*args: Quantity) -> Callable[[Quantity], Quantity]:
     """``pytensor.tensor.log`` if any argument is a PyTensor variable, else ``numpy.log``."""
     if any(_is_symbolic(a) for a in args):
         import pytensor.tensor as pt
@@ -74,7 +80,7 @@ def _log(*args):
     return np.log
 
 
-def validate_positive(name, value):
+def validate_positive(name: str, value: Quantity) -> Quantity:
     """Return ``value`` as a float (or float array) if every element is finite and > 0.
 
     Raises :class:`LimprobError` naming ``name`` for zero, negative, NaN, infinite or
@@ -95,30 +101,32 @@ def validate_positive(name, value):
     return float(array) if array.ndim == 0 else array
 
 
-def _shown(array):
+def _shown(array: np.ndarray) -> str:
     """The offending value of a checked input, as a user typed it."""
     flat = array.ravel()
     bad = flat[~(np.isfinite(flat) & (flat > 0))]
     return f"{(bad if bad.size else flat)[0]:g}"
 
 
-def thermal_energy_joules(temperature_k):
+def thermal_energy_joules(temperature_k: Quantity) -> Quantity:
     """kT (J) at temperature T (K)."""
     return K_B_J_PER_K * temperature_k
 
 
-def training_flops(n_params, tokens):
+def training_flops(n_params: Quantity, tokens: Quantity) -> Quantity:
     """Training compute C = 6 N D (FLOPs) for N parameters and D tokens (or samples)."""
     return FLOPS_PER_PARAMETER_TOKEN * n_params * tokens
 
 
-def update_operations(flops, ops_per_flop=DEFAULT_OPS_PER_FLOP):
+def update_operations(flops: Quantity, ops_per_flop: Quantity = DEFAULT_OPS_PER_FLOP) -> Quantity:
     """Model-update operations OPS = r C (a count) for C training FLOPs and r = ``ops_per_flop``
     updates per FLOP; with the default r = 1 every multiply-accumulate updates state in memory."""
     return ops_per_flop * flops
 
 
-def retention_barrier_kt(retention_s, attempt_time_s, flip_tolerance):
+def retention_barrier_kt(
+    retention_s: Quantity, attempt_time_s: Quantity, flip_tolerance: Quantity
+) -> Quantity:
     """Barrier height in units of kT that holds a state for tau_ret with flip probability eps.
 
     Arrhenius-Kramers escape rate r = exp(-E_B / kT) / tau_0; P(flip in tau_ret) ~= r tau_ret <= eps
@@ -128,14 +136,21 @@ def retention_barrier_kt(retention_s, attempt_time_s, flip_tolerance):
     return log(retention_s / (attempt_time_s * flip_tolerance))
 
 
-def retention_barrier_joules(temperature_k, retention_s, attempt_time_s, flip_tolerance):
+def retention_barrier_joules(
+    temperature_k: Quantity,
+    retention_s: Quantity,
+    attempt_time_s: Quantity,
+    flip_tolerance: Quantity,
+) -> Quantity:
     """Barrier height E_B = kT ln(tau_ret / (tau_0 eps)) (J)."""
     return thermal_energy_joules(temperature_k) * retention_barrier_kt(
         retention_s, attempt_time_s, flip_tolerance
     )
 
 
-def retention_time_s(barrier_joules, temperature_k, attempt_time_s):
+def retention_time_s(
+    barrier_joules: Quantity, temperature_k: Quantity, attempt_time_s: Quantity
+) -> Quantity:
     """Mean retention time tau_ret = tau_0 exp(E_B / kT) (s) of a state behind barrier E_B (J)."""
     exp = np.exp
     if any(_is_symbolic(a) for a in (barrier_joules, temperature_k, attempt_time_s)):
@@ -145,32 +160,56 @@ def retention_time_s(barrier_joules, temperature_k, attempt_time_s):
     return attempt_time_s * exp(barrier_joules / thermal_energy_joules(temperature_k))
 
 
-def landauer_joules(ops, bits, temperature_k):
+def landauer_joules(ops: Quantity, bits: Quantity, temperature_k: Quantity) -> Quantity:
     """Landauer adiabatic bound E_landauer = OPS b kT ln 2 (J): every update erases b bits."""
     return ops * bits * thermal_energy_joules(temperature_k) * LN2
 
 
-def finite_time_penalty_joules(ops, temperature_k, time_ratio, protocol_constant=1.0):
+def finite_time_penalty_joules(
+    ops: Quantity, temperature_k: Quantity, time_ratio: Quantity, protocol_constant: Quantity = 1.0
+) -> Quantity:
     """Excess over quasi-static of finishing each update in tau_u: OPS c_p kT tau_r / tau_u (J)."""
     return ops * protocol_constant * thermal_energy_joules(temperature_k) * time_ratio
 
 
-def lim_update_joules(ops, bits, temperature_k, time_ratio, protocol_constant=1.0):
+def lim_update_joules(
+    ops: Quantity,
+    bits: Quantity,
+    temperature_k: Quantity,
+    time_ratio: Quantity,
+    protocol_constant: Quantity = 1.0,
+) -> Quantity:
     """LIM update wall OPS kT (b ln 2 + c_p tau_r / tau_u) (J): Landauer cost plus speed penalty."""
     return landauer_joules(ops, bits, temperature_k) + finite_time_penalty_joules(
         ops, temperature_k, time_ratio, protocol_constant
     )
 
 
-def lim_consolidation_joules(n_params, temperature_k, retention_s, attempt_time_s, flip_tolerance):
-    """LIM consolidation wall N kT ln(tau_ret / (tau_0 eps)) (J): each parameter made durable once."""
+def lim_consolidation_joules(
+    n_params: Quantity,
+    temperature_k: Quantity,
+    retention_s: Quantity,
+    attempt_time_s: Quantity,
+    flip_tolerance: Quantity,
+) -> Quantity:
+    """LIM consolidation wall N kT ln(tau_ret / (tau_0 eps)) (J): each parameter made durable
+    once."""
     return n_params * retention_barrier_joules(
         temperature_k, retention_s, attempt_time_s, flip_tolerance
     )
 
 
-def lim_joules(ops, n_params, bits, temperature_k, time_ratio, retention_s, attempt_time_s,
-               flip_tolerance, protocol_constant=1.0):
+def lim_joules(
+    ops: Quantity,
+    n_params: Quantity,
+    bits: Quantity,
+    temperature_k: Quantity,
+    time_ratio: Quantity,
+    retention_s: Quantity,
+    attempt_time_s: Quantity,
+    flip_tolerance: Quantity,
+    protocol_constant: Quantity = 1.0,
+) -> Quantity:
     """LIM bound E_lim = OPS kT (b ln 2 + c_p tau_r/tau_u) + N kT ln(tau_ret / (tau_0 eps)) (J)."""
     update = lim_update_joules(ops, bits, temperature_k, time_ratio, protocol_constant)
     consolidation = lim_consolidation_joules(
@@ -179,24 +218,35 @@ def lim_joules(ops, n_params, bits, temperature_k, time_ratio, retention_s, atte
     return update + consolidation
 
 
-def static_joules(ops, bits, temperature_k, time_ratio, retention_s, attempt_time_s,
-                  flip_tolerance, protocol_constant=1.0):
-    """Static-barrier memory E_static = OPS b kT ln(tau_ret / (tau_0 eps)) + OPS c_p kT tau_r/tau_u (J).
+def static_joules(
+    ops: Quantity,
+    bits: Quantity,
+    temperature_k: Quantity,
+    time_ratio: Quantity,
+    retention_s: Quantity,
+    attempt_time_s: Quantity,
+    flip_tolerance: Quantity,
+    protocol_constant: Quantity = 1.0,
+) -> Quantity:
+    """Static-barrier memory (J),
+    E_static = OPS b kT ln(tau_ret / (tau_0 eps)) + OPS c_p kT tau_r/tau_u.
 
     Every bit of every update is written into a barrier sized for long retention.
     """
-    writes = ops * bits * retention_barrier_joules(
-        temperature_k, retention_s, attempt_time_s, flip_tolerance
+    writes = (
+        ops
+        * bits
+        * retention_barrier_joules(temperature_k, retention_s, attempt_time_s, flip_tolerance)
     )
     return writes + finite_time_penalty_joules(ops, temperature_k, time_ratio, protocol_constant)
 
 
-def accelerator_joules(flops, joules_per_flop):
+def accelerator_joules(flops: Quantity, joules_per_flop: Quantity) -> Quantity:
     """Accelerator projection E_acc = C e_flop (J), memory traffic included in e_flop."""
     return flops * joules_per_flop
 
 
-def brain_scale_scenario():
+def brain_scale_scenario() -> dict[str, float]:
     """The headline scenario: N = 1e15 parameters, D = 3e11 tokens, C = 6 N D, b = 32."""
     return {
         "n_params": BRAIN_SCALE_PARAMS,
@@ -207,20 +257,20 @@ def brain_scale_scenario():
 
 
 def bounds(
-    n_params,
-    tokens=None,
+    n_params: Quantity,
+    tokens: Quantity | None = None,
     *,
-    flops=None,
-    bits=DEFAULT_BITS,
-    temperature_k=DEFAULT_TEMPERATURE_K,
-    time_ratio=DEFAULT_TIME_RATIO,
-    retention_s=DEFAULT_RETENTION_S,
-    attempt_time_s=DEFAULT_ATTEMPT_TIME_S,
-    flip_tolerance=DEFAULT_FLIP_TOLERANCE,
-    joules_per_flop=DEFAULT_ACCELERATOR_J_PER_FLOP,
-    protocol_constant=DEFAULT_PROTOCOL_CONSTANT,
-    ops_per_flop=DEFAULT_OPS_PER_FLOP,
-):
+    flops: Quantity | None = None,
+    bits: Quantity = DEFAULT_BITS,
+    temperature_k: Quantity = DEFAULT_TEMPERATURE_K,
+    time_ratio: Quantity = DEFAULT_TIME_RATIO,
+    retention_s: Quantity = DEFAULT_RETENTION_S,
+    attempt_time_s: Quantity = DEFAULT_ATTEMPT_TIME_S,
+    flip_tolerance: Quantity = DEFAULT_FLIP_TOLERANCE,
+    joules_per_flop: Quantity = DEFAULT_ACCELERATOR_J_PER_FLOP,
+    protocol_constant: Quantity = DEFAULT_PROTOCOL_CONSTANT,
+    ops_per_flop: Quantity = DEFAULT_OPS_PER_FLOP,
+) -> dict[str, Quantity]:
     """Every bound at fixed device parameters (the calculator), inputs validated.
 
     Give ``tokens`` (C = 6 N D) or ``flops`` (a published training compute); the update
@@ -254,7 +304,9 @@ def bounds(
     memory = (device["retention_s"], device["attempt_time_s"], device["flip_tolerance"])
     if np.any(retention_barrier_kt(*memory) <= 0):
         raise LimprobError("retention_s must exceed attempt_time_s * flip_tolerance")
-    T, b, ratio, cp = (device[k] for k in ("temperature_k", "bits", "time_ratio", "protocol_constant"))
+    T, b, ratio, cp = (
+        device[k] for k in ("temperature_k", "bits", "time_ratio", "protocol_constant")
+    )
     return {
         "landauer_joules": landauer_joules(ops, b, T),
         "lim_joules": lim_joules(ops, n_params, b, T, ratio, *memory, cp),

@@ -7,8 +7,8 @@ completes or a loop stops at its next check (:func:`stop_if_received`; sampling 
 every draw, and PyMC's ``pm.sample``, which catches ``KeyboardInterrupt``, then returns the
 draws it has; a likelihood estimate of many chip queries checks between them,
 :func:`stop_mid_step`); a second signal raises at once, and an error it causes inside compiled
-code is reported as the interruption it is (:func:`cause`). :func:`received` says which signal came first; the CLI exits with ``128 + signal``
-(130 for SIGINT, 143 for SIGTERM), never 0.
+code is reported as the interruption it is (:func:`cause`). :func:`received` says which signal
+came first; the CLI exits with ``128 + signal`` (130 for SIGINT, 143 for SIGTERM), never 0.
 
 Handlers can only be installed from the main thread; elsewhere :func:`handled` does nothing.
 """
@@ -17,18 +17,21 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
+from types import FrameType
+from typing import Any
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 """The signals a run turns into :class:`Interrupted` (SIGKILL cannot be caught)."""
 
-_state = {"received": [], "installed": 0, "deferring": 0}
+_state: dict[str, Any] = {"received": [], "installed": 0, "deferring": 0}
 
 
 class Interrupted(KeyboardInterrupt):
     """A run stopped by ``signum``; ``outcome`` says what was kept (one line, for the user)."""
 
-    def __init__(self, signum: int = signal.SIGINT, outcome: str = "nothing written"):
+    def __init__(self, signum: int = signal.SIGINT, outcome: str = "nothing written") -> None:
         super().__init__(signum, outcome)
         self.signum = int(signum)
         self.outcome = outcome
@@ -55,7 +58,7 @@ def exit_code(signum: int) -> int:
     return 128 + int(signum)
 
 
-def _handler(signum, frame):
+def _handler(signum: int, frame: FrameType | None) -> None:
     _state["received"].append(signum)
     if _state["deferring"] and len(_state["received"]) == 1:
         return
@@ -88,7 +91,7 @@ def stop_mid_step() -> None:
         raise StoppedMidStep(_state["received"][0])
 
 
-def cause(error: BaseException) -> Interrupted | None:
+def cause(error: BaseException | None) -> Interrupted | None:
     """The :class:`Interrupted` that ``error`` was raised from, if any: a signal handler that
     raises while compiled code (a numba kernel) returns makes the interpreter report a
     ``SystemError`` caused by it."""
@@ -114,7 +117,7 @@ def stop_if_received() -> None:
 
 
 @contextmanager
-def handled():
+def handled() -> Iterator[None]:
     """SIGINT and SIGTERM raise :class:`Interrupted` inside; nests (the outermost installs the
     handlers, forgets earlier signals, and restores the previous handlers on exit)."""
     if threading.current_thread() is not threading.main_thread():
@@ -136,7 +139,7 @@ def handled():
 
 
 @contextmanager
-def deferred():
+def deferred() -> Iterator[None]:
     """Inside, a first signal is recorded without raising (the work in hand finishes); a signal
     after one already received raises."""
     _state["deferring"] += 1

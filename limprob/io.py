@@ -15,15 +15,17 @@ import os
 import stat
 import tempfile
 import warnings
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Final, Literal, cast, overload
 
 import numpy as np
 import xarray as xr
 
 from limprob.errors import LimprobError
 
-ENGINE = "netcdf4"
+ENGINE: Final = "netcdf4"
 
 
 def check_output_path(path: str | Path) -> Path:
@@ -110,7 +112,7 @@ def check_path_name(path: str | Path, what: str = "file") -> Path:
     return path
 
 
-def write_atomically(path: str | Path, write) -> Path:
+def write_atomically(path: str | Path, write: Callable[[str], object]) -> Path:
     """Call ``write(temporary_name)`` on a temporary file beside ``path``, then rename it over
     ``path``: a crash or an error inside ``write`` leaves neither a partial file nor the
     temporary behind."""
@@ -136,7 +138,7 @@ def lock_path(path: str | Path) -> Path:
 
 
 @contextmanager
-def exclusive(path: str | Path, *, wait: bool = False):
+def exclusive(path: str | Path, *, wait: bool = False) -> Iterator[Path]:
     """Hold the lock of ``path`` (:func:`lock_path`, an ``flock`` the system drops if the
     process dies) for the block, so two limprob runs never write ``path`` at once.
 
@@ -222,7 +224,7 @@ def _short(text: str, width: int = 80) -> str:
 
 
 @contextmanager
-def quiet():
+def quiet() -> Iterator[None]:
     """Neither Python nor NumPy warnings printed inside (a refusal is one line, not a line
     after a library's warnings)."""
     with warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -230,7 +232,7 @@ def quiet():
         yield
 
 
-def netcdf_bytes(node) -> int:
+def netcdf_bytes(node: xr.Dataset | xr.DataTree) -> int:
     """Bytes the variables of ``node`` (an opened, not yet loaded Dataset or DataTree) take
     once read: sum of size x item size, from the file's header (strings count 64 bytes)."""
     datasets = ([n.to_dataset() for n in node.subtree] if isinstance(node, xr.DataTree)
@@ -243,8 +245,14 @@ def netcdf_bytes(node) -> int:
     return total
 
 
+@overload
+def read_netcdf(path: str | Path, what: str, *, tree: Literal[False] = False,
+                max_memory: float | None = None) -> xr.Dataset: ...
+@overload
+def read_netcdf(path: str | Path, what: str, *, tree: Literal[True],
+                max_memory: float | None = None) -> xr.DataTree: ...
 def read_netcdf(path: str | Path, what: str, *, tree: bool = False,
-                max_memory: float | None = None):
+                max_memory: float | None = None) -> xr.Dataset | xr.DataTree:
     """The NetCDF file at ``path`` (a Dataset, or with ``tree`` a DataTree), loaded into memory,
     or :class:`LimprobError` naming ``path``.
 
@@ -268,10 +276,11 @@ def read_netcdf(path: str | Path, what: str, *, tree: bool = False,
             try:
                 return stored.load()
             except Exception as error:
-                raise LimprobError(f"{path}: a corrupt NetCDF file ({_reason(error, path)})") from None
+                reason = _reason(error, path)
+                raise LimprobError(f"{path}: a corrupt NetCDF file ({reason})") from None
 
 
-def _reason(error: Exception, path=None) -> str:
+def _reason(error: Exception, path: str | Path | None = None) -> str:
     """A library's error in a few words: its type and its message (without the file's name,
     which the line gives already)."""
     text = str(error)
@@ -309,7 +318,8 @@ def load_trace(path: str | Path, needs: set[str] | None = None, *,
         try:
             tree = upgrade(tree)
         except Exception as error:  # a layout upgrade cannot read
-            raise LimprobError(f"{path}: not a trace of a known layout ({_reason(error, path)})") from None
+            reason = _reason(error, path)
+            raise LimprobError(f"{path}: not a trace of a known layout ({reason})") from None
     if needs is None:
         needs = ({"posterior", "sample_stats"} if tree.attrs.get("method", "mh") == "mh"
                  else {"weights"}) | {"point_estimates", "predictions_constant_data"}
@@ -325,7 +335,8 @@ FINITE_GROUPS = ("posterior", "weights", "point_estimates", "predictions")
 """Groups whose every number must be finite (weights and measured probabilities)."""
 
 
-def check_trace(tree: xr.DataTree, path, attributes=()) -> xr.DataTree:
+def check_trace(tree: xr.DataTree, path: str | Path,
+                attributes: Iterable[str] = ()) -> xr.DataTree:
     """Raise :class:`LimprobError` unless the groups limprob reads of ``tree`` hold what it
     computes from: numeric, finite weights and probabilities, probabilities in [0, 1] over a
     ``class`` dim, test labels that are class indices, no NaN log-likelihood, and each of
@@ -339,26 +350,27 @@ def check_trace(tree: xr.DataTree, path, attributes=()) -> xr.DataTree:
         for group in FINITE_GROUPS:
             if group not in tree.children:
                 continue
-            for name, variable in tree[group].to_dataset().data_vars.items():
+            for key, variable in tree[group].to_dataset().data_vars.items():
                 if variable.dtype.kind not in "biuf":
-                    raise LimprobError(f"{path}: {group}/{name} holds {variable.dtype}, "
+                    raise LimprobError(f"{path}: {group}/{key} holds {variable.dtype}, "
                                        "not numbers")
                 if not np.all(np.isfinite(variable.values)):
-                    raise LimprobError(f"{path}: {group}/{name} holds NaN or infinite values")
+                    raise LimprobError(f"{path}: {group}/{key} holds NaN or infinite values")
         for group in ("point_estimates", "predictions"):
             if group in tree.children and "probability" in tree[group].data_vars:
-                _check_probability(tree[group]["probability"], f"{path}: {group}/probability")
+                _check_probability(cast(xr.DataArray, tree[group]["probability"]),
+                                   f"{path}: {group}/probability")
         if "log_likelihood" in tree.children:
-            for name, variable in tree["log_likelihood"].to_dataset().data_vars.items():
+            for key, variable in tree["log_likelihood"].to_dataset().data_vars.items():
                 if variable.dtype.kind != "f" or np.any(np.isnan(variable.values)):
-                    raise LimprobError(f"{path}: log_likelihood/{name} is not a number "
+                    raise LimprobError(f"{path}: log_likelihood/{key} is not a number "
                                        "everywhere (NaN or not floating point)")
         if "predictions_constant_data" in tree.children:
             _check_labels(tree, path)
     return tree
 
 
-def _finite_number(value) -> bool:
+def _finite_number(value: object) -> bool:
     if isinstance(value, (bool, str, bytes)) or value is None:
         return False
     try:
@@ -367,7 +379,7 @@ def _finite_number(value) -> bool:
         return False
 
 
-def _check_probability(probability, where: str) -> None:
+def _check_probability(probability: xr.DataArray, where: str) -> None:
     if "class" not in probability.dims or probability.sizes["class"] < 2:
         raise LimprobError(f"{where} has no class dim of two or more classes")
     values = probability.values
@@ -375,11 +387,11 @@ def _check_probability(probability, where: str) -> None:
         raise LimprobError(f"{where} holds values outside [0, 1], not probabilities")
 
 
-def _check_labels(tree, path) -> None:
+def _check_labels(tree: xr.DataTree, path: str | Path) -> None:
     data = tree["predictions_constant_data"]
     if "y" not in data.data_vars:
         raise LimprobError(f"{path}: predictions_constant_data lacks the test labels y")
-    labels = data["y"].values
+    labels = cast(xr.DataArray, data["y"]).values
     n_classes = (tree["point_estimates"].sizes.get("class")
                  if "point_estimates" in tree.children else None)
     if labels.dtype.kind not in "iu" or labels.ndim != 1 or (
@@ -392,7 +404,7 @@ def _check_labels(tree, path) -> None:
             raise LimprobError(f"{path}: {labels.size} test labels for {n_obs} predictions")
 
 
-def netcdf_attribute(value):
+def netcdf_attribute(value: Any) -> Any:
     """A configuration value as a NetCDF attribute can hold it: None (for example continuous
     weights) as 0, booleans as 0 or 1, everything else as it is."""
     if value is None:
@@ -413,7 +425,8 @@ def upgrade(tree: xr.DataTree) -> xr.DataTree:
         return tree
     predictions = tree["predictions"].to_dataset()
     if "probability" in predictions and "chain" not in predictions["probability"].dims:
-        old, names = "probability", ["mean"]  # a backprop trace: its trained weights
+        old: str | None = "probability"
+        names: list[str] | None = ["mean"]  # a backprop trace: its trained weights
     else:
         old = next((name for name in OLD_POINT_NAMES if name in predictions), None)
         if old is None:
@@ -470,7 +483,7 @@ def read_cached_trace(name: str, inputs: dict) -> xr.DataTree | None:
     return tree if tree.attrs.get("limprob_cache_key") == key else None
 
 
-def cached_trace(name: str, inputs: dict, compute) -> xr.DataTree:
+def cached_trace(name: str, inputs: dict, compute: Callable[[], xr.DataTree]) -> xr.DataTree:
     """``compute()``'s trace, read from the cache if an entry for ``inputs`` is there.
 
     The entry is ``<cache_dir>/<name>-<key>.nc`` with ``key`` = :func:`cache_key` of

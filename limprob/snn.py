@@ -31,6 +31,8 @@ from limprob.errors import LimprobError
 from limprob.streams import normal
 from limprob.validation import hidden, time_steps
 
+type ArrayOrFloat = float | np.ndarray
+"""A scalar or an array, combined elementwise (a per-neuron leak or threshold, or one value)."""
 
 RESETS = ("subtract", "zero")
 """What a spike does to the potential: subtract the threshold, or set it to zero."""
@@ -51,7 +53,7 @@ class Network:
     theta: float = 1.0
     reset: str = "subtract"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         hidden("hidden size", self.n_hidden)
         time_steps("time steps", self.n_steps)
         if not (0.0 <= self.beta < 1.0):
@@ -68,7 +70,9 @@ class Network:
         return self.reset == "zero"
 
 
-def lif_layer_step(v, s, current, beta, theta, reset_zero=False):
+def lif_layer_step(v: np.ndarray, s: np.ndarray, current: ArrayOrFloat, beta: ArrayOrFloat,
+                   theta: ArrayOrFloat, reset_zero: bool = False
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """One time step of one LIF layer; returns the new potential and spikes.
 
     ``v[t] = beta v[t-1] + I[t] - theta s[t-1]`` (or ``beta (1 - s[t-1]) v[t-1] + I[t]`` with
@@ -82,8 +86,10 @@ def lif_layer_step(v, s, current, beta, theta, reset_zero=False):
     return v, (v > theta) * 1.0
 
 
-def lif_counts_numpy(x, w_in, w_out, beta_hidden, theta_hidden, beta_output, theta_output,
-                     n_steps, reset_zero=False):
+def lif_counts_numpy(x: np.ndarray, w_in: np.ndarray, w_out: np.ndarray,
+                     beta_hidden: ArrayOrFloat, theta_hidden: ArrayOrFloat,
+                     beta_output: ArrayOrFloat, theta_output: ArrayOrFloat, n_steps: int,
+                     reset_zero: bool = False) -> np.ndarray:
     """Output spike counts (obs, output) of the two-layer network, vectorised numpy.
 
     ``x`` is (obs, input); ``w_in`` (input, hidden); ``w_out`` (hidden, output); the leaks and
@@ -105,8 +111,9 @@ def lif_counts_numpy(x, w_in, w_out, beta_hidden, theta_hidden, beta_output, the
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def lif_counts(x, w_in, w_out, beta_hidden, theta_hidden, beta_output, theta_output, n_steps,
-               reset_zero=False):
+def lif_counts(x: np.ndarray, w_in: np.ndarray, w_out: np.ndarray, beta_hidden: np.ndarray,
+               theta_hidden: np.ndarray, beta_output: np.ndarray, theta_output: np.ndarray,
+               n_steps: int, reset_zero: bool = False) -> np.ndarray:
     """Output spike counts (obs, output) of the two-layer network, numba kernel.
 
     Same equations and arguments as :func:`lif_counts_numpy`; :func:`noisy_lif_counts` with
@@ -117,8 +124,10 @@ def lif_counts(x, w_in, w_out, beta_hidden, theta_hidden, beta_output, theta_out
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def noisy_lif_counts(x, w_in, w_out, beta_hidden, theta_hidden, beta_output, theta_output,
-                     n_steps, noise_sd, noise_key, reset_zero=False):
+def noisy_lif_counts(x: np.ndarray, w_in: np.ndarray, w_out: np.ndarray,
+                     beta_hidden: np.ndarray, theta_hidden: np.ndarray, beta_output: np.ndarray,
+                     theta_output: np.ndarray, n_steps: int, noise_sd: float,
+                     noise_key: int | np.uint64, reset_zero: bool = False) -> np.ndarray:
     """Output spike counts (obs, output) of the two-layer network with membrane noise:
 
         v[t] = beta v[t-1] + I[t] - theta s[t-1] + noise_sd z,    z ~ Normal(0, 1)

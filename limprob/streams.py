@@ -23,7 +23,7 @@ GAMMA = np.uint64(0x9E3779B97F4A7C15)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def mix64(z):
+def mix64(z: int | np.uint64) -> np.uint64:
     """SplitMix64's bijective mixing of a uint64 (Stafford's variant 13)."""
     # numba types a shift of a uint64 as int64: every step is cast back to uint64
     z = np.uint64(z)
@@ -33,7 +33,7 @@ def mix64(z):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def stream_key(seed, index):
+def stream_key(seed: int | np.uint64, index: int | np.uint64) -> np.uint64:
     """The key (uint64) of stream ``index`` of ``seed`` (both non-negative integers below
     2^63): two rounds of mixing, so nearby seeds and indices give unrelated streams. Called
     from Python it returns a Python int; pass it on as ``np.uint64``."""
@@ -42,7 +42,7 @@ def stream_key(seed, index):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def uniform(key, j):
+def uniform(key: int | np.uint64, j: int) -> float:
     """The ``j``-th uniform on (0, 1) of stream ``key``."""
     counter = np.uint64(np.uint64(key) + np.uint64(np.uint64(np.uint64(j) + np.uint64(1)) * GAMMA))
     bits = np.uint64(mix64(counter) >> np.uint64(11))
@@ -50,7 +50,7 @@ def uniform(key, j):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def normal_quantile(p):
+def normal_quantile(p: float) -> float:
     """``Phi^-1(p)`` for ``0 < p < 1``: algorithm AS 241 (PPND16) of Wichura (1988)."""
     q = p - 0.5
     if abs(q) <= 0.425:
@@ -89,6 +89,6 @@ def normal_quantile(p):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def normal(key, j):
+def normal(key: int | np.uint64, j: int) -> float:
     """The ``j``-th standard normal of stream ``key``."""
     return normal_quantile(uniform(key, j))

@@ -49,24 +49,42 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass, replace
 from itertools import product
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
 
+from limprob import validation
 from limprob.chip.simulated import SimulatedChip
 from limprob.data import DATASETS, load_dataset, split
 from limprob.errors import LimprobError
-from limprob.inference.backprop import (BackpropConfig, IdealModelBackprop, InTheLoopBackprop,
-                                        NoiseAwareBackprop, OracleBackprop, train_backprop)
+from limprob.inference.backprop import (
+    BackpropConfig,
+    IdealModelBackprop,
+    InTheLoopBackprop,
+    NoiseAwareBackprop,
+    OracleBackprop,
+    train_backprop,
+)
 from limprob.inference.evaluation import mean_accuracy, point_estimate_weights
 from limprob.inference.sampling import package_versions
 from limprob.inference.training import TrainConfig, train_on_chip
-from limprob.io import (ENGINE, check_output_path, exclusive, netcdf_attribute, save_dataset,
-                        write_atomically)
+from limprob.io import (
+    ENGINE,
+    check_output_path,
+    exclusive,
+    netcdf_attribute,
+    save_dataset,
+    write_atomically,
+)
 from limprob.models.defaults import dataset_network
 from limprob.snn import Network
-from limprob import validation
 from limprob.validation import fraction, seed, strength
+
+if TYPE_CHECKING:
+    from dask.distributed import Client, LocalCluster
+
+    from limprob.data import Split
 
 MH_METHODS = {"mh": "prior", "mh_ideal_start": "ideal"}
 """The MH rows and where their chains start (:attr:`TrainConfig.init`): prior draws, or
@@ -112,7 +130,7 @@ class StudySettings:
     (:data:`~limprob.models.defaults.DATASET_NETWORKS`, for every method) instead of the
     templates' network and gain."""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.mh.cores != 1:
             raise LimprobError("a study cell runs its chains on one core (cores=1); "
                                "parallelism comes from the Dask workers")
@@ -198,7 +216,7 @@ class Grid:
     weight_bits: tuple[int, ...] = (0,)
     """Weight resolutions in bits; 0 is continuous weights."""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "methods", tuple(str(m) for m in self.methods))
         object.__setattr__(self, "datasets", tuple(str(d) for d in self.datasets))
         object.__setattr__(self, "noises", tuple(validation.noise("noise", n)
@@ -295,7 +313,8 @@ def run_cell(cell: Cell, settings: StudySettings) -> dict:
             "repeats": math.nan}
 
 
-def _test_accuracy(chip: SimulatedChip, weights, data, kappa: float, measured: float) -> float:
+def _test_accuracy(chip: SimulatedChip, weights: tuple[np.ndarray, np.ndarray], data: Split,
+                   kappa: float, measured: float) -> float:
     """``measured`` (one query) on a deterministic chip; on a noisy one the mean over
     :data:`NOISY_TEST_QUERIES` fresh queries."""
     if chip.deterministic:
@@ -351,7 +370,7 @@ def pending_cells(grid: Grid, settings: StudySettings, out: str | Path) -> list[
 # --- the study -------------------------------------------------------------------------------
 
 def connect(scheduler: str | None = None, workers: int | None = None, *,
-            processes: bool = True):
+            processes: bool = True) -> tuple[Client, LocalCluster | None]:
     """A Dask client: on the cluster at ``scheduler``, or on a new LocalCluster of ``workers``
     single-threaded workers (default: one per core). Return ``(client, cluster_or_None)``."""
     from distributed import Client, LocalCluster
@@ -368,10 +387,9 @@ def connect(scheduler: str | None = None, workers: int | None = None, *,
     return Client(cluster), cluster
 
 
-def run_study(grid: Grid, settings: StudySettings, out: str | Path, *,
-              scheduler: str | None = None, workers: int | None = None, client=None,
-              in_process: bool = False, max_cells: int | None = None,
-              progressbar: bool = True) -> xr.Dataset:
+def run_study(grid: Grid, settings: StudySettings, out: str | Path, *, scheduler: str | None = None,
+              workers: int | None = None, client: Client | None = None, in_process: bool = False,
+              max_cells: int | None = None, progressbar: bool = True) -> xr.Dataset:
     """Run every cell of ``grid`` not yet cached beside ``out``, then write and return the
     study's Dataset.
 
@@ -387,8 +405,9 @@ def run_study(grid: Grid, settings: StudySettings, out: str | Path, *,
     folder = cache_dir(out)
     for cell in grid.cells():  # every MH cell's configuration is checked before any work
         if cell.method in MH_METHODS:
-            settings.for_dataset(cell.dataset).mh_config(cell.strength, cell.seed, cell.train_fraction, cell.noise,
-                               cell.weight_bits)
+            settings.for_dataset(cell.dataset).mh_config(cell.strength, cell.seed,
+                                                         cell.train_fraction, cell.noise,
+                                                         cell.weight_bits)
     todo = pending_cells(grid, settings, out)
     # the slowest cells first, so no worker idles at the end
     todo.sort(key=lambda c: (c.method not in MH_METHODS, -c.train_fraction))
@@ -446,7 +465,8 @@ def _claim(cells: list[Cell], settings: StudySettings,
     return claimed, busy
 
 
-def _compute(claimed, settings, folder, *, client, in_process, progressbar):
+def _compute(claimed: list[tuple[Cell, ExitStack]], settings: StudySettings, folder: Path, *,
+             client: Client | None, in_process: bool, progressbar: bool) -> None:
     """Run the ``claimed`` cells, here or on ``client``, write each as it finishes and release
     its lock; every lock is released on the way out, whatever happens."""
     from tqdm.auto import tqdm
@@ -458,7 +478,7 @@ def _compute(claimed, settings, folder, *, client, in_process, progressbar):
         for lock in locks.values():
             stack.enter_context(lock)
 
-        def finish(cell, result):
+        def finish(cell: Cell, result: Any) -> None:
             write_cell(cell_path(folder, cell, settings), cell, settings, result)
             locks[cell].close()
             bar.update()
@@ -555,7 +575,7 @@ def load_study(path: str | Path) -> xr.Dataset:
     return study
 
 
-def pick(array, **coords):
+def pick(array: xr.DataArray, **coords: Any) -> xr.DataArray:
     """``array.sel(**coords)`` by position: with this xarray and pandas, ``sel`` by a scalar
     string on a string coordinate keeps the dimension instead of dropping it."""
     return array.isel({dim: list(array[dim].values).index(value)
@@ -572,7 +592,7 @@ def summary_table(study: xr.Dataset, over: str = "strength") -> str:
     ``over`` (every other dim is averaged too, or dropped when it has one value); with the
     oracle in the study, each method's mean fraction of the oracle's accuracy too."""
 
-    def reduce(values):
+    def reduce(values: xr.DataArray) -> xr.DataArray:
         for other in set(values.dims) - {"method", over, "seed"}:
             values = values.isel({other: 0}) if values.sizes[other] == 1 else (
                 values.mean(other))

@@ -13,8 +13,10 @@ group ``predictions_constant_data`` (:func:`predictions_constant_data`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -37,7 +39,7 @@ NETWORK_FIELDS = {"n_hidden": int, "n_steps": int, "beta": float, "theta": float
 """The fields of a :class:`~limprob.snn.Network` and their types, as attributes read them."""
 
 
-def network_from_attrs(attrs, *, n_hidden: int | None = None,
+def network_from_attrs(attrs: Mapping[Any, Any], *, n_hidden: int | None = None,
                        nominal: Network | None = None) -> Network:
     """The network :func:`network_attrs` wrote into ``attrs`` (a trace's, a chip's or a probe
     dataset's).
@@ -79,7 +81,7 @@ EXPORT_ATTRIBUTES = ("network_n_hidden", "network_n_steps", "network_beta", "net
 """The numeric attributes of a training trace that its exported network is made of."""
 
 
-def load_training_trace(path: str | Path):
+def load_training_trace(path: str | Path) -> xr.DataTree:
     """A chip-in-the-loop training trace (``limprob train``) read from ``path``, with the
     groups and attributes its network is made of; :class:`LimprobError` naming what ``path``
     is otherwise."""

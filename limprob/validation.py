@@ -10,51 +10,58 @@ from __future__ import annotations
 
 import math
 from numbers import Integral, Real
+from typing import Any, TypeGuard
 
 from limprob.errors import LimprobError
 
 
-def _is_integer(value) -> bool:
+def _is_real(value: object) -> TypeGuard[float]:
+    # numbers.Real (int, float, numpy scalars, Fraction) but not bool; typed as float, whose
+    # comparisons and conversions it shares (typeshed's numbers.Real declares none of them)
+    return not isinstance(value, bool) and isinstance(value, Real)
+
+
+def _is_integer(value: object) -> bool:
     if isinstance(value, bool):
         return False
     if isinstance(value, Integral):
         return True
-    return isinstance(value, Real) and math.isfinite(value) and int(value) == value
+    return _is_real(value) and math.isfinite(value) and int(value) == value
 
 
-def positive_integer(name: str, value) -> int:
+def positive_integer(name: str, value: Any) -> int:
     """``value`` as an int if it is an integer >= 1."""
     if not (_is_integer(value) and value >= 1):
         raise LimprobError(f"{name} must be a positive integer, got {value}")
     return int(value)
 
 
-def non_negative_integer(name: str, value) -> int:
+def non_negative_integer(name: str, value: Any) -> int:
     """``value`` as an int if it is an integer >= 0 (a seed, a number of tuning steps)."""
     if not (_is_integer(value) and value >= 0):
         raise LimprobError(f"{name} must be a non-negative integer, got {value}")
     return int(value)
 
 
-def positive_number(name: str, value) -> float:
+def positive_number(name: str, value: Any) -> float:
     """``value`` as a float if it is finite and > 0."""
-    if isinstance(value, bool) or not isinstance(value, Real) or not (
+    if not _is_real(value) or not (
             math.isfinite(value) and value > 0):
         raise LimprobError(f"{name} must be a positive number, got {value}")
     return float(value)
 
 
-def non_negative_number(name: str, value) -> float:
+def non_negative_number(name: str, value: Any) -> float:
     """``value`` as a float if it is finite and >= 0."""
-    if isinstance(value, bool) or not isinstance(value, Real) or not (
+    if not _is_real(value) or not (
             math.isfinite(value) and value >= 0):
         raise LimprobError(f"{name} must be a finite number >= 0, got {value}")
     return float(value)
 
 
-def fraction(name: str, value) -> float:
+def fraction(name: str, value: Any) -> float:
     """``value`` as a float if it lies in (0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, Real) or not (0.0 < value <= 1.0):
+    if not _is_real(value) or not (0.0 < value <= 1.0):
         raise LimprobError(f"{name} must be in (0, 1], got {value}")
     return float(value)
 
@@ -65,7 +72,7 @@ MAX_STRENGTH = 10.0
 """Largest distortion strength: at 10 the gains already spread over e^(+-7 z)."""
 
 
-def seed(name: str, value) -> int:
+def seed(name: str, value: Any) -> int:
     """``value`` as an int if it is an integer in 0 .. 2^32 - 1."""
     value = non_negative_integer(name, value)
     if value > MAX_SEED:
@@ -73,7 +80,7 @@ def seed(name: str, value) -> int:
     return value
 
 
-def strength(name: str, value) -> float:
+def strength(name: str, value: Any) -> float:
     """``value`` as a float if it is a distortion strength in [0, 10]."""
     value = non_negative_number(name, value)
     if value > MAX_STRENGTH:
@@ -88,7 +95,7 @@ MAX_WEIGHT_BITS = 16
 """Widest weight converter a simulated chip offers."""
 
 
-def noise(name: str, value) -> float:
+def noise(name: str, value: Any) -> float:
     """``value`` as a float if it is a membrane-noise level in [0, 10] (units of the
     threshold)."""
     value = non_negative_number(name, value)
@@ -97,7 +104,7 @@ def noise(name: str, value) -> float:
     return value
 
 
-def weight_bits(name: str, value) -> int | None:
+def weight_bits(name: str, value: Any) -> int | None:
     """``None`` (continuous weights) or ``value`` as an int in 1 .. 16."""
     if value is None:
         return None
@@ -115,7 +122,7 @@ MAX_REPEATS = 100_000
 """Most chip queries averaged into one likelihood estimate (``--repeats``)."""
 
 
-def count(name: str, value, maximum: int) -> int:
+def count(name: str, value: Any, maximum: int) -> int:
     """``value`` as an int if it is an integer in 1 .. ``maximum``."""
     value = positive_integer(name, value)
     if value > maximum:
@@ -123,22 +130,22 @@ def count(name: str, value, maximum: int) -> int:
     return value
 
 
-def hidden(name: str, value) -> int:
+def hidden(name: str, value: Any) -> int:
     """A number of hidden neurons, 1 .. :data:`MAX_HIDDEN`."""
     return count(name, value, MAX_HIDDEN)
 
 
-def time_steps(name: str, value) -> int:
+def time_steps(name: str, value: Any) -> int:
     """A number of time steps, 1 .. :data:`MAX_TIME_STEPS`."""
     return count(name, value, MAX_TIME_STEPS)
 
 
-def repeats(name: str, value) -> int:
+def repeats(name: str, value: Any) -> int:
     """Chip queries per likelihood estimate, 1 .. :data:`MAX_REPEATS`."""
     return count(name, value, MAX_REPEATS)
 
 
-def workers(name: str, value) -> int:
+def workers(name: str, value: Any) -> int:
     """Worker processes on this machine: 1 .. 4 x its cores."""
     import os
 

@@ -37,7 +37,8 @@ TINY = dict(hidden=8, time_steps=32, draws=1000, tune=500, chains=2, predictive_
 
 @pytest.fixture
 def tiny_config():
-    """A run small enough for tests: 30-8-2 network, 2 x 1500 proposals on half the training data."""
+    """A run small enough for tests: 30-8-2 network, 2 x 1500 proposals on half the training
+    data."""
     return TrainConfig(strength=1.0, **TINY)
 
 

@@ -13,9 +13,16 @@ import xarray as xr
 from limprob.chip import SimulatedChip
 from limprob.cli import main
 from limprob.errors import LimprobError
-from limprob.inference.backprop import (MIN_FIRING_FRACTION, BackpropConfig, _loss_of_counts,
-                                        compiled_network, initial_weights, layer_firing, spike,
-                                        train_backprop)
+from limprob.inference.backprop import (
+    MIN_FIRING_FRACTION,
+    BackpropConfig,
+    _loss_of_counts,
+    compiled_network,
+    initial_weights,
+    layer_firing,
+    spike,
+    train_backprop,
+)
 from limprob.io import ENGINE, save_trace
 from limprob.snn import Network, lif_counts_numpy
 

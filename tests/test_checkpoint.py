@@ -16,9 +16,13 @@ import xarray as xr
 
 from limprob.cli import main
 from limprob.inference.checkpoint import Checkpoint
-from limprob.inference.step_methods import (BlockedMetropolis, DEMetropolisZCached,
-                                            EllipticalSlice, PreconditionedCrankNicolson,
-                                            layer_blocks)
+from limprob.inference.step_methods import (
+    BlockedMetropolis,
+    DEMetropolisZCached,
+    EllipticalSlice,
+    PreconditionedCrankNicolson,
+    layer_blocks,
+)
 from user_chips import SIGNAL_ENV
 
 pytestmark = pytest.mark.filterwarnings("ignore:Numba will use object mode")

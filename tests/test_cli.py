@@ -145,7 +145,8 @@ def test_train_evaluate_summary_energy_on_a_tiny_run(tmp_path, capsys, data):
     code, stdout, _ = run_cli(["evaluate", str(out), "--json"], capsys)
     report = json.loads(stdout)
     assert code == 0
-    assert {"test_accuracy_posterior_mean", "test_accuracy_predictive", "chip_queries"} <= set(report)
+    expected = {"test_accuracy_posterior_mean", "test_accuracy_predictive", "chip_queries"}
+    assert expected <= set(report)
     assert report["chip_queries"] == TINY["chains"] * (TINY["draws"] + TINY["tune"] + 1)
     assert 0.6 < report["test_accuracy_predictive"] <= 1.0  # better than a majority guess
 
@@ -169,7 +170,8 @@ def test_console_script_exits_2_on_bad_input(tmp_path):
     result = subprocess.run([str(script), "train", "--strength", "-2", "--out",
                              str(tmp_path / "x.nc")], capture_output=True, text=True)
     assert result.returncode == 2
-    assert result.stderr.strip() == "limprob: error: strength must be a finite number >= 0, got -2.0"
+    expected = "limprob: error: strength must be a finite number >= 0, got -2.0"
+    assert result.stderr.strip() == expected
     assert not (tmp_path / "x.nc").exists()
 
 

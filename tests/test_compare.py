@@ -54,7 +54,8 @@ def test_compare_gives_arviz_table_with_pareto_k_and_bayes_factor(traces):
         expected = az.compare({"good": good.load(), "bad": bad.load()}, round_to="none")
     np.testing.assert_allclose(table["elpd"], expected["elpd"])
     np.testing.assert_allclose(table.loc["bad", "log10_bayes_factor"], 30 / np.log(10))
-    assert table.loc["good", "elpd_diff"] == 0 and table.loc["bad", "elpd_diff"] < 0  # ArviZ 1.x: relative to the best
+    # ArviZ 1.x: elpd_diff is relative to the best model
+    assert table.loc["good", "elpd_diff"] == 0 and table.loc["bad", "elpd_diff"] < 0
 
 
 def test_comparing_different_observations_is_refused(traces):

@@ -12,8 +12,13 @@ import pytensor.tensor as pt
 import pytest
 
 from limprob.chip import Distortion, SimulatedChip, hidden_distortion, simulate
-from limprob.chip.distortion import (GLOBALS, MISMATCH, design_distortion, distortion_arrays,
-                                     draw_mismatch)
+from limprob.chip.distortion import (
+    GLOBALS,
+    MISMATCH,
+    design_distortion,
+    distortion_arrays,
+    draw_mismatch,
+)
 from limprob.chip.kernels import mismatched_counts, neuron_leak, neuron_threshold, synaptic_gain
 from limprob.likelihood.simulator import simulated_counts
 from limprob.snn import Network

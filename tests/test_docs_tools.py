@@ -10,8 +10,7 @@ griffe = pytest.importorskip("griffe", reason="the docs extra is not installed")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "docs"))
 import check_docstrings  # noqa: E402
-from griffe_limprob import (escape_stars, markdown_of_roles,  # noqa: E402
-                            markdown_of_sections)
+from griffe_limprob import escape_stars, markdown_of_roles, markdown_of_sections  # noqa: E402
 
 
 def test_sphinx_roles_become_code_spans_and_math_blocks_fences():

@@ -16,9 +16,9 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 import pytest
+from pymc.step_methods import CompoundStep
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
-from pymc.step_methods import CompoundStep
 
 import limprob.inference.step_methods as gf
 

@@ -107,7 +107,8 @@ def test_netcdf_round_trip_and_arviz(tiny_run, tmp_path):
     assert loaded["posterior"]["W_in"].encoding["zlib"] is True
     assert loaded["log_likelihood"]["y"].encoding["zlib"] is True
     result = robust_loo(loaded)
-    assert np.isfinite(result.elpd) and result.n_data_points == tiny_run["observed_data"].sizes["obs"]
+    assert np.isfinite(result.elpd)
+    assert result.n_data_points == tiny_run["observed_data"].sizes["obs"]
     summary = az.summary(loaded, var_names=["W_out"])
     assert len(summary) == 8 * 2
 

@@ -190,7 +190,8 @@ def test_cli_refuses_bad_networks_and_traces(tmp_path, weights, capsys):
     tree.attrs.update(limprob_trace=1, model="chip_twin", method="mh")
     save_trace(tree, twin)
     out = tmp_path / "net.nir"
-    for trace, words in [(probes, "not a limprob trace"), (twin, "a chip_twin trace, not a"), (inputs / "notes.nir", "not a NetCDF"),
+    for trace, words in [(probes, "not a limprob trace"), (twin, "a chip_twin trace, not a"),
+                         (inputs / "notes.nir", "not a NetCDF"),
                          (tmp_path / "absent.nc", "no such file")]:
         assert_refused(["export", str(trace), "--nir", str(out)], capsys, words, tmp_path)
     assert_refused(["export", str(probes), "--nir", str(tmp_path / "no" / "net.nir")], capsys,

@@ -10,8 +10,12 @@ import xarray as xr
 from limprob.chip import SimulatedChip
 from limprob.chip.kernels import quantise
 from limprob.errors import LimprobError
-from limprob.inference.backprop import (BackpropConfig, converter_delta,
-                                        straight_through_quantise, train_backprop)
+from limprob.inference.backprop import (
+    BackpropConfig,
+    converter_delta,
+    straight_through_quantise,
+    train_backprop,
+)
 from limprob.snn import Network
 
 QUICK = BackpropConfig(epochs=4, batch_size=64, patience=100)

@@ -11,8 +11,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import xarray as xr
-from test_cli import assert_refused, run_cli
-from test_compare import fake_trace
 
 from limprob.cli import main
 from limprob.inference.compare import compare_traces
@@ -25,6 +23,8 @@ from limprob.inference.figure_style import (
 )
 from limprob.inference.plots import draw_accuracies, plot_elpd_comparison, plot_training
 from limprob.io import load_trace, save_trace
+from test_cli import assert_refused, run_cli
+from test_compare import fake_trace
 
 ANALYSES = Path(__file__).resolve().parents[1] / "analyses"
 

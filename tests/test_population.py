@@ -16,9 +16,13 @@ from limprob.data import load_table, split
 from limprob.errors import LimprobError
 from limprob.inference.step_methods import BlockedMetropolis
 from limprob.likelihood.chip_likelihood import BlackBoxGradientError
-from limprob.likelihood.synthetic import (gaussian_synthetic_log_likelihood,
-                                          population_summaries, probe_summaries, standard_draws,
-                                          synthetic_log_likelihood)
+from limprob.likelihood.synthetic import (
+    gaussian_synthetic_log_likelihood,
+    population_summaries,
+    probe_summaries,
+    standard_draws,
+    synthetic_log_likelihood,
+)
 from limprob.models.chip_population import build_population_model
 from limprob.snn import Network
 from limprob.twin import PopulationConfig, fit_population

@@ -25,8 +25,10 @@ from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
 import limprob.inference.step_methods as gf
-from limprob.inference.step_methods.likelihood_estimator import (LikelihoodEstimator,
-                                                                 average_in_probability)
+from limprob.inference.step_methods.likelihood_estimator import (
+    LikelihoodEstimator,
+    average_in_probability,
+)
 from tests.test_gradient_free_steps import PRIOR_SD, Y, pointwise_log_likelihood, quadrature_moments
 
 pytestmark = pytest.mark.filterwarnings("ignore:Numba will use object mode")

@@ -16,8 +16,7 @@ import pytest
 import xarray as xr
 import zmq
 
-from limprob.chip import SimulatedChip
-from limprob.chip import wire
+from limprob.chip import SimulatedChip, wire
 from limprob.chip.remote import RemoteChip
 from limprob.chip.server import PROTOCOL, RECORD
 from limprob.cli import main
@@ -55,7 +54,8 @@ class Server:
     def rss(self) -> int:
         """The server's resident memory (bytes)."""
         status = Path(f"/proc/{self.process.pid}/status").read_text()
-        return int(next(l for l in status.splitlines() if l.startswith("VmRSS")).split()[1]) * 1024
+        line = next(line for line in status.splitlines() if line.startswith("VmRSS"))
+        return int(line.split()[1]) * 1024
 
     def alive(self) -> bool:
         return self.process.poll() is None

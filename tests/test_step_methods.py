@@ -7,10 +7,10 @@ import pymc as pm
 import pytest
 from scipy.special import expit
 
-from limprob.models.chip_in_the_loop import build_model
-from limprob.snn import Network
 from limprob.inference.sampling import SamplerSettings, sample
 from limprob.inference.step_methods import BlockedMetropolis, CountedStep
+from limprob.models.chip_in_the_loop import build_model
+from limprob.snn import Network
 
 
 class LogitChip:

@@ -8,8 +8,15 @@ import limprob.study as study_module
 from limprob.errors import LimprobError
 from limprob.inference.backprop import BackpropConfig
 from limprob.inference.training import TrainConfig
-from limprob.study import (VARIABLES, Grid, StudySettings, cache_dir, load_study,
-                           pending_cells, run_study)
+from limprob.study import (
+    VARIABLES,
+    Grid,
+    StudySettings,
+    cache_dir,
+    load_study,
+    pending_cells,
+    run_study,
+)
 
 TINY = StudySettings(mh=TrainConfig(hidden=8, time_steps=32, draws=200, tune=100, chains=1,
                                     predictive_draws=5),
@@ -192,8 +199,15 @@ def test_the_oracle_row_is_labelled_and_every_method_is_a_fraction_of_it(tmp_pat
     """Cells written to the cache (no training): the study divides each method's accuracy by
     the oracle's of the same chip and split, and every output names the oracle a
     simulation-only reference."""
-    from limprob.study import (REFERENCE_LABEL, Cell, assemble, cell_path, pick,
-                               summary_table, write_cell)
+    from limprob.study import (
+        REFERENCE_LABEL,
+        Cell,
+        assemble,
+        cell_path,
+        pick,
+        summary_table,
+        write_cell,
+    )
 
     grid = Grid(methods=("mh", "mh_ideal_start", "oracle"), strengths=(1.0,), seeds=(0, 1))
     out = tmp_path / "s.nc"

@@ -4,6 +4,7 @@ posterior is restricted, and bad ``--subspace`` values are refused."""
 
 from dataclasses import replace
 
+import arviz as az
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
@@ -13,16 +14,14 @@ from arviz_stats import ess
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
-import arviz as az
-
 from limprob.cli import main
-from limprob.io import load_trace, save_trace
 from limprob.data import split
 from limprob.errors import LimprobError
 from limprob.inference import subspace as subspaces
 from limprob.inference.sampling import prior_draws
 from limprob.inference.step_methods import AdaptiveMetropolis, CountedStep
-from limprob.inference.training import (TrainConfig, make_step, simulated_chip, train)
+from limprob.inference.training import TrainConfig, make_step, simulated_chip, train
+from limprob.io import load_trace, save_trace
 from limprob.models.chip_in_the_loop import build_model
 from limprob.models.chip_subspace import subspace_weights
 

@@ -7,13 +7,13 @@ import pytest
 import xarray as xr
 
 from limprob.chip import SimulatedChip
-from limprob.energy_limits import BOUND_NAMES
 from limprob.energy.report import device_draws
 from limprob.energy.training_run import (
     digital_training_flops,
     run_scenario,
     training_energy,
 )
+from limprob.energy_limits import BOUND_NAMES
 from limprob.inference.backprop import BackpropConfig, train_backprop
 from limprob.snn import Network, flops_per_run
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from limprob.chip.distortion import GLOBALS
 from conftest import untidy_dims
+from limprob.chip.distortion import GLOBALS
 from limprob.cli import main
 
 PROBE_ARGS = ["--hidden", "4", "--steps", "16", "--probes", "4", "--obs", "8"]

@@ -12,8 +12,7 @@ from limprob.chip.probes import probe_weights, record_probes_from_table
 from limprob.cli import main
 from limprob.data import load_table, split
 from limprob.errors import LimprobError
-from limprob.likelihood.synthetic import (SUMMARY_FLOOR, SyntheticLogLikelihood,
-                                          standard_draws)
+from limprob.likelihood.synthetic import SUMMARY_FLOOR, SyntheticLogLikelihood, standard_draws
 from limprob.models.chip_population import observed_summaries
 from limprob.snn import Network
 from limprob.twin import PopulationConfig, fit_population

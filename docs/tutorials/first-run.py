@@ -32,6 +32,7 @@ from pathlib import Path
 
 import arviz as az
 import xarray as xr
+
 from limprob.chip import SimulatedChip, from_nir, to_nir, write_nir
 from limprob.data import load_dataset, split
 from limprob.inference import TrainConfig, accuracy, evaluate_weights, train_on_chip

@@ -43,7 +43,10 @@ numba also compiles, for :mod:`limprob.chip.kernels` and the population twin) an
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +75,7 @@ FAMILIES = ("saturation", "gain", "leak", "threshold_mismatch", "gain_mismatch")
 """Every distortion family, in the order the comparison study adds them."""
 
 
-def check_families(families) -> tuple[str, ...]:
+def check_families(families: Iterable[str]) -> tuple[str, ...]:
     """Families in canonical order; raise :class:`LimprobError` on an unknown name."""
     families = tuple(families)
     unknown = set(families) - set(FAMILIES)
@@ -82,7 +85,8 @@ def check_families(families) -> tuple[str, ...]:
     return tuple(f for f in FAMILIES if f in families)
 
 
-def equations(xp):
+def equations(xp: ModuleType) -> tuple[Callable[..., Any], Callable[..., Any],
+                                      Callable[..., Any]]:
     """The distortion's equations over the array module ``xp`` (numpy or pytensor.tensor):
 
         synaptic_gain(log_gain, spread, z)          = exp(log_gain + spread z)
@@ -93,13 +97,13 @@ def equations(xp):
     current, leaks per time step, gains dimensionless.
     """
 
-    def synaptic_gain(log_gain, spread, z):
+    def synaptic_gain(log_gain: Any, spread: Any, z: Any) -> Any:
         return xp.exp(log_gain + spread * z)
 
-    def neuron_threshold(theta, spread, z):
+    def neuron_threshold(theta: Any, spread: Any, z: Any) -> Any:
         return theta * xp.exp(spread * z)
 
-    def neuron_leak(beta, log_leak, spread, z, top):
+    def neuron_leak(beta: Any, log_leak: Any, spread: Any, z: Any, top: Any) -> Any:
         return xp.minimum(xp.maximum(beta * xp.exp(log_leak + spread * z), 0.0), top)
 
     return synaptic_gain, neuron_threshold, neuron_leak
@@ -112,7 +116,8 @@ def leak_ceiling(beta: float) -> float:
     return max(float(beta), LEAK_MAX)
 
 
-def distortion_arrays(parameters, network: Network, xp=np) -> dict:
+def distortion_arrays(parameters: Mapping[str, Any], network: Network,
+                      xp: ModuleType = np) -> dict[str, Any]:
     """The simulator's arguments for a distortion given as a mapping of its parameters (numbers
     or arrays with ``xp=np``; tensors with ``xp=pytensor.tensor``): ``gain_in`` (input,
     hidden), ``gain_out`` (hidden, output), ``inverse_w_sat``, and per-neuron ``beta_hidden``,
@@ -167,7 +172,7 @@ class Distortion:
     threshold_z: np.ndarray | None = field(default=None, compare=False)
     leak_z: np.ndarray | None = field(default=None, compare=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         non_negative_number("inverse_w_sat", self.inverse_w_sat)
 
     def globals(self) -> dict[str, float]:
@@ -189,7 +194,7 @@ class Distortion:
                                  network)
 
 
-def design_distortion(strength: float, mismatch: dict[str, np.ndarray]) -> Distortion:
+def design_distortion(strength: float, mismatch: dict[str, Any]) -> Distortion:
     """The design note's chip of distortion strength ``alpha`` with the given draws:
     ``inverse_w_sat = alpha / 0.5``, spreads ``0.7 alpha``, ``0.4 alpha``, ``0.1 alpha``."""
     a = non_negative_number("chip strength", strength)
@@ -198,7 +203,7 @@ def design_distortion(strength: float, mismatch: dict[str, np.ndarray]) -> Disto
                       **mismatch)
 
 
-def represented_truth(chip) -> dict[str, float]:
+def represented_truth(chip: Any) -> dict[str, float]:
     """A simulated chip's global distortion in the per-chip twin's parameters (for evaluation
     only: it reads the chip's private draws).
 
@@ -224,7 +229,7 @@ def represented_truth(chip) -> dict[str, float]:
     }
 
 
-def hidden_distortion(chip) -> Distortion:
+def hidden_distortion(chip: Any) -> Distortion:
     """The :class:`Distortion` a :class:`~limprob.chip.SimulatedChip` hides (for evaluation and
     tests only: training never sees it)."""
     return chip._distortion

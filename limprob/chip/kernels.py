@@ -31,7 +31,7 @@ compiled_leak_ceiling = numba.njit(nogil=True, fastmath=False)(leak_ceiling)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def saturate(w, inverse_w_sat):
+def saturate(w: np.ndarray, inverse_w_sat: float) -> np.ndarray:
     """``w_sat tanh(w / w_sat)`` with ``w_sat = 1 / inverse_w_sat``; ``w`` itself at 0."""
     if inverse_w_sat > 0.0:
         w_sat = 1.0 / inverse_w_sat
@@ -40,7 +40,7 @@ def saturate(w, inverse_w_sat):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def converter_step(w_max, bits):
+def converter_step(w_max: float, bits: int) -> float:
     """The step ``delta = w_max / (2^(B-1) - 1)`` of a B-bit converter (:func:`quantise`);
     0 for one bit, whose two levels are ``+-w_max``."""
     if bits == 1:
@@ -49,7 +49,7 @@ def converter_step(w_max, bits):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def quantise(w, w_max, bits):
+def quantise(w: np.ndarray, w_max: float, bits: int) -> np.ndarray:
     """The weights ``w`` through a symmetric B-bit converter over ``[-w_max, w_max]``:
 
         Q_B(w) = delta round(clip(w, -w_max, w_max) / delta),  delta = w_max / (2^(B-1) - 1)
@@ -71,9 +71,11 @@ def quantise(w, w_max, bits):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def chip_counts(x, w_in, w_out, gain_in, gain_out, inverse_w_sat, beta_hidden, theta_hidden,
-                beta_output, theta_output, n_steps, w_max, weight_bits, noise_sd, noise_key,
-                reset_zero=False):
+def chip_counts(x: np.ndarray, w_in: np.ndarray, w_out: np.ndarray, gain_in: np.ndarray,
+                gain_out: np.ndarray, inverse_w_sat: float, beta_hidden: np.ndarray,
+                theta_hidden: np.ndarray, beta_output: np.ndarray, theta_output: np.ndarray,
+                n_steps: int, w_max: float, weight_bits: int, noise_sd: float,
+                noise_key: int | np.uint64, reset_zero: bool = False) -> np.ndarray:
     """Spike counts (obs, output) of the LIF network through a distortion (module docstring),
     a ``weight_bits``-bit converter over ``[-w_max, w_max]`` (none when ``weight_bits`` is 0)
     and membrane noise of standard deviation ``noise_sd`` from stream ``noise_key``;
@@ -90,8 +92,11 @@ def chip_counts(x, w_in, w_out, gain_in, gain_out, inverse_w_sat, beta_hidden, t
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def distorted_counts(x, w_in, w_out, gain_in, gain_out, inverse_w_sat, beta_hidden,
-                     theta_hidden, beta_output, theta_output, n_steps, reset_zero=False):
+def distorted_counts(x: np.ndarray, w_in: np.ndarray, w_out: np.ndarray, gain_in: np.ndarray,
+                     gain_out: np.ndarray, inverse_w_sat: float, beta_hidden: np.ndarray,
+                     theta_hidden: np.ndarray, beta_output: np.ndarray,
+                     theta_output: np.ndarray, n_steps: int,
+                     reset_zero: bool = False) -> np.ndarray:
     """:func:`chip_counts` with continuous weights and no noise."""
     return chip_counts(x, w_in, w_out, gain_in, gain_out, inverse_w_sat, beta_hidden,
                        theta_hidden, beta_output, theta_output, n_steps, 1.0, 0, 0.0, 0,
@@ -99,9 +104,11 @@ def distorted_counts(x, w_in, w_out, gain_in, gain_out, inverse_w_sat, beta_hidd
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def batched_distorted_counts(w_in, w_out, x, gain_in, gain_out, inverse_w_sat, beta_hidden,
-                             theta_hidden, beta_output, theta_output, n_steps,
-                             reset_zero=False):
+def batched_distorted_counts(w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray,
+                             gain_in: np.ndarray, gain_out: np.ndarray, inverse_w_sat: float,
+                             beta_hidden: np.ndarray, theta_hidden: np.ndarray,
+                             beta_output: np.ndarray, theta_output: np.ndarray, n_steps: int,
+                             reset_zero: bool = False) -> np.ndarray:
     """Spike counts (batch, obs, output) of a batch of weight sets through one distortion:
     ``w_in`` (batch, input, hidden), ``w_out`` (batch, hidden, output), ``x`` (obs, input)
     shared by the batch."""
@@ -116,10 +123,12 @@ def batched_distorted_counts(w_in, w_out, x, gain_in, gain_out, inverse_w_sat, b
 
 
 @numba.njit(nogil=True, fastmath=False)
-def member_counts(w_in, w_out, x, gain_z_in, gain_z_out, threshold_z, leak_z, inverse_w_sat,
-                  log_gain, log_leak, gain_spread, threshold_spread, leak_spread, beta, theta,
-                  n_steps, w_max, weight_bits, noise, noise_seed, first_stream,
-                  reset_zero=False):
+def member_counts(w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray, gain_z_in: np.ndarray,
+                  gain_z_out: np.ndarray, threshold_z: np.ndarray, leak_z: np.ndarray,
+                  inverse_w_sat: float, log_gain: float, log_leak: float, gain_spread: float,
+                  threshold_spread: float, leak_spread: float, beta: float, theta: float,
+                  n_steps: int, w_max: float, weight_bits: int, noise: float, noise_seed: int,
+                  first_stream: int, reset_zero: bool = False) -> np.ndarray:
     """Spike counts (batch, obs, output) of one member chip of the population: the chip of
     the six globals and its mismatch draws (``gain_z_in`` (input, hidden), ``gain_z_out``
     (hidden, output), ``threshold_z`` and ``leak_z`` (neuron,)), with a ``weight_bits``-bit
@@ -149,9 +158,12 @@ def member_counts(w_in, w_out, x, gain_z_in, gain_z_out, threshold_z, leak_z, in
 
 
 @numba.njit(nogil=True, fastmath=False)
-def mismatched_counts(w_in, w_out, x, gain_z_in, gain_z_out, threshold_z, leak_z,
-                      inverse_w_sat, log_gain, log_leak, gain_spread, threshold_spread,
-                      leak_spread, beta, theta, n_steps, reset_zero=False):
+def mismatched_counts(w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray,
+                      gain_z_in: np.ndarray, gain_z_out: np.ndarray, threshold_z: np.ndarray,
+                      leak_z: np.ndarray, inverse_w_sat: float, log_gain: float,
+                      log_leak: float, gain_spread: float, threshold_spread: float,
+                      leak_spread: float, beta: float, theta: float, n_steps: int,
+                      reset_zero: bool = False) -> np.ndarray:
     """:func:`member_counts` with continuous weights and no noise: the deterministic member
     chip, the same counts as :func:`batched_distorted_counts` of its arrays."""
     return member_counts(w_in, w_out, x, gain_z_in, gain_z_out, threshold_z, leak_z,

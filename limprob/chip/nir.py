@@ -2,7 +2,8 @@
 
 limprob's network (:mod:`limprob.snn`) as a NIR graph
 
-    Input (I,) -> Linear W_in^T (H, I) -> LIF (H,) -> Linear W_out^T (O, H) -> LIF (O,) -> Output (O,)
+    Input (I,) -> Linear W_in^T (H, I) -> LIF (H,) -> Linear W_out^T (O, H) -> LIF (O,)
+    -> Output (O,)
 
 with NIR's continuous-time LIF ``tau dv/dt = (v_leak - v) + r I`` discretised as snnTorch's
 ``Leaky`` is (the mapping NIR documents for snnTorch): with step ``dt``,
@@ -15,7 +16,8 @@ so that one Euler step ``v += dt / tau (v_leak - v + r I)`` is ``v = beta v + I`
 NIR's LIF resets to ``v_reset`` (0 here) after a spike. A network with ``reset = "zero"``
 (:mod:`limprob.snn`) is exactly that reading, ``v[t] = beta (1 - s[t-1]) v[t-1] + I[t]``, the
 one a consumer that follows NIR's definition applies (snnTorch's ``import_from_nir`` builds
-``Leaky(reset_mechanism="zero")``). A network with ``reset = "subtract"`` resets by subtraction one step later,
+``Leaky(reset_mechanism="zero")``). A network with ``reset = "subtract"`` resets by subtraction
+one step later,
 ``v[t] = beta v[t-1] + I[t] - theta s[t-1]``, which the node parameters cannot say: only a
 consumer that reads the metadata runs it as trained. The graph's metadata names the reset
 (``reset_mechanism``) with ``time_steps`` T, the exact ``beta``, the input encoding (the
@@ -34,12 +36,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from limprob.errors import LimprobError
 from limprob.io import check_output_path, write_atomically
 from limprob.snn import RESETS, Network
+
+if TYPE_CHECKING:
+    import nir
 
 DT = 1e-4
 """Time step written to the graph (s): snnTorch's export value; only ``dt / tau`` matters."""
@@ -78,7 +84,7 @@ class NirNetwork:
         return self.w_out.shape[1]
 
 
-def lif_node(network: Network, size: int, dt: float = DT):
+def lif_node(network: Network, size: int, dt: float = DT) -> nir.LIF:
     """NIR LIF of ``size`` neurons for the network's leak and threshold (module docstring)."""
     import nir
 
@@ -88,7 +94,8 @@ def lif_node(network: Network, size: int, dt: float = DT):
                    v_threshold=network.theta * ones, v_reset=0.0 * ones)
 
 
-def to_nir(w_in, w_out, network: Network, metadata: dict | None = None):
+def to_nir(w_in: np.ndarray, w_out: np.ndarray, network: Network,
+           metadata: dict | None = None) -> nir.NIRGraph:
     """The NIR graph of weights ``w_in`` (input, hidden) and ``w_out`` (hidden, output) on
     ``network``; ``metadata`` (str, int or float values) is added to the graph's own."""
     import nir
@@ -124,14 +131,14 @@ def to_nir(w_in, w_out, network: Network, metadata: dict | None = None):
                         metadata=graph_metadata)
 
 
-def write_nir(graph, path: str | Path) -> Path:
+def write_nir(graph: nir.NIRGraph, path: str | Path) -> Path:
     """Write ``graph`` to ``path`` (NIR's HDF5 format), atomically."""
     import nir
 
     return write_atomically(check_output_path(path), lambda name: nir.write(name, graph))
 
 
-def read_graph(path: str | Path):
+def read_graph(path: str | Path) -> nir.NIRGraph:
     """The NIR graph stored at ``path``, or :class:`LimprobError` if there is none."""
     import nir
 
@@ -156,10 +163,11 @@ def from_nir(path: str | Path, time_steps: int | None = None,
         return checked_network(read_graph(path), time_steps, reset)
     except LimprobError as error:
         message = str(error)
-        raise LimprobError(message if message.startswith(str(path)) else f"{path}: {message}")
+        raise LimprobError(
+            message if message.startswith(str(path)) else f"{path}: {message}") from None
 
 
-def checked_network(graph, time_steps: int | None = None,
+def checked_network(graph: nir.NIRGraph, time_steps: int | None = None,
                     reset: str | None = None) -> NirNetwork:
     """:func:`network_of_graph`, with every number limprob reads from the graph checked: node
     attributes that are not numbers (a string weight, a missing ``tau``) are one line, not a
@@ -187,7 +195,7 @@ def checked_network(graph, time_steps: int | None = None,
     return NirNetwork(loaded.network, loaded.w_in, loaded.w_out, metadata)
 
 
-def _number(value):
+def _number(value: Any) -> Any:
     """A metadata value as an int or float when it is one number, else as it is (to be
     refused by the check that reads it)."""
     value = _plain(value)
@@ -196,7 +204,7 @@ def _number(value):
     return value
 
 
-def network_of_graph(graph, time_steps: int | None = None,
+def network_of_graph(graph: nir.NIRGraph, time_steps: int | None = None,
                      reset: str | None = None) -> NirNetwork:
     """The network of a NIR graph of the shape :data:`CHAIN`.
 
@@ -244,16 +252,17 @@ def network_of_graph(graph, time_steps: int | None = None,
                       metadata)
 
 
-def _chain(graph) -> list[str]:
+def _chain(graph: nir.NIRGraph) -> list[str]:
     """The node names from the one Input to the one Output along the edges."""
-    names = {type(node).__name__: [] for node in graph.nodes.values()}
+    names: dict[str, list[str]] = {type(node).__name__: [] for node in graph.nodes.values()}
     for name, node in graph.nodes.items():
         names[type(node).__name__].append(name)
     for kind in ("Input", "Output"):
         if len(names.get(kind, [])) != 1:
             raise LimprobError(f"the graph has {len(names.get(kind, []))} {kind} nodes; "
                                f"limprob's network has one")
-    following, preceding = {}, {}
+    following: dict[str, list[str]] = {}
+    preceding: dict[str, list[str]] = {}
     for source, target in graph.edges:
         for end in (source, target):
             if end not in graph.nodes:
@@ -287,7 +296,7 @@ def _loop_edge(following: dict) -> tuple[str, str] | None:
     """An edge that closes a directed cycle of the graph, if there is one (depth-first)."""
     state = {}
 
-    def visit(node):
+    def visit(node: str) -> tuple[str, str] | None:
         state[node] = "open"
         for target in following.get(node, ()):
             if state.get(target) == "open":
@@ -307,7 +316,7 @@ def _loop_edge(following: dict) -> tuple[str, str] | None:
     return None
 
 
-def _weights(name: str, node) -> np.ndarray:
+def _weights(name: str, node: nir.NIRNode) -> np.ndarray:
     weight = np.asarray(node.weight, dtype=np.float64)
     if weight.ndim != 2:
         raise LimprobError(f"node {name!r} has a weight of shape {weight.shape}, not a matrix")
@@ -346,12 +355,12 @@ def run_settings(metadata: dict, time_steps: int | None,
     return int(n_steps), chosen
 
 
-def _membrane_tau(node):
+def _membrane_tau(node: nir.NIRNode) -> np.ndarray:
     """The membrane time constant of a LIF (``tau``) or CubaLIF (``tau_mem``) node."""
     return node.tau_mem if hasattr(node, "tau_mem") else node.tau
 
 
-def _lif_constants(name: str, node) -> dict[str, np.ndarray]:
+def _lif_constants(name: str, node: nir.NIRNode) -> dict[str, np.ndarray]:
     """``tau``, ``r``, ``v_leak``, ``v_threshold`` and ``v_reset`` (float64, one per neuron)
     of a LIF node, or of a CubaLIF whose synaptic current lasts one step, which is that LIF:
     with ``dt = tau_mem / r``, Euler's ``i += dt / tau_syn (w_in I - i)`` is ``i = I`` exactly
@@ -386,7 +395,8 @@ def _neuron_constants(metadata: dict, lifs: dict, reset: str) -> tuple[float, fl
                       ("v_threshold", "thresholds")):
         if not np.all(np.isfinite(values[key])) or np.ptp(values[key]) != 0:
             raise LimprobError(f"the LIF neurons' {text} differ ({values[key].min():g} .. "
-                               f"{values[key].max():g}); limprob's network has one value for all neurons")
+                               f"{values[key].max():g}); limprob's network has one value for "
+                               "all neurons")
     if np.any(values["v_leak"] != 0):
         raise LimprobError("the LIF neurons have a non-zero leak voltage v_leak; limprob's "
                            "neurons leak to 0")
@@ -412,7 +422,7 @@ def _neuron_constants(metadata: dict, lifs: dict, reset: str) -> tuple[float, fl
     return float(beta), float(theta)
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     """A metadata value as a Python str, int or float (h5py gives bytes and numpy scalars)."""
     if isinstance(value, bytes):
         return value.decode("utf8")

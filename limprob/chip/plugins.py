@@ -18,6 +18,7 @@ of the run), and must return a :class:`~limprob.chip.protocol.Chip` of those siz
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from importlib.metadata import entry_points
 
 from limprob.chip.protocol import Chip, require_chip
@@ -33,7 +34,7 @@ def registered_chips() -> dict:
     return {point.name: point for point in entry_points(group=ENTRY_POINT_GROUP)}
 
 
-def chip_factory(spec: str):
+def chip_factory(spec: str) -> Callable[..., Chip]:
     """The factory ``spec`` names (module docstring); :class:`LimprobError` in one line if it
     cannot be found or is not callable."""
     spec = str(spec).strip()

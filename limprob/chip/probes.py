@@ -15,6 +15,9 @@ with the chip's identity, the seed and the number of queries in its attributes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 import numpy as np
 import xarray as xr
 
@@ -27,7 +30,8 @@ DEFAULT_SCALES = (0.3, 2.0)
 
 
 def probe_weights(n_probes: int, n_inputs: int, n_hidden: int, n_outputs: int, seed: int,
-                  scales=DEFAULT_SCALES):
+                  scales: tuple[float, float] = DEFAULT_SCALES
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Seeded probe weights: ``W_in`` (probe, input, hidden), ``W_out`` (probe, hidden,
     output) and the scale of each probe."""
     n_probes = positive_integer("the number of probes", n_probes)
@@ -51,8 +55,10 @@ def probe_inputs(features: xr.Dataset, n_obs: int, seed: int) -> xr.Dataset:
 
 
 def record_probes(chip: Chip, x: np.ndarray, n_probes: int = 16, seed: int = 0,
-                  scales=DEFAULT_SCALES, feature_names=None, class_names=None,
-                  obs_index=None) -> xr.Dataset:
+                  scales: tuple[float, float] = DEFAULT_SCALES,
+                  feature_names: Sequence[str] | np.ndarray | None = None,
+                  class_names: Sequence[str] | np.ndarray | None = None,
+                  obs_index: Sequence[int] | np.ndarray | None = None) -> xr.Dataset:
     """Run ``n_probes`` probe weight sets on ``chip`` with inputs ``x`` (obs, input): one
     query each. Returns the probe dataset of the module docstring."""
     require_chip(chip, "the probed chip")
@@ -89,7 +95,8 @@ def record_probes(chip: Chip, x: np.ndarray, n_probes: int = 16, seed: int = 0,
 
 
 def record_probes_from_table(chip: Chip, features: xr.Dataset, n_probes: int = 16,
-                             n_obs: int = 32, seed: int = 0, scales=DEFAULT_SCALES) -> xr.Dataset:
+                             n_obs: int = 32, seed: int = 0,
+                             scales: tuple[float, float] = DEFAULT_SCALES) -> xr.Dataset:
     """:func:`record_probes` on ``n_obs`` rows of a feature table chosen by ``seed``."""
     rows = probe_inputs(features, n_obs, seed)
     return record_probes(chip, rows["features"].values, n_probes, seed, scales,
@@ -137,7 +144,7 @@ def check_probes(probes: xr.Dataset, source: str = "probe dataset") -> xr.Datase
     return probes
 
 
-def load_probes(path, *, max_memory: float | None = None) -> xr.Dataset:
+def load_probes(path: str | Path, *, max_memory: float | None = None) -> xr.Dataset:
     """Read and check a probe dataset written by ``limprob probe`` (or by a real chip's own
     driver with the same variables): :func:`limprob.io.read_netcdf` (size bounded before
     reading, one line for a corrupt file), then :func:`check_probes`."""

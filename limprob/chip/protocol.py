@@ -23,7 +23,8 @@ same at the boundary where limprob receives a chip and names what is missing.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -89,7 +90,7 @@ class CompiledChip(Chip, Protocol):
     """A chip with an in-process compiled query."""
 
     @property
-    def numba_run(self):
+    def numba_run(self) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
         """A numba function ``run(w_in, w_out, x) -> counts`` equal to :meth:`Chip.run` on
         contiguous float64 arrays, counting its queries the same way."""
         ...
@@ -101,7 +102,7 @@ CHIP_MEMBERS = ("network", "n_inputs", "n_outputs", "queries", "run", "describe"
 CALLABLE_MEMBERS = ("run", "describe", "continue_from")
 
 
-def missing_members(obj) -> list[str]:
+def missing_members(obj: object) -> list[str]:
     """The members of :class:`Chip` that ``obj`` lacks (or has but cannot call)."""
     missing = []
     for name in CHIP_MEMBERS:
@@ -117,7 +118,7 @@ def missing_members(obj) -> list[str]:
     return missing
 
 
-def require_chip(obj, where: str = "the chip") -> Chip:
+def require_chip(obj: Any, where: str = "the chip") -> Chip:
     """``obj`` if it has every member of :class:`Chip`; else :class:`LimprobError` in one line
     naming ``where`` and the members it lacks, before any query is made."""
     missing = missing_members(obj)

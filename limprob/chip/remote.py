@@ -36,9 +36,13 @@ from __future__ import annotations
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import zmq
+from numpy.typing import ArrayLike
 from zmq.utils.monitor import recv_monitor_message
 
 from limprob.chip import wire
@@ -65,7 +69,7 @@ class _InputsForgotten(Exception):
     """The server no longer holds the inputs a query named (it was restarted)."""
 
 
-def connect(address: str, token_file, *, unavailable_after: float = UNAVAILABLE_AFTER
+def connect(address: str, token_file: str | Path, *, unavailable_after: float = UNAVAILABLE_AFTER
             ) -> RemoteChip:
     """The :class:`RemoteChip` at ``address`` with the token read from the file
     ``token_file`` (:func:`~limprob.chip.server.read_token`)."""
@@ -95,7 +99,7 @@ class RemoteChip:
 
     def __init__(self, address: str, token: str, *, timeout: float = TIMEOUT,
                  retries: int | None = RETRIES, unavailable_after: float = UNAVAILABLE_AFTER,
-                 backoff: float = BACKOFF):
+                 backoff: float = BACKOFF) -> None:
         self.host, self.port = parse_address(address)
         self.address = f"{self.host}:{self.port}"
         for name, value in (("timeout", timeout), ("unavailable_after", unavailable_after),
@@ -116,9 +120,13 @@ class RemoteChip:
         rest of the query's time is the transport's."""
         self._lease = secrets.token_hex(16)
         self._next_id = 0
-        self._next_x_id, self._sent_inputs, self._x_frame = 0, OrderedDict(), ()
+        self._next_x_id = 0
+        self._sent_inputs: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._x_frame: tuple[np.ndarray, ...] = ()
         self._context = zmq.Context()
-        self._socket = self._monitor = self._poller = None
+        self._socket: zmq.Socket | None = None
+        self._monitor: zmq.Socket | None = None
+        self._poller: zmq.Poller | None = None
         self._up = False
         self._queries = 0
         try:
@@ -153,7 +161,7 @@ class RemoteChip:
         """The served chip's own description and ``chip_address`` (never the token)."""
         return {**self._info["describe"], "chip_address": self.address}
 
-    def run(self, w_in, w_out, x) -> np.ndarray:
+    def run(self, w_in: ArrayLike, w_out: ArrayLike, x: ArrayLike) -> np.ndarray:
         """One query on the served chip (checked here first): counts (obs, output), float64."""
         w_in, w_out, x = check_query(self, w_in, w_out, x)
         size = max(w_in.nbytes, w_out.nbytes, x.nbytes)
@@ -213,17 +221,17 @@ class RemoteChip:
         if not self._context.closed:
             self._context.term()
 
-    def __enter__(self):
+    def __enter__(self) -> RemoteChip:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __getstate__(self):
+    def __getstate__(self) -> NoReturn:
         raise TypeError("a RemoteChip holds a connection and cannot be pickled: connect to "
                         f"{self.address} from the other process")
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"RemoteChip({self.address}, {self.n_inputs}-{self.network.n_hidden}-"
                 f"{self.n_outputs}, queries={self._queries})")
 
@@ -245,8 +253,9 @@ class RemoteChip:
     def _header(self, fields: dict) -> dict:
         return {"protocol": PROTOCOL, "token": self._token, "lease": self._lease, **fields}
 
-    def _request(self, fields: dict, arrays=(), *, query_id=None, within=None,
-                 lease_lost_ok: bool = True):
+    def _request(self, fields: dict, arrays: Sequence[np.ndarray] = (), *,
+                 query_id: int | None = None, within: float | None = None,
+                 lease_lost_ok: bool = True) -> tuple[dict, list[np.ndarray]]:
         """Send one request until it is answered: the answer's header and arrays, or
         :class:`LimprobError` if refused, if no connection to the server was up for ``within``
         seconds (default ``unavailable_after``), or if a connected server left ``retries + 1``
@@ -288,12 +297,14 @@ class RemoteChip:
             pause = min(self.backoff * 2 ** (attempt - 1), MAX_BACKOFF)
             time.sleep(pause if down_since is None else min(pause, limit - down))
 
-    def _attempt(self, frames: list, limit: float, down_since: float | None):
+    def _attempt(self, frames: list, limit: float, down_since: float | None
+                 ) -> tuple[tuple[dict, list[np.ndarray]] | None, float | None]:
         """Send ``frames`` once and wait for the answer: ``(answer, down_since)`` with the
         decoded answer, or None if the connection dropped, the ``timeout`` passed, or no
         connection was up for ``limit`` seconds since ``down_since`` (None: it is up). On a
         failure the socket is replaced, so no late answer is mistaken for a new one."""
         socket = self._connected()
+        assert self._monitor is not None and self._poller is not None  # _connected made them
         while self._monitor.poll(0):  # connection events before this request
             down_since = self._event(down_since)
         if not self._up and down_since is None:
@@ -308,7 +319,8 @@ class RemoteChip:
                 wait = min(wait, down_since + limit - now)
             if wait <= 0:
                 break
-            ready = dict(poller.poll(wait * 1000))
+            # pyzmq takes a float timeout (ms), though its stubs say int
+            ready = dict(poller.poll(wait * 1000))  # type: ignore[arg-type]
             if socket in ready:
                 try:
                     return wire.decode(socket.recv_multipart(copy=False), max_arrays=1), None
@@ -325,6 +337,7 @@ class RemoteChip:
 
     def _event(self, down_since: float | None) -> float | None:
         """Read one connection event: the new ``down_since`` (None once connected)."""
+        assert self._monitor is not None  # called by _attempt once connected
         event = recv_monitor_message(self._monitor)["event"]
         if event == zmq.EVENT_CONNECTED:
             self._up = True
@@ -334,7 +347,7 @@ class RemoteChip:
             return time.monotonic() if down_since is None else down_since
         return down_since
 
-    def _connected(self):
+    def _connected(self) -> zmq.Socket:
         if self._socket is None:
             socket = self._context.socket(zmq.DEALER)
             socket.setsockopt(zmq.LINGER, 0)
@@ -355,6 +368,7 @@ class RemoteChip:
 
     def _drop_socket(self) -> None:
         if self._socket is not None:
+            assert self._monitor is not None  # made with the socket
             self._socket.disable_monitor()
             self._monitor.close(linger=0)
             self._socket.close(linger=0)

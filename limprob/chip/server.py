@@ -28,7 +28,10 @@ import hmac
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import zmq
@@ -63,7 +66,7 @@ def parse_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def read_token(path) -> str:
+def read_token(path: str | Path) -> str:
     """The token in the file ``path`` (surrounding whitespace stripped); :class:`LimprobError`
     if it is missing, unreadable or empty."""
     try:
@@ -104,7 +107,8 @@ class ChipServer:
     """
 
     def __init__(self, chip: Chip, token: str, *, host: str = "127.0.0.1", port: int = 0,
-                 max_message_bytes: int = MAX_MESSAGE_BYTES, lease_idle: float = LEASE_IDLE):
+                 max_message_bytes: int = MAX_MESSAGE_BYTES,
+                 lease_idle: float = LEASE_IDLE) -> None:
         if not token:
             raise LimprobError("a chip server needs a non-empty token")
         self.chip, self._token = chip, token.encode()
@@ -131,7 +135,8 @@ class ChipServer:
         self.host = host
         self._running = False
 
-    def serve(self, ready=None, stop=None) -> None:
+    def serve(self, ready: Callable[[], object] | None = None,
+              stop: Callable[[], bool] | None = None) -> None:
         """Answer requests until :meth:`stop` or until ``stop()`` (asked between requests and
         every 0.2 s) is true; ``ready()`` is called once listening."""
         self._running = True
@@ -161,11 +166,12 @@ class ChipServer:
         self._socket.close(linger=0)
         self._context.term()
 
-    def _receive(self):
+    def _receive(self) -> tuple[zmq.Frame, list[memoryview], str] | None:
         """One request: ``(identity, frames, peer address)``; None for a message of more than
         :data:`MAX_FRAMES` frames, drained frame by frame and answered with a refusal."""
         identity = self._socket.recv(copy=False)
-        frames, too_many = [], False
+        frames: list[zmq.Frame] = []
+        too_many = False
         while self._socket.getsockopt(zmq.RCVMORE):
             frame = self._socket.recv(copy=False)
             if len(frames) < MAX_FRAMES:
@@ -243,6 +249,7 @@ class ChipServer:
         query_id = header.get("id")
         if type(query_id) is not int:
             return _error("malformed request: a query needs an integer id")
+        assert self.lease is not None  # _handle checked it before passing the query on
         answers = self.lease.answers
         if query_id in answers:  # a retry: answered from the record, not run again
             return answers[query_id]
@@ -271,20 +278,20 @@ class ChipServer:
         return reply
 
 
-def _ok(arrays=(), **fields) -> list:
+def _ok(arrays: Sequence[np.ndarray] = (), **fields: Any) -> list:
     return wire.encode({"ok": True, **fields}, arrays)
 
 
-def _error(message: str, **fields) -> list:
+def _error(message: str, **fields: Any) -> list:
     return wire.encode({"ok": False, "error": message, **fields})
 
 
-def _peer_address(frame) -> str:
+def _peer_address(frame: zmq.Frame) -> str:
     try:
-        return frame.get("Peer-Address")
+        return str(frame.get("Peer-Address"))  # a str: ZeroMQ's metadata property
     except (zmq.ZMQError, AttributeError, TypeError):
         return "unknown"
 
 
-def _json_safe(value):
+def _json_safe(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value

@@ -25,37 +25,48 @@ calibration.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 import numba
 import numpy as np
 from numba import types
 from numba.extending import intrinsic
+from numpy.typing import ArrayLike
 
+from limprob import validation
 from limprob.chip.distortion import Distortion, design_distortion, draw_mismatch
 from limprob.chip.kernels import batched_distorted_counts, chip_counts
 from limprob.errors import LimprobError
 from limprob.snn import Network
 from limprob.streams import stream_key
 from limprob.trace import network_attrs
-from limprob import validation
 from limprob.validation import non_negative_number, positive_integer, positive_number
+
+if TYPE_CHECKING:
+    from limprob.chip.protocol import Chip
+
+type QueryKernel = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+"""A compiled chip query ``run(w_in, w_out, x) -> counts``, callable from Python and numba."""
 
 WEIGHT_RANGE = 2.0
 """Default range ``w_max`` of a chip's weight converter: weights in ``[-w_max, w_max]``."""
 
 
 @intrinsic
-def _int64_at(typingctx, address):
+def _int64_at(typingctx: Any, address: Any) -> tuple[Any, Callable[..., Any]]:
     """Pointer to the int64 at a raw address (the chip's query counter)."""
     signature = types.CPointer(types.int64)(types.intp)
 
-    def codegen(context, builder, sig, args):
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
         return builder.inttoptr(args[0], context.get_value_type(types.CPointer(types.int64)))
 
     return signature, codegen
 
 
 def _build_kernel(arrays: dict, n_steps: int, counter_address: int, w_max: float,
-                  bits: int, noise_sd: float, seed: int, reset_zero: bool = False):
+                  bits: int, noise_sd: float, seed: int, reset_zero: bool = False
+                  ) -> QueryKernel:
     """A numba function ``run(w_in, w_out, x) -> counts`` for one chip.
 
     The distortion arrays, converter and noise level are compiled in as constants and every
@@ -68,8 +79,9 @@ def _build_kernel(arrays: dict, n_steps: int, counter_address: int, w_max: float
                                   "theta_hidden", "beta_output", "theta_output"))
 
     @numba.njit(nogil=True, fastmath=False)
-    def run(w_in, w_out, x):
-        counter = numba.carray(_int64_at(counter_address), 1)
+    def run(w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray) -> np.ndarray:
+        # numba supplies an intrinsic's typing context itself: the call has one argument
+        counter = numba.carray(_int64_at(counter_address), 1)  # type: ignore[call-arg]
         key = stream_key(seed, counter[0])
         counter[0] += 1
         return chip_counts(x, w_in, w_out, gain_in, gain_out, inverse_w_sat, beta_hidden,
@@ -79,7 +91,8 @@ def _build_kernel(arrays: dict, n_steps: int, counter_address: int, w_max: float
     return run
 
 
-def check_query(chip, w_in, w_out, x):
+def check_query(chip: Chip, w_in: ArrayLike, w_out: ArrayLike, x: ArrayLike
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The query's arrays as contiguous float64, or :class:`LimprobError` if their shapes do not
     fit ``chip`` or they hold NaN or infinite values."""
     w_in = np.ascontiguousarray(w_in, dtype=np.float64)
@@ -116,7 +129,7 @@ class SimulatedChip:
 
     def __init__(self, n_inputs: int = 30, n_outputs: int = 2, network: Network = Network(),
                  strength: float = 0.0, seed: int = 0, *, noise: float = 0.0,
-                 weight_bits: int | None = None, weight_range: float = WEIGHT_RANGE):
+                 weight_bits: int | None = None, weight_range: float = WEIGHT_RANGE) -> None:
         self.network = network
         self.n_inputs = positive_integer("chip inputs", n_inputs)
         self.n_outputs = positive_integer("chip outputs", n_outputs)
@@ -131,7 +144,7 @@ class SimulatedChip:
         self._queries = np.zeros(1, dtype=np.int64)
         self._kernel = self._compile()
 
-    def _compile(self):
+    def _compile(self) -> QueryKernel:
         arrays = self._distortion.arrays(self.network, self.n_inputs, self.n_outputs)
         return _build_kernel(arrays, self.network.n_steps, self._queries.ctypes.data,
                              self.weight_range, self.weight_bits or 0,
@@ -155,11 +168,11 @@ class SimulatedChip:
         self._queries[0] = queries
 
     @property
-    def numba_run(self):
+    def numba_run(self) -> QueryKernel:
         """The compiled query ``run(w_in, w_out, x) -> counts`` for use inside numba code."""
         return self._kernel
 
-    def run(self, w_in, w_out, x) -> np.ndarray:
+    def run(self, w_in: ArrayLike, w_out: ArrayLike, x: ArrayLike) -> np.ndarray:
         """One query: write the weights, run the inputs, return spike counts (obs, output)."""
         return self._kernel(*check_query(self, w_in, w_out, x))
 
@@ -181,23 +194,24 @@ class SimulatedChip:
                 "chip_weight_bits": self.weight_bits or 0,
                 "chip_weight_range": self.weight_range, **network_attrs(self.network)}
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         del state["_kernel"]
         return state
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._kernel = self._compile()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         extras = "".join([f", noise={self.noise}" if self.noise else "",
                           f", weight_bits={self.weight_bits}" if self.weight_bits else ""])
         return (f"SimulatedChip({self.n_inputs}-{self.network.n_hidden}-{self.n_outputs}, "
                 f"strength={self.strength}, seed={self.seed}{extras})")
 
 
-def simulate(distortion: Distortion, network: Network, w_in, w_out, x) -> np.ndarray:
+def simulate(distortion: Distortion, network: Network, w_in: np.ndarray, w_out: np.ndarray,
+             x: np.ndarray) -> np.ndarray:
     """Counts (batch, obs, output) of weight sets (batch, ...) through ``distortion``
     ((obs, output) for one weight set)."""
     w_in, w_out = np.asarray(w_in, dtype=float), np.asarray(w_out, dtype=float)
@@ -222,7 +236,7 @@ class ParametricChip:
     """
 
     def __init__(self, distortion: Distortion, n_inputs: int = 30, n_outputs: int = 2,
-                 network: Network = Network(), read_noise: float = 0.0, seed: int = 0):
+                 network: Network = Network(), read_noise: float = 0.0, seed: int = 0) -> None:
         self.distortion, self.network = distortion, network
         self.n_inputs = positive_integer("chip inputs", n_inputs)
         self.n_outputs = positive_integer("chip outputs", n_outputs)
@@ -246,7 +260,7 @@ class ParametricChip:
         """Count ``queries`` queries made so far: the next query draws read noise ``queries``."""
         self._queries = int(queries)
 
-    def run(self, w_in, w_out, x) -> np.ndarray:
+    def run(self, w_in: ArrayLike, w_out: ArrayLike, x: ArrayLike) -> np.ndarray:
         """One query: spike counts (obs, output) of ``x`` (obs, input) through the distorted
         network with weights ``w_in``, ``w_out``, plus the read noise."""
         w_in, w_out, x = check_query(self, w_in, w_out, x)

@@ -28,6 +28,7 @@ seeded random weights and, unless given, seeded random inputs, and checks in thi
 from __future__ import annotations
 
 import numbers
+from typing import Any, NoReturn, TypeGuard
 
 import numpy as np
 
@@ -41,18 +42,28 @@ class ChipConformanceError(LimprobError, AssertionError):
     what. An AssertionError too, so a test framework reports it as a failed check."""
 
 
-def _fail(chip, message: str):
+def _is_real(value: object) -> TypeGuard[float]:
+    # numbers.Real, typed as float: typeshed's numbers.Real declares no comparisons
+    return isinstance(value, numbers.Real)
+
+
+def _is_integral(value: object) -> TypeGuard[int]:
+    # numbers.Integral, typed as int: typeshed's numbers.Integral declares no comparisons
+    return isinstance(value, numbers.Integral)
+
+
+def _fail(chip: Any, message: str) -> NoReturn:
     raise ChipConformanceError(f"{type(chip).__name__}: {message}")
 
 
-def _queries(chip) -> int:
+def _queries(chip: Any) -> int:
     queries = chip.queries
     if isinstance(queries, bool) or not isinstance(queries, numbers.Integral) or queries < 0:
         _fail(chip, f"queries must be a non-negative integer, got {queries!r}")
     return int(queries)
 
 
-def _members(chip) -> None:
+def _members(chip: Any) -> None:
     missing = missing_members(chip)
     if missing:
         _fail(chip, f"missing member {', '.join(missing)} of the Chip protocol")
@@ -62,19 +73,19 @@ def _members(chip) -> None:
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
             _fail(chip, f"{name} must be a positive integer, got {value!r}")
     noise = chip.noise
-    if not isinstance(noise, numbers.Real) or not np.isfinite(noise) or noise < 0:
+    if not _is_real(noise) or not np.isfinite(noise) or noise < 0:
         _fail(chip, f"noise must be a finite number >= 0, got {noise!r}")
     bits = chip.weight_bits
-    if bits is not None and (isinstance(bits, bool) or not isinstance(bits, numbers.Integral)
+    if bits is not None and (isinstance(bits, bool) or not _is_integral(bits)
                              or not 1 <= bits <= 16):
         _fail(chip, f"weight_bits must be None or an integer 1 .. 16, got {bits!r}")
     w_max = chip.weight_range
-    if not isinstance(w_max, numbers.Real) or not np.isfinite(w_max) or w_max <= 0:
+    if not _is_real(w_max) or not np.isfinite(w_max) or w_max <= 0:
         _fail(chip, f"weight_range must be a finite number > 0, got {w_max!r}")
     _queries(chip)
 
 
-def _description(chip) -> None:
+def _description(chip: Any) -> None:
     description = chip.describe()
     if not isinstance(description, dict):
         _fail(chip, f"describe() must return a dict, got {type(description).__name__}")
@@ -86,7 +97,8 @@ def _description(chip) -> None:
                         "(a NetCDF attribute)")
 
 
-def _query(chip, w_in, w_out, x, what: str = "a query") -> np.ndarray:
+def _query(chip: Any, w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray,
+           what: str = "a query") -> np.ndarray:
     before = _queries(chip)
     try:
         counts = chip.run(w_in, w_out, x)
@@ -111,7 +123,8 @@ def _query(chip, w_in, w_out, x, what: str = "a query") -> np.ndarray:
     return counts
 
 
-def _refused(chip, w_in, w_out, x, what: str) -> None:
+def _refused(chip: Any, w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray,
+             what: str) -> None:
     before = _queries(chip)
     try:
         chip.run(w_in, w_out, x)
@@ -131,7 +144,7 @@ def _with(array: np.ndarray, value: float) -> np.ndarray:
     return spoiled
 
 
-def check_chip(chip, x=None, *, rng_seed: int = 0) -> None:
+def check_chip(chip: Any, x: np.ndarray | None = None, *, rng_seed: int = 0) -> None:
     """Check that ``chip`` implements :class:`~limprob.chip.protocol.Chip` as limprob needs (the
     module docstring lists the checks); raise :class:`ChipConformanceError` naming the first
     fault. ``x`` (obs, input): inputs to present (default: 8 seeded uniform rows in [0, 1]);

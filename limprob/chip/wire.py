@@ -16,6 +16,7 @@ back; it never raises anything else on any input.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -31,7 +32,7 @@ class WireError(ValueError):
     """A message that is not a well-formed limprob chip message; the text says why."""
 
 
-def encode(header: dict, arrays=()) -> list:
+def encode(header: dict, arrays: Sequence[np.ndarray] = ()) -> list:
     """The frames of a message: ``header`` (JSON) with the array list added, then each array's
     raw little-endian float64 bytes."""
     arrays = [np.ascontiguousarray(a, dtype=DTYPE) for a in arrays]

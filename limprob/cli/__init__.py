@@ -31,6 +31,8 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 import limprob
 from limprob import interruption
@@ -47,15 +49,15 @@ class _Parser(argparse.ArgumentParser):
     printed as written, and options registered with :meth:`add_later` are added only when the
     parser parses or prints its help."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
         if kwargs.get("description"):
             kwargs["description"] = textwrap.fill(kwargs["description"], width=88)
         super().__init__(*args, **kwargs)
         record_given_options(self)
-        self._later = []
+        self._later: list[Callable[[argparse.ArgumentParser], object]] = []
 
-    def add_later(self, add_options) -> None:
+    def add_later(self, add_options: Callable[[argparse.ArgumentParser], object]) -> None:
         """Call ``add_options(self)`` before this parser is first used."""
         self._later.append(add_options)
 
@@ -63,19 +65,21 @@ class _Parser(argparse.ArgumentParser):
         while self._later:
             self._later.pop(0)(self)
 
-    def parse_known_args(self, args=None, namespace=None):
+    def parse_known_args(  # type: ignore[override]  # argparse's overloads, one signature here
+            self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
         self._add_pending()
         return super().parse_known_args(args, namespace)
 
-    def format_usage(self):
+    def format_usage(self) -> str:
         self._add_pending()
         return super().format_usage()
 
-    def format_help(self):
+    def format_help(self) -> str:
         self._add_pending()
         return super().format_help()
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         raise LimprobError(f"{self.prog}: {message}")
 
 
@@ -93,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``) and return its exit code: 0, 2
     for bad input, 130 or 143 when stopped by a signal."""
     with interruption.handled():

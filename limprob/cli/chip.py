@@ -15,12 +15,23 @@ describes the service, its security model and its faults.
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 from limprob import interruption
-from limprob.cli.options import (add_chip_noise_options, add_later, add_reset_option, flags,
-                                 add_table_options, load_chosen_table)
+from limprob.cli.options import (
+    add_chip_noise_options,
+    add_later,
+    add_reset_option,
+    add_table_options,
+    flags,
+    load_chosen_table,
+)
 from limprob.errors import LimprobError
 
+if TYPE_CHECKING:
+    import argparse
+
+    from limprob.chip import SimulatedChip
 
 SERVED_DEFAULTS = SimpleNamespace(strength=1.0, chip_seed=0, time_steps=32, noise=0.0,
                                   weight_bits=None, reset="subtract")
@@ -28,7 +39,7 @@ SERVED_DEFAULTS = SimpleNamespace(strength=1.0, chip_seed=0, time_steps=32, nois
 here so that serving does not import PyMC."""
 
 
-def register(commands):
+def register(commands: argparse._SubParsersAction) -> None:
     """Add ``chip serve`` to the CLI's subparsers."""
     chip = commands.add_parser(
         "chip", help="serve a chip over the network",
@@ -49,7 +60,7 @@ def register(commands):
     add_later(serve, _serve_options)
 
 
-def _serve_options(serve):
+def _serve_options(serve: argparse.ArgumentParser) -> None:
     from limprob.chip.server import LEASE_IDLE, MAX_MESSAGE_BYTES
 
     defaults = SERVED_DEFAULTS
@@ -72,7 +83,8 @@ def _serve_options(serve):
                        help="seed of the chip's hidden mismatch (default %(default)s)")
     serve.add_argument("--hidden", type=int, default=None,
                        help="hidden LIF neurons (default: the data set's, 16 for Wisconsin)")
-    serve.add_argument(*flags("time-steps"), dest="time_steps", type=int, default=defaults.time_steps,
+    serve.add_argument(*flags("time-steps"), dest="time_steps", type=int,
+                       default=defaults.time_steps,
                        help=f"time steps T of the network (default {defaults.time_steps})")
     add_reset_option(serve, defaults.reset,
                      "what a spike does to the potential: subtract the threshold, or reset it "
@@ -81,13 +93,12 @@ def _serve_options(serve):
     add_table_options(serve)
 
 
-def served_chip(args):
+def served_chip(args: argparse.Namespace) -> SimulatedChip:
     """The simulated chip the options describe, one input per feature and one output per
     class of the chosen data set."""
     from limprob.chip import SimulatedChip
-    from limprob.snn import Network
-
     from limprob.models.defaults import dataset_network
+    from limprob.snn import Network
 
     table = load_chosen_table(args)
     hidden = args.hidden or dataset_network(None if args.data else args.dataset)["hidden"]
@@ -96,7 +107,7 @@ def served_chip(args):
                          args.chip_seed, noise=args.noise, weight_bits=args.weight_bits)
 
 
-def _serve(args):
+def _serve(args: argparse.Namespace) -> None:
     from limprob.chip.server import ChipServer, read_token
 
     token = read_token(args.token_file)

@@ -5,8 +5,13 @@ Usage: ``limprob compare A.nc B.nc [--names a b] [--var-name y] [--json] [--plot
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-def register(commands):
+if TYPE_CHECKING:
+    import argparse
+
+
+def register(commands: argparse._SubParsersAction) -> None:
     """Add ``compare`` to the CLI's subparsers."""
     parser = commands.add_parser(
         "compare", help="compare traces by LOO (Pareto k shown) and SMC evidence",
@@ -27,7 +32,7 @@ def register(commands):
     parser.set_defaults(run=run_compare)
 
 
-def run_compare(args):
+def run_compare(args: argparse.Namespace) -> None:
     """``limprob compare``: print (or write as JSON) the LOO / SMC-evidence comparison of the
     traces, and draw it with ``--plot``."""
     import pandas as pd

@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import TYPE_CHECKING
 
 from limprob.cli.options import add_later
 from limprob.errors import LimprobError
 
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
 
-def register(commands):
+
+def register(commands: argparse._SubParsersAction) -> None:
     """Add ``energy`` to the CLI's subparsers."""
     _add_energy(commands)
 
 
-def _add_energy(commands):
+def _add_energy(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "energy", help="energy bounds of training (or of a training run's trace), in joules",
         description="Bound the energy of training N parameters on D tokens (Landauer, "
@@ -34,7 +39,7 @@ def _add_energy(commands):
     add_later(parser, _energy_options)
 
 
-def _energy_options(parser):
+def _energy_options(parser: argparse.ArgumentParser) -> None:
     from limprob import energy_limits as limits
 
     parser.add_argument("trace", nargs="?", default=None,
@@ -58,10 +63,10 @@ def _energy_options(parser):
                         help="with a trace: write a copy with a training_energy group here")
 
 
-def _energy(args):
+def _energy(args: argparse.Namespace) -> None:
     from limprob import energy_limits as limits
-    from limprob.energy_limits import DEFAULT_OPS_PER_FLOP, validate_positive
     from limprob.energy.report import energy_report
+    from limprob.energy_limits import DEFAULT_OPS_PER_FLOP, validate_positive
     from limprob.validation import seed
 
     seed("seed", args.seed)
@@ -100,7 +105,7 @@ def _energy(args):
     _print_bounds(report)
 
 
-def _print_bounds(report: dict, names=None) -> None:
+def _print_bounds(report: dict, names: Sequence[str] | None = None) -> None:
     from limprob.energy_limits import BOUND_NAMES
 
     names = names or BOUND_NAMES
@@ -111,10 +116,15 @@ def _print_bounds(report: dict, names=None) -> None:
               f"[{value['low']:.3e}, {value['high']:.3e}]")
 
 
-def _training_run_energy(args):
+def _training_run_energy(args: argparse.Namespace) -> None:
     from limprob.energy.training_run import training_energy
-    from limprob.io import (TRACE_ATTRIBUTES, check_output_path, load_trace,
-                            refuse_overwriting_inputs, save_trace)
+    from limprob.io import (
+        TRACE_ATTRIBUTES,
+        check_output_path,
+        load_trace,
+        refuse_overwriting_inputs,
+        save_trace,
+    )
 
     refuse_overwriting_inputs({"--out": args.out}, {"the trace": args.trace})
     out = check_output_path(args.out) if args.out else None

@@ -12,11 +12,16 @@ SpiNNaker2 or Speck.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from limprob.cli.options import add_later, load_chosen_table
 from limprob.errors import LimprobError
 
-def register(commands):
+if TYPE_CHECKING:
+    import argparse
+
+
+def register(commands: argparse._SubParsersAction) -> None:
     """Add ``export`` to the CLI's subparsers."""
     export = commands.add_parser(
         "export", help="write a trained network as a NIR graph",
@@ -32,7 +37,7 @@ def register(commands):
     export.set_defaults(run=run_export)
 
 
-def add_weights_option(export) -> None:
+def add_weights_option(export: argparse.ArgumentParser) -> None:
     """``--weights``: which point estimate of the trace to export."""
     from limprob.inference.evaluation import POINT_ESTIMATE_DESCRIPTIONS
 
@@ -42,7 +47,7 @@ def add_weights_option(export) -> None:
                              + " (default %(default)s)")
 
 
-def run_export(args):
+def run_export(args: argparse.Namespace) -> None:
     """``limprob export``: write a training trace's point estimate as a NIR graph."""
     from limprob.chip.nir import write_nir
     from limprob.inference.evaluation import POINT_ESTIMATE_DESCRIPTIONS
@@ -60,7 +65,7 @@ def run_export(args):
           f"reset {network.reset}, {POINT_ESTIMATE_DESCRIPTIONS[args.weights]}); wrote {out}")
 
 
-def evaluate_network(args):
+def evaluate_network(args: argparse.Namespace) -> None:
     """``limprob evaluate --network NET.nir [--time-steps T] [--reset R]``: the network's test
     accuracy on the ideal chip; T and R for a graph whose metadata does not give them."""
     from limprob.chip.nir import from_nir

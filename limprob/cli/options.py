@@ -9,14 +9,23 @@ default. :func:`config_fields` collects the parsed values to construct the confi
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 
 class _Recorded:
     """An argparse action that also adds its destination to ``namespace.given_options``, so a
     command can tell an option given on the command line from one left at its default."""
 
-    def __call__(self, parser, namespace, values, option_string=None):
-        super().__call__(parser, namespace, values, option_string)
+    dest: str
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        # mixed into an argparse action (below), whose __call__ this extends
+        super().__call__(parser, namespace, values, option_string)  # type: ignore[misc]
         namespace.given_options = getattr(namespace, "given_options", set()) | {self.dest}
 
 
@@ -28,20 +37,21 @@ class RecordedStoreTrue(_Recorded, argparse._StoreTrueAction):
     """``store_true``, recorded (:func:`given_options`)."""
 
 
-def record_given_options(parser) -> None:
+def record_given_options(parser: argparse.ArgumentParser) -> None:
     """Make ``parser``'s plain and ``store_true`` options record that they were given."""
     for name in (None, "store"):
         parser.register("action", name, RecordedStore)
     parser.register("action", "store_true", RecordedStoreTrue)
 
 
-def given_options(args) -> set[str]:
+def given_options(args: argparse.Namespace) -> set[str]:
     """The destinations of the options given on the command line (parsers set up with
     :func:`record_given_options`)."""
     return set(getattr(args, "given_options", set()))
 
 
-def add_later(parser, add_options) -> None:
+def add_later(parser: argparse.ArgumentParser,
+              add_options: Callable[[argparse.ArgumentParser], object]) -> None:
     """Add a subcommand's options (``add_options(parser)``) when the subcommand is used: the
     CLI's parsers wait until they parse or print their help, so that ``limprob --help`` does
     not import what the options' defaults come from; any other parser gets them at once."""
@@ -76,7 +86,8 @@ def flags(flag: str) -> list[str]:
     return [f"--{flag}", *(f"--{alias}" for alias in FLAG_ALIASES.get(flag, ()))]
 
 
-def add_options(parser, defaults, options) -> None:
+def add_options(parser: argparse.ArgumentParser, defaults: Any, options: Sequence[tuple[Any, ...]]
+              ) -> None:
     """Add ``--flag`` (and its deprecated spellings) for each ``(flag, field, help)``, typed
     and defaulted by ``defaults``' ``field``."""
     for flag, name, help_text in options:
@@ -85,13 +96,13 @@ def add_options(parser, defaults, options) -> None:
                             help=f"{help_text} (default {default})")
 
 
-def config_fields(args, options) -> dict:
+def config_fields(args: argparse.Namespace, options: Sequence[tuple[Any, ...]]) -> dict:
     """The fields of ``options`` that were given (not None), by configuration field name."""
     names = [option[1] for option in options]
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
-def add_reset_option(parser, default: str | None, help_text: str) -> None:
+def add_reset_option(parser: argparse.ArgumentParser, default: str | None, help_text: str) -> None:
     """``--reset subtract|zero``: what a spike does to the potential
     (:data:`limprob.snn.RESETS`)."""
     from limprob.snn import RESETS
@@ -99,7 +110,7 @@ def add_reset_option(parser, default: str | None, help_text: str) -> None:
     parser.add_argument("--reset", choices=RESETS, default=default, help=help_text)
 
 
-def add_table_options(parser) -> None:
+def add_table_options(parser: argparse.ArgumentParser) -> None:
     """``--dataset NAME`` (a built-in data set) or ``--data FILE`` (the user's own table)."""
     from limprob.data import DATASETS
 
@@ -111,7 +122,7 @@ def add_table_options(parser) -> None:
                              "NetCDF table")
 
 
-def add_network_choice(parser) -> None:
+def add_network_choice(parser: argparse.ArgumentParser) -> None:
     """``--hidden`` and ``--kappa``, defaulting to the chosen data set's
     (:data:`limprob.models.defaults.DATASET_NETWORKS`)."""
     parser.add_argument("--hidden", type=int, default=None,
@@ -122,7 +133,7 @@ def add_network_choice(parser) -> None:
                              "the data set's, 8 for Wisconsin)")
 
 
-def network_choice(args) -> dict:
+def network_choice(args: argparse.Namespace) -> dict:
     """``hidden`` and ``kappa``: those given, else the data set's defaults (a user's table
     ``--data`` gets Wisconsin's)."""
     from limprob.models.defaults import dataset_network
@@ -133,7 +144,7 @@ def network_choice(args) -> dict:
     return chosen | given
 
 
-def load_chosen_table(args):
+def load_chosen_table(args: argparse.Namespace) -> xr.Dataset:
     """The table ``--dataset`` or ``--data`` names (Wisconsin when neither); reading ``--data``
     is refused before it starts if it would need more memory than ``--max-memory`` (where the
     command has one) or than is available."""
@@ -144,27 +155,29 @@ def load_chosen_table(args):
     return load_dataset(args.dataset or "wisconsin")
 
 
-def repeats(text: str):
+def repeats(text: str) -> int | str:
     """``--repeats``: a positive integer or ``auto``."""
     if text == "auto":
         return text
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer or 'auto', not {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"must be a positive integer or 'auto', not {text!r}") from None
 
 
-def weight_bits(text: str):
+def weight_bits(text: str) -> int | None:
     """``--weight-bits``: an integer number of bits, or ``none`` for continuous weights."""
     if text.lower() in ("none", "0"):
         return None
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer 1..16 or 'none', not {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"must be an integer 1..16 or 'none', not {text!r}") from None
 
 
-def add_chip_noise_options(parser, defaults) -> None:
+def add_chip_noise_options(parser: argparse.ArgumentParser, defaults: Any) -> None:
     """``--noise`` and ``--weight-bits`` of the simulated chip (defaults from ``defaults``)."""
     parser.add_argument("--noise", type=float, default=defaults.noise,
                         help="membrane noise of the simulated chip, standard deviation in "
@@ -176,7 +189,7 @@ def add_chip_noise_options(parser, defaults) -> None:
                              "bits (default: none, continuous)")
 
 
-def add_max_memory(parser, what: str) -> None:
+def add_max_memory(parser: argparse.ArgumentParser, what: str) -> None:
     """``--max-memory BYTES``: the memory ``what`` may take (default: what is available)."""
     parser.add_argument("--max-memory", type=float, default=None, metavar="BYTES",
                         help=f"refuse the run, before any work, when {what} is estimated to "

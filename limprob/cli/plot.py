@@ -5,8 +5,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-def register(commands):
+if TYPE_CHECKING:
+    import argparse
+
+
+def register(commands: argparse._SubParsersAction) -> None:
     """Add ``plot`` to the CLI's subparsers."""
     plot = commands.add_parser(
         "plot", help="PNG of a training trace: progress per chip query, rank plot",
@@ -22,7 +27,7 @@ def register(commands):
     plot.set_defaults(run=run_plot)
 
 
-def run_plot(args):
+def run_plot(args: argparse.Namespace) -> None:
     """``limprob plot``: draw a training trace's three-panel picture into ``--out``."""
     from pathlib import Path
 

@@ -9,10 +9,20 @@ Defaults come from :class:`limprob.study.Grid` and :class:`limprob.study.StudySe
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from limprob import interruption
-from limprob.cli.options import (NETWORK_OPTIONS, SAMPLER_OPTIONS, add_later, config_fields,
-                                 flags, repeats)
+from limprob.cli.options import (
+    NETWORK_OPTIONS,
+    SAMPLER_OPTIONS,
+    add_later,
+    config_fields,
+    flags,
+    repeats,
+)
+
+if TYPE_CHECKING:
+    import argparse
 
 GRID_OPTIONS = (
     ("datasets", "datasets", str, "built-in data sets"),
@@ -31,7 +41,7 @@ MH_OPTIONS = (
 BACKPROP_OPTIONS = (("epochs", "epochs", "maximum backprop epochs"),)
 
 
-def register(commands):
+def register(commands: argparse._SubParsersAction) -> None:
     """Add ``study`` to the CLI's subparsers."""
     study = commands.add_parser(
         "study", help="a grid of training runs on simulated chips, on Dask",
@@ -45,7 +55,7 @@ def register(commands):
     add_later(study, _study_options)
 
 
-def _study_options(study):
+def _study_options(study: argparse.ArgumentParser) -> None:
     from limprob.study import METHODS, QUICK_SETTINGS, Grid, StudySettings
 
     grid, settings = Grid(), StudySettings()
@@ -78,10 +88,17 @@ def _study_options(study):
     study.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def run_study_command(args):
+def run_study_command(args: argparse.Namespace) -> None:
     """``limprob study``: run the grid on Dask, write the study and print its summary table."""
-    from limprob.study import (QUICK_GRID, QUICK_SETTINGS, Grid, StudySettings, cache_dir,
-                               run_study, summary_table)
+    from limprob.study import (
+        QUICK_GRID,
+        QUICK_SETTINGS,
+        Grid,
+        StudySettings,
+        cache_dir,
+        run_study,
+        summary_table,
+    )
 
     grid = QUICK_GRID if args.quick else Grid()
     settings = QUICK_SETTINGS if args.quick else StudySettings()

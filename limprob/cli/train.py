@@ -15,17 +15,40 @@ import signal
 import textwrap
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from limprob import interruption
-from limprob.cli.options import (NETWORK_OPTIONS, SAMPLER_OPTIONS, add_chip_noise_options,
-                                 add_later, add_max_memory, add_network_choice, add_options,
-                                 add_reset_option, add_table_options, config_fields,
-                                 flags, given_options,
-                                 load_chosen_table, network_choice, repeats)
+from limprob.cli.options import (
+    NETWORK_OPTIONS,
+    SAMPLER_OPTIONS,
+    add_chip_noise_options,
+    add_later,
+    add_max_memory,
+    add_network_choice,
+    add_options,
+    add_reset_option,
+    add_table_options,
+    config_fields,
+    flags,
+    given_options,
+    load_chosen_table,
+    network_choice,
+    repeats,
+)
 from limprob.errors import LimprobError
 
+if TYPE_CHECKING:
+    import argparse
 
-def register(commands):
+    import xarray as xr
+
+    from limprob.chip.protocol import Chip
+    from limprob.chip.remote import RemoteChip
+    from limprob.inference.checkpoint import Checkpoint
+    from limprob.inference.training import TrainConfig
+
+
+def register(commands: argparse._SubParsersAction) -> None:
     """Add ``train``, ``evaluate`` and ``summary`` to the CLI's subparsers."""
     _add_train(commands)
     _add_evaluate(commands)
@@ -69,7 +92,8 @@ CHECKPOINTS = (
 REMOTE_CHIP = (
     "--chip-address HOST:PORT trains on the chip 'limprob chip serve' serves there, with the "
     "token read from --chip-token-file FILE; the simulated chip's options (--strength, "
-    "--chip-seed, --noise, --weight-bits, --reset) are then refused, and the network's size comes from "
+    "--chip-seed, --noise, --weight-bits, --reset) are then refused, and the network's size "
+    "comes from "
     "the served chip. A chip that stays unreachable for --chip-unavailable-after seconds ends "
     "the run with one line and exit code 2; with --checkpoint, 'limprob train --resume DIR "
     "--chip-token-file FILE' finishes it once the server is back. See docs/remote-chip.md.")
@@ -84,7 +108,7 @@ RESUME_ALLOWS = {"resume", "no_progress", "on_interrupt", "max_memory", "chip_to
 """Options ``--resume`` may be given with: the rest of the run is in its checkpoint."""
 
 
-def _add_train(commands):
+def _add_train(commands: argparse._SubParsersAction) -> None:
     train = commands.add_parser(
         "train", help="train an SNN on a simulated chip by MCMC",
         description="Train a spiking network on a simulated chip by MCMC, one chip query per "
@@ -102,7 +126,7 @@ def _add_train(commands):
     add_later(train, _train_options)
 
 
-def _train_options(train):
+def _train_options(train: argparse.ArgumentParser) -> None:
     from limprob.inference.evaluation import POINT_ESTIMATES
     from limprob.inference.training import BLOCKS, SAMPLERS, TrainConfig
 
@@ -183,7 +207,7 @@ def _train_options(train):
     _remote_chip_options(train)
 
 
-def _remote_chip_options(train):
+def _remote_chip_options(train: argparse.ArgumentParser) -> None:
     """``--chip-address``, ``--chip-token-file``, ``--chip-unavailable-after``: a served chip."""
     from limprob.chip.remote import UNAVAILABLE_AFTER
 
@@ -198,7 +222,7 @@ def _remote_chip_options(train):
                                          "after which the run stops (default %(default)s)")
 
 
-def _train(args):
+def _train(args: argparse.Namespace) -> None:
     from limprob.inference.checkpoint import Checkpoint
     from limprob.inference.training import TrainConfig, check_checkpointable
     from limprob.io import check_output_path, exclusive, refuse_overwriting_inputs
@@ -252,7 +276,7 @@ def _train(args):
         _train_into(out, config, args, load_chosen_table(args), checkpoint, chip)
 
 
-def _given_chip(args, stack):
+def _given_chip(args: argparse.Namespace, stack: ExitStack) -> RemoteChip | None:
     """The chip ``--chip-address`` names, connected (closed with ``stack``), or None for the
     simulated chip of the options or the user's chip of ``--chip`` (built by
     :func:`~limprob.inference.training.train` from the configuration's ``chip_spec``)."""
@@ -275,7 +299,7 @@ def _given_chip(args, stack):
                                        unavailable_after=args.chip_unavailable_after))
 
 
-def _resume(args):
+def _resume(args: argparse.Namespace) -> None:
     """``--resume DIR``: finish the checkpointed run with its own settings, data and --out."""
     from limprob.inference.checkpoint import TABLE, Checkpoint
     from limprob.inference.training import checkpointed_config
@@ -325,7 +349,8 @@ def _flag(name: str) -> str:
     return "--" + flags.get(name, name.replace("_", "-"))
 
 
-def _train_into(out, config, args, table, checkpoint=None, chip=None):
+def _train_into(out: str | Path, config: TrainConfig, args: argparse.Namespace, table: xr.Dataset,
+                checkpoint: Checkpoint | None = None, chip: Chip | None = None) -> None:
     from limprob.inference.training import train
     from limprob.io import save_trace
 
@@ -347,6 +372,7 @@ def _train_into(out, config, args, table, checkpoint=None, chip=None):
         raise interruption.Interrupted(interruption.received() or signal.SIGINT,
                                        kept(tree, out) + resume)
     if tree.attrs.get("resumed"):
+        assert checkpoint is not None  # only a checkpointed run resumes
         print(f"resumed {checkpoint.path}: {tree.attrs['resumed_draws']} draws after tuning "
               f"({tree.attrs['resumed_steps']} steps) came from the checkpoint")
     from limprob.inference.evaluation import ACCURACY_NAMES, trace_evaluation
@@ -373,7 +399,7 @@ def _train_into(out, config, args, table, checkpoint=None, chip=None):
               f"(per chain)")
 
 
-def kept(tree, out) -> str:
+def kept(tree: xr.DataTree, out: str | Path) -> str:
     """What an interrupted ``train`` wrote, in one line."""
     attrs = tree.attrs
     if not attrs["interrupted"]:
@@ -386,7 +412,7 @@ def kept(tree, out) -> str:
 POINT_NAMES = {"mean": "W*", "best": "best draw", "last": "last draw"}
 
 
-def _add_evaluate(commands):
+def _add_evaluate(commands: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser(
         "evaluate", help="test accuracy and chip queries of a trace, or of a NIR network",
         description="Report a trace's test accuracy (predictive average and point estimates, "
@@ -399,7 +425,7 @@ def _add_evaluate(commands):
     add_later(evaluate, _evaluate_options)
 
 
-def _evaluate_options(evaluate):
+def _evaluate_options(evaluate: argparse.ArgumentParser) -> None:
     evaluate.add_argument("trace", nargs="?", default=None,
                           help="a trace written by limprob train")
     evaluate.add_argument("--network", default=None, metavar="NET.nir",
@@ -421,7 +447,7 @@ def _evaluate_options(evaluate):
     add_max_memory(evaluate, "the evaluation (or reading the trace)")
 
 
-def _evaluate(args):
+def _evaluate(args: argparse.Namespace) -> None:
     from limprob.cli.nir import evaluate_network
     from limprob.inference.evaluation import trace_evaluation
     from limprob.io import EVALUATE_ATTRIBUTES, load_trace
@@ -459,7 +485,7 @@ def _evaluate(args):
           f"{report['evaluation_chip_queries']} evaluation")
 
 
-def _add_summary(commands):
+def _add_summary(commands: argparse._SubParsersAction) -> None:
     summary = commands.add_parser(
         "summary", help="ArviZ summary of a trace's posterior",
         description="Print ArviZ's summary (mean, sd, interval, ESS, R-hat) of a trace's "
@@ -471,7 +497,7 @@ def _add_summary(commands):
     summary.set_defaults(run=_summary)
 
 
-def _summary(args):
+def _summary(args: argparse.Namespace) -> None:
     import arviz as az
     import pandas as pd
 

@@ -15,12 +15,26 @@ follow the CLI's rules: bad input is one line and exit code 2, and no output fil
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 from limprob import interruption
-from limprob.cli.options import (SAMPLER_OPTIONS, add_chip_noise_options, add_later,
-                                 add_max_memory, add_options, add_table_options,
-                                 config_fields, load_chosen_table, weight_bits)
+from limprob.cli.options import (
+    SAMPLER_OPTIONS,
+    add_chip_noise_options,
+    add_later,
+    add_max_memory,
+    add_options,
+    add_table_options,
+    config_fields,
+    load_chosen_table,
+    weight_bits,
+)
 from limprob.errors import LimprobError
+
+if TYPE_CHECKING:
+    import argparse
+
+    import pandas as pd
 
 PROBE_HIDDEN = 8
 """The probe command's default hidden size (smaller than training's: twins fit faster)."""
@@ -32,7 +46,7 @@ PROBE_OPTIONS = (
 )
 
 
-def register(commands):
+def register(commands: argparse._SubParsersAction) -> None:
     """Add ``probe`` and ``twin`` to the CLI's subparsers."""
     probe = commands.add_parser(
         "probe", help="record probe measurements of a simulated chip",
@@ -57,7 +71,7 @@ def register(commands):
     add_later(twin, _twin_options)
 
 
-def _probe_options(probe):
+def _probe_options(probe: argparse.ArgumentParser) -> None:
     from limprob.snn import Network
 
     probe.add_argument("--strength", type=float, default=1.0,
@@ -78,17 +92,17 @@ def _probe_options(probe):
     probe.add_argument("--out", required=True, help="probe dataset to write (NetCDF)")
 
 
-def weight_bits_or_auto(text: str):
+def weight_bits_or_auto(text: str) -> int | None | str:
     """``--weight-bits``: ``auto``, or what :func:`limprob.cli.options.weight_bits` takes."""
     return "auto" if text == "auto" else weight_bits(text)
 
 
-def weight_bits_list(text: str):
+def weight_bits_list(text: str) -> tuple[int | None, ...]:
     """``--weight-bits-candidates``: comma-separated resolutions (bits or ``none``)."""
     return tuple(weight_bits(part.strip()) for part in text.split(","))
 
 
-def _twin_options(twin):
+def _twin_options(twin: argparse.ArgumentParser) -> None:
     from limprob.chip.simulated import WEIGHT_RANGE
     from limprob.twin import PopulationConfig, TwinConfig
     from limprob.twin.weight_bits import CANDIDATES, label
@@ -130,15 +144,14 @@ def _twin_options(twin):
     twin.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
-def run_probe(args):
+def run_probe(args: argparse.Namespace) -> None:
     """``limprob probe``: record a simulated chip's probe measurements into ``--out``."""
     from limprob.chip.probes import record_probes_from_table
     from limprob.chip.simulated import SimulatedChip
     from limprob.data import split
-    from limprob.io import check_output_path, save_dataset
-    from limprob.snn import Network
     from limprob.inference import cost
-    from limprob.io import refuse_overwriting_inputs
+    from limprob.io import check_output_path, refuse_overwriting_inputs, save_dataset
+    from limprob.snn import Network
     from limprob.validation import positive_integer, seed
 
     refuse_overwriting_inputs({"--out": args.out}, {"--data": args.data})
@@ -160,7 +173,7 @@ def run_probe(args):
           f"({args.obs} inputs each); wrote {out}")
 
 
-def run_twin(args):
+def run_twin(args: argparse.Namespace) -> None:
     """``limprob twin``: fit a per-chip or population twin to a probe dataset and write its
     trace."""
     import arviz as az
@@ -172,8 +185,7 @@ def run_twin(args):
     from limprob.io import check_output_path, refuse_overwriting_inputs, save_trace
     from limprob.snn import Network
     from limprob.trace import network_from_attrs
-    from limprob.twin import (PopulationConfig, TwinConfig, fit_population, fit_twin,
-                              fit_twin_smc)
+    from limprob.twin import PopulationConfig, TwinConfig, fit_population, fit_twin, fit_twin_smc
     from limprob.twin.weight_bits import CANDIDATES, check_candidates, choose_weight_bits
 
     refuse_overwriting_inputs({"--out": args.out}, {"the probe dataset": args.probes})
@@ -213,9 +225,9 @@ def run_twin(args):
     else:
         families = () if args.families.strip() == "none" else tuple(
             f.strip() for f in args.families.split(",") if f.strip())
-        config = TwinConfig(families, **sampler)
+        twin_config = TwinConfig(families, **sampler)
         fit = fit_twin_smc if args.smc else fit_twin
-        tree = fit(network, probes, None, config, progressbar=progress)
+        tree = fit(network, probes, None, twin_config, progressbar=progress)
     interruption.stop_if_received()  # PyMC returned a cut trace: write none
     save_trace(tree, out)
     names = [n for n in tree.attrs["distortion_parameters"].split(",") if n]
@@ -228,7 +240,7 @@ def run_twin(args):
           f"probe queries); wrote {out}")
 
 
-def comparison_text(table) -> str:
+def comparison_text(table: pd.DataFrame) -> str:
     """The weight-bits comparison as printed: one row per candidate, best first, and the
     choice."""
     frame = table.to_dataframe()

@@ -7,6 +7,7 @@ import functools
 import math
 
 import numpy as np
+import xarray as xr
 
 from limprob.energy_limits import (
     BOUND_NAMES,
@@ -19,7 +20,7 @@ from limprob.models import energy_draws
 
 
 @functools.lru_cache(maxsize=8)
-def device_draws(seed: int = 0):
+def device_draws(seed: int = 0) -> xr.Dataset:
     """The default device posterior's draws for ``seed``: from the cache without importing
     PyMC when they are there, else sampled (and cached) by
     :func:`limprob.models.lim_energy.device_posterior`."""
@@ -32,16 +33,16 @@ def device_draws(seed: int = 0):
 
 
 def energy_report(
-    params,
-    tokens=None,
-    bits=DEFAULT_BITS,
+    params: float,
+    tokens: float | None = None,
+    bits: float = DEFAULT_BITS,
     *,
-    flops=None,
-    time_ratio=DEFAULT_TIME_RATIO,
-    ops_per_flop=DEFAULT_OPS_PER_FLOP,
-    seed=0,
-    prob=0.94,
-):
+    flops: float | None = None,
+    time_ratio: float = DEFAULT_TIME_RATIO,
+    ops_per_flop: float = DEFAULT_OPS_PER_FLOP,
+    seed: int = 0,
+    prob: float = 0.94,
+) -> dict[str, dict[str, float]]:
     """Posterior median and equal-tailed ``prob`` interval of every bound for one training run
     of C FLOPs (``flops``, or 6 N D from ``tokens``) and OPS = ``ops_per_flop`` x C updates.
 

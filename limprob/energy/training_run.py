@@ -35,12 +35,14 @@ is in C_fwd). MH's C_bp is 0: its host only draws proposals and sums log-likelih
 n_train K) operations per query, not counted; but an MH run whose chains started from
 backprop (``--init ideal`` or ``twin:``) carries those backprops' C_bp
 (``start_digital_training_flops``). The oracle and the twin's backprop are counted as the
-ideal model's (their distortion adds O(N) FLOPs per pass, not counted). C_bp is priced at the accelerator's energy per
-FLOP, ``E_bp = C_bp e_flop`` (J), and each bound's total is the chip's share plus E_bp,
-evaluated draw by draw (the same e_flop in both terms of the accelerator total).
+ideal model's (their distortion adds O(N) FLOPs per pass, not counted). C_bp is priced at the
+accelerator's energy per FLOP, ``E_bp = C_bp e_flop`` (J), and each bound's total is the chip's
+share plus E_bp, evaluated draw by draw (the same e_flop in both terms of the accelerator total).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -48,8 +50,13 @@ import xarray as xr
 from limprob import energy_limits as limits
 from limprob.energy.report import device_draws
 from limprob.errors import LimprobError
-from limprob.inference.backprop import (DistortionModelBackprop, IdealModelBackprop,
-                                        InTheLoopBackprop, NoiseAwareBackprop, OracleBackprop)
+from limprob.inference.backprop import (
+    DistortionModelBackprop,
+    IdealModelBackprop,
+    InTheLoopBackprop,
+    NoiseAwareBackprop,
+    OracleBackprop,
+)
 from limprob.models import energy_draws
 from limprob.snn import flops_per_run
 
@@ -129,9 +136,9 @@ def training_energy(tree: xr.DataTree, bits: int = limits.DEFAULT_BITS, seed: in
     draws = energy_draws.energies_on_draws(scenario, device_draws(seed), seed)
     chip = draws[list(limits.BOUND_NAMES)].isel(scenario=0, drop=True)
     digital = digital_flops * draws["accelerator_j_per_flop"]
-    energies = chip.assign(digital_training_joules=digital,
-                           **{f"total_{name}": chip[name] + digital
-                              for name in limits.BOUND_NAMES})
+    energies = chip.assign({"digital_training_joules": digital,
+                            **{f"total_{name}": chip[name] + digital
+                               for name in limits.BOUND_NAMES}})
     summary = energy_draws.summarise(energies, prob=prob)
     summary.attrs = {"weight_writes": float(scenario["ops"][0]),
                      "forward_flops": float(scenario["flops"][0]),
@@ -141,7 +148,7 @@ def training_energy(tree: xr.DataTree, bits: int = limits.DEFAULT_BITS, seed: in
     return summary
 
 
-def with_training_energy(tree: xr.DataTree, **kwargs) -> xr.DataTree:
+def with_training_energy(tree: xr.DataTree, **kwargs: Any) -> xr.DataTree:
     """A copy of ``tree`` (same attributes, same groups) with a ``training_energy`` group."""
     tree = tree.copy()
     tree["training_energy"] = training_energy(tree, **kwargs)

@@ -66,12 +66,13 @@ import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import xarray as xr
+from numpy.typing import ArrayLike
 from pytensor.gradient import zero_grad
 from sklearn.model_selection import train_test_split
 
@@ -88,6 +89,10 @@ from limprob.models.defaults import DEFAULT_KAPPA
 from limprob.snn import Network, lif_layer_step
 from limprob.trace import predictions_constant_data
 from limprob.validation import positive_integer, positive_number, seed
+
+type Symbolic = Any
+"""A PyTensor graph variable, or a number or array a graph takes as a constant. Typed Any: the
+operator overloads of PyTensor's variables are not typed precisely enough to check graph code."""
 
 MIN_FIRING_FRACTION = 0.25
 """Initialisation target: share of (sample, neuron) pairs of each layer that spike at least once."""
@@ -125,7 +130,7 @@ class BackpropConfig:
     kappa: float = DEFAULT_KAPPA
     """Readout gain (the MH model's by default)."""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "patience"):
             positive_integer(name.replace("_", " "), getattr(self, name))
         for name in ("learning_rate", "slope", "kappa"):
@@ -138,24 +143,25 @@ class BackpropConfig:
 
 # --- the network as a PyTensor graph ---------------------------------------------------------
 
-def surrogate(u, slope):
+def surrogate(u: Symbolic, slope: Symbolic) -> Symbolic:
     """``u / (1 + slope |u|)``: the smooth function whose derivative is the surrogate."""
     return u / (1.0 + slope * abs(u))
 
 
-def surrogate_derivative(u, slope):
+def surrogate_derivative(u: ArrayLike, slope: float) -> np.ndarray:
     """``1 / (1 + slope |u|)^2``, the fast-sigmoid surrogate of the spike's derivative."""
     return 1.0 / (1.0 + slope * np.abs(u)) ** 2
 
 
-def spike(v, theta, slope):
+def spike(v: Symbolic, theta: Symbolic, slope: Symbolic) -> Symbolic:
     """Spikes ``1[v > theta]`` forward, gradient ``1 / (1 + slope |v - theta|)^2`` backward."""
     smooth = surrogate(v - theta, slope)
     return pt.cast(pt.gt(v, theta), "float64") + (smooth - zero_grad(smooth))
 
 
-def lif_graph(x, w_in, w_out, beta, theta, slope, n_steps, noise_hidden=None,
-              noise_output=None, reset_zero=False):
+def lif_graph(x: Symbolic, w_in: Symbolic, w_out: Symbolic, beta: Symbolic, theta: Symbolic,
+              slope: Symbolic, n_steps: Symbolic, noise_hidden: Symbolic | None = None,
+              noise_output: Symbolic | None = None, reset_zero: bool = False) -> Symbolic:
     """Output spike counts (obs, output) of the two-layer LIF network over ``n_steps`` (a
     ``pytensor.scan``); the same equations as :func:`limprob.snn.lif_counts_numpy`, with the
     membrane noise ``noise_hidden`` (step, obs, hidden) and ``noise_output`` (step, obs,
@@ -164,7 +170,7 @@ def lif_graph(x, w_in, w_out, beta, theta, slope, n_steps, noise_hidden=None,
     current_hidden = x @ w_in
     noisy = noise_hidden is not None
 
-    def step(*args):
+    def step(*args: Any) -> tuple[Any, Any, Any, Any]:
         if noisy:
             z1, z2, v1, s1, v2, s2, current_hidden, w_out, beta, theta, slope = args
         else:
@@ -191,7 +197,8 @@ def lif_graph(x, w_in, w_out, beta, theta, slope, n_steps, noise_hidden=None,
     return output_spikes.sum(axis=0)
 
 
-def straight_through_quantise(w, w_max, delta, quantise):
+def straight_through_quantise(w: Symbolic, w_max: Symbolic, delta: Symbolic,
+                              quantise: Symbolic) -> Symbolic:
     """The chip's B-bit converter (:func:`limprob.chip.kernels.quantise`) forward when
     ``quantise`` is 1, with the gradient of ``w`` itself (straight-through estimator); ``w``
     exactly when it is 0. ``delta = w_max / (2^(B-1) - 1)`` for ``B >= 2`` bits,
@@ -211,7 +218,14 @@ def converter_delta(bits: int | None, w_max: float) -> float:
     return 1.0 if not bits else float(converter_step(w_max, bits))
 
 
-def cross_entropy(counts, labels, kappa, n_steps):
+def _gradients(cost: Symbolic, wrt: list[Symbolic]) -> list[Symbolic]:
+    """``pytensor.grad(cost, wrt)``: the gradient of ``cost`` with respect to each of ``wrt``
+    (a list for a list; PyTensor types its result as a variable, a list or None)."""
+    return cast(list[Symbolic], pytensor.grad(cost, wrt))
+
+
+def cross_entropy(counts: Symbolic, labels: Symbolic, kappa: Symbolic,
+                  n_steps: Symbolic) -> Symbolic:
     """``-mean_i log softmax(kappa c_i / T)[y_i]`` (nats per sample)."""
     log_p = pt.special.log_softmax(kappa * counts / n_steps, axis=-1)
     return -pt.mean(log_p[pt.arange(labels.shape[0]), labels])
@@ -233,8 +247,8 @@ class CompiledNetwork:
     quantised straight-through when ``quantise`` is 1).
     """
 
-    forward: object
-    loss_and_gradient: object
+    forward: Callable[..., Any]
+    loss_and_gradient: Callable[..., Any]
     compile_seconds: float
 
 
@@ -260,7 +274,7 @@ def compiled_network() -> CompiledNetwork:
         counts = lif_graph(x, w_in, w_out, beta, theta, slope, n_steps)
         readout = counts + zero_grad(use_chip * (chip_counts - counts))
         loss = cross_entropy(readout, y, kappa, n_steps)
-        grad_in, grad_out = pytensor.grad(loss, [w_in, w_out])
+        grad_in, grad_out = _gradients(loss, [w_in, w_out])
         loss_and_gradient = pytensor.function(
             [x, y, w_in, w_out, beta, theta, slope, kappa, n_steps, chip_counts, use_chip],
             [loss, counts, grad_in, grad_out])
@@ -286,15 +300,17 @@ def compiled_noise_aware_network() -> CompiledNetwork:
         w_max, delta, quantise = pt.dscalars("w_max", "delta", "quantise")
         quantised = [straight_through_quantise(w, w_max, delta, quantise) for w in (w_in, w_out)]
         noisy_inputs = [noise_hidden, noise_output, w_max, delta, quantise]
-        noisy_counts = lif_graph(x, *quantised, beta, theta, slope, None, noise_hidden,
-                                 noise_output)
+        # quantised holds W_in and W_out (mypy cannot count a list)
+        noisy_counts = lif_graph(x, *quantised, beta, theta, slope, None,  # type: ignore[call-arg]
+                                 noise_hidden, noise_output)
         noisy_loss = cross_entropy(noisy_counts, y, kappa, noise_hidden.shape[0])
         noisy_loss_and_gradient = pytensor.function(
             [x, y, w_in, w_out, beta, theta, slope, kappa, *noisy_inputs],
-            [noisy_loss, noisy_counts, *pytensor.grad(noisy_loss, [w_in, w_out])])
+            [noisy_loss, noisy_counts, *_gradients(noisy_loss, [w_in, w_out])])
         noisy_forward = pytensor.function(
             [x, w_in, w_out, beta, theta, *noisy_inputs],
-            lif_graph(x, *quantised, beta, theta, 1.0, None, noise_hidden, noise_output))
+            lif_graph(x, *quantised, beta, theta, 1.0, None,  # type: ignore[call-arg]
+                      noise_hidden, noise_output))
         ones, noise = np.ones((1, 1)), np.zeros((1, 1, 1))
         noisy_loss_and_gradient(ones, np.zeros(1, np.int64), ones, ones, 0.9, 1.0, 1.0, 1.0,
                                 noise, noise, 2.0, 1.0, 1.0)
@@ -305,7 +321,8 @@ def compiled_noise_aware_network() -> CompiledNetwork:
 
 # --- pieces of training ----------------------------------------------------------------------
 
-def layer_firing(x, w_in, w_out, network: Network) -> tuple[float, float]:
+def layer_firing(x: np.ndarray, w_in: np.ndarray, w_out: np.ndarray,
+                 network: Network) -> tuple[float, float]:
     """Share of (sample, neuron) pairs that spike at least once, hidden and output layer, in
     the ideal network (numpy, :func:`limprob.snn.lif_layer_step`)."""
     current = x @ w_in
@@ -320,7 +337,8 @@ def layer_firing(x, w_in, w_out, network: Network) -> tuple[float, float]:
     return float(fired1.mean()), float(fired2.mean())
 
 
-def initial_weights(x, n_output: int, network: Network, rng: np.random.Generator):
+def initial_weights(x: np.ndarray, n_output: int, network: Network, rng: np.random.Generator
+                    ) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Random weights that make both layers fire (see the module docstring).
 
     Returns ``(w_in, w_out, hidden_fraction, output_fraction)``.
@@ -347,7 +365,7 @@ def initial_weights(x, n_output: int, network: Network, rng: np.random.Generator
     return w_in, w_out, hidden, output
 
 
-def _hidden_rate(x, w_in, network: Network) -> float:
+def _hidden_rate(x: np.ndarray, w_in: np.ndarray, network: Network) -> float:
     """Mean spikes per step of the hidden layer in the ideal network."""
     current = x @ w_in
     v = s = np.zeros_like(current)
@@ -358,7 +376,8 @@ def _hidden_rate(x, w_in, network: Network) -> float:
     return total / network.n_steps
 
 
-def validation_split(labels: np.ndarray, fraction: float, seed: int):
+def validation_split(labels: np.ndarray, fraction: float, seed: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Indices (fit, validation) into the training samples: stratified where every class has
     two samples, at least one validation sample per class present, and at least one sample
     per class left to fit."""
@@ -376,7 +395,8 @@ def validation_split(labels: np.ndarray, fraction: float, seed: int):
     return np.sort(fit), np.sort(validation)
 
 
-def _loss_of_counts(counts, labels, kappa, n_steps) -> float:
+def _loss_of_counts(counts: np.ndarray, labels: np.ndarray, kappa: float, n_steps: int
+                    ) -> float:
     probabilities = class_probabilities(counts, kappa, n_steps)
     return float(-np.mean(np.log(probabilities[np.arange(labels.size), labels])))
 
@@ -385,14 +405,14 @@ class Adam:
     """Adam on a list of numpy arrays: ``m <- b1 m + (1 - b1) g``,
     ``v <- b2 v + (1 - b2) g^2``, ``p <- p - lr m_hat / (sqrt(v_hat) + eps)``."""
 
-    def __init__(self, params, learning_rate):
+    def __init__(self, params: list[np.ndarray], learning_rate: float) -> None:
         self.params = [p.copy() for p in params]
         self.learning_rate = learning_rate
         self.m = [np.zeros_like(p) for p in params]
         self.v = [np.zeros_like(p) for p in params]
         self.t = 0
 
-    def step(self, grads):
+    def step(self, grads: list[np.ndarray]) -> list[np.ndarray]:
         """One Adam update of the parameters with gradients ``grads`` (the same shapes), in
         place."""
         self.t += 1
@@ -410,7 +430,7 @@ class Adam:
 
 # --- the distorted network (oracle and twin starts) ------------------------------------------
 
-def saturate_graph(w, inverse_w_sat):
+def saturate_graph(w: Symbolic, inverse_w_sat: Symbolic) -> Symbolic:
     """:func:`limprob.chip.kernels.saturate` as a graph: ``w_sat tanh(w / w_sat)`` with
     ``w_sat = 1 / inverse_w_sat``, ``w`` itself at 0 (both branches finite, so the gradient is)."""
     saturating = pt.gt(inverse_w_sat, 0.0)
@@ -418,8 +438,10 @@ def saturate_graph(w, inverse_w_sat):
     return pt.switch(saturating, pt.tanh(w * safe) / safe, w)
 
 
-def distorted_lif_graph(x, w_in, w_out, distortion, slope, noise_hidden, noise_output, w_max,
-                        delta, quantise):
+def distorted_lif_graph(x: Symbolic, w_in: Symbolic, w_out: Symbolic,
+                        distortion: Sequence[Symbolic], slope: Symbolic, noise_hidden: Symbolic,
+                        noise_output: Symbolic, w_max: Symbolic, delta: Symbolic,
+                        quantise: Symbolic) -> Symbolic:
     """Output spike counts (obs, output) of the network through a distortion, the graph of
     :func:`limprob.chip.kernels.chip_counts`: ``W_eff = Q_B(saturate(W gain))`` (the converter
     straight-through, :func:`straight_through_quantise`), per-neuron leaks and thresholds
@@ -431,8 +453,9 @@ def distorted_lif_graph(x, w_in, w_out, distortion, slope, noise_hidden, noise_o
                            for w, g in ((w_in, gain_in), (w_out, gain_out)))
     current_hidden = x @ w_in_eff
 
-    def step(z1, z2, v1, s1, v2, s2, current_hidden, w_out, beta_h, theta_h, beta_o, theta_o,
-             slope):
+    def step(z1: Any, z2: Any, v1: Any, s1: Any, v2: Any, s2: Any, current_hidden: Any,
+             w_out: Any, beta_h: Any, theta_h: Any, beta_o: Any, theta_o: Any,
+             slope: Any) -> tuple[Any, Any, Any, Any]:
         v1 = beta_h * v1 + current_hidden - theta_h * s1 + z1
         s1 = spike(v1, theta_h, slope)
         v2 = beta_o * v2 + s1 @ w_out - theta_o * s2 + z2
@@ -471,7 +494,7 @@ def compiled_distorted_network() -> CompiledNetwork:
         loss = cross_entropy(counts, y, kappa, noise_hidden.shape[0])
         loss_and_gradient = pytensor.function(
             [x, y, w_in, w_out, *distortion, slope, kappa, *rest],
-            [loss, counts, *pytensor.grad(loss, [w_in, w_out])])
+            [loss, counts, *_gradients(loss, [w_in, w_out])])
         forward = pytensor.function(
             [x, w_in, w_out, *distortion, *rest],
             distorted_lif_graph(x, w_in, w_out, distortion, 1.0, *rest))
@@ -516,7 +539,8 @@ class Objective:
     compile_seconds: float
 
 
-def _compile(factory) -> tuple[CompiledNetwork, float]:
+def _compile(factory: functools._lru_cache_wrapper[CompiledNetwork]
+             ) -> tuple[CompiledNetwork, float]:
     """``factory()`` and the seconds it compiled in this call (0 when cached)."""
     before = factory.cache_info().misses
     compiled = factory()
@@ -535,7 +559,7 @@ class Backprop:
     simulation_only: ClassVar[bool] = False
     """A reference that only a simulated chip allows, not a training method."""
 
-    def __init__(self, config: BackpropConfig = BackpropConfig()):
+    def __init__(self, config: BackpropConfig = BackpropConfig()) -> None:
         if not isinstance(config, BackpropConfig):
             raise LimprobError("config must be a BackpropConfig")
         self.config = config
@@ -581,7 +605,7 @@ class Backprop:
         w_in, w_out, hidden_firing, output_firing = initial_weights(x_fit, n_output, network,
                                                                     rng)
 
-        def validate(w_in, w_out):
+        def validate(w_in: np.ndarray, w_out: np.ndarray) -> tuple[float, float]:
             counts = objective.counts(w_in, w_out, x_val)
             return (_loss_of_counts(counts, y_val, kappa, n_steps),
                     accuracy(class_probabilities(counts, kappa, n_steps), y_val))
@@ -589,7 +613,8 @@ class Backprop:
         adam = Adam([w_in, w_out], config.learning_rate)
         batch = min(config.batch_size, y_fit.size)
         queries_before = chip.queries
-        history = {"train_loss": [], "validation_loss": [], "validation_accuracy": []}
+        history: dict[str, list[float]] = {"train_loss": [], "validation_loss": [],
+                                           "validation_accuracy": []}
         best = (-np.inf, np.inf)
         best_weights, best_epoch, waited = (w_in.copy(), w_out.copy()), 0, 0
         for epoch in range(1, config.epochs + 1):
@@ -610,7 +635,8 @@ class Backprop:
             history["validation_accuracy"].append(val_accuracy)
             if held_out.size == 0 or (val_accuracy, -val_loss) > (best[0], -best[1]):
                 best = (val_accuracy, val_loss)
-                best_weights, best_epoch, waited = tuple(p.copy() for p in adam.params), epoch, 0
+                best_weights, best_epoch, waited = (adam.params[0].copy(),
+                                                    adam.params[1].copy()), epoch, 0
             else:
                 waited += 1
                 if waited >= config.patience:
@@ -663,13 +689,15 @@ class IdealModelBackprop(Backprop):
 
     name = "backprop"
 
-    def objective(self, chip, n_output, noise_rng):
+    def objective(self, chip: Chip, n_output: int, noise_rng: np.random.Generator
+                  ) -> Objective:
         """See :meth:`Backprop.objective`."""
         compiled, seconds = _compile(compiled_network)
         ideal, n_steps = _nominal(chip), chip.network.n_steps
         slope, kappa = float(self.config.slope), float(self.config.kappa)
 
-        def batch_step(w_in, w_out, xb, yb):
+        def batch_step(w_in: np.ndarray, w_out: np.ndarray, xb: np.ndarray,
+                       yb: np.ndarray) -> list[np.ndarray]:
             return compiled.loss_and_gradient(xb, yb, w_in, w_out, *ideal, slope, kappa,
                                               n_steps, np.zeros((xb.shape[0], n_output)), 0.0)
 
@@ -684,13 +712,15 @@ class InTheLoopBackprop(Backprop):
 
     name = "in_the_loop_backprop"
 
-    def objective(self, chip, n_output, noise_rng):
+    def objective(self, chip: Chip, n_output: int, noise_rng: np.random.Generator
+                  ) -> Objective:
         """See :meth:`Backprop.objective`."""
         compiled, seconds = _compile(compiled_network)
         ideal, n_steps = _nominal(chip), chip.network.n_steps
         slope, kappa = float(self.config.slope), float(self.config.kappa)
 
-        def batch_step(w_in, w_out, xb, yb):
+        def batch_step(w_in: np.ndarray, w_out: np.ndarray, xb: np.ndarray,
+                       yb: np.ndarray) -> list[np.ndarray]:
             chip_counts = chip.run(w_in, w_out, xb)
             return compiled.loss_and_gradient(xb, yb, w_in, w_out, *ideal, slope, kappa,
                                               n_steps, chip_counts, 1.0)
@@ -705,7 +735,8 @@ def _converter(chip: Chip) -> tuple[float, float, float]:
 
 
 def _noisy_model_objective(compiled: CompiledNetwork, seconds: float, model: Sequence,
-                           config: BackpropConfig, chip: Chip, noise) -> Objective:
+                           config: BackpropConfig, chip: Chip,
+                           noise: Callable[[int], tuple[np.ndarray, ...]]) -> Objective:
     """The objective of a software model of the chip with membrane noise and the chip's weight
     converter: ``compiled`` called with the model's parameters ``model`` (the nominal leak and
     threshold, or a distortion's arrays), the surrogate slope and readout gain of ``config``,
@@ -714,7 +745,8 @@ def _noisy_model_objective(compiled: CompiledNetwork, seconds: float, model: Seq
     slope, kappa = float(config.slope), float(config.kappa)
     converter = _converter(chip)
 
-    def batch_step(w_in, w_out, xb, yb):
+    def batch_step(w_in: np.ndarray, w_out: np.ndarray, xb: np.ndarray,
+                   yb: np.ndarray) -> list[np.ndarray]:
         return compiled.loss_and_gradient(xb, yb, w_in, w_out, *model, slope, kappa,
                                           *noise(xb.shape[0]), *converter)
 
@@ -725,14 +757,16 @@ def _noisy_model_objective(compiled: CompiledNetwork, seconds: float, model: Seq
 
 
 def _membrane_noise(chip: Chip, n_output: int, noise_rng: np.random.Generator, *,
-                    always_draw: bool):
+                    always_draw: bool) -> Callable[[int], tuple[np.ndarray, ...]]:
     """``noise(n_obs)``: fresh nominal membrane noise (step, obs, neuron) for the hidden and
     output layers, standard deviation ``noise theta``; zeros, drawing nothing, on a chip
     without noise unless ``always_draw``."""
     network = chip.network
     sd = float(chip.noise) * network.theta
-    shapes = lambda n_obs: ((network.n_steps, n_obs, network.n_hidden),  # noqa: E731
-                            (network.n_steps, n_obs, n_output))
+
+    def shapes(n_obs: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+        return ((network.n_steps, n_obs, network.n_hidden), (network.n_steps, n_obs, n_output))
+
     if sd == 0.0 and not always_draw:
         return lambda n_obs: tuple(np.zeros(shape) for shape in shapes(n_obs))
     return lambda n_obs: tuple(sd * noise_rng.standard_normal(shape) for shape in shapes(n_obs))
@@ -744,7 +778,8 @@ class NoiseAwareBackprop(Backprop):
 
     name = "noise_aware_backprop"
 
-    def objective(self, chip, n_output, noise_rng):
+    def objective(self, chip: Chip, n_output: int, noise_rng: np.random.Generator
+                  ) -> Objective:
         """See :meth:`Backprop.objective`."""
         return _noisy_model_objective(
             *_compile(compiled_noise_aware_network), _nominal(chip), self.config, chip,
@@ -759,7 +794,8 @@ class DistortionModelBackprop(Backprop):
 
     name = "twin_backprop"
 
-    def __init__(self, distortion: Distortion, config: BackpropConfig = BackpropConfig()):
+    def __init__(self, distortion: Distortion,
+                 config: BackpropConfig = BackpropConfig()) -> None:
         super().__init__(config)
         if not isinstance(distortion, Distortion):
             raise LimprobError("distortion must be a limprob.chip.Distortion")
@@ -769,7 +805,8 @@ class DistortionModelBackprop(Backprop):
         """The distortion backprop trains through: the one given (a twin's)."""
         return self.distortion
 
-    def objective(self, chip, n_output, noise_rng):
+    def objective(self, chip: Chip, n_output: int, noise_rng: np.random.Generator
+                  ) -> Objective:
         """See :meth:`Backprop.objective`."""
         compiled, seconds = _compile(compiled_distorted_network)
         arrays = self.distortion_of(chip).arrays(chip.network, chip.n_inputs, n_output)
@@ -788,7 +825,7 @@ class OracleBackprop(DistortionModelBackprop):
     name = "oracle"
     simulation_only = True
 
-    def __init__(self, config: BackpropConfig = BackpropConfig()):
+    def __init__(self, config: BackpropConfig = BackpropConfig()) -> None:
         Backprop.__init__(self, config)
 
     def distortion_of(self, chip: Chip) -> Distortion:
@@ -811,7 +848,8 @@ def train_backprop(chip: Chip, data: Split, config: BackpropConfig = BackpropCon
     return BACKPROP_METHODS[method](config).train(chip, data)
 
 
-def _trace(data: Split, w_in, w_out, history, test_probability, network: Network) -> xr.DataTree:
+def _trace(data: Split, w_in: np.ndarray, w_out: np.ndarray, history: dict[str, list[float]],
+           test_probability: np.ndarray, network: Network) -> xr.DataTree:
     features = data.train["feature"].values
     classes = data.train["class"].values
     hidden = np.arange(network.n_hidden)

@@ -49,9 +49,10 @@ import json
 import os
 import pickle
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 import xarray as xr
@@ -92,7 +93,8 @@ class Checkpoint:
     """A checkpoint folder (module docstring). Make one with :meth:`new` (checked, nothing
     written until :meth:`begin`) or :meth:`open` (an existing one, to resume)."""
 
-    def __init__(self, path: Path, manifest: dict | None, *, every: int, out: str | None):
+    def __init__(self, path: Path, manifest: dict | None, *, every: int,
+                 out: str | None) -> None:
         self.path = path
         self._manifest = manifest
         self.every = every
@@ -168,6 +170,7 @@ class Checkpoint:
         made by that run, and each draw file the state names, by size and SHA-256 (module
         docstring); :class:`LimprobError` naming the first file that fails."""
         manifest = self._manifest
+        assert manifest is not None  # open() verifies the manifest it read
         table_hash = None
         if manifest.get("table"):
             if not (self.path / TABLE).is_file():
@@ -186,6 +189,7 @@ class Checkpoint:
             except ValueError:
                 raise LimprobError(f"{state}: not a chain's state file name") from None
             progress = self.progress(chain)
+            assert progress is not None  # its state file is there
             if progress.run_sha256 != manifest["run_sha256"]:
                 raise LimprobError(f"{state}: the state of another run's chain (its run hash "
                                    "differs from the manifest's)")
@@ -227,7 +231,7 @@ class Checkpoint:
         with np.errstate(all="ignore"):
             return check_table(table)
 
-    def begin(self, config, table: xr.Dataset | None = None) -> None:
+    def begin(self, config: Any, table: xr.Dataset | None = None) -> None:
         """Write the manifest of a new checkpoint for ``config`` (a dataclass, the run's
         configuration) and ``table`` (the run's data); for a checkpoint that has begun, check
         that ``config`` is its run's."""
@@ -258,6 +262,7 @@ class Checkpoint:
 
     def mark_complete(self) -> None:
         """Record that the run's finished trace has been written: it is not resumed again."""
+        assert self._manifest is not None  # a run that completes has begun
         self._write_manifest({**self._manifest, "complete": True})
 
     def _write_manifest(self, manifest: dict) -> None:
@@ -282,6 +287,7 @@ class Checkpoint:
     @property
     def run_hash(self) -> str:
         """The run's hash, as its manifest records it."""
+        assert self._manifest is not None  # a run that writes draws has begun
         return self._manifest["run_sha256"]
 
     def draws(self, chain: int, progress: ChainProgress) -> Iterator[tuple[int, dict]]:
@@ -348,10 +354,10 @@ def _check_manifest(path: Path, manifest: dict) -> None:
         raise LimprobError(f"{path / MANIFEST}: a malformed manifest (no table_sha256)")
 
 
-def _write(path: Path, write) -> None:
+def _write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """``write(handle)`` into ``path`` atomically and durably: a temporary file, flushed to
     disk, renamed over ``path``."""
-    def durably(temporary):
+    def durably(temporary: str) -> None:
         with open(temporary, "wb") as handle:
             write(handle)
             handle.flush()

@@ -17,7 +17,9 @@ likelihood and the log10 Bayes factor of the best SMC model over each
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -60,16 +62,17 @@ def check_same_observations(trees: dict[str, xr.DataTree], var_name: str) -> Non
     """Refuse traces fitted to different observations of ``var_name``: LOO of different data
     is not comparable."""
     names = list(trees)
-    first = trees[names[0]]["observed_data"][var_name]
+    first = cast(xr.DataArray, trees[names[0]]["observed_data"][var_name])
     for name in names[1:]:
-        other = trees[name]["observed_data"][var_name]
+        other = cast(xr.DataArray, trees[name]["observed_data"][var_name])
         same = (first.dims == other.dims and first.shape == other.shape
                 and all(np.array_equal(first[d].values, other[d].values)
                         for d in first.dims if d in first.coords and d in other.coords)
                 and np.array_equal(first.values, other.values))
         if not same:
             raise LimprobError(f"{names[0]} and {name} were fitted to different observations of "
-                               f"{var_name!r}; LOO and evidence compare models of the same data only")
+                               f"{var_name!r}; LOO and evidence compare models of the same data "
+                               "only")
 
 
 def smc_log_marginal_likelihood(tree: xr.DataTree) -> float | None:
@@ -84,7 +87,8 @@ def smc_log_marginal_likelihood(tree: xr.DataTree) -> float | None:
     return float(np.nanmean(np.asarray(stats["log_marginal_likelihood"].values, dtype=float)))
 
 
-def compare_traces(paths, names=None, var_name: str | None = None) -> pd.DataFrame:
+def compare_traces(paths: Sequence[str | Path], names: Sequence[str] | None = None,
+                   var_name: str | None = None) -> pd.DataFrame:
     """The comparison table (one row per model, best first); see the module docstring."""
     import arviz as az
 
@@ -107,8 +111,8 @@ def compare_traces(paths, names=None, var_name: str | None = None) -> pd.DataFra
         table.loc[name, "n_obs"] = int(np.asarray(loo.pareto_k).size)
     table.attrs["warnings"] = {name: loo.warning_text for name, loo in loos.items()
                                if loo.warning_text}
-    evidence = {name: smc_log_marginal_likelihood(t) for name, t in trees.items()}
-    evidence = {k: v for k, v in evidence.items() if v is not None}
+    marginals = {name: smc_log_marginal_likelihood(t) for name, t in trees.items()}
+    evidence = {k: v for k, v in marginals.items() if v is not None}
     if evidence:
         best = max(evidence.values())
         for name, value in evidence.items():

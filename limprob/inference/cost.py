@@ -21,10 +21,14 @@ each makes at least and by the measured time of one query (:func:`seconds_per_qu
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from limprob.validation import available_bytes, check_memory  # noqa: F401 (re-exported)
+
+if TYPE_CHECKING:
+    from limprob.chip.protocol import Chip
 
 BYTES_PER_NUMBER = 8
 SAMPLER_STATS = 8
@@ -57,7 +61,7 @@ def population_bytes(*, chips: int, probes: int, obs: int, inputs: int, hidden: 
     return BYTES_PER_NUMBER * chips * per_chip
 
 
-def seconds_per_query(chip, w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray) -> float:
+def seconds_per_query(chip: Chip, w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray) -> float:
     """Wall time (s) of one query of ``chip``, measured on the second of two (the first may
     compile); both are counted in the chip's queries."""
     chip.run(w_in, w_out, x)

@@ -143,7 +143,7 @@ def verdict(diagnostics: xr.Dataset, ess_min: float = 100, rhat_max: float = 1.0
     n_varying_pred = int(diagnostics["n_predictive_entries"] - diagnostics["n_predictive_constant"])
     ess_min_pred = min(ess_min, n_pred / 2)
 
-    def too_small(value, limit):
+    def too_small(value: float, limit: float) -> bool:
         return not value >= limit  # NaN fails
 
     failures = []

@@ -7,6 +7,8 @@ others read a trace's posterior and log-likelihood. Class probabilities are thos
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import xarray as xr
 
@@ -25,10 +27,10 @@ def evaluate_weights(chip: Chip, w_in: np.ndarray, w_out: np.ndarray, test: xr.D
 def project_evaluation(chip: Chip, w_in: np.ndarray, w_out: np.ndarray, test: xr.Dataset,
                        max_memory: float | None = None, long_seconds: float = 60.0) -> float:
     """Projected wall time (s) of :func:`evaluate_weights` on ``test``: a query of its first
-    sample, timed (the second of two: the first may compile), times its samples; announced on stderr (one line) above
-    ``long_seconds``. Refused first (:class:`LimprobError`) when the query's inputs, membrane
-    potentials and counts, 8 x obs x (inputs + 2 x (hidden + outputs)) bytes, exceed
-    ``max_memory`` (default: the memory available)."""
+    sample, timed (the second of two: the first may compile), times its samples; announced on
+    stderr (one line) above ``long_seconds``. Refused first (:class:`LimprobError`) when the
+    query's inputs, membrane potentials and counts, 8 x obs x (inputs + 2 x (hidden +
+    outputs)) bytes, exceed ``max_memory`` (default: the memory available)."""
     import logging
 
     from limprob.inference import cost
@@ -70,7 +72,8 @@ def thinned_draws(posterior: xr.Dataset, n: int) -> xr.Dataset:
 def total_log_likelihood(log_likelihood: xr.Dataset) -> xr.DataArray:
     """The training log-likelihood of each draw (chain, draw), summed over observations and
     observed variables (nats)."""
-    return sum(log_likelihood[name].sum("obs") for name in log_likelihood.data_vars)
+    return cast(xr.DataArray,
+                sum(log_likelihood[name].sum("obs") for name in log_likelihood.data_vars))
 
 
 def best_chain(log_likelihood: xr.Dataset) -> int:
@@ -88,7 +91,8 @@ POINT_ESTIMATE_DESCRIPTIONS = {"mean": "W*, the posterior mean of the best chain
 """Each of :data:`POINT_ESTIMATES` in words."""
 
 
-def posterior_mean_weights(posterior: xr.Dataset, log_likelihood: xr.Dataset):
+def posterior_mean_weights(posterior: xr.Dataset, log_likelihood: xr.Dataset
+                           ) -> tuple[np.ndarray, np.ndarray]:
     """W*: the posterior mean of ``W_in`` and ``W_out`` within the best chain.
 
     Chains of this posterior settle in different modes (permuting hidden neurons, or flipping
@@ -98,7 +102,8 @@ def posterior_mean_weights(posterior: xr.Dataset, log_likelihood: xr.Dataset):
     return point_estimate_weights(posterior, log_likelihood, "mean")
 
 
-def point_estimate_weights(posterior: xr.Dataset, log_likelihood: xr.Dataset, which: str):
+def point_estimate_weights(posterior: xr.Dataset, log_likelihood: xr.Dataset, which: str
+                           ) -> tuple[np.ndarray, np.ndarray]:
     """``W_in``, ``W_out`` of the point estimate ``which`` (one of :data:`POINT_ESTIMATES`).
 
     Within a chain that is still climbing, the mean lags behind the chain's best and last
@@ -106,8 +111,8 @@ def point_estimate_weights(posterior: xr.Dataset, log_likelihood: xr.Dataset, wh
     """
     if which == "best":
         total = total_log_likelihood(log_likelihood)
-        chain, draw = np.unravel_index(int(np.argmax(total.values)), total.shape)
-        point = posterior.isel(chain=int(chain), draw=int(draw))
+        best_chain_index, best_draw = np.unravel_index(int(np.argmax(total.values)), total.shape)
+        point = posterior.isel(chain=int(best_chain_index), draw=int(best_draw))
         return point["W_in"].values, point["W_out"].values
     chain = posterior.isel(chain=best_chain(log_likelihood))
     if which == "last":
@@ -163,7 +168,7 @@ ACCURACY_NAMES = {"mean": "posterior_mean", "best": "best_draw", "last": "last_d
 
 
 def test_accuracies(points: xr.DataArray, labels: np.ndarray,
-                    predicted: xr.Dataset | None = None) -> dict[str, float]:
+                    predicted: xr.Dataset | None = None) -> dict[str, float | None]:
     """Accuracy of each point estimate in ``points`` (point_estimate, obs, class) and, given
     the thinned draws' ``predicted`` probabilities, of their predictive average (class
     probabilities averaged over the draws: the headline, ``test_accuracy_predictive``; None
@@ -184,11 +189,12 @@ def trace_evaluation(tree: xr.DataTree) -> dict:
     predictions and point estimates (measured on the chip at training time), for MH the
     function-space convergence diagnostics recorded then, its chip queries, its chip and its
     method."""
-    labels = tree["predictions_constant_data"]["y"].values
+    labels = cast(xr.DataArray, tree["predictions_constant_data"]["y"]).values
     method = str(tree.attrs.get("method", "mh"))
     # backprop: one trained weight set, W*, and no draws to average
     draws = tree["predictions"].to_dataset() if "predictions" in tree.children else None
-    accuracies = test_accuracies(tree["point_estimates"]["probability"], labels, draws)
+    accuracies = test_accuracies(cast(xr.DataArray, tree["point_estimates"]["probability"]),
+                                 labels, draws)
     diagnostics = {name: float(tree.attrs[name]) for name in REPORTED if name in tree.attrs}
     return {
         **accuracies,

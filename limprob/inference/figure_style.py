@@ -16,10 +16,18 @@ analyses (``analyses/*.py``) say the same thing the same way:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.container import ErrorbarContainer
+    from matplotlib.figure import Figure
 
 DPI = 150
 """Resolution of every PNG (dots per inch)."""
@@ -83,13 +91,13 @@ def method_label(method: str, sampler: str | None = None) -> str:
     return METHOD_LABELS.get(method, method.replace("_", " "))
 
 
-def family_label(families) -> str:
+def family_label(families: Sequence[str]) -> str:
     """A twin's distortion families in words: ``ideal chip`` for none, else ``saturation +
     gain + leak``."""
     return " + ".join(FAMILY_LABELS.get(f, f) for f in families) if families else "ideal chip"
 
 
-def majority_rate(labels) -> float:
+def majority_rate(labels: ArrayLike) -> float:
     """Chance level of ``labels`` (integer classes): the share of the most common class, the
     accuracy of a classifier that always answers it (1/K for K balanced classes)."""
     labels = np.asarray(labels).ravel()
@@ -106,7 +114,7 @@ def dataset_chance(name: str) -> float:
     return majority_rate(load_dataset(name)["labels"].values)
 
 
-def draw_chance(ax, rate: float, label: bool = True, annotate: bool = False) -> None:
+def draw_chance(ax: Axes, rate: float, label: bool = True, annotate: bool = False) -> None:
     """A dotted grey line at the chance level ``rate``, named in the legend (``label``: the
     first of several panels names it) and, with ``annotate``, its rate written just under the
     line at the left (for panels whose data sets differ in chance level)."""
@@ -121,7 +129,7 @@ def draw_chance(ax, rate: float, label: bool = True, annotate: bool = False) -> 
                           "alpha": 0.8})
 
 
-def accuracy_limits(ax, *values, chance: float = 1.0) -> None:
+def accuracy_limits(ax: Axes, *values: ArrayLike, chance: float = 1.0) -> None:
     """Accuracy axis from a round tenth below every value and the chance level, to just above
     1, so nothing touches the frame."""
     finite = np.concatenate([np.ravel(np.asarray(v, dtype=float)) for v in values] + [[chance]])
@@ -163,7 +171,8 @@ def seed_interval(values: xr.DataArray, dim: str = "seed", level: float = LEVEL,
                       coords=coords)
 
 
-def wilson_interval(successes, trials, level: float = LEVEL):
+def wilson_interval(successes: ArrayLike, trials: ArrayLike, level: float = LEVEL
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval (low, high) of a binomial proportion, successes / trials: inside
     [0, 1] by construction and around the estimate, also at 0 and ``trials`` successes.
 
@@ -183,7 +192,8 @@ def wilson_interval(successes, trials, level: float = LEVEL):
     return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
 
 
-def interval_errorbar(ax, x, interval: xr.Dataset, method: str, label: str, **style):
+def interval_errorbar(ax: Axes, x: ArrayLike, interval: xr.Dataset, method: str, label: str,
+                      **style: Any) -> ErrorbarContainer:
     """``interval`` (from :func:`seed_interval`) at ``x`` as points joined by a line with
     asymmetric bars, in the method's colour and marker."""
     mean = interval["mean"].values
@@ -193,7 +203,7 @@ def interval_errorbar(ax, x, interval: xr.Dataset, method: str, label: str, **st
                        label=label, **style)
 
 
-def save_figure(figure, path: str | Path, **savefig) -> Path:
+def save_figure(figure: Figure, path: str | Path, **savefig: Any) -> Path:
     """Write ``figure`` to ``path`` as PNG at :data:`DPI`, atomically (no partial file), with
     no software stamp so the bytes depend only on the picture; close it."""
     import matplotlib.pyplot as plt

@@ -42,6 +42,7 @@ Pareto-k bookkeeping, each observation in exactly one class:
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import cast
 
 import numpy as np
 import xarray as xr
@@ -82,13 +83,13 @@ class RobustLOO(ELPDDataLOO):
 
     r_eff: float = np.nan
     ess_log_likelihood: float = np.nan
-    constant_tail: xr.DataArray = None
+    constant_tail: xr.DataArray | None = None
     n_constant_tail: int = 0
     n_nan_k: int = 0
     n_k_bad: int = 0
     warning_text: str = ""
 
-    def _footer(self):
+    def _footer(self) -> str:
         footer = super()._footer()
         return footer + ("\n" + self.warning_text if self.warning_text else "")
 
@@ -186,7 +187,7 @@ def robust_loo(tree: xr.DataTree, var_name: str = "y") -> RobustLOO:
     se and p_loo exactly as it does for its own weights. Where no tail is constant the result
     equals ``arviz_stats.loo(tree, pointwise=True)``.
     """
-    log_lik = tree["log_likelihood"][var_name]
+    log_lik = cast(xr.DataArray, tree["log_likelihood"][var_name])
     n_samples = log_lik.sizes["chain"] * log_lik.sizes["draw"]
     r_eff = relative_efficiency(tree, n_samples)
     obs_dims = [d for d in log_lik.dims if d not in SAMPLE_DIMS]
@@ -212,7 +213,8 @@ def robust_loo(tree: xr.DataTree, var_name: str = "y") -> RobustLOO:
     )
 
 
-def robust_loo_pit(tree: xr.DataTree, var_name: str = "y", random_state=None) -> xr.Dataset:
+def robust_loo_pit(tree: xr.DataTree, var_name: str = "y",
+                   random_state: int | np.random.Generator | None = None) -> xr.Dataset:
     """LOO-PIT values :math:`p(\\tilde y_i \\le y_i \\mid y_{-i})` of ``var_name`` (dim
     obs), as ``arviz_stats.loo_pit`` computes them from ``posterior_predictive`` and
     ``log_likelihood`` (on the same draws, as every limprob training trace has them), but
@@ -220,7 +222,7 @@ def robust_loo_pit(tree: xr.DataTree, var_name: str = "y", random_state=None) ->
     has a constant tail of importance ratios, and unsmoothed weights for those that do, where
     ``arviz_stats.loo_pit`` raises. For integer labels the PIT is randomised between the
     CDF's two sides (``random_state``, arviz's default seed if None)."""
-    log_lik = tree["log_likelihood"][var_name]
+    log_lik = cast(xr.DataArray, tree["log_likelihood"][var_name])
     r_eff = relative_efficiency(tree, log_lik.sizes["chain"] * log_lik.sizes["draw"])
     log_weights, pareto_k, _ = psis_log_weights(log_lik, r_eff)
     return loo_pit(tree, var_names=var_name, log_weights=xr.Dataset({var_name: log_weights}),

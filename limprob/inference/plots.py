@@ -25,7 +25,9 @@ Drawn with matplotlib's Agg backend and written atomically.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -46,6 +48,10 @@ from limprob.inference.figure_style import (
     wilson_interval,
 )
 from limprob.io import check_output_path
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 
 def draw_accuracies(tree: xr.DataTree) -> xr.DataArray | None:
@@ -69,7 +75,7 @@ def check_plottable(tree: xr.DataTree, name: str = "trace") -> None:
                            f"training trace)")
 
 
-def plot_training(tree: xr.DataTree, name: str = "trace"):
+def plot_training(tree: xr.DataTree, name: str = "trace") -> Figure:
     """The three-panel matplotlib figure of a training trace (module docstring)."""
     import matplotlib
 
@@ -80,7 +86,7 @@ def plot_training(tree: xr.DataTree, name: str = "trace"):
     check_plottable(tree, name)
     draws = function_space_draws(tree)
     log_likelihood = draws["log_likelihood"]
-    queries = tree["sample_stats"]["chip_queries"]
+    queries = cast(xr.DataArray, tree["sample_stats"]["chip_queries"])
     n_chains = log_likelihood.sizes["chain"]
     if n_chains > 1:
         rank = azp.plot_rank(xr.DataTree.from_dict({"posterior": draws}), backend="matplotlib",
@@ -136,7 +142,8 @@ def plot_training(tree: xr.DataTree, name: str = "trace"):
     return figure
 
 
-def draw_test_accuracy(ax, tree: xr.DataTree, accuracies: xr.DataArray, queries, colours):
+def draw_test_accuracy(ax: Axes, tree: xr.DataTree, accuracies: xr.DataArray,
+                       queries: xr.DataArray, colours: Sequence[str]) -> None:
     """Panel (b): each thinned draw's test accuracy per chain, the predictive average with its
     Wilson interval over the test samples, and the test labels' chance level."""
     at = queries.sel(draw=accuracies["draw"].values)
@@ -144,13 +151,13 @@ def draw_test_accuracy(ax, tree: xr.DataTree, accuracies: xr.DataArray, queries,
     for c, colour in zip(range(len(chains)), colours):
         ax.plot(at.isel(chain=c).values, accuracies.isel(chain=c).values, marker="o", ms=3.5,
                 lw=1, color=colour, label=f"chain {chains[c]}: one thinned draw")
-    labels = tree["predictions_constant_data"]["y"].values
+    labels = cast(xr.DataArray, tree["predictions_constant_data"]["y"]).values
     chance = majority_rate(labels)
     predictive = tree.attrs.get("test_accuracy_predictive")
     if predictive is not None:
         predictive = float(predictive)
         low, high = wilson_interval(round(predictive * labels.size), labels.size)
-        ax.axhspan(low, high, color="0.5", alpha=0.15, lw=0,
+        ax.axhspan(float(low), float(high), color="0.5", alpha=0.15, lw=0,
                    label=f"its {LEVEL:.0%} Wilson interval ({labels.size} test samples)")
         ax.axhline(predictive, color="0.25", ls="--", lw=1,
                    label=f"predictive average {predictive:.3f}")
@@ -161,14 +168,15 @@ def draw_test_accuracy(ax, tree: xr.DataTree, accuracies: xr.DataArray, queries,
     ax.legend(fontsize=7, loc="lower right")
 
 
-def draw_rank_panel(rank, ax, tree: xr.DataTree, log_likelihood: xr.DataArray, colours):
+def draw_rank_panel(rank: Any, ax: Axes, tree: xr.DataTree, log_likelihood: xr.DataArray,
+                    colours: Sequence[str]) -> None:
     """Panel (c): arviz-plots' rank plot, with axis labels, a legend of what each mark is, and
     the uniformity test's p-value spelt out."""
     import re
 
     diagnostics = function_space_diagnostics(tree)
     rhat = float(diagnostics["rhat_log_likelihood"])
-    for line, colour, chain in zip(np.ravel(rank.viz["ecdf_lines"]["log_likelihood"].values),
+    for line, _colour, chain in zip(np.ravel(rank.viz["ecdf_lines"]["log_likelihood"].values),
                                    colours, log_likelihood["chain"].values):
         line.set(label=f"chain {chain}", zorder=4, linewidth=1.2)
     suspicious = rank.viz.children.get("suspicious_points")
@@ -184,7 +192,9 @@ def draw_rank_panel(rank, ax, tree: xr.DataTree, log_likelihood: xr.DataArray, c
             text.set(fontsize=8, transform=ax.transAxes, position=(0.02, 0.97), ha="left",
                      va="top")
     ax.axhline(0.0, color="0.6", lw=0.8, zorder=0)
-    reach = max([np.nanmax(np.abs(line.get_ydata())) for line in ax.lines if len(line.get_ydata())]
+    # a Line2D's y data is an array (typed ArrayLike)
+    reach = max([np.nanmax(np.abs(line.get_ydata())) for line in ax.lines
+                 if len(line.get_ydata())]  # type: ignore[arg-type]
                 + [abs(limit) for limit in ax.get_ylim()])
     ax.set_ylim(-1.7 * reach, 1.7 * reach)  # room for the test's text above, the legend below
     ax.set_xlabel("fractional rank of ℓ among all chains' draws")
@@ -202,7 +212,7 @@ def save_training_plot(tree: xr.DataTree, path: str | Path, name: str = "trace")
     return save_figure(plot_training(tree, name), path)
 
 
-def plot_elpd_comparison(table: pd.DataFrame, title: str | None = None):
+def plot_elpd_comparison(table: pd.DataFrame, title: str | None = None) -> Figure:
     """Each model's PSIS-LOO ELPD difference to the best (``elpd_diff``) with one standard
     error of the difference (``dse``) as a bar; the best model sits at 0, the others below,
     top to bottom from the best. A hollow marker: some observation's Pareto k is above

@@ -22,6 +22,7 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 from pymc.backends import init_traces
+from pymc.backends.ndarray import NDArray
 from pymc.initial_point import make_initial_point_fns_per_chain
 from pymc.progress_bar import MCMCProgressBarManager
 from pymc.sampling.mcmc import _sample_return
@@ -32,12 +33,13 @@ from limprob import interruption
 from limprob.chip.protocol import Chip
 from limprob.errors import LimprobError
 from limprob.inference.checkpoint import ChainProgress, Checkpoint
-from limprob.inference.sampling import SamplerSettings, completion_attrs
+from limprob.inference.sampling import SamplerSettings, Step, completion_attrs
 
 log = logging.getLogger("pymc")
 
 
-def sample_with_checkpoint(model: pm.Model, step, settings: SamplerSettings, initvals,
+def sample_with_checkpoint(model: pm.Model, step: Step, settings: SamplerSettings,
+                           initvals: list[dict],
                            checkpoint: Checkpoint, *, chip: Chip,
                            progressbar: bool = True) -> tuple[xr.DataTree, float]:
     """Sample ``model`` with ``step`` (a complete step method) and ``settings`` (one core),
@@ -97,10 +99,11 @@ def sample_with_checkpoint(model: pm.Model, step, settings: SamplerSettings, ini
                                   return_inferencedata=True, keep_warning_stat=False,
                                   idata_kwargs={}, model=model)
         except ValueError as error:  # "Not enough samples to build a trace."
-            if interruption.received() is None or "enough samples" not in str(error):
+            received = interruption.received()
+            if received is None or "enough samples" not in str(error):
                 raise
             raise interruption.Interrupted(
-                interruption.received(),
+                received,
                 f"nothing written: no draw after tuning was completed; {goes_on} "
                 f"({sum(t.draw_idx for t in traces)} steps)") from None
         signum = interruption.received()
@@ -111,8 +114,9 @@ def sample_with_checkpoint(model: pm.Model, step, settings: SamplerSettings, ini
     return tree, time.perf_counter() - started
 
 
-def _sample_chain(chain: int, step, trace, rng, start: dict, settings: SamplerSettings,
-                  checkpoint: Checkpoint, chip, progress) -> int:
+def _sample_chain(chain: int, step: Step, trace: NDArray, rng: np.random.Generator, start: dict,
+                  settings: SamplerSettings, checkpoint: Checkpoint, chip: Chip,
+                  progress: MCMCProgressBarManager) -> int:
     """Sample chain ``chain`` into ``trace`` from where the checkpoint left it (its start if
     nowhere), writing its progress every ``checkpoint.every`` steps, at its end and when a
     signal came; returns the steps read back from the checkpoint."""
@@ -140,7 +144,8 @@ def _sample_chain(chain: int, step, trace, rng, start: dict, settings: SamplerSe
                 point, stats = step.step(point)
             except interruption.StoppedMidStep:  # the step is abandoned, the chain written
                 if i > written:                  # as it stood before it
-                    checkpoint.record(chain, ChainProgress(
+                    # StoppedMidStep comes only from a step that stops mid-step: before is set
+                    checkpoint.record(chain, ChainProgress(  # type: ignore[call-arg, misc]
                         i, *before, saved.draw_files if saved else ()),
                         max(written, tune), _trace_draws(trace, max(written, tune), i))
                 break
@@ -168,15 +173,15 @@ def _sample_chain(chain: int, step, trace, rng, start: dict, settings: SamplerSe
     return done
 
 
-def _stoppable_mid_step(step) -> bool:
+def _stoppable_mid_step(step: Step) -> bool:
     """Whether a signal can stop one of ``step``'s steps between its chip queries: some
     method estimates the likelihood from more than one query
     (:func:`limprob.interruption.stop_mid_step`)."""
     return any(getattr(method, "repeats", 1) != 1 for method in getattr(step, "methods", [step]))
 
 
-def _restore(chain: int, saved: ChainProgress, step, trace, checkpoint: Checkpoint,
-             chip) -> tuple[dict, int]:
+def _restore(chain: int, saved: ChainProgress, step: Step, trace: NDArray,
+             checkpoint: Checkpoint, chip: Chip) -> tuple[dict, int]:
     """Put chain ``chain``'s saved state back: its step methods, the chip's query count, its
     draws into ``trace``; returns its point and steps done."""
     if saved.chip_queries is not None:
@@ -192,7 +197,7 @@ def _restore(chain: int, saved: ChainProgress, step, trace, checkpoint: Checkpoi
     return saved.point, saved.steps
 
 
-def _trace_draws(trace, first: int, stop: int) -> dict[str, np.ndarray]:
+def _trace_draws(trace: NDArray, first: int, stop: int) -> dict[str, np.ndarray]:
     """Steps ``first`` .. ``stop - 1`` of a PyMC ``NDArray`` chain trace as ``{name: array}``:
     its variables by name, sampler ``s``'s stat ``x`` as ``stat<s>:x`` (a stat of arrays
     stacked into one array)."""
@@ -206,7 +211,7 @@ def _trace_draws(trace, first: int, stop: int) -> dict[str, np.ndarray]:
     return draws
 
 
-def _fill_trace(trace, first: int, draws: dict[str, np.ndarray]) -> None:
+def _fill_trace(trace: NDArray, first: int, draws: dict[str, np.ndarray]) -> None:
     """Write ``draws`` (as :func:`_trace_draws` gives them) back into ``trace`` from step
     ``first`` on."""
     for key, values in draws.items():

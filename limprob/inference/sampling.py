@@ -12,7 +12,9 @@ import functools
 import signal
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pymc as pm
@@ -21,6 +23,9 @@ import xarray as xr
 
 from limprob import interruption
 from limprob.validation import non_negative_integer, positive_integer, seed
+
+type Step = Any
+"""A PyMC step method: one (``BlockedStep``) or several (``CompoundStep``); PyMC is untyped."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,14 +39,14 @@ class SamplerSettings:
     cores: int = 1
     seed: int = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("draws", "chains", "cores"):
             positive_integer(name, getattr(self, name))
         non_negative_integer("tune", self.tune)
         seed("seed", self.seed)
 
 
-def exact_arithmetic(fit):
+def exact_arithmetic[**P, R](fit: Callable[P, R]) -> Callable[P, R]:
     """Run ``fit`` (a function that compiles and samples a model) with PyTensor's numba
     backend compiling without fast-math.
 
@@ -53,14 +58,15 @@ def exact_arithmetic(fit):
     """
 
     @functools.wraps(fit)
-    def exactly(*args, **kwargs):
+    def exactly(*args: P.args, **kwargs: P.kwargs) -> R:
         with pytensor.config.change_flags(numba__fastmath=False):
             return fit(*args, **kwargs)
 
     return exactly
 
 
-def sample(model: pm.Model, step, settings: SamplerSettings, initvals=None, *,
+def sample(model: pm.Model, step: Step, settings: SamplerSettings,
+           initvals: dict | list[dict] | None = None, *,
            progressbar: bool = True) -> tuple[xr.DataTree, float]:
     """``pm.sample`` of ``model`` with ``step`` and ``settings``; returns the DataTree and the
     wall time of sampling (s). Convergence checks are left to the caller, which knows which
@@ -83,17 +89,18 @@ def sample(model: pm.Model, step, settings: SamplerSettings, initvals=None, *,
                              random_seed=settings.seed, progressbar=progressbar,
                              compute_convergence_checks=False, callback=_stop_if_received)
         except ValueError as error:  # PyMC's "Not enough samples to build a trace."
-            if interruption.received() is None or "enough samples" not in str(error):
+            received = interruption.received()
+            if received is None or "enough samples" not in str(error):
                 raise
             raise interruption.Interrupted(
-                interruption.received(), "nothing written: no draw after tuning was completed"
+                received, "nothing written: no draw after tuning was completed"
             ) from None
         signum = interruption.received()
     tree.attrs.update(completion_attrs(tree, settings, signum))
     return tree, time.perf_counter() - started
 
 
-def _stop_if_received(trace, draw):
+def _stop_if_received(trace: Any, draw: Any) -> None:
     """Stop the chain after a draw once a signal came (also the chains PyMC starts after an
     interrupted one, at their first draw)."""
     interruption.stop_if_received()
@@ -108,14 +115,14 @@ def completion_attrs(tree: xr.DataTree, settings: SamplerSettings,
     sizes = tree["posterior"].sizes
     draws, chains = int(sizes["draw"]), int(sizes["chain"])
     interrupted = signum is not None or draws < settings.draws or chains < settings.chains
-    attrs = {"interrupted": int(interrupted), "draws_completed": draws,
+    attrs: dict[str, int | str] = {"interrupted": int(interrupted), "draws_completed": draws,
              "chains_completed": chains}
     if interrupted:
         attrs["signal"] = interruption.signal_name(signum or signal.SIGINT)
     return attrs
 
 
-def block_names(step, model: pm.Model) -> list[tuple[str, list[dict]]]:
+def block_names(step: Step, model: pm.Model) -> list[tuple[str, list[dict]]]:
     """Each sampling method of ``step`` (one, or those of a compound step) as ``(name,
     stats_dtypes)``; the name joins its variables' names with ``+`` (``W_in``, ``W_out`` for
     per-layer blocks)."""
@@ -133,7 +140,7 @@ PYMC_STAT_NAMES = {"lp": "model_logp", "acceptance_rate": "mean_tree_accept",
 (``pymc.backends.arviz``)."""
 
 
-def name_block_dims(stats: xr.Dataset, step, model: pm.Model) -> xr.Dataset:
+def name_block_dims(stats: xr.Dataset, step: Step, model: pm.Model) -> xr.Dataset:
     """Name the dim PyMC gives a stat that several methods of a compound step record.
 
     PyMC stacks such a stat over the methods that record it, on an unnamed last dim
@@ -148,7 +155,7 @@ def name_block_dims(stats: xr.Dataset, step, model: pm.Model) -> xr.Dataset:
         dim = f"{name}_dim_0"
         if dim not in variable.dims:
             continue
-        stat = PYMC_STAT_NAMES.get(name, name)
+        stat = PYMC_STAT_NAMES.get(str(name), str(name))
         holders = [n for n, dtypes in methods if any(stat in d for d in dtypes)]
         if len(holders) != variable.sizes[dim]:
             holders = [str(i) for i in range(variable.sizes[dim])]

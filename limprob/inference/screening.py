@@ -15,7 +15,9 @@ proposals (:class:`~limprob.inference.step_methods.acceptance.DelayedAcceptance`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -53,11 +55,13 @@ def posterior_mean_distortion(posterior: xr.Dataset) -> Distortion:
     """The distortion at the posterior mean of each parameter a twin sampled."""
     means = {name: posterior[name].mean(("chain", "draw")).values
              for name in (*GLOBALS, *MISMATCH) if name in posterior}
-    return Distortion(**{name: (float(value) if value.ndim == 0 else value)
-                         for name, value in means.items()})
+    values: dict[str, Any] = {name: (float(value) if value.ndim == 0 else value)
+                              for name, value in means.items()}
+    return Distortion(**values)
 
 
-def make_screen(chip: ParametricChip, train: xr.Dataset, kappa: float, shapes):
+def make_screen(chip: ParametricChip, train: xr.Dataset, kappa: float,
+                shapes: tuple[tuple[int, ...], tuple[int, ...]]) -> Callable[[np.ndarray], float]:
     """``screen(q)``: the summed log-likelihood of the training labels on ``chip`` for the
     weights raveled from ``q`` in the order and ``shapes`` (W_in, W_out) of the sampler."""
     x = train["features"].values

@@ -31,17 +31,23 @@ posterior it samples.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pymc as pm
+import xarray as xr
 
 from limprob.chip.protocol import Chip
 from limprob.chip.simulated import SimulatedChip
 from limprob.data import Split
 from limprob.errors import LimprobError
 from limprob.likelihood.chip_likelihood import class_probabilities
+
+if TYPE_CHECKING:
+    from limprob.inference.backprop import Backprop
 
 PRIOR_CANDIDATES = 4
 """Prior draws measured beside the model's candidates."""
@@ -71,7 +77,9 @@ class Candidate:
     w_out: np.ndarray
 
 
-def _backprop_candidates(method_of_seed, software_chip: Chip, data: Split, seeds, label: str):
+def _backprop_candidates(method_of_seed: Callable[[int], Backprop], software_chip: Chip,
+                         data: Split, seeds: Iterable[int], label: str
+                         ) -> tuple[list[Candidate], float]:
     """One trained candidate per seed, on ``software_chip`` (a software model: its queries
     are no chip's), and their digital training FLOPs."""
     from limprob.energy.training_run import digital_training_flops
@@ -79,8 +87,10 @@ def _backprop_candidates(method_of_seed, software_chip: Chip, data: Split, seeds
     candidates, flops = [], 0.0
     for seed in seeds:
         tree = method_of_seed(seed).train(software_chip, data)
-        candidates.append(Candidate(f"{label}_seed{seed}", tree["weights"]["W_in"].values,
-                                    tree["weights"]["W_out"].values))
+        weights = cast(xr.DataTree, tree["weights"])
+        w_in = cast(xr.DataArray, weights["W_in"]).values
+        w_out = cast(xr.DataArray, weights["W_out"]).values
+        candidates.append(Candidate(f"{label}_seed{seed}", w_in, w_out))
         flops += digital_training_flops(tree)
     return candidates, flops
 
@@ -88,10 +98,15 @@ def _backprop_candidates(method_of_seed, software_chip: Chip, data: Split, seeds
 def model_candidates(init: str, chip: Chip, data: Split, kappa: float,
                      seeds: tuple[int, ...]) -> tuple[list[Candidate], dict]:
     """The candidates ``init`` names, and what making them cost (attributes)."""
-    from limprob.inference.backprop import (BackpropConfig, DistortionModelBackprop,
-                                            IdealModelBackprop)
+    from limprob.inference.backprop import (
+        BackpropConfig,
+        DistortionModelBackprop,
+        IdealModelBackprop,
+    )
 
-    config = lambda seed: BackpropConfig(seed=seed, kappa=kappa)  # noqa: E731
+    def config(seed: int) -> BackpropConfig:
+        return BackpropConfig(seed=seed, kappa=kappa)
+
     if init == "prior":
         return [], {}
     if init == "ideal":
@@ -104,11 +119,11 @@ def model_candidates(init: str, chip: Chip, data: Split, kappa: float,
         from limprob.io import load_trace
 
         path = init[len(TWIN_PREFIX):]
-        software = screen_chip(path, chip.network, chip.n_inputs, chip.n_outputs)
+        twin_chip = screen_chip(path, chip.network, chip.n_inputs, chip.n_outputs)
         probes = int(load_trace(Path(path), needs={"posterior"}).attrs.get(
             "training_chip_queries", 0))
         candidates, flops = _backprop_candidates(
-            lambda seed: DistortionModelBackprop(software.distortion, config(seed)), software,
+            lambda seed: DistortionModelBackprop(twin_chip.distortion, config(seed)), twin_chip,
             data, seeds, "twin")
         return candidates, {"start_digital_training_flops": flops,
                             "start_twin_probe_chip_queries": probes}
@@ -137,7 +152,8 @@ def weights_of_file(path: str, chip: Chip) -> tuple[np.ndarray, np.ndarray]:
             w_in, w_out = point_estimate_weights(tree["posterior"].to_dataset(),
                                                  tree["log_likelihood"].to_dataset(), "mean")
         elif "weights" in tree.children:
-            w_in, w_out = tree["weights"]["W_in"].values, tree["weights"]["W_out"].values
+            w_in = cast(xr.DataArray, tree["weights"]["W_in"]).values
+            w_out = cast(xr.DataArray, tree["weights"]["W_out"]).values
         else:
             raise LimprobError(f"--init {path}: the trace holds no weights")
     h = chip.network.n_hidden
@@ -156,7 +172,8 @@ def prior_candidates(model: pm.Model, count: int, seed: int) -> list[Candidate]:
     return [Candidate(f"prior{i}", d["W_in"], d["W_out"]) for i, d in enumerate(draws)]
 
 
-def log_likelihood_on_chip(chip: Chip, candidate: Candidate, train, kappa: float) -> float:
+def log_likelihood_on_chip(chip: Chip, candidate: Candidate, train: xr.Dataset,
+                           kappa: float) -> float:
     """One chip query: the summed training log-likelihood of ``candidate`` (nats)."""
     x = np.ascontiguousarray(train["features"].values, dtype=np.float64)
     y = train["labels"].values.astype(np.int64)
@@ -167,7 +184,8 @@ def log_likelihood_on_chip(chip: Chip, candidate: Candidate, train, kappa: float
 
 def choose_starts(chip: Chip, data: Split, model: pm.Model, *, init: str, chains: int,
                   seed: int, kappa: float, init_seeds: tuple[int, ...] | None,
-                  prior_draws) -> tuple[list[dict], dict]:
+                  prior_draws: Callable[[pm.Model, int, int], list[dict]]
+                  ) -> tuple[list[dict], dict]:
     """The initial values of each chain (``{"W_in": ..., "W_out": ...}``) and the trace's
     attributes saying where each started and what choosing cost (module docstring).
     ``prior_draws(model, chains, seed)`` gives the ``prior`` mode's starts."""

@@ -52,15 +52,18 @@ samples the full posterior **restricted to the subspace**, exactly, and nothing 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pymc as pm
 import xarray as xr
 
 from limprob import interruption
+from limprob.chip.protocol import Chip
 from limprob.errors import LimprobError
-from limprob.inference.sampling import SamplerSettings, name_block_dims, sample
+from limprob.inference.sampling import SamplerSettings, Step, name_block_dims, sample
 from limprob.inference.step_methods import AdaptiveMetropolis, CountedStep, take_recorded_stats
 
 MODES = ("none", "pca", "readout", "random")
@@ -129,10 +132,11 @@ def check_dimension(subspace: str, n_weights: int, path: int) -> None:
     """Refuse a K above the network's ``n_weights`` or, for ``pca``, above what a chain's path
     of ``path`` draws can span."""
     mode, k = parse(subspace)
-    if mode in ("pca", "random") and k > n_weights:
+    # parse gives K for pca and random (the comparisons below never see None)
+    if mode in ("pca", "random") and k > n_weights:  # type: ignore[operator]
         raise LimprobError(f"subspace {subspace}: K = {k} is above the network's "
                            f"{n_weights} weights")
-    if mode == "pca" and k > path - 1:
+    if mode == "pca" and k > path - 1:  # type: ignore[operator]
         raise LimprobError(f"subspace {subspace}: a chain's full-space path has {path} draws, "
                            f"which span at most {path - 1} directions; give more tuning "
                            f"steps or a smaller K")
@@ -183,7 +187,8 @@ def raveled_path(posterior: xr.Dataset) -> np.ndarray:
                            .reshape(chains, draws, -1) for name in WEIGHTS], axis=-1)
 
 
-def build_subspace(subspace: str, path: np.ndarray, shapes, seed) -> Subspace:
+def build_subspace(subspace: str, path: np.ndarray, shapes: Sequence[Sequence[int]],
+                   seed: int | Sequence[int]) -> Subspace:
     """The subspace ``subspace`` names, from one chain's full-space ``path`` (draw, d);
     ``seed`` (an int or a list of them) draws the random directions."""
     mode, k = parse(subspace)
@@ -205,11 +210,13 @@ def build_subspace(subspace: str, path: np.ndarray, shapes, seed) -> Subspace:
         basis[-n_readout:] = np.eye(n_readout)
     else:
         rng = np.random.default_rng(seed)
-        basis, _ = np.linalg.qr(rng.standard_normal((centre.size, k)))
+        # parse gives K for random
+        basis, _ = np.linalg.qr(rng.standard_normal((centre.size, k)))  # type: ignore[arg-type, type-var]
     return Subspace(centre, basis, mode, tuple(tuple(s) for s in shapes))
 
 
-def _recorded_log_likelihood(tree: xr.DataTree, step, model) -> tuple[xr.Dataset, xr.Dataset]:
+def _recorded_log_likelihood(tree: xr.DataTree, step: Step, model: pm.Model
+                             ) -> tuple[xr.Dataset, xr.Dataset]:
     """The sample stats (block dims named) and the log-likelihood a limprob step recorded."""
     stats, recorded = take_recorded_stats(tree["sample_stats"].to_dataset(), ["y"])
     obs = {"obs": tree["observed_data"]["y"]["obs"].values}
@@ -231,7 +238,7 @@ class FullSpacePhase:
     seconds: float
 
 
-def full_space_phase(model: pm.Model, step, config, initvals, *,
+def full_space_phase(model: pm.Model, step: Step, config: Any, initvals: list[dict], *,
                      progressbar: bool = True) -> FullSpacePhase:
     """The configured ``step`` (with its chip-query counter) on the full ``model`` from
     ``initvals``: its own tuning, then the fixed-kernel path (:func:`phase_lengths`).
@@ -250,8 +257,8 @@ def full_space_phase(model: pm.Model, step, config, initvals, *,
     return FullSpacePhase(tree, stats, log_likelihood, shapes, seconds)
 
 
-def subspace_phase(full: FullSpacePhase, chip, train: xr.Dataset, config, *,
-                   progressbar: bool = True):
+def subspace_phase(full: FullSpacePhase, chip: Chip, train: xr.Dataset, config: Any, *,
+                   progressbar: bool = True) -> tuple[xr.DataTree, float, Step]:
     """Build the subspace from the best chain's path in ``full`` and sample it with adaptive
     Metropolis (:func:`phase_lengths` tuning steps, then ``config.draws``), every chain from
     a draw of that path projected on it (module docstring).
@@ -306,8 +313,9 @@ def subspace_phase(full: FullSpacePhase, chip, train: xr.Dataset, config, *,
     return tree, full.seconds + seconds, step
 
 
-def sample_in_subspace(model: pm.Model, step, chip, train: xr.Dataset, config, initvals, *,
-                       progressbar: bool = True):
+def sample_in_subspace(model: pm.Model, step: Step, chip: Chip, train: xr.Dataset, config: Any,
+                       initvals: list[dict], *,
+                       progressbar: bool = True) -> tuple[xr.DataTree, float, Step]:
     """Both phases on ``chip``: :func:`full_space_phase` of ``model``/``step`` (the full-space
     model and the configured step, with its chip-query counter) from ``initvals``, then
     :func:`subspace_phase`, whose results (tree, wall seconds, step) it returns."""

@@ -38,38 +38,58 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import numpy as np
 import pymc as pm
 import xarray as xr
 
-from limprob import interruption
+from limprob import interruption, validation
 from limprob.chip.plugins import load_chip
 from limprob.chip.protocol import Chip, require_chip
 from limprob.chip.simulated import SimulatedChip
 from limprob.data import Split, load_table, split
 from limprob.errors import LimprobError
 from limprob.inference import cost
+from limprob.inference import subspace as subspaces
 from limprob.inference.checkpoint import Checkpoint
 from limprob.inference.diagnostics import convergence_attrs
-from limprob.inference.evaluation import (POINT_ESTIMATES, accuracy, best_chain,
-                                          evaluate_weights, point_estimate_weights,
-                                          point_predictions, predictions, test_accuracies)
-from limprob.inference.sampling import (SamplerSettings, exact_arithmetic, name_block_dims,
-                                        package_versions, prior_draws, sample)
+from limprob.inference.evaluation import (
+    POINT_ESTIMATES,
+    accuracy,
+    best_chain,
+    evaluate_weights,
+    point_estimate_weights,
+    point_predictions,
+    predictions,
+    test_accuracies,
+)
+from limprob.inference.sampling import (
+    SamplerSettings,
+    Step,
+    exact_arithmetic,
+    name_block_dims,
+    package_versions,
+    prior_draws,
+    sample,
+)
 from limprob.inference.screening import make_screen, screen_chip
 from limprob.inference.starts import check_init, choose_starts
-from limprob.inference.step_methods import (BlockedMetropolis, CountedStep, DEMetropolisZCached,
-                                            EllipticalSlice, PreconditionedCrankNicolson,
-                                            layer_blocks, take_recorded_stats)
+from limprob.inference.step_methods import (
+    BlockedMetropolis,
+    CountedStep,
+    DEMetropolisZCached,
+    EllipticalSlice,
+    PreconditionedCrankNicolson,
+    layer_blocks,
+    take_recorded_stats,
+)
 from limprob.inference.step_methods.likelihood_estimator import LikelihoodEstimator
-from limprob.inference import subspace as subspaces
 from limprob.io import netcdf_attribute
 from limprob.models.chip_in_the_loop import build_model
 from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W, dataset_network
 from limprob.snn import Network
 from limprob.trace import predictions_constant_data
-from limprob import validation
 from limprob.validation import fraction, positive_integer, positive_number, seed, strength
 
 STEP_METHODS = {"pcn": PreconditionedCrankNicolson, "slice": EllipticalSlice,
@@ -139,7 +159,8 @@ class TrainConfig(SamplerSettings):
     given chip's ``weight_bits`` (:func:`for_chip`)."""
     repeats: int | str = 1
     """Chip queries per likelihood estimate, averaged in probability space, or ``"auto"``
-    (a pilot picks them; :class:`~limprob.inference.step_methods.likelihood_estimator.LikelihoodEstimator`)."""
+    (a pilot picks them;
+    :class:`~limprob.inference.step_methods.likelihood_estimator.LikelihoodEstimator`)."""
     re_estimate_current: bool = False
     """Draw the current point's estimate again on every step (Monte Carlo within Metropolis:
     approximate) instead of keeping it (pseudo-marginal: exact)."""
@@ -160,7 +181,7 @@ class TrainConfig(SamplerSettings):
     """``none``, ``pca:K``, ``readout`` or ``random:K``: sample in an affine subspace after a
     full-space adaptation phase (:mod:`limprob.inference.subspace`)."""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         super().__post_init__()
         strength("strength", self.strength)
         validation.noise("noise", self.noise)
@@ -190,10 +211,10 @@ class TrainConfig(SamplerSettings):
         if self.chip_address and self.cores != 1:
             raise LimprobError("a served chip answers one run's queries one at a time: use "
                                f"one core (--cores 1) with --chip-address, not {self.cores}")
-        self.network  # checks hidden, time steps, leak and threshold
+        self.network  # noqa: B018 - reading the property checks hidden, time steps, leak, threshold
         self._check_init()
 
-    def _check_init(self):
+    def _check_init(self) -> None:
         check_init(self.init)
         if self.init_seeds is not None:
             seeds = tuple(seed("init seed", s) for s in np.ravel(self.init_seeds))
@@ -202,7 +223,7 @@ class TrainConfig(SamplerSettings):
                                    f"got {len(seeds)}")
             object.__setattr__(self, "init_seeds", seeds)
 
-    def check_estimator(self):
+    def check_estimator(self) -> None:
         """Refuse likelihood-estimator settings that do not fit the chip's ``noise``."""
         if self.repeats != "auto":
             validation.repeats("repeats", self.repeats)
@@ -224,7 +245,7 @@ class TrainConfig(SamplerSettings):
                                "point's estimate, so they must share one R; give a number")
 
     @classmethod
-    def for_dataset(cls, dataset: str | None, **fields) -> TrainConfig:
+    def for_dataset(cls, dataset: str | None, **fields: Any) -> TrainConfig:
         """The configuration with ``dataset``'s default hidden size and readout gain
         (:data:`~limprob.models.defaults.DATASET_NETWORKS`; None: a user's table), then
         ``fields``, which may override them."""
@@ -255,7 +276,7 @@ class TrainConfig(SamplerSettings):
 
 
 def make_step(model: pm.Model, chip: Chip, config: TrainConfig,
-              train: xr.Dataset | None = None):
+              train: xr.Dataset | None = None) -> CountedStep:
     """The step method of ``config`` (sampler, blocks, screen), followed by a chip-query
     counter; ``train`` is the training table a screen scores."""
     with model:
@@ -356,7 +377,7 @@ def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *, progressbar: 
     return tree
 
 
-def _finish(tree: xr.DataTree, model: pm.Model, step, chip: Chip, data: Split,
+def _finish(tree: xr.DataTree, model: pm.Model, step: Step, chip: Chip, data: Split,
             config: TrainConfig, wall_seconds: float,
             setup_queries: int | None) -> xr.DataTree:
     """The limprob trace from PyMC's tree: log-likelihood, predictions, attributes."""

@@ -8,8 +8,12 @@ Each is a black box with no gradient; each has a numba implementation, so PyMC n
 to object mode for a simulated chip.
 """
 
-from limprob.likelihood.chip_likelihood import (BlackBoxGradientError, ChipLogLikelihood,
-                                                chip_log_likelihood, class_probabilities)
+from limprob.likelihood.chip_likelihood import (
+                                                BlackBoxGradientError,
+                                                ChipLogLikelihood,
+                                                chip_log_likelihood,
+                                                class_probabilities,
+)
 
 __all__ = ["BlackBoxGradientError", "ChipLogLikelihood", "chip_log_likelihood",
            "class_probabilities"]

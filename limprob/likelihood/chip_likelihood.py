@@ -17,12 +17,21 @@ through numba's object mode, where the time goes to the hardware anyway.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, cast
+
 import numba
 import numpy as np
 import pytensor.tensor as pt
-from pytensor.graph.basic import Apply
-from pytensor.graph.op import Op
-from pytensor.link.numba.dispatch.basic import generate_fallback_impl, register_funcify_and_cache_key
+from numpy.typing import ArrayLike
+from pytensor.graph.basic import Apply, Variable
+from pytensor.graph.op import Op, OutputStorageType
+from pytensor.link.numba.dispatch.basic import (
+    generate_fallback_impl,
+    register_funcify_and_cache_key,
+)
+from pytensor.tensor import TensorLike
+from pytensor.tensor.variable import TensorVariable
 
 from limprob.chip.protocol import Chip, CompiledChip
 
@@ -32,7 +41,8 @@ class BlackBoxGradientError(NotImplementedError):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def categorical_log_likelihood(counts, labels, kappa, n_steps):
+def categorical_log_likelihood(counts: np.ndarray, labels: np.ndarray, kappa: float,
+                               n_steps: int) -> np.ndarray:
     """``log softmax(kappa counts / T)[label]`` for each row of ``counts`` (obs, class)."""
     n_obs, n_class = counts.shape
     out = np.empty(n_obs)
@@ -48,7 +58,8 @@ def categorical_log_likelihood(counts, labels, kappa, n_steps):
     return out
 
 
-def class_probabilities(counts, kappa, n_steps):
+def class_probabilities(counts: ArrayLike, kappa: float | np.ndarray, n_steps: int
+                        ) -> np.ndarray:
     """``softmax(kappa counts / T)`` over the last axis (..., class)."""
     logits = kappa * np.asarray(counts, dtype=np.float64) / n_steps
     logits -= logits.max(axis=-1, keepdims=True)
@@ -56,7 +67,8 @@ def class_probabilities(counts, kappa, n_steps):
     return weights / weights.sum(axis=-1, keepdims=True)
 
 
-def sample_labels(chip: Chip, w_in, w_out, kappa, x, rng: np.random.Generator) -> np.ndarray:
+def sample_labels(chip: Chip, w_in: ArrayLike, w_out: ArrayLike, kappa: ArrayLike, x: ArrayLike,
+                  rng: np.random.Generator) -> np.ndarray:
     """Labels drawn from ``softmax(kappa c_i / T)`` with the counts ``c`` of one chip query per
     weight set: the random draw of the model's ``y``.
 
@@ -74,7 +86,8 @@ def sample_labels(chip: Chip, w_in, w_out, kappa, x, rng: np.random.Generator) -
     return labels.reshape(shape)
 
 
-def _labels(chip: Chip, w_in, w_out, kappa: float, x, rng) -> np.ndarray:
+def _labels(chip: Chip, w_in: np.ndarray, w_out: np.ndarray, kappa: float, x: np.ndarray,
+            rng: np.random.Generator) -> np.ndarray:
     """One query of ``chip``; a label per row of ``x`` (obs, input)."""
     probabilities = class_probabilities(chip.run(w_in, w_out, x), kappa, chip.network.n_steps)
     u = rng.uniform(size=(probabilities.shape[0], 1))
@@ -90,10 +103,14 @@ class ChipLogLikelihood(Op):
 
     __props__ = ("chip",)
 
-    def __init__(self, chip: Chip):
+    def __init__(self, chip: Chip) -> None:
         self.chip = chip
 
-    def make_node(self, w_in, w_out, kappa, x, y):
+    # PyTensor's Op.make_node takes *inputs; this Op names its five
+    def make_node(  # type: ignore[override]
+        self, w_in: TensorLike, w_out: TensorLike, kappa: TensorLike, x: TensorLike,
+        y: TensorLike,
+    ) -> Apply:
         """The Apply node of the chip log-likelihood on ``w_in``, ``w_out``, ``kappa``, ``x``,
         ``y`` (PyTensor's Op interface)."""
         inputs = [
@@ -105,7 +122,8 @@ class ChipLogLikelihood(Op):
         ]
         return Apply(self, inputs, [pt.dvector()])
 
-    def perform(self, node, inputs, output_storage):
+    def perform(self, node: Apply, inputs: Sequence[Any], output_storage: OutputStorageType
+                ) -> None:
         """Query the chip once and compute the pointwise log-likelihood (obs) of the labels, in
         Python."""
         w_in, w_out, kappa, x, y = inputs
@@ -114,11 +132,13 @@ class ChipLogLikelihood(Op):
             counts, y, float(kappa), self.chip.network.n_steps
         )
 
-    def infer_shape(self, fgraph, node, input_shapes):
+    def infer_shape(self, fgraph: Any, node: Apply, input_shapes: Sequence[Any]
+                    ) -> list[tuple[Any, ...]]:
         """The output shape: one value per observation."""
         return [(input_shapes[4][0],)]
 
-    def pullback(self, inputs, outputs, output_grads):
+    def pullback(self, inputs: Sequence[Variable], outputs: Sequence[Variable],
+                 output_grads: Sequence[Variable]) -> NoReturn:
         """Refused: the chip is a black box with no gradient (:class:`BlackBoxGradientError`)."""
         raise BlackBoxGradientError(
             "the chip likelihood is a black box with no gradient: sample it with a "
@@ -127,7 +147,8 @@ class ChipLogLikelihood(Op):
 
 
 @register_funcify_and_cache_key(ChipLogLikelihood)
-def _numba_chip_log_likelihood(op, node=None, **kwargs):
+def _numba_chip_log_likelihood(op: ChipLogLikelihood, node: Apply | None = None, **kwargs: Any
+                               ) -> tuple[Callable[..., np.ndarray], None]:
     """Numba implementation; its cache key is None since it is bound to one chip object."""
     if not isinstance(op.chip, CompiledChip):  # a driver called through Python: chip.run
         return generate_fallback_impl(op, node, **kwargs), None
@@ -135,7 +156,8 @@ def _numba_chip_log_likelihood(op, node=None, **kwargs):
     n_steps = op.chip.network.n_steps
 
     @numba.njit(nogil=True, fastmath=False)
-    def chip_log_likelihood(w_in, w_out, kappa, x, y):
+    def chip_log_likelihood(w_in: np.ndarray, w_out: np.ndarray, kappa: np.ndarray,
+                            x: np.ndarray, y: np.ndarray) -> np.ndarray:
         counts = chip_run(np.ascontiguousarray(w_in), np.ascontiguousarray(w_out),
                           np.ascontiguousarray(x))
         return categorical_log_likelihood(counts, y, kappa.item(), n_steps)
@@ -143,6 +165,7 @@ def _numba_chip_log_likelihood(op, node=None, **kwargs):
     return chip_log_likelihood, None
 
 
-def chip_log_likelihood(chip: Chip, w_in, w_out, kappa, x, y):
+def chip_log_likelihood(chip: Chip, w_in: TensorLike, w_out: TensorLike, kappa: TensorLike,
+                        x: TensorLike, y: TensorLike) -> TensorVariable:
     """The pointwise log-likelihood tensor (obs,) of labels ``y`` under ``chip``."""
-    return ChipLogLikelihood(chip)(w_in, w_out, kappa, x, y)
+    return cast(TensorVariable, ChipLogLikelihood(chip)(w_in, w_out, kappa, x, y))

@@ -36,16 +36,23 @@ chip never reuses the noise of the chip's own probe queries.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NoReturn, cast
+
 import numba
 import numpy as np
 import pytensor.tensor as pt
-from pytensor.graph.basic import Apply
-from pytensor.graph.op import Op
+from numpy.typing import ArrayLike
+from pytensor.graph.basic import Apply, Variable
+from pytensor.graph.op import Op, OutputStorageType
 from pytensor.link.numba.dispatch.basic import register_funcify_and_cache_key
+from pytensor.tensor import TensorLike
+from pytensor.tensor.variable import TensorVariable
 
 from limprob.chip.distortion import GLOBALS, draw_mismatch
 from limprob.chip.kernels import member_counts
 from limprob.likelihood.chip_likelihood import BlackBoxGradientError
+from limprob.snn import Network
 
 SUMMARY_FLOOR = 0.01
 """Standard deviation added to every summary's variance (summary units)."""
@@ -60,7 +67,7 @@ def summary_names(n_groups: int) -> list[str]:
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def probe_summaries(counts, n_groups):
+def probe_summaries(counts: np.ndarray, n_groups: int) -> np.ndarray:
     """Summaries (2 n_groups,) of probe counts (probe, obs, output).
 
     The probes, in their order (:mod:`limprob.chip.probes` orders them by weight scale), are split
@@ -86,10 +93,14 @@ def probe_summaries(counts, n_groups):
 
 
 @numba.njit(cache=True, nogil=True, parallel=True, fastmath=False)
-def population_summaries(w_in, w_out, x, gain_z_in, gain_z_out, threshold_z, leak_z,
-                         inverse_w_sat, log_gain, log_leak, gain_spread, threshold_spread,
-                         leak_spread, beta, theta, n_steps, n_groups, noise=0.0, w_max=1.0,
-                         weight_bits=0, noise_seed=0, reset_zero=False):
+def population_summaries(w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray,
+                         gain_z_in: np.ndarray, gain_z_out: np.ndarray, threshold_z: np.ndarray,
+                         leak_z: np.ndarray, inverse_w_sat: float, log_gain: float,
+                         log_leak: float, gain_spread: float, threshold_spread: float,
+                         leak_spread: float, beta: float, theta: float, n_steps: int,
+                         n_groups: int, noise: float = 0.0, w_max: float = 1.0,
+                         weight_bits: int = 0, noise_seed: int = 0,
+                         reset_zero: bool = False) -> np.ndarray:
     """Summaries (chip, summary) of the probes run on the chips ``m`` of the population.
 
     ``w_in`` (probe, input, hidden), ``w_out`` (probe, hidden, output), ``x`` (obs, input);
@@ -113,7 +124,8 @@ def population_summaries(w_in, w_out, x, gain_z_in, gain_z_out, threshold_z, lea
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def gaussian_synthetic_log_likelihood(observed, simulated, floor):
+def gaussian_synthetic_log_likelihood(observed: np.ndarray, simulated: np.ndarray,
+                                      floor: float) -> float:
     """``log N(observed; mean, cov + floor^2 I)`` with the mean and (unbiased) covariance of
     the rows of ``simulated`` (chip, summary). -inf if that covariance is not positive
     definite or the summaries are not finite."""
@@ -161,14 +173,14 @@ class SyntheticLogLikelihood(Op):
 
     def __init__(self, n_steps: int, beta: float, theta: float, n_groups: int,
                  floor: float = SUMMARY_FLOOR, weight_bits: int = 0, w_max: float = 1.0,
-                 noise_seed: int = 0, reset_zero: bool = False):
+                 noise_seed: int = 0, reset_zero: bool = False) -> None:
         self.n_steps, self.beta, self.theta = int(n_steps), float(beta), float(theta)
         self.reset_zero = bool(reset_zero)
         self.n_groups, self.floor = int(n_groups), float(floor)
         self.weight_bits, self.w_max = int(weight_bits), float(w_max)
         self.noise_seed = int(noise_seed)
 
-    def make_node(self, *args):
+    def make_node(self, *args: TensorLike) -> Apply:
         """The Apply node of the synthetic log-likelihood on the given tensors (PyTensor's Op
         interface)."""
         if len(args) != len(self._ndims):
@@ -178,62 +190,78 @@ class SyntheticLogLikelihood(Op):
                   for a, n in zip(args, self._ndims)]
         return Apply(self, inputs, [pt.dscalar()])
 
-    def simulate(self, globals_, w_in, w_out, x, gain_z_in, gain_z_out, threshold_z,
-                 leak_z) -> np.ndarray:
+    def simulate(self, globals_: Sequence[float], w_in: ArrayLike, w_out: ArrayLike,
+                 x: ArrayLike, gain_z_in: ArrayLike, gain_z_out: ArrayLike,
+                 threshold_z: ArrayLike, leak_z: ArrayLike) -> np.ndarray:
         """Summaries (chip, summary) of the population at ``globals_`` (the six globals, then
         the noise level, 0 if left out)."""
-        arrays = [np.ascontiguousarray(a, dtype=np.float64)
-                  for a in (w_in, w_out, x, gain_z_in, gain_z_out, threshold_z, leak_z)]
+        arrays: list[Any] = [np.ascontiguousarray(a, dtype=np.float64)
+                             for a in (w_in, w_out, x, gain_z_in, gain_z_out, threshold_z,
+                                       leak_z)]
         *six, noise = [float(g) for g in globals_] + ([0.0] if len(globals_) == 6 else [])
-        return population_summaries(*arrays, *six, self.beta, self.theta, self.n_steps,
-                                    self.n_groups, noise, self.w_max, self.weight_bits,
-                                    self.noise_seed, self.reset_zero)
+        # mypy cannot count the splatted lists (7 arrays, 6 globals) against the kernel's
+        # parameters
+        return population_summaries(  # type: ignore[call-arg]
+            *arrays, *six, self.beta, self.theta, self.n_steps, self.n_groups, noise, self.w_max,
+            self.weight_bits, self.noise_seed, self.reset_zero)
 
-    def log_likelihood(self, observed, globals_, *arrays) -> float:
+    def log_likelihood(self, observed: ArrayLike, globals_: Sequence[float],
+                       *arrays: ArrayLike) -> float:
         """The Op's value (nats) at ``globals_`` (as :meth:`simulate` takes them), in Python."""
         return float(gaussian_synthetic_log_likelihood(
             np.ascontiguousarray(observed, dtype=np.float64), self.simulate(globals_, *arrays),
             self.floor))
 
-    def perform(self, node, inputs, output_storage):
+    def perform(self, node: Apply, inputs: Sequence[Any], output_storage: OutputStorageType
+                ) -> None:
         """Compute the synthetic log-likelihood (a scalar, nats) in Python."""
         output_storage[0][0] = np.asarray(self.log_likelihood(inputs[0], inputs[1:8],
                                                               *inputs[8:]))
 
-    def infer_shape(self, fgraph, node, input_shapes):
+    def infer_shape(self, fgraph: Any, node: Apply, input_shapes: Sequence[Any]
+                    ) -> list[tuple[Any, ...]]:
         """The output shape: a scalar."""
         return [()]
 
-    def pullback(self, inputs, outputs, output_grads):
+    def pullback(self, inputs: Sequence[Variable], outputs: Sequence[Variable],
+                 output_grads: Sequence[Variable]) -> NoReturn:
         """Refused: the synthetic likelihood has no gradient (:class:`BlackBoxGradientError`)."""
         raise BlackBoxGradientError(
             "the synthetic likelihood simulates spiking chips and has no gradient: sample it "
             "with a gradient-free step method such as limprob's BlockedMetropolis")
 
 
-def synthetic_log_likelihood(observed, globals_, probe_w_in, probe_w_out, probe_x, draws: dict,
-                             network, n_groups: int, floor: float = SUMMARY_FLOOR, *,
-                             noise=0.0, weight_bits: int = 0, w_max: float = 1.0,
-                             noise_seed: int = 0):
+def synthetic_log_likelihood(observed: TensorLike, globals_: Sequence[TensorLike],
+                             probe_w_in: TensorLike, probe_w_out: TensorLike,
+                             probe_x: TensorLike, draws: Mapping[str, TensorLike],
+                             network: Network, n_groups: int, floor: float = SUMMARY_FLOOR, *,
+                             noise: TensorLike = 0.0, weight_bits: int = 0, w_max: float = 1.0,
+                             noise_seed: int = 0) -> TensorVariable:
     """The Op applied: a scalar tensor. ``noise`` is the membrane-noise level (a tensor to
     learn it, 0 for noiseless chips); ``weight_bits`` 0 means continuous weights."""
     op = SyntheticLogLikelihood(network.n_steps, network.beta, network.theta, n_groups, floor,
                                 weight_bits, w_max, noise_seed, network.reset_zero)
-    return op(observed, *globals_, noise, probe_w_in, probe_w_out, probe_x, draws["gain_z_in"],
-              draws["gain_z_out"], draws["threshold_z"], draws["leak_z"])
+    return cast(TensorVariable, op(
+        observed, *globals_, noise, probe_w_in, probe_w_out, probe_x, draws["gain_z_in"],
+        draws["gain_z_out"], draws["threshold_z"], draws["leak_z"]))
 
 
 @register_funcify_and_cache_key(SyntheticLogLikelihood)
-def _numba_synthetic_log_likelihood(op, node=None, **kwargs):
+def _numba_synthetic_log_likelihood(op: SyntheticLogLikelihood, node: Apply | None = None,
+                                    **kwargs: Any) -> tuple[Callable[..., np.ndarray], None]:
     """Numba implementation (not disk-cached by PyTensor, see below)."""
     beta, theta, n_steps, n_groups, floor = op.beta, op.theta, op.n_steps, op.n_groups, op.floor
     weight_bits, w_max, noise_seed, reset_zero = (op.weight_bits, op.w_max, op.noise_seed,
                                                   op.reset_zero)
 
     @numba.njit(nogil=True, fastmath=False)
-    def synthetic_log_likelihood_op(observed, inverse_w_sat, log_gain, log_leak, gain_spread,
-                                    threshold_spread, leak_spread, noise, w_in, w_out, x,
-                                    gain_z_in, gain_z_out, threshold_z, leak_z):
+    def synthetic_log_likelihood_op(observed: np.ndarray, inverse_w_sat: np.ndarray,
+                                    log_gain: np.ndarray, log_leak: np.ndarray,
+                                    gain_spread: np.ndarray, threshold_spread: np.ndarray,
+                                    leak_spread: np.ndarray, noise: np.ndarray,
+                                    w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray,
+                                    gain_z_in: np.ndarray, gain_z_out: np.ndarray,
+                                    threshold_z: np.ndarray, leak_z: np.ndarray) -> np.ndarray:
         simulated = population_summaries(
             np.ascontiguousarray(w_in), np.ascontiguousarray(w_out), np.ascontiguousarray(x),
             np.ascontiguousarray(gain_z_in), np.ascontiguousarray(gain_z_out),

@@ -15,8 +15,11 @@ variable with a pointwise log-likelihood, the training features are ``pm.Data``
 
 from __future__ import annotations
 
+import numpy as np
 import pymc as pm
 import xarray as xr
+from pytensor.tensor import TensorLike
+from pytensor.tensor.variable import TensorVariable
 
 from limprob.chip.protocol import Chip
 from limprob.likelihood.chip_likelihood import chip_log_likelihood, sample_labels
@@ -44,15 +47,18 @@ def build_model(chip: Chip, train: xr.Dataset, sigma_w: float = DEFAULT_SIGMA_W,
     return model
 
 
-def observe_labels(chip: Chip, w_in, w_out, gain, x, labels) -> None:
+def observe_labels(chip: Chip, w_in: TensorLike, w_out: TensorLike, gain: TensorLike,
+                   x: TensorLike, labels: np.ndarray) -> None:
     """The likelihood node ``y ~ Categorical(softmax(gain c(W) / T))``, ``c`` the counts the
     chip answers, observed at ``labels (obs)``, in the model of the current context; its draws
     (posterior predictive) are labels sampled at the chip's probabilities."""
 
-    def logp(value, w_in, w_out, gain, x):
+    def logp(value: TensorLike, w_in: TensorLike, w_out: TensorLike, gain: TensorLike,
+             x: TensorLike) -> TensorVariable:
         return chip_log_likelihood(chip, w_in, w_out, gain, x, value)
 
-    def random(w_in, w_out, gain, x, rng=None, size=None):
+    def random(w_in: np.ndarray, w_out: np.ndarray, gain: np.ndarray, x: np.ndarray,
+               rng: np.random.Generator, size: tuple[int, ...] | None = None) -> np.ndarray:
         return sample_labels(chip, w_in, w_out, gain, x, rng)
 
     # One label per row of x: x is batched over obs, the weights and gain are shared.

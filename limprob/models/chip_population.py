@@ -34,8 +34,13 @@ import xarray as xr
 
 from limprob.chip.distortion import GLOBALS
 from limprob.chip.simulated import WEIGHT_RANGE
-from limprob.likelihood.synthetic import (SUMMARY_FLOOR, probe_summaries, standard_draws,
-                                          summary_names, synthetic_log_likelihood)
+from limprob.likelihood.synthetic import (
+    SUMMARY_FLOOR,
+    probe_summaries,
+    standard_draws,
+    summary_names,
+    synthetic_log_likelihood,
+)
 from limprob.snn import Network
 
 POPULATION_PRIORS = {"inverse_w_sat": ("HalfNormal", 3.0), "log_gain": ("Normal", 0.5),

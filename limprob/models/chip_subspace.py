@@ -16,24 +16,27 @@ full model.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pymc as pm
 import xarray as xr
+from pytensor.tensor.variable import TensorVariable
 
 from limprob.chip.protocol import Chip
 from limprob.models.chip_in_the_loop import observe_labels
 from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W
-
 
 SUBSPACE_DATA = ("subspace_centre", "subspace_basis", "subspace_prior_mean",
                  "subspace_prior_precision")
 """The ``pm.Data`` that hold ``W_c``, ``P`` and z's prior mean and precision."""
 
 
-def _subspace_values(subspace, sigma_w: float) -> dict:
+def _subspace_values(subspace: Any, sigma_w: float) -> dict:
     return dict(zip(SUBSPACE_DATA, (subspace.centre, subspace.basis, *subspace.prior(sigma_w))))
 
 
-def subspace_weights(subspace, sigma_w: float = DEFAULT_SIGMA_W):
+def subspace_weights(subspace: Any, sigma_w: float = DEFAULT_SIGMA_W
+                     ) -> tuple[TensorVariable, TensorVariable]:
     """In the current model: the free variable ``z`` (dim ``direction``) with the restricted
     prior, and the deterministics ``W_in``, ``W_out`` (dims as in the full model) of
     ``subspace`` (a :class:`~limprob.inference.subspace.Subspace`), held as ``pm.Data``
@@ -52,12 +55,12 @@ def subspace_weights(subspace, sigma_w: float = DEFAULT_SIGMA_W):
     return w_in, w_out
 
 
-def set_subspace(model: pm.Model, subspace, sigma_w: float = DEFAULT_SIGMA_W) -> None:
+def set_subspace(model: pm.Model, subspace: Any, sigma_w: float = DEFAULT_SIGMA_W) -> None:
     """Put ``model``'s weights in ``subspace`` (same dimension and network as before)."""
     pm.set_data(_subspace_values(subspace, sigma_w), model=model)
 
 
-def build_subspace_model(chip: Chip, train: xr.Dataset, subspace,
+def build_subspace_model(chip: Chip, train: xr.Dataset, subspace: Any,
                          sigma_w: float = DEFAULT_SIGMA_W,
                          kappa: float = DEFAULT_KAPPA) -> pm.Model:
     """The chip-in-the-loop model of a training table ``features (obs, feature)``,

@@ -40,6 +40,8 @@ characterisation of the chip (used for calibration and for SMC evidence).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
@@ -58,7 +60,8 @@ SCALAR_PARAMETERS = ("inverse_w_sat", "log_gain", "log_leak", "threshold_spread"
 """The twin's scalar distortion parameters, in the order they are declared."""
 
 
-def distortion_variables(families, n_inputs: int, n_hidden: int, n_outputs: int) -> dict:
+def distortion_variables(families: Iterable[str], n_inputs: int, n_hidden: int,
+                         n_outputs: int) -> dict:
     """Declare the distortion parameters of ``families`` inside the current model; return the
     parameters of :func:`limprob.chip.distortion.distortion_arrays` (tensors, or the identity
     value where a family is off; the twin has no leak mismatch)."""
@@ -89,7 +92,7 @@ def distortion_variables(families, n_inputs: int, n_hidden: int, n_outputs: int)
 
 
 def build_twin_model(network: Network, probes: xr.Dataset, train: xr.Dataset | None = None,
-                     families=(), sigma_w: float = DEFAULT_SIGMA_W,
+                     families: Iterable[str] = (), sigma_w: float = DEFAULT_SIGMA_W,
                      kappa: float = DEFAULT_KAPPA) -> pm.Model:
     """The twin for probe measurements ``probes`` (see :mod:`limprob.chip.probes`) and, unless
     None, a training table ``train`` (``features (obs, feature)``, ``labels (obs)``).

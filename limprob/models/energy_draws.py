@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from importlib.resources import files
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from numpy.typing import ArrayLike
 
 from limprob import energy_limits as limits
 from limprob.errors import LimprobError
@@ -74,9 +76,11 @@ class DevicePriors:
     protocol_constant: float = limits.DEFAULT_PROTOCOL_CONSTANT
 
 
-def scenario_dataset(n_params, tokens=None, flops=None, bits=limits.DEFAULT_BITS,
-                     time_ratio=limits.DEFAULT_TIME_RATIO, names=None,
-                     ops_per_flop=limits.DEFAULT_OPS_PER_FLOP):
+def scenario_dataset(n_params: ArrayLike, tokens: ArrayLike | None = None,
+                     flops: ArrayLike | None = None, bits: ArrayLike = limits.DEFAULT_BITS,
+                     time_ratio: ArrayLike = limits.DEFAULT_TIME_RATIO,
+                     names: Sequence[str] | None = None,
+                     ops_per_flop: ArrayLike = limits.DEFAULT_OPS_PER_FLOP) -> xr.Dataset:
     """Training scenarios as a Dataset with dim ``scenario`` (validated; scalars broadcast).
 
     Give ``tokens`` (C = 6 N D) or ``flops`` per scenario; ``flops`` wins where both are given.
@@ -87,7 +91,7 @@ def scenario_dataset(n_params, tokens=None, flops=None, bits=limits.DEFAULT_BITS
     n = limits.validate_positive("params", np.atleast_1d(np.asarray(n_params, dtype=float)))
     shape = n.shape
 
-    def per_scenario(name, value):
+    def per_scenario(name: str, value: ArrayLike) -> np.ndarray:
         return np.broadcast_to(limits.validate_positive(name, value), shape).astype(float)
 
     if flops is None and tokens is None:
@@ -190,7 +194,7 @@ def energies_on_draws(scenarios: xr.Dataset, device: xr.Dataset, seed: int = 0,
     return draws.assign_coords(scenario=scenarios["scenario"].values)
 
 
-def summarise(draws, prob=0.94):
+def summarise(draws: xr.Dataset, prob: float = 0.94) -> xr.Dataset:
     """Median and equal-tailed ``prob`` interval over (chain, draw): dim ``statistic`` = median,
     low, high. The interval's ends are the (1 - prob) / 2 and (1 + prob) / 2 quantiles (numpy's
     linear interpolation, as ``arviz_stats.eti``)."""

@@ -26,6 +26,7 @@ import functools
 import math
 import warnings
 from importlib.resources import files
+from pathlib import Path
 
 import numpy as np
 import pymc as pm
@@ -35,24 +36,35 @@ import xarray as xr
 from limprob import energy_limits as limits
 from limprob.errors import LimprobError
 from limprob.io import cached_trace
-from limprob.models.energy_draws import (CHARACTERISATION_FILE, DEVICE_POSTERIOR_CACHE,
-                                         DEVICE_POSTERIOR_SETTINGS, DEVICE_VARS, ENERGY_VARS,
-                                         DevicePriors, bound_draws, device_posterior_inputs,
-                                         energies_on_draws, scenario_dataset, summarise)
+from limprob.models.energy_draws import (
+    CHARACTERISATION_FILE,
+    DEVICE_POSTERIOR_CACHE,
+    DEVICE_POSTERIOR_SETTINGS,
+    DEVICE_VARS,
+    ENERGY_VARS,
+    DevicePriors,
+    bound_draws,
+    device_posterior_inputs,
+    energies_on_draws,
+    scenario_dataset,
+    summarise,
+)
 
 __all__ = ["CHARACTERISATION_FILE", "DEVICE_VARS", "ENERGY_VARS", "DevicePriors", "bound_draws",
            "build_model", "device_posterior", "device_posterior_inputs", "load_characterisation",
            "sample_posterior", "scenario_dataset", "scenario_energies", "summarise"]
 
 
-def load_characterisation(path=None):
-    """Retention measurements (dim ``measurement``: ``barrier_ev`` in eV, ``retention_time_s`` in s).
+def load_characterisation(path: str | Path | None = None) -> xr.Dataset:
+    """Retention measurements (dim ``measurement``: ``barrier_ev`` in eV, ``retention_time_s``
+    in s).
 
     Defaults to the synthetic data shipped with limprob (truth in its ``truth_*`` attributes).
     """
     source = files("limprob") / "datasets" / CHARACTERISATION_FILE if path is None else path
     try:
-        with xr.open_dataset(source, engine="netcdf4") as dataset:
+        # the shipped file is a pathlib.Path (a Traversable only to the type checker)
+        with xr.open_dataset(source, engine="netcdf4") as dataset:  # type: ignore[arg-type]
             data = dataset.load()
     except (OSError, ValueError) as error:
         raise LimprobError(f"cannot read characterisation data {source}: {error}") from None
@@ -63,7 +75,8 @@ def load_characterisation(path=None):
     return data
 
 
-def build_model(scenarios, characterisation=None, priors=DevicePriors()):
+def build_model(scenarios: xr.Dataset, characterisation: xr.Dataset | None = None,
+                priors: DevicePriors = DevicePriors()) -> pm.Model:
     """The PyMC model: device priors, retention likelihood, bounds as deterministics."""
     data = load_characterisation() if characterisation is None else characterisation
     coords = {"scenario": scenarios["scenario"].values, "measurement": data["measurement"].values}
@@ -114,7 +127,8 @@ def build_model(scenarios, characterisation=None, priors=DevicePriors()):
     return model
 
 
-def sample_posterior(model, seed=0, draws=1000, tune=500, chains=2):
+def sample_posterior(model: pm.Model, seed: int = 0, draws: int = 1000, tune: int = 500,
+                     chains: int = 2) -> xr.DataTree:
     """NUTS posterior of ``model`` as a DataTree; the same seed gives the same draws, bit for bit.
 
     A dense mass matrix absorbs the strong correlation of T and ln tau_0 (the data fix the
@@ -128,8 +142,8 @@ def sample_posterior(model, seed=0, draws=1000, tune=500, chains=2):
 
 
 @functools.lru_cache(maxsize=8)
-def _default_device_posterior(seed, draws, tune, chains):
-    def sample():
+def _default_device_posterior(seed: int, draws: int, tune: int, chains: int) -> xr.DataTree:
+    def sample() -> xr.DataTree:
         scenarios = scenario_dataset(limits.BRAIN_SCALE_PARAMS, tokens=limits.BRAIN_SCALE_TOKENS)
         return sample_posterior(build_model(scenarios), seed=seed, draws=draws, tune=tune,
                                 chains=chains)
@@ -138,9 +152,9 @@ def _default_device_posterior(seed, draws, tune, chains):
                         device_posterior_inputs(seed, draws, tune, chains), sample)
 
 
-def device_posterior(seed=0, draws=DEVICE_POSTERIOR_SETTINGS["draws"],
-                     tune=DEVICE_POSTERIOR_SETTINGS["tune"],
-                     chains=DEVICE_POSTERIOR_SETTINGS["chains"]):
+def device_posterior(seed: int = 0, draws: int = DEVICE_POSTERIOR_SETTINGS["draws"],
+                     tune: int = DEVICE_POSTERIOR_SETTINGS["tune"],
+                     chains: int = DEVICE_POSTERIOR_SETTINGS["chains"]) -> xr.DataTree:
     """Posterior DataTree of the default model (shipped data, default priors), cached per
     process and on disk (:func:`limprob.io.cached_trace`: ``$LIMPROB_CACHE_DIR``, default
     ``~/.cache/limprob``), keyed by :func:`device_posterior_inputs`."""
@@ -149,8 +163,10 @@ def device_posterior(seed=0, draws=DEVICE_POSTERIOR_SETTINGS["draws"],
 
 
 
-def scenario_energies(scenarios, seed=0, posterior=None, characterisation=None,
-                      priors=DevicePriors()):
+def scenario_energies(scenarios: xr.Dataset, seed: int = 0,
+                      posterior: xr.DataTree | None = None,
+                      characterisation: xr.Dataset | None = None,
+                      priors: DevicePriors = DevicePriors()) -> xr.Dataset:
     """Posterior draws of every bound for ``scenarios`` (Dataset with dims chain, draw, scenario)
     and of the device parameters.
 

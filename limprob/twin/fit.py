@@ -29,18 +29,26 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pymc as pm
 import xarray as xr
+from pymc.step_methods.compound import CompoundStep
 
 from limprob.chip.distortion import check_families
 from limprob.chip.protocol import Chip
 from limprob.data import Split
 from limprob.errors import LimprobError
 from limprob.inference.evaluation import accuracy, best_chain, evaluate_weights, point_dataset
-from limprob.inference.sampling import (SamplerSettings, exact_arithmetic, name_block_dims,
-                                        package_versions, prior_draws, sample)
+from limprob.inference.sampling import (
+    SamplerSettings,
+    exact_arithmetic,
+    name_block_dims,
+    package_versions,
+    prior_draws,
+    sample,
+)
 from limprob.inference.step_methods import BlockedMetropolis, layer_blocks
 from limprob.models.chip_twin import build_twin_model, distortion_names, identity_point
 from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W
@@ -58,12 +66,12 @@ class TwinConfig(SamplerSettings):
     sigma_w: float = DEFAULT_SIGMA_W
     kappa: float = DEFAULT_KAPPA
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         super().__post_init__()
         object.__setattr__(self, "families", check_families(self.families))
 
 
-def make_twin_step(model: pm.Model):
+def make_twin_step(model: pm.Model) -> CompoundStep:
     """Blocked MH: one block per scalar distortion parameter, per latent mismatch vector, for
     the count noise, and one for all the weights; the blocks hand on their evaluations
     (:func:`~limprob.inference.step_methods.layer_blocks`), so none re-simulates the point the
@@ -101,11 +109,13 @@ def _log_likelihood(tree: xr.DataTree, model: pm.Model) -> xr.Dataset:
     return group.to_dataset() if isinstance(group, xr.DataTree) else group
 
 
-def data_groups(probes: xr.Dataset, train: xr.Dataset | None):
+def data_groups(probes: xr.Dataset, train: xr.Dataset | None
+                ) -> tuple[xr.Dataset, xr.Dataset]:
     """``observed_data`` and ``constant_data`` of a twin: the probes (their ``input`` and
     ``output`` neurons named ``feature`` and ``class``, as in every trace) and the labels."""
-    observed = {"probe_counts": (("probe", "probe_obs", "class"), probes["counts"].values)}
-    constant = {"probe_x": (("probe_obs", "feature"), probes["x"].values),
+    observed: dict[str, tuple] = {
+        "probe_counts": (("probe", "probe_obs", "class"), probes["counts"].values)}
+    constant: dict[str, tuple] = {"probe_x": (("probe_obs", "feature"), probes["x"].values),
                 "probe_W_in": (("probe", "feature", "hidden"), probes["W_in"].values),
                 "probe_W_out": (("probe", "hidden", "class"), probes["W_out"].values)}
     coords = {"probe": probes["probe"].values, "probe_obs": probes["obs"].values,
@@ -115,7 +125,9 @@ def data_groups(probes: xr.Dataset, train: xr.Dataset | None):
         observed["y"] = ("obs", train["labels"].values)
         constant["x"] = (("obs", "feature"), train["features"].values)
         coords |= {"obs": train["obs"].values, "feature": train["feature"].values}
-    used = lambda variables: {d for v in variables.values() for d in v[0]}
+    def used(variables: dict) -> set:
+        return {d for v in variables.values() for d in v[0]}
+
     return (xr.Dataset(observed, coords={k: v for k, v in coords.items() if k in used(observed)}),
             xr.Dataset(constant, coords={k: v for k, v in coords.items() if k in used(constant)}))
 
@@ -153,8 +165,8 @@ def probe_attrs(probes: xr.Dataset) -> dict:
                                                           probes.sizes["probe"]))}
 
 
-def _attrs(model, config: TwinConfig, network: Network, probes: xr.Dataset, data, method,
-           wall_seconds) -> dict:
+def _attrs(model: pm.Model, config: TwinConfig, network: Network, probes: xr.Dataset,
+           data: Split | None, method: str, wall_seconds: float) -> dict:
     return {
         "limprob_trace": 1, "model": "chip_twin", "method": method,
         "families": ",".join(config.families) or "none",
@@ -211,7 +223,7 @@ def _final_log_marginal_likelihood(stats: xr.Dataset, n_chains: int) -> np.ndarr
 @exact_arithmetic
 def fit_twin_smc(network: Network, probes: xr.Dataset, data: Split | None, config: TwinConfig,
                  deploy_to: Chip | None = None, *, progressbar: bool = False,
-                 **kernel_kwargs) -> xr.DataTree:
+                 **kernel_kwargs: Any) -> xr.DataTree:
     """Sample the twin with ``pm.sample_smc`` (IMH kernel; ``config.draws`` particles per chain,
     chains run one after another), keep each chain's log marginal likelihood and number of
     tempering stages in the group ``smc`` (dim chain: they are per chain, not per draw, so

@@ -14,13 +14,22 @@ import xarray as xr
 from limprob import validation
 from limprob.chip.simulated import WEIGHT_RANGE
 from limprob.errors import LimprobError
-from limprob.io import netcdf_attribute
-from limprob.inference.sampling import (SamplerSettings, exact_arithmetic, package_versions,
-                                        prior_draws, sample)
+from limprob.inference.sampling import (
+    SamplerSettings,
+    exact_arithmetic,
+    package_versions,
+    prior_draws,
+    sample,
+)
 from limprob.inference.step_methods import BlockedMetropolis, take_recorded_stats
+from limprob.io import netcdf_attribute
 from limprob.likelihood.synthetic import summary_names
-from limprob.models.chip_population import (DEFAULT_CHIPS, DEFAULT_GROUPS,
-                                            build_population_model, observed_summaries)
+from limprob.models.chip_population import (
+    DEFAULT_CHIPS,
+    DEFAULT_GROUPS,
+    build_population_model,
+    observed_summaries,
+)
 from limprob.snn import Network
 from limprob.trace import network_attrs
 from limprob.twin.fit import data_groups, probe_attrs
@@ -44,7 +53,7 @@ class PopulationConfig(SamplerSettings):
     draws: int = field(default=1500, kw_only=True)
     tune: int = field(default=1500, kw_only=True)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         super().__post_init__()
         positive_integer("n_chips", self.n_chips)
         positive_integer("n_groups", self.n_groups)

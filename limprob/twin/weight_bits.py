@@ -35,6 +35,7 @@ approximation.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import NamedTuple
 
@@ -69,7 +70,7 @@ def label(bits: int | None) -> str:
     return "none" if bits is None else str(bits)
 
 
-def check_candidates(candidates) -> tuple[int | None, ...]:
+def check_candidates(candidates: Iterable[int | None]) -> tuple[int | None, ...]:
     """At least two distinct resolutions, each None or 1..16 bits; else :class:`LimprobError`."""
     checked = tuple(validation.weight_bits("weight-bits candidate", c) for c in candidates)
     if len(checked) < 2:
@@ -182,7 +183,8 @@ def comparison_table(evidence: dict[str, Evidence]) -> xr.Dataset:
 
 def choose_weight_bits(network: Network, probes: xr.Dataset,
                        config: PopulationConfig = PopulationConfig(),
-                       candidates=CANDIDATES, *, n_proposals: int = PROPOSALS,
+                       candidates: Iterable[int | None] = CANDIDATES, *,
+                       n_proposals: int = PROPOSALS,
                        progressbar: bool = False) -> WeightBitsChoice:
     """Fit the population twin (``config``, its ``weight_bits`` replaced) under each candidate
     resolution, estimate each fit's evidence and choose the largest (module docstring)."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
-MOVE_STATS = {"accept": (np.float64, []), "accepted": (bool, [])}
+MOVE_STATS: dict[str, tuple[type, list]] = {"accept": (np.float64, []),
+                                            "accepted": (bool, [])}
 """Stats of a Metropolis-Hastings move: the acceptance probability and whether it moved."""
 
 Screen = Callable[[np.ndarray], float]
@@ -34,14 +35,20 @@ class DelayedAcceptance:
     whatever ``s``: a poor screen costs efficiency, never exactness.
     """
 
+    screen: Screen | None
+    rng: np.random.Generator
+    _screen_cache: dict[bytes, float]
+
     def _screen_stage(self, q: np.ndarray, proposal: np.ndarray,
                       log_prior_ratio: float) -> float | None:
         """Stage 1: ``s(q') - s(q)`` if the proposal passes the screen, None if it is screened
         out. ``s(q)`` comes from the cache (it was the previous step's point or proposal)."""
+        screen = self.screen
+        assert screen is not None  # stage 1 runs only in a step given a screen
         current = self._screen_cache.get(q.tobytes())
         if current is None:
-            current = float(self.screen(q))
-        proposed = float(self.screen(proposal))
+            current = float(screen(q))
+        proposed = float(screen(proposal))
         self._screen_cache = {q.tobytes(): current, proposal.tobytes(): proposed}
         screen_ratio = proposed - current
         passed = self.rng.uniform() < acceptance_probability(screen_ratio + log_prior_ratio)

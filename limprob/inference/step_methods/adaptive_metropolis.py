@@ -3,7 +3,10 @@ frozen when tuning ends."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 from pymc.step_methods.state import dataclass_state
 
 from limprob.inference.step_methods.progress import Progress
@@ -57,8 +60,9 @@ class AdaptiveMetropolis(BlockedMetropolis):
     progress = Progress(("scaling", "Scaling", "0.3f"), ("accept", "Accept", "0.2f"))
     _state_class = AdaptiveMetropolisState
 
-    def __init__(self, vars=None, *, covariance=None, epsilon=ADAPTIVE_EPSILON,
-                 covariance_warmup=200, **kwargs):
+    def __init__(self, vars: Any = None, *, covariance: ArrayLike | None = None,
+                 epsilon: float = ADAPTIVE_EPSILON, covariance_warmup: int = 200,
+                 **kwargs: Any) -> None:
         if "screen" in kwargs or "adapt_covariance" in kwargs or "S" in kwargs:
             raise TypeError("AdaptiveMetropolis takes a covariance, not S, screen or "
                             "adapt_covariance")
@@ -69,7 +73,7 @@ class AdaptiveMetropolis(BlockedMetropolis):
         self.set_covariance(np.eye(self.proposal_sd.size) if self.covariance is None
                             else self.covariance)
 
-    def set_covariance(self, covariance: np.ndarray):
+    def set_covariance(self, covariance: ArrayLike) -> None:
         """Start the next chain's proposal from ``C = covariance`` (d, d)."""
         size = self.proposal_sd.size
         covariance = np.asarray(covariance, dtype=float)
@@ -83,7 +87,7 @@ class AdaptiveMetropolis(BlockedMetropolis):
         """Cholesky factor of ``covariance + eps I``."""
         return np.linalg.cholesky(covariance + self.epsilon * np.eye(len(covariance)))
 
-    def _reset_chain(self):
+    def _reset_chain(self) -> None:
         super()._reset_chain()
         self._proposal_factor = getattr(self, "_initial_factor", None)
 

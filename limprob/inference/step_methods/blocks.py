@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pymc as pm
 from pymc.step_methods.compound import CompoundStep
 
-from limprob.inference.step_methods.cached_evaluation import EvaluationCache
+from limprob.inference.step_methods.cached_evaluation import CachedEvaluationStep, EvaluationCache
 
 
-def layer_blocks(model, step_class, *, blocks=None, record_log_likelihood=True,
-                 **kwargs) -> CompoundStep:
+def layer_blocks(model: pm.Model | None, step_class: type[CachedEvaluationStep], *,
+                 blocks: dict[str, list[Any]] | None = None,
+                 record_log_likelihood: bool = True, **kwargs: Any) -> CompoundStep:
     """One ``step_class`` instance per named block of variables, so each block (e.g. each
     layer's weights ``W_in``, ``W_out``) gets its own proposal scale.
 
@@ -23,8 +26,9 @@ def layer_blocks(model, step_class, *, blocks=None, record_log_likelihood=True,
         the point each iteration ends on); the others never do.
     kwargs : passed to every block's ``step_class``.
 
-    The blocks share one :class:`~limprob.inference.step_methods.cached_evaluation.EvaluationCache`: a
-    block whose neighbour just moved reads the evaluation the neighbour made at the new point,
+    The blocks share one
+    :class:`~limprob.inference.step_methods.cached_evaluation.EvaluationCache`: a block whose
+    neighbour just moved reads the evaluation the neighbour made at the new point,
     so every block costs one chip query per proposal, no more.
     """
     model = pm.modelcontext(model)

@@ -18,21 +18,31 @@ the current point's estimate is kept (pseudo-marginal MH).
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import NamedTuple
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
 import numpy as np
+import pymc as pm
+import xarray as xr
 from pymc.blocking import DictToArrayBijection, RaveledVars
 from pymc.pytensorf import make_shared_replacements
 from pymc.step_methods.arraystep import ArrayStepShared
 from pymc.step_methods.compound import StepMethodState
 from pymc.step_methods.state import dataclass_state
+from pytensor.compile import Function
+from rich.progress import TextColumn
 
 from limprob import interruption
 from limprob.inference.step_methods.acceptance import acceptance_probability
-from limprob.inference.step_methods.compiled import (compile_raveled, pointwise_log_likelihoods,
-                                                     resolve_vars)
-from limprob.inference.step_methods.likelihood_estimator import (LikelihoodEstimator,
-                                                                 average_in_probability)
+from limprob.inference.step_methods.compiled import (
+    compile_raveled,
+    pointwise_log_likelihoods,
+    resolve_vars,
+)
+from limprob.inference.step_methods.likelihood_estimator import (
+    LikelihoodEstimator,
+    average_in_probability,
+)
 from limprob.inference.step_methods.progress import Progress
 
 
@@ -41,19 +51,21 @@ def log_likelihood_stat(name: str) -> str:
     return f"log_likelihood__{name}"
 
 
-def take_recorded_stats(stats, names):
+def take_recorded_stats(stats: xr.Dataset, names: Iterable[str]
+                        ) -> tuple[xr.Dataset, dict[str, xr.DataArray]]:
     """Split ``sample_stats`` (an xarray Dataset) into the stats without the recorded
     ``log_likelihood__<name>`` variables (and their dims) and those variables, by ``name``;
     names that were not recorded are skipped."""
     recorded = {name: stats[log_likelihood_stat(name)] for name in names
                 if log_likelihood_stat(name) in stats}
     rest = stats.drop_vars([log_likelihood_stat(n) for n in recorded]).drop_dims(
-        [d for d in stats.dims if d.startswith("log_likelihood__")])
+        [d for d in stats.dims if str(d).startswith("log_likelihood__")])
     return rest, recorded
 
 
-EVALUATION_STATS = {"model_logp": (np.float64, []), "evaluations": (np.int64, []),
-                    "repeats": (np.int64, []), "pilot_log_likelihood_variance": (np.float64, [])}
+EVALUATION_STATS: dict[str, tuple[type, list]] = {
+    "model_logp": (np.float64, []), "evaluations": (np.int64, []), "repeats": (np.int64, []),
+    "pilot_log_likelihood_variance": (np.float64, [])}
 """Stats every step records: the model's log-density at the point it ends on, the calls of the
 compiled function (chip queries) it made, the calls per likelihood estimate, and the variance
 of the one-call log-likelihood estimate measured by the last pilot (NaN before any)."""
@@ -74,14 +86,18 @@ class EvaluationCache:
     a compound step: ``key`` names the point, ``model_logp`` and ``pointwise`` are its
     evaluation."""
 
-    def __init__(self):
+    key: tuple | None
+    model_logp: float | None
+    pointwise: list | None
+
+    def __init__(self) -> None:
         self.clear()
 
-    def clear(self):
+    def clear(self) -> None:
         """Forget the cached evaluation."""
         self.key, self.model_logp, self.pointwise = None, None, None
 
-    def store(self, key, model_logp: float, pointwise: list):
+    def store(self, key: tuple | None, model_logp: float | None, pointwise: list | None) -> None:
         """Cache the evaluation ``model_logp``, ``pointwise`` of the point named ``key``
         (:func:`point_key`)."""
         self.key, self.model_logp, self.pointwise = key, model_logp, pointwise
@@ -150,15 +166,21 @@ class CachedEvaluationStep(ArrayStepShared):
     model, rng, initial_point, compile_kwargs, blocked : as for PyMC's step methods.
     """
 
+    stats_dtypes_shapes: dict[str, tuple[type, list | None]]
+    rng: np.random.Generator
+    _cached_q: np.ndarray | None
+    _cached: Evaluation | None
+    _own_log_prior: Function | None
     default_blocked = True
     target_is_likelihood = False
     progress = Progress()
     _state_class = CachedEvaluationState
 
-    def __init__(self, vars=None, *, record_log_likelihood: bool = True,
+    def __init__(self, vars: Any = None, *, record_log_likelihood: bool = True,
                  cache: EvaluationCache | None = None,
-                 estimator: LikelihoodEstimator | None = None, model=None, rng=None,
-                 initial_point=None, compile_kwargs=None, blocked: bool = True):
+                 estimator: LikelihoodEstimator | None = None, model: pm.Model | None = None,
+                 rng: Any = None, initial_point: dict[str, np.ndarray] | None = None,
+                 compile_kwargs: dict | None = None, blocked: bool = True) -> None:
         model, vars, initial_point = resolve_vars(model, vars, initial_point)
         shared = make_shared_replacements(initial_point, vars, model)
         self._compile_inputs = dict(vars=vars, shared=shared, initial_point=initial_point,
@@ -184,7 +206,8 @@ class CachedEvaluationStep(ArrayStepShared):
         self._evaluations = 0
         self._reset_chain()
 
-    def _prepare(self, model, vars, initial_point) -> None:
+    def _prepare(self, model: pm.Model, vars: list[Any],
+                 initial_point: dict[str, np.ndarray]) -> None:
         """Read what the step method needs of the model, its sampled value variables ``vars``
         and the initial point (sizes, a prior), and compile its own cheap functions with
         :meth:`_compile`; called once by the constructor (subclasses override it)."""
@@ -196,14 +219,14 @@ class CachedEvaluationStep(ArrayStepShared):
         return self.cache.key, self.cache.model_logp, self.cache.pointwise
 
     @shared_evaluation.setter
-    def shared_evaluation(self, contents: tuple):
+    def shared_evaluation(self, contents: tuple) -> None:
         self.cache.store(*contents)
 
-    def _compile(self, outputs):
+    def _compile(self, outputs: list[Any]) -> Function:
         """A function of ``q`` reading the other variables from this step's shared inputs."""
         return compile_raveled(outputs, **self._compile_inputs)
 
-    def _reset_chain(self):
+    def _reset_chain(self) -> None:
         """Forget everything about the previous chain (subclasses extend this)."""
         self._cached_q = None
         self._cached = None
@@ -212,13 +235,13 @@ class CachedEvaluationStep(ArrayStepShared):
         self.pilot_variance = np.nan
         self._pilot_due = self.estimator.auto
 
-    def stop_tuning(self):
+    def stop_tuning(self) -> None:
         """End tuning; with ``repeats="auto"`` a new pilot then chooses ``repeats`` for
         sampling."""
         super().stop_tuning()
         self._pilot_due = self.estimator.auto
 
-    def _pilot(self, q: np.ndarray):
+    def _pilot(self, q: np.ndarray) -> None:
         """Measure the variance of the one-call log-likelihood estimate at ``q`` and set
         ``repeats`` from it (:class:`LikelihoodEstimator`); the current point's estimate is
         then drawn again with the new ``repeats``."""
@@ -232,28 +255,32 @@ class CachedEvaluationStep(ArrayStepShared):
         self._cached_q = None
         self._pilot_due = False
 
-    def setup_chain(self, rng, tune, draws):
+    def setup_chain(self, rng: np.random.Generator, tune: int, draws: int) -> None:
         """Start a chain: set the generator and whether it tunes, and forget the previous chain."""
         super().setup_chain(rng, tune, draws)
         self.tune = tune > 0
         self._reset_chain()
 
-    def step(self, point):
+    def step(self, point: dict) -> tuple[dict, list[dict]]:
         """One step from ``point``: the current evaluation is read from the shared cache when it
         holds this very point (this step's last move, or another block's), else evaluated again;
         the new point's evaluation is cached for the next step."""
         if self.cache.key == point_key(point):
             q = DictToArrayBijection.map({v.name: point[v.name] for v in self.vars}).data
             self._cached_q = q
-            self._cached = self._evaluation(q, self.cache.model_logp, self.cache.pointwise)
+            model_logp, pointwise = self.cache.model_logp, self.cache.pointwise
+            assert model_logp is not None and pointwise is not None  # the cache holds the point
+            self._cached = self._evaluation(q, model_logp, pointwise)
         else:
             self._cached_q = None
         new_point, stats = super().step(point)
+        assert self._cached is not None  # astep leaves the evaluation of the point it ends on
         self.cache.store(point_key(new_point), self._cached.model_logp, self._cached.pointwise)
         return new_point, stats
 
     def _evaluation(self, q: np.ndarray, model_logp: float, pointwise: list) -> Evaluation:
         if self.target_is_likelihood:
+            assert self._own_log_prior is not None  # compiled when the target is the likelihood
             return Evaluation(model_logp - float(self._own_log_prior(q)[0]), model_logp,
                               pointwise)
         return Evaluation(model_logp, model_logp, pointwise)
@@ -276,13 +303,14 @@ class CachedEvaluationStep(ArrayStepShared):
             pointwise = averaged
         return self._evaluation(q, float(model_logp), pointwise)
 
-    def _move_to(self, q: np.ndarray, evaluation: Evaluation):
+    def _move_to(self, q: np.ndarray, evaluation: Evaluation) -> None:
         self._cached_q, self._cached = q, evaluation
 
     def _current(self, q: np.ndarray) -> Evaluation:
         """The current point's evaluation: cached unless stale."""
         if self._cached_q is None or not np.array_equal(q, self._cached_q):
             self._move_to(q.copy(), self._evaluate(q))
+        assert self._cached is not None  # set with _cached_q
         return self._cached
 
     def _metropolis(self, current: Evaluation, proposal: np.ndarray,
@@ -297,7 +325,7 @@ class CachedEvaluationStep(ArrayStepShared):
             self._move_to(proposal, evaluation)
         return accept, accepted
 
-    def astep(self, q0: RaveledVars):
+    def astep(self, q0: RaveledVars) -> tuple[RaveledVars, list[dict]]:
         """One transition of the raveled variables ``q0`` and its stats (PyMC's ``astep``): a
         pilot if one is due, then the subclass's ``_transition`` from the current evaluation."""
         self._evaluations = 0
@@ -306,6 +334,7 @@ class CachedEvaluationStep(ArrayStepShared):
         if self.estimator.re_estimate_current:
             self._cached_q = None
         stats = self._transition(q0.data, self._current(q0.data))
+        assert self._cached is not None and self._cached_q is not None  # set by _current
         stats.update(model_logp=self._cached.model_logp, evaluations=self._evaluations,
                      repeats=self.repeats, pilot_log_likelihood_variance=self.pilot_variance)
         stats.update({log_likelihood_stat(name): values
@@ -317,8 +346,10 @@ class CachedEvaluationStep(ArrayStepShared):
         """Make one transition from ``q`` (whose evaluation is ``current``); return the
         method's own stats."""
 
-    def _progressbar_config(self, n_chains=1):
+    def _progressbar_config(self, n_chains: int = 1
+                            ) -> tuple[list[TextColumn], dict[str, list[int]]]:
         return self.progress.config(n_chains)
 
-    def _make_progressbar_update_functions(self):
+    def _make_progressbar_update_functions(
+            self) -> tuple[Callable[[dict[str, Any]], dict[str, Any]]]:
         return self.progress.update_functions()

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import pymc as pm
 from pymc.step_methods.compound import BlockedStep, Competence, CompoundStep
 from pymc.step_methods.state import DataClassState, dataclass_state
+
+if TYPE_CHECKING:
+    from limprob.chip.protocol import Chip
 
 
 @dataclass_state
@@ -21,15 +26,16 @@ class ChipQueryCounter(BlockedStep):
     start of this chain (tuning included). Put it last in a compound step."""
 
     name = "chip_query_counter"
-    stats_dtypes_shapes = {"chip_queries": (np.int64, [])}
+    stats_dtypes_shapes: dict[str, tuple[type, list]] = {"chip_queries": (np.int64, [])}
     _state_class = ChipQueryCounterState
 
-    def __init__(self, vars=None, *, chip, model=None, blocked=True, rng=None):
+    def __init__(self, vars: list[Any] | None = None, *, chip: Chip, model: pm.Model | None = None,
+                 blocked: bool = True, rng: np.random.Generator | None = None) -> None:
         self.vars = vars
         self.chip = chip
         self._start = chip.queries
 
-    def setup_chain(self, rng, tune, draws):
+    def setup_chain(self, rng: np.random.Generator, tune: int, draws: int) -> None:
         """Start a chain: count the chip's queries from now on."""
         super().setup_chain(rng, tune, draws)
         self._start = self.chip.queries
@@ -41,15 +47,15 @@ class ChipQueryCounter(BlockedStep):
         return self.chip.queries - self._start
 
     @chain_queries.setter
-    def chain_queries(self, queries: int):
+    def chain_queries(self, queries: int) -> None:
         self._start = self.chip.queries - queries
 
-    def step(self, point):
+    def step(self, point: dict) -> tuple[dict, list[dict]]:
         """Leave ``point`` as it is and record ``chip_queries``."""
         return point, [{"chip_queries": self.chain_queries}]
 
     @staticmethod
-    def competence(var, has_grad):
+    def competence(var: Any, has_grad: bool) -> Competence:
         """Never assigned by PyMC: the counter is added explicitly (:class:`CountedStep`)."""
         return Competence.INCOMPATIBLE
 
@@ -61,12 +67,12 @@ class CountedStep(CompoundStep):
     keeps it from the last sampling method, so ``lp`` stays in the trace.
     """
 
-    def __init__(self, step, chip, model=None):
+    def __init__(self, step: Any, chip: Chip, model: pm.Model | None = None) -> None:
         model = pm.modelcontext(model)
         methods = list(step.methods) if isinstance(step, CompoundStep) else [step]
         super().__init__([*methods, ChipQueryCounter(model.value_vars, chip=chip, model=model)])
 
-    def step(self, point):
+    def step(self, point: dict) -> tuple[dict, list[dict]]:
         """Run each method in turn, keep ``model_logp`` from the last sampling method only, then
         record the chip queries."""
         stats = []

@@ -3,15 +3,22 @@ proposal."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import pymc as pm
+from numpy.typing import ArrayLike
 from pymc.step_methods.compound import Competence
 from pymc.step_methods.state import dataclass_state
 from pymc.vartypes import continuous_types
 
 from limprob.inference.step_methods.acceptance import MOVE_STATS
 from limprob.inference.step_methods.adaptation import TARGET_ACCEPT, robbins_monro_log_scale
-from limprob.inference.step_methods.cached_evaluation import (CachedEvaluationState,
-                                                              CachedEvaluationStep)
+from limprob.inference.step_methods.cached_evaluation import (
+    CachedEvaluationState,
+    CachedEvaluationStep,
+    Evaluation,
+)
 from limprob.inference.step_methods.progress import Progress
 
 
@@ -59,17 +66,20 @@ class DEMetropolisZCached(CachedEvaluationStep):
     """
 
     name = "demcz"
-    stats_dtypes_shapes = {
+    stats_dtypes_shapes: dict[str, tuple[type, list | None]] = {
         **MOVE_STATS,
         "scaling": (np.float64, []),
         "lambda": (np.float64, []),
     }
     progress = Progress(("scaling", "Scaling", "0.3f"), ("accept", "Accept", "0.2f"))
     _state_class = DEMetropolisZCachedState
+    epsilon: Any
+    """``epsilon`` as given; from :meth:`_prepare` on, an array of one value per coordinate."""
 
-    def __init__(self, vars=None, *, scaling=1.0, epsilon=1e-3, mode_jump_probability=0.1,
-                 thin=1, target_accept=TARGET_ACCEPT, tune_drop_fraction=0.9,
-                 **step_options):
+    def __init__(self, vars: Any = None, *, scaling: float = 1.0, epsilon: ArrayLike = 1e-3,
+                 mode_jump_probability: float = 0.1, thin: int = 1,
+                 target_accept: float = TARGET_ACCEPT, tune_drop_fraction: float = 0.9,
+                 **step_options: Any) -> None:
         if scaling <= 0 or thin < 1:
             raise ValueError(f"need scaling > 0 and thin >= 1, not {scaling} and {thin}")
         self.initial_scaling = float(scaling)
@@ -80,23 +90,24 @@ class DEMetropolisZCached(CachedEvaluationStep):
         self.tune_drop_fraction = float(tune_drop_fraction)
         super().__init__(vars, **step_options)
 
-    def _prepare(self, model, vars, initial_point):
+    def _prepare(self, model: pm.Model, vars: list[Any],
+                 initial_point: dict[str, np.ndarray]) -> None:
         size = int(sum(initial_point[v.name].size for v in vars))
         self.optimal_lambda = 2.38 / np.sqrt(2 * size)
         self.epsilon = np.broadcast_to(self.epsilon, size).astype(float)
 
-    def _reset_chain(self):
+    def _reset_chain(self) -> None:
         super()._reset_chain()
         self._history: list[np.ndarray] = []
         self._steps = 0
         self.reset_tuning()
 
-    def reset_tuning(self):
+    def reset_tuning(self) -> None:
         """Set the scaling back to ``initial_scaling``."""
         self.log_scaling = float(np.log(self.initial_scaling))
         self.tune_iteration = 0
 
-    def stop_tuning(self):
+    def stop_tuning(self) -> None:
         """Drop the first ``tune_drop_fraction`` of the history (keeping at least two entries),
         so that sampling is not steered by unconverged tuning states."""
         n_drop = min(int(self.tune_drop_fraction * len(self._history)),
@@ -104,7 +115,7 @@ class DEMetropolisZCached(CachedEvaluationStep):
         self._history = self._history[n_drop:]
         super().stop_tuning()
 
-    def _transition(self, q, current):
+    def _transition(self, q: np.ndarray, current: Evaluation) -> dict:
         if not self._history:
             self._history.append(q.copy())
         mode_jump = bool(self.rng.uniform() < self.mode_jump_probability)
@@ -119,6 +130,7 @@ class DEMetropolisZCached(CachedEvaluationStep):
             self.tune_iteration += 1
         self._steps += 1
         if self._steps % self.thin == 0:
+            assert self._cached_q is not None  # the point the move ended on
             self._history.append(self._cached_q.copy())
         return {"accept": accept, "accepted": accepted, "scaling": scaling, "lambda": lamb}
 
@@ -133,7 +145,7 @@ class DEMetropolisZCached(CachedEvaluationStep):
         return lamb * (self._history[a] - self._history[b])
 
     @staticmethod
-    def competence(var, has_grad):
+    def competence(var: Any, has_grad: bool) -> Competence:
         """PyMC's step assignment: compatible with continuous variables."""
         return (Competence.COMPATIBLE if var.dtype in continuous_types
                 else Competence.INCOMPATIBLE)

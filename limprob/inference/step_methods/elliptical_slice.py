@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
 
-from limprob.inference.step_methods.cached_evaluation import CachedEvaluationStep
+import numpy as np
+import pymc as pm
+from pymc.step_methods.compound import Competence
+
+from limprob.inference.step_methods.cached_evaluation import CachedEvaluationStep, Evaluation
 from limprob.inference.step_methods.gaussian_prior import GaussianPrior
-from limprob.inference.step_methods.progress import Progress
 from limprob.inference.step_methods.pcn import PreconditionedCrankNicolson
+from limprob.inference.step_methods.progress import Progress
 
 
 class EllipticalSlice(CachedEvaluationStep):
@@ -39,21 +43,23 @@ class EllipticalSlice(CachedEvaluationStep):
 
     name = "slice"
     target_is_likelihood = True
-    stats_dtypes_shapes = {
+    stats_dtypes_shapes: dict[str, tuple[type, list | None]] = {
         "max_shrinks_reached": (bool, []),
     }
     progress = Progress(("evaluations", "Evaluations", "d"))
 
-    def __init__(self, vars=None, *, max_shrinks=100, **step_options):
+    def __init__(self, vars: Any = None, *, max_shrinks: int = 100,
+                 **step_options: Any) -> None:
         if max_shrinks < 0:
             raise ValueError(f"max_shrinks must be >= 0, not {max_shrinks}")
         self.max_shrinks = int(max_shrinks)
         super().__init__(vars, **step_options)
 
-    def _prepare(self, model, vars, initial_point):
+    def _prepare(self, model: pm.Model, vars: list[Any],
+                 initial_point: dict[str, np.ndarray]) -> None:
         self.prior = GaussianPrior.of(model, vars, initial_point, type(self).__name__)
 
-    def _transition(self, q, current):
+    def _transition(self, q: np.ndarray, current: Evaluation) -> dict:
         mu, sigma = self.prior
         f = q - mu
         nu = sigma * self.rng.standard_normal(q.size)
@@ -74,6 +80,6 @@ class EllipticalSlice(CachedEvaluationStep):
         return {"max_shrinks_reached": True}
 
     @staticmethod
-    def competence(var, has_grad):
+    def competence(var: Any, has_grad: bool) -> Competence:
         """PyMC's step assignment: compatible with the variables pCN takes (Gaussian priors)."""
         return PreconditionedCrankNicolson.competence(var, has_grad)

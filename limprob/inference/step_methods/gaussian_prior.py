@@ -3,9 +3,10 @@ step methods whose proposals are reversible with respect to it (pCN, elliptical 
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
+import pymc as pm
 from pymc.pytensorf import constant_fold
 from pytensor.tensor.random.basic import NormalRV
 
@@ -17,7 +18,8 @@ class GaussianPrior(NamedTuple):
     sigma: np.ndarray
 
     @classmethod
-    def of(cls, model, vars, initial_point, sampler: str) -> GaussianPrior:
+    def of(cls, model: pm.Model, vars: list[Any], initial_point: dict[str, np.ndarray],
+           sampler: str) -> GaussianPrior:
         """Read ``mu`` and ``sigma`` per coordinate from the ``pm.Normal`` random variables of
         ``vars``; ``ValueError`` unless each is an untransformed ``pm.Normal`` with constant
         parameters."""

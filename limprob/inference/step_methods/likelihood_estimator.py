@@ -42,7 +42,7 @@ class LikelihoodEstimator:
     pilot_calls: int = 20
     max_repeats: int = 64
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.repeats != "auto" and not (isinstance(self.repeats, int | np.integer)
                                            and self.repeats >= 1):
             raise ValueError(f"repeats must be a positive integer or 'auto', not "

@@ -3,15 +3,21 @@ delayed acceptance."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import pymc as pm
 from pymc.step_methods.compound import Competence
 from pymc.step_methods.state import dataclass_state
 from pytensor.tensor.random.basic import NormalRV
 
 from limprob.inference.step_methods.acceptance import MOVE_STATS, DelayedAcceptance, Screen
 from limprob.inference.step_methods.adaptation import robbins_monro_log_scale
-from limprob.inference.step_methods.cached_evaluation import (CachedEvaluationState,
-                                                              CachedEvaluationStep)
+from limprob.inference.step_methods.cached_evaluation import (
+    CachedEvaluationState,
+    CachedEvaluationStep,
+    Evaluation,
+)
 from limprob.inference.step_methods.gaussian_prior import GaussianPrior
 from limprob.inference.step_methods.progress import Progress
 
@@ -62,7 +68,7 @@ class PreconditionedCrankNicolson(DelayedAcceptance, CachedEvaluationStep):
 
     name = "pcn"
     target_is_likelihood = True
-    stats_dtypes_shapes = {
+    stats_dtypes_shapes: dict[str, tuple[type, list | None]] = {
         **MOVE_STATS,
         "beta": (np.float64, []),
         "screened_out": (bool, []),
@@ -70,8 +76,9 @@ class PreconditionedCrankNicolson(DelayedAcceptance, CachedEvaluationStep):
     progress = Progress(("beta", "Beta", "0.3f"), ("accept", "Accept", "0.2f"))
     _state_class = PreconditionedCrankNicolsonState
 
-    def __init__(self, vars=None, *, beta=0.5, target_accept=PCN_TARGET_ACCEPT,
-                 screen: Screen | None = None, **step_options):
+    def __init__(self, vars: Any = None, *, beta: float = 0.5,
+                 target_accept: float = PCN_TARGET_ACCEPT, screen: Screen | None = None,
+                 **step_options: Any) -> None:
         if not 0.0 < beta <= 1.0:
             raise ValueError(f"beta must be in (0, 1], not {beta}")
         self.initial_beta = float(beta)
@@ -79,20 +86,21 @@ class PreconditionedCrankNicolson(DelayedAcceptance, CachedEvaluationStep):
         self.screen = screen
         super().__init__(vars, **step_options)
 
-    def _prepare(self, model, vars, initial_point):
+    def _prepare(self, model: pm.Model, vars: list[Any],
+                 initial_point: dict[str, np.ndarray]) -> None:
         self.prior = GaussianPrior.of(model, vars, initial_point, type(self).__name__)
 
-    def _reset_chain(self):
+    def _reset_chain(self) -> None:
         super()._reset_chain()
         self._screen_cache = {}
         self.reset_tuning()
 
-    def reset_tuning(self):
+    def reset_tuning(self) -> None:
         """Set the step size back to ``initial_beta``."""
         self.log_beta = float(np.log(self.initial_beta))
         self.tune_iteration = 0
 
-    def _transition(self, q, current):
+    def _transition(self, q: np.ndarray, current: Evaluation) -> dict:
         beta = float(np.exp(self.log_beta))
         mu, sigma = self.prior
         xi = self.rng.standard_normal(q.size)
@@ -105,7 +113,8 @@ class PreconditionedCrankNicolson(DelayedAcceptance, CachedEvaluationStep):
         return {"accept": accept, "accepted": accepted, "beta": beta,
                 "screened_out": screened_out}
 
-    def _accept_or_reject(self, q, current, proposal) -> tuple[float, bool, bool]:
+    def _accept_or_reject(self, q: np.ndarray, current: Evaluation, proposal: np.ndarray
+                          ) -> tuple[float, bool, bool]:
         """Metropolis-Hastings, or delayed acceptance when there is a screen (the prior ratio
         is 1: the proposal is prior-reversible). Returns the acceptance probability (its
         unbiased estimate with a screen), whether it moved and whether it was screened out."""
@@ -117,7 +126,7 @@ class PreconditionedCrankNicolson(DelayedAcceptance, CachedEvaluationStep):
         return *self._metropolis(current, proposal, screen_ratio), False
 
     @staticmethod
-    def competence(var, has_grad):
+    def competence(var: Any, has_grad: bool) -> Competence:
         """PyMC's step assignment: compatible with variables whose prior is a Normal."""
         return (Competence.COMPATIBLE if isinstance(getattr(var.owner, "op", None), NormalRV)
                 else Competence.INCOMPATIBLE)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from rich.progress import TextColumn
 from rich.table import Column
 
@@ -9,10 +12,10 @@ from rich.table import Column
 class Progress:
     """Progress-bar columns showing some stats, as ``(stat, header, format)``."""
 
-    def __init__(self, *fields: tuple[str, str, str]):
+    def __init__(self, *fields: tuple[str, str, str]) -> None:
         self.fields = fields
 
-    def config(self, n_chains: int):
+    def config(self, n_chains: int) -> tuple[list[TextColumn], dict[str, list[int]]]:
         """The progress bar's columns and their initial values, for ``n_chains`` chains (PyMC's
         progress-bar interface)."""
         columns = [TextColumn(f"{{task.fields[{stat}]:{fmt}}}",
@@ -20,10 +23,10 @@ class Progress:
                    for stat, header, fmt in self.fields]
         return columns, {stat: [0] * n_chains for stat, _, _ in self.fields}
 
-    def update_functions(self):
+    def update_functions(self) -> tuple[Callable[[dict[str, Any]], dict[str, Any]]]:
         """The function that picks the shown stats from a step's stats (PyMC's progress-bar
         interface)."""
-        def update_stats(step_stats):
+        def update_stats(step_stats: dict[str, Any]) -> dict[str, Any]:
             return {stat: step_stats[stat] for stat, _, _ in self.fields}
 
         return (update_stats,)

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import pymc as pm
+from numpy.typing import ArrayLike
 from pymc.step_methods.compound import Competence
 from pymc.step_methods.state import dataclass_state
+from pytensor.compile import Function
 
 from limprob.inference.step_methods.acceptance import MOVE_STATS, DelayedAcceptance, Screen
-from limprob.inference.step_methods.adaptation import (TARGET_ACCEPT, robbins_monro_log_scale,
-                                                       welford_update)
-from limprob.inference.step_methods.cached_evaluation import (CachedEvaluationState,
-                                                              CachedEvaluationStep)
+from limprob.inference.step_methods.adaptation import (
+    TARGET_ACCEPT,
+    robbins_monro_log_scale,
+    welford_update,
+)
+from limprob.inference.step_methods.cached_evaluation import (
+    CachedEvaluationState,
+    CachedEvaluationStep,
+    Evaluation,
+)
 from limprob.inference.step_methods.progress import Progress
 
 
@@ -66,17 +77,26 @@ class BlockedMetropolis(DelayedAcceptance, CachedEvaluationStep):
     """
 
     name = "blocked_metropolis"
-    stats_dtypes_shapes = {
+    stats_dtypes_shapes: dict[str, tuple[type, list | None]] = {
         **MOVE_STATS,
         "scaling": (np.float64, []),
         "screened_out": (bool, []),
     }
     progress = Progress(("scaling", "Scaling", "0.3f"), ("accept", "Accept", "0.2f"))
     _state_class = BlockedMetropolisState
+    proposal_sd: Any
+    """``S`` as given; from :meth:`_prepare` on, an array of one sd per coordinate."""
+    initial_scaling: Any
+    """``scaling`` as given; from :meth:`_prepare` on, a float."""
+    _log_prior: Function | None
+    _proposal_factor: np.ndarray | None
+    _mean: np.ndarray | None
+    _scatter: np.ndarray | None
 
-    def __init__(self, vars=None, *, S=None, scaling=None, target_accept=TARGET_ACCEPT,
-                 adapt_covariance=False, covariance_warmup=200, screen: Screen | None = None,
-                 **step_options):
+    def __init__(self, vars: Any = None, *, S: ArrayLike | None = None,
+                 scaling: float | None = None, target_accept: float = TARGET_ACCEPT,
+                 adapt_covariance: bool = False, covariance_warmup: int = 200,
+                 screen: Screen | None = None, **step_options: Any) -> None:
         self.proposal_sd, self.initial_scaling = S, scaling  # sized in _prepare
         self.target_accept = float(target_accept)
         self.adapt_covariance = bool(adapt_covariance)
@@ -84,7 +104,8 @@ class BlockedMetropolis(DelayedAcceptance, CachedEvaluationStep):
         self.screen = screen
         super().__init__(vars, **step_options)
 
-    def _prepare(self, model, vars, initial_point):
+    def _prepare(self, model: pm.Model, vars: list[Any],
+                 initial_point: dict[str, np.ndarray]) -> None:
         size = int(sum(initial_point[v.name].size for v in vars))
         S, scaling = self.proposal_sd, self.initial_scaling
         self.proposal_sd = np.ones(size) if S is None else np.broadcast_to(S, size).astype(float)
@@ -92,19 +113,19 @@ class BlockedMetropolis(DelayedAcceptance, CachedEvaluationStep):
         self._log_prior = (None if self.screen is None
                            else self._compile([model.logp(vars=model.free_RVs)]))
 
-    def _reset_chain(self):
+    def _reset_chain(self) -> None:
         super()._reset_chain()
         self._screen_cache = {}
         self.reset_tuning()
         self._proposal_factor = None  # None: the diagonal proposal_sd
         self._n_seen, self._mean, self._scatter = 0, None, None
 
-    def reset_tuning(self):
+    def reset_tuning(self) -> None:
         """Set the proposal scale back to ``initial_scaling``."""
         self.log_scale = float(np.log(self.initial_scaling))
         self.tune_iteration = 0
 
-    def _transition(self, q, current):
+    def _transition(self, q: np.ndarray, current: Evaluation) -> dict:
         scale = np.exp(self.log_scale)
         z = self.rng.standard_normal(q.size)
         step = self.proposal_sd * z if self._proposal_factor is None else self._proposal_factor @ z
@@ -115,16 +136,19 @@ class BlockedMetropolis(DelayedAcceptance, CachedEvaluationStep):
                 self.log_scale, accept, self.tune_iteration, self.target_accept)
             self.tune_iteration += 1
             if self.adapt_covariance:
+                assert self._cached_q is not None  # the point the move ended on
                 self._learn_covariance(self._cached_q)
         return {"accept": accept, "accepted": accepted, "scaling": scale,
                 "screened_out": screened_out}
 
-    def _accept_or_reject(self, q, current, proposal) -> tuple[float, bool, bool]:
+    def _accept_or_reject(self, q: np.ndarray, current: Evaluation, proposal: np.ndarray
+                          ) -> tuple[float, bool, bool]:
         """Metropolis-Hastings, or delayed acceptance when there is a screen. Returns the
         acceptance probability (its unbiased estimate with a screen), whether it moved and
         whether the proposal was screened out."""
         if self.screen is None:
             return *self._metropolis(current, proposal), False
+        assert self._log_prior is not None  # compiled when there is a screen
         log_prior_ratio = float(self._log_prior(proposal)[0] - self._log_prior(q)[0])
         screen_ratio = self._screen_stage(q, proposal, log_prior_ratio)
         if screen_ratio is None:
@@ -132,7 +156,7 @@ class BlockedMetropolis(DelayedAcceptance, CachedEvaluationStep):
         # stage 2: exp([logp(q') - logp(q)] - prior ratio - screen ratio) = exp(dL - ds)
         return *self._metropolis(current, proposal, log_prior_ratio + screen_ratio), False
 
-    def _learn_covariance(self, q: np.ndarray):
+    def _learn_covariance(self, q: np.ndarray) -> None:
         """Welford update of the tuning draws' covariance; from ``covariance_warmup`` steps on,
         propose along it (the scale restarts once, at the switch)."""
         first = self._mean is None
@@ -153,6 +177,6 @@ class BlockedMetropolis(DelayedAcceptance, CachedEvaluationStep):
         return np.linalg.cholesky(covariance + 1e-10 * np.eye(len(covariance)))
 
     @staticmethod
-    def competence(var, has_grad):
+    def competence(var: Any, has_grad: bool) -> Competence:
         """PyMC's step assignment: compatible with any continuous variable."""
         return Competence.COMPATIBLE
