@@ -285,7 +285,7 @@ def run_cell(cell: Cell, settings: StudySettings) -> dict:
                          cell.strength, cell.seed, noise=cell.noise,
                          weight_bits=cell.weight_bits or None)
     config = settings.cell_config(cell)
-    if cell.method in MH_METHODS:
+    if isinstance(config, TrainConfig):  # cell.method is one of MH_METHODS
         tree = train_on_chip(chip, data, config, progressbar=False)
         attrs = tree.attrs
         weights = point_estimate_weights(tree["posterior"].to_dataset(),
@@ -302,7 +302,8 @@ def run_cell(cell: Cell, settings: StudySettings) -> dict:
                 "repeats": float(np.mean(attrs.get("repeats_per_chain", 1)))}
     tree = train_backprop(chip, data, config, cell.method)
     attrs = tree.attrs
-    weights = (tree["weights"]["W_in"].values, tree["weights"]["W_out"].values)
+    learned = tree.children["weights"].dataset
+    weights = (learned["W_in"].values, learned["W_out"].values)
     return {"test_accuracy": _test_accuracy(chip, weights, data, config.kappa,
                                             attrs["test_accuracy"]),
             "test_accuracy_predictive": math.nan,
@@ -431,7 +432,7 @@ def run_study(grid: Grid, settings: StudySettings, out: str | Path, *, scheduler
                     pass
             todo = [c for c in busy if read_cell(cell_path(folder, c, settings)) is None]
     finally:
-        if own:
+        if own and client is not None:
             client.close()
             if cluster is not None:
                 cluster.close()
@@ -488,6 +489,8 @@ def _compute(claimed: list[tuple[Cell, ExitStack]], settings: StudySettings, fol
                 finish(cell, run_cell(cell, settings))
             return
         from distributed import as_completed
+
+        assert client is not None  # not in process: run_study made or was given a client
 
         futures = {client.submit(run_cell, cell, settings, pure=False,
                                  key=f"cell-{cell_path(folder, cell, settings).stem}"): cell
@@ -593,7 +596,7 @@ def summary_table(study: xr.Dataset, over: str = "strength") -> str:
     oracle in the study, each method's mean fraction of the oracle's accuracy too."""
 
     def reduce(values: xr.DataArray) -> xr.DataArray:
-        for other in set(values.dims) - {"method", over, "seed"}:
+        for other in {str(dim) for dim in values.dims} - {"method", over, "seed"}:
             values = values.isel({other: 0}) if values.sizes[other] == 1 else (
                 values.mean(other))
         return values

@@ -286,10 +286,13 @@ def make_step(model: pm.Model, chip: Chip, config: TrainConfig,
             step = layer_blocks(model, STEP_METHODS[config.sampler],
                                 estimator=config.estimator)
         elif config.screen != "none":
+            if train is None:
+                raise ValueError("a screened step needs the training table it scores")
             software = screen_chip(config.screen, chip.network, chip.n_inputs, chip.n_outputs)
-            shapes = [model.initial_point()[v.name].shape for v in model.continuous_value_vars]
+            point = model.initial_point()
+            in_shape, out_shape = (point[v.name].shape for v in model.continuous_value_vars)
             step = STEP_METHODS[config.sampler](
-                screen=make_screen(software, train, config.kappa, shapes),
+                screen=make_screen(software, train, config.kappa, (in_shape, out_shape)),
                 estimator=config.estimator)
         else:
             step = STEP_METHODS[config.sampler](estimator=config.estimator)
@@ -441,7 +444,7 @@ def _finish(tree: xr.DataTree, model: pm.Model, step: Step, chip: Chip, data: Sp
 def _sampler_report(stats: xr.Dataset, screened: bool) -> dict:
     """What the step did with its queries: acceptance, and with a screen the proposals it
     screened out and the chip queries saved per accepted move (kept draws)."""
-    report = {}
+    report: dict[str, float | np.ndarray] = {}
     if "accepted" in stats:
         report["acceptance_rate"] = float(stats["accepted"].mean())
     if "repeats" in stats:
@@ -454,10 +457,10 @@ def _sampler_report(stats: xr.Dataset, screened: bool) -> dict:
             report["pilot_log_likelihood_variance_per_chain"] = np.nanmax(variance, axis=1)
     if screened:
         proposals = stats["screened_out"].size
-        screened = int(stats["screened_out"].sum())
+        n_screened = int(stats["screened_out"].sum())
         accepted = int(stats["accepted"].sum())
-        report.update(screened_out_fraction=screened / proposals,
-                      chip_queries_saved_per_accepted_move=screened / max(accepted, 1))
+        report.update(screened_out_fraction=n_screened / proposals,
+                      chip_queries_saved_per_accepted_move=n_screened / max(accepted, 1))
     return report
 
 
