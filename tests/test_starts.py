@@ -50,9 +50,9 @@ def test_the_chip_refuses_a_bad_start_and_counts_its_queries(data, trained, tmp_
         chip = SimulatedChip(30, 2, NETWORK, strength=0.0, seed=0)
         initvals, attrs, spent = starts(chip, data, str(tmp_path / name), chains=1)
         assert spent == attrs["start_selection_chip_queries"] == 1 + PRIOR_CANDIDATES
-        scores = attrs["start_candidate_log_likelihoods"]
+        scores = attrs["start_candidate_log_posteriors"]
         assert attrs["start_per_chain"] == (chosen or f"prior{int(np.argmax(scores[1:]))}")
-        assert attrs["start_log_likelihood_per_chain"][0] == scores.max()
+        assert attrs["start_log_posterior_per_chain"][0] == scores.max()
         if chosen:
             np.testing.assert_array_equal(initvals[0]["W_out"], good["weights"]["W_out"].values)
 
@@ -61,9 +61,9 @@ def test_chains_start_at_the_best_candidates_in_turn(data, trained, tmp_path):
     save_trace(trained[0], tmp_path / "good.nc")
     chip = SimulatedChip(30, 2, NETWORK, strength=0.0, seed=0)
     initvals, attrs, spent = starts(chip, data, str(tmp_path / "good.nc"), chains=3)
-    scores = attrs["start_candidate_log_likelihoods"]
+    scores = attrs["start_candidate_log_posteriors"]
     assert spent == scores.size == 1 + PRIOR_CANDIDATES
-    np.testing.assert_array_equal(attrs["start_log_likelihood_per_chain"],
+    np.testing.assert_array_equal(attrs["start_log_posterior_per_chain"],
                                   np.sort(scores)[::-1][:3])
     assert len({v["W_in"].tobytes() for v in initvals}) == 3
 
