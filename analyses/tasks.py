@@ -7,7 +7,7 @@ For each data set (its default hidden size and readout gain, :data:`limprob.mode
 DATASET_NETWORKS`): strengths 0, 1 and 2 on chip seeds 0 .. 4 with all the training data
 (each seed is the chip's mismatch, the data split and the training seed). Rows:
 
-- ``mh``: blocked random-walk Metropolis (:data:`MH`) from a prior draw (``init="prior"``);
+- ``mh``: blocked random-walk Metropolis (:data:`MH_CHAIN`) from a prior draw (``init="prior"``);
 - ``mh_ideal_start``: the same chain from ideal-model backprop chosen on the chip among itself
   and 4 prior draws (``init="ideal"``, :mod:`limprob.inference.starts`; the 5 choosing queries
   are counted in its budget);
@@ -77,17 +77,21 @@ from limprob.models.defaults import dataset_network  # noqa: E402
 BUDGETS = (1000, 2000, 5000, 10000)
 """Chip queries at which every method's accuracy is read."""
 TUNE = 500
-MH = TrainConfig(sampler="blocked", chains=1, tune=TUNE, draws=BUDGETS[-1] - TUNE - 1,
-                 predictive_draws=1)
+MH_CHAIN = TrainConfig(sampler="blocked", chains=1, tune=TUNE, draws=BUDGETS[-1] - TUNE - 1,
+                       predictive_draws=1)
 """Blocked random-walk Metropolis, one chain of 10,000 chip queries (the start, 500 tuning
 steps, 9,499 draws)."""
+MH = TrainConfig(sampler="blocked", draws=2000, tune=3000, chains=2, predictive_draws=50)
+"""The budget of the Wisconsin studies, 2 chains x (3,000 tune + 2,000 draws), which
+``network_defaults.py`` chose each data set's network with."""
 BACKPROP = BackpropConfig()
 """The backprop methods' settings (kappa: each data set's)."""
 MH_INITS = {"mh": "prior", "mh_ideal_start": "ideal"}
 BACKPROPS = {"backprop": IdealModelBackprop, "in_the_loop_backprop": InTheLoopBackprop,
              "oracle": OracleBackprop}
 METHODS = ("mh", "mh_ideal_start", "backprop", "in_the_loop_backprop", "oracle")
-LABELS = {"mh": "MH, cold start (prior draw)", "mh_ideal_start": "MH, ideal-model start (hybrid)",
+LABELS = {"mh": "MH, cold start (prior draw)",
+          "mh_ideal_start": "MH, ideal-model start (hybrid)",
           "backprop": "backprop (ideal model)", "in_the_loop_backprop": "in-the-loop backprop",
           "oracle": "oracle (simulation-only reference)"}
 COLOURS = {"mh": "tab:blue", "mh_ideal_start": "tab:red", "backprop": "tab:orange",
@@ -114,7 +118,7 @@ def settings_of(cell: Cell) -> dict:
     """What the cell's result depends on beyond its coordinates (its cache key)."""
     network = dataset_network(cell.dataset)
     if cell.method in MH_INITS:
-        return {**asdict(replace(MH, **network)), "init": MH_INITS[cell.method],
+        return {**asdict(replace(MH_CHAIN, **network)), "init": MH_INITS[cell.method],
                 "budgets": BUDGETS}
     return {**asdict(replace(BACKPROP, kappa=network["kappa"])), "hidden": network["hidden"],
             "budgets": BUDGETS if cell.method == "in_the_loop_backprop" else ()}
@@ -132,7 +136,8 @@ def _chip_and_data(cell: Cell):
     table = load_dataset(cell.dataset)
     data = split(table, seed=cell.seed)
     network = dataset_network(cell.dataset)
-    config = replace(MH, strength=cell.strength, chip_seed=cell.seed, seed=cell.seed, **network)
+    config = replace(MH_CHAIN, strength=cell.strength, chip_seed=cell.seed, seed=cell.seed,
+                     **network)
     chip = SimulatedChip(table.sizes["feature"], table.sizes["class"], config.network,
                          cell.strength, cell.seed)
     return chip, data, config
@@ -161,7 +166,7 @@ def ideal_backprop(dataset: str, seed: int, folder: Path) -> Path:
                 pass
         table = load_dataset(dataset)
         data = split(table, seed=seed)
-        config = replace(MH, **network)
+        config = replace(MH_CHAIN, **network)
         software = SimulatedChip(table.sizes["feature"], table.sizes["class"], config.network)
         tree = IdealModelBackprop(replace(BACKPROP, seed=seed, kappa=network["kappa"])).train(
             software, data)
@@ -337,8 +342,9 @@ def assemble(cells: list[Cell], folder: Path, datasets, strengths) -> xr.Dataset
                                      / _sel(results["test_accuracy"], method="oracle"))
     results = results.assign(hidden=("dataset", [dataset_network(d)["hidden"] for d in datasets]),
                              kappa=("dataset", [dataset_network(d)["kappa"] for d in datasets]))
-    results.attrs.update(mh_sampler=MH.sampler, mh_tune=MH.tune, mh_draws=MH.draws,
-                         mh_chains=MH.chains, backprop_epochs=BACKPROP.epochs,
+    results.attrs.update(mh_sampler=MH_CHAIN.sampler, mh_tune=MH_CHAIN.tune,
+                         mh_draws=MH_CHAIN.draws, mh_chains=MH_CHAIN.chains,
+                         backprop_epochs=BACKPROP.epochs,
                          backprop_slope=BACKPROP.slope, cells_total=len(cells),
                          cells_present=int(np.isfinite(wall).sum()), **package_versions())
     return results
@@ -372,7 +378,8 @@ def plot_distortion(results: xr.Dataset, path: Path, budget: int = BUDGETS[-1]):
                              sharey=True, layout="constrained", squeeze=False)
     for index, (ax, dataset) in enumerate(zip(axes[0], datasets)):
         for offset, method in enumerate(METHODS):
-            values = accuracy_.pipe(_sel, method=method, dataset=dataset).transpose("strength", "seed")
+            values = _sel(accuracy_, method=method, dataset=dataset).transpose("strength",
+                                                                               "seed")
             x = strengths + (offset - 2) * 0.07
             _errorbar(ax, x, seed_interval(values), method)
             ax.scatter(np.repeat(x + 0.025, values.sizes["seed"]), values.values.ravel(), s=6,
@@ -400,7 +407,7 @@ def plot_budget(results: xr.Dataset, path: Path, strength: float = 1.0):
                              sharey=True, layout="constrained", squeeze=False)
     for index, (ax, dataset) in enumerate(zip(axes[0], datasets)):
         for offset, method in enumerate(METHODS):
-            values = accuracy_.pipe(_sel, method=method, dataset=dataset).transpose("budget", "seed")
+            values = _sel(accuracy_, method=method, dataset=dataset).transpose("budget", "seed")
             x = budgets * 10 ** ((offset - 2) * 0.015)
             _errorbar(ax, x, seed_interval(values), method,
                       linestyle="--" if method == "oracle" else "-")
@@ -418,6 +425,13 @@ def plot_budget(results: xr.Dataset, path: Path, strength: float = 1.0):
     fig.suptitle(f"Test accuracy against chip queries, strength-{strength:g} chips: mean over "
                  f"chip seeds, bars {LEVEL:.0%} bootstrap interval", fontsize=10)
     save_figure(fig, path)
+
+
+def plot_all(results: xr.Dataset, out_dir: Path):
+    """``tasks_distortion.png`` and, with strength-1 cells, ``tasks_budget.png``."""
+    plot_distortion(results, out_dir / "tasks_distortion.png")
+    if 1.0 in results["strength"].values:
+        plot_budget(results, out_dir / "tasks_budget.png")
 
 
 def _mean_sd(values: xr.DataArray) -> str:
@@ -456,8 +470,8 @@ def report(results: xr.Dataset) -> str:
         network = (f"{int(results['hidden'].sel(dataset=dataset))} hidden, kappa "
                    f"{float(results['kappa'].sel(dataset=dataset)):g}")
         for method in METHODS:
-            row = [_mean_sd(acc.pipe(_sel, method=method, dataset=dataset, strength=s, budget=10000))
-                   for s in strengths]
+            row = [_mean_sd(_sel(acc, method=method, dataset=dataset, strength=s,
+                                 budget=10000)) for s in strengths]
             lines.append(f"| {dataset} | {network} | {LABELS[method]} | " + " | ".join(row)
                          + " |")
     for s in strengths:
@@ -467,8 +481,8 @@ def report(results: xr.Dataset) -> str:
                   "| --- | --- |" + " --- |" * (len(BUDGETS) + 1)]
         for dataset in results["dataset"].values:
             for method in METHODS:
-                values = acc.pipe(_sel, method=method, dataset=dataset, strength=s)
-                fraction = results["fraction_of_oracle"].pipe(_sel, method=method, dataset=dataset,
+                values = _sel(acc, method=method, dataset=dataset, strength=s)
+                fraction = _sel(results["fraction_of_oracle"], method=method, dataset=dataset,
                                                              strength=s, budget=10000)
                 lines.append(f"| {dataset} | {LABELS[method]} | " + " | ".join(
                     _mean_sd(values.sel(budget=b)) for b in BUDGETS)
@@ -483,9 +497,9 @@ def report(results: xr.Dataset) -> str:
     for dataset in results["dataset"].values:
         for s in strengths:
             cell = acc.sel(dataset=dataset, strength=s).mean("seed")
-            best = cell.pipe(_sel, method=["mh", "mh_ideal_start"]).max("method")
-            loop = cell.pipe(_sel, method="in_the_loop_backprop")
-            oracle = cell.pipe(_sel, method="oracle", budget=10000)
+            best = _sel(cell, method=["mh", "mh_ideal_start"]).max("method")
+            loop = _sel(cell, method="in_the_loop_backprop")
+            oracle = _sel(cell, method="oracle", budget=10000)
             lines.append(f"| {dataset} | {s:g} | " + " | ".join(
                 _points(best.sel(budget=b) - loop.sel(budget=b)) for b in BUDGETS)
                 + f" | {_points(best.sel(budget=10000) - oracle)} |")
@@ -495,7 +509,8 @@ def report(results: xr.Dataset) -> str:
             continue
         for budget, target in targets.items():
             for method in ("mh", "mh_ideal_start"):
-                reached = acc.pipe(_sel, method=method, dataset=dataset, strength=1.0, budget=budget)
+                reached = _sel(acc, method=method, dataset=dataset, strength=1.0,
+                               budget=budget)
                 lines.append(f"- {dataset}, {LABELS[method]}, {budget:,} queries: "
                              f"{_fmt(reached.mean())} (n={int(reached.count())}) against "
                              f"{target:.2f}: "
@@ -525,8 +540,15 @@ def main(argv=None) -> int:
     parser.add_argument("--out-dir", default=str(Path(__file__).resolve().parent / "results"))
     parser.add_argument("--assemble-only", action="store_true",
                         help="compute no cell: report what the cache holds (NaN elsewhere)")
+    parser.add_argument("--replot", action="store_true",
+                        help="redraw the figures from the saved tasks.nc, training nothing")
     args = parser.parse_args(argv)
     out_dir = Path(args.out_dir)
+    if args.replot:
+        with xr.open_dataset(out_dir / "tasks.nc") as saved:
+            plot_all(saved.load(), out_dir)
+        print(f"redrew tasks_distortion.png and tasks_budget.png in {out_dir}")
+        return 0
     folder = out_dir / "tasks.cells"
     strengths = tuple(sorted(float(s) for s in args.strengths))
     datasets = tuple(sorted(args.datasets))
@@ -540,9 +562,7 @@ def main(argv=None) -> int:
         return 2
     results = assemble(cells, folder, datasets, strengths)
     save_dataset(results, out_dir / "tasks.nc")
-    plot_distortion(results, out_dir / "tasks_distortion.png")
-    if 1.0 in strengths:
-        plot_budget(results, out_dir / "tasks_budget.png")
+    plot_all(results, out_dir)
     text = report(results)
     (out_dir / "tasks.md").write_text(text)
     print(text)
