@@ -273,11 +273,15 @@ def read_cell(path: Path) -> dict | None:
 
 
 def priority(cell: Cell) -> tuple:
-    """Strength 1 first (the targets), then 2, then 0; the long cells first within each."""
+    """Strength 1 first (the targets), then 2, then 0; within a strength data set by data set
+    (digits first), the hybrid and the oracle first, so an interrupted run leaves whole
+    comparisons."""
     order = {1.0: 0, 2.0: 1, 0.0: 2}
-    slow = {"digits": 0, "yinyang": 1, "wisconsin": 2, "wine": 3}
-    return (order.get(cell.strength, 3), cell.method not in MH_INITS, slow[cell.dataset],
-            cell.seed, cell.method != "mh_ideal_start")
+    datasets = {"digits": 0, "yinyang": 1, "wisconsin": 2, "wine": 3}
+    methods = {"mh_ideal_start": 0, "oracle": 1, "in_the_loop_backprop": 2, "mh": 3,
+               "backprop": 4}
+    return (order.get(cell.strength, 3), datasets[cell.dataset], methods[cell.method],
+            cell.seed)
 
 
 def compute(cells: list[Cell], folder: Path, workers: int) -> None:
@@ -544,6 +548,7 @@ def main(argv=None) -> int:
                         help="redraw the figures from the saved tasks.nc, training nothing")
     args = parser.parse_args(argv)
     out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     if args.replot:
         with xr.open_dataset(out_dir / "tasks.nc") as saved:
             plot_all(saved.load(), out_dir)
