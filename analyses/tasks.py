@@ -418,6 +418,7 @@ def plot_budget(results: xr.Dataset, path: Path, strength: float = 1.0):
         draw_chance(ax, dataset_chance(dataset), label=index == 0, annotate=True)
         ax.set_xscale("log")
         ax.minorticks_off()
+        ax.set_xlim(budgets[0] / 1.4, budgets[-1] * 1.4)
         ax.set_xticks(budgets, [f"{b / 1000:g}k" for b in budgets])
         ax.set_xlabel("chip queries")
         ax.set_title(DATASET_LABELS.get(dataset, dataset), fontsize=10)

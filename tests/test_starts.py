@@ -168,3 +168,22 @@ def test_twin_start_trains_through_the_twins_distortion(data, tmp_path):
     assert attrs["start_twin_probe_chip_queries"] == 17
     assert attrs["start_digital_training_flops"] > 0
     assert attrs["start_candidates"].startswith("twin_seed")
+
+
+@pytest.mark.parametrize("flags, init", [
+    ([], "prior"), (["--dataset", "wisconsin"], "prior"), (["--dataset", "wine"], "prior"),
+    (["--dataset", "digits"], "ideal"), (["--dataset", "yinyang"], "ideal"),
+    (["--dataset", "digits", "--init", "prior"], "prior"),
+    (["--data", "table.csv"], "prior"), (["--data", "table.csv", "--init", "ideal"], "ideal"),
+])
+def test_each_data_set_has_its_default_start_and_init_wins(flags, init):
+    """``limprob train --dataset NAME`` starts where ``DATASET_INITS`` says; an explicit
+    ``--init`` always wins and a user's ``--data`` table starts from the prior."""
+    from limprob.cli import build_parser
+    from limprob.cli.train import _init
+    from limprob.models.defaults import DATASET_INITS
+
+    args = build_parser().parse_args(["train", "--out", "run.nc", *flags])
+    assert _init(args) == init
+    if flags[:1] == ["--dataset"] and "--init" not in flags:
+        assert init == DATASET_INITS[flags[1]]
