@@ -75,8 +75,8 @@ def report(results: xr.Dataset) -> str:
                 + f" | {float(cell['test_accuracy_predictive'].mean()):.3f} | "
                   f"{float(cell['chip_queries'].mean()):,.0f} | "
                   f"{float(cell['wall_seconds'].mean()):.0f} |")
-    lines += ["", "Winner by mean W* accuracy (the default ``limprob train --dataset NAME`` "
-              "uses, :data:`limprob.models.defaults.DATASET_INITS`):", ""]
+    lines += ["", "Ideal minus prior, mean W* accuracy (what `limprob train --dataset NAME` "
+              "starts from by default is `limprob.models.defaults.DATASET_INITS`):", ""]
     for dataset in results["dataset"].values:
         mean = results["test_accuracy"].sel(dataset=dataset).mean("seed")
         gap = float(mean.sel(init="ideal") - mean.sel(init="prior"))
