@@ -372,6 +372,12 @@ def _errorbar(ax, x, interval: xr.Dataset, method: str, **style):
                 capsize=3, lw=1.3, label=LABELS[method], **style)
 
 
+def _partial(results: xr.Dataset) -> str:
+    """A title's note when some cells are absent."""
+    present, total = int(results.attrs["cells_present"]), int(results.attrs["cells_total"])
+    return "" if present == total else f"\nPARTIAL: {present} of {total} cells (tasks.md)"
+
+
 def plot_distortion(results: xr.Dataset, path: Path, budget: int = BUDGETS[-1]):
     """Accuracy against strength at ``budget``, one panel per data set, one line per
     method: mean over seeds with its bootstrap interval, each seed a dot."""
@@ -398,7 +404,8 @@ def plot_distortion(results: xr.Dataset, path: Path, budget: int = BUDGETS[-1]):
     fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncols=3,
                fontsize=8, frameon=False)
     fig.suptitle(f"Test accuracy against chip distortion within {budget:,} chip queries: mean "
-                 f"over chip seeds, bars {LEVEL:.0%} bootstrap interval", fontsize=10)
+                 f"over chip seeds, bars {LEVEL:.0%} bootstrap interval{_partial(results)}",
+                 fontsize=10)
     save_figure(fig, path)
 
 
@@ -428,7 +435,8 @@ def plot_budget(results: xr.Dataset, path: Path, strength: float = 1.0):
     fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncols=3,
                fontsize=8, frameon=False)
     fig.suptitle(f"Test accuracy against chip queries, strength-{strength:g} chips: mean over "
-                 f"chip seeds, bars {LEVEL:.0%} bootstrap interval", fontsize=10)
+                 f"chip seeds, bars {LEVEL:.0%} bootstrap interval{_partial(results)}",
+                 fontsize=10)
     save_figure(fig, path)
 
 
