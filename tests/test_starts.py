@@ -172,7 +172,7 @@ def test_twin_start_trains_through_the_twins_distortion(data, tmp_path):
 
 @pytest.mark.parametrize("flags, init", [
     ([], "prior"), (["--dataset", "wisconsin"], "prior"), (["--dataset", "wine"], "prior"),
-    (["--dataset", "digits"], "ideal"), (["--dataset", "yinyang"], "ideal"),
+    (["--dataset", "digits"], "ideal"), (["--dataset", "yinyang"], "prior"),
     (["--dataset", "digits", "--init", "prior"], "prior"),
     (["--data", "table.csv"], "prior"), (["--data", "table.csv", "--init", "ideal"], "ideal"),
 ])

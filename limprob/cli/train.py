@@ -132,8 +132,8 @@ def _train_options(train):
                             "point estimate or a NIR graph. Except for prior, the candidates "
                             "and 4 prior draws are measured on the chip, one query each, and "
                             "chain c starts at the c-th best (default: the data set's, "
-                            "limprob.models.defaults.DATASET_INITS: ideal for digits and "
-                            "yinyang, prior otherwise and for --data)")
+                            "limprob.models.defaults.DATASET_INITS: ideal for digits, prior "
+                            "otherwise and for --data)")
     train.add_argument("--init-seeds", type=int, nargs="+", default=None, metavar="SEED",
                        help="one backprop seed per chain for --init ideal or twin: "
                             "(default: derived from --seed)")

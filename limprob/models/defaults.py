@@ -30,7 +30,7 @@ def dataset_network(dataset: str | None) -> dict:
 
 DATASET_INITS = {
     "wisconsin": "prior",
-    "yinyang": "ideal",
+    "yinyang": "prior",
     "digits": "ideal",
     "wine": "prior",
 }
@@ -39,7 +39,7 @@ DATASET_INITS = {
 its ``results/init_defaults.md``: W*'s test accuracy at ``limprob train``'s default budget on
 strength-1 chips of 3 chip seeds, cold start against ideal-model backprop chosen on the
 chip; and ``analyses/tasks.py``, 5 chip seeds at 1,000 to 10,000 queries): ``ideal`` where it
-won, digits and Yin-Yang. A user's own table (``--data``) starts from the prior."""
+won clearly, digits. A user's own table (``--data``) starts from the prior."""
 
 
 def dataset_init(dataset: str | None) -> str:
