@@ -19,11 +19,10 @@
 4. Subspaces (``--sections subspace``): on each data set at strength 1 (its default network,
    chip seed 0, data seed 0), 4 chains of ``--subspace-tune`` tuning and ``--subspace-draws``
    draws each, in full space and with ``--subspace`` pca:10, pca:5, readout and random:10
-   (and, once the training configuration has ``init``, pca:5 from the ideal model's backprop,
-   ``hybrid``):
-   predictive test accuracy, and the function-space bulk ESS of the summed training
-   log-likelihood from the 4 chains per 10,000 chip queries of the sampling phase (full space:
-   the kept draws; a subspace: the whole subspace phase, its tuning included), with the
+   from prior draws, and from ideal-model backprop chosen on the chip (``--init ideal``) in
+   full space (``ideal``) and with pca:5 (``hybrid``): predictive test accuracy, and the
+   function-space bulk ESS of the summed training log-likelihood from the 4 chains per 10,000
+   chip queries of the sampling phase (full space: the kept draws; a subspace: the whole subspace phase, its tuning included), with the
    full-space phase's own ESS beside it. Each row takes 2 to 7 minutes on Wisconsin and
    about 12 on digits (a 2-core machine shared with other work); choose rows with
    ``--subspace-rows``:
@@ -309,8 +308,10 @@ def budgets(args):
 SUBSPACE_ROWS = {"full": dict(subspace="none"), "pca:10": dict(subspace="pca:10"),
                  "pca:5": dict(subspace="pca:5"),
                  "readout": dict(subspace="readout"), "random:10": dict(subspace="random:10"),
+                 "ideal": dict(subspace="none", init="ideal"),
                  "hybrid": dict(subspace="pca:5", init="ideal")}
-"""The rows of the subspace section; ``hybrid`` needs a training configuration with ``init``."""
+"""The rows of the subspace section: the first five from prior draws (``--init prior``), the
+last two from ideal-model backprop chosen on the chip (``--init ideal``)."""
 
 
 def subspaces(args):
@@ -333,7 +334,7 @@ def subspaces(args):
                 continue
             config = TrainConfig.for_dataset(dataset, chains=4, tune=args.subspace_tune,
                                              draws=args.subspace_draws, predictive_draws=100,
-                                             **SUBSPACE_ROWS[row])
+                                             **{"init": "prior", **SUBSPACE_ROWS[row]})
             started = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore")

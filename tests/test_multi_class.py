@@ -15,7 +15,9 @@ from limprob.io import load_trace
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 TINY = ["--hidden", "3", "--steps", "4", "--draws", "20", "--tune", "10", "--chains", "2",
-        "--predictive-draws", "4", "--no-progress"]
+        "--predictive-draws", "4", "--no-progress", "--init", "prior"]
+"""Tiny runs from prior draws (digits' own default start, ideal-model backprop, is tested in
+test_starts.py)."""
 
 
 def _train(capsys, out, *table):

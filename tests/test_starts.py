@@ -50,20 +50,54 @@ def test_the_chip_refuses_a_bad_start_and_counts_its_queries(data, trained, tmp_
         chip = SimulatedChip(30, 2, NETWORK, strength=0.0, seed=0)
         initvals, attrs, spent = starts(chip, data, str(tmp_path / name), chains=1)
         assert spent == attrs["start_selection_chip_queries"] == 1 + PRIOR_CANDIDATES
-        scores = attrs["start_candidate_log_likelihoods"]
+        scores = attrs["start_candidate_log_posteriors"]
         assert attrs["start_per_chain"] == (chosen or f"prior{int(np.argmax(scores[1:]))}")
-        assert attrs["start_log_likelihood_per_chain"][0] == scores.max()
+        assert attrs["start_log_posterior_per_chain"][0] == scores.max()
         if chosen:
             np.testing.assert_array_equal(initvals[0]["W_out"], good["weights"]["W_out"].values)
+
+
+def test_a_start_far_in_the_prior_tails_loses_to_a_prior_draw(data, trained, tmp_path):
+    """The chip ranks by the log posterior: hidden neuron 0 silenced (no input weight), its
+    readout weights are irrelevant to the likelihood; set to 1,000 they leave the candidate's
+    log-likelihood as it was, above every prior draw's, but put it deep in the prior's tails,
+    and a prior draw is chosen instead. The file itself is chosen again with those weights
+    at 0, and so is the same candidate for the same seed, bit for bit."""
+    tree = trained[0]
+    w_in, w_out = (tree["weights"][name].values.copy() for name in ("W_in", "W_out"))
+    w_in[:, 0] = 0.0
+    w_out[0] = 0.0
+    chosen = {}
+    for name, readout in (("near.nc", 0.0), ("far.nc", 1e3)):
+        far = w_out.copy()
+        far[0] = readout
+        weights = tree["weights"].to_dataset().assign(
+            W_in=tree["weights"]["W_in"].copy(data=w_in),
+            W_out=tree["weights"]["W_out"].copy(data=far))
+        candidate = tree.copy()
+        candidate["weights"] = weights
+        save_trace(candidate, tmp_path / name)
+        runs = [starts(SimulatedChip(30, 2, NETWORK, strength=0.0, seed=0), data,
+                       str(tmp_path / name), chains=1) for _ in range(2)]
+        (initvals, attrs, _), (again, attrs_again, _) = runs
+        np.testing.assert_array_equal(initvals[0]["W_out"], again[0]["W_out"])
+        np.testing.assert_array_equal(attrs["start_candidate_log_posteriors"],
+                                      attrs_again["start_candidate_log_posteriors"])
+        likelihoods = attrs["start_candidate_log_likelihoods"]
+        assert likelihoods[0] > likelihoods[1:].max()  # the file fits best
+        chosen[name] = (attrs["start_per_chain"], likelihoods[0])
+    assert chosen["near.nc"][0] == "file"
+    assert chosen["far.nc"][0].startswith("prior")
+    assert chosen["far.nc"][1] == chosen["near.nc"][1]  # the same likelihood
 
 
 def test_chains_start_at_the_best_candidates_in_turn(data, trained, tmp_path):
     save_trace(trained[0], tmp_path / "good.nc")
     chip = SimulatedChip(30, 2, NETWORK, strength=0.0, seed=0)
     initvals, attrs, spent = starts(chip, data, str(tmp_path / "good.nc"), chains=3)
-    scores = attrs["start_candidate_log_likelihoods"]
+    scores = attrs["start_candidate_log_posteriors"]
     assert spent == scores.size == 1 + PRIOR_CANDIDATES
-    np.testing.assert_array_equal(attrs["start_log_likelihood_per_chain"],
+    np.testing.assert_array_equal(attrs["start_log_posterior_per_chain"],
                                   np.sort(scores)[::-1][:3])
     assert len({v["W_in"].tobytes() for v in initvals}) == 3
 
@@ -134,3 +168,22 @@ def test_twin_start_trains_through_the_twins_distortion(data, tmp_path):
     assert attrs["start_twin_probe_chip_queries"] == 17
     assert attrs["start_digital_training_flops"] > 0
     assert attrs["start_candidates"].startswith("twin_seed")
+
+
+@pytest.mark.parametrize("flags, init", [
+    ([], "prior"), (["--dataset", "wisconsin"], "prior"), (["--dataset", "wine"], "prior"),
+    (["--dataset", "digits"], "ideal"), (["--dataset", "yinyang"], "prior"),
+    (["--dataset", "digits", "--init", "prior"], "prior"),
+    (["--data", "table.csv"], "prior"), (["--data", "table.csv", "--init", "ideal"], "ideal"),
+])
+def test_each_data_set_has_its_default_start_and_init_wins(flags, init):
+    """``limprob train --dataset NAME`` starts where ``DATASET_INITS`` says; an explicit
+    ``--init`` always wins and a user's ``--data`` table starts from the prior."""
+    from limprob.cli import build_parser
+    from limprob.cli.train import _init
+    from limprob.models.defaults import DATASET_INITS
+
+    args = build_parser().parse_args(["train", "--out", "run.nc", *flags])
+    assert _init(args) == init
+    if flags[:1] == ["--dataset"] and "--init" not in flags:
+        assert init == DATASET_INITS[flags[1]]

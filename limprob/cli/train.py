@@ -150,12 +150,14 @@ def _train_options(train: argparse.ArgumentParser) -> None:
                      "what a spike does to the potential: subtract the threshold, or reset it "
                      "to zero (the reset NIR's LIF defines, which NIR consumers such as "
                      "snnTorch run on import; docs/nir.md) (default %(default)s)")
-    train.add_argument("--init", default=defaults.init, metavar="prior|ideal|twin:TRACE|FILE",
+    train.add_argument("--init", default=None, metavar="prior|ideal|twin:TRACE|FILE",
                        help="where the chains start: prior draws; ideal-model backprop (no "
                             "chip query); backprop through a twin's distortion; a trace's "
                             "point estimate or a NIR graph. Except for prior, the candidates "
                             "and 4 prior draws are measured on the chip, one query each, and "
-                            "chain c starts at the c-th best (default %(default)s)")
+                            "chain c starts at the c-th best (default: the data set's, "
+                            "limprob.models.defaults.DATASET_INITS: ideal for digits, prior "
+                            "otherwise and for --data)")
     train.add_argument("--init-seeds", type=int, nargs="+", default=None, metavar="SEED",
                        help="one backprop seed per chain for --init ideal or twin: "
                             "(default: derived from --seed)")
@@ -222,6 +224,15 @@ def _remote_chip_options(train: argparse.ArgumentParser) -> None:
                                          "after which the run stops (default %(default)s)")
 
 
+def _init(args: argparse.Namespace) -> str:
+    """``--init``, else the data set's default start (a user's ``--data`` table: prior)."""
+    from limprob.models.defaults import dataset_init
+
+    if args.init is not None:
+        return str(args.init)
+    return dataset_init(None if args.data else (args.dataset or "wisconsin"))
+
+
 def _train(args: argparse.Namespace) -> None:
     from limprob.inference.checkpoint import Checkpoint
     from limprob.inference.training import TrainConfig, check_checkpointable
@@ -262,7 +273,8 @@ def _train(args: argparse.Namespace) -> None:
                              chip_spec=args.chip or "", sampler=args.sampler,
                              blocks=args.blocks, screen=args.screen,
                              point_estimate=args.point_estimate, repeats=args.repeats,
-                             re_estimate_current=args.re_estimate_current, init=args.init,
+                             re_estimate_current=args.re_estimate_current,
+                             init=_init(args),
                              init_seeds=(None if args.init_seeds is None
                                          else tuple(args.init_seeds)),
                              subspace=args.subspace)

@@ -19,11 +19,16 @@
 
 **The chip chooses.** Except for ``prior``, the candidates and :data:`PRIOR_CANDIDATES` prior
 draws are each measured on the chip, one query on the whole training set each, scored by the
-training log-likelihood ``sum_i log softmax(kappa c_i / T)[y_i]`` (nats), and ranked; chain
+unnormalised log posterior the chains target, the training log-likelihood
+``sum_i log softmax(kappa c_i / T)[y_i]`` plus the log prior of the weights (nats), and
+ranked; chain
 ``c`` starts at the ``c``-th best (cycling when there are fewer candidates than chains), so the
 best start is always used, every chain starts elsewhere, and a harmful candidate loses to a
-prior draw. The trace records the queries (``start_selection_chip_queries``), which start each
-chain got (``start_per_chain``) and every candidate's score.
+prior draw. The prior counts: a candidate that fits the data with weights far in the prior's
+tails (ideal-model backprop on wine can leave readout weights in the thousands) would cost the
+chain its whole budget walking back, and loses to a prior draw. The trace records the
+queries (``start_selection_chip_queries``), which start each chain got (``start_per_chain``)
+and every candidate's log-likelihood and log posterior.
 
 MH on the chip is exact whatever the start: a start changes where the chain begins, not the
 posterior it samples.
@@ -198,9 +203,12 @@ def choose_starts(chip: Chip, data: Split, model: pm.Model, *, init: str, chains
     made, attrs = model_candidates(init, chip, data, kappa, seeds)
     candidates = made + prior_candidates(model, PRIOR_CANDIDATES, seed)
     before = chip.queries
-    scores = np.array([log_likelihood_on_chip(chip, c, data.train, kappa)
-                       for c in candidates])
+    likelihoods = np.array([log_likelihood_on_chip(chip, c, data.train, kappa)
+                            for c in candidates])
     queries = chip.queries - before
+    log_prior = model.compile_logp(vars=model.free_RVs)
+    scores = likelihoods + np.array([float(log_prior({"W_in": c.w_in, "W_out": c.w_out}))
+                                     for c in candidates])
     ranked = sorted(range(len(candidates)), key=lambda i: (-scores[i], i))
     chosen = [ranked[c % len(ranked)] for c in range(chains)]
     initvals = [{"W_in": candidates[i].w_in.copy(), "W_out": candidates[i].w_out.copy()}
@@ -209,9 +217,11 @@ def choose_starts(chip: Chip, data: Split, model: pm.Model, *, init: str, chains
         "init": init,
         "init_seeds_used": np.asarray(seeds, dtype=np.int64),
         "start_candidates": ", ".join(c.label for c in candidates),
-        "start_candidate_log_likelihoods": scores,
+        "start_candidate_log_likelihoods": likelihoods,
+        "start_candidate_log_posteriors": scores,
         "start_per_chain": ", ".join(candidates[i].label for i in chosen),
-        "start_log_likelihood_per_chain": scores[chosen],
+        "start_log_likelihood_per_chain": likelihoods[chosen],
+        "start_log_posterior_per_chain": scores[chosen],
         "start_selection_chip_queries": int(queries),
     })
     return initvals, attrs

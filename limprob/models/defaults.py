@@ -26,3 +26,22 @@ def dataset_network(dataset: str | None) -> dict:
     """``{"hidden": H, "kappa": kappa}`` of a built-in data set (None: a user's table, which
     gets Wisconsin's)."""
     return dict(DATASET_NETWORKS[dataset or "wisconsin"])
+
+
+DATASET_INITS = {
+    "wisconsin": "prior",
+    "yinyang": "prior",
+    "digits": "ideal",
+    "wine": "prior",
+}
+"""Where ``limprob train --dataset NAME`` starts its chains unless ``--init`` is given
+(:mod:`limprob.inference.starts`), chosen by measurement (``analyses/init_defaults.py`` and
+its ``results/init_defaults.md``: W*'s test accuracy at ``limprob train``'s default budget on
+strength-1 chips of 3 chip seeds, cold start against ideal-model backprop chosen on the
+chip; and ``analyses/tasks.py``, 5 chip seeds at 1,000 to 10,000 queries): ``ideal`` where it
+won clearly, digits. A user's own table (``--data``) starts from the prior."""
+
+
+def dataset_init(dataset: str | None) -> str:
+    """The default ``init`` of a built-in data set (None: a user's table, ``prior``)."""
+    return DATASET_INITS[dataset] if dataset else "prior"

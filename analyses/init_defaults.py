@@ -1,0 +1,117 @@
+"""Which start ``limprob train --dataset NAME`` uses by default (issue 19 item 5): a cold
+start from prior draws (``init="prior"``) against the hybrid, ideal-model backprop chosen on
+the chip (``init="ideal"``), each with every other setting at ``limprob train``'s defaults
+(pCN, 2 chains x (1,000 tune + 1,000 draws), the data set's network), on strength-1 chips of
+chip seeds 0, 1 and 2 (each also the split and the run's seed).
+
+    .venv/bin/python analyses/init_defaults.py [--datasets digits wine] [--seeds 0 1 2]
+
+writes ``analyses/results/init_defaults.{nc,md}``; every run is cached as JSON in
+``results/init_defaults.cells/`` so a re-run resumes. About 4 CPU-minutes per data set on
+an idle machine (digits and Yin-Yang the longest).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from limprob.data import DATASETS, load_dataset
+from limprob.inference.training import TrainConfig, train
+from limprob.io import save_dataset, write_atomically
+
+INITS = ("prior", "ideal")
+SEEDS = (0, 1, 2)
+STRENGTH = 1.0
+
+
+def run(dataset: str, init: str, seed: int, folder: Path) -> dict:
+    """One ``limprob train`` run at the defaults (cached)."""
+    path = folder / f"{dataset}_{init}_seed{seed}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    config = TrainConfig.for_dataset(dataset, strength=STRENGTH, chip_seed=seed, seed=seed,
+                                     init=init)
+    wall, cpu = time.perf_counter(), time.process_time()
+    tree = train(config, load_dataset(dataset), progressbar=False)
+    attrs = tree.attrs
+    result = {"test_accuracy": float(attrs["test_accuracy_posterior_mean"]),
+              "test_accuracy_predictive": float(attrs["test_accuracy_predictive"]),
+              "chip_queries": float(attrs["training_chip_queries"]
+                                    + attrs.get("start_selection_chip_queries", 0)),
+              "start": str(attrs.get("start_per_chain", "")),
+              "wall_seconds": time.perf_counter() - wall,
+              "cpu_seconds": time.process_time() - cpu}
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, lambda name: Path(name).write_text(json.dumps(result, indent=1)))
+    return result
+
+
+def report(results: xr.Dataset) -> str:
+    """Markdown: per data set and start, W*'s and the predictive test accuracy (mean ± sd
+    over seeds, and per seed), and which start wins."""
+    lines = ["# Default start per data set: cold start against the hybrid", "",
+             f"`limprob train --dataset NAME --init prior|ideal` with every other option at "
+             f"its default ({TrainConfig().sampler}, {TrainConfig().chains} chains x "
+             f"({TrainConfig().tune} tune + {TrainConfig().draws} draws)), strength-"
+             f"{STRENGTH:g} chips, chip seeds {', '.join(map(str, results['seed'].values))}. "
+             f"Test accuracy on the chip of W* (posterior mean of the best chain) and the "
+             f"posterior-predictive accuracy.", "",
+             "| data set | start | W* (mean ± sd) | W* per seed | predictive | chip queries | "
+             "wall s per run |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for dataset in results["dataset"].values:
+        for init in INITS:
+            cell = results.sel(dataset=dataset, init=init)
+            acc = cell["test_accuracy"]
+            lines.append(
+                f"| {dataset} | {init} | {float(acc.mean()):.3f} ± {float(acc.std()):.3f} | "
+                + ", ".join(f"{v:.3f}" for v in acc.values)
+                + f" | {float(cell['test_accuracy_predictive'].mean()):.3f} | "
+                  f"{float(cell['chip_queries'].mean()):,.0f} | "
+                  f"{float(cell['wall_seconds'].mean()):.0f} |")
+    lines += ["", "Ideal minus prior, mean W* accuracy (what `limprob train --dataset NAME` "
+              "starts from by default is `limprob.models.defaults.DATASET_INITS`):", ""]
+    for dataset in results["dataset"].values:
+        mean = results["test_accuracy"].sel(dataset=dataset).mean("seed")
+        gap = float(mean.sel(init="ideal") - mean.sel(init="prior"))
+        lines.append(f"- {dataset}: ideal minus prior {100 * gap:+.1f} points.")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
+    parser.add_argument("--out-dir", default=str(Path(__file__).resolve().parent / "results"))
+    args = parser.parse_args(argv)
+    out_dir = Path(args.out_dir)
+    folder = out_dir / "init_defaults.cells"
+    names = ("test_accuracy", "test_accuracy_predictive", "chip_queries", "wall_seconds",
+             "cpu_seconds")
+    shape = (len(args.datasets), len(INITS), len(args.seeds))
+    values = {name: np.full(shape, np.nan) for name in names}
+    for s, seed in enumerate(args.seeds):  # seed 0 of every data set first
+        for d, dataset in enumerate(args.datasets):
+            for i, init in enumerate(INITS):
+                result = run(dataset, init, seed, folder)
+                print(dataset, init, seed, result, flush=True)
+                for name in names:
+                    values[name][d, i, s] = result[name]
+    results = xr.Dataset({n: (("dataset", "init", "seed"), v) for n, v in values.items()},
+                         coords={"dataset": args.datasets, "init": list(INITS),
+                                 "seed": args.seeds})
+    save_dataset(results, out_dir / "init_defaults.nc")
+    text = report(results)
+    (out_dir / "init_defaults.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
