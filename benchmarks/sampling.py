@@ -15,17 +15,15 @@
    is exact) and strength 1: for pCN and the blocked walk, with and without the screen, runs of
    500 to 5,000 steps per chain (half tuning): chip queries, predictive accuracy, the fraction
    screened out and the chip queries saved per accepted move.
-
-4. Subspaces (``--sections subspace``): on each data set at strength 1 (its default network,
-   chip seed 0, data seed 0), 4 chains of ``--subspace-tune`` tuning and ``--subspace-draws``
-   draws each, in full space and with ``--subspace`` pca:10, pca:5, readout and random:10
-   from prior draws, and from ideal-model backprop chosen on the chip (``--init ideal``) in
-   full space (``ideal``) and with pca:5 (``hybrid``): predictive test accuracy, and the
-   function-space bulk ESS of the summed training log-likelihood from the 4 chains per 10,000
-   chip queries of the sampling phase (full space: the kept draws; a subspace: the whole subspace phase, its tuning included), with the
-   full-space phase's own ESS beside it. Each row takes 2 to 7 minutes on Wisconsin and
-   about 12 on digits (a 2-core machine shared with other work); choose rows with
-   ``--subspace-rows``:
+4. Subspaces (``--sections subspace``): on each data set at strength 1 (its default network, chip
+   seed 0, data seed 0), 4 chains of ``--subspace-tune`` tuning and ``--subspace-draws`` draws each,
+   in full space and with ``--subspace`` pca:10, pca:5, readout and random:10 from prior draws, and
+   from ideal-model backprop chosen on the chip (``--init ideal``) in full space (``ideal``) and
+   with pca:5 (``hybrid``): predictive test accuracy, and the function-space bulk ESS of the summed
+   training log-likelihood from the 4 chains per 10,000 chip queries of the sampling phase (full
+   space: the kept draws; a subspace: the whole subspace phase, its tuning included), with the
+   full-space phase's own ESS beside it. Each row takes 2 to 7 minutes on Wisconsin and about 12 on
+   digits (a 2-core machine shared with other work); choose rows with ``--subspace-rows``:
 
        .venv/bin/python benchmarks/sampling.py --sections subspace --datasets wisconsin \
            --subspace-rows full pca:5
