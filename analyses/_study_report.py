@@ -27,8 +27,10 @@ from limprob.study import pick
 REFERENCE_ACCURACY = 0.9
 """The accuracy the study reports are read against (data_efficiency's target)."""
 
-AXIS_LABELS = {"strength": "chip distortion strength α",
-               "train_fraction": "fraction of the training data used"}
+AXIS_LABELS = {
+    "strength": "chip distortion strength α",
+    "train_fraction": "fraction of the training data used",
+}
 
 
 def plot(study: xr.Dataset, over: str, path, title: str, dataset: str, log_x: bool = False):
@@ -44,18 +46,25 @@ def plot(study: xr.Dataset, over: str, path, title: str, dataset: str, log_x: bo
     sampler = study.attrs.get("setting_sampler")
 
     def shifted(shift):
-        return x * 10 ** shift if log_x else x + shift * (x.max() - x.min())
+        return x * 10**shift if log_x else x + shift * (x.max() - x.min())
 
     for index, method in enumerate(methods):
         shift = (index - (len(methods) - 1) / 2) * 0.04
         values = pick(accuracy, method=method).transpose(over, "seed")
-        interval_errorbar(ax, shifted(shift), seed_interval(values), method,
-                          method_label(method, sampler))
-        ax.scatter(np.repeat(shifted(shift + 0.012), values.sizes["seed"]),
-                   values.values.ravel(), s=9, color=METHOD_COLOURS[method], alpha=0.55,
-                   linewidths=0)
-    ax.scatter([], [], s=9, color="0.4", alpha=0.55, linewidths=0,
-               label="one chip seed (small dots)")
+        interval_errorbar(
+            ax, shifted(shift), seed_interval(values), method, method_label(method, sampler)
+        )
+        ax.scatter(
+            np.repeat(shifted(shift + 0.012), values.sizes["seed"]),
+            values.values.ravel(),
+            s=9,
+            color=METHOD_COLOURS[method],
+            alpha=0.55,
+            linewidths=0,
+        )
+    ax.scatter(
+        [], [], s=9, color="0.4", alpha=0.55, linewidths=0, label="one chip seed (small dots)"
+    )
     if log_x:
         ax.set_xscale("log")
     ax.set_xticks(x, [f"{v:g}" for v in x])
@@ -65,12 +74,24 @@ def plot(study: xr.Dataset, over: str, path, title: str, dataset: str, log_x: bo
     chance = dataset_chance(dataset)
     accuracy_limits(ax, accuracy.values, chance=chance)
     draw_chance(ax, chance)
-    ax.axhline(REFERENCE_ACCURACY, color="0.6", lw=0.8, ls="--",
-               label=f"reference accuracy {REFERENCE_ACCURACY:.0%}")
-    ax.set_title(f"{title}: {DATASET_LABELS.get(dataset, dataset)}, "
-                 f"{study.sizes['seed']} chip seeds", fontsize=10)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0),
-              title=f"mean over seeds,\nbars: {LEVEL:.0%} bootstrap interval", title_fontsize=8)
+    ax.axhline(
+        REFERENCE_ACCURACY,
+        color="0.6",
+        lw=0.8,
+        ls="--",
+        label=f"reference accuracy {REFERENCE_ACCURACY:.0%}",
+    )
+    ax.set_title(
+        f"{title}: {DATASET_LABELS.get(dataset, dataset)}, {study.sizes['seed']} chip seeds",
+        fontsize=10,
+    )
+    ax.legend(
+        fontsize=8,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        title=f"mean over seeds,\nbars: {LEVEL:.0%} bootstrap interval",
+        title_fontsize=8,
+    )
     save_figure(fig, path)
 
 
@@ -83,13 +104,24 @@ def one_chip_kind(study: xr.Dataset) -> xr.Dataset:
 
 
 def wall_time_line(study: xr.Dataset) -> str:
-    return (f"Study wall time {study.attrs['run_wall_seconds']:.0f} s for "
-            f"{study.attrs['cells_computed']} cells computed "
-            f"({study.attrs['cells_cached']} from the cache).")
+    return (
+        f"Study wall time {study.attrs['run_wall_seconds']:.0f} s for "
+        f"{study.attrs['cells_computed']} cells computed "
+        f"({study.attrs['cells_cached']} from the cache)."
+    )
 
 
-def run_analysis(name: str, description: str, grid, settings, report, over: str, title: str,
-                 log_x: bool = False, argv=None) -> int:
+def run_analysis(
+    name: str,
+    description: str,
+    grid,
+    settings,
+    report,
+    over: str,
+    title: str,
+    log_x: bool = False,
+    argv=None,
+) -> int:
     """Command-line entry shared by the study analyses: run the study ``name`` on Dask
     (cached per cell), then write ``name``.nc, .png and .md into the output folder."""
     import argparse
@@ -103,16 +135,18 @@ def run_analysis(name: str, description: str, grid, settings, report, over: str,
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--scheduler", default=None)
     parser.add_argument("--out-dir", default=str(Path(__file__).resolve().parent / "results"))
-    parser.add_argument("--replot", action="store_true",
-                        help="redraw the figure from the saved study, training nothing")
+    parser.add_argument(
+        "--replot",
+        action="store_true",
+        help="redraw the figure from the saved study, training nothing",
+    )
     args = parser.parse_args(argv)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{name}.nc"
     if args.replot:
         with xr.open_dataset(out) as study:
-            plot(study.load(), over, out.with_suffix(".png"), title, grid.datasets[0],
-                 log_x=log_x)
+            plot(study.load(), over, out.with_suffix(".png"), title, grid.datasets[0], log_x=log_x)
         print(f"redrew {out.with_suffix('.png')}")
         return 0
     try:

@@ -34,18 +34,24 @@ def report(study) -> str:
         "",
         summary_table(study, over="strength"),
         "",
-        "MH posterior-predictive accuracy: " + ", ".join(
-            f"{s:g}: {v:.3f}" for s, v in zip(
+        "MH posterior-predictive accuracy: "
+        + ", ".join(
+            f"{s:g}: {v:.3f}"
+            for s, v in zip(
                 study["strength"].values,
-                pick(study["test_accuracy_predictive"], method="mh").isel(train_fraction=0)
-                .mean("seed").values)),
+                pick(study["test_accuracy_predictive"], method="mh")
+                .isel(train_fraction=0)
+                .mean("seed")
+                .values,
+            )
+        ),
         "",
     ]
     if {"mh", "backprop"} <= set(study["method"].values):
         for other in ("backprop", "in_the_loop_backprop"):
             if other not in study["method"].values:
                 continue
-            gap = (pick(accuracy, method="mh") - pick(accuracy, method=other))
+            gap = pick(accuracy, method="mh") - pick(accuracy, method=other)
             per_seed = ", ".join(f"{100 * v:+.1f}" for v in gap.sel(strength=strongest).values)
             lines.append(
                 f"- MH minus {other} at strength {strongest:g}: "
@@ -55,15 +61,24 @@ def report(study) -> str:
             )
         mh = pick(mean, method="mh")
         drop = mh.sel(strength=0.0) - mh.sel(strength=strongest)
-        lines.append(f"- MH at strength {strongest:g} vs strength 0: "
-                     f"{-100 * float(drop):+.1f} points.")
+        lines.append(
+            f"- MH at strength {strongest:g} vs strength 0: {-100 * float(drop):+.1f} points."
+        )
     lines += ["", wall_time_line(study)]
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
-    return run_analysis("accuracy_vs_distortion", __doc__.split("\n\n")[0], GRID, SETTINGS, report,
-                        "strength", "Accuracy vs chip distortion", argv=argv)
+    return run_analysis(
+        "accuracy_vs_distortion",
+        __doc__.split("\n\n")[0],
+        GRID,
+        SETTINGS,
+        report,
+        "strength",
+        "Accuracy vs chip distortion",
+        argv=argv,
+    )
 
 
 if __name__ == "__main__":

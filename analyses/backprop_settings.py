@@ -47,15 +47,18 @@ OTHERS = ("wine", "wisconsin", "digits")
 """The other data sets, smallest first."""
 
 
-def study(dataset: str, slope: float, epochs: int, patience: int, *,
-          stop_below: float | None = None) -> xr.DataArray:
+def study(
+    dataset: str, slope: float, epochs: int, patience: int, *, stop_below: float | None = None
+) -> xr.DataArray:
     """Ideal-model backprop's test accuracy (seed) on ``dataset``, strength 0, one seed after
     the other; with ``stop_below``, the seeds after the first below it are not run (NaN)."""
-    settings = StudySettings(backprop=replace(BackpropConfig(), slope=slope, epochs=epochs,
-                                              patience=patience),
-                             dataset_networks=True)
-    out = RESULTS / (f"backprop_settings_{dataset}_slope{slope:g}_epochs{epochs}"
-                     f"_patience{patience}.nc")
+    settings = StudySettings(
+        backprop=replace(BackpropConfig(), slope=slope, epochs=epochs, patience=patience),
+        dataset_networks=True,
+    )
+    out = RESULTS / (
+        f"backprop_settings_{dataset}_slope{slope:g}_epochs{epochs}_patience{patience}.nc"
+    )
     values = np.full(len(SEEDS), np.nan)
     for i, seed in enumerate(SEEDS):
         grid = Grid(methods=("backprop",), datasets=(dataset,), strengths=(0.0,), seeds=(seed,))
@@ -76,38 +79,62 @@ def choose(yinyang: dict) -> tuple[float, int, int] | None:
 def write(accuracy: dict, chosen) -> None:
     """The table so far, as NetCDF and Markdown."""
     rows = list(accuracy)
-    table = xr.Dataset({"test_accuracy": (("row", "seed"),
-                                          np.array([accuracy[r].values for r in rows]))},
-                       coords={"row": np.arange(len(rows)), "seed": list(SEEDS),
-                               "dataset": ("row", [r[0] for r in rows]),
-                               "slope": ("row", [r[1] for r in rows]),
-                               "epochs": ("row", [r[2] for r in rows])})
+    table = xr.Dataset(
+        {"test_accuracy": (("row", "seed"), np.array([accuracy[r].values for r in rows]))},
+        coords={
+            "row": np.arange(len(rows)),
+            "seed": list(SEEDS),
+            "dataset": ("row", [r[0] for r in rows]),
+            "slope": ("row", [r[1] for r in rows]),
+            "epochs": ("row", [r[2] for r in rows]),
+        },
+    )
     table["test_accuracy"].attrs["description"] = (
         "test accuracy on the ideal chip (strength 0) of ideal-model backprop, each data set's "
-        "default network; seed = chip, split and initialisation")
-    table.attrs.update({"chosen_slope": chosen[0] if chosen else np.nan,
-                        "chosen_epochs": chosen[1] if chosen else -1,
-                        "chosen_patience": chosen[2] if chosen else -1, "target": TARGET})
+        "default network; seed = chip, split and initialisation"
+    )
+    table.attrs.update(
+        {
+            "chosen_slope": chosen[0] if chosen else np.nan,
+            "chosen_epochs": chosen[1] if chosen else -1,
+            "chosen_patience": chosen[2] if chosen else -1,
+            "target": TARGET,
+        }
+    )
     save_dataset(table, RESULTS / "backprop_settings.nc")
-    verdict = (f"Chosen: slope **{chosen[0]:g}**, at most **{chosen[1]}** epochs, patience "
-               f"**{chosen[2]}** (the cheapest setting reaching {TARGET} on every Yin-Yang "
-               f"seed)" if chosen
-               else f"No setting tried reaches {TARGET} on every Yin-Yang seed")
-    lines = ["# Backprop's surrogate slope and epochs (analyses/backprop_settings.py)", "",
-             "Ideal-model backprop on the ideal chip (strength 0), each data set's default "
-             "network, test accuracy per seed (seed = chip, data split and initialisation); "
-             f"Adam 0.01, batches of 32. Previous default: slope {PREVIOUS[0]:g}, "
-             f"{PREVIOUS[1]} epochs, patience {PREVIOUS[2]}. {verdict}. A Yin-Yang setting "
-             "stops at its first seed below the target (the rest: -).", "",
-             "| data set | slope | epochs | patience | " + " | ".join(f"seed {s}" for s in SEEDS)
-             + " | mean | min |", "| --- | --- | --- | --- |" + " --- |" * (len(SEEDS) + 2)]
+    verdict = (
+        f"Chosen: slope **{chosen[0]:g}**, at most **{chosen[1]}** epochs, patience "
+        f"**{chosen[2]}** (the cheapest setting reaching {TARGET} on every Yin-Yang "
+        f"seed)"
+        if chosen
+        else f"No setting tried reaches {TARGET} on every Yin-Yang seed"
+    )
+    lines = [
+        "# Backprop's surrogate slope and epochs (analyses/backprop_settings.py)",
+        "",
+        "Ideal-model backprop on the ideal chip (strength 0), each data set's default "
+        "network, test accuracy per seed (seed = chip, data split and initialisation); "
+        f"Adam 0.01, batches of 32. Previous default: slope {PREVIOUS[0]:g}, "
+        f"{PREVIOUS[1]} epochs, patience {PREVIOUS[2]}. {verdict}. A Yin-Yang setting "
+        "stops at its first seed below the target (the rest: -).",
+        "",
+        "| data set | slope | epochs | patience | "
+        + " | ".join(f"seed {s}" for s in SEEDS)
+        + " | mean | min |",
+        "| --- | --- | --- | --- |" + " --- |" * (len(SEEDS) + 2),
+    ]
     for (dataset, slope, epochs, patience), values in accuracy.items():
         values = values.values
         done = values[np.isfinite(values)]
-        lines.append(f"| {dataset} | {slope:g} | {epochs} | {patience} | "
-                     + " | ".join("-" if np.isnan(v) else f"{v:.3f}" for v in values)
-                     + (f" | {done.mean():.3f} | {done.min():.3f} |"
-                        if done.size == values.size else f" | - | {done.min():.3f} |"))
+        lines.append(
+            f"| {dataset} | {slope:g} | {epochs} | {patience} | "
+            + " | ".join("-" if np.isnan(v) else f"{v:.3f}" for v in values)
+            + (
+                f" | {done.mean():.3f} | {done.min():.3f} |"
+                if done.size == values.size
+                else f" | - | {done.min():.3f} |"
+            )
+        )
     (RESULTS / "backprop_settings.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines), flush=True)
 
@@ -120,8 +147,7 @@ def main() -> None:
         write(accuracy, None)
         if float(accuracy["yinyang", *setting].min()) >= TARGET:
             break
-    chosen = choose({s: accuracy["yinyang", *s] for s in SETTINGS
-                     if ("yinyang", *s) in accuracy})
+    chosen = choose({s: accuracy["yinyang", *s] for s in SETTINGS if ("yinyang", *s) in accuracy})
     write(accuracy, chosen)
     if chosen is None:
         return

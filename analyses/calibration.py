@@ -48,8 +48,13 @@ def expected_calibration_error(probability: np.ndarray, labels: np.ndarray, bins
     correct = probability.argmax(axis=-1) == labels
     edges = np.linspace(0, 1, bins + 1)
     which = np.clip(np.digitize(top, edges[1:-1]), 0, bins - 1)
-    return float(sum(abs(correct[which == b].mean() - top[which == b].mean()) * np.mean(which == b)
-                     for b in range(bins) if np.any(which == b)))
+    return float(
+        sum(
+            abs(correct[which == b].mean() - top[which == b].mean()) * np.mean(which == b)
+            for b in range(bins)
+            if np.any(which == b)
+        )
+    )
 
 
 def pareto_loo_pit(tree) -> xr.Dataset:
@@ -58,10 +63,11 @@ def pareto_loo_pit(tree) -> xr.Dataset:
     from arviz_stats.loo import loo_pit
 
     values = loo_pit(tree, pareto_pit=True, var_names=["y"])
-    values.attrs = {"trace_test_accuracy_predictive":
-                    float(tree.attrs.get("test_accuracy_predictive", np.nan)),
-                    "description": "Pareto-smoothed LOO-PIT of the training labels y "
-                                   "(arviz_stats.loo.loo_pit, pareto_pit=True)"}
+    values.attrs = {
+        "trace_test_accuracy_predictive": float(tree.attrs.get("test_accuracy_predictive", np.nan)),
+        "description": "Pareto-smoothed LOO-PIT of the training labels y "
+        "(arviz_stats.loo.loo_pit, pareto_pit=True)",
+    }
     return values
 
 
@@ -72,17 +78,24 @@ def plot_loo_pit(values: xr.Dataset, path):
 
     import arviz_plots as azp
 
-    plot = azp.plot_ecdf_pit(xr.DataTree.from_dict({"loo_pit": values}), group="loo_pit",
-                             sample_dims=["obs"], method="pot_c", backend="matplotlib",
-                             visuals={"remove_axis": False, "xlabel": {"text": "LOO-PIT"}})
+    plot = azp.plot_ecdf_pit(
+        xr.DataTree.from_dict({"loo_pit": values}),
+        group="loo_pit",
+        sample_dims=["obs"],
+        method="pot_c",
+        backend="matplotlib",
+        visuals={"remove_axis": False, "xlabel": {"text": "LOO-PIT"}},
+    )
     figure = plot.viz["figure"].item()
     ax = plot.viz["plot"]["y"].item()
     figure.set_size_inches(7, 3.8)
     for text in ax.texts:
         found = re.match(r"p\s*=\s*([\d.]+)\s*\(α\s*=\s*([\d.]+)\)", text.get_text())
         if found:
-            text.set_text(f"uniformity test (Pareto-smoothed PIT, pot_c): p = {found[1]}, "
-                          f"rejects below α = {found[2]}")
+            text.set_text(
+                f"uniformity test (Pareto-smoothed PIT, pot_c): p = {found[1]}, "
+                f"rejects below α = {found[2]}"
+            )
             text.set_fontsize(8)
     for line in ax.lines:
         if line.get_linestyle() in ("--", "dashed"):
@@ -107,8 +120,11 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("trace", nargs="?", help="a trace written by limprob train")
     parser.add_argument("--figure", default=str(FIGURE), help="LOO-PIT figure to write (PNG)")
-    parser.add_argument("--replot", action="store_true",
-                        help=f"redraw the figure from {VALUES.relative_to(ROOT)}, no trace needed")
+    parser.add_argument(
+        "--replot",
+        action="store_true",
+        help=f"redraw the figure from {VALUES.relative_to(ROOT)}, no trace needed",
+    )
     args = parser.parse_args(argv)
     if args.replot:
         print(f"redrew {replot(VALUES, args.figure)}")
@@ -125,20 +141,28 @@ def main(argv=None) -> None:
     labels = tree["predictions_constant_data"]["y"].values
     average = tree["predictions"]["probability"].mean(("chain", "draw")).values
 
-    print(f"{args.trace}: {observed.sizes['obs']} training labels, "
-          f"{replicated.sizes['chain']} x {replicated.sizes['draw']} replicated draws")
-    print(f"LOO-PIT: mean {pit.mean():.3f} (uniform 0.5), sd {pit.std():.3f} (uniform 0.289), "
-          f"KS distance to uniform {ks.statistic:.3f} (p = {ks.pvalue:.2f})")
+    print(
+        f"{args.trace}: {observed.sizes['obs']} training labels, "
+        f"{replicated.sizes['chain']} x {replicated.sizes['draw']} replicated draws"
+    )
+    print(
+        f"LOO-PIT: mean {pit.mean():.3f} (uniform 0.5), sd {pit.std():.3f} (uniform 0.289), "
+        f"KS distance to uniform {ks.statistic:.3f} (p = {ks.pvalue:.2f})"
+    )
     for index, name in enumerate(classes):
         share = float((observed == index).mean())
         shares = (replicated == index).mean("obs")
         p_value = float((shares >= share).mean())
-        print(f"PPC share of {name}: observed {share:.3f}, replicated {float(shares.mean()):.3f} "
-              f"[{float(shares.quantile(0.03)):.3f}, {float(shares.quantile(0.97)):.3f}], "
-              f"p = {p_value:.2f}")
-    print(f"test set: expected calibration error of the predictive average "
-          f"{expected_calibration_error(average, labels):.3f} "
-          f"({labels.size} samples, 5 bins)")
+        print(
+            f"PPC share of {name}: observed {share:.3f}, replicated {float(shares.mean()):.3f} "
+            f"[{float(shares.quantile(0.03)):.3f}, {float(shares.quantile(0.97)):.3f}], "
+            f"p = {p_value:.2f}"
+        )
+    print(
+        f"test set: expected calibration error of the predictive average "
+        f"{expected_calibration_error(average, labels):.3f} "
+        f"({labels.size} samples, 5 bins)"
+    )
 
     values = pareto_loo_pit(tree)
     save_dataset(values, VALUES)

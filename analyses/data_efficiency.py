@@ -43,16 +43,22 @@ def report(study) -> str:
     ]
     needed = {m: smallest_fraction(study, m) for m in study["method"].values}
     for method, fraction in needed.items():
-        lines.append(f"- {method}: smallest fraction reaching {TARGET:.0%} mean accuracy: "
-                     + ("not reached" if np.isnan(fraction)
-                        else f"{fraction:g} (~{max(2, round(fraction * n_train))} samples)"))
+        lines.append(
+            f"- {method}: smallest fraction reaching {TARGET:.0%} mean accuracy: "
+            + (
+                "not reached"
+                if np.isnan(fraction)
+                else f"{fraction:g} (~{max(2, round(fraction * n_train))} samples)"
+            )
+        )
     if "backprop" in needed and "mh" in needed:
         mh, bp = needed["mh"], needed["backprop"]
         if np.isnan(mh):
             ratio = "MH does not reach the target"
         elif np.isnan(bp):
-            ratio = (f"backprop never reaches it, so the ratio is > {1.0 / mh:g} "
-                     "(bounded by the grid)")
+            ratio = (
+                f"backprop never reaches it, so the ratio is > {1.0 / mh:g} (bounded by the grid)"
+            )
         else:
             ratio = f"{bp / mh:g}x"
         lines.append(f"- data-efficiency ratio (backprop's fraction / MH's): {ratio}")
@@ -61,8 +67,17 @@ def report(study) -> str:
 
 
 def main(argv=None) -> int:
-    return run_analysis("data_efficiency", __doc__.split("\n\n")[0], GRID, SETTINGS, report,
-                        "train_fraction", "Data efficiency, strength 1", log_x=True, argv=argv)
+    return run_analysis(
+        "data_efficiency",
+        __doc__.split("\n\n")[0],
+        GRID,
+        SETTINGS,
+        report,
+        "train_fraction",
+        "Data efficiency, strength 1",
+        log_x=True,
+        argv=argv,
+    )
 
 
 if __name__ == "__main__":

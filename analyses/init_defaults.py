@@ -36,18 +36,22 @@ def run(dataset: str, init: str, seed: int, folder: Path) -> dict:
     path = folder / f"{dataset}_{init}_seed{seed}.json"
     if path.is_file():
         return json.loads(path.read_text())
-    config = TrainConfig.for_dataset(dataset, strength=STRENGTH, chip_seed=seed, seed=seed,
-                                     init=init)
+    config = TrainConfig.for_dataset(
+        dataset, strength=STRENGTH, chip_seed=seed, seed=seed, init=init
+    )
     wall, cpu = time.perf_counter(), time.process_time()
     tree = train(config, load_dataset(dataset), progressbar=False)
     attrs = tree.attrs
-    result = {"test_accuracy": float(attrs["test_accuracy_posterior_mean"]),
-              "test_accuracy_predictive": float(attrs["test_accuracy_predictive"]),
-              "chip_queries": float(attrs["training_chip_queries"]
-                                    + attrs.get("start_selection_chip_queries", 0)),
-              "start": str(attrs.get("start_per_chain", "")),
-              "wall_seconds": time.perf_counter() - wall,
-              "cpu_seconds": time.process_time() - cpu}
+    result = {
+        "test_accuracy": float(attrs["test_accuracy_posterior_mean"]),
+        "test_accuracy_predictive": float(attrs["test_accuracy_predictive"]),
+        "chip_queries": float(
+            attrs["training_chip_queries"] + attrs.get("start_selection_chip_queries", 0)
+        ),
+        "start": str(attrs.get("start_per_chain", "")),
+        "wall_seconds": time.perf_counter() - wall,
+        "cpu_seconds": time.process_time() - cpu,
+    }
     folder.mkdir(parents=True, exist_ok=True)
     write_atomically(path, lambda name: Path(name).write_text(json.dumps(result, indent=1)))
     return result
@@ -56,15 +60,20 @@ def run(dataset: str, init: str, seed: int, folder: Path) -> dict:
 def report(results: xr.Dataset) -> str:
     """Markdown: per data set and start, W*'s and the predictive test accuracy (mean ± sd
     over seeds, and per seed), and which start wins."""
-    lines = ["# Default start per data set: cold start against the hybrid", "",
-             f"`limprob train --dataset NAME --init prior|ideal` with every other option at "
-             f"its default ({TrainConfig().sampler}, {TrainConfig().chains} chains x "
-             f"({TrainConfig().tune} tune + {TrainConfig().draws} draws)), strength-"
-             f"{STRENGTH:g} chips, chip seeds {', '.join(map(str, results['seed'].values))}. "
-             f"Test accuracy on the chip of W* (posterior mean of the best chain) and the "
-             f"posterior-predictive accuracy.", "",
-             "| data set | start | W* (mean ± sd) | W* per seed | predictive | chip queries | "
-             "wall s per run |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "# Default start per data set: cold start against the hybrid",
+        "",
+        f"`limprob train --dataset NAME --init prior|ideal` with every other option at "
+        f"its default ({TrainConfig().sampler}, {TrainConfig().chains} chains x "
+        f"({TrainConfig().tune} tune + {TrainConfig().draws} draws)), strength-"
+        f"{STRENGTH:g} chips, chip seeds {', '.join(map(str, results['seed'].values))}. "
+        f"Test accuracy on the chip of W* (posterior mean of the best chain) and the "
+        f"posterior-predictive accuracy.",
+        "",
+        "| data set | start | W* (mean ± sd) | W* per seed | predictive | chip queries | "
+        "wall s per run |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for dataset in results["dataset"].values:
         for init in INITS:
             cell = results.sel(dataset=dataset, init=init)
@@ -73,10 +82,15 @@ def report(results: xr.Dataset) -> str:
                 f"| {dataset} | {init} | {float(acc.mean()):.3f} ± {float(acc.std()):.3f} | "
                 + ", ".join(f"{v:.3f}" for v in acc.values)
                 + f" | {float(cell['test_accuracy_predictive'].mean()):.3f} | "
-                  f"{float(cell['chip_queries'].mean()):,.0f} | "
-                  f"{float(cell['wall_seconds'].mean()):.0f} |")
-    lines += ["", "Ideal minus prior, mean W* accuracy (what `limprob train --dataset NAME` "
-              "starts from by default is `limprob.models.defaults.DATASET_INITS`):", ""]
+                f"{float(cell['chip_queries'].mean()):,.0f} | "
+                f"{float(cell['wall_seconds'].mean()):.0f} |"
+            )
+    lines += [
+        "",
+        "Ideal minus prior, mean W* accuracy (what `limprob train --dataset NAME` "
+        "starts from by default is `limprob.models.defaults.DATASET_INITS`):",
+        "",
+    ]
     for dataset in results["dataset"].values:
         mean = results["test_accuracy"].sel(dataset=dataset).mean("seed")
         gap = float(mean.sel(init="ideal") - mean.sel(init="prior"))
@@ -92,8 +106,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     out_dir = Path(args.out_dir)
     folder = out_dir / "init_defaults.cells"
-    names = ("test_accuracy", "test_accuracy_predictive", "chip_queries", "wall_seconds",
-             "cpu_seconds")
+    names = (
+        "test_accuracy",
+        "test_accuracy_predictive",
+        "chip_queries",
+        "wall_seconds",
+        "cpu_seconds",
+    )
     shape = (len(args.datasets), len(INITS), len(args.seeds))
     values = {name: np.full(shape, np.nan) for name in names}
     for s, seed in enumerate(args.seeds):  # seed 0 of every data set first
@@ -103,9 +122,10 @@ def main(argv=None) -> int:
                 print(dataset, init, seed, result, flush=True)
                 for name in names:
                     values[name][d, i, s] = result[name]
-    results = xr.Dataset({n: (("dataset", "init", "seed"), v) for n, v in values.items()},
-                         coords={"dataset": args.datasets, "init": list(INITS),
-                                 "seed": args.seeds})
+    results = xr.Dataset(
+        {n: (("dataset", "init", "seed"), v) for n, v in values.items()},
+        coords={"dataset": args.datasets, "init": list(INITS), "seed": args.seeds},
+    )
     save_dataset(results, out_dir / "init_defaults.nc")
     text = report(results)
     (out_dir / "init_defaults.md").write_text(text)

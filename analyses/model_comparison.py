@@ -71,8 +71,11 @@ def save_ladder_plot(loo, path):
     table = loo.rename(index={name: family_label(FAMILY_LADDER[name]) for name in loo.index})
     table.attrs = {**loo.attrs, "var_name": "the probe counts"}
     return save_elpd_comparison(
-        table, path, "Which chip description do 16 probe queries support?\n"
-        "Chip twins fitted by blocked MH, compared by PSIS-LOO")
+        table,
+        path,
+        "Which chip description do 16 probe queries support?\n"
+        "Chip twins fitted by blocked MH, compared by PSIS-LOO",
+    )
 
 
 def replot(results=RESULTS):
@@ -80,11 +83,16 @@ def replot(results=RESULTS):
     import pandas as pd
 
     with xr.open_dataset(results / "model_comparison.nc") as saved:
-        loo = pd.DataFrame({"elpd": saved["elpd_loo"].values, "se": saved["elpd_se"].values,
-                            "elpd_diff": saved["elpd_diff"].values,
-                            "dse": saved["elpd_dse"].values,
-                            "pareto_k_max": saved["pareto_k_max"].values},
-                           index=[str(m) for m in saved["model"].values])
+        loo = pd.DataFrame(
+            {
+                "elpd": saved["elpd_loo"].values,
+                "se": saved["elpd_se"].values,
+                "elpd_diff": saved["elpd_diff"].values,
+                "dse": saved["elpd_dse"].values,
+                "pareto_k_max": saved["pareto_k_max"].values,
+            },
+            index=[str(m) for m in saved["model"].values],
+        )
     return save_ladder_plot(loo, results / "model_comparison.png")
 
 
@@ -104,8 +112,11 @@ def part_a(net, chip, probes, args):
         for name, families in FAMILY_LADDER.items():
             if method == "smc" and "threshold_mismatch" in families:
                 continue  # 20 more dimensions: SMC's IMH kernel is not worth it here
-            config = (TwinConfig(families, draws=args.draws, tune=args.tune, chains=2, seed=0)
-                      if method == "mh" else TwinConfig(families, draws=args.particles, chains=2))
+            config = (
+                TwinConfig(families, draws=args.draws, tune=args.tune, chains=2, seed=0)
+                if method == "mh"
+                else TwinConfig(families, draws=args.particles, chains=2)
+            )
             started = time.perf_counter()
             tree = fit(net, probes, None, config)
             path = save_trace(tree, TRACES / f"probes_{method}_{name}.nc")
@@ -116,21 +127,37 @@ def part_a(net, chip, probes, args):
 
 
 def part_b(net, chip, probes, data, args):
-    config = TwinConfig(FAMILY_LADDER["sat+gain+leak"], draws=args.draws,
-                        tune=args.joint_tune, chains=2, seed=0)
+    config = TwinConfig(
+        FAMILY_LADDER["sat+gain+leak"], draws=args.draws, tune=args.joint_tune, chains=2, seed=0
+    )
     started = time.perf_counter()
     twin = fit_twin(net, probes, data, config, deploy_to=chip)
     twin.attrs["wall_seconds_total"] = time.perf_counter() - started
     save_trace(twin, TRACES / "joint_twin.nc")
     queries = int(twin.attrs["training_chip_queries"])
-    same_queries = TrainConfig(strength=1.0, hidden=net.n_hidden, draws=queries // 2,
-                               tune=queries - queries // 2 - 1, chains=1, predictive_draws=10)
+    same_queries = TrainConfig(
+        strength=1.0,
+        hidden=net.n_hidden,
+        draws=queries // 2,
+        tune=queries - queries // 2 - 1,
+        chains=1,
+        predictive_draws=10,
+    )
     same = train_on_chip(chip, data, same_queries, progressbar=False)
     save_trace(same, TRACES / "mh_same_queries.nc")
-    full = train_on_chip(chip, data, TrainConfig(strength=1.0, hidden=net.n_hidden,
-                                                 draws=args.mh_draws, tune=args.mh_tune,
-                                                 chains=2, predictive_draws=20),
-                         progressbar=False)
+    full = train_on_chip(
+        chip,
+        data,
+        TrainConfig(
+            strength=1.0,
+            hidden=net.n_hidden,
+            draws=args.mh_draws,
+            tune=args.mh_tune,
+            chains=2,
+            predictive_draws=20,
+        ),
+        progressbar=False,
+    )
     save_trace(full, TRACES / "mh_h8.nc")
     return twin, same, full
 
@@ -139,10 +166,19 @@ def part_c(data, full_h8, args):
     paths = {8: TRACES / "mh_h8.nc"}
     for hidden in (12, 16):
         chip = SimulatedChip(30, 2, Network(hidden), 1.0, 0)
-        tree = train_on_chip(chip, data, TrainConfig(strength=1.0, hidden=hidden,
-                                                     draws=args.mh_draws, tune=args.mh_tune,
-                                                     chains=2, predictive_draws=20),
-                             progressbar=False)
+        tree = train_on_chip(
+            chip,
+            data,
+            TrainConfig(
+                strength=1.0,
+                hidden=hidden,
+                draws=args.mh_draws,
+                tune=args.mh_tune,
+                chains=2,
+                predictive_draws=20,
+            ),
+            progressbar=False,
+        )
         paths[hidden] = save_trace(tree, TRACES / f"mh_h{hidden}.nc")
     return paths
 
@@ -156,16 +192,27 @@ def sbc(data, args):
     ranks = {name: [] for name in (*GLOBALS, "count_sigma")}
     n_keep = 0
     for rep in range(args.sbc_reps):
-        truth = {"inverse_w_sat": abs(rng.normal(0, PRIOR_SCALES["inverse_w_sat"])),
-                 "log_gain": rng.normal(0, PRIOR_SCALES["log_gain"]),
-                 "log_leak": rng.normal(0, PRIOR_SCALES["log_leak"]),
-                 "count_sigma": abs(rng.normal(0, COUNT_SIGMA_PRIOR))}
-        chip = ParametricChip(Distortion(truth["inverse_w_sat"], truth["log_gain"],
-                                         truth["log_leak"]), 30, 2, net,
-                              read_noise=truth["count_sigma"], seed=rep)
+        truth = {
+            "inverse_w_sat": abs(rng.normal(0, PRIOR_SCALES["inverse_w_sat"])),
+            "log_gain": rng.normal(0, PRIOR_SCALES["log_gain"]),
+            "log_leak": rng.normal(0, PRIOR_SCALES["log_leak"]),
+            "count_sigma": abs(rng.normal(0, COUNT_SIGMA_PRIOR)),
+        }
+        chip = ParametricChip(
+            Distortion(truth["inverse_w_sat"], truth["log_gain"], truth["log_leak"]),
+            30,
+            2,
+            net,
+            read_noise=truth["count_sigma"],
+            seed=rep,
+        )
         probes = record_probes_from_table(chip, data.train, 8, 16, seed=rep)
-        tree = fit_twin(net, probes, None, TwinConfig(families, draws=args.sbc_draws,
-                                                      tune=args.sbc_draws, chains=1, seed=rep))
+        tree = fit_twin(
+            net,
+            probes,
+            None,
+            TwinConfig(families, draws=args.sbc_draws, tune=args.sbc_draws, chains=1, seed=rep),
+        )
         n_keep = record_ranks(tree, truth, ranks, args.sbc_thin)
         log.info("SBC %d: %s", rep, {k: v[-1] for k, v in ranks.items()})
     return rank_report(ranks, n_keep), n_keep
@@ -177,9 +224,18 @@ def misspecified(data, args):
     for seed in (0, 1, 2):
         chip = SimulatedChip(30, 2, net, 1.0, seed)
         probes = record_probes_from_table(chip, data.train, 16, 32, seed=0)
-        tree = fit_twin(net, probes, None, TwinConfig(FAMILY_LADDER["sat+gain+leak"],
-                                                      draws=args.draws, tune=args.tune,
-                                                      chains=2, seed=seed))
+        tree = fit_twin(
+            net,
+            probes,
+            None,
+            TwinConfig(
+                FAMILY_LADDER["sat+gain+leak"],
+                draws=args.draws,
+                tune=args.tune,
+                chains=2,
+                seed=seed,
+            ),
+        )
         truth = represented_truth(chip)
         for name in GLOBALS:
             low, mid, high = interval(tree["posterior"], name)
@@ -203,8 +259,11 @@ def rank_report(ranks: dict, n_keep: int) -> dict:
         values = np.asarray(values)
         u = (values + 0.5) / (n_keep + 1)
         counts, _ = np.histogram(u, bins=4, range=(0, 1))
-        report[name] = {"ranks": values, "chi2_p": float(stats.chisquare(counts).pvalue),
-                        "ks_p": float(stats.kstest(u, "uniform").pvalue)}
+        report[name] = {
+            "ranks": values,
+            "chi2_p": float(stats.chisquare(counts).pvalue),
+            "ks_p": float(stats.kstest(u, "uniform").pvalue),
+        }
     return report
 
 
@@ -217,10 +276,17 @@ def population_coverage(data, args):
         chip = SimulatedChip(30, 2, net, 1.0, seed)
         probes = record_probes_from_table(chip, data.train, 16, 32, seed=0)
         started = time.perf_counter()
-        tree = fit_population(net, probes, PopulationConfig(
-            draws=args.population_draws, tune=args.population_tune,
-            chains=args.population_chains, seed=seed,
-            n_chips=args.population_chips))
+        tree = fit_population(
+            net,
+            probes,
+            PopulationConfig(
+                draws=args.population_draws,
+                tune=args.population_tune,
+                chains=args.population_chains,
+                seed=seed,
+                n_chips=args.population_chips,
+            ),
+        )
         save_trace(tree, TRACES / f"population_chip{seed}.nc")
         truth = hidden_distortion(chip).globals()
         posterior = tree["posterior"].to_dataset()
@@ -228,9 +294,20 @@ def population_coverage(data, args):
         for name in POPULATION_GLOBALS:
             low, mid, high = interval(posterior, name)
             prior_low, prior_high = prior_interval(name)
-            out.append((seed, name, truth[name], low, mid, high,
-                        bool(low <= truth[name] <= high), (high - low) / (prior_high - prior_low),
-                        float(r_hat[name]), float(n_eff[name])))
+            out.append(
+                (
+                    seed,
+                    name,
+                    truth[name],
+                    low,
+                    mid,
+                    high,
+                    bool(low <= truth[name] <= high),
+                    (high - low) / (prior_high - prior_low),
+                    float(r_hat[name]),
+                    float(n_eff[name]),
+                )
+            )
         log.info("E chip %d: %.0f s", seed, time.perf_counter() - started)
     return out
 
@@ -249,17 +326,31 @@ def population_sbc(data, args):
     ranks = {name: [] for name in POPULATION_GLOBALS}
     n_keep = 0
     for rep in range(args.sbc_reps):
-        truth = {name: abs(rng.normal(0, scale)) if family == "HalfNormal"
-                 else rng.normal(0, scale) for name, (family, scale) in POPULATION_PRIORS.items()}
-        distortion = Distortion(**truth, threshold_z=rng.standard_normal(6),
-                                gain_z_in=rng.standard_normal((30, 4)),
-                                gain_z_out=rng.standard_normal((4, 2)),
-                                leak_z=rng.standard_normal(6))
+        truth = {
+            name: abs(rng.normal(0, scale)) if family == "HalfNormal" else rng.normal(0, scale)
+            for name, (family, scale) in POPULATION_PRIORS.items()
+        }
+        distortion = Distortion(
+            **truth,
+            threshold_z=rng.standard_normal(6),
+            gain_z_in=rng.standard_normal((30, 4)),
+            gain_z_out=rng.standard_normal((4, 2)),
+            leak_z=rng.standard_normal(6),
+        )
         chip = ParametricChip(distortion, 30, 2, net, seed=rep)
         probes = record_probes_from_table(chip, data.train, 8, 16, seed=rep)
-        tree = fit_population(net, probes, PopulationConfig(
-            draws=args.population_sbc_draws, tune=args.population_sbc_draws, chains=1, seed=rep,
-            n_chips=args.population_chips, n_groups=2))
+        tree = fit_population(
+            net,
+            probes,
+            PopulationConfig(
+                draws=args.population_sbc_draws,
+                tune=args.population_sbc_draws,
+                chains=1,
+                seed=rep,
+                n_chips=args.population_chips,
+                n_groups=2,
+            ),
+        )
         n_keep = record_ranks(tree, truth, ranks, args.sbc_thin)
         log.info("E SBC %d: %s", rep, {k: v[-1] for k, v in ranks.items()})
     return rank_report(ranks, n_keep), n_keep
@@ -267,8 +358,11 @@ def population_sbc(data, args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--replot", action="store_true",
-                        help="redraw the figure from results/model_comparison.nc, fitting nothing")
+    parser.add_argument(
+        "--replot",
+        action="store_true",
+        help="redraw the figure from results/model_comparison.nc, fitting nothing",
+    )
     parser.add_argument("--draws", type=int, default=600)
     parser.add_argument("--tune", type=int, default=600)
     parser.add_argument("--joint-tune", type=int, default=2000)
@@ -336,12 +430,16 @@ def main(argv=None):
             "elpd_diff": ("model", loo["elpd_diff"].reindex(mh_names).values),
             "elpd_dse": ("model", loo["dse"].reindex(mh_names).values),
             "pareto_k_max": ("model", loo["pareto_k_max"].reindex(mh_names).values),
-            "log_marginal_likelihood": ("model", smc["log_marginal_likelihood"]
-                                        .reindex(mh_names).values),
+            "log_marginal_likelihood": (
+                "model",
+                smc["log_marginal_likelihood"].reindex(mh_names).values,
+            ),
             "width_elpd_loo": ("width", widths["elpd"].reindex([f"H={h}" for h in WIDTHS]).values),
             "width_elpd_se": ("width", widths["se"].reindex([f"H={h}" for h in WIDTHS]).values),
-            "sbc_rank": (("parameter", "replication"),
-                         np.array([calibration[n]["ranks"] for n in calibration])),
+            "sbc_rank": (
+                ("parameter", "replication"),
+                np.array([calibration[n]["ranks"] for n in calibration]),
+            ),
             "sbc_chi2_p": ("parameter", [calibration[n]["chi2_p"] for n in calibration]),
             "sbc_ks_p": ("parameter", [calibration[n]["ks_p"] for n in calibration]),
             "population_truth": (("chip_seed", "global"), coverage_array(population, 2)),
@@ -349,33 +447,51 @@ def main(argv=None):
             "population_median": (("chip_seed", "global"), coverage_array(population, 4)),
             "population_high": (("chip_seed", "global"), coverage_array(population, 5)),
             "population_covered": (("chip_seed", "global"), coverage_array(population, 6)),
-            "population_sbc_rank": (("global", "replication"), np.array(
-                [population_calibration[n]["ranks"] for n in POPULATION_GLOBALS])),
-            "population_sbc_chi2_p": ("global", [population_calibration[n]["chi2_p"]
-                                                 for n in POPULATION_GLOBALS]),
-            "population_sbc_ks_p": ("global", [population_calibration[n]["ks_p"]
-                                               for n in POPULATION_GLOBALS]),
+            "population_sbc_rank": (
+                ("global", "replication"),
+                np.array([population_calibration[n]["ranks"] for n in POPULATION_GLOBALS]),
+            ),
+            "population_sbc_chi2_p": (
+                "global",
+                [population_calibration[n]["chi2_p"] for n in POPULATION_GLOBALS],
+            ),
+            "population_sbc_ks_p": (
+                "global",
+                [population_calibration[n]["ks_p"] for n in POPULATION_GLOBALS],
+            ),
         },
-        coords={"model": mh_names, "width": list(WIDTHS), "parameter": list(calibration),
-                "replication": np.arange(args.sbc_reps), "chip_seed": [0, 1, 2],
-                "global": list(POPULATION_GLOBALS)},
-        attrs={"twin_test_accuracy": twin.attrs["test_accuracy_posterior_mean"],
-               "twin_chip_queries": twin.attrs["training_chip_queries"],
-               "mh_same_queries_test_accuracy": same.attrs["test_accuracy_posterior_mean"],
-               "mh_same_queries_chip_queries": same.attrs["training_chip_queries"],
-               "mh_full_test_accuracy": full.attrs["test_accuracy_posterior_mean"],
-               "mh_full_chip_queries": full.attrs["training_chip_queries"],
-               "sbc_posterior_draws_kept": n_keep,
-               "population_sbc_posterior_draws_kept": population_keep,
-               "wall_seconds": total},
+        coords={
+            "model": mh_names,
+            "width": list(WIDTHS),
+            "parameter": list(calibration),
+            "replication": np.arange(args.sbc_reps),
+            "chip_seed": [0, 1, 2],
+            "global": list(POPULATION_GLOBALS),
+        },
+        attrs={
+            "twin_test_accuracy": twin.attrs["test_accuracy_posterior_mean"],
+            "twin_chip_queries": twin.attrs["training_chip_queries"],
+            "mh_same_queries_test_accuracy": same.attrs["test_accuracy_posterior_mean"],
+            "mh_same_queries_chip_queries": same.attrs["training_chip_queries"],
+            "mh_full_test_accuracy": full.attrs["test_accuracy_posterior_mean"],
+            "mh_full_chip_queries": full.attrs["training_chip_queries"],
+            "sbc_posterior_draws_kept": n_keep,
+            "population_sbc_posterior_draws_kept": population_keep,
+            "wall_seconds": total,
+        },
     )
     result.to_netcdf(RESULTS / "model_comparison.nc")
 
     def table(frame, columns):
         head = "| model | " + " | ".join(columns) + " |\n|" + " --- |" * (len(columns) + 1)
-        body = "\n".join(f"| {name} | " + " | ".join(
-            "" if not np.isfinite(float(row[c])) else f"{float(row[c]):.4g}" for c in columns)
-            + " |" for name, row in frame.iterrows())
+        body = "\n".join(
+            f"| {name} | "
+            + " | ".join(
+                "" if not np.isfinite(float(row[c])) else f"{float(row[c]):.4g}" for c in columns
+            )
+            + " |"
+            for name, row in frame.iterrows()
+        )
         return head + "\n" + body
 
     cols = ["elpd", "se", "elpd_diff", "dse", "p", "weight", "pareto_k_max", "pareto_k_bad"]
@@ -386,22 +502,30 @@ def main(argv=None):
         "",
         "## A. Chip descriptions: LOO on probe_counts (blocked MH, 2 x "
         f"{args.draws} draws after {args.tune} tuning)",
-        "", table(loo, cols), "",
+        "",
+        table(loo, cols),
+        "",
         f"ideal-chip model vs sat+gain+leak: elpd_diff = {ideal_vs['elpd_diff']:.1f}, "
         f"dse = {ideal_vs['dse']:.1f} ({abs(ideal_vs['elpd_diff']) / ideal_vs['dse']:.0f} SE).",
         "",
-        f"## A. SMC evidence ({args.particles} particles x 2 chains)", "",
+        f"## A. SMC evidence ({args.particles} particles x 2 chains)",
+        "",
         table(smc, ["log_marginal_likelihood", "log10_bayes_factor", "elpd", "pareto_k_max"]),
         "",
         "## Coverage of the chip's global distortion "
         "(94 % interval, probe-only twin sat+gain+leak)",
-        "", "| parameter | truth (represented) | 3 % | median | 97 % | covered |",
+        "",
+        "| parameter | truth (represented) | 3 % | median | 97 % | covered |",
         "| --- | --- | --- | --- | --- | --- |",
-        *[f"| {n} | {t:.3f} | {lo:.3f} | {mid:.3f} | {hi:.3f} | {c} |"
-          for n, (t, lo, mid, hi, c) in coverage.items()],
+        *[
+            f"| {n} | {t:.3f} | {lo:.3f} | {mid:.3f} | {hi:.3f} | {c} |"
+            for n, (t, lo, mid, hi, c) in coverage.items()
+        ],
         "",
         "## B. Deployment",
-        "", "| training | chip queries | test accuracy on the chip (W*) |", "| --- | --- | --- |",
+        "",
+        "| training | chip queries | test accuracy on the chip (W*) |",
+        "| --- | --- | --- |",
         f"| twin (sat+gain+leak, probes + labels) | {twin.attrs['training_chip_queries']} probes "
         f"+ 1 deployment | {twin.attrs['test_accuracy_posterior_mean']:.3f} |",
         f"| chip-in-the-loop MH, same queries | {same.attrs['training_chip_queries']} | "
@@ -409,17 +533,25 @@ def main(argv=None):
         f"| chip-in-the-loop MH, usual budget | {full.attrs['training_chip_queries']} | "
         f"{full.attrs['test_accuracy_posterior_mean']:.3f} |",
         "",
-        "## C. Network widths: LOO on y (chip-in-the-loop MH)", "", table(widths, cols), "",
+        "## C. Network widths: LOO on y (chip-in-the-loop MH)",
+        "",
+        table(widths, cols),
+        "",
         f"## D. SBC ({args.sbc_reps} chips from the twin's prior, 30-4-2, 8 probes x 16 inputs, "
-        f"read noise = count_sigma; {n_keep} thinned draws)", "",
-        "| parameter | chi-square p (4 bins) | KS p |", "| --- | --- | --- |",
+        f"read noise = count_sigma; {n_keep} thinned draws)",
+        "",
+        "| parameter | chi-square p (4 bins) | KS p |",
+        "| --- | --- | --- |",
         *[f"| {n} | {c['chi2_p']:.3f} | {c['ks_p']:.3f} |" for n, c in calibration.items()],
         "",
-        "## D. Misspecified chips (strength 1, seeds 0-2): where theta lands", "",
+        "## D. Misspecified chips (strength 1, seeds 0-2): where theta lands",
+        "",
         "| chip seed | parameter | truth | 3 % | median | 97 % |",
         "| --- | --- | --- | --- | --- | --- |",
-        *[f"| {s} | {n} | {t:.3f} | {lo:.3f} | {mid:.3f} | {hi:.3f} |"
-          for s, n, t, lo, mid, hi in landing],
+        *[
+            f"| {s} | {n} | {t:.3f} | {lo:.3f} | {mid:.3f} | {hi:.3f} |"
+            for s, n, t, lo, mid, hi in landing
+        ],
         "",
         "## E. Chip population twin: coverage of the true global distortion (strength 1)",
         "",
@@ -432,16 +564,23 @@ def main(argv=None):
         "| chip seed | parameter | truth | 3 % | median | 97 % | covered | width / prior | r_hat "
         "| ess |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-        *[f"| {s} | {n} | {t:.3f} | {lo:.3f} | {mid:.3f} | {hi:.3f} | {c} | {w:.2f} | "
-          f"{r:.2f} | {e:.0f} |" for s, n, t, lo, mid, hi, c, w, r, e in population],
+        *[
+            f"| {s} | {n} | {t:.3f} | {lo:.3f} | {mid:.3f} | {hi:.3f} | {c} | {w:.2f} | "
+            f"{r:.2f} | {e:.0f} |"
+            for s, n, t, lo, mid, hi, c, w, r, e in population
+        ],
         "",
         f"covered: {sum(row[6] for row in population)} of {len(population)}",
         "",
         f"## E. SBC of the population twin ({args.sbc_reps} chips from its prior, 30-4-2, 8 "
-        f"probes x 16 inputs, {population_keep} thinned draws)", "",
-        "| parameter | chi-square p (4 bins) | KS p |", "| --- | --- | --- |",
-        *[f"| {n} | {c['chi2_p']:.3f} | {c['ks_p']:.3f} |"
-          for n, c in population_calibration.items()],
+        f"probes x 16 inputs, {population_keep} thinned draws)",
+        "",
+        "| parameter | chi-square p (4 bins) | KS p |",
+        "| --- | --- | --- |",
+        *[
+            f"| {n} | {c['chi2_p']:.3f} | {c['ks_p']:.3f} |"
+            for n, c in population_calibration.items()
+        ],
     ]
     (RESULTS / "model_comparison.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -54,10 +54,12 @@ def run(out_dir: Path, workers: int | None) -> xr.Dataset:
     client, cluster = connect(workers=workers)
     try:
         for hidden, kappa in product(HIDDEN, KAPPAS):
-            settings = StudySettings(mh=replace(MH, hidden=hidden, kappa=kappa),
-                                     backprop=BackpropConfig(kappa=kappa))
-            study = run_study(grid, settings, out_dir / f"network_defaults_h{hidden}_k{kappa:g}.nc",
-                              client=client)
+            settings = StudySettings(
+                mh=replace(MH, hidden=hidden, kappa=kappa), backprop=BackpropConfig(kappa=kappa)
+            )
+            study = run_study(
+                grid, settings, out_dir / f"network_defaults_h{hidden}_k{kappa:g}.nc", client=client
+            )
             keep = study[["test_accuracy", "test_accuracy_predictive", "chip_queries"]]
             keep = keep.squeeze(["strength", "noise", "weight_bits", "train_fraction"], drop=True)
             parts.append(keep.drop_attrs().expand_dims(hidden=[hidden], kappa=[kappa]))
@@ -79,8 +81,11 @@ def choose(results: xr.Dataset) -> dict[str, tuple[int, float]]:
         if float(accuracy.sel(hidden=GENERIC[0], kappa=GENERIC[1])) >= best - TIE:
             chosen[str(dataset)] = GENERIC
             continue
-        candidates = [(h, -k) for h, k in product(HIDDEN, KAPPAS)
-                      if float(accuracy.sel(hidden=h, kappa=k)) >= best - TIE]
+        candidates = [
+            (h, -k)
+            for h, k in product(HIDDEN, KAPPAS)
+            if float(accuracy.sel(hidden=h, kappa=k)) >= best - TIE
+        ]
         hidden, negative_kappa = min(candidates)
         chosen[str(dataset)] = (int(hidden), float(-negative_kappa))
     return chosen
@@ -93,15 +98,19 @@ def choice_text(chosen: dict[str, tuple[int, float]]) -> str:
 
 
 def table(results: xr.Dataset, chosen: dict) -> str:
-    lines = ["# Default hidden size and readout gain per data set", "",
-             f"Test accuracy on strength-1 chips, mean over chip seeds "
-             f"{', '.join(map(str, SEEDS))}. MH: {MH.sampler} Metropolis, {MH.chains} chains x "
-             f"({MH.tune} tune + {MH.draws} draws), accuracy of W* (posterior-predictive in "
-             f"brackets); backprop: ideal-model surrogate-gradient BPTT. Chosen (**bold**): the "
-             f"generic (hidden {GENERIC[0]}, kappa {GENERIC[1]:g}) unless another beats its MH "
-             f"accuracy by more than {TIE}; then the best.",
-             "", "| data set | hidden | kappa | MH W* | MH predictive | backprop | "
-             "MH chip queries |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "# Default hidden size and readout gain per data set",
+        "",
+        f"Test accuracy on strength-1 chips, mean over chip seeds "
+        f"{', '.join(map(str, SEEDS))}. MH: {MH.sampler} Metropolis, {MH.chains} chains x "
+        f"({MH.tune} tune + {MH.draws} draws), accuracy of W* (posterior-predictive in "
+        f"brackets); backprop: ideal-model surrogate-gradient BPTT. Chosen (**bold**): the "
+        f"generic (hidden {GENERIC[0]}, kappa {GENERIC[1]:g}) unless another beats its MH "
+        f"accuracy by more than {TIE}; then the best.",
+        "",
+        "| data set | hidden | kappa | MH W* | MH predictive | backprop | MH chip queries |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     mean = results.mean("seed")
     for dataset in results["dataset"].values:
         for hidden, kappa in product(HIDDEN, KAPPAS):
@@ -112,7 +121,8 @@ def table(results: xr.Dataset, chosen: dict) -> str:
                 f"{float(pick(cell['test_accuracy'], method='mh')):.3f} | "
                 f"{float(pick(cell['test_accuracy_predictive'], method='mh')):.3f} | "
                 f"{float(pick(cell['test_accuracy'], method='backprop')):.3f} | "
-                f"{float(pick(cell['chip_queries'], method='mh')):,.0f} |")
+                f"{float(pick(cell['chip_queries'], method='mh')):,.0f} |"
+            )
     lines += ["", f"Chosen: {choice_text(chosen)}."]
     return "\n".join(lines) + "\n"
 

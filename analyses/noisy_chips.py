@@ -48,8 +48,9 @@ NOISES = (0.0, 0.1, 0.2, 0.4)
 BITS = (6, 0)
 SEEDS = (0, 1, 2)
 TARGET = {"noise": 0.1, "weight_bits": 6, "seeds": (0, 1, 2, 3, 4)}
-MH = TrainConfig(sampler="pcn", draws=1000, tune=1000, chains=1, predictive_draws=50,
-                 max_repeats=16)
+MH = TrainConfig(
+    sampler="pcn", draws=1000, tune=1000, chains=1, predictive_draws=50, max_repeats=16
+)
 """pCN, 2,000 steps on one chain per cell; auto R at most 16 queries per estimate."""
 MH_VARIANTS = {
     "mh_pseudo_marginal": dict(repeats="auto"),
@@ -62,10 +63,16 @@ LABELS = {method: method_label(method) for method in (*MH_VARIANTS, *BACKPROPS)}
 
 def grids(methods, noises=NOISES):
     """The sweep (seeds 0..2) and the target cell (seeds 0..4); shared cells are cached once."""
-    return [Grid(methods=methods, strengths=(1.0,), noises=noises, weight_bits=BITS,
-                 seeds=SEEDS),
-            Grid(methods=methods, strengths=(1.0,), noises=(TARGET["noise"],),
-                 weight_bits=(TARGET["weight_bits"],), seeds=TARGET["seeds"])]
+    return [
+        Grid(methods=methods, strengths=(1.0,), noises=noises, weight_bits=BITS, seeds=SEEDS),
+        Grid(
+            methods=methods,
+            strengths=(1.0,),
+            noises=(TARGET["noise"],),
+            weight_bits=(TARGET["weight_bits"],),
+            seeds=TARGET["seeds"],
+        ),
+    ]
 
 
 def run(out_dir: Path, workers: int | None) -> xr.Dataset:
@@ -79,19 +86,30 @@ def run(out_dir: Path, workers: int | None) -> xr.Dataset:
             settings = StudySettings(mh=MH, backprop=backprop, **variant)
             noises = NOISES if name == "mh_pseudo_marginal" else NOISES[1:]
             for grid in grids(("mh",), noises):
-                study = run_study(grid, settings, out_dir / f"noisy_chips_{name}.nc",
-                                  client=client)
+                study = run_study(grid, settings, out_dir / f"noisy_chips_{name}.nc", client=client)
                 parts.append(study.assign_coords(method=[name]))
         for grid in grids(BACKPROPS):
-            parts.append(run_study(grid, StudySettings(mh=MH, backprop=backprop),
-                                   out_dir / "noisy_chips_backprop.nc", client=client))
+            parts.append(
+                run_study(
+                    grid,
+                    StudySettings(mh=MH, backprop=backprop),
+                    out_dir / "noisy_chips_backprop.nc",
+                    client=client,
+                )
+            )
     finally:
         client.close()
         cluster.close()
-    combined = functools.reduce(lambda a, b: a.combine_first(b),
-                                [part.drop_attrs() for part in parts])
-    combined = combined.reindex({"method": list(MH_VARIANTS) + list(BACKPROPS),
-                                 "noise": list(NOISES), "weight_bits": list(BITS)})
+    combined = functools.reduce(
+        lambda a, b: a.combine_first(b), [part.drop_attrs() for part in parts]
+    )
+    combined = combined.reindex(
+        {
+            "method": list(MH_VARIANTS) + list(BACKPROPS),
+            "noise": list(NOISES),
+            "weight_bits": list(BITS),
+        }
+    )
     return combined.squeeze(["dataset", "strength", "train_fraction"], drop=True)
 
 
@@ -106,8 +124,9 @@ def plot(results: xr.Dataset, path: Path):
     target."""
     accuracy = results["test_accuracy"].sel(seed=list(SEEDS))
     rows = (tuple(MH_VARIANTS), BACKPROPS)
-    fig, axes = plt.subplots(len(rows), len(BITS), figsize=(10, 7.2), sharex=True, sharey=True,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        len(rows), len(BITS), figsize=(10, 7.2), sharex=True, sharey=True, layout="constrained"
+    )
     noises = np.asarray(NOISES)
     chance = dataset_chance("wisconsin")
     for row, methods in enumerate(rows):
@@ -116,42 +135,64 @@ def plot(results: xr.Dataset, path: Path):
             for offset, method in enumerate(methods):
                 values = accuracy.sel({"method": method, "weight_bits": bits})
                 x = noises + (offset - 1) * 0.012  # side by side, not on top
-                interval_errorbar(ax, x, seed_interval(values.transpose("noise", "seed")),
-                                  method, LABELS[method])
-                ax.scatter(np.repeat(x + 0.004, len(SEEDS)),
-                           values.transpose("noise", "seed").values.ravel(), s=8, alpha=0.45,
-                           color=METHOD_COLOURS[method], linewidths=0)
+                interval_errorbar(
+                    ax, x, seed_interval(values.transpose("noise", "seed")), method, LABELS[method]
+                )
+                ax.scatter(
+                    np.repeat(x + 0.004, len(SEEDS)),
+                    values.transpose("noise", "seed").values.ravel(),
+                    s=8,
+                    alpha=0.45,
+                    color=METHOD_COLOURS[method],
+                    linewidths=0,
+                )
             draw_chance(ax, chance, label=row == column == 0)
-            ax.axhline(TARGET_ACCURACY, color="0.55", lw=0.9, ls="--",
-                       label=f"target {TARGET_ACCURACY:.0%} (set for noise 0.1, 6 bits)"
-                       if row == column == 0 else None)
+            ax.axhline(
+                TARGET_ACCURACY,
+                color="0.55",
+                lw=0.9,
+                ls="--",
+                label=f"target {TARGET_ACCURACY:.0%} (set for noise 0.1, 6 bits)"
+                if row == column == 0
+                else None,
+            )
             ax.set_xticks(NOISES, [f"{n:g}" for n in NOISES])
-            ax.set_title(("MH" if row == 0 else "backprop") + ", "
-                         + (f"{bits}-bit weights" if bits else "continuous weights"),
-                         fontsize=10)
+            ax.set_title(
+                ("MH" if row == 0 else "backprop")
+                + ", "
+                + (f"{bits}-bit weights" if bits else "continuous weights"),
+                fontsize=10,
+            )
         axes[row, 0].set_ylabel("test accuracy on the chip\n(mean of 20 noisy test queries)")
     for ax in axes[-1]:
         ax.set_xlabel("chip membrane noise σ (units of the threshold)")
-    axes[0, 0].scatter([], [], s=8, alpha=0.45, color="0.3", linewidths=0,
-                       label="one chip seed (small dots)")
+    axes[0, 0].scatter(
+        [], [], s=8, alpha=0.45, color="0.3", linewidths=0, label="one chip seed (small dots)"
+    )
     accuracy_limits(axes[0, 0], accuracy.values, chance=chance)
     handles = [h for ax in axes[:, 0] for h in zip(*ax.get_legend_handles_labels())]
     fig.legend(*zip(*handles), loc="outside lower center", ncols=3, fontsize=8, frameon=False)
-    fig.suptitle(f"Wisconsin breast cancer, strength-1 chips: mean over chip seeds "
-                 f"{SEEDS[0]}–{SEEDS[-1]}, bars {LEVEL:.0%} bootstrap interval of the mean",
-                 fontsize=10)
+    fig.suptitle(
+        f"Wisconsin breast cancer, strength-1 chips: mean over chip seeds "
+        f"{SEEDS[0]}–{SEEDS[-1]}, bars {LEVEL:.0%} bootstrap interval of the mean",
+        fontsize=10,
+    )
     save_figure(fig, path)
 
 
 def table(results: xr.Dataset) -> str:
     """Markdown: the target cell over 5 seeds, then the sweep."""
-    target = results.sel(noise=TARGET["noise"], weight_bits=TARGET["weight_bits"],
-                         seed=list(TARGET["seeds"]))
-    lines = [f"Target cell: noise {TARGET['noise']}, {TARGET['weight_bits']}-bit weights, "
-             f"strength 1, chip seeds {', '.join(map(str, TARGET['seeds']))}.", "",
-             "| method | test accuracy (mean ± sd) | per seed | chip queries (mean) | "
-             "acceptance | log-lik. bulk ESS per 10k queries | R |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    target = results.sel(
+        noise=TARGET["noise"], weight_bits=TARGET["weight_bits"], seed=list(TARGET["seeds"])
+    )
+    lines = [
+        f"Target cell: noise {TARGET['noise']}, {TARGET['weight_bits']}-bit weights, "
+        f"strength 1, chip seeds {', '.join(map(str, TARGET['seeds']))}.",
+        "",
+        "| method | test accuracy (mean ± sd) | per seed | chip queries (mean) | "
+        "acceptance | log-lik. bulk ESS per 10k queries | R |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for method in results["method"].values:
         row = target.sel({"method": method})
         accuracy = row["test_accuracy"].values
@@ -161,15 +202,22 @@ def table(results: xr.Dataset) -> str:
             f"| {LABELS[method]} | {np.nanmean(accuracy):.3f} ± {np.nanstd(accuracy):.3f} | "
             f"{', '.join(f'{a:.3f}' for a in accuracy)} | {np.nanmean(queries):,.0f} | "
             f"{_mean(row['acceptance_rate'].values, '.3f')} | {_mean(ess, '.1f')} | "
-            f"{_mean(row['repeats'].values, '.1f')} |")
-    lines += ["", f"Sweep: mean test accuracy over chip seeds {', '.join(map(str, SEEDS))}.",
-              "", "| method | bits | " + " | ".join(f"noise {n:g}" for n in NOISES) + " |",
-              "| --- | --- |" + " --- |" * len(NOISES)]
+            f"{_mean(row['repeats'].values, '.1f')} |"
+        )
+    lines += [
+        "",
+        f"Sweep: mean test accuracy over chip seeds {', '.join(map(str, SEEDS))}.",
+        "",
+        "| method | bits | " + " | ".join(f"noise {n:g}" for n in NOISES) + " |",
+        "| --- | --- |" + " --- |" * len(NOISES),
+    ]
     sweep = results["test_accuracy"].sel(seed=list(SEEDS)).mean("seed")
     for method in results["method"].values:
         for bits in BITS:
-            cells = [f"{v:.3f}" if np.isfinite(v) else "-"
-                     for v in sweep.sel({"method": method, "weight_bits": bits}).values]
+            cells = [
+                f"{v:.3f}" if np.isfinite(v) else "-"
+                for v in sweep.sel({"method": method, "weight_bits": bits}).values
+            ]
             lines.append(f"| {LABELS[method]} | {bits or 'cont.'} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -183,8 +231,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--out-dir", default=str(Path(__file__).resolve().parent / "results"))
-    parser.add_argument("--replot", action="store_true",
-                        help="redraw the figure from the saved noisy_chips.nc, training nothing")
+    parser.add_argument(
+        "--replot",
+        action="store_true",
+        help="redraw the figure from the saved noisy_chips.nc, training nothing",
+    )
     args = parser.parse_args(argv)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -199,8 +250,15 @@ def main(argv=None) -> int:
         print(f"noisy_chips: error: {error}", file=sys.stderr)
         return 2
     out = out_dir / "noisy_chips.nc"
-    results.attrs.update({"mh_sampler": MH.sampler, "mh_draws": MH.draws, "mh_tune": MH.tune,
-                          "mh_chains": MH.chains, "mh_max_repeats": MH.max_repeats})
+    results.attrs.update(
+        {
+            "mh_sampler": MH.sampler,
+            "mh_draws": MH.draws,
+            "mh_tune": MH.tune,
+            "mh_chains": MH.chains,
+            "mh_max_repeats": MH.max_repeats,
+        }
+    )
     save_dataset(results, out)
     plot(results, out.with_suffix(".png"))
     text = table(results)

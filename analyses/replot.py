@@ -16,15 +16,26 @@ import importlib
 import sys
 from pathlib import Path
 
-ANALYSES = ("accuracy_vs_distortion", "data_efficiency", "tasks", "noisy_chips",
-            "energy_projections", "model_comparison", "calibration")
+ANALYSES = (
+    "accuracy_vs_distortion",
+    "data_efficiency",
+    "tasks",
+    "noisy_chips",
+    "energy_projections",
+    "model_comparison",
+    "calibration",
+)
 """The analyses with figures, each a module beside this file with ``main(["--replot"])``."""
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("analyses", nargs="*", metavar="ANALYSIS",
-                        help=f"some of: {', '.join(ANALYSES)} (default all)")
+    parser.add_argument(
+        "analyses",
+        nargs="*",
+        metavar="ANALYSIS",
+        help=f"some of: {', '.join(ANALYSES)} (default all)",
+    )
     args = parser.parse_args(argv)
     unknown = sorted(set(args.analyses) - set(ANALYSES))
     if unknown:

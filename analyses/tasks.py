@@ -87,8 +87,9 @@ from limprob.models.defaults import dataset_network
 BUDGETS = (1000, 2000, 5000, 10000)
 """Chip queries at which every method's accuracy is read."""
 TUNE = 500
-MH_CHAIN = TrainConfig(sampler="blocked", chains=1, tune=TUNE, draws=BUDGETS[-1] - TUNE - 1,
-                       predictive_draws=1)
+MH_CHAIN = TrainConfig(
+    sampler="blocked", chains=1, tune=TUNE, draws=BUDGETS[-1] - TUNE - 1, predictive_draws=1
+)
 """Blocked random-walk Metropolis, one chain of 10,000 chip queries (the start, 500 tuning
 steps, 9,499 draws)."""
 MH = TrainConfig(sampler="blocked", draws=2000, tune=3000, chains=2, predictive_draws=50)
@@ -97,17 +98,33 @@ MH = TrainConfig(sampler="blocked", draws=2000, tune=3000, chains=2, predictive_
 BACKPROP = BackpropConfig()
 """The backprop methods' settings (kappa: each data set's)."""
 MH_INITS = {"mh": "prior", "mh_ideal_start": "ideal"}
-BACKPROPS = {"backprop": IdealModelBackprop, "in_the_loop_backprop": InTheLoopBackprop,
-             "oracle": OracleBackprop}
+BACKPROPS = {
+    "backprop": IdealModelBackprop,
+    "in_the_loop_backprop": InTheLoopBackprop,
+    "oracle": OracleBackprop,
+}
 METHODS = ("mh", "mh_ideal_start", "backprop", "in_the_loop_backprop", "oracle")
-LABELS = {"mh": "MH, cold start (prior draw)",
-          "mh_ideal_start": "MH, ideal-model start (hybrid)",
-          "backprop": "backprop (ideal model)", "in_the_loop_backprop": "in-the-loop backprop",
-          "oracle": "oracle (simulation-only reference)"}
-COLOURS = {"mh": "tab:blue", "mh_ideal_start": "tab:red", "backprop": "tab:orange",
-           "in_the_loop_backprop": "tab:green", "oracle": "0.4"}
-MARKERS = {"mh": "o", "mh_ideal_start": "D", "backprop": "s", "in_the_loop_backprop": "^",
-           "oracle": "x"}
+LABELS = {
+    "mh": "MH, cold start (prior draw)",
+    "mh_ideal_start": "MH, ideal-model start (hybrid)",
+    "backprop": "backprop (ideal model)",
+    "in_the_loop_backprop": "in-the-loop backprop",
+    "oracle": "oracle (simulation-only reference)",
+}
+COLOURS = {
+    "mh": "tab:blue",
+    "mh_ideal_start": "tab:red",
+    "backprop": "tab:orange",
+    "in_the_loop_backprop": "tab:green",
+    "oracle": "0.4",
+}
+MARKERS = {
+    "mh": "o",
+    "mh_ideal_start": "D",
+    "backprop": "s",
+    "in_the_loop_backprop": "^",
+    "oracle": "x",
+}
 STRENGTHS = (0.0, 1.0, 2.0)
 SEEDS = (0, 1, 2, 3, 4)
 TARGETS = {"digits": {2000: 0.92, 10000: 0.95}}
@@ -128,34 +145,45 @@ def settings_of(cell: Cell) -> dict:
     """What the cell's result depends on beyond its coordinates (its cache key)."""
     network = dataset_network(cell.dataset)
     if cell.method in MH_INITS:
-        return {**asdict(replace(MH_CHAIN, **network)), "init": MH_INITS[cell.method],
-                "budgets": BUDGETS}
-    return {**asdict(replace(BACKPROP, kappa=network["kappa"])), "hidden": network["hidden"],
-            "budgets": BUDGETS if cell.method == "in_the_loop_backprop" else ()}
+        return {
+            **asdict(replace(MH_CHAIN, **network)),
+            "init": MH_INITS[cell.method],
+            "budgets": BUDGETS,
+        }
+    return {
+        **asdict(replace(BACKPROP, kappa=network["kappa"])),
+        "hidden": network["hidden"],
+        "budgets": BUDGETS if cell.method == "in_the_loop_backprop" else (),
+    }
 
 
 def cell_path(folder: Path, cell: Cell) -> Path:
-    key = json.dumps({"cell": asdict(cell), "settings": settings_of(cell)}, sort_keys=True,
-                     default=str)
+    key = json.dumps(
+        {"cell": asdict(cell), "settings": settings_of(cell)}, sort_keys=True, default=str
+    )
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    return folder / (f"{cell.method}_{cell.dataset}_s{cell.strength:g}_seed{cell.seed}"
-                     f"_{digest}.json")
+    return folder / (
+        f"{cell.method}_{cell.dataset}_s{cell.strength:g}_seed{cell.seed}_{digest}.json"
+    )
 
 
 def _chip_and_data(cell: Cell):
     table = load_dataset(cell.dataset)
     data = split(table, seed=cell.seed)
     network = dataset_network(cell.dataset)
-    config = replace(MH_CHAIN, strength=cell.strength, chip_seed=cell.seed, seed=cell.seed,
-                     **network)
-    chip = SimulatedChip(table.sizes["feature"], table.sizes["class"], config.network,
-                         cell.strength, cell.seed)
+    config = replace(
+        MH_CHAIN, strength=cell.strength, chip_seed=cell.seed, seed=cell.seed, **network
+    )
+    chip = SimulatedChip(
+        table.sizes["feature"], table.sizes["class"], config.network, cell.strength, cell.seed
+    )
     return chip, data, config
 
 
 def _test_accuracy(chip, w_in, w_out, data, kappa) -> float:
-    return accuracy(evaluate_weights(chip, w_in, w_out, data.test, kappa),
-                    data.test["labels"].values)
+    return accuracy(
+        evaluate_weights(chip, w_in, w_out, data.test, kappa), data.test["labels"].values
+    )
 
 
 def ideal_backprop(dataset: str, seed: int, folder: Path) -> Path:
@@ -179,7 +207,8 @@ def ideal_backprop(dataset: str, seed: int, folder: Path) -> Path:
         config = replace(MH_CHAIN, **network)
         software = SimulatedChip(table.sizes["feature"], table.sizes["class"], config.network)
         tree = IdealModelBackprop(replace(BACKPROP, seed=seed, kappa=network["kappa"])).train(
-            software, data)
+            software, data
+        )
         save_trace(tree, path)
     return path
 
@@ -191,28 +220,40 @@ def run_mh(cell: Cell, folder: Path) -> dict:
     chosen on the chip among itself and 4 prior draws as ``--init ideal`` does."""
     chip, data, config = _chip_and_data(cell)
     init = MH_INITS[cell.method]
-    config = replace(config, init=init if init == "prior"
-                     else str(ideal_backprop(cell.dataset, cell.seed, folder)))
+    config = replace(
+        config,
+        init=init if init == "prior" else str(ideal_backprop(cell.dataset, cell.seed, folder)),
+    )
     model = build_model(chip, data.train, sigma_w=config.sigma_w, kappa=config.kappa)
     step = make_step(model, chip, config, data.train)
-    initvals, start = choose_starts(chip, data, model, init=config.init, chains=1,
-                                    seed=config.seed, kappa=config.kappa, init_seeds=None,
-                                    prior_draws=prior_draws)
+    initvals, start = choose_starts(
+        chip,
+        data,
+        model,
+        init=config.init,
+        chains=1,
+        seed=config.seed,
+        kappa=config.kappa,
+        init_seeds=None,
+        prior_draws=prior_draws,
+    )
     tree, _ = sample(model, step, config, initvals, progressbar=False)
     posterior = tree["posterior"].isel(chain=0)
     stats = tree["sample_stats"].isel(chain=0)
     spent = int(start["start_selection_chip_queries"]) + stats["chip_queries"].values
-    result = {"start_queries": float(start["start_selection_chip_queries"]),
-              "start": str(start["start_per_chain"]),
-              "acceptance_rate": float(stats["accepted"].mean()) if "accepted" in stats
-              else math.nan}
+    result = {
+        "start_queries": float(start["start_selection_chip_queries"]),
+        "start": str(start["start_per_chain"]),
+        "acceptance_rate": float(stats["accepted"].mean()) if "accepted" in stats else math.nan,
+    }
     for budget in BUDGETS:
         kept = int(np.searchsorted(spent, budget, side="right"))
         window = slice(kept // 2, kept)
         w_in = posterior["W_in"].values[window].mean(axis=0)
         w_out = posterior["W_out"].values[window].mean(axis=0)
-        result[f"accuracy_{budget}"] = (_test_accuracy(chip, w_in, w_out, data, config.kappa)
-                                        if kept else math.nan)
+        result[f"accuracy_{budget}"] = (
+            _test_accuracy(chip, w_in, w_out, data, config.kappa) if kept else math.nan
+        )
         result[f"queries_{budget}"] = float(spent[kept - 1]) if kept else math.nan
     return result
 
@@ -227,19 +268,29 @@ def run_backprop(cell: Cell, folder: Path) -> dict:
         from limprob.io import load_trace
 
         tree = load_trace(ideal_backprop(cell.dataset, cell.seed, folder), needs={"weights"})
-        value = _test_accuracy(chip, tree["weights"]["W_in"].values,
-                               tree["weights"]["W_out"].values, data, config.kappa)
-        return {**{f"accuracy_{b}": value for b in BUDGETS},
-                **{f"queries_{b}": 0.0 for b in BUDGETS},
-                "epochs_run": float(tree.attrs["epochs_run"])}
+        value = _test_accuracy(
+            chip,
+            tree["weights"]["W_in"].values,
+            tree["weights"]["W_out"].values,
+            data,
+            config.kappa,
+        )
+        return {
+            **{f"accuracy_{b}": value for b in BUDGETS},
+            **{f"queries_{b}": 0.0 for b in BUDGETS},
+            "epochs_run": float(tree.attrs["epochs_run"]),
+        }
     if cell.method == "oracle":
         tree = method(backprop).train(chip, data)
         value = float(tree.attrs["test_accuracy"])
-        return {**{f"accuracy_{b}": value for b in BUDGETS},
-                **{f"queries_{b}": float(tree.attrs["training_chip_queries"]) for b in BUDGETS},
-                "epochs_run": float(tree.attrs["epochs_run"])}
-    fit, _ = validation_split(data.train["labels"].values, backprop.validation_fraction,
-                              backprop.seed)
+        return {
+            **{f"accuracy_{b}": value for b in BUDGETS},
+            **{f"queries_{b}": float(tree.attrs["training_chip_queries"]) for b in BUDGETS},
+            "epochs_run": float(tree.attrs["epochs_run"]),
+        }
+    fit, _ = validation_split(
+        data.train["labels"].values, backprop.validation_fraction, backprop.seed
+    )
     per_epoch = math.ceil(fit.size / min(backprop.batch_size, fit.size)) + 1
     result, previous = {}, None
     for budget in sorted(BUDGETS, reverse=True):
@@ -251,10 +302,12 @@ def run_backprop(cell: Cell, folder: Path) -> dict:
         else:
             tree = method(replace(backprop, epochs=epochs)).train(chip, data)
             previous = (int(tree.attrs["epochs_run"]), tree)
-        result[f"accuracy_{budget}"] = (float(tree.attrs["test_accuracy"]) if tree is not None
-                                        else math.nan)
-        result[f"queries_{budget}"] = (float(tree.attrs["training_chip_queries"])
-                                       if tree is not None else 0.0)
+        result[f"accuracy_{budget}"] = (
+            float(tree.attrs["test_accuracy"]) if tree is not None else math.nan
+        )
+        result[f"queries_{budget}"] = (
+            float(tree.attrs["training_chip_queries"]) if tree is not None else 0.0
+        )
     result["queries_per_epoch"] = float(per_epoch)
     return result
 
@@ -266,12 +319,17 @@ def run_cell(cell: Cell, folder: Path) -> dict:
     logging.getLogger("pymc").setLevel(logging.WARNING)
     wall, cpu = time.perf_counter(), time.process_time()
     result = (run_mh if cell.method in MH_INITS else run_backprop)(cell, folder)
-    result.update(wall_seconds=time.perf_counter() - wall, cpu_seconds=time.process_time() - cpu,
-                  load_average=os.getloadavg()[0])
+    result.update(
+        wall_seconds=time.perf_counter() - wall,
+        cpu_seconds=time.process_time() - cpu,
+        load_average=os.getloadavg()[0],
+    )
     record = {"cell": asdict(cell), "settings": settings_of(cell), "result": result}
     path = cell_path(folder, cell)
-    write_atomically(path, lambda name: Path(name).write_text(
-        json.dumps(record, indent=1, default=lambda v: None)))
+    write_atomically(
+        path,
+        lambda name: Path(name).write_text(json.dumps(record, indent=1, default=lambda v: None)),
+    )
     return result
 
 
@@ -288,10 +346,8 @@ def priority(cell: Cell) -> tuple:
     comparisons."""
     order = {1.0: 0, 2.0: 1, 0.0: 2}
     datasets = {"digits": 0, "yinyang": 1, "wisconsin": 2, "wine": 3}
-    methods = {"mh_ideal_start": 0, "oracle": 1, "in_the_loop_backprop": 2, "mh": 3,
-               "backprop": 4}
-    return (order.get(cell.strength, 3), datasets[cell.dataset], methods[cell.method],
-            cell.seed)
+    methods = {"mh_ideal_start": 0, "oracle": 1, "in_the_loop_backprop": 2, "mh": 3, "backprop": 4}
+    return (order.get(cell.strength, 3), datasets[cell.dataset], methods[cell.method], cell.seed)
 
 
 def compute(cells: list[Cell], folder: Path, workers: int) -> None:
@@ -303,20 +359,31 @@ def compute(cells: list[Cell], folder: Path, workers: int) -> None:
     print(f"{len(todo)} of {len(cells)} cells to compute", flush=True)
     if not todo:
         return
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None)
+    cluster = LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+    )
     client = Client(cluster)
     try:
-        futures = {client.submit(run_cell, cell, folder, pure=False,
-                                 priority=-index, key=f"cell-{cell_path(folder, cell).stem}"):
-                   cell for index, cell in enumerate(todo)}
+        futures = {
+            client.submit(
+                run_cell,
+                cell,
+                folder,
+                pure=False,
+                priority=-index,
+                key=f"cell-{cell_path(folder, cell).stem}",
+            ): cell
+            for index, cell in enumerate(todo)
+        }
         for done, future in enumerate(as_completed(futures), 1):
             cell, result = futures[future], future.result()
-            print(f"[{time.strftime('%H:%M:%S')}] {done}/{len(todo)} {cell.method} "
-                  f"{cell.dataset} s{cell.strength:g} seed{cell.seed}: "
-                  f"acc@10k {result['accuracy_10000']:.3f}, wall {result['wall_seconds']:.0f} s, "
-                  f"cpu {result['cpu_seconds']:.0f} s, load {os.getloadavg()[0]:.1f}",
-                  flush=True)
+            print(
+                f"[{time.strftime('%H:%M:%S')}] {done}/{len(todo)} {cell.method} "
+                f"{cell.dataset} s{cell.strength:g} seed{cell.seed}: "
+                f"acc@10k {result['accuracy_10000']:.3f}, wall {result['wall_seconds']:.0f} s, "
+                f"cpu {result['cpu_seconds']:.0f} s, load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
     finally:
         client.close()
         cluster.close()
@@ -332,35 +399,61 @@ def assemble(cells: list[Cell], folder: Path, datasets, strengths) -> xr.Dataset
         result = read_cell(cell_path(folder, cell))
         if result is None:
             continue
-        index = (METHODS.index(cell.method), list(datasets).index(cell.dataset),
-                 list(strengths).index(cell.strength), SEEDS.index(cell.seed))
+        index = (
+            METHODS.index(cell.method),
+            list(datasets).index(cell.dataset),
+            list(strengths).index(cell.strength),
+            SEEDS.index(cell.seed),
+        )
         for b, budget in enumerate(BUDGETS):
             acc[index + (b,)] = _number(result[f"accuracy_{budget}"])
             queries[index + (b,)] = _number(result[f"queries_{budget}"])
         wall[index], cpu[index] = result["wall_seconds"], result["cpu_seconds"]
     dims = ("method", "dataset", "strength", "seed", "budget")
     results = xr.Dataset(
-        {"test_accuracy": (dims, acc), "chip_queries": (dims, queries),
-         "wall_seconds": (dims[:-1], wall), "cpu_seconds": (dims[:-1], cpu)},
-        coords={"method": list(METHODS), "dataset": list(datasets),
-                "strength": list(strengths), "seed": list(SEEDS), "budget": list(BUDGETS)})
+        {
+            "test_accuracy": (dims, acc),
+            "chip_queries": (dims, queries),
+            "wall_seconds": (dims[:-1], wall),
+            "cpu_seconds": (dims[:-1], cpu),
+        },
+        coords={
+            "method": list(METHODS),
+            "dataset": list(datasets),
+            "strength": list(strengths),
+            "seed": list(SEEDS),
+            "budget": list(BUDGETS),
+        },
+    )
     results["test_accuracy"].attrs["description"] = (
         "test accuracy on the chip within the budget: MH's W* (mean of the second half of the "
-        "draws within it), backprop's trained weights")
+        "draws within it), backprop's trained weights"
+    )
     results["chip_queries"].attrs["description"] = "chip queries actually spent within budget"
     results["budget"].attrs["description"] = "chip queries allowed"
-    results["method"].attrs["description"] = ("oracle: backprop through the simulated chip's "
-                                              "own distortion, a simulation-only reference, "
-                                              "not a training method")
-    results["fraction_of_oracle"] = (results["test_accuracy"]
-                                     / _sel(results["test_accuracy"], method="oracle"))
-    results = results.assign(hidden=("dataset", [dataset_network(d)["hidden"] for d in datasets]),
-                             kappa=("dataset", [dataset_network(d)["kappa"] for d in datasets]))
-    results.attrs.update(mh_sampler=MH_CHAIN.sampler, mh_tune=MH_CHAIN.tune,
-                         mh_draws=MH_CHAIN.draws, mh_chains=MH_CHAIN.chains,
-                         backprop_epochs=BACKPROP.epochs,
-                         backprop_slope=BACKPROP.slope, cells_total=len(cells),
-                         cells_present=int(np.isfinite(wall).sum()), **package_versions())
+    results["method"].attrs["description"] = (
+        "oracle: backprop through the simulated chip's "
+        "own distortion, a simulation-only reference, "
+        "not a training method"
+    )
+    results["fraction_of_oracle"] = results["test_accuracy"] / _sel(
+        results["test_accuracy"], method="oracle"
+    )
+    results = results.assign(
+        hidden=("dataset", [dataset_network(d)["hidden"] for d in datasets]),
+        kappa=("dataset", [dataset_network(d)["kappa"] for d in datasets]),
+    )
+    results.attrs.update(
+        mh_sampler=MH_CHAIN.sampler,
+        mh_tune=MH_CHAIN.tune,
+        mh_draws=MH_CHAIN.draws,
+        mh_chains=MH_CHAIN.chains,
+        backprop_epochs=BACKPROP.epochs,
+        backprop_slope=BACKPROP.slope,
+        cells_total=len(cells),
+        cells_present=int(np.isfinite(wall).sum()),
+        **package_versions(),
+    )
     return results
 
 
@@ -378,8 +471,18 @@ def _errorbar(ax, x, interval: xr.Dataset, method: str, **style):
     in the method's colour."""
     mean = interval["mean"].values
     error = np.stack([mean - interval["low"].values, interval["high"].values - mean])
-    ax.errorbar(x, mean, yerr=error, color=COLOURS[method], marker=MARKERS[method], ms=5,
-                capsize=3, lw=1.3, label=LABELS[method], **style)
+    ax.errorbar(
+        x,
+        mean,
+        yerr=error,
+        color=COLOURS[method],
+        marker=MARKERS[method],
+        ms=5,
+        capsize=3,
+        lw=1.3,
+        label=LABELS[method],
+        **style,
+    )
 
 
 def _partial(results: xr.Dataset) -> str:
@@ -394,28 +497,47 @@ def plot_distortion(results: xr.Dataset, path: Path, budget: int = BUDGETS[-1]):
     accuracy_ = results["test_accuracy"].sel(budget=budget)
     datasets = list(results["dataset"].values)
     strengths = results["strength"].values.astype(float)
-    fig, axes = plt.subplots(1, len(datasets), figsize=(3.4 * len(datasets), 3.9),
-                             sharey=True, layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(
+        1,
+        len(datasets),
+        figsize=(3.4 * len(datasets), 3.9),
+        sharey=True,
+        layout="constrained",
+        squeeze=False,
+    )
     for index, (ax, dataset) in enumerate(zip(axes[0], datasets)):
         for offset, method in enumerate(METHODS):
-            values = _sel(accuracy_, method=method, dataset=dataset).transpose("strength",
-                                                                               "seed")
+            values = _sel(accuracy_, method=method, dataset=dataset).transpose("strength", "seed")
             x = strengths + (offset - 2) * 0.07
             _errorbar(ax, x, seed_interval(values), method)
-            ax.scatter(np.repeat(x + 0.025, values.sizes["seed"]), values.values.ravel(), s=6,
-                       alpha=0.4, color=COLOURS[method], linewidths=0)
+            ax.scatter(
+                np.repeat(x + 0.025, values.sizes["seed"]),
+                values.values.ravel(),
+                s=6,
+                alpha=0.4,
+                color=COLOURS[method],
+                linewidths=0,
+            )
         draw_chance(ax, dataset_chance(dataset), label=index == 0, annotate=True)
         ax.set_xticks(strengths, [f"{v:g}" for v in strengths])
         ax.set_xlabel("chip distortion strength α")
         ax.set_title(DATASET_LABELS.get(dataset, dataset), fontsize=10)
     axes[0, 0].set_ylabel("test accuracy on the chip")
-    accuracy_limits(axes[0, 0], accuracy_.values,
-                    chance=min(dataset_chance(str(d)) for d in datasets))
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncols=3,
-               fontsize=8, frameon=False)
-    fig.suptitle(f"Test accuracy against chip distortion within {budget:,} chip queries: mean "
-                 f"over chip seeds, bars {LEVEL:.0%} bootstrap interval{_partial(results)}",
-                 fontsize=10)
+    accuracy_limits(
+        axes[0, 0], accuracy_.values, chance=min(dataset_chance(str(d)) for d in datasets)
+    )
+    fig.legend(
+        *axes[0, 0].get_legend_handles_labels(),
+        loc="outside lower center",
+        ncols=3,
+        fontsize=8,
+        frameon=False,
+    )
+    fig.suptitle(
+        f"Test accuracy against chip distortion within {budget:,} chip queries: mean "
+        f"over chip seeds, bars {LEVEL:.0%} bootstrap interval{_partial(results)}",
+        fontsize=10,
+    )
     save_figure(fig, path)
 
 
@@ -424,14 +546,21 @@ def plot_budget(results: xr.Dataset, path: Path, strength: float = 1.0):
     accuracy_ = results["test_accuracy"].sel(strength=strength)
     datasets = list(results["dataset"].values)
     budgets = np.asarray(BUDGETS, dtype=float)
-    fig, axes = plt.subplots(1, len(datasets), figsize=(3.4 * len(datasets), 3.9),
-                             sharey=True, layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(
+        1,
+        len(datasets),
+        figsize=(3.4 * len(datasets), 3.9),
+        sharey=True,
+        layout="constrained",
+        squeeze=False,
+    )
     for index, (ax, dataset) in enumerate(zip(axes[0], datasets)):
         for offset, method in enumerate(METHODS):
             values = _sel(accuracy_, method=method, dataset=dataset).transpose("budget", "seed")
             x = budgets * 10 ** ((offset - 2) * 0.015)
-            _errorbar(ax, x, seed_interval(values), method,
-                      linestyle="--" if method == "oracle" else "-")
+            _errorbar(
+                ax, x, seed_interval(values), method, linestyle="--" if method == "oracle" else "-"
+            )
         draw_chance(ax, dataset_chance(dataset), label=index == 0, annotate=True)
         ax.set_xscale("log")
         ax.minorticks_off()
@@ -440,13 +569,21 @@ def plot_budget(results: xr.Dataset, path: Path, strength: float = 1.0):
         ax.set_xlabel("chip queries")
         ax.set_title(DATASET_LABELS.get(dataset, dataset), fontsize=10)
     axes[0, 0].set_ylabel("test accuracy on the chip")
-    accuracy_limits(axes[0, 0], accuracy_.values,
-                    chance=min(dataset_chance(str(d)) for d in datasets))
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncols=3,
-               fontsize=8, frameon=False)
-    fig.suptitle(f"Test accuracy against chip queries, strength-{strength:g} chips: mean over "
-                 f"chip seeds, bars {LEVEL:.0%} bootstrap interval{_partial(results)}",
-                 fontsize=10)
+    accuracy_limits(
+        axes[0, 0], accuracy_.values, chance=min(dataset_chance(str(d)) for d in datasets)
+    )
+    fig.legend(
+        *axes[0, 0].get_legend_handles_labels(),
+        loc="outside lower center",
+        ncols=3,
+        fontsize=8,
+        frameon=False,
+    )
+    fig.suptitle(
+        f"Test accuracy against chip queries, strength-{strength:g} chips: mean over "
+        f"chip seeds, bars {LEVEL:.0%} bootstrap interval{_partial(results)}",
+        fontsize=10,
+    )
     save_figure(fig, path)
 
 
@@ -474,74 +611,111 @@ def report(results: xr.Dataset) -> str:
     partial = int(results.attrs["cells_present"]) < int(results.attrs["cells_total"])
     lines = ["# Tasks: MH on the chip, cold and from the ideal model, against backprop", ""]
     if partial:
-        lines += [f"**Partial:** {results.attrs['cells_present']} of "
-                  f"{results.attrs['cells_total']} cells computed; (n=...) marks a mean over "
-                  f"fewer than {len(SEEDS)} seeds, – no cell.", ""]
-    lines += [f"Test accuracy on the chip, mean ± sd over chip seeds "
-              f"{', '.join(map(str, SEEDS))} (each seed is also the data split and the training "
-              f"seed). MH: {results.attrs['mh_sampler']} Metropolis, one chain of 10,000 chip "
-              f"queries ({results.attrs['mh_tune']} tuning steps); its accuracy at a budget is "
-              f"that of W*, the mean of the second half of the draws within it. Backprop: at "
-              f"most {results.attrs['backprop_epochs']} epochs, surrogate slope "
-              f"{results.attrs['backprop_slope']:g}, early stopping; in the loop, the epochs "
-              f"the budget buys. The oracle is a simulation-only reference (backprop through "
-              f"the chip's own distortion), not a training method.", "",
-              "## Within 10,000 chip queries", "",
-              "| data set | network | method | " + " | ".join(f"strength {s:g}" for s in strengths)
-              + " |", "| --- | --- | --- |" + " --- |" * len(strengths)]
+        lines += [
+            f"**Partial:** {results.attrs['cells_present']} of "
+            f"{results.attrs['cells_total']} cells computed; (n=...) marks a mean over "
+            f"fewer than {len(SEEDS)} seeds, – no cell.",
+            "",
+        ]
+    lines += [
+        f"Test accuracy on the chip, mean ± sd over chip seeds "
+        f"{', '.join(map(str, SEEDS))} (each seed is also the data split and the training "
+        f"seed). MH: {results.attrs['mh_sampler']} Metropolis, one chain of 10,000 chip "
+        f"queries ({results.attrs['mh_tune']} tuning steps); its accuracy at a budget is "
+        f"that of W*, the mean of the second half of the draws within it. Backprop: at "
+        f"most {results.attrs['backprop_epochs']} epochs, surrogate slope "
+        f"{results.attrs['backprop_slope']:g}, early stopping; in the loop, the epochs "
+        f"the budget buys. The oracle is a simulation-only reference (backprop through "
+        f"the chip's own distortion), not a training method.",
+        "",
+        "## Within 10,000 chip queries",
+        "",
+        "| data set | network | method | "
+        + " | ".join(f"strength {s:g}" for s in strengths)
+        + " |",
+        "| --- | --- | --- |" + " --- |" * len(strengths),
+    ]
     for dataset in results["dataset"].values:
-        network = (f"{int(results['hidden'].sel(dataset=dataset))} hidden, kappa "
-                   f"{float(results['kappa'].sel(dataset=dataset)):g}")
+        network = (
+            f"{int(results['hidden'].sel(dataset=dataset))} hidden, kappa "
+            f"{float(results['kappa'].sel(dataset=dataset)):g}"
+        )
         for method in METHODS:
-            row = [_mean_sd(_sel(acc, method=method, dataset=dataset, strength=s,
-                                 budget=10000)) for s in strengths]
-            lines.append(f"| {dataset} | {network} | {LABELS[method]} | " + " | ".join(row)
-                         + " |")
+            row = [
+                _mean_sd(_sel(acc, method=method, dataset=dataset, strength=s, budget=10000))
+                for s in strengths
+            ]
+            lines.append(f"| {dataset} | {network} | {LABELS[method]} | " + " | ".join(row) + " |")
     for s in strengths:
-        lines += ["", f"## Against chip queries, strength {s:g}", "",
-                  "| data set | method | " + " | ".join(f"{b:,}" for b in BUDGETS)
-                  + " | fraction of oracle at 10,000 |",
-                  "| --- | --- |" + " --- |" * (len(BUDGETS) + 1)]
+        lines += [
+            "",
+            f"## Against chip queries, strength {s:g}",
+            "",
+            "| data set | method | "
+            + " | ".join(f"{b:,}" for b in BUDGETS)
+            + " | fraction of oracle at 10,000 |",
+            "| --- | --- |" + " --- |" * (len(BUDGETS) + 1),
+        ]
         for dataset in results["dataset"].values:
             for method in METHODS:
                 values = _sel(acc, method=method, dataset=dataset, strength=s)
-                fraction = _sel(results["fraction_of_oracle"], method=method, dataset=dataset,
-                                                             strength=s, budget=10000)
-                lines.append(f"| {dataset} | {LABELS[method]} | " + " | ".join(
-                    _mean_sd(values.sel(budget=b)) for b in BUDGETS)
-                    + f" | {'' if method == 'oracle' else _fmt(fraction.mean())} |")
-    lines += ["", "## Best MH mode against in-the-loop backprop and the oracle", "",
-              "Per data set and strength, the better of the two MH rows by mean accuracy at each "
-              "budget, minus in-the-loop backprop at the same budget and minus the oracle "
-              "(points, mean over seeds). Issue 19 asks for >= 0 against in-the-loop backprop "
-              "and >= -3 against the oracle at strengths 1 and 2.", "",
-              "| data set | strength | " + " | ".join(f"vs in the loop @{b:,}" for b in BUDGETS)
-              + " | vs oracle @10,000 |", "| --- | --- |" + " --- |" * (len(BUDGETS) + 1)]
+                fraction = _sel(
+                    results["fraction_of_oracle"],
+                    method=method,
+                    dataset=dataset,
+                    strength=s,
+                    budget=10000,
+                )
+                lines.append(
+                    f"| {dataset} | {LABELS[method]} | "
+                    + " | ".join(_mean_sd(values.sel(budget=b)) for b in BUDGETS)
+                    + f" | {'' if method == 'oracle' else _fmt(fraction.mean())} |"
+                )
+    lines += [
+        "",
+        "## Best MH mode against in-the-loop backprop and the oracle",
+        "",
+        "Per data set and strength, the better of the two MH rows by mean accuracy at each "
+        "budget, minus in-the-loop backprop at the same budget and minus the oracle "
+        "(points, mean over seeds). Issue 19 asks for >= 0 against in-the-loop backprop "
+        "and >= -3 against the oracle at strengths 1 and 2.",
+        "",
+        "| data set | strength | "
+        + " | ".join(f"vs in the loop @{b:,}" for b in BUDGETS)
+        + " | vs oracle @10,000 |",
+        "| --- | --- |" + " --- |" * (len(BUDGETS) + 1),
+    ]
     for dataset in results["dataset"].values:
         for s in strengths:
             cell = acc.sel(dataset=dataset, strength=s).mean("seed")
             best = _sel(cell, method=["mh", "mh_ideal_start"]).max("method")
             loop = _sel(cell, method="in_the_loop_backprop")
             oracle = _sel(cell, method="oracle", budget=10000)
-            lines.append(f"| {dataset} | {s:g} | " + " | ".join(
-                _points(best.sel(budget=b) - loop.sel(budget=b)) for b in BUDGETS)
-                + f" | {_points(best.sel(budget=10000) - oracle)} |")
+            lines.append(
+                f"| {dataset} | {s:g} | "
+                + " | ".join(_points(best.sel(budget=b) - loop.sel(budget=b)) for b in BUDGETS)
+                + f" | {_points(best.sel(budget=10000) - oracle)} |"
+            )
     lines += ["", "## Issue 19's digits target (strength 1)", ""]
     for dataset, targets in TARGETS.items():
         if dataset not in results["dataset"].values or 1.0 not in strengths:
             continue
         for budget, target in targets.items():
             for method in ("mh", "mh_ideal_start"):
-                reached = _sel(acc, method=method, dataset=dataset, strength=1.0,
-                               budget=budget)
-                lines.append(f"- {dataset}, {LABELS[method]}, {budget:,} queries: "
-                             f"{_fmt(reached.mean())} (n={int(reached.count())}) against "
-                             f"{target:.2f}: "
-                             f"{'met' if float(reached.mean()) >= target else 'NOT met'}.")
+                reached = _sel(acc, method=method, dataset=dataset, strength=1.0, budget=budget)
+                lines.append(
+                    f"- {dataset}, {LABELS[method]}, {budget:,} queries: "
+                    f"{_fmt(reached.mean())} (n={int(reached.count())}) against "
+                    f"{target:.2f}: "
+                    f"{'met' if float(reached.mean()) >= target else 'NOT met'}."
+                )
     wall, cpu = float(results["wall_seconds"].sum()), float(results["cpu_seconds"].sum())
-    lines += ["", f"The cells took {wall / 60:.0f} worker-minutes of wall time and "
-              f"{cpu / 60:.0f} minutes of CPU time (their sum over cells; on two idle workers "
-              f"about {cpu / 120:.0f} minutes)."]
+    lines += [
+        "",
+        f"The cells took {wall / 60:.0f} worker-minutes of wall time and "
+        f"{cpu / 60:.0f} minutes of CPU time (their sum over cells; on two idle workers "
+        f"about {cpu / 120:.0f} minutes).",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -561,10 +735,16 @@ def main(argv=None) -> int:
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
     parser.add_argument("--strengths", nargs="+", type=float, default=list(STRENGTHS))
     parser.add_argument("--out-dir", default=str(Path(__file__).resolve().parent / "results"))
-    parser.add_argument("--assemble-only", action="store_true",
-                        help="compute no cell: report what the cache holds (NaN elsewhere)")
-    parser.add_argument("--replot", action="store_true",
-                        help="redraw the figures from the saved tasks.nc, training nothing")
+    parser.add_argument(
+        "--assemble-only",
+        action="store_true",
+        help="compute no cell: report what the cache holds (NaN elsewhere)",
+    )
+    parser.add_argument(
+        "--replot",
+        action="store_true",
+        help="redraw the figures from the saved tasks.nc, training nothing",
+    )
     args = parser.parse_args(argv)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -576,8 +756,9 @@ def main(argv=None) -> int:
     folder = out_dir / "tasks.cells"
     strengths = tuple(sorted(float(s) for s in args.strengths))
     datasets = tuple(sorted(args.datasets))
-    cells = [Cell(m, d, s, seed) for m in METHODS for d in datasets for s in strengths
-             for seed in SEEDS]
+    cells = [
+        Cell(m, d, s, seed) for m in METHODS for d in datasets for s in strengths for seed in SEEDS
+    ]
     try:
         if not args.assemble_only:
             compute(cells, folder, args.workers)

@@ -60,9 +60,12 @@ sys.exit(main({args}))
 
 
 def differing(a: xr.DataTree, b: xr.DataTree) -> list[str]:
-    return [f"{node.path}:{name}" for node in a.subtree
-            for name, values in node.to_dataset().data_vars.items()
-            if not np.array_equal(values.values, b[node.path][name].values, equal_nan=True)]
+    return [
+        f"{node.path}:{name}"
+        for node in a.subtree
+        for name, values in node.to_dataset().data_vars.items()
+        if not np.array_equal(values.values, b[node.path][name].values, equal_nan=True)
+    ]
 
 
 def steps_done(after: int, before: int, config: TrainConfig) -> int:
@@ -107,34 +110,55 @@ def main():
     common = ["train", "--no-progress"]
 
     timings = {}
-    for name, extra in (("plain", []), ("checkpointed", ["--checkpoint", str(folder / "ck"),
-                                                         "--checkpoint-every",
-                                                         str(args.every)])):
+    for name, extra in (
+        ("plain", []),
+        (
+            "checkpointed",
+            ["--checkpoint", str(folder / "ck"), "--checkpoint-every", str(args.every)],
+        ),
+    ):
         assert limprob([*common, *extra, "--out", str(folder / f"{name}.nc")]) == 0
         timings[name] = float(xr.open_datatree(folder / f"{name}.nc").attrs["wall_seconds"])
     size = sum(p.stat().st_size for p in (folder / "ck").iterdir())
     files = len(list((folder / "ck").iterdir()))
-    print(f"sampling, {config.chains} x ({config.tune} + {config.draws}) steps: "
-          f"{timings['plain']:.1f} s without a checkpoint, {timings['checkpointed']:.1f} s "
-          f"with one every {args.every} steps; the checkpoint holds {size / 1e6:.1f} MB in "
-          f"{files} files")
-    print(f"one write (a chain's state and {args.every} draws): "
-          f"{seconds_per_write(folder / 'ck', folder / 'scratch') * 1e3:.1f} ms")
+    print(
+        f"sampling, {config.chains} x ({config.tune} + {config.draws}) steps: "
+        f"{timings['plain']:.1f} s without a checkpoint, {timings['checkpointed']:.1f} s "
+        f"with one every {args.every} steps; the checkpoint holds {size / 1e6:.1f} MB in "
+        f"{files} files"
+    )
+    print(
+        f"one write (a chain's state and {args.every} draws): "
+        f"{seconds_per_write(folder / 'ck', folder / 'scratch') * 1e3:.1f} ms"
+    )
     plain = xr.open_datatree(folder / "plain.nc")
     before = int(plain.attrs["projection_chip_queries"] + plain.attrs["setup_chip_queries"])
-    print("checkpointed == plain in every array:",
-          differing(plain, xr.open_datatree(folder / "checkpointed.nc")) == [])
+    print(
+        "checkpointed == plain in every array:",
+        differing(plain, xr.open_datatree(folder / "checkpointed.nc")) == [],
+    )
 
     total_queries = before + config.chains * (config.tune + config.draws + 1)
     rng = np.random.default_rng(args.seed)
     for kill in range(args.kills):
         after = int(rng.integers(3, total_queries))
         checkpoint, out = folder / f"killed{kill}", folder / f"killed{kill}.nc"
-        run = [*common, "--checkpoint", str(checkpoint), "--checkpoint-every", str(args.every),
-               "--out", str(out)]
+        run = [
+            *common,
+            "--checkpoint",
+            str(checkpoint),
+            "--checkpoint-every",
+            str(args.every),
+            "--out",
+            str(out),
+        ]
         started = time.perf_counter()
-        process = subprocess.run([sys.executable, "-c", KILLED_AT.format(after=after, args=run)],
-                                 capture_output=True, text=True, check=False)
+        process = subprocess.run(
+            [sys.executable, "-c", KILLED_AT.format(after=after, args=run)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         killed_after = time.perf_counter() - started
         saved = 0
         for state in checkpoint.glob("chain-*.state"):
@@ -144,9 +168,11 @@ def main():
         lost = done - saved
         assert limprob(["train", "--resume", str(checkpoint), "--no-progress"]) == 0
         same = differing(plain, xr.open_datatree(out)) == []
-        print(f"kill {kill}: SIGKILL (exit {process.returncode}) at query {after} after "
-              f"{killed_after:.1f} s: {done} steps done, {saved} in the "
-              f"checkpoint, {lost} lost; resumed == uninterrupted in every array: {same}")
+        print(
+            f"kill {kill}: SIGKILL (exit {process.returncode}) at query {after} after "
+            f"{killed_after:.1f} s: {done} steps done, {saved} in the "
+            f"checkpoint, {lost} lost; resumed == uninterrupted in every array: {same}"
+        )
     print(f"(files in {folder})")
 
 

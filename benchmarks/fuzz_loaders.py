@@ -39,9 +39,11 @@ def main() -> None:
             fuzz(kind, corpus, work, args.per_kind, outcomes)
             files = sum(outcomes.values())
             total += files
-            print(f"{kind:9s} {files:7d} {outcomes.get('valid', 0):7d} "
-                  f"{outcomes.get('refused', 0):8d} {time.perf_counter() - started:8.1f}",
-                  flush=True)
+            print(
+                f"{kind:9s} {files:7d} {outcomes.get('valid', 0):7d} "
+                f"{outcomes.get('refused', 0):8d} {time.perf_counter() - started:8.1f}",
+                flush=True,
+            )
     print(f"{total} mutated files, no exception other than a one-line LimprobError")
 
 

@@ -22,8 +22,12 @@ from limprob.chip.simulated import SimulatedChip, simulate
 from limprob.data import load_table, split
 from limprob.snn import Network, lif_counts, lif_counts_numpy
 
-CHIPS = {"ideal": dict(strength=0.0), "default": dict(strength=1.0),
-         "noise": dict(strength=1.0, noise=0.1), "bits": dict(strength=1.0, weight_bits=6)}
+CHIPS = {
+    "ideal": dict(strength=0.0),
+    "default": dict(strength=1.0),
+    "noise": dict(strength=1.0, noise=0.1),
+    "bits": dict(strength=1.0, weight_bits=6),
+}
 
 
 def counts() -> dict[str, np.ndarray]:
@@ -37,8 +41,9 @@ def counts() -> dict[str, np.ndarray]:
             w_in, w_out = rng.normal(0, 1, (30, 16)), rng.normal(0, 1, (16, 2))
             out[f"{name}{query}"] = chip.run(w_in, w_out, x)
     w_in, w_out = rng.normal(0, 1, (4, 30, 16)), rng.normal(0, 1, (4, 16, 2))
-    out["simulate"] = simulate(Distortion(inverse_w_sat=1.5, log_gain=0.2), Network(), w_in,
-                               w_out, x)
+    out["simulate"] = simulate(
+        Distortion(inverse_w_sat=1.5, log_gain=0.2), Network(), w_in, w_out, x
+    )
     neurons = (np.full(16, 0.9), np.full(16, 1.0), np.full(2, 0.9), np.full(2, 1.0), 32)
     out["numba"] = lif_counts(x, w_in[0], w_out[0], *neurons)
     out["numpy"] = lif_counts_numpy(x, w_in[0], w_out[0], *neurons)
@@ -52,8 +57,10 @@ def main():
     args = parser.parse_args()
     mine = counts()
     np.savez(args.out, **mine)
-    print(f"{len(mine)} count arrays, {sum(float(v.sum()) for v in mine.values()):g} spikes; "
-          f"wrote {args.out}")
+    print(
+        f"{len(mine)} count arrays, {sum(float(v.sum()) for v in mine.values()):g} spikes; "
+        f"wrote {args.out}"
+    )
     if args.compare:
         other = np.load(args.compare)
         same = [k for k in mine if k in other and mine[k].tobytes() == other[k].tobytes()]

@@ -39,8 +39,9 @@ def main():
         for hidden in (8, 16):
             path = folder / f"seed{seed}_h{hidden}.nc"
             if not path.exists():
-                save_trace(train(TrainConfig(chip_seed=seed, hidden=hidden),
-                                 progressbar=False), path)
+                save_trace(
+                    train(TrainConfig(chip_seed=seed, hidden=hidden), progressbar=False), path
+                )
             tree = load_trace(path)
             try:
                 az.loo(tree, var_name="y")
@@ -51,18 +52,32 @@ def main():
             loo = robust_loo(tree)
             robust_ok += bool(np.isfinite(float(loo.elpd)))
             loos[f"h{hidden}"] = loo
-            rows.append((seed, hidden, arviz, float(loo.elpd), float(loo.se),
-                         loo.n_constant_tail, loo.n_nan_k, loo.n_k_bad))
+            rows.append(
+                (
+                    seed,
+                    hidden,
+                    arviz,
+                    float(loo.elpd),
+                    float(loo.se),
+                    loo.n_constant_tail,
+                    loo.n_nan_k,
+                    loo.n_k_bad,
+                )
+            )
         table = az.compare(loos, round_to="none")
         compared += int(np.isfinite(table["elpd"]).all())
     print("seed hidden  az.loo            elpd_loo      se   const_tail nan_k k_bad")
     for seed, hidden, arviz, elpd, se, constant, nan_k, bad in rows:
-        print(f"{seed:4d} {hidden:6d}  {arviz:16s} {elpd:9.1f} {se:7.1f} {constant:10d} "
-              f"{nan_k:5d} {bad:5d}")
+        print(
+            f"{seed:4d} {hidden:6d}  {arviz:16s} {elpd:9.1f} {se:7.1f} {constant:10d} "
+            f"{nan_k:5d} {bad:5d}"
+        )
     runs = 2 * args.seeds
-    print(f"az.loo succeeded on {arviz_ok} of {runs} runs; limprob's robust LOO on "
-          f"{robust_ok} of {runs}; az.compare of the robust LOOs on {compared} of "
-          f"{args.seeds} chip seeds; {time.perf_counter() - started:.0f} s")
+    print(
+        f"az.loo succeeded on {arviz_ok} of {runs} runs; limprob's robust LOO on "
+        f"{robust_ok} of {runs}; az.compare of the robust LOOs on {compared} of "
+        f"{args.seeds} chip seeds; {time.perf_counter() - started:.0f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -69,24 +69,32 @@ def main():
         test = split(load_dataset(source), seed=int(first.metadata["data_seed"])).test
         labels = test["labels"].values
         chip = SimulatedChip(first.n_inputs, first.n_outputs, first.network, strength=0.0)
-        print(f"\n{trace}: {first.n_inputs}-{first.network.n_hidden}-{first.n_outputs}, "
-              f"T = {first.network.n_steps}, trained on a chip of strength "
-              f"{first.metadata['chip_strength']}; test accuracy on the ideal chip, "
-              f"{labels.size} {source} test samples")
+        print(
+            f"\n{trace}: {first.n_inputs}-{first.network.n_hidden}-{first.n_outputs}, "
+            f"T = {first.network.n_steps}, trained on a chip of strength "
+            f"{first.metadata['chip_strength']}; test accuracy on the ideal chip, "
+            f"{labels.size} {source} test samples"
+        )
         print("\n| weights | W* (mean) | best draw | last draw |\n|---|---|---|---|")
         for bits, label in RESOLUTIONS:
             row = []
             for which in POINT_ESTIMATES:
                 loaded = networks[which][0]
-                probabilities = evaluate_weights(chip, quantise(loaded.w_in, bits),
-                                                 quantise(loaded.w_out, bits), test,
-                                                 float(loaded.metadata["kappa"]))
+                probabilities = evaluate_weights(
+                    chip,
+                    quantise(loaded.w_in, bits),
+                    quantise(loaded.w_out, bits),
+                    test,
+                    float(loaded.metadata["kappa"]),
+                )
                 row.append(accuracy(probabilities, labels))
             print(f"| {label} | " + " | ".join(f"{v:.3f}" for v in row) + " |")
-        print(f"\n(on the chip it was trained on, from the trace: W* "
-              f"{tree.attrs['test_accuracy_posterior_mean']:.3f}, best draw "
-              f"{tree.attrs['test_accuracy_best_draw']:.3f}, last draw "
-              f"{tree.attrs['test_accuracy_last_draw']:.3f})")
+        print(
+            f"\n(on the chip it was trained on, from the trace: W* "
+            f"{tree.attrs['test_accuracy_posterior_mean']:.3f}, best draw "
+            f"{tree.attrs['test_accuracy_best_draw']:.3f}, last draw "
+            f"{tree.attrs['test_accuracy_last_draw']:.3f})"
+        )
 
 
 if __name__ == "__main__":

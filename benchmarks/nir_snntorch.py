@@ -62,10 +62,12 @@ def snntorch_counts(graph, x: np.ndarray, n_steps: int, dtype) -> np.ndarray:
     for layer in module.modules():  # snnTorch's spikes are float32 whatever the layer's dtype
         if isinstance(layer, torch.nn.Linear):
             layer.register_forward_pre_hook(
-                lambda layer, inputs: tuple(a.to(layer.weight.dtype) for a in inputs))
+                lambda layer, inputs: tuple(a.to(layer.weight.dtype) for a in inputs)
+            )
     current = torch.as_tensor(x, dtype=dtype)
-    counts = torch.zeros((x.shape[0], graph.nodes["output"].output_type["output"][0]),
-                         dtype=torch.float64)
+    counts = torch.zeros(
+        (x.shape[0], graph.nodes["output"].output_type["output"][0]), dtype=torch.float64
+    )
     with torch.no_grad():
         for _ in range(n_steps):
             spikes, _ = module(current)
@@ -76,10 +78,15 @@ def snntorch_counts(graph, x: np.ndarray, n_steps: int, dtype) -> np.ndarray:
 def snntorch_network(w_in, w_out, network: Network):
     """The network as snnTorch modules (float32): Linear (no bias) and ``Leaky`` layers with
     per-neuron constants (what snnTorch's exporter needs to give per-neuron NIR nodes)."""
+
     def leaky(size, **options):
-        return snntorch.Leaky(beta=torch.full((size,), network.beta),
-                              threshold=torch.full((size,), network.theta), init_hidden=True,
-                              reset_mechanism=network.reset, **options)
+        return snntorch.Leaky(
+            beta=torch.full((size,), network.beta),
+            threshold=torch.full((size,), network.theta),
+            init_hidden=True,
+            reset_mechanism=network.reset,
+            **options,
+        )
 
     layers = []
     for w in (w_in, w_out):
@@ -110,12 +117,15 @@ def snntorch_export_round_trip(trace: str, folder: Path):
     nir.write(path, graph)
     loaded = from_nir(path, network.n_steps, network.reset)
     counts = SimulatedChip(loaded.n_inputs, loaded.n_outputs, loaded.network, 0.0).run(
-        loaded.w_in, loaded.w_out, x)
+        loaded.w_in, loaded.w_out, x
+    )
     changed = int((counts.argmax(axis=1) != own.argmax(axis=1)).sum())
-    print(f"{Path(trace).name}: snnTorch's own network (reset {network.reset}, float32) against "
-          f"limprob's reading of its export_to_nir graph: {changed} / {len(x)} predictions "
-          f"differ, {int(np.any(counts != own, axis=1).sum())} samples with other counts, "
-          f"largest count difference {np.abs(counts - own).max():g}")
+    print(
+        f"{Path(trace).name}: snnTorch's own network (reset {network.reset}, float32) against "
+        f"limprob's reading of its export_to_nir graph: {changed} / {len(x)} predictions "
+        f"differ, {int(np.any(counts != own, axis=1).sum())} samples with other counts, "
+        f"largest count difference {np.abs(counts - own).max():g}"
+    )
 
 
 def compare(trace: str, folder: Path):
@@ -128,14 +138,14 @@ def compare(trace: str, folder: Path):
         write_nir(graph, path)
         loaded = from_nir(path)
         limprob = SimulatedChip(loaded.n_inputs, loaded.n_outputs, loaded.network, 0.0).run(
-            loaded.w_in, loaded.w_out, x)
+            loaded.w_in, loaded.w_out, x
+        )
         row = [Path(trace).name, network.reset, which]
         for dtype in (torch.float32, torch.float64):
             other = snntorch_counts(nir.read(path), x, network.n_steps, dtype)
             changed = int((other.argmax(axis=1) != limprob.argmax(axis=1)).sum())
             differing = int(np.any(other != limprob, axis=1).sum())
-            row += [f"{changed} / {len(x)}", str(differing),
-                    f"{np.abs(other - limprob).max():g}"]
+            row += [f"{changed} / {len(x)}", str(differing), f"{np.abs(other - limprob).max():g}"]
         print("| " + " | ".join(row) + " |")
 
 
@@ -143,9 +153,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("traces", nargs="+", help="traces written by limprob train")
     args = parser.parse_args()
-    print("| trace | reset | weights | predictions changed (float32) | samples with other "
-          "counts | max count difference | predictions changed (float64) | samples with "
-          "other counts | max count difference |")
+    print(
+        "| trace | reset | weights | predictions changed (float32) | samples with other "
+        "counts | max count difference | predictions changed (float64) | samples with "
+        "other counts | max count difference |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as folder:
         for trace in args.traces:

@@ -36,16 +36,20 @@ def main():
     args = parser.parse_args()
     net = Network(n_hidden=8)
     chip = SimulatedChip(30, 2, net, 1.0, 0)
-    probes = record_probes_from_table(chip, split(load_table(), seed=0, train_fraction=0.5).train,
-                                      16, 32, seed=0)
+    probes = record_probes_from_table(
+        chip, split(load_table(), seed=0, train_fraction=0.5).train, 16, 32, seed=0
+    )
     observed = observed_summaries(probes, DEFAULT_GROUPS)
-    arrays = [np.ascontiguousarray(probes[name].values, dtype=np.float64)
-              for name in ("W_in", "W_out", "x")]
+    arrays = [
+        np.ascontiguousarray(probes[name].values, dtype=np.float64)
+        for name in ("W_in", "W_out", "x")
+    ]
     draws = standard_draws(DEFAULT_CHIPS, 30, net.n_hidden, 2, seed=0)
 
     def evaluate():
-        simulated = population_summaries(*arrays, *draws.values(), *TRUTH, net.beta, net.theta,
-                                         net.n_steps, DEFAULT_GROUPS)
+        simulated = population_summaries(
+            *arrays, *draws.values(), *TRUTH, net.beta, net.theta, net.n_steps, DEFAULT_GROUPS
+        )
         return gaussian_synthetic_log_likelihood(observed, simulated, 0.01)
 
     available = numba.get_num_threads()

@@ -54,9 +54,23 @@ def free_port() -> int:
 def serve(token_file: Path, args: list[str]) -> tuple[subprocess.Popen, int]:
     """``limprob chip serve`` on a free port, once it listens."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "limprob", "chip", "serve", "--port",
-                                str(port), "--token-file", str(token_file), *args],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "limprob",
+            "chip",
+            "serve",
+            "--port",
+            str(port),
+            "--token-file",
+            str(token_file),
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = process.stdout.readline()
     if not line.startswith("serving"):
         raise SystemExit(f"the server did not start: {process.stderr.read()}")
@@ -94,11 +108,17 @@ def overhead(dataset: str, token_file: Path, queries: int) -> dict:
     remote_ms = 1e3 * statistics.median(remote_times)
     bare_ms = 1e3 * statistics.median(bare_times)
     transport = 1e3 * np.array(remote_times) - 1e3 * np.array(served_times)
-    return {"network": f"{local.n_inputs}-{hidden}-{local.n_outputs}", "obs": x.shape[0],
-            "bare_ms": bare_ms, "remote_ms": remote_ms, "overhead_ms": remote_ms - bare_ms,
-            "ratio": remote_ms / bare_ms, "served_ms": 1e3 * statistics.median(served_times),
-            "transport_ms": float(np.median(transport)),
-            "transport_p10_ms": float(np.percentile(transport, 10))}
+    return {
+        "network": f"{local.n_inputs}-{hidden}-{local.n_outputs}",
+        "obs": x.shape[0],
+        "bare_ms": bare_ms,
+        "remote_ms": remote_ms,
+        "overhead_ms": remote_ms - bare_ms,
+        "ratio": remote_ms / bare_ms,
+        "served_ms": 1e3 * statistics.median(served_times),
+        "transport_ms": float(np.median(transport)),
+        "transport_p10_ms": float(np.percentile(transport, 10)),
+    }
 
 
 class DroppingProxy:
@@ -160,9 +180,12 @@ class DroppingProxy:
 
 
 def arrays_equal(a, b) -> list[str]:
-    return [f"{node.path}:{name}" for node in a.subtree
-            for name, values in node.to_dataset().data_vars.items()
-            if not np.array_equal(values.values, b[node.path][name].values, equal_nan=True)]
+    return [
+        f"{node.path}:{name}"
+        for node in a.subtree
+        for name, values in node.to_dataset().data_vars.items()
+        if not np.array_equal(values.values, b[node.path][name].values, equal_nan=True)
+    ]
 
 
 def dropped_run(token_file: Path, queries: int, rate: float) -> dict:
@@ -170,8 +193,16 @@ def dropped_run(token_file: Path, queries: int, rate: float) -> dict:
     from limprob.inference.training import TrainConfig, train
 
     tune = max(queries // 10, 10)
-    config = TrainConfig(hidden=4, time_steps=8, noise=0.1, train_fraction=0.2, chains=2,
-                         tune=tune, draws=queries // 2 - tune, predictive_draws=6)
+    config = TrainConfig(
+        hidden=4,
+        time_steps=8,
+        noise=0.1,
+        train_fraction=0.2,
+        chains=2,
+        tune=tune,
+        draws=queries // 2 - tune,
+        predictive_draws=6,
+    )
     table = load_table()
     started = time.perf_counter()
     in_process = train(config, table, progressbar=False)
@@ -181,55 +212,88 @@ def dropped_run(token_file: Path, queries: int, rate: float) -> dict:
     address = f"127.0.0.1:{proxy.port}"
     started = time.perf_counter()
     with RemoteChip(address, TOKEN) as chip:
-        remote = train(replace(config, chip_address=address), table,
-                       chip=chip, progressbar=False)
+        remote = train(replace(config, chip_address=address), table, chip=chip, progressbar=False)
         retried = chip.retried
     remote_seconds = time.perf_counter() - started
     proxy.close()
     served = stop(process)
     counted = sum(int(v) for k, v in remote.attrs.items() if k.endswith("chip_queries"))
-    return {"training_queries": int(remote.attrs["training_chip_queries"]),
-            "trace_queries": counted, "served_queries": served, "cuts": proxy.cuts,
-            "retried": retried, "differing": arrays_equal(remote, in_process),
-            "in_process_s": in_process_seconds, "remote_s": remote_seconds}
+    return {
+        "training_queries": int(remote.attrs["training_chip_queries"]),
+        "trace_queries": counted,
+        "served_queries": served,
+        "cuts": proxy.cuts,
+        "retried": retried,
+        "differing": arrays_equal(remote, in_process),
+        "in_process_s": in_process_seconds,
+        "remote_s": remote_seconds,
+    }
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--queries", type=int, default=500,
-                        help="timed queries per chip and data set (default %(default)s)")
-    parser.add_argument("--run-queries", type=int, default=10_000,
-                        help="chip queries of the run through the proxy (default %(default)s)")
-    parser.add_argument("--drop-rate", type=float, default=0.05,
-                        help="fraction of query exchanges cut (default %(default)s)")
+    parser.add_argument(
+        "--queries",
+        type=int,
+        default=500,
+        help="timed queries per chip and data set (default %(default)s)",
+    )
+    parser.add_argument(
+        "--run-queries",
+        type=int,
+        default=10_000,
+        help="chip queries of the run through the proxy (default %(default)s)",
+    )
+    parser.add_argument(
+        "--drop-rate",
+        type=float,
+        default=0.05,
+        help="fraction of query exchanges cut (default %(default)s)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         token_file = Path(folder) / "token"
         token_file.write_text(TOKEN)
-        print(f"per-query time over loopback, median of {args.queries} queries "
-              "(whole training split per query)")
-        print(f"{'data set':10s} {'network':>9s} {'obs':>5s} {'bare ms':>8s} {'remote ms':>10s} "
-              f"{'overhead ms':>12s} {'ratio':>6s} {'served ms':>10s} {'transport ms':>13s} "
-              f"{'(p10)':>6s}")
+        print(
+            f"per-query time over loopback, median of {args.queries} queries "
+            "(whole training split per query)"
+        )
+        print(
+            f"{'data set':10s} {'network':>9s} {'obs':>5s} {'bare ms':>8s} {'remote ms':>10s} "
+            f"{'overhead ms':>12s} {'ratio':>6s} {'served ms':>10s} {'transport ms':>13s} "
+            f"{'(p10)':>6s}"
+        )
         for dataset in ("wisconsin", "digits"):
             r = overhead(dataset, token_file, args.queries)
-            print(f"{dataset:10s} {r['network']:>9s} {r['obs']:5d} {r['bare_ms']:8.3f} "
-                  f"{r['remote_ms']:10.3f} {r['overhead_ms']:12.3f} {r['ratio']:6.2f} "
-                  f"{r['served_ms']:10.3f} {r['transport_ms']:13.3f} "
-                  f"{r['transport_p10_ms']:6.3f}")
-        print("bare: the query in process; remote: through the server; overhead: remote - bare;"
-              "\nserved: the query's time on the served chip, measured by the server; "
-              "transport: remote - served per query (median, and its 10th percentile)")
+            print(
+                f"{dataset:10s} {r['network']:>9s} {r['obs']:5d} {r['bare_ms']:8.3f} "
+                f"{r['remote_ms']:10.3f} {r['overhead_ms']:12.3f} {r['ratio']:6.2f} "
+                f"{r['served_ms']:10.3f} {r['transport_ms']:13.3f} "
+                f"{r['transport_p10_ms']:6.3f}"
+            )
+        print(
+            "bare: the query in process; remote: through the server; overhead: remote - bare;"
+            "\nserved: the query's time on the served chip, measured by the server; "
+            "transport: remote - served per query (median, and its 10th percentile)"
+        )
         r = dropped_run(token_file, args.run_queries, args.drop_rate)
-        print(f"\nrun of {r['training_queries']} training queries ({r['trace_queries']} in all) "
-              f"through a proxy cutting {args.drop_rate:.0%} of exchanges: {r['cuts']} cuts, "
-              f"{r['retried']} requests sent again")
-        print(f"trace bit-identical to the in-process run: {not r['differing']}"
-              f"{'' if not r['differing'] else ' (differ: ' + ', '.join(r['differing']) + ')'}")
-        print(f"chip's own query count {r['served_queries']} = trace's {r['trace_queries']}: "
-              f"{r['served_queries'] == r['trace_queries']}")
-        print(f"wall time: in process {r['in_process_s']:.1f} s, remote through the proxy "
-              f"{r['remote_s']:.1f} s")
+        print(
+            f"\nrun of {r['training_queries']} training queries ({r['trace_queries']} in all) "
+            f"through a proxy cutting {args.drop_rate:.0%} of exchanges: {r['cuts']} cuts, "
+            f"{r['retried']} requests sent again"
+        )
+        print(
+            f"trace bit-identical to the in-process run: {not r['differing']}"
+            f"{'' if not r['differing'] else ' (differ: ' + ', '.join(r['differing']) + ')'}"
+        )
+        print(
+            f"chip's own query count {r['served_queries']} = trace's {r['trace_queries']}: "
+            f"{r['served_queries'] == r['trace_queries']}"
+        )
+        print(
+            f"wall time: in process {r['in_process_s']:.1f} s, remote through the proxy "
+            f"{r['remote_s']:.1f} s"
+        )
         if r["differing"] or r["served_queries"] != r["trace_queries"]:
             raise SystemExit(1)
 

@@ -83,10 +83,17 @@ def timed_proposals(chip, train, proposals=6000, seed=0):
     stamps = []
     step = make_step(model, chip, TrainConfig())
     with model:
-        pm.sample(draws=proposals // 2, tune=proposals // 2, chains=1, step=step,
-                  initvals=prior_draws(model, 1, seed), random_seed=seed, progressbar=False,
-                  compute_convergence_checks=False,
-                  callback=lambda trace, draw: stamps.append(time.perf_counter()))
+        pm.sample(
+            draws=proposals // 2,
+            tune=proposals // 2,
+            chains=1,
+            step=step,
+            initvals=prior_draws(model, 1, seed),
+            random_seed=seed,
+            progressbar=False,
+            compute_convergence_checks=False,
+            callback=lambda trace, draw: stamps.append(time.perf_counter()),
+        )
     return (stamps[-1] - stamps[0]) / (len(stamps) - 1)
 
 
@@ -106,10 +113,12 @@ def speed():
     chip = SimulatedChip(30, 2, Network(), strength=1.0, seed=0)
     per_proposal = timed_proposals(chip, data.train)
     per_query = timed_query(chip, data.train["features"].values)
-    print(f"{TrainConfig().sampler} step through pm.sample, 30-16-2, strength 1: "
-          f"{1 / per_proposal:,.0f} proposals/s ({per_proposal * 1e6:.0f} us); bare chip query "
-          f"{per_query * 1e6:.0f} us; the sampler's and PyMC's share "
-          f"{1 - per_query / per_proposal:.0%} ({(per_proposal - per_query) * 1e6:.0f} us)")
+    print(
+        f"{TrainConfig().sampler} step through pm.sample, 30-16-2, strength 1: "
+        f"{1 / per_proposal:,.0f} proposals/s ({per_proposal * 1e6:.0f} us); bare chip query "
+        f"{per_query * 1e6:.0f} us; the sampler's and PyMC's share "
+        f"{1 - per_query / per_proposal:.0%} ({(per_proposal - per_query) * 1e6:.0f} us)"
+    )
 
 
 @exact_arithmetic
@@ -129,14 +138,24 @@ def run(dataset: str, sampler: str, tune: int, seed: int = 0):
     steps = per_chain // per_step
     with model, warnings.catch_warnings():
         warnings.filterwarnings("ignore")
-        tree = pm.sample(draws=max(steps - tune, 1), tune=min(tune, steps - 1), chains=2,
-                         cores=1, step=step, initvals=prior_draws(model, 2, seed),
-                         random_seed=seed, progressbar=False, compute_convergence_checks=False,
-                         discard_tuned_samples=False)
-    posterior = xr.concat([tree["warmup_posterior"].to_dataset(),
-                           tree["posterior"].to_dataset()], dim="draw")
-    stats = xr.concat([tree["warmup_sample_stats"].to_dataset(),
-                       tree["sample_stats"].to_dataset()], dim="draw")
+        tree = pm.sample(
+            draws=max(steps - tune, 1),
+            tune=min(tune, steps - 1),
+            chains=2,
+            cores=1,
+            step=step,
+            initvals=prior_draws(model, 2, seed),
+            random_seed=seed,
+            progressbar=False,
+            compute_convergence_checks=False,
+            discard_tuned_samples=False,
+        )
+    posterior = xr.concat(
+        [tree["warmup_posterior"].to_dataset(), tree["posterior"].to_dataset()], dim="draw"
+    )
+    stats = xr.concat(
+        [tree["warmup_sample_stats"].to_dataset(), tree["sample_stats"].to_dataset()], dim="draw"
+    )
     pointwise = np.asarray(stats["log_likelihood__y"].values.tolist(), dtype=float)
     pointwise = pointwise.reshape(*stats["chip_queries"].shape, -1)
     return chip, data.test, posterior, stats["chip_queries"].values, pointwise.sum(-1)
@@ -154,20 +173,25 @@ def score(chip, test, posterior, queries, log_likelihood, budget: int) -> dict:
     kappa = TrainConfig().kappa
     w_in, w_out = posterior["W_in"].values, posterior["W_out"].values
     thin = np.unique(np.linspace(window.start, window.stop - 1, 20).round().astype(int))
-    probabilities = [evaluate_weights(chip, w_in[c, d], w_out[c, d], test, kappa)
-                     for c in range(2) for d in thin]
+    probabilities = [
+        evaluate_weights(chip, w_in[c, d], w_out[c, d], test, kappa) for c in range(2) for d in thin
+    ]
     best = int(np.argmax(log_likelihood[:, window].mean(1)))
     w_star = (w_in[best, window].mean(0), w_out[best, window].mean(0))
     ll = xr.DataArray(log_likelihood[:, window], dims=("chain", "draw"))
-    return {"accuracy_predictive": accuracy(np.mean(probabilities, axis=0), labels),
-            "accuracy_w_star": accuracy(evaluate_weights(chip, *w_star, test, kappa), labels),
-            "ess_bulk_log_likelihood": float(ess(ll, method="bulk")),
-            "rhat_log_likelihood": float(rhat(ll))}
+    return {
+        "accuracy_predictive": accuracy(np.mean(probabilities, axis=0), labels),
+        "accuracy_w_star": accuracy(evaluate_weights(chip, *w_star, test, kappa), labels),
+        "ess_bulk_log_likelihood": float(ess(ll, method="bulk")),
+        "rhat_log_likelihood": float(rhat(ll)),
+    }
 
 
-SAMPLER_NAMES = {"pcn-layers": "pCN, one step per layer",
-                 "pcn-ideal": "pCN, screened through the ideal network",
-                 "blocked-ideal": "blocked random walk, screened through the ideal network"}
+SAMPLER_NAMES = {
+    "pcn-layers": "pCN, one step per layer",
+    "pcn-ideal": "pCN, screened through the ideal network",
+    "blocked-ideal": "blocked random walk, screened through the ideal network",
+}
 """This benchmark's sampler variants in words (plain samplers: figure_style.SAMPLER_LABELS)."""
 
 
@@ -190,8 +214,14 @@ def plot(results: xr.Dataset, path: Path):
     )
 
     datasets = list(results["dataset"].values)
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 3.9), squeeze=False,
-                             sharey=True, layout="constrained")
+    fig, axes = plt.subplots(
+        1,
+        len(datasets),
+        figsize=(4.2 * len(datasets), 3.9),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
+    )
     for ax, dataset in zip(axes[0], datasets):
         for sampler in results["sampler"].values:
             line = results["accuracy_predictive"].sel(dataset=dataset, sampler=sampler)
@@ -199,19 +229,32 @@ def plot(results: xr.Dataset, path: Path):
                 name = SAMPLER_NAMES.get(str(sampler), SAMPLER_LABELS.get(str(sampler), sampler))
                 ax.plot(results["budget"], line, marker="o", label=str(name))
         draw_chance(ax, dataset_chance(str(dataset)), label=False, annotate=True)
-        ax.set(xscale="log", xlabel="chip queries (both chains)",
-               title=f"{DATASET_LABELS.get(str(dataset), dataset)}, strength 1",
-               xticks=list(results["budget"].values))
+        ax.set(
+            xscale="log",
+            xlabel="chip queries (both chains)",
+            title=f"{DATASET_LABELS.get(str(dataset), dataset)}, strength 1",
+            xticks=list(results["budget"].values),
+        )
         ax.set_xticklabels([f"{b // 1000}k" for b in results["budget"].values])
         ax.minorticks_off()
         ax.grid(alpha=0.3)
-    accuracy_limits(axes[0][0], results["accuracy_predictive"].values,
-                    chance=min(dataset_chance(str(d)) for d in datasets))
+    accuracy_limits(
+        axes[0][0],
+        results["accuracy_predictive"].values,
+        chance=min(dataset_chance(str(d)) for d in datasets),
+    )
     axes[0][0].set_ylabel("test accuracy (predictive average)")
-    handles = {label: handle for ax in axes[0]
-               for handle, label in zip(*ax.get_legend_handles_labels())}
-    fig.legend(handles.values(), handles.keys(), loc="outside lower center",
-               ncols=min(len(handles), 3), fontsize=8, frameon=False)
+    handles = {
+        label: handle for ax in axes[0] for handle, label in zip(*ax.get_legend_handles_labels())
+    }
+    fig.legend(
+        handles.values(),
+        handles.keys(),
+        loc="outside lower center",
+        ncols=min(len(handles), 3),
+        fontsize=8,
+        frameon=False,
+    )
     save_figure(fig, path)
 
 
@@ -222,38 +265,64 @@ def delayed_acceptance():
         for sampler in ("pcn", "blocked"):
             for screen in ("none", "ideal"):
                 for steps in (500, 1000, 2500, 5000):
-                    config = TrainConfig(strength=strength, sampler=sampler, screen=screen,
-                                         tune=steps // 2, draws=steps // 2, predictive_draws=40)
+                    config = TrainConfig(
+                        strength=strength,
+                        sampler=sampler,
+                        screen=screen,
+                        tune=steps // 2,
+                        draws=steps // 2,
+                        predictive_draws=40,
+                    )
                     chip = SimulatedChip(30, 2, config.network, strength, 0)
                     attrs = train_on_chip(chip, data, config, progressbar=False).attrs
                     saved = attrs.get("chip_queries_saved_per_accepted_move", 0.0)
-                    print(f"  strength {strength:g} {sampler:8s} screen {screen:6s} "
-                          f"{steps:5d} steps/chain: {attrs['training_chip_queries']:6d} queries, "
-                          f"predictive {attrs['test_accuracy_predictive']:.3f}, screened out "
-                          f"{attrs.get('screened_out_fraction', 0.0):.2f}, queries saved per "
-                          f"accepted move {saved:.2f}", flush=True)
+                    print(
+                        f"  strength {strength:g} {sampler:8s} screen {screen:6s} "
+                        f"{steps:5d} steps/chain: {attrs['training_chip_queries']:6d} queries, "
+                        f"predictive {attrs['test_accuracy_predictive']:.3f}, screened out "
+                        f"{attrs.get('screened_out_fraction', 0.0):.2f}, queries saved per "
+                        f"accepted move {saved:.2f}",
+                        flush=True,
+                    )
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(HIDDEN), choices=list(HIDDEN))
     parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=list(SAMPLERS))
-    parser.add_argument("--large-samplers", nargs="+", default=list(LARGE_SAMPLERS),
-                        choices=list(SAMPLERS),
-                        help="the samplers run on yinyang and digits (their queries cost "
-                             "10-30x Wisconsin's)")
+    parser.add_argument(
+        "--large-samplers",
+        nargs="+",
+        default=list(LARGE_SAMPLERS),
+        choices=list(SAMPLERS),
+        help="the samplers run on yinyang and digits (their queries cost 10-30x Wisconsin's)",
+    )
     parser.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
     parser.add_argument("--out", default="runs/sampling")
-    parser.add_argument("--sections", nargs="+", default=["speed", "budgets", "delayed"],
-                        choices=["speed", "budgets", "delayed", "subspace"])
-    parser.add_argument("--subspace-tune", type=int, default=2500,
-                        help="tuning steps per chain of the subspace section (default 2500)")
-    parser.add_argument("--subspace-draws", type=int, default=2500,
-                        help="draws per chain of the subspace section (default 2500)")
-    parser.add_argument("--subspace-rows", nargs="+", default=list(SUBSPACE_ROWS),
-                        choices=list(SUBSPACE_ROWS))
-    parser.add_argument("--plot-only", action="store_true",
-                        help="draw OUT.png again from OUT.nc, run nothing")
+    parser.add_argument(
+        "--sections",
+        nargs="+",
+        default=["speed", "budgets", "delayed"],
+        choices=["speed", "budgets", "delayed", "subspace"],
+    )
+    parser.add_argument(
+        "--subspace-tune",
+        type=int,
+        default=2500,
+        help="tuning steps per chain of the subspace section (default 2500)",
+    )
+    parser.add_argument(
+        "--subspace-draws",
+        type=int,
+        default=2500,
+        help="draws per chain of the subspace section (default 2500)",
+    )
+    parser.add_argument(
+        "--subspace-rows", nargs="+", default=list(SUBSPACE_ROWS), choices=list(SUBSPACE_ROWS)
+    )
+    parser.add_argument(
+        "--plot-only", action="store_true", help="draw OUT.png again from OUT.nc, run nothing"
+    )
     args = parser.parse_args(argv)
     if args.plot_only:
         out = Path(args.out)
@@ -271,12 +340,17 @@ def main(argv=None):
 
 
 def budgets(args):
-    names = ("accuracy_predictive", "accuracy_w_star", "ess_bulk_log_likelihood",
-             "rhat_log_likelihood")
+    names = (
+        "accuracy_predictive",
+        "accuracy_w_star",
+        "ess_bulk_log_likelihood",
+        "rhat_log_likelihood",
+    )
     shape = (len(args.datasets), len(args.samplers), len(BUDGETS))
     results = xr.Dataset(
         {name: (("dataset", "sampler", "budget"), np.full(shape, np.nan)) for name in names},
-        coords={"dataset": args.datasets, "sampler": args.samplers, "budget": list(BUDGETS)})
+        coords={"dataset": args.datasets, "sampler": args.samplers, "budget": list(BUDGETS)},
+    )
     print(f"{'data set':10s} {'sampler':14s} " + " ".join(f"{b:>17,d}" for b in BUDGETS))
     for dataset in args.datasets:
         for sampler in args.samplers:
@@ -289,25 +363,45 @@ def budgets(args):
                 scores = score(chip, test, posterior, queries, log_likelihood, budget)
                 for name, value in scores.items():
                     results[name].loc[dataset, sampler, budget] = value
-                cells.append(f"{scores['accuracy_predictive']:.3f}/{scores['accuracy_w_star']:.3f}"
-                             f" {scores['ess_bulk_log_likelihood']:5.1f}" if scores else "-")
-            print(f"{dataset:10s} {sampler:14s} " + " ".join(f"{c:>17s}" for c in cells)
-                  + f"   ({time.perf_counter() - started:.0f} s)", flush=True)
+                cells.append(
+                    f"{scores['accuracy_predictive']:.3f}/{scores['accuracy_w_star']:.3f}"
+                    f" {scores['ess_bulk_log_likelihood']:5.1f}"
+                    if scores
+                    else "-"
+                )
+            print(
+                f"{dataset:10s} {sampler:14s} "
+                + " ".join(f"{c:>17s}" for c in cells)
+                + f"   ({time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    results.attrs.update(chip_strength=1.0, chip_seed=0, data_seed=0, chains=2,
-                         tune_per_chain=args.tune, cells="predictive / W* accuracy, bulk ESS")
+    results.attrs.update(
+        chip_strength=1.0,
+        chip_seed=0,
+        data_seed=0,
+        chains=2,
+        tune_per_chain=args.tune,
+        cells="predictive / W* accuracy, bulk ESS",
+    )
     save_dataset(results, out.with_suffix(".nc"))
     plot(results, out.with_suffix(".png"))
-    print(f"cells: predictive accuracy / W* accuracy, function-space bulk ESS of the summed "
-          f"training log-likelihood; wrote {out.with_suffix('.nc')} and {out.with_suffix('.png')}")
+    print(
+        f"cells: predictive accuracy / W* accuracy, function-space bulk ESS of the summed "
+        f"training log-likelihood; wrote {out.with_suffix('.nc')} and {out.with_suffix('.png')}"
+    )
 
 
-SUBSPACE_ROWS = {"full": dict(subspace="none"), "pca:10": dict(subspace="pca:10"),
-                 "pca:5": dict(subspace="pca:5"),
-                 "readout": dict(subspace="readout"), "random:10": dict(subspace="random:10"),
-                 "ideal": dict(subspace="none", init="ideal"),
-                 "hybrid": dict(subspace="pca:5", init="ideal")}
+SUBSPACE_ROWS = {
+    "full": dict(subspace="none"),
+    "pca:10": dict(subspace="pca:10"),
+    "pca:5": dict(subspace="pca:5"),
+    "readout": dict(subspace="readout"),
+    "random:10": dict(subspace="random:10"),
+    "ideal": dict(subspace="none", init="ideal"),
+    "hybrid": dict(subspace="pca:5", init="ideal"),
+}
 """The rows of the subspace section: the first five from prior draws (``--init prior``), the
 last two from ideal-model backprop chosen on the chip (``--init ideal``)."""
 
@@ -319,20 +413,31 @@ def subspaces(args):
     from limprob.inference.training import train
 
     known = {f.name for f in fields(TrainConfig)}
-    print(f"subspaces, strength 1, 4 chains x ({args.subspace_tune} tune + "
-          f"{args.subspace_draws} draws); ESS per 10,000 queries of the sampling phase")
-    print(f"{'data set':10s} {'row':10s} {'accuracy':>8s} {'ESS/10k':>8s} {'ESS':>7s} "
-          f"{'queries':>8s} {'R-hat':>6s} {'full-space ESS':>15s} {'seconds':>8s}")
+    print(
+        f"subspaces, strength 1, 4 chains x ({args.subspace_tune} tune + "
+        f"{args.subspace_draws} draws); ESS per 10,000 queries of the sampling phase"
+    )
+    print(
+        f"{'data set':10s} {'row':10s} {'accuracy':>8s} {'ESS/10k':>8s} {'ESS':>7s} "
+        f"{'queries':>8s} {'R-hat':>6s} {'full-space ESS':>15s} {'seconds':>8s}"
+    )
     for dataset in args.datasets:
         table = load_dataset(dataset, seed=0)
         for row in args.subspace_rows:
             if not set(SUBSPACE_ROWS[row]) <= known:
-                print(f"{dataset:10s} {row:10s} skipped: the training configuration has no "
-                      f"{', '.join(sorted(set(SUBSPACE_ROWS[row]) - known))}")
+                print(
+                    f"{dataset:10s} {row:10s} skipped: the training configuration has no "
+                    f"{', '.join(sorted(set(SUBSPACE_ROWS[row]) - known))}"
+                )
                 continue
-            config = TrainConfig.for_dataset(dataset, chains=4, tune=args.subspace_tune,
-                                             draws=args.subspace_draws, predictive_draws=100,
-                                             **{"init": "prior", **SUBSPACE_ROWS[row]})
+            config = TrainConfig.for_dataset(
+                dataset,
+                chains=4,
+                tune=args.subspace_tune,
+                draws=args.subspace_draws,
+                predictive_draws=100,
+                **{"init": "prior", **SUBSPACE_ROWS[row]},
+            )
             started = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore")
@@ -340,10 +445,13 @@ def subspaces(args):
             queries = attrs.get("subspace_chip_queries", config.chains * config.draws)
             ess_bulk = attrs["ess_bulk_log_likelihood"]
             full = attrs.get("full_space_ess_bulk_log_likelihood", np.nan)
-            print(f"{dataset:10s} {row:10s} {attrs['test_accuracy_predictive']:8.3f} "
-                  f"{ess_bulk * 10000 / queries:8.1f} {ess_bulk:7.1f} {queries:8d} "
-                  f"{attrs['rhat_log_likelihood']:6.3f} {full:15.1f} "
-                  f"{time.perf_counter() - started:8.0f}", flush=True)
+            print(
+                f"{dataset:10s} {row:10s} {attrs['test_accuracy_predictive']:8.3f} "
+                f"{ess_bulk * 10000 / queries:8.1f} {ess_bulk:7.1f} {queries:8d} "
+                f"{attrs['rhat_log_likelihood']:6.3f} {full:15.1f} "
+                f"{time.perf_counter() - started:8.0f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -40,8 +40,16 @@ def main():
     features = load_wisconsin()["features"].values
     x = (features - features.min(0)) / (features.max(0) - features.min(0))
     rng = np.random.default_rng(0)
-    args = (x, rng.normal(0, 1, (30, H)), rng.normal(0, 1, (H, 2)), np.full(H, 0.9),
-            np.ones(H), np.full(2, 0.9), np.ones(2), T)
+    args = (
+        x,
+        rng.normal(0, 1, (30, H)),
+        rng.normal(0, 1, (H, 2)),
+        np.full(H, 0.9),
+        np.ones(H),
+        np.full(2, 0.9),
+        np.ones(2),
+        T,
+    )
     assert np.array_equal(lif_counts(*args), lif_counts_numpy(*args))
     fast, slow = [], []
     for _ in range(rounds):
@@ -49,8 +57,10 @@ def main():
         slow.append(rate(lif_counts_numpy, args, seconds))
     fast, slow = float(np.median(fast)), float(np.median(slow))
     flops = flops_per_run(x.shape[0], 30, H, 2, T)
-    print(f"network 30-{H}-2, T = {T}, batch {x.shape[0]}, float64; median of {rounds} "
-          f"interleaved rounds of {seconds:g} s")
+    print(
+        f"network 30-{H}-2, T = {T}, batch {x.shape[0]}, float64; median of {rounds} "
+        f"interleaved rounds of {seconds:g} s"
+    )
     print(f"numba kernel (limprob.snn.lif_counts): {fast:9.1f} evaluations/s")
     print(f"vectorised numpy (lif_counts_numpy):   {slow:9.1f} evaluations/s")
     print(f"ratio numba / numpy:                   {fast / slow:9.2f}x")
@@ -63,9 +73,11 @@ def main():
         noisy.append(rate(noisy_lif_counts, noisy_args, seconds))
     quiet, noisy = float(np.median(quiet)), float(np.median(noisy))
     normals = x.shape[0] * (H + 2) * T
-    print(f"with membrane noise 0.1 (noisy_lif_counts): {noisy:9.1f} evaluations/s, "
-          f"{quiet / noisy:.1f}x slower than without ({quiet:.1f}/s); "
-          f"{normals:,} normals per evaluation")
+    print(
+        f"with membrane noise 0.1 (noisy_lif_counts): {noisy:9.1f} evaluations/s, "
+        f"{quiet / noisy:.1f}x slower than without ({quiet:.1f}/s); "
+        f"{normals:,} normals per evaluation"
+    )
 
 
 if __name__ == "__main__":

@@ -24,14 +24,15 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args(argv)
     grid = Grid(strengths=(0.0, 2.0), seeds=tuple(range(args.seeds)), train_fractions=(1.0,))
-    print(f"grid: {len(grid.cells())} cells ({', '.join(grid.methods)} x strengths "
-          f"{grid.strengths} x {args.seeds} seeds)")
+    print(
+        f"grid: {len(grid.cells())} cells ({', '.join(grid.methods)} x strengths "
+        f"{grid.strengths} x {args.seeds} seeds)"
+    )
     times = {}
     for workers in args.workers:
         with tempfile.TemporaryDirectory() as folder:
             started = time.perf_counter()
-            run_study(grid, SETTINGS, Path(folder) / "study.nc", workers=workers,
-                      progressbar=False)
+            run_study(grid, SETTINGS, Path(folder) / "study.nc", workers=workers, progressbar=False)
             times[workers] = time.perf_counter() - started
         print(f"{workers} worker(s): {times[workers]:.1f} s", flush=True)
     first = args.workers[0]

@@ -36,8 +36,11 @@ def is_public(obj: griffe.Object) -> bool:
     if any(part.startswith("_") for part in obj.path.split(".")):
         return False
     parent = obj.parent
-    if (isinstance(parent, griffe.Module) and parent.exports is not None
-            and not isinstance(obj, griffe.Module)):
+    if (
+        isinstance(parent, griffe.Module)
+        and parent.exports is not None
+        and not isinstance(obj, griffe.Module)
+    ):
         return obj.name in {str(name) for name in parent.exports}
     return True
 
@@ -75,30 +78,40 @@ def undocumented(package: griffe.Module) -> list[str]:
     for obj in public_objects(package):
         if obj.docstring is None or not obj.docstring.value.strip():
             where = Path(obj.filepath).relative_to(ROOT) if obj.filepath else "?"
-            missing.append(f"{where}:{obj.lineno or 1}: {obj.kind.value} {obj.path} "
-                           "has no docstring")
+            missing.append(
+                f"{where}:{obj.lineno or 1}: {obj.kind.value} {obj.path} has no docstring"
+            )
     return missing
 
 
 def unreferenced(package: griffe.Module) -> list[str]:
     """Public modules that no ``::: name`` line of the reference pages shows."""
-    shown = {name for page in sorted(REFERENCE.glob("*.md"))
-             for name in DIRECTIVE.findall(page.read_text())}
-    return [f"module {obj.path} is on no page of docs/reference/: add '::: {obj.path}'"
-            for obj in public_objects(package)
-            if isinstance(obj, griffe.Module) and obj.path not in shown]
+    shown = {
+        name
+        for page in sorted(REFERENCE.glob("*.md"))
+        for name in DIRECTIVE.findall(page.read_text())
+    }
+    return [
+        f"module {obj.path} is on no page of docs/reference/: add '::: {obj.path}'"
+        for obj in public_objects(package)
+        if isinstance(obj, griffe.Module) and obj.path not in shown
+    ]
 
 
 def main() -> int:
     """Print every problem found; 1 if there is any."""
-    package = griffe.load(PACKAGE, search_paths=[ROOT],
-                          extensions=griffe.load_extensions(LimprobDocs))
+    package = griffe.load(
+        PACKAGE, search_paths=[ROOT], extensions=griffe.load_extensions(LimprobDocs)
+    )
     problems = undocumented(package) + unreferenced(package)
     for line in problems:
         print(line)
     if problems:
-        print(f"{len(problems)} problem(s): every public name of {PACKAGE} needs a docstring "
-              "and every public module a line in docs/reference/", file=sys.stderr)
+        print(
+            f"{len(problems)} problem(s): every public name of {PACKAGE} needs a docstring "
+            "and every public module a line in docs/reference/",
+            file=sys.stderr,
+        )
     return 1 if problems else 0
 
 

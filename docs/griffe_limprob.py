@@ -14,8 +14,10 @@ from typing import Any
 
 import griffe
 
-ROLE = re.compile(r":(?:py:)?(?:func|meth|class|mod|data|attr|obj|exc|const|math|ref|term)"
-                  r":`~?([^`]+)`")
+ROLE = re.compile(
+    r":(?:py:)?(?:func|meth|class|mod|data|attr|obj|exc|const|math|ref|term)"
+    r":`~?([^`]+)`"
+)
 MATH = re.compile(r"^(?P<indent>[ \t]*)\.\. math::[ \t]*(?P<first>.*)$")
 
 
@@ -39,8 +41,10 @@ def markdown_of_sections(text: str) -> str:
                     out[-1] += " " + line.strip()
                 else:
                     name, _, description = line.strip().partition(" : ")
-                    out.append(f"{' ' * indent}- `{name.strip()}`"
-                               + (f": {description.strip()}" if description else ":"))
+                    out.append(
+                        f"{' ' * indent}- `{name.strip()}`"
+                        + (f": {description.strip()}" if description else ":")
+                    )
                 i += 1
             continue
         out.append(lines[i])
@@ -57,8 +61,10 @@ def escape_stars(text: str) -> str:
     lines = []
     for line in text.splitlines():
         if not line.startswith("    "):  # an indented code block stays as it is
-            line = "".join(part if part.startswith("`") else part.replace("W*", "W\\*")
-                           for part in CODE_SPAN.split(line))
+            line = "".join(
+                part if part.startswith("`") else part.replace("W*", "W\\*")
+                for part in CODE_SPAN.split(line)
+            )
         lines.append(line)
     return "\n".join(lines)
 
@@ -67,10 +73,12 @@ def markdown_of_roles(text: str) -> str:
     """``text`` with every Sphinx role written as a code span of its target (the last
     component where the target starts with ``~``, as Sphinx shows it) and every
     ``.. math::`` block fenced."""
+
     def role(match: re.Match) -> str:
         target = match.group(1)
-        shown = target.rsplit(".", 1)[-1] if match.group(0).split("`", 1)[1].startswith("~") \
-            else target
+        shown = (
+            target.rsplit(".", 1)[-1] if match.group(0).split("`", 1)[1].startswith("~") else target
+        )
         return f"`{shown}`"
 
     lines, out, i = text.splitlines(), [], 0
@@ -83,12 +91,18 @@ def markdown_of_roles(text: str) -> str:
         indent = found["indent"]
         body = [found["first"]] if found["first"].strip() else []
         i += 1
-        while i < len(lines) and (not lines[i].strip() or
-                                  len(lines[i]) - len(lines[i].lstrip()) > len(indent)):
+        while i < len(lines) and (
+            not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) > len(indent)
+        ):
             body.append(lines[i].strip())
             i += 1
-        out += ["", f"{indent}```", *(f"{indent}{line}" for line in body if line),
-                f"{indent}```", ""]
+        out += [
+            "",
+            f"{indent}```",
+            *(f"{indent}{line}" for line in body if line),
+            f"{indent}```",
+            "",
+        ]
     return ROLE.sub(role, "\n".join(out))
 
 
@@ -98,6 +112,6 @@ class LimprobDocs(griffe.Extension):
     def on_instance(self, *, obj: griffe.Object, **kwargs: Any) -> None:
         """Rewrite the docstring of each object as it is loaded."""
         if obj.docstring is not None:
-            obj.docstring.value = escape_stars(markdown_of_sections(markdown_of_roles(
-                obj.docstring.value)))
-
+            obj.docstring.value = escape_stars(
+                markdown_of_sections(markdown_of_roles(obj.docstring.value))
+            )

@@ -64,8 +64,13 @@ YINYANG_CLASSES = ("yin", "yang", "dot")
 """The original's class names for the labels 0, 1, 2."""
 
 
-def _table(features: np.ndarray, labels: np.ndarray, feature_names: Sequence[str],
-           class_names: Sequence[str], name: str) -> xr.Dataset:
+def _table(
+    features: np.ndarray,
+    labels: np.ndarray,
+    feature_names: Sequence[str],
+    class_names: Sequence[str],
+    name: str,
+) -> xr.Dataset:
     return xr.Dataset(
         {
             "features": (("obs", "feature"), features),
@@ -92,9 +97,7 @@ def check_table(table: xr.Dataset, n_features: int | None = None) -> xr.Dataset:
     if features.ndim != 2 or features.shape[0] == 0 or features.shape[1] == 0:
         raise LimprobError(f"{source}: expected a non-empty table of samples x features")
     if n_features is not None and features.shape[1] != n_features:
-        raise LimprobError(
-            f"{source}: has {features.shape[1]} features, expected {n_features}"
-        )
+        raise LimprobError(f"{source}: has {features.shape[1]} features, expected {n_features}")
     bad = ~np.isfinite(features)
     if bad.any():
         row, col = np.argwhere(bad)[0]
@@ -113,7 +116,8 @@ def check_table(table: xr.Dataset, n_features: int | None = None) -> xr.Dataset:
     n_classes = table.sizes["class"]
     if not np.issubdtype(labels.dtype, np.integer):
         if labels.dtype.kind != "f" or not (
-                np.all(np.isfinite(labels)) and np.all(labels == np.round(labels))):
+            np.all(np.isfinite(labels)) and np.all(labels == np.round(labels))
+        ):
             raise LimprobError(f"{source}: labels must be integer class indices")
         labels = labels.astype(np.int64)
     outside = (labels < 0) | (labels >= n_classes)
@@ -129,8 +133,9 @@ def check_table(table: xr.Dataset, n_features: int | None = None) -> xr.Dataset:
     return table.assign(labels=("obs", labels.astype(np.int64)))
 
 
-def _sklearn_table(load: Callable[[], Any], name: str,
-                   class_names: Sequence[str] | None = None) -> xr.Dataset:
+def _sklearn_table(
+    load: Callable[[], Any], name: str, class_names: Sequence[str] | None = None
+) -> xr.Dataset:
     """A table from one of scikit-learn's bundled sets; classes named by its ``target_names``
     unless ``class_names`` is given."""
     bunch = load()
@@ -184,8 +189,11 @@ def yinyang_class(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     big, small = YINYANG_R_BIG, YINYANG_R_SMALL
     d_right = np.sqrt((x - 1.5 * big) ** 2 + (y - big) ** 2)
     d_left = np.sqrt((x - 0.5 * big) ** 2 + (y - big) ** 2)
-    one = ((d_right <= small) | ((d_left > small) & (d_left <= 0.5 * big))
-           | ((y > big) & (d_right > 0.5 * big)))
+    one = (
+        (d_right <= small)
+        | ((d_left > small) & (d_left <= 0.5 * big))
+        | ((y > big) & (d_right > 0.5 * big))
+    )
     dot = (d_right < small) | (d_left < small)
     return np.where(dot, 2, one.astype(np.int64))
 
@@ -227,8 +235,13 @@ def load_yinyang(seed: int = 0, n_train: int = 5000, n_test: int = 1000) -> xr.D
     n_test = positive_integer("test size", n_test)
     points, labels = yinyang_points(n_train + n_test, np.random.default_rng(seed))
     x, y = points[:, 0], points[:, 1]
-    table = _table(np.column_stack([x, y, 1.0 - x, 1.0 - y]), labels,
-                   ("x", "y", "1-x", "1-y"), YINYANG_CLASSES, "yinyang")
+    table = _table(
+        np.column_stack([x, y, 1.0 - x, 1.0 - y]),
+        labels,
+        ("x", "y", "1-x", "1-y"),
+        YINYANG_CLASSES,
+        "yinyang",
+    )
     table.attrs["test_size"] = n_test
     return check_table(table)
 
@@ -236,8 +249,12 @@ def load_yinyang(seed: int = 0, n_train: int = 5000, n_test: int = 1000) -> xr.D
 def load_dataset(name: str, seed: int = 0) -> xr.Dataset:
     """The built-in table ``name`` (one of :data:`DATASETS`); ``seed`` matters only for the
     generated ``yinyang``."""
-    loaders = {"wisconsin": load_wisconsin, "yinyang": lambda: load_yinyang(seed),
-               "digits": load_digits, "wine": load_wine}
+    loaders = {
+        "wisconsin": load_wisconsin,
+        "yinyang": lambda: load_yinyang(seed),
+        "digits": load_digits,
+        "wine": load_wine,
+    }
     if name not in loaders:
         raise LimprobError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
     return loaders[name]()
@@ -277,33 +294,40 @@ def _load_csv(path: Path, max_memory: float | None = None) -> xr.Dataset:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             first = handle.readline(MAX_HEADER_BYTES + 1)
             if len(first) > MAX_HEADER_BYTES:
-                raise LimprobError(f"{path}: the header line is longer than "
-                                   f"{MAX_HEADER_BYTES:,} characters; a table has at most "
-                                   f"{MAX_COLUMNS:,} columns")
+                raise LimprobError(
+                    f"{path}: the header line is longer than "
+                    f"{MAX_HEADER_BYTES:,} characters; a table has at most "
+                    f"{MAX_COLUMNS:,} columns"
+                )
             header = next(csv.reader([first]), None)
             if header is None:
                 raise LimprobError(f"{path}: the file is empty")
             names, label_col = _csv_header(path, header)
             from limprob.validation import check_memory  # the header first: it is quick
 
-            check_memory(CSV_BYTES_PER_BYTE * path.stat().st_size,
-                         f"{path}: reading this table", max_memory)
+            check_memory(
+                CSV_BYTES_PER_BYTE * path.stat().st_size, f"{path}: reading this table", max_memory
+            )
             values, n_rows = array("d"), 0
             for line, row in enumerate(csv.reader(handle), start=2):
                 if not row:
                     continue
                 if len(row) != len(header):
-                    raise LimprobError(f"{path}: line {line} has {len(row) - 1} features, "
-                                       f"expected {len(names)}")
+                    raise LimprobError(
+                        f"{path}: line {line} has {len(row) - 1} features, expected {len(names)}"
+                    )
                 try:
                     values.extend(float(v) for v in row)
                 except ValueError:
-                    raise LimprobError(f"{path}: line {line} holds a value that is not a "
-                                       "number") from None
+                    raise LimprobError(
+                        f"{path}: line {line} holds a value that is not a number"
+                    ) from None
                 n_rows += 1
     except UnicodeDecodeError as error:
-        raise LimprobError(f"{path}: not UTF-8 text (byte {error.start} is "
-                           f"0x{error.object[error.start]:02x}); save the CSV as UTF-8") from None
+        raise LimprobError(
+            f"{path}: not UTF-8 text (byte {error.start} is "
+            f"0x{error.object[error.start]:02x}); save the CSV as UTF-8"
+        ) from None
     except csv.Error as error:
         raise LimprobError(f"{path}: not a readable CSV ({error})") from None
     table = np.frombuffer(values, dtype=np.float64).reshape(n_rows, len(header))
@@ -317,13 +341,14 @@ def _csv_header(path: Path, header: list[str]) -> tuple[list[str], int]:
     :data:`MAX_COLUMNS` distinct names (counted in one pass), one of them ``label``."""
     header = [name.strip() for name in header]
     if len(header) > MAX_COLUMNS:
-        raise LimprobError(f"{path}: {len(header):,} columns; a table has at most "
-                           f"{MAX_COLUMNS:,}")
+        raise LimprobError(f"{path}: {len(header):,} columns; a table has at most {MAX_COLUMNS:,}")
     counts = Counter(header)
     repeated = sorted(name for name, n in counts.items() if n > 1)
     if repeated:
-        raise LimprobError(f"{path}: the column name(s) {', '.join(map(repr, repeated[:5]))} "
-                           "repeat (a second 'label' would leak the labels into the features)")
+        raise LimprobError(
+            f"{path}: the column name(s) {', '.join(map(repr, repeated[:5]))} "
+            "repeat (a second 'label' would leak the labels into the features)"
+        )
     if "label" not in counts:
         raise LimprobError(f"{path}: no column named 'label' in the header")
     label_col = header.index("label")
@@ -337,19 +362,20 @@ def _load_netcdf(path: Path, max_memory: float | None = None) -> xr.Dataset:
     if "features" not in raw or "labels" not in raw:
         raise LimprobError(f"{path}: needs variables 'features' (obs, feature) and 'labels' (obs)")
     if raw["features"].ndim != 2 or "obs" not in raw["features"].dims:
-        raise LimprobError(f"{path}: 'features' must have dims (obs, feature), "
-                           f"not {raw['features'].dims}")
+        raise LimprobError(
+            f"{path}: 'features' must have dims (obs, feature), not {raw['features'].dims}"
+        )
     if raw["labels"].dims != ("obs",):
         raise LimprobError(f"{path}: 'labels' must have the one dim obs, not {raw['labels'].dims}")
     if raw["features"].dtype.kind not in "iuf":
         raise LimprobError(f"{path}: 'features' must be numbers, not {raw['features'].dtype}")
     features = raw["features"].transpose("obs", ...).values
     if features.shape[1] + 1 > MAX_COLUMNS:
-        raise LimprobError(f"{path}: {features.shape[1]:,} features; a table has at most "
-                           f"{MAX_COLUMNS - 1:,}")
+        raise LimprobError(
+            f"{path}: {features.shape[1]:,} features; a table has at most {MAX_COLUMNS - 1:,}"
+        )
     feature_dim = raw["features"].transpose("obs", ...).dims[1]
-    names = (raw[feature_dim].values if feature_dim in raw.coords
-             else range(features.shape[1]))
+    names = raw[feature_dim].values if feature_dim in raw.coords else range(features.shape[1])
     labels = raw["labels"].values
     classes = raw["class"].values if "class" in raw.coords else _class_names(labels, path)
     if len(names) != features.shape[1] or np.ndim(classes) != 1:
@@ -361,8 +387,7 @@ def _load_netcdf(path: Path, max_memory: float | None = None) -> xr.Dataset:
     return _table(features.astype(np.float64), labels, feature_names, class_names, str(path))
 
 
-def load_table(path: str | Path | None = None, *, max_memory: float | None = None
-               ) -> xr.Dataset:
+def load_table(path: str | Path | None = None, *, max_memory: float | None = None) -> xr.Dataset:
     """Load and check a table: the Wisconsin set when ``path`` is None, else a CSV or NetCDF
     whose classes (one output neuron each) are its ``class`` coordinate or, without one, the
     label values 0 .. K - 1. The memory reading it takes is estimated from the file's size
@@ -429,15 +454,25 @@ def split(
             table["obs"].values, test_size=test_fraction, stratify=labels, random_state=seed
         )
     except ValueError as error:
-        raise LimprobError(f"{source}: cannot split {labels.size} samples of "
-                           f"{np.count_nonzero(counts)} classes into train and test "
-                           f"({error})") from None
+        raise LimprobError(
+            f"{source}: cannot split {labels.size} samples of "
+            f"{np.count_nonzero(counts)} classes into train and test "
+            f"({error})"
+        ) from None
     train, test = table.sel(obs=np.sort(train_obs)), table.sel(obs=np.sort(test_obs))
     scaler = MinMaxScaler().fit(train["features"].values)
-    train = train.copy(data={"features": scaler.transform(train["features"].values),
-                             "labels": train["labels"].values})
-    test = test.copy(data={"features": scaler.transform(test["features"].values),
-                           "labels": test["labels"].values})
+    train = train.copy(
+        data={
+            "features": scaler.transform(train["features"].values),
+            "labels": train["labels"].values,
+        }
+    )
+    test = test.copy(
+        data={
+            "features": scaler.transform(test["features"].values),
+            "labels": test["labels"].values,
+        }
+    )
     if train_fraction < 1.0:
         train = subsample(train, train_fraction, seed)
     return Split(train=train, test=test)

@@ -20,8 +20,12 @@ from limprob.inference.evaluation import accuracy, evaluate_weights, posterior_m
 from limprob.inference.training import TrainConfig, simulated_chip, train_on_chip
 from limprob.io import save_trace
 
-SAMPLER_NAMES = {"pcn": "preconditioned Crank-Nicolson", "slice": "elliptical slice",
-                 "demcz": "DE-MCz", "blocked": "blocked random-walk Metropolis"}
+SAMPLER_NAMES = {
+    "pcn": "preconditioned Crank-Nicolson",
+    "slice": "elliptical slice",
+    "demcz": "DE-MCz",
+    "blocked": "blocked random-walk Metropolis",
+}
 DEMO_CONFIG = TrainConfig(strength=1.0, chip_seed=0, draws=2000, tune=3000, chains=2, seed=0)
 OUT = Path("runs/demo.nc")
 
@@ -33,10 +37,12 @@ def main() -> None:
     table = load_table()
     data = split(table, seed=config.seed)
     chip = simulated_chip(config, table)
-    print(f"Training a {chip.n_inputs}-{config.hidden}-{chip.n_outputs} SNN by MCMC "
-          f"({SAMPLER_NAMES[config.sampler]}, {config.blocks} blocks) on {chip!r}: "
-          f"{config.chains} chains x ({config.tune} tuning + {config.draws}) steps, one chip "
-          f"query per evaluation.")
+    print(
+        f"Training a {chip.n_inputs}-{config.hidden}-{chip.n_outputs} SNN by MCMC "
+        f"({SAMPLER_NAMES[config.sampler]}, {config.blocks} blocks) on {chip!r}: "
+        f"{config.chains} chains x ({config.tune} tuning + {config.draws}) steps, one chip "
+        f"query per evaluation."
+    )
     started = time.perf_counter()
     tree = train_on_chip(chip, data, config)
     seconds = time.perf_counter() - started
@@ -48,30 +54,39 @@ def main() -> None:
     print(f"\nTrained in {seconds:.1f} s with {tree.attrs['training_chip_queries']} chip queries.")
     print(f"Test accuracy ({data.test.sizes['obs']} samples)      on this chip   on the ideal chip")
     print(f"  posterior predictive average       {tree.attrs['test_accuracy_predictive']:10.3f}")
-    print(f"  posterior-mean weights W*          "
-          f"{tree.attrs['test_accuracy_posterior_mean']:10.3f}   {accuracy(ideal, labels):10.3f}")
-    print("The gap between the columns is the training adapting to this chip's hidden "
-          "distortion.")
+    print(
+        f"  posterior-mean weights W*          "
+        f"{tree.attrs['test_accuracy_posterior_mean']:10.3f}   {accuracy(ideal, labels):10.3f}"
+    )
+    print("The gap between the columns is the training adapting to this chip's hidden distortion.")
     print(f"Convergence in function space: {tree.attrs['convergence_verdict']}")
 
-    print("\nThe baseline: surrogate-gradient backprop through the same network "
-          "(compiles once, then a few seconds).")
-    for method, name in (("backprop", "backprop on the ideal model"),
-                         ("in_the_loop_backprop", "in-the-loop backprop")):
+    print(
+        "\nThe baseline: surrogate-gradient backprop through the same network "
+        "(compiles once, then a few seconds)."
+    )
+    for method, name in (
+        ("backprop", "backprop on the ideal model"),
+        ("in_the_loop_backprop", "in-the-loop backprop"),
+    ):
         run = train_backprop(chip, data, BackpropConfig(seed=config.seed), method).attrs
-        print(f"  {name:34s} {run['test_accuracy']:10.3f}   "
-              f"({run['training_chip_queries']} training chip queries)")
+        print(
+            f"  {name:34s} {run['test_accuracy']:10.3f}   "
+            f"({run['training_chip_queries']} training chip queries)"
+        )
 
     OUT.parent.mkdir(exist_ok=True)
     save_trace(tree, OUT)
-    print(f"\nWrote {OUT}. Open it with ArviZ:\n"
-          f"    import arviz as az\n"
-          f"    tree = az.from_netcdf('{OUT}')\n"
-          f"    az.summary(tree, var_names=['W_out'])\n"
-          f"    from limprob.inference.loo import robust_loo; robust_loo(tree)\n"
-          f"or: limprob evaluate {OUT}; limprob summary {OUT} --var-names W_out\n"
-          f"Other tasks: limprob train --dataset yinyang|digits|wine (three to ten classes; "
-          f"docs/datasets.md).")
+    print(
+        f"\nWrote {OUT}. Open it with ArviZ:\n"
+        f"    import arviz as az\n"
+        f"    tree = az.from_netcdf('{OUT}')\n"
+        f"    az.summary(tree, var_names=['W_out'])\n"
+        f"    from limprob.inference.loo import robust_loo; robust_loo(tree)\n"
+        f"or: limprob evaluate {OUT}; limprob summary {OUT} --var-names W_out\n"
+        f"Other tasks: limprob train --dataset yinyang|digits|wine (three to ten classes; "
+        f"docs/datasets.md)."
+    )
 
 
 if __name__ == "__main__":

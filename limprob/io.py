@@ -35,18 +35,19 @@ def check_output_path(path: str | Path) -> Path:
     try:
         parent_is_dir, is_dir = path.parent.is_dir(), path.is_dir()
     except OSError as error:
-        raise LimprobError(f"{_short(str(path))}: not a usable path "
-                           f"({error.strerror or type(error).__name__})") from None
+        raise LimprobError(
+            f"{_short(str(path))}: not a usable path ({error.strerror or type(error).__name__})"
+        ) from None
     if not parent_is_dir:
         raise LimprobError(f"{path}: the folder {path.parent} does not exist")
     if is_dir:
         raise LimprobError(f"{path}: is a folder, not a file name")
     try:
-        handle, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".check",
-                                         dir=path.parent)
+        handle, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".check", dir=path.parent)
     except OSError as error:
-        raise LimprobError(f"{path}: cannot write in {path.parent} "
-                           f"({error.strerror or type(error).__name__})") from None
+        raise LimprobError(
+            f"{path}: cannot write in {path.parent} ({error.strerror or type(error).__name__})"
+        ) from None
     try:
         os.close(handle)
     finally:
@@ -79,12 +80,15 @@ def refuse_overwriting_inputs(outputs: dict, inputs: dict) -> None:
     for index, (name, output) in enumerate(given_outputs):
         for other, path in given_inputs:
             if _same_file(output, path):
-                raise LimprobError(f"{output}: {name} is the input {other} ({path}); writing it "
-                                   "would destroy the input, choose another output")
-        for other, path in given_outputs[index + 1:]:
+                raise LimprobError(
+                    f"{output}: {name} is the input {other} ({path}); writing it "
+                    "would destroy the input, choose another output"
+                )
+        for other, path in given_outputs[index + 1 :]:
             if _same_file(output, path):
-                raise LimprobError(f"{output}: {name} and {other} name the same path; choose "
-                                   "two different outputs")
+                raise LimprobError(
+                    f"{output}: {name} and {other} name the same path; choose two different outputs"
+                )
 
 
 BESIDE_BYTES = 16
@@ -105,10 +109,12 @@ def check_path_name(path: str | Path, what: str = "file") -> Path:
         limit = 255
     length = len(os.fsencode(path.name))
     if length + BESIDE_BYTES > limit:
-        raise LimprobError(f"{_short(str(path))}: a name of {length} bytes; limprob needs "
-                           f"{BESIDE_BYTES} more beside it (temporary and lock files) and this "
-                           f"file system holds {limit}: choose a name of at most "
-                           f"{limit - BESIDE_BYTES} bytes")
+        raise LimprobError(
+            f"{_short(str(path))}: a name of {length} bytes; limprob needs "
+            f"{BESIDE_BYTES} more beside it (temporary and lock files) and this "
+            f"file system holds {limit}: choose a name of at most "
+            f"{limit - BESIDE_BYTES} bytes"
+        )
     return path
 
 
@@ -151,17 +157,23 @@ def exclusive(path: str | Path, *, wait: bool = False) -> Iterator[Path]:
     lock_file = lock_path(check_path_name(path))
     if lock_file.is_symlink() or (lock_file.exists() and not lock_file.is_file()):
         kind = "a symbolic link" if lock_file.is_symlink() else "not a file"
-        raise LimprobError(f"{lock_file}: the lock file of {path} is {kind}; remove it if no "
-                           "limprob run is writing there")
+        raise LimprobError(
+            f"{lock_file}: the lock file of {path} is {kind}; remove it if no "
+            "limprob run is writing there"
+        )
     lock = FileLock(lock_file, timeout=-1 if wait else 0)
     try:
         lock.acquire()
     except Timeout:
-        raise LimprobError(f"{path}: another limprob run is writing it (it holds {lock_file}); "
-                           "wait for it to finish or choose another output") from None
+        raise LimprobError(
+            f"{path}: another limprob run is writing it (it holds {lock_file}); "
+            "wait for it to finish or choose another output"
+        ) from None
     except OSError as error:
-        raise LimprobError(f"{lock_file}: cannot take the lock of {path} "
-                           f"({error.strerror or type(error).__name__})") from None
+        raise LimprobError(
+            f"{lock_file}: cannot take the lock of {path} "
+            f"({error.strerror or type(error).__name__})"
+        ) from None
     try:
         yield lock_file
     finally:
@@ -176,22 +188,27 @@ COMPRESSION = {"zlib": True, "complevel": 4}
 
 def compressed(dataset: xr.Dataset) -> dict:
     """The NetCDF encoding that compresses every numeric variable of ``dataset``."""
-    return {name: dict(COMPRESSION) for name, variable in dataset.data_vars.items()
-            if variable.dtype.kind in "fiub"}
+    return {
+        name: dict(COMPRESSION)
+        for name, variable in dataset.data_vars.items()
+        if variable.dtype.kind in "fiub"
+    }
 
 
 def save_trace(tree: xr.DataTree, path: str | Path) -> Path:
     """Write ``tree`` to ``path`` as compressed NetCDF-4, atomically."""
     encoding = {node.path: compressed(node.to_dataset()) for node in tree.subtree}
-    return write_atomically(check_output_path(path),
-                            lambda name: tree.to_netcdf(name, engine=ENGINE, encoding=encoding))
+    return write_atomically(
+        check_output_path(path), lambda name: tree.to_netcdf(name, engine=ENGINE, encoding=encoding)
+    )
 
 
 def save_dataset(dataset: xr.Dataset, path: str | Path) -> Path:
     """Write ``dataset`` to ``path`` as compressed NetCDF-4, atomically."""
-    return write_atomically(check_output_path(path),
-                            lambda name: dataset.to_netcdf(name, engine=ENGINE,
-                                                           encoding=compressed(dataset)))
+    return write_atomically(
+        check_output_path(path),
+        lambda name: dataset.to_netcdf(name, engine=ENGINE, encoding=compressed(dataset)),
+    )
 
 
 def check_input_file(path: str | Path, what: str = "file") -> Path:
@@ -207,8 +224,9 @@ def check_input_file(path: str | Path, what: str = "file") -> Path:
     except FileNotFoundError:
         raise LimprobError(f"{path}: no such {what}") from None
     except OSError as error:
-        raise LimprobError(f"{_short(text)}: cannot read it "
-                           f"({error.strerror or type(error).__name__})") from None
+        raise LimprobError(
+            f"{_short(text)}: cannot read it ({error.strerror or type(error).__name__})"
+        ) from None
     if stat.S_ISDIR(status.st_mode):
         raise LimprobError(f"{path}: is a folder, not a {what}")
     if not stat.S_ISREG(status.st_mode):
@@ -220,7 +238,7 @@ def check_input_file(path: str | Path, what: str = "file") -> Path:
 
 def _short(text: str, width: int = 80) -> str:
     """A path as an error line shows it: at most ``width`` characters."""
-    return text if len(text) <= width else f"{text[:width // 2]}...{text[-width // 2:]}"
+    return text if len(text) <= width else f"{text[: width // 2]}...{text[-width // 2 :]}"
 
 
 @contextmanager
@@ -235,8 +253,7 @@ def quiet() -> Iterator[None]:
 def netcdf_bytes(node: xr.Dataset | xr.DataTree) -> int:
     """Bytes the variables of ``node`` (an opened, not yet loaded Dataset or DataTree) take
     once read: sum of size x item size, from the file's header (strings count 64 bytes)."""
-    datasets = ([n.to_dataset() for n in node.subtree] if isinstance(node, xr.DataTree)
-                else [node])
+    datasets = [n.to_dataset() for n in node.subtree] if isinstance(node, xr.DataTree) else [node]
     total = 0
     for dataset in datasets:
         for variable in dataset.variables.values():
@@ -246,13 +263,16 @@ def netcdf_bytes(node: xr.Dataset | xr.DataTree) -> int:
 
 
 @overload
-def read_netcdf(path: str | Path, what: str, *, tree: Literal[False] = False,
-                max_memory: float | None = None) -> xr.Dataset: ...
+def read_netcdf(
+    path: str | Path, what: str, *, tree: Literal[False] = False, max_memory: float | None = None
+) -> xr.Dataset: ...
 @overload
-def read_netcdf(path: str | Path, what: str, *, tree: Literal[True],
-                max_memory: float | None = None) -> xr.DataTree: ...
-def read_netcdf(path: str | Path, what: str, *, tree: bool = False,
-                max_memory: float | None = None) -> xr.Dataset | xr.DataTree:
+def read_netcdf(
+    path: str | Path, what: str, *, tree: Literal[True], max_memory: float | None = None
+) -> xr.DataTree: ...
+def read_netcdf(
+    path: str | Path, what: str, *, tree: bool = False, max_memory: float | None = None
+) -> xr.Dataset | xr.DataTree:
     """The NetCDF file at ``path`` (a Dataset, or with ``tree`` a DataTree), loaded into memory,
     or :class:`LimprobError` naming ``path``.
 
@@ -299,9 +319,13 @@ EVALUATE_ATTRIBUTES = (*TRACE_ATTRIBUTES, "evaluation_chip_queries")
 """Numeric attributes ``limprob evaluate`` reports."""
 
 
-def load_trace(path: str | Path, needs: set[str] | None = None, *,
-               attributes: tuple[str, ...] | None = None,
-               max_memory: float | None = None) -> xr.DataTree:
+def load_trace(
+    path: str | Path,
+    needs: set[str] | None = None,
+    *,
+    attributes: tuple[str, ...] | None = None,
+    max_memory: float | None = None,
+) -> xr.DataTree:
     """Read a limprob trace and check it (:func:`check_trace`); raise :class:`LimprobError`
     naming ``path`` and what is wrong if it is not one.
 
@@ -321,8 +345,9 @@ def load_trace(path: str | Path, needs: set[str] | None = None, *,
             reason = _reason(error, path)
             raise LimprobError(f"{path}: not a trace of a known layout ({reason})") from None
     if needs is None:
-        needs = ({"posterior", "sample_stats"} if tree.attrs.get("method", "mh") == "mh"
-                 else {"weights"}) | {"point_estimates", "predictions_constant_data"}
+        needs = (
+            {"posterior", "sample_stats"} if tree.attrs.get("method", "mh") == "mh" else {"weights"}
+        ) | {"point_estimates", "predictions_constant_data"}
         attributes = TRACE_ATTRIBUTES if attributes is None else attributes
     missing = set(needs) - set(tree.children)
     if missing:
@@ -335,8 +360,7 @@ FINITE_GROUPS = ("posterior", "weights", "point_estimates", "predictions")
 """Groups whose every number must be finite (weights and measured probabilities)."""
 
 
-def check_trace(tree: xr.DataTree, path: str | Path,
-                attributes: Iterable[str] = ()) -> xr.DataTree:
+def check_trace(tree: xr.DataTree, path: str | Path, attributes: Iterable[str] = ()) -> xr.DataTree:
     """Raise :class:`LimprobError` unless the groups limprob reads of ``tree`` hold what it
     computes from: numeric, finite weights and probabilities, probabilities in [0, 1] over a
     ``class`` dim, test labels that are class indices, no NaN log-likelihood, and each of
@@ -344,27 +368,31 @@ def check_trace(tree: xr.DataTree, path: str | Path,
     for name in attributes:
         value = tree.attrs.get(name)
         if not _finite_number(value):
-            raise LimprobError(f"{path}: the trace's attribute {name} is "
-                               f"{'missing' if value is None else repr(value)}, not a number")
+            raise LimprobError(
+                f"{path}: the trace's attribute {name} is "
+                f"{'missing' if value is None else repr(value)}, not a number"
+            )
     with quiet():
         for group in FINITE_GROUPS:
             if group not in tree.children:
                 continue
             for key, variable in tree[group].to_dataset().data_vars.items():
                 if variable.dtype.kind not in "biuf":
-                    raise LimprobError(f"{path}: {group}/{key} holds {variable.dtype}, "
-                                       "not numbers")
+                    raise LimprobError(f"{path}: {group}/{key} holds {variable.dtype}, not numbers")
                 if not np.all(np.isfinite(variable.values)):
                     raise LimprobError(f"{path}: {group}/{key} holds NaN or infinite values")
         for group in ("point_estimates", "predictions"):
             if group in tree.children and "probability" in tree[group].data_vars:
-                _check_probability(cast(xr.DataArray, tree[group]["probability"]),
-                                   f"{path}: {group}/probability")
+                _check_probability(
+                    cast(xr.DataArray, tree[group]["probability"]), f"{path}: {group}/probability"
+                )
         if "log_likelihood" in tree.children:
             for key, variable in tree["log_likelihood"].to_dataset().data_vars.items():
                 if variable.dtype.kind != "f" or np.any(np.isnan(variable.values)):
-                    raise LimprobError(f"{path}: log_likelihood/{key} is not a number "
-                                       "everywhere (NaN or not floating point)")
+                    raise LimprobError(
+                        f"{path}: log_likelihood/{key} is not a number "
+                        "everywhere (NaN or not floating point)"
+                    )
         if "predictions_constant_data" in tree.children:
             _check_labels(tree, path)
     return tree
@@ -392,12 +420,18 @@ def _check_labels(tree: xr.DataTree, path: str | Path) -> None:
     if "y" not in data.data_vars:
         raise LimprobError(f"{path}: predictions_constant_data lacks the test labels y")
     labels = cast(xr.DataArray, data["y"]).values
-    n_classes = (tree["point_estimates"].sizes.get("class")
-                 if "point_estimates" in tree.children else None)
-    if labels.dtype.kind not in "iu" or labels.ndim != 1 or (
-            n_classes is not None and np.any((labels < 0) | (labels >= n_classes))):
-        raise LimprobError(f"{path}: predictions_constant_data/y holds {labels.dtype} "
-                           f"values that are not class indices")
+    n_classes = (
+        tree["point_estimates"].sizes.get("class") if "point_estimates" in tree.children else None
+    )
+    if (
+        labels.dtype.kind not in "iu"
+        or labels.ndim != 1
+        or (n_classes is not None and np.any((labels < 0) | (labels >= n_classes)))
+    ):
+        raise LimprobError(
+            f"{path}: predictions_constant_data/y holds {labels.dtype} "
+            f"values that are not class indices"
+        )
     if "point_estimates" in tree.children:
         n_obs = tree["point_estimates"].sizes.get("obs")
         if n_obs != labels.size:
@@ -502,8 +536,9 @@ def cached_trace(name: str, inputs: dict, compute: Callable[[], xr.DataTree]) ->
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         encoding = {node.path: compressed(node.to_dataset()) for node in tree.subtree}
-        write_atomically(path, lambda temporary: tree.to_netcdf(temporary, engine=ENGINE,
-                                                                encoding=encoding))
+        write_atomically(
+            path, lambda temporary: tree.to_netcdf(temporary, engine=ENGINE, encoding=encoding)
+        )
     except OSError:  # a read-only or full disk costs the cache, not the result
         pass
     return tree

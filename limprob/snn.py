@@ -70,9 +70,14 @@ class Network:
         return self.reset == "zero"
 
 
-def lif_layer_step(v: np.ndarray, s: np.ndarray, current: ArrayOrFloat, beta: ArrayOrFloat,
-                   theta: ArrayOrFloat, reset_zero: bool = False
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def lif_layer_step(
+    v: np.ndarray,
+    s: np.ndarray,
+    current: ArrayOrFloat,
+    beta: ArrayOrFloat,
+    theta: ArrayOrFloat,
+    reset_zero: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
     """One time step of one LIF layer; returns the new potential and spikes.
 
     ``v[t] = beta v[t-1] + I[t] - theta s[t-1]`` (or ``beta (1 - s[t-1]) v[t-1] + I[t]`` with
@@ -86,10 +91,17 @@ def lif_layer_step(v: np.ndarray, s: np.ndarray, current: ArrayOrFloat, beta: Ar
     return v, (v > theta) * 1.0
 
 
-def lif_counts_numpy(x: np.ndarray, w_in: np.ndarray, w_out: np.ndarray,
-                     beta_hidden: ArrayOrFloat, theta_hidden: ArrayOrFloat,
-                     beta_output: ArrayOrFloat, theta_output: ArrayOrFloat, n_steps: int,
-                     reset_zero: bool = False) -> np.ndarray:
+def lif_counts_numpy(
+    x: np.ndarray,
+    w_in: np.ndarray,
+    w_out: np.ndarray,
+    beta_hidden: ArrayOrFloat,
+    theta_hidden: ArrayOrFloat,
+    beta_output: ArrayOrFloat,
+    theta_output: ArrayOrFloat,
+    n_steps: int,
+    reset_zero: bool = False,
+) -> np.ndarray:
     """Output spike counts (obs, output) of the two-layer network, vectorised numpy.
 
     ``x`` is (obs, input); ``w_in`` (input, hidden); ``w_out`` (hidden, output); the leaks and
@@ -111,23 +123,51 @@ def lif_counts_numpy(x: np.ndarray, w_in: np.ndarray, w_out: np.ndarray,
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def lif_counts(x: np.ndarray, w_in: np.ndarray, w_out: np.ndarray, beta_hidden: np.ndarray,
-               theta_hidden: np.ndarray, beta_output: np.ndarray, theta_output: np.ndarray,
-               n_steps: int, reset_zero: bool = False) -> np.ndarray:
+def lif_counts(
+    x: np.ndarray,
+    w_in: np.ndarray,
+    w_out: np.ndarray,
+    beta_hidden: np.ndarray,
+    theta_hidden: np.ndarray,
+    beta_output: np.ndarray,
+    theta_output: np.ndarray,
+    n_steps: int,
+    reset_zero: bool = False,
+) -> np.ndarray:
     """Output spike counts (obs, output) of the two-layer network, numba kernel.
 
     Same equations and arguments as :func:`lif_counts_numpy`; :func:`noisy_lif_counts` with
     no noise.
     """
-    return noisy_lif_counts(x, w_in, w_out, beta_hidden, theta_hidden, beta_output,
-                            theta_output, n_steps, 0.0, 0, reset_zero)
+    return noisy_lif_counts(
+        x,
+        w_in,
+        w_out,
+        beta_hidden,
+        theta_hidden,
+        beta_output,
+        theta_output,
+        n_steps,
+        0.0,
+        0,
+        reset_zero,
+    )
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def noisy_lif_counts(x: np.ndarray, w_in: np.ndarray, w_out: np.ndarray,
-                     beta_hidden: np.ndarray, theta_hidden: np.ndarray, beta_output: np.ndarray,
-                     theta_output: np.ndarray, n_steps: int, noise_sd: float,
-                     noise_key: int | np.uint64, reset_zero: bool = False) -> np.ndarray:
+def noisy_lif_counts(
+    x: np.ndarray,
+    w_in: np.ndarray,
+    w_out: np.ndarray,
+    beta_hidden: np.ndarray,
+    theta_hidden: np.ndarray,
+    beta_output: np.ndarray,
+    theta_output: np.ndarray,
+    n_steps: int,
+    noise_sd: float,
+    noise_key: int | np.uint64,
+    reset_zero: bool = False,
+) -> np.ndarray:
     """Output spike counts (obs, output) of the two-layer network with membrane noise:
 
         v[t] = beta v[t-1] + I[t] - theta s[t-1] + noise_sd z,    z ~ Normal(0, 1)

@@ -92,12 +92,26 @@ ideal-model backprop chosen by the chip (:mod:`limprob.inference.starts`)."""
 ORACLE = OracleBackprop.name
 REFERENCE_LABEL = "simulation-only reference, not a training method"
 """How every output labels the oracle row."""
-METHODS = (*tuple(MH_METHODS)[:1], IdealModelBackprop.name, InTheLoopBackprop.name,
-           NoiseAwareBackprop.name, *tuple(MH_METHODS)[1:], ORACLE)
+METHODS = (
+    *tuple(MH_METHODS)[:1],
+    IdealModelBackprop.name,
+    InTheLoopBackprop.name,
+    NoiseAwareBackprop.name,
+    *tuple(MH_METHODS)[1:],
+    ORACLE,
+)
 DIMS = ("method", "dataset", "strength", "noise", "weight_bits", "seed", "train_fraction")
 """The study's dims, in the order of its arrays."""
-VARIABLES = ("test_accuracy", "test_accuracy_predictive", "train_accuracy", "chip_queries",
-             "wall_seconds", "acceptance_rate", "ess_bulk_log_likelihood", "repeats")
+VARIABLES = (
+    "test_accuracy",
+    "test_accuracy_predictive",
+    "train_accuracy",
+    "chip_queries",
+    "wall_seconds",
+    "acceptance_rate",
+    "ess_bulk_log_likelihood",
+    "repeats",
+)
 """The scalars of a cell; the study adds ``fraction_of_oracle`` when the grid has the oracle."""
 NOISY_TEST_QUERIES = 20
 """Test queries whose accuracies a noisy chip's ``test_accuracy`` averages."""
@@ -116,8 +130,9 @@ class StudySettings:
     :class:`~limprob.inference.backprop.BackpropConfig` for both backprop methods.
     """
 
-    mh: TrainConfig = TrainConfig(draws=2000, tune=3000, chains=2, predictive_draws=50,
-                                  sampler="blocked")
+    mh: TrainConfig = TrainConfig(
+        draws=2000, tune=3000, chains=2, predictive_draws=50, sampler="blocked"
+    )
     backprop: BackpropConfig = BackpropConfig()
     repeats: int | str = "auto"
     """MH on the noisy chips of the grid: chip queries per likelihood estimate, or ``auto``
@@ -132,8 +147,10 @@ class StudySettings:
 
     def __post_init__(self) -> None:
         if self.mh.cores != 1:
-            raise LimprobError("a study cell runs its chains on one core (cores=1); "
-                               "parallelism comes from the Dask workers")
+            raise LimprobError(
+                "a study cell runs its chains on one core (cores=1); "
+                "parallelism comes from the Dask workers"
+            )
         if self.repeats != "auto":
             validation.repeats("repeats", self.repeats)
 
@@ -150,20 +167,35 @@ class StudySettings:
         if not self.dataset_networks:
             return self
         network = dataset_network(dataset)
-        return replace(self, mh=replace(self.mh, **network),
-                       backprop=replace(self.backprop, kappa=network["kappa"]),
-                       dataset_networks=False)
+        return replace(
+            self,
+            mh=replace(self.mh, **network),
+            backprop=replace(self.backprop, kappa=network["kappa"]),
+            dataset_networks=False,
+        )
 
-    def mh_config(self, strength: float, seed: int, train_fraction: float, noise: float = 0.0,
-                  weight_bits: int = 0) -> TrainConfig:
+    def mh_config(
+        self,
+        strength: float,
+        seed: int,
+        train_fraction: float,
+        noise: float = 0.0,
+        weight_bits: int = 0,
+    ) -> TrainConfig:
         """MH's configuration for one cell (``weight_bits`` 0: continuous); on a noisy chip
         with the study's ``repeats`` and ``re_estimate_current``."""
         noisy = noise > 0
-        return replace(self.mh, strength=strength, chip_seed=seed, seed=seed,
-                       train_fraction=train_fraction, noise=noise,
-                       weight_bits=weight_bits or None,
-                       repeats=self.repeats if noisy else 1,
-                       re_estimate_current=self.re_estimate_current and noisy)
+        return replace(
+            self.mh,
+            strength=strength,
+            chip_seed=seed,
+            seed=seed,
+            train_fraction=train_fraction,
+            noise=noise,
+            weight_bits=weight_bits or None,
+            repeats=self.repeats if noisy else 1,
+            re_estimate_current=self.re_estimate_current and noisy,
+        )
 
     def backprop_config(self, seed: int) -> BackpropConfig:
         """Backprop's configuration for one cell."""
@@ -175,16 +207,22 @@ class StudySettings:
         cell's data set (:meth:`for_dataset`)."""
         settings = self.for_dataset(cell.dataset)
         if cell.method in MH_METHODS:
-            return replace(settings.mh_config(cell.strength, cell.seed, cell.train_fraction,
-                                              cell.noise, cell.weight_bits),
-                           init=MH_METHODS[cell.method])
+            return replace(
+                settings.mh_config(
+                    cell.strength, cell.seed, cell.train_fraction, cell.noise, cell.weight_bits
+                ),
+                init=MH_METHODS[cell.method],
+            )
         return settings.backprop_config(cell.seed)
 
     def cell_key(self, cell: Cell) -> dict:
         """What ``cell``'s result depends on, its cache key: the cell, the configuration it
         trains with (:meth:`cell_config`) and the network of its chip."""
-        return {"cell": asdict(cell), "config": asdict(self.cell_config(cell)),
-                "network": asdict(self.for_dataset(cell.dataset).network)}
+        return {
+            "cell": asdict(cell),
+            "config": asdict(self.cell_config(cell)),
+            "network": asdict(self.for_dataset(cell.dataset).network),
+        }
 
     def _backprop_settings(self) -> dict:
         return {k: v for k, v in asdict(self.backprop).items() if k != "seed"}
@@ -195,12 +233,18 @@ class StudySettings:
         (``setting_backprop_epochs``), ``setting_repeats`` and ``setting_re_estimate_current``
         of the noisy chips, and ``setting_dataset_networks``, 1 when each data set had its own
         network and gain, which then override the templates' ``hidden`` and ``kappa``)."""
-        return ({f"setting_mh_{k}": netcdf_attribute(v) for k, v in asdict(self.mh).items()}
-                | {f"setting_backprop_{k}": netcdf_attribute(v)
-                   for k, v in self._backprop_settings().items()}
-                | {"setting_repeats": netcdf_attribute(self.repeats),
-                   "setting_re_estimate_current": int(self.re_estimate_current),
-                   "setting_dataset_networks": int(self.dataset_networks)})
+        return (
+            {f"setting_mh_{k}": netcdf_attribute(v) for k, v in asdict(self.mh).items()}
+            | {
+                f"setting_backprop_{k}": netcdf_attribute(v)
+                for k, v in self._backprop_settings().items()
+            }
+            | {
+                "setting_repeats": netcdf_attribute(self.repeats),
+                "setting_re_estimate_current": int(self.re_estimate_current),
+                "setting_dataset_networks": int(self.dataset_networks),
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -219,35 +263,59 @@ class Grid:
     def __post_init__(self) -> None:
         object.__setattr__(self, "methods", tuple(str(m) for m in self.methods))
         object.__setattr__(self, "datasets", tuple(str(d) for d in self.datasets))
-        object.__setattr__(self, "noises", tuple(validation.noise("noise", n)
-                                                 for n in self.noises))
-        object.__setattr__(self, "weight_bits", tuple(
-            0 if b in (0, None) else validation.weight_bits("weight bits", b)
-            for b in self.weight_bits))
-        object.__setattr__(self, "strengths", tuple(strength("strength", s)
-                                                    for s in self.strengths))
+        object.__setattr__(self, "noises", tuple(validation.noise("noise", n) for n in self.noises))
+        object.__setattr__(
+            self,
+            "weight_bits",
+            tuple(
+                0 if b in (0, None) else validation.weight_bits("weight bits", b)
+                for b in self.weight_bits
+            ),
+        )
+        object.__setattr__(
+            self, "strengths", tuple(strength("strength", s) for s in self.strengths)
+        )
         object.__setattr__(self, "seeds", tuple(seed("seed", s) for s in self.seeds))
-        object.__setattr__(self, "train_fractions", tuple(fraction("training fraction", f)
-                                                          for f in self.train_fractions))
-        for name in ("methods", "datasets", "strengths", "noises", "weight_bits", "seeds",
-                     "train_fractions"):
+        object.__setattr__(
+            self,
+            "train_fractions",
+            tuple(fraction("training fraction", f) for f in self.train_fractions),
+        )
+        for name in (
+            "methods",
+            "datasets",
+            "strengths",
+            "noises",
+            "weight_bits",
+            "seeds",
+            "train_fractions",
+        ):
             values = getattr(self, name)
             if not values:
                 raise LimprobError(f"a study needs at least one of {name.replace('_', ' ')}")
             if len(set(values)) != len(values):
                 raise LimprobError(f"{name.replace('_', ' ')} repeat a value: {list(values)}")
-        for name, given, known in (("method", self.methods, METHODS),
-                                   ("dataset", self.datasets, DATASETS)):
+        for name, given, known in (
+            ("method", self.methods, METHODS),
+            ("dataset", self.datasets, DATASETS),
+        ):
             unknown = [value for value in given if value not in known]
             if unknown:
-                raise LimprobError(f"unknown {name}(s) {', '.join(unknown)}; "
-                                   f"choose from {', '.join(known)}")
+                raise LimprobError(
+                    f"unknown {name}(s) {', '.join(unknown)}; choose from {', '.join(known)}"
+                )
 
     def coords(self) -> dict[str, tuple]:
         """The values of each of :data:`DIMS`."""
-        return {"method": self.methods, "dataset": self.datasets, "strength": self.strengths,
-                "noise": self.noises, "weight_bits": self.weight_bits, "seed": self.seeds,
-                "train_fraction": self.train_fractions}
+        return {
+            "method": self.methods,
+            "dataset": self.datasets,
+            "strength": self.strengths,
+            "noise": self.noises,
+            "weight_bits": self.weight_bits,
+            "seed": self.seeds,
+            "train_fraction": self.train_fractions,
+        }
 
     def cells(self) -> list[Cell]:
         """Every cell of the grid, the product of :meth:`coords` in the order of :data:`DIMS`."""
@@ -268,12 +336,15 @@ class Cell:
 
 
 QUICK_GRID = Grid(methods=METHODS[:4], strengths=(0.0, 2.0), seeds=(0,), train_fractions=(1.0,))
-QUICK_SETTINGS = StudySettings(mh=replace(StudySettings().mh, chains=1, predictive_draws=20),
-                               backprop=BackpropConfig(epochs=60))
+QUICK_SETTINGS = StudySettings(
+    mh=replace(StudySettings().mh, chains=1, predictive_draws=20),
+    backprop=BackpropConfig(epochs=60),
+)
 """``--quick``: 6 cells, about a minute on 2 cores."""
 
 
 # --- one cell --------------------------------------------------------------------------------
+
 
 def run_cell(cell: Cell, settings: StudySettings) -> dict:
     """Train one cell and return its scalars (see the module docstring)."""
@@ -281,41 +352,59 @@ def run_cell(cell: Cell, settings: StudySettings) -> dict:
     settings = settings.for_dataset(cell.dataset)
     table = load_dataset(cell.dataset)
     data = split(table, seed=cell.seed, train_fraction=cell.train_fraction)
-    chip = SimulatedChip(table.sizes["feature"], table.sizes["class"], settings.network,
-                         cell.strength, cell.seed, noise=cell.noise,
-                         weight_bits=cell.weight_bits or None)
+    chip = SimulatedChip(
+        table.sizes["feature"],
+        table.sizes["class"],
+        settings.network,
+        cell.strength,
+        cell.seed,
+        noise=cell.noise,
+        weight_bits=cell.weight_bits or None,
+    )
     config = settings.cell_config(cell)
     if isinstance(config, TrainConfig):  # cell.method is one of MH_METHODS
         tree = train_on_chip(chip, data, config, progressbar=False)
         attrs = tree.attrs
-        weights = point_estimate_weights(tree["posterior"].to_dataset(),
-                                         tree["log_likelihood"].to_dataset(), "mean")
-        return {"test_accuracy": _test_accuracy(chip, weights, data, config.kappa,
-                                                attrs["test_accuracy_posterior_mean"]),
-                "test_accuracy_predictive": float(attrs["test_accuracy_predictive"]),
-                "train_accuracy": float(attrs["train_accuracy"]),
-                "chip_queries": float(attrs["training_chip_queries"]
-                                      + attrs.get("start_selection_chip_queries", 0)),
-                "wall_seconds": float(attrs["wall_seconds"]),
-                "acceptance_rate": float(attrs.get("acceptance_rate", math.nan)),
-                "ess_bulk_log_likelihood": float(attrs["ess_bulk_log_likelihood"]),
-                "repeats": float(np.mean(attrs.get("repeats_per_chain", 1)))}
+        weights = point_estimate_weights(
+            tree["posterior"].to_dataset(), tree["log_likelihood"].to_dataset(), "mean"
+        )
+        return {
+            "test_accuracy": _test_accuracy(
+                chip, weights, data, config.kappa, attrs["test_accuracy_posterior_mean"]
+            ),
+            "test_accuracy_predictive": float(attrs["test_accuracy_predictive"]),
+            "train_accuracy": float(attrs["train_accuracy"]),
+            "chip_queries": float(
+                attrs["training_chip_queries"] + attrs.get("start_selection_chip_queries", 0)
+            ),
+            "wall_seconds": float(attrs["wall_seconds"]),
+            "acceptance_rate": float(attrs.get("acceptance_rate", math.nan)),
+            "ess_bulk_log_likelihood": float(attrs["ess_bulk_log_likelihood"]),
+            "repeats": float(np.mean(attrs.get("repeats_per_chain", 1))),
+        }
     tree = train_backprop(chip, data, config, cell.method)
     attrs = tree.attrs
     learned = tree.children["weights"].dataset
     weights = (learned["W_in"].values, learned["W_out"].values)
-    return {"test_accuracy": _test_accuracy(chip, weights, data, config.kappa,
-                                            attrs["test_accuracy"]),
-            "test_accuracy_predictive": math.nan,
-            "train_accuracy": float(attrs["train_accuracy"]),
-            "chip_queries": float(attrs["training_chip_queries"]),
-            "wall_seconds": float(attrs["wall_seconds"]),
-            "acceptance_rate": math.nan, "ess_bulk_log_likelihood": math.nan,
-            "repeats": math.nan}
+    return {
+        "test_accuracy": _test_accuracy(chip, weights, data, config.kappa, attrs["test_accuracy"]),
+        "test_accuracy_predictive": math.nan,
+        "train_accuracy": float(attrs["train_accuracy"]),
+        "chip_queries": float(attrs["training_chip_queries"]),
+        "wall_seconds": float(attrs["wall_seconds"]),
+        "acceptance_rate": math.nan,
+        "ess_bulk_log_likelihood": math.nan,
+        "repeats": math.nan,
+    }
 
 
-def _test_accuracy(chip: SimulatedChip, weights: tuple[np.ndarray, np.ndarray], data: Split,
-                   kappa: float, measured: float) -> float:
+def _test_accuracy(
+    chip: SimulatedChip,
+    weights: tuple[np.ndarray, np.ndarray],
+    data: Split,
+    kappa: float,
+    measured: float,
+) -> float:
     """``measured`` (one query) on a deterministic chip; on a noisy one the mean over
     :data:`NOISY_TEST_QUERIES` fresh queries."""
     if chip.deterministic:
@@ -324,6 +413,7 @@ def _test_accuracy(chip: SimulatedChip, weights: tuple[np.ndarray, np.ndarray], 
 
 
 # --- the per-cell cache ----------------------------------------------------------------------
+
 
 def cache_dir(out: str | Path) -> Path:
     """The folder of cached cells beside ``out``: ``OUT.cells``."""
@@ -336,9 +426,11 @@ def cell_path(folder: Path, cell: Cell, settings: StudySettings) -> Path:
     hash covers the cell's key (:meth:`StudySettings.cell_key`)."""
     key = json.dumps(settings.cell_key(cell), sort_keys=True, default=str)
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    return folder / (f"{cell.method}_{cell.dataset}_s{cell.strength:g}_n{cell.noise:g}"
-                     f"_b{cell.weight_bits}_seed{cell.seed}_f{cell.train_fraction:g}"
-                     f"_{digest}.json")
+    return folder / (
+        f"{cell.method}_{cell.dataset}_s{cell.strength:g}_n{cell.noise:g}"
+        f"_b{cell.weight_bits}_seed{cell.seed}_f{cell.train_fraction:g}"
+        f"_{digest}.json"
+    )
 
 
 def read_cell(path: Path) -> dict | None:
@@ -352,8 +444,10 @@ def read_cell(path: Path) -> dict | None:
 def write_cell(path: Path, cell: Cell, settings: StudySettings, result: dict) -> None:
     """Write ``cell``'s ``result`` (scalars; NaN stored as null) with the cell and the settings
     it ran with to ``path`` as JSON, atomically."""
-    record = {**settings.cell_key(cell),
-              "result": {k: (None if math.isnan(v) else v) for k, v in result.items()}}
+    record = {
+        **settings.cell_key(cell),
+        "result": {k: (None if math.isnan(v) else v) for k, v in result.items()},
+    }
     path.parent.mkdir(exist_ok=True)
     write_atomically(path, lambda name: Path(name).write_text(json.dumps(record, indent=1)))
 
@@ -370,8 +464,10 @@ def pending_cells(grid: Grid, settings: StudySettings, out: str | Path) -> list[
 
 # --- the study -------------------------------------------------------------------------------
 
-def connect(scheduler: str | None = None, workers: int | None = None, *,
-            processes: bool = True) -> tuple[Client, LocalCluster | None]:
+
+def connect(
+    scheduler: str | None = None, workers: int | None = None, *, processes: bool = True
+) -> tuple[Client, LocalCluster | None]:
     """A Dask client: on the cluster at ``scheduler``, or on a new LocalCluster of ``workers``
     single-threaded workers (default: one per core). Return ``(client, cluster_or_None)``."""
     from distributed import Client, LocalCluster
@@ -380,17 +476,29 @@ def connect(scheduler: str | None = None, workers: int | None = None, *,
         try:
             return Client(scheduler, timeout=CONNECT_TIMEOUT), None
         except (OSError, TimeoutError, ValueError) as error:
-            raise LimprobError(f"no Dask scheduler answers at {scheduler} "
-                               f"within {CONNECT_TIMEOUT} ({type(error).__name__})") from None
+            raise LimprobError(
+                f"no Dask scheduler answers at {scheduler} "
+                f"within {CONNECT_TIMEOUT} ({type(error).__name__})"
+            ) from None
     workers = (os.cpu_count() or 1) if workers is None else validation.workers("workers", workers)
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
-                           dashboard_address=None)
+    cluster = LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=processes, dashboard_address=None
+    )
     return Client(cluster), cluster
 
 
-def run_study(grid: Grid, settings: StudySettings, out: str | Path, *, scheduler: str | None = None,
-              workers: int | None = None, client: Client | None = None, in_process: bool = False,
-              max_cells: int | None = None, progressbar: bool = True) -> xr.Dataset:
+def run_study(
+    grid: Grid,
+    settings: StudySettings,
+    out: str | Path,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    client: Client | None = None,
+    in_process: bool = False,
+    max_cells: int | None = None,
+    progressbar: bool = True,
+) -> xr.Dataset:
     """Run every cell of ``grid`` not yet cached beside ``out``, then write and return the
     study's Dataset.
 
@@ -406,9 +514,9 @@ def run_study(grid: Grid, settings: StudySettings, out: str | Path, *, scheduler
     folder = cache_dir(out)
     for cell in grid.cells():  # every MH cell's configuration is checked before any work
         if cell.method in MH_METHODS:
-            settings.for_dataset(cell.dataset).mh_config(cell.strength, cell.seed,
-                                                         cell.train_fraction, cell.noise,
-                                                         cell.weight_bits)
+            settings.for_dataset(cell.dataset).mh_config(
+                cell.strength, cell.seed, cell.train_fraction, cell.noise, cell.weight_bits
+            )
     todo = pending_cells(grid, settings, out)
     # the slowest cells first, so no worker idles at the end
     todo.sort(key=lambda c: (c.method not in MH_METHODS, -c.train_fraction))
@@ -424,8 +532,14 @@ def run_study(grid: Grid, settings: StudySettings, out: str | Path, *, scheduler
         while todo:
             claimed, busy = _claim(todo, settings, folder)
             if claimed:
-                _compute(claimed, settings, folder, client=client, in_process=in_process,
-                         progressbar=progressbar)
+                _compute(
+                    claimed,
+                    settings,
+                    folder,
+                    client=client,
+                    in_process=in_process,
+                    progressbar=progressbar,
+                )
                 computed += len(claimed)
             if busy:  # another run is computing these: wait for one, then look again
                 with exclusive(cell_path(folder, busy[0], settings), wait=True):
@@ -437,15 +551,20 @@ def run_study(grid: Grid, settings: StudySettings, out: str | Path, *, scheduler
             if cluster is not None:
                 cluster.close()
     study = assemble(grid, settings, out)
-    study.attrs.update({"cells_computed": computed,
-                        "cells_cached": int(study.attrs["cells_present"]) - computed,
-                        "run_wall_seconds": time.perf_counter() - started})
+    study.attrs.update(
+        {
+            "cells_computed": computed,
+            "cells_cached": int(study.attrs["cells_present"]) - computed,
+            "run_wall_seconds": time.perf_counter() - started,
+        }
+    )
     save_study(study, out)
     return study
 
 
-def _claim(cells: list[Cell], settings: StudySettings,
-           folder: Path) -> tuple[list[tuple[Cell, ExitStack]], list[Cell]]:
+def _claim(
+    cells: list[Cell], settings: StudySettings, folder: Path
+) -> tuple[list[tuple[Cell, ExitStack]], list[Cell]]:
     """Take the lock of every cell no other run holds (:func:`limprob.io.exclusive`), so two
     runs of one study never compute a cell twice. Returns the cells claimed and not yet cached,
     each with the stack that releases its lock, and the cells another run holds."""
@@ -466,16 +585,25 @@ def _claim(cells: list[Cell], settings: StudySettings,
     return claimed, busy
 
 
-def _compute(claimed: list[tuple[Cell, ExitStack]], settings: StudySettings, folder: Path, *,
-             client: Client | None, in_process: bool, progressbar: bool) -> None:
+def _compute(
+    claimed: list[tuple[Cell, ExitStack]],
+    settings: StudySettings,
+    folder: Path,
+    *,
+    client: Client | None,
+    in_process: bool,
+    progressbar: bool,
+) -> None:
     """Run the ``claimed`` cells, here or on ``client``, write each as it finishes and release
     its lock; every lock is released on the way out, whatever happens."""
     from tqdm.auto import tqdm
 
     locks = dict(claimed)
     todo = [cell for cell, _ in claimed]
-    with ExitStack() as stack, tqdm(total=len(todo), desc="study cells", unit="cell",
-                                    disable=not progressbar) as bar:
+    with (
+        ExitStack() as stack,
+        tqdm(total=len(todo), desc="study cells", unit="cell", disable=not progressbar) as bar,
+    ):
         for lock in locks.values():
             stack.enter_context(lock)
 
@@ -492,9 +620,16 @@ def _compute(claimed: list[tuple[Cell, ExitStack]], settings: StudySettings, fol
 
         assert client is not None  # not in process: run_study made or was given a client
 
-        futures = {client.submit(run_cell, cell, settings, pure=False,
-                                 key=f"cell-{cell_path(folder, cell, settings).stem}"): cell
-                   for cell in todo}
+        futures = {
+            client.submit(
+                run_cell,
+                cell,
+                settings,
+                pure=False,
+                key=f"cell-{cell_path(folder, cell, settings).stem}",
+            ): cell
+            for cell in todo
+        }
         try:
             for future in as_completed(futures):
                 finish(futures[future], future.result())
@@ -518,45 +653,52 @@ def assemble(grid: Grid, settings: StudySettings, out: str | Path) -> xr.Dataset
         index = tuple(coords[dim].index(getattr(cell, dim)) for dim in DIMS)
         for name in VARIABLES:
             values[name][index] = result[name]
-    study = xr.Dataset({name: (DIMS, array) for name, array in values.items()},
-                       coords={dim: list(values) for dim, values in coords.items()})
+    study = xr.Dataset(
+        {name: (DIMS, array) for name, array in values.items()},
+        coords={dim: list(values) for dim, values in coords.items()},
+    )
     descriptions = {
         "test_accuracy": "test accuracy on the chip: W* (posterior mean, best chain) for mh, "
-                         "the trained weights for backprop",
+        "the trained weights for backprop",
         "test_accuracy_predictive": "posterior-predictive test accuracy on the chip (mh only)",
         "train_accuracy": "training accuracy on the chip of the same weights",
         "chip_queries": "chip queries made while training (for mh, choosing the chains' "
-                        "starts included)",
+        "starts included)",
         "wall_seconds": "wall time of the training run",
         "acceptance_rate": "MH acceptance rate after tuning (mh only)",
         "ess_bulk_log_likelihood": "bulk ESS of the summed training log-likelihood (mh only)",
-        "repeats": "chip queries per likelihood estimate after tuning, mean over chains "
-                   "(mh only)",
+        "repeats": "chip queries per likelihood estimate after tuning, mean over chains (mh only)",
     }
     for name, text in descriptions.items():
         study[name].attrs["description"] = text
     study["wall_seconds"].attrs["units"] = "s"
-    study["method"].attrs["description"] = (f"training method; {ORACLE}: backprop through the "
-                                            f"simulated chip's own distortion, a "
-                                            f"{REFERENCE_LABEL}")
+    study["method"].attrs["description"] = (
+        f"training method; {ORACLE}: backprop through the "
+        f"simulated chip's own distortion, a "
+        f"{REFERENCE_LABEL}"
+    )
     if ORACLE in coords["method"]:
-        study["fraction_of_oracle"] = study["test_accuracy"] / pick(study["test_accuracy"],
-                                                                    method=ORACLE)
+        study["fraction_of_oracle"] = study["test_accuracy"] / pick(
+            study["test_accuracy"], method=ORACLE
+        )
         study["fraction_of_oracle"].attrs["description"] = (
             f"test_accuracy over the oracle's on the same chip and split ({ORACLE}: a "
-            f"{REFERENCE_LABEL})")
+            f"{REFERENCE_LABEL})"
+        )
     study["strength"].attrs["description"] = "chip distortion strength alpha"
     study["seed"].attrs["description"] = "chip seed, also the data-split and training seed"
     study["noise"].attrs["description"] = "chip membrane noise, units of the threshold"
     study["weight_bits"].attrs["description"] = "chip weight resolution in bits (0: continuous)"
     study["dataset"].attrs["description"] = "built-in data set (limprob.data.DATASETS)"
-    study.attrs.update({
-        "limprob_study": 1,
-        **settings.as_attrs(),
-        "cells_total": len(grid.cells()),
-        "cells_present": present,
-        **package_versions(),
-    })
+    study.attrs.update(
+        {
+            "limprob_study": 1,
+            **settings.as_attrs(),
+            "cells_total": len(grid.cells()),
+            "cells_present": present,
+            **package_versions(),
+        }
+    )
     return study
 
 
@@ -581,8 +723,7 @@ def load_study(path: str | Path) -> xr.Dataset:
 def pick(array: xr.DataArray, **coords: Any) -> xr.DataArray:
     """``array.sel(**coords)`` by position: with this xarray and pandas, ``sel`` by a scalar
     string on a string coordinate keeps the dimension instead of dropping it."""
-    return array.isel({dim: list(array[dim].values).index(value)
-                       for dim, value in coords.items()})
+    return array.isel({dim: list(array[dim].values).index(value) for dim, value in coords.items()})
 
 
 def method_label(method: str) -> str:
@@ -597,24 +738,29 @@ def summary_table(study: xr.Dataset, over: str = "strength") -> str:
 
     def reduce(values: xr.DataArray) -> xr.DataArray:
         for other in {str(dim) for dim in values.dims} - {"method", over, "seed"}:
-            values = values.isel({other: 0}) if values.sizes[other] == 1 else (
-                values.mean(other))
+            values = values.isel({other: 0}) if values.sizes[other] == 1 else (values.mean(other))
         return values
 
     accuracy = reduce(study["test_accuracy"])
-    fraction = (reduce(study["fraction_of_oracle"]).mean("seed")
-                if "fraction_of_oracle" in study else None)
+    fraction = (
+        reduce(study["fraction_of_oracle"]).mean("seed") if "fraction_of_oracle" in study else None
+    )
     mean, spread = accuracy.mean("seed"), accuracy.std("seed")
     count = accuracy.count("seed")
     header = "| method | " + " | ".join(f"{over} {v:g}" for v in study[over].values) + " |"
     rule = "| --- |" + " --- |" * study.sizes[over]
     rows = [header, rule]
     for method in study["method"].values:
-        cells = [f"{pick(mean, method=method).sel({over: v}).item():.3f} "
-                 f"± {pick(spread, method=method).sel({over: v}).item():.3f} "
-                 f"(n={pick(count, method=method).sel({over: v}).item()})"
-                 + ("" if fraction is None or method == ORACLE else
-                    f"; {pick(fraction, method=method).sel({over: v}).item():.3f} of oracle")
-                 for v in study[over].values]
+        cells = [
+            f"{pick(mean, method=method).sel({over: v}).item():.3f} "
+            f"± {pick(spread, method=method).sel({over: v}).item():.3f} "
+            f"(n={pick(count, method=method).sel({over: v}).item()})"
+            + (
+                ""
+                if fraction is None or method == ORACLE
+                else f"; {pick(fraction, method=method).sel({over: v}).item():.3f} of oracle"
+            )
+            for v in study[over].values
+        ]
         rows.append(f"| {method_label(method)} | " + " | ".join(cells) + " |")
     return "\n".join(rows)

@@ -39,8 +39,9 @@ NETWORK_FIELDS = {"n_hidden": int, "n_steps": int, "beta": float, "theta": float
 """The fields of a :class:`~limprob.snn.Network` and their types, as attributes read them."""
 
 
-def network_from_attrs(attrs: Mapping[Any, Any], *, n_hidden: int | None = None,
-                       nominal: Network | None = None) -> Network:
+def network_from_attrs(
+    attrs: Mapping[Any, Any], *, n_hidden: int | None = None, nominal: Network | None = None
+) -> Network:
     """The network :func:`network_attrs` wrote into ``attrs`` (a trace's, a chip's or a probe
     dataset's).
 
@@ -71,13 +72,21 @@ def predictions_constant_data(test: xr.Dataset) -> xr.Dataset:
     feature)`` and labels ``y (obs)`` of the split ``test`` (a labelled table,
     :mod:`limprob.data`) that the trace's predictions were measured on."""
     return xr.Dataset(
-        {"x": (("obs", "feature"), test["features"].values),
-         "y": ("obs", test["labels"].values)},
-        coords={"obs": test["obs"].values, "feature": test["feature"].values})
+        {"x": (("obs", "feature"), test["features"].values), "y": ("obs", test["labels"].values)},
+        coords={"obs": test["obs"].values, "feature": test["feature"].values},
+    )
 
 
-EXPORT_ATTRIBUTES = ("network_n_hidden", "network_n_steps", "network_beta", "network_theta",
-                     "kappa", "chip_strength", "chip_seed", "seed")
+EXPORT_ATTRIBUTES = (
+    "network_n_hidden",
+    "network_n_steps",
+    "network_beta",
+    "network_theta",
+    "kappa",
+    "chip_strength",
+    "chip_seed",
+    "seed",
+)
 """The numeric attributes of a training trace that its exported network is made of."""
 
 
@@ -88,10 +97,10 @@ def load_training_trace(path: str | Path) -> xr.DataTree:
     tree = load_trace(path, needs=set())
     model = tree.attrs.get("model", tree.attrs.get("method", "unknown"))
     if model != "chip_in_the_loop":
-        raise LimprobError(f"{path}: a {model} trace, not a chip-in-the-loop training trace "
-                           f"(limprob train)")
+        raise LimprobError(
+            f"{path}: a {model} trace, not a chip-in-the-loop training trace (limprob train)"
+        )
     missing = {"posterior", "log_likelihood"} - set(tree.children)
     if missing:
-        raise LimprobError(f"{path}: limprob trace lacks the group(s) "
-                           f"{', '.join(sorted(missing))}")
+        raise LimprobError(f"{path}: limprob trace lacks the group(s) {', '.join(sorted(missing))}")
     return check_trace(tree, path, EXPORT_ATTRIBUTES)

@@ -45,16 +45,14 @@ def non_negative_integer(name: str, value: Any) -> int:
 
 def positive_number(name: str, value: Any) -> float:
     """``value`` as a float if it is finite and > 0."""
-    if not _is_real(value) or not (
-            math.isfinite(value) and value > 0):
+    if not _is_real(value) or not (math.isfinite(value) and value > 0):
         raise LimprobError(f"{name} must be a positive number, got {value}")
     return float(value)
 
 
 def non_negative_number(name: str, value: Any) -> float:
     """``value`` as a float if it is finite and >= 0."""
-    if not _is_real(value) or not (
-            math.isfinite(value) and value >= 0):
+    if not _is_real(value) or not (math.isfinite(value) and value >= 0):
         raise LimprobError(f"{name} must be a finite number >= 0, got {value}")
     return float(value)
 
@@ -169,7 +167,8 @@ def check_memory(needed: int, what: str, limit: float | None = None) -> int:
     if needed > limit:
         raise LimprobError(
             f"{what} needs an estimated {_size(needed)} of memory, more than the "
-            f"{_size(limit)} {source}; ask for less, or set the limit with --max-memory BYTES")
+            f"{_size(limit)} {source}; ask for less, or set the limit with --max-memory BYTES"
+        )
     return needed
 
 

@@ -31,8 +31,9 @@ def data(wisconsin):
     return split(wisconsin, seed=0)
 
 
-TINY = dict(hidden=8, time_steps=32, draws=1000, tune=500, chains=2, predictive_draws=10,
-            train_fraction=0.5)
+TINY = dict(
+    hidden=8, time_steps=32, draws=1000, tune=500, chains=2, predictive_draws=10, train_fraction=0.5
+)
 
 
 @pytest.fixture
@@ -42,8 +43,16 @@ def tiny_config():
     return TrainConfig(strength=1.0, **TINY)
 
 
-SMALL_TRACE = dict(strength=0.0, hidden=4, time_steps=16, draws=20, tune=20, chains=2,
-                   predictive_draws=6, train_fraction=0.3)
+SMALL_TRACE = dict(
+    strength=0.0,
+    hidden=4,
+    time_steps=16,
+    draws=20,
+    tune=20,
+    chains=2,
+    predictive_draws=6,
+    train_fraction=0.3,
+)
 """A trace for commands that read one (export, plot): 30-4-2 on the ideal chip, 2 x 40 steps."""
 
 
@@ -58,8 +67,13 @@ def small_trace(tmp_path_factory):
     return path
 
 
-SAMPLED_GROUPS = ("posterior", "log_likelihood", "sample_stats", "posterior_predictive",
-                  "predictions")
+SAMPLED_GROUPS = (
+    "posterior",
+    "log_likelihood",
+    "sample_stats",
+    "posterior_predictive",
+    "predictions",
+)
 """Groups whose variables are draws: ArviZ computes over their (chain, draw)."""
 
 

@@ -65,8 +65,7 @@ def test_backprop_learns_the_ideal_network(data, tmp_path, capsys):
     path = save_trace(tree, tmp_path / "backprop.nc")
     with xr.open_datatree(path, engine=ENGINE) as loaded:
         assert loaded.attrs["test_accuracy"] == attrs["test_accuracy"]
-        xr.testing.assert_identical(loaded["weights"].to_dataset(),
-                                    tree["weights"].to_dataset())
+        xr.testing.assert_identical(loaded["weights"].to_dataset(), tree["weights"].to_dataset())
     # the CLI reads a backprop trace like an MH one
     assert main(["evaluate", str(path), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -86,16 +85,19 @@ def test_spike_gradient_is_the_surrogate(slope):
     np.testing.assert_array_equal(spikes, (values > theta) * 1.0)
     h = 1e-6
     away = values != theta  # the surrogate has a kink at the threshold
-    numerical = (fast_sigmoid_integral(values + h - theta, slope)
-                 - fast_sigmoid_integral(values - h - theta, slope)) / (2 * h)
+    numerical = (
+        fast_sigmoid_integral(values + h - theta, slope)
+        - fast_sigmoid_integral(values - h - theta, slope)
+    ) / (2 * h)
     np.testing.assert_allclose(gradient[away], numerical[away], rtol=1e-6)
     closed_form = 1.0 / (1.0 + slope * np.abs(values - theta)) ** 2
     np.testing.assert_allclose(gradient, closed_form, rtol=1e-12)
     assert gradient[values == theta] == 1.0
 
 
-@pytest.mark.parametrize("seed, network", [(0, Network()), (1, Network(5, 7, 0.8, 0.7)),
-                                           (2, Network(16, 32, 0.95, 1.3))])
+@pytest.mark.parametrize(
+    "seed, network", [(0, Network()), (1, Network(5, 7, 0.8, 0.7)), (2, Network(16, 32, 0.95, 1.3))]
+)
 def test_forward_pass_equals_the_numpy_reference(data, seed, network):
     rng = np.random.default_rng(seed)
     x = data.train["features"].values
@@ -104,19 +106,37 @@ def test_forward_pass_equals_the_numpy_reference(data, seed, network):
     for scale in (1.0, 2.0):
         w_in = rng.normal(0.1, scale, (30, h))
         w_out = rng.normal(0.3, scale, (h, 2))
-        reference = lif_counts_numpy(x, w_in, w_out, np.full(h, beta), np.full(h, theta),
-                                     np.full(2, beta), np.full(2, theta), t)
+        reference = lif_counts_numpy(
+            x,
+            w_in,
+            w_out,
+            np.full(h, beta),
+            np.full(h, theta),
+            np.full(2, beta),
+            np.full(2, theta),
+            t,
+        )
         assert len(np.unique(reference)) > 5  # neither silent nor saturated
-        np.testing.assert_array_equal(compiled.forward(x, w_in, w_out, beta, theta, t),
-                                      reference)
+        np.testing.assert_array_equal(compiled.forward(x, w_in, w_out, beta, theta, t), reference)
         _, counts, _, _ = compiled.loss_and_gradient(
-            x, data.train["labels"].values, w_in, w_out, beta, theta, 25.0, 8.0, t,
-            np.zeros_like(reference), 0.0)
+            x,
+            data.train["labels"].values,
+            w_in,
+            w_out,
+            beta,
+            theta,
+            25.0,
+            8.0,
+            t,
+            np.zeros_like(reference),
+            0.0,
+        )
         np.testing.assert_array_equal(counts, reference)
 
 
-@pytest.mark.parametrize("network", [Network(), Network(16, 32, 0.9, 10.0),
-                                     Network(4, 8, 0.5, 1.0)])
+@pytest.mark.parametrize(
+    "network", [Network(), Network(16, 32, 0.9, 10.0), Network(4, 8, 0.5, 1.0)]
+)
 def test_initial_weights_make_both_layers_fire(data, network):
     x = data.train["features"].values
     w_in, w_out, hidden, output = initial_weights(x, 2, network, np.random.default_rng(0))
@@ -135,8 +155,7 @@ def test_straight_through_uses_chip_counts_for_the_loss(data):
     same = compiled.loss_and_gradient(*args, counts, 1.0)
     np.testing.assert_allclose(same[2], g_in, rtol=1e-12, atol=1e-15)
     chip_counts = rng.integers(0, 33, (100, 2)).astype(float)
-    chip_loss, chip_ideal_counts, chip_g_in, _ = compiled.loss_and_gradient(*args, chip_counts,
-                                                                            1.0)
+    chip_loss, chip_ideal_counts, chip_g_in, _ = compiled.loss_and_gradient(*args, chip_counts, 1.0)
     assert chip_loss == pytest.approx(_loss_of_counts(chip_counts, y, 8.0, 32), rel=1e-12)
     np.testing.assert_array_equal(chip_ideal_counts, counts)
     assert not np.allclose(chip_g_in, g_in)
@@ -148,8 +167,9 @@ def test_in_the_loop_counts_every_chip_query(data):
     tree = train_backprop(chip, data, QUICK, "in_the_loop_backprop")
     attrs = tree.attrs
     assert attrs["method"] == "in_the_loop_backprop"
-    assert (chip.queries - before
-            == attrs["training_chip_queries"] + attrs["evaluation_chip_queries"])
+    assert (
+        chip.queries - before == attrs["training_chip_queries"] + attrs["evaluation_chip_queries"]
+    )
     assert attrs["evaluation_chip_queries"] == 2
     batches = math.ceil(attrs["n_fit"] / QUICK.batch_size)
     # one query per mini-batch and one per epoch's validation
@@ -162,17 +182,30 @@ def test_same_seed_same_weights(data):
     first = train_backprop(chip, data, QUICK, "in_the_loop_backprop")
     second = train_backprop(chip, data, QUICK, "in_the_loop_backprop")
     xr.testing.assert_identical(first["weights"].to_dataset(), second["weights"].to_dataset())
-    other = train_backprop(chip, data, BackpropConfig(epochs=4, batch_size=64, seed=1),
-                           "in_the_loop_backprop")
+    other = train_backprop(
+        chip, data, BackpropConfig(epochs=4, batch_size=64, seed=1), "in_the_loop_backprop"
+    )
     assert not np.array_equal(other["weights"]["W_in"].values, first["weights"]["W_in"].values)
 
 
-@pytest.mark.parametrize("bad", [
-    dict(epochs=0), dict(epochs=2.5), dict(batch_size=0), dict(patience=-1),
-    dict(learning_rate=0.0), dict(learning_rate=float("nan")), dict(slope=-25.0),
-    dict(kappa=0.0), dict(validation_fraction=1.0), dict(validation_fraction=-0.1),
-    dict(seed=-1), dict(seed=1.5), dict(epochs=True),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(epochs=0),
+        dict(epochs=2.5),
+        dict(batch_size=0),
+        dict(patience=-1),
+        dict(learning_rate=0.0),
+        dict(learning_rate=float("nan")),
+        dict(slope=-25.0),
+        dict(kappa=0.0),
+        dict(validation_fraction=1.0),
+        dict(validation_fraction=-0.1),
+        dict(seed=-1),
+        dict(seed=1.5),
+        dict(epochs=True),
+    ],
+)
 def test_bad_config_raises(bad):
     with pytest.raises(LimprobError):
         BackpropConfig(**bad)
@@ -185,6 +218,7 @@ def test_data_that_do_not_fit_the_chip_raise(data):
 
 
 # --- one object per method ---------------------------------------------------------------------
+
 
 def test_ideal_model_backprop_is_the_documented_loop(data):
     """The object's weights are those of the loop the module docstring describes, written out
@@ -207,15 +241,27 @@ def test_ideal_model_backprop_is_the_documented_loop(data):
     for _ in range(config.epochs):
         order = rng.permutation(fit.size)
         for start in range(0, fit.size, config.batch_size):
-            index = fit[order[start:start + config.batch_size]]
+            index = fit[order[start : start + config.batch_size]]
             *_, grad_in, grad_out = compiled.loss_and_gradient(
-                x[index], y[index], *adam.params, network.beta, network.theta, config.slope,
-                config.kappa, network.n_steps, np.zeros((index.size, 2)), 0.0)
+                x[index],
+                y[index],
+                *adam.params,
+                network.beta,
+                network.theta,
+                config.slope,
+                config.kappa,
+                network.n_steps,
+                np.zeros((index.size, 2)),
+                0.0,
+            )
             adam.step([grad_in, grad_out])
-        counts = compiled.forward(x[held], *adam.params, network.beta, network.theta,
-                                  network.n_steps)
-        score = (accuracy(class_probabilities(counts, config.kappa, network.n_steps), y[held]),
-                 -_loss_of_counts(counts, y[held], config.kappa, network.n_steps))
+        counts = compiled.forward(
+            x[held], *adam.params, network.beta, network.theta, network.n_steps
+        )
+        score = (
+            accuracy(class_probabilities(counts, config.kappa, network.n_steps), y[held]),
+            -_loss_of_counts(counts, y[held], config.kappa, network.n_steps),
+        )
         if best is None or score > best:
             best, kept = score, [p.copy() for p in adam.params]
     np.testing.assert_array_equal(tree["weights"]["W_in"].values, kept[0])

@@ -49,27 +49,47 @@ def write_inputs(folder):
     os.mkfifo(folder / "fifo.csv")
     features = np.arange(12.0).reshape(6, 2)
     datasets = {
-        "labels_off_obs.nc": xr.Dataset({"features": (("obs", "feature"), features),
-                                         "labels": ("row", np.arange(6) % 2)}),
-        "string_labels.nc": xr.Dataset({"features": (("obs", "feature"), features),
-                                        "labels": ("obs", np.array(["a", "b"] * 3))}),
+        "labels_off_obs.nc": xr.Dataset(
+            {"features": (("obs", "feature"), features), "labels": ("row", np.arange(6) % 2)}
+        ),
+        "string_labels.nc": xr.Dataset(
+            {
+                "features": (("obs", "feature"), features),
+                "labels": ("obs", np.array(["a", "b"] * 3)),
+            }
+        ),
         "no_features.nc": xr.Dataset({"labels": ("obs", np.arange(6) % 2)}),
-        "cube.nc": xr.Dataset({"features": (("obs", "feature", "t"), np.ones((6, 2, 2))),
-                               "labels": ("obs", np.arange(6) % 2)}),
+        "cube.nc": xr.Dataset(
+            {
+                "features": (("obs", "feature", "t"), np.ones((6, 2, 2))),
+                "labels": ("obs", np.arange(6) % 2),
+            }
+        ),
         "plain.nc": xr.Dataset({"x": ("a", np.arange(3.0))}),
-        "probes.nc": xr.Dataset({
-            "counts": (("probe", "obs", "output"), np.ones((4, 3, 2))),
-            "W_in": (("probe", "input", "hidden"), np.ones((4, 3, 2))),
-            "W_out": (("probe", "hidden", "output"), np.ones((4, 2, 2))),
-            "x": (("obs", "input"), np.ones((3, 3)))}),
+        "probes.nc": xr.Dataset(
+            {
+                "counts": (("probe", "obs", "output"), np.ones((4, 3, 2))),
+                "W_in": (("probe", "input", "hidden"), np.ones((4, 3, 2))),
+                "W_out": (("probe", "hidden", "output"), np.ones((4, 2, 2))),
+                "x": (("obs", "input"), np.ones((3, 3))),
+            }
+        ),
     }
     for name, dataset in datasets.items():
         dataset.to_netcdf(folder / name)
-    manifest = {"limprob_checkpoint": FORMAT, "config": {}, "every": 10, "out": "x.nc",
-                "table": False, "run_sha256": "0" * 64}
-    checkpoints = {"complete_ck": {**manifest, "versions": {}, "complete": True},
-                   "old_ck": {**manifest, "versions": {"version_pymc": "5.0"}},
-                   "corrupt_ck": None}
+    manifest = {
+        "limprob_checkpoint": FORMAT,
+        "config": {},
+        "every": 10,
+        "out": "x.nc",
+        "table": False,
+        "run_sha256": "0" * 64,
+    }
+    checkpoints = {
+        "complete_ck": {**manifest, "versions": {}, "complete": True},
+        "old_ck": {**manifest, "versions": {"version_pymc": "5.0"}},
+        "corrupt_ck": None,
+    }
     for name, content in checkpoints.items():
         (folder / name).mkdir()
         (folder / name / "checkpoint.json").write_text(json.dumps(content)[:-1])  # corrupt
@@ -85,6 +105,7 @@ def inputs(tmp_path_factory):
 
 def cases(out, inputs):
     """(arguments, a piece of the one line of error) for every subcommand."""
+
     def data(name):
         return str(inputs / name)
 
@@ -130,8 +151,10 @@ def cases(out, inputs):
         (["train", "--resume", data("old_ck")], "written with other package versions"),
         (["train", "--resume", data("old_ck"), "--draws", "5"], "drop --draws"),
         (["train", "--resume", data("old_ck"), "--out", out], "drop --out"),
-        (["train", "--resume", data("old_ck"), "--steps", "4", "--data", data("nan.csv")],
-         "drop --data, --time-steps"),
+        (
+            ["train", "--resume", data("old_ck"), "--steps", "4", "--data", data("nan.csv")],
+            "drop --data, --time-steps",
+        ),
         ([*train, "--checkpoint", str(inputs)], "the folder is not empty"),
         ([*train, "--checkpoint", data("complete_ck")], "holds a checkpoint already"),
         ([*train, "--checkpoint", data("data.txt")], "is a file, not a folder"),
@@ -139,8 +162,10 @@ def cases(out, inputs):
         ([*train, "--checkpoint", str(inputs / "no_such_folder" / "ck")], "does not exist"),
         ([*train, "--checkpoint", new_checkpoint, "--cores", "2"], "use one core"),
         ([*train, "--checkpoint-every", "5"], "--checkpoint-every goes with --checkpoint"),
-        ([*train, "--checkpoint", new_checkpoint, "--checkpoint-every", "0"],
-         "checkpoint every must be a positive integer"),
+        (
+            [*train, "--checkpoint", new_checkpoint, "--checkpoint-every", "0"],
+            "checkpoint every must be a positive integer",
+        ),
         # train: ceilings and paths
         ([*train, "--repeats", "1000000000000", "--noise", "0.1"], "repeats must be at most"),
         ([*train, "--steps", "1000000000"], "time steps must be at most"),
@@ -148,8 +173,10 @@ def cases(out, inputs):
         (["train", "--out", ""], "an empty path names no output file"),
         (["train", "--resume", ""], "an empty path names no checkpoint folder"),
         ([*train, "--checkpoint", ""], "an empty path names no checkpoint folder"),
-        (["train", "--out", os.path.join(os.path.dirname(out), "n" * 250)],
-         "choose a name of at most"),
+        (
+            ["train", "--out", os.path.join(os.path.dirname(out), "n" * 250)],
+            "choose a name of at most",
+        ),
         (["study", "--workers", "100000", "--out", out], "workers must be at most"),
         # train: cost
         ([*train, "--draws", "1000000000"], "needs an estimated"),
@@ -192,8 +219,10 @@ def cases(out, inputs):
         (["summary", data("plain.nc")], "not a limprob trace"),
         (["summary", data("absent.nc"), "--var-names", "W_out"], "no such file"),
         # energy
-        (["energy", "--params", "1e15", "--tokens", "3e11", "--seed", "-3"],
-         "seed must be a non-negative integer"),
+        (
+            ["energy", "--params", "1e15", "--tokens", "3e11", "--seed", "-3"],
+            "seed must be a non-negative integer",
+        ),
         (["energy", "--params", "1e200", "--tokens", "1e200"], "overflow a float"),
         (["energy", "--params", "1e15", "--tokens", "3e11", "--flops", "1e20"], "not both"),
         (["energy", "--params", "1e15"], "give --params and --tokens"),
@@ -203,8 +232,7 @@ def cases(out, inputs):
         (["energy", data("plain.nc"), "--out", out], "not a limprob trace"),
         (["energy", data("plain.nc"), "--time-ratio", "2"], "not a trace"),
         (["energy", data("plain.nc"), "--params", "1e9"], "--params describe a model"),
-        (["energy", "--params", "1e15", "--tokens", "3e11", "--time-ratio", "-1"],
-         "--time-ratio"),
+        (["energy", "--params", "1e15", "--tokens", "3e11", "--time-ratio", "-1"], "--time-ratio"),
         (["energy", data("plain.nc"), "--out", missing], "does not exist"),
         # study
         (["study", "--seeds", "-1", "--out", out], "seed must be a non-negative integer"),
@@ -221,8 +249,7 @@ def cases(out, inputs):
         (["compare", data("plain.nc"), probes], "not a limprob trace"),
         (["compare", data("plain.nc"), data("plain.nc")], "one distinct name per trace"),
         (["compare", data("plain.nc"), data("garbage.nc"), "--names", "a"], "name per trace"),
-        (["compare", data("plain.nc"), data("plain.nc"), "--plot", missing],
-         "does not exist"),
+        (["compare", data("plain.nc"), data("plain.nc"), "--plot", missing], "does not exist"),
         # probe
         (["probe", "--seed", HUGE, "--out", out], "seed must be at most"),
         (["probe", "--strength", "1e300", "--out", out], "strength must be at most 10"),
@@ -238,27 +265,73 @@ def cases(out, inputs):
         (["twin", data("garbage.nc"), "--out", out], "not a NetCDF file"),
         (["twin", probes, "--population", "--smc", "--out", out], "cannot be combined"),
         (["twin", probes, "--families", "nope", "--out", out], "nope"),
-        (["twin", probes, "--population", "--chips", "10000000000000", "--out", out],
-         "needs an estimated"),
-        (["twin", probes, "--population", "--chips", "3", "--out", out],
-         "n_chips must be at least"),
+        (
+            ["twin", probes, "--population", "--chips", "10000000000000", "--out", out],
+            "needs an estimated",
+        ),
+        (
+            ["twin", probes, "--population", "--chips", "3", "--out", out],
+            "n_chips must be at least",
+        ),
         (["twin", probes, "--draws", "0", "--out", out], "draws must be a positive integer"),
         (["twin", probes, "--seed", "-1", "--out", out], "seed must be a non-negative"),
         (["twin", probes, "--out", missing], "does not exist"),
         (["twin", probes, "--learn-noise", "--out", out], "population twin only"),
         (["twin", probes, "--weight-bits", "6", "--out", out], "population twin only"),
-        (["twin", probes, "--population", "--weight-bits", "17", "--out", out],
-         "weight bits must be in 1..16"),
-        (["twin", probes, "--population", "--weight-bits", "auto", "--weight-bits-candidates",
-          "4,17", "--out", out], "weight-bits candidate must be in 1..16"),
-        (["twin", probes, "--population", "--weight-bits", "auto", "--weight-bits-candidates",
-          "4,seven", "--out", out], "must be an integer 1..16 or 'none'"),
-        (["twin", probes, "--population", "--weight-bits", "auto", "--weight-bits-candidates",
-          "6,6", "--out", out], "candidates repeat"),
-        (["twin", probes, "--population", "--weight-bits-candidates", "4,6", "--out", out],
-         "applies with --weight-bits auto only"),
-        (["twin", probes, "--population", "--weight-range", "-1", "--out", out],
-         "weight range must be a positive number"),
+        (
+            ["twin", probes, "--population", "--weight-bits", "17", "--out", out],
+            "weight bits must be in 1..16",
+        ),
+        (
+            [
+                "twin",
+                probes,
+                "--population",
+                "--weight-bits",
+                "auto",
+                "--weight-bits-candidates",
+                "4,17",
+                "--out",
+                out,
+            ],
+            "weight-bits candidate must be in 1..16",
+        ),
+        (
+            [
+                "twin",
+                probes,
+                "--population",
+                "--weight-bits",
+                "auto",
+                "--weight-bits-candidates",
+                "4,seven",
+                "--out",
+                out,
+            ],
+            "must be an integer 1..16 or 'none'",
+        ),
+        (
+            [
+                "twin",
+                probes,
+                "--population",
+                "--weight-bits",
+                "auto",
+                "--weight-bits-candidates",
+                "6,6",
+                "--out",
+                out,
+            ],
+            "candidates repeat",
+        ),
+        (
+            ["twin", probes, "--population", "--weight-bits-candidates", "4,6", "--out", out],
+            "applies with --weight-bits auto only",
+        ),
+        (
+            ["twin", probes, "--population", "--weight-range", "-1", "--out", out],
+            "weight range must be a positive number",
+        ),
     ]
 
 
@@ -268,13 +341,20 @@ N_CASES = 141
 def test_the_table_covers_every_subcommand(tmp_path):
     table = cases("out.nc", tmp_path)
     assert len(table) == N_CASES
-    assert {args[0] for args, _ in table} == {"train", "evaluate", "summary", "energy", "study",
-                                              "compare", "probe", "twin"}
+    assert {args[0] for args, _ in table} == {
+        "train",
+        "evaluate",
+        "summary",
+        "energy",
+        "study",
+        "compare",
+        "probe",
+        "twin",
+    }
 
 
 @pytest.mark.parametrize("index", range(N_CASES))
-def test_bad_cli_input_is_one_line_exit_2_and_leaves_files_alone(index, inputs, tmp_path,
-                                                                capsys):
+def test_bad_cli_input_is_one_line_exit_2_and_leaves_files_alone(index, inputs, tmp_path, capsys):
     existing = tmp_path / "existing.nc"
     existing.write_bytes(b"an earlier result")
     args, message = cases(str(existing), inputs)[index]
@@ -314,12 +394,14 @@ def test_a_read_only_folder_is_refused(read_only_folder, capsys):
     assert "cannot write in" in capsys.readouterr().err
 
 
-def test_a_read_only_checkpoint_folder_is_refused_and_left_empty(read_only_folder, tmp_path,
-                                                                 capsys):
+def test_a_read_only_checkpoint_folder_is_refused_and_left_empty(
+    read_only_folder, tmp_path, capsys
+):
     folder = read_only_folder
     for checkpoint in (folder, folder / "ck"):  # the empty folder itself, or one inside
-        assert main(["train", "--checkpoint", str(checkpoint),
-                     "--out", str(tmp_path / "x.nc")]) == 2
+        assert (
+            main(["train", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "x.nc")]) == 2
+        )
         assert "cannot write in" in capsys.readouterr().err
     assert list(folder.iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["read-only"]
@@ -363,10 +445,13 @@ def api_cases(inputs):
         table = load_table()
         train_on_chip(chip, split(table, seed=0), TrainConfig(**config), progressbar=False)
 
-    one_member = xr.Dataset({"features": (("obs", "feature"), np.arange(10.0).reshape(5, 2)),
-                             "labels": ("obs", np.array([0, 1, 1, 1, 1]))},
-                            coords={"obs": np.arange(5), "feature": ["a", "b"],
-                                    "class": ["x", "y"]})
+    one_member = xr.Dataset(
+        {
+            "features": (("obs", "feature"), np.arange(10.0).reshape(5, 2)),
+            "labels": ("obs", np.array([0, 1, 1, 1, 1])),
+        },
+        coords={"obs": np.arange(5), "feature": ["a", "b"], "class": ["x", "y"]},
+    )
     return [
         (lambda: TrainConfig(seed=-1), "seed must be a non-negative integer"),
         (lambda: TrainConfig(sigma_w=float("inf")), "sigma_w must be a positive number"),
@@ -385,8 +470,10 @@ def api_cases(inputs):
         (lambda: Grid(strengths=(11,)), "strength must be at most 10"),
         (lambda: StudySettings(mh=TrainConfig(cores=2)), "cores=1"),
         (lambda: Network(n_hidden=0), "must be a positive integer"),
-        (lambda: train_with(chip_for(hidden=16), hidden=4),
-         "the chip has 16 hidden neurons, but the data and training configuration need 4"),
+        (
+            lambda: train_with(chip_for(hidden=16), hidden=4),
+            "the chip has 16 hidden neurons, but the data and training configuration need 4",
+        ),
         (lambda: train_with(chip_for(inputs=3)), "the chip has 3 inputs"),
         (lambda: train_with(chip_for(steps=8)), "the chip has 8 time steps"),
         (lambda: load_table(inputs / "latin.csv"), "not UTF-8 text"),

@@ -40,8 +40,9 @@ STEPS = {
     "pcn": PreconditionedCrankNicolson,
     "slice": EllipticalSlice,
     "demcz": lambda: DEMetropolisZCached(thin=2),
-    "blocked, learning its covariance": lambda: BlockedMetropolis(adapt_covariance=True,
-                                                                  covariance_warmup=4),
+    "blocked, learning its covariance": lambda: BlockedMetropolis(
+        adapt_covariance=True, covariance_warmup=4
+    ),
     "layers of pcn": lambda: layer_blocks(None, PreconditionedCrankNicolson),
 }
 
@@ -85,9 +86,27 @@ def test_a_step_method_restored_from_its_pickled_state_continues_exactly(name):
             assert all(np.array_equal(wanted[k], stats[k], equal_nan=True) for k in wanted)
 
 
-TINY = ["--hidden", "4", "--steps", "8", "--train-fraction", "0.2", "--no-progress",
-        "--draws", "40", "--tune", "20", "--chains", "2", "--predictive-draws", "6",
-        "--chip", "user_chips:noisy_signalling", "--repeats", "2"]
+TINY = [
+    "--hidden",
+    "4",
+    "--steps",
+    "8",
+    "--train-fraction",
+    "0.2",
+    "--no-progress",
+    "--draws",
+    "40",
+    "--tune",
+    "20",
+    "--chains",
+    "2",
+    "--predictive-draws",
+    "6",
+    "--chip",
+    "user_chips:noisy_signalling",
+    "--repeats",
+    "2",
+]
 """A noisy chip (noise 0.1: the noise of query k depends on k, so a resumed run must restore
 the chip's count) with two queries per estimate (pseudo-marginal: the current estimate is
 state). The chip is a user's chip that signals as LIMPROB_TEST_SIGNAL says
@@ -98,25 +117,42 @@ EVERY = 10
 def arrays_equal(a: xr.DataTree, b: xr.DataTree) -> list[str]:
     """The variables (``group:name``) whose values differ between two traces."""
     assert {n.path for n in a.subtree} == {n.path for n in b.subtree}
-    return [f"{node.path}:{name}" for node in a.subtree
-            for name, values in node.to_dataset().data_vars.items()
-            if not np.array_equal(values.values, b[node.path][name].values, equal_nan=True)]
+    return [
+        f"{node.path}:{name}"
+        for node in a.subtree
+        for name, values in node.to_dataset().data_vars.items()
+        if not np.array_equal(values.values, b[node.path][name].values, equal_nan=True)
+    ]
 
 
-def test_sigkill_loses_less_than_one_write_and_resumes_bit_for_bit(tmp_path, monkeypatch,
-                                                                   capsys):
+def test_sigkill_loses_less_than_one_write_and_resumes_bit_for_bit(tmp_path, monkeypatch, capsys):
     checkpoint, killed = tmp_path / "ck", tmp_path / "killed.nc"
     # chain 0 makes 4 + 59 x 2 = 122 queries after the timing query; chain 1 then 4 + 2 per
     # step: query 175 is its 26th step's first
     after = 175
-    args = ["train", *TINY, "--checkpoint", str(checkpoint), "--checkpoint-every",
-            str(EVERY), "--out", str(killed)]
+    args = [
+        "train",
+        *TINY,
+        "--checkpoint",
+        str(checkpoint),
+        "--checkpoint-every",
+        str(EVERY),
+        "--out",
+        str(killed),
+    ]
     tests = str(Path(__file__).parent)
-    environment = {**os.environ, SIGNAL_ENV: f"{after}:SIGKILL",
-                   "PYTHONPATH": os.pathsep.join(filter(None, [tests,
-                                                               os.environ.get("PYTHONPATH")]))}
-    process = subprocess.Popen([sys.executable, "-m", "limprob", *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=environment)
+    environment = {
+        **os.environ,
+        SIGNAL_ENV: f"{after}:SIGKILL",
+        "PYTHONPATH": os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")])),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "limprob", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+    )
     reference = tmp_path / "reference.nc"
     assert main(["train", *TINY, "--out", str(reference)]) == 0  # meanwhile, uninterrupted
     process.communicate(timeout=300)
@@ -154,8 +190,12 @@ def test_sigkill_loses_less_than_one_write_and_resumes_bit_for_bit(tmp_path, mon
     assert (attrs["resumed"], attrs["interrupted"], attrs["checkpoint_every"]) == (1, 0, EVERY)
     assert attrs["resumed_draws"] == 40 + stopped.steps - 20
     assert attrs["resumed_steps"] == 60 + stopped.steps
-    for name in ("training_chip_queries", "setup_chip_queries", "evaluation_chip_queries",
-                 "test_accuracy_predictive"):
+    for name in (
+        "training_chip_queries",
+        "setup_chip_queries",
+        "evaluation_chip_queries",
+        "test_accuracy_predictive",
+    ):
         assert attrs[name] == uninterrupted.attrs[name], name
     assert json.loads((checkpoint / "checkpoint.json").read_text())["complete"] is True
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no lock, no tmp

@@ -18,9 +18,16 @@ def weights():
 
 def ideal_counts(x, w_in, w_out, network=Network()):
     h, o = w_in.shape[1], w_out.shape[1]
-    return lif_counts_numpy(x, w_in, w_out, np.full(h, network.beta), np.full(h, network.theta),
-                            np.full(o, network.beta), np.full(o, network.theta),
-                            network.n_steps)
+    return lif_counts_numpy(
+        x,
+        w_in,
+        w_out,
+        np.full(h, network.beta),
+        np.full(h, network.theta),
+        np.full(o, network.beta),
+        np.full(o, network.theta),
+        network.n_steps,
+    )
 
 
 def test_strength_zero_is_exactly_the_ideal_network(data, weights):
@@ -43,8 +50,10 @@ def test_same_seed_same_chip_and_different_seeds_differ(data, weights):
 def test_distortion_grows_with_strength(data, weights):
     x = data.train["features"].values
     ideal = ideal_counts(x, *weights)
-    changed = [np.abs(SimulatedChip(strength=a, seed=5).run(*weights, x) - ideal).mean()
-               for a in (0.0, 0.25, 1.0, 2.0)]
+    changed = [
+        np.abs(SimulatedChip(strength=a, seed=5).run(*weights, x) - ideal).mean()
+        for a in (0.0, 0.25, 1.0, 2.0)
+    ]
     assert changed[0] == 0.0
     assert changed[1] < changed[2] and changed[1] < changed[3]
 
@@ -64,8 +73,16 @@ def test_every_query_is_counted_and_pickling_keeps_the_chip(data, weights):
 def test_distortion_is_private(weights):
     chip = SimulatedChip(strength=1.0, seed=3)
     public = {name for name in vars(chip) if not name.startswith("_")}
-    assert public == {"network", "n_inputs", "n_outputs", "strength", "seed", "noise",
-                      "weight_bits", "weight_range"}
+    assert public == {
+        "network",
+        "n_inputs",
+        "n_outputs",
+        "strength",
+        "seed",
+        "noise",
+        "weight_bits",
+        "weight_range",
+    }
     assert set(chip.describe()) >= {"chip_strength", "chip_seed"}
 
 

@@ -14,8 +14,9 @@ NET = Network(4, 8)
 
 SHIPPED = {
     "simulated": lambda: SimulatedChip(5, 3, NET, strength=1.0, seed=1),
-    "noisy and quantised": lambda: SimulatedChip(5, 3, NET, strength=1.0, seed=1, noise=0.3,
-                                                 weight_bits=4),
+    "noisy and quantised": lambda: SimulatedChip(
+        5, 3, NET, strength=1.0, seed=1, noise=0.3, weight_bits=4
+    ),
     "ideal": lambda: SimulatedChip(5, 3, NET, strength=1.0, seed=1).ideal(),
     "parametric": lambda: ParametricChip(Distortion(0.5, 0.1, 0.1), 5, 3, NET),
 }
@@ -56,11 +57,15 @@ def test_a_conformance_failure_is_an_assertion_and_a_limprob_error():
 
 
 def test_require_chip_names_every_missing_member():
-    with pytest.raises(LimprobError, match=r"^the user's chip \(NoDescribe\) is not a limprob "
-                                           r"chip: it has no describe \("):
+    with pytest.raises(
+        LimprobError,
+        match=r"^the user's chip \(NoDescribe\) is not a limprob "
+        r"chip: it has no describe \(",
+    ):
         require_chip(user_chips.NoDescribe(), "the user's chip")
-    with pytest.raises(LimprobError, match="it has no network, n_inputs, n_outputs, queries, "
-                                           "run, describe, noise"):
+    with pytest.raises(
+        LimprobError, match="it has no network, n_inputs, n_outputs, queries, run, describe, noise"
+    ):
         require_chip(object())
     chip = SHIPPED["parametric"]()
     assert require_chip(chip) is chip

@@ -12,17 +12,30 @@ from conftest import TINY
 from limprob.cli import main
 from limprob.data import load_wisconsin
 
-TINY_ARGS = ["--hidden", str(TINY["hidden"]), "--steps", str(TINY["time_steps"]),
-             "--draws", str(TINY["draws"]), "--tune", str(TINY["tune"]),
-             "--chains", str(TINY["chains"]), "--train-fraction", str(TINY["train_fraction"]),
-             "--no-progress"]
+TINY_ARGS = [
+    "--hidden",
+    str(TINY["hidden"]),
+    "--steps",
+    str(TINY["time_steps"]),
+    "--draws",
+    str(TINY["draws"]),
+    "--tune",
+    str(TINY["tune"]),
+    "--chains",
+    str(TINY["chains"]),
+    "--train-fraction",
+    str(TINY["train_fraction"]),
+    "--no-progress",
+]
 
 
 def write_csv(path, features, labels, header=None):
     header = header or [f"f{i}" for i in range(features.shape[1])]
     lines = [",".join(header + ["label"])]
-    lines += [",".join([*(repr(float(v)) for v in row), str(label)])
-              for row, label in zip(features, labels)]
+    lines += [
+        ",".join([*(repr(float(v)) for v in row), str(label)])
+        for row, label in zip(features, labels)
+    ]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -71,28 +84,32 @@ def assert_refused(argv, capsys, message, out_dir):
 def test_bad_data_files_are_refused(tmp_path, capsys, wisconsin_arrays):
     out = tmp_path / "run.nc"
     for message, path in bad_data_files(tmp_path, *wisconsin_arrays).items():
-        assert_refused(["train", "--data", str(path), "--out", str(out), *TINY_ARGS], capsys,
-                       message, tmp_path)
+        assert_refused(
+            ["train", "--data", str(path), "--out", str(out), *TINY_ARGS], capsys, message, tmp_path
+        )
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--train-fraction", "0"], "training fraction"),
-    (["--train-fraction", "1.5"], "training fraction"),
-    (["--strength", "-1"], "strength"),
-    (["--hidden", "0"], "hidden"),
-    (["--steps", "-3"], "time steps"),
-    (["--draws", "0"], "draws"),
-    (["--chains", "0"], "chains"),
-    (["--hidden", "many"], "invalid int"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--train-fraction", "0"], "training fraction"),
+        (["--train-fraction", "1.5"], "training fraction"),
+        (["--strength", "-1"], "strength"),
+        (["--hidden", "0"], "hidden"),
+        (["--steps", "-3"], "time steps"),
+        (["--draws", "0"], "draws"),
+        (["--chains", "0"], "chains"),
+        (["--hidden", "many"], "invalid int"),
+    ],
+)
 def test_bad_arguments_are_refused(tmp_path, capsys, argv, message):
-    assert_refused(["train", "--out", str(tmp_path / "run.nc"), *argv], capsys, message,
-                   tmp_path)
+    assert_refused(["train", "--out", str(tmp_path / "run.nc"), *argv], capsys, message, tmp_path)
 
 
 def test_missing_output_folder_is_refused(tmp_path, capsys):
-    assert_refused(["train", "--out", str(tmp_path / "nowhere" / "run.nc")], capsys,
-                   "does not exist", tmp_path)
+    assert_refused(
+        ["train", "--out", str(tmp_path / "nowhere" / "run.nc")], capsys, "does not exist", tmp_path
+    )
 
 
 def test_evaluate_refuses_a_file_that_is_not_a_trace(tmp_path, capsys):
@@ -102,24 +119,38 @@ def test_evaluate_refuses_a_file_that_is_not_a_trace(tmp_path, capsys):
 
 
 def test_energy_refuses_bad_numbers(tmp_path, capsys):
-    for argv, message in [(["--params", "0", "--tokens", "1e9"], "params"),
-                          (["--params", "1e9", "--tokens", "nan"], "tokens"),
-                          (["--params", "1e9", "--tokens", "1e9", "--bits", "-8"], "bits"),
-                          (["--params", "1e9"], "give --params and --tokens")]:
+    for argv, message in [
+        (["--params", "0", "--tokens", "1e9"], "params"),
+        (["--params", "1e9", "--tokens", "nan"], "tokens"),
+        (["--params", "1e9", "--tokens", "1e9", "--bits", "-8"], "bits"),
+        (["--params", "1e9"], "give --params and --tokens"),
+    ]:
         assert_refused(["energy", *argv], capsys, message, tmp_path)
 
 
 def test_energy_refuses_a_bad_ops_per_flop_and_one_given_with_a_trace(tmp_path, capsys):
     scenario = ["energy", "--params", "1e9", "--tokens", "1e9"]
-    for value, message in [("nan", "--ops-per-flop must be finite"),
-                           ("inf", "--ops-per-flop must be finite"),
-                           ("0", "--ops-per-flop must be greater than zero"),
-                           ("-2", "--ops-per-flop must be greater than zero"),
-                           ("many", "invalid float value")]:
-        assert_refused([*scenario, "--ops-per-flop", value, "--json"], capsys, message,
-                       tmp_path)
-    assert_refused(["energy", str(tmp_path / "run.nc"), "--ops-per-flop", "2", "--out",
-                    str(tmp_path / "e.nc")], capsys, "a trace's updates are counted", tmp_path)
+    for value, message in [
+        ("nan", "--ops-per-flop must be finite"),
+        ("inf", "--ops-per-flop must be finite"),
+        ("0", "--ops-per-flop must be greater than zero"),
+        ("-2", "--ops-per-flop must be greater than zero"),
+        ("many", "invalid float value"),
+    ]:
+        assert_refused([*scenario, "--ops-per-flop", value, "--json"], capsys, message, tmp_path)
+    assert_refused(
+        [
+            "energy",
+            str(tmp_path / "run.nc"),
+            "--ops-per-flop",
+            "2",
+            "--out",
+            str(tmp_path / "e.nc"),
+        ],
+        capsys,
+        "a trace's updates are counted",
+        tmp_path,
+    )
 
 
 def test_energy_json_records_ops_per_flop_and_scales_the_update_terms(capsys):
@@ -131,7 +162,8 @@ def test_energy_json_records_ops_per_flop_and_scales_the_update_terms(capsys):
     scaled = json.loads(stdout)
     assert code == 0 and scaled["ops_per_flop"] == 4.0
     assert scaled["landauer_joules"]["median"] == pytest.approx(
-        4 * default["landauer_joules"]["median"], rel=1e-12)
+        4 * default["landauer_joules"]["median"], rel=1e-12
+    )
     assert scaled["accelerator_joules"] == default["accelerator_joules"]
     code, stdout, _ = run_cli(argv[:-1] + ["--ops-per-flop", "0.5"], capsys)
     assert code == 0 and "OPS = 0.5 x C" in stdout
@@ -153,40 +185,62 @@ def test_train_evaluate_summary_energy_on_a_tiny_run(tmp_path, capsys, data):
     code, stdout, _ = run_cli(["summary", str(out), "--var-names", "W_out"], capsys)
     assert code == 0 and "r_hat" in stdout and "W_out[0, malignant]" in stdout
 
-    code, stdout, _ = run_cli(["energy", str(out), "--json", "--out", str(tmp_path / "e.nc")],
-                              capsys)
+    code, stdout, _ = run_cli(
+        ["energy", str(out), "--json", "--out", str(tmp_path / "e.nc")], capsys
+    )
     energies = json.loads(stdout)
     assert code == 0
     writes = report["chip_queries"] * (30 * TINY["hidden"] + TINY["hidden"] * 2)
     assert energies["weight_writes"] == writes
     assert energies["digital_training_flops"] == 0  # MH trains no software model
     assert energies["total_lim_joules"] == energies["lim_joules"]
-    assert (energies["landauer_joules"]["median"] < energies["lim_joules"]["median"]
-            < energies["static_joules"]["median"])
+    assert (
+        energies["landauer_joules"]["median"]
+        < energies["lim_joules"]["median"]
+        < energies["static_joules"]["median"]
+    )
 
 
 def test_console_script_exits_2_on_bad_input(tmp_path):
     script = Path(sys.executable).parent / "limprob"
-    result = subprocess.run([str(script), "train", "--strength", "-2", "--out",
-                             str(tmp_path / "x.nc")], capture_output=True, text=True)
+    result = subprocess.run(
+        [str(script), "train", "--strength", "-2", "--out", str(tmp_path / "x.nc")],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2
     expected = "limprob: error: strength must be a finite number >= 0, got -2.0"
     assert result.stderr.strip() == expected
     assert not (tmp_path / "x.nc").exists()
 
 
-HEAVY = ("pymc", "pytensor", "arviz", "arviz_base", "arviz_stats", "sklearn", "dask",
-         "distributed", "numba", "xarray", "matplotlib")
+HEAVY = (
+    "pymc",
+    "pytensor",
+    "arviz",
+    "arviz_base",
+    "arviz_stats",
+    "sklearn",
+    "dask",
+    "distributed",
+    "numba",
+    "xarray",
+    "matplotlib",
+)
 """Libraries the top-level help and version must not import (they take seconds)."""
 
 
 @pytest.mark.parametrize("flag", ["--help", "--version"])
 def test_top_level_help_and_version_import_no_numerical_library(flag):
-    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "limprob", flag],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "limprob", flag], capture_output=True, text=True
+    )
     assert result.returncode == 0
-    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
-                if line.startswith("import time:")}
+    imported = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
     assert "limprob.cli" in imported
     assert sorted(m for m in imported if m.split(".")[0] in HEAVY) == []
     if flag == "--version":
@@ -209,17 +263,26 @@ def test_every_subcommand_has_a_description_an_example_and_its_defaults():
         text = sub.format_help()
         assert sub.description, name
         assert "Example" in sub.epilog and f"limprob {name}" in sub.epilog, name
-        options = [a for a in sub._actions if a.option_strings and a.default not in
-                   (None, False, argparse.SUPPRESS)]
+        options = [
+            a
+            for a in sub._actions
+            if a.option_strings and a.default not in (None, False, argparse.SUPPRESS)
+        ]
         for action in options:  # every option with a default says what it is
             assert "default" in (action.help or ""), (name, action.option_strings)
         assert "usage: limprob " + name in text
 
 
-@pytest.mark.parametrize("command, dest", [
-    (["train"], "time_steps"), (["study", "--out", "s.nc"], "time_steps"),
-    (["evaluate"], "steps"), (["probe", "--out", "p.nc"], "n_steps"),
-    (["chip", "serve", "--port", "0", "--token-file", "t"], "time_steps")])
+@pytest.mark.parametrize(
+    "command, dest",
+    [
+        (["train"], "time_steps"),
+        (["study", "--out", "s.nc"], "time_steps"),
+        (["evaluate"], "steps"),
+        (["probe", "--out", "p.nc"], "n_steps"),
+        (["chip", "serve", "--port", "0", "--token-file", "t"], "time_steps"),
+    ],
+)
 def test_time_steps_is_spelled_time_steps_and_the_old_steps_still_works(command, dest):
     from limprob.cli import build_parser
 

@@ -19,14 +19,17 @@ def fake_trace(y, mean, sd, seed, method="mh", lml=None):
     mu = mean + 0.1 * rng.standard_normal((2, 200))
     loglik = -0.5 * ((y[None, None] - mu[..., None]) / sd) ** 2 - np.log(sd * np.sqrt(2 * np.pi))
     coords = {"chain": [0, 1], "draw": np.arange(200), "obs": np.arange(y.size)}
-    tree = xr.DataTree.from_dict({
-        "posterior": xr.Dataset({"mu": (("chain", "draw"), mu)}, coords=coords),
-        "log_likelihood": xr.Dataset({"y": (("chain", "draw", "obs"), loglik)}, coords=coords),
-        "observed_data": xr.Dataset({"y": ("obs", y)}, coords={"obs": coords["obs"]}),
-        "sample_stats": xr.Dataset(
-            {"log_marginal_likelihood": ("chain", np.full(2, lml if lml is not None else 0.0))},
-            coords={"chain": [0, 1]}),
-    })
+    tree = xr.DataTree.from_dict(
+        {
+            "posterior": xr.Dataset({"mu": (("chain", "draw"), mu)}, coords=coords),
+            "log_likelihood": xr.Dataset({"y": (("chain", "draw", "obs"), loglik)}, coords=coords),
+            "observed_data": xr.Dataset({"y": ("obs", y)}, coords={"obs": coords["obs"]}),
+            "sample_stats": xr.Dataset(
+                {"log_marginal_likelihood": ("chain", np.full(2, lml if lml is not None else 0.0))},
+                coords={"chain": [0, 1]},
+            ),
+        }
+    )
     tree.attrs.update(limprob_trace=1, method=method)
     return tree
 
@@ -47,8 +50,18 @@ def test_compare_gives_arviz_table_with_pareto_k_and_bayes_factor(traces):
     paths, _ = traces
     table = compare_traces([paths["good"], paths["bad"]])
     assert list(table.index) == ["good", "bad"]
-    for column in ("rank", "elpd", "p", "elpd_diff", "weight", "se", "dse", "pareto_k_max",
-                   "pareto_k_bad", "log10_bayes_factor"):
+    for column in (
+        "rank",
+        "elpd",
+        "p",
+        "elpd_diff",
+        "weight",
+        "se",
+        "dse",
+        "pareto_k_max",
+        "pareto_k_bad",
+        "log10_bayes_factor",
+    ):
         assert column in table.columns
     with xr.open_datatree(paths["good"]) as good, xr.open_datatree(paths["bad"]) as bad:
         expected = az.compare({"good": good.load(), "bad": bad.load()}, round_to="none")
@@ -72,8 +85,16 @@ def harness():
 
 def test_compare_command_prints_json_and_writes_plot(traces, tmp_path, capsys):
     paths, _ = traces
-    args = harness().parse_args(["compare", str(paths["good"]), str(paths["bad"]), "--json",
-                                 "--plot", str(tmp_path / "cmp.png")])
+    args = harness().parse_args(
+        [
+            "compare",
+            str(paths["good"]),
+            str(paths["bad"]),
+            "--json",
+            "--plot",
+            str(tmp_path / "cmp.png"),
+        ]
+    )
     args.run(args)
     report = json.loads(capsys.readouterr().out)
     assert report["var_name"] == "y" and set(report["models"]) == {"good", "bad"}

@@ -13,8 +13,13 @@ from limprob.study import Grid, cache_dir, cell_path, run_study, write_cell
 from test_study import TINY
 
 GRID = Grid(methods=("mh",), strengths=(0.0, 1.0), seeds=(0,), train_fractions=(0.5,))
-RESULT = {"test_accuracy": 0.5, "test_accuracy_predictive": 0.5, "train_accuracy": 0.5,
-          "chip_queries": 1.0, "wall_seconds": 0.0}
+RESULT = {
+    "test_accuracy": 0.5,
+    "test_accuracy_predictive": 0.5,
+    "train_accuracy": 0.5,
+    "chip_queries": 1.0,
+    "wall_seconds": 0.0,
+}
 
 
 @pytest.fixture
@@ -54,7 +59,8 @@ def test_a_cell_another_run_is_computing_is_waited_for_not_computed(tmp_path, fa
     assert study.attrs["cells_computed"] == 1 and study.attrs["cells_cached"] == 1
     assert sorted(study["test_accuracy"].values.ravel()) == [0.25, 1.0]
     assert sorted(p.name for p in cache_dir(out).iterdir()) == sorted(
-        cell_path(cache_dir(out), c, TINY).name for c in GRID.cells())  # no lock file left
+        cell_path(cache_dir(out), c, TINY).name for c in GRID.cells()
+    )  # no lock file left
 
 
 def test_a_cell_whose_run_died_is_computed(tmp_path, fake_cells):
@@ -82,13 +88,14 @@ def test_a_second_train_on_the_same_output_is_refused(tmp_path, capsys):
     with exclusive(out):
         assert main(["train", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == (f"limprob: error: {out}: another limprob run is writing it (it holds "
-                   f"{lock_path(out)}); wait for it to finish or choose another output")
+    assert err == (
+        f"limprob: error: {out}: another limprob run is writing it (it holds "
+        f"{lock_path(out)}); wait for it to finish or choose another output"
+    )
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_study_stopped_by_a_signal_keeps_its_finished_cells_and_no_lock(tmp_path,
-                                                                         monkeypatch):
+def test_a_study_stopped_by_a_signal_keeps_its_finished_cells_and_no_lock(tmp_path, monkeypatch):
     import os
     import signal
 

@@ -25,8 +25,9 @@ def test_the_estimate_counts_every_sampled_and_predicted_number(data):
 
 def test_too_much_memory_is_refused_before_any_work(wisconsin, capsys, tmp_path):
     started = time.perf_counter()
-    with pytest.raises(LimprobError, match="needs an estimated .* TB of memory, more than "
-                                           "the .* available"):
+    with pytest.raises(
+        LimprobError, match="needs an estimated .* TB of memory, more than the .* available"
+    ):
         train(TrainConfig(draws=10**9), wisconsin)
     with pytest.raises(LimprobError, match="more than the 1 kB allowed by --max-memory"):
         train(TrainConfig(draws=10), wisconsin, max_memory=1000)
@@ -62,7 +63,12 @@ def test_a_long_run_is_announced(data, caplog):
 
 
 def test_projection_arithmetic():
-    assert cost.projected_seconds(draws=900, tune=100, chains=4, cores=2, sampler="pcn",
-                                  blocks=2, seconds=0.01) == pytest.approx(40.0)
-    assert cost.projected_seconds(draws=1000, tune=0, chains=1, cores=1,
-                                  sampler="metropolis", blocks=1, seconds=0.5) == 1000.0
+    assert cost.projected_seconds(
+        draws=900, tune=100, chains=4, cores=2, sampler="pcn", blocks=2, seconds=0.01
+    ) == pytest.approx(40.0)
+    assert (
+        cost.projected_seconds(
+            draws=1000, tune=0, chains=1, cores=1, sampler="metropolis", blocks=1, seconds=0.5
+        )
+        == 1000.0
+    )

@@ -45,20 +45,26 @@ def test_training_fraction_subsamples_the_training_part_only(wisconsin):
 def test_user_tables_load_through_the_same_checks(tmp_path, wisconsin):
     features, labels = wisconsin["features"].values[:50, :3], wisconsin["labels"].values[:50]
     csv = tmp_path / "mine.csv"
-    csv.write_text("a,b,c,label\n" + "\n".join(
-        f"{r[0]},{r[1]},{r[2]},{y}" for r, y in zip(features, labels)) + "\n")
+    csv.write_text(
+        "a,b,c,label\n"
+        + "\n".join(f"{r[0]},{r[1]},{r[2]},{y}" for r, y in zip(features, labels))
+        + "\n"
+    )
     table = load_table(csv)
     assert list(table["feature"].values) == ["a", "b", "c"]
     np.testing.assert_array_equal(table["features"].values, features)
     nc = tmp_path / "mine.nc"
-    xr.Dataset({"features": (("obs", "feature"), features), "labels": ("obs", labels)},
-               coords={"class": ["m", "b"]}).to_netcdf(nc)
+    xr.Dataset(
+        {"features": (("obs", "feature"), features), "labels": ("obs", labels)},
+        coords={"class": ["m", "b"]},
+    ).to_netcdf(nc)
     table = load_table(nc)
     assert list(table["class"].values) == ["m", "b"]
     np.testing.assert_array_equal(table["labels"].values, labels)
     bad = tmp_path / "bad.nc"
-    xr.Dataset({"features": (("obs", "feature"), features),
-                "labels": ("obs", labels + 2)}).to_netcdf(bad)
+    xr.Dataset(
+        {"features": (("obs", "feature"), features), "labels": ("obs", labels + 2)}
+    ).to_netcdf(bad)
     with pytest.raises(LimprobError, match="outside the classes"):
         load_table(bad)
     with pytest.raises(LimprobError, match="no such data file"):
@@ -68,13 +74,20 @@ def test_user_tables_load_through_the_same_checks(tmp_path, wisconsin):
         load_table(tmp_path / "table.txt")
 
 
-@pytest.mark.parametrize("name, n_obs, n_features, counts, classes", [
-    ("digits", 1797, 64, [178, 182, 177, 183, 181, 182, 181, 179, 174, 180],
-     [str(k) for k in range(10)]),
-    ("wine", 178, 13, [59, 71, 48], ["class_0", "class_1", "class_2"]),
-])
-def test_bundled_sets_load_with_their_shapes_and_classes(name, n_obs, n_features, counts,
-                                                         classes):
+@pytest.mark.parametrize(
+    "name, n_obs, n_features, counts, classes",
+    [
+        (
+            "digits",
+            1797,
+            64,
+            [178, 182, 177, 183, 181, 182, 181, 179, 174, 180],
+            [str(k) for k in range(10)],
+        ),
+        ("wine", 178, 13, [59, 71, 48], ["class_0", "class_1", "class_2"]),
+    ],
+)
+def test_bundled_sets_load_with_their_shapes_and_classes(name, n_obs, n_features, counts, classes):
     table = load_dataset(name)
     assert table.sizes == {"obs": n_obs, "feature": n_features, "class": len(classes)}
     assert list(table["class"].values) == classes
@@ -85,11 +98,17 @@ def test_bundled_sets_load_with_their_shapes_and_classes(name, n_obs, n_features
 
 
 def test_dataset_names_and_the_default(wisconsin):
-    assert DATASETS[0] == "wisconsin" and set(DATASETS) == {"wisconsin", "yinyang", "digits",
-                                                            "wine"}
+    assert DATASETS[0] == "wisconsin" and set(DATASETS) == {
+        "wisconsin",
+        "yinyang",
+        "digits",
+        "wine",
+    }
     xr.testing.assert_identical(load_dataset("wisconsin"), wisconsin)
-    with pytest.raises(LimprobError, match="unknown data set 'nope'; choose one of wisconsin, "
-                                           "yinyang, digits, wine"):
+    with pytest.raises(
+        LimprobError,
+        match="unknown data set 'nope'; choose one of wisconsin, yinyang, digits, wine",
+    ):
         load_dataset("nope")
 
 
@@ -103,14 +122,19 @@ def test_csv_classes_are_the_label_indices_present(tmp_path):
     table = load_table(write_csv(tmp_path / "three.csv", [0, 1, 2, 2, 1, 0]))
     assert list(table["class"].values) == ["class_0", "class_1", "class_2"]
     np.testing.assert_array_equal(table["labels"].values, [0, 1, 2, 2, 1, 0])
-    with pytest.raises(LimprobError, match=r"label 2 is outside the classes 0\.\.0: "
-                                           r"no sample has label 1") as skip:
+    with pytest.raises(
+        LimprobError,
+        match=r"label 2 is outside the classes 0\.\.0: "
+        r"no sample has label 1",
+    ) as skip:
         load_table(write_csv(tmp_path / "skip.csv", [0, 2, 0, 2]))
     assert "\n" not in str(skip.value)
     with pytest.raises(LimprobError, match="no sample has label 0"):
         load_table(write_csv(tmp_path / "nozero.csv", [1, 2, 1, 2]))
-    with pytest.raises(LimprobError, match="every sample is of class 'class_0'; a classifier "
-                                           "needs at least two classes") as one:
+    with pytest.raises(
+        LimprobError,
+        match="every sample is of class 'class_0'; a classifier needs at least two classes",
+    ) as one:
         load_table(write_csv(tmp_path / "one.csv", [0, 0, 0]))
     assert "\n" not in str(one.value)
 
@@ -118,18 +142,23 @@ def test_csv_classes_are_the_label_indices_present(tmp_path):
 def test_netcdf_classes_come_from_its_class_coordinate(tmp_path):
     features, labels = np.arange(12.0).reshape(6, 2), np.array([0, 1, 2, 2, 1, 0])
     named = tmp_path / "named.nc"
-    xr.Dataset({"features": (("obs", "feature"), features), "labels": ("obs", labels)},
-               coords={"class": ["low", "mid", "high"]}).to_netcdf(named)
+    xr.Dataset(
+        {"features": (("obs", "feature"), features), "labels": ("obs", labels)},
+        coords={"class": ["low", "mid", "high"]},
+    ).to_netcdf(named)
     table = load_table(named)
     assert list(table["class"].values) == ["low", "mid", "high"]
     np.testing.assert_array_equal(table["labels"].values, labels)
     unnamed = tmp_path / "unnamed.nc"
-    xr.Dataset({"features": (("obs", "feature"), features),
-                "labels": ("obs", labels)}).to_netcdf(unnamed)
+    xr.Dataset({"features": (("obs", "feature"), features), "labels": ("obs", labels)}).to_netcdf(
+        unnamed
+    )
     assert list(load_table(unnamed)["class"].values) == ["class_0", "class_1", "class_2"]
     single = tmp_path / "single.nc"
-    xr.Dataset({"features": (("obs", "feature"), features), "labels": ("obs", labels * 0)},
-               coords={"class": ["only"]}).to_netcdf(single)
+    xr.Dataset(
+        {"features": (("obs", "feature"), features), "labels": ("obs", labels * 0)},
+        coords={"class": ["only"]},
+    ).to_netcdf(single)
     with pytest.raises(LimprobError, match="every sample is of class 'only'"):
         load_table(single)
 
@@ -147,5 +176,6 @@ def test_the_default_networks_are_the_measured_choice():
     with xr.open_dataset(saved) as measured:
         chosen = measured.attrs["chosen"]
     assert set(DATASET_NETWORKS) == set(DATASETS)
-    assert chosen == "; ".join(f"{d}: hidden {n['hidden']}, kappa {n['kappa']:g}"
-                               for d, n in DATASET_NETWORKS.items())
+    assert chosen == "; ".join(
+        f"{d}: hidden {n['hidden']}, kappa {n['kappa']:g}" for d, n in DATASET_NETWORKS.items()
+    )

@@ -28,21 +28,29 @@ def log_class_probabilities(x, w_in, w_out):
 def network_trace(w_in, w_out):
     """A limprob-like trace (posterior, log_likelihood, observed_data, predictions) whose
     log-likelihood and predictions are computed from the sampled weights."""
-    log_lik = np.take_along_axis(log_class_probabilities(X_TRAIN, w_in, w_out),
-                                 Y_TRAIN[None, None, :, None], axis=-1)[..., 0]
+    log_lik = np.take_along_axis(
+        log_class_probabilities(X_TRAIN, w_in, w_out), Y_TRAIN[None, None, :, None], axis=-1
+    )[..., 0]
     draws = np.arange(0, w_in.shape[1], THIN)
     probability = np.exp(log_class_probabilities(X_TEST, w_in[:, draws], w_out[:, draws]))
     sample = {"chain": np.arange(w_in.shape[0]), "draw": np.arange(w_in.shape[1])}
-    return xr.DataTree.from_dict({
-        "posterior": xr.Dataset({"W_in": (("chain", "draw", "feature", "hidden"), w_in),
-                                 "W_out": (("chain", "draw", "hidden", "class"), w_out)},
-                                coords=sample),
-        "log_likelihood": xr.Dataset({"y": (("chain", "draw", "obs"), log_lik)}, coords=sample),
-        "observed_data": xr.Dataset({"y": ("obs", Y_TRAIN)}),
-        "predictions": xr.Dataset(
-            {"probability": (("chain", "draw", "obs", "class"), probability)},
-            coords={"chain": sample["chain"], "draw": draws}),
-    })
+    return xr.DataTree.from_dict(
+        {
+            "posterior": xr.Dataset(
+                {
+                    "W_in": (("chain", "draw", "feature", "hidden"), w_in),
+                    "W_out": (("chain", "draw", "hidden", "class"), w_out),
+                },
+                coords=sample,
+            ),
+            "log_likelihood": xr.Dataset({"y": (("chain", "draw", "obs"), log_lik)}, coords=sample),
+            "observed_data": xr.Dataset({"y": ("obs", Y_TRAIN)}),
+            "predictions": xr.Dataset(
+                {"probability": (("chain", "draw", "obs", "class"), probability)},
+                coords={"chain": sample["chain"], "draw": draws},
+            ),
+        }
+    )
 
 
 def well_mixed_weights(seed=1):
@@ -69,8 +77,10 @@ def permute_hidden_units(w_in, w_out, seed=3):
     """Relabel the hidden units of every draw with its own random permutation."""
     rng = np.random.default_rng(seed)
     perm = np.argsort(rng.random(w_in.shape[:2] + (N_HIDDEN,)), axis=-1)  # (chain, draw, hidden)
-    return (np.take_along_axis(w_in, perm[:, :, None, :], axis=-1),
-            np.take_along_axis(w_out, perm[:, :, :, None], axis=-2))
+    return (
+        np.take_along_axis(w_in, perm[:, :, None, :], axis=-1),
+        np.take_along_axis(w_out, perm[:, :, :, None], axis=-2),
+    )
 
 
 def max_weight_rhat(tree):
@@ -87,13 +97,16 @@ def stuck_trees():
 def test_diagnostics_invariant_to_hidden_unit_permutation(stuck_trees):
     tree, permuted = stuck_trees
     # the functions are unchanged (up to the summation order over the hidden units) ...
-    np.testing.assert_allclose(permuted["log_likelihood"]["y"], tree["log_likelihood"]["y"],
-                               rtol=1e-12)
-    np.testing.assert_allclose(permuted["predictions"]["probability"],
-                               tree["predictions"]["probability"], rtol=1e-12)
+    np.testing.assert_allclose(
+        permuted["log_likelihood"]["y"], tree["log_likelihood"]["y"], rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        permuted["predictions"]["probability"], tree["predictions"]["probability"], rtol=1e-12
+    )
     # ... so the function-space diagnostics are identical ...
-    xr.testing.assert_allclose(function_space_diagnostics(permuted),
-                               function_space_diagnostics(tree), rtol=1e-9)
+    xr.testing.assert_allclose(
+        function_space_diagnostics(permuted), function_space_diagnostics(tree), rtol=1e-9
+    )
     assert not verdict(function_space_diagnostics(permuted))[0]
     # ... while the weight-space R-hat changes: relabelling makes stuck chains look far better
     rhat_weights, rhat_weights_permuted = max_weight_rhat(tree), max_weight_rhat(permuted)

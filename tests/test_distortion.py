@@ -30,8 +30,19 @@ N_IN, N_OUT = 7, 3
 def random_distortion(seed: int) -> dict:
     """Globals spread over their plausible range and one chip's mismatch draws."""
     rng = np.random.default_rng(seed)
-    globals_ = dict(zip(GLOBALS, [rng.uniform(0, 4), rng.normal(0, 0.5), rng.normal(0, 0.1),
-                                  rng.uniform(0, 1), rng.uniform(0, 0.6), rng.uniform(0, 0.3)]))
+    globals_ = dict(
+        zip(
+            GLOBALS,
+            [
+                rng.uniform(0, 4),
+                rng.normal(0, 0.5),
+                rng.normal(0, 0.1),
+                rng.uniform(0, 1),
+                rng.uniform(0, 0.6),
+                rng.uniform(0, 0.3),
+            ],
+        )
+    )
     return {**globals_, **draw_mismatch(rng, N_IN, NET.n_hidden, N_OUT)}
 
 
@@ -39,12 +50,15 @@ def random_distortion(seed: int) -> dict:
 def test_numba_equations_match_numpy(seed):
     p = random_distortion(seed)
     reference = distortion_arrays(p, NET)
-    np.testing.assert_allclose(synaptic_gain(p["log_gain"], p["gain_spread"], p["gain_z_in"]),
-                               reference["gain_in"], rtol=1e-14)
+    np.testing.assert_allclose(
+        synaptic_gain(p["log_gain"], p["gain_spread"], p["gain_z_in"]),
+        reference["gain_in"],
+        rtol=1e-14,
+    )
     thresholds = neuron_threshold(NET.theta, p["threshold_spread"], p["threshold_z"])
-    np.testing.assert_allclose(thresholds[:NET.n_hidden], reference["theta_hidden"], rtol=1e-14)
+    np.testing.assert_allclose(thresholds[: NET.n_hidden], reference["theta_hidden"], rtol=1e-14)
     leaks = neuron_leak(NET.beta, p["log_leak"], p["leak_spread"], p["leak_z"], 0.99)
-    np.testing.assert_allclose(leaks[NET.n_hidden:], reference["beta_output"], rtol=1e-14)
+    np.testing.assert_allclose(leaks[NET.n_hidden :], reference["beta_output"], rtol=1e-14)
     assert leaks.max() <= 0.99
 
 
@@ -70,11 +84,20 @@ def test_every_counts_path_agrees_on_random_weights(seed):
     distortion = Distortion(**p)
     reference = simulate(distortion, NET, w_in, w_out, x)
     assert reference.sum() > 0  # the comparison means something only if neurons fire
-    compiled = mismatched_counts(w_in, w_out, x, *(p[n] for n in MISMATCH),
-                                 *(p[n] for n in GLOBALS), NET.beta, NET.theta, NET.n_steps)
+    compiled = mismatched_counts(
+        w_in,
+        w_out,
+        x,
+        *(p[n] for n in MISMATCH),
+        *(p[n] for n in GLOBALS),
+        NET.beta,
+        NET.theta,
+        NET.n_steps,
+    )
     np.testing.assert_array_equal(compiled, reference)
-    graph = simulated_counts({k: pt.as_tensor_variable(v) for k, v in p.items()}, NET,
-                             w_in, w_out, x)
+    graph = simulated_counts(
+        {k: pt.as_tensor_variable(v) for k, v in p.items()}, NET, w_in, w_out, x
+    )
     np.testing.assert_array_equal(graph.eval(), reference)
 
 
@@ -89,9 +112,10 @@ def test_simulated_chip_is_its_design_distortion(strength):
     rng = np.random.default_rng(9)
     w_in, w_out = rng.normal(0, 2, (N_IN, NET.n_hidden)), rng.normal(0, 2, (NET.n_hidden, N_OUT))
     x = rng.uniform(0, 1, (11, N_IN))
-    np.testing.assert_array_equal(chip.run(w_in, w_out, x),
-                                  simulate(design_distortion(strength, mismatch), NET, w_in,
-                                           w_out, x))
+    np.testing.assert_array_equal(
+        chip.run(w_in, w_out, x),
+        simulate(design_distortion(strength, mismatch), NET, w_in, w_out, x),
+    )
 
 
 def test_identity_distortion_is_the_ideal_network_even_above_the_leak_cap():

@@ -94,10 +94,10 @@ def test_numpy_and_pytensor_paths_agree():
         memory = (v["retention_s"], v["attempt_time_s"], v["flip_tolerance"])
         return [
             limits.landauer_joules(v["ops"], v["bits"], v["temperature_k"]),
-            limits.lim_joules(v["ops"], v["n_params"], v["bits"], v["temperature_k"],
-                              v["time_ratio"], *memory),
-            limits.static_joules(v["ops"], v["bits"], v["temperature_k"], v["time_ratio"],
-                                 *memory),
+            limits.lim_joules(
+                v["ops"], v["n_params"], v["bits"], v["temperature_k"], v["time_ratio"], *memory
+            ),
+            limits.static_joules(v["ops"], v["bits"], v["temperature_k"], v["time_ratio"], *memory),
             limits.accelerator_joules(v["ops"], v["temperature_k"] * 1e-15),
             limits.retention_barrier_kt(*memory),
         ]
@@ -121,10 +121,15 @@ def test_update_operations_scale_with_ops_per_flop_and_nothing_else():
         for name in ("landauer_joules", "static_joules"):
             assert scaled[name] == pytest.approx(ratio * base[name], rel=1e-12), name
         consolidation = limits.lim_consolidation_joules(
-            1e12, limits.DEFAULT_TEMPERATURE_K, limits.DEFAULT_RETENTION_S,
-            limits.DEFAULT_ATTEMPT_TIME_S, limits.DEFAULT_FLIP_TOLERANCE)
+            1e12,
+            limits.DEFAULT_TEMPERATURE_K,
+            limits.DEFAULT_RETENTION_S,
+            limits.DEFAULT_ATTEMPT_TIME_S,
+            limits.DEFAULT_FLIP_TOLERANCE,
+        )
         assert scaled["lim_joules"] - consolidation == pytest.approx(
-            ratio * (base["lim_joules"] - consolidation), rel=1e-9)
+            ratio * (base["lim_joules"] - consolidation), rel=1e-9
+        )
         assert scaled["accelerator_joules"] == base["accelerator_joules"]
 
 
@@ -137,8 +142,11 @@ def test_default_ops_per_flop_keeps_ops_equal_to_flops_bit_for_bit():
     flops, T = result["flops"], limits.DEFAULT_TEMPERATURE_K
     assert result["ops"] == flops and result["ops_per_flop"] == 1.0
     assert result["landauer_joules"] == limits.landauer_joules(flops, 32.0, T)
-    memory = (limits.DEFAULT_RETENTION_S, limits.DEFAULT_ATTEMPT_TIME_S,
-              limits.DEFAULT_FLIP_TOLERANCE)
+    memory = (
+        limits.DEFAULT_RETENTION_S,
+        limits.DEFAULT_ATTEMPT_TIME_S,
+        limits.DEFAULT_FLIP_TOLERANCE,
+    )
     assert result["lim_joules"] == limits.lim_joules(flops, 1e15, 32.0, T, 1.0, *memory)
     assert result["static_joules"] == limits.static_joules(flops, 32.0, T, 1.0, *memory)
 
@@ -151,12 +159,15 @@ def test_scenarios_record_ops_per_flop_and_the_report_scales_with_it(brain_repor
     np.testing.assert_array_equal(scenarios["ops"], [1.0, 0.25] * scenarios["flops"].values)
     default = energy_draws.scenario_dataset([1e9], tokens=3e11)
     np.testing.assert_array_equal(default["ops"], default["flops"])
-    assert energy_report(BRAIN["n_params"], BRAIN["tokens"], BRAIN["bits"],
-                         ops_per_flop=1.0) == brain_report
+    assert (
+        energy_report(BRAIN["n_params"], BRAIN["tokens"], BRAIN["bits"], ops_per_flop=1.0)
+        == brain_report
+    )
     halved = energy_report(BRAIN["n_params"], BRAIN["tokens"], BRAIN["bits"], ops_per_flop=0.5)
     for key in ("median", "low", "high"):
         assert halved["landauer_joules"][key] == pytest.approx(
-            0.5 * brain_report["landauer_joules"][key], rel=1e-12)
+            0.5 * brain_report["landauer_joules"][key], rel=1e-12
+        )
     assert halved["accelerator_joules"] == brain_report["accelerator_joules"]
 
 
@@ -240,15 +251,20 @@ def test_same_seed_gives_bit_identical_posterior():
 
 
 def test_model_bounds_have_scenario_dims_and_match_the_calculator(posterior):
-    scenarios = lim_energy.scenario_dataset([1e6, 1e15], tokens=[1e9, 3e11], bits=[16, 32],
-                                            names=["small", "brain"])
+    scenarios = lim_energy.scenario_dataset(
+        [1e6, 1e15], tokens=[1e9, 3e11], bits=[16, 32], names=["small", "brain"]
+    )
     draws = lim_energy.scenario_energies(scenarios, posterior=posterior)
     assert draws["lim_joules"].dims == ("chain", "draw", "scenario")
     assert list(draws["scenario"].values) == ["small", "brain"]
     one = draws.isel(chain=1, draw=7)
     expected = limits.bounds(
-        [1e6, 1e15], [1e9, 3e11], bits=[16, 32], temperature_k=float(one["temperature_k"]),
-        time_ratio=float(one["relaxation_scale"]), attempt_time_s=float(one["attempt_time_s"]),
+        [1e6, 1e15],
+        [1e9, 3e11],
+        bits=[16, 32],
+        temperature_k=float(one["temperature_k"]),
+        time_ratio=float(one["relaxation_scale"]),
+        attempt_time_s=float(one["attempt_time_s"]),
         flip_tolerance=float(one["flip_tolerance"]),
         joules_per_flop=float(one["accelerator_j_per_flop"]),
     )
@@ -257,8 +273,9 @@ def test_model_bounds_have_scenario_dims_and_match_the_calculator(posterior):
 
 
 def test_brain_scale_headline_targets(posterior):
-    scenarios = lim_energy.scenario_dataset(BRAIN["n_params"], tokens=BRAIN["tokens"],
-                                            bits=BRAIN["bits"])
+    scenarios = lim_energy.scenario_dataset(
+        BRAIN["n_params"], tokens=BRAIN["tokens"], bits=BRAIN["bits"]
+    )
     median = lim_energy.summarise(lim_energy.scenario_energies(scenarios, posterior=posterior))
     median = median.sel(statistic="median").isel(scenario=0)
     assert 1e8 <= float(median["lim_joules"]) <= 1e9
@@ -272,9 +289,12 @@ def test_energy_report_shape_and_order(brain_report):
         assert set(stats) == {"median", "low", "high"}
         assert 0 < stats["low"] < stats["median"] < stats["high"], name
     assert 1e8 <= brain_report["lim_joules"]["median"] <= 1e9
-    assert (brain_report["landauer_joules"]["median"] < brain_report["lim_joules"]["median"]
-            < brain_report["static_joules"]["median"]
-            < brain_report["accelerator_joules"]["median"])
+    assert (
+        brain_report["landauer_joules"]["median"]
+        < brain_report["lim_joules"]["median"]
+        < brain_report["static_joules"]["median"]
+        < brain_report["accelerator_joules"]["median"]
+    )
     ratio = brain_report["accelerator_joules"]["median"] / brain_report["lim_joules"]["median"]
     assert 6 <= math.log10(ratio) < 8
 
@@ -282,13 +302,15 @@ def test_energy_report_shape_and_order(brain_report):
 def test_energy_report_accepts_published_flops_and_is_reproducible(brain_report):
     gpt3 = energy_report(175e9, flops=3.14e23)
     assert gpt3["accelerator_joules"]["median"] == pytest.approx(
-        3.14e23 * brain_report["accelerator_joules"]["median"] / 1.8e27, rel=1e-12)
+        3.14e23 * brain_report["accelerator_joules"]["median"] / 1.8e27, rel=1e-12
+    )
     again = energy_report(BRAIN["n_params"], BRAIN["tokens"], BRAIN["bits"], seed=0)
     assert again == brain_report
 
 
 def test_device_posterior_is_cached_on_disk_and_a_corrupt_entry_is_recomputed(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     import xarray as xr
 
     from limprob.io import CACHE_ENV
@@ -318,8 +340,9 @@ def test_device_posterior_is_cached_on_disk_and_a_corrupt_entry_is_recomputed(
         patch.setattr(lim_energy, "sample_posterior", no_sampling)
         lim_energy.device_posterior(**small)
     lim_energy._default_device_posterior.cache_clear()
-    assert lim_energy.device_posterior_inputs(6, 30, 30, 1) != \
-        lim_energy.device_posterior_inputs(5, 30, 30, 1)
+    assert lim_energy.device_posterior_inputs(6, 30, 30, 1) != lim_energy.device_posterior_inputs(
+        5, 30, 30, 1
+    )
 
 
 def test_numpy_bounds_equal_the_models_deterministics_and_arviz_intervals(posterior):
@@ -327,28 +350,34 @@ def test_numpy_bounds_equal_the_models_deterministics_and_arviz_intervals(poster
 
     from limprob.models import energy_draws
 
-    scenarios = lim_energy.scenario_dataset(BRAIN["n_params"], tokens=BRAIN["tokens"],
-                                            bits=BRAIN["bits"])
+    scenarios = lim_energy.scenario_dataset(
+        BRAIN["n_params"], tokens=BRAIN["tokens"], bits=BRAIN["bits"]
+    )
     draws = energy_draws.bound_draws(posterior["posterior"].to_dataset(), scenarios)
     for name in lim_energy.ENERGY_VARS:  # the model sampled the brain-scale scenario
-        np.testing.assert_allclose(draws[name].values, posterior["posterior"][name].values,
-                                   rtol=1e-12)
+        np.testing.assert_allclose(
+            draws[name].values, posterior["posterior"][name].values, rtol=1e-12
+        )
     summary = energy_draws.summarise(draws, prob=0.9)
     interval = azs.eti(draws, prob=0.9, dim=["chain", "draw"])
     for name in lim_energy.ENERGY_VARS:
-        np.testing.assert_array_equal(summary[name].sel(statistic="low"),
-                                      interval[name].sel(ci_bound="lower"))
-        np.testing.assert_array_equal(summary[name].sel(statistic="high"),
-                                      interval[name].sel(ci_bound="upper"))
+        np.testing.assert_array_equal(
+            summary[name].sel(statistic="low"), interval[name].sel(ci_bound="lower")
+        )
+        np.testing.assert_array_equal(
+            summary[name].sel(statistic="high"), interval[name].sel(ci_bound="upper")
+        )
 
 
 def test_a_report_from_the_cached_posterior_imports_no_pymc(posterior):
     import subprocess
     import sys
 
-    script = ("import sys; from limprob.energy.report import energy_report; "
-              "report = energy_report(1e15, 3e11); "
-              "print(report['lim_joules']['median'], 'pymc' in sys.modules)")
+    script = (
+        "import sys; from limprob.energy.report import energy_report; "
+        "report = energy_report(1e15, 3e11); "
+        "print(report['lim_joules']['median'], 'pymc' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     median, imported = result.stdout.split()
     assert imported == "False"

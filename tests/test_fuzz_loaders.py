@@ -34,19 +34,26 @@ def build_trace(path: Path) -> None:
 
     rng = np.random.default_rng(0)
     probability = rng.dirichlet([1, 1], size=(3, 5))
-    tree = xr.DataTree.from_dict({
-        "posterior": xr.Dataset({"W_in": (("chain", "draw", "input", "hidden"),
-                                          rng.normal(size=(1, 4, 2, 2)))}),
-        "sample_stats": xr.Dataset({"accepted": (("chain", "draw"), np.ones((1, 4), bool))}),
-        "log_likelihood": xr.Dataset({"y": (("chain", "draw", "obs"),
-                                            -rng.random((1, 4, 5)))}),
-        "point_estimates": xr.Dataset(
-            {"probability": (("point_estimate", "obs", "class"), probability)},
-            coords={"point_estimate": ["mean", "best", "last"], "class": ["a", "b"]}),
-        "predictions_constant_data": xr.Dataset({"y": ("obs", np.arange(5) % 2)}),
-    })
-    tree.attrs.update({name: 1 for name in TRACE_ATTRIBUTES},
-                      limprob_trace=1, model="chip_in_the_loop", method="mh")
+    tree = xr.DataTree.from_dict(
+        {
+            "posterior": xr.Dataset(
+                {"W_in": (("chain", "draw", "input", "hidden"), rng.normal(size=(1, 4, 2, 2)))}
+            ),
+            "sample_stats": xr.Dataset({"accepted": (("chain", "draw"), np.ones((1, 4), bool))}),
+            "log_likelihood": xr.Dataset({"y": (("chain", "draw", "obs"), -rng.random((1, 4, 5)))}),
+            "point_estimates": xr.Dataset(
+                {"probability": (("point_estimate", "obs", "class"), probability)},
+                coords={"point_estimate": ["mean", "best", "last"], "class": ["a", "b"]},
+            ),
+            "predictions_constant_data": xr.Dataset({"y": ("obs", np.arange(5) % 2)}),
+        }
+    )
+    tree.attrs.update(
+        {name: 1 for name in TRACE_ATTRIBUTES},
+        limprob_trace=1,
+        model="chip_in_the_loop",
+        method="mh",
+    )
     save_trace(tree, path)
 
 
@@ -65,8 +72,15 @@ def build_nir(path: Path) -> None:
     from limprob.snn import Network
 
     rng = np.random.default_rng(0)
-    write_nir(to_nir(rng.normal(size=(3, 2)), rng.normal(size=(2, 2)),
-                     Network(n_hidden=2, n_steps=4), {"kappa": 8.0, "data_seed": 0}), path)
+    write_nir(
+        to_nir(
+            rng.normal(size=(3, 2)),
+            rng.normal(size=(2, 2)),
+            Network(n_hidden=2, n_steps=4),
+            {"kappa": 8.0, "data_seed": 0},
+        ),
+        path,
+    )
 
 
 def build_csv(path: Path) -> None:
@@ -100,18 +114,33 @@ def loaders():
     from limprob.data import load_table
     from limprob.io import load_trace
 
-    return {"trace": load_trace, "probes": load_probes, "nir": from_nir, "csv": load_table,
-            "manifest": load_manifest}
+    return {
+        "trace": load_trace,
+        "probes": load_probes,
+        "nir": from_nir,
+        "csv": load_table,
+        "manifest": load_manifest,
+    }
 
 
-NAMES = {"trace": "run.nc", "probes": "probes.nc", "nir": "net.nir", "csv": "table.csv",
-         "manifest": "ck/checkpoint.json"}
+NAMES = {
+    "trace": "run.nc",
+    "probes": "probes.nc",
+    "nir": "net.nir",
+    "csv": "table.csv",
+    "manifest": "ck/checkpoint.json",
+}
 
 
 def build_corpus(folder: Path) -> dict[str, Path]:
     """The valid file of every kind in ``folder``, by kind."""
-    builders = {"trace": build_trace, "probes": build_probes, "nir": build_nir,
-                "csv": build_csv, "manifest": lambda path: build_manifest(path.parent)}
+    builders = {
+        "trace": build_trace,
+        "probes": build_probes,
+        "nir": build_nir,
+        "csv": build_csv,
+        "manifest": lambda path: build_manifest(path.parent),
+    }
     paths = {}
     for kind, builder in builders.items():
         paths[kind] = folder / NAMES[kind]
@@ -127,11 +156,11 @@ def apply(valid: bytes, edits) -> bytes:
         if what == "flip" and data:
             data[where % len(data)] ^= chunk[0] or 1
         elif what == "overwrite":
-            data[where:where + len(chunk)] = chunk
+            data[where : where + len(chunk)] = chunk
         elif what == "insert":
             data[where:where] = chunk
         elif what == "delete":
-            del data[where:where + len(chunk) * 37]
+            del data[where : where + len(chunk) * 37]
         elif what == "truncate":
             del data[where:]
     return bytes(data)
@@ -139,31 +168,47 @@ def apply(valid: bytes, edits) -> bytes:
 
 TEXT = ",\n\r\"' 0123456789.-+eEnaifINFlbl\x00\ufeff\xe9"
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**70, 2**70)
-    | st.floats(allow_nan=True, allow_infinity=True) | st.text(TEXT, max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(TEXT, max_size=5),
-                                                                inner, max_size=3),
-    max_leaves=6)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(TEXT, max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(TEXT, max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
 
 
 def mutations(kind: str, valid: bytes):
     """Random bytes, or byte edits of ``valid``; for the text kinds also text edits, and for
     the manifest JSON values put in place of its fields (and of the configuration's)."""
-    edit = st.tuples(st.sampled_from(["flip", "overwrite", "insert", "delete", "truncate"]),
-                     st.integers(0, len(valid)), st.binary(min_size=1, max_size=16))
-    choices = [st.binary(max_size=600), st.lists(edit, min_size=1, max_size=4).map(
-        lambda edits: apply(valid, edits))]
+    edit = st.tuples(
+        st.sampled_from(["flip", "overwrite", "insert", "delete", "truncate"]),
+        st.integers(0, len(valid)),
+        st.binary(min_size=1, max_size=16),
+    )
+    choices = [
+        st.binary(max_size=600),
+        st.lists(edit, min_size=1, max_size=4).map(lambda edits: apply(valid, edits)),
+    ]
     if kind in ("csv", "manifest"):
-        text_edit = st.tuples(st.sampled_from(["overwrite", "insert", "delete"]),
-                              st.integers(0, len(valid)),
-                              st.text(TEXT, min_size=1, max_size=6).map(str.encode))
-        choices.append(st.lists(text_edit, min_size=1, max_size=3).map(
-            lambda edits: apply(valid, edits)))
+        text_edit = st.tuples(
+            st.sampled_from(["overwrite", "insert", "delete"]),
+            st.integers(0, len(valid)),
+            st.text(TEXT, min_size=1, max_size=6).map(str.encode),
+        )
+        choices.append(
+            st.lists(text_edit, min_size=1, max_size=3).map(lambda edits: apply(valid, edits))
+        )
     if kind == "manifest":
         manifest = json.loads(valid)
         keys = sorted(manifest) + [f"config.{key}" for key in sorted(manifest["config"])]
-        choices.append(st.tuples(st.sampled_from(keys), JSON_VALUES).map(
-            lambda change: replace_field(manifest, *change)))
+        choices.append(
+            st.tuples(st.sampled_from(keys), JSON_VALUES).map(
+                lambda change: replace_field(manifest, *change)
+            )
+        )
     return st.one_of(choices)
 
 
@@ -191,8 +236,9 @@ def check_outcome(load, path: Path) -> str:
     return "valid"
 
 
-def fuzz(kind: str, corpus: dict[str, Path], folder: Path, examples: int,
-         outcomes: dict | None = None) -> None:
+def fuzz(
+    kind: str, corpus: dict[str, Path], folder: Path, examples: int, outcomes: dict | None = None
+) -> None:
     """Run ``examples`` mutated files of ``kind`` through its loader in ``folder`` (a copy of
     the valid file's own folder for the manifest, whose table the loader reads too)."""
     load = loaders()[kind]
@@ -202,14 +248,22 @@ def fuzz(kind: str, corpus: dict[str, Path], folder: Path, examples: int,
     outcomes = {} if outcomes is None else outcomes
     count = iter(range(10**9))
 
-    @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(mutations(kind, valid))
     def property_(content):
         # a new name for every file: the HDF5 library may keep a file it failed to read open,
         # and reads a file rewritten under it as garbage
-        target = (folder / "ck" / "checkpoint.json" if kind == "manifest"
-                  else folder / f"{next(count)}-{NAMES[kind]}")
+        target = (
+            folder / "ck" / "checkpoint.json"
+            if kind == "manifest"
+            else folder / f"{next(count)}-{NAMES[kind]}"
+        )
         target.write_bytes(content)
         outcome = check_outcome(load, target)
         if kind != "manifest":

@@ -114,14 +114,26 @@ CASES = {
     "pcn": (False, lambda model: gf.PreconditionedCrankNicolson(model=model)),
     "slice": (False, lambda model: gf.EllipticalSlice(model=model)),
     "demcz": (False, lambda model: gf.DEMetropolisZCached(model=model)),
-    "da_rw_wrong": (False, lambda model: gf.BlockedMetropolis(
-        screen=CountingScreen(wrong_screen), model=model)),
-    "da_pcn_wrong": (False, lambda model: gf.PreconditionedCrankNicolson(
-        screen=CountingScreen(wrong_screen), model=model)),
-    "da_rw_good": (False, lambda model: gf.BlockedMetropolis(
-        screen=CountingScreen(good_screen), model=model)),
-    "da_pcn_good": (False, lambda model: gf.PreconditionedCrankNicolson(
-        screen=CountingScreen(good_screen), model=model)),
+    "da_rw_wrong": (
+        False,
+        lambda model: gf.BlockedMetropolis(screen=CountingScreen(wrong_screen), model=model),
+    ),
+    "da_pcn_wrong": (
+        False,
+        lambda model: gf.PreconditionedCrankNicolson(
+            screen=CountingScreen(wrong_screen), model=model
+        ),
+    ),
+    "da_rw_good": (
+        False,
+        lambda model: gf.BlockedMetropolis(screen=CountingScreen(good_screen), model=model),
+    ),
+    "da_pcn_good": (
+        False,
+        lambda model: gf.PreconditionedCrankNicolson(
+            screen=CountingScreen(good_screen), model=model
+        ),
+    ),
     "layers_pcn": (True, lambda model: gf.layer_blocks(model, gf.PreconditionedCrankNicolson)),
     "layers_slice": (True, lambda model: gf.layer_blocks(model, gf.EllipticalSlice)),
 }
@@ -131,10 +143,10 @@ SINGLE_STEP_CASES = [case for case, (layers, _) in CASES.items() if not layers]
 class Run(NamedTuple):
     idata: object
     step: object
-    draws: np.ndarray           # (chain, draw, 2) posterior draws of the two weights
-    evaluations: np.ndarray     # (chain, tune + draws, samplers) reported evaluations
-    astep_calls: np.ndarray     # (chain, tune + draws, samplers) chip calls inside astep
-    total_calls: int            # chip calls during pm.sample
+    draws: np.ndarray  # (chain, draw, 2) posterior draws of the two weights
+    evaluations: np.ndarray  # (chain, tune + draws, samplers) reported evaluations
+    astep_calls: np.ndarray  # (chain, tune + draws, samplers) chip calls inside astep
+    total_calls: int  # chip calls during pm.sample
 
 
 def build(case: str):
@@ -147,9 +159,17 @@ def build(case: str):
 def sample(model, step, *, draws: int, tune: int, seed: int):
     """2 chains, sampled one after the other, tuning draws kept."""
     with model:
-        return pm.sample(draws=draws, tune=tune, chains=2, cores=1, step=step, random_seed=seed,
-                         progressbar=False, compute_convergence_checks=False,
-                         discard_tuned_samples=False)
+        return pm.sample(
+            draws=draws,
+            tune=tune,
+            chains=2,
+            cores=1,
+            step=step,
+            random_seed=seed,
+            progressbar=False,
+            compute_convergence_checks=False,
+            discard_tuned_samples=False,
+        )
 
 
 def count_astep_calls(step, chip) -> list[list[int]]:
@@ -179,8 +199,9 @@ def weights(posterior) -> np.ndarray:
 
 def stat(idata, name) -> np.ndarray:
     """A stat over tuning and sampling, shaped (chain, draw, samplers)."""
-    values = np.concatenate([idata.warmup_sample_stats[name].values,
-                             idata.sample_stats[name].values], axis=1)
+    values = np.concatenate(
+        [idata.warmup_sample_stats[name].values, idata.sample_stats[name].values], axis=1
+    )
     return values.reshape(*values.shape[:2], -1)
 
 
@@ -196,10 +217,17 @@ def full_run(case: str) -> Run:
     calls_per_method = count_astep_calls(step, chip)
     before = chip.calls
     idata = sample(model, step, draws=DRAWS, tune=TUNE, seed=11)
-    astep_calls = np.stack([np.reshape(calls, (2, TUNE + DRAWS)) for calls in calls_per_method],
-                           axis=-1)
-    return Run(idata, step, weights(idata.posterior), stat(idata, "evaluations"), astep_calls,
-               chip.calls - before)
+    astep_calls = np.stack(
+        [np.reshape(calls, (2, TUNE + DRAWS)) for calls in calls_per_method], axis=-1
+    )
+    return Run(
+        idata,
+        step,
+        weights(idata.posterior),
+        stat(idata, "evaluations"),
+        astep_calls,
+        chip.calls - before,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -268,8 +296,7 @@ def test_blocks_hand_on_the_evaluation_of_the_point_they_moved_to():
 
 def test_elliptical_slice_gives_up_after_max_shrinks():
     model, _ = make_model()
-    idata = sample(model, gf.EllipticalSlice(model=model, max_shrinks=0), draws=200, tune=0,
-                   seed=3)
+    idata = sample(model, gf.EllipticalSlice(model=model, max_shrinks=0), draws=200, tune=0, seed=3)
     gave_up = idata.sample_stats["max_shrinks_reached"].values
     draws = idata.posterior["w"].values
     evaluations = idata.sample_stats["evaluations"].values
@@ -312,8 +339,9 @@ def test_good_screen_saves_chip_queries(case):
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("case", ["pcn", "slice", "demcz", "da_rw_good", "da_pcn_wrong",
-                                  "layers_pcn"])
+@pytest.mark.parametrize(
+    "case", ["pcn", "slice", "demcz", "da_rw_good", "da_pcn_wrong", "layers_pcn"]
+)
 def test_same_seed_same_draws(case):
     model, _, step = build(case)
     first = sample(model, step, draws=150, tune=100, seed=5)
@@ -322,8 +350,9 @@ def test_same_seed_same_draws(case):
     other = sample(model, step, draws=150, tune=100, seed=6)
     for run in (fresh, reused):
         np.testing.assert_array_equal(weights(run.posterior), weights(first.posterior))
-        np.testing.assert_array_equal(weights(run.warmup_posterior),
-                                      weights(first.warmup_posterior))
+        np.testing.assert_array_equal(
+            weights(run.warmup_posterior), weights(first.warmup_posterior)
+        )
         np.testing.assert_array_equal(stat(run, "evaluations"), stat(first, "evaluations"))
     assert not np.array_equal(weights(other.posterior), weights(first.posterior))
 
@@ -353,8 +382,7 @@ def test_gaussian_prior_is_read_per_coordinate():
     names = [v.name for v in step.vars]
     expected = {"a": ([1.0, -2.0], [3.0, 3.0]), "b": ([0.5] * 4, [1.0, 2.0, 3.0, 4.0])}
     np.testing.assert_array_equal(step.prior.mu, np.concatenate([expected[n][0] for n in names]))
-    np.testing.assert_array_equal(step.prior.sigma,
-                                  np.concatenate([expected[n][1] for n in names]))
+    np.testing.assert_array_equal(step.prior.sigma, np.concatenate([expected[n][1] for n in names]))
 
 
 def test_layer_blocks_default_to_one_block_per_free_variable():

@@ -16,8 +16,15 @@ before it reads them, and they must be unchanged afterwards."""
 WRITERS = {
     "train --data": lambda i, o: ["train", "--data", i, "--out", o],
     "train --screen": lambda i, o: ["train", "--screen", i, "--sampler", "pcn", "--out", o],
-    "train --checkpoint": lambda i, o: ["train", "--data", i, "--checkpoint", o,
-                                        "--out", o + ".nc"],
+    "train --checkpoint": lambda i, o: [
+        "train",
+        "--data",
+        i,
+        "--checkpoint",
+        o,
+        "--out",
+        o + ".nc",
+    ],
     "energy --out": lambda i, o: ["energy", i, "--out", o],
     "compare --plot": lambda i, o: ["compare", i + ".other", i, "--plot", o],
     "plot --out": lambda i, o: ["plot", i, "--out", o],
@@ -70,8 +77,23 @@ def test_two_outputs_of_one_command_must_differ(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
-TINY = ["--hidden", "3", "--steps", "8", "--draws", "6", "--tune", "2", "--chains", "1",
-        "--predictive-draws", "2", "--train-fraction", "0.2", "--no-progress"]
+TINY = [
+    "--hidden",
+    "3",
+    "--steps",
+    "8",
+    "--draws",
+    "6",
+    "--tune",
+    "2",
+    "--chains",
+    "1",
+    "--predictive-draws",
+    "2",
+    "--train-fraction",
+    "0.2",
+    "--no-progress",
+]
 TINY_RUN = [*TINY, "--checkpoint-every", "2"]
 
 
@@ -80,9 +102,21 @@ def two_checkpoints(tmp_path_factory):
     """The checkpoints of two tiny runs that differ only in the chip's strength (1 and 2)."""
     folder = tmp_path_factory.mktemp("checkpoints")
     for strength in ("1", "2"):
-        assert main(["train", *TINY_RUN, "--strength", strength,
-                     "--checkpoint", str(folder / f"ck{strength}"),
-                     "--out", str(folder / f"run{strength}.nc")]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    *TINY_RUN,
+                    "--strength",
+                    strength,
+                    "--checkpoint",
+                    str(folder / f"ck{strength}"),
+                    "--out",
+                    str(folder / f"run{strength}.nc"),
+                ]
+            )
+            == 0
+        )
     return folder / "ck1", folder / "ck2"
 
 
@@ -109,36 +143,64 @@ def draw_file(folder):
 
 
 TAMPERING = {
-    "edited strength": (lambda ck, other: edit_json(
-        ck / "checkpoint.json", config={**__import__("json").loads(
-            (ck / "checkpoint.json").read_text())["config"], "strength": 3.0}),
-        "configuration was edited"),
-    "draw file of another run": (lambda ck, other: draw_file(ck).write_bytes(
-        draw_file(other).read_bytes()), "not the file chain 0 wrote"),
-    "state of another run": (lambda ck, other: (ck / "chain-0.state").write_bytes(
-        (other / "chain-0.state").read_bytes()), "the state of another run's chain"),
-    "truncated draw file": (lambda ck, other: draw_file(ck).write_bytes(
-        draw_file(ck).read_bytes()[:100]), "not the file chain 0 wrote"),
-    "truncated state": (lambda ck, other: (ck / "chain-0.state").write_bytes(
-        (ck / "chain-0.state").read_bytes()[:50]), "cannot read the chain's state"),
+    "edited strength": (
+        lambda ck, other: edit_json(
+            ck / "checkpoint.json",
+            config={
+                **__import__("json").loads((ck / "checkpoint.json").read_text())["config"],
+                "strength": 3.0,
+            },
+        ),
+        "configuration was edited",
+    ),
+    "draw file of another run": (
+        lambda ck, other: draw_file(ck).write_bytes(draw_file(other).read_bytes()),
+        "not the file chain 0 wrote",
+    ),
+    "state of another run": (
+        lambda ck, other: (ck / "chain-0.state").write_bytes(
+            (other / "chain-0.state").read_bytes()
+        ),
+        "the state of another run's chain",
+    ),
+    "truncated draw file": (
+        lambda ck, other: draw_file(ck).write_bytes(draw_file(ck).read_bytes()[:100]),
+        "not the file chain 0 wrote",
+    ),
+    "truncated state": (
+        lambda ck, other: (ck / "chain-0.state").write_bytes(
+            (ck / "chain-0.state").read_bytes()[:50]
+        ),
+        "cannot read the chain's state",
+    ),
     "missing draw file": (lambda ck, other: draw_file(ck).unlink(), "missing; chain 0"),
-    "edited table": (lambda ck, other: (ck / "table.nc").write_bytes(
-        (ck / "table.nc").read_bytes() + b"\0"), "changed since the run wrote it"),
-    "malformed manifest": (lambda ck, other: edit_json(ck / "checkpoint.json", every="ten"),
-                           "a malformed manifest"),
-    "manifest without a hash": (lambda ck, other: edit_json(ck / "checkpoint.json",
-                                                           run_sha256=None),
-                                "a malformed manifest"),
-    "manifest not JSON": (lambda ck, other: (ck / "checkpoint.json").write_text("{"),
-                          "not a limprob checkpoint"),
-    "manifest a list": (lambda ck, other: (ck / "checkpoint.json").write_text("[1]"),
-                        "not a limprob checkpoint"),
+    "edited table": (
+        lambda ck, other: (ck / "table.nc").write_bytes((ck / "table.nc").read_bytes() + b"\0"),
+        "changed since the run wrote it",
+    ),
+    "malformed manifest": (
+        lambda ck, other: edit_json(ck / "checkpoint.json", every="ten"),
+        "a malformed manifest",
+    ),
+    "manifest without a hash": (
+        lambda ck, other: edit_json(ck / "checkpoint.json", run_sha256=None),
+        "a malformed manifest",
+    ),
+    "manifest not JSON": (
+        lambda ck, other: (ck / "checkpoint.json").write_text("{"),
+        "not a limprob checkpoint",
+    ),
+    "manifest a list": (
+        lambda ck, other: (ck / "checkpoint.json").write_text("[1]"),
+        "not a limprob checkpoint",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", TAMPERING)
-def test_a_tampered_checkpoint_is_refused_before_any_chip_query(case, two_checkpoints,
-                                                                 tmp_path, monkeypatch, capsys):
+def test_a_tampered_checkpoint_is_refused_before_any_chip_query(
+    case, two_checkpoints, tmp_path, monkeypatch, capsys
+):
     from limprob.chip import SimulatedChip
 
     mine, other = two_checkpoints
@@ -165,16 +227,28 @@ def test_an_untampered_checkpoint_passes_its_checks(two_checkpoints, tmp_path):
 
 
 @pytest.mark.parametrize("checkpointed", [False, True])
-def test_a_first_signal_stops_a_long_estimate_at_its_next_chip_query(checkpointed, tmp_path,
-                                                                     monkeypatch, capsys):
+def test_a_first_signal_stops_a_long_estimate_at_its_next_chip_query(
+    checkpointed, tmp_path, monkeypatch, capsys
+):
     import user_chips
 
     monkeypatch.setenv(user_chips.SIGNAL_ENV, "60:SIGINT")
     user_chips.QUERIED.clear()
     out = tmp_path / "run.nc"
     checkpoint = ["--checkpoint", str(tmp_path / "ck")] if checkpointed else []
-    code = main(["train", *TINY, "--chip", "user_chips:very_noisy_signalling",
-                 "--repeats", "5000", *checkpoint, "--out", str(out)])
+    code = main(
+        [
+            "train",
+            *TINY,
+            "--chip",
+            "user_chips:very_noisy_signalling",
+            "--repeats",
+            "5000",
+            *checkpoint,
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 130
     assert max(user_chips.QUERIED) <= 61  # stopped at the next query, not 4,940 queries later
     line = capsys.readouterr().err.strip().splitlines()[-1]
@@ -194,8 +268,9 @@ def test_an_interruption_inside_compiled_code_is_one_line(monkeypatch, capsys):
         try:
             raise interruption.Interrupted(signal.SIGTERM)
         except interruption.Interrupted as error:
-            raise SystemError("<numba dispatcher> returned a result with an exception set"
-                              ) from error
+            raise SystemError(
+                "<numba dispatcher> returned a result with an exception set"
+            ) from error
 
     monkeypatch.setattr(plot, "run_plot", stopped_in_a_kernel)
     assert main(["plot", "x.nc", "--out", "x.png"]) == 143
@@ -238,22 +313,29 @@ def text_posterior(tree):
 
 
 TRACES = {
-    "predictions all NaN": (nan_predictions, ["evaluate"],
-                            "point_estimates/probability holds NaN"),
-    "no query count": (drop_attribute("training_chip_queries"), ["evaluate"],
-                       "attribute training_chip_queries is missing"),
-    "no hidden size": (drop_attribute("network_n_hidden"), ["export", "--nir", "{out}"],
-                       "attribute network_n_hidden is missing"),
-    "no readout gain": (drop_attribute("kappa"), ["export", "--nir", "{out}"],
-                        "attribute kappa is missing"),
+    "predictions all NaN": (nan_predictions, ["evaluate"], "point_estimates/probability holds NaN"),
+    "no query count": (
+        drop_attribute("training_chip_queries"),
+        ["evaluate"],
+        "attribute training_chip_queries is missing",
+    ),
+    "no hidden size": (
+        drop_attribute("network_n_hidden"),
+        ["export", "--nir", "{out}"],
+        "attribute network_n_hidden is missing",
+    ),
+    "no readout gain": (
+        drop_attribute("kappa"),
+        ["export", "--nir", "{out}"],
+        "attribute kappa is missing",
+    ),
     "labels out of range": (labels_off, ["evaluate"], "not class indices"),
     "text weights": (text_posterior, ["export", "--nir", "{out}"], "not numbers"),
 }
 
 
 @pytest.mark.parametrize("case", TRACES)
-def test_a_broken_trace_is_refused_and_nothing_is_computed_from_it(case, trace, tmp_path,
-                                                                   capsys):
+def test_a_broken_trace_is_refused_and_nothing_is_computed_from_it(case, trace, tmp_path, capsys):
     edit, command, message = TRACES[case]
     broken = edited_trace(trace, tmp_path / "broken.nc", edit)
     out = str(tmp_path / "net.nir")
@@ -266,7 +348,7 @@ def test_a_broken_trace_is_refused_and_nothing_is_computed_from_it(case, trace, 
 def test_a_truncated_trace_is_one_line(cut, trace, tmp_path, capsys):
     data = trace.read_bytes()
     broken = tmp_path / "cut.nc"
-    broken.write_bytes(data[:int(len(data) * cut)])
+    broken.write_bytes(data[: int(len(data) * cut)])
     line = refused(["evaluate", str(broken)], capsys)
     assert "NetCDF file" in line
 
@@ -283,19 +365,23 @@ def edited_graph(source, target, edit):
 def set_node(node, attribute, value):
     def edit(graph):
         setattr(graph.nodes[node], attribute, value)
+
     return edit
 
 
 def set_metadata(**values):
     def edit(graph):
         graph.metadata.update(values)
+
     return edit
 
 
 GRAPHS = {
     "NaN weights": (set_node("W_in", "weight", np.full((3, 30), np.nan)), "NaN or infinite"),
-    "text weights": (set_node("W_in", "weight", np.array([[b"a"] * 30] * 3)),
-                     "cannot read as a number"),
+    "text weights": (
+        set_node("W_in", "weight", np.array([[b"a"] * 30] * 3)),
+        "cannot read as a number",
+    ),
     "NaN readout gain": (set_metadata(kappa=float("nan")), "kappa must be a positive number"),
     "negative readout gain": (set_metadata(kappa=-8.0), "kappa must be a positive number"),
     "text readout gain": (set_metadata(kappa="eight"), "kappa must be a positive number"),
@@ -316,18 +402,24 @@ def test_a_broken_nir_graph_is_refused_in_one_line(case, trace, tmp_path, capsys
 
 
 def test_a_probe_dataset_of_text_is_refused(tmp_path, capsys):
-    probes = xr.Dataset({
-        "counts": (("probe", "obs", "output"), np.ones((2, 3, 2))),
-        "W_in": (("probe", "input", "hidden"), np.array(["w"] * 12).reshape(2, 3, 2)),
-        "W_out": (("probe", "hidden", "output"), np.ones((2, 2, 2))),
-        "x": (("obs", "input"), np.ones((3, 3)))}, attrs={"network_n_steps": 10**9})
+    probes = xr.Dataset(
+        {
+            "counts": (("probe", "obs", "output"), np.ones((2, 3, 2))),
+            "W_in": (("probe", "input", "hidden"), np.array(["w"] * 12).reshape(2, 3, 2)),
+            "W_out": (("probe", "hidden", "output"), np.ones((2, 2, 2))),
+            "x": (("obs", "input"), np.ones((3, 3))),
+        },
+        attrs={"network_n_steps": 10**9},
+    )
     probes.to_netcdf(tmp_path / "probes.nc")
     assert "W_in holds <U1, not numbers" in refused(
-        ["twin", str(tmp_path / "probes.nc"), "--out", str(tmp_path / "t.nc")], capsys)
+        ["twin", str(tmp_path / "probes.nc"), "--out", str(tmp_path / "t.nc")], capsys
+    )
     probes["W_in"] = probes["W_in"].copy(data=np.ones((2, 3, 2)))
     probes.to_netcdf(tmp_path / "steps.nc")
     assert "time steps must be at most" in refused(
-        ["twin", str(tmp_path / "steps.nc"), "--out", str(tmp_path / "t.nc")], capsys)
+        ["twin", str(tmp_path / "steps.nc"), "--out", str(tmp_path / "t.nc")], capsys
+    )
 
 
 def test_a_million_column_csv_is_refused_within_seconds_without_reading_it(tmp_path, capsys):
@@ -341,12 +433,13 @@ def test_a_million_column_csv_is_refused_within_seconds_without_reading_it(tmp_p
     assert __import__("time").perf_counter() - started < 5
 
 
-def test_inputs_larger_than_the_memory_allowed_are_refused_before_reading(trace, tmp_path,
-                                                                         capsys):
+def test_inputs_larger_than_the_memory_allowed_are_refused_before_reading(trace, tmp_path, capsys):
     table = tmp_path / "table.csv"
     table.write_text("a,label\n" + "1,0\n1,1\n" * 50)
-    line = refused(["train", "--data", str(table), "--max-memory", "1000",
-                    "--out", str(tmp_path / "x.nc")], capsys)
+    line = refused(
+        ["train", "--data", str(table), "--max-memory", "1000", "--out", str(tmp_path / "x.nc")],
+        capsys,
+    )
     assert "reading this table needs an estimated" in line
     line = refused(["evaluate", str(trace), "--max-memory", "1000"], capsys)
     assert "reading this trace needs an estimated" in line
@@ -362,8 +455,7 @@ def test_refusals_print_no_library_warning(tmp_path, capfd):
     assert len(err) == 1 and "max - min overflows" in err[0], err
 
 
-def test_a_signal_after_a_checkpointed_run_finished_offers_no_resume(tmp_path, monkeypatch,
-                                                                     capsys):
+def test_a_signal_after_a_checkpointed_run_finished_offers_no_resume(tmp_path, monkeypatch, capsys):
     import signal
 
     import limprob.io
@@ -376,11 +468,16 @@ def test_a_signal_after_a_checkpointed_run_finished_offers_no_resume(tmp_path, m
 
     monkeypatch.setattr(limprob.io, "save_trace", signalled_while_saving)
     out = tmp_path / "run.nc"
-    assert main(["train", *TINY_RUN, "--checkpoint", str(tmp_path / "ck"),
-                 "--out", str(out)]) == 130
+    assert (
+        main(["train", *TINY_RUN, "--checkpoint", str(tmp_path / "ck"), "--out", str(out)]) == 130
+    )
     line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert line.startswith("limprob: interrupted by SIGINT: sampling had finished; wrote the "
-                           "complete trace") and "--resume" not in line, line
+    assert (
+        line.startswith(
+            "limprob: interrupted by SIGINT: sampling had finished; wrote the complete trace"
+        )
+        and "--resume" not in line
+    ), line
     assert out.exists()
 
 

@@ -10,8 +10,12 @@ from limprob.inference import TrainConfig, train
 from limprob.inference.loo import robust_loo
 from limprob.io import load_trace, save_trace
 
-VOLATILE = {"created_at", "sampling_time", "wall_seconds",
-            "projected_sampling_seconds"}  # wall-clock facts, not results
+VOLATILE = {
+    "created_at",
+    "sampling_time",
+    "wall_seconds",
+    "projected_sampling_seconds",
+}  # wall-clock facts, not results
 
 
 def strip_volatile(tree):
@@ -31,26 +35,39 @@ def tiny_run():
 def test_trace_has_the_standard_groups_with_named_dims(tiny_run):
     from conftest import TINY
 
-    assert {"posterior", "log_likelihood", "sample_stats", "observed_data", "constant_data",
-            "predictions", "point_estimates", "predictions_constant_data",
-            "posterior_predictive"} <= set(tiny_run.children)
+    assert {
+        "posterior",
+        "log_likelihood",
+        "sample_stats",
+        "observed_data",
+        "constant_data",
+        "predictions",
+        "point_estimates",
+        "predictions_constant_data",
+        "posterior_predictive",
+    } <= set(tiny_run.children)
     assert tiny_run["posterior"]["W_in"].dims == ("chain", "draw", "feature", "hidden")
     assert tiny_run["posterior"]["W_out"].dims == ("chain", "draw", "hidden", "class")
     assert tiny_run["log_likelihood"]["y"].dims == ("chain", "draw", "obs")
     assert list(tiny_run["posterior"]["class"].values) == ["malignant", "benign"]
     # one dim per label set: the input neurons are the features, the outputs the classes
-    np.testing.assert_array_equal(tiny_run["posterior"]["feature"].values,
-                                  tiny_run["constant_data"]["feature"].values)
-    np.testing.assert_array_equal(tiny_run["posterior"]["class"].values,
-                                  tiny_run["point_estimates"]["class"].values)
+    np.testing.assert_array_equal(
+        tiny_run["posterior"]["feature"].values, tiny_run["constant_data"]["feature"].values
+    )
+    np.testing.assert_array_equal(
+        tiny_run["posterior"]["class"].values, tiny_run["point_estimates"]["class"].values
+    )
     # training and test observations keep their row numbers and never overlap
     train_obs = set(tiny_run["observed_data"]["obs"].values)
     test_obs = set(tiny_run["predictions"]["obs"].values)
     assert train_obs and test_obs and not train_obs & test_obs
     assert tiny_run.attrs["chip_strength"] == 1.0 and tiny_run.attrs["network_n_hidden"] == 8
     # a complete run says so; train() timed two chip queries for its projection first
-    assert (tiny_run.attrs["interrupted"], tiny_run.attrs["draws_completed"],
-            tiny_run.attrs["chains_completed"]) == (0, TINY["draws"], TINY["chains"])
+    assert (
+        tiny_run.attrs["interrupted"],
+        tiny_run.attrs["draws_completed"],
+        tiny_run.attrs["chains_completed"],
+    ) == (0, TINY["draws"], TINY["chains"])
     assert "signal" not in tiny_run.attrs
     assert tiny_run.attrs["projection_chip_queries"] == 2
     assert tiny_run.attrs["projected_sampling_seconds"] > 0
@@ -73,8 +90,9 @@ def test_log_likelihood_is_recorded_and_consistent_with_lp(tiny_run):
     loglik = tiny_run["log_likelihood"]["y"].sum("obs")
     w = tiny_run["posterior"]
     log_prior = sum(
-        (-0.5 * w[name] ** 2 - 0.5 * np.log(2 * np.pi)).sum([d for d in w[name].dims
-                                                                if d not in ("chain", "draw")])
+        (-0.5 * w[name] ** 2 - 0.5 * np.log(2 * np.pi)).sum(
+            [d for d in w[name].dims if d not in ("chain", "draw")]
+        )
         for name in ("W_in", "W_out")
     )
     np.testing.assert_allclose(loglik + log_prior, tiny_run["sample_stats"]["lp"], rtol=1e-9)
@@ -86,8 +104,9 @@ def test_same_seeds_give_a_bit_identical_trace(tiny_run):
     again = train(TrainConfig(strength=1.0, **TINY), progressbar=False)
     xr.testing.assert_identical(strip_volatile(again), strip_volatile(tiny_run))
     other = train(TrainConfig(strength=1.0, **{**TINY, "seed": 1}), progressbar=False)
-    assert not np.array_equal(other["posterior"]["W_in"].values,
-                              tiny_run["posterior"]["W_in"].values)
+    assert not np.array_equal(
+        other["posterior"]["W_in"].values, tiny_run["posterior"]["W_in"].values
+    )
 
 
 def test_netcdf_round_trip_and_arviz(tiny_run, tmp_path):
@@ -152,8 +171,9 @@ def test_arviz_functions_for_mcmc_run_on_a_trace_as_it_comes(tiny_run):
 def test_pymc_samplers_stay_selectable_and_are_counted(tiny_run):
     from conftest import TINY
 
-    config = TrainConfig(strength=1.0, **{**TINY, "draws": 2, "tune": 0, "chains": 1,
-                                          "sampler": "demetropolisz"})
+    config = TrainConfig(
+        strength=1.0, **{**TINY, "draws": 2, "tune": 0, "chains": 1, "sampler": "demetropolisz"}
+    )
     tree = train(config, progressbar=False)
     queries = tree["sample_stats"]["chip_queries"].isel(chain=0).values
     np.testing.assert_array_equal(queries, [2, 4])  # current and proposed point each step
@@ -177,17 +197,25 @@ def test_traces_of_the_older_layout_are_read_in_todays():
     rng = np.random.default_rng(0)
     points = rng.random((3, 5, 2))
     draws = rng.random((2, 4, 5, 2))
-    old = xr.DataTree.from_dict({"predictions": xr.Dataset(
-        {"probability_point": (("point_estimate", "obs", "class"), points),
-         "probability": (("chain", "draw", "obs", "class"), draws)},
-        coords={"point_estimate": ["mean", "best", "last"]})})
+    old = xr.DataTree.from_dict(
+        {
+            "predictions": xr.Dataset(
+                {
+                    "probability_point": (("point_estimate", "obs", "class"), points),
+                    "probability": (("chain", "draw", "obs", "class"), draws),
+                },
+                coords={"point_estimate": ["mean", "best", "last"]},
+            )
+        }
+    )
     new = upgrade(old)
     np.testing.assert_array_equal(new["point_estimates"]["probability"], points)
     assert list(new["point_estimates"]["point_estimate"].values) == ["mean", "best", "last"]
     assert set(new["predictions"].data_vars) == {"probability"}
     assert "point_estimate" not in new["predictions"].dims
-    backprop = xr.DataTree.from_dict({"predictions": xr.Dataset(
-        {"probability": (("obs", "class"), points[0])})})
+    backprop = xr.DataTree.from_dict(
+        {"predictions": xr.Dataset({"probability": (("obs", "class"), points[0])})}
+    )
     new = upgrade(backprop)
     assert new["point_estimates"]["probability"].dims == ("point_estimate", "obs", "class")
     assert "predictions" not in new.children

@@ -35,9 +35,27 @@ def start_training(out: Path, *extra):
     """``limprob train`` in a subprocess with many draws; returns the process and the stderr
     lines read so far."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "limprob", "train", *TINY, "--draws", "100000", "--tune", "0",
-         "--chains", "2", "--out", str(out), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=out.parent)
+        [
+            sys.executable,
+            "-m",
+            "limprob",
+            "train",
+            *TINY,
+            "--draws",
+            "100000",
+            "--tune",
+            "0",
+            "--chains",
+            "2",
+            "--out",
+            str(out),
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=out.parent,
+    )
     return process, []
 
 
@@ -86,7 +104,8 @@ def test_sigint_keeps_the_draws_and_sigterm_with_discard_writes_nothing(tmp_path
     assert second.returncode == 143
     assert "Traceback" not in err and stdout == ""
     assert limprob_lines(err) == [
-        f"limprob: interrupted by SIGTERM: --on-interrupt discard: {dropped} not written"]
+        f"limprob: interrupted by SIGTERM: --on-interrupt discard: {dropped} not written"
+    ]
     assert dropped.read_bytes() == b"an earlier result"
     assert sorted(p.name for p in discard.iterdir()) == ["run.nc"]
 
@@ -98,27 +117,49 @@ def tiny_data(wisconsin):
 
 def test_an_interrupted_api_run_says_what_it_holds(tiny_data):
     network = Network(4, 8)
-    config = TrainConfig(hidden=4, time_steps=8, draws=200, tune=10, chains=2,
-                         predictive_draws=10)
+    config = TrainConfig(hidden=4, time_steps=8, draws=200, tune=10, chains=2, predictive_draws=10)
     chip = SignallingChip(SimulatedChip(30, 2, network, 1.0, 0), after=60, signum=signal.SIGINT)
     tree = train_on_chip(chip, tiny_data, config, progressbar=False)
     attrs = tree.attrs
     # chain 0 stops after its 60th query (tuning 10 + 50 draws); chain 1 at its first draw
     assert attrs["interrupted"] == 1 and attrs["signal"] == "SIGINT"
     assert (attrs["chains_completed"], attrs["draws_completed"]) == (1, 50)
-    assert tree["posterior"].sizes == {"chain": 1, "draw": 50, "feature": 30, "hidden": 4,
-                                       "class": 2}
+    assert tree["posterior"].sizes == {
+        "chain": 1,
+        "draw": 50,
+        "feature": 30,
+        "hidden": 4,
+        "class": 2,
+    }
     assert tree["log_likelihood"].sizes["draw"] == 50
 
 
 def test_a_signal_during_tuning_writes_nothing(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(SIGNAL_ENV, "5:SIGTERM")
     out = tmp_path / "run.nc"
-    assert main(["train", *TINY, "--draws", "20", "--tune", "50", "--chains", "1",
-                 "--chip", "user_chips:signalling", "--out", str(out)]) == 143
+    assert (
+        main(
+            [
+                "train",
+                *TINY,
+                "--draws",
+                "20",
+                "--tune",
+                "50",
+                "--chains",
+                "1",
+                "--chip",
+                "user_chips:signalling",
+                "--out",
+                str(out),
+            ]
+        )
+        == 143
+    )
     err = capsys.readouterr().err
-    assert limprob_lines(err) == ["limprob: interrupted by SIGTERM: nothing written: no draw "
-                                  "after tuning was completed"]
+    assert limprob_lines(err) == [
+        "limprob: interrupted by SIGTERM: nothing written: no draw after tuning was completed"
+    ]
     assert list(tmp_path.iterdir()) == []
 
 
@@ -166,8 +207,9 @@ sys.exit(main(["--version"]))
 @pytest.mark.parametrize("name, code", [("SIGINT", 130), ("SIGTERM", 143)])
 def test_a_signal_while_the_console_script_imports_the_cli_is_one_line(name, code):
     script = SIGNAL_WHILE_IMPORTING.replace("{name}", name)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == code
     assert result.stderr == f"limprob: interrupted by {name}: nothing written\n"
     assert result.stdout == ""

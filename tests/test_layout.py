@@ -91,8 +91,11 @@ import main``), to run a command as a user would."""
 
 def cli_imports(path: Path) -> set[str]:
     """What the file ``path`` imports from ``limprob.cli`` beyond :data:`COMMAND_LINE`."""
-    return {t for t in imported(path)
-            if (t == "limprob.cli" or t.startswith("limprob.cli.")) and t not in COMMAND_LINE}
+    return {
+        t
+        for t in imported(path)
+        if (t == "limprob.cli" or t.startswith("limprob.cli.")) and t not in COMMAND_LINE
+    }
 
 
 def test_every_module_has_a_layer():
@@ -135,8 +138,11 @@ def test_the_import_graph_has_no_cycles():
 
 def test_a_backward_import_would_be_caught():
     assert layer("limprob.chip.kernels") < layer("limprob.inference.training")
-    assert layer("limprob.energy_limits") < layer("limprob.models.lim_energy") \
+    assert (
+        layer("limprob.energy_limits")
+        < layer("limprob.models.lim_energy")
         < layer("limprob.energy.report")
+    )
 
 
 def test_analyses_and_benchmarks_import_no_library_code_from_the_cli():
@@ -148,10 +154,15 @@ def test_analyses_and_benchmarks_import_no_library_code_from_the_cli():
 
 def test_an_import_of_library_code_from_the_cli_would_be_caught(tmp_path):
     script = tmp_path / "script.py"
-    script.write_text("from limprob.cli import main\nfrom limprob.cli.nir import trace_weights\n"
-                      "import limprob.cli.options\n")
-    assert cli_imports(script) == {"limprob.cli.nir", "limprob.cli.nir.trace_weights",
-                                   "limprob.cli.options"}
+    script.write_text(
+        "from limprob.cli import main\nfrom limprob.cli.nir import trace_weights\n"
+        "import limprob.cli.options\n"
+    )
+    assert cli_imports(script) == {
+        "limprob.cli.nir",
+        "limprob.cli.nir.trace_weights",
+        "limprob.cli.options",
+    }
 
 
 def test_analyses_and_benchmarks_import_only_names_that_exist():
@@ -183,4 +194,3 @@ def test_each_folder_of_the_package_sits_in_one_layer():
             if len(layers) > 1:
                 spread[module] = sorted(layers)
     assert spread == {}
-

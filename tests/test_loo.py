@@ -43,10 +43,12 @@ def synthetic_log_lik(seed=0):
         log_ratio[50:250] = 2.5
         return log_ratio
 
-    columns = ([-constant_tail() for _ in range(N_CONSTANT_TAIL)]
-               + [-tied_tail() for _ in range(N_NAN_K)]
-               + [2 * np.log(rng.random(n_samples)) for _ in range(N_K_BAD)]
-               + [-1 + 0.1 * rng.normal(size=n_samples) for _ in range(N_GOOD)])
+    columns = (
+        [-constant_tail() for _ in range(N_CONSTANT_TAIL)]
+        + [-tied_tail() for _ in range(N_NAN_K)]
+        + [2 * np.log(rng.random(n_samples)) for _ in range(N_K_BAD)]
+        + [-1 + 0.1 * rng.normal(size=n_samples) for _ in range(N_GOOD)]
+    )
     log_lik = np.stack([rng.permutation(c) for c in columns], axis=-1)
     constant = np.arange(log_lik.shape[-1]) < N_CONSTANT_TAIL
     return log_lik.reshape(N_CHAINS, N_DRAWS, -1), constant
@@ -56,11 +58,13 @@ def trace_from_log_lik(log_lik, seed=1):
     """Minimal trace: an iid posterior (so r_eff ~ 1) and the given log-likelihood."""
     rng = np.random.default_rng(seed)
     dims = ("chain", "draw")
-    return xr.DataTree.from_dict({
-        "posterior": xr.Dataset({"theta": (dims, rng.normal(size=log_lik.shape[:2]))}),
-        "log_likelihood": xr.Dataset({"y": (dims + ("obs",), log_lik)}),
-        "observed_data": xr.Dataset({"y": ("obs", np.zeros(log_lik.shape[-1]))}),
-    })
+    return xr.DataTree.from_dict(
+        {
+            "posterior": xr.Dataset({"theta": (dims, rng.normal(size=log_lik.shape[:2]))}),
+            "log_likelihood": xr.Dataset({"y": (dims + ("obs",), log_lik)}),
+            "observed_data": xr.Dataset({"y": ("obs", np.zeros(log_lik.shape[-1]))}),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -76,20 +80,26 @@ def test_counts_on_synthetic_tails(synthetic):
     result = robust_loo(tree)
     assert isinstance(result, RobustLOO)
     assert (result.n_constant_tail, result.n_nan_k, result.n_k_bad) == (
-        N_CONSTANT_TAIL, N_NAN_K, N_K_BAD)
+        N_CONSTANT_TAIL,
+        N_NAN_K,
+        N_K_BAD,
+    )
     np.testing.assert_array_equal(result.constant_tail.values, constant)
     n_no_k = N_CONSTANT_TAIL + N_NAN_K
-    np.testing.assert_array_equal(np.isnan(result.pareto_k.values),
-                                  np.arange(constant.size) < n_no_k)
-    assert np.all(result.pareto_k.values[n_no_k + N_K_BAD:] <= result.good_k)
+    np.testing.assert_array_equal(
+        np.isnan(result.pareto_k.values), np.arange(constant.size) < n_no_k
+    )
+    assert np.all(result.pareto_k.values[n_no_k + N_K_BAD :] <= result.good_k)
     # plain importance sampling where the tail is constant: elpd_i = -log mean_s exp(-log_lik)
     ll_constant = log_lik[..., constant].reshape(-1, N_CONSTANT_TAIL)
-    np.testing.assert_allclose(result.elpd_i.values[constant],
-                               np.log(len(ll_constant)) - logsumexp(-ll_constant, axis=0))
+    np.testing.assert_allclose(
+        result.elpd_i.values[constant], np.log(len(ll_constant)) - logsumexp(-ll_constant, axis=0)
+    )
     assert np.isfinite(result.elpd) and np.isfinite(result.se)
     assert f"{N_K_BAD} of {constant.size} observations have Pareto k >" in result.warning_text
-    assert f"{N_CONSTANT_TAIL} of {constant.size} observations have a constant" in \
-        result.warning_text
+    assert (
+        f"{N_CONSTANT_TAIL} of {constant.size} observations have a constant" in result.warning_text
+    )
     assert "LOO is meaningless" not in result.warning_text  # iid draws, converged
 
 
@@ -105,8 +115,7 @@ def test_equals_arviz_without_constant_tails(synthetic):
     np.testing.assert_array_equal(result.pareto_k, expected.pareto_k)
 
 
-def test_compare_traces_succeeds_where_arviz_raises_and_reports_the_counts(synthetic,
-                                                                           tmp_path):
+def test_compare_traces_succeeds_where_arviz_raises_and_reports_the_counts(synthetic, tmp_path):
     _, log_lik, _ = synthetic
     paths = []
     for name, shift in (("sharper", 0.0), ("flatter", -0.3)):
@@ -131,7 +140,8 @@ def with_replicates(tree, seed=2):
     tree = tree.copy()
     tree["observed_data"] = xr.Dataset({"y": ("obs", rng.integers(0, 2, shape[-1]))})
     tree["posterior_predictive"] = xr.Dataset(
-        {"y": (("chain", "draw", "obs"), rng.integers(0, 2, shape))})
+        {"y": (("chain", "draw", "obs"), rng.integers(0, 2, shape))}
+    )
     return tree
 
 
@@ -144,5 +154,6 @@ def test_loo_pit_survives_constant_tails_and_equals_arviz_elsewhere(synthetic):
     assert pit.dims == ("obs",) and np.all((pit >= 0) & (pit <= 1))
     # where no tail is constant, the same weights and the same tie-breaking draws as arviz
     rest = with_replicates(trace_from_log_lik(log_lik[..., ~constant]))
-    np.testing.assert_allclose(robust_loo_pit(rest)["y"], arviz_stats.loo_pit(rest)["y"],
-                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        robust_loo_pit(rest)["y"], arviz_stats.loo_pit(rest)["y"], rtol=0, atol=1e-12
+    )

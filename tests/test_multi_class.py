@@ -14,8 +14,23 @@ from limprob.io import load_trace
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
-TINY = ["--hidden", "3", "--steps", "4", "--draws", "20", "--tune", "10", "--chains", "2",
-        "--predictive-draws", "4", "--no-progress", "--init", "prior"]
+TINY = [
+    "--hidden",
+    "3",
+    "--steps",
+    "4",
+    "--draws",
+    "20",
+    "--tune",
+    "10",
+    "--chains",
+    "2",
+    "--predictive-draws",
+    "4",
+    "--no-progress",
+    "--init",
+    "prior",
+]
 """Tiny runs from prior draws (digits' own default start, ideal-model backprop, is tested in
 test_starts.py)."""
 
@@ -40,8 +55,23 @@ def test_ten_classes_train_evaluate_and_compare(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert 0.0 <= report["test_accuracy_predictive"] <= 1.0
 
-    assert main(["train", "--dataset", "digits", "--train-fraction", "0.1", *TINY,
-                 "--kappa", "4", "--out", str(runs[1])]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "digits",
+                "--train-fraction",
+                "0.1",
+                *TINY,
+                "--kappa",
+                "4",
+                "--out",
+                str(runs[1]),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["compare", *map(str, runs), "--json"]) == 0
     compared = json.loads(capsys.readouterr().out)
@@ -53,10 +83,10 @@ def test_a_three_class_csv_names_its_classes(tmp_path, capsys):
     labels = np.repeat([0, 1, 2], 20)
     features = rng.normal(labels[:, None], 0.5, (60, 4))
     path = tmp_path / "three.csv"
-    rows = ["f0,f1,f2,f3,label"] + [",".join(f"{v:.4f}" for v in row) + f",{label}"
-                                    for row, label in zip(features, labels)]
+    rows = ["f0,f1,f2,f3,label"] + [
+        ",".join(f"{v:.4f}" for v in row) + f",{label}" for row, label in zip(features, labels)
+    ]
     path.write_text("\n".join(rows) + "\n")
     tree = _train(capsys, tmp_path / "three.nc", "--data", str(path))
-    assert [str(c) for c in tree["posterior"]["class"].values] == ["class_0", "class_1",
-                                                                    "class_2"]
+    assert [str(c) for c in tree["posterior"]["class"].values] == ["class_0", "class_1", "class_2"]
     assert tree.attrs["kappa"] == 8.0 and tree.attrs["hidden"] == 3

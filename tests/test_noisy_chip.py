@@ -28,16 +28,22 @@ def reference_counts(chip, w_in, w_out, x):
         w = w * gain
         return w if w_sat is None else w_sat * np.tanh(w / w_sat)
 
-    return lif_counts_numpy(x, effective(w_in, a["gain_in"]), effective(w_out, a["gain_out"]),
-                            a["beta_hidden"], a["theta_hidden"], a["beta_output"],
-                            a["theta_output"], chip.network.n_steps)
+    return lif_counts_numpy(
+        x,
+        effective(w_in, a["gain_in"]),
+        effective(w_out, a["gain_out"]),
+        a["beta_hidden"],
+        a["theta_hidden"],
+        a["beta_output"],
+        a["theta_output"],
+        chip.network.n_steps,
+    )
 
 
 @pytest.mark.parametrize("strength", [0.0, 1.0])
 def test_no_noise_and_continuous_weights_are_todays_chip(strength):
     chip = SimulatedChip(strength=strength, seed=4, noise=0.0, weight_bits=None)
-    np.testing.assert_array_equal(chip.run(W_IN, W_OUT, X),
-                                  reference_counts(chip, W_IN, W_OUT, X))
+    np.testing.assert_array_equal(chip.run(W_IN, W_OUT, X), reference_counts(chip, W_IN, W_OUT, X))
     assert chip.deterministic
 
 
@@ -49,8 +55,9 @@ def test_the_noise_stream_is_reproducible_and_fresh_on_every_query():
         np.testing.assert_array_equal(one, other)
     assert not np.array_equal(a[0], a[1]) and not np.array_equal(a[1], a[2])
     other_seed = SimulatedChip(strength=1.0, seed=3, noise=0.3)
-    assert not np.array_equal(other_seed.run(W_IN, W_OUT, X),
-                              SimulatedChip(strength=1.0, seed=3).run(W_IN, W_OUT, X))
+    assert not np.array_equal(
+        other_seed.run(W_IN, W_OUT, X), SimulatedChip(strength=1.0, seed=3).run(W_IN, W_OUT, X)
+    )
 
 
 @pytest.mark.parametrize("noise", [0.05, 0.2])
@@ -102,16 +109,23 @@ def test_the_converter_acts_on_the_distorted_weights():
     continuous = SimulatedChip(strength=0.0)
     np.testing.assert_array_equal(
         quantised.run(W_IN, W_OUT, X),
-        continuous.run(quantise(W_IN, 2.0, 4), quantise(W_OUT, 2.0, 4), X))
+        continuous.run(quantise(W_IN, 2.0, 4), quantise(W_OUT, 2.0, 4), X),
+    )
     assert not np.array_equal(quantised.run(W_IN, W_OUT, X), continuous.run(W_IN, W_OUT, X))
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"noise": -0.1}, "noise must be"), ({"noise": float("nan")}, "noise must be"),
-    ({"noise": float("inf")}, "noise must be"), ({"weight_bits": 0}, "weight bits must be"),
-    ({"weight_bits": 17}, "weight bits must be in 1..16"),
-    ({"weight_bits": 2.5}, "weight bits must be"), ({"weight_range": 0}, "weight range"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"noise": -0.1}, "noise must be"),
+        ({"noise": float("nan")}, "noise must be"),
+        ({"noise": float("inf")}, "noise must be"),
+        ({"weight_bits": 0}, "weight bits must be"),
+        ({"weight_bits": 17}, "weight bits must be in 1..16"),
+        ({"weight_bits": 2.5}, "weight bits must be"),
+        ({"weight_range": 0}, "weight range"),
+    ],
+)
 def test_bad_noise_and_resolution_are_refused(kwargs, message):
     with pytest.raises(LimprobError, match=message):
         SimulatedChip(**kwargs)
@@ -120,4 +134,7 @@ def test_bad_noise_and_resolution_are_refused(kwargs, message):
 def test_the_chip_describes_its_noise_and_resolution():
     attrs = SimulatedChip(noise=0.1, weight_bits=6).describe()
     assert (attrs["chip_noise"], attrs["chip_weight_bits"], attrs["chip_weight_range"]) == (
-        0.1, 6, 2.0)
+        0.1,
+        6,
+        2.0,
+    )

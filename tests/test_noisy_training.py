@@ -16,9 +16,30 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 def test_train_on_a_noisy_quantised_chip_records_chip_and_estimator(tmp_path, capsys):
     out = tmp_path / "noisy.nc"
-    args = ["train", "--hidden", "4", "--draws", "30", "--tune", "30", "--chains", "1",
-            "--noise", "0.1", "--weight-bits", "6", "--repeats", "auto",
-            "--predictive-draws", "5", "--dataset", "wine", "--no-progress", "--out", str(out)]
+    args = [
+        "train",
+        "--hidden",
+        "4",
+        "--draws",
+        "30",
+        "--tune",
+        "30",
+        "--chains",
+        "1",
+        "--noise",
+        "0.1",
+        "--weight-bits",
+        "6",
+        "--repeats",
+        "auto",
+        "--predictive-draws",
+        "5",
+        "--dataset",
+        "wine",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "pseudo-marginal" in printed
@@ -43,22 +64,25 @@ def test_re_estimating_the_current_point_is_labelled_approximate():
     assert TrainConfig().likelihood_estimate == "exact: a deterministic chip"
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--noise", "-0.1"], "noise must be"),
-    (["--noise", "nan"], "noise must be"),
-    (["--noise", "inf"], "noise must be"),
-    (["--weight-bits", "17"], "weight bits must be in 1..16"),
-    (["--weight-bits", "-2"], "weight bits must be"),
-    (["--weight-bits", "six"], "must be an integer 1..16 or 'none'"),
-    (["--repeats", "0", "--noise", "0.1"], "repeats must be a positive integer"),
-    (["--repeats", "many"], "must be a positive integer or 'auto'"),
-    (["--repeats", "auto"], "need a noisy chip"),
-    (["--re-estimate-current"], "need a noisy chip"),
-    (["--noise", "0.1", "--sampler", "slice"], "not exact on a noisy chip"),
-    (["--noise", "0.1", "--repeats", "2", "--sampler", "metropolis"], "apply to limprob's"),
-    (["--noise", "0.1", "--repeats", "auto", "--blocks", "layers"], "needs joint blocks"),
-    (["--predictive-draws", "0"], "predictive draws must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--noise", "-0.1"], "noise must be"),
+        (["--noise", "nan"], "noise must be"),
+        (["--noise", "inf"], "noise must be"),
+        (["--weight-bits", "17"], "weight bits must be in 1..16"),
+        (["--weight-bits", "-2"], "weight bits must be"),
+        (["--weight-bits", "six"], "must be an integer 1..16 or 'none'"),
+        (["--repeats", "0", "--noise", "0.1"], "repeats must be a positive integer"),
+        (["--repeats", "many"], "must be a positive integer or 'auto'"),
+        (["--repeats", "auto"], "need a noisy chip"),
+        (["--re-estimate-current"], "need a noisy chip"),
+        (["--noise", "0.1", "--sampler", "slice"], "not exact on a noisy chip"),
+        (["--noise", "0.1", "--repeats", "2", "--sampler", "metropolis"], "apply to limprob's"),
+        (["--noise", "0.1", "--repeats", "auto", "--blocks", "layers"], "needs joint blocks"),
+        (["--predictive-draws", "0"], "predictive draws must be a positive integer"),
+    ],
+)
 def test_bad_noise_settings_are_one_line_and_exit_2(flags, message, tmp_path, capsys):
     out = tmp_path / "x.nc"
     assert main(["train", *flags, "--out", str(out)]) == 2
@@ -67,9 +91,13 @@ def test_bad_noise_settings_are_one_line_and_exit_2(flags, message, tmp_path, ca
     assert not out.exists()
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--noise", "-1"], "noise must be"), (["--weight-bits", "17"], "weight bits must be"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--noise", "-1"], "noise must be"),
+        (["--weight-bits", "17"], "weight bits must be"),
+    ],
+)
 def test_probe_refuses_bad_noise_settings(flags, message, tmp_path, capsys):
     out = tmp_path / "p.nc"
     assert main(["probe", *flags, "--out", str(out)]) == 2
@@ -86,19 +114,50 @@ def test_each_data_set_brings_its_measured_network_unless_one_is_given(tmp_path,
     from limprob.models.defaults import DATASET_NETWORKS
 
     out = tmp_path / "wine.nc"
-    tiny = ["--draws", "5", "--tune", "5", "--chains", "1", "--predictive-draws", "2",
-            "--no-progress", "--steps", "4"]
+    tiny = [
+        "--draws",
+        "5",
+        "--tune",
+        "5",
+        "--chains",
+        "1",
+        "--predictive-draws",
+        "2",
+        "--no-progress",
+        "--steps",
+        "4",
+    ]
     assert main(["train", "--dataset", "wine", *tiny, "--out", str(out)]) == 0
     attrs = load_trace(out).attrs
-    assert (attrs["hidden"], attrs["kappa"]) == (DATASET_NETWORKS["wine"]["hidden"],
-                                                 DATASET_NETWORKS["wine"]["kappa"])
+    assert (attrs["hidden"], attrs["kappa"]) == (
+        DATASET_NETWORKS["wine"]["hidden"],
+        DATASET_NETWORKS["wine"]["kappa"],
+    )
     out.unlink()
-    assert main(["train", "--dataset", "wine", "--hidden", "3", "--kappa", "2.5", *tiny,
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "wine",
+                "--hidden",
+                "3",
+                "--kappa",
+                "2.5",
+                *tiny,
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     attrs = load_trace(out).attrs
     assert (attrs["hidden"], attrs["kappa"], attrs["network_n_hidden"]) == (3, 2.5, 3)
     capsys.readouterr()
     config = TrainConfig.for_dataset("yinyang", draws=7)
     assert (config.hidden, config.kappa, config.draws) == (
-        DATASET_NETWORKS["yinyang"]["hidden"], DATASET_NETWORKS["yinyang"]["kappa"], 7)
+        DATASET_NETWORKS["yinyang"]["hidden"],
+        DATASET_NETWORKS["yinyang"]["kappa"],
+        7,
+    )
     assert TrainConfig.for_dataset("yinyang", kappa=1.5).kappa == 1.5

@@ -24,8 +24,9 @@ def same_number(left, right) -> bool:
 
 def test_an_old_trace_loads_with_its_network_and_groups():
     tree = load_trace(OLD_TRACE)
-    assert {"posterior", "log_likelihood", "point_estimates",
-            "predictions_constant_data"} <= set(tree.children)
+    assert {"posterior", "log_likelihood", "point_estimates", "predictions_constant_data"} <= set(
+        tree.children
+    )
     assert tree["posterior"]["W_in"].sizes["hidden"] == 4
 
 
@@ -34,8 +35,11 @@ def test_an_old_trace_evaluates_to_the_report_it_gave_when_written(capsys):
     report = json.loads(capsys.readouterr().out)
     expected = json.loads((FIXTURES / "main_trace_evaluate.json").read_text())
     assert set(report) >= set(expected)
-    different = {key: (report[key], value) for key, value in expected.items()
-                 if not same_number(report[key], value)}
+    different = {
+        key: (report[key], value)
+        for key, value in expected.items()
+        if not same_number(report[key], value)
+    }
     assert different == {}
 
 

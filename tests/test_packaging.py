@@ -21,9 +21,12 @@ marker."""
 
 def source_files() -> set[str]:
     """Paths (relative to the project root, POSIX) of every shipped file under limprob/."""
-    return {path.relative_to(ROOT).as_posix()
-            for pattern in SHIPPED_PATTERNS for path in (ROOT / "limprob").rglob(pattern)
-            if "__pycache__" not in path.parts}
+    return {
+        path.relative_to(ROOT).as_posix()
+        for pattern in SHIPPED_PATTERNS
+        for path in (ROOT / "limprob").rglob(pattern)
+        if "__pycache__" not in path.parts
+    }
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +37,26 @@ def built_wheel(tmp_path_factory) -> Path:
     source.mkdir()
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, source / name)
-    shutil.copytree(ROOT / "limprob", source / "limprob",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                    "--no-build-isolation", "--no-index", "-w", str(tmp / "out"), str(source)],
-                   check=True, capture_output=True)
+    shutil.copytree(
+        ROOT / "limprob", source / "limprob", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            str(tmp / "out"),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+    )
     [built] = (tmp / "out").glob("limprob-*.whl")
     return built
 

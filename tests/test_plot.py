@@ -49,9 +49,13 @@ def test_plot_writes_a_png_of_a_trace(small_trace, tmp_path, capsys):
 
 def test_one_chain_gets_a_note_instead_of_a_rank_plot(small_trace, tmp_path, capsys):
     tree = load_trace(small_trace)
-    one = xr.DataTree.from_dict({path: node.to_dataset().isel(chain=[0])
-                                 if "chain" in node.dims else node.to_dataset()
-                                 for path, node in tree.subtree_with_keys if path != "."})
+    one = xr.DataTree.from_dict(
+        {
+            path: node.to_dataset().isel(chain=[0]) if "chain" in node.dims else node.to_dataset()
+            for path, node in tree.subtree_with_keys
+            if path != "."
+        }
+    )
     one.attrs.update(tree.attrs)
     save_trace(one, tmp_path / "one.nc")
     out = tmp_path / "one.png"
@@ -82,22 +86,30 @@ def test_plot_refuses_what_is_not_a_training_trace(small_trace, tmp_path, capsys
     inputs.mkdir()
     (inputs / "notes.nc").write_text("hello")
     probes = inputs / "probes.nc"
-    assert main(["probe", "--hidden", "2", "--probes", "2", "--obs", "4", "--out",
-                 str(probes)]) == 0
+    assert (
+        main(["probe", "--hidden", "2", "--probes", "2", "--obs", "4", "--out", str(probes)]) == 0
+    )
     weights_only = inputs / "backprop.nc"
-    tree = xr.DataTree.from_dict({"weights": xr.Dataset({"W_in": (("input", "hidden"),
-                                                                  np.zeros((3, 2)))})})
+    tree = xr.DataTree.from_dict(
+        {"weights": xr.Dataset({"W_in": (("input", "hidden"), np.zeros((3, 2)))})}
+    )
     tree.attrs.update(limprob_trace=1, method="backprop")
     save_trace(tree, weights_only)
     capsys.readouterr()
     out = tmp_path / "plot.png"
-    for trace, words in [(inputs / "notes.nc", "not a NetCDF"), (inputs / "absent.nc",
-                                                                 "no such file"),
-                         (probes, "not a limprob trace"),
-                         (weights_only, "no log_likelihood group")]:
+    for trace, words in [
+        (inputs / "notes.nc", "not a NetCDF"),
+        (inputs / "absent.nc", "no such file"),
+        (probes, "not a limprob trace"),
+        (weights_only, "no log_likelihood group"),
+    ]:
         assert_refused(["plot", str(trace), "--out", str(out)], capsys, words, tmp_path)
-    assert_refused(["plot", str(small_trace), "--out", str(tmp_path / "no" / "x.png")], capsys,
-                   "does not exist", tmp_path)
+    assert_refused(
+        ["plot", str(small_trace), "--out", str(tmp_path / "no" / "x.png")],
+        capsys,
+        "does not exist",
+        tmp_path,
+    )
 
 
 def visible_axes(figure):
@@ -115,8 +127,9 @@ def test_every_panel_of_the_training_plot_has_axis_labels_and_a_chance_line(smal
         chance = majority_rate(tree["predictions_constant_data"]["y"].values)
         accuracy_panel = panels[[ax.get_title().startswith("(b)") for ax in panels].index(True)]
         assert any(np.allclose(line.get_ydata(), chance) for line in accuracy_panel.lines)
-        assert any(text.startswith("chance") for text in
-                   accuracy_panel.get_legend_handles_labels()[1])
+        assert any(
+            text.startswith("chance") for text in accuracy_panel.get_legend_handles_labels()[1]
+        )
         assert "tau_" not in figure.get_suptitle() and "MH" in figure.get_suptitle()
     finally:
         plt.close(figure)
@@ -125,14 +138,17 @@ def test_every_panel_of_the_training_plot_has_axis_labels_and_a_chance_line(smal
 @pytest.fixture
 def two_traces(tmp_path):
     y = np.random.default_rng(0).normal(1.0, 1.0, 40)
-    return [save_trace(fake_trace(y, mean, 1.0, seed), tmp_path / f"{name}.nc")
-            for name, mean, seed in (("near", 1.0, 1), ("far", -1.0, 2))]
+    return [
+        save_trace(fake_trace(y, mean, 1.0, seed), tmp_path / f"{name}.nc")
+        for name, mean, seed in (("near", 1.0, 1), ("far", -1.0, 2))
+    ]
 
 
 def test_compare_plot_writes_a_labelled_png_of_elpd_differences(two_traces, tmp_path, capsys):
     out = tmp_path / "cmp.png"
-    code, stdout, err = run_cli(["compare", *map(str, two_traces), "--names", "near", "far",
-                                 "--plot", str(out)], capsys)
+    code, stdout, err = run_cli(
+        ["compare", *map(str, two_traces), "--names", "near", "far", "--plot", str(out)], capsys
+    )
     assert code == 0, err
     assert f"wrote {out}" in stdout
     assert_png(out)
@@ -148,11 +164,13 @@ def test_compare_plot_writes_a_labelled_png_of_elpd_differences(two_traces, tmp_
 
 def test_seed_interval_stays_in_unit_range_and_holds_the_mean():
     rng = np.random.default_rng(1)
-    values = np.concatenate([rng.uniform(0.9, 1.0, (3, 5)), [[1.0, 1.0, 1.0, 0.2, 1.0],
-                                                           [0.0, 0.0, 0.1, 0.0, 0.0]]])
+    values = np.concatenate(
+        [rng.uniform(0.9, 1.0, (3, 5)), [[1.0, 1.0, 1.0, 0.2, 1.0], [0.0, 0.0, 0.1, 0.0, 0.0]]]
+    )
     values[0, 2] = np.nan
-    accuracy = xr.DataArray(values, dims=("strength", "seed"),
-                            coords={"strength": np.arange(5), "seed": np.arange(5)})
+    accuracy = xr.DataArray(
+        values, dims=("strength", "seed"), coords={"strength": np.arange(5), "seed": np.arange(5)}
+    )
     interval = seed_interval(accuracy)
     assert interval["mean"].dims == ("strength",)
     low, mean, high = (interval[k].values for k in ("low", "mean", "high"))
@@ -195,5 +213,7 @@ def test_an_analysis_figure_redraws_from_its_saved_results_alone(tmp_path, monke
 
     assert accuracy_vs_distortion.main(["--replot", "--out-dir", str(tmp_path)]) == 0
     assert_png(tmp_path / "accuracy_vs_distortion.png")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["accuracy_vs_distortion.nc",
-                                                         "accuracy_vs_distortion.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "accuracy_vs_distortion.nc",
+        "accuracy_vs_distortion.png",
+    ]

@@ -37,12 +37,17 @@ def test_the_population_contains_every_simulated_chip_exactly(strength):
     w_in, w_out, _ = probe_weights(4, 30, 6, 2, seed=1)
     x = np.random.default_rng(2).uniform(size=(20, 30))
     for p in range(4):
-        np.testing.assert_array_equal(chip.run(w_in[p], w_out[p], x),
-                                      simulate(distortion, chip.network, w_in[p], w_out[p], x))
+        np.testing.assert_array_equal(
+            chip.run(w_in[p], w_out[p], x), simulate(distortion, chip.network, w_in[p], w_out[p], x)
+        )
     assert distortion.globals() == {
-        "inverse_w_sat": 2 * strength, "log_gain": 0.0, "log_leak": 0.0,
-        "threshold_spread": 0.4 * strength, "gain_spread": 0.7 * strength,
-        "leak_spread": 0.1 * strength}
+        "inverse_w_sat": 2 * strength,
+        "log_gain": 0.0,
+        "log_leak": 0.0,
+        "threshold_spread": 0.4 * strength,
+        "gain_spread": 0.7 * strength,
+        "leak_spread": 0.1 * strength,
+    }
 
 
 def test_probe_summaries_by_hand():
@@ -57,8 +62,9 @@ def test_synthetic_log_likelihood_is_the_gaussian_of_the_simulated_summaries():
     simulated = rng.normal(size=(40, 3)) @ np.array([[1.0, 0.5, 0], [0, 1.0, 0.2], [0, 0, 0.3]])
     observed = np.array([0.3, -0.2, 0.1])
     floor = 0.05
-    expected = stats.multivariate_normal(simulated.mean(0), np.cov(simulated.T)
-                                         + floor ** 2 * np.eye(3)).logpdf(observed)
+    expected = stats.multivariate_normal(
+        simulated.mean(0), np.cov(simulated.T) + floor**2 * np.eye(3)
+    ).logpdf(observed)
     assert gaussian_synthetic_log_likelihood(observed, simulated, floor) == pytest.approx(expected)
 
 
@@ -72,10 +78,28 @@ def test_population_without_spread_is_one_chip_repeated():
     probes = small_probes()
     draws = standard_draws(5, 30, NET.n_hidden, 2, seed=3)
     summaries = population_summaries(
-        probes["W_in"].values, probes["W_out"].values, probes["x"].values, *draws.values(),
-        1.5, 0.2, -0.02, 0.0, 0.0, 0.0, NET.beta, NET.theta, NET.n_steps, 3)
-    one = simulate(Distortion(inverse_w_sat=1.5, log_gain=0.2, log_leak=-0.02), NET,
-                   probes["W_in"].values, probes["W_out"].values, probes["x"].values)
+        probes["W_in"].values,
+        probes["W_out"].values,
+        probes["x"].values,
+        *draws.values(),
+        1.5,
+        0.2,
+        -0.02,
+        0.0,
+        0.0,
+        0.0,
+        NET.beta,
+        NET.theta,
+        NET.n_steps,
+        3,
+    )
+    one = simulate(
+        Distortion(inverse_w_sat=1.5, log_gain=0.2, log_leak=-0.02),
+        NET,
+        probes["W_in"].values,
+        probes["W_out"].values,
+        probes["x"].values,
+    )
     for row in summaries:
         np.testing.assert_array_equal(row, probe_summaries(one, 3))
 
@@ -86,13 +110,18 @@ def test_the_op_is_deterministic_and_follows_its_draws(mode):
     observed = pt.dvector("observed")
     globals_ = [pt.dscalar(name) for name in GLOBALS]
     arrays = [pt.dtensor3("w_in"), pt.dtensor3("w_out"), pt.dmatrix("x")]
-    draws = {"gain_z_in": pt.dtensor3(), "gain_z_out": pt.dtensor3(),
-             "threshold_z": pt.dmatrix(), "leak_z": pt.dmatrix()}
+    draws = {
+        "gain_z_in": pt.dtensor3(),
+        "gain_z_out": pt.dtensor3(),
+        "threshold_z": pt.dmatrix(),
+        "leak_z": pt.dmatrix(),
+    }
     loglik = synthetic_log_likelihood(observed, globals_, *arrays, draws, NET, 3)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # an object-mode fallback warns; make it fail
-        function = pytensor.function([observed, *globals_, *arrays, *draws.values()], loglik,
-                                     mode=mode)
+        function = pytensor.function(
+            [observed, *globals_, *arrays, *draws.values()], loglik, mode=mode
+        )
     values = (2.0, 0.0, 0.0, 0.7, 0.4, 0.1)
     counts = np.ascontiguousarray(probes["counts"].values, dtype=float)
     s = probe_summaries(counts, 3)
@@ -102,15 +131,16 @@ def test_the_op_is_deterministic_and_follows_its_draws(mode):
         z = standard_draws(20, 30, NET.n_hidden, 2, seed)
         op = loglik.owner.op
         direct = gaussian_synthetic_log_likelihood(
-            s, op.simulate(values, *probe_arrays, *z.values()), op.floor)
+            s, op.simulate(values, *probe_arrays, *z.values()), op.floor
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             return float(function(s, *values, *probe_arrays, *z.values())), direct
 
     first, direct = evaluate(0)
     assert np.isfinite(first) and first == pytest.approx(direct, rel=1e-12)
-    assert evaluate(0)[0] == first          # same draws, same value, bit for bit
-    assert evaluate(1)[0] != first          # other draws, another estimate
+    assert evaluate(0)[0] == first  # same draws, same value, bit for bit
+    assert evaluate(1)[0] != first  # other draws, another estimate
     with pytest.raises(BlackBoxGradientError, match="no gradient"):
         pytensor.grad(loglik, globals_[0])
 
@@ -120,8 +150,15 @@ def test_adaptive_covariance_learns_a_correlated_target():
     with pm.Model():
         pm.MvNormal("x", mu=np.zeros(2), cov=covariance)
         step = BlockedMetropolis(adapt_covariance=True, covariance_warmup=100)
-        tree = pm.sample(draws=3000, tune=1500, chains=1, step=step, random_seed=1,
-                         progressbar=False, compute_convergence_checks=False)
+        tree = pm.sample(
+            draws=3000,
+            tune=1500,
+            chains=1,
+            step=step,
+            random_seed=1,
+            progressbar=False,
+            compute_convergence_checks=False,
+        )
     learnt = step._proposal_factor @ step._proposal_factor.T
     assert learnt[0, 1] / np.sqrt(learnt[0, 0] * learnt[1, 1]) > 0.8
     draws = tree["posterior"]["x"].values.reshape(-1, 2)

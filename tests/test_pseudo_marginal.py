@@ -33,6 +33,7 @@ from tests.test_gradient_free_steps import PRIOR_SD, Y, pointwise_log_likelihood
 
 pytestmark = pytest.mark.filterwarnings("ignore:Numba will use object mode")
 
+
 def noise_sd(w) -> float:
     """The log-normal noise ``s(w)`` of each observation's estimate."""
     return 0.2 * (1.0 + abs(float(np.asarray(w)[0]) - 1.0))
@@ -76,9 +77,17 @@ def run(step_name: str, repeats, re_estimate: bool = False, draws: int = 6000):
     estimator = LikelihoodEstimator(repeats=repeats, re_estimate_current=re_estimate)
     step = STEPS[step_name](model=model, estimator=estimator)
     with model:
-        idata = pm.sample(draws=draws, tune=1000, chains=2, cores=1, step=step, random_seed=3,
-                          progressbar=False, compute_convergence_checks=False,
-                          discard_tuned_samples=False)
+        idata = pm.sample(
+            draws=draws,
+            tune=1000,
+            chains=2,
+            cores=1,
+            step=step,
+            random_seed=3,
+            progressbar=False,
+            compute_convergence_checks=False,
+            discard_tuned_samples=False,
+        )
     return idata, chip
 
 
@@ -98,8 +107,10 @@ def test_pseudo_marginal_draws_match_the_exact_posterior(step_name, repeats):
 @pytest.mark.parametrize("repeats", [1, 3])
 def test_each_estimate_spends_exactly_repeats_calls(repeats):
     idata, chip = run("pcn", repeats, draws=300)
-    evaluations = np.concatenate([idata.warmup_sample_stats["evaluations"].values,
-                                  idata.sample_stats["evaluations"].values], axis=1)
+    evaluations = np.concatenate(
+        [idata.warmup_sample_stats["evaluations"].values, idata.sample_stats["evaluations"].values],
+        axis=1,
+    )
     # the chain's first step also estimates the initial point
     np.testing.assert_array_equal(evaluations[:, 0], 2 * repeats)
     np.testing.assert_array_equal(evaluations[:, 1:], repeats)
@@ -130,8 +141,7 @@ def test_re_estimating_the_current_point_runs_and_spends_two_estimates_a_step():
 def test_repeats_of_one_call_are_returned_exactly_and_averaged_in_probability_space():
     calls = [[np.array([-1.0, -2.0])], [np.array([-3.0, -4.0])]]
     (averaged,) = average_in_probability(calls)
-    np.testing.assert_allclose(averaged, np.log((np.exp([-1.0, -2.0]) + np.exp([-3.0, -4.0]))
-                                                / 2))
+    np.testing.assert_allclose(averaged, np.log((np.exp([-1.0, -2.0]) + np.exp([-3.0, -4.0])) / 2))
     (single,) = average_in_probability(calls[:1])
     np.testing.assert_array_equal(single, calls[0][0])
     with pytest.raises(ValueError, match="repeats"):

@@ -26,8 +26,21 @@ from limprob.snn import Network
 TOKEN = "s3cret-token-for-tests"
 CHIP = ["--hidden", "4", "--steps", "8", "--noise", "0.1"]
 """The served chip: 30-4-2 with 8 steps, noisy (its noise depends on the query count)."""
-TRAIN = ["--train-fraction", "0.2", "--no-progress", "--draws", "60", "--tune", "20",
-         "--chains", "2", "--predictive-draws", "6", "--repeats", "2"]
+TRAIN = [
+    "--train-fraction",
+    "0.2",
+    "--no-progress",
+    "--draws",
+    "60",
+    "--tune",
+    "20",
+    "--chains",
+    "2",
+    "--predictive-draws",
+    "6",
+    "--repeats",
+    "2",
+]
 MAX_BYTES = 200_000
 """The test server's frame limit: above a query's inputs at 20 % of Wisconsin's training set."""
 
@@ -45,9 +58,25 @@ class Server:
         self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "limprob", "chip", "serve", "--port", str(self.port),
-             "--token-file", str(token_file), "--max-message-bytes", str(MAX_BYTES), *CHIP,
-             *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "limprob",
+                "chip",
+                "serve",
+                "--port",
+                str(self.port),
+                "--token-file",
+                str(token_file),
+                "--max-message-bytes",
+                str(MAX_BYTES),
+                *CHIP,
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         line = self.process.stdout.readline()  # the one line it prints when listening
         assert line.startswith("serving SimulatedChip(30-4-2"), (line, self.process.stderr.read())
 
@@ -108,8 +137,9 @@ def test_a_remote_chip_answers_as_the_same_chip_in_process(server):
     with RemoteChip(server.address, TOKEN) as remote:
         local.continue_from(remote.queries)
         for seed in range(3):
-            assert np.array_equal(remote.run(*query_arrays(seed=seed)),
-                                  local.run(*query_arrays(seed=seed)))
+            assert np.array_equal(
+                remote.run(*query_arrays(seed=seed)), local.run(*query_arrays(seed=seed))
+            )
         assert remote.queries == local.queries
         assert (remote.noise, remote.weight_bits, remote.weight_range) == (0.1, None, 2.0)
         described = remote.describe()
@@ -122,10 +152,11 @@ def test_a_remote_chip_answers_as_the_same_chip_in_process(server):
 def test_a_wrong_or_missing_token_runs_nothing(server):
     with pytest.raises(LimprobError, match="wrong or missing token"):
         RemoteChip(server.address, "not-the-token")
-    for header in ({"protocol": PROTOCOL, "op": "hello", "lease": "x"},
-                   {"protocol": PROTOCOL, "op": "hello", "lease": "x", "token": 7},
-                   {"protocol": PROTOCOL, "op": "query", "lease": "x", "id": 0,
-                    "token": TOKEN[:-1]}):
+    for header in (
+        {"protocol": PROTOCOL, "op": "hello", "lease": "x"},
+        {"protocol": PROTOCOL, "op": "hello", "lease": "x", "token": 7},
+        {"protocol": PROTOCOL, "op": "query", "lease": "x", "id": 0, "token": TOKEN[:-1]},
+    ):
         answer = raw_request(server.address, header)
         assert answer["ok"] is False and "wrong or missing token" in answer["error"]
     with RemoteChip(server.address, TOKEN) as remote:  # still serving
@@ -144,11 +175,17 @@ def test_garbage_and_oversized_requests_are_refused_without_growing_the_server(s
         with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw:
             raw.sendall(rng.bytes(4096))
         # ZeroMQ messages that are not limprob's: a refusal each
-        for frames in ([b"\xff\xfe not json"], [b"[1, 2]"], [b"{}", b"12345"],
-                       [wire.encode({"token": TOKEN})[0], b"x", b"y", b"z", b"w", b"v"],
-                       wire.encode({"token": TOKEN, "protocol": PROTOCOL, "lease": "x",
-                                    "op": "query", "id": 1}, [np.zeros((2, 2))])[:1]
-                       + [b"short"]):
+        for frames in (
+            [b"\xff\xfe not json"],
+            [b"[1, 2]"],
+            [b"{}", b"12345"],
+            [wire.encode({"token": TOKEN})[0], b"x", b"y", b"z", b"w", b"v"],
+            wire.encode(
+                {"token": TOKEN, "protocol": PROTOCOL, "lease": "x", "op": "query", "id": 1},
+                [np.zeros((2, 2))],
+            )[:1]
+            + [b"short"],
+        ):
             answer = raw_request(server.address, frames)
             assert answer["ok"] is False, frames
             assert "malformed" in answer["error"] or "frames" in answer["error"]
@@ -186,13 +223,15 @@ def test_a_retried_query_is_answered_from_the_record_not_run_again(server):
     assert answer["ok"] and answer["id"] == 0 and answer["queries"] == before + 1
     again = raw_request(server.address, query)
     assert again["queries"] == before + 1
-    fresh = raw_request(server.address, wire.encode({**lease, "op": "query", "id": 1},
-                                                    query_arrays()))
+    fresh = raw_request(
+        server.address, wire.encode({**lease, "op": "query", "id": 1}, query_arrays())
+    )
     assert fresh["queries"] == before + 2
     # the record is bounded: an id older than the last RECORD is run again
     for query_id in range(2, RECORD + 2):
-        raw_request(server.address, wire.encode({**lease, "op": "query", "id": query_id},
-                                                query_arrays()))
+        raw_request(
+            server.address, wire.encode({**lease, "op": "query", "id": query_id}, query_arrays())
+        )
     old = raw_request(server.address, query)
     assert old["queries"] == before + 2 + RECORD + 1
     assert raw_request(server.address, {**lease, "op": "close"})["ok"]
@@ -204,8 +243,9 @@ def test_a_server_restarted_within_the_limit_goes_on_with_the_runs_count(token_f
     remote = RemoteChip(server.address, TOKEN, unavailable_after=120)
     try:
         for seed in range(3):
-            assert np.array_equal(remote.run(*query_arrays(seed=seed)),
-                                  local.run(*query_arrays(seed=seed)))
+            assert np.array_equal(
+                remote.run(*query_arrays(seed=seed)), local.run(*query_arrays(seed=seed))
+            )
         server.process.kill()
         server.process.wait()
         server = Server(token_file, port=server.port)  # a new chip process, counting from 0
@@ -229,16 +269,18 @@ def test_serve_defaults_are_trains():
     from limprob.inference.training import TrainConfig
 
     defaults = TrainConfig()
-    assert all(getattr(defaults, name) == value
-               for name, value in vars(SERVED_DEFAULTS).items())
+    assert all(getattr(defaults, name) == value for name, value in vars(SERVED_DEFAULTS).items())
 
 
 def arrays_equal(a: xr.DataTree, b: xr.DataTree) -> list[str]:
     """The variables (``group:name``) whose values differ between two traces."""
     assert {n.path for n in a.subtree} == {n.path for n in b.subtree}
-    return [f"{node.path}:{name}" for node in a.subtree
-            for name, values in node.to_dataset().data_vars.items()
-            if not np.array_equal(values.values, b[node.path][name].values, equal_nan=True)]
+    return [
+        f"{node.path}:{name}"
+        for node in a.subtree
+        for name, values in node.to_dataset().data_vars.items()
+        if not np.array_equal(values.values, b[node.path][name].values, equal_nan=True)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -249,12 +291,26 @@ def in_process_trace(tmp_path_factory):
 
 
 def test_a_trace_trained_through_the_server_equals_the_in_process_one(
-        token_file, in_process_trace, tmp_path):
+    token_file, in_process_trace, tmp_path
+):
     server = Server(token_file)  # a fresh chip: its query count starts at 0, as in process
     try:
         out = tmp_path / "remote.nc"
-        assert main(["train", *TRAIN, "--chip-address", server.address, "--chip-token-file",
-                     str(token_file), "--out", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    *TRAIN,
+                    "--chip-address",
+                    server.address,
+                    "--chip-token-file",
+                    str(token_file),
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         remote = xr.load_datatree(out)
         assert arrays_equal(remote, in_process_trace) == []
         assert remote.attrs["chip_address"] == server.address
@@ -274,14 +330,34 @@ def server_queries(server) -> str:
 
 
 def test_a_killed_server_then_a_resumed_run_gives_the_uninterrupted_trace(
-        token_file, in_process_trace, tmp_path):
+    token_file, in_process_trace, tmp_path
+):
     checkpoint, out = tmp_path / "ck", tmp_path / "resumed.nc"
     server = Server(token_file)
     run = subprocess.Popen(
-        [sys.executable, "-m", "limprob", "train", *TRAIN, "--chip-address", server.address,
-         "--chip-token-file", str(token_file), "--chip-unavailable-after", "2",
-         "--checkpoint", str(checkpoint), "--checkpoint-every", "10", "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "limprob",
+            "train",
+            *TRAIN,
+            "--chip-address",
+            server.address,
+            "--chip-token-file",
+            str(token_file),
+            "--chip-unavailable-after",
+            "2",
+            "--checkpoint",
+            str(checkpoint),
+            "--checkpoint-every",
+            "10",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 300
     while not (checkpoint / "chain-0.state").exists() and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -297,8 +373,19 @@ def test_a_killed_server_then_a_resumed_run_gives_the_uninterrupted_trace(
     restarted = Server(token_file, port=server.port)
     try:
         assert main(["train", "--resume", str(checkpoint), "--no-progress"]) == 2  # no token
-        assert main(["train", "--resume", str(checkpoint), "--no-progress",
-                     "--chip-token-file", str(token_file)]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "--resume",
+                    str(checkpoint),
+                    "--no-progress",
+                    "--chip-token-file",
+                    str(token_file),
+                ]
+            )
+            == 0
+        )
     finally:
         restarted.stop()
     resumed = xr.load_datatree(out)
@@ -306,16 +393,33 @@ def test_a_killed_server_then_a_resumed_run_gives_the_uninterrupted_trace(
     assert arrays_equal(resumed, in_process_trace) == []
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--strength", "0.5"], "--strength describe the simulated chip"),
-    (["--noise", "0.2", "--chip-seed", "3"], "--chip-seed, --noise describe"),
-    (["--cores", "2"], "one core"),
-])
-def test_a_served_chip_refuses_the_simulated_chips_options(token_file, server, tmp_path,
-                                                           capsys, extra, message):
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--strength", "0.5"], "--strength describe the simulated chip"),
+        (["--noise", "0.2", "--chip-seed", "3"], "--chip-seed, --noise describe"),
+        (["--cores", "2"], "one core"),
+    ],
+)
+def test_a_served_chip_refuses_the_simulated_chips_options(
+    token_file, server, tmp_path, capsys, extra, message
+):
     out = tmp_path / "run.nc"
-    assert main(["train", "--chip-address", server.address, "--chip-token-file",
-                 str(token_file), *extra, "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--chip-address",
+                server.address,
+                "--chip-token-file",
+                str(token_file),
+                *extra,
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
     assert not out.exists() and not list(tmp_path.iterdir())
@@ -324,10 +428,21 @@ def test_a_served_chip_refuses_the_simulated_chips_options(token_file, server, t
 def test_bad_remote_chip_input_is_one_line_and_exit_2(token_file, tmp_path, capsys):
     out = tmp_path / "run.nc"
     cases = [
-        (["--chip-address", f"127.0.0.1:{free_port()}", "--chip-token-file", str(token_file),
-          "--chip-unavailable-after", "0.5"], "unreachable for"),
-        (["--chip-address", "127.0.0.1:1", "--chip-token-file", str(tmp_path / "none")],
-         "cannot read it"),
+        (
+            [
+                "--chip-address",
+                f"127.0.0.1:{free_port()}",
+                "--chip-token-file",
+                str(token_file),
+                "--chip-unavailable-after",
+                "0.5",
+            ],
+            "unreachable for",
+        ),
+        (
+            ["--chip-address", "127.0.0.1:1", "--chip-token-file", str(tmp_path / "none")],
+            "cannot read it",
+        ),
         (["--chip-address", "nowhere", "--chip-token-file", str(token_file)], "HOST:PORT"),
         (["--chip-address", "127.0.0.1:1"], "needs --chip-token-file"),
         (["--chip-token-file", str(token_file)], "go with --chip-address"),
@@ -337,6 +452,8 @@ def test_bad_remote_chip_input_is_one_line_and_exit_2(token_file, tmp_path, caps
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and message in err, (args, err)
         assert not list(tmp_path.iterdir())
-    assert main(["chip", "serve", "--port", str(free_port()), "--token-file",
-                 str(tmp_path / "none")]) == 2
+    assert (
+        main(["chip", "serve", "--port", str(free_port()), "--token-file", str(tmp_path / "none")])
+        == 2
+    )
     assert "cannot read it" in capsys.readouterr().err

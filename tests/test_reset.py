@@ -30,9 +30,17 @@ def case(data):
 
 def numpy_counts(x, w_in, w_out, network, reset_zero):
     h = network.n_hidden
-    return lif_counts_numpy(x, w_in, w_out, np.full(h, network.beta), np.full(h, network.theta),
-                            np.full(2, network.beta), np.full(2, network.theta),
-                            network.n_steps, reset_zero)
+    return lif_counts_numpy(
+        x,
+        w_in,
+        w_out,
+        np.full(h, network.beta),
+        np.full(h, network.theta),
+        np.full(2, network.beta),
+        np.full(2, network.theta),
+        network.n_steps,
+        reset_zero,
+    )
 
 
 def test_reset_zero_is_the_potential_set_to_zero_after_a_spike():
@@ -51,29 +59,65 @@ def test_every_kernel_runs_the_chosen_reset(case):
     zero, subtract = (numpy_counts(x, w_in, w_out, NET, flag) for flag in (True, False))
     assert not np.array_equal(zero, subtract) and zero.sum() > 0
     h = NET.n_hidden
-    constants = (np.full(h, NET.beta), np.full(h, NET.theta), np.full(2, NET.beta),
-                 np.full(2, NET.theta), NET.n_steps)
+    constants = (
+        np.full(h, NET.beta),
+        np.full(h, NET.theta),
+        np.full(2, NET.beta),
+        np.full(2, NET.theta),
+        NET.n_steps,
+    )
     np.testing.assert_array_equal(lif_counts(x, w_in, w_out, *constants, True), zero)
     np.testing.assert_array_equal(lif_counts(x, w_in, w_out, *constants), subtract)
     np.testing.assert_array_equal(SimulatedChip(30, 2, NET, 0.0).run(w_in, w_out, x), zero)
     np.testing.assert_array_equal(simulate(Distortion(), NET, w_in, w_out, x), zero)
     # the twin's Op and the population kernel, at the ideal distortion
-    parameters = {"inverse_w_sat": 0.0, "log_gain": 0.0, "log_leak": 0.0, "gain_spread": 0.0,
-                  "threshold_spread": 0.0, "leak_spread": 0.0,
-                  "gain_z_in": np.zeros((30, h)), "gain_z_out": np.zeros((h, 2)),
-                  "threshold_z": np.zeros(h + 2), "leak_z": np.zeros(h + 2)}
+    parameters = {
+        "inverse_w_sat": 0.0,
+        "log_gain": 0.0,
+        "log_leak": 0.0,
+        "gain_spread": 0.0,
+        "threshold_spread": 0.0,
+        "leak_spread": 0.0,
+        "gain_z_in": np.zeros((30, h)),
+        "gain_z_out": np.zeros((h, 2)),
+        "threshold_z": np.zeros(h + 2),
+        "leak_z": np.zeros(h + 2),
+    }
     op_counts = simulated_counts(parameters, NET, w_in[None], w_out[None], x).eval()
     np.testing.assert_array_equal(op_counts[0], zero)
-    member = member_counts(w_in[None], w_out[None], x, np.zeros((30, h)), np.zeros((h, 2)),
-                           np.zeros(h + 2), np.zeros(h + 2), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
-                           NET.beta, NET.theta, NET.n_steps, 1.0, 0, 0.0, 0, 0, True)
+    member = member_counts(
+        w_in[None],
+        w_out[None],
+        x,
+        np.zeros((30, h)),
+        np.zeros((h, 2)),
+        np.zeros(h + 2),
+        np.zeros(h + 2),
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        NET.beta,
+        NET.theta,
+        NET.n_steps,
+        1.0,
+        0,
+        0.0,
+        0,
+        0,
+        True,
+    )
     np.testing.assert_array_equal(member[0], zero)
 
 
 def test_noisy_chip_with_reset_zero_is_seeded_and_differs_from_subtraction(case):
     x, w_in, w_out = case
-    runs = [SimulatedChip(30, 2, network, 0.0, seed=3, noise=0.1).run(w_in, w_out, x)
-            for network in (NET, NET, Network(6, 20, 0.85, 0.8))]
+    runs = [
+        SimulatedChip(30, 2, network, 0.0, seed=3, noise=0.1).run(w_in, w_out, x)
+        for network in (NET, NET, Network(6, 20, 0.85, 0.8))
+    ]
     np.testing.assert_array_equal(runs[0], runs[1])
     assert not np.array_equal(runs[0], runs[2])
 
@@ -84,9 +128,11 @@ def test_the_pytensor_graph_runs_the_chosen_reset(case):
     beta, theta = pt.dscalars("beta", "theta")
     forward = pytensor.function(
         [xs, wi, wo, beta, theta],
-        lif_graph(xs, wi, wo, beta, theta, 1.0, NET.n_steps, reset_zero=True))
-    np.testing.assert_array_equal(forward(x, w_in, w_out, NET.beta, NET.theta),
-                                  numpy_counts(x, w_in, w_out, NET, True))
+        lif_graph(xs, wi, wo, beta, theta, 1.0, NET.n_steps, reset_zero=True),
+    )
+    np.testing.assert_array_equal(
+        forward(x, w_in, w_out, NET.beta, NET.theta), numpy_counts(x, w_in, w_out, NET, True)
+    )
 
 
 def test_a_reset_must_be_one_of_the_two():

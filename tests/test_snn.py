@@ -13,9 +13,16 @@ def one_neuron(current, beta, theta, n_steps):
     """A 1-1-1 network whose hidden neuron gets ``current`` and whose output neuron spikes on
     exactly the steps the hidden neuron does (weight 3, no leak, threshold 1:
     v2[t] = 3 s1[t] - s2[t-1] > 1 iff s1[t] = 1)."""
-    return dict(x=np.array([[1.0]]), w_in=np.array([[current]]), w_out=np.array([[3.0]]),
-                beta_hidden=np.array([beta]), theta_hidden=np.array([theta]),
-                beta_output=np.array([0.0]), theta_output=np.array([1.0]), n_steps=n_steps)
+    return dict(
+        x=np.array([[1.0]]),
+        w_in=np.array([[current]]),
+        w_out=np.array([[3.0]]),
+        beta_hidden=np.array([beta]),
+        theta_hidden=np.array([theta]),
+        beta_output=np.array([0.0]),
+        theta_output=np.array([1.0]),
+        n_steps=n_steps,
+    )
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
@@ -45,16 +52,21 @@ def test_numba_kernel_equals_numpy_reference_on_random_networks():
     x = rng.uniform(size=(200, 30))
     for _ in range(5):
         w_in, w_out = rng.normal(0, 0.5, (30, 12)), rng.normal(0, 1.0, (12, 3))
-        neurons = dict(beta_hidden=rng.uniform(0.5, 0.99, 12), theta_hidden=rng.uniform(0.5, 2, 12),
-                       beta_output=rng.uniform(0.5, 0.99, 3), theta_output=rng.uniform(0.5, 2, 3))
+        neurons = dict(
+            beta_hidden=rng.uniform(0.5, 0.99, 12),
+            theta_hidden=rng.uniform(0.5, 2, 12),
+            beta_output=rng.uniform(0.5, 0.99, 3),
+            theta_output=rng.uniform(0.5, 2, 3),
+        )
         fast = lif_counts(x, w_in, w_out, n_steps=20, **neurons)
         reference = lif_counts_numpy(x, w_in, w_out, n_steps=20, **neurons)
         assert fast.sum() > 0
         np.testing.assert_array_equal(fast, reference)
 
 
-@pytest.mark.parametrize("bad", [dict(n_hidden=0), dict(n_steps=-1), dict(beta=1.0),
-                                 dict(theta=0.0), dict(n_hidden=2.5)])
+@pytest.mark.parametrize(
+    "bad", [dict(n_hidden=0), dict(n_steps=-1), dict(beta=1.0), dict(theta=0.0), dict(n_hidden=2.5)]
+)
 def test_network_rejects_bad_constants(bad):
     with pytest.raises(LimprobError):
         Network(**bad)

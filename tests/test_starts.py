@@ -17,8 +17,16 @@ from limprob.models.chip_in_the_loop import build_model
 from limprob.snn import Network
 
 NETWORK = Network(n_hidden=4)
-START_RUN = dict(hidden=4, draws=5, tune=5, chains=2, predictive_draws=4, train_fraction=0.2,
-                 sampler="blocked", strength=1.0)
+START_RUN = dict(
+    hidden=4,
+    draws=5,
+    tune=5,
+    chains=2,
+    predictive_draws=4,
+    train_fraction=0.2,
+    sampler="blocked",
+    strength=1.0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -26,18 +34,31 @@ def trained(data):
     """A 30-4-2 backprop trace on the ideal chip, and the same with its outputs swapped
     (confidently wrong: a deliberately bad start)."""
     tree = IdealModelBackprop(BackpropConfig(epochs=20, seed=0)).train(
-        SimulatedChip(30, 2, NETWORK, strength=0.0, seed=0), data)
+        SimulatedChip(30, 2, NETWORK, strength=0.0, seed=0), data
+    )
     bad = tree.copy()
-    bad["weights"] = tree["weights"].to_dataset().assign(
-        W_out=tree["weights"]["W_out"].copy(data=tree["weights"]["W_out"].values[:, ::-1]))
+    bad["weights"] = (
+        tree["weights"]
+        .to_dataset()
+        .assign(W_out=tree["weights"]["W_out"].copy(data=tree["weights"]["W_out"].values[:, ::-1]))
+    )
     return tree, bad
 
 
 def starts(chip, data, init, chains):
     model = build_model(chip, data.train)
     before = chip.queries
-    initvals, attrs = choose_starts(chip, data, model, init=init, chains=chains, seed=0,
-                                    kappa=8.0, init_seeds=None, prior_draws=prior_draws)
+    initvals, attrs = choose_starts(
+        chip,
+        data,
+        model,
+        init=init,
+        chains=chains,
+        seed=0,
+        kappa=8.0,
+        init_seeds=None,
+        prior_draws=prior_draws,
+    )
     return initvals, attrs, chip.queries - before
 
 
@@ -71,18 +92,31 @@ def test_a_start_far_in_the_prior_tails_loses_to_a_prior_draw(data, trained, tmp
     for name, readout in (("near.nc", 0.0), ("far.nc", 1e3)):
         far = w_out.copy()
         far[0] = readout
-        weights = tree["weights"].to_dataset().assign(
-            W_in=tree["weights"]["W_in"].copy(data=w_in),
-            W_out=tree["weights"]["W_out"].copy(data=far))
+        weights = (
+            tree["weights"]
+            .to_dataset()
+            .assign(
+                W_in=tree["weights"]["W_in"].copy(data=w_in),
+                W_out=tree["weights"]["W_out"].copy(data=far),
+            )
+        )
         candidate = tree.copy()
         candidate["weights"] = weights
         save_trace(candidate, tmp_path / name)
-        runs = [starts(SimulatedChip(30, 2, NETWORK, strength=0.0, seed=0), data,
-                       str(tmp_path / name), chains=1) for _ in range(2)]
+        runs = [
+            starts(
+                SimulatedChip(30, 2, NETWORK, strength=0.0, seed=0),
+                data,
+                str(tmp_path / name),
+                chains=1,
+            )
+            for _ in range(2)
+        ]
         (initvals, attrs, _), (again, attrs_again, _) = runs
         np.testing.assert_array_equal(initvals[0]["W_out"], again[0]["W_out"])
-        np.testing.assert_array_equal(attrs["start_candidate_log_posteriors"],
-                                      attrs_again["start_candidate_log_posteriors"])
+        np.testing.assert_array_equal(
+            attrs["start_candidate_log_posteriors"], attrs_again["start_candidate_log_posteriors"]
+        )
         likelihoods = attrs["start_candidate_log_likelihoods"]
         assert likelihoods[0] > likelihoods[1:].max()  # the file fits best
         chosen[name] = (attrs["start_per_chain"], likelihoods[0])
@@ -97,8 +131,7 @@ def test_chains_start_at_the_best_candidates_in_turn(data, trained, tmp_path):
     initvals, attrs, spent = starts(chip, data, str(tmp_path / "good.nc"), chains=3)
     scores = attrs["start_candidate_log_posteriors"]
     assert spent == scores.size == 1 + PRIOR_CANDIDATES
-    np.testing.assert_array_equal(attrs["start_log_posterior_per_chain"],
-                                  np.sort(scores)[::-1][:3])
+    np.testing.assert_array_equal(attrs["start_log_posterior_per_chain"], np.sort(scores)[::-1][:3])
     assert len({v["W_in"].tobytes() for v in initvals}) == 3
 
 
@@ -122,17 +155,19 @@ def test_ideal_start_same_seed_same_trace_and_its_flops_are_counted(wisconsin):
     assert attrs["start_per_chain"] == second.attrs["start_per_chain"]
     assert attrs["start_selection_chip_queries"] == 2 + PRIOR_CANDIDATES
     assert digital_training_flops(first) == attrs["start_digital_training_flops"] > 0
-    assert (training_energy(first).attrs["digital_training_flops"]
-            == attrs["start_digital_training_flops"])
+    assert (
+        training_energy(first).attrs["digital_training_flops"]
+        == attrs["start_digital_training_flops"]
+    )
     np.testing.assert_array_equal(attrs["init_seeds_used"], second.attrs["init_seeds_used"])
-    other = train(TrainConfig(init="ideal", init_seeds=(5, 6), **START_RUN), wisconsin,
-                  progressbar=False)
+    other = train(
+        TrainConfig(init="ideal", init_seeds=(5, 6), **START_RUN), wisconsin, progressbar=False
+    )
     assert list(other.attrs["init_seeds_used"]) == [5, 6]
     assert other.attrs["start_candidates"] != attrs["start_candidates"]
 
 
-@pytest.mark.parametrize("init_seeds, message", [((1,), "one seed per chain"),
-                                                 ((1, -2), "seed")])
+@pytest.mark.parametrize("init_seeds, message", [((1,), "one seed per chain"), ((1, -2), "seed")])
 def test_bad_init_seeds_are_refused(init_seeds, message):
     with pytest.raises(LimprobError, match=message):
         TrainConfig(init="ideal", init_seeds=init_seeds, chains=2)
@@ -144,10 +179,24 @@ def test_init_refusals_on_the_command_line(tmp_path, capsys, trained):
     save_trace(trained[0], tmp_path / "h4.nc")
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    base = ["train", "--out", str(out_dir / "run.nc"), "--draws", "5", "--tune", "5",
-            "--train-fraction", "0.2", "--no-progress"]
-    assert_refused([*base, "--hidden", "8", "--init", str(tmp_path / "h4.nc")], capsys,
-                   "weights of a 30-4-2 network; this run trains 30-8-2", out_dir)
+    base = [
+        "train",
+        "--out",
+        str(out_dir / "run.nc"),
+        "--draws",
+        "5",
+        "--tune",
+        "5",
+        "--train-fraction",
+        "0.2",
+        "--no-progress",
+    ]
+    assert_refused(
+        [*base, "--hidden", "8", "--init", str(tmp_path / "h4.nc")],
+        capsys,
+        "weights of a 30-4-2 network; this run trains 30-8-2",
+        out_dir,
+    )
     assert_refused([*base, "--init", "warm"], capsys, "--init warm: not prior, ideal", out_dir)
     assert_refused([*base, "--init", "twin:"], capsys, "init must be", out_dir)
 
@@ -156,11 +205,22 @@ def test_twin_start_trains_through_the_twins_distortion(data, tmp_path):
     """A twin trace (here written by hand: a saturation and a gain, no mismatch) makes one
     candidate per chain by backprop through its posterior-mean distortion; its probe queries
     are reported."""
-    posterior = xr.Dataset({"inverse_w_sat": (("chain", "draw"), np.full((1, 4), 1.5)),
-                            "log_gain": (("chain", "draw"), np.full((1, 4), -0.2))})
+    posterior = xr.Dataset(
+        {
+            "inverse_w_sat": (("chain", "draw"), np.full((1, 4), 1.5)),
+            "log_gain": (("chain", "draw"), np.full((1, 4), -0.2)),
+        }
+    )
     tree = xr.DataTree.from_dict({"posterior": posterior})
-    tree.attrs.update({"limprob_trace": 1, "model": "chip_twin", "network_n_hidden": 4,
-                       "network_n_steps": 32, "training_chip_queries": 17})
+    tree.attrs.update(
+        {
+            "limprob_trace": 1,
+            "model": "chip_twin",
+            "network_n_hidden": 4,
+            "network_n_steps": 32,
+            "training_chip_queries": 17,
+        }
+    )
     save_trace(tree, tmp_path / "twin.nc")
     chip = SimulatedChip(30, 2, NETWORK, strength=1.0, seed=0)
     _, attrs, spent = starts(chip, data, f"twin:{tmp_path / 'twin.nc'}", chains=2)
@@ -170,12 +230,19 @@ def test_twin_start_trains_through_the_twins_distortion(data, tmp_path):
     assert attrs["start_candidates"].startswith("twin_seed")
 
 
-@pytest.mark.parametrize("flags, init", [
-    ([], "prior"), (["--dataset", "wisconsin"], "prior"), (["--dataset", "wine"], "prior"),
-    (["--dataset", "digits"], "ideal"), (["--dataset", "yinyang"], "prior"),
-    (["--dataset", "digits", "--init", "prior"], "prior"),
-    (["--data", "table.csv"], "prior"), (["--data", "table.csv", "--init", "ideal"], "ideal"),
-])
+@pytest.mark.parametrize(
+    "flags, init",
+    [
+        ([], "prior"),
+        (["--dataset", "wisconsin"], "prior"),
+        (["--dataset", "wine"], "prior"),
+        (["--dataset", "digits"], "ideal"),
+        (["--dataset", "yinyang"], "prior"),
+        (["--dataset", "digits", "--init", "prior"], "prior"),
+        (["--data", "table.csv"], "prior"),
+        (["--data", "table.csv", "--init", "ideal"], "ideal"),
+    ],
+)
 def test_each_data_set_has_its_default_start_and_init_wins(flags, init):
     """``limprob train --dataset NAME`` starts where ``DATASET_INITS`` says; an explicit
     ``--init`` always wins and a user's ``--data`` table starts from the prior."""

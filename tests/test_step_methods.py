@@ -61,8 +61,11 @@ def sample_counted(model, chip, method, **settings):
 def quadrature_posterior(labels, kappa, sigma):
     grid = np.linspace(-6, 6, 20001)
     p = expit(kappa * grid)
-    log_post = (-0.5 * (grid / sigma) ** 2 + labels.sum() * np.log(p)
-                + (labels.size - labels.sum()) * np.log1p(-p))
+    log_post = (
+        -0.5 * (grid / sigma) ** 2
+        + labels.sum() * np.log(p)
+        + (labels.size - labels.sum()) * np.log1p(-p)
+    )
     weights = np.exp(log_post - log_post.max())
     weights /= weights.sum()
     mean = (weights * grid).sum()
@@ -72,8 +75,7 @@ def quadrature_posterior(labels, kappa, sigma):
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_blocked_metropolis_recovers_a_known_posterior(logit_model):
     chip, model, labels = logit_model
-    tree = sample_counted(model, chip, BlockedMetropolis, draws=4000, tune=1000, chains=4,
-                          seed=3)
+    tree = sample_counted(model, chip, BlockedMetropolis, draws=4000, tune=1000, chains=4, seed=3)
     w = tree["posterior"]["W_in"].isel(feature=0, hidden=0)
     mean, sd = quadrature_posterior(labels, 1.5, 1.0)
     mcse = float(az.mcse(w.to_dataset(name="w"))["w"])
@@ -92,8 +94,7 @@ def test_blocked_metropolis_recovers_a_known_posterior(logit_model):
 def test_one_query_per_proposal_and_counts_match_the_chip(logit_model):
     chip, model, labels = logit_model
     before = chip.queries
-    tree = sample_counted(model, chip, BlockedMetropolis, draws=30, tune=20, chains=2,
-                          seed=1)
+    tree = sample_counted(model, chip, BlockedMetropolis, draws=30, tune=20, chains=2, seed=1)
     queries = tree["sample_stats"]["chip_queries"]
     # per chain: one query for the start point, then one per proposal (tuning included)
     np.testing.assert_array_equal(queries.isel(draw=-1).values, [51, 51])
@@ -105,8 +106,7 @@ def test_one_query_per_proposal_and_counts_match_the_chip(logit_model):
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_pymc_metropolis_spends_two_queries_per_element_update(logit_model):
     chip, model, labels = logit_model
-    tree = sample_counted(model, chip, pm.Metropolis, draws=3, tune=0, chains=1,
-                          seed=1)
+    tree = sample_counted(model, chip, pm.Metropolis, draws=3, tune=0, chains=1, seed=1)
     n_weights = 2 * 1 + 1 * 2
     queries = tree["sample_stats"]["chip_queries"].isel(chain=0).values
     np.testing.assert_array_equal(np.diff(queries), 2 * n_weights)
@@ -115,8 +115,7 @@ def test_pymc_metropolis_spends_two_queries_per_element_update(logit_model):
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_recorded_log_likelihood_is_the_current_points(logit_model):
     chip, model, labels = logit_model
-    tree = sample_counted(model, chip, BlockedMetropolis, draws=20, tune=10, chains=1,
-                          seed=2)
+    tree = sample_counted(model, chip, BlockedMetropolis, draws=20, tune=10, chains=1, seed=2)
     recorded = np.stack(tree["sample_stats"]["log_likelihood__y"].isel(chain=0).values)
     w = tree["posterior"]["W_in"].isel(chain=0, feature=0, hidden=0).values
     p = expit(1.5 * w)[:, None]

@@ -18,9 +18,10 @@ from limprob.study import (
     run_study,
 )
 
-TINY = StudySettings(mh=TrainConfig(hidden=8, time_steps=32, draws=200, tune=100, chains=1,
-                                    predictive_draws=5),
-                     backprop=BackpropConfig(epochs=5))
+TINY = StudySettings(
+    mh=TrainConfig(hidden=8, time_steps=32, draws=200, tune=100, chains=1, predictive_draws=5),
+    backprop=BackpropConfig(epochs=5),
+)
 GRID = Grid(methods=("mh",), strengths=(0.0, 1.0), seeds=(0, 1), train_fractions=(0.5,))
 
 
@@ -42,15 +43,26 @@ def test_grid_on_dask_then_rerun_computes_nothing(tmp_path, counted):
     from distributed import Client, LocalCluster
 
     out = tmp_path / "study.nc"
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         first = run_study(GRID, TINY, out, client=client, progressbar=False)
     assert first.attrs["cells_computed"] == 4 and first.attrs["cells_cached"] == 0
     assert len(list(cache_dir(out).glob("*.json"))) == 4
 
     study = load_study(out)
-    assert dict(study.sizes) == {"method": 1, "dataset": 1, "strength": 2, "noise": 1,
-                                 "weight_bits": 1, "seed": 2, "train_fraction": 1}
+    assert dict(study.sizes) == {
+        "method": 1,
+        "dataset": 1,
+        "strength": 2,
+        "noise": 1,
+        "weight_bits": 1,
+        "seed": 2,
+        "train_fraction": 1,
+    }
     assert set(VARIABLES) <= set(study.data_vars)
     for name in ("test_accuracy", "test_accuracy_predictive", "train_accuracy"):
         values = study[name].values
@@ -103,8 +115,22 @@ def test_scheduler_that_does_not_answer_is_one_error_line(tmp_path, capsys):
     with pytest.raises(LimprobError, match="no Dask scheduler answers"):
         run_study(GRID, TINY, out, scheduler=address, progressbar=False)
 
-    code = cli.main(["study", "--out", str(out), "--scheduler", address, "--methods", "mh",
-                 "--strengths", "0", "--seeds", "0", "--no-progress"])
+    code = cli.main(
+        [
+            "study",
+            "--out",
+            str(out),
+            "--scheduler",
+            address,
+            "--methods",
+            "mh",
+            "--strengths",
+            "0",
+            "--seeds",
+            "0",
+            "--no-progress",
+        ]
+    )
     assert code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "no Dask scheduler answers" in lines[0]
@@ -126,8 +152,14 @@ def test_bad_grid_is_a_limprob_error():
 
 def test_a_noisy_multi_class_grid_has_a_cell_per_combination(tmp_path):
     """Wine (3 classes) on a noisy 4-bit chip: every method, backprop cells only (fast)."""
-    grid = Grid(methods=("backprop", "noise_aware_backprop"), datasets=("wine",),
-                strengths=(1.0,), noises=(0.0, 0.2), weight_bits=(0, 4), seeds=(0,))
+    grid = Grid(
+        methods=("backprop", "noise_aware_backprop"),
+        datasets=("wine",),
+        strengths=(1.0,),
+        noises=(0.0, 0.2),
+        weight_bits=(0, 4),
+        seeds=(0,),
+    )
     settings = StudySettings(backprop=BackpropConfig(epochs=3))
     study = run_study(grid, settings, tmp_path / "noisy.nc", in_process=True, progressbar=False)
     assert study.attrs["cells_computed"] == 8
@@ -144,9 +176,16 @@ def test_cache_round_trip_keeps_nan(tmp_path):
 
     cell = Cell("backprop", "wisconsin", 1.0, 0.0, 0, 0, 1.0)
     path = cell_path(tmp_path / "s.nc.cells", cell, TINY)
-    result = {"test_accuracy": 0.9, "test_accuracy_predictive": float("nan"),
-              "train_accuracy": 0.95, "chip_queries": 0.0, "wall_seconds": 1.5,
-              "acceptance_rate": 0.25, "ess_bulk_log_likelihood": 12.0, "repeats": 3.0}
+    result = {
+        "test_accuracy": 0.9,
+        "test_accuracy_predictive": float("nan"),
+        "train_accuracy": 0.95,
+        "chip_queries": 0.0,
+        "wall_seconds": 1.5,
+        "acceptance_rate": 0.25,
+        "ess_bulk_log_likelihood": 12.0,
+        "repeats": 3.0,
+    }
     write_cell(path, cell, TINY, result)
     back = read_cell(path)
     assert np.isnan(back.pop("test_accuracy_predictive"))
@@ -159,8 +198,13 @@ def test_mh_settings_are_checked_per_cell_before_any_work(tmp_path):
     settings = StudySettings(mh=replace(StudySettings().mh, sampler="slice"))
     out = tmp_path / "noisy.nc"
     with pytest.raises(LimprobError, match="not exact on a noisy chip"):
-        run_study(Grid(methods=("mh",), strengths=(1.0,), noises=(0.0, 0.1), seeds=(0,)),
-                  settings, out, in_process=True, progressbar=False)
+        run_study(
+            Grid(methods=("mh",), strengths=(1.0,), noises=(0.0, 0.1), seeds=(0,)),
+            settings,
+            out,
+            in_process=True,
+            progressbar=False,
+        )
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(LimprobError, match="repeats must be a positive integer"):
         StudySettings(repeats=0)
@@ -187,8 +231,13 @@ def test_each_data_set_may_train_its_own_network(tmp_path):
         on_digits = replace(wisconsin, dataset="digits")
         assert cell_path(folder, on_digits, own) != cell_path(folder, on_digits, template)
     # a backprop cell on digits records, and trains with, digits' gain
-    grid = Grid(methods=("backprop",), datasets=("digits",), strengths=(1.0,), seeds=(0,),
-                train_fractions=(0.1,))
+    grid = Grid(
+        methods=("backprop",),
+        datasets=("digits",),
+        strengths=(1.0,),
+        seeds=(0,),
+        train_fractions=(0.1,),
+    )
     study = run_study(grid, own, tmp_path / "s.nc", in_process=True, progressbar=False)
     assert study.attrs["setting_dataset_networks"] == 1
     record = json.loads(next(folder.glob("backprop_digits_*.json")).read_text())
@@ -211,12 +260,22 @@ def test_the_oracle_row_is_labelled_and_every_method_is_a_fraction_of_it(tmp_pat
 
     grid = Grid(methods=("mh", "mh_ideal_start", "oracle"), strengths=(1.0,), seeds=(0, 1))
     out = tmp_path / "s.nc"
-    accuracy = {("mh", 0): 0.6, ("mh", 1): 0.7, ("mh_ideal_start", 0): 0.9,
-                ("mh_ideal_start", 1): 0.85, ("oracle", 0): 0.96, ("oracle", 1): 0.94}
+    accuracy = {
+        ("mh", 0): 0.6,
+        ("mh", 1): 0.7,
+        ("mh_ideal_start", 0): 0.9,
+        ("mh_ideal_start", 1): 0.85,
+        ("oracle", 0): 0.96,
+        ("oracle", 1): 0.94,
+    }
     for (method, seed), value in accuracy.items():
         cell = Cell(method, "wisconsin", 1.0, 0.0, 0, seed, 1.0)
-        write_cell(cell_path(cache_dir(out), cell, TINY), cell, TINY,
-                   {name: value if name == "test_accuracy" else 0.0 for name in VARIABLES})
+        write_cell(
+            cell_path(cache_dir(out), cell, TINY),
+            cell,
+            TINY,
+            {name: value if name == "test_accuracy" else 0.0 for name in VARIABLES},
+        )
     study = assemble(grid, TINY, out)
     fraction = study["fraction_of_oracle"].squeeze()
     for (method, seed), value in accuracy.items():
@@ -240,12 +299,21 @@ def test_a_cell_is_keyed_by_the_configuration_it_trains_with(tmp_path):
     template = StudySettings()
     config = template.cell_config(cell)
     assert (config.strength, config.chip_seed, config.seed, config.train_fraction) == (
-        cell.strength, cell.seed, cell.seed, cell.train_fraction)
-    for change in ({"sigma_w": 2.0}, {"predictive_draws": 7}, {"point_estimate": "best"},
-                   {"blocks": "layers"}, {"reset": "zero"}):
+        cell.strength,
+        cell.seed,
+        cell.seed,
+        cell.train_fraction,
+    )
+    for change in (
+        {"sigma_w": 2.0},
+        {"predictive_draws": 7},
+        {"point_estimate": "best"},
+        {"blocks": "layers"},
+        {"reset": "zero"},
+    ):
         other = replace(template, mh=replace(template.mh, **change))
         assert cell_path(folder, cell, other) != cell_path(folder, cell, template), change
-    overridden = replace(template, mh=replace(template.mh, strength=0.5, seed=9,
-                                              train_fraction=0.5))
+    overridden = replace(
+        template, mh=replace(template.mh, strength=0.5, seed=9, train_fraction=0.5)
+    )
     assert cell_path(folder, cell, overridden) == cell_path(folder, cell, template)
-

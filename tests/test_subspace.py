@@ -25,8 +25,16 @@ from limprob.io import load_trace, save_trace
 from limprob.models.chip_in_the_loop import build_model
 from limprob.models.chip_subspace import subspace_weights
 
-TINY = dict(strength=1.0, hidden=3, time_steps=8, draws=20, tune=60, chains=2,
-            predictive_draws=4, train_fraction=0.3)
+TINY = dict(
+    strength=1.0,
+    hidden=3,
+    time_steps=8,
+    draws=20,
+    tune=60,
+    chains=2,
+    predictive_draws=4,
+    train_fraction=0.3,
+)
 
 
 class Queries:
@@ -45,8 +53,9 @@ class CountedGaussianLogLikelihood(Op):
     def perform(self, node, inputs, output_storage):
         self.counter.queries += 1
         r = (inputs[0] - self.y) / self.t
-        output_storage[0][0] = np.asarray(-0.5 * r @ r - r.size * np.log(self.t)
-                                          - 0.5 * r.size * np.log(2 * np.pi))
+        output_storage[0][0] = np.asarray(
+            -0.5 * r @ r - r.size * np.log(self.t) - 0.5 * r.size * np.log(2 * np.pi)
+        )
 
 
 @pytest.mark.filterwarnings("ignore:Numba will use object mode")
@@ -70,11 +79,19 @@ def test_the_subspace_step_samples_the_restricted_gaussian_posterior_at_one_quer
         w_in, w_out = subspace_weights(subspace, s)
         weights = pt.concatenate([w_in.ravel(), w_out.ravel()])
         pm.Potential("y", CountedGaussianLogLikelihood(y, t, counter)(weights))
-        step = CountedStep(AdaptiveMetropolis(covariance=np.eye(2), covariance_warmup=200),
-                           counter, model=model)
-        tree = pm.sample(draws=4000, tune=1000, chains=2, step=step, random_seed=3,
-                         progressbar=False, compute_convergence_checks=False,
-                         initvals=[{"z": np.zeros(2)}, {"z": np.ones(2)}])
+        step = CountedStep(
+            AdaptiveMetropolis(covariance=np.eye(2), covariance_warmup=200), counter, model=model
+        )
+        tree = pm.sample(
+            draws=4000,
+            tune=1000,
+            chains=2,
+            step=step,
+            random_seed=3,
+            progressbar=False,
+            compute_convergence_checks=False,
+            initvals=[{"z": np.zeros(2)}, {"z": np.ones(2)}],
+        )
     z = tree["posterior"]["z"]
     n_eff = ess(z, method="mean").values
     sd = np.sqrt(np.diag(np.linalg.inv(precision)))
@@ -82,8 +99,13 @@ def test_the_subspace_step_samples_the_restricted_gaussian_posterior_at_one_quer
     variance = z.var(("chain", "draw")).values
     assert np.all(np.abs(variance / sd**2 - 1) < 4 * np.sqrt(2 / n_eff))
     # the weights are the deterministic c + P z
-    w = np.concatenate([tree["posterior"]["W_in"].values.reshape(2, 4000, -1),
-                        tree["posterior"]["W_out"].values.reshape(2, 4000, -1)], axis=-1)
+    w = np.concatenate(
+        [
+            tree["posterior"]["W_in"].values.reshape(2, 4000, -1),
+            tree["posterior"]["W_out"].values.reshape(2, 4000, -1),
+        ],
+        axis=-1,
+    )
     np.testing.assert_allclose(w, centre + z.values @ basis.T, rtol=1e-12, atol=1e-12)
     # one query per proposal, the start point's once per chain, tuning included
     stats = tree["sample_stats"]
@@ -105,8 +127,9 @@ def test_the_restricted_prior_is_the_weight_prior_on_the_subspace():
         return -0.5 * (z - mean) @ precision @ (z - mean)
 
     # the two log-densities differ by a constant along the subspace
-    assert np.isclose(log_prior(centre + basis @ z1) - log_prior(centre + basis @ z2),
-                      log_z(z1) - log_z(z2))
+    assert np.isclose(
+        log_prior(centre + basis @ z1) - log_prior(centre + basis @ z2), log_z(z1) - log_z(z2)
+    )
     np.testing.assert_allclose(subspace.project(centre + basis @ z1), z1)
 
 
@@ -118,9 +141,9 @@ def full_phase(wisconsin):
     chip = simulated_chip(config, wisconsin)
     model = build_model(chip, data.train, sigma_w=config.sigma_w, kappa=config.kappa)
     step = make_step(model, chip, config, data.train)
-    full = subspaces.full_space_phase(model, step, config,
-                                      prior_draws(model, config.chains, config.seed),
-                                      progressbar=False)
+    full = subspaces.full_space_phase(
+        model, step, config, prior_draws(model, config.chains, config.seed), progressbar=False
+    )
     return full, chip, data, config
 
 
@@ -132,8 +155,9 @@ def test_same_seed_same_subspace_phase_bit_for_bit(full_phase, mode):
     again, *_ = subspaces.subspace_phase(full, chip, data.train, config, progressbar=False)
     for group in ("posterior", "sample_stats", "warmup_posterior", "warmup_log_likelihood"):
         xr.testing.assert_equal(first[group].to_dataset(), again[group].to_dataset())
-    other, *_ = subspaces.subspace_phase(full, chip, data.train, replace(config, seed=1),
-                                         progressbar=False)
+    other, *_ = subspaces.subspace_phase(
+        full, chip, data.train, replace(config, seed=1), progressbar=False
+    )
     assert not np.array_equal(other["posterior"]["z"].values, first["posterior"]["z"].values)
     posterior = first["posterior"]
     k = 2 if mode != "readout" else 3 * 2
@@ -143,8 +167,9 @@ def test_same_seed_same_subspace_phase_bit_for_bit(full_phase, mode):
     if mode == "readout":  # W_in is fixed, W_out is z
         w_in = posterior["W_in"].values
         assert (w_in.max(axis=(0, 1)) == w_in.min(axis=(0, 1))).all()
-        np.testing.assert_array_equal(posterior["W_out"].values.reshape(2, 20, -1),
-                                      posterior["z"].values)
+        np.testing.assert_array_equal(
+            posterior["W_out"].values.reshape(2, 20, -1), posterior["z"].values
+        )
     # both phases' queries, per chain: one per step and the start point's, in each phase
     queries = first["sample_stats"]["chip_queries"].isel(draw=-1).values
     np.testing.assert_array_equal(queries, [2 + config.tune + config.draws] * 2)
@@ -164,14 +189,19 @@ def test_a_subspace_trace_says_its_posterior_is_restricted(pca_run):
     assert "full-space adaptation phase" in attrs["convergence_verdict"]
     assert np.isfinite(attrs["full_space_ess_bulk_log_likelihood"])
     # the training queries are both phases'
-    assert attrs["training_chip_queries"] == (attrs["full_space_chip_queries"]
-                                              + attrs["subspace_chip_queries"]) == 2 * 82
+    assert (
+        attrs["training_chip_queries"]
+        == (attrs["full_space_chip_queries"] + attrs["subspace_chip_queries"])
+        == 2 * 82
+    )
     tune_own, path, tune_subspace = subspaces.phase_lengths(60)
     assert pca_run["warmup_posterior"].sizes["draw"] == path == 24
     assert (tune_own, tune_subspace) == (24, 12)
     assert pca_run["subspace"]["basis"].dims == ("weight", "direction")
-    assert pca_run["warmup_log_likelihood"]["y"].sizes["obs"] == pca_run[
-        "log_likelihood"]["y"].sizes["obs"]
+    assert (
+        pca_run["warmup_log_likelihood"]["y"].sizes["obs"]
+        == pca_run["log_likelihood"]["y"].sizes["obs"]
+    )
 
 
 def test_a_subspace_trace_reads_as_any_other(pca_run, tmp_path, capsys):
@@ -187,33 +217,76 @@ def test_a_subspace_trace_reads_as_any_other(pca_run, tmp_path, capsys):
     assert len(summary) == 2
 
 
-@pytest.mark.parametrize("value, words", [
-    ("pca:0", "pca:K"), ("pca", "pca:K"), ("pca:x", "pca:K"), ("readout:3", "pca:K"),
-    ("sphere:3", "pca:K"), ("pca:100000", "above the network's"),
-    ("random:100000", "above the network's"), ("pca:30", "span at most"),
-])
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        ("pca:0", "pca:K"),
+        ("pca", "pca:K"),
+        ("pca:x", "pca:K"),
+        ("readout:3", "pca:K"),
+        ("sphere:3", "pca:K"),
+        ("pca:100000", "above the network's"),
+        ("random:100000", "above the network's"),
+        ("pca:30", "span at most"),
+    ],
+)
 def test_bad_subspace_values_are_refused_with_one_line(value, words, tmp_path, capsys):
     out = tmp_path / "run.nc"
-    assert main(["train", "--subspace", value, "--hidden", "3", "--steps", "8",
-                 "--tune", "30", "--draws", "5", "--chains", "2", "--out", str(out),
-                 "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--subspace",
+                value,
+                "--hidden",
+                "3",
+                "--steps",
+                "8",
+                "--tune",
+                "30",
+                "--draws",
+                "5",
+                "--chains",
+                "2",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert words in err and "\n" not in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("fields, words", [
-    (dict(sampler="metropolis"), "limprob's samplers"),
-    (dict(screen="ideal"), "no screen"),
-    (dict(tune=5), "at least"),
-])
+@pytest.mark.parametrize(
+    "fields, words",
+    [
+        (dict(sampler="metropolis"), "limprob's samplers"),
+        (dict(screen="ideal"), "no screen"),
+        (dict(tune=5), "at least"),
+    ],
+)
 def test_combinations_that_do_not_fit_are_refused(fields, words):
     with pytest.raises(LimprobError, match=words):
         TrainConfig(**{**TINY, **fields}, subspace="pca:2")
 
 
 def test_a_checkpoint_is_refused_with_a_subspace(tmp_path, capsys):
-    assert main(["train", "--subspace", "pca:2", "--checkpoint", str(tmp_path / "c"),
-                 "--out", str(tmp_path / "run.nc")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--subspace",
+                "pca:2",
+                "--checkpoint",
+                str(tmp_path / "c"),
+                "--out",
+                str(tmp_path / "run.nc"),
+            ]
+        )
+        == 2
+    )
     assert "checkpoint cannot hold a two-phase subspace run" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []

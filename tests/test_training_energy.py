@@ -24,20 +24,41 @@ N_WEIGHTS = SIZE["feature"] * SIZE["hidden"] + SIZE["hidden"] * SIZE["class"]
 def fake_trace(method, queries, epochs=10, n_fit=40, n_validation=10, n_test=5):
     """A trace with only what the energy accounting reads: weights, the network's size, the
     data sizes and the counts of the run."""
-    weights = xr.Dataset({"W_in": (("feature", "hidden"), np.ones((SIZE["feature"],
-                                                                   SIZE["hidden"]))),
-                          "W_out": (("hidden", "class"), np.ones((SIZE["hidden"],
-                                                                  SIZE["class"])))})
-    constant = xr.Dataset({"x": (("obs", "feature"), np.zeros((n_test, SIZE["feature"]))),
-                           "y": ("obs", np.zeros(n_test, dtype=np.int64))})
-    points = xr.Dataset({"probability": (("point_estimate", "obs", "class"),
-                                         np.full((1, n_test, SIZE["class"]), 0.5))})
-    tree = xr.DataTree.from_dict({"weights": weights, "predictions_constant_data": constant,
-                                  "point_estimates": points})
-    tree.attrs.update({"method": method, "training_chip_queries": queries,
-                       "n_train": n_fit + n_validation, "n_fit": n_fit,
-                       "n_validation": n_validation, "epochs_run": epochs,
-                       "network_n_hidden": SIZE["hidden"], "network_n_steps": SIZE["steps"]})
+    weights = xr.Dataset(
+        {
+            "W_in": (("feature", "hidden"), np.ones((SIZE["feature"], SIZE["hidden"]))),
+            "W_out": (("hidden", "class"), np.ones((SIZE["hidden"], SIZE["class"]))),
+        }
+    )
+    constant = xr.Dataset(
+        {
+            "x": (("obs", "feature"), np.zeros((n_test, SIZE["feature"]))),
+            "y": ("obs", np.zeros(n_test, dtype=np.int64)),
+        }
+    )
+    points = xr.Dataset(
+        {
+            "probability": (
+                ("point_estimate", "obs", "class"),
+                np.full((1, n_test, SIZE["class"]), 0.5),
+            )
+        }
+    )
+    tree = xr.DataTree.from_dict(
+        {"weights": weights, "predictions_constant_data": constant, "point_estimates": points}
+    )
+    tree.attrs.update(
+        {
+            "method": method,
+            "training_chip_queries": queries,
+            "n_train": n_fit + n_validation,
+            "n_fit": n_fit,
+            "n_validation": n_validation,
+            "epochs_run": epochs,
+            "network_n_hidden": SIZE["hidden"],
+            "network_n_steps": SIZE["steps"],
+        }
+    )
     return tree
 
 
@@ -71,8 +92,9 @@ def test_in_the_loop_chip_flops_are_those_of_the_samples_it_ran_on_the_chip(data
 
     network = Network(n_hidden=4, n_steps=8)
     chip = CountingChip(30, 2, network, strength=1.0, seed=0)
-    tree = train_backprop(chip, data, BackpropConfig(epochs=3, batch_size=64, patience=100),
-                          "in_the_loop_backprop")
+    tree = train_backprop(
+        chip, data, BackpropConfig(epochs=3, batch_size=64, patience=100), "in_the_loop_backprop"
+    )
     attrs = tree.attrs
     trained = chip.samples - attrs["n_test"] - attrs["n_train"]  # minus the evaluation queries
     assert trained == attrs["epochs_run"] * attrs["n_train"]
@@ -105,9 +127,11 @@ def test_totals_add_the_digital_training_at_the_accelerators_energy_per_flop():
         stat = summary.sel(statistic=key)
         edge = {"median": 0.5, "low": 0.03, "high": 0.97}[key]
         assert float(stat["digital_training_joules"]) == pytest.approx(
-            c_bp * float(e_flop.quantile(edge)), rel=1e-12)
+            c_bp * float(e_flop.quantile(edge)), rel=1e-12
+        )
         assert float(stat["total_accelerator_joules"]) == pytest.approx(
-            (c_fwd + c_bp) * float(e_flop.quantile(edge)), rel=1e-12)
+            (c_fwd + c_bp) * float(e_flop.quantile(edge)), rel=1e-12
+        )
         for name in BOUND_NAMES:
             assert float(stat[f"total_{name}"]) >= float(stat["digital_training_joules"])
             assert float(stat[f"total_{name}"]) > float(stat[name])
@@ -128,7 +152,10 @@ def test_energy_of_a_backprop_trace_on_the_command_line(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["digital_training_flops"] == digital_training_flops(tree)
     assert report["weight_writes"] == 130 * N_WEIGHTS
-    assert (report["total_lim_joules"]["median"]
-            > report["digital_training_joules"]["median"] > report["lim_joules"]["median"])
+    assert (
+        report["total_lim_joules"]["median"]
+        > report["digital_training_joules"]["median"]
+        > report["lim_joules"]["median"]
+    )
     assert main(["energy", str(path)]) == 0
     assert "FLOPs of training on a digital machine" in capsys.readouterr().out

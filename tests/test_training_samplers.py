@@ -15,16 +15,18 @@ from limprob.inference.training import TrainConfig, train
 SMALL = dict(hidden=4, draws=60, tune=40, chains=2, predictive_draws=20, train_fraction=0.3)
 
 
-@pytest.mark.parametrize("sampler,blocks", [("pcn", "joint"), ("slice", "joint"),
-                                            ("demcz", "joint"), ("blocked", "layers")])
-def test_each_sampler_trains_reproducibly_and_reports_function_space_diagnostics(sampler,
-                                                                                  blocks):
+@pytest.mark.parametrize(
+    "sampler,blocks",
+    [("pcn", "joint"), ("slice", "joint"), ("demcz", "joint"), ("blocked", "layers")],
+)
+def test_each_sampler_trains_reproducibly_and_reports_function_space_diagnostics(sampler, blocks):
     config = TrainConfig(sampler=sampler, blocks=blocks, **SMALL)
     tree = train(config, progressbar=False)
     again = train(config, progressbar=False)
     for name in ("W_in", "W_out"):
-        np.testing.assert_array_equal(tree["posterior"][name].values,
-                                      again["posterior"][name].values)
+        np.testing.assert_array_equal(
+            tree["posterior"][name].values, again["posterior"][name].values
+        )
     queries = tree["sample_stats"]["chip_queries"].isel(draw=-1).values
     evaluations = tree["sample_stats"]["evaluations"].sum("draw").values
     if blocks == "layers":  # one entry per block, named by the block's variables
@@ -45,14 +47,18 @@ def test_point_estimates_are_named_in_the_trace():
     assert points.dims == ("point_estimate", "obs", "class")
     assert list(points["point_estimate"].values) == ["mean", "best", "last"]
     assert tree.attrs["point_estimate"] == "last"
-    for key in ("test_accuracy_posterior_mean", "test_accuracy_best_draw",
-                "test_accuracy_last_draw"):
+    for key in (
+        "test_accuracy_posterior_mean",
+        "test_accuracy_best_draw",
+        "test_accuracy_last_draw",
+    ):
         assert 0 <= tree.attrs[key] <= 1
 
 
 def test_ideal_screen_runs_delayed_acceptance_and_reports_its_savings():
-    tree = train(TrainConfig(sampler="pcn", screen="ideal", strength=0.0, **SMALL),
-                 progressbar=False)
+    tree = train(
+        TrainConfig(sampler="pcn", screen="ideal", strength=0.0, **SMALL), progressbar=False
+    )
     stats = tree["sample_stats"]
     screened = stats["screened_out"].values
     # a screened-out proposal costs no chip query
@@ -61,14 +67,17 @@ def test_ideal_screen_runs_delayed_acceptance_and_reports_its_savings():
     assert tree.attrs["chip_queries_saved_per_accepted_move"] >= 0
 
 
-@pytest.mark.parametrize("settings,message", [
-    (dict(sampler="nope"), "sampler must be one of"),
-    (dict(blocks="rows"), "blocks must be one of"),
-    (dict(sampler="slice", screen="ideal"), "a screen works with"),
-    (dict(sampler="pcn", blocks="layers", screen="ideal"), "a screen works with"),
-    (dict(sampler="metropolis", blocks="layers"), "blocks apply to"),
-    (dict(point_estimate="median"), "point estimate must be one of"),
-])
+@pytest.mark.parametrize(
+    "settings,message",
+    [
+        (dict(sampler="nope"), "sampler must be one of"),
+        (dict(blocks="rows"), "blocks must be one of"),
+        (dict(sampler="slice", screen="ideal"), "a screen works with"),
+        (dict(sampler="pcn", blocks="layers", screen="ideal"), "a screen works with"),
+        (dict(sampler="metropolis", blocks="layers"), "blocks apply to"),
+        (dict(point_estimate="median"), "point estimate must be one of"),
+    ],
+)
 def test_bad_sampler_settings_are_refused(settings, message):
     with pytest.raises(LimprobError, match=message):
         TrainConfig(**settings)
@@ -82,23 +91,66 @@ def run_cli(args, capsys):
 
 def test_screens_that_cannot_serve_are_refused_before_sampling(tmp_path, capsys):
     probes, twin = tmp_path / "probes.nc", tmp_path / "twin.nc"
-    assert run_cli(["probe", "--hidden", "4", "--probes", "4", "--obs", "8", "--out",
-                    str(probes)], capsys)[0] == 0
-    assert run_cli(["twin", str(probes), "--families", "gain", "--draws", "20", "--tune", "20",
-                    "--chains", "1", "--no-progress", "--out", str(twin)], capsys)[0] == 0
+    assert (
+        run_cli(
+            ["probe", "--hidden", "4", "--probes", "4", "--obs", "8", "--out", str(probes)], capsys
+        )[0]
+        == 0
+    )
+    assert (
+        run_cli(
+            [
+                "twin",
+                str(probes),
+                "--families",
+                "gain",
+                "--draws",
+                "20",
+                "--tune",
+                "20",
+                "--chains",
+                "1",
+                "--no-progress",
+                "--out",
+                str(twin),
+            ],
+            capsys,
+        )[0]
+        == 0
+    )
     out = tmp_path / "run.nc"
-    for screen, message in ((str(probes), "not a limprob trace"),
-                            (str(twin), "fitted for 4 hidden neurons")):
-        code, _, err = run_cli(["train", "--hidden", "8", "--screen", screen, "--out", str(out),
-                                "--no-progress"], capsys)
+    for screen, message in (
+        (str(probes), "not a limprob trace"),
+        (str(twin), "fitted for 4 hidden neurons"),
+    ):
+        code, _, err = run_cli(
+            ["train", "--hidden", "8", "--screen", screen, "--out", str(out), "--no-progress"],
+            capsys,
+        )
         assert code == 2 and message in err and len(err.splitlines()) == 1
         assert not out.exists()
     code, _, err = run_cli(["train", "--sampler", "nope", "--out", str(out)], capsys)
     assert code == 2 and "invalid choice" in err and not out.exists()
     # a twin of the right size screens a run
-    code, stdout, _ = run_cli(["train", "--hidden", "4", "--screen", str(twin), "--draws", "30",
-                               "--tune", "20", "--train-fraction", "0.3", "--no-progress",
-                               "--out", str(out)], capsys)
+    code, stdout, _ = run_cli(
+        [
+            "train",
+            "--hidden",
+            "4",
+            "--screen",
+            str(twin),
+            "--draws",
+            "30",
+            "--tune",
+            "20",
+            "--train-fraction",
+            "0.3",
+            "--no-progress",
+            "--out",
+            str(out),
+        ],
+        capsys,
+    )
     assert code == 0 and out.exists()
     code, stdout, _ = run_cli(["evaluate", str(out), "--json"], capsys)
     report = json.loads(stdout)
@@ -117,7 +169,9 @@ def test_trace_carries_a_posterior_predictive_that_arviz_plots():
     # replicated at every draw the log-likelihood has, which LOO-PIT weights them with
     xr.testing.assert_equal(replicated["draw"], tree["log_likelihood"]["draw"])
     # one chip query per replicated draw, counted apart from training and evaluation
-    assert tree.attrs["posterior_predictive_chip_queries"] == replicated.sizes["chain"] * \
-        replicated.sizes["draw"]
+    assert (
+        tree.attrs["posterior_predictive_chip_queries"]
+        == replicated.sizes["chain"] * replicated.sizes["draw"]
+    )
     assert set(np.unique(replicated.values)) <= {0, 1}
     az.plot_ppc_dist(tree)

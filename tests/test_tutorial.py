@@ -28,14 +28,22 @@ def outputs(cell) -> str:
 def test_the_tutorial_runs_end_to_end_and_reports_what_its_own_run_measured(tmp_path):
     # one test, so that pytest-xdist runs the notebook once, not once per worker
     notebook = jupytext.read(TUTORIAL)
-    client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
+    client = nbclient.NotebookClient(
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
     client.execute()
 
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert code and all(cell.get("execution_count") for cell in code)
-    errors = [output for cell in code for output in cell.get("outputs", [])
-              if output.get("output_type") == "error"]
+    errors = [
+        output
+        for cell in code
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error"
+    ]
     assert errors == []
 
     text = "\n".join(outputs(cell) for cell in code)

@@ -16,14 +16,26 @@ NET = Network(n_hidden=6, n_steps=32)
 
 def weights(seed, batch=3):
     rng = np.random.default_rng(seed)
-    return (rng.normal(size=(batch, 30, NET.n_hidden)), rng.normal(size=(batch, NET.n_hidden, 2)),
-            rng.uniform(size=(25, 30)))
+    return (
+        rng.normal(size=(batch, 30, NET.n_hidden)),
+        rng.normal(size=(batch, NET.n_hidden, 2)),
+        rng.uniform(size=(25, 30)),
+    )
 
 
 def op_graph():
-    args = [pt.dtensor3("w_in"), pt.dtensor3("w_out"), pt.dmatrix("x"), pt.dmatrix("g_in"),
-            pt.dmatrix("g_out"), pt.dscalar("inv_sat"), pt.dvector("b_h"), pt.dvector("t_h"),
-            pt.dvector("b_o"), pt.dvector("t_o")]
+    args = [
+        pt.dtensor3("w_in"),
+        pt.dtensor3("w_out"),
+        pt.dmatrix("x"),
+        pt.dmatrix("g_in"),
+        pt.dmatrix("g_out"),
+        pt.dscalar("inv_sat"),
+        pt.dvector("b_h"),
+        pt.dvector("t_h"),
+        pt.dvector("b_o"),
+        pt.dvector("t_o"),
+    ]
     return args, DistortedCounts(NET.n_steps)(*args)
 
 
@@ -35,11 +47,29 @@ def test_identity_theta_equals_the_ideal_network(mode):
         assert "DistortedCounts" not in str(function.maker.linker.__class__)
     w_in, w_out, x = weights(0)
     h = NET.n_hidden
-    out = function(w_in, w_out, x, np.ones((30, h)), np.ones((h, 2)), 0.0, np.full(h, NET.beta),
-                   np.full(h, NET.theta), np.full(2, NET.beta), np.full(2, NET.theta))
+    out = function(
+        w_in,
+        w_out,
+        x,
+        np.ones((30, h)),
+        np.ones((h, 2)),
+        0.0,
+        np.full(h, NET.beta),
+        np.full(h, NET.theta),
+        np.full(2, NET.beta),
+        np.full(2, NET.theta),
+    )
     for b in range(3):
-        ideal = lif_counts(x, w_in[b], w_out[b], np.full(h, NET.beta), np.full(h, NET.theta),
-                           np.full(2, NET.beta), np.full(2, NET.theta), NET.n_steps)
+        ideal = lif_counts(
+            x,
+            w_in[b],
+            w_out[b],
+            np.full(h, NET.beta),
+            np.full(h, NET.theta),
+            np.full(2, NET.beta),
+            np.full(2, NET.theta),
+            NET.n_steps,
+        )
         np.testing.assert_array_equal(out[b], ideal)
     assert out.sum() > 0  # the neurons fire, so the comparison means something
     np.testing.assert_array_equal(simulate(Distortion(), NET, w_in, w_out, x), out)
@@ -50,8 +80,9 @@ def test_twin_of_a_strength_0_chip_is_the_identity_and_distortion_changes_counts
     truth = represented_truth(chip)
     assert truth["inverse_w_sat"] == 0 and truth["log_gain"] == 0 and truth["log_leak"] == 0
     w_in, w_out, x = weights(1, batch=1)
-    np.testing.assert_array_equal(chip.run(w_in[0], w_out[0], x),
-                                  simulate(Distortion(), NET, w_in[0], w_out[0], x))
+    np.testing.assert_array_equal(
+        chip.run(w_in[0], w_out[0], x), simulate(Distortion(), NET, w_in[0], w_out[0], x)
+    )
     distorted = simulate(Distortion(inverse_w_sat=2.0, log_gain=0.3), NET, w_in, w_out, x)
     assert not np.array_equal(distorted, simulate(Distortion(), NET, w_in, w_out, x))
 
@@ -82,7 +113,8 @@ def test_parametric_chip_probes_match_its_distortion():
     probes = record_probes(chip, x, n_probes=3, seed=0)
     np.testing.assert_array_equal(
         probes["counts"].values,
-        simulate(theta, NET, probes["W_in"].values, probes["W_out"].values, x))
+        simulate(theta, NET, probes["W_in"].values, probes["W_out"].values, x),
+    )
 
 
 def test_twin_fit_keeps_probe_and_label_log_likelihoods_apart(data, tmp_path):
@@ -95,10 +127,20 @@ def test_twin_fit_keeps_probe_and_label_log_likelihoods_apart(data, tmp_path):
     chip = SimulatedChip(30, 2, net, strength=1.0, seed=0)
     probes = record_probes_from_table(chip, data.train, n_probes=4, n_obs=10, seed=0)
     small = data.__class__(data.train.isel(obs=slice(0, 40)), data.test)
-    tree = fit_twin(net, probes, small, TwinConfig(families=("saturation",), draws=150, tune=50,
-                                                   chains=1), deploy_to=chip)
-    assert tree["log_likelihood"]["probe_counts"].dims == ("chain", "draw", "probe",
-                                                           "probe_obs", "class")
+    tree = fit_twin(
+        net,
+        probes,
+        small,
+        TwinConfig(families=("saturation",), draws=150, tune=50, chains=1),
+        deploy_to=chip,
+    )
+    assert tree["log_likelihood"]["probe_counts"].dims == (
+        "chain",
+        "draw",
+        "probe",
+        "probe_obs",
+        "class",
+    )
     assert tree["log_likelihood"]["y"].dims == ("chain", "draw", "obs")
     assert tree.attrs["training_chip_queries"] == 4 and tree.attrs["deployment_chip_queries"] == 1
     assert 0 <= tree.attrs["test_accuracy_posterior_mean"] <= 1

@@ -37,8 +37,7 @@ def test_probe_writes_a_reproducible_dataset_with_named_dims(probes_file, tmp_pa
     assert probes.attrs["probe_chip_queries"] == 4 and probes.attrs["chip_seed"] == 3
     again = tmp_path / "again.nc"
     assert main(["probe", *PROBE_ARGS, "--chip-seed", "3", "--out", str(again)]) == 0
-    np.testing.assert_array_equal(load(again)["counts"].values,
-                                  probes["counts"].values)
+    np.testing.assert_array_equal(load(again)["counts"].values, probes["counts"].values)
     other = tmp_path / "other.nc"
     assert main(["probe", *PROBE_ARGS, "--chip-seed", "4", "--out", str(other)]) == 0
     assert not np.array_equal(load(other)["counts"].values, probes["counts"].values)
@@ -46,19 +45,55 @@ def test_probe_writes_a_reproducible_dataset_with_named_dims(probes_file, tmp_pa
 
 def test_twin_fits_both_kinds_to_a_probe_file(probes_file, tmp_path, capsys):
     out = tmp_path / "twin.nc"
-    assert main(["twin", str(probes_file), "--families", "saturation,gain", "--draws", "20",
-                 "--tune", "20", "--no-progress", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "twin",
+                str(probes_file),
+                "--families",
+                "saturation,gain",
+                "--draws",
+                "20",
+                "--tune",
+                "20",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     tree = load_tree(out)
     assert {"inverse_w_sat", "log_gain"} <= set(tree["posterior"].data_vars)
     assert "probe_counts" in tree["log_likelihood"].data_vars
     assert untidy_dims(tree) == []
     assert tree["sample_stats"]["accepted"].dims == ("chain", "draw", "block")
-    assert list(tree["sample_stats"]["block"].values) == ["inverse_w_sat", "log_gain",
-                                                          "count_sigma"]
+    assert list(tree["sample_stats"]["block"].values) == [
+        "inverse_w_sat",
+        "log_gain",
+        "count_sigma",
+    ]
     assert tree["constant_data"]["probe_x"].dims == ("probe_obs", "feature")
     population = tmp_path / "population.nc"
-    assert main(["twin", str(probes_file), "--population", "--chips", "16", "--draws", "20",
-                 "--tune", "20", "--no-progress", "--out", str(population)]) == 0
+    assert (
+        main(
+            [
+                "twin",
+                str(probes_file),
+                "--population",
+                "--chips",
+                "16",
+                "--draws",
+                "20",
+                "--tune",
+                "20",
+                "--no-progress",
+                "--out",
+                str(population),
+            ]
+        )
+        == 0
+    )
     tree = load_tree(population)
     assert set(GLOBALS) <= set(tree["posterior"].data_vars)
     assert tree.attrs["model"] == "chip_population"
@@ -71,25 +106,45 @@ def test_smc_twin_keeps_its_per_chain_evidence_apart_from_the_draws(probes_file,
     from limprob.inference.compare import smc_log_marginal_likelihood
 
     out = tmp_path / "smc.nc"
-    assert main(["twin", str(probes_file), "--smc", "--families", "saturation", "--draws", "30",
-                 "--chains", "1", "--no-progress", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "twin",
+                str(probes_file),
+                "--smc",
+                "--families",
+                "saturation",
+                "--draws",
+                "30",
+                "--chains",
+                "1",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     tree = load_tree(out)
     assert untidy_dims(tree) == [] and "sample_stats" not in tree.children
     assert tree["smc"]["log_marginal_likelihood"].dims == ("chain",)
-    assert smc_log_marginal_likelihood(tree) == pytest.approx(
-        tree.attrs["log_marginal_likelihood"])
+    assert smc_log_marginal_likelihood(tree) == pytest.approx(tree.attrs["log_marginal_likelihood"])
 
 
-@pytest.mark.parametrize("args, message", [
-    (["twin", "{probes}", "--families", "bogus"], "unknown distortion family bogus"),
-    (["twin", "{probes}", "--population", "--smc"], "cannot be combined"),
-    (["twin", "{probes}", "--population", "--chips", "3"], "n_chips must be at least"),
-    (["twin", "{not_probes}"], "not a probe dataset"),
-    (["twin", "{missing}"], "no such file"),
-    (["probe", "--probes", "0"], "positive integer"),
-])
-def test_bad_input_is_one_line_and_exit_2_with_no_file(args, message, probes_file, tmp_path,
-                                                       capsys):
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["twin", "{probes}", "--families", "bogus"], "unknown distortion family bogus"),
+        (["twin", "{probes}", "--population", "--smc"], "cannot be combined"),
+        (["twin", "{probes}", "--population", "--chips", "3"], "n_chips must be at least"),
+        (["twin", "{not_probes}"], "not a probe dataset"),
+        (["twin", "{missing}"], "no such file"),
+        (["probe", "--probes", "0"], "positive integer"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2_with_no_file(
+    args, message, probes_file, tmp_path, capsys
+):
     not_probes = tmp_path / "not_probes.nc"
     xr.Dataset({"y": ("obs", [1, 2])}).to_netcdf(not_probes, engine="netcdf4")
     paths = {"probes": probes_file, "not_probes": not_probes, "missing": tmp_path / "no.nc"}

@@ -29,16 +29,29 @@ def test_the_population_contains_every_noisy_quantised_chip_exactly(noise, bits)
     x = np.random.default_rng(2).uniform(size=(10, 30))
     chip.run(w_in[0], w_out[0], x)  # the member's streams start at the chip's next query
     counts = np.stack([chip.run(w_in[p], w_out[p], x) for p in range(3)])
-    member = member_counts(w_in, w_out, x, *(getattr(distortion, n) for n in MISMATCH),
-                           *(getattr(distortion, n) for n in GLOBALS), NET.beta, NET.theta,
-                           NET.n_steps, chip.weight_range, bits or 0, noise, chip.seed, 1)
+    member = member_counts(
+        w_in,
+        w_out,
+        x,
+        *(getattr(distortion, n) for n in MISMATCH),
+        *(getattr(distortion, n) for n in GLOBALS),
+        NET.beta,
+        NET.theta,
+        NET.n_steps,
+        chip.weight_range,
+        bits or 0,
+        noise,
+        chip.seed,
+        1,
+    )
     np.testing.assert_array_equal(member, counts)
 
 
 def small_probes(noise, bits, seed):
     chip = SimulatedChip(30, 2, NET, 1.0, seed, noise=noise, weight_bits=bits)
-    return record_probes_from_table(chip, split(load_table(), seed=0).train, n_probes=6,
-                                    n_obs=12, seed=seed)
+    return record_probes_from_table(
+        chip, split(load_table(), seed=0).train, n_probes=6, n_obs=12, seed=seed
+    )
 
 
 SMALL = {"n_chips": 16, "n_groups": 2, "learn_noise": True, "chains": 2}
@@ -51,8 +64,9 @@ def test_the_twin_learns_noise_with_its_prior_support_and_orders_noisy_chips():
     trees, probes = {}, {}
     for level in (0.0, 0.5):
         probes[level] = small_probes(noise=level, bits=6, seed=2)
-        trees[level] = fit_population(NET, probes[level], PopulationConfig(
-            **SMALL, weight_bits=6, draws=60, tune=60, seed=2))
+        trees[level] = fit_population(
+            NET, probes[level], PopulationConfig(**SMALL, weight_bits=6, draws=60, tune=60, seed=2)
+        )
     means = {level: float(tree["posterior"]["noise"].mean()) for level, tree in trees.items()}
     assert means[0.5] > means[0.0] + 0.1, means
     tree = trees[0.5]
@@ -60,41 +74,91 @@ def test_the_twin_learns_noise_with_its_prior_support_and_orders_noisy_chips():
     assert noise.dims == ("chain", "draw") and np.all(noise.values > 0)  # HalfNormal support
     assert tree.attrs["distortion_parameters"].split(",") == [*GLOBALS, "noise"]
     assert tree.attrs["learn_noise"] == 1 and tree.attrs["weight_bits"] == 6
-    op = SyntheticLogLikelihood(NET.n_steps, NET.beta, NET.theta, 2, SUMMARY_FLOOR, 6,
-                                tree.attrs["weight_range"], 2)
+    op = SyntheticLogLikelihood(
+        NET.n_steps, NET.beta, NET.theta, 2, SUMMARY_FLOOR, 6, tree.attrs["weight_range"], 2
+    )
     z = standard_draws(16, 30, NET.n_hidden, 2, 2).values()
     arrays = [probes[0.5][n].values for n in ("W_in", "W_out", "x")]
     posterior = tree["posterior"].to_dataset()
     for chain, draw in [(0, 0), (1, 59)]:
         point = [float(posterior[n].values[chain, draw]) for n in (*GLOBALS, "noise")]
-        assert op.log_likelihood(observed_summaries(probes[0.5], 2), point, *arrays, *z) == \
-            tree["sample_stats"]["synthetic_log_likelihood"].values[chain, draw]
+        assert (
+            op.log_likelihood(observed_summaries(probes[0.5], 2), point, *arrays, *z)
+            == tree["sample_stats"]["synthetic_log_likelihood"].values[chain, draw]
+        )
 
 
-@pytest.mark.parametrize("candidates, message", [
-    ((4, 17), "must be in 1..16"), ((6, 6), "repeat"), ((8,), "at least two"),
-    ((4, "six"), "positive integer")])
+@pytest.mark.parametrize(
+    "candidates, message",
+    [
+        ((4, 17), "must be in 1..16"),
+        ((6, 6), "repeat"),
+        ((8,), "at least two"),
+        ((4, "six"), "positive integer"),
+    ],
+)
 def test_bad_weight_bits_candidates_are_refused(candidates, message):
     with pytest.raises(LimprobError, match=message):
         check_candidates(candidates)
 
 
-@pytest.mark.parametrize("bad", [{"weight_bits": 0}, {"weight_bits": 17},
-                                 {"learn_noise": "yes"}, {"weight_range": -2.0}])
+@pytest.mark.parametrize(
+    "bad", [{"weight_bits": 0}, {"weight_bits": 17}, {"learn_noise": "yes"}, {"weight_range": -2.0}]
+)
 def test_population_config_refuses_bad_chip_settings(bad):
     with pytest.raises(LimprobError):
         PopulationConfig(**bad)
 
 
-def test_twin_cli_chooses_weight_bits_among_the_candidates_in_a_labelled_table(tmp_path,
-                                                                            capsys):
+def test_twin_cli_chooses_weight_bits_among_the_candidates_in_a_labelled_table(tmp_path, capsys):
     probes = tmp_path / "probes.nc"
-    assert main(["probe", "--hidden", "4", "--steps", "16", "--probes", "4", "--obs", "8",
-                 "--noise", "0.1", "--weight-bits", "4", "--out", str(probes)]) == 0
+    assert (
+        main(
+            [
+                "probe",
+                "--hidden",
+                "4",
+                "--steps",
+                "16",
+                "--probes",
+                "4",
+                "--obs",
+                "8",
+                "--noise",
+                "0.1",
+                "--weight-bits",
+                "4",
+                "--out",
+                str(probes),
+            ]
+        )
+        == 0
+    )
     out = tmp_path / "twin.nc"
-    assert main(["twin", str(probes), "--population", "--learn-noise", "--weight-bits", "auto",
-                 "--weight-bits-candidates", "4,none", "--chips", "16", "--draws", "15",
-                 "--tune", "15", "--no-progress", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "twin",
+                str(probes),
+                "--population",
+                "--learn-noise",
+                "--weight-bits",
+                "auto",
+                "--weight-bits-candidates",
+                "4,none",
+                "--chips",
+                "16",
+                "--draws",
+                "15",
+                "--tune",
+                "15",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "chosen:" in printed and "noise" in printed
     with xr.open_datatree(out, engine="netcdf4") as stored:

@@ -18,8 +18,23 @@ from limprob.snn import Network
 
 NET = Network(4, 8)
 SIZES = dict(n_inputs=30, n_outputs=2, network=NET)
-TINY = ["--hidden", "4", "--steps", "8", "--train-fraction", "0.2", "--draws", "20", "--tune",
-        "10", "--chains", "1", "--predictive-draws", "5", "--no-progress"]
+TINY = [
+    "--hidden",
+    "4",
+    "--steps",
+    "8",
+    "--train-fraction",
+    "0.2",
+    "--draws",
+    "20",
+    "--tune",
+    "10",
+    "--chains",
+    "1",
+    "--predictive-draws",
+    "5",
+    "--no-progress",
+]
 
 
 def test_a_factory_builds_the_chip_of_the_asked_sizes():
@@ -53,7 +68,8 @@ def test_an_installed_package_registers_its_chip_by_name(tmp_path, monkeypatch):
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mylab-driver\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text(
-        f"[{ENTRY_POINT_GROUP}]\nmylab-bench = user_chips:small_chip\n")
+        f"[{ENTRY_POINT_GROUP}]\nmylab-bench = user_chips:small_chip\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     chip = load_chip("mylab-bench", **SIZES)
     assert isinstance(chip, SimulatedChip) and chip.n_inputs == 30
@@ -66,8 +82,9 @@ def table():
     return load_table()
 
 
-CONFIG = dict(hidden=4, time_steps=8, draws=20, tune=10, chains=1, predictive_draws=5,
-              train_fraction=0.2)
+CONFIG = dict(
+    hidden=4, time_steps=8, draws=20, tune=10, chains=1, predictive_draws=5, train_fraction=0.2
+)
 
 
 def test_train_on_a_given_chip_is_train_on_the_same_simulated_chip(table):
@@ -78,11 +95,15 @@ def test_train_on_a_given_chip_is_train_on_the_same_simulated_chip(table):
     built = train(config, table, progressbar=False)
     chip = SimulatedChip(30, 2, config.network, 0.5, 3)
     given = train(TrainConfig(**CONFIG), table, chip=chip, progressbar=False)
-    np.testing.assert_array_equal(given["posterior"]["W_in"].values,
-                                  built["posterior"]["W_in"].values)
+    np.testing.assert_array_equal(
+        given["posterior"]["W_in"].values, built["posterior"]["W_in"].values
+    )
     assert given.attrs["training_chip_queries"] == built.attrs["training_chip_queries"]
-    assert (given.attrs["chip"], given.attrs["chip_strength"], given.attrs["chip_seed"]) == \
-        ("SimulatedChip", 0.5, 3)
+    assert (given.attrs["chip"], given.attrs["chip_strength"], given.attrs["chip_seed"]) == (
+        "SimulatedChip",
+        0.5,
+        3,
+    )
     assert "strength" not in given.attrs and built.attrs["strength"] == 0.5
 
 
@@ -91,19 +112,33 @@ def test_train_refuses_a_chip_that_does_not_fit_before_any_query(table):
     with pytest.raises(LimprobError, match="the chip has 29 inputs, but the data"):
         train(TrainConfig(**CONFIG), table, chip=chip, progressbar=False)
     assert chip.queries == 0
-    with pytest.raises(LimprobError, match=r"the chip given to train\(\) \(NoDescribe\) is not "
-                                           r"a limprob chip: it has no describe"):
+    with pytest.raises(
+        LimprobError,
+        match=r"the chip given to train\(\) \(NoDescribe\) is not "
+        r"a limprob chip: it has no describe",
+    ):
         train(TrainConfig(**CONFIG), table, chip=user_chips.NoDescribe(), progressbar=False)
 
 
 def test_the_chips_declared_noise_decides_the_estimator(table):
     with pytest.raises(LimprobError, match="repeats and --re-estimate-current need a noisy"):
-        train(TrainConfig(**CONFIG, noise=0.2, repeats=2), table,
-              chip=SimulatedChip(30, 2, NET), progressbar=False)
+        train(
+            TrainConfig(**CONFIG, noise=0.2, repeats=2),
+            table,
+            chip=SimulatedChip(30, 2, NET),
+            progressbar=False,
+        )
 
 
-@pytest.mark.parametrize("spec", ["no_such_driver:make", "user_chips:not_a_chip",
-                                  "user_chips:wrong_inputs", "user_chips:missing"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "no_such_driver:make",
+        "user_chips:not_a_chip",
+        "user_chips:wrong_inputs",
+        "user_chips:missing",
+    ],
+)
 def test_the_cli_refuses_a_bad_chip_in_one_line_and_writes_nothing(spec, tmp_path, capsys):
     out = tmp_path / "run.nc"
     assert main(["train", *TINY, "--chip", spec, "--out", str(out)]) == 2
@@ -112,11 +147,25 @@ def test_the_cli_refuses_a_bad_chip_in_one_line_and_writes_nothing(spec, tmp_pat
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("option", [["--strength", "0.5"], ["--chip-seed", "2"],
-                                    ["--noise", "0.1"], ["--weight-bits", "4"]])
+@pytest.mark.parametrize(
+    "option",
+    [["--strength", "0.5"], ["--chip-seed", "2"], ["--noise", "0.1"], ["--weight-bits", "4"]],
+)
 def test_the_cli_refuses_the_simulated_chips_options_with_a_chip(option, tmp_path, capsys):
-    assert main(["train", *TINY, "--chip", "user_chips:small_chip", *option,
-                 "--out", str(tmp_path / "run.nc")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                *TINY,
+                "--chip",
+                "user_chips:small_chip",
+                *option,
+                "--out",
+                str(tmp_path / "run.nc"),
+            ]
+        )
+        == 2
+    )
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and f"{option[0]} set(s) the simulated chip" in lines[0]
     assert list(tmp_path.iterdir()) == []
@@ -133,8 +182,21 @@ def test_the_cli_trains_evaluates_and_exports_a_users_chip(tmp_path, capsys):
 
 
 def test_the_cli_checks_repeats_against_the_noise_the_users_chip_declares(tmp_path, capsys):
-    assert main(["train", *TINY, "--chip", "user_chips:small_chip", "--repeats", "2",
-                 "--out", str(tmp_path / "run.nc")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                *TINY,
+                "--chip",
+                "user_chips:small_chip",
+                "--repeats",
+                "2",
+                "--out",
+                str(tmp_path / "run.nc"),
+            ]
+        )
+        == 2
+    )
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "repeats and --re-estimate-current need a noisy chip" in lines[0]
     assert list(tmp_path.iterdir()) == []

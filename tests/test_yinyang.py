@@ -47,11 +47,20 @@ def test_every_class_follows_from_the_coordinates(yinyang):
     assert list(yinyang["class"].values) == ["yin", "yang", "dot"]
 
 
-@pytest.mark.parametrize("x, y, label", [
-    (0.25, 0.5, 2), (0.75, 0.5, 2), (0.25, 0.58, 2),  # the dots
-    (0.5, 0.9, 1), (0.25, 0.65, 1), (0.25, 0.35, 1),  # upper half, the left dot's disc
-    (0.5, 0.1, 0), (0.75, 0.35, 0), (0.75, 0.65, 0),  # lower half, the right dot's disc
-])
+@pytest.mark.parametrize(
+    "x, y, label",
+    [
+        (0.25, 0.5, 2),
+        (0.75, 0.5, 2),
+        (0.25, 0.58, 2),  # the dots
+        (0.5, 0.9, 1),
+        (0.25, 0.65, 1),
+        (0.25, 0.35, 1),  # upper half, the left dot's disc
+        (0.5, 0.1, 0),
+        (0.75, 0.35, 0),
+        (0.75, 0.65, 0),  # lower half, the right dot's disc
+    ],
+)
 def test_class_of_points_placed_by_hand(x, y, label):
     assert yinyang_class(np.array([x]), np.array([y]))[0] == label
 

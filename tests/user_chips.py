@@ -93,10 +93,14 @@ def very_noisy_signalling(*, n_inputs: int, n_outputs: int, network: Network):
 class Wrapped:
     """A correct chip (a simulated one, inside): each broken chip below changes one thing."""
 
-    def __init__(self, n_inputs: int = 5, n_outputs: int = 3, network: Network = Network(4, 8),
-                 noise: float = 0.0):
-        self.inner = SimulatedChip(n_inputs, n_outputs, network, strength=1.0, seed=2,
-                                   noise=noise)
+    def __init__(
+        self,
+        n_inputs: int = 5,
+        n_outputs: int = 3,
+        network: Network = Network(4, 8),
+        noise: float = 0.0,
+    ):
+        self.inner = SimulatedChip(n_inputs, n_outputs, network, strength=1.0, seed=2, noise=noise)
         self.network, self.n_inputs, self.n_outputs = network, n_inputs, n_outputs
 
     queries = property(lambda self: self.inner.queries)
@@ -119,8 +123,11 @@ class NoDescribe:
 
     def __init__(self):
         self.inner = Wrapped()
-        self.network, self.n_inputs, self.n_outputs = (self.inner.network, self.inner.n_inputs,
-                                                       self.inner.n_outputs)
+        self.network, self.n_inputs, self.n_outputs = (
+            self.inner.network,
+            self.inner.n_inputs,
+            self.inner.n_outputs,
+        )
 
     queries = property(lambda self: self.inner.queries)
     noise, weight_bits, weight_range = 0.0, None, 2.0
@@ -165,8 +172,11 @@ class AcceptsNaN(Wrapped):
 
     def run(self, w_in, w_out, x):
         arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in (w_in, w_out, x)]
-        if any(a.shape != b for a, b in zip(arrays[:2], [(self.n_inputs, 4), (4, 3)])) or \
-                arrays[2].ndim != 2 or arrays[2].shape[1] != self.n_inputs:
+        if (
+            any(a.shape != b for a, b in zip(arrays[:2], [(self.n_inputs, 4), (4, 3)]))
+            or arrays[2].ndim != 2
+            or arrays[2].shape[1] != self.n_inputs
+        ):
             raise LimprobError("wrong shapes")
         return self.inner.numba_run(*arrays)
 

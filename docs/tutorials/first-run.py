@@ -76,14 +76,24 @@ chip
 # is made.
 
 # %%
-config = TrainConfig(strength=1.0, chip_seed=0, hidden=8, time_steps=32, draws=400, tune=400,
-                     chains=2, predictive_draws=20, seed=0)
+config = TrainConfig(
+    strength=1.0,
+    chip_seed=0,
+    hidden=8,
+    time_steps=32,
+    draws=400,
+    tune=400,
+    chains=2,
+    predictive_draws=20,
+    seed=0,
+)
 tree = train_on_chip(chip, data, config, progressbar=False)
-print(f"{tree.attrs['training_chip_queries']} chip queries for training, "
-      f"{chip.queries} in all")
-print(f"test accuracy on this chip: predictive average "
-      f"{tree.attrs['test_accuracy_predictive']:.3f}, W* "
-      f"{tree.attrs['test_accuracy_posterior_mean']:.3f}")
+print(f"{tree.attrs['training_chip_queries']} chip queries for training, {chip.queries} in all")
+print(
+    f"test accuracy on this chip: predictive average "
+    f"{tree.attrs['test_accuracy_predictive']:.3f}, W* "
+    f"{tree.attrs['test_accuracy_posterior_mean']:.3f}"
+)
 
 # %% [markdown]
 # `tree` is an ArviZ `DataTree`: `posterior` holds the weights, `log_likelihood` the
@@ -103,9 +113,16 @@ tree
 
 # %%
 print(tree.attrs["convergence_verdict"])
-{name: tree.attrs[name] for name in ("converged", "ess_bulk_log_likelihood",
-                                     "rhat_log_likelihood", "ess_bulk_predictive_min",
-                                     "rhat_predictive_max")}
+{
+    name: tree.attrs[name]
+    for name in (
+        "converged",
+        "ess_bulk_log_likelihood",
+        "rhat_log_likelihood",
+        "ess_bulk_predictive_min",
+        "rhat_predictive_max",
+    )
+}
 
 # %% [markdown]
 # The same numbers come from `function_space_diagnostics`, which works on any trace. With
@@ -153,6 +170,7 @@ figure.savefig(RUNS / "tutorial_training.png", dpi=80)
 # measures the trained weights on the chip. Each method is one object; it compiles a
 # PyTensor graph once, then trains in seconds.
 
+
 # %%
 def backprop(method, chip, data):
     """Test accuracy on ``chip`` and training chip queries of ``method``'s weights."""
@@ -160,13 +178,19 @@ def backprop(method, chip, data):
     return run.attrs["test_accuracy"], run.attrs["training_chip_queries"]
 
 
-results = {"MH, predictive average": (tree.attrs["test_accuracy_predictive"],
-                                      tree.attrs["training_chip_queries"]),
-           "backprop on the ideal model": backprop(IdealModelBackprop, chip, data),
-           "in-the-loop backprop": backprop(InTheLoopBackprop, chip, data)}
+results = {
+    "MH, predictive average": (
+        tree.attrs["test_accuracy_predictive"],
+        tree.attrs["training_chip_queries"],
+    ),
+    "backprop on the ideal model": backprop(IdealModelBackprop, chip, data),
+    "in-the-loop backprop": backprop(InTheLoopBackprop, chip, data),
+}
 for name, (test_accuracy, queries) in results.items():
-    print(f"{name:28s} test accuracy on this chip {test_accuracy:.3f}, "
-          f"{queries} training chip queries")
+    print(
+        f"{name:28s} test accuracy on this chip {test_accuracy:.3f}, "
+        f"{queries} training chip queries"
+    )
 
 # %% [markdown]
 # Which method wins depends on the chip, the distortion and the budget of chip queries, and
@@ -182,8 +206,9 @@ for name, (test_accuracy, queries) in results.items():
 # metadata ([Deployment through NIR](../nir.md)).
 
 # %%
-w_in, w_out = point_estimate_weights(tree["posterior"].to_dataset(),
-                                     tree["log_likelihood"].to_dataset(), "mean")
+w_in, w_out = point_estimate_weights(
+    tree["posterior"].to_dataset(), tree["log_likelihood"].to_dataset(), "mean"
+)
 graph = to_nir(w_in, w_out, network, metadata={"kappa": config.kappa})
 path = write_nir(graph, RUNS / "tutorial.nir")
 sorted(graph.nodes)
@@ -195,10 +220,13 @@ sorted(graph.nodes)
 # %%
 deployed = from_nir(path)
 ideal_chip = chip.ideal()
-from_graph = accuracy(evaluate_weights(ideal_chip, deployed.w_in, deployed.w_out, data.test,
-                                       config.kappa), data.test["labels"].values)
-from_trace = accuracy(evaluate_weights(ideal_chip, w_in, w_out, data.test, config.kappa),
-                      data.test["labels"].values)
+from_graph = accuracy(
+    evaluate_weights(ideal_chip, deployed.w_in, deployed.w_out, data.test, config.kappa),
+    data.test["labels"].values,
+)
+from_trace = accuracy(
+    evaluate_weights(ideal_chip, w_in, w_out, data.test, config.kappa), data.test["labels"].values
+)
 print(f"W* on the ideal chip: {from_trace:.3f} from the trace, {from_graph:.3f} from the graph")
 print(f"W* on the chip it was trained on: {tree.attrs['test_accuracy_posterior_mean']:.3f}")
 
@@ -218,5 +246,7 @@ print(f"W* on the chip it was trained on: {tree.attrs['test_accuracy_posterior_m
 
 # %%
 saved = save_trace(tree, RUNS / "tutorial.nc")
-print(f"wrote {saved}: {saved.stat().st_size / 1e6:.1f} MB, predictive average "
-      f"{load_trace(saved).attrs['test_accuracy_predictive']:.3f} read back")
+print(
+    f"wrote {saved}: {saved.stat().st_size / 1e6:.1f} MB, predictive average "
+    f"{load_trace(saved).attrs['test_accuracy_predictive']:.3f} read back"
+)

@@ -16,11 +16,11 @@ The chip knows nothing of PyMC: training reaches it only through queries.
 """
 
 from limprob.chip.distortion import (
-                                     FAMILIES,
-                                     Distortion,
-                                     check_families,
-                                     hidden_distortion,
-                                     represented_truth,
+    FAMILIES,
+    Distortion,
+    check_families,
+    hidden_distortion,
+    represented_truth,
 )
 from limprob.chip.nir import NirNetwork, from_nir, to_nir, write_nir
 from limprob.chip.plugins import load_chip
@@ -28,7 +28,24 @@ from limprob.chip.probes import load_probes, record_probes, record_probes_from_t
 from limprob.chip.protocol import Chip, CompiledChip, require_chip
 from limprob.chip.simulated import ParametricChip, SimulatedChip, simulate
 
-__all__ = ["Chip", "CompiledChip", "Distortion", "FAMILIES", "NirNetwork", "ParametricChip",
-           "SimulatedChip", "check_families", "from_nir", "hidden_distortion", "load_chip",
-           "load_probes", "record_probes", "record_probes_from_table", "represented_truth",
-           "require_chip", "simulate", "to_nir", "write_nir"]
+__all__ = [
+    "Chip",
+    "CompiledChip",
+    "Distortion",
+    "FAMILIES",
+    "NirNetwork",
+    "ParametricChip",
+    "SimulatedChip",
+    "check_families",
+    "from_nir",
+    "hidden_distortion",
+    "load_chip",
+    "load_probes",
+    "record_probes",
+    "record_probes_from_table",
+    "represented_truth",
+    "require_chip",
+    "simulate",
+    "to_nir",
+    "write_nir",
+]

@@ -65,8 +65,14 @@ THRESHOLD_SPREAD = 0.4
 LEAK_SPREAD = 0.1
 """The design's log-normal spread of neuron leaks per unit strength."""
 
-GLOBALS = ("inverse_w_sat", "log_gain", "log_leak", "gain_spread", "threshold_spread",
-           "leak_spread")
+GLOBALS = (
+    "inverse_w_sat",
+    "log_gain",
+    "log_leak",
+    "gain_spread",
+    "threshold_spread",
+    "leak_spread",
+)
 """The six global parameters, in the population twin's order."""
 MISMATCH = ("gain_z_in", "gain_z_out", "threshold_z", "leak_z")
 """The per-chip standard normal draws."""
@@ -80,13 +86,14 @@ def check_families(families: Iterable[str]) -> tuple[str, ...]:
     families = tuple(families)
     unknown = set(families) - set(FAMILIES)
     if unknown:
-        raise LimprobError(f"unknown distortion family {', '.join(sorted(unknown))}; "
-                           f"choose from {', '.join(FAMILIES)}")
+        raise LimprobError(
+            f"unknown distortion family {', '.join(sorted(unknown))}; "
+            f"choose from {', '.join(FAMILIES)}"
+        )
     return tuple(f for f in FAMILIES if f in families)
 
 
-def equations(xp: ModuleType) -> tuple[Callable[..., Any], Callable[..., Any],
-                                      Callable[..., Any]]:
+def equations(xp: ModuleType) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
     """The distortion's equations over the array module ``xp`` (numpy or pytensor.tensor):
 
         synaptic_gain(log_gain, spread, z)          = exp(log_gain + spread z)
@@ -109,15 +116,15 @@ def equations(xp: ModuleType) -> tuple[Callable[..., Any], Callable[..., Any],
     return synaptic_gain, neuron_threshold, neuron_leak
 
 
-
 def leak_ceiling(beta: float) -> float:
     """The largest leak a distortion may produce: 0.99, or the nominal leak if larger (so the
     identity distortion is the ideal network for every nominal leak)."""
     return max(float(beta), LEAK_MAX)
 
 
-def distortion_arrays(parameters: Mapping[str, Any], network: Network,
-                      xp: ModuleType = np) -> dict[str, Any]:
+def distortion_arrays(
+    parameters: Mapping[str, Any], network: Network, xp: ModuleType = np
+) -> dict[str, Any]:
     """The simulator's arguments for a distortion given as a mapping of its parameters (numbers
     or arrays with ``xp=np``; tensors with ``xp=pytensor.tensor``): ``gain_in`` (input,
     hidden), ``gain_out`` (hidden, output), ``inverse_w_sat``, and per-neuron ``beta_hidden``,
@@ -128,25 +135,37 @@ def distortion_arrays(parameters: Mapping[str, Any], network: Network,
     gain, threshold, leak = equations(xp)
     p, h = parameters, network.n_hidden
     thresholds = threshold(network.theta, p["threshold_spread"], p["threshold_z"])
-    leaks = leak(network.beta, p["log_leak"], p["leak_spread"], p["leak_z"],
-                 leak_ceiling(network.beta))
-    return {"gain_in": gain(p["log_gain"], p["gain_spread"], p["gain_z_in"]),
-            "gain_out": gain(p["log_gain"], p["gain_spread"], p["gain_z_out"]),
-            "inverse_w_sat": p["inverse_w_sat"],
-            "beta_hidden": leaks[:h], "theta_hidden": thresholds[:h],
-            "beta_output": leaks[h:], "theta_output": thresholds[h:]}
+    leaks = leak(
+        network.beta, p["log_leak"], p["leak_spread"], p["leak_z"], leak_ceiling(network.beta)
+    )
+    return {
+        "gain_in": gain(p["log_gain"], p["gain_spread"], p["gain_z_in"]),
+        "gain_out": gain(p["log_gain"], p["gain_spread"], p["gain_z_out"]),
+        "inverse_w_sat": p["inverse_w_sat"],
+        "beta_hidden": leaks[:h],
+        "theta_hidden": thresholds[:h],
+        "beta_output": leaks[h:],
+        "theta_output": thresholds[h:],
+    }
 
 
-def draw_mismatch(rng: np.random.Generator, n_inputs: int, n_hidden: int, n_outputs: int,
-                  chips: tuple[int, ...] = ()) -> dict[str, np.ndarray]:
+def draw_mismatch(
+    rng: np.random.Generator,
+    n_inputs: int,
+    n_hidden: int,
+    n_outputs: int,
+    chips: tuple[int, ...] = (),
+) -> dict[str, np.ndarray]:
     """Standard normal mismatch draws, in one order: ``gain_z_in`` (input, hidden),
     ``gain_z_out`` (hidden, output), ``threshold_z`` and ``leak_z`` (neuron), each with the
     leading dims ``chips`` (none for one chip)."""
     neurons = n_hidden + n_outputs
-    return {"gain_z_in": rng.standard_normal((*chips, n_inputs, n_hidden)),
-            "gain_z_out": rng.standard_normal((*chips, n_hidden, n_outputs)),
-            "threshold_z": rng.standard_normal((*chips, neurons)),
-            "leak_z": rng.standard_normal((*chips, neurons))}
+    return {
+        "gain_z_in": rng.standard_normal((*chips, n_inputs, n_hidden)),
+        "gain_z_out": rng.standard_normal((*chips, n_hidden, n_outputs)),
+        "threshold_z": rng.standard_normal((*chips, neurons)),
+        "leak_z": rng.standard_normal((*chips, neurons)),
+    }
 
 
 @dataclass(frozen=True)
@@ -182,25 +201,34 @@ class Distortion:
     def parameters(self, n_inputs: int, n_hidden: int, n_outputs: int) -> dict:
         """Globals and draws (zeros where None), as :func:`distortion_arrays` takes them."""
         neurons = n_hidden + n_outputs
-        shapes = {"gain_z_in": (n_inputs, n_hidden), "gain_z_out": (n_hidden, n_outputs),
-                  "threshold_z": (neurons,), "leak_z": (neurons,)}
-        draws = {name: np.zeros(shape) if getattr(self, name) is None else getattr(self, name)
-                 for name, shape in shapes.items()}
+        shapes = {
+            "gain_z_in": (n_inputs, n_hidden),
+            "gain_z_out": (n_hidden, n_outputs),
+            "threshold_z": (neurons,),
+            "leak_z": (neurons,),
+        }
+        draws = {
+            name: np.zeros(shape) if getattr(self, name) is None else getattr(self, name)
+            for name, shape in shapes.items()
+        }
         return {**self.globals(), **draws}
 
     def arrays(self, network: Network, n_inputs: int, n_outputs: int) -> dict[str, np.ndarray]:
         """The simulator's arguments (see :func:`distortion_arrays`)."""
-        return distortion_arrays(self.parameters(n_inputs, network.n_hidden, n_outputs),
-                                 network)
+        return distortion_arrays(self.parameters(n_inputs, network.n_hidden, n_outputs), network)
 
 
 def design_distortion(strength: float, mismatch: dict[str, Any]) -> Distortion:
     """The design note's chip of distortion strength ``alpha`` with the given draws:
     ``inverse_w_sat = alpha / 0.5``, spreads ``0.7 alpha``, ``0.4 alpha``, ``0.1 alpha``."""
     a = non_negative_number("chip strength", strength)
-    return Distortion(inverse_w_sat=a / SATURATION_AT_UNIT_STRENGTH, gain_spread=GAIN_SPREAD * a,
-                      threshold_spread=THRESHOLD_SPREAD * a, leak_spread=LEAK_SPREAD * a,
-                      **mismatch)
+    return Distortion(
+        inverse_w_sat=a / SATURATION_AT_UNIT_STRENGTH,
+        gain_spread=GAIN_SPREAD * a,
+        threshold_spread=THRESHOLD_SPREAD * a,
+        leak_spread=LEAK_SPREAD * a,
+        **mismatch,
+    )
 
 
 def represented_truth(chip: Any) -> dict[str, float]:
@@ -215,8 +243,9 @@ def represented_truth(chip: Any) -> dict[str, float]:
     """
     network, a = chip.network, chip.strength
     arrays = hidden_distortion(chip).arrays(network, chip.n_inputs, chip.n_outputs)
-    log_gains = np.concatenate([np.log(arrays["gain_in"]).ravel(),
-                                np.log(arrays["gain_out"]).ravel()])
+    log_gains = np.concatenate(
+        [np.log(arrays["gain_in"]).ravel(), np.log(arrays["gain_out"]).ravel()]
+    )
     thresholds = np.concatenate([arrays["theta_hidden"], arrays["theta_output"]])
     leaks = np.concatenate([arrays["beta_hidden"], arrays["beta_output"]])
     t = float(np.log(thresholds / network.theta).mean())

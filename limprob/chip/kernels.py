@@ -24,8 +24,9 @@ from limprob.chip.distortion import equations, leak_ceiling
 from limprob.snn import noisy_lif_counts
 from limprob.streams import stream_key
 
-synaptic_gain, neuron_threshold, neuron_leak = (numba.njit(nogil=True, fastmath=False)(f)
-                                                for f in equations(np))
+synaptic_gain, neuron_threshold, neuron_leak = (
+    numba.njit(nogil=True, fastmath=False)(f) for f in equations(np)
+)
 """The distortion's equations compiled by numba (for kernels that build arrays per chip)."""
 compiled_leak_ceiling = numba.njit(nogil=True, fastmath=False)(leak_ceiling)
 
@@ -71,11 +72,24 @@ def quantise(w: np.ndarray, w_max: float, bits: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def chip_counts(x: np.ndarray, w_in: np.ndarray, w_out: np.ndarray, gain_in: np.ndarray,
-                gain_out: np.ndarray, inverse_w_sat: float, beta_hidden: np.ndarray,
-                theta_hidden: np.ndarray, beta_output: np.ndarray, theta_output: np.ndarray,
-                n_steps: int, w_max: float, weight_bits: int, noise_sd: float,
-                noise_key: int | np.uint64, reset_zero: bool = False) -> np.ndarray:
+def chip_counts(
+    x: np.ndarray,
+    w_in: np.ndarray,
+    w_out: np.ndarray,
+    gain_in: np.ndarray,
+    gain_out: np.ndarray,
+    inverse_w_sat: float,
+    beta_hidden: np.ndarray,
+    theta_hidden: np.ndarray,
+    beta_output: np.ndarray,
+    theta_output: np.ndarray,
+    n_steps: int,
+    w_max: float,
+    weight_bits: int,
+    noise_sd: float,
+    noise_key: int | np.uint64,
+    reset_zero: bool = False,
+) -> np.ndarray:
     """Spike counts (obs, output) of the LIF network through a distortion (module docstring),
     a ``weight_bits``-bit converter over ``[-w_max, w_max]`` (none when ``weight_bits`` is 0)
     and membrane noise of standard deviation ``noise_sd`` from stream ``noise_key``;
@@ -87,48 +101,120 @@ def chip_counts(x: np.ndarray, w_in: np.ndarray, w_out: np.ndarray, gain_in: np.
     if weight_bits > 0:
         w_in_eff = quantise(w_in_eff, w_max, weight_bits)
         w_out_eff = quantise(w_out_eff, w_max, weight_bits)
-    return noisy_lif_counts(x, w_in_eff, w_out_eff, beta_hidden, theta_hidden, beta_output,
-                            theta_output, n_steps, noise_sd, noise_key, reset_zero)
+    return noisy_lif_counts(
+        x,
+        w_in_eff,
+        w_out_eff,
+        beta_hidden,
+        theta_hidden,
+        beta_output,
+        theta_output,
+        n_steps,
+        noise_sd,
+        noise_key,
+        reset_zero,
+    )
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def distorted_counts(x: np.ndarray, w_in: np.ndarray, w_out: np.ndarray, gain_in: np.ndarray,
-                     gain_out: np.ndarray, inverse_w_sat: float, beta_hidden: np.ndarray,
-                     theta_hidden: np.ndarray, beta_output: np.ndarray,
-                     theta_output: np.ndarray, n_steps: int,
-                     reset_zero: bool = False) -> np.ndarray:
+def distorted_counts(
+    x: np.ndarray,
+    w_in: np.ndarray,
+    w_out: np.ndarray,
+    gain_in: np.ndarray,
+    gain_out: np.ndarray,
+    inverse_w_sat: float,
+    beta_hidden: np.ndarray,
+    theta_hidden: np.ndarray,
+    beta_output: np.ndarray,
+    theta_output: np.ndarray,
+    n_steps: int,
+    reset_zero: bool = False,
+) -> np.ndarray:
     """:func:`chip_counts` with continuous weights and no noise."""
-    return chip_counts(x, w_in, w_out, gain_in, gain_out, inverse_w_sat, beta_hidden,
-                       theta_hidden, beta_output, theta_output, n_steps, 1.0, 0, 0.0, 0,
-                       reset_zero)
+    return chip_counts(
+        x,
+        w_in,
+        w_out,
+        gain_in,
+        gain_out,
+        inverse_w_sat,
+        beta_hidden,
+        theta_hidden,
+        beta_output,
+        theta_output,
+        n_steps,
+        1.0,
+        0,
+        0.0,
+        0,
+        reset_zero,
+    )
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def batched_distorted_counts(w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray,
-                             gain_in: np.ndarray, gain_out: np.ndarray, inverse_w_sat: float,
-                             beta_hidden: np.ndarray, theta_hidden: np.ndarray,
-                             beta_output: np.ndarray, theta_output: np.ndarray, n_steps: int,
-                             reset_zero: bool = False) -> np.ndarray:
+def batched_distorted_counts(
+    w_in: np.ndarray,
+    w_out: np.ndarray,
+    x: np.ndarray,
+    gain_in: np.ndarray,
+    gain_out: np.ndarray,
+    inverse_w_sat: float,
+    beta_hidden: np.ndarray,
+    theta_hidden: np.ndarray,
+    beta_output: np.ndarray,
+    theta_output: np.ndarray,
+    n_steps: int,
+    reset_zero: bool = False,
+) -> np.ndarray:
     """Spike counts (batch, obs, output) of a batch of weight sets through one distortion:
     ``w_in`` (batch, input, hidden), ``w_out`` (batch, hidden, output), ``x`` (obs, input)
     shared by the batch."""
     n_batch = w_in.shape[0]
     out = np.empty((n_batch, x.shape[0], w_out.shape[2]))
     for b in range(n_batch):
-        out[b] = distorted_counts(x, np.ascontiguousarray(w_in[b]),
-                                  np.ascontiguousarray(w_out[b]), gain_in, gain_out,
-                                  inverse_w_sat, beta_hidden, theta_hidden, beta_output,
-                                  theta_output, n_steps, reset_zero)
+        out[b] = distorted_counts(
+            x,
+            np.ascontiguousarray(w_in[b]),
+            np.ascontiguousarray(w_out[b]),
+            gain_in,
+            gain_out,
+            inverse_w_sat,
+            beta_hidden,
+            theta_hidden,
+            beta_output,
+            theta_output,
+            n_steps,
+            reset_zero,
+        )
     return out
 
 
 @numba.njit(nogil=True, fastmath=False)
-def member_counts(w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray, gain_z_in: np.ndarray,
-                  gain_z_out: np.ndarray, threshold_z: np.ndarray, leak_z: np.ndarray,
-                  inverse_w_sat: float, log_gain: float, log_leak: float, gain_spread: float,
-                  threshold_spread: float, leak_spread: float, beta: float, theta: float,
-                  n_steps: int, w_max: float, weight_bits: int, noise: float, noise_seed: int,
-                  first_stream: int, reset_zero: bool = False) -> np.ndarray:
+def member_counts(
+    w_in: np.ndarray,
+    w_out: np.ndarray,
+    x: np.ndarray,
+    gain_z_in: np.ndarray,
+    gain_z_out: np.ndarray,
+    threshold_z: np.ndarray,
+    leak_z: np.ndarray,
+    inverse_w_sat: float,
+    log_gain: float,
+    log_leak: float,
+    gain_spread: float,
+    threshold_spread: float,
+    leak_spread: float,
+    beta: float,
+    theta: float,
+    n_steps: int,
+    w_max: float,
+    weight_bits: int,
+    noise: float,
+    noise_seed: int,
+    first_stream: int,
+    reset_zero: bool = False,
+) -> np.ndarray:
     """Spike counts (batch, obs, output) of one member chip of the population: the chip of
     the six globals and its mismatch draws (``gain_z_in`` (input, hidden), ``gain_z_out``
     (hidden, output), ``threshold_z`` and ``leak_z`` (neuron,)), with a ``weight_bits``-bit
@@ -150,22 +236,70 @@ def member_counts(w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray, gain_z_in:
     out = np.empty((w_in.shape[0], x.shape[0], w_out.shape[2]))
     for b in range(w_in.shape[0]):
         key = stream_key(noise_seed, first_stream + b)
-        out[b] = chip_counts(x, np.ascontiguousarray(w_in[b]), np.ascontiguousarray(w_out[b]),
-                             gain_in, gain_out, inverse_w_sat, beta_hidden, theta_hidden,
-                             beta_output, theta_output, n_steps, w_max, weight_bits,
-                             noise * theta, key, reset_zero)
+        out[b] = chip_counts(
+            x,
+            np.ascontiguousarray(w_in[b]),
+            np.ascontiguousarray(w_out[b]),
+            gain_in,
+            gain_out,
+            inverse_w_sat,
+            beta_hidden,
+            theta_hidden,
+            beta_output,
+            theta_output,
+            n_steps,
+            w_max,
+            weight_bits,
+            noise * theta,
+            key,
+            reset_zero,
+        )
     return out
 
 
 @numba.njit(nogil=True, fastmath=False)
-def mismatched_counts(w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray,
-                      gain_z_in: np.ndarray, gain_z_out: np.ndarray, threshold_z: np.ndarray,
-                      leak_z: np.ndarray, inverse_w_sat: float, log_gain: float,
-                      log_leak: float, gain_spread: float, threshold_spread: float,
-                      leak_spread: float, beta: float, theta: float, n_steps: int,
-                      reset_zero: bool = False) -> np.ndarray:
+def mismatched_counts(
+    w_in: np.ndarray,
+    w_out: np.ndarray,
+    x: np.ndarray,
+    gain_z_in: np.ndarray,
+    gain_z_out: np.ndarray,
+    threshold_z: np.ndarray,
+    leak_z: np.ndarray,
+    inverse_w_sat: float,
+    log_gain: float,
+    log_leak: float,
+    gain_spread: float,
+    threshold_spread: float,
+    leak_spread: float,
+    beta: float,
+    theta: float,
+    n_steps: int,
+    reset_zero: bool = False,
+) -> np.ndarray:
     """:func:`member_counts` with continuous weights and no noise: the deterministic member
     chip, the same counts as :func:`batched_distorted_counts` of its arrays."""
-    return member_counts(w_in, w_out, x, gain_z_in, gain_z_out, threshold_z, leak_z,
-                         inverse_w_sat, log_gain, log_leak, gain_spread, threshold_spread,
-                         leak_spread, beta, theta, n_steps, 1.0, 0, 0.0, 0, 0, reset_zero)
+    return member_counts(
+        w_in,
+        w_out,
+        x,
+        gain_z_in,
+        gain_z_out,
+        threshold_z,
+        leak_z,
+        inverse_w_sat,
+        log_gain,
+        log_leak,
+        gain_spread,
+        threshold_spread,
+        leak_spread,
+        beta,
+        theta,
+        n_steps,
+        1.0,
+        0,
+        0.0,
+        0,
+        0,
+        reset_zero,
+    )

@@ -51,9 +51,8 @@ DT = 1e-4
 """Time step written to the graph (s): snnTorch's export value; only ``dt / tau`` matters."""
 NEURON_UPDATES = {
     "subtract": "v[t] = beta v[t-1] + I[t] - v_threshold s[t-1]; s[t] = v[t] > v_threshold; "
-                "v[0] = s[0] = 0",
-    "zero": "v[t] = beta (1 - s[t-1]) v[t-1] + I[t]; s[t] = v[t] > v_threshold; "
-            "v[0] = s[0] = 0",
+    "v[0] = s[0] = 0",
+    "zero": "v[t] = beta (1 - s[t-1]) v[t-1] + I[t]; s[t] = v[t] > v_threshold; v[0] = s[0] = 0",
 }
 """The neuron's update for each reset (:data:`limprob.snn.RESETS`), as the metadata states it."""
 NODES = ("input", "W_in", "hidden", "W_out", "output_neurons", "output")
@@ -90,12 +89,18 @@ def lif_node(network: Network, size: int, dt: float = DT) -> nir.LIF:
 
     tau = dt / (1.0 - network.beta)
     ones = np.ones(size)
-    return nir.LIF(tau=tau * ones, r=(tau / dt) * ones, v_leak=0.0 * ones,
-                   v_threshold=network.theta * ones, v_reset=0.0 * ones)
+    return nir.LIF(
+        tau=tau * ones,
+        r=(tau / dt) * ones,
+        v_leak=0.0 * ones,
+        v_threshold=network.theta * ones,
+        v_reset=0.0 * ones,
+    )
 
 
-def to_nir(w_in: np.ndarray, w_out: np.ndarray, network: Network,
-           metadata: dict | None = None) -> nir.NIRGraph:
+def to_nir(
+    w_in: np.ndarray, w_out: np.ndarray, network: Network, metadata: dict | None = None
+) -> nir.NIRGraph:
     """The NIR graph of weights ``w_in`` (input, hidden) and ``w_out`` (hidden, output) on
     ``network``; ``metadata`` (str, int or float values) is added to the graph's own."""
     import nir
@@ -104,16 +109,23 @@ def to_nir(w_in: np.ndarray, w_out: np.ndarray, network: Network,
     n_inputs, n_hidden = w_in.shape
     n_outputs = w_out.shape[1]
     if n_hidden != network.n_hidden or w_out.shape[0] != n_hidden:
-        raise LimprobError(f"weights of shape {w_in.shape} and {w_out.shape} do not fit a "
-                           f"network of {network.n_hidden} hidden neurons")
-    nodes = dict(zip(NODES, (
-        nir.Input(input_type={"input": np.array([n_inputs])}),
-        nir.Linear(weight=np.ascontiguousarray(w_in.T)),
-        lif_node(network, n_hidden),
-        nir.Linear(weight=np.ascontiguousarray(w_out.T)),
-        lif_node(network, n_outputs),
-        nir.Output(output_type={"output": np.array([n_outputs])}),
-    )))
+        raise LimprobError(
+            f"weights of shape {w_in.shape} and {w_out.shape} do not fit a "
+            f"network of {network.n_hidden} hidden neurons"
+        )
+    nodes = dict(
+        zip(
+            NODES,
+            (
+                nir.Input(input_type={"input": np.array([n_inputs])}),
+                nir.Linear(weight=np.ascontiguousarray(w_in.T)),
+                lif_node(network, n_hidden),
+                nir.Linear(weight=np.ascontiguousarray(w_out.T)),
+                lif_node(network, n_outputs),
+                nir.Output(output_type={"output": np.array([n_outputs])}),
+            ),
+        )
+    )
     graph_metadata = {
         "producer": "limprob",
         "dt": DT,
@@ -122,13 +134,14 @@ def to_nir(w_in: np.ndarray, w_out: np.ndarray, network: Network,
         "reset_mechanism": network.reset,
         "neuron_update": NEURON_UPDATES[network.reset],
         "input_encoding": "the min-max scaled features x as a constant current at each of "
-                          "the time_steps steps",
+        "the time_steps steps",
         "readout": "spike count c of each output neuron over time_steps steps; class "
-                   "probabilities softmax(kappa c / time_steps)",
+        "probabilities softmax(kappa c / time_steps)",
         **(metadata or {}),
     }
-    return nir.NIRGraph(nodes=nodes, edges=list(zip(NODES[:-1], NODES[1:])),
-                        metadata=graph_metadata)
+    return nir.NIRGraph(
+        nodes=nodes, edges=list(zip(NODES[:-1], NODES[1:])), metadata=graph_metadata
+    )
 
 
 def write_nir(graph: nir.NIRGraph, path: str | Path) -> Path:
@@ -154,8 +167,9 @@ def read_graph(path: str | Path) -> nir.NIRGraph:
     return graph
 
 
-def from_nir(path: str | Path, time_steps: int | None = None,
-             reset: str | None = None) -> NirNetwork:
+def from_nir(
+    path: str | Path, time_steps: int | None = None, reset: str | None = None
+) -> NirNetwork:
     """The network of the NIR graph at ``path``; :class:`LimprobError` naming what is wrong
     if limprob's network cannot represent it (see :func:`network_of_graph`, which also says
     what ``time_steps`` and ``reset`` do)."""
@@ -164,11 +178,13 @@ def from_nir(path: str | Path, time_steps: int | None = None,
     except LimprobError as error:
         message = str(error)
         raise LimprobError(
-            message if message.startswith(str(path)) else f"{path}: {message}") from None
+            message if message.startswith(str(path)) else f"{path}: {message}"
+        ) from None
 
 
-def checked_network(graph: nir.NIRGraph, time_steps: int | None = None,
-                    reset: str | None = None) -> NirNetwork:
+def checked_network(
+    graph: nir.NIRGraph, time_steps: int | None = None, reset: str | None = None
+) -> NirNetwork:
     """:func:`network_of_graph`, with every number limprob reads from the graph checked: node
     attributes that are not numbers (a string weight, a missing ``tau``) are one line, not a
     library's exception, and the metadata's readout gain ``kappa``, ``time_steps`` and
@@ -182,11 +198,11 @@ def checked_network(graph: nir.NIRGraph, time_steps: int | None = None,
             loaded = network_of_graph(graph, time_steps, reset)
     except LimprobError:
         raise
-    except (TypeError, ValueError, AttributeError, KeyError, IndexError,
-            OverflowError) as error:
-        raise LimprobError(f"the graph holds a value limprob cannot read as a number "
-                           f"({type(error).__name__}: {' '.join(str(error).split())[:100]})"
-                           ) from None
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError) as error:
+        raise LimprobError(
+            f"the graph holds a value limprob cannot read as a number "
+            f"({type(error).__name__}: {' '.join(str(error).split())[:100]})"
+        ) from None
     metadata = dict(loaded.metadata)
     for name, check in (("kappa", positive_number), ("data_seed", seed)):
         if name in metadata:
@@ -204,8 +220,9 @@ def _number(value: Any) -> Any:
     return value
 
 
-def network_of_graph(graph: nir.NIRGraph, time_steps: int | None = None,
-                     reset: str | None = None) -> NirNetwork:
+def network_of_graph(
+    graph: nir.NIRGraph, time_steps: int | None = None, reset: str | None = None
+) -> NirNetwork:
     """The network of a NIR graph of the shape :data:`CHAIN`.
 
     ``time_steps`` (T) and ``reset`` (one of :data:`~limprob.snn.RESETS`) are the run length
@@ -222,8 +239,14 @@ def network_of_graph(graph: nir.NIRGraph, time_steps: int | None = None,
     """
     chain = _chain(graph)
     types = [type(graph.nodes[name]).__name__ for name in chain]
-    expected = [("Input",), ("Linear", "Affine"), ("LIF", "CubaLIF"), ("Linear", "Affine"),
-                ("LIF", "CubaLIF"), ("Output",)]
+    expected = [
+        ("Input",),
+        ("Linear", "Affine"),
+        ("LIF", "CubaLIF"),
+        ("Linear", "Affine"),
+        ("LIF", "CubaLIF"),
+        ("Output",),
+    ]
     if len(types) != len(expected) or any(t not in e for t, e in zip(types, expected)):
         raise LimprobError(f"the graph is {' -> '.join(types)}; limprob's network is {CHAIN}")
     _, first, hidden, second, outputs, _ = (graph.nodes[name] for name in chain)
@@ -231,25 +254,31 @@ def network_of_graph(graph: nir.NIRGraph, time_steps: int | None = None,
     w_out = _weights(chain[3], second).T
     n_inputs = int(np.prod(graph.nodes[chain[0]].input_type["input"]))
     if w_in.shape[0] != n_inputs or w_out.shape[0] != w_in.shape[1]:
-        raise LimprobError(f"shapes do not chain: {n_inputs} inputs, {chain[1]} weight "
-                           f"{first.weight.shape}, {chain[3]} weight {second.weight.shape}")
-    for name, node, size in ((chain[2], hidden, w_in.shape[1]),
-                             (chain[4], outputs, w_out.shape[1])):
+        raise LimprobError(
+            f"shapes do not chain: {n_inputs} inputs, {chain[1]} weight "
+            f"{first.weight.shape}, {chain[3]} weight {second.weight.shape}"
+        )
+    for name, node, size in (
+        (chain[2], hidden, w_in.shape[1]),
+        (chain[4], outputs, w_out.shape[1]),
+    ):
         neurons = np.size(_membrane_tau(node))
         if np.shape(_membrane_tau(node)) != (size,):
-            raise LimprobError(f"LIF node {name!r} has {neurons} neurons where its weights "
-                               f"give {size}")
+            raise LimprobError(
+                f"LIF node {name!r} has {neurons} neurons where its weights give {size}"
+            )
     n_outputs = int(np.prod(graph.nodes[chain[5]].output_type["output"]))
     if n_outputs != w_out.shape[1]:
-        raise LimprobError(f"the output node has {n_outputs} values where the network has "
-                           f"{w_out.shape[1]} output neurons")
+        raise LimprobError(
+            f"the output node has {n_outputs} values where the network has "
+            f"{w_out.shape[1]} output neurons"
+        )
     metadata = {k: _plain(v) for k, v in (graph.metadata or {}).items()}
     n_steps, reset = run_settings(metadata, time_steps, reset)
     lifs = {chain[2]: _lif_constants(chain[2], hidden), chain[4]: _lif_constants(chain[4], outputs)}
     beta, theta = _neuron_constants(metadata, lifs, reset)
     network = Network(w_in.shape[1], n_steps, beta, theta, reset)
-    return NirNetwork(network, np.ascontiguousarray(w_in), np.ascontiguousarray(w_out),
-                      metadata)
+    return NirNetwork(network, np.ascontiguousarray(w_in), np.ascontiguousarray(w_out), metadata)
 
 
 def _chain(graph: nir.NIRGraph) -> list[str]:
@@ -259,8 +288,9 @@ def _chain(graph: nir.NIRGraph) -> list[str]:
         names[type(node).__name__].append(name)
     for kind in ("Input", "Output"):
         if len(names.get(kind, [])) != 1:
-            raise LimprobError(f"the graph has {len(names.get(kind, []))} {kind} nodes; "
-                               f"limprob's network has one")
+            raise LimprobError(
+                f"the graph has {len(names.get(kind, []))} {kind} nodes; limprob's network has one"
+            )
     following: dict[str, list[str]] = {}
     preceding: dict[str, list[str]] = {}
     for source, target in graph.edges:
@@ -271,24 +301,32 @@ def _chain(graph: nir.NIRGraph) -> list[str]:
         preceding.setdefault(target, []).append(source)
     loop = _loop_edge(following)
     if loop:
-        raise LimprobError(f"edge ({loop[0]!r}, {loop[1]!r}) closes a loop (a recurrent edge); "
-                           f"limprob's network is feed-forward, {CHAIN}")
+        raise LimprobError(
+            f"edge ({loop[0]!r}, {loop[1]!r}) closes a loop (a recurrent edge); "
+            f"limprob's network is feed-forward, {CHAIN}"
+        )
     for name, targets in following.items():
         if len(targets) > 1:
-            raise LimprobError(f"node {name!r} feeds {', '.join(map(repr, targets))}; "
-                               f"limprob's network is one feed-forward chain, {CHAIN}")
+            raise LimprobError(
+                f"node {name!r} feeds {', '.join(map(repr, targets))}; "
+                f"limprob's network is one feed-forward chain, {CHAIN}"
+            )
     for name, sources in preceding.items():
         if len(sources) > 1:
-            raise LimprobError(f"node {name!r} has the inputs {', '.join(map(repr, sources))} "
-                               f"(a recurrent or skip edge); limprob's network is one "
-                               f"feed-forward chain, {CHAIN}")
+            raise LimprobError(
+                f"node {name!r} has the inputs {', '.join(map(repr, sources))} "
+                f"(a recurrent or skip edge); limprob's network is one "
+                f"feed-forward chain, {CHAIN}"
+            )
     chain = [names["Input"][0]]
     while chain[-1] in following:
         chain.append(following[chain[-1]][0])
     off = sorted(set(graph.nodes) - set(chain))
     if chain[-1] != names["Output"][0] or off:
-        raise LimprobError(f"the nodes {', '.join(map(repr, off))} are not on the chain from "
-                           f"the input to the output")
+        raise LimprobError(
+            f"the nodes {', '.join(map(repr, off))} are not on the chain from "
+            f"the input to the output"
+        )
     return chain
 
 
@@ -321,35 +359,43 @@ def _weights(name: str, node: nir.NIRNode) -> np.ndarray:
     if weight.ndim != 2:
         raise LimprobError(f"node {name!r} has a weight of shape {weight.shape}, not a matrix")
     if hasattr(node, "bias") and np.any(np.asarray(node.bias) != 0):
-        raise LimprobError(f"node {name!r} has a non-zero bias, which limprob's network has "
-                           f"no place for")
+        raise LimprobError(
+            f"node {name!r} has a non-zero bias, which limprob's network has no place for"
+        )
     if not np.all(np.isfinite(weight)):
         raise LimprobError(f"node {name!r} has NaN or infinite weights")
     return weight
 
 
-def run_settings(metadata: dict, time_steps: int | None,
-                 reset: str | None) -> tuple[int, str]:
+def run_settings(metadata: dict, time_steps: int | None, reset: str | None) -> tuple[int, str]:
     """The run length T and reset of a graph: from its ``metadata`` (``time_steps``,
     ``reset_mechanism``) or the caller's ``time_steps`` and ``reset``; :class:`LimprobError`
     when neither gives one, when they differ, or when the reset is not one of
     :data:`~limprob.snn.RESETS`."""
     settings = []
-    for key, given, what in (("time_steps", time_steps, "time steps (the run length T)"),
-                             ("reset_mechanism", reset, "reset mechanism")):
+    for key, given, what in (
+        ("time_steps", time_steps, "time steps (the run length T)"),
+        ("reset_mechanism", reset, "reset mechanism"),
+    ):
         written = metadata.get(key)
         if written is None and given is None:
-            raise LimprobError(f"the graph's metadata gives no {key} and none was given: a "
-                               f"graph from another tool needs its {what} given (limprob "
-                               f"evaluate --time-steps T --reset subtract|zero)")
+            raise LimprobError(
+                f"the graph's metadata gives no {key} and none was given: a "
+                f"graph from another tool needs its {what} given (limprob "
+                f"evaluate --time-steps T --reset subtract|zero)"
+            )
         if written is not None and given is not None and written != given:
-            raise LimprobError(f"the graph's metadata gives {key} {written!r}, which "
-                               f"contradicts the {given!r} given")
+            raise LimprobError(
+                f"the graph's metadata gives {key} {written!r}, which "
+                f"contradicts the {given!r} given"
+            )
         settings.append(given if written is None else written)
     n_steps, chosen = settings
     if chosen not in RESETS:
-        raise LimprobError(f"the graph's metadata gives reset_mechanism {chosen!r}; limprob's "
-                           f"neurons reset by {' or '.join(map(repr, RESETS))}")
+        raise LimprobError(
+            f"the graph's metadata gives reset_mechanism {chosen!r}; limprob's "
+            f"neurons reset by {' or '.join(map(repr, RESETS))}"
+        )
     if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
         raise LimprobError(f"time_steps {n_steps!r} is not a positive whole number of steps")
     return int(n_steps), chosen
@@ -370,55 +416,78 @@ def _lif_constants(name: str, node: nir.NIRNode) -> dict[str, np.ndarray]:
     constants = {"tau": tau}
     for key in ("r", "v_leak", "v_threshold", "v_reset"):
         value = getattr(node, key, None)
-        constants[key] = (np.zeros_like(tau) if value is None
-                          else np.broadcast_to(np.ravel(value).astype(np.float64), tau.shape))
+        constants[key] = (
+            np.zeros_like(tau)
+            if value is None
+            else np.broadcast_to(np.ravel(value).astype(np.float64), tau.shape)
+        )
     if hasattr(node, "tau_syn"):
         dt = tau / constants["r"]
         tau_syn = np.broadcast_to(np.ravel(node.tau_syn).astype(np.float64), tau.shape)
         w_in = np.broadcast_to(np.ravel(node.w_in).astype(np.float64), tau.shape)
-        if not (np.allclose(tau_syn, dt, rtol=1e-6, atol=0)
-                and np.allclose(w_in * dt / tau_syn, 1.0, rtol=1e-6, atol=0)):
-            raise LimprobError(f"CubaLIF node {name!r} has a synaptic current that outlasts a "
-                               f"step (tau_syn {tau_syn.min():g} .. {tau_syn.max():g}, dt = "
-                               f"tau_mem / r = {dt.min():g}); limprob's neurons take their input "
-                               f"current within the step, a CubaLIF with tau_syn = dt and "
-                               f"w_in = 1")
+        if not (
+            np.allclose(tau_syn, dt, rtol=1e-6, atol=0)
+            and np.allclose(w_in * dt / tau_syn, 1.0, rtol=1e-6, atol=0)
+        ):
+            raise LimprobError(
+                f"CubaLIF node {name!r} has a synaptic current that outlasts a "
+                f"step (tau_syn {tau_syn.min():g} .. {tau_syn.max():g}, dt = "
+                f"tau_mem / r = {dt.min():g}); limprob's neurons take their input "
+                f"current within the step, a CubaLIF with tau_syn = dt and "
+                f"w_in = 1"
+            )
     return constants
 
 
 def _neuron_constants(metadata: dict, lifs: dict, reset: str) -> tuple[float, float]:
     """``beta`` and ``theta`` shared by every LIF neuron (``lifs``: the constants of
     :func:`_lif_constants` by node name), or :class:`LimprobError`."""
-    values = {key: np.concatenate([constants[key] for constants in lifs.values()])
-              for key in ("tau", "r", "v_leak", "v_threshold", "v_reset")}
-    for key, text in (("tau", "time constants tau"), ("r", "resistances r"),
-                      ("v_threshold", "thresholds")):
+    values = {
+        key: np.concatenate([constants[key] for constants in lifs.values()])
+        for key in ("tau", "r", "v_leak", "v_threshold", "v_reset")
+    }
+    for key, text in (
+        ("tau", "time constants tau"),
+        ("r", "resistances r"),
+        ("v_threshold", "thresholds"),
+    ):
         if not np.all(np.isfinite(values[key])) or np.ptp(values[key]) != 0:
-            raise LimprobError(f"the LIF neurons' {text} differ ({values[key].min():g} .. "
-                               f"{values[key].max():g}); limprob's network has one value for "
-                               "all neurons")
+            raise LimprobError(
+                f"the LIF neurons' {text} differ ({values[key].min():g} .. "
+                f"{values[key].max():g}); limprob's network has one value for "
+                "all neurons"
+            )
     if np.any(values["v_leak"] != 0):
-        raise LimprobError("the LIF neurons have a non-zero leak voltage v_leak; limprob's "
-                           "neurons leak to 0")
+        raise LimprobError(
+            "the LIF neurons have a non-zero leak voltage v_leak; limprob's neurons leak to 0"
+        )
     tau, r, theta = values["tau"][0], values["r"][0], values["v_threshold"][0]
     if not (tau > 0 and r >= 1 and theta > 0):
-        raise LimprobError(f"LIF constants tau {tau:g}, r {r:g}, threshold {theta:g} are not "
-                           f"those of a discrete leak 0 <= beta < 1 (tau > 0, r = tau/dt >= 1, "
-                           f"threshold > 0)")
+        raise LimprobError(
+            f"LIF constants tau {tau:g}, r {r:g}, threshold {theta:g} are not "
+            f"those of a discrete leak 0 <= beta < 1 (tau > 0, r = tau/dt >= 1, "
+            f"threshold > 0)"
+        )
     dt = tau / r
     if "dt" in metadata and not np.isclose(float(metadata["dt"]), dt, rtol=1e-9, atol=0):
-        raise LimprobError(f"r = {r:g} is not tau / dt = {tau / float(metadata['dt']):g}: "
-                           f"not snnTorch's discretisation of the LIF")
+        raise LimprobError(
+            f"r = {r:g} is not tau / dt = {tau / float(metadata['dt']):g}: "
+            f"not snnTorch's discretisation of the LIF"
+        )
     beta = 1.0 - dt / tau
     if "beta" in metadata:  # the exact value the writer used, where tau gives it up to rounding
         written = float(metadata["beta"])
         if not np.isclose(written, beta, rtol=0, atol=1e-9):
-            raise LimprobError(f"the metadata's beta {written} disagrees with the LIF "
-                               f"constants' 1 - dt/tau = {beta}")
+            raise LimprobError(
+                f"the metadata's beta {written} disagrees with the LIF "
+                f"constants' 1 - dt/tau = {beta}"
+            )
         beta = written
     if reset == "zero" and np.any(values["v_reset"] != 0):
-        raise LimprobError(f"the LIF neurons reset to v_reset {values['v_reset'].min():g} .. "
-                           f"{values['v_reset'].max():g}; limprob's neurons reset to 0")
+        raise LimprobError(
+            f"the LIF neurons reset to v_reset {values['v_reset'].min():g} .. "
+            f"{values['v_reset'].max():g}; limprob's neurons reset to 0"
+        )
     return float(beta), float(theta)
 
 

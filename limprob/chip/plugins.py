@@ -47,8 +47,10 @@ def chip_factory(spec: str) -> Callable[..., Chip]:
         except ModuleNotFoundError as error:
             raise LimprobError(f"chip {spec!r}: no module named {error.name!r}") from None
         except Exception as error:  # the driver's own import failed: say how, in one line
-            raise LimprobError(f"chip {spec!r}: importing {module_name} failed "
-                               f"({type(error).__name__}: {_one_line(error)})") from None
+            raise LimprobError(
+                f"chip {spec!r}: importing {module_name} failed "
+                f"({type(error).__name__}: {_one_line(error)})"
+            ) from None
         for name in attribute.split("."):
             try:
                 target = getattr(target, name)
@@ -58,16 +60,21 @@ def chip_factory(spec: str) -> Callable[..., Chip]:
         registered = registered_chips()
         if spec not in registered:
             known = ", ".join(sorted(registered)) or "none installed"
-            raise LimprobError(f"chip {spec!r}: not module:factory, nor a name registered in "
-                               f"the entry-point group {ENTRY_POINT_GROUP} ({known})")
+            raise LimprobError(
+                f"chip {spec!r}: not module:factory, nor a name registered in "
+                f"the entry-point group {ENTRY_POINT_GROUP} ({known})"
+            )
         try:
             target = registered[spec].load()
         except Exception as error:
-            raise LimprobError(f"chip {spec!r}: loading its entry point failed "
-                               f"({type(error).__name__}: {_one_line(error)})") from None
+            raise LimprobError(
+                f"chip {spec!r}: loading its entry point failed "
+                f"({type(error).__name__}: {_one_line(error)})"
+            ) from None
     if not callable(target):
-        raise LimprobError(f"chip {spec!r}: {type(target).__name__} is not callable, not a "
-                           "chip factory")
+        raise LimprobError(
+            f"chip {spec!r}: {type(target).__name__} is not callable, not a chip factory"
+        )
     return target
 
 
@@ -82,17 +89,28 @@ def load_chip(spec: str, *, n_inputs: int, n_outputs: int, network: Network) -> 
     except LimprobError as error:
         raise LimprobError(f"chip {spec!r}: {error}") from None
     except Exception as error:
-        raise LimprobError(f"chip {spec!r}: the factory raised {type(error).__name__}: "
-                           f"{_one_line(error)}") from None
+        raise LimprobError(
+            f"chip {spec!r}: the factory raised {type(error).__name__}: {_one_line(error)}"
+        ) from None
     require_chip(chip, f"chip {spec!r}")
-    has = {"inputs": chip.n_inputs, "outputs": chip.n_outputs,
-           "hidden neurons": chip.network.n_hidden, "time steps": chip.network.n_steps}
-    wanted = {"inputs": n_inputs, "outputs": n_outputs, "hidden neurons": network.n_hidden,
-              "time steps": network.n_steps}
+    has = {
+        "inputs": chip.n_inputs,
+        "outputs": chip.n_outputs,
+        "hidden neurons": chip.network.n_hidden,
+        "time steps": chip.network.n_steps,
+    }
+    wanted = {
+        "inputs": n_inputs,
+        "outputs": n_outputs,
+        "hidden neurons": network.n_hidden,
+        "time steps": network.n_steps,
+    }
     for name, value in wanted.items():
         if has[name] != value:
-            raise LimprobError(f"chip {spec!r}: the factory's chip has {has[name]} {name}, but "
-                               f"{value} were asked for")
+            raise LimprobError(
+                f"chip {spec!r}: the factory's chip has {has[name]} {name}, but "
+                f"{value} were asked for"
+            )
     return chip
 
 

@@ -29,9 +29,14 @@ DEFAULT_SCALES = (0.3, 2.0)
 """Smallest and largest probe weight scale (the prior of the weights is Normal(0, 1))."""
 
 
-def probe_weights(n_probes: int, n_inputs: int, n_hidden: int, n_outputs: int, seed: int,
-                  scales: tuple[float, float] = DEFAULT_SCALES
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def probe_weights(
+    n_probes: int,
+    n_inputs: int,
+    n_hidden: int,
+    n_outputs: int,
+    seed: int,
+    scales: tuple[float, float] = DEFAULT_SCALES,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Seeded probe weights: ``W_in`` (probe, input, hidden), ``W_out`` (probe, hidden,
     output) and the scale of each probe."""
     n_probes = positive_integer("the number of probes", n_probes)
@@ -54,11 +59,16 @@ def probe_inputs(features: xr.Dataset, n_obs: int, seed: int) -> xr.Dataset:
     return features.isel(obs=rows)
 
 
-def record_probes(chip: Chip, x: np.ndarray, n_probes: int = 16, seed: int = 0,
-                  scales: tuple[float, float] = DEFAULT_SCALES,
-                  feature_names: Sequence[str] | np.ndarray | None = None,
-                  class_names: Sequence[str] | np.ndarray | None = None,
-                  obs_index: Sequence[int] | np.ndarray | None = None) -> xr.Dataset:
+def record_probes(
+    chip: Chip,
+    x: np.ndarray,
+    n_probes: int = 16,
+    seed: int = 0,
+    scales: tuple[float, float] = DEFAULT_SCALES,
+    feature_names: Sequence[str] | np.ndarray | None = None,
+    class_names: Sequence[str] | np.ndarray | None = None,
+    obs_index: Sequence[int] | np.ndarray | None = None,
+) -> xr.Dataset:
     """Run ``n_probes`` probe weight sets on ``chip`` with inputs ``x`` (obs, input): one
     query each. Returns the probe dataset of the module docstring."""
     require_chip(chip, "the probed chip")
@@ -82,31 +92,52 @@ def record_probes(chip: Chip, x: np.ndarray, n_probes: int = 16, seed: int = 0,
         coords={
             "probe": np.arange(n_probes),
             "obs": np.arange(x.shape[0]) if obs_index is None else np.asarray(obs_index),
-            "input": (np.arange(chip.n_inputs) if feature_names is None
-                      else np.asarray(feature_names)),
+            "input": (
+                np.arange(chip.n_inputs) if feature_names is None else np.asarray(feature_names)
+            ),
             "hidden": np.arange(h),
-            "output": (np.arange(chip.n_outputs) if class_names is None
-                       else np.asarray(class_names)),
+            "output": (
+                np.arange(chip.n_outputs) if class_names is None else np.asarray(class_names)
+            ),
         },
-        attrs={"probe_seed": int(seed), "probe_chip_queries": int(queries),
-               "probe_scale_low": float(scales[0]), "probe_scale_high": float(scales[1]),
-               **describe},
+        attrs={
+            "probe_seed": int(seed),
+            "probe_chip_queries": int(queries),
+            "probe_scale_low": float(scales[0]),
+            "probe_scale_high": float(scales[1]),
+            **describe,
+        },
     )
 
 
-def record_probes_from_table(chip: Chip, features: xr.Dataset, n_probes: int = 16,
-                             n_obs: int = 32, seed: int = 0,
-                             scales: tuple[float, float] = DEFAULT_SCALES) -> xr.Dataset:
+def record_probes_from_table(
+    chip: Chip,
+    features: xr.Dataset,
+    n_probes: int = 16,
+    n_obs: int = 32,
+    seed: int = 0,
+    scales: tuple[float, float] = DEFAULT_SCALES,
+) -> xr.Dataset:
     """:func:`record_probes` on ``n_obs`` rows of a feature table chosen by ``seed``."""
     rows = probe_inputs(features, n_obs, seed)
-    return record_probes(chip, rows["features"].values, n_probes, seed, scales,
-                         feature_names=rows["feature"].values,
-                         class_names=rows["class"].values if "class" in rows.coords else None,
-                         obs_index=rows["obs"].values)
+    return record_probes(
+        chip,
+        rows["features"].values,
+        n_probes,
+        seed,
+        scales,
+        feature_names=rows["feature"].values,
+        class_names=rows["class"].values if "class" in rows.coords else None,
+        obs_index=rows["obs"].values,
+    )
 
 
-PROBE_DIMS = {"counts": ("probe", "obs", "output"), "W_in": ("probe", "input", "hidden"),
-              "W_out": ("probe", "hidden", "output"), "x": ("obs", "input")}
+PROBE_DIMS = {
+    "counts": ("probe", "obs", "output"),
+    "W_in": ("probe", "input", "hidden"),
+    "W_out": ("probe", "hidden", "output"),
+    "x": ("obs", "input"),
+}
 """The variables a probe dataset must hold, with their dims."""
 
 
@@ -131,16 +162,19 @@ def check_probes(probes: xr.Dataset, source: str = "probe dataset") -> xr.Datase
                 raise LimprobError(f"{source}: {name} holds non-finite values")
     if np.any(probes["counts"].values < 0):
         raise LimprobError(f"{source}: negative spike counts")
-    attributes = {key: value for key, value in probes.attrs.items()
-                  if key.startswith(NETWORK_PREFIX)}
+    attributes = {
+        key: value for key, value in probes.attrs.items() if key.startswith(NETWORK_PREFIX)
+    }
     try:
         network_from_attrs(probes.attrs, n_hidden=probes.sizes["hidden"], nominal=Network())
     except LimprobError as error:  # before ValueError, which it is
-        raise LimprobError(f"{source}: its network attributes do not make a network "
-                           f"({error})") from None
+        raise LimprobError(
+            f"{source}: its network attributes do not make a network ({error})"
+        ) from None
     except (TypeError, ValueError, OverflowError):
-        raise LimprobError(f"{source}: its network attributes {attributes} are not "
-                           "numbers") from None
+        raise LimprobError(
+            f"{source}: its network attributes {attributes} are not numbers"
+        ) from None
     return probes
 
 

@@ -96,8 +96,18 @@ class CompiledChip(Chip, Protocol):
         ...
 
 
-CHIP_MEMBERS = ("network", "n_inputs", "n_outputs", "queries", "run", "describe", "noise",
-                "weight_bits", "weight_range", "continue_from")
+CHIP_MEMBERS = (
+    "network",
+    "n_inputs",
+    "n_outputs",
+    "queries",
+    "run",
+    "describe",
+    "noise",
+    "weight_bits",
+    "weight_range",
+    "continue_from",
+)
 """The members of :class:`Chip`, in the order :func:`require_chip` names them."""
 CALLABLE_MEMBERS = ("run", "describe", "continue_from")
 
@@ -123,6 +133,8 @@ def require_chip(obj: Any, where: str = "the chip") -> Chip:
     naming ``where`` and the members it lacks, before any query is made."""
     missing = missing_members(obj)
     if missing:
-        raise LimprobError(f"{where} ({type(obj).__name__}) is not a limprob chip: it has no "
-                           f"{', '.join(missing)} (see limprob.chip.protocol.Chip)")
+        raise LimprobError(
+            f"{where} ({type(obj).__name__}) is not a limprob chip: it has no "
+            f"{', '.join(missing)} (see limprob.chip.protocol.Chip)"
+        )
     return obj

@@ -69,8 +69,9 @@ class _InputsForgotten(Exception):
     """The server no longer holds the inputs a query named (it was restarted)."""
 
 
-def connect(address: str, token_file: str | Path, *, unavailable_after: float = UNAVAILABLE_AFTER
-            ) -> RemoteChip:
+def connect(
+    address: str, token_file: str | Path, *, unavailable_after: float = UNAVAILABLE_AFTER
+) -> RemoteChip:
     """The :class:`RemoteChip` at ``address`` with the token read from the file
     ``token_file`` (:func:`~limprob.chip.server.read_token`)."""
     from limprob.chip.server import read_token
@@ -97,16 +98,27 @@ class RemoteChip:
     or is leased to another client.
     """
 
-    def __init__(self, address: str, token: str, *, timeout: float = TIMEOUT,
-                 retries: int | None = RETRIES, unavailable_after: float = UNAVAILABLE_AFTER,
-                 backoff: float = BACKOFF) -> None:
+    def __init__(
+        self,
+        address: str,
+        token: str,
+        *,
+        timeout: float = TIMEOUT,
+        retries: int | None = RETRIES,
+        unavailable_after: float = UNAVAILABLE_AFTER,
+        backoff: float = BACKOFF,
+    ) -> None:
         self.host, self.port = parse_address(address)
         self.address = f"{self.host}:{self.port}"
-        for name, value in (("timeout", timeout), ("unavailable_after", unavailable_after),
-                            ("backoff", backoff)):
+        for name, value in (
+            ("timeout", timeout),
+            ("unavailable_after", unavailable_after),
+            ("backoff", backoff),
+        ):
             if not (value > 0 and np.isfinite(value)):
-                raise LimprobError(f"remote chip {name} must be a positive number of seconds, "
-                                   f"got {value}")
+                raise LimprobError(
+                    f"remote chip {name} must be a positive number of seconds, got {value}"
+                )
         if retries is not None and (type(retries) is not int or retries < 0):
             raise LimprobError(f"remote chip retries must be an integer >= 0, got {retries}")
         if not token:
@@ -166,24 +178,34 @@ class RemoteChip:
         w_in, w_out, x = check_query(self, w_in, w_out, x)
         size = max(w_in.nbytes, w_out.nbytes, x.nbytes)
         if size > self._info["max_message_bytes"]:
-            raise LimprobError(f"a query array of {size} bytes exceeds the limit of the chip "
-                               f"at {self.address} ({self._info['max_message_bytes']} bytes; "
-                               "its --max-message-bytes)")
+            raise LimprobError(
+                f"a query array of {size} bytes exceeds the limit of the chip "
+                f"at {self.address} ({self._info['max_message_bytes']} bytes; "
+                "its --max-message-bytes)"
+            )
         query_id = self._next_id
         try:
-            header, arrays = self._request({"op": "query", "id": query_id, **self._inputs(x)},
-                                           (w_in, w_out, *self._x_frame), query_id=query_id)
+            header, arrays = self._request(
+                {"op": "query", "id": query_id, **self._inputs(x)},
+                (w_in, w_out, *self._x_frame),
+                query_id=query_id,
+            )
         except _InputsForgotten:  # a restarted server: send the inputs themselves
             self._sent_inputs.clear()
-            header, arrays = self._request({"op": "query", "id": query_id, **self._inputs(x)},
-                                           (w_in, w_out, *self._x_frame), query_id=query_id)
+            header, arrays = self._request(
+                {"op": "query", "id": query_id, **self._inputs(x)},
+                (w_in, w_out, *self._x_frame),
+                query_id=query_id,
+            )
         self._next_id += 1
         self.last_chip_seconds = float(header.get("chip_seconds", np.nan))
         counts = arrays[0] if len(arrays) == 1 else None
         if counts is None or counts.shape != (x.shape[0], self.n_outputs):
-            raise LimprobError(f"chip at {self.address}: answered counts of shape "
-                               f"{None if counts is None else counts.shape}, not "
-                               f"{(x.shape[0], self.n_outputs)}")
+            raise LimprobError(
+                f"chip at {self.address}: answered counts of shape "
+                f"{None if counts is None else counts.shape}, not "
+                f"{(x.shape[0], self.n_outputs)}"
+            )
         return np.array(counts, dtype=np.float64)  # own the memory, writable
 
     def _inputs(self, x: np.ndarray) -> dict:
@@ -228,12 +250,16 @@ class RemoteChip:
         self.close()
 
     def __getstate__(self) -> NoReturn:
-        raise TypeError("a RemoteChip holds a connection and cannot be pickled: connect to "
-                        f"{self.address} from the other process")
+        raise TypeError(
+            "a RemoteChip holds a connection and cannot be pickled: connect to "
+            f"{self.address} from the other process"
+        )
 
     def __repr__(self) -> str:
-        return (f"RemoteChip({self.address}, {self.n_inputs}-{self.network.n_hidden}-"
-                f"{self.n_outputs}, queries={self._queries})")
+        return (
+            f"RemoteChip({self.address}, {self.n_inputs}-{self.network.n_hidden}-"
+            f"{self.n_outputs}, queries={self._queries})"
+        )
 
     def _acquire(self, within: float | None = None) -> None:
         header, _ = self._request({"op": "hello"}, within=within)
@@ -253,9 +279,15 @@ class RemoteChip:
     def _header(self, fields: dict) -> dict:
         return {"protocol": PROTOCOL, "token": self._token, "lease": self._lease, **fields}
 
-    def _request(self, fields: dict, arrays: Sequence[np.ndarray] = (), *,
-                 query_id: int | None = None, within: float | None = None,
-                 lease_lost_ok: bool = True) -> tuple[dict, list[np.ndarray]]:
+    def _request(
+        self,
+        fields: dict,
+        arrays: Sequence[np.ndarray] = (),
+        *,
+        query_id: int | None = None,
+        within: float | None = None,
+        lease_lost_ok: bool = True,
+    ) -> tuple[dict, list[np.ndarray]]:
         """Send one request until it is answered: the answer's header and arrays, or
         :class:`LimprobError` if refused, if no connection to the server was up for ``within``
         seconds (default ``unavailable_after``), or if a connected server left ``retries + 1``
@@ -286,19 +318,22 @@ class RemoteChip:
                 raise LimprobError(
                     f"chip at {self.address} unreachable for {down:.3g} s ({attempt} "
                     f"attempt(s) unanswered); check that 'limprob chip serve' runs there, then "
-                    f"resume a --checkpoint run with limprob train --resume DIR")
+                    f"resume a --checkpoint run with limprob train --resume DIR"
+                )
             if down_since is None:  # connected, but no answer within the timeout
                 silent += 1
                 if self.retries is not None and silent > self.retries:
                     raise LimprobError(
                         f"chip at {self.address} did not answer within {self.timeout:g} s, "
-                        f"{silent} times; its chip may be stuck")
+                        f"{silent} times; its chip may be stuck"
+                    )
             self.retried += 1
             pause = min(self.backoff * 2 ** (attempt - 1), MAX_BACKOFF)
             time.sleep(pause if down_since is None else min(pause, limit - down))
 
-    def _attempt(self, frames: list, limit: float, down_since: float | None
-                 ) -> tuple[tuple[dict, list[np.ndarray]] | None, float | None]:
+    def _attempt(
+        self, frames: list, limit: float, down_since: float | None
+    ) -> tuple[tuple[dict, list[np.ndarray]] | None, float | None]:
         """Send ``frames`` once and wait for the answer: ``(answer, down_since)`` with the
         decoded answer, or None if the connection dropped, the ``timeout`` passed, or no
         connection was up for ``limit`` seconds since ``down_since`` (None: it is up). On a
@@ -325,8 +360,9 @@ class RemoteChip:
                 try:
                     return wire.decode(socket.recv_multipart(copy=False), max_arrays=1), None
                 except wire.WireError as error:
-                    raise LimprobError(f"chip at {self.address}: malformed answer ({error})"
-                                       ) from None
+                    raise LimprobError(
+                        f"chip at {self.address}: malformed answer ({error})"
+                    ) from None
             if self._monitor in ready:
                 was_up = down_since is None
                 down_since = self._event(down_since)
@@ -357,8 +393,7 @@ class RemoteChip:
             # a silent peer is a dropped connection after HEARTBEAT_TIMEOUT
             socket.setsockopt(zmq.HEARTBEAT_IVL, 1000)
             socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5000)
-            self._monitor = socket.get_monitor_socket(zmq.EVENT_CONNECTED
-                                                      | zmq.EVENT_DISCONNECTED)
+            self._monitor = socket.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
             socket.connect(f"tcp://{self.host}:{self.port}")
             self._socket, self._up = socket, False
             self._poller = zmq.Poller()

@@ -72,9 +72,10 @@ def read_token(path: str | Path) -> str:
     try:
         token = open(path, encoding="utf-8").read().strip()
     except (OSError, UnicodeDecodeError) as error:
-        raise LimprobError(f"token file {path}: cannot read it "
-                           f"({getattr(error, 'strerror', None) or type(error).__name__})"
-                           ) from None
+        raise LimprobError(
+            f"token file {path}: cannot read it "
+            f"({getattr(error, 'strerror', None) or type(error).__name__})"
+        ) from None
     if not token:
         raise LimprobError(f"token file {path}: is empty")
     return token
@@ -95,8 +96,9 @@ class Lease:
 
     def holder(self) -> str:
         """Who holds the lease and since when, for a refusal message."""
-        return (f"{self.peer} since {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(self.since))}"
-                f" UTC")
+        return (
+            f"{self.peer} since {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(self.since))} UTC"
+        )
 
 
 class ChipServer:
@@ -106,9 +108,16 @@ class ChipServer:
     :meth:`stop` (or a signal); :meth:`handle` answers one request's frames, for tests.
     """
 
-    def __init__(self, chip: Chip, token: str, *, host: str = "127.0.0.1", port: int = 0,
-                 max_message_bytes: int = MAX_MESSAGE_BYTES,
-                 lease_idle: float = LEASE_IDLE) -> None:
+    def __init__(
+        self,
+        chip: Chip,
+        token: str,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        lease_idle: float = LEASE_IDLE,
+    ) -> None:
         if not token:
             raise LimprobError("a chip server needs a non-empty token")
         self.chip, self._token = chip, token.encode()
@@ -135,8 +144,9 @@ class ChipServer:
         self.host = host
         self._running = False
 
-    def serve(self, ready: Callable[[], object] | None = None,
-              stop: Callable[[], bool] | None = None) -> None:
+    def serve(
+        self, ready: Callable[[], object] | None = None, stop: Callable[[], bool] | None = None
+    ) -> None:
         """Answer requests until :meth:`stop` or until ``stop()`` (asked between requests and
         every 0.2 s) is true; ``ready()`` is called once listening."""
         self._running = True
@@ -181,8 +191,9 @@ class ChipServer:
         peer = _peer_address(frames[0] if frames else identity)
         if too_many:
             self.refused += 1
-            self._socket.send_multipart([identity, *_error(f"more than {MAX_FRAMES} frames")],
-                                        flags=zmq.NOBLOCK)
+            self._socket.send_multipart(
+                [identity, *_error(f"more than {MAX_FRAMES} frames")], flags=zmq.NOBLOCK
+            )
             return None
         return identity, [f.buffer for f in frames], peer
 
@@ -198,8 +209,10 @@ class ChipServer:
             self.refused += 1
             return _error("refused: wrong or missing token")
         if header.get("protocol") != PROTOCOL:
-            return _error(f"refused: the server speaks protocol {PROTOCOL}, the client "
-                          f"{header.get('protocol')!r}: use the same limprob on both sides")
+            return _error(
+                f"refused: the server speaks protocol {PROTOCOL}, the client "
+                f"{header.get('protocol')!r}: use the same limprob on both sides"
+            )
         op, lease_id, now = header.get("op"), header.get("lease"), time.monotonic()
         if self.lease is not None and now - self.lease.last > self.lease_idle:
             log.info(f"limprob chip: lease of {self.lease.peer} expired")
@@ -210,8 +223,7 @@ class ChipServer:
             return self._hello(lease_id, peer, now)
         if self.lease is None or not hmac.compare_digest(lease_id, self.lease.id):
             held = f"the chip is leased by {self.lease.holder()}" if self.lease else "no lease"
-            return _error(f"refused: lease {lease_id[:8]}... is not held ({held})",
-                          code="lease")
+            return _error(f"refused: lease {lease_id[:8]}... is not held ({held})", code="lease")
         self.lease.last = now
         if op == "query":
             return self._query(header, arrays)
@@ -228,22 +240,29 @@ class ChipServer:
 
     def _hello(self, lease_id: str, peer: str, now: float) -> list:
         if self.lease is not None and self.lease.id != lease_id:
-            return _error(f"refused: the chip is leased by {self.lease.holder()}; it is free "
-                          f"when that run ends or after {self.lease_idle:g} s idle",
-                          code="leased")
+            return _error(
+                f"refused: the chip is leased by {self.lease.holder()}; it is free "
+                f"when that run ends or after {self.lease_idle:g} s idle",
+                code="leased",
+            )
         if self.lease is None:
             self.lease = Lease(lease_id, peer, time.time(), now)
             log.info(f"limprob chip: leased to {peer}")
         self.lease.last = now
         chip = self.chip
         network = chip.network
-        return _ok(queries=chip.queries, n_inputs=chip.n_inputs, n_outputs=chip.n_outputs,
-                   network=[network.n_hidden, network.n_steps, network.beta, network.theta,
-                            network.reset],
-                   noise=float(chip.noise), weight_bits=chip.weight_bits,
-                   weight_range=float(chip.weight_range),
-                   describe={k: _json_safe(v) for k, v in chip.describe().items()},
-                   max_message_bytes=self.max_message_bytes, lease_idle=self.lease_idle)
+        return _ok(
+            queries=chip.queries,
+            n_inputs=chip.n_inputs,
+            n_outputs=chip.n_outputs,
+            network=[network.n_hidden, network.n_steps, network.beta, network.theta, network.reset],
+            noise=float(chip.noise),
+            weight_bits=chip.weight_bits,
+            weight_range=float(chip.weight_range),
+            describe={k: _json_safe(v) for k, v in chip.describe().items()},
+            max_message_bytes=self.max_message_bytes,
+            lease_idle=self.lease_idle,
+        )
 
     def _query(self, header: dict, arrays: list) -> list:
         query_id = header.get("id")
@@ -256,8 +275,7 @@ class ChipServer:
         inputs, x_ref, x_id = self.lease.inputs, header.get("x_ref"), header.get("x_id")
         if x_ref is not None:  # the inputs of an earlier query of this lease
             if x_ref not in inputs or len(arrays) != 2:
-                return _error("the server does not hold those inputs", id=query_id,
-                              code="inputs")
+                return _error("the server does not hold those inputs", id=query_id, code="inputs")
             arrays = [*arrays, inputs[x_ref]]
         if len(arrays) != 3:
             return _error("malformed request: a query carries W_in, W_out and x")
@@ -268,8 +286,12 @@ class ChipServer:
         try:
             started = time.perf_counter()
             counts = self.chip.run(*arrays)
-            reply = _ok(id=query_id, queries=self.chip.queries, arrays=[counts],
-                        chip_seconds=time.perf_counter() - started)
+            reply = _ok(
+                id=query_id,
+                queries=self.chip.queries,
+                arrays=[counts],
+                chip_seconds=time.perf_counter() - started,
+            )
         except LimprobError as error:
             reply = _error(str(error), id=query_id)
         answers[query_id] = reply

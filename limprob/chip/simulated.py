@@ -64,9 +64,16 @@ def _int64_at(typingctx: Any, address: Any) -> tuple[Any, Callable[..., Any]]:
     return signature, codegen
 
 
-def _build_kernel(arrays: dict, n_steps: int, counter_address: int, w_max: float,
-                  bits: int, noise_sd: float, seed: int, reset_zero: bool = False
-                  ) -> QueryKernel:
+def _build_kernel(
+    arrays: dict,
+    n_steps: int,
+    counter_address: int,
+    w_max: float,
+    bits: int,
+    noise_sd: float,
+    seed: int,
+    reset_zero: bool = False,
+) -> QueryKernel:
     """A numba function ``run(w_in, w_out, x) -> counts`` for one chip.
 
     The distortion arrays, converter and noise level are compiled in as constants and every
@@ -75,8 +82,17 @@ def _build_kernel(arrays: dict, n_steps: int, counter_address: int, w_max: float
     with no Python in between; the count before the call indexes the query's noise stream.
     """
     gain_in, gain_out, inverse_w_sat, beta_hidden, theta_hidden, beta_output, theta_output = (
-        arrays[name] for name in ("gain_in", "gain_out", "inverse_w_sat", "beta_hidden",
-                                  "theta_hidden", "beta_output", "theta_output"))
+        arrays[name]
+        for name in (
+            "gain_in",
+            "gain_out",
+            "inverse_w_sat",
+            "beta_hidden",
+            "theta_hidden",
+            "beta_output",
+            "theta_output",
+        )
+    )
 
     @numba.njit(nogil=True, fastmath=False)
     def run(w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -84,15 +100,31 @@ def _build_kernel(arrays: dict, n_steps: int, counter_address: int, w_max: float
         counter = numba.carray(_int64_at(counter_address), 1)  # type: ignore[call-arg]
         key = stream_key(seed, counter[0])
         counter[0] += 1
-        return chip_counts(x, w_in, w_out, gain_in, gain_out, inverse_w_sat, beta_hidden,
-                           theta_hidden, beta_output, theta_output, n_steps, w_max, bits,
-                           noise_sd, key, reset_zero)
+        return chip_counts(
+            x,
+            w_in,
+            w_out,
+            gain_in,
+            gain_out,
+            inverse_w_sat,
+            beta_hidden,
+            theta_hidden,
+            beta_output,
+            theta_output,
+            n_steps,
+            w_max,
+            bits,
+            noise_sd,
+            key,
+            reset_zero,
+        )
 
     return run
 
 
-def check_query(chip: Chip, w_in: ArrayLike, w_out: ArrayLike, x: ArrayLike
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def check_query(
+    chip: Chip, w_in: ArrayLike, w_out: ArrayLike, x: ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The query's arrays as contiguous float64, or :class:`LimprobError` if their shapes do not
     fit ``chip`` or they hold NaN or infinite values."""
     w_in = np.ascontiguousarray(w_in, dtype=np.float64)
@@ -127,9 +159,18 @@ class SimulatedChip:
     weight_range : the converter's range ``w_max`` (weights in ``[-w_max, w_max]``).
     """
 
-    def __init__(self, n_inputs: int = 30, n_outputs: int = 2, network: Network = Network(),
-                 strength: float = 0.0, seed: int = 0, *, noise: float = 0.0,
-                 weight_bits: int | None = None, weight_range: float = WEIGHT_RANGE) -> None:
+    def __init__(
+        self,
+        n_inputs: int = 30,
+        n_outputs: int = 2,
+        network: Network = Network(),
+        strength: float = 0.0,
+        seed: int = 0,
+        *,
+        noise: float = 0.0,
+        weight_bits: int | None = None,
+        weight_range: float = WEIGHT_RANGE,
+    ) -> None:
         self.network = network
         self.n_inputs = positive_integer("chip inputs", n_inputs)
         self.n_outputs = positive_integer("chip outputs", n_outputs)
@@ -138,18 +179,25 @@ class SimulatedChip:
         self.noise = validation.noise("noise", noise)
         self.weight_bits = validation.weight_bits("weight bits", weight_bits)
         self.weight_range = positive_number("weight range", weight_range)
-        mismatch = draw_mismatch(np.random.default_rng(self.seed), self.n_inputs,
-                                 network.n_hidden, self.n_outputs)
+        mismatch = draw_mismatch(
+            np.random.default_rng(self.seed), self.n_inputs, network.n_hidden, self.n_outputs
+        )
         self._distortion = design_distortion(self.strength, mismatch)
         self._queries = np.zeros(1, dtype=np.int64)
         self._kernel = self._compile()
 
     def _compile(self) -> QueryKernel:
         arrays = self._distortion.arrays(self.network, self.n_inputs, self.n_outputs)
-        return _build_kernel(arrays, self.network.n_steps, self._queries.ctypes.data,
-                             self.weight_range, self.weight_bits or 0,
-                             self.noise * self.network.theta, self.seed,
-                             self.network.reset_zero)
+        return _build_kernel(
+            arrays,
+            self.network.n_steps,
+            self._queries.ctypes.data,
+            self.weight_range,
+            self.weight_bits or 0,
+            self.noise * self.network.theta,
+            self.seed,
+            self.network.reset_zero,
+        )
 
     @property
     def deterministic(self) -> bool:
@@ -189,10 +237,15 @@ class SimulatedChip:
 
     def describe(self) -> dict:
         """What may be said of this chip in a trace: its identity, never its distortion."""
-        return {"chip": "SimulatedChip", "chip_strength": self.strength,
-                "chip_seed": self.seed, "chip_noise": self.noise,
-                "chip_weight_bits": self.weight_bits or 0,
-                "chip_weight_range": self.weight_range, **network_attrs(self.network)}
+        return {
+            "chip": "SimulatedChip",
+            "chip_strength": self.strength,
+            "chip_seed": self.seed,
+            "chip_noise": self.noise,
+            "chip_weight_bits": self.weight_bits or 0,
+            "chip_weight_range": self.weight_range,
+            **network_attrs(self.network),
+        }
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -204,14 +257,21 @@ class SimulatedChip:
         self._kernel = self._compile()
 
     def __repr__(self) -> str:
-        extras = "".join([f", noise={self.noise}" if self.noise else "",
-                          f", weight_bits={self.weight_bits}" if self.weight_bits else ""])
-        return (f"SimulatedChip({self.n_inputs}-{self.network.n_hidden}-{self.n_outputs}, "
-                f"strength={self.strength}, seed={self.seed}{extras})")
+        extras = "".join(
+            [
+                f", noise={self.noise}" if self.noise else "",
+                f", weight_bits={self.weight_bits}" if self.weight_bits else "",
+            ]
+        )
+        return (
+            f"SimulatedChip({self.n_inputs}-{self.network.n_hidden}-{self.n_outputs}, "
+            f"strength={self.strength}, seed={self.seed}{extras})"
+        )
 
 
-def simulate(distortion: Distortion, network: Network, w_in: np.ndarray, w_out: np.ndarray,
-             x: np.ndarray) -> np.ndarray:
+def simulate(
+    distortion: Distortion, network: Network, w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray
+) -> np.ndarray:
     """Counts (batch, obs, output) of weight sets (batch, ...) through ``distortion``
     ((obs, output) for one weight set)."""
     w_in, w_out = np.asarray(w_in, dtype=float), np.asarray(w_out, dtype=float)
@@ -220,10 +280,19 @@ def simulate(distortion: Distortion, network: Network, w_in: np.ndarray, w_out: 
         w_in, w_out = w_in[None], w_out[None]
     a = distortion.arrays(network, w_in.shape[1], w_out.shape[2])
     counts = batched_distorted_counts(
-        np.ascontiguousarray(w_in), np.ascontiguousarray(w_out),
-        np.ascontiguousarray(x, dtype=float), a["gain_in"], a["gain_out"],
-        float(a["inverse_w_sat"]), a["beta_hidden"], a["theta_hidden"], a["beta_output"],
-        a["theta_output"], network.n_steps, network.reset_zero)
+        np.ascontiguousarray(w_in),
+        np.ascontiguousarray(w_out),
+        np.ascontiguousarray(x, dtype=float),
+        a["gain_in"],
+        a["gain_out"],
+        float(a["inverse_w_sat"]),
+        a["beta_hidden"],
+        a["theta_hidden"],
+        a["beta_output"],
+        a["theta_output"],
+        network.n_steps,
+        network.reset_zero,
+    )
     return counts[0] if squeeze else counts
 
 
@@ -235,8 +304,15 @@ class ParametricChip:
     counts: it has no membrane noise), 0 when it answers a query always with the same counts.
     """
 
-    def __init__(self, distortion: Distortion, n_inputs: int = 30, n_outputs: int = 2,
-                 network: Network = Network(), read_noise: float = 0.0, seed: int = 0) -> None:
+    def __init__(
+        self,
+        distortion: Distortion,
+        n_inputs: int = 30,
+        n_outputs: int = 2,
+        network: Network = Network(),
+        read_noise: float = 0.0,
+        seed: int = 0,
+    ) -> None:
         self.distortion, self.network = distortion, network
         self.n_inputs = positive_integer("chip inputs", n_inputs)
         self.n_outputs = positive_integer("chip outputs", n_outputs)
@@ -275,6 +351,10 @@ class ParametricChip:
     def describe(self) -> dict:
         """The chip's identity as trace attributes: its read noise, seed, network and distortion
         globals."""
-        return {"chip": "ParametricChip", "chip_read_noise": self.read_noise,
-                "chip_seed": self.seed, **network_attrs(self.network),
-                **{f"chip_{k}": v for k, v in self.distortion.globals().items()}}
+        return {
+            "chip": "ParametricChip",
+            "chip_read_noise": self.read_noise,
+            "chip_seed": self.seed,
+            **network_attrs(self.network),
+            **{f"chip_{k}": v for k, v in self.distortion.globals().items()},
+        }

@@ -76,8 +76,9 @@ def _members(chip: Any) -> None:
     if not _is_real(noise) or not np.isfinite(noise) or noise < 0:
         _fail(chip, f"noise must be a finite number >= 0, got {noise!r}")
     bits = chip.weight_bits
-    if bits is not None and (isinstance(bits, bool) or not _is_integral(bits)
-                             or not 1 <= bits <= 16):
+    if bits is not None and (
+        isinstance(bits, bool) or not _is_integral(bits) or not 1 <= bits <= 16
+    ):
         _fail(chip, f"weight_bits must be None or an integer 1 .. 16, got {bits!r}")
     w_max = chip.weight_range
     if not _is_real(w_max) or not np.isfinite(w_max) or w_max <= 0:
@@ -93,12 +94,15 @@ def _description(chip: Any) -> None:
         if not isinstance(key, str):
             _fail(chip, f"describe() key {key!r} is not a string")
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (str, numbers.Real)):
-            _fail(chip, f"describe()[{key!r}] = {value!r} is not a string or a number "
-                        "(a NetCDF attribute)")
+            _fail(
+                chip,
+                f"describe()[{key!r}] = {value!r} is not a string or a number (a NetCDF attribute)",
+            )
 
 
-def _query(chip: Any, w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray,
-           what: str = "a query") -> np.ndarray:
+def _query(
+    chip: Any, w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray, what: str = "a query"
+) -> np.ndarray:
     before = _queries(chip)
     try:
         counts = chip.run(w_in, w_out, x)
@@ -108,8 +112,10 @@ def _query(chip: Any, w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray,
     if not isinstance(counts, np.ndarray):
         _fail(chip, f"run returned {type(counts).__name__}, not a numpy array")
     if counts.shape != shape:
-        _fail(chip, f"run returned counts of shape {counts.shape}, expected (obs, n_outputs) "
-                    f"= {shape}")
+        _fail(
+            chip,
+            f"run returned counts of shape {counts.shape}, expected (obs, n_outputs) = {shape}",
+        )
     if counts.dtype != np.float64:
         _fail(chip, f"run returned counts of dtype {counts.dtype}, expected float64")
     if not np.all(np.isfinite(counts)):
@@ -118,13 +124,15 @@ def _query(chip: Any, w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray,
         _fail(chip, "run returned negative counts")
     after = _queries(chip)
     if after != before + 1:
-        _fail(chip, f"queries went from {before} to {after} over one query (skips or "
-                    f"double-counts queries); it must rise by exactly one")
+        _fail(
+            chip,
+            f"queries went from {before} to {after} over one query (skips or "
+            f"double-counts queries); it must rise by exactly one",
+        )
     return counts
 
 
-def _refused(chip: Any, w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray,
-             what: str) -> None:
+def _refused(chip: Any, w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray, what: str) -> None:
     before = _queries(chip)
     try:
         chip.run(w_in, w_out, x)
@@ -159,8 +167,9 @@ def check_chip(chip: Any, x: np.ndarray | None = None, *, rng_seed: int = 0) -> 
         x = rng.uniform(0.0, 1.0, (8, n_in))
     x = np.ascontiguousarray(x, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != n_in or not np.all(np.isfinite(x)):
-        raise LimprobError(f"check_chip: inputs x must be finite, of shape (obs, {n_in}), "
-                           f"got shape {x.shape}")
+        raise LimprobError(
+            f"check_chip: inputs x must be finite, of shape (obs, {n_in}), got shape {x.shape}"
+        )
 
     first_query = _queries(chip)
     first = _query(chip, w_in, w_out, x, "the first query")
@@ -169,12 +178,27 @@ def check_chip(chip: Any, x: np.ndarray | None = None, *, rng_seed: int = 0) -> 
         _refused(chip, _with(w_in, value), w_out, x, f"a query with {name} in w_in")
         _refused(chip, w_in, _with(w_out, value), x, f"a query with {name} in w_out")
         _refused(chip, w_in, w_out, _with(x, value), f"a query with {name} in x")
-    _refused(chip, np.zeros((n_in + 1, n_hidden)), w_out, x, "a query with w_in of "
-             f"shape ({n_in + 1}, {n_hidden})")
-    _refused(chip, w_in, np.zeros((n_hidden + 1, n_out)), x, "a query with w_out of "
-             f"shape ({n_hidden + 1}, {n_out})")
-    _refused(chip, w_in, w_out, np.zeros((x.shape[0], n_in + 1)), "a query with x of "
-             f"shape ({x.shape[0]}, {n_in + 1})")
+    _refused(
+        chip,
+        np.zeros((n_in + 1, n_hidden)),
+        w_out,
+        x,
+        f"a query with w_in of shape ({n_in + 1}, {n_hidden})",
+    )
+    _refused(
+        chip,
+        w_in,
+        np.zeros((n_hidden + 1, n_out)),
+        x,
+        f"a query with w_out of shape ({n_hidden + 1}, {n_out})",
+    )
+    _refused(
+        chip,
+        w_in,
+        w_out,
+        np.zeros((x.shape[0], n_in + 1)),
+        f"a query with x of shape ({x.shape[0]}, {n_in + 1})",
+    )
     _refused(chip, w_in, w_out, x[0], f"a query with 1-d x of shape {x[0].shape}")
 
     before = _queries(chip)
@@ -186,8 +210,11 @@ def check_chip(chip: Any, x: np.ndarray | None = None, *, rng_seed: int = 0) -> 
     if chip.noise == 0:
         again = _query(chip, w_in, w_out, x, "a repeated query")
         if not np.array_equal(first, again):
-            _fail(chip, "noise is 0 but the same query gave different counts; a noisy chip "
-                        "must declare its noise")
+            _fail(
+                chip,
+                "noise is 0 but the same query gave different counts; a noisy chip "
+                "must declare its noise",
+            )
 
     try:
         chip.continue_from(first_query)
@@ -197,8 +224,11 @@ def check_chip(chip: Any, x: np.ndarray | None = None, *, rng_seed: int = 0) -> 
         _fail(chip, f"continue_from({first_query}) left queries at {_queries(chip)}")
     replayed = _query(chip, w_in, w_out, x, "the query after continue_from")
     if not np.array_equal(first, replayed):
-        _fail(chip, f"continue_from({first_query}) did not replay query {first_query}: the "
-                    "counts differ (the query count must index the chip's noise)")
+        _fail(
+            chip,
+            f"continue_from({first_query}) did not replay query {first_query}: the "
+            "counts differ (the query count must index the chip's noise)",
+        )
 
     if isinstance(chip, CompiledChip):
         chip.continue_from(first_query)

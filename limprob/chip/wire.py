@@ -57,16 +57,23 @@ def decode(frames: list, max_arrays: int) -> tuple[dict, list[np.ndarray]]:
         raise WireError("the header is not a JSON object")
     specs = header.get("arrays", [])
     if not isinstance(specs, list) or len(specs) != len(frames) - 1 or len(specs) > max_arrays:
-        raise WireError(f"the header lists {len(specs) if isinstance(specs, list) else '?'} "
-                        f"arrays for {len(frames) - 1} frames (at most {max_arrays})")
+        raise WireError(
+            f"the header lists {len(specs) if isinstance(specs, list) else '?'} "
+            f"arrays for {len(frames) - 1} frames (at most {max_arrays})"
+        )
     arrays = []
     for spec, frame in zip(specs, frames[1:]):
         shape = spec.get("shape") if isinstance(spec, dict) else None
-        if (not isinstance(shape, list) or len(shape) > MAX_DIMS
-                or not all(type(n) is int and 0 <= n < 2**31 for n in shape)
-                or spec.get("dtype") != DTYPE):
-            raise WireError("an array's shape or dtype is malformed (little-endian float64 "
-                            "'<f8' of at most 4 dimensions)")
+        if (
+            not isinstance(shape, list)
+            or len(shape) > MAX_DIMS
+            or not all(type(n) is int and 0 <= n < 2**31 for n in shape)
+            or spec.get("dtype") != DTYPE
+        ):
+            raise WireError(
+                "an array's shape or dtype is malformed (little-endian float64 "
+                "'<f8' of at most 4 dimensions)"
+            )
         buffer = memoryview(frame)
         if buffer.nbytes != 8 * int(np.prod(shape, dtype=np.int64)):
             raise WireError(f"an array of shape {tuple(shape)} arrived as {buffer.nbytes} bytes")

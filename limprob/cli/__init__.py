@@ -66,7 +66,7 @@ class _Parser(argparse.ArgumentParser):
             self._later.pop(0)(self)
 
     def parse_known_args(  # type: ignore[override]  # argparse's overloads, one signature here
-            self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
         self._add_pending()
         return super().parse_known_args(args, namespace)
@@ -85,13 +85,17 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``limprob`` argument parser with every command group's subcommands."""
-    parser = _Parser(prog="limprob", description="Train spiking-network chips in the loop by "
-                     "MCMC, compare models, and bound the energy of learning.",
-                     epilog="Example:\n  limprob train --out runs/run.nc && limprob evaluate "
-                            "runs/run.nc\n\n'limprob COMMAND --help' describes a command.")
+    parser = _Parser(
+        prog="limprob",
+        description="Train spiking-network chips in the loop by "
+        "MCMC, compare models, and bound the energy of learning.",
+        epilog="Example:\n  limprob train --out runs/run.nc && limprob evaluate "
+        "runs/run.nc\n\n'limprob COMMAND --help' describes a command.",
+    )
     parser.add_argument("--version", action="version", version=f"limprob {limprob.__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
-                                     metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", required=True, parser_class=_Parser, metavar="COMMAND"
+    )
     for group in COMMAND_GROUPS:
         group.register(commands)
     return parser
@@ -108,8 +112,10 @@ def main(argv: list[str] | None = None) -> int:
             interruption.stop_if_received()  # a signal deferred while finishing
         except LimprobError as error:
             message = " ".join(str(error).split())  # one line, whatever a library said
-            print(message if message.startswith("limprob") else f"limprob: error: {message}",
-                  file=sys.stderr)
+            print(
+                message if message.startswith("limprob") else f"limprob: error: {message}",
+                file=sys.stderr,
+            )
             return 2
         except KeyboardInterrupt as error:
             print(interruption.interrupted_line(error), file=sys.stderr)

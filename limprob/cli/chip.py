@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 
     from limprob.chip import SimulatedChip
 
-SERVED_DEFAULTS = SimpleNamespace(strength=1.0, chip_seed=0, time_steps=32, noise=0.0,
-                                  weight_bits=None, reset="subtract")
+SERVED_DEFAULTS = SimpleNamespace(
+    strength=1.0, chip_seed=0, time_steps=32, noise=0.0, weight_bits=None, reset="subtract"
+)
 """The served simulated chip's defaults: those of ``limprob train``'s (TrainConfig), stated
 here so that serving does not import PyMC."""
 
@@ -42,20 +43,24 @@ here so that serving does not import PyMC."""
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``chip serve`` to the CLI's subparsers."""
     chip = commands.add_parser(
-        "chip", help="serve a chip over the network",
+        "chip",
+        help="serve a chip over the network",
         description="Commands about a chip itself: 'limprob chip serve' serves one over the "
-                    "network to 'limprob train --chip-address HOST:PORT'.",
-        epilog="Example:\n  limprob chip serve --port 5555 --token-file ~/.limprob-token")
+        "network to 'limprob train --chip-address HOST:PORT'.",
+        epilog="Example:\n  limprob chip serve --port 5555 --token-file ~/.limprob-token",
+    )
     actions = chip.add_subparsers(dest="action", required=True, metavar="ACTION")
     serve = actions.add_parser(
-        "serve", help="serve a simulated chip to remote training runs",
+        "serve",
+        help="serve a simulated chip to remote training runs",
         description="Serve a simulated chip over ZeroMQ: queries from clients holding the "
-                    "token (read from --token-file) run one at a time, each once, under a "
-                    "lease one client holds for its run. Binds 127.0.0.1 unless --host says "
-                    "otherwise; runs until SIGINT or SIGTERM. See docs/remote-chip.md.",
+        "token (read from --token-file) run one at a time, each once, under a "
+        "lease one client holds for its run. Binds 127.0.0.1 unless --host says "
+        "otherwise; runs until SIGINT or SIGTERM. See docs/remote-chip.md.",
         epilog="Example:\n  limprob chip serve --port 5555 --token-file ~/.limprob-token "
-               "--strength 1\n  limprob train --chip-address 127.0.0.1:5555 "
-               "--chip-token-file ~/.limprob-token --out runs/remote.nc")
+        "--strength 1\n  limprob train --chip-address 127.0.0.1:5555 "
+        "--chip-token-file ~/.limprob-token --out runs/remote.nc",
+    )
     serve.set_defaults(run=_serve)
     add_later(serve, _serve_options)
 
@@ -65,30 +70,65 @@ def _serve_options(serve: argparse.ArgumentParser) -> None:
 
     defaults = SERVED_DEFAULTS
     serve.add_argument("--port", type=int, required=True, help="TCP port to listen on")
-    serve.add_argument("--token-file", required=True, metavar="FILE",
-                       help="file holding the token clients must present (its first line)")
-    serve.add_argument("--host", default="127.0.0.1",
-                       help="address to bind (default %(default)s: this machine only)")
-    serve.add_argument("--max-message-bytes", type=int, default=MAX_MESSAGE_BYTES,
-                       metavar="BYTES",
-                       help="largest request frame accepted; a larger one drops its sender's "
-                            "connection before it is read (default %(default)s)")
-    serve.add_argument("--lease-idle", type=float, default=LEASE_IDLE, metavar="S",
-                       help="seconds without a request after which a client's lease on the "
-                            "chip expires (default %(default)s)")
+    serve.add_argument(
+        "--token-file",
+        required=True,
+        metavar="FILE",
+        help="file holding the token clients must present (its first line)",
+    )
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default %(default)s: this machine only)",
+    )
+    serve.add_argument(
+        "--max-message-bytes",
+        type=int,
+        default=MAX_MESSAGE_BYTES,
+        metavar="BYTES",
+        help="largest request frame accepted; a larger one drops its sender's "
+        "connection before it is read (default %(default)s)",
+    )
+    serve.add_argument(
+        "--lease-idle",
+        type=float,
+        default=LEASE_IDLE,
+        metavar="S",
+        help="seconds without a request after which a client's lease on the "
+        "chip expires (default %(default)s)",
+    )
     # the simulated chip served (the chip --chip module:factory names goes beside these)
-    serve.add_argument("--strength", type=float, default=defaults.strength,
-                       help="chip distortion strength alpha >= 0 (default %(default)s)")
-    serve.add_argument("--chip-seed", type=int, default=defaults.chip_seed,
-                       help="seed of the chip's hidden mismatch (default %(default)s)")
-    serve.add_argument("--hidden", type=int, default=None,
-                       help="hidden LIF neurons (default: the data set's, 16 for Wisconsin)")
-    serve.add_argument(*flags("time-steps"), dest="time_steps", type=int,
-                       default=defaults.time_steps,
-                       help=f"time steps T of the network (default {defaults.time_steps})")
-    add_reset_option(serve, defaults.reset,
-                     "what a spike does to the potential: subtract the threshold, or reset it "
-                     "to zero (default %(default)s)")
+    serve.add_argument(
+        "--strength",
+        type=float,
+        default=defaults.strength,
+        help="chip distortion strength alpha >= 0 (default %(default)s)",
+    )
+    serve.add_argument(
+        "--chip-seed",
+        type=int,
+        default=defaults.chip_seed,
+        help="seed of the chip's hidden mismatch (default %(default)s)",
+    )
+    serve.add_argument(
+        "--hidden",
+        type=int,
+        default=None,
+        help="hidden LIF neurons (default: the data set's, 16 for Wisconsin)",
+    )
+    serve.add_argument(
+        *flags("time-steps"),
+        dest="time_steps",
+        type=int,
+        default=defaults.time_steps,
+        help=f"time steps T of the network (default {defaults.time_steps})",
+    )
+    add_reset_option(
+        serve,
+        defaults.reset,
+        "what a spike does to the potential: subtract the threshold, or reset it "
+        "to zero (default %(default)s)",
+    )
     add_chip_noise_options(serve, defaults)
     add_table_options(serve)
 
@@ -103,8 +143,15 @@ def served_chip(args: argparse.Namespace) -> SimulatedChip:
     table = load_chosen_table(args)
     hidden = args.hidden or dataset_network(None if args.data else args.dataset)["hidden"]
     network = Network(hidden, args.time_steps, reset=args.reset)
-    return SimulatedChip(table.sizes["feature"], table.sizes["class"], network, args.strength,
-                         args.chip_seed, noise=args.noise, weight_bits=args.weight_bits)
+    return SimulatedChip(
+        table.sizes["feature"],
+        table.sizes["class"],
+        network,
+        args.strength,
+        args.chip_seed,
+        noise=args.noise,
+        weight_bits=args.weight_bits,
+    )
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -114,16 +161,27 @@ def _serve(args: argparse.Namespace) -> None:
     if not 0 < args.port < 65536:
         raise LimprobError(f"chip serve: --port must be 1..65535, got {args.port}")
     chip = served_chip(args)
-    server = ChipServer(chip, token, host=args.host, port=args.port,
-                        max_message_bytes=args.max_message_bytes, lease_idle=args.lease_idle)
+    server = ChipServer(
+        chip,
+        token,
+        host=args.host,
+        port=args.port,
+        max_message_bytes=args.max_message_bytes,
+        lease_idle=args.lease_idle,
+    )
     try:
         with interruption.deferred():  # a signal ends the loop after the query in hand
-            server.serve(ready=lambda: print(
-                f"serving {chip!r} at {args.host}:{server.port}; SIGINT or SIGTERM stops",
-                flush=True), stop=lambda: interruption.received() is not None)
+            server.serve(
+                ready=lambda: print(
+                    f"serving {chip!r} at {args.host}:{server.port}; SIGINT or SIGTERM stops",
+                    flush=True,
+                ),
+                stop=lambda: interruption.received() is not None,
+            )
     finally:
         server.close()
     signum = interruption.received()
     if signum is not None:
-        raise interruption.Interrupted(signum, f"chip server at {args.host}:{server.port} "
-                                               f"stopped after {chip.queries} queries")
+        raise interruption.Interrupted(
+            signum, f"chip server at {args.host}:{server.port} stopped after {chip.queries} queries"
+        )

@@ -14,21 +14,30 @@ if TYPE_CHECKING:
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``compare`` to the CLI's subparsers."""
     parser = commands.add_parser(
-        "compare", help="compare traces by LOO (Pareto k shown) and SMC evidence",
+        "compare",
+        help="compare traces by LOO (Pareto k shown) and SMC evidence",
         description="Compare models fitted to the same observations: PSIS-LOO (robust to "
-                    "constant importance-ratio tails) with each model's Pareto k, and for SMC "
-                    "traces the log marginal likelihood and Bayes factor.",
-        epilog="Example:\n  limprob compare runs/a.nc runs/b.nc --names a b --plot cmp.png")
+        "constant importance-ratio tails) with each model's Pareto k, and for SMC "
+        "traces the log marginal likelihood and Bayes factor.",
+        epilog="Example:\n  limprob compare runs/a.nc runs/b.nc --names a b --plot cmp.png",
+    )
     parser.add_argument("traces", nargs="+", help="two or more limprob traces (NetCDF)")
-    parser.add_argument("--names", nargs="+", default=None,
-                        help="a name per trace (default: the file names)")
-    parser.add_argument("--var-name", default=None,
-                        help="observed variable to compare on (default: the shared one, y "
-                             "if several)")
+    parser.add_argument(
+        "--names", nargs="+", default=None, help="a name per trace (default: the file names)"
+    )
+    parser.add_argument(
+        "--var-name",
+        default=None,
+        help="observed variable to compare on (default: the shared one, y if several)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--plot", default=None, metavar="PATH.png",
-                        help="also write a PNG of each model's ELPD difference to the best, "
-                             "with its standard error")
+    parser.add_argument(
+        "--plot",
+        default=None,
+        metavar="PATH.png",
+        help="also write a PNG of each model's ELPD difference to the best, "
+        "with its standard error",
+    )
     parser.set_defaults(run=run_compare)
 
 
@@ -41,8 +50,9 @@ def run_compare(args: argparse.Namespace) -> None:
     from limprob.inference.plots import save_elpd_comparison
     from limprob.io import check_output_path, refuse_overwriting_inputs
 
-    refuse_overwriting_inputs({"--plot": args.plot},
-                              {f"trace {i + 1}": path for i, path in enumerate(args.traces)})
+    refuse_overwriting_inputs(
+        {"--plot": args.plot}, {f"trace {i + 1}": path for i, path in enumerate(args.traces)}
+    )
     if args.plot:
         check_output_path(args.plot)
     table = compare_traces(args.traces, args.names, args.var_name)

@@ -24,13 +24,15 @@ if TYPE_CHECKING:
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``export`` to the CLI's subparsers."""
     export = commands.add_parser(
-        "export", help="write a trained network as a NIR graph",
+        "export",
+        help="write a trained network as a NIR graph",
         description="Write the network of a chip-in-the-loop training trace as a NIR graph "
-                    "(Input -> Linear -> LIF -> Linear -> LIF -> Output, snnTorch's "
-                    "discretisation; the reset the network was trained with and T in the "
-                    "metadata; a network trained with --reset zero means the same to every "
-                    "consumer that follows NIR's LIF definition, docs/nir.md).",
-        epilog="Example:\n  limprob export runs/run.nc --nir runs/net.nir --weights best")
+        "(Input -> Linear -> LIF -> Linear -> LIF -> Output, snnTorch's "
+        "discretisation; the reset the network was trained with and T in the "
+        "metadata; a network trained with --reset zero means the same to every "
+        "consumer that follows NIR's LIF definition, docs/nir.md).",
+        epilog="Example:\n  limprob export runs/run.nc --nir runs/net.nir --weights best",
+    )
     export.add_argument("trace", help="a trace written by limprob train")
     export.add_argument("--nir", required=True, metavar="NET.nir", help="NIR file to write")
     add_later(export, add_weights_option)
@@ -41,10 +43,14 @@ def add_weights_option(export: argparse.ArgumentParser) -> None:
     """``--weights``: which point estimate of the trace to export."""
     from limprob.inference.evaluation import POINT_ESTIMATE_DESCRIPTIONS
 
-    export.add_argument("--weights", choices=tuple(POINT_ESTIMATE_DESCRIPTIONS), default="mean",
-                        help="which weights: " + "; ".join(
-                            f"{k}: {v}" for k, v in POINT_ESTIMATE_DESCRIPTIONS.items())
-                             + " (default %(default)s)")
+    export.add_argument(
+        "--weights",
+        choices=tuple(POINT_ESTIMATE_DESCRIPTIONS),
+        default="mean",
+        help="which weights: "
+        + "; ".join(f"{k}: {v}" for k, v in POINT_ESTIMATE_DESCRIPTIONS.items())
+        + " (default %(default)s)",
+    )
 
 
 def run_export(args: argparse.Namespace) -> None:
@@ -60,9 +66,11 @@ def run_export(args: argparse.Namespace) -> None:
     tree = load_training_trace(args.trace)
     graph, network, w_in, w_out = exported_network(tree, args.trace, args.weights)
     write_nir(graph, out)
-    print(f"{w_in.shape[0]}-{network.n_hidden}-{w_out.shape[1]} LIF network "
-          f"(T = {network.n_steps}, beta = {network.beta}, threshold = {network.theta}, "
-          f"reset {network.reset}, {POINT_ESTIMATE_DESCRIPTIONS[args.weights]}); wrote {out}")
+    print(
+        f"{w_in.shape[0]}-{network.n_hidden}-{w_out.shape[1]} LIF network "
+        f"(T = {network.n_steps}, beta = {network.beta}, threshold = {network.theta}, "
+        f"reset {network.reset}, {POINT_ESTIMATE_DESCRIPTIONS[args.weights]}); wrote {out}"
+    )
 
 
 def evaluate_network(args: argparse.Namespace) -> None:
@@ -77,27 +85,36 @@ def evaluate_network(args: argparse.Namespace) -> None:
 
     loaded = from_nir(args.network, args.steps, args.reset)
     table = load_chosen_table(args)
-    data_seed = seed("seed", args.seed if args.seed is not None
-                     else loaded.metadata.get("data_seed", 0))
+    data_seed = seed(
+        "seed", args.seed if args.seed is not None else loaded.metadata.get("data_seed", 0)
+    )
     test = split(table, seed=data_seed).test
     if test.sizes["feature"] != loaded.n_inputs or table.sizes["class"] != loaded.n_outputs:
-        raise LimprobError(f"{args.network}: a {loaded.n_inputs}-input, {loaded.n_outputs}-output "
-                           f"network cannot classify a table of {test.sizes['feature']} features "
-                           f"and {table.sizes['class']} classes")
+        raise LimprobError(
+            f"{args.network}: a {loaded.n_inputs}-input, {loaded.n_outputs}-output "
+            f"network cannot classify a table of {test.sizes['feature']} features "
+            f"and {table.sizes['class']} classes"
+        )
     chip = SimulatedChip(loaded.n_inputs, loaded.n_outputs, loaded.network, 0.0)
     project_evaluation(chip, loaded.w_in, loaded.w_out, test, args.max_memory)
     kappa = float(loaded.metadata.get("kappa", DEFAULT_KAPPA))
     probabilities = evaluate_weights(chip, loaded.w_in, loaded.w_out, test, kappa)
-    report = {"test_accuracy_ideal_chip": accuracy(probabilities, test["labels"].values),
-              "n_test": int(test.sizes["obs"]), "data_seed": data_seed,
-              "data_source": str(table.attrs.get("source", "data")),
-              "network": f"{loaded.n_inputs}-{loaded.network.n_hidden}-{loaded.n_outputs}",
-              "time_steps": loaded.network.n_steps, "reset": loaded.network.reset}
+    report = {
+        "test_accuracy_ideal_chip": accuracy(probabilities, test["labels"].values),
+        "n_test": int(test.sizes["obs"]),
+        "data_seed": data_seed,
+        "data_source": str(table.attrs.get("source", "data")),
+        "network": f"{loaded.n_inputs}-{loaded.network.n_hidden}-{loaded.n_outputs}",
+        "time_steps": loaded.network.n_steps,
+        "reset": loaded.network.reset,
+    }
     if args.json:
         print(json.dumps(report))
         return
-    print(f"{report['network']} LIF network from {args.network}, T = {report['time_steps']}, "
-          f"reset {report['reset']}: "
-          f"test accuracy on the ideal chip {report['test_accuracy_ideal_chip']:.4f} "
-          f"({report['n_test']} test samples of {report['data_source']}, split seed "
-          f"{data_seed})")
+    print(
+        f"{report['network']} LIF network from {args.network}, T = {report['time_steps']}, "
+        f"reset {report['reset']}: "
+        f"test accuracy on the ideal chip {report['test_accuracy_ideal_chip']:.4f} "
+        f"({report['n_test']} test samples of {report['data_source']}, split seed "
+        f"{data_seed})"
+    )

@@ -22,8 +22,13 @@ class _Recorded:
 
     dest: str
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
         # mixed into an argparse action (below), whose __call__ this extends
         super().__call__(parser, namespace, values, option_string)  # type: ignore[misc]
         namespace.given_options = getattr(namespace, "given_options", set()) | {self.dest}
@@ -50,8 +55,9 @@ def given_options(args: argparse.Namespace) -> set[str]:
     return set(getattr(args, "given_options", set()))
 
 
-def add_later(parser: argparse.ArgumentParser,
-              add_options: Callable[[argparse.ArgumentParser], object]) -> None:
+def add_later(
+    parser: argparse.ArgumentParser, add_options: Callable[[argparse.ArgumentParser], object]
+) -> None:
     """Add a subcommand's options (``add_options(parser)``) when the subcommand is used: the
     CLI's parsers wait until they parse or print their help, so that ``limprob --help`` does
     not import what the options' defaults come from; any other parser gets them at once."""
@@ -86,14 +92,20 @@ def flags(flag: str) -> list[str]:
     return [f"--{flag}", *(f"--{alias}" for alias in FLAG_ALIASES.get(flag, ()))]
 
 
-def add_options(parser: argparse.ArgumentParser, defaults: Any, options: Sequence[tuple[Any, ...]]
-              ) -> None:
+def add_options(
+    parser: argparse.ArgumentParser, defaults: Any, options: Sequence[tuple[Any, ...]]
+) -> None:
     """Add ``--flag`` (and its deprecated spellings) for each ``(flag, field, help)``, typed
     and defaulted by ``defaults``' ``field``."""
     for flag, name, help_text in options:
         default = getattr(defaults, name)
-        parser.add_argument(*flags(flag), dest=name, type=type(default), default=default,
-                            help=f"{help_text} (default {default})")
+        parser.add_argument(
+            *flags(flag),
+            dest=name,
+            type=type(default),
+            default=default,
+            help=f"{help_text} (default {default})",
+        )
 
 
 def config_fields(args: argparse.Namespace, options: Sequence[tuple[Any, ...]]) -> dict:
@@ -115,22 +127,35 @@ def add_table_options(parser: argparse.ArgumentParser) -> None:
     from limprob.data import DATASETS
 
     tables = parser.add_mutually_exclusive_group()
-    tables.add_argument("--dataset", choices=DATASETS, default=None,
-                        help="built-in data set (default wisconsin; see docs/datasets.md)")
-    tables.add_argument("--data", default=None,
-                        help="your own CSV (a header and a label column of class indices) or "
-                             "NetCDF table")
+    tables.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default=None,
+        help="built-in data set (default wisconsin; see docs/datasets.md)",
+    )
+    tables.add_argument(
+        "--data",
+        default=None,
+        help="your own CSV (a header and a label column of class indices) or NetCDF table",
+    )
 
 
 def add_network_choice(parser: argparse.ArgumentParser) -> None:
     """``--hidden`` and ``--kappa``, defaulting to the chosen data set's
     (:data:`limprob.models.defaults.DATASET_NETWORKS`)."""
-    parser.add_argument("--hidden", type=int, default=None,
-                        help="hidden LIF neurons (default: the data set's, 16 for Wisconsin; "
-                             "docs/datasets.md)")
-    parser.add_argument("--kappa", type=float, default=None,
-                        help="readout gain of the likelihood softmax(kappa c / T) (default: "
-                             "the data set's, 8 for Wisconsin)")
+    parser.add_argument(
+        "--hidden",
+        type=int,
+        default=None,
+        help="hidden LIF neurons (default: the data set's, 16 for Wisconsin; docs/datasets.md)",
+    )
+    parser.add_argument(
+        "--kappa",
+        type=float,
+        default=None,
+        help="readout gain of the likelihood softmax(kappa c / T) (default: "
+        "the data set's, 8 for Wisconsin)",
+    )
 
 
 def network_choice(args: argparse.Namespace) -> dict:
@@ -139,8 +164,9 @@ def network_choice(args: argparse.Namespace) -> dict:
     from limprob.models.defaults import dataset_network
 
     chosen = dataset_network(None if args.data else args.dataset)
-    given = {name: getattr(args, name) for name in ("hidden", "kappa")
-             if getattr(args, name) is not None}
+    given = {
+        name: getattr(args, name) for name in ("hidden", "kappa") if getattr(args, name) is not None
+    }
     return chosen | given
 
 
@@ -163,7 +189,8 @@ def repeats(text: str) -> int | str:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"must be a positive integer or 'auto', not {text!r}") from None
+            f"must be a positive integer or 'auto', not {text!r}"
+        ) from None
 
 
 def weight_bits(text: str) -> int | None:
@@ -174,23 +201,37 @@ def weight_bits(text: str) -> int | None:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"must be an integer 1..16 or 'none', not {text!r}") from None
+            f"must be an integer 1..16 or 'none', not {text!r}"
+        ) from None
 
 
 def add_chip_noise_options(parser: argparse.ArgumentParser, defaults: Any) -> None:
     """``--noise`` and ``--weight-bits`` of the simulated chip (defaults from ``defaults``)."""
-    parser.add_argument("--noise", type=float, default=defaults.noise,
-                        help="membrane noise of the simulated chip, standard deviation in "
-                             "units of the threshold, per neuron, sample and step "
-                             "(default %(default)s)")
-    parser.add_argument("--weight-bits", type=weight_bits, default=defaults.weight_bits,
-                        metavar="B|none",
-                        help="resolution of the chip's weight converter over [-2, 2], 1..16 "
-                             "bits (default: none, continuous)")
+    parser.add_argument(
+        "--noise",
+        type=float,
+        default=defaults.noise,
+        help="membrane noise of the simulated chip, standard deviation in "
+        "units of the threshold, per neuron, sample and step "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
+        "--weight-bits",
+        type=weight_bits,
+        default=defaults.weight_bits,
+        metavar="B|none",
+        help="resolution of the chip's weight converter over [-2, 2], 1..16 "
+        "bits (default: none, continuous)",
+    )
 
 
 def add_max_memory(parser: argparse.ArgumentParser, what: str) -> None:
     """``--max-memory BYTES``: the memory ``what`` may take (default: what is available)."""
-    parser.add_argument("--max-memory", type=float, default=None, metavar="BYTES",
-                        help=f"refuse the run, before any work, when {what} is estimated to "
-                             "need more memory than this (default: the memory available now)")
+    parser.add_argument(
+        "--max-memory",
+        type=float,
+        default=None,
+        metavar="BYTES",
+        help=f"refuse the run, before any work, when {what} is estimated to "
+        "need more memory than this (default: the memory available now)",
+    )

@@ -1,6 +1,6 @@
 """``limprob plot``: a PNG of a training trace (progress against chip queries, rank plot).
 
-    limprob plot runs/run.nc --out runs/run.png
+limprob plot runs/run.nc --out runs/run.png
 """
 
 from __future__ import annotations
@@ -14,14 +14,16 @@ if TYPE_CHECKING:
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``plot`` to the CLI's subparsers."""
     plot = commands.add_parser(
-        "plot", help="PNG of a training trace: progress per chip query, rank plot",
+        "plot",
+        help="PNG of a training trace: progress per chip query, rank plot",
         description="Write a PNG of a chip-in-the-loop training trace: (a) the training "
-                    "log-likelihood of each draw against cumulative chip queries, one line per "
-                    "chain; (b) the test accuracy of the thinned draws that carry test "
-                    "predictions, with the predictive average, its Wilson interval and the "
-                    "chance level; (c) ArviZ's rank plot of the training log-likelihood "
-                    "(two or more chains).",
-        epilog="Example:\n  limprob plot runs/run.nc --out runs/run.png")
+        "log-likelihood of each draw against cumulative chip queries, one line per "
+        "chain; (b) the test accuracy of the thinned draws that carry test "
+        "predictions, with the predictive average, its Wilson interval and the "
+        "chance level; (c) ArviZ's rank plot of the training log-likelihood "
+        "(two or more chains).",
+        epilog="Example:\n  limprob plot runs/run.nc --out runs/run.png",
+    )
     plot.add_argument("trace", help="a trace written by limprob train")
     plot.add_argument("--out", required=True, metavar="FILE.png", help="PNG to write")
     plot.set_defaults(run=run_plot)

@@ -49,24 +49,28 @@ PROBE_OPTIONS = (
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``probe`` and ``twin`` to the CLI's subparsers."""
     probe = commands.add_parser(
-        "probe", help="record probe measurements of a simulated chip",
+        "probe",
+        help="record probe measurements of a simulated chip",
         description="Run seeded probe weight sets on a simulated chip, one query each, over "
-                    "inputs from the training split, and write the spike counts with the "
-                    "probe weights and inputs (the dataset limprob twin fits).",
-        epilog="Example:\n  limprob probe --strength 1 --hidden 8 --out probes.nc")
+        "inputs from the training split, and write the spike counts with the "
+        "probe weights and inputs (the dataset limprob twin fits).",
+        epilog="Example:\n  limprob probe --strength 1 --hidden 8 --out probes.nc",
+    )
     probe.set_defaults(run=run_probe)
     add_later(probe, _probe_options)
     twin = commands.add_parser(
-        "twin", help="fit a digital twin of a chip to its probes",
+        "twin",
+        help="fit a digital twin of a chip to its probes",
         description="Fit a digital twin to a probe dataset: the per-chip twin (distortion "
-                    "parameters by blocked MH, or SMC with its evidence) or the chip "
-                    "population twin (six global parameters, each chip's mismatch integrated "
-                    "out; with --learn-noise also the chip's membrane noise, and with "
-                    "--weight-bits auto its weight resolution chosen by evidence).",
+        "parameters by blocked MH, or SMC with its evidence) or the chip "
+        "population twin (six global parameters, each chip's mismatch integrated "
+        "out; with --learn-noise also the chip's membrane noise, and with "
+        "--weight-bits auto its weight resolution chosen by evidence).",
         epilog="Examples:\n  limprob twin probes.nc --out twin.nc\n"
-               "  limprob twin probes.nc --population --out population.nc\n"
-               "  limprob twin noisy.nc --population --learn-noise --weight-bits auto "
-               "--out p.nc")
+        "  limprob twin probes.nc --population --out population.nc\n"
+        "  limprob twin noisy.nc --population --learn-noise --weight-bits auto "
+        "--out p.nc",
+    )
     twin.set_defaults(run=run_twin)
     add_later(twin, _twin_options)
 
@@ -74,18 +78,37 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _probe_options(probe: argparse.ArgumentParser) -> None:
     from limprob.snn import Network
 
-    probe.add_argument("--strength", type=float, default=1.0,
-                       help="chip distortion strength alpha >= 0 (default %(default)s)")
-    probe.add_argument("--chip-seed", type=int, default=0,
-                       help="seed of the chip's hidden mismatch (default %(default)s)")
+    probe.add_argument(
+        "--strength",
+        type=float,
+        default=1.0,
+        help="chip distortion strength alpha >= 0 (default %(default)s)",
+    )
+    probe.add_argument(
+        "--chip-seed",
+        type=int,
+        default=0,
+        help="seed of the chip's hidden mismatch (default %(default)s)",
+    )
     add_options(probe, Network(n_hidden=PROBE_HIDDEN), PROBE_OPTIONS)
-    probe.add_argument("--probes", type=int, default=16,
-                       help="probe weight sets, one chip query each (default %(default)s)")
-    probe.add_argument("--obs", type=int, default=32,
-                       help="probe inputs from the training split (default %(default)s)")
-    probe.add_argument("--seed", type=int, default=0,
-                       help="seed of the split, the inputs and the probe weights "
-                            "(default %(default)s)")
+    probe.add_argument(
+        "--probes",
+        type=int,
+        default=16,
+        help="probe weight sets, one chip query each (default %(default)s)",
+    )
+    probe.add_argument(
+        "--obs",
+        type=int,
+        default=32,
+        help="probe inputs from the training split (default %(default)s)",
+    )
+    probe.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the split, the inputs and the probe weights (default %(default)s)",
+    )
     add_chip_noise_options(probe, SimpleNamespace(noise=0.0, weight_bits=None))
     add_table_options(probe)
     add_max_memory(probe, "the probe dataset")
@@ -108,37 +131,68 @@ def _twin_options(twin: argparse.ArgumentParser) -> None:
     from limprob.twin.weight_bits import CANDIDATES, label
 
     twin.add_argument("probes", help="a probe dataset (from limprob probe)")
-    twin.add_argument("--families", default=",".join(TwinConfig().families),
-                      help="per-chip twin: comma-separated distortion families, or 'none' for "
-                           "the ideal-chip model (default %(default)s)")
-    twin.add_argument("--smc", action="store_true",
-                      help="per-chip twin by pm.sample_smc (keeps the log marginal likelihood)")
-    twin.add_argument("--population", action="store_true",
-                      help="the chip population twin: six globals, each chip's mismatch "
-                           "integrated out")
-    add_options(twin, PopulationConfig(), (
-        ("chips", "n_chips", "population twin: simulated chips per evaluation"),))
-    twin.add_argument("--learn-noise", action="store_true",
-                      help="population twin: learn the chip's membrane noise (units of the "
-                           "threshold) as a seventh global, prior HalfNormal(0.3)")
-    twin.add_argument("--weight-bits", type=weight_bits_or_auto, default=None,
-                      metavar="B|none|auto",
-                      help="population twin: the simulated chips' weight converter, 1..16 "
-                           "bits or none (continuous); auto fits each of "
-                           "--weight-bits-candidates and keeps the one of largest evidence "
-                           "(default: none)")
-    twin.add_argument("--weight-bits-candidates", type=weight_bits_list, default=None,
-                      metavar="B,B,...",
-                      help="the resolutions --weight-bits auto compares (default "
-                           f"{','.join(label(b) for b in CANDIDATES)})")
-    twin.add_argument("--weight-range", type=float, default=WEIGHT_RANGE,
-                      help="population twin: the converter's range w_max, weights in "
-                           "[-w_max, w_max] (default %(default)s)")
+    twin.add_argument(
+        "--families",
+        default=",".join(TwinConfig().families),
+        help="per-chip twin: comma-separated distortion families, or 'none' for "
+        "the ideal-chip model (default %(default)s)",
+    )
+    twin.add_argument(
+        "--smc",
+        action="store_true",
+        help="per-chip twin by pm.sample_smc (keeps the log marginal likelihood)",
+    )
+    twin.add_argument(
+        "--population",
+        action="store_true",
+        help="the chip population twin: six globals, each chip's mismatch integrated out",
+    )
+    add_options(
+        twin,
+        PopulationConfig(),
+        (("chips", "n_chips", "population twin: simulated chips per evaluation"),),
+    )
+    twin.add_argument(
+        "--learn-noise",
+        action="store_true",
+        help="population twin: learn the chip's membrane noise (units of the "
+        "threshold) as a seventh global, prior HalfNormal(0.3)",
+    )
+    twin.add_argument(
+        "--weight-bits",
+        type=weight_bits_or_auto,
+        default=None,
+        metavar="B|none|auto",
+        help="population twin: the simulated chips' weight converter, 1..16 "
+        "bits or none (continuous); auto fits each of "
+        "--weight-bits-candidates and keeps the one of largest evidence "
+        "(default: none)",
+    )
+    twin.add_argument(
+        "--weight-bits-candidates",
+        type=weight_bits_list,
+        default=None,
+        metavar="B,B,...",
+        help="the resolutions --weight-bits auto compares (default "
+        f"{','.join(label(b) for b in CANDIDATES)})",
+    )
+    twin.add_argument(
+        "--weight-range",
+        type=float,
+        default=WEIGHT_RANGE,
+        help="population twin: the converter's range w_max, weights in "
+        "[-w_max, w_max] (default %(default)s)",
+    )
     twin_defaults, population_defaults = TwinConfig(), PopulationConfig()
     for flag, name, help_text in SAMPLER_OPTIONS:
-        twin.add_argument(f"--{flag}", dest=name, type=int, default=None,
-                          help=f"{help_text} (default {getattr(twin_defaults, name)}, "
-                               f"population twin {getattr(population_defaults, name)})")
+        twin.add_argument(
+            f"--{flag}",
+            dest=name,
+            type=int,
+            default=None,
+            help=f"{help_text} (default {getattr(twin_defaults, name)}, "
+            f"population twin {getattr(population_defaults, name)})",
+        )
     add_max_memory(twin, "the population twin's simulated chips")
     twin.add_argument("--out", required=True, help="trace to write (NetCDF)")
     twin.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -160,17 +214,34 @@ def run_probe(args: argparse.Namespace) -> None:
     n_probes, n_obs = positive_integer("probes", args.probes), positive_integer("obs", args.obs)
     table = load_chosen_table(args)
     network = Network(**config_fields(args, PROBE_OPTIONS))
-    cost.check_memory(cost.probe_bytes(probes=n_probes, obs=n_obs,
-                                       inputs=table.sizes["feature"], hidden=network.n_hidden,
-                                       outputs=table.sizes["class"]),
-                      "this probe dataset", args.max_memory)
-    chip = SimulatedChip(table.sizes["feature"], table.sizes["class"], network, args.strength,
-                         args.chip_seed, noise=args.noise, weight_bits=args.weight_bits)
-    probes = record_probes_from_table(chip, split(table, seed=args.seed).train, args.probes,
-                                      args.obs, seed=args.seed)
+    cost.check_memory(
+        cost.probe_bytes(
+            probes=n_probes,
+            obs=n_obs,
+            inputs=table.sizes["feature"],
+            hidden=network.n_hidden,
+            outputs=table.sizes["class"],
+        ),
+        "this probe dataset",
+        args.max_memory,
+    )
+    chip = SimulatedChip(
+        table.sizes["feature"],
+        table.sizes["class"],
+        network,
+        args.strength,
+        args.chip_seed,
+        noise=args.noise,
+        weight_bits=args.weight_bits,
+    )
+    probes = record_probes_from_table(
+        chip, split(table, seed=args.seed).train, args.probes, args.obs, seed=args.seed
+    )
     save_dataset(probes, out)
-    print(f"{probes.attrs['probe_chip_queries']} probe queries of {chip!r} "
-          f"({args.obs} inputs each); wrote {out}")
+    print(
+        f"{probes.attrs['probe_chip_queries']} probe queries of {chip!r} "
+        f"({args.obs} inputs each); wrote {out}"
+    )
 
 
 def run_twin(args: argparse.Namespace) -> None:
@@ -191,40 +262,61 @@ def run_twin(args: argparse.Namespace) -> None:
     refuse_overwriting_inputs({"--out": args.out}, {"the probe dataset": args.probes})
     if args.population and args.smc:
         raise LimprobError("twin: --population and --smc cannot be combined")
-    population_only = [flag for flag, given in (
-        ("--learn-noise", args.learn_noise), ("--weight-bits", args.weight_bits is not None),
-        ("--weight-range", args.weight_range != WEIGHT_RANGE)) if given]
+    population_only = [
+        flag
+        for flag, given in (
+            ("--learn-noise", args.learn_noise),
+            ("--weight-bits", args.weight_bits is not None),
+            ("--weight-range", args.weight_range != WEIGHT_RANGE),
+        )
+        if given
+    ]
     if population_only and not args.population:
-        raise LimprobError(f"twin: {', '.join(population_only)} apply to the population twin "
-                           "only (add --population)")
+        raise LimprobError(
+            f"twin: {', '.join(population_only)} apply to the population twin "
+            "only (add --population)"
+        )
     auto = args.weight_bits == "auto"
     if args.weight_bits_candidates is not None and not auto:
         raise LimprobError("twin: --weight-bits-candidates applies with --weight-bits auto only")
     candidates = check_candidates(args.weight_bits_candidates or CANDIDATES)
     out = check_output_path(args.out)
     probes = load_probes(args.probes)
-    network = network_from_attrs(probes.attrs, n_hidden=probes.sizes["hidden"],
-                                 nominal=Network())
+    network = network_from_attrs(probes.attrs, n_hidden=probes.sizes["hidden"], nominal=Network())
     progress = not args.no_progress
     sampler = config_fields(args, SAMPLER_OPTIONS)
     if args.population:
-        config = PopulationConfig(n_chips=args.n_chips, learn_noise=args.learn_noise,
-                                  weight_bits=None if auto else args.weight_bits,
-                                  weight_range=args.weight_range, **sampler)
-        cost.check_memory(cost.population_bytes(
-            chips=config.n_chips, probes=probes.sizes["probe"], obs=probes.sizes["obs"],
-            inputs=probes.sizes["input"], hidden=network.n_hidden,
-            outputs=probes.sizes["output"]), "the population twin", args.max_memory)
+        config = PopulationConfig(
+            n_chips=args.n_chips,
+            learn_noise=args.learn_noise,
+            weight_bits=None if auto else args.weight_bits,
+            weight_range=args.weight_range,
+            **sampler,
+        )
+        cost.check_memory(
+            cost.population_bytes(
+                chips=config.n_chips,
+                probes=probes.sizes["probe"],
+                obs=probes.sizes["obs"],
+                inputs=probes.sizes["input"],
+                hidden=network.n_hidden,
+                outputs=probes.sizes["output"],
+            ),
+            "the population twin",
+            args.max_memory,
+        )
         if auto:
-            choice = choose_weight_bits(network, probes, config, candidates,
-                                        progressbar=progress)
+            choice = choose_weight_bits(network, probes, config, candidates, progressbar=progress)
             tree = choice.trees[choice.table.attrs["chosen"]]
             tree["weight_bits_comparison"] = choice.table
         else:
             tree = fit_population(network, probes, config, progressbar=progress)
     else:
-        families = () if args.families.strip() == "none" else tuple(
-            f.strip() for f in args.families.split(",") if f.strip())
+        families = (
+            ()
+            if args.families.strip() == "none"
+            else tuple(f.strip() for f in args.families.split(",") if f.strip())
+        )
         twin_config = TwinConfig(families, **sampler)
         fit = fit_twin_smc if args.smc else fit_twin
         tree = fit(network, probes, None, twin_config, progressbar=progress)
@@ -236,17 +328,28 @@ def run_twin(args: argparse.Namespace) -> None:
             print(az.summary(tree, var_names=names, kind="all", ci_prob=0.94))
     if "weight_bits_comparison" in tree.children:
         print(comparison_text(tree["weight_bits_comparison"].to_dataset()))
-    print(f"{tree.attrs['model']} ({tree.attrs['method']}, {tree.attrs['training_chip_queries']} "
-          f"probe queries); wrote {out}")
+    print(
+        f"{tree.attrs['model']} ({tree.attrs['method']}, {tree.attrs['training_chip_queries']} "
+        f"probe queries); wrote {out}"
+    )
 
 
 def comparison_text(table: pd.DataFrame) -> str:
     """The weight-bits comparison as printed: one row per candidate, best first, and the
     choice."""
     frame = table.to_dataframe()
-    decisive = "decisive" if table.attrs["decisive"] else (
-        "not decisive: the runner-up is within a Bayes factor of "
-        f"{table.attrs['decisive_bayes_factor']:g} or two standard errors")
-    return "\n".join([f"weight bits by {table.attrs['method']}:",
-                      frame.to_string(float_format=lambda v: f"{v:.3g}"),
-                      f"chosen: {table.attrs['chosen']} ({decisive})"])
+    decisive = (
+        "decisive"
+        if table.attrs["decisive"]
+        else (
+            "not decisive: the runner-up is within a Bayes factor of "
+            f"{table.attrs['decisive_bayes_factor']:g} or two standard errors"
+        )
+    )
+    return "\n".join(
+        [
+            f"weight bits by {table.attrs['method']}:",
+            frame.to_string(float_format=lambda v: f"{v:.3g}"),
+            f"chosen: {table.attrs['chosen']} ({decisive})",
+        ]
+    )

@@ -52,19 +52,26 @@ def energy_report(
     Returns ``{name: {"median", "low", "high"}}`` in joules for each name of :data:`BOUND_NAMES`.
     """
     scenarios = energy_draws.scenario_dataset(
-        [params], tokens=None if tokens is None else [tokens],
-        flops=None if flops is None else [flops], bits=bits, time_ratio=time_ratio,
+        [params],
+        tokens=None if tokens is None else [tokens],
+        flops=None if flops is None else [flops],
+        bits=bits,
+        time_ratio=time_ratio,
         ops_per_flop=ops_per_flop,
     )
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below
         energies = energy_draws.energies_on_draws(scenarios, device_draws(seed), seed)
         summary = energy_draws.summarise(energies, prob=prob)
     report = {
-        name: {key: float(summary[name].sel(scenario=summary.scenario[0], statistic=key))
-               for key in ("median", "low", "high")}
+        name: {
+            key: float(summary[name].sel(scenario=summary.scenario[0], statistic=key))
+            for key in ("median", "low", "high")
+        }
         for name in BOUND_NAMES
     }
     if not all(math.isfinite(v) for bound in report.values() for v in bound.values()):
-        raise LimprobError("the energy bounds overflow a float for this run: ask for fewer "
-                           "parameters, tokens or FLOPs")
+        raise LimprobError(
+            "the energy bounds overflow a float for this run: ask for fewer "
+            "parameters, tokens or FLOPs"
+        )
     return report

@@ -63,9 +63,13 @@ from limprob.snn import flops_per_run
 WEIGHT_GROUPS = ("posterior", "weights")
 BACKWARD_FLOPS_PER_FORWARD = 2.0
 """g: FLOPs of a backward pass over those of its forward pass (Kaplan et al. 2020: 4 of 6)."""
-DIGITAL_VALIDATION = {IdealModelBackprop.name: 1, NoiseAwareBackprop.name: 1,
-                      InTheLoopBackprop.name: 0, DistortionModelBackprop.name: 1,
-                      OracleBackprop.name: 1}
+DIGITAL_VALIDATION = {
+    IdealModelBackprop.name: 1,
+    NoiseAwareBackprop.name: 1,
+    InTheLoopBackprop.name: 0,
+    DistortionModelBackprop.name: 1,
+    OracleBackprop.name: 1,
+}
 """v per backprop method: 1 where validation runs the software model, 0 where it queries the
 chip. A method not named here (MH) trains no software model itself: its C_bp is that of the
 backprops that made its chains' candidate starts (``start_digital_training_flops``,
@@ -77,16 +81,20 @@ def _n_weights(tree: xr.DataTree) -> int:
         if group in tree.children:
             weights = tree[group].to_dataset()
             sample = [d for d in ("chain", "draw") if d in weights.dims]
-            return int(sum(weights[name].isel({d: 0 for d in sample}).size
-                           for name in ("W_in", "W_out")))
+            return int(
+                sum(weights[name].isel({d: 0 for d in sample}).size for name in ("W_in", "W_out"))
+            )
     raise LimprobError("trace holds no weights (no posterior or weights group)")
 
 
 def _network_size(tree: xr.DataTree) -> tuple[int, int, int, int]:
     """(inputs, hidden, outputs, time steps) of the trace's network."""
-    return (tree["predictions_constant_data"].sizes["feature"],
-            int(tree.attrs["network_n_hidden"]), tree["point_estimates"].sizes["class"],
-            int(tree.attrs["network_n_steps"]))
+    return (
+        tree["predictions_constant_data"].sizes["feature"],
+        int(tree.attrs["network_n_hidden"]),
+        tree["point_estimates"].sizes["class"],
+        int(tree.attrs["network_n_steps"]),
+    )
 
 
 def digital_training_flops(tree: xr.DataTree) -> float:
@@ -97,8 +105,9 @@ def digital_training_flops(tree: xr.DataTree) -> float:
     if validation is None:
         return float(attrs.get("start_digital_training_flops", 0.0))
     per_sample = flops_per_run(1, *_network_size(tree))
-    per_epoch = ((1 + BACKWARD_FLOPS_PER_FORWARD) * per_sample * int(attrs["n_fit"])
-                 + validation * per_sample * int(attrs["n_validation"]))
+    per_epoch = (1 + BACKWARD_FLOPS_PER_FORWARD) * per_sample * int(
+        attrs["n_fit"]
+    ) + validation * per_sample * int(attrs["n_validation"])
     return float(int(attrs["epochs_run"]) * per_epoch)
 
 
@@ -109,8 +118,7 @@ def run_scenario(tree: xr.DataTree, bits: int = limits.DEFAULT_BITS) -> xr.Datas
     queries = int(attrs["training_chip_queries"])
     method = str(attrs.get("method", "mh"))
     writes = n_weights * max(queries, 1)
-    passes = (int(attrs["epochs_run"]) if method == "in_the_loop_backprop"
-              else max(queries, 1))
+    passes = int(attrs["epochs_run"]) if method == "in_the_loop_backprop" else max(queries, 1)
     forward_flops = passes * flops_per_run(int(attrs["n_train"]), *_network_size(tree))
     return xr.Dataset(
         {
@@ -125,8 +133,9 @@ def run_scenario(tree: xr.DataTree, bits: int = limits.DEFAULT_BITS) -> xr.Datas
     )
 
 
-def training_energy(tree: xr.DataTree, bits: int = limits.DEFAULT_BITS, seed: int = 0,
-                    prob: float = 0.94) -> xr.Dataset:
+def training_energy(
+    tree: xr.DataTree, bits: int = limits.DEFAULT_BITS, seed: int = 0, prob: float = 0.94
+) -> xr.Dataset:
     """Posterior median and ``prob`` interval (dim ``statistic``) of the run's energy, in
     joules: the chip's share under every bound (the names of :data:`limits.BOUND_NAMES`),
     ``digital_training_joules`` (E_bp = C_bp e_flop) and ``total_<bound>`` (the chip's share
@@ -136,15 +145,22 @@ def training_energy(tree: xr.DataTree, bits: int = limits.DEFAULT_BITS, seed: in
     draws = energy_draws.energies_on_draws(scenario, device_draws(seed), seed)
     chip = draws[list(limits.BOUND_NAMES)].isel(scenario=0, drop=True)
     digital = digital_flops * draws["accelerator_j_per_flop"]
-    energies = chip.assign({"digital_training_joules": digital,
-                            **{f"total_{name}": chip[name] + digital
-                               for name in limits.BOUND_NAMES}})
+    energies = chip.assign(
+        {
+            "digital_training_joules": digital,
+            **{f"total_{name}": chip[name] + digital for name in limits.BOUND_NAMES},
+        }
+    )
     summary = energy_draws.summarise(energies, prob=prob)
-    summary.attrs = {"weight_writes": float(scenario["ops"][0]),
-                     "forward_flops": float(scenario["flops"][0]),
-                     "digital_training_flops": digital_flops,
-                     "backward_flops_per_forward": BACKWARD_FLOPS_PER_FORWARD, "bits": int(bits),
-                     "interval_prob": prob, "device_posterior_seed": seed}
+    summary.attrs = {
+        "weight_writes": float(scenario["ops"][0]),
+        "forward_flops": float(scenario["flops"][0]),
+        "digital_training_flops": digital_flops,
+        "backward_flops_per_forward": BACKWARD_FLOPS_PER_FORWARD,
+        "bits": int(bits),
+        "interval_prob": prob,
+        "device_posterior_seed": seed,
+    }
     return summary
 
 

@@ -21,5 +21,15 @@ from limprob.inference.sampling import SamplerSettings
 from limprob.inference.step_methods import BlockedMetropolis, CountedStep
 from limprob.inference.training import SAMPLERS, TrainConfig, train, train_on_chip
 
-__all__ = ["SAMPLERS", "BlockedMetropolis", "CountedStep", "SamplerSettings", "TrainConfig",
-           "accuracy", "evaluate_weights", "posterior_mean_weights", "train", "train_on_chip"]
+__all__ = [
+    "SAMPLERS",
+    "BlockedMetropolis",
+    "CountedStep",
+    "SamplerSettings",
+    "TrainConfig",
+    "accuracy",
+    "evaluate_weights",
+    "posterior_mean_weights",
+    "train",
+    "train_on_chip",
+]

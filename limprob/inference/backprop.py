@@ -136,12 +136,14 @@ class BackpropConfig:
         for name in ("learning_rate", "slope", "kappa"):
             positive_number(name.replace("_", " "), getattr(self, name))
         if not (0.0 <= self.validation_fraction < 1.0):
-            raise LimprobError(f"validation fraction must be in [0, 1), "
-                               f"got {self.validation_fraction}")
+            raise LimprobError(
+                f"validation fraction must be in [0, 1), got {self.validation_fraction}"
+            )
         seed("seed", self.seed)
 
 
 # --- the network as a PyTensor graph ---------------------------------------------------------
+
 
 def surrogate(u: Symbolic, slope: Symbolic) -> Symbolic:
     """``u / (1 + slope |u|)``: the smooth function whose derivative is the surrogate."""
@@ -159,9 +161,18 @@ def spike(v: Symbolic, theta: Symbolic, slope: Symbolic) -> Symbolic:
     return pt.cast(pt.gt(v, theta), "float64") + (smooth - zero_grad(smooth))
 
 
-def lif_graph(x: Symbolic, w_in: Symbolic, w_out: Symbolic, beta: Symbolic, theta: Symbolic,
-              slope: Symbolic, n_steps: Symbolic, noise_hidden: Symbolic | None = None,
-              noise_output: Symbolic | None = None, reset_zero: bool = False) -> Symbolic:
+def lif_graph(
+    x: Symbolic,
+    w_in: Symbolic,
+    w_out: Symbolic,
+    beta: Symbolic,
+    theta: Symbolic,
+    slope: Symbolic,
+    n_steps: Symbolic,
+    noise_hidden: Symbolic | None = None,
+    noise_output: Symbolic | None = None,
+    reset_zero: bool = False,
+) -> Symbolic:
     """Output spike counts (obs, output) of the two-layer LIF network over ``n_steps`` (a
     ``pytensor.scan``); the same equations as :func:`limprob.snn.lif_counts_numpy`, with the
     membrane noise ``noise_hidden`` (step, obs, hidden) and ``noise_output`` (step, obs,
@@ -190,15 +201,19 @@ def lif_graph(x: Symbolic, w_in: Symbolic, w_out: Symbolic, beta: Symbolic, thet
     hidden = pt.zeros((x.shape[0], w_in.shape[1]), dtype="float64")
     output = pt.zeros((x.shape[0], w_out.shape[1]), dtype="float64")
     *_, output_spikes = pytensor.scan(
-        step, sequences=[noise_hidden, noise_output] if noisy else None,
+        step,
+        sequences=[noise_hidden, noise_output] if noisy else None,
         outputs_info=[hidden, hidden, output, output],
         non_sequences=[current_hidden, w_out, beta, theta, slope],
-        n_steps=None if noisy else n_steps, return_updates=False)
+        n_steps=None if noisy else n_steps,
+        return_updates=False,
+    )
     return output_spikes.sum(axis=0)
 
 
-def straight_through_quantise(w: Symbolic, w_max: Symbolic, delta: Symbolic,
-                              quantise: Symbolic) -> Symbolic:
+def straight_through_quantise(
+    w: Symbolic, w_max: Symbolic, delta: Symbolic, quantise: Symbolic
+) -> Symbolic:
     """The chip's B-bit converter (:func:`limprob.chip.kernels.quantise`) forward when
     ``quantise`` is 1, with the gradient of ``w`` itself (straight-through estimator); ``w``
     exactly when it is 0. ``delta = w_max / (2^(B-1) - 1)`` for ``B >= 2`` bits,
@@ -224,8 +239,9 @@ def _gradients(cost: Symbolic, wrt: list[Symbolic]) -> list[Symbolic]:
     return cast(list[Symbolic], pytensor.grad(cost, wrt))
 
 
-def cross_entropy(counts: Symbolic, labels: Symbolic, kappa: Symbolic,
-                  n_steps: Symbolic) -> Symbolic:
+def cross_entropy(
+    counts: Symbolic, labels: Symbolic, kappa: Symbolic, n_steps: Symbolic
+) -> Symbolic:
     """``-mean_i log softmax(kappa c_i / T)[y_i]`` (nats per sample)."""
     log_p = pt.special.log_softmax(kappa * counts / n_steps, axis=-1)
     return -pt.mean(log_p[pt.arange(labels.shape[0]), labels])
@@ -269,21 +285,22 @@ def compiled_network() -> CompiledNetwork:
         x, w_in, w_out, chip_counts = pt.dmatrices("x", "w_in", "w_out", "chip_counts")
         y = pt.lvector("y")
         n_steps = pt.lscalar("n_steps")
-        beta, theta, slope, kappa, use_chip = pt.dscalars("beta", "theta", "slope", "kappa",
-                                                           "use_chip")
+        beta, theta, slope, kappa, use_chip = pt.dscalars(
+            "beta", "theta", "slope", "kappa", "use_chip"
+        )
         counts = lif_graph(x, w_in, w_out, beta, theta, slope, n_steps)
         readout = counts + zero_grad(use_chip * (chip_counts - counts))
         loss = cross_entropy(readout, y, kappa, n_steps)
         grad_in, grad_out = _gradients(loss, [w_in, w_out])
         loss_and_gradient = pytensor.function(
             [x, y, w_in, w_out, beta, theta, slope, kappa, n_steps, chip_counts, use_chip],
-            [loss, counts, grad_in, grad_out])
+            [loss, counts, grad_in, grad_out],
+        )
         forward_counts = lif_graph(x, w_in, w_out, beta, theta, 1.0, n_steps)
         forward = pytensor.function([x, w_in, w_out, beta, theta, n_steps], forward_counts)
         ones = np.ones((1, 1))
         forward(ones, ones, ones, 0.9, 1.0, 1)
-        loss_and_gradient(ones, np.zeros(1, np.int64), ones, ones, 0.9, 1.0, 1.0, 1.0, 1, ones,
-                          0.0)
+        loss_and_gradient(ones, np.zeros(1, np.int64), ones, ones, 0.9, 1.0, 1.0, 1.0, 1, ones, 0.0)
     return CompiledNetwork(forward, loss_and_gradient, time.perf_counter() - started)
 
 
@@ -301,28 +318,48 @@ def compiled_noise_aware_network() -> CompiledNetwork:
         quantised = [straight_through_quantise(w, w_max, delta, quantise) for w in (w_in, w_out)]
         noisy_inputs = [noise_hidden, noise_output, w_max, delta, quantise]
         # quantised holds W_in and W_out (mypy cannot count a list)
-        noisy_counts = lif_graph(x, *quantised, beta, theta, slope, None,  # type: ignore[call-arg]
-                                 noise_hidden, noise_output)
+        noisy_counts = lif_graph(
+            x,
+            *quantised,
+            beta,
+            theta,
+            slope,
+            None,  # type: ignore[call-arg]
+            noise_hidden,
+            noise_output,
+        )
         noisy_loss = cross_entropy(noisy_counts, y, kappa, noise_hidden.shape[0])
         noisy_loss_and_gradient = pytensor.function(
             [x, y, w_in, w_out, beta, theta, slope, kappa, *noisy_inputs],
-            [noisy_loss, noisy_counts, *_gradients(noisy_loss, [w_in, w_out])])
+            [noisy_loss, noisy_counts, *_gradients(noisy_loss, [w_in, w_out])],
+        )
         noisy_forward = pytensor.function(
             [x, w_in, w_out, beta, theta, *noisy_inputs],
-            lif_graph(x, *quantised, beta, theta, 1.0, None,  # type: ignore[call-arg]
-                      noise_hidden, noise_output))
+            lif_graph(
+                x,
+                *quantised,
+                beta,
+                theta,
+                1.0,
+                None,  # type: ignore[call-arg]
+                noise_hidden,
+                noise_output,
+            ),
+        )
         ones, noise = np.ones((1, 1)), np.zeros((1, 1, 1))
-        noisy_loss_and_gradient(ones, np.zeros(1, np.int64), ones, ones, 0.9, 1.0, 1.0, 1.0,
-                                noise, noise, 2.0, 1.0, 1.0)
+        noisy_loss_and_gradient(
+            ones, np.zeros(1, np.int64), ones, ones, 0.9, 1.0, 1.0, 1.0, noise, noise, 2.0, 1.0, 1.0
+        )
         noisy_forward(ones, ones, ones, 0.9, 1.0, noise, noise, 2.0, 1.0, 1.0)
-    return CompiledNetwork(noisy_forward, noisy_loss_and_gradient,
-                           time.perf_counter() - started)
+    return CompiledNetwork(noisy_forward, noisy_loss_and_gradient, time.perf_counter() - started)
 
 
 # --- pieces of training ----------------------------------------------------------------------
 
-def layer_firing(x: np.ndarray, w_in: np.ndarray, w_out: np.ndarray,
-                 network: Network) -> tuple[float, float]:
+
+def layer_firing(
+    x: np.ndarray, w_in: np.ndarray, w_out: np.ndarray, network: Network
+) -> tuple[float, float]:
     """Share of (sample, neuron) pairs that spike at least once, hidden and output layer, in
     the ideal network (numpy, :func:`limprob.snn.lif_layer_step`)."""
     current = x @ w_in
@@ -337,14 +374,15 @@ def layer_firing(x: np.ndarray, w_in: np.ndarray, w_out: np.ndarray,
     return float(fired1.mean()), float(fired2.mean())
 
 
-def initial_weights(x: np.ndarray, n_output: int, network: Network, rng: np.random.Generator
-                    ) -> tuple[np.ndarray, np.ndarray, float, float]:
+def initial_weights(
+    x: np.ndarray, n_output: int, network: Network, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Random weights that make both layers fire (see the module docstring).
 
     Returns ``(w_in, w_out, hidden_fraction, output_fraction)``.
     """
     n_input, n_hidden = x.shape[1], network.n_hidden
-    w_in = rng.standard_normal((n_input, n_hidden)) / np.sqrt(np.mean(np.sum(x ** 2, axis=1)))
+    w_in = rng.standard_normal((n_input, n_hidden)) / np.sqrt(np.mean(np.sum(x**2, axis=1)))
     # Inputs are non-negative, so a hidden neuron whose weights sum to a negative drive is
     # silent for most samples and its surrogate gradient vanishes: flip such columns (the
     # flipped column has the same N(0, 1) distribution) so every neuron starts excitable.
@@ -376,8 +414,9 @@ def _hidden_rate(x: np.ndarray, w_in: np.ndarray, network: Network) -> float:
     return total / network.n_steps
 
 
-def validation_split(labels: np.ndarray, fraction: float, seed: int
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def validation_split(
+    labels: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices (fit, validation) into the training samples: stratified where every class has
     two samples, at least one validation sample per class present, and at least one sample
     per class left to fit."""
@@ -387,16 +426,18 @@ def validation_split(labels: np.ndarray, fraction: float, seed: int
     present, per_class = np.unique(labels, return_counts=True)
     n_validation = max(present.size, int(round(fraction * n)))
     if n - n_validation < present.size:
-        raise LimprobError(f"{n} training samples are too few to hold out a validation part "
-                           f"of {fraction}; lower the validation fraction or use more data")
+        raise LimprobError(
+            f"{n} training samples are too few to hold out a validation part "
+            f"of {fraction}; lower the validation fraction or use more data"
+        )
     stratify = labels if per_class.min() >= 2 else None
-    fit, validation = train_test_split(np.arange(n), test_size=n_validation, stratify=stratify,
-                                       random_state=seed)
+    fit, validation = train_test_split(
+        np.arange(n), test_size=n_validation, stratify=stratify, random_state=seed
+    )
     return np.sort(fit), np.sort(validation)
 
 
-def _loss_of_counts(counts: np.ndarray, labels: np.ndarray, kappa: float, n_steps: int
-                    ) -> float:
+def _loss_of_counts(counts: np.ndarray, labels: np.ndarray, kappa: float, n_steps: int) -> float:
     probabilities = class_probabilities(counts, kappa, n_steps)
     return float(-np.mean(np.log(probabilities[np.arange(labels.size), labels])))
 
@@ -416,19 +457,19 @@ class Adam:
         """One Adam update of the parameters with gradients ``grads`` (the same shapes), in
         place."""
         self.t += 1
-        correction1 = 1.0 - ADAM_BETA1 ** self.t
-        correction2 = 1.0 - ADAM_BETA2 ** self.t
+        correction1 = 1.0 - ADAM_BETA1**self.t
+        correction2 = 1.0 - ADAM_BETA2**self.t
         for p, m, v, g in zip(self.params, self.m, self.v, grads):
             m *= ADAM_BETA1
             m += (1.0 - ADAM_BETA1) * g
             v *= ADAM_BETA2
             v += (1.0 - ADAM_BETA2) * g * g
-            p -= self.learning_rate * (m / correction1) / (np.sqrt(v / correction2)
-                                                           + ADAM_EPSILON)
+            p -= self.learning_rate * (m / correction1) / (np.sqrt(v / correction2) + ADAM_EPSILON)
         return self.params
 
 
 # --- the distorted network (oracle and twin starts) ------------------------------------------
+
 
 def saturate_graph(w: Symbolic, inverse_w_sat: Symbolic) -> Symbolic:
     """:func:`limprob.chip.kernels.saturate` as a graph: ``w_sat tanh(w / w_sat)`` with
@@ -438,24 +479,45 @@ def saturate_graph(w: Symbolic, inverse_w_sat: Symbolic) -> Symbolic:
     return pt.switch(saturating, pt.tanh(w * safe) / safe, w)
 
 
-def distorted_lif_graph(x: Symbolic, w_in: Symbolic, w_out: Symbolic,
-                        distortion: Sequence[Symbolic], slope: Symbolic, noise_hidden: Symbolic,
-                        noise_output: Symbolic, w_max: Symbolic, delta: Symbolic,
-                        quantise: Symbolic) -> Symbolic:
+def distorted_lif_graph(
+    x: Symbolic,
+    w_in: Symbolic,
+    w_out: Symbolic,
+    distortion: Sequence[Symbolic],
+    slope: Symbolic,
+    noise_hidden: Symbolic,
+    noise_output: Symbolic,
+    w_max: Symbolic,
+    delta: Symbolic,
+    quantise: Symbolic,
+) -> Symbolic:
     """Output spike counts (obs, output) of the network through a distortion, the graph of
     :func:`limprob.chip.kernels.chip_counts`: ``W_eff = Q_B(saturate(W gain))`` (the converter
     straight-through, :func:`straight_through_quantise`), per-neuron leaks and thresholds
     (``distortion`` = ``(gain_in, gain_out, inverse_w_sat, beta_hidden, theta_hidden,
     beta_output, theta_output)``), membrane noise (step, obs, neuron) added to the potentials."""
     gain_in, gain_out, inverse_w_sat, beta_h, theta_h, beta_o, theta_o = distortion
-    w_in_eff, w_out_eff = (straight_through_quantise(saturate_graph(w * g, inverse_w_sat),
-                                                     w_max, delta, quantise)
-                           for w, g in ((w_in, gain_in), (w_out, gain_out)))
+    w_in_eff, w_out_eff = (
+        straight_through_quantise(saturate_graph(w * g, inverse_w_sat), w_max, delta, quantise)
+        for w, g in ((w_in, gain_in), (w_out, gain_out))
+    )
     current_hidden = x @ w_in_eff
 
-    def step(z1: Any, z2: Any, v1: Any, s1: Any, v2: Any, s2: Any, current_hidden: Any,
-             w_out: Any, beta_h: Any, theta_h: Any, beta_o: Any, theta_o: Any,
-             slope: Any) -> tuple[Any, Any, Any, Any]:
+    def step(
+        z1: Any,
+        z2: Any,
+        v1: Any,
+        s1: Any,
+        v2: Any,
+        s2: Any,
+        current_hidden: Any,
+        w_out: Any,
+        beta_h: Any,
+        theta_h: Any,
+        beta_o: Any,
+        theta_o: Any,
+        slope: Any,
+    ) -> tuple[Any, Any, Any, Any]:
         v1 = beta_h * v1 + current_hidden - theta_h * s1 + z1
         s1 = spike(v1, theta_h, slope)
         v2 = beta_o * v2 + s1 @ w_out - theta_o * s2 + z2
@@ -465,10 +527,12 @@ def distorted_lif_graph(x: Symbolic, w_in: Symbolic, w_out: Symbolic,
     hidden = pt.zeros((x.shape[0], w_in.shape[1]), dtype="float64")
     output = pt.zeros((x.shape[0], w_out.shape[1]), dtype="float64")
     *_, output_spikes = pytensor.scan(
-        step, sequences=[noise_hidden, noise_output],
+        step,
+        sequences=[noise_hidden, noise_output],
         outputs_info=[hidden, hidden, output, output],
         non_sequences=[current_hidden, w_out_eff, beta_h, theta_h, beta_o, theta_o, slope],
-        return_updates=False)
+        return_updates=False,
+    )
     return output_spikes.sum(axis=0)
 
 
@@ -481,8 +545,9 @@ def compiled_distorted_network() -> CompiledNetwork:
     :func:`distorted_lif_graph`."""
     started = time.perf_counter()
     with pytensor.config.change_flags(numba__fastmath=False):
-        x, w_in, w_out, gain_in, gain_out = pt.dmatrices("x", "w_in", "w_out", "gain_in",
-                                                         "gain_out")
+        x, w_in, w_out, gain_in, gain_out = pt.dmatrices(
+            "x", "w_in", "w_out", "gain_in", "gain_out"
+        )
         y = pt.lvector("y")
         beta_h, theta_h, beta_o, theta_o = pt.dvectors("beta_h", "theta_h", "beta_o", "theta_o")
         inverse_w_sat, slope, kappa = pt.dscalars("inverse_w_sat", "slope", "kappa")
@@ -494,20 +559,30 @@ def compiled_distorted_network() -> CompiledNetwork:
         loss = cross_entropy(counts, y, kappa, noise_hidden.shape[0])
         loss_and_gradient = pytensor.function(
             [x, y, w_in, w_out, *distortion, slope, kappa, *rest],
-            [loss, counts, *_gradients(loss, [w_in, w_out])])
+            [loss, counts, *_gradients(loss, [w_in, w_out])],
+        )
         forward = pytensor.function(
             [x, w_in, w_out, *distortion, *rest],
-            distorted_lif_graph(x, w_in, w_out, distortion, 1.0, *rest))
+            distorted_lif_graph(x, w_in, w_out, distortion, 1.0, *rest),
+        )
         ones, vector, noise = np.ones((1, 1)), np.ones(1), np.zeros((1, 1, 1))
         arrays = [ones, ones, 0.5, vector * 0.9, vector, vector * 0.9, vector]
-        loss_and_gradient(ones, np.zeros(1, np.int64), ones, ones, *arrays, 1.0, 1.0, noise,
-                          noise, 2.0, 1.0, 1.0)
+        loss_and_gradient(
+            ones, np.zeros(1, np.int64), ones, ones, *arrays, 1.0, 1.0, noise, noise, 2.0, 1.0, 1.0
+        )
         forward(ones, ones, ones, *arrays, noise, noise, 2.0, 1.0, 1.0)
     return CompiledNetwork(forward, loss_and_gradient, time.perf_counter() - started)
 
 
-DISTORTION_ARRAYS = ("gain_in", "gain_out", "inverse_w_sat", "beta_hidden", "theta_hidden",
-                     "beta_output", "theta_output")
+DISTORTION_ARRAYS = (
+    "gain_in",
+    "gain_out",
+    "inverse_w_sat",
+    "beta_hidden",
+    "theta_hidden",
+    "beta_output",
+    "theta_output",
+)
 """The distortion's arrays (:meth:`limprob.chip.distortion.Distortion.arrays`) in the order of
 :func:`distorted_lif_graph`."""
 
@@ -522,11 +597,14 @@ def known_distortion(chip: Chip) -> Distortion:
         return chip.hidden_distortion()
     if isinstance(chip, ParametricChip):
         return chip.distortion
-    raise LimprobError(f"the oracle needs a simulated chip, whose distortion is known; "
-                       f"a {type(chip).__name__} does not reveal its own")
+    raise LimprobError(
+        f"the oracle needs a simulated chip, whose distortion is known; "
+        f"a {type(chip).__name__} does not reveal its own"
+    )
 
 
 # --- training --------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Objective:
@@ -539,8 +617,9 @@ class Objective:
     compile_seconds: float
 
 
-def _compile(factory: functools._lru_cache_wrapper[CompiledNetwork]
-             ) -> tuple[CompiledNetwork, float]:
+def _compile(
+    factory: functools._lru_cache_wrapper[CompiledNetwork],
+) -> tuple[CompiledNetwork, float]:
     """``factory()`` and the seconds it compiled in this call (0 when cached)."""
     before = factory.cache_info().misses
     compiled = factory()
@@ -584,46 +663,55 @@ class Backprop:
         started = time.perf_counter()
         network = chip.network
         if network.reset != "subtract":
-            raise LimprobError(f"{self.name}: backprop's graphs reset by subtraction; the chip's "
-                               f"network resets to {network.reset} (train it by MH)")
+            raise LimprobError(
+                f"{self.name}: backprop's graphs reset by subtraction; the chip's "
+                f"network resets to {network.reset} (train it by MH)"
+            )
         n_steps = network.n_steps
         kappa = float(config.kappa)
         x = np.ascontiguousarray(data.train["features"].values, dtype=np.float64)
         y = data.train["labels"].values.astype(np.int64)
         if x.shape[1] != chip.n_inputs:
-            raise LimprobError(f"the data have {x.shape[1]} features, the chip {chip.n_inputs} "
-                               f"inputs")
+            raise LimprobError(
+                f"the data have {x.shape[1]} features, the chip {chip.n_inputs} inputs"
+            )
         n_output = chip.n_outputs
         if data.train.sizes.get("class", n_output) != n_output:
-            raise LimprobError(f"the data have {data.train.sizes['class']} classes, the chip "
-                               f"{n_output} outputs")
+            raise LimprobError(
+                f"the data have {data.train.sizes['class']} classes, the chip {n_output} outputs"
+            )
         objective = self.objective(chip, n_output, np.random.default_rng([config.seed, 3]))
 
         rng = np.random.default_rng([config.seed, 2])
         fit, held_out = validation_split(y, config.validation_fraction, config.seed)
         x_fit, y_fit, x_val, y_val = x[fit], y[fit], x[held_out], y[held_out]
-        w_in, w_out, hidden_firing, output_firing = initial_weights(x_fit, n_output, network,
-                                                                    rng)
+        w_in, w_out, hidden_firing, output_firing = initial_weights(x_fit, n_output, network, rng)
 
         def validate(w_in: np.ndarray, w_out: np.ndarray) -> tuple[float, float]:
             counts = objective.counts(w_in, w_out, x_val)
-            return (_loss_of_counts(counts, y_val, kappa, n_steps),
-                    accuracy(class_probabilities(counts, kappa, n_steps), y_val))
+            return (
+                _loss_of_counts(counts, y_val, kappa, n_steps),
+                accuracy(class_probabilities(counts, kappa, n_steps), y_val),
+            )
 
         adam = Adam([w_in, w_out], config.learning_rate)
         batch = min(config.batch_size, y_fit.size)
         queries_before = chip.queries
-        history: dict[str, list[float]] = {"train_loss": [], "validation_loss": [],
-                                           "validation_accuracy": []}
+        history: dict[str, list[float]] = {
+            "train_loss": [],
+            "validation_loss": [],
+            "validation_accuracy": [],
+        }
         best = (-np.inf, np.inf)
         best_weights, best_epoch, waited = (w_in.copy(), w_out.copy()), 0, 0
         for epoch in range(1, config.epochs + 1):
             order = rng.permutation(y_fit.size)
             total = 0.0
             for start in range(0, y_fit.size, batch):
-                index = order[start:start + batch]
+                index = order[start : start + batch]
                 loss, _, grad_in, grad_out = objective.batch_step(
-                    adam.params[0], adam.params[1], x_fit[index], y_fit[index])
+                    adam.params[0], adam.params[1], x_fit[index], y_fit[index]
+                )
                 total += float(loss) * index.size
                 adam.step([grad_in, grad_out])
             history["train_loss"].append(total / y_fit.size)
@@ -635,8 +723,11 @@ class Backprop:
             history["validation_accuracy"].append(val_accuracy)
             if held_out.size == 0 or (val_accuracy, -val_loss) > (best[0], -best[1]):
                 best = (val_accuracy, val_loss)
-                best_weights, best_epoch, waited = (adam.params[0].copy(),
-                                                    adam.params[1].copy()), epoch, 0
+                best_weights, best_epoch, waited = (
+                    (adam.params[0].copy(), adam.params[1].copy()),
+                    epoch,
+                    0,
+                )
             else:
                 waited += 1
                 if waited >= config.patience:
@@ -652,30 +743,32 @@ class Backprop:
         evaluation_queries = chip.queries - before
 
         tree = _trace(data, w_in, w_out, history, test_probability, network)
-        tree.attrs.update({
-            "limprob_trace": 1,
-            "method": self.name,
-            **self.attrs(),
-            **chip.describe(),
-            **asdict(config),
-            "test_accuracy": accuracy(test_probability, data.test["labels"].values),
-            "train_accuracy": accuracy(train_probability, y),
-            "training_chip_queries": int(training_queries),
-            "evaluation_chip_queries": int(evaluation_queries),
-            "wall_seconds": time.perf_counter() - started,
-            "training_seconds": training_seconds,
-            "compile_seconds": objective.compile_seconds,
-            "epochs_run": len(history["train_loss"]),
-            "best_epoch": best_epoch,
-            "n_train": int(y.size),
-            "n_fit": int(fit.size),
-            "n_validation": int(held_out.size),
-            "n_test": int(data.test.sizes["obs"]),
-            "init_hidden_firing_fraction": hidden_firing,
-            "init_output_firing_fraction": output_firing,
-            "data_source": str(data.train.attrs.get("source", "data")),
-            **package_versions(),
-        })
+        tree.attrs.update(
+            {
+                "limprob_trace": 1,
+                "method": self.name,
+                **self.attrs(),
+                **chip.describe(),
+                **asdict(config),
+                "test_accuracy": accuracy(test_probability, data.test["labels"].values),
+                "train_accuracy": accuracy(train_probability, y),
+                "training_chip_queries": int(training_queries),
+                "evaluation_chip_queries": int(evaluation_queries),
+                "wall_seconds": time.perf_counter() - started,
+                "training_seconds": training_seconds,
+                "compile_seconds": objective.compile_seconds,
+                "epochs_run": len(history["train_loss"]),
+                "best_epoch": best_epoch,
+                "n_train": int(y.size),
+                "n_fit": int(fit.size),
+                "n_validation": int(held_out.size),
+                "n_test": int(data.test.sizes["obs"]),
+                "init_hidden_firing_fraction": hidden_firing,
+                "init_output_firing_fraction": output_firing,
+                "data_source": str(data.train.attrs.get("source", "data")),
+                **package_versions(),
+            }
+        )
         return tree
 
 
@@ -689,21 +782,33 @@ class IdealModelBackprop(Backprop):
 
     name = "backprop"
 
-    def objective(self, chip: Chip, n_output: int, noise_rng: np.random.Generator
-                  ) -> Objective:
+    def objective(self, chip: Chip, n_output: int, noise_rng: np.random.Generator) -> Objective:
         """See :meth:`Backprop.objective`."""
         compiled, seconds = _compile(compiled_network)
         ideal, n_steps = _nominal(chip), chip.network.n_steps
         slope, kappa = float(self.config.slope), float(self.config.kappa)
 
-        def batch_step(w_in: np.ndarray, w_out: np.ndarray, xb: np.ndarray,
-                       yb: np.ndarray) -> list[np.ndarray]:
-            return compiled.loss_and_gradient(xb, yb, w_in, w_out, *ideal, slope, kappa,
-                                              n_steps, np.zeros((xb.shape[0], n_output)), 0.0)
+        def batch_step(
+            w_in: np.ndarray, w_out: np.ndarray, xb: np.ndarray, yb: np.ndarray
+        ) -> list[np.ndarray]:
+            return compiled.loss_and_gradient(
+                xb,
+                yb,
+                w_in,
+                w_out,
+                *ideal,
+                slope,
+                kappa,
+                n_steps,
+                np.zeros((xb.shape[0], n_output)),
+                0.0,
+            )
 
-        return Objective(batch_step,
-                         lambda w_in, w_out, x: compiled.forward(x, w_in, w_out, *ideal, n_steps),
-                         seconds)
+        return Objective(
+            batch_step,
+            lambda w_in, w_out, x: compiled.forward(x, w_in, w_out, *ideal, n_steps),
+            seconds,
+        )
 
 
 class InTheLoopBackprop(Backprop):
@@ -712,18 +817,19 @@ class InTheLoopBackprop(Backprop):
 
     name = "in_the_loop_backprop"
 
-    def objective(self, chip: Chip, n_output: int, noise_rng: np.random.Generator
-                  ) -> Objective:
+    def objective(self, chip: Chip, n_output: int, noise_rng: np.random.Generator) -> Objective:
         """See :meth:`Backprop.objective`."""
         compiled, seconds = _compile(compiled_network)
         ideal, n_steps = _nominal(chip), chip.network.n_steps
         slope, kappa = float(self.config.slope), float(self.config.kappa)
 
-        def batch_step(w_in: np.ndarray, w_out: np.ndarray, xb: np.ndarray,
-                       yb: np.ndarray) -> list[np.ndarray]:
+        def batch_step(
+            w_in: np.ndarray, w_out: np.ndarray, xb: np.ndarray, yb: np.ndarray
+        ) -> list[np.ndarray]:
             chip_counts = chip.run(w_in, w_out, xb)
-            return compiled.loss_and_gradient(xb, yb, w_in, w_out, *ideal, slope, kappa,
-                                              n_steps, chip_counts, 1.0)
+            return compiled.loss_and_gradient(
+                xb, yb, w_in, w_out, *ideal, slope, kappa, n_steps, chip_counts, 1.0
+            )
 
         return Objective(batch_step, chip.run, seconds)
 
@@ -734,9 +840,14 @@ def _converter(chip: Chip) -> tuple[float, float, float]:
     return w_max, converter_delta(bits, w_max), 1.0 if bits else 0.0
 
 
-def _noisy_model_objective(compiled: CompiledNetwork, seconds: float, model: Sequence,
-                           config: BackpropConfig, chip: Chip,
-                           noise: Callable[[int], tuple[np.ndarray, ...]]) -> Objective:
+def _noisy_model_objective(
+    compiled: CompiledNetwork,
+    seconds: float,
+    model: Sequence,
+    config: BackpropConfig,
+    chip: Chip,
+    noise: Callable[[int], tuple[np.ndarray, ...]],
+) -> Objective:
     """The objective of a software model of the chip with membrane noise and the chip's weight
     converter: ``compiled`` called with the model's parameters ``model`` (the nominal leak and
     threshold, or a distortion's arrays), the surrogate slope and readout gain of ``config``,
@@ -745,19 +856,25 @@ def _noisy_model_objective(compiled: CompiledNetwork, seconds: float, model: Seq
     slope, kappa = float(config.slope), float(config.kappa)
     converter = _converter(chip)
 
-    def batch_step(w_in: np.ndarray, w_out: np.ndarray, xb: np.ndarray,
-                   yb: np.ndarray) -> list[np.ndarray]:
-        return compiled.loss_and_gradient(xb, yb, w_in, w_out, *model, slope, kappa,
-                                          *noise(xb.shape[0]), *converter)
+    def batch_step(
+        w_in: np.ndarray, w_out: np.ndarray, xb: np.ndarray, yb: np.ndarray
+    ) -> list[np.ndarray]:
+        return compiled.loss_and_gradient(
+            xb, yb, w_in, w_out, *model, slope, kappa, *noise(xb.shape[0]), *converter
+        )
 
-    return Objective(batch_step,
-                     lambda w_in, w_out, x: compiled.forward(x, w_in, w_out, *model,
-                                                             *noise(x.shape[0]), *converter),
-                     seconds)
+    return Objective(
+        batch_step,
+        lambda w_in, w_out, x: compiled.forward(
+            x, w_in, w_out, *model, *noise(x.shape[0]), *converter
+        ),
+        seconds,
+    )
 
 
-def _membrane_noise(chip: Chip, n_output: int, noise_rng: np.random.Generator, *,
-                    always_draw: bool) -> Callable[[int], tuple[np.ndarray, ...]]:
+def _membrane_noise(
+    chip: Chip, n_output: int, noise_rng: np.random.Generator, *, always_draw: bool
+) -> Callable[[int], tuple[np.ndarray, ...]]:
     """``noise(n_obs)``: fresh nominal membrane noise (step, obs, neuron) for the hidden and
     output layers, standard deviation ``noise theta``; zeros, drawing nothing, on a chip
     without noise unless ``always_draw``."""
@@ -778,12 +895,15 @@ class NoiseAwareBackprop(Backprop):
 
     name = "noise_aware_backprop"
 
-    def objective(self, chip: Chip, n_output: int, noise_rng: np.random.Generator
-                  ) -> Objective:
+    def objective(self, chip: Chip, n_output: int, noise_rng: np.random.Generator) -> Objective:
         """See :meth:`Backprop.objective`."""
         return _noisy_model_objective(
-            *_compile(compiled_noise_aware_network), _nominal(chip), self.config, chip,
-            _membrane_noise(chip, n_output, noise_rng, always_draw=True))
+            *_compile(compiled_noise_aware_network),
+            _nominal(chip),
+            self.config,
+            chip,
+            _membrane_noise(chip, n_output, noise_rng, always_draw=True),
+        )
 
 
 class DistortionModelBackprop(Backprop):
@@ -794,8 +914,7 @@ class DistortionModelBackprop(Backprop):
 
     name = "twin_backprop"
 
-    def __init__(self, distortion: Distortion,
-                 config: BackpropConfig = BackpropConfig()) -> None:
+    def __init__(self, distortion: Distortion, config: BackpropConfig = BackpropConfig()) -> None:
         super().__init__(config)
         if not isinstance(distortion, Distortion):
             raise LimprobError("distortion must be a limprob.chip.Distortion")
@@ -805,16 +924,24 @@ class DistortionModelBackprop(Backprop):
         """The distortion backprop trains through: the one given (a twin's)."""
         return self.distortion
 
-    def objective(self, chip: Chip, n_output: int, noise_rng: np.random.Generator
-                  ) -> Objective:
+    def objective(self, chip: Chip, n_output: int, noise_rng: np.random.Generator) -> Objective:
         """See :meth:`Backprop.objective`."""
         compiled, seconds = _compile(compiled_distorted_network)
         arrays = self.distortion_of(chip).arrays(chip.network, chip.n_inputs, n_output)
-        distortion = [np.ascontiguousarray(arrays[k], dtype=np.float64)
-                      if np.ndim(arrays[k]) else float(arrays[k]) for k in DISTORTION_ARRAYS]
+        distortion = [
+            np.ascontiguousarray(arrays[k], dtype=np.float64)
+            if np.ndim(arrays[k])
+            else float(arrays[k])
+            for k in DISTORTION_ARRAYS
+        ]
         return _noisy_model_objective(
-            compiled, seconds, distortion, self.config, chip,
-            _membrane_noise(chip, n_output, noise_rng, always_draw=False))
+            compiled,
+            seconds,
+            distortion,
+            self.config,
+            chip,
+            _membrane_noise(chip, n_output, noise_rng, always_draw=False),
+        )
 
 
 class OracleBackprop(DistortionModelBackprop):
@@ -834,22 +961,33 @@ class OracleBackprop(DistortionModelBackprop):
 
 
 BACKPROP_METHODS: dict[str, type[Backprop]] = {
-    cls.name: cls for cls in (IdealModelBackprop, InTheLoopBackprop, NoiseAwareBackprop,
-                              OracleBackprop)}
+    cls.name: cls
+    for cls in (IdealModelBackprop, InTheLoopBackprop, NoiseAwareBackprop, OracleBackprop)
+}
 """The backprop methods a chip alone defines, by the trace's ``method`` name."""
 METHODS = tuple(BACKPROP_METHODS)
 
 
-def train_backprop(chip: Chip, data: Split, config: BackpropConfig = BackpropConfig(),
-                   method: str = IdealModelBackprop.name) -> xr.DataTree:
+def train_backprop(
+    chip: Chip,
+    data: Split,
+    config: BackpropConfig = BackpropConfig(),
+    method: str = IdealModelBackprop.name,
+) -> xr.DataTree:
     """``BACKPROP_METHODS[method](config).train(chip, data)``."""
     if method not in BACKPROP_METHODS:
         raise LimprobError(f"unknown backprop method {method}; choose from {', '.join(METHODS)}")
     return BACKPROP_METHODS[method](config).train(chip, data)
 
 
-def _trace(data: Split, w_in: np.ndarray, w_out: np.ndarray, history: dict[str, list[float]],
-           test_probability: np.ndarray, network: Network) -> xr.DataTree:
+def _trace(
+    data: Split,
+    w_in: np.ndarray,
+    w_out: np.ndarray,
+    history: dict[str, list[float]],
+    test_probability: np.ndarray,
+    network: Network,
+) -> xr.DataTree:
     features = data.train["feature"].values
     classes = data.train["class"].values
     hidden = np.arange(network.n_hidden)
@@ -859,14 +997,16 @@ def _trace(data: Split, w_in: np.ndarray, w_out: np.ndarray, history: dict[str, 
     )
     epochs = np.arange(1, len(history["train_loss"]) + 1)
     training = xr.Dataset(
-        {name: ("epoch", np.asarray(values, dtype=np.float64))
-         for name, values in history.items()},
+        {name: ("epoch", np.asarray(values, dtype=np.float64)) for name, values in history.items()},
         coords={"epoch": epochs},
     )
     training["train_loss"].attrs["units"] = "nats per sample"
     training["validation_loss"].attrs["units"] = "nats per sample"
-    return xr.DataTree.from_dict({"weights": weights, "training": training,
-                                  "point_estimates": point_dataset(test_probability[None],
-                                                                   ["mean"], data.test),
-                                  "predictions_constant_data":
-                                      predictions_constant_data(data.test)})
+    return xr.DataTree.from_dict(
+        {
+            "weights": weights,
+            "training": training,
+            "point_estimates": point_dataset(test_probability[None], ["mean"], data.test),
+            "predictions_constant_data": predictions_constant_data(data.test),
+        }
+    )

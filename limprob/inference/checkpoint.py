@@ -93,8 +93,7 @@ class Checkpoint:
     """A checkpoint folder (module docstring). Make one with :meth:`new` (checked, nothing
     written until :meth:`begin`) or :meth:`open` (an existing one, to resume)."""
 
-    def __init__(self, path: Path, manifest: dict | None, *, every: int,
-                 out: str | None) -> None:
+    def __init__(self, path: Path, manifest: dict | None, *, every: int, out: str | None) -> None:
         self.path = path
         self._manifest = manifest
         self.every = every
@@ -105,8 +104,9 @@ class Checkpoint:
         """Each chain's draw files and their SHA-256, as verified or written."""
 
     @classmethod
-    def new(cls, path: str | Path, *, every: int = DEFAULT_EVERY,
-            out: str | Path | None = None) -> Checkpoint:
+    def new(
+        cls, path: str | Path, *, every: int = DEFAULT_EVERY, out: str | Path | None = None
+    ) -> Checkpoint:
         """A checkpoint to be written in ``path``, a new or empty folder we can write in
         (checked now, by creating and removing a file; refused with :class:`LimprobError`
         otherwise). ``out`` is the trace the run writes, recorded so that resuming writes it
@@ -118,17 +118,19 @@ class Checkpoint:
         if path.exists() and not path.is_dir():
             raise LimprobError(f"{path}: is a file, not a folder")
         if (path / MANIFEST).exists():
-            raise LimprobError(f"{path}: holds a checkpoint already; finish that "
-                               f"run with limprob train --resume {path}, or choose a new folder")
+            raise LimprobError(
+                f"{path}: holds a checkpoint already; finish that "
+                f"run with limprob train --resume {path}, or choose a new folder"
+            )
         if path.is_dir() and any(path.iterdir()):
-            raise LimprobError(f"{path}: the folder is not empty; a checkpoint "
-                               "needs a new or empty folder")
+            raise LimprobError(
+                f"{path}: the folder is not empty; a checkpoint needs a new or empty folder"
+            )
         folder = path if path.is_dir() else path.parent
         if not folder.is_dir():
             raise LimprobError(f"{path}: the folder {folder} does not exist")
         _check_writable(folder, str(path))
-        return cls(path, None, every=every,
-                   out=None if out is None else str(Path(out).absolute()))
+        return cls(path, None, every=every, out=None if out is None else str(Path(out).absolute()))
 
     @classmethod
     def open(cls, path: str | Path) -> Checkpoint:
@@ -144,21 +146,28 @@ class Checkpoint:
         try:
             manifest = json.loads((path / MANIFEST).read_text())
         except (OSError, UnicodeDecodeError, ValueError):
-            raise LimprobError(f"{path}: not a limprob checkpoint (no readable "
-                               f"{MANIFEST})") from None
+            raise LimprobError(
+                f"{path}: not a limprob checkpoint (no readable {MANIFEST})"
+            ) from None
         if not isinstance(manifest, dict) or manifest.get("limprob_checkpoint") != FORMAT:
             raise LimprobError(f"{path}: not a limprob checkpoint of format {FORMAT}")
         _check_manifest(path, manifest)
         if manifest.get("complete"):
-            raise LimprobError(f"{path}: its run is complete (it wrote "
-                               f"{manifest.get('out')}); there is nothing to resume")
-        differ = [f"{name.removeprefix('version_')} {manifest['versions'].get(name)} (now "
-                  f"{version})" for name, version in package_versions().items()
-                  if manifest["versions"].get(name) != version]
+            raise LimprobError(
+                f"{path}: its run is complete (it wrote "
+                f"{manifest.get('out')}); there is nothing to resume"
+            )
+        differ = [
+            f"{name.removeprefix('version_')} {manifest['versions'].get(name)} (now {version})"
+            for name, version in package_versions().items()
+            if manifest["versions"].get(name) != version
+        ]
         if differ:
-            raise LimprobError(f"{path}: written with other package versions: "
-                               f"{', '.join(differ)}; resume it with the versions it was "
-                               "written with")
+            raise LimprobError(
+                f"{path}: written with other package versions: "
+                f"{', '.join(differ)}; resume it with the versions it was "
+                "written with"
+            )
         checkpoint = cls(path, manifest, every=manifest["every"], out=manifest.get("out"))
         _remove_temporaries(path)  # left by a process killed while writing
         checkpoint.verify()
@@ -177,12 +186,16 @@ class Checkpoint:
                 raise LimprobError(f"{self.path}: the checkpoint lacks its {TABLE}")
             table_hash = file_sha256(self.path / TABLE)
             if table_hash != manifest["table_sha256"]:
-                raise LimprobError(f"{self.path / TABLE}: changed since the run wrote it "
-                                   "(its SHA-256 differs from the manifest's)")
+                raise LimprobError(
+                    f"{self.path / TABLE}: changed since the run wrote it "
+                    "(its SHA-256 differs from the manifest's)"
+                )
         if run_sha256(manifest["config"], table_hash) != manifest["run_sha256"]:
-            raise LimprobError(f"{self.path / MANIFEST}: the configuration was edited since "
-                               "the run wrote it (its hash differs from the manifest's); a "
-                               "checkpoint resumes only the run that wrote it")
+            raise LimprobError(
+                f"{self.path / MANIFEST}: the configuration was edited since "
+                "the run wrote it (its hash differs from the manifest's); a "
+                "checkpoint resumes only the run that wrote it"
+            )
         for state in sorted(self.path.glob("chain-*.state")):
             try:
                 chain = int(state.name.removeprefix("chain-").removesuffix(".state"))
@@ -191,18 +204,24 @@ class Checkpoint:
             progress = self.progress(chain)
             assert progress is not None  # its state file is there
             if progress.run_sha256 != manifest["run_sha256"]:
-                raise LimprobError(f"{state}: the state of another run's chain (its run hash "
-                                   "differs from the manifest's)")
+                raise LimprobError(
+                    f"{state}: the state of another run's chain (its run hash "
+                    "differs from the manifest's)"
+                )
             if len(progress.draw_checksums) != len(progress.draw_files):
-                raise LimprobError(f"{state}: names {len(progress.draw_files)} draw files "
-                                   f"but holds {len(progress.draw_checksums)} checksums")
+                raise LimprobError(
+                    f"{state}: names {len(progress.draw_files)} draw files "
+                    f"but holds {len(progress.draw_checksums)} checksums"
+                )
             for name, checksum in zip(progress.draw_files, progress.draw_checksums):
                 draws = self.path / name
                 if not draws.is_file():
                     raise LimprobError(f"{draws}: missing; chain {chain}'s state names it")
                 if file_sha256(draws) != checksum:
-                    raise LimprobError(f"{draws}: not the file chain {chain} wrote (truncated, "
-                                       "edited or another run's: its SHA-256 differs)")
+                    raise LimprobError(
+                        f"{draws}: not the file chain {chain} wrote (truncated, "
+                        "edited or another run's: its SHA-256 differs)"
+                    )
             self._checksums[chain] = dict(zip(progress.draw_files, progress.draw_checksums))
 
     @property
@@ -237,22 +256,29 @@ class Checkpoint:
         that ``config`` is its run's."""
         if self._manifest is not None:
             if json.loads(json.dumps(asdict(config))) != self.settings:
-                raise LimprobError(f"{self.path}: the checkpoint belongs to another run "
-                                   "configuration")
+                raise LimprobError(
+                    f"{self.path}: the checkpoint belongs to another run configuration"
+                )
             return
         from limprob.inference.sampling import package_versions
 
         self.path.mkdir(exist_ok=True)
         table_hash = None
         if table is not None:
-            write_atomically(self.path / TABLE,
-                             lambda name: table.to_netcdf(name, engine=ENGINE))
+            write_atomically(self.path / TABLE, lambda name: table.to_netcdf(name, engine=ENGINE))
             table_hash = file_sha256(self.path / TABLE)
         settings = json.loads(json.dumps(asdict(config)))
-        manifest = {"limprob_checkpoint": FORMAT, "config": settings,
-                    "every": self.every, "out": self.out, "table": table is not None,
-                    "table_sha256": table_hash, "run_sha256": run_sha256(settings, table_hash),
-                    "versions": package_versions(), "complete": False}
+        manifest = {
+            "limprob_checkpoint": FORMAT,
+            "config": settings,
+            "every": self.every,
+            "out": self.out,
+            "table": table is not None,
+            "table_sha256": table_hash,
+            "run_sha256": run_sha256(settings, table_hash),
+            "versions": package_versions(),
+            "complete": False,
+        }
         self._write_manifest(manifest)
 
     @property
@@ -278,8 +304,9 @@ class Checkpoint:
         try:
             progress = pickle.loads(path.read_bytes())
         except Exception as error:  # a truncated or foreign file
-            raise LimprobError(f"{path}: cannot read the chain's state "
-                               f"({type(error).__name__})") from None
+            raise LimprobError(
+                f"{path}: cannot read the chain's state ({type(error).__name__})"
+            ) from None
         if not isinstance(progress, ChainProgress):
             raise LimprobError(f"{path}: not a chain's state")
         return progress
@@ -297,8 +324,13 @@ class Checkpoint:
             with np.load(self.path / name, allow_pickle=False) as stored:
                 yield first, {key: stored[key] for key in stored.files}
 
-    def record(self, chain: int, progress: ChainProgress, first: int | None = None,
-               draws: dict | None = None) -> ChainProgress:
+    def record(
+        self,
+        chain: int,
+        progress: ChainProgress,
+        first: int | None = None,
+        draws: dict | None = None,
+    ) -> ChainProgress:
         """Write chain ``chain``'s ``draws`` (``{name: array}`` from step ``first`` on, if any)
         and then its ``progress``; return the progress as written (naming the new file)."""
         checksums = self._checksums.setdefault(chain, {})
@@ -310,8 +342,11 @@ class Checkpoint:
             _write(self.path / name, lambda handle: handle.write(content))
             checksums[name] = hashlib.sha256(content).hexdigest()
             progress = replace(progress, draw_files=(*progress.draw_files, name))
-        progress = replace(progress, run_sha256=self.run_hash, draw_checksums=tuple(
-            checksums[name] for name in progress.draw_files))
+        progress = replace(
+            progress,
+            run_sha256=self.run_hash,
+            draw_checksums=tuple(checksums[name] for name in progress.draw_files),
+        )
         state = pickle.dumps(progress, protocol=pickle.HIGHEST_PROTOCOL)
         _write(self.path / f"chain-{chain}.state", lambda handle: handle.write(state))
         return progress
@@ -333,8 +368,7 @@ def run_sha256(settings: dict, table_sha256: str | None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-MANIFEST_FIELDS = {"config": dict, "every": int, "versions": dict, "run_sha256": str,
-                   "table": bool}
+MANIFEST_FIELDS = {"config": dict, "every": int, "versions": dict, "run_sha256": str, "table": bool}
 """The manifest's fields a resume reads, with their types."""
 
 
@@ -344,9 +378,11 @@ def _check_manifest(path: Path, manifest: dict) -> None:
     for name, kind in MANIFEST_FIELDS.items():
         value = manifest.get(name)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise LimprobError(f"{path / MANIFEST}: a malformed manifest ({name} is "
-                               f"{'missing' if name not in manifest else type(value).__name__},"
-                               f" not {kind.__name__})")
+            raise LimprobError(
+                f"{path / MANIFEST}: a malformed manifest ({name} is "
+                f"{'missing' if name not in manifest else type(value).__name__},"
+                f" not {kind.__name__})"
+            )
     positive_integer(f"{path / MANIFEST}: every", manifest["every"])
     if not isinstance(manifest.get("out"), (str, type(None))) or manifest.get("out") == "":
         raise LimprobError(f"{path / MANIFEST}: a malformed manifest (out is not a path)")
@@ -357,6 +393,7 @@ def _check_manifest(path: Path, manifest: dict) -> None:
 def _write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """``write(handle)`` into ``path`` atomically and durably: a temporary file, flushed to
     disk, renamed over ``path``."""
+
     def durably(temporary: str) -> None:
         with open(temporary, "wb") as handle:
             write(handle)
@@ -370,8 +407,9 @@ def _check_writable(folder: Path, what: str) -> None:
     try:
         handle, probe = tempfile.mkstemp(prefix=".limprob.", suffix=".check", dir=folder)
     except OSError as error:
-        raise LimprobError(f"{what}: cannot write in {folder} "
-                           f"({error.strerror or type(error).__name__})") from None
+        raise LimprobError(
+            f"{what}: cannot write in {folder} ({error.strerror or type(error).__name__})"
+        ) from None
     os.close(handle)
     Path(probe).unlink()
 

@@ -54,8 +54,10 @@ def common_variable(trees: dict[str, xr.DataTree], var_name: str | None) -> str:
         return shared.pop()
     if "y" in shared:
         return "y"
-    raise LimprobError(f"the traces share several observed variables ({', '.join(sorted(shared))}):"
-                       " choose one with --var-name")
+    raise LimprobError(
+        f"the traces share several observed variables ({', '.join(sorted(shared))}):"
+        " choose one with --var-name"
+    )
 
 
 def check_same_observations(trees: dict[str, xr.DataTree], var_name: str) -> None:
@@ -65,14 +67,22 @@ def check_same_observations(trees: dict[str, xr.DataTree], var_name: str) -> Non
     first = cast(xr.DataArray, trees[names[0]]["observed_data"][var_name])
     for name in names[1:]:
         other = cast(xr.DataArray, trees[name]["observed_data"][var_name])
-        same = (first.dims == other.dims and first.shape == other.shape
-                and all(np.array_equal(first[d].values, other[d].values)
-                        for d in first.dims if d in first.coords and d in other.coords)
-                and np.array_equal(first.values, other.values))
+        same = (
+            first.dims == other.dims
+            and first.shape == other.shape
+            and all(
+                np.array_equal(first[d].values, other[d].values)
+                for d in first.dims
+                if d in first.coords and d in other.coords
+            )
+            and np.array_equal(first.values, other.values)
+        )
         if not same:
-            raise LimprobError(f"{names[0]} and {name} were fitted to different observations of "
-                               f"{var_name!r}; LOO and evidence compare models of the same data "
-                               "only")
+            raise LimprobError(
+                f"{names[0]} and {name} were fitted to different observations of "
+                f"{var_name!r}; LOO and evidence compare models of the same data "
+                "only"
+            )
 
 
 def smc_log_marginal_likelihood(tree: xr.DataTree) -> float | None:
@@ -87,8 +97,9 @@ def smc_log_marginal_likelihood(tree: xr.DataTree) -> float | None:
     return float(np.nanmean(np.asarray(stats["log_marginal_likelihood"].values, dtype=float)))
 
 
-def compare_traces(paths: Sequence[str | Path], names: Sequence[str] | None = None,
-                   var_name: str | None = None) -> pd.DataFrame:
+def compare_traces(
+    paths: Sequence[str | Path], names: Sequence[str] | None = None, var_name: str | None = None
+) -> pd.DataFrame:
     """The comparison table (one row per model, best first); see the module docstring."""
     import arviz as az
 
@@ -109,8 +120,9 @@ def compare_traces(paths: Sequence[str | Path], names: Sequence[str] | None = No
         table.loc[name, "n_constant_tail"] = loo.n_constant_tail
         table.loc[name, "n_nan_k"] = loo.n_nan_k
         table.loc[name, "n_obs"] = int(np.asarray(loo.pareto_k).size)
-    table.attrs["warnings"] = {name: loo.warning_text for name, loo in loos.items()
-                               if loo.warning_text}
+    table.attrs["warnings"] = {
+        name: loo.warning_text for name, loo in loos.items() if loo.warning_text
+    }
     marginals = {name: smc_log_marginal_likelihood(t) for name, t in trees.items()}
     evidence = {k: v for k, v in marginals.items() if v is not None}
     if evidence:
@@ -127,8 +139,18 @@ def table_to_json(table: pd.DataFrame) -> str:
     model (non-finite numbers as null) and the LOO warnings."""
     records = {}
     for name, row in table.iterrows():
-        records[name] = {k: (None if isinstance(v, float) and not np.isfinite(v) else
-                             (v.item() if hasattr(v, "item") else v))
-                         for k, v in row.items()}
-    return json.dumps({"var_name": table.attrs.get("var_name"), "models": records,
-                       "warnings": table.attrs.get("warnings", {})})
+        records[name] = {
+            k: (
+                None
+                if isinstance(v, float) and not np.isfinite(v)
+                else (v.item() if hasattr(v, "item") else v)
+            )
+            for k, v in row.items()
+        }
+    return json.dumps(
+        {
+            "var_name": table.attrs.get("var_name"),
+            "models": records,
+            "warnings": table.attrs.get("warnings", {}),
+        }
+    )

@@ -40,8 +40,17 @@ QUERIES_PER_STEP = {"metropolis": 2, "demetropolisz": 2}
 which cache the current point's log-likelihood; two for PyMC's, which evaluate both points."""
 
 
-def train_bytes(*, draws: int, tune: int, chains: int, weights: int, n_train: int,
-                n_test: int, n_classes: int, predictive_draws: int) -> int:
+def train_bytes(
+    *,
+    draws: int,
+    tune: int,
+    chains: int,
+    weights: int,
+    n_train: int,
+    n_test: int,
+    n_classes: int,
+    predictive_draws: int,
+) -> int:
     """Estimated peak bytes of a training run's trace (see the module docstring)."""
     sampled = COPIES * (draws + tune) * chains * (weights + n_train + SAMPLER_STATS)
     predicted = predictive_draws * (n_test * n_classes + n_train)
@@ -54,8 +63,9 @@ def probe_bytes(*, probes: int, obs: int, inputs: int, hidden: int, outputs: int
     return BYTES_PER_NUMBER * (probes * (obs * outputs + weights) + obs * inputs)
 
 
-def population_bytes(*, chips: int, probes: int, obs: int, inputs: int, hidden: int,
-                     outputs: int) -> int:
+def population_bytes(
+    *, chips: int, probes: int, obs: int, inputs: int, hidden: int, outputs: int
+) -> int:
     """Bytes of the population twin's simulated chips: mismatch draws and counts per chip."""
     per_chip = inputs * hidden + hidden * outputs + 3 * hidden + probes * obs * outputs
     return BYTES_PER_NUMBER * chips * per_chip
@@ -70,8 +80,9 @@ def seconds_per_query(chip: Chip, w_in: np.ndarray, w_out: np.ndarray, x: np.nda
     return time.perf_counter() - started
 
 
-def projected_seconds(*, draws: int, tune: int, chains: int, cores: int, sampler: str,
-                      blocks: int, seconds: float) -> float:
+def projected_seconds(
+    *, draws: int, tune: int, chains: int, cores: int, sampler: str, blocks: int, seconds: float
+) -> float:
     """Least sampling time (s): (draws + tune) x chains x queries per step x ``seconds`` per
     query, over the chains run in parallel."""
     per_step = QUERIES_PER_STEP.get(sampler, 1) * blocks

@@ -90,7 +90,7 @@ def function_space_diagnostics(tree: xr.DataTree, var_name: str = "y") -> xr.Dat
     if "predictions" in tree.children and "probability" in tree["predictions"]:
         prob = tree["predictions"]["probability"]
         entry_dims = [d for d in prob.dims if d not in SAMPLE_DIMS]
-        constant = (prob.max(SAMPLE_DIMS) == prob.min(SAMPLE_DIMS))
+        constant = prob.max(SAMPLE_DIMS) == prob.min(SAMPLE_DIMS)
         ess_bulk_p, ess_tail_p, rhat_p = _ess_rhat(prob.where(~constant))  # NaN if constant
         out |= {
             "ess_bulk_predictive": ess_bulk_p,
@@ -103,21 +103,30 @@ def function_space_diagnostics(tree: xr.DataTree, var_name: str = "y") -> xr.Dat
             "n_draws_predictive": prob.sizes["draw"],
         }
     else:
-        out |= {name: np.nan for name in ("ess_bulk_predictive_min", "ess_tail_predictive_min",
-                                          "rhat_predictive_max")}
+        out |= {
+            name: np.nan
+            for name in (
+                "ess_bulk_predictive_min",
+                "ess_tail_predictive_min",
+                "rhat_predictive_max",
+            )
+        }
         out |= {"n_predictive_constant": 0, "n_predictive_entries": 0, "n_draws_predictive": 0}
 
-    diagnostics = xr.Dataset({name: xr.DataArray(value) if np.isscalar(value) else value
-                              for name, value in out.items()})
+    diagnostics = xr.Dataset(
+        {name: xr.DataArray(value) if np.isscalar(value) else value for name, value in out.items()}
+    )
     diagnostics.attrs["description"] = (
         "Function-space convergence diagnostics (arviz-stats rank-normalised split R-hat, bulk "
         "and tail ESS) of the summed training log-likelihood per draw and of the test-set "
-        "class probabilities in predictions/probability.")
+        "class probabilities in predictions/probability."
+    )
     return diagnostics
 
 
-def verdict(diagnostics: xr.Dataset, ess_min: float = 100, rhat_max: float = 1.05
-            ) -> tuple[bool, str]:
+def verdict(
+    diagnostics: xr.Dataset, ess_min: float = 100, rhat_max: float = 1.05
+) -> tuple[bool, str]:
     """One-line verdict on :func:`function_space_diagnostics`.
 
     The chains count as converged in function space when, for the summed log-likelihood,
@@ -135,9 +144,16 @@ def verdict(diagnostics: xr.Dataset, ess_min: float = 100, rhat_max: float = 1.0
     -------
     (converged, message)
     """
-    d = {name: float(diagnostics[name]) for name in (
-        "ess_bulk_log_likelihood", "ess_tail_log_likelihood", "rhat_log_likelihood",
-        "ess_bulk_predictive_min", "rhat_predictive_max")}
+    d = {
+        name: float(diagnostics[name])
+        for name in (
+            "ess_bulk_log_likelihood",
+            "ess_tail_log_likelihood",
+            "rhat_log_likelihood",
+            "ess_bulk_predictive_min",
+            "rhat_predictive_max",
+        )
+    }
     n_chains = int(diagnostics["n_chains"])
     n_pred = int(diagnostics["n_draws_predictive"]) * n_chains
     n_varying_pred = int(diagnostics["n_predictive_entries"] - diagnostics["n_predictive_constant"])
@@ -148,41 +164,60 @@ def verdict(diagnostics: xr.Dataset, ess_min: float = 100, rhat_max: float = 1.0
 
     failures = []
     if too_small(d["ess_bulk_log_likelihood"], ess_min):
-        failures.append(f"bulk ESS of the log-likelihood {d['ess_bulk_log_likelihood']:.1f} "
-                        f"< {ess_min:g}")
+        failures.append(
+            f"bulk ESS of the log-likelihood {d['ess_bulk_log_likelihood']:.1f} < {ess_min:g}"
+        )
     if too_small(d["ess_tail_log_likelihood"], ess_min):
-        failures.append(f"tail ESS of the log-likelihood {d['ess_tail_log_likelihood']:.1f} "
-                        f"< {ess_min:g}")
+        failures.append(
+            f"tail ESS of the log-likelihood {d['ess_tail_log_likelihood']:.1f} < {ess_min:g}"
+        )
     if n_chains > 1 and not d["rhat_log_likelihood"] <= rhat_max:
-        failures.append(f"R-hat of the log-likelihood {d['rhat_log_likelihood']:.2f} > "
-                        f"{rhat_max:g}")
+        failures.append(
+            f"R-hat of the log-likelihood {d['rhat_log_likelihood']:.2f} > {rhat_max:g}"
+        )
     if n_varying_pred:
         if too_small(d["ess_bulk_predictive_min"], ess_min_pred):
-            failures.append(f"min bulk ESS of the test probabilities "
-                            f"{d['ess_bulk_predictive_min']:.1f} < {ess_min_pred:g} "
-                            f"(from {n_pred} stored draws)")
+            failures.append(
+                f"min bulk ESS of the test probabilities "
+                f"{d['ess_bulk_predictive_min']:.1f} < {ess_min_pred:g} "
+                f"(from {n_pred} stored draws)"
+            )
         if n_chains > 1 and not d["rhat_predictive_max"] <= rhat_max:
-            failures.append(f"max R-hat of the test probabilities "
-                            f"{d['rhat_predictive_max']:.2f} > {rhat_max:g}")
+            failures.append(
+                f"max R-hat of the test probabilities {d['rhat_predictive_max']:.2f} > {rhat_max:g}"
+            )
 
-    ess_text = (f"log-likelihood bulk ESS {d['ess_bulk_log_likelihood']:.0f}, test probabilities "
-                f"min bulk ESS {d['ess_bulk_predictive_min']:.0f}")
-    one_chain = ("only one chain, so R-hat is not defined and chains stuck in different places "
-                 "cannot be detected; run at least 2 (better 4) chains from dispersed starts")
+    ess_text = (
+        f"log-likelihood bulk ESS {d['ess_bulk_log_likelihood']:.0f}, test probabilities "
+        f"min bulk ESS {d['ess_bulk_predictive_min']:.0f}"
+    )
+    one_chain = (
+        "only one chain, so R-hat is not defined and chains stuck in different places "
+        "cannot be detected; run at least 2 (better 4) chains from dispersed starts"
+    )
     if failures:
         return False, (
-            "WARNING: the chains have not converged in function space (" + "; ".join(failures)
+            "WARNING: the chains have not converged in function space ("
+            + "; ".join(failures)
             + "); the draws are not a posterior yet: run more draws or tuning, or more chains, "
-            "or use a better sampler" + (f" ({one_chain})." if n_chains < 2 else "."))
+            "or use a better sampler" + (f" ({one_chain})." if n_chains < 2 else ".")
+        )
     if n_chains < 2:
         return False, f"UNKNOWN: {one_chain} ({ess_text})."
-    return True, (f"converged: function-space diagnostics pass ({ess_text}; R-hat of the "
-                  f"log-likelihood {d['rhat_log_likelihood']:.3f}, max R-hat of the test "
-                  f"probabilities {d['rhat_predictive_max']:.3f}).")
+    return True, (
+        f"converged: function-space diagnostics pass ({ess_text}; R-hat of the "
+        f"log-likelihood {d['rhat_log_likelihood']:.3f}, max R-hat of the test "
+        f"probabilities {d['rhat_predictive_max']:.3f})."
+    )
 
 
-REPORTED = ("ess_bulk_log_likelihood", "ess_tail_log_likelihood", "rhat_log_likelihood",
-            "ess_bulk_predictive_min", "rhat_predictive_max")
+REPORTED = (
+    "ess_bulk_log_likelihood",
+    "ess_tail_log_likelihood",
+    "rhat_log_likelihood",
+    "ess_bulk_predictive_min",
+    "rhat_predictive_max",
+)
 """The function-space diagnostics a trace records in its attributes."""
 
 
@@ -197,10 +232,14 @@ def convergence_attrs(tree: xr.DataTree) -> dict:
     ``full_space_convergence_verdict``."""
     diagnostics = function_space_diagnostics(tree)
     converged, message = verdict(diagnostics)
-    attrs = {**{name: float(diagnostics[name]) for name in REPORTED},
-             "converged": int(converged), "convergence_verdict": message}
+    attrs = {
+        **{name: float(diagnostics[name]) for name in REPORTED},
+        "converged": int(converged),
+        "convergence_verdict": message,
+    }
     if tree.attrs.get("posterior_restricted_to_subspace") and (
-            "warmup_log_likelihood" in tree.children):
+        "warmup_log_likelihood" in tree.children
+    ):
         attrs |= _subspace_attrs(tree, message)
     return attrs
 
@@ -210,14 +249,20 @@ def _subspace_attrs(tree: xr.DataTree, message: str) -> dict:
     full = xr.DataTree.from_dict({"log_likelihood": tree["warmup_log_likelihood"].to_dataset()})
     diagnostics = function_space_diagnostics(full)
     _, full_message = verdict(diagnostics)
-    full_text = (f"full-space adaptation phase ({int(diagnostics['n_draws'])} draws per chain "
-                 f"after its own tuning): log-likelihood bulk ESS "
-                 f"{float(diagnostics['ess_bulk_log_likelihood']):.0f}, R-hat "
-                 f"{float(diagnostics['rhat_log_likelihood']):.2f}")
-    head = (f"POSTERIOR RESTRICTED to the {tree.attrs['subspace_dimension']}-dimensional "
-            f"affine subspace '{tree.attrs.get('subspace', '?')}' "
-            f"({tree.attrs.get('subspace_basis', '')}), not the full posterior. Subspace "
-            f"phase: ")
-    return {**{f"full_space_{name}": float(diagnostics[name]) for name in REPORTED[:3]},
-            "full_space_convergence_verdict": full_message,
-            "convergence_verdict": f"{head}{message} Beside it, the {full_text}."}
+    full_text = (
+        f"full-space adaptation phase ({int(diagnostics['n_draws'])} draws per chain "
+        f"after its own tuning): log-likelihood bulk ESS "
+        f"{float(diagnostics['ess_bulk_log_likelihood']):.0f}, R-hat "
+        f"{float(diagnostics['rhat_log_likelihood']):.2f}"
+    )
+    head = (
+        f"POSTERIOR RESTRICTED to the {tree.attrs['subspace_dimension']}-dimensional "
+        f"affine subspace '{tree.attrs.get('subspace', '?')}' "
+        f"({tree.attrs.get('subspace_basis', '')}), not the full posterior. Subspace "
+        f"phase: "
+    )
+    return {
+        **{f"full_space_{name}": float(diagnostics[name]) for name in REPORTED[:3]},
+        "full_space_convergence_verdict": full_message,
+        "convergence_verdict": f"{head}{message} Beside it, the {full_text}.",
+    }

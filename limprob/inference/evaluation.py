@@ -17,15 +17,22 @@ from limprob.inference.diagnostics import REPORTED
 from limprob.likelihood.chip_likelihood import class_probabilities
 
 
-def evaluate_weights(chip: Chip, w_in: np.ndarray, w_out: np.ndarray, test: xr.Dataset,
-                     kappa: float) -> np.ndarray:
+def evaluate_weights(
+    chip: Chip, w_in: np.ndarray, w_out: np.ndarray, test: xr.Dataset, kappa: float
+) -> np.ndarray:
     """Class probabilities (obs, class) of the test samples on ``chip``: one query."""
     counts = chip.run(w_in, w_out, test["features"].values)
     return class_probabilities(counts, kappa, chip.network.n_steps)
 
 
-def project_evaluation(chip: Chip, w_in: np.ndarray, w_out: np.ndarray, test: xr.Dataset,
-                       max_memory: float | None = None, long_seconds: float = 60.0) -> float:
+def project_evaluation(
+    chip: Chip,
+    w_in: np.ndarray,
+    w_out: np.ndarray,
+    test: xr.Dataset,
+    max_memory: float | None = None,
+    long_seconds: float = 60.0,
+) -> float:
     """Projected wall time (s) of :func:`evaluate_weights` on ``test``: a query of its first
     sample, timed (the second of two: the first may compile), times its samples; announced on
     stderr (one line) above ``long_seconds``. Refused first (:class:`LimprobError`) when the
@@ -37,13 +44,15 @@ def project_evaluation(chip: Chip, w_in: np.ndarray, w_out: np.ndarray, test: xr
 
     n_obs, n_inputs = test["features"].shape
     n_hidden, n_outputs = w_in.shape[1], w_out.shape[1]
-    cost.check_memory(8 * n_obs * (n_inputs + 2 * (n_hidden + n_outputs)),
-                      "this evaluation", max_memory)
+    cost.check_memory(
+        8 * n_obs * (n_inputs + 2 * (n_hidden + n_outputs)), "this evaluation", max_memory
+    )
     seconds = cost.seconds_per_query(chip, w_in, w_out, test["features"].values[:1]) * n_obs
     if seconds > long_seconds:
         logging.getLogger("limprob").warning(
             f"limprob: the evaluation will take about {cost.duration(seconds)} ({n_obs} test "
-            f"samples x {chip.network.n_steps} time steps); SIGINT or SIGTERM stops it")
+            f"samples x {chip.network.n_steps} time steps); SIGINT or SIGTERM stops it"
+        )
     return seconds
 
 
@@ -52,13 +61,20 @@ def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(probabilities, axis=-1) == labels))
 
 
-def mean_accuracy(chip: Chip, w_in: np.ndarray, w_out: np.ndarray, test: xr.Dataset,
-                  kappa: float, queries: int) -> float:
+def mean_accuracy(
+    chip: Chip, w_in: np.ndarray, w_out: np.ndarray, test: xr.Dataset, kappa: float, queries: int
+) -> float:
     """The test accuracy of one weight set averaged over ``queries`` queries of ``chip`` (on a
     noisy chip each query draws fresh noise; on a deterministic one they all agree)."""
     labels = test["labels"].values
-    return float(np.mean([accuracy(evaluate_weights(chip, w_in, w_out, test, kappa), labels)
-                          for _ in range(queries)]))
+    return float(
+        np.mean(
+            [
+                accuracy(evaluate_weights(chip, w_in, w_out, test, kappa), labels)
+                for _ in range(queries)
+            ]
+        )
+    )
 
 
 def thinned_draws(posterior: xr.Dataset, n: int) -> xr.Dataset:
@@ -72,8 +88,9 @@ def thinned_draws(posterior: xr.Dataset, n: int) -> xr.Dataset:
 def total_log_likelihood(log_likelihood: xr.Dataset) -> xr.DataArray:
     """The training log-likelihood of each draw (chain, draw), summed over observations and
     observed variables (nats)."""
-    return cast(xr.DataArray,
-                sum(log_likelihood[name].sum("obs") for name in log_likelihood.data_vars))
+    return cast(
+        xr.DataArray, sum(log_likelihood[name].sum("obs") for name in log_likelihood.data_vars)
+    )
 
 
 def best_chain(log_likelihood: xr.Dataset) -> int:
@@ -85,14 +102,17 @@ POINT_ESTIMATES = ("mean", "best", "last")
 """The point estimates of the weights a trace measures: ``mean``, W*, the posterior mean within
 the best chain; ``best``, the visited draw with the highest training log-likelihood; ``last``,
 the last draw of the best chain."""
-POINT_ESTIMATE_DESCRIPTIONS = {"mean": "W*, the posterior mean of the best chain",
-                               "best": "the best visited draw",
-                               "last": "the last draw of the best chain"}
+POINT_ESTIMATE_DESCRIPTIONS = {
+    "mean": "W*, the posterior mean of the best chain",
+    "best": "the best visited draw",
+    "last": "the last draw of the best chain",
+}
 """Each of :data:`POINT_ESTIMATES` in words."""
 
 
-def posterior_mean_weights(posterior: xr.Dataset, log_likelihood: xr.Dataset
-                           ) -> tuple[np.ndarray, np.ndarray]:
+def posterior_mean_weights(
+    posterior: xr.Dataset, log_likelihood: xr.Dataset
+) -> tuple[np.ndarray, np.ndarray]:
     """W*: the posterior mean of ``W_in`` and ``W_out`` within the best chain.
 
     Chains of this posterior settle in different modes (permuting hidden neurons, or flipping
@@ -102,8 +122,9 @@ def posterior_mean_weights(posterior: xr.Dataset, log_likelihood: xr.Dataset
     return point_estimate_weights(posterior, log_likelihood, "mean")
 
 
-def point_estimate_weights(posterior: xr.Dataset, log_likelihood: xr.Dataset, which: str
-                           ) -> tuple[np.ndarray, np.ndarray]:
+def point_estimate_weights(
+    posterior: xr.Dataset, log_likelihood: xr.Dataset, which: str
+) -> tuple[np.ndarray, np.ndarray]:
     """``W_in``, ``W_out`` of the point estimate ``which`` (one of :data:`POINT_ESTIMATES`).
 
     Within a chain that is still climbing, the mean lags behind the chain's best and last
@@ -120,36 +141,54 @@ def point_estimate_weights(posterior: xr.Dataset, log_likelihood: xr.Dataset, wh
     return chain["W_in"].mean("draw").values, chain["W_out"].mean("draw").values
 
 
-def predictions(chip: Chip, posterior: xr.Dataset, test: xr.Dataset, kappa: float,
-                predictive_draws: int) -> xr.Dataset:
+def predictions(
+    chip: Chip, posterior: xr.Dataset, test: xr.Dataset, kappa: float, predictive_draws: int
+) -> xr.Dataset:
     """Test-set class probabilities ``probability`` (chain, draw, obs, class) on ``chip`` for a
     thinned set of posterior draws (:func:`thinned_draws`); one query per draw."""
     thinned = thinned_draws(posterior, predictive_draws)
-    per_draw = np.stack([
-        np.stack([
-            evaluate_weights(chip, thinned["W_in"].values[c, d], thinned["W_out"].values[c, d],
-                             test, kappa)
-            for d in range(thinned.sizes["draw"])
-        ])
-        for c in range(thinned.sizes["chain"])
-    ])
+    per_draw = np.stack(
+        [
+            np.stack(
+                [
+                    evaluate_weights(
+                        chip,
+                        thinned["W_in"].values[c, d],
+                        thinned["W_out"].values[c, d],
+                        test,
+                        kappa,
+                    )
+                    for d in range(thinned.sizes["draw"])
+                ]
+            )
+            for c in range(thinned.sizes["chain"])
+        ]
+    )
     return xr.Dataset(
         {"probability": (("chain", "draw", "obs", "class"), per_draw)},
-        coords={"chain": thinned["chain"].values, "draw": thinned["draw"].values,
-                "obs": test["obs"].values, "class": posterior["class"].values},
+        coords={
+            "chain": thinned["chain"].values,
+            "draw": thinned["draw"].values,
+            "obs": test["obs"].values,
+            "class": posterior["class"].values,
+        },
     )
 
 
-def point_predictions(chip: Chip, posterior: xr.Dataset, log_likelihood: xr.Dataset,
-                      test: xr.Dataset, kappa: float) -> xr.Dataset:
+def point_predictions(
+    chip: Chip, posterior: xr.Dataset, log_likelihood: xr.Dataset, test: xr.Dataset, kappa: float
+) -> xr.Dataset:
     """Test-set class probabilities ``probability`` (point_estimate, obs, class) on ``chip``
     for each point estimate of :data:`POINT_ESTIMATES`; one query each. They are not draws,
     so they live in a group of their own (``point_estimates``), without chain and draw."""
-    points = np.stack([
-        evaluate_weights(chip, *point_estimate_weights(posterior, log_likelihood, which), test,
-                         kappa)
-        for which in POINT_ESTIMATES
-    ])
+    points = np.stack(
+        [
+            evaluate_weights(
+                chip, *point_estimate_weights(posterior, log_likelihood, which), test, kappa
+            )
+            for which in POINT_ESTIMATES
+        ]
+    )
     return point_dataset(points, list(POINT_ESTIMATES), test)
 
 
@@ -158,8 +197,8 @@ def point_dataset(probability: np.ndarray, names: list[str], test: xr.Dataset) -
     point estimates ``names`` on the test table ``test``."""
     return xr.Dataset(
         {"probability": (("point_estimate", "obs", "class"), probability)},
-        coords={"point_estimate": names, "obs": test["obs"].values,
-                "class": test["class"].values})
+        coords={"point_estimate": names, "obs": test["obs"].values, "class": test["class"].values},
+    )
 
 
 ACCURACY_NAMES = {"mean": "posterior_mean", "best": "best_draw", "last": "last_draw"}
@@ -167,8 +206,9 @@ ACCURACY_NAMES = {"mean": "posterior_mean", "best": "best_draw", "last": "last_d
 ``test_accuracy_posterior_mean``)."""
 
 
-def test_accuracies(points: xr.DataArray, labels: np.ndarray,
-                    predicted: xr.Dataset | None = None) -> dict[str, float | None]:
+def test_accuracies(
+    points: xr.DataArray, labels: np.ndarray, predicted: xr.Dataset | None = None
+) -> dict[str, float | None]:
     """Accuracy of each point estimate in ``points`` (point_estimate, obs, class) and, given
     the thinned draws' ``predicted`` probabilities, of their predictive average (class
     probabilities averaged over the draws: the headline, ``test_accuracy_predictive``; None
@@ -178,9 +218,12 @@ def test_accuracies(points: xr.DataArray, labels: np.ndarray,
         predictive = accuracy(predicted["probability"].mean(("chain", "draw")).values, labels)
     return {
         "test_accuracy_predictive": predictive,
-        **{f"test_accuracy_{ACCURACY_NAMES[str(which)]}":
-           accuracy(points.sel(point_estimate=which).values, labels)
-           for which in points["point_estimate"].values},
+        **{
+            f"test_accuracy_{ACCURACY_NAMES[str(which)]}": accuracy(
+                points.sel(point_estimate=which).values, labels
+            )
+            for which in points["point_estimate"].values
+        },
     }
 
 
@@ -193,8 +236,9 @@ def trace_evaluation(tree: xr.DataTree) -> dict:
     method = str(tree.attrs.get("method", "mh"))
     # backprop: one trained weight set, W*, and no draws to average
     draws = tree["predictions"].to_dataset() if "predictions" in tree.children else None
-    accuracies = test_accuracies(cast(xr.DataArray, tree["point_estimates"]["probability"]),
-                                 labels, draws)
+    accuracies = test_accuracies(
+        cast(xr.DataArray, tree["point_estimates"]["probability"]), labels, draws
+    )
     diagnostics = {name: float(tree.attrs[name]) for name in REPORTED if name in tree.attrs}
     return {
         **accuracies,
@@ -203,8 +247,9 @@ def trace_evaluation(tree: xr.DataTree) -> dict:
         "evaluation_chip_queries": int(tree.attrs["evaluation_chip_queries"]),
         "chip": str(tree.attrs.get("chip", "")),
         # a simulated chip's; None for a chip that does not describe them
-        "chip_strength": (float(tree.attrs["chip_strength"]) if "chip_strength" in tree.attrs
-                          else None),
+        "chip_strength": (
+            float(tree.attrs["chip_strength"]) if "chip_strength" in tree.attrs else None
+        ),
         "chip_seed": int(tree.attrs["chip_seed"]) if "chip_seed" in tree.attrs else None,
         "method": method,
         "sampler": str(tree.attrs.get("sampler", "")),

@@ -25,27 +25,32 @@ if TYPE_CHECKING:
 def trace_weights(tree: xr.DataTree, which: str) -> tuple[np.ndarray, np.ndarray]:
     """``W_in``, ``W_out`` of point estimate ``which`` (one of
     :data:`~limprob.inference.evaluation.POINT_ESTIMATES`) of a chip-in-the-loop trace."""
-    return point_estimate_weights(tree["posterior"].to_dataset(),
-                                  tree["log_likelihood"].to_dataset(), which)
+    return point_estimate_weights(
+        tree["posterior"].to_dataset(), tree["log_likelihood"].to_dataset(), which
+    )
 
 
 def export_metadata(tree: xr.DataTree, path: str | Path, which: str) -> dict:
     """What the graph says of its origin: the trace's readout gain, chip and data."""
     attrs = tree.attrs
-    return {"kappa": float(attrs["kappa"]), "weights": which,
-            "weights_description": POINT_ESTIMATE_DESCRIPTIONS[which],
-            "source_trace": Path(path).name,
-            "trained_on_chip": str(attrs.get("chip", "")),
-            # a simulated chip's mismatch; a user's chip (train --chip) need not describe it
-            **({"chip_strength": float(attrs["chip_strength"])} if "chip_strength" in attrs
-               else {}),
-            **({"chip_seed": int(attrs["chip_seed"])} if "chip_seed" in attrs else {}),
-            "data_source": str(attrs.get("data_source", "")), "data_seed": int(attrs["seed"]),
-            "limprob_version": str(attrs.get("version_limprob", ""))}
+    return {
+        "kappa": float(attrs["kappa"]),
+        "weights": which,
+        "weights_description": POINT_ESTIMATE_DESCRIPTIONS[which],
+        "source_trace": Path(path).name,
+        "trained_on_chip": str(attrs.get("chip", "")),
+        # a simulated chip's mismatch; a user's chip (train --chip) need not describe it
+        **({"chip_strength": float(attrs["chip_strength"])} if "chip_strength" in attrs else {}),
+        **({"chip_seed": int(attrs["chip_seed"])} if "chip_seed" in attrs else {}),
+        "data_source": str(attrs.get("data_source", "")),
+        "data_seed": int(attrs["seed"]),
+        "limprob_version": str(attrs.get("version_limprob", "")),
+    }
 
 
-def exported_network(tree: xr.DataTree, path: str | Path, which: str
-                     ) -> tuple[nir.NIRGraph, Network, np.ndarray, np.ndarray]:
+def exported_network(
+    tree: xr.DataTree, path: str | Path, which: str
+) -> tuple[nir.NIRGraph, Network, np.ndarray, np.ndarray]:
     """The NIR graph of point estimate ``which`` of the training trace ``tree`` read from
     ``path`` (:func:`~limprob.trace.load_training_trace`), with its network and weights:
     ``(graph, network, w_in, w_out)``."""

@@ -35,9 +35,14 @@ DPI = 150
 LEVEL = 0.95
 """Coverage of the accuracy intervals drawn in the figures."""
 
-SAMPLER_LABELS = {"pcn": "pCN", "blocked": "blocked random walk", "slice": "elliptical slice",
-                  "demcz": "DE-MCz", "metropolis": "PyMC Metropolis",
-                  "demetropolisz": "PyMC DEMetropolisZ"}
+SAMPLER_LABELS = {
+    "pcn": "pCN",
+    "blocked": "blocked random walk",
+    "slice": "elliptical slice",
+    "demcz": "DE-MCz",
+    "metropolis": "PyMC Metropolis",
+    "demetropolisz": "PyMC DEMetropolisZ",
+}
 """limprob's sampler names (:data:`limprob.inference.training.SAMPLERS`) in words."""
 
 METHOD_LABELS = {
@@ -51,35 +56,62 @@ METHOD_LABELS = {
 """Training methods other than plain MH, as a reader says them (plain MH: :func:`method_label`)."""
 
 METHOD_COLOURS = {
-    "mh": "tab:blue", "mh_pseudo_marginal": "tab:blue", "mh_one_query": "tab:cyan",
-    "mh_re_estimate": "tab:purple", "backprop": "tab:orange",
-    "noise_aware_backprop": "tab:brown", "in_the_loop_backprop": "tab:green",
+    "mh": "tab:blue",
+    "mh_pseudo_marginal": "tab:blue",
+    "mh_one_query": "tab:cyan",
+    "mh_re_estimate": "tab:purple",
+    "backprop": "tab:orange",
+    "noise_aware_backprop": "tab:brown",
+    "in_the_loop_backprop": "tab:green",
 }
 """One colour per method in every figure."""
 
-METHOD_MARKERS = {"mh": "o", "mh_pseudo_marginal": "o", "mh_one_query": "v",
-                  "mh_re_estimate": "D", "backprop": "s", "noise_aware_backprop": "P",
-                  "in_the_loop_backprop": "^"}
+METHOD_MARKERS = {
+    "mh": "o",
+    "mh_pseudo_marginal": "o",
+    "mh_one_query": "v",
+    "mh_re_estimate": "D",
+    "backprop": "s",
+    "noise_aware_backprop": "P",
+    "in_the_loop_backprop": "^",
+}
 """One marker per method, so the figures read in grey too."""
 
 PARAMETER_SYMBOLS = {
-    "tau_u": r"$\tau_u$", "tau_r": r"$\tau_r$", "time_ratio": r"$\tau_r / \tau_u$",
-    "update_time": r"$\tau_u / \tau_r$", "strength": "distortion strength α",
-    "inverse_w_sat": "1 / w_sat (saturation)", "log_gain": "log g (global gain)",
-    "log_leak": "log λ (global leak)", "gain_spread": r"gain spread $\sigma_g$",
+    "tau_u": r"$\tau_u$",
+    "tau_r": r"$\tau_r$",
+    "time_ratio": r"$\tau_r / \tau_u$",
+    "update_time": r"$\tau_u / \tau_r$",
+    "strength": "distortion strength α",
+    "inverse_w_sat": "1 / w_sat (saturation)",
+    "log_gain": "log g (global gain)",
+    "log_leak": "log λ (global leak)",
+    "gain_spread": r"gain spread $\sigma_g$",
     "threshold_spread": r"threshold spread $\sigma_\theta$",
-    "leak_spread": r"leak spread $\sigma_\lambda$", "count_sigma": r"count noise $\sigma_c$",
-    "noise": "membrane noise σ (units of the threshold)", "kappa": "readout gain κ",
-    "n_params": "trainable parameters N", "tokens": "training tokens D", "bits": "bits b",
+    "leak_spread": r"leak spread $\sigma_\lambda$",
+    "count_sigma": r"count noise $\sigma_c$",
+    "noise": "membrane noise σ (units of the threshold)",
+    "kappa": "readout gain κ",
+    "n_params": "trainable parameters N",
+    "tokens": "training tokens D",
+    "bits": "bits b",
 }
 """Chip, network and energy-model quantities as symbols with words (matplotlib mathtext)."""
 
-FAMILY_LABELS = {"saturation": "saturation", "gain": "gain", "leak": "leak",
-                 "threshold_mismatch": "θ mismatch"}
+FAMILY_LABELS = {
+    "saturation": "saturation",
+    "gain": "gain",
+    "leak": "leak",
+    "threshold_mismatch": "θ mismatch",
+}
 """The chip twin's distortion families (:mod:`limprob.models.chip_twin`) in words."""
 
-DATASET_LABELS = {"wisconsin": "Wisconsin breast cancer", "yinyang": "Yin-Yang",
-                  "digits": "digits (8 × 8)", "wine": "wine"}
+DATASET_LABELS = {
+    "wisconsin": "Wisconsin breast cancer",
+    "yinyang": "Yin-Yang",
+    "digits": "digits (8 × 8)",
+    "wine": "wine",
+}
 """Built-in data sets (:data:`limprob.data.DATASETS`) by the names a reader knows."""
 
 
@@ -118,15 +150,28 @@ def draw_chance(ax: Axes, rate: float, label: bool = True, annotate: bool = Fals
     """A dotted grey line at the chance level ``rate``, named in the legend (``label``: the
     first of several panels names it) and, with ``annotate``, its rate written just under the
     line at the left (for panels whose data sets differ in chance level)."""
-    ax.axhline(rate, color="0.35", lw=1.0, ls=":", zorder=1,
-               label="chance: majority class" + ("" if annotate else f" ({rate:.0%})")
-               if label else None)
+    ax.axhline(
+        rate,
+        color="0.35",
+        lw=1.0,
+        ls=":",
+        zorder=1,
+        label="chance: majority class" + ("" if annotate else f" ({rate:.0%})") if label else None,
+    )
     if annotate:
-        ax.annotate(f"chance {rate:.0%}", (0.01, rate), xycoords=("axes fraction", "data"),
-                    xytext=(0, -2), textcoords="offset points", ha="left", va="top",
-                    fontsize=7, color="0.3", zorder=5,
-                    bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none",
-                          "alpha": 0.8})
+        ax.annotate(
+            f"chance {rate:.0%}",
+            (0.01, rate),
+            xycoords=("axes fraction", "data"),
+            xytext=(0, -2),
+            textcoords="offset points",
+            ha="left",
+            va="top",
+            fontsize=7,
+            color="0.3",
+            zorder=5,
+            bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
+        )
 
 
 def accuracy_limits(ax: Axes, *values: ArrayLike, chance: float = 1.0) -> None:
@@ -137,8 +182,13 @@ def accuracy_limits(ax: Axes, *values: ArrayLike, chance: float = 1.0) -> None:
     ax.set_ylim(max(0.0, bottom), 1.015)
 
 
-def seed_interval(values: xr.DataArray, dim: str = "seed", level: float = LEVEL,
-                  resamples: int = 10_000, seed: int = 0) -> xr.Dataset:
+def seed_interval(
+    values: xr.DataArray,
+    dim: str = "seed",
+    level: float = LEVEL,
+    resamples: int = 10_000,
+    seed: int = 0,
+) -> xr.Dataset:
     """Mean of accuracies over ``dim`` and its percentile-bootstrap interval.
 
     For every other coordinate, the finite values x_1 .. x_n along ``dim`` are resampled with
@@ -166,13 +216,18 @@ def seed_interval(values: xr.DataArray, dim: str = "seed", level: float = LEVEL,
     dims = [d for d in moved.dims if d != dim]
     shape = [moved.sizes[d] for d in dims]
     coords = {name: coord for name, coord in moved.coords.items() if dim not in coord.dims}
-    return xr.Dataset({name: (dims, array.reshape(shape)) for name, array in
-                       (("mean", mean), ("low", low), ("high", high), ("n", count))},
-                      coords=coords)
+    return xr.Dataset(
+        {
+            name: (dims, array.reshape(shape))
+            for name, array in (("mean", mean), ("low", low), ("high", high), ("n", count))
+        },
+        coords=coords,
+    )
 
 
-def wilson_interval(successes: ArrayLike, trials: ArrayLike, level: float = LEVEL
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def wilson_interval(
+    successes: ArrayLike, trials: ArrayLike, level: float = LEVEL
+) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval (low, high) of a binomial proportion, successes / trials: inside
     [0, 1] by construction and around the estimate, also at 0 and ``trials`` successes.
 
@@ -192,15 +247,25 @@ def wilson_interval(successes: ArrayLike, trials: ArrayLike, level: float = LEVE
     return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
 
 
-def interval_errorbar(ax: Axes, x: ArrayLike, interval: xr.Dataset, method: str, label: str,
-                      **style: Any) -> ErrorbarContainer:
+def interval_errorbar(
+    ax: Axes, x: ArrayLike, interval: xr.Dataset, method: str, label: str, **style: Any
+) -> ErrorbarContainer:
     """``interval`` (from :func:`seed_interval`) at ``x`` as points joined by a line with
     asymmetric bars, in the method's colour and marker."""
     mean = interval["mean"].values
     error = np.stack([mean - interval["low"].values, interval["high"].values - mean])
-    return ax.errorbar(x, mean, yerr=error, color=METHOD_COLOURS.get(method),
-                       marker=METHOD_MARKERS.get(method, "o"), ms=5, capsize=3, lw=1.3,
-                       label=label, **style)
+    return ax.errorbar(
+        x,
+        mean,
+        yerr=error,
+        color=METHOD_COLOURS.get(method),
+        marker=METHOD_MARKERS.get(method, "o"),
+        ms=5,
+        capsize=3,
+        lw=1.3,
+        label=label,
+        **style,
+    )
 
 
 def save_figure(figure: Figure, path: str | Path, **savefig: Any) -> Path:
@@ -211,7 +276,11 @@ def save_figure(figure: Figure, path: str | Path, **savefig: Any) -> Path:
     from limprob.io import write_atomically
 
     try:
-        return write_atomically(Path(path), lambda temporary: figure.savefig(
-            temporary, format="png", dpi=DPI, metadata={"Software": None}, **savefig))
+        return write_atomically(
+            Path(path),
+            lambda temporary: figure.savefig(
+                temporary, format="png", dpi=DPI, metadata={"Software": None}, **savefig
+            ),
+        )
     finally:
         plt.close(figure)

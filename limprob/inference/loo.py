@@ -101,12 +101,14 @@ def relative_efficiency(tree: xr.DataTree, n_samples: int) -> float:
     if posterior.sizes["chain"] == 1:
         return 1.0
     ess_mean = ess(posterior, method="mean")
-    return float(np.hstack([ess_mean[v].values.ravel() for v in ess_mean.data_vars]).mean()
-                 / n_samples)
+    return float(
+        np.hstack([ess_mean[v].values.ravel() for v in ess_mean.data_vars]).mean() / n_samples
+    )
 
 
-def psis_log_weights(log_lik: xr.DataArray, r_eff: float
-                     ) -> tuple[xr.DataArray, xr.DataArray, xr.DataArray]:
+def psis_log_weights(
+    log_lik: xr.DataArray, r_eff: float
+) -> tuple[xr.DataArray, xr.DataArray, xr.DataArray]:
     """Normalised PSIS log weights per observation, falling back to plain importance sampling
     where the upper tail is constant.
 
@@ -121,7 +123,7 @@ def psis_log_weights(log_lik: xr.DataArray, r_eff: float
     """
     obs_dims = [d for d in log_lik.dims if d not in SAMPLE_DIMS]
     ll = log_lik.transpose(*obs_dims, *SAMPLE_DIMS)
-    ll_flat = ll.values.reshape(-1, *ll.shape[len(obs_dims):])
+    ll_flat = ll.values.reshape(-1, *ll.shape[len(obs_dims) :])
     log_weights = np.empty_like(ll_flat)
     pareto_k = np.empty(len(ll_flat))
     constant_tail = np.zeros(len(ll_flat), dtype=bool)
@@ -134,14 +136,16 @@ def psis_log_weights(log_lik: xr.DataArray, r_eff: float
             log_weights[i] = -ll_i - logsumexp(-ll_i)
             pareto_k[i] = np.nan
             constant_tail[i] = True
-    obs_shape = ll.shape[:len(obs_dims)]
+    obs_shape = ll.shape[: len(obs_dims)]
     obs_coords = {name: c for name, c in ll.coords.items() if set(c.dims) <= set(obs_dims)}
     return (
         ll.copy(data=log_weights.reshape(ll.shape)).transpose(*log_lik.dims),
-        xr.DataArray(pareto_k.reshape(obs_shape), dims=obs_dims, coords=obs_coords,
-                     name="pareto_k"),
-        xr.DataArray(constant_tail.reshape(obs_shape), dims=obs_dims, coords=obs_coords,
-                     name="constant_tail"),
+        xr.DataArray(
+            pareto_k.reshape(obs_shape), dims=obs_dims, coords=obs_coords, name="pareto_k"
+        ),
+        xr.DataArray(
+            constant_tail.reshape(obs_shape), dims=obs_dims, coords=obs_coords, name="constant_tail"
+        ),
     )
 
 
@@ -151,29 +155,40 @@ def max_finite(values: np.ndarray) -> float:
     return float(finite.max()) if finite.size else np.nan
 
 
-def _warning_text(n_data: int, n_constant_tail: int, n_nan_k: int, n_k_bad: int,
-                  good_k: float, k_max: float, ess_log_likelihood: float) -> str:
+def _warning_text(
+    n_data: int,
+    n_constant_tail: int,
+    n_nan_k: int,
+    n_k_bad: int,
+    good_k: float,
+    k_max: float,
+    ess_log_likelihood: float,
+) -> str:
     """The unreliability of a LOO estimate in words ("" if nothing is wrong)."""
     parts = []
     if not ess_log_likelihood >= ESS_MIN:
         parts.append(
             f"LOO is meaningless until the chains converge: the bulk ESS of the summed "
             f"log-likelihood is {ess_log_likelihood:.1f} < {ESS_MIN}, so the draws are not a "
-            "posterior sample (see limprob.inference.diagnostics)")
+            "posterior sample (see limprob.inference.diagnostics)"
+        )
     if n_k_bad:
         parts.append(
             f"LOO is unreliable: {n_k_bad} of {n_data} observations have Pareto k > "
             f"{good_k:.2f} (max {k_max:.2f}), so their importance-sampling estimates have large "
-            "or infinite variance; use reloo / K-fold CV for them, or a more robust model")
+            "or infinite variance; use reloo / K-fold CV for them, or a more robust model"
+        )
     if n_constant_tail:
         parts.append(
             f"{n_constant_tail} of {n_data} observations have a constant upper tail of "
             "importance ratios (no Pareto fit possible; plain importance sampling used, "
-            "weights bounded)")
+            "weights bounded)"
+        )
     if n_nan_k:
         parts.append(
             f"{n_nan_k} of {n_data} observations have a NaN Pareto k (ties in the tail; arviz "
-            "left their weights unsmoothed), so their reliability is not checked")
+            "left their weights unsmoothed), so their reliability is not checked"
+        )
     return "; ".join(parts) + ("." if parts else "")
 
 
@@ -193,8 +208,14 @@ def robust_loo(tree: xr.DataTree, var_name: str = "y") -> RobustLOO:
     obs_dims = [d for d in log_lik.dims if d not in SAMPLE_DIMS]
     ess_log_likelihood = float(ess(log_lik.sum(obs_dims), method="bulk"))
     log_weights, pareto_k, constant_tail = psis_log_weights(log_lik, r_eff)
-    result = loo(tree, pointwise=True, var_name=var_name, reff=r_eff,
-                 log_weights=log_weights, pareto_k=pareto_k)
+    result = loo(
+        tree,
+        pointwise=True,
+        var_name=var_name,
+        reff=r_eff,
+        log_weights=log_weights,
+        pareto_k=pareto_k,
+    )
 
     k = pareto_k.values
     n_constant_tail = int(constant_tail.sum())
@@ -208,13 +229,21 @@ def robust_loo(tree: xr.DataTree, var_name: str = "y") -> RobustLOO:
         n_nan_k=n_nan_k,
         n_k_bad=n_k_bad,
         ess_log_likelihood=ess_log_likelihood,
-        warning_text=_warning_text(k.size, n_constant_tail, n_nan_k, n_k_bad,
-                                   result.good_k, max_finite(k), ess_log_likelihood),
+        warning_text=_warning_text(
+            k.size,
+            n_constant_tail,
+            n_nan_k,
+            n_k_bad,
+            result.good_k,
+            max_finite(k),
+            ess_log_likelihood,
+        ),
     )
 
 
-def robust_loo_pit(tree: xr.DataTree, var_name: str = "y",
-                   random_state: int | np.random.Generator | None = None) -> xr.Dataset:
+def robust_loo_pit(
+    tree: xr.DataTree, var_name: str = "y", random_state: int | np.random.Generator | None = None
+) -> xr.Dataset:
     """LOO-PIT values :math:`p(\\tilde y_i \\le y_i \\mid y_{-i})` of ``var_name`` (dim
     obs), as ``arviz_stats.loo_pit`` computes them from ``posterior_predictive`` and
     ``log_likelihood`` (on the same draws, as every limprob training trace has them), but
@@ -225,5 +254,10 @@ def robust_loo_pit(tree: xr.DataTree, var_name: str = "y",
     log_lik = cast(xr.DataArray, tree["log_likelihood"][var_name])
     r_eff = relative_efficiency(tree, log_lik.sizes["chain"] * log_lik.sizes["draw"])
     log_weights, pareto_k, _ = psis_log_weights(log_lik, r_eff)
-    return loo_pit(tree, var_names=var_name, log_weights=xr.Dataset({var_name: log_weights}),
-                   pareto_k=xr.Dataset({var_name: pareto_k}), random_state=random_state)
+    return loo_pit(
+        tree,
+        var_names=var_name,
+        log_weights=xr.Dataset({var_name: log_weights}),
+        pareto_k=xr.Dataset({var_name: pareto_k}),
+        random_state=random_state,
+    )

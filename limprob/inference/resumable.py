@@ -38,10 +38,16 @@ from limprob.inference.sampling import SamplerSettings, Step, completion_attrs
 log = logging.getLogger("pymc")
 
 
-def sample_with_checkpoint(model: pm.Model, step: Step, settings: SamplerSettings,
-                           initvals: list[dict],
-                           checkpoint: Checkpoint, *, chip: Chip,
-                           progressbar: bool = True) -> tuple[xr.DataTree, float]:
+def sample_with_checkpoint(
+    model: pm.Model,
+    step: Step,
+    settings: SamplerSettings,
+    initvals: list[dict],
+    checkpoint: Checkpoint,
+    *,
+    chip: Chip,
+    progressbar: bool = True,
+) -> tuple[xr.DataTree, float]:
     """Sample ``model`` with ``step`` (a complete step method) and ``settings`` (one core),
     writing ``checkpoint`` every ``checkpoint.every`` steps of a chain and at a signal, and
     resuming the chains it holds; returns the DataTree and the wall time of this call's
@@ -66,38 +72,68 @@ def sample_with_checkpoint(model: pm.Model, step: Step, settings: SamplerSetting
         # draws the seed of the chain's start point
         rngs = get_random_generator(settings.seed).spawn(chains)
         seeds = [rng.integers(2**30) for rng in rngs]
-        makers = make_initial_point_fns_per_chain(model=model, overrides=initvals,
-                                                  jitter_rvs=set(), chains=chains)
+        makers = make_initial_point_fns_per_chain(
+            model=model, overrides=initvals, jitter_rvs=set(), chains=chains
+        )
         starts = [make(seed) for make, seed in zip(makers, seeds, strict=True)]
-        _, traces = init_traces(backend=None, chains=chains,
-                                expected_length=settings.draws + tune, step=step,
-                                initial_point=starts[0], model=model, tune=tune)
-        log.info(f"Sequential sampling ({chains} chains in 1 job), writing a checkpoint every "
-                 f"{checkpoint.every} steps to {checkpoint.path}")
+        _, traces = init_traces(
+            backend=None,
+            chains=chains,
+            expected_length=settings.draws + tune,
+            step=step,
+            initial_point=starts[0],
+            model=model,
+            tune=tune,
+        )
+        log.info(
+            f"Sequential sampling ({chains} chains in 1 job), writing a checkpoint every "
+            f"{checkpoint.every} steps to {checkpoint.path}"
+        )
         initial_state = step.sampling_state
-        progress = MCMCProgressBarManager(step_method=step, chains=chains,
-                                          draws=settings.draws, tune=tune,
-                                          progressbar=progressbar, progressbar_theme=None)
+        progress = MCMCProgressBarManager(
+            step_method=step,
+            chains=chains,
+            draws=settings.draws,
+            tune=tune,
+            progressbar=progressbar,
+            progressbar_theme=None,
+        )
         restored = []
         goes_on = f"limprob train --resume {checkpoint.path} goes on from its last write"
         try:
             with progress:
                 for chain in range(chains):
                     step.sampling_state = initial_state
-                    restored.append(_sample_chain(chain, step, traces[chain], rngs[chain],
-                                                  starts[chain], settings, checkpoint, chip,
-                                                  progress))
+                    restored.append(
+                        _sample_chain(
+                            chain,
+                            step,
+                            traces[chain],
+                            rngs[chain],
+                            starts[chain],
+                            settings,
+                            checkpoint,
+                            chip,
+                            progress,
+                        )
+                    )
                     if interruption.received() is not None:
                         break
         except interruption.Interrupted as stopped:  # a second signal: stopped mid-step
-            raise interruption.Interrupted(stopped.signum,
-                                           f"nothing written; {goes_on}") from None
+            raise interruption.Interrupted(stopped.signum, f"nothing written; {goes_on}") from None
         try:
-            tree = _sample_return(run=None, traces=traces, tune=tune,
-                                  t_sampling=time.perf_counter() - started,
-                                  discard_tuned_samples=True, compute_convergence_checks=False,
-                                  return_inferencedata=True, keep_warning_stat=False,
-                                  idata_kwargs={}, model=model)
+            tree = _sample_return(
+                run=None,
+                traces=traces,
+                tune=tune,
+                t_sampling=time.perf_counter() - started,
+                discard_tuned_samples=True,
+                compute_convergence_checks=False,
+                return_inferencedata=True,
+                keep_warning_stat=False,
+                idata_kwargs={},
+                model=model,
+            )
         except ValueError as error:  # "Not enough samples to build a trace."
             received = interruption.received()
             if received is None or "enough samples" not in str(error):
@@ -105,18 +141,30 @@ def sample_with_checkpoint(model: pm.Model, step: Step, settings: SamplerSetting
             raise interruption.Interrupted(
                 received,
                 f"nothing written: no draw after tuning was completed; {goes_on} "
-                f"({sum(t.draw_idx for t in traces)} steps)") from None
+                f"({sum(t.draw_idx for t in traces)} steps)",
+            ) from None
         signum = interruption.received()
     tree.attrs.update(completion_attrs(tree, settings, signum))
-    tree.attrs.update(resumed=int(checkpoint.resuming), checkpoint_every=checkpoint.every,
-                      resumed_steps=sum(restored),
-                      resumed_draws=sum(max(steps - tune, 0) for steps in restored))
+    tree.attrs.update(
+        resumed=int(checkpoint.resuming),
+        checkpoint_every=checkpoint.every,
+        resumed_steps=sum(restored),
+        resumed_draws=sum(max(steps - tune, 0) for steps in restored),
+    )
     return tree, time.perf_counter() - started
 
 
-def _sample_chain(chain: int, step: Step, trace: NDArray, rng: np.random.Generator, start: dict,
-                  settings: SamplerSettings, checkpoint: Checkpoint, chip: Chip,
-                  progress: MCMCProgressBarManager) -> int:
+def _sample_chain(
+    chain: int,
+    step: Step,
+    trace: NDArray,
+    rng: np.random.Generator,
+    start: dict,
+    settings: SamplerSettings,
+    checkpoint: Checkpoint,
+    chip: Chip,
+    progress: MCMCProgressBarManager,
+) -> int:
     """Sample chain ``chain`` into ``trace`` from where the checkpoint left it (its start if
     nowhere), writing its progress every ``checkpoint.every`` steps, at its end and when a
     signal came; returns the steps read back from the checkpoint."""
@@ -136,38 +184,57 @@ def _sample_chain(chain: int, step: Step, trace: NDArray, rng: np.random.Generat
         for i in range(done, total):
             # a step that may be stopped between its chip queries: the chain as it stood
             # before it, to be written if it is
-            before = ((point, copy.deepcopy(step.sampling_state), getattr(chip, "queries", None))
-                      if stoppable else None)
+            before = (
+                (point, copy.deepcopy(step.sampling_state), getattr(chip, "queries", None))
+                if stoppable
+                else None
+            )
             if i == tune:
                 step.stop_tuning()
             try:
                 point, stats = step.step(point)
             except interruption.StoppedMidStep:  # the step is abandoned, the chain written
-                if i > written:                  # as it stood before it
+                if i > written:  # as it stood before it
                     # StoppedMidStep comes only from a step that stops mid-step: before is set
-                    checkpoint.record(chain, ChainProgress(  # type: ignore[call-arg, misc]
-                        i, *before, saved.draw_files if saved else ()),
-                        max(written, tune), _trace_draws(trace, max(written, tune), i))
+                    checkpoint.record(
+                        chain,
+                        ChainProgress(  # type: ignore[call-arg, misc]
+                            i, *before, saved.draw_files if saved else ()
+                        ),
+                        max(written, tune),
+                        _trace_draws(trace, max(written, tune), i),
+                    )
                 break
             trace.record(point, stats, in_warmup=i < tune)
             log_warning_stats(stats)
-            progress.update(chain_idx=chain, is_last=False, draw=i, stats=stats,
-                            tuning=i < tune)
+            progress.update(chain_idx=chain, is_last=False, draw=i, stats=stats, tuning=i < tune)
             stopping = interruption.received() is not None
             if (i + 1) % checkpoint.every == 0 or i + 1 == total or stopping:
-                saved = checkpoint.record(chain, ChainProgress(
-                    i + 1, point, step.sampling_state, chip.queries,
-                    saved.draw_files if saved else ()),
-                    max(written, tune), _trace_draws(trace, max(written, tune), i + 1))
+                saved = checkpoint.record(
+                    chain,
+                    ChainProgress(
+                        i + 1,
+                        point,
+                        step.sampling_state,
+                        chip.queries,
+                        saved.draw_files if saved else (),
+                    ),
+                    max(written, tune),
+                    _trace_draws(trace, max(written, tune), i + 1),
+                )
                 written = i + 1
             if stopping:
                 break
         else:
             finished = True
-        if finished and stats is not None and (not progress.combined_progress
-                                               or chain == progress.chains - 1):
-            progress.update(chain_idx=chain, is_last=True, draw=total - 1, stats=stats,
-                            tuning=False)
+        if (
+            finished
+            and stats is not None
+            and (not progress.combined_progress or chain == progress.chains - 1)
+        ):
+            progress.update(
+                chain_idx=chain, is_last=True, draw=total - 1, stats=stats, tuning=False
+            )
     finally:
         trace.close()
     return done
@@ -180,8 +247,9 @@ def _stoppable_mid_step(step: Step) -> bool:
     return any(getattr(method, "repeats", 1) != 1 for method in getattr(step, "methods", [step]))
 
 
-def _restore(chain: int, saved: ChainProgress, step: Step, trace: NDArray,
-             checkpoint: Checkpoint, chip: Chip) -> tuple[dict, int]:
+def _restore(
+    chain: int, saved: ChainProgress, step: Step, trace: NDArray, checkpoint: Checkpoint, chip: Chip
+) -> tuple[dict, int]:
     """Put chain ``chain``'s saved state back: its step methods, the chip's query count, its
     draws into ``trace``; returns its point and steps done."""
     if saved.chip_queries is not None:
@@ -189,8 +257,10 @@ def _restore(chain: int, saved: ChainProgress, step: Step, trace: NDArray,
     try:
         step.sampling_state = saved.step_state
     except (AssertionError, ValueError, AttributeError, TypeError) as error:
-        raise LimprobError(f"{checkpoint.path}: chain {chain}'s saved state does not fit this "
-                           f"run's step methods ({type(error).__name__})") from None
+        raise LimprobError(
+            f"{checkpoint.path}: chain {chain}'s saved state does not fit this "
+            f"run's step methods ({type(error).__name__})"
+        ) from None
     for first, draws in checkpoint.draws(chain, saved):
         _fill_trace(trace, first, draws)
     trace.draw_idx = saved.steps
@@ -224,4 +294,4 @@ def _fill_trace(trace: NDArray, first: int, draws: dict[str, np.ndarray]) -> Non
             for offset, value in enumerate(values):
                 target[first + offset] = value
         else:
-            target[first:first + len(values)] = values
+            target[first : first + len(values)] = values

@@ -65,9 +65,14 @@ def exact_arithmetic[**P, R](fit: Callable[P, R]) -> Callable[P, R]:
     return exactly
 
 
-def sample(model: pm.Model, step: Step, settings: SamplerSettings,
-           initvals: dict | list[dict] | None = None, *,
-           progressbar: bool = True) -> tuple[xr.DataTree, float]:
+def sample(
+    model: pm.Model,
+    step: Step,
+    settings: SamplerSettings,
+    initvals: dict | list[dict] | None = None,
+    *,
+    progressbar: bool = True,
+) -> tuple[xr.DataTree, float]:
     """``pm.sample`` of ``model`` with ``step`` and ``settings``; returns the DataTree and the
     wall time of sampling (s). Convergence checks are left to the caller, which knows which
     quantities they mean something for.
@@ -84,10 +89,18 @@ def sample(model: pm.Model, step: Step, settings: SamplerSettings,
     with model, warnings.catch_warnings(), interruption.handled(), interruption.deferred():
         warnings.filterwarnings("ignore", message=".*CompoundStep.*")
         try:
-            tree = pm.sample(draws=settings.draws, tune=settings.tune, chains=settings.chains,
-                             cores=settings.cores, step=step, initvals=initvals,
-                             random_seed=settings.seed, progressbar=progressbar,
-                             compute_convergence_checks=False, callback=_stop_if_received)
+            tree = pm.sample(
+                draws=settings.draws,
+                tune=settings.tune,
+                chains=settings.chains,
+                cores=settings.cores,
+                step=step,
+                initvals=initvals,
+                random_seed=settings.seed,
+                progressbar=progressbar,
+                compute_convergence_checks=False,
+                callback=_stop_if_received,
+            )
         except ValueError as error:  # PyMC's "Not enough samples to build a trace."
             received = interruption.received()
             if received is None or "enough samples" not in str(error):
@@ -106,8 +119,7 @@ def _stop_if_received(trace: Any, draw: Any) -> None:
     interruption.stop_if_received()
 
 
-def completion_attrs(tree: xr.DataTree, settings: SamplerSettings,
-                     signum: int | None) -> dict:
+def completion_attrs(tree: xr.DataTree, settings: SamplerSettings, signum: int | None) -> dict:
     """What a sampled tree holds: ``chains_completed`` chains of ``draws_completed`` draws
     each (PyMC cuts an interrupted run's chains to a common length), and ``interrupted``
     (1 if that is less than the ``settings`` asked for or a signal stopped sampling) with the
@@ -115,8 +127,11 @@ def completion_attrs(tree: xr.DataTree, settings: SamplerSettings,
     sizes = tree["posterior"].sizes
     draws, chains = int(sizes["draw"]), int(sizes["chain"])
     interrupted = signum is not None or draws < settings.draws or chains < settings.chains
-    attrs: dict[str, int | str] = {"interrupted": int(interrupted), "draws_completed": draws,
-             "chains_completed": chains}
+    attrs: dict[str, int | str] = {
+        "interrupted": int(interrupted),
+        "draws_completed": draws,
+        "chains_completed": chains,
+    }
     if interrupted:
         attrs["signal"] = interruption.signal_name(signum or signal.SIGINT)
     return attrs
@@ -134,8 +149,12 @@ def block_names(step: Step, model: pm.Model) -> list[tuple[str, list[dict]]]:
     return names
 
 
-PYMC_STAT_NAMES = {"lp": "model_logp", "acceptance_rate": "mean_tree_accept",
-                   "tree_depth": "depth", "n_steps": "tree_size"}
+PYMC_STAT_NAMES = {
+    "lp": "model_logp",
+    "acceptance_rate": "mean_tree_accept",
+    "tree_depth": "depth",
+    "n_steps": "tree_size",
+}
 """A step method's name of each stat PyMC renames in ``sample_stats``
 (``pymc.backends.arviz``)."""
 
@@ -162,17 +181,18 @@ def name_block_dims(stats: xr.Dataset, step: Step, model: pm.Model) -> xr.Datase
         block = holders if block is None else block
         target = "block" if holders == block else f"{name}_block"
         renamed[name] = variable.rename({dim: target}).assign_coords({target: holders})
-    return stats.drop_vars(list(renamed)).drop_dims(
-        [f"{n}_dim_0" for n in renamed if f"{n}_dim_0" in stats.dims]).assign(renamed)
+    return (
+        stats.drop_vars(list(renamed))
+        .drop_dims([f"{n}_dim_0" for n in renamed if f"{n}_dim_0" in stats.dims])
+        .assign(renamed)
+    )
 
 
 def prior_draws(model: pm.Model, chains: int, seed: int) -> list[dict]:
     """One prior draw of the free variables per chain: random weights make the neurons fire,
     where the all-zero initial point would not."""
     rngs = np.random.default_rng([seed, 1]).spawn(chains)
-    return [
-        {rv.name: pm.draw(rv, random_seed=rng) for rv in model.free_RVs} for rng in rngs
-    ]
+    return [{rv.name: pm.draw(rv, random_seed=rng) for rv in model.free_RVs} for rng in rngs]
 
 
 def package_versions() -> dict[str, str]:
@@ -183,6 +203,13 @@ def package_versions() -> dict[str, str]:
 
     import limprob
 
-    modules = {"limprob": limprob, "pymc": pm, "pytensor": pytensor, "arviz": arviz,
-               "numpy": np, "xarray": xr, "numba": numba}
+    modules = {
+        "limprob": limprob,
+        "pymc": pm,
+        "pytensor": pytensor,
+        "arviz": arviz,
+        "numpy": np,
+        "xarray": xr,
+        "numba": numba,
+    }
     return {f"version_{name}": module.__version__ for name, module in modules.items()}

@@ -38,30 +38,43 @@ def screen_chip(spec: str, network: Network, n_inputs: int, n_outputs: int) -> P
         return ParametricChip(Distortion(), n_inputs, n_outputs, network)
     tree = load_trace(Path(spec), needs={"posterior"})
     if tree.attrs.get("model") not in ("chip_twin", "chip_population"):
-        raise LimprobError(f"{spec}: not a digital-twin trace (model "
-                           f"{tree.attrs.get('model')!r}); --screen takes 'ideal' or a trace "
-                           "written by limprob twin")
+        raise LimprobError(
+            f"{spec}: not a digital-twin trace (model "
+            f"{tree.attrs.get('model')!r}); --screen takes 'ideal' or a trace "
+            "written by limprob twin"
+        )
     hidden = int(tree.attrs.get(NETWORK_PREFIX + "n_hidden", -1))
     steps = int(tree.attrs.get(NETWORK_PREFIX + "n_steps", -1))
     if (hidden, steps) != (network.n_hidden, network.n_steps):
-        raise LimprobError(f"{spec}: the twin was fitted for {hidden} hidden neurons and "
-                           f"{steps} steps, the network has {network.n_hidden} and "
-                           f"{network.n_steps}")
-    return ParametricChip(posterior_mean_distortion(tree["posterior"].to_dataset()), n_inputs,
-                          n_outputs, network)
+        raise LimprobError(
+            f"{spec}: the twin was fitted for {hidden} hidden neurons and "
+            f"{steps} steps, the network has {network.n_hidden} and "
+            f"{network.n_steps}"
+        )
+    return ParametricChip(
+        posterior_mean_distortion(tree["posterior"].to_dataset()), n_inputs, n_outputs, network
+    )
 
 
 def posterior_mean_distortion(posterior: xr.Dataset) -> Distortion:
     """The distortion at the posterior mean of each parameter a twin sampled."""
-    means = {name: posterior[name].mean(("chain", "draw")).values
-             for name in (*GLOBALS, *MISMATCH) if name in posterior}
-    values: dict[str, Any] = {name: (float(value) if value.ndim == 0 else value)
-                              for name, value in means.items()}
+    means = {
+        name: posterior[name].mean(("chain", "draw")).values
+        for name in (*GLOBALS, *MISMATCH)
+        if name in posterior
+    }
+    values: dict[str, Any] = {
+        name: (float(value) if value.ndim == 0 else value) for name, value in means.items()
+    }
     return Distortion(**values)
 
 
-def make_screen(chip: ParametricChip, train: xr.Dataset, kappa: float,
-                shapes: tuple[tuple[int, ...], tuple[int, ...]]) -> Callable[[np.ndarray], float]:
+def make_screen(
+    chip: ParametricChip,
+    train: xr.Dataset,
+    kappa: float,
+    shapes: tuple[tuple[int, ...], tuple[int, ...]],
+) -> Callable[[np.ndarray], float]:
     """``screen(q)``: the summed log-likelihood of the training labels on ``chip`` for the
     weights raveled from ``q`` in the order and ``shapes`` (W_in, W_out) of the sampler."""
     x = train["features"].values
@@ -73,7 +86,6 @@ def make_screen(chip: ParametricChip, train: xr.Dataset, kappa: float,
         w_in = q[:split].reshape(in_shape)
         w_out = q[split:].reshape(out_shape)
         counts = chip.run(w_in, w_out, x)
-        return float(categorical_log_likelihood(counts, labels, kappa,
-                                                chip.network.n_steps).sum())
+        return float(categorical_log_likelihood(counts, labels, kappa, chip.network.n_steps).sum())
 
     return screen

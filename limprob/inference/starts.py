@@ -70,7 +70,7 @@ def check_init(init: str) -> str:
 def default_init_seeds(seed: int, chains: int) -> tuple[int, ...]:
     """One backprop seed per chain, derived from the run's ``seed``."""
     state = np.random.SeedSequence([seed, 4]).generate_state(chains)
-    return tuple(int(s) % 2 ** 31 for s in state)
+    return tuple(int(s) % 2**31 for s in state)
 
 
 @dataclass(frozen=True)
@@ -82,9 +82,13 @@ class Candidate:
     w_out: np.ndarray
 
 
-def _backprop_candidates(method_of_seed: Callable[[int], Backprop], software_chip: Chip,
-                         data: Split, seeds: Iterable[int], label: str
-                         ) -> tuple[list[Candidate], float]:
+def _backprop_candidates(
+    method_of_seed: Callable[[int], Backprop],
+    software_chip: Chip,
+    data: Split,
+    seeds: Iterable[int],
+    label: str,
+) -> tuple[list[Candidate], float]:
     """One trained candidate per seed, on ``software_chip`` (a software model: its queries
     are no chip's), and their digital training FLOPs."""
     from limprob.energy.training_run import digital_training_flops
@@ -100,8 +104,9 @@ def _backprop_candidates(method_of_seed: Callable[[int], Backprop], software_chi
     return candidates, flops
 
 
-def model_candidates(init: str, chip: Chip, data: Split, kappa: float,
-                     seeds: tuple[int, ...]) -> tuple[list[Candidate], dict]:
+def model_candidates(
+    init: str, chip: Chip, data: Split, kappa: float, seeds: tuple[int, ...]
+) -> tuple[list[Candidate], dict]:
     """The candidates ``init`` names, and what making them cost (attributes)."""
     from limprob.inference.backprop import (
         BackpropConfig,
@@ -117,21 +122,29 @@ def model_candidates(init: str, chip: Chip, data: Split, kappa: float,
     if init == "ideal":
         software = SimulatedChip(chip.n_inputs, chip.n_outputs, chip.network)
         candidates, flops = _backprop_candidates(
-            lambda seed: IdealModelBackprop(config(seed)), software, data, seeds, "ideal")
+            lambda seed: IdealModelBackprop(config(seed)), software, data, seeds, "ideal"
+        )
         return candidates, {"start_digital_training_flops": flops}
     if init.startswith(TWIN_PREFIX):
         from limprob.inference.screening import screen_chip
         from limprob.io import load_trace
 
-        path = init[len(TWIN_PREFIX):]
+        path = init[len(TWIN_PREFIX) :]
         twin_chip = screen_chip(path, chip.network, chip.n_inputs, chip.n_outputs)
-        probes = int(load_trace(Path(path), needs={"posterior"}).attrs.get(
-            "training_chip_queries", 0))
+        probes = int(
+            load_trace(Path(path), needs={"posterior"}).attrs.get("training_chip_queries", 0)
+        )
         candidates, flops = _backprop_candidates(
-            lambda seed: DistortionModelBackprop(twin_chip.distortion, config(seed)), twin_chip,
-            data, seeds, "twin")
-        return candidates, {"start_digital_training_flops": flops,
-                            "start_twin_probe_chip_queries": probes}
+            lambda seed: DistortionModelBackprop(twin_chip.distortion, config(seed)),
+            twin_chip,
+            data,
+            seeds,
+            "twin",
+        )
+        return candidates, {
+            "start_digital_training_flops": flops,
+            "start_twin_probe_chip_queries": probes,
+        }
     w_in, w_out = weights_of_file(init, chip)
     return [Candidate("file", w_in, w_out)], {}
 
@@ -154,8 +167,9 @@ def weights_of_file(path: str, chip: Chip) -> tuple[np.ndarray, np.ndarray]:
 
         tree = load_trace(file, needs=set())
         if "posterior" in tree.children and "log_likelihood" in tree.children:
-            w_in, w_out = point_estimate_weights(tree["posterior"].to_dataset(),
-                                                 tree["log_likelihood"].to_dataset(), "mean")
+            w_in, w_out = point_estimate_weights(
+                tree["posterior"].to_dataset(), tree["log_likelihood"].to_dataset(), "mean"
+            )
         elif "weights" in tree.children:
             w_in = cast(xr.DataArray, tree["weights"]["W_in"]).values
             w_out = cast(xr.DataArray, tree["weights"]["W_out"]).values
@@ -165,8 +179,10 @@ def weights_of_file(path: str, chip: Chip) -> tuple[np.ndarray, np.ndarray]:
     wanted = (chip.n_inputs, h, chip.n_outputs)
     has = (w_in.shape[0], w_in.shape[1], w_out.shape[-1])
     if w_in.ndim != 2 or w_out.shape != (w_in.shape[1], has[2]) or has != wanted:
-        raise LimprobError(f"--init {path}: weights of a {'-'.join(map(str, has))} network; "
-                           f"this run trains {'-'.join(map(str, wanted))}")
+        raise LimprobError(
+            f"--init {path}: weights of a {'-'.join(map(str, has))} network; "
+            f"this run trains {'-'.join(map(str, wanted))}"
+        )
     return np.asarray(w_in, dtype=np.float64), np.asarray(w_out, dtype=np.float64)
 
 
@@ -177,51 +193,66 @@ def prior_candidates(model: pm.Model, count: int, seed: int) -> list[Candidate]:
     return [Candidate(f"prior{i}", d["W_in"], d["W_out"]) for i, d in enumerate(draws)]
 
 
-def log_likelihood_on_chip(chip: Chip, candidate: Candidate, train: xr.Dataset,
-                           kappa: float) -> float:
+def log_likelihood_on_chip(
+    chip: Chip, candidate: Candidate, train: xr.Dataset, kappa: float
+) -> float:
     """One chip query: the summed training log-likelihood of ``candidate`` (nats)."""
     x = np.ascontiguousarray(train["features"].values, dtype=np.float64)
     y = train["labels"].values.astype(np.int64)
-    probability = class_probabilities(chip.run(candidate.w_in, candidate.w_out, x), kappa,
-                                      chip.network.n_steps)
+    probability = class_probabilities(
+        chip.run(candidate.w_in, candidate.w_out, x), kappa, chip.network.n_steps
+    )
     return float(np.sum(np.log(probability[np.arange(y.size), y])))
 
 
-def choose_starts(chip: Chip, data: Split, model: pm.Model, *, init: str, chains: int,
-                  seed: int, kappa: float, init_seeds: tuple[int, ...] | None,
-                  prior_draws: Callable[[pm.Model, int, int], list[dict]]
-                  ) -> tuple[list[dict], dict]:
+def choose_starts(
+    chip: Chip,
+    data: Split,
+    model: pm.Model,
+    *,
+    init: str,
+    chains: int,
+    seed: int,
+    kappa: float,
+    init_seeds: tuple[int, ...] | None,
+    prior_draws: Callable[[pm.Model, int, int], list[dict]],
+) -> tuple[list[dict], dict]:
     """The initial values of each chain (``{"W_in": ..., "W_out": ...}``) and the trace's
     attributes saying where each started and what choosing cost (module docstring).
     ``prior_draws(model, chains, seed)`` gives the ``prior`` mode's starts."""
     init = check_init(init)
     if init == "prior":
-        return prior_draws(model, chains, seed), {"init": "prior",
-                                                  "start_per_chain": "prior draw",
-                                                  "start_selection_chip_queries": 0}
+        return prior_draws(model, chains, seed), {
+            "init": "prior",
+            "start_per_chain": "prior draw",
+            "start_selection_chip_queries": 0,
+        }
     seeds = tuple(init_seeds) if init_seeds else default_init_seeds(seed, chains)
     made, attrs = model_candidates(init, chip, data, kappa, seeds)
     candidates = made + prior_candidates(model, PRIOR_CANDIDATES, seed)
     before = chip.queries
-    likelihoods = np.array([log_likelihood_on_chip(chip, c, data.train, kappa)
-                            for c in candidates])
+    likelihoods = np.array([log_likelihood_on_chip(chip, c, data.train, kappa) for c in candidates])
     queries = chip.queries - before
     log_prior = model.compile_logp(vars=model.free_RVs)
-    scores = likelihoods + np.array([float(log_prior({"W_in": c.w_in, "W_out": c.w_out}))
-                                     for c in candidates])
+    scores = likelihoods + np.array(
+        [float(log_prior({"W_in": c.w_in, "W_out": c.w_out})) for c in candidates]
+    )
     ranked = sorted(range(len(candidates)), key=lambda i: (-scores[i], i))
     chosen = [ranked[c % len(ranked)] for c in range(chains)]
-    initvals = [{"W_in": candidates[i].w_in.copy(), "W_out": candidates[i].w_out.copy()}
-                for i in chosen]
-    attrs.update({
-        "init": init,
-        "init_seeds_used": np.asarray(seeds, dtype=np.int64),
-        "start_candidates": ", ".join(c.label for c in candidates),
-        "start_candidate_log_likelihoods": likelihoods,
-        "start_candidate_log_posteriors": scores,
-        "start_per_chain": ", ".join(candidates[i].label for i in chosen),
-        "start_log_likelihood_per_chain": likelihoods[chosen],
-        "start_log_posterior_per_chain": scores[chosen],
-        "start_selection_chip_queries": int(queries),
-    })
+    initvals = [
+        {"W_in": candidates[i].w_in.copy(), "W_out": candidates[i].w_out.copy()} for i in chosen
+    ]
+    attrs.update(
+        {
+            "init": init,
+            "init_seeds_used": np.asarray(seeds, dtype=np.int64),
+            "start_candidates": ", ".join(c.label for c in candidates),
+            "start_candidate_log_likelihoods": likelihoods,
+            "start_candidate_log_posteriors": scores,
+            "start_per_chain": ", ".join(candidates[i].label for i in chosen),
+            "start_log_likelihood_per_chain": likelihoods[chosen],
+            "start_log_posterior_per_chain": scores[chosen],
+            "start_selection_chip_queries": int(queries),
+        }
+    )
     return initvals, attrs

@@ -76,11 +76,10 @@ MIN_TUNE = 10
 """Fewest tuning steps a two-phase run takes (each part needs a few)."""
 BASIS_SOURCES = {
     "pca": "principal directions of the best chain's full-space path, scaled by its "
-           "standard deviations",
-    "readout": "the readout weights W_out, W_in fixed at the best chain's full-space path "
-               "mean",
+    "standard deviations",
+    "readout": "the readout weights W_out, W_in fixed at the best chain's full-space path mean",
     "random": "random orthonormal directions (seeded) through the best chain's full-space "
-              "path mean",
+    "path mean",
 }
 
 
@@ -88,8 +87,9 @@ def parse(text: str) -> tuple[str, int | None]:
     """``(mode, K)`` of a ``--subspace`` value (K None for ``none`` and ``readout``);
     :class:`LimprobError` for anything else."""
     mode, _, k = str(text).partition(":")
-    wrong = LimprobError(f"subspace must be none, pca:K, readout or random:K with K a positive "
-                         f"integer, got {text!r}")
+    wrong = LimprobError(
+        f"subspace must be none, pca:K, readout or random:K with K a positive integer, got {text!r}"
+    )
     if mode not in MODES:
         raise wrong
     if mode in ("none", "readout"):
@@ -109,14 +109,19 @@ def check_settings(subspace: str, *, limprob_sampler: bool, screen: str, tune: i
     if mode == "none":
         return
     if not limprob_sampler:
-        raise LimprobError("a subspace's full-space phase needs one of limprob's samplers "
-                           "(pcn, slice, demcz, blocked), not PyMC's own")
+        raise LimprobError(
+            "a subspace's full-space phase needs one of limprob's samplers "
+            "(pcn, slice, demcz, blocked), not PyMC's own"
+        )
     if screen != "none":
-        raise LimprobError("a subspace run takes no screen (its subspace phase has none): "
-                           "drop --screen or --subspace")
+        raise LimprobError(
+            "a subspace run takes no screen (its subspace phase has none): "
+            "drop --screen or --subspace"
+        )
     if tune < MIN_TUNE:
-        raise LimprobError(f"a subspace is built during tuning: give at least {MIN_TUNE} "
-                           f"tuning steps, not {tune}")
+        raise LimprobError(
+            f"a subspace is built during tuning: give at least {MIN_TUNE} tuning steps, not {tune}"
+        )
 
 
 def phase_lengths(tune: int) -> tuple[int, int, int]:
@@ -134,12 +139,15 @@ def check_dimension(subspace: str, n_weights: int, path: int) -> None:
     mode, k = parse(subspace)
     # parse gives K for pca and random (the comparisons below never see None)
     if mode in ("pca", "random") and k > n_weights:  # type: ignore[operator]
-        raise LimprobError(f"subspace {subspace}: K = {k} is above the network's "
-                           f"{n_weights} weights")
+        raise LimprobError(
+            f"subspace {subspace}: K = {k} is above the network's {n_weights} weights"
+        )
     if mode == "pca" and k > path - 1:  # type: ignore[operator]
-        raise LimprobError(f"subspace {subspace}: a chain's full-space path has {path} draws, "
-                           f"which span at most {path - 1} directions; give more tuning "
-                           f"steps or a smaller K")
+        raise LimprobError(
+            f"subspace {subspace}: a chain's full-space path has {path} draws, "
+            f"which span at most {path - 1} directions; give more tuning "
+            f"steps or a smaller K"
+        )
 
 
 @dataclass(frozen=True)
@@ -174,8 +182,9 @@ class Subspace:
         """The z whose point ``W_c + P z`` is nearest (least squares) to each row of
         ``weights`` (..., d)."""
         deviations = np.asarray(weights, dtype=float) - self.centre
-        solution, *_ = np.linalg.lstsq(self.basis, deviations.reshape(-1, self.centre.size).T,
-                                       rcond=None)
+        solution, *_ = np.linalg.lstsq(
+            self.basis, deviations.reshape(-1, self.centre.size).T, rcond=None
+        )
         return solution.T.reshape(*deviations.shape[:-1], self.dimension)
 
 
@@ -183,12 +192,18 @@ def raveled_path(posterior: xr.Dataset) -> np.ndarray:
     """The weights of every draw raveled as ``[W_in.ravel(), W_out.ravel()]`` (chain, draw,
     d)."""
     chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
-    return np.concatenate([posterior[name].transpose("chain", "draw", ...).values
-                           .reshape(chains, draws, -1) for name in WEIGHTS], axis=-1)
+    return np.concatenate(
+        [
+            posterior[name].transpose("chain", "draw", ...).values.reshape(chains, draws, -1)
+            for name in WEIGHTS
+        ],
+        axis=-1,
+    )
 
 
-def build_subspace(subspace: str, path: np.ndarray, shapes: Sequence[Sequence[int]],
-                   seed: int | Sequence[int]) -> Subspace:
+def build_subspace(
+    subspace: str, path: np.ndarray, shapes: Sequence[Sequence[int]], seed: int | Sequence[int]
+) -> Subspace:
     """The subspace ``subspace`` names, from one chain's full-space ``path`` (draw, d);
     ``seed`` (an int or a list of them) draws the random directions."""
     mode, k = parse(subspace)
@@ -215,13 +230,18 @@ def build_subspace(subspace: str, path: np.ndarray, shapes: Sequence[Sequence[in
     return Subspace(centre, basis, mode, tuple(tuple(s) for s in shapes))
 
 
-def _recorded_log_likelihood(tree: xr.DataTree, step: Step, model: pm.Model
-                             ) -> tuple[xr.Dataset, xr.Dataset]:
+def _recorded_log_likelihood(
+    tree: xr.DataTree, step: Step, model: pm.Model
+) -> tuple[xr.Dataset, xr.Dataset]:
     """The sample stats (block dims named) and the log-likelihood a limprob step recorded."""
     stats, recorded = take_recorded_stats(tree["sample_stats"].to_dataset(), ["y"])
     obs = {"obs": tree["observed_data"]["y"]["obs"].values}
-    log_likelihood = xr.Dataset({name: values.rename({values.dims[-1]: "obs"})
-                                 .assign_coords(obs) for name, values in recorded.items()})
+    log_likelihood = xr.Dataset(
+        {
+            name: values.rename({values.dims[-1]: "obs"}).assign_coords(obs)
+            for name, values in recorded.items()
+        }
+    )
     return name_block_dims(stats, step, model), log_likelihood
 
 
@@ -238,8 +258,9 @@ class FullSpacePhase:
     seconds: float
 
 
-def full_space_phase(model: pm.Model, step: Step, config: Any, initvals: list[dict], *,
-                     progressbar: bool = True) -> FullSpacePhase:
+def full_space_phase(
+    model: pm.Model, step: Step, config: Any, initvals: list[dict], *, progressbar: bool = True
+) -> FullSpacePhase:
     """The configured ``step`` (with its chip-query counter) on the full ``model`` from
     ``initvals``: its own tuning, then the fixed-kernel path (:func:`phase_lengths`).
     ``config`` is a :class:`~limprob.inference.training.TrainConfig`; a K the network or the
@@ -247,18 +268,22 @@ def full_space_phase(model: pm.Model, step: Step, config: Any, initvals: list[di
     tune_own, path_steps, _ = phase_lengths(config.tune)
     shapes = tuple(tuple(model.initial_point()[name].shape) for name in WEIGHTS)
     check_dimension(config.subspace, sum(int(np.prod(s)) for s in shapes), path_steps)
-    settings = SamplerSettings(draws=path_steps, tune=tune_own, chains=config.chains,
-                               cores=config.cores, seed=config.seed)
+    settings = SamplerSettings(
+        draws=path_steps, tune=tune_own, chains=config.chains, cores=config.cores, seed=config.seed
+    )
     tree, seconds = sample(model, step, settings, initvals, progressbar=progressbar)
     if tree.attrs["interrupted"]:
-        raise interruption.Interrupted(interruption.received() or 2, "nothing written: "
-                                       "stopped in the full-space phase of a subspace run")
+        raise interruption.Interrupted(
+            interruption.received() or 2,
+            "nothing written: stopped in the full-space phase of a subspace run",
+        )
     stats, log_likelihood = _recorded_log_likelihood(tree, step, model)
     return FullSpacePhase(tree, stats, log_likelihood, shapes, seconds)
 
 
-def subspace_phase(full: FullSpacePhase, chip: Chip, train: xr.Dataset, config: Any, *,
-                   progressbar: bool = True) -> tuple[xr.DataTree, float, Step]:
+def subspace_phase(
+    full: FullSpacePhase, chip: Chip, train: xr.Dataset, config: Any, *, progressbar: bool = True
+) -> tuple[xr.DataTree, float, Step]:
     """Build the subspace from the best chain's path in ``full`` and sample it with adaptive
     Metropolis (:func:`phase_lengths` tuning steps, then ``config.draws``), every chain from
     a draw of that path projected on it (module docstring).
@@ -275,23 +300,32 @@ def subspace_phase(full: FullSpacePhase, chip: Chip, train: xr.Dataset, config: 
     mean_log_likelihood = full.log_likelihood["y"].sum("obs").mean("draw").values
     best = int(np.argmax(mean_log_likelihood))
     space = build_subspace(config.subspace, path[best], full.shapes, [config.seed, 6])
-    model = build_subspace_model(chip, train, space, sigma_w=config.sigma_w,
-                                 kappa=config.kappa)
+    model = build_subspace_model(chip, train, space, sigma_w=config.sigma_w, kappa=config.kappa)
     projected = space.project(path[best])
     covariance = np.atleast_2d(np.cov(projected, rowvar=False))
     with model:
-        step = CountedStep(AdaptiveMetropolis(covariance=covariance,
-                                              covariance_warmup=max(tune_subspace // 2, 2),
-                                              estimator=config.estimator), chip, model=model)
+        step = CountedStep(
+            AdaptiveMetropolis(
+                covariance=covariance,
+                covariance_warmup=max(tune_subspace // 2, 2),
+                estimator=config.estimator,
+            ),
+            chip,
+            model=model,
+        )
     positions = np.linspace(len(projected) - 1, 0, config.chains).round().astype(int)
     settings = SamplerSettings(
-        draws=config.draws, tune=tune_subspace, chains=config.chains, cores=config.cores,
-        seed=int(np.random.default_rng([config.seed, 7]).integers(2**31)))
-    tree, seconds = sample(model, step, settings, [{"z": projected[i]} for i in positions],
-                           progressbar=progressbar)
+        draws=config.draws,
+        tune=tune_subspace,
+        chains=config.chains,
+        cores=config.cores,
+        seed=int(np.random.default_rng([config.seed, 7]).integers(2**31)),
+    )
+    tree, seconds = sample(
+        model, step, settings, [{"z": projected[i]} for i in positions], progressbar=progressbar
+    )
     constant = tree["constant_data"].to_dataset()
-    tree["constant_data"] = constant.drop_vars(
-        [name for name in SUBSPACE_DATA if name in constant])
+    tree["constant_data"] = constant.drop_vars([name for name in SUBSPACE_DATA if name in constant])
     kept = tree["posterior"].sizes["chain"]
     full_queries = full.stats["chip_queries"].isel(draw=-1).values
     stats = tree["sample_stats"].to_dataset()
@@ -302,20 +336,35 @@ def subspace_phase(full: FullSpacePhase, chip: Chip, train: xr.Dataset, config: 
     tree["warmup_log_likelihood"] = full.log_likelihood
     tree["subspace"] = xr.Dataset(
         {"centre": ("weight", space.centre), "basis": (("weight", "direction"), space.basis)},
-        coords={"direction": np.arange(space.dimension)}, attrs={"source_chain": best})
+        coords={"direction": np.arange(space.dimension)},
+        attrs={"source_chain": best},
+    )
     tree.attrs.update(
-        posterior_restricted_to_subspace=1, subspace_dimension=space.dimension,
-        subspace_basis=space.source, subspace_source_chain=best,
-        full_space_tune_steps=tune_own, full_space_path_draws=path_steps,
-        subspace_tune_steps=tune_subspace, full_space_chip_queries=int(full_queries.sum()),
-        subspace_chip_queries=int((stats["chip_queries"].isel(draw=-1).values
-                                   - full_queries[:kept]).sum()))
+        posterior_restricted_to_subspace=1,
+        subspace_dimension=space.dimension,
+        subspace_basis=space.source,
+        subspace_source_chain=best,
+        full_space_tune_steps=tune_own,
+        full_space_path_draws=path_steps,
+        subspace_tune_steps=tune_subspace,
+        full_space_chip_queries=int(full_queries.sum()),
+        subspace_chip_queries=int(
+            (stats["chip_queries"].isel(draw=-1).values - full_queries[:kept]).sum()
+        ),
+    )
     return tree, full.seconds + seconds, step
 
 
-def sample_in_subspace(model: pm.Model, step: Step, chip: Chip, train: xr.Dataset, config: Any,
-                       initvals: list[dict], *,
-                       progressbar: bool = True) -> tuple[xr.DataTree, float, Step]:
+def sample_in_subspace(
+    model: pm.Model,
+    step: Step,
+    chip: Chip,
+    train: xr.Dataset,
+    config: Any,
+    initvals: list[dict],
+    *,
+    progressbar: bool = True,
+) -> tuple[xr.DataTree, float, Step]:
     """Both phases on ``chip``: :func:`full_space_phase` of ``model``/``step`` (the full-space
     model and the configured step, with its chip-query counter) from ``initvals``, then
     :func:`subspace_phase`, whose results (tree, wall seconds, step) it returns."""

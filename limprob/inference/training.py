@@ -92,8 +92,12 @@ from limprob.snn import Network
 from limprob.trace import predictions_constant_data
 from limprob.validation import fraction, positive_integer, positive_number, seed, strength
 
-STEP_METHODS = {"pcn": PreconditionedCrankNicolson, "slice": EllipticalSlice,
-                "demcz": DEMetropolisZCached, "blocked": BlockedMetropolis}
+STEP_METHODS = {
+    "pcn": PreconditionedCrankNicolson,
+    "slice": EllipticalSlice,
+    "demcz": DEMetropolisZCached,
+    "blocked": BlockedMetropolis,
+}
 """limprob's step methods by name: one chip query per evaluation, the current point cached."""
 PYMC_STEP_METHODS = {"metropolis": pm.Metropolis, "demetropolisz": pm.DEMetropolisZ}
 """PyMC's own, for comparison: element-wise updates (two queries per update), and
@@ -190,27 +194,42 @@ class TrainConfig(SamplerSettings):
             self.check_estimator()
         seed("chip seed", self.chip_seed)
         if not isinstance(self.chip_spec, str):
-            raise LimprobError(f"chip spec must be a string (module:factory or a registered "
-                               f"name), got {self.chip_spec!r}")
+            raise LimprobError(
+                f"chip spec must be a string (module:factory or a registered "
+                f"name), got {self.chip_spec!r}"
+            )
         positive_integer("predictive draws", self.predictive_draws)
         fraction("training fraction", self.train_fraction)
-        for name, choices in (("sampler", SAMPLERS), ("blocks", BLOCKS),
-                              ("point_estimate", POINT_ESTIMATES)):
+        for name, choices in (
+            ("sampler", SAMPLERS),
+            ("blocks", BLOCKS),
+            ("point_estimate", POINT_ESTIMATES),
+        ):
             if getattr(self, name) not in choices:
-                raise LimprobError(f"{name.replace('_', ' ')} must be one of "
-                                   f"{', '.join(choices)}, got {getattr(self, name)!r}")
+                raise LimprobError(
+                    f"{name.replace('_', ' ')} must be one of "
+                    f"{', '.join(choices)}, got {getattr(self, name)!r}"
+                )
         if self.screen != "none" and (self.sampler not in SCREENABLE or self.blocks != "joint"):
-            raise LimprobError(f"a screen works with the samplers {', '.join(SCREENABLE)} and "
-                               f"joint blocks, not {self.sampler} with {self.blocks} blocks")
+            raise LimprobError(
+                f"a screen works with the samplers {', '.join(SCREENABLE)} and "
+                f"joint blocks, not {self.sampler} with {self.blocks} blocks"
+            )
         if self.blocks != "joint" and self.sampler not in STEP_METHODS:
             raise LimprobError(f"blocks apply to limprob's samplers ({', '.join(STEP_METHODS)})")
-        subspaces.check_settings(self.subspace, limprob_sampler=self.sampler in STEP_METHODS,
-                                 screen=self.screen, tune=self.tune)
+        subspaces.check_settings(
+            self.subspace,
+            limprob_sampler=self.sampler in STEP_METHODS,
+            screen=self.screen,
+            tune=self.tune,
+        )
         positive_number("sigma_w", self.sigma_w)
         positive_number("kappa", self.kappa)
         if self.chip_address and self.cores != 1:
-            raise LimprobError("a served chip answers one run's queries one at a time: use "
-                               f"one core (--cores 1) with --chip-address, not {self.cores}")
+            raise LimprobError(
+                "a served chip answers one run's queries one at a time: use "
+                f"one core (--cores 1) with --chip-address, not {self.cores}"
+            )
         self.network  # noqa: B018 - reading the property checks hidden, time steps, leak, threshold
         self._check_init()
 
@@ -219,8 +238,9 @@ class TrainConfig(SamplerSettings):
         if self.init_seeds is not None:
             seeds = tuple(seed("init seed", s) for s in np.ravel(self.init_seeds))
             if len(seeds) != self.chains:
-                raise LimprobError(f"init seeds must give one seed per chain ({self.chains}), "
-                                   f"got {len(seeds)}")
+                raise LimprobError(
+                    f"init seeds must give one seed per chain ({self.chains}), got {len(seeds)}"
+                )
             object.__setattr__(self, "init_seeds", seeds)
 
     def check_estimator(self) -> None:
@@ -232,17 +252,23 @@ class TrainConfig(SamplerSettings):
         if not noisy and (self.repeats != 1 or self.re_estimate_current):
             raise LimprobError(
                 "repeats and --re-estimate-current need a noisy chip (noise > 0): a "
-                "deterministic chip answers a repeated query with the same counts")
+                "deterministic chip answers a repeated query with the same counts"
+            )
         if noisy and self.sampler == "slice":
             raise LimprobError(
                 "elliptical slice sampling is not exact on a noisy chip (its shrinking bracket "
-                "compares fresh noisy estimates with a fixed level): use pcn, blocked or demcz")
+                "compares fresh noisy estimates with a fixed level): use pcn, blocked or demcz"
+            )
         if (self.repeats != 1 or self.re_estimate_current) and self.sampler not in STEP_METHODS:
-            raise LimprobError(f"repeats and --re-estimate-current apply to limprob's samplers "
-                               f"({', '.join(STEP_METHODS)}), not {self.sampler}")
+            raise LimprobError(
+                f"repeats and --re-estimate-current apply to limprob's samplers "
+                f"({', '.join(STEP_METHODS)}), not {self.sampler}"
+            )
         if self.repeats == "auto" and self.blocks != "joint":
-            raise LimprobError("--repeats auto needs joint blocks: blocks share the current "
-                               "point's estimate, so they must share one R; give a number")
+            raise LimprobError(
+                "--repeats auto needs joint blocks: blocks share the current "
+                "point's estimate, so they must share one R; give a number"
+            )
 
     @classmethod
     def for_dataset(cls, dataset: str | None, **fields: Any) -> TrainConfig:
@@ -254,9 +280,11 @@ class TrainConfig(SamplerSettings):
     @property
     def estimator(self) -> LikelihoodEstimator:
         """How the likelihood is estimated on the chip (one query, unless noisy)."""
-        return LikelihoodEstimator(repeats=self.repeats,
-                                   re_estimate_current=self.re_estimate_current,
-                                   max_repeats=self.max_repeats)
+        return LikelihoodEstimator(
+            repeats=self.repeats,
+            re_estimate_current=self.re_estimate_current,
+            max_repeats=self.max_repeats,
+        )
 
     @property
     def likelihood_estimate(self) -> str:
@@ -264,8 +292,10 @@ class TrainConfig(SamplerSettings):
         if self.noise == 0:
             return "exact: a deterministic chip"
         if self.sampler in PYMC_STEP_METHODS or self.re_estimate_current:
-            return ("approximate: Monte Carlo within Metropolis (the current point's noisy "
-                    "estimate is drawn again on every step)")
+            return (
+                "approximate: Monte Carlo within Metropolis (the current point's noisy "
+                "estimate is drawn again on every step)"
+            )
         return "exact: pseudo-marginal MH (the current point's noisy estimate is kept)"
 
     @property
@@ -275,16 +305,16 @@ class TrainConfig(SamplerSettings):
         return Network(self.hidden, self.time_steps, self.beta, self.theta, self.reset)
 
 
-def make_step(model: pm.Model, chip: Chip, config: TrainConfig,
-              train: xr.Dataset | None = None) -> CountedStep:
+def make_step(
+    model: pm.Model, chip: Chip, config: TrainConfig, train: xr.Dataset | None = None
+) -> CountedStep:
     """The step method of ``config`` (sampler, blocks, screen), followed by a chip-query
     counter; ``train`` is the training table a screen scores."""
     with model:
         if config.sampler in PYMC_STEP_METHODS:
             step = PYMC_STEP_METHODS[config.sampler]()
         elif config.blocks == "layers":
-            step = layer_blocks(model, STEP_METHODS[config.sampler],
-                                estimator=config.estimator)
+            step = layer_blocks(model, STEP_METHODS[config.sampler], estimator=config.estimator)
         elif config.screen != "none":
             if train is None:
                 raise ValueError("a screened step needs the training table it scores")
@@ -293,21 +323,31 @@ def make_step(model: pm.Model, chip: Chip, config: TrainConfig,
             in_shape, out_shape = (point[v.name].shape for v in model.continuous_value_vars)
             step = STEP_METHODS[config.sampler](
                 screen=make_screen(software, train, config.kappa, (in_shape, out_shape)),
-                estimator=config.estimator)
+                estimator=config.estimator,
+            )
         else:
             step = STEP_METHODS[config.sampler](estimator=config.estimator)
         return CountedStep(step, chip, model=model)
 
 
-def _log_likelihood_group(tree: xr.DataTree, model: pm.Model,
-                          chip: Chip) -> tuple[xr.Dataset, str, int]:
+def _log_likelihood_group(
+    tree: xr.DataTree, model: pm.Model, chip: Chip
+) -> tuple[xr.Dataset, str, int]:
     stats = tree["sample_stats"].to_dataset()
     coords = {"obs": tree["observed_data"]["y"]["obs"].values}
     rest, recorded = take_recorded_stats(stats, [rv.name for rv in model.observed_RVs])
     if recorded:
         tree["sample_stats"] = rest
-        return xr.Dataset({name: values.rename({values.dims[-1]: "obs"}).assign_coords(coords)
-                           for name, values in recorded.items()}), "recorded while sampling", 0
+        return (
+            xr.Dataset(
+                {
+                    name: values.rename({values.dims[-1]: "obs"}).assign_coords(coords)
+                    for name, values in recorded.items()
+                }
+            ),
+            "recorded while sampling",
+            0,
+        )
     before = chip.queries
     with model:
         group = pm.compute_log_likelihood(tree, extend_inferencedata=False, progressbar=False)
@@ -318,30 +358,49 @@ def _log_likelihood_group(tree: xr.DataTree, model: pm.Model,
 def check_sizes(chip: Chip, data: Split, config: TrainConfig) -> None:
     """The chip must have one input per feature, one output per class, and the configuration's
     hidden size and time steps; raise :class:`LimprobError` naming the first that differs."""
-    wanted = {"inputs": data.train.sizes["feature"], "outputs": data.train.sizes["class"],
-              "hidden neurons": config.hidden, "time steps": config.time_steps}
-    has = {"inputs": chip.n_inputs, "outputs": chip.n_outputs,
-           "hidden neurons": chip.network.n_hidden, "time steps": chip.network.n_steps}
+    wanted = {
+        "inputs": data.train.sizes["feature"],
+        "outputs": data.train.sizes["class"],
+        "hidden neurons": config.hidden,
+        "time steps": config.time_steps,
+    }
+    has = {
+        "inputs": chip.n_inputs,
+        "outputs": chip.n_outputs,
+        "hidden neurons": chip.network.n_hidden,
+        "time steps": chip.network.n_steps,
+    }
     for name, value in wanted.items():
         if has[name] != value:
-            raise LimprobError(f"the chip has {has[name]} {name}, but the data and training "
-                               f"configuration need {value}")
+            raise LimprobError(
+                f"the chip has {has[name]} {name}, but the data and training "
+                f"configuration need {value}"
+            )
 
 
 def check_checkpointable(config: TrainConfig) -> None:
     """A checkpointed run samples its chains one after another: refuse ``cores > 1``, and a
     subspace (its two phases are not checkpointed)."""
     if config.subspace != "none":
-        raise LimprobError("a checkpoint cannot hold a two-phase subspace run: drop "
-                           "--checkpoint or --subspace")
+        raise LimprobError(
+            "a checkpoint cannot hold a two-phase subspace run: drop --checkpoint or --subspace"
+        )
     if config.cores != 1:
-        raise LimprobError("a checkpoint samples the chains one after another: use one core "
-                           f"(--cores 1), not {config.cores}")
+        raise LimprobError(
+            "a checkpoint samples the chains one after another: use one core "
+            f"(--cores 1), not {config.cores}"
+        )
 
 
 @exact_arithmetic
-def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *, progressbar: bool = True,
-                  checkpoint: Checkpoint | None = None) -> xr.DataTree:
+def train_on_chip(
+    chip: Chip,
+    data: Split,
+    config: TrainConfig,
+    *,
+    progressbar: bool = True,
+    checkpoint: Checkpoint | None = None,
+) -> xr.DataTree:
     """Train by MCMC on ``chip`` and return the limprob trace (see the module docstring).
 
     Compiled without fast-math (:func:`~limprob.inference.sampling.exact_arithmetic`): the
@@ -358,20 +417,30 @@ def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *, progressbar: 
     model = build_model(chip, data.train, sigma_w=config.sigma_w, kappa=config.kappa)
     step = make_step(model, chip, config, data.train)
     initvals, start_attrs = choose_starts(
-        chip, data, model, init=config.init, chains=config.chains, seed=config.seed,
-        kappa=config.kappa, init_seeds=config.init_seeds, prior_draws=prior_draws)
+        chip,
+        data,
+        model,
+        init=config.init,
+        chains=config.chains,
+        seed=config.seed,
+        kappa=config.kappa,
+        init_seeds=config.init_seeds,
+        prior_draws=prior_draws,
+    )
     start = chip.queries
     if config.subspace != "none":
         tree, wall_seconds, step = subspaces.sample_in_subspace(
-            model, step, chip, data.train, config, initvals, progressbar=progressbar)
+            model, step, chip, data.train, config, initvals, progressbar=progressbar
+        )
     elif checkpoint is None:
         tree, wall_seconds = sample(model, step, config, initvals, progressbar=progressbar)
     else:
         from limprob.inference.resumable import sample_with_checkpoint
 
         checkpoint.begin(config)
-        tree, wall_seconds = sample_with_checkpoint(model, step, config, initvals, checkpoint,
-                                                    chip=chip, progressbar=progressbar)
+        tree, wall_seconds = sample_with_checkpoint(
+            model, step, config, initvals, checkpoint, chip=chip, progressbar=progressbar
+        )
         tree.attrs["checkpoint"] = str(checkpoint.path)
     setup_queries = (chip.queries - start) if config.cores == 1 else None
     with interruption.deferred():  # the draws are in hand: a first signal lets them finish
@@ -380,9 +449,16 @@ def train_on_chip(chip: Chip, data: Split, config: TrainConfig, *, progressbar: 
     return tree
 
 
-def _finish(tree: xr.DataTree, model: pm.Model, step: Step, chip: Chip, data: Split,
-            config: TrainConfig, wall_seconds: float,
-            setup_queries: int | None) -> xr.DataTree:
+def _finish(
+    tree: xr.DataTree,
+    model: pm.Model,
+    step: Step,
+    chip: Chip,
+    data: Split,
+    config: TrainConfig,
+    wall_seconds: float,
+    setup_queries: int | None,
+) -> xr.DataTree:
     """The limprob trace from PyMC's tree: log-likelihood, predictions, attributes."""
     log_likelihood, source, log_likelihood_queries = _log_likelihood_group(tree, model, chip)
     tree["log_likelihood"] = log_likelihood
@@ -393,17 +469,17 @@ def _finish(tree: xr.DataTree, model: pm.Model, step: Step, chip: Chip, data: Sp
     predicted = predictions(chip, posterior, data.test, config.kappa, config.predictive_draws)
     points = point_predictions(chip, posterior, log_likelihood, data.test, config.kappa)
     point = point_estimate_weights(posterior, log_likelihood, config.point_estimate)
-    train_accuracy = accuracy(evaluate_weights(chip, *point, data.train, config.kappa),
-                              data.train["labels"].values)
+    train_accuracy = accuracy(
+        evaluate_weights(chip, *point, data.train, config.kappa), data.train["labels"].values
+    )
     evaluation_queries = chip.queries - before
     before = chip.queries
     with model, warnings.catch_warnings():
         # the draw of y is Python that calls the chip's compiled kernel once per draw
         warnings.filterwarnings("ignore", message="Numba will use object mode")
         replicated = pm.sample_posterior_predictive(
-            posterior,
-            random_seed=np.random.default_rng([config.seed, 2]),
-            progressbar=False)
+            posterior, random_seed=np.random.default_rng([config.seed, 2]), progressbar=False
+        )
     tree["posterior_predictive"] = replicated["posterior_predictive"].to_dataset()
     predictive_queries = chip.queries - before
     tree["predictions"] = predicted
@@ -459,8 +535,10 @@ def _sampler_report(stats: xr.Dataset, screened: bool) -> dict:
         proposals = stats["screened_out"].size
         n_screened = int(stats["screened_out"].sum())
         accepted = int(stats["accepted"].sum())
-        report.update(screened_out_fraction=n_screened / proposals,
-                      chip_queries_saved_per_accepted_move=n_screened / max(accepted, 1))
+        report.update(
+            screened_out_fraction=n_screened / proposals,
+            chip_queries_saved_per_accepted_move=n_screened / max(accepted, 1),
+        )
     return report
 
 
@@ -472,10 +550,16 @@ log = logging.getLogger("limprob")
 def memory_estimate(config: TrainConfig, data: Split) -> int:
     """Estimated peak bytes of training on ``data`` (:func:`limprob.inference.cost.train_bytes`)."""
     n_inputs, n_classes = data.train.sizes["feature"], data.train.sizes["class"]
-    return cost.train_bytes(draws=config.draws, tune=config.tune, chains=config.chains,
-                            weights=config.hidden * (n_inputs + n_classes),
-                            n_train=data.train.sizes["obs"], n_test=data.test.sizes["obs"],
-                            n_classes=n_classes, predictive_draws=config.predictive_draws)
+    return cost.train_bytes(
+        draws=config.draws,
+        tune=config.tune,
+        chains=config.chains,
+        weights=config.hidden * (n_inputs + n_classes),
+        n_train=data.train.sizes["obs"],
+        n_test=data.test.sizes["obs"],
+        n_classes=n_classes,
+        predictive_draws=config.predictive_draws,
+    )
 
 
 def projected_seconds(chip: Chip, data: Split, config: TrainConfig) -> float:
@@ -485,18 +569,28 @@ def projected_seconds(chip: Chip, data: Split, config: TrainConfig) -> float:
     rng = np.random.default_rng([config.seed, 3])
     hidden, x = config.hidden, data.train["features"].values
     seconds = cost.seconds_per_query(
-        chip, config.sigma_w * rng.standard_normal((chip.n_inputs, hidden)),
-        config.sigma_w * rng.standard_normal((hidden, chip.n_outputs)), x)
+        chip,
+        config.sigma_w * rng.standard_normal((chip.n_inputs, hidden)),
+        config.sigma_w * rng.standard_normal((hidden, chip.n_outputs)),
+        x,
+    )
     repeats = config.repeats if isinstance(config.repeats, int) else 1  # auto: at least 1
     projected = cost.projected_seconds(
-        draws=config.draws, tune=config.tune, chains=config.chains, cores=config.cores,
-        sampler=config.sampler, blocks=2 if config.blocks == "layers" else 1,
-        seconds=seconds * repeats)
+        draws=config.draws,
+        tune=config.tune,
+        chains=config.chains,
+        cores=config.cores,
+        sampler=config.sampler,
+        blocks=2 if config.blocks == "layers" else 1,
+        seconds=seconds * repeats,
+    )
     if projected > LONG_RUN_SECONDS:
-        log.warning(f"limprob: sampling will take at least {cost.duration(projected)} "
-                    f"({config.draws + config.tune} steps x {config.chains} chains at "
-                    f"{seconds * 1e3:.3g} ms a chip query x {repeats} repeats); SIGINT or "
-                    f"SIGTERM stops it and keeps the draws so far")
+        log.warning(
+            f"limprob: sampling will take at least {cost.duration(projected)} "
+            f"({config.draws + config.tune} steps x {config.chains} chains at "
+            f"{seconds * 1e3:.3g} ms a chip query x {repeats} repeats); SIGINT or "
+            f"SIGTERM stops it and keeps the draws so far"
+        )
     return projected
 
 
@@ -505,9 +599,15 @@ SIMULATED_ONLY = ("strength", "chip_seed")
 given chip does not record them (unless the chip's own ``describe()`` does)."""
 
 
-def train(config: TrainConfig, table: xr.Dataset | None = None, *, chip: Chip | None = None,
-          progressbar: bool = True, max_memory: float | None = None,
-          checkpoint: Checkpoint | None = None) -> xr.DataTree:
+def train(
+    config: TrainConfig,
+    table: xr.Dataset | None = None,
+    *,
+    chip: Chip | None = None,
+    progressbar: bool = True,
+    max_memory: float | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> xr.DataTree:
     """Split ``table`` (default: the Wisconsin set) and train on ``chip``: by default the
     simulated chip of ``config`` (or the user's chip ``config.chip_spec`` names) with one input
     per feature and one output per class.
@@ -549,8 +649,7 @@ def train(config: TrainConfig, table: xr.Dataset | None = None, *, chip: Chip | 
         for name in SIMULATED_ONLY:
             if name not in described:
                 tree.attrs.pop(name, None)
-    tree.attrs.update(projected_sampling_seconds=projected,
-                      projection_chip_queries=timing_queries)
+    tree.attrs.update(projected_sampling_seconds=projected, projection_chip_queries=timing_queries)
     return tree
 
 
@@ -566,8 +665,12 @@ def for_chip(config: TrainConfig, chip: Chip) -> TrainConfig:
 def user_chip(config: TrainConfig, table: xr.Dataset) -> Chip:
     """The user's chip ``config.chip_spec`` names, built for ``table`` and ``config``'s
     network (:func:`~limprob.chip.plugins.load_chip`)."""
-    return load_chip(config.chip_spec, n_inputs=table.sizes["feature"],
-                     n_outputs=table.sizes["class"], network=config.network)
+    return load_chip(
+        config.chip_spec,
+        n_inputs=table.sizes["feature"],
+        n_outputs=table.sizes["class"],
+        network=config.network,
+    )
 
 
 def checkpointed_config(checkpoint: Checkpoint) -> TrainConfig:
@@ -576,31 +679,55 @@ def checkpointed_config(checkpoint: Checkpoint) -> TrainConfig:
     try:
         return TrainConfig(**checkpoint.settings)
     except TypeError:  # missing or unknown fields
-        raise LimprobError(f"{checkpoint.path}: the checkpoint's configuration is not a "
-                           "training run's") from None
+        raise LimprobError(
+            f"{checkpoint.path}: the checkpoint's configuration is not a training run's"
+        ) from None
 
 
-def resume(checkpoint: Checkpoint, *, chip: Chip | None = None, progressbar: bool = True,
-           max_memory: float | None = None) -> xr.DataTree:
+def resume(
+    checkpoint: Checkpoint,
+    *,
+    chip: Chip | None = None,
+    progressbar: bool = True,
+    max_memory: float | None = None,
+) -> xr.DataTree:
     """Finish the run ``checkpoint`` (:meth:`Checkpoint.open`) holds, with its own
     configuration and table: :func:`train` goes on from each chain's last write. ``chip``: the
     chip object the run was given, if it was (a ``chip_spec`` is rebuilt)."""
-    return train(checkpointed_config(checkpoint), checkpoint.table(), chip=chip,
-                 progressbar=progressbar, max_memory=max_memory, checkpoint=checkpoint)
+    return train(
+        checkpointed_config(checkpoint),
+        checkpoint.table(),
+        chip=chip,
+        progressbar=progressbar,
+        max_memory=max_memory,
+        checkpoint=checkpoint,
+    )
 
 
 def chip_settings(chip: Chip) -> dict:
     """The :class:`TrainConfig` fields a given chip fixes: its network (hidden size, time
     steps, leak, threshold, reset), its noise and its weight resolution."""
     network = chip.network
-    return {"hidden": network.n_hidden, "time_steps": network.n_steps, "beta": network.beta,
-            "theta": network.theta, "reset": network.reset, "noise": chip.noise,
-            "weight_bits": chip.weight_bits}
+    return {
+        "hidden": network.n_hidden,
+        "time_steps": network.n_steps,
+        "beta": network.beta,
+        "theta": network.theta,
+        "reset": network.reset,
+        "noise": chip.noise,
+        "weight_bits": chip.weight_bits,
+    }
 
 
 def simulated_chip(config: TrainConfig, table: xr.Dataset) -> SimulatedChip:
     """The simulated chip ``config`` describes (strength, seed, noise, weight resolution, the
     network), with an input per feature and an output per class of ``table``."""
-    return SimulatedChip(table.sizes["feature"], table.sizes["class"], config.network,
-                         config.strength, config.chip_seed, noise=config.noise,
-                         weight_bits=config.weight_bits)
+    return SimulatedChip(
+        table.sizes["feature"],
+        table.sizes["class"],
+        config.network,
+        config.strength,
+        config.chip_seed,
+        noise=config.noise,
+        weight_bits=config.weight_bits,
+    )

@@ -9,11 +9,15 @@ to object mode for a simulated chip.
 """
 
 from limprob.likelihood.chip_likelihood import (
-                                                BlackBoxGradientError,
-                                                ChipLogLikelihood,
-                                                chip_log_likelihood,
-                                                class_probabilities,
+    BlackBoxGradientError,
+    ChipLogLikelihood,
+    chip_log_likelihood,
+    class_probabilities,
 )
 
-__all__ = ["BlackBoxGradientError", "ChipLogLikelihood", "chip_log_likelihood",
-           "class_probabilities"]
+__all__ = [
+    "BlackBoxGradientError",
+    "ChipLogLikelihood",
+    "chip_log_likelihood",
+    "class_probabilities",
+]

@@ -41,8 +41,9 @@ class BlackBoxGradientError(NotImplementedError):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def categorical_log_likelihood(counts: np.ndarray, labels: np.ndarray, kappa: float,
-                               n_steps: int) -> np.ndarray:
+def categorical_log_likelihood(
+    counts: np.ndarray, labels: np.ndarray, kappa: float, n_steps: int
+) -> np.ndarray:
     """``log softmax(kappa counts / T)[label]`` for each row of ``counts`` (obs, class)."""
     n_obs, n_class = counts.shape
     out = np.empty(n_obs)
@@ -58,8 +59,7 @@ def categorical_log_likelihood(counts: np.ndarray, labels: np.ndarray, kappa: fl
     return out
 
 
-def class_probabilities(counts: ArrayLike, kappa: float | np.ndarray, n_steps: int
-                        ) -> np.ndarray:
+def class_probabilities(counts: ArrayLike, kappa: float | np.ndarray, n_steps: int) -> np.ndarray:
     """``softmax(kappa counts / T)`` over the last axis (..., class)."""
     logits = kappa * np.asarray(counts, dtype=np.float64) / n_steps
     logits -= logits.max(axis=-1, keepdims=True)
@@ -67,8 +67,14 @@ def class_probabilities(counts: ArrayLike, kappa: float | np.ndarray, n_steps: i
     return weights / weights.sum(axis=-1, keepdims=True)
 
 
-def sample_labels(chip: Chip, w_in: ArrayLike, w_out: ArrayLike, kappa: ArrayLike, x: ArrayLike,
-                  rng: np.random.Generator) -> np.ndarray:
+def sample_labels(
+    chip: Chip,
+    w_in: ArrayLike,
+    w_out: ArrayLike,
+    kappa: ArrayLike,
+    x: ArrayLike,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Labels drawn from ``softmax(kappa c_i / T)`` with the counts ``c`` of one chip query per
     weight set: the random draw of the model's ``y``.
 
@@ -81,18 +87,26 @@ def sample_labels(chip: Chip, w_in: ArrayLike, w_out: ArrayLike, kappa: ArrayLik
     shape = np.broadcast_shapes(batch, np.shape(kappa), x.shape[:-1])
     kappa = np.broadcast_to(kappa, batch)
     rows = x.reshape(-1, x.shape[-1])
-    labels = np.stack([_labels(chip, w_in[b], w_out[b], float(kappa[b]), rows, rng)
-                       for b in np.ndindex(batch)])
+    labels = np.stack(
+        [_labels(chip, w_in[b], w_out[b], float(kappa[b]), rows, rng) for b in np.ndindex(batch)]
+    )
     return labels.reshape(shape)
 
 
-def _labels(chip: Chip, w_in: np.ndarray, w_out: np.ndarray, kappa: float, x: np.ndarray,
-            rng: np.random.Generator) -> np.ndarray:
+def _labels(
+    chip: Chip,
+    w_in: np.ndarray,
+    w_out: np.ndarray,
+    kappa: float,
+    x: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """One query of ``chip``; a label per row of ``x`` (obs, input)."""
     probabilities = class_probabilities(chip.run(w_in, w_out, x), kappa, chip.network.n_steps)
     u = rng.uniform(size=(probabilities.shape[0], 1))
-    return np.minimum((probabilities.cumsum(axis=1) < u).sum(axis=1),
-                      probabilities.shape[1] - 1).astype(np.int64)
+    return np.minimum(
+        (probabilities.cumsum(axis=1) < u).sum(axis=1), probabilities.shape[1] - 1
+    ).astype(np.int64)
 
 
 class ChipLogLikelihood(Op):
@@ -108,7 +122,11 @@ class ChipLogLikelihood(Op):
 
     # PyTensor's Op.make_node takes *inputs; this Op names its five
     def make_node(  # type: ignore[override]
-        self, w_in: TensorLike, w_out: TensorLike, kappa: TensorLike, x: TensorLike,
+        self,
+        w_in: TensorLike,
+        w_out: TensorLike,
+        kappa: TensorLike,
+        x: TensorLike,
         y: TensorLike,
     ) -> Apply:
         """The Apply node of the chip log-likelihood on ``w_in``, ``w_out``, ``kappa``, ``x``,
@@ -122,8 +140,9 @@ class ChipLogLikelihood(Op):
         ]
         return Apply(self, inputs, [pt.dvector()])
 
-    def perform(self, node: Apply, inputs: Sequence[Any], output_storage: OutputStorageType
-                ) -> None:
+    def perform(
+        self, node: Apply, inputs: Sequence[Any], output_storage: OutputStorageType
+    ) -> None:
         """Query the chip once and compute the pointwise log-likelihood (obs) of the labels, in
         Python."""
         w_in, w_out, kappa, x, y = inputs
@@ -132,13 +151,18 @@ class ChipLogLikelihood(Op):
             counts, y, float(kappa), self.chip.network.n_steps
         )
 
-    def infer_shape(self, fgraph: Any, node: Apply, input_shapes: Sequence[Any]
-                    ) -> list[tuple[Any, ...]]:
+    def infer_shape(
+        self, fgraph: Any, node: Apply, input_shapes: Sequence[Any]
+    ) -> list[tuple[Any, ...]]:
         """The output shape: one value per observation."""
         return [(input_shapes[4][0],)]
 
-    def pullback(self, inputs: Sequence[Variable], outputs: Sequence[Variable],
-                 output_grads: Sequence[Variable]) -> NoReturn:
+    def pullback(
+        self,
+        inputs: Sequence[Variable],
+        outputs: Sequence[Variable],
+        output_grads: Sequence[Variable],
+    ) -> NoReturn:
         """Refused: the chip is a black box with no gradient (:class:`BlackBoxGradientError`)."""
         raise BlackBoxGradientError(
             "the chip likelihood is a black box with no gradient: sample it with a "
@@ -147,8 +171,9 @@ class ChipLogLikelihood(Op):
 
 
 @register_funcify_and_cache_key(ChipLogLikelihood)
-def _numba_chip_log_likelihood(op: ChipLogLikelihood, node: Apply | None = None, **kwargs: Any
-                               ) -> tuple[Callable[..., np.ndarray], None]:
+def _numba_chip_log_likelihood(
+    op: ChipLogLikelihood, node: Apply | None = None, **kwargs: Any
+) -> tuple[Callable[..., np.ndarray], None]:
     """Numba implementation; its cache key is None since it is bound to one chip object."""
     if not isinstance(op.chip, CompiledChip):  # a driver called through Python: chip.run
         return generate_fallback_impl(op, node, **kwargs), None
@@ -156,16 +181,19 @@ def _numba_chip_log_likelihood(op: ChipLogLikelihood, node: Apply | None = None,
     n_steps = op.chip.network.n_steps
 
     @numba.njit(nogil=True, fastmath=False)
-    def chip_log_likelihood(w_in: np.ndarray, w_out: np.ndarray, kappa: np.ndarray,
-                            x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        counts = chip_run(np.ascontiguousarray(w_in), np.ascontiguousarray(w_out),
-                          np.ascontiguousarray(x))
+    def chip_log_likelihood(
+        w_in: np.ndarray, w_out: np.ndarray, kappa: np.ndarray, x: np.ndarray, y: np.ndarray
+    ) -> np.ndarray:
+        counts = chip_run(
+            np.ascontiguousarray(w_in), np.ascontiguousarray(w_out), np.ascontiguousarray(x)
+        )
         return categorical_log_likelihood(counts, y, kappa.item(), n_steps)
 
     return chip_log_likelihood, None
 
 
-def chip_log_likelihood(chip: Chip, w_in: TensorLike, w_out: TensorLike, kappa: TensorLike,
-                        x: TensorLike, y: TensorLike) -> TensorVariable:
+def chip_log_likelihood(
+    chip: Chip, w_in: TensorLike, w_out: TensorLike, kappa: TensorLike, x: TensorLike, y: TensorLike
+) -> TensorVariable:
     """The pointwise log-likelihood tensor (obs,) of labels ``y`` under ``chip``."""
     return cast(TensorVariable, ChipLogLikelihood(chip)(w_in, w_out, kappa, x, y))

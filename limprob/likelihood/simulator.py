@@ -27,8 +27,15 @@ from limprob.chip.kernels import batched_distorted_counts
 from limprob.likelihood.chip_likelihood import BlackBoxGradientError
 from limprob.snn import Network
 
-ARRAY_ORDER = ("gain_in", "gain_out", "inverse_w_sat", "beta_hidden", "theta_hidden",
-               "beta_output", "theta_output")
+ARRAY_ORDER = (
+    "gain_in",
+    "gain_out",
+    "inverse_w_sat",
+    "beta_hidden",
+    "theta_hidden",
+    "beta_output",
+    "theta_output",
+)
 """The distortion's arrays in the Op's (and the kernel's) argument order."""
 
 
@@ -51,34 +58,59 @@ class DistortedCounts(Op):
 
     # PyTensor's Op.make_node takes *inputs; this Op names its ten
     def make_node(  # type: ignore[override]
-        self, w_in: TensorLike, w_out: TensorLike, x: TensorLike, gain_in: TensorLike,
-        gain_out: TensorLike, inverse_w_sat: TensorLike, beta_hidden: TensorLike,
-        theta_hidden: TensorLike, beta_output: TensorLike, theta_output: TensorLike,
+        self,
+        w_in: TensorLike,
+        w_out: TensorLike,
+        x: TensorLike,
+        gain_in: TensorLike,
+        gain_out: TensorLike,
+        inverse_w_sat: TensorLike,
+        beta_hidden: TensorLike,
+        theta_hidden: TensorLike,
+        beta_output: TensorLike,
+        theta_output: TensorLike,
     ) -> Apply:
         """The Apply node of the simulator on the given tensors (PyTensor's Op interface)."""
         ndims = (3, 3, 2, 2, 2, 0, 1, 1, 1, 1)
-        args = (w_in, w_out, x, gain_in, gain_out, inverse_w_sat, beta_hidden, theta_hidden,
-                beta_output, theta_output)
+        args = (
+            w_in,
+            w_out,
+            x,
+            gain_in,
+            gain_out,
+            inverse_w_sat,
+            beta_hidden,
+            theta_hidden,
+            beta_output,
+            theta_output,
+        )
         inputs = [pt.as_tensor_variable(a, dtype="float64", ndim=n) for a, n in zip(args, ndims)]
         return Apply(self, inputs, [pt.dtensor3()])
 
-    def perform(self, node: Apply, inputs: Sequence[Any], output_storage: OutputStorageType
-                ) -> None:
+    def perform(
+        self, node: Apply, inputs: Sequence[Any], output_storage: OutputStorageType
+    ) -> None:
         """Simulate the spike counts (batch, obs, output) in Python."""
         inverse_w_sat = float(inputs[5])
         arrays: list[Any] = [np.ascontiguousarray(a, dtype=np.float64) for a in inputs]
         # mypy cannot count the splatted lists (5 arrays before 1/w_sat, 4 after it) against
         # the kernel's parameters
         output_storage[0][0] = batched_distorted_counts(  # type: ignore[call-arg]
-            *arrays[:5], inverse_w_sat, *arrays[6:], self.n_steps, self.reset_zero)
+            *arrays[:5], inverse_w_sat, *arrays[6:], self.n_steps, self.reset_zero
+        )
 
-    def infer_shape(self, fgraph: Any, node: Apply, input_shapes: Sequence[Any]
-                    ) -> list[tuple[Any, ...]]:
+    def infer_shape(
+        self, fgraph: Any, node: Apply, input_shapes: Sequence[Any]
+    ) -> list[tuple[Any, ...]]:
         """The output shape (batch, obs, output) from the input shapes."""
         return [(input_shapes[0][0], input_shapes[2][0], input_shapes[1][2])]
 
-    def pullback(self, inputs: Sequence[Variable], outputs: Sequence[Variable],
-                 output_grads: Sequence[Variable]) -> NoReturn:
+    def pullback(
+        self,
+        inputs: Sequence[Variable],
+        outputs: Sequence[Variable],
+        output_grads: Sequence[Variable],
+    ) -> NoReturn:
         """Refused: the simulator has no gradient (:class:`BlackBoxGradientError`)."""
         raise BlackBoxGradientError(
             "the distorted-network simulator is a black box with no gradient (spike counts are "
@@ -88,34 +120,57 @@ class DistortedCounts(Op):
 
 
 @register_funcify_and_cache_key(DistortedCounts)
-def _numba_distorted_counts(op: DistortedCounts, node: Apply | None = None, **kwargs: Any
-                            ) -> tuple[Callable[..., np.ndarray], str]:
+def _numba_distorted_counts(
+    op: DistortedCounts, node: Apply | None = None, **kwargs: Any
+) -> tuple[Callable[..., np.ndarray], str]:
     """Numba implementation; it depends only on ``n_steps`` and the reset, which the cache
     key names."""
     n_steps, reset_zero = op.n_steps, op.reset_zero
 
     @numba.njit(nogil=True, fastmath=False)
-    def distorted_counts_op(w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray,
-                            gain_in: np.ndarray, gain_out: np.ndarray,
-                            inverse_w_sat: np.ndarray, beta_hidden: np.ndarray,
-                            theta_hidden: np.ndarray, beta_output: np.ndarray,
-                            theta_output: np.ndarray) -> np.ndarray:
+    def distorted_counts_op(
+        w_in: np.ndarray,
+        w_out: np.ndarray,
+        x: np.ndarray,
+        gain_in: np.ndarray,
+        gain_out: np.ndarray,
+        inverse_w_sat: np.ndarray,
+        beta_hidden: np.ndarray,
+        theta_hidden: np.ndarray,
+        beta_output: np.ndarray,
+        theta_output: np.ndarray,
+    ) -> np.ndarray:
         return batched_distorted_counts(
-            np.ascontiguousarray(w_in), np.ascontiguousarray(w_out), np.ascontiguousarray(x),
-            np.ascontiguousarray(gain_in), np.ascontiguousarray(gain_out),
-            inverse_w_sat.item(), np.ascontiguousarray(beta_hidden),
-            np.ascontiguousarray(theta_hidden), np.ascontiguousarray(beta_output),
-            np.ascontiguousarray(theta_output), n_steps, reset_zero)
+            np.ascontiguousarray(w_in),
+            np.ascontiguousarray(w_out),
+            np.ascontiguousarray(x),
+            np.ascontiguousarray(gain_in),
+            np.ascontiguousarray(gain_out),
+            inverse_w_sat.item(),
+            np.ascontiguousarray(beta_hidden),
+            np.ascontiguousarray(theta_hidden),
+            np.ascontiguousarray(beta_output),
+            np.ascontiguousarray(theta_output),
+            n_steps,
+            reset_zero,
+        )
 
-    return (distorted_counts_op,
-            f"limprob.DistortedCounts(n_steps={n_steps}, reset_zero={reset_zero}).v3")
+    return (
+        distorted_counts_op,
+        f"limprob.DistortedCounts(n_steps={n_steps}, reset_zero={reset_zero}).v3",
+    )
 
 
-def simulated_counts(parameters: dict, network: Network, w_in: TensorLike, w_out: TensorLike,
-                     x: TensorLike) -> TensorVariable:
+def simulated_counts(
+    parameters: dict, network: Network, w_in: TensorLike, w_out: TensorLike, x: TensorLike
+) -> TensorVariable:
     """Counts (batch, obs, output) of weight sets ``w_in`` (batch, input, hidden), ``w_out``
     (batch, hidden, output) on inputs ``x`` (obs, input) through the distortion whose parameters
     (the six globals and the mismatch draws, tensors or numbers) are ``parameters``."""
     arrays = distortion_arrays(parameters, network, xp=pt)
-    return cast(TensorVariable, DistortedCounts(network.n_steps, network.reset_zero)(
-        w_in, w_out, x, *(arrays[k] for k in ARRAY_ORDER)))
+    return cast(
+        TensorVariable,
+        DistortedCounts(network.n_steps, network.reset_zero)(
+            w_in, w_out, x, *(arrays[k] for k in ARRAY_ORDER)
+        ),
+    )

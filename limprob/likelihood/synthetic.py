@@ -93,14 +93,30 @@ def probe_summaries(counts: np.ndarray, n_groups: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True, parallel=True, fastmath=False)
-def population_summaries(w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray,
-                         gain_z_in: np.ndarray, gain_z_out: np.ndarray, threshold_z: np.ndarray,
-                         leak_z: np.ndarray, inverse_w_sat: float, log_gain: float,
-                         log_leak: float, gain_spread: float, threshold_spread: float,
-                         leak_spread: float, beta: float, theta: float, n_steps: int,
-                         n_groups: int, noise: float = 0.0, w_max: float = 1.0,
-                         weight_bits: int = 0, noise_seed: int = 0,
-                         reset_zero: bool = False) -> np.ndarray:
+def population_summaries(
+    w_in: np.ndarray,
+    w_out: np.ndarray,
+    x: np.ndarray,
+    gain_z_in: np.ndarray,
+    gain_z_out: np.ndarray,
+    threshold_z: np.ndarray,
+    leak_z: np.ndarray,
+    inverse_w_sat: float,
+    log_gain: float,
+    log_leak: float,
+    gain_spread: float,
+    threshold_spread: float,
+    leak_spread: float,
+    beta: float,
+    theta: float,
+    n_steps: int,
+    n_groups: int,
+    noise: float = 0.0,
+    w_max: float = 1.0,
+    weight_bits: int = 0,
+    noise_seed: int = 0,
+    reset_zero: bool = False,
+) -> np.ndarray:
     """Summaries (chip, summary) of the probes run on the chips ``m`` of the population.
 
     ``w_in`` (probe, input, hidden), ``w_out`` (probe, hidden, output), ``x`` (obs, input);
@@ -114,18 +130,38 @@ def population_summaries(w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray,
     n_chips, n_probes = gain_z_in.shape[0], w_in.shape[0]
     out = np.empty((n_chips, 2 * n_groups))
     for m in numba.prange(n_chips):
-        counts = member_counts(w_in, w_out, x, gain_z_in[m], gain_z_out[m], threshold_z[m],
-                               leak_z[m], inverse_w_sat, log_gain, log_leak, gain_spread,
-                               threshold_spread, leak_spread, beta, theta, n_steps, w_max,
-                               weight_bits, noise, noise_seed,
-                               POPULATION_STREAMS + m * n_probes, reset_zero)
+        counts = member_counts(
+            w_in,
+            w_out,
+            x,
+            gain_z_in[m],
+            gain_z_out[m],
+            threshold_z[m],
+            leak_z[m],
+            inverse_w_sat,
+            log_gain,
+            log_leak,
+            gain_spread,
+            threshold_spread,
+            leak_spread,
+            beta,
+            theta,
+            n_steps,
+            w_max,
+            weight_bits,
+            noise,
+            noise_seed,
+            POPULATION_STREAMS + m * n_probes,
+            reset_zero,
+        )
         out[m] = probe_summaries(counts, n_groups)
     return out
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def gaussian_synthetic_log_likelihood(observed: np.ndarray, simulated: np.ndarray,
-                                      floor: float) -> float:
+def gaussian_synthetic_log_likelihood(
+    observed: np.ndarray, simulated: np.ndarray, floor: float
+) -> float:
     """``log N(observed; mean, cov + floor^2 I)`` with the mean and (unbiased) covariance of
     the rows of ``simulated`` (chip, summary). -inf if that covariance is not positive
     definite or the summaries are not finite."""
@@ -145,12 +181,14 @@ def gaussian_synthetic_log_likelihood(observed: np.ndarray, simulated: np.ndarra
     return -0.5 * (solved @ solved + log_det + d * np.log(2.0 * np.pi))
 
 
-def standard_draws(n_chips: int, n_inputs: int, n_hidden: int, n_outputs: int,
-                   seed: int) -> dict[str, np.ndarray]:
+def standard_draws(
+    n_chips: int, n_inputs: int, n_hidden: int, n_outputs: int, seed: int
+) -> dict[str, np.ndarray]:
     """The common random numbers: the mismatch draws of ``n_chips`` chips
     (:func:`limprob.chip.distortion.draw_mismatch` with a leading chip dim), from ``seed``."""
-    return draw_mismatch(np.random.default_rng([seed, 17]), n_inputs, n_hidden, n_outputs,
-                         chips=(n_chips,))
+    return draw_mismatch(
+        np.random.default_rng([seed, 17]), n_inputs, n_hidden, n_outputs, chips=(n_chips,)
+    )
 
 
 class SyntheticLogLikelihood(Op):
@@ -167,13 +205,31 @@ class SyntheticLogLikelihood(Op):
     No gradient: a black box for gradient-free samplers.
     """
 
-    __props__ = ("n_steps", "beta", "theta", "n_groups", "floor", "weight_bits", "w_max",
-                 "noise_seed", "reset_zero")
+    __props__ = (
+        "n_steps",
+        "beta",
+        "theta",
+        "n_groups",
+        "floor",
+        "weight_bits",
+        "w_max",
+        "noise_seed",
+        "reset_zero",
+    )
     _ndims = (1, 0, 0, 0, 0, 0, 0, 0, 3, 3, 2, 3, 3, 2, 2)
 
-    def __init__(self, n_steps: int, beta: float, theta: float, n_groups: int,
-                 floor: float = SUMMARY_FLOOR, weight_bits: int = 0, w_max: float = 1.0,
-                 noise_seed: int = 0, reset_zero: bool = False) -> None:
+    def __init__(
+        self,
+        n_steps: int,
+        beta: float,
+        theta: float,
+        n_groups: int,
+        floor: float = SUMMARY_FLOOR,
+        weight_bits: int = 0,
+        w_max: float = 1.0,
+        noise_seed: int = 0,
+        reset_zero: bool = False,
+    ) -> None:
         self.n_steps, self.beta, self.theta = int(n_steps), float(beta), float(theta)
         self.reset_zero = bool(reset_zero)
         self.n_groups, self.floor = int(n_groups), float(floor)
@@ -184,93 +240,190 @@ class SyntheticLogLikelihood(Op):
         """The Apply node of the synthetic log-likelihood on the given tensors (PyTensor's Op
         interface)."""
         if len(args) != len(self._ndims):
-            raise TypeError(f"expected {len(self._ndims)} inputs: observed, the globals "
-                            f"{GLOBALS}, the noise, the probes and the draws")
-        inputs = [pt.as_tensor_variable(a, dtype="float64", ndim=n)
-                  for a, n in zip(args, self._ndims)]
+            raise TypeError(
+                f"expected {len(self._ndims)} inputs: observed, the globals "
+                f"{GLOBALS}, the noise, the probes and the draws"
+            )
+        inputs = [
+            pt.as_tensor_variable(a, dtype="float64", ndim=n) for a, n in zip(args, self._ndims)
+        ]
         return Apply(self, inputs, [pt.dscalar()])
 
-    def simulate(self, globals_: Sequence[float], w_in: ArrayLike, w_out: ArrayLike,
-                 x: ArrayLike, gain_z_in: ArrayLike, gain_z_out: ArrayLike,
-                 threshold_z: ArrayLike, leak_z: ArrayLike) -> np.ndarray:
+    def simulate(
+        self,
+        globals_: Sequence[float],
+        w_in: ArrayLike,
+        w_out: ArrayLike,
+        x: ArrayLike,
+        gain_z_in: ArrayLike,
+        gain_z_out: ArrayLike,
+        threshold_z: ArrayLike,
+        leak_z: ArrayLike,
+    ) -> np.ndarray:
         """Summaries (chip, summary) of the population at ``globals_`` (the six globals, then
         the noise level, 0 if left out)."""
-        arrays: list[Any] = [np.ascontiguousarray(a, dtype=np.float64)
-                             for a in (w_in, w_out, x, gain_z_in, gain_z_out, threshold_z,
-                                       leak_z)]
+        arrays: list[Any] = [
+            np.ascontiguousarray(a, dtype=np.float64)
+            for a in (w_in, w_out, x, gain_z_in, gain_z_out, threshold_z, leak_z)
+        ]
         *six, noise = [float(g) for g in globals_] + ([0.0] if len(globals_) == 6 else [])
         # mypy cannot count the splatted lists (7 arrays, 6 globals) against the kernel's
         # parameters
         return population_summaries(  # type: ignore[call-arg]
-            *arrays, *six, self.beta, self.theta, self.n_steps, self.n_groups, noise, self.w_max,
-            self.weight_bits, self.noise_seed, self.reset_zero)
+            *arrays,
+            *six,
+            self.beta,
+            self.theta,
+            self.n_steps,
+            self.n_groups,
+            noise,
+            self.w_max,
+            self.weight_bits,
+            self.noise_seed,
+            self.reset_zero,
+        )
 
-    def log_likelihood(self, observed: ArrayLike, globals_: Sequence[float],
-                       *arrays: ArrayLike) -> float:
+    def log_likelihood(
+        self, observed: ArrayLike, globals_: Sequence[float], *arrays: ArrayLike
+    ) -> float:
         """The Op's value (nats) at ``globals_`` (as :meth:`simulate` takes them), in Python."""
-        return float(gaussian_synthetic_log_likelihood(
-            np.ascontiguousarray(observed, dtype=np.float64), self.simulate(globals_, *arrays),
-            self.floor))
+        return float(
+            gaussian_synthetic_log_likelihood(
+                np.ascontiguousarray(observed, dtype=np.float64),
+                self.simulate(globals_, *arrays),
+                self.floor,
+            )
+        )
 
-    def perform(self, node: Apply, inputs: Sequence[Any], output_storage: OutputStorageType
-                ) -> None:
+    def perform(
+        self, node: Apply, inputs: Sequence[Any], output_storage: OutputStorageType
+    ) -> None:
         """Compute the synthetic log-likelihood (a scalar, nats) in Python."""
-        output_storage[0][0] = np.asarray(self.log_likelihood(inputs[0], inputs[1:8],
-                                                              *inputs[8:]))
+        output_storage[0][0] = np.asarray(self.log_likelihood(inputs[0], inputs[1:8], *inputs[8:]))
 
-    def infer_shape(self, fgraph: Any, node: Apply, input_shapes: Sequence[Any]
-                    ) -> list[tuple[Any, ...]]:
+    def infer_shape(
+        self, fgraph: Any, node: Apply, input_shapes: Sequence[Any]
+    ) -> list[tuple[Any, ...]]:
         """The output shape: a scalar."""
         return [()]
 
-    def pullback(self, inputs: Sequence[Variable], outputs: Sequence[Variable],
-                 output_grads: Sequence[Variable]) -> NoReturn:
+    def pullback(
+        self,
+        inputs: Sequence[Variable],
+        outputs: Sequence[Variable],
+        output_grads: Sequence[Variable],
+    ) -> NoReturn:
         """Refused: the synthetic likelihood has no gradient (:class:`BlackBoxGradientError`)."""
         raise BlackBoxGradientError(
             "the synthetic likelihood simulates spiking chips and has no gradient: sample it "
-            "with a gradient-free step method such as limprob's BlockedMetropolis")
+            "with a gradient-free step method such as limprob's BlockedMetropolis"
+        )
 
 
-def synthetic_log_likelihood(observed: TensorLike, globals_: Sequence[TensorLike],
-                             probe_w_in: TensorLike, probe_w_out: TensorLike,
-                             probe_x: TensorLike, draws: Mapping[str, TensorLike],
-                             network: Network, n_groups: int, floor: float = SUMMARY_FLOOR, *,
-                             noise: TensorLike = 0.0, weight_bits: int = 0, w_max: float = 1.0,
-                             noise_seed: int = 0) -> TensorVariable:
+def synthetic_log_likelihood(
+    observed: TensorLike,
+    globals_: Sequence[TensorLike],
+    probe_w_in: TensorLike,
+    probe_w_out: TensorLike,
+    probe_x: TensorLike,
+    draws: Mapping[str, TensorLike],
+    network: Network,
+    n_groups: int,
+    floor: float = SUMMARY_FLOOR,
+    *,
+    noise: TensorLike = 0.0,
+    weight_bits: int = 0,
+    w_max: float = 1.0,
+    noise_seed: int = 0,
+) -> TensorVariable:
     """The Op applied: a scalar tensor. ``noise`` is the membrane-noise level (a tensor to
     learn it, 0 for noiseless chips); ``weight_bits`` 0 means continuous weights."""
-    op = SyntheticLogLikelihood(network.n_steps, network.beta, network.theta, n_groups, floor,
-                                weight_bits, w_max, noise_seed, network.reset_zero)
-    return cast(TensorVariable, op(
-        observed, *globals_, noise, probe_w_in, probe_w_out, probe_x, draws["gain_z_in"],
-        draws["gain_z_out"], draws["threshold_z"], draws["leak_z"]))
+    op = SyntheticLogLikelihood(
+        network.n_steps,
+        network.beta,
+        network.theta,
+        n_groups,
+        floor,
+        weight_bits,
+        w_max,
+        noise_seed,
+        network.reset_zero,
+    )
+    return cast(
+        TensorVariable,
+        op(
+            observed,
+            *globals_,
+            noise,
+            probe_w_in,
+            probe_w_out,
+            probe_x,
+            draws["gain_z_in"],
+            draws["gain_z_out"],
+            draws["threshold_z"],
+            draws["leak_z"],
+        ),
+    )
 
 
 @register_funcify_and_cache_key(SyntheticLogLikelihood)
-def _numba_synthetic_log_likelihood(op: SyntheticLogLikelihood, node: Apply | None = None,
-                                    **kwargs: Any) -> tuple[Callable[..., np.ndarray], None]:
+def _numba_synthetic_log_likelihood(
+    op: SyntheticLogLikelihood, node: Apply | None = None, **kwargs: Any
+) -> tuple[Callable[..., np.ndarray], None]:
     """Numba implementation (not disk-cached by PyTensor, see below)."""
     beta, theta, n_steps, n_groups, floor = op.beta, op.theta, op.n_steps, op.n_groups, op.floor
-    weight_bits, w_max, noise_seed, reset_zero = (op.weight_bits, op.w_max, op.noise_seed,
-                                                  op.reset_zero)
+    weight_bits, w_max, noise_seed, reset_zero = (
+        op.weight_bits,
+        op.w_max,
+        op.noise_seed,
+        op.reset_zero,
+    )
 
     @numba.njit(nogil=True, fastmath=False)
-    def synthetic_log_likelihood_op(observed: np.ndarray, inverse_w_sat: np.ndarray,
-                                    log_gain: np.ndarray, log_leak: np.ndarray,
-                                    gain_spread: np.ndarray, threshold_spread: np.ndarray,
-                                    leak_spread: np.ndarray, noise: np.ndarray,
-                                    w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray,
-                                    gain_z_in: np.ndarray, gain_z_out: np.ndarray,
-                                    threshold_z: np.ndarray, leak_z: np.ndarray) -> np.ndarray:
+    def synthetic_log_likelihood_op(
+        observed: np.ndarray,
+        inverse_w_sat: np.ndarray,
+        log_gain: np.ndarray,
+        log_leak: np.ndarray,
+        gain_spread: np.ndarray,
+        threshold_spread: np.ndarray,
+        leak_spread: np.ndarray,
+        noise: np.ndarray,
+        w_in: np.ndarray,
+        w_out: np.ndarray,
+        x: np.ndarray,
+        gain_z_in: np.ndarray,
+        gain_z_out: np.ndarray,
+        threshold_z: np.ndarray,
+        leak_z: np.ndarray,
+    ) -> np.ndarray:
         simulated = population_summaries(
-            np.ascontiguousarray(w_in), np.ascontiguousarray(w_out), np.ascontiguousarray(x),
-            np.ascontiguousarray(gain_z_in), np.ascontiguousarray(gain_z_out),
-            np.ascontiguousarray(threshold_z), np.ascontiguousarray(leak_z),
-            inverse_w_sat.item(), log_gain.item(), log_leak.item(), gain_spread.item(),
-            threshold_spread.item(), leak_spread.item(), beta, theta, n_steps, n_groups,
-            noise.item(), w_max, weight_bits, noise_seed, reset_zero)
-        return np.asarray(gaussian_synthetic_log_likelihood(
-            np.ascontiguousarray(observed), simulated, floor))
+            np.ascontiguousarray(w_in),
+            np.ascontiguousarray(w_out),
+            np.ascontiguousarray(x),
+            np.ascontiguousarray(gain_z_in),
+            np.ascontiguousarray(gain_z_out),
+            np.ascontiguousarray(threshold_z),
+            np.ascontiguousarray(leak_z),
+            inverse_w_sat.item(),
+            log_gain.item(),
+            log_leak.item(),
+            gain_spread.item(),
+            threshold_spread.item(),
+            leak_spread.item(),
+            beta,
+            theta,
+            n_steps,
+            n_groups,
+            noise.item(),
+            w_max,
+            weight_bits,
+            noise_seed,
+            reset_zero,
+        )
+        return np.asarray(
+            gaussian_synthetic_log_likelihood(np.ascontiguousarray(observed), simulated, floor)
+        )
 
     # No cache key: a disk-cached copy of a function that calls a parallel (prange) kernel
     # crashed when loaded in a fresh process, so PyTensor compiles this one per process

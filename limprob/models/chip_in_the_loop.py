@@ -26,8 +26,13 @@ from limprob.likelihood.chip_likelihood import chip_log_likelihood, sample_label
 from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W
 
 
-def build_model(chip: Chip, train: xr.Dataset, sigma_w: float = DEFAULT_SIGMA_W,
-                kappa: float | None = DEFAULT_KAPPA, kappa_sigma: float = 10.0) -> pm.Model:
+def build_model(
+    chip: Chip,
+    train: xr.Dataset,
+    sigma_w: float = DEFAULT_SIGMA_W,
+    kappa: float | None = DEFAULT_KAPPA,
+    kappa_sigma: float = 10.0,
+) -> pm.Model:
     """The chip-in-the-loop model for a training table ``features (obs, feature)``,
     ``labels (obs)`` on ``chip``."""
     coords = {
@@ -40,28 +45,52 @@ def build_model(chip: Chip, train: xr.Dataset, sigma_w: float = DEFAULT_SIGMA_W,
         x = pm.Data("x", train["features"].values, dims=("obs", "feature"))
         w_in = pm.Normal("W_in", 0.0, sigma_w, dims=("feature", "hidden"))
         w_out = pm.Normal("W_out", 0.0, sigma_w, dims=("hidden", "class"))
-        gain = (pm.HalfNormal("kappa", kappa_sigma) if kappa is None
-                else pm.Data("kappa", float(kappa)))
+        gain = (
+            pm.HalfNormal("kappa", kappa_sigma) if kappa is None else pm.Data("kappa", float(kappa))
+        )
 
         observe_labels(chip, w_in, w_out, gain, x, train["labels"].values)
     return model
 
 
-def observe_labels(chip: Chip, w_in: TensorLike, w_out: TensorLike, gain: TensorLike,
-                   x: TensorLike, labels: np.ndarray) -> None:
+def observe_labels(
+    chip: Chip,
+    w_in: TensorLike,
+    w_out: TensorLike,
+    gain: TensorLike,
+    x: TensorLike,
+    labels: np.ndarray,
+) -> None:
     """The likelihood node ``y ~ Categorical(softmax(gain c(W) / T))``, ``c`` the counts the
     chip answers, observed at ``labels (obs)``, in the model of the current context; its draws
     (posterior predictive) are labels sampled at the chip's probabilities."""
 
-    def logp(value: TensorLike, w_in: TensorLike, w_out: TensorLike, gain: TensorLike,
-             x: TensorLike) -> TensorVariable:
+    def logp(
+        value: TensorLike, w_in: TensorLike, w_out: TensorLike, gain: TensorLike, x: TensorLike
+    ) -> TensorVariable:
         return chip_log_likelihood(chip, w_in, w_out, gain, x, value)
 
-    def random(w_in: np.ndarray, w_out: np.ndarray, gain: np.ndarray, x: np.ndarray,
-               rng: np.random.Generator, size: tuple[int, ...] | None = None) -> np.ndarray:
+    def random(
+        w_in: np.ndarray,
+        w_out: np.ndarray,
+        gain: np.ndarray,
+        x: np.ndarray,
+        rng: np.random.Generator,
+        size: tuple[int, ...] | None = None,
+    ) -> np.ndarray:
         return sample_labels(chip, w_in, w_out, gain, x, rng)
 
     # One label per row of x: x is batched over obs, the weights and gain are shared.
-    pm.CustomDist("y", w_in, w_out, gain, x, logp=logp, random=random,
-                  signature="(i,h),(h,o),(),(i)->()", observed=labels, dims="obs",
-                  dtype="int64")
+    pm.CustomDist(
+        "y",
+        w_in,
+        w_out,
+        gain,
+        x,
+        logp=logp,
+        random=random,
+        signature="(i,h),(h,o),(),(i)->()",
+        observed=labels,
+        dims="obs",
+        dtype="int64",
+    )

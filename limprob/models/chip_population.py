@@ -43,9 +43,14 @@ from limprob.likelihood.synthetic import (
 )
 from limprob.snn import Network
 
-POPULATION_PRIORS = {"inverse_w_sat": ("HalfNormal", 3.0), "log_gain": ("Normal", 0.5),
-                     "log_leak": ("Normal", 0.05), "gain_spread": ("HalfNormal", 1.0),
-                     "threshold_spread": ("HalfNormal", 0.5), "leak_spread": ("HalfNormal", 0.2)}
+POPULATION_PRIORS = {
+    "inverse_w_sat": ("HalfNormal", 3.0),
+    "log_gain": ("Normal", 0.5),
+    "log_leak": ("Normal", 0.05),
+    "gain_spread": ("HalfNormal", 1.0),
+    "threshold_spread": ("HalfNormal", 0.5),
+    "leak_spread": ("HalfNormal", 0.2),
+}
 """Prior family and scale of each global parameter."""
 NOISE_PRIOR = ("HalfNormal", 0.3)
 """Prior family and scale of the membrane-noise level (units of the threshold)."""
@@ -61,44 +66,80 @@ def observed_summaries(probes: xr.Dataset, n_groups: int = DEFAULT_GROUPS) -> np
     return probe_summaries(counts, n_groups)
 
 
-def build_population_model(network: Network, probes: xr.Dataset, n_chips: int = DEFAULT_CHIPS,
-                           n_groups: int = DEFAULT_GROUPS, seed: int = 0,
-                           floor: float = SUMMARY_FLOOR, *, learn_noise: bool = False,
-                           weight_bits: int | None = None,
-                           weight_range: float = WEIGHT_RANGE) -> pm.Model:
+def build_population_model(
+    network: Network,
+    probes: xr.Dataset,
+    n_chips: int = DEFAULT_CHIPS,
+    n_groups: int = DEFAULT_GROUPS,
+    seed: int = 0,
+    floor: float = SUMMARY_FLOOR,
+    *,
+    learn_noise: bool = False,
+    weight_bits: int | None = None,
+    weight_range: float = WEIGHT_RANGE,
+) -> pm.Model:
     """The population twin for a probe dataset (see :mod:`limprob.chip.probes`); ``seed`` draws
     the ``n_chips`` chips' common random numbers (mismatch and, with ``learn_noise``, noise
     streams)."""
-    draws = standard_draws(n_chips, probes.sizes["input"], network.n_hidden,
-                           probes.sizes["output"], seed)
-    coords = {"summary": summary_names(n_groups), "probe": probes["probe"].values,
-              "probe_obs": probes["obs"].values, "feature": probes["input"].values,
-              "hidden": probes["hidden"].values, "class": probes["output"].values,
-              "simulated_chip": range(n_chips),
-              "neuron": range(network.n_hidden + probes.sizes["output"])}
+    draws = standard_draws(
+        n_chips, probes.sizes["input"], network.n_hidden, probes.sizes["output"], seed
+    )
+    coords = {
+        "summary": summary_names(n_groups),
+        "probe": probes["probe"].values,
+        "probe_obs": probes["obs"].values,
+        "feature": probes["input"].values,
+        "hidden": probes["hidden"].values,
+        "class": probes["output"].values,
+        "simulated_chip": range(n_chips),
+        "neuron": range(network.n_hidden + probes.sizes["output"]),
+    }
     with pm.Model(coords=coords) as model:
-        globals_ = [getattr(pm, family)(name, scale) if family == "HalfNormal"
-                    else getattr(pm, family)(name, 0.0, scale)
-                    for name, (family, scale) in POPULATION_PRIORS.items()]
+        globals_ = [
+            getattr(pm, family)(name, scale)
+            if family == "HalfNormal"
+            else getattr(pm, family)(name, 0.0, scale)
+            for name, (family, scale) in POPULATION_PRIORS.items()
+        ]
 
-        observed = pm.Data("observed_summaries", observed_summaries(probes, n_groups),
-                           dims="summary")
+        observed = pm.Data(
+            "observed_summaries", observed_summaries(probes, n_groups), dims="summary"
+        )
         probe_x = pm.Data("probe_x", probes["x"].values, dims=("probe_obs", "feature"))
-        probe_w_in = pm.Data("probe_W_in", probes["W_in"].values,
-                             dims=("probe", "feature", "hidden"))
-        probe_w_out = pm.Data("probe_W_out", probes["W_out"].values,
-                              dims=("probe", "hidden", "class"))
+        probe_w_in = pm.Data(
+            "probe_W_in", probes["W_in"].values, dims=("probe", "feature", "hidden")
+        )
+        probe_w_out = pm.Data(
+            "probe_W_out", probes["W_out"].values, dims=("probe", "hidden", "class")
+        )
         # The common random numbers are data too (named, with dims), not constants buried in
         # the graph: model["gain_z_in"] shows them and pm.set_data can replace them.
-        z_dims = {"gain_z_in": ("simulated_chip", "feature", "hidden"),
-                  "gain_z_out": ("simulated_chip", "hidden", "class"),
-                  "threshold_z": ("simulated_chip", "neuron"),
-                  "leak_z": ("simulated_chip", "neuron")}
+        z_dims = {
+            "gain_z_in": ("simulated_chip", "feature", "hidden"),
+            "gain_z_out": ("simulated_chip", "hidden", "class"),
+            "threshold_z": ("simulated_chip", "neuron"),
+            "leak_z": ("simulated_chip", "neuron"),
+        }
         z = {name: pm.Data(name, values, dims=z_dims[name]) for name, values in draws.items()}
         family, scale = NOISE_PRIOR
         noise = getattr(pm, family)("noise", scale) if learn_noise else 0.0
-        pm.Potential("synthetic_log_likelihood", synthetic_log_likelihood(
-            observed, globals_, probe_w_in, probe_w_out, probe_x, z, network, n_groups, floor,
-            noise=noise, weight_bits=weight_bits or 0, w_max=weight_range, noise_seed=seed))
+        pm.Potential(
+            "synthetic_log_likelihood",
+            synthetic_log_likelihood(
+                observed,
+                globals_,
+                probe_w_in,
+                probe_w_out,
+                probe_x,
+                z,
+                network,
+                n_groups,
+                floor,
+                noise=noise,
+                weight_bits=weight_bits or 0,
+                w_max=weight_range,
+                noise_seed=seed,
+            ),
+        )
     assert tuple(POPULATION_PRIORS) == GLOBALS
     return model

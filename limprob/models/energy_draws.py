@@ -76,11 +76,15 @@ class DevicePriors:
     protocol_constant: float = limits.DEFAULT_PROTOCOL_CONSTANT
 
 
-def scenario_dataset(n_params: ArrayLike, tokens: ArrayLike | None = None,
-                     flops: ArrayLike | None = None, bits: ArrayLike = limits.DEFAULT_BITS,
-                     time_ratio: ArrayLike = limits.DEFAULT_TIME_RATIO,
-                     names: Sequence[str] | None = None,
-                     ops_per_flop: ArrayLike = limits.DEFAULT_OPS_PER_FLOP) -> xr.Dataset:
+def scenario_dataset(
+    n_params: ArrayLike,
+    tokens: ArrayLike | None = None,
+    flops: ArrayLike | None = None,
+    bits: ArrayLike = limits.DEFAULT_BITS,
+    time_ratio: ArrayLike = limits.DEFAULT_TIME_RATIO,
+    names: Sequence[str] | None = None,
+    ops_per_flop: ArrayLike = limits.DEFAULT_OPS_PER_FLOP,
+) -> xr.Dataset:
     """Training scenarios as a Dataset with dim ``scenario`` (validated; scalars broadcast).
 
     Give ``tokens`` (C = 6 N D) or ``flops`` per scenario; ``flops`` wins where both are given.
@@ -98,11 +102,16 @@ def scenario_dataset(n_params: ArrayLike, tokens: ArrayLike | None = None,
         raise LimprobError("give tokens or flops")
     token_values = np.full(shape, np.nan) if tokens is None else per_scenario("tokens", tokens)
     with np.errstate(over="ignore"):  # an overflow is refused just below
-        flop_values = (limits.training_flops(n, token_values) if flops is None
-                       else per_scenario("flops", flops))
+        flop_values = (
+            limits.training_flops(n, token_values)
+            if flops is None
+            else per_scenario("flops", flops)
+        )
     if not np.all(np.isfinite(flop_values)):
-        raise LimprobError("the training FLOPs C = 6 N D overflow a float (above 1.8e308): "
-                           "params x tokens is too large")
+        raise LimprobError(
+            "the training FLOPs C = 6 N D overflow a float (above 1.8e308): "
+            "params x tokens is too large"
+        )
     if names is None:
         names = [f"N={value:.3g}" for value in n]
     if len(names) != n.size or len(set(names)) != n.size:
@@ -111,8 +120,10 @@ def scenario_dataset(n_params: ArrayLike, tokens: ArrayLike | None = None,
     with np.errstate(over="ignore"):  # an overflow is refused just below
         ops = limits.update_operations(flop_values, ratio)
     if not np.all(np.isfinite(ops)):
-        raise LimprobError("the update operations OPS = ops_per_flop x C overflow a float "
-                           "(above 1.8e308): lower ops_per_flop")
+        raise LimprobError(
+            "the update operations OPS = ops_per_flop x C overflow a float "
+            "(above 1.8e308): lower ops_per_flop"
+        )
     return xr.Dataset(
         {
             "n_params": ("scenario", n, {"units": "1"}),
@@ -127,8 +138,9 @@ def scenario_dataset(n_params: ArrayLike, tokens: ArrayLike | None = None,
     )
 
 
-def bound_draws(device: xr.Dataset, scenarios: xr.Dataset,
-                priors: DevicePriors = DevicePriors()) -> xr.Dataset:
+def bound_draws(
+    device: xr.Dataset, scenarios: xr.Dataset, priors: DevicePriors = DevicePriors()
+) -> xr.Dataset:
     """Every variable of :data:`ENERGY_VARS` (chain, draw, scenario) from device draws
     ``device`` (the variables of :data:`DEVICE_VARS`, dims chain, draw) and ``scenarios``
     (:func:`scenario_dataset`); the fixed retention time and protocol constant from
@@ -151,8 +163,12 @@ def bound_draws(device: xr.Dataset, scenarios: xr.Dataset,
         "lim_over_landauer": lim / landauer,
         "accelerator_over_lim": accelerator / lim,
     }
-    return xr.Dataset({name: value.drop_attrs().transpose("chain", "draw", "scenario")
-                       for name, value in bounds.items()})
+    return xr.Dataset(
+        {
+            name: value.drop_attrs().transpose("chain", "draw", "scenario")
+            for name, value in bounds.items()
+        }
+    )
 
 
 def device_posterior_inputs(seed: int, draws: int, tune: int, chains: int) -> dict:
@@ -162,11 +178,16 @@ def device_posterior_inputs(seed: int, draws: int, tune: int, chains: int) -> di
     it (read from the installed metadata, without importing them)."""
     data = (files("limprob") / "datasets" / CHARACTERISATION_FILE).read_bytes()
     source = Path(__file__).with_name("lim_energy.py").read_bytes()
-    return {"seed": seed, "draws": draws, "tune": tune, "chains": chains,
-            "priors": asdict(DevicePriors()),
-            "characterisation_sha256": hashlib.sha256(data).hexdigest(),
-            "model_source_sha256": hashlib.sha256(source).hexdigest(),
-            "versions": {name: version(name) for name in ("pymc", "pytensor", "numpy")}}
+    return {
+        "seed": seed,
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "priors": asdict(DevicePriors()),
+        "characterisation_sha256": hashlib.sha256(data).hexdigest(),
+        "model_source_sha256": hashlib.sha256(source).hexdigest(),
+        "versions": {name: version(name) for name in ("pymc", "pytensor", "numpy")},
+    }
 
 
 DEVICE_POSTERIOR_CACHE = "device_posterior"
@@ -184,8 +205,9 @@ def cached_device_draws(seed: int = 0) -> xr.Dataset | None:
     return None if tree is None else tree["posterior"].to_dataset()[list(DEVICE_VARS)]
 
 
-def energies_on_draws(scenarios: xr.Dataset, device: xr.Dataset, seed: int = 0,
-                      priors: DevicePriors = DevicePriors()) -> xr.Dataset:
+def energies_on_draws(
+    scenarios: xr.Dataset, device: xr.Dataset, seed: int = 0, priors: DevicePriors = DevicePriors()
+) -> xr.Dataset:
     """Posterior draws of every bound for ``scenarios`` (:func:`bound_draws`) beside the
     device draws ``device`` they come from (dims chain, draw, scenario), with the device
     posterior's seed and priors as attributes."""

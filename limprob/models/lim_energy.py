@@ -50,9 +50,21 @@ from limprob.models.energy_draws import (
     summarise,
 )
 
-__all__ = ["CHARACTERISATION_FILE", "DEVICE_VARS", "ENERGY_VARS", "DevicePriors", "bound_draws",
-           "build_model", "device_posterior", "device_posterior_inputs", "load_characterisation",
-           "sample_posterior", "scenario_dataset", "scenario_energies", "summarise"]
+__all__ = [
+    "CHARACTERISATION_FILE",
+    "DEVICE_VARS",
+    "ENERGY_VARS",
+    "DevicePriors",
+    "bound_draws",
+    "build_model",
+    "device_posterior",
+    "device_posterior_inputs",
+    "load_characterisation",
+    "sample_posterior",
+    "scenario_dataset",
+    "scenario_energies",
+    "summarise",
+]
 
 
 def load_characterisation(path: str | Path | None = None) -> xr.Dataset:
@@ -75,60 +87,84 @@ def load_characterisation(path: str | Path | None = None) -> xr.Dataset:
     return data
 
 
-def build_model(scenarios: xr.Dataset, characterisation: xr.Dataset | None = None,
-                priors: DevicePriors = DevicePriors()) -> pm.Model:
+def build_model(
+    scenarios: xr.Dataset,
+    characterisation: xr.Dataset | None = None,
+    priors: DevicePriors = DevicePriors(),
+) -> pm.Model:
     """The PyMC model: device priors, retention likelihood, bounds as deterministics."""
     data = load_characterisation() if characterisation is None else characterisation
     coords = {"scenario": scenarios["scenario"].values, "measurement": data["measurement"].values}
     with pm.Model(coords=coords) as model:
-        barrier_j = pm.Data("barrier_j", data["barrier_ev"].values * limits.ELEMENTARY_CHARGE_C,
-                            dims="measurement")
+        barrier_j = pm.Data(
+            "barrier_j", data["barrier_ev"].values * limits.ELEMENTARY_CHARGE_C, dims="measurement"
+        )
         n_params = pm.Data("n_params", scenarios["n_params"].values, dims="scenario")
         flops = pm.Data("flops", scenarios["flops"].values, dims="scenario")
         ops = pm.Data("ops", scenarios["ops"].values, dims="scenario")
         bits = pm.Data("bits", scenarios["bits"].values, dims="scenario")
         time_ratio = pm.Data("time_ratio", scenarios["time_ratio"].values, dims="scenario")
 
-        T = pm.LogNormal("temperature_k", mu=math.log(priors.temperature_k),
-                         sigma=priors.temperature_log_sd)
-        log_tau0 = pm.Normal("log_attempt_time", mu=math.log(priors.attempt_time_s),
-                             sigma=priors.attempt_time_log_sd)
+        T = pm.LogNormal(
+            "temperature_k", mu=math.log(priors.temperature_k), sigma=priors.temperature_log_sd
+        )
+        log_tau0 = pm.Normal(
+            "log_attempt_time", mu=math.log(priors.attempt_time_s), sigma=priors.attempt_time_log_sd
+        )
         tau0 = pm.Deterministic("attempt_time_s", pt.exp(log_tau0))
         noise_sd = pm.HalfNormal("noise_sd", sigma=priors.noise_sd_scale)
-        pm.Normal("ln_retention_time", mu=log_tau0 + barrier_j / limits.thermal_energy_joules(T),
-                  sigma=noise_sd, observed=np.log(data["retention_time_s"].values),
-                  dims="measurement")
+        pm.Normal(
+            "ln_retention_time",
+            mu=log_tau0 + barrier_j / limits.thermal_energy_joules(T),
+            sigma=noise_sd,
+            observed=np.log(data["retention_time_s"].values),
+            dims="measurement",
+        )
 
         scale = pm.LogNormal("relaxation_scale", mu=0.0, sigma=priors.relaxation_log_sd)
-        eps = pm.LogNormal("flip_tolerance", mu=math.log(priors.flip_tolerance),
-                           sigma=priors.flip_tolerance_log_sd)
-        e_flop = pm.LogNormal("accelerator_j_per_flop", mu=math.log(priors.joules_per_flop),
-                              sigma=priors.joules_per_flop_log_sd)
+        eps = pm.LogNormal(
+            "flip_tolerance", mu=math.log(priors.flip_tolerance), sigma=priors.flip_tolerance_log_sd
+        )
+        e_flop = pm.LogNormal(
+            "accelerator_j_per_flop",
+            mu=math.log(priors.joules_per_flop),
+            sigma=priors.joules_per_flop_log_sd,
+        )
 
         ratio = time_ratio * scale
         memory = (priors.retention_s, tau0, eps)
         cp = priors.protocol_constant
         pm.Deterministic("retention_barrier_kt", limits.retention_barrier_kt(*memory))
-        landauer = pm.Deterministic("landauer_joules", limits.landauer_joules(ops, bits, T),
-                                    dims="scenario")
-        pm.Deterministic("lim_update_joules", limits.lim_update_joules(ops, bits, T, ratio, cp),
-                         dims="scenario")
-        pm.Deterministic("lim_consolidation_joules",
-                         limits.lim_consolidation_joules(n_params, T, *memory), dims="scenario")
-        lim = pm.Deterministic("lim_joules",
-                               limits.lim_joules(ops, n_params, bits, T, ratio, *memory, cp),
-                               dims="scenario")
-        pm.Deterministic("static_joules", limits.static_joules(ops, bits, T, ratio, *memory, cp),
-                         dims="scenario")
-        acc = pm.Deterministic("accelerator_joules", limits.accelerator_joules(flops, e_flop),
-                               dims="scenario")
+        landauer = pm.Deterministic(
+            "landauer_joules", limits.landauer_joules(ops, bits, T), dims="scenario"
+        )
+        pm.Deterministic(
+            "lim_update_joules", limits.lim_update_joules(ops, bits, T, ratio, cp), dims="scenario"
+        )
+        pm.Deterministic(
+            "lim_consolidation_joules",
+            limits.lim_consolidation_joules(n_params, T, *memory),
+            dims="scenario",
+        )
+        lim = pm.Deterministic(
+            "lim_joules",
+            limits.lim_joules(ops, n_params, bits, T, ratio, *memory, cp),
+            dims="scenario",
+        )
+        pm.Deterministic(
+            "static_joules", limits.static_joules(ops, bits, T, ratio, *memory, cp), dims="scenario"
+        )
+        acc = pm.Deterministic(
+            "accelerator_joules", limits.accelerator_joules(flops, e_flop), dims="scenario"
+        )
         pm.Deterministic("lim_over_landauer", lim / landauer, dims="scenario")
         pm.Deterministic("accelerator_over_lim", acc / lim, dims="scenario")
     return model
 
 
-def sample_posterior(model: pm.Model, seed: int = 0, draws: int = 1000, tune: int = 500,
-                     chains: int = 2) -> xr.DataTree:
+def sample_posterior(
+    model: pm.Model, seed: int = 0, draws: int = 1000, tune: int = 500, chains: int = 2
+) -> xr.DataTree:
     """NUTS posterior of ``model`` as a DataTree; the same seed gives the same draws, bit for bit.
 
     A dense mass matrix absorbs the strong correlation of T and ln tau_0 (the data fix the
@@ -136,37 +172,50 @@ def sample_posterior(model: pm.Model, seed: int = 0, draws: int = 1000, tune: in
     """
     with model, warnings.catch_warnings():
         warnings.filterwarnings("ignore", "QuadPotentialFullAdapt is an experimental feature")
-        return pm.sample(draws=draws, tune=tune, chains=chains, cores=1, random_seed=seed,
-                         init="jitter+adapt_full", progressbar=False,
-                         compute_convergence_checks=False)
+        return pm.sample(
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            cores=1,
+            random_seed=seed,
+            init="jitter+adapt_full",
+            progressbar=False,
+            compute_convergence_checks=False,
+        )
 
 
 @functools.lru_cache(maxsize=8)
 def _default_device_posterior(seed: int, draws: int, tune: int, chains: int) -> xr.DataTree:
     def sample() -> xr.DataTree:
         scenarios = scenario_dataset(limits.BRAIN_SCALE_PARAMS, tokens=limits.BRAIN_SCALE_TOKENS)
-        return sample_posterior(build_model(scenarios), seed=seed, draws=draws, tune=tune,
-                                chains=chains)
+        return sample_posterior(
+            build_model(scenarios), seed=seed, draws=draws, tune=tune, chains=chains
+        )
 
-    return cached_trace(DEVICE_POSTERIOR_CACHE,
-                        device_posterior_inputs(seed, draws, tune, chains), sample)
+    return cached_trace(
+        DEVICE_POSTERIOR_CACHE, device_posterior_inputs(seed, draws, tune, chains), sample
+    )
 
 
-def device_posterior(seed: int = 0, draws: int = DEVICE_POSTERIOR_SETTINGS["draws"],
-                     tune: int = DEVICE_POSTERIOR_SETTINGS["tune"],
-                     chains: int = DEVICE_POSTERIOR_SETTINGS["chains"]) -> xr.DataTree:
+def device_posterior(
+    seed: int = 0,
+    draws: int = DEVICE_POSTERIOR_SETTINGS["draws"],
+    tune: int = DEVICE_POSTERIOR_SETTINGS["tune"],
+    chains: int = DEVICE_POSTERIOR_SETTINGS["chains"],
+) -> xr.DataTree:
     """Posterior DataTree of the default model (shipped data, default priors), cached per
     process and on disk (:func:`limprob.io.cached_trace`: ``$LIMPROB_CACHE_DIR``, default
     ``~/.cache/limprob``), keyed by :func:`device_posterior_inputs`."""
     return _default_device_posterior(int(seed), int(draws), int(tune), int(chains))
 
 
-
-
-def scenario_energies(scenarios: xr.Dataset, seed: int = 0,
-                      posterior: xr.DataTree | None = None,
-                      characterisation: xr.Dataset | None = None,
-                      priors: DevicePriors = DevicePriors()) -> xr.Dataset:
+def scenario_energies(
+    scenarios: xr.Dataset,
+    seed: int = 0,
+    posterior: xr.DataTree | None = None,
+    characterisation: xr.Dataset | None = None,
+    priors: DevicePriors = DevicePriors(),
+) -> xr.Dataset:
     """Posterior draws of every bound for ``scenarios`` (Dataset with dims chain, draw, scenario)
     and of the device parameters.
 

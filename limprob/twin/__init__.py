@@ -13,5 +13,12 @@ likelihood Ops are in :mod:`limprob.likelihood`; probes are recorded by
 from limprob.twin.fit import TwinConfig, deploy, fit_twin, fit_twin_smc, twin_weights
 from limprob.twin.population import PopulationConfig, fit_population
 
-__all__ = ["PopulationConfig", "TwinConfig", "deploy", "fit_population", "fit_twin",
-           "fit_twin_smc", "twin_weights"]
+__all__ = [
+    "PopulationConfig",
+    "TwinConfig",
+    "deploy",
+    "fit_population",
+    "fit_twin",
+    "fit_twin_smc",
+    "twin_weights",
+]

@@ -84,8 +84,12 @@ def make_twin_step(model: pm.Model) -> CompoundStep:
         groups.append(["gain_z_in", "gain_z_out"])
     if weights:
         groups.append(weights)
-    return layer_blocks(model, BlockedMetropolis, record_log_likelihood=False,
-                        blocks={"+".join(group): group for group in groups})
+    return layer_blocks(
+        model,
+        BlockedMetropolis,
+        record_log_likelihood=False,
+        blocks={"+".join(group): group for group in groups},
+    )
 
 
 def _initvals(model: pm.Model, chains: int, seed: int) -> list[dict]:
@@ -109,27 +113,36 @@ def _log_likelihood(tree: xr.DataTree, model: pm.Model) -> xr.Dataset:
     return group.to_dataset() if isinstance(group, xr.DataTree) else group
 
 
-def data_groups(probes: xr.Dataset, train: xr.Dataset | None
-                ) -> tuple[xr.Dataset, xr.Dataset]:
+def data_groups(probes: xr.Dataset, train: xr.Dataset | None) -> tuple[xr.Dataset, xr.Dataset]:
     """``observed_data`` and ``constant_data`` of a twin: the probes (their ``input`` and
     ``output`` neurons named ``feature`` and ``class``, as in every trace) and the labels."""
     observed: dict[str, tuple] = {
-        "probe_counts": (("probe", "probe_obs", "class"), probes["counts"].values)}
-    constant: dict[str, tuple] = {"probe_x": (("probe_obs", "feature"), probes["x"].values),
-                "probe_W_in": (("probe", "feature", "hidden"), probes["W_in"].values),
-                "probe_W_out": (("probe", "hidden", "class"), probes["W_out"].values)}
-    coords = {"probe": probes["probe"].values, "probe_obs": probes["obs"].values,
-              "class": probes["output"].values, "feature": probes["input"].values,
-              "hidden": probes["hidden"].values}
+        "probe_counts": (("probe", "probe_obs", "class"), probes["counts"].values)
+    }
+    constant: dict[str, tuple] = {
+        "probe_x": (("probe_obs", "feature"), probes["x"].values),
+        "probe_W_in": (("probe", "feature", "hidden"), probes["W_in"].values),
+        "probe_W_out": (("probe", "hidden", "class"), probes["W_out"].values),
+    }
+    coords = {
+        "probe": probes["probe"].values,
+        "probe_obs": probes["obs"].values,
+        "class": probes["output"].values,
+        "feature": probes["input"].values,
+        "hidden": probes["hidden"].values,
+    }
     if train is not None:
         observed["y"] = ("obs", train["labels"].values)
         constant["x"] = (("obs", "feature"), train["features"].values)
         coords |= {"obs": train["obs"].values, "feature": train["feature"].values}
+
     def used(variables: dict) -> set:
         return {d for v in variables.values() for d in v[0]}
 
-    return (xr.Dataset(observed, coords={k: v for k, v in coords.items() if k in used(observed)}),
-            xr.Dataset(constant, coords={k: v for k, v in coords.items() if k in used(constant)}))
+    return (
+        xr.Dataset(observed, coords={k: v for k, v in coords.items() if k in used(observed)}),
+        xr.Dataset(constant, coords={k: v for k, v in coords.items() if k in used(constant)}),
+    )
 
 
 def twin_weights(tree: xr.DataTree) -> tuple[np.ndarray, np.ndarray]:
@@ -149,49 +162,71 @@ def deploy(tree: xr.DataTree, chip: Chip, test: xr.Dataset, kappa: float) -> xr.
     probability = evaluate_weights(chip, w_in, w_out, test, kappa)
     tree["point_estimates"] = point_dataset(probability[None], ["mean"], test)
     tree["predictions_constant_data"] = predictions_constant_data(test)
-    tree.attrs.update({"deployment_chip_queries": chip.queries - before,
-                       "test_accuracy_posterior_mean": accuracy(probability,
-                                                                test["labels"].values)})
+    tree.attrs.update(
+        {
+            "deployment_chip_queries": chip.queries - before,
+            "test_accuracy_posterior_mean": accuracy(probability, test["labels"].values),
+        }
+    )
     return tree
 
 
 def probe_attrs(probes: xr.Dataset) -> dict:
     """What a twin trace says of its probes: the chip's identity, the probe settings, and the
     chip queries they cost (the twin's only training queries)."""
-    return {**{k: v for k, v in probes.attrs.items()
-               if k.startswith(("chip", "probe_", "network_"))},
-            "n_probes": probes.sizes["probe"], "n_probe_obs": probes.sizes["obs"],
-            "training_chip_queries": int(probes.attrs.get("probe_chip_queries",
-                                                          probes.sizes["probe"]))}
-
-
-def _attrs(model: pm.Model, config: TwinConfig, network: Network, probes: xr.Dataset,
-           data: Split | None, method: str, wall_seconds: float) -> dict:
     return {
-        "limprob_trace": 1, "model": "chip_twin", "method": method,
+        **{k: v for k, v in probes.attrs.items() if k.startswith(("chip", "probe_", "network_"))},
+        "n_probes": probes.sizes["probe"],
+        "n_probe_obs": probes.sizes["obs"],
+        "training_chip_queries": int(probes.attrs.get("probe_chip_queries", probes.sizes["probe"])),
+    }
+
+
+def _attrs(
+    model: pm.Model,
+    config: TwinConfig,
+    network: Network,
+    probes: xr.Dataset,
+    data: Split | None,
+    method: str,
+    wall_seconds: float,
+) -> dict:
+    return {
+        "limprob_trace": 1,
+        "model": "chip_twin",
+        "method": method,
         "families": ",".join(config.families) or "none",
         "n_families": len(config.families),
         **{k: v for k, v in asdict(config).items() if k != "families"},
-        **network_attrs(network), **probe_attrs(probes),
+        **network_attrs(network),
+        **probe_attrs(probes),
         "n_train": 0 if data is None else data.train.sizes["obs"],
         "distortion_parameters": ",".join(distortion_names(model)),
-        "wall_seconds": wall_seconds, **package_versions(),
+        "wall_seconds": wall_seconds,
+        **package_versions(),
     }
 
 
 @exact_arithmetic
-def fit_twin(network: Network, probes: xr.Dataset, data: Split | None, config: TwinConfig,
-             deploy_to: Chip | None = None, *, progressbar: bool = False) -> xr.DataTree:
+def fit_twin(
+    network: Network,
+    probes: xr.Dataset,
+    data: Split | None,
+    config: TwinConfig,
+    deploy_to: Chip | None = None,
+    *,
+    progressbar: bool = False,
+) -> xr.DataTree:
     """Sample the twin by blocked MH; with ``data`` the labels enter too, and with a
     ``deploy_to`` chip the posterior-mean weights are measured on its test set."""
     train = None if data is None else data.train
-    model = build_twin_model(network, probes, train, config.families, config.sigma_w,
-                             config.kappa)
+    model = build_twin_model(network, probes, train, config.families, config.sigma_w, config.kappa)
     compiling = time.perf_counter()
     step = make_twin_step(model)
     started = time.perf_counter()
-    tree, wall = sample(model, step, config, _initvals(model, config.chains, config.seed),
-                        progressbar=progressbar)
+    tree, wall = sample(
+        model, step, config, _initvals(model, config.chains, config.seed), progressbar=progressbar
+    )
     tree["log_likelihood"] = _log_likelihood(tree, model)
     tree["sample_stats"] = name_block_dims(tree["sample_stats"].to_dataset(), step, model)
     tree["observed_data"], tree["constant_data"] = data_groups(probes, train)
@@ -205,10 +240,15 @@ def fit_twin(network: Network, probes: xr.Dataset, data: Split | None, config: T
 def _stages_per_chain(stat: xr.DataArray, n_chains: int) -> list[np.ndarray]:
     """An SMC stat recorded once per tempering stage, as one float array per chain (with one
     chain PyMC labels the stages ``chain``)."""
-    chains = ([stat.values] if n_chains == 1
-              else [stat.isel(chain=c).values for c in range(n_chains)])
-    return [np.concatenate([np.atleast_1d(np.asarray(v, dtype=float))
-                            for v in np.atleast_1d(per_chain)]) for per_chain in chains]
+    chains = (
+        [stat.values] if n_chains == 1 else [stat.isel(chain=c).values for c in range(n_chains)]
+    )
+    return [
+        np.concatenate(
+            [np.atleast_1d(np.asarray(v, dtype=float)) for v in np.atleast_1d(per_chain)]
+        )
+        for per_chain in chains
+    ]
 
 
 def _final_log_marginal_likelihood(stats: xr.Dataset, n_chains: int) -> np.ndarray:
@@ -221,31 +261,47 @@ def _final_log_marginal_likelihood(stats: xr.Dataset, n_chains: int) -> np.ndarr
 
 
 @exact_arithmetic
-def fit_twin_smc(network: Network, probes: xr.Dataset, data: Split | None, config: TwinConfig,
-                 deploy_to: Chip | None = None, *, progressbar: bool = False,
-                 **kernel_kwargs: Any) -> xr.DataTree:
+def fit_twin_smc(
+    network: Network,
+    probes: xr.Dataset,
+    data: Split | None,
+    config: TwinConfig,
+    deploy_to: Chip | None = None,
+    *,
+    progressbar: bool = False,
+    **kernel_kwargs: Any,
+) -> xr.DataTree:
     """Sample the twin with ``pm.sample_smc`` (IMH kernel; ``config.draws`` particles per chain,
     chains run one after another), keep each chain's log marginal likelihood and number of
     tempering stages in the group ``smc`` (dim chain: they are per chain, not per draw, so
     not ``sample_stats``) and compute the pointwise log-likelihoods (no chip queries)."""
     train = None if data is None else data.train
-    model = build_twin_model(network, probes, train, config.families, config.sigma_w,
-                             config.kappa)
+    model = build_twin_model(network, probes, train, config.families, config.sigma_w, config.kappa)
     started = time.perf_counter()
     with model, warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning)
-        tree = pm.sample_smc(draws=config.draws, chains=config.chains, cores=1,
-                             random_seed=config.seed, progressbar=progressbar,
-                             compute_convergence_checks=False, **kernel_kwargs)
+        tree = pm.sample_smc(
+            draws=config.draws,
+            chains=config.chains,
+            cores=1,
+            random_seed=config.seed,
+            progressbar=progressbar,
+            compute_convergence_checks=False,
+            **kernel_kwargs,
+        )
         wall = time.perf_counter() - started
     raw = tree["sample_stats"].to_dataset()
     lml = _final_log_marginal_likelihood(raw, config.chains)
-    stages = ([len(b) for b in _stages_per_chain(raw["beta"], config.chains)] if "beta" in raw
-              else [0] * config.chains)
+    stages = (
+        [len(b) for b in _stages_per_chain(raw["beta"], config.chains)]
+        if "beta" in raw
+        else [0] * config.chains
+    )
     del tree["sample_stats"]
     tree["smc"] = xr.Dataset(
         {"log_marginal_likelihood": ("chain", lml), "stages": ("chain", np.asarray(stages))},
-        coords={"chain": tree["posterior"]["chain"].values})
+        coords={"chain": tree["posterior"]["chain"].values},
+    )
     tree["log_likelihood"] = _log_likelihood(tree, model)
     tree["observed_data"], tree["constant_data"] = data_groups(probes, train)
     tree.attrs.update(_attrs(model, config, network, probes, data, "smc", wall))
@@ -253,5 +309,3 @@ def fit_twin_smc(network: Network, probes: xr.Dataset, data: Split | None, confi
     if deploy_to is not None and data is not None:
         deploy(tree, deploy_to, data.test, config.kappa)
     return tree
-
-

@@ -62,21 +62,33 @@ class PopulationConfig(SamplerSettings):
         validation.weight_bits("weight bits", self.weight_bits)
         positive_number("weight range", self.weight_range)
         if self.n_chips < 4 * self.n_groups:
-            raise LimprobError(f"n_chips must be at least {4 * self.n_groups} to estimate the "
-                               f"covariance of {2 * self.n_groups} summaries")
+            raise LimprobError(
+                f"n_chips must be at least {4 * self.n_groups} to estimate the "
+                f"covariance of {2 * self.n_groups} summaries"
+            )
 
 
-POPULATION_PROPOSAL_SD = {"inverse_w_sat": 0.1, "log_gain": 0.05, "log_leak": 0.01,
-                          "gain_spread": 0.1, "threshold_spread": 0.2, "leak_spread": 0.3,
-                          "noise": 0.3}
+POPULATION_PROPOSAL_SD = {
+    "inverse_w_sat": 0.1,
+    "log_gain": 0.05,
+    "log_leak": 0.01,
+    "gain_spread": 0.1,
+    "threshold_spread": 0.2,
+    "leak_spread": 0.3,
+    "noise": 0.3,
+}
 """First proposal steps in the sampler's (log-transformed for spreads and 1/w_sat) space;
 the covariance learnt in tuning replaces them."""
 
 
 @exact_arithmetic
-def fit_population(network: Network, probes: xr.Dataset,
-                   config: PopulationConfig = PopulationConfig(), *,
-                   progressbar: bool = False) -> xr.DataTree:
+def fit_population(
+    network: Network,
+    probes: xr.Dataset,
+    config: PopulationConfig = PopulationConfig(),
+    *,
+    progressbar: bool = False,
+) -> xr.DataTree:
     """Sample the population twin's six global parameters (and ``noise`` with
     ``config.learn_noise``) by blocked MH with an adaptive proposal covariance (one
     synthetic-likelihood evaluation, ``n_chips`` simulated chips, per proposal). The probes are
@@ -87,31 +99,48 @@ def fit_population(network: Network, probes: xr.Dataset,
     ``constant_data`` (probe weights and inputs) and attributes as
     :func:`~limprob.twin.fit.fit_twin`'s.
     """
-    model = build_population_model(network, probes, config.n_chips, config.n_groups,
-                                   config.seed, learn_noise=config.learn_noise,
-                                   weight_bits=config.weight_bits,
-                                   weight_range=config.weight_range)
+    model = build_population_model(
+        network,
+        probes,
+        config.n_chips,
+        config.n_groups,
+        config.seed,
+        learn_noise=config.learn_noise,
+        weight_bits=config.weight_bits,
+        weight_range=config.weight_range,
+    )
     with model:
-        step = BlockedMetropolis(model.free_RVs, S=[POPULATION_PROPOSAL_SD[rv.name]
-                                                    for rv in model.free_RVs],
-                                 adapt_covariance=True)
-    tree, wall = sample(model, step, config, prior_draws(model, config.chains, config.seed),
-                        progressbar=progressbar)
-    rest, recorded = take_recorded_stats(tree["sample_stats"].to_dataset(),
-                                         ["synthetic_log_likelihood"])
+        step = BlockedMetropolis(
+            model.free_RVs,
+            S=[POPULATION_PROPOSAL_SD[rv.name] for rv in model.free_RVs],
+            adapt_covariance=True,
+        )
+    tree, wall = sample(
+        model, step, config, prior_draws(model, config.chains, config.seed), progressbar=progressbar
+    )
+    rest, recorded = take_recorded_stats(
+        tree["sample_stats"].to_dataset(), ["synthetic_log_likelihood"]
+    )
     synthetic = np.asarray(recorded["synthetic_log_likelihood"].values, dtype=float).reshape(
-        rest.sizes["chain"], rest.sizes["draw"])
+        rest.sizes["chain"], rest.sizes["draw"]
+    )
     tree["sample_stats"] = rest.assign(synthetic_log_likelihood=(("chain", "draw"), synthetic))
     observed, constant = data_groups(probes, None)
     tree["observed_data"] = observed.assign(
-        summaries=("summary", observed_summaries(probes, config.n_groups))).assign_coords(
-        summary=summary_names(config.n_groups))
+        summaries=("summary", observed_summaries(probes, config.n_groups))
+    ).assign_coords(summary=summary_names(config.n_groups))
     tree["constant_data"] = constant
-    tree.attrs.update({
-        "limprob_trace": 1, "model": "chip_population", "method": "mh",
-        **{k: netcdf_attribute(v) for k, v in asdict(config).items()},
-        **network_attrs(network), **probe_attrs(probes),
-        "distortion_parameters": ",".join(rv.name for rv in model.free_RVs),
-        "wall_seconds": wall, **package_versions(),
-    })
+    tree.attrs.update(
+        {
+            "limprob_trace": 1,
+            "model": "chip_population",
+            "method": "mh",
+            **{k: netcdf_attribute(v) for k, v in asdict(config).items()},
+            **network_attrs(network),
+            **probe_attrs(probes),
+            "distortion_parameters": ",".join(rv.name for rv in model.free_RVs),
+            "wall_seconds": wall,
+            **package_versions(),
+        }
+    )
     return tree

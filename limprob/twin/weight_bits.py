@@ -90,36 +90,64 @@ class Evidence(NamedTuple):
 
 
 @exact_arithmetic
-def log_evidence(tree: xr.DataTree, network: Network, probes: xr.Dataset,
-                 config: PopulationConfig, n_proposals: int = PROPOSALS) -> Evidence:
+def log_evidence(
+    tree: xr.DataTree,
+    network: Network,
+    probes: xr.Dataset,
+    config: PopulationConfig,
+    n_proposals: int = PROPOSALS,
+) -> Evidence:
     """The log evidence of a population-twin fit made with ``config`` on ``probes``, by
     importance sampling from a Student t fitted to its posterior (module docstring); the
     proposals are drawn from ``config.seed``."""
-    model = build_population_model(network, probes, config.n_chips, config.n_groups,
-                                   config.seed, learn_noise=config.learn_noise,
-                                   weight_bits=config.weight_bits,
-                                   weight_range=config.weight_range)
+    model = build_population_model(
+        network,
+        probes,
+        config.n_chips,
+        config.n_groups,
+        config.seed,
+        learn_noise=config.learn_noise,
+        weight_bits=config.weight_bits,
+        weight_range=config.weight_range,
+    )
     names = [rv.name for rv in model.free_RVs]
     values = [model.rvs_to_values[rv].name for rv in model.free_RVs]
     logged = [value.endswith("_log__") for value in values]
     posterior = tree["posterior"].to_dataset()
-    draws = np.stack([np.log(posterior[n].values.ravel()) if log else posterior[n].values.ravel()
-                      for n, log in zip(names, logged)], axis=1)
-    t = stats.multivariate_t(draws.mean(axis=0), np.cov(draws.T), df=PROPOSAL_DF,
-                             allow_singular=True)
+    draws = np.stack(
+        [
+            np.log(posterior[n].values.ravel()) if log else posterior[n].values.ravel()
+            for n, log in zip(names, logged)
+        ],
+        axis=1,
+    )
+    t = stats.multivariate_t(
+        draws.mean(axis=0), np.cov(draws.T), df=PROPOSAL_DF, allow_singular=True
+    )
     rng = np.random.default_rng([config.seed, 23])
     from_prior = rng.uniform(size=n_proposals) < DEFENSIVE
     prior_draws = pm.draw(model.free_RVs, draws=n_proposals, random_seed=rng)
-    u = np.where(from_prior[:, None], np.stack(
-        [np.log(d) if log else d for d, log in zip(prior_draws, logged)], axis=1),
-        np.atleast_2d(t.rvs(n_proposals, random_state=rng)))
+    u = np.where(
+        from_prior[:, None],
+        np.stack([np.log(d) if log else d for d, log in zip(prior_draws, logged)], axis=1),
+        np.atleast_2d(t.rvs(n_proposals, random_state=rng)),
+    )
     log_prior = model.compile_logp(vars=model.free_RVs)
-    op = SyntheticLogLikelihood(network.n_steps, network.beta, network.theta, config.n_groups,
-                                SUMMARY_FLOOR, config.weight_bits or 0, config.weight_range,
-                                config.seed, network.reset_zero)
+    op = SyntheticLogLikelihood(
+        network.n_steps,
+        network.beta,
+        network.theta,
+        config.n_groups,
+        SUMMARY_FLOOR,
+        config.weight_bits or 0,
+        config.weight_range,
+        config.seed,
+        network.reset_zero,
+    )
     arrays = [probes[name].values for name in ("W_in", "W_out", "x")]
-    z = standard_draws(config.n_chips, probes.sizes["input"], network.n_hidden,
-                       probes.sizes["output"], config.seed).values()
+    z = standard_draws(
+        config.n_chips, probes.sizes["input"], network.n_hidden, probes.sizes["output"], config.seed
+    ).values()
     observed = observed_summaries(probes, config.n_groups)
     log_w = np.empty(n_proposals)
     for i, point in enumerate(u):
@@ -128,9 +156,12 @@ def log_evidence(tree: xr.DataTree, network: Network, probes: xr.Dataset,
         theta = np.where(logged, np.exp(point), point)
         log_w[i] = prior + op.log_likelihood(observed, theta, *arrays, *z) - proposal
     w = np.exp(log_w - log_w.max())
-    return Evidence(float(logsumexp(log_w) - np.log(len(log_w))),
-                    float(w.std() / (w.mean() * np.sqrt(len(w)))), pareto_k(log_w),
-                    float(w.sum() ** 2 / (w ** 2).sum()))
+    return Evidence(
+        float(logsumexp(log_w) - np.log(len(log_w))),
+        float(w.std() / (w.mean() * np.sqrt(len(w)))),
+        pareto_k(log_w),
+        float(w.sum() ** 2 / (w**2).sum()),
+    )
 
 
 def pareto_k(log_weights: np.ndarray) -> float:
@@ -164,45 +195,67 @@ def comparison_table(evidence: dict[str, Evidence]) -> xr.Dataset:
     order = sorted(evidence, key=lambda n: -evidence[n].log_evidence)
     log_z = np.array([evidence[n].log_evidence for n in order])
     se = np.array([evidence[n].standard_error for n in order])
-    table = xr.Dataset({
-        "log_evidence": ("weight_bits", log_z), "log_evidence_se": ("weight_bits", se),
-        "pareto_k": ("weight_bits", [evidence[n].pareto_k for n in order]),
-        "importance_ess": ("weight_bits", [evidence[n].importance_ess for n in order]),
-        "log10_bayes_factor": ("weight_bits", (log_z[0] - log_z) / np.log(10)),
-        "posterior_probability": ("weight_bits", np.exp(log_z - logsumexp(log_z))),
-    }, coords={"weight_bits": order})
+    table = xr.Dataset(
+        {
+            "log_evidence": ("weight_bits", log_z),
+            "log_evidence_se": ("weight_bits", se),
+            "pareto_k": ("weight_bits", [evidence[n].pareto_k for n in order]),
+            "importance_ess": ("weight_bits", [evidence[n].importance_ess for n in order]),
+            "log10_bayes_factor": ("weight_bits", (log_z[0] - log_z) / np.log(10)),
+            "posterior_probability": ("weight_bits", np.exp(log_z - logsumexp(log_z))),
+        },
+        coords={"weight_bits": order},
+    )
     margin = log_z[0] - log_z[1]
-    decisive = bool(margin > np.log(DECISIVE_BAYES_FACTOR)
-                    and margin > 2 * np.hypot(se[0], se[1]))
-    table.attrs = {"chosen": order[0], "decisive": int(decisive),
-                   "decisive_bayes_factor": DECISIVE_BAYES_FACTOR,
-                   "method": "evidence of the synthetic likelihood by importance sampling "
-                             "(limprob.twin.weight_bits)"}
+    decisive = bool(margin > np.log(DECISIVE_BAYES_FACTOR) and margin > 2 * np.hypot(se[0], se[1]))
+    table.attrs = {
+        "chosen": order[0],
+        "decisive": int(decisive),
+        "decisive_bayes_factor": DECISIVE_BAYES_FACTOR,
+        "method": "evidence of the synthetic likelihood by importance sampling "
+        "(limprob.twin.weight_bits)",
+    }
     return table
 
 
-def choose_weight_bits(network: Network, probes: xr.Dataset,
-                       config: PopulationConfig = PopulationConfig(),
-                       candidates: Iterable[int | None] = CANDIDATES, *,
-                       n_proposals: int = PROPOSALS,
-                       progressbar: bool = False) -> WeightBitsChoice:
+def choose_weight_bits(
+    network: Network,
+    probes: xr.Dataset,
+    config: PopulationConfig = PopulationConfig(),
+    candidates: Iterable[int | None] = CANDIDATES,
+    *,
+    n_proposals: int = PROPOSALS,
+    progressbar: bool = False,
+) -> WeightBitsChoice:
     """Fit the population twin (``config``, its ``weight_bits`` replaced) under each candidate
     resolution, estimate each fit's evidence and choose the largest (module docstring)."""
     candidates = check_candidates(candidates)
     validation.positive_integer("importance-sampling proposals", n_proposals)
-    trees = {label(bits): fit_population(network, probes, replace(config, weight_bits=bits),
-                                         progressbar=progressbar) for bits in candidates}
+    trees = {
+        label(bits): fit_population(
+            network, probes, replace(config, weight_bits=bits), progressbar=progressbar
+        )
+        for bits in candidates
+    }
     return compare_fits(network, probes, config, trees, n_proposals)
 
 
-def compare_fits(network: Network, probes: xr.Dataset, config: PopulationConfig,
-                 trees: dict[str, xr.DataTree], n_proposals: int = PROPOSALS) -> WeightBitsChoice:
+def compare_fits(
+    network: Network,
+    probes: xr.Dataset,
+    config: PopulationConfig,
+    trees: dict[str, xr.DataTree],
+    n_proposals: int = PROPOSALS,
+) -> WeightBitsChoice:
     """:func:`choose_weight_bits` for fits already made: ``trees`` by label (``"6"``,
     ``"none"``), each fitted with ``config`` and that resolution."""
     bits = {name: None if name == "none" else int(name) for name in trees}
     check_candidates(bits.values())
-    evidence = {name: log_evidence(tree, network, probes,
-                                   replace(config, weight_bits=bits[name]), n_proposals)
-                for name, tree in trees.items()}
+    evidence = {
+        name: log_evidence(
+            tree, network, probes, replace(config, weight_bits=bits[name]), n_proposals
+        )
+        for name, tree in trees.items()
+    }
     table = comparison_table(evidence)
     return WeightBitsChoice(bits[table.attrs["chosen"]], table, trees)

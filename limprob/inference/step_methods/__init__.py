@@ -29,8 +29,8 @@ from limprob.inference.step_methods.adaptation import TARGET_ACCEPT, robbins_mon
 from limprob.inference.step_methods.adaptive_metropolis import AdaptiveMetropolis
 from limprob.inference.step_methods.blocks import layer_blocks
 from limprob.inference.step_methods.cached_evaluation import (
-                                                              log_likelihood_stat,
-                                                              take_recorded_stats,
+    log_likelihood_stat,
+    take_recorded_stats,
 )
 from limprob.inference.step_methods.counting import ChipQueryCounter, CountedStep
 from limprob.inference.step_methods.demcz import DEMetropolisZCached
@@ -38,7 +38,17 @@ from limprob.inference.step_methods.elliptical_slice import EllipticalSlice
 from limprob.inference.step_methods.pcn import PreconditionedCrankNicolson
 from limprob.inference.step_methods.random_walk import BlockedMetropolis
 
-__all__ = ["TARGET_ACCEPT", "AdaptiveMetropolis", "BlockedMetropolis", "ChipQueryCounter",
-           "CountedStep", "DEMetropolisZCached", "EllipticalSlice", "PreconditionedCrankNicolson",
-           "layer_blocks", "log_likelihood_stat", "robbins_monro_log_scale",
-           "take_recorded_stats"]
+__all__ = [
+    "TARGET_ACCEPT",
+    "AdaptiveMetropolis",
+    "BlockedMetropolis",
+    "ChipQueryCounter",
+    "CountedStep",
+    "DEMetropolisZCached",
+    "EllipticalSlice",
+    "PreconditionedCrankNicolson",
+    "layer_blocks",
+    "log_likelihood_stat",
+    "robbins_monro_log_scale",
+    "take_recorded_stats",
+]

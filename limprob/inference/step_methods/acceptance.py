@@ -6,8 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-MOVE_STATS: dict[str, tuple[type, list]] = {"accept": (np.float64, []),
-                                            "accepted": (bool, [])}
+MOVE_STATS: dict[str, tuple[type, list]] = {"accept": (np.float64, []), "accepted": (bool, [])}
 """Stats of a Metropolis-Hastings move: the acceptance probability and whether it moved."""
 
 Screen = Callable[[np.ndarray], float]
@@ -39,8 +38,9 @@ class DelayedAcceptance:
     rng: np.random.Generator
     _screen_cache: dict[bytes, float]
 
-    def _screen_stage(self, q: np.ndarray, proposal: np.ndarray,
-                      log_prior_ratio: float) -> float | None:
+    def _screen_stage(
+        self, q: np.ndarray, proposal: np.ndarray, log_prior_ratio: float
+    ) -> float | None:
         """Stage 1: ``s(q') - s(q)`` if the proposal passes the screen, None if it is screened
         out. ``s(q)`` comes from the cache (it was the previous step's point or proposal)."""
         screen = self.screen

@@ -14,8 +14,13 @@ TARGET_ACCEPT = 0.234
 (Roberts, Gelman and Gilks 1997)."""
 
 
-def robbins_monro_log_scale(log_scale: float, accept_prob: float, iteration: int,
-                            target: float = TARGET_ACCEPT, decay: float = 0.6) -> float:
+def robbins_monro_log_scale(
+    log_scale: float,
+    accept_prob: float,
+    iteration: int,
+    target: float = TARGET_ACCEPT,
+    decay: float = 0.6,
+) -> float:
     """One stochastic-approximation step of a log step size toward ``target``:
 
         log s <- log s + (a - target) / (iteration + 1) ** decay
@@ -26,8 +31,9 @@ def robbins_monro_log_scale(log_scale: float, accept_prob: float, iteration: int
     return log_scale + (accept_prob - target) / (iteration + 1.0) ** decay
 
 
-def welford_update(n_seen: int, mean: np.ndarray | None, scatter: np.ndarray | None,
-                   q: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+def welford_update(
+    n_seen: int, mean: np.ndarray | None, scatter: np.ndarray | None, q: np.ndarray
+) -> tuple[int, np.ndarray, np.ndarray]:
     """Add draw ``q`` (d,) to the running mean and scatter matrix of ``n_seen`` draws
     (Welford): with ``n = n_seen + 1`` and ``delta = q - mean``,
 

@@ -60,18 +60,25 @@ class AdaptiveMetropolis(BlockedMetropolis):
     progress = Progress(("scaling", "Scaling", "0.3f"), ("accept", "Accept", "0.2f"))
     _state_class = AdaptiveMetropolisState
 
-    def __init__(self, vars: Any = None, *, covariance: ArrayLike | None = None,
-                 epsilon: float = ADAPTIVE_EPSILON, covariance_warmup: int = 200,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        vars: Any = None,
+        *,
+        covariance: ArrayLike | None = None,
+        epsilon: float = ADAPTIVE_EPSILON,
+        covariance_warmup: int = 200,
+        **kwargs: Any,
+    ) -> None:
         if "screen" in kwargs or "adapt_covariance" in kwargs or "S" in kwargs:
-            raise TypeError("AdaptiveMetropolis takes a covariance, not S, screen or "
-                            "adapt_covariance")
+            raise TypeError(
+                "AdaptiveMetropolis takes a covariance, not S, screen or adapt_covariance"
+            )
         self.covariance = None if covariance is None else np.asarray(covariance, dtype=float)
         self.epsilon = float(epsilon)
-        super().__init__(vars, adapt_covariance=True, covariance_warmup=covariance_warmup,
-                         **kwargs)
-        self.set_covariance(np.eye(self.proposal_sd.size) if self.covariance is None
-                            else self.covariance)
+        super().__init__(vars, adapt_covariance=True, covariance_warmup=covariance_warmup, **kwargs)
+        self.set_covariance(
+            np.eye(self.proposal_sd.size) if self.covariance is None else self.covariance
+        )
 
     def set_covariance(self, covariance: ArrayLike) -> None:
         """Start the next chain's proposal from ``C = covariance`` (d, d)."""

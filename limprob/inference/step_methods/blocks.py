@@ -10,9 +10,14 @@ from pymc.step_methods.compound import CompoundStep
 from limprob.inference.step_methods.cached_evaluation import CachedEvaluationStep, EvaluationCache
 
 
-def layer_blocks(model: pm.Model | None, step_class: type[CachedEvaluationStep], *,
-                 blocks: dict[str, list[Any]] | None = None,
-                 record_log_likelihood: bool = True, **kwargs: Any) -> CompoundStep:
+def layer_blocks(
+    model: pm.Model | None,
+    step_class: type[CachedEvaluationStep],
+    *,
+    blocks: dict[str, list[Any]] | None = None,
+    record_log_likelihood: bool = True,
+    **kwargs: Any,
+) -> CompoundStep:
     """One ``step_class`` instance per named block of variables, so each block (e.g. each
     layer's weights ``W_in``, ``W_out``) gets its own proposal scale.
 
@@ -36,9 +41,15 @@ def layer_blocks(model: pm.Model | None, step_class: type[CachedEvaluationStep],
         blocks = {rv.name: [rv] for rv in model.free_RVs}
     last = len(blocks) - 1
     cache = EvaluationCache()
-    return CompoundStep([
-        step_class([model[v] if isinstance(v, str) else v for v in block], model=model,
-                   record_log_likelihood=record_log_likelihood and i == last, cache=cache,
-                   **kwargs)
-        for i, block in enumerate(blocks.values())
-    ])
+    return CompoundStep(
+        [
+            step_class(
+                [model[v] if isinstance(v, str) else v for v in block],
+                model=model,
+                record_log_likelihood=record_log_likelihood and i == last,
+                cache=cache,
+                **kwargs,
+            )
+            for i, block in enumerate(blocks.values())
+        ]
+    )

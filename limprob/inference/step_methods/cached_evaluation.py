@@ -51,21 +51,29 @@ def log_likelihood_stat(name: str) -> str:
     return f"log_likelihood__{name}"
 
 
-def take_recorded_stats(stats: xr.Dataset, names: Iterable[str]
-                        ) -> tuple[xr.Dataset, dict[str, xr.DataArray]]:
+def take_recorded_stats(
+    stats: xr.Dataset, names: Iterable[str]
+) -> tuple[xr.Dataset, dict[str, xr.DataArray]]:
     """Split ``sample_stats`` (an xarray Dataset) into the stats without the recorded
     ``log_likelihood__<name>`` variables (and their dims) and those variables, by ``name``;
     names that were not recorded are skipped."""
-    recorded = {name: stats[log_likelihood_stat(name)] for name in names
-                if log_likelihood_stat(name) in stats}
+    recorded = {
+        name: stats[log_likelihood_stat(name)]
+        for name in names
+        if log_likelihood_stat(name) in stats
+    }
     rest = stats.drop_vars([log_likelihood_stat(n) for n in recorded]).drop_dims(
-        [d for d in stats.dims if str(d).startswith("log_likelihood__")])
+        [d for d in stats.dims if str(d).startswith("log_likelihood__")]
+    )
     return rest, recorded
 
 
 EVALUATION_STATS: dict[str, tuple[type, list]] = {
-    "model_logp": (np.float64, []), "evaluations": (np.int64, []), "repeats": (np.int64, []),
-    "pilot_log_likelihood_variance": (np.float64, [])}
+    "model_logp": (np.float64, []),
+    "evaluations": (np.int64, []),
+    "repeats": (np.int64, []),
+    "pilot_log_likelihood_variance": (np.float64, []),
+}
 """Stats every step records: the model's log-density at the point it ends on, the calls of the
 compiled function (chip queries) it made, the calls per likelihood estimate, and the variance
 of the one-call log-likelihood estimate measured by the last pilot (NaN before any)."""
@@ -176,15 +184,24 @@ class CachedEvaluationStep(ArrayStepShared):
     progress = Progress()
     _state_class = CachedEvaluationState
 
-    def __init__(self, vars: Any = None, *, record_log_likelihood: bool = True,
-                 cache: EvaluationCache | None = None,
-                 estimator: LikelihoodEstimator | None = None, model: pm.Model | None = None,
-                 rng: Any = None, initial_point: dict[str, np.ndarray] | None = None,
-                 compile_kwargs: dict | None = None, blocked: bool = True) -> None:
+    def __init__(
+        self,
+        vars: Any = None,
+        *,
+        record_log_likelihood: bool = True,
+        cache: EvaluationCache | None = None,
+        estimator: LikelihoodEstimator | None = None,
+        model: pm.Model | None = None,
+        rng: Any = None,
+        initial_point: dict[str, np.ndarray] | None = None,
+        compile_kwargs: dict | None = None,
+        blocked: bool = True,
+    ) -> None:
         model, vars, initial_point = resolve_vars(model, vars, initial_point)
         shared = make_shared_replacements(initial_point, vars, model)
-        self._compile_inputs = dict(vars=vars, shared=shared, initial_point=initial_point,
-                                    compile_kwargs=compile_kwargs)
+        self._compile_inputs = dict(
+            vars=vars, shared=shared, initial_point=initial_point, compile_kwargs=compile_kwargs
+        )
         self._prepare(model, vars, initial_point)
         # every step computes the pointwise log-likelihoods (they come with the same evaluation,
         # and a shared cache must hold them for whichever block records them)
@@ -193,7 +210,9 @@ class CachedEvaluationStep(ArrayStepShared):
         self._observed_names = observed_names if record_log_likelihood else []
         self._own_log_prior = (
             self._compile([model.logp(vars=[model.values_to_rvs[v] for v in vars])])
-            if self.target_is_likelihood else None)
+            if self.target_is_likelihood
+            else None
+        )
         stats = {**self.stats_dtypes_shapes, **EVALUATION_STATS}
         for name in self._observed_names:
             stats[log_likelihood_stat(name)] = (object, None)
@@ -206,8 +225,9 @@ class CachedEvaluationStep(ArrayStepShared):
         self._evaluations = 0
         self._reset_chain()
 
-    def _prepare(self, model: pm.Model, vars: list[Any],
-                 initial_point: dict[str, np.ndarray]) -> None:
+    def _prepare(
+        self, model: pm.Model, vars: list[Any], initial_point: dict[str, np.ndarray]
+    ) -> None:
         """Read what the step method needs of the model, its sampled value variables ``vars``
         and the initial point (sizes, a prior), and compile its own cheap functions with
         :meth:`_compile`; called once by the constructor (subclasses override it)."""
@@ -281,8 +301,7 @@ class CachedEvaluationStep(ArrayStepShared):
     def _evaluation(self, q: np.ndarray, model_logp: float, pointwise: list) -> Evaluation:
         if self.target_is_likelihood:
             assert self._own_log_prior is not None  # compiled when the target is the likelihood
-            return Evaluation(model_logp - float(self._own_log_prior(q)[0]), model_logp,
-                              pointwise)
+            return Evaluation(model_logp - float(self._own_log_prior(q)[0]), model_logp, pointwise)
         return Evaluation(model_logp, model_logp, pointwise)
 
     def _evaluate(self, q: np.ndarray) -> Evaluation:
@@ -298,8 +317,11 @@ class CachedEvaluationStep(ArrayStepShared):
         model_logp, *pointwise = calls[0]
         if self.repeats > 1:
             averaged = average_in_probability([call[1:] for call in calls])
-            model_logp = (float(model_logp) - sum(float(np.sum(p)) for p in pointwise)
-                          + sum(float(np.sum(p)) for p in averaged))
+            model_logp = (
+                float(model_logp)
+                - sum(float(np.sum(p)) for p in pointwise)
+                + sum(float(np.sum(p)) for p in averaged)
+            )
             pointwise = averaged
         return self._evaluation(q, float(model_logp), pointwise)
 
@@ -313,8 +335,9 @@ class CachedEvaluationStep(ArrayStepShared):
         assert self._cached is not None  # set with _cached_q
         return self._cached
 
-    def _metropolis(self, current: Evaluation, proposal: np.ndarray,
-                    log_ratio_offset: float = 0.0) -> tuple[float, bool]:
+    def _metropolis(
+        self, current: Evaluation, proposal: np.ndarray, log_ratio_offset: float = 0.0
+    ) -> tuple[float, bool]:
         """Evaluate ``proposal`` once and move there with probability
         ``min(1, exp(target(q') - target(q) - log_ratio_offset))``; return that probability
         and whether it moved."""
@@ -335,10 +358,18 @@ class CachedEvaluationStep(ArrayStepShared):
             self._cached_q = None
         stats = self._transition(q0.data, self._current(q0.data))
         assert self._cached is not None and self._cached_q is not None  # set by _current
-        stats.update(model_logp=self._cached.model_logp, evaluations=self._evaluations,
-                     repeats=self.repeats, pilot_log_likelihood_variance=self.pilot_variance)
-        stats.update({log_likelihood_stat(name): values
-                      for name, values in zip(self._observed_names, self._cached.pointwise)})
+        stats.update(
+            model_logp=self._cached.model_logp,
+            evaluations=self._evaluations,
+            repeats=self.repeats,
+            pilot_log_likelihood_variance=self.pilot_variance,
+        )
+        stats.update(
+            {
+                log_likelihood_stat(name): values
+                for name, values in zip(self._observed_names, self._cached.pointwise)
+            }
+        )
         return RaveledVars(self._cached_q.copy(), q0.point_map_info), [stats]
 
     @abstractmethod
@@ -346,10 +377,12 @@ class CachedEvaluationStep(ArrayStepShared):
         """Make one transition from ``q`` (whose evaluation is ``current``); return the
         method's own stats."""
 
-    def _progressbar_config(self, n_chains: int = 1
-                            ) -> tuple[list[TextColumn], dict[str, list[int]]]:
+    def _progressbar_config(
+        self, n_chains: int = 1
+    ) -> tuple[list[TextColumn], dict[str, list[int]]]:
         return self.progress.config(n_chains)
 
     def _make_progressbar_update_functions(
-            self) -> tuple[Callable[[dict[str, Any]], dict[str, Any]]]:
+        self,
+    ) -> tuple[Callable[[dict[str, Any]], dict[str, Any]]]:
         return self.progress.update_functions()

@@ -29,8 +29,15 @@ class ChipQueryCounter(BlockedStep):
     stats_dtypes_shapes: dict[str, tuple[type, list]] = {"chip_queries": (np.int64, [])}
     _state_class = ChipQueryCounterState
 
-    def __init__(self, vars: list[Any] | None = None, *, chip: Chip, model: pm.Model | None = None,
-                 blocked: bool = True, rng: np.random.Generator | None = None) -> None:
+    def __init__(
+        self,
+        vars: list[Any] | None = None,
+        *,
+        chip: Chip,
+        model: pm.Model | None = None,
+        blocked: bool = True,
+        rng: np.random.Generator | None = None,
+    ) -> None:
         self.vars = vars
         self.chip = chip
         self._start = chip.queries

@@ -76,10 +76,18 @@ class DEMetropolisZCached(CachedEvaluationStep):
     epsilon: Any
     """``epsilon`` as given; from :meth:`_prepare` on, an array of one value per coordinate."""
 
-    def __init__(self, vars: Any = None, *, scaling: float = 1.0, epsilon: ArrayLike = 1e-3,
-                 mode_jump_probability: float = 0.1, thin: int = 1,
-                 target_accept: float = TARGET_ACCEPT, tune_drop_fraction: float = 0.9,
-                 **step_options: Any) -> None:
+    def __init__(
+        self,
+        vars: Any = None,
+        *,
+        scaling: float = 1.0,
+        epsilon: ArrayLike = 1e-3,
+        mode_jump_probability: float = 0.1,
+        thin: int = 1,
+        target_accept: float = TARGET_ACCEPT,
+        tune_drop_fraction: float = 0.9,
+        **step_options: Any,
+    ) -> None:
         if scaling <= 0 or thin < 1:
             raise ValueError(f"need scaling > 0 and thin >= 1, not {scaling} and {thin}")
         self.initial_scaling = float(scaling)
@@ -90,8 +98,9 @@ class DEMetropolisZCached(CachedEvaluationStep):
         self.tune_drop_fraction = float(tune_drop_fraction)
         super().__init__(vars, **step_options)
 
-    def _prepare(self, model: pm.Model, vars: list[Any],
-                 initial_point: dict[str, np.ndarray]) -> None:
+    def _prepare(
+        self, model: pm.Model, vars: list[Any], initial_point: dict[str, np.ndarray]
+    ) -> None:
         size = int(sum(initial_point[v.name].size for v in vars))
         self.optimal_lambda = 2.38 / np.sqrt(2 * size)
         self.epsilon = np.broadcast_to(self.epsilon, size).astype(float)
@@ -110,8 +119,9 @@ class DEMetropolisZCached(CachedEvaluationStep):
     def stop_tuning(self) -> None:
         """Drop the first ``tune_drop_fraction`` of the history (keeping at least two entries),
         so that sampling is not steered by unconverged tuning states."""
-        n_drop = min(int(self.tune_drop_fraction * len(self._history)),
-                     max(len(self._history) - 2, 0))
+        n_drop = min(
+            int(self.tune_drop_fraction * len(self._history)), max(len(self._history) - 2, 0)
+        )
         self._history = self._history[n_drop:]
         super().stop_tuning()
 
@@ -121,12 +131,14 @@ class DEMetropolisZCached(CachedEvaluationStep):
         mode_jump = bool(self.rng.uniform() < self.mode_jump_probability)
         scaling = float(np.exp(self.log_scaling))
         lamb = 1.0 if mode_jump else scaling * self.optimal_lambda
-        proposal = (q + self._history_difference(lamb)
-                    + self.epsilon * self.rng.standard_normal(q.size))
+        proposal = (
+            q + self._history_difference(lamb) + self.epsilon * self.rng.standard_normal(q.size)
+        )
         accept, accepted = self._metropolis(current, proposal)
         if self.tune and not mode_jump:
             self.log_scaling = robbins_monro_log_scale(
-                self.log_scaling, accept, self.tune_iteration, self.target_accept)
+                self.log_scaling, accept, self.tune_iteration, self.target_accept
+            )
             self.tune_iteration += 1
         self._steps += 1
         if self._steps % self.thin == 0:
@@ -147,5 +159,4 @@ class DEMetropolisZCached(CachedEvaluationStep):
     @staticmethod
     def competence(var: Any, has_grad: bool) -> Competence:
         """PyMC's step assignment: compatible with continuous variables."""
-        return (Competence.COMPATIBLE if var.dtype in continuous_types
-                else Competence.INCOMPATIBLE)
+        return Competence.COMPATIBLE if var.dtype in continuous_types else Competence.INCOMPATIBLE

@@ -48,15 +48,15 @@ class EllipticalSlice(CachedEvaluationStep):
     }
     progress = Progress(("evaluations", "Evaluations", "d"))
 
-    def __init__(self, vars: Any = None, *, max_shrinks: int = 100,
-                 **step_options: Any) -> None:
+    def __init__(self, vars: Any = None, *, max_shrinks: int = 100, **step_options: Any) -> None:
         if max_shrinks < 0:
             raise ValueError(f"max_shrinks must be >= 0, not {max_shrinks}")
         self.max_shrinks = int(max_shrinks)
         super().__init__(vars, **step_options)
 
-    def _prepare(self, model: pm.Model, vars: list[Any],
-                 initial_point: dict[str, np.ndarray]) -> None:
+    def _prepare(
+        self, model: pm.Model, vars: list[Any], initial_point: dict[str, np.ndarray]
+    ) -> None:
         self.prior = GaussianPrior.of(model, vars, initial_point, type(self).__name__)
 
     def _transition(self, q: np.ndarray, current: Evaluation) -> dict:

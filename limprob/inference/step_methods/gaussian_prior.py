@@ -18,8 +18,9 @@ class GaussianPrior(NamedTuple):
     sigma: np.ndarray
 
     @classmethod
-    def of(cls, model: pm.Model, vars: list[Any], initial_point: dict[str, np.ndarray],
-           sampler: str) -> GaussianPrior:
+    def of(
+        cls, model: pm.Model, vars: list[Any], initial_point: dict[str, np.ndarray], sampler: str
+    ) -> GaussianPrior:
         """Read ``mu`` and ``sigma`` per coordinate from the ``pm.Normal`` random variables of
         ``vars``; ``ValueError`` unless each is an untransformed ``pm.Normal`` with constant
         parameters."""
@@ -27,16 +28,21 @@ class GaussianPrior(NamedTuple):
         for value in vars:
             rv = model.values_to_rvs[value]
             if not isinstance(rv.owner.op, NormalRV):
-                raise ValueError(f"{sampler} needs a Normal prior, but {rv.name} is "
-                                 f"{type(rv.owner.op).__name__}")
+                raise ValueError(
+                    f"{sampler} needs a Normal prior, but {rv.name} is {type(rv.owner.op).__name__}"
+                )
             if model.rvs_to_transforms.get(rv) is not None:
-                raise ValueError(f"{sampler} needs an untransformed Normal prior, but {rv.name} "
-                                 f"has the transform {model.rvs_to_transforms[rv]}")
+                raise ValueError(
+                    f"{sampler} needs an untransformed Normal prior, but {rv.name} "
+                    f"has the transform {model.rvs_to_transforms[rv]}"
+                )
             try:
                 mu, sigma = constant_fold(rv.owner.op.dist_params(rv.owner))
             except ValueError as error:
-                raise ValueError(f"{sampler} needs constant mu and sigma, but those of "
-                                 f"{rv.name} depend on other variables or data") from error
+                raise ValueError(
+                    f"{sampler} needs constant mu and sigma, but those of "
+                    f"{rv.name} depend on other variables or data"
+                ) from error
             shape = initial_point[value.name].shape
             mus.append(np.broadcast_to(mu, shape).ravel())
             sigmas.append(np.broadcast_to(sigma, shape).ravel())

@@ -43,13 +43,14 @@ class LikelihoodEstimator:
     max_repeats: int = 64
 
     def __post_init__(self) -> None:
-        if self.repeats != "auto" and not (isinstance(self.repeats, int | np.integer)
-                                           and self.repeats >= 1):
-            raise ValueError(f"repeats must be a positive integer or 'auto', not "
-                             f"{self.repeats!r}")
+        if self.repeats != "auto" and not (
+            isinstance(self.repeats, int | np.integer) and self.repeats >= 1
+        ):
+            raise ValueError(f"repeats must be a positive integer or 'auto', not {self.repeats!r}")
         if self.pilot_calls < 2 or self.max_repeats < 1 or not self.target_variance > 0:
-            raise ValueError("the pilot needs at least 2 calls, max_repeats >= 1 and a "
-                             "positive target variance")
+            raise ValueError(
+                "the pilot needs at least 2 calls, max_repeats >= 1 and a positive target variance"
+            )
 
     @property
     def auto(self) -> bool:
@@ -58,8 +59,11 @@ class LikelihoodEstimator:
 
     def repeats_for(self, variance: float) -> int:
         """The smallest ``R`` with ``variance / R <= target_variance``, in 1 .. max_repeats."""
-        wanted = math.ceil(variance / self.target_variance) if np.isfinite(variance) else (
-            self.max_repeats)
+        wanted = (
+            math.ceil(variance / self.target_variance)
+            if np.isfinite(variance)
+            else (self.max_repeats)
+        )
         return int(min(max(wanted, 1), self.max_repeats))
 
 
@@ -67,5 +71,8 @@ def average_in_probability(calls: list[list[np.ndarray]]) -> list[np.ndarray]:
     """``log (1/R) sum_r exp(l_r)`` elementwise, for each of the pointwise arrays of ``R``
     calls (``calls[r][k]``: call ``r``'s ``k``-th pointwise array)."""
     n_calls = len(calls)
-    return [logsumexp(np.stack([np.asarray(call[k], dtype=float) for call in calls]), axis=0)
-            - np.log(n_calls) for k in range(len(calls[0]))]
+    return [
+        logsumexp(np.stack([np.asarray(call[k], dtype=float) for call in calls]), axis=0)
+        - np.log(n_calls)
+        for k in range(len(calls[0]))
+    ]

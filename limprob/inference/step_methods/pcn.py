@@ -76,9 +76,15 @@ class PreconditionedCrankNicolson(DelayedAcceptance, CachedEvaluationStep):
     progress = Progress(("beta", "Beta", "0.3f"), ("accept", "Accept", "0.2f"))
     _state_class = PreconditionedCrankNicolsonState
 
-    def __init__(self, vars: Any = None, *, beta: float = 0.5,
-                 target_accept: float = PCN_TARGET_ACCEPT, screen: Screen | None = None,
-                 **step_options: Any) -> None:
+    def __init__(
+        self,
+        vars: Any = None,
+        *,
+        beta: float = 0.5,
+        target_accept: float = PCN_TARGET_ACCEPT,
+        screen: Screen | None = None,
+        **step_options: Any,
+    ) -> None:
         if not 0.0 < beta <= 1.0:
             raise ValueError(f"beta must be in (0, 1], not {beta}")
         self.initial_beta = float(beta)
@@ -86,8 +92,9 @@ class PreconditionedCrankNicolson(DelayedAcceptance, CachedEvaluationStep):
         self.screen = screen
         super().__init__(vars, **step_options)
 
-    def _prepare(self, model: pm.Model, vars: list[Any],
-                 initial_point: dict[str, np.ndarray]) -> None:
+    def _prepare(
+        self, model: pm.Model, vars: list[Any], initial_point: dict[str, np.ndarray]
+    ) -> None:
         self.prior = GaussianPrior.of(model, vars, initial_point, type(self).__name__)
 
     def _reset_chain(self) -> None:
@@ -107,14 +114,18 @@ class PreconditionedCrankNicolson(DelayedAcceptance, CachedEvaluationStep):
         proposal = mu + np.sqrt(1.0 - beta**2) * (q - mu) + beta * sigma * xi
         accept, accepted, screened_out = self._accept_or_reject(q, current, proposal)
         if self.tune:
-            self.log_beta = min(0.0, robbins_monro_log_scale(
-                self.log_beta, accept, self.tune_iteration, self.target_accept))
+            self.log_beta = min(
+                0.0,
+                robbins_monro_log_scale(
+                    self.log_beta, accept, self.tune_iteration, self.target_accept
+                ),
+            )
             self.tune_iteration += 1
-        return {"accept": accept, "accepted": accepted, "beta": beta,
-                "screened_out": screened_out}
+        return {"accept": accept, "accepted": accepted, "beta": beta, "screened_out": screened_out}
 
-    def _accept_or_reject(self, q: np.ndarray, current: Evaluation, proposal: np.ndarray
-                          ) -> tuple[float, bool, bool]:
+    def _accept_or_reject(
+        self, q: np.ndarray, current: Evaluation, proposal: np.ndarray
+    ) -> tuple[float, bool, bool]:
         """Metropolis-Hastings, or delayed acceptance when there is a screen (the prior ratio
         is 1: the proposal is prior-reversible). Returns the acceptance probability (its
         unbiased estimate with a screen), whether it moved and whether it was screened out."""
@@ -128,5 +139,8 @@ class PreconditionedCrankNicolson(DelayedAcceptance, CachedEvaluationStep):
     @staticmethod
     def competence(var: Any, has_grad: bool) -> Competence:
         """PyMC's step assignment: compatible with variables whose prior is a Normal."""
-        return (Competence.COMPATIBLE if isinstance(getattr(var.owner, "op", None), NormalRV)
-                else Competence.INCOMPATIBLE)
+        return (
+            Competence.COMPATIBLE
+            if isinstance(getattr(var.owner, "op", None), NormalRV)
+            else Competence.INCOMPATIBLE
+        )

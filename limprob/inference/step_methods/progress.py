@@ -18,14 +18,16 @@ class Progress:
     def config(self, n_chains: int) -> tuple[list[TextColumn], dict[str, list[int]]]:
         """The progress bar's columns and their initial values, for ``n_chains`` chains (PyMC's
         progress-bar interface)."""
-        columns = [TextColumn(f"{{task.fields[{stat}]:{fmt}}}",
-                              table_column=Column(header, ratio=1))
-                   for stat, header, fmt in self.fields]
+        columns = [
+            TextColumn(f"{{task.fields[{stat}]:{fmt}}}", table_column=Column(header, ratio=1))
+            for stat, header, fmt in self.fields
+        ]
         return columns, {stat: [0] * n_chains for stat, _, _ in self.fields}
 
     def update_functions(self) -> tuple[Callable[[dict[str, Any]], dict[str, Any]]]:
         """The function that picks the shown stats from a step's stats (PyMC's progress-bar
         interface)."""
+
         def update_stats(step_stats: dict[str, Any]) -> dict[str, Any]:
             return {stat: step_stats[stat] for stat, _, _ in self.fields}
 

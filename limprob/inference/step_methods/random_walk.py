@@ -93,10 +93,18 @@ class BlockedMetropolis(DelayedAcceptance, CachedEvaluationStep):
     _mean: np.ndarray | None
     _scatter: np.ndarray | None
 
-    def __init__(self, vars: Any = None, *, S: ArrayLike | None = None,
-                 scaling: float | None = None, target_accept: float = TARGET_ACCEPT,
-                 adapt_covariance: bool = False, covariance_warmup: int = 200,
-                 screen: Screen | None = None, **step_options: Any) -> None:
+    def __init__(
+        self,
+        vars: Any = None,
+        *,
+        S: ArrayLike | None = None,
+        scaling: float | None = None,
+        target_accept: float = TARGET_ACCEPT,
+        adapt_covariance: bool = False,
+        covariance_warmup: int = 200,
+        screen: Screen | None = None,
+        **step_options: Any,
+    ) -> None:
         self.proposal_sd, self.initial_scaling = S, scaling  # sized in _prepare
         self.target_accept = float(target_accept)
         self.adapt_covariance = bool(adapt_covariance)
@@ -104,14 +112,16 @@ class BlockedMetropolis(DelayedAcceptance, CachedEvaluationStep):
         self.screen = screen
         super().__init__(vars, **step_options)
 
-    def _prepare(self, model: pm.Model, vars: list[Any],
-                 initial_point: dict[str, np.ndarray]) -> None:
+    def _prepare(
+        self, model: pm.Model, vars: list[Any], initial_point: dict[str, np.ndarray]
+    ) -> None:
         size = int(sum(initial_point[v.name].size for v in vars))
         S, scaling = self.proposal_sd, self.initial_scaling
         self.proposal_sd = np.ones(size) if S is None else np.broadcast_to(S, size).astype(float)
         self.initial_scaling = 2.38 / np.sqrt(size) if scaling is None else float(scaling)
-        self._log_prior = (None if self.screen is None
-                           else self._compile([model.logp(vars=model.free_RVs)]))
+        self._log_prior = (
+            None if self.screen is None else self._compile([model.logp(vars=model.free_RVs)])
+        )
 
     def _reset_chain(self) -> None:
         super()._reset_chain()
@@ -133,16 +143,22 @@ class BlockedMetropolis(DelayedAcceptance, CachedEvaluationStep):
         accept, accepted, screened_out = self._accept_or_reject(q, current, proposal)
         if self.tune:
             self.log_scale = robbins_monro_log_scale(
-                self.log_scale, accept, self.tune_iteration, self.target_accept)
+                self.log_scale, accept, self.tune_iteration, self.target_accept
+            )
             self.tune_iteration += 1
             if self.adapt_covariance:
                 assert self._cached_q is not None  # the point the move ended on
                 self._learn_covariance(self._cached_q)
-        return {"accept": accept, "accepted": accepted, "scaling": scale,
-                "screened_out": screened_out}
+        return {
+            "accept": accept,
+            "accepted": accepted,
+            "scaling": scale,
+            "screened_out": screened_out,
+        }
 
-    def _accept_or_reject(self, q: np.ndarray, current: Evaluation, proposal: np.ndarray
-                          ) -> tuple[float, bool, bool]:
+    def _accept_or_reject(
+        self, q: np.ndarray, current: Evaluation, proposal: np.ndarray
+    ) -> tuple[float, bool, bool]:
         """Metropolis-Hastings, or delayed acceptance when there is a screen. Returns the
         acceptance probability (its unbiased estimate with a screen), whether it moved and
         whether the proposal was screened out."""
@@ -161,7 +177,8 @@ class BlockedMetropolis(DelayedAcceptance, CachedEvaluationStep):
         propose along it (the scale restarts once, at the switch)."""
         first = self._mean is None
         self._n_seen, self._mean, self._scatter = welford_update(
-            self._n_seen, self._mean, self._scatter, q)
+            self._n_seen, self._mean, self._scatter, q
+        )
         if first or self._n_seen < self._covariance_switch():
             return
         if self._n_seen == self._covariance_switch():
