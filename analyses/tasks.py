@@ -491,13 +491,9 @@ def _partial(results: xr.Dataset) -> str:
     return "" if present == total else f"\nPARTIAL: {present} of {total} cells (tasks.md)"
 
 
-def plot_distortion(results: xr.Dataset, path: Path, budget: int = BUDGETS[-1]):
-    """Accuracy against strength at ``budget``, one panel per data set, one line per
-    method: mean over seeds with its bootstrap interval, each seed a dot."""
-    accuracy_ = results["test_accuracy"].sel(budget=budget)
-    datasets = list(results["dataset"].values)
-    strengths = results["strength"].values.astype(float)
-    fig, axes = plt.subplots(
+def _dataset_panels(datasets: list) -> tuple:
+    """A figure of one panel per data set, side by side, sharing the accuracy axis."""
+    return plt.subplots(
         1,
         len(datasets),
         figsize=(3.4 * len(datasets), 3.9),
@@ -505,6 +501,33 @@ def plot_distortion(results: xr.Dataset, path: Path, budget: int = BUDGETS[-1]):
         layout="constrained",
         squeeze=False,
     )
+
+
+def _finish_panels(fig, axes, accuracy_: xr.DataArray, datasets: list, title: str, path: Path):
+    """The accuracy axis (label and limits down to the lowest chance level), one legend
+    under the panels, the title; saved to ``path``."""
+    axes[0, 0].set_ylabel("test accuracy on the chip")
+    accuracy_limits(
+        axes[0, 0], accuracy_.values, chance=min(dataset_chance(str(d)) for d in datasets)
+    )
+    fig.legend(
+        *axes[0, 0].get_legend_handles_labels(),
+        loc="outside lower center",
+        ncols=3,
+        fontsize=8,
+        frameon=False,
+    )
+    fig.suptitle(title, fontsize=10)
+    save_figure(fig, path)
+
+
+def plot_distortion(results: xr.Dataset, path: Path, budget: int = BUDGETS[-1]):
+    """Accuracy against strength at ``budget``, one panel per data set, one line per
+    method: mean over seeds with its bootstrap interval, each seed a dot."""
+    accuracy_ = results["test_accuracy"].sel(budget=budget)
+    datasets = list(results["dataset"].values)
+    strengths = results["strength"].values.astype(float)
+    fig, axes = _dataset_panels(datasets)
     for index, (ax, dataset) in enumerate(zip(axes[0], datasets)):
         for offset, method in enumerate(METHODS):
             values = _sel(accuracy_, method=method, dataset=dataset).transpose("strength", "seed")
@@ -522,23 +545,11 @@ def plot_distortion(results: xr.Dataset, path: Path, budget: int = BUDGETS[-1]):
         ax.set_xticks(strengths, [f"{v:g}" for v in strengths])
         ax.set_xlabel("chip distortion strength α")
         ax.set_title(DATASET_LABELS.get(dataset, dataset), fontsize=10)
-    axes[0, 0].set_ylabel("test accuracy on the chip")
-    accuracy_limits(
-        axes[0, 0], accuracy_.values, chance=min(dataset_chance(str(d)) for d in datasets)
-    )
-    fig.legend(
-        *axes[0, 0].get_legend_handles_labels(),
-        loc="outside lower center",
-        ncols=3,
-        fontsize=8,
-        frameon=False,
-    )
-    fig.suptitle(
+    title = (
         f"Test accuracy against chip distortion within {budget:,} chip queries: mean "
-        f"over chip seeds, bars {LEVEL:.0%} bootstrap interval{_partial(results)}",
-        fontsize=10,
+        f"over chip seeds, bars {LEVEL:.0%} bootstrap interval{_partial(results)}"
     )
-    save_figure(fig, path)
+    _finish_panels(fig, axes, accuracy_, datasets, title, path)
 
 
 def plot_budget(results: xr.Dataset, path: Path, strength: float = 1.0):
@@ -546,14 +557,7 @@ def plot_budget(results: xr.Dataset, path: Path, strength: float = 1.0):
     accuracy_ = results["test_accuracy"].sel(strength=strength)
     datasets = list(results["dataset"].values)
     budgets = np.asarray(BUDGETS, dtype=float)
-    fig, axes = plt.subplots(
-        1,
-        len(datasets),
-        figsize=(3.4 * len(datasets), 3.9),
-        sharey=True,
-        layout="constrained",
-        squeeze=False,
-    )
+    fig, axes = _dataset_panels(datasets)
     for index, (ax, dataset) in enumerate(zip(axes[0], datasets)):
         for offset, method in enumerate(METHODS):
             values = _sel(accuracy_, method=method, dataset=dataset).transpose("budget", "seed")
@@ -568,23 +572,11 @@ def plot_budget(results: xr.Dataset, path: Path, strength: float = 1.0):
         ax.set_xticks(budgets, [f"{b / 1000:g}k" for b in budgets])
         ax.set_xlabel("chip queries")
         ax.set_title(DATASET_LABELS.get(dataset, dataset), fontsize=10)
-    axes[0, 0].set_ylabel("test accuracy on the chip")
-    accuracy_limits(
-        axes[0, 0], accuracy_.values, chance=min(dataset_chance(str(d)) for d in datasets)
-    )
-    fig.legend(
-        *axes[0, 0].get_legend_handles_labels(),
-        loc="outside lower center",
-        ncols=3,
-        fontsize=8,
-        frameon=False,
-    )
-    fig.suptitle(
+    title = (
         f"Test accuracy against chip queries, strength-{strength:g} chips: mean over "
-        f"chip seeds, bars {LEVEL:.0%} bootstrap interval{_partial(results)}",
-        fontsize=10,
+        f"chip seeds, bars {LEVEL:.0%} bootstrap interval{_partial(results)}"
     )
-    save_figure(fig, path)
+    _finish_panels(fig, axes, accuracy_, datasets, title, path)
 
 
 def plot_all(results: xr.Dataset, out_dir: Path):
