@@ -14,17 +14,17 @@ from limprob.data import load_wisconsin
 
 TINY_ARGS = [
     "--hidden",
-    str(TINY["hidden"]),
-    "--steps",
-    str(TINY["time_steps"]),
+    str(TINY.network.n_hidden),
+    "--time-steps",
+    str(TINY.network.n_steps),
     "--draws",
-    str(TINY["draws"]),
+    str(TINY.mcmc.draws),
     "--tune",
-    str(TINY["tune"]),
+    str(TINY.mcmc.tune),
     "--chains",
-    str(TINY["chains"]),
+    str(TINY.mcmc.chains),
     "--train-fraction",
-    str(TINY["train_fraction"]),
+    str(TINY.evaluation.train_fraction),
     "--no-progress",
 ]
 
@@ -276,8 +276,8 @@ def test_every_subcommand_has_a_description_an_example_and_its_defaults():
 @pytest.mark.parametrize(
     "command, dest",
     [
-        (["train"], "time_steps"),
-        (["study", "--out", "s.nc"], "time_steps"),
+        (["train"], "network_n_steps"),
+        (["study", "--out", "s.nc"], "network_n_steps"),
         (["evaluate"], "steps"),
         (["probe", "--out", "p.nc"], "n_steps"),
         (["chip", "serve", "--port", "0", "--token-file", "t"], "time_steps"),
