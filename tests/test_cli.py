@@ -179,7 +179,7 @@ def test_train_evaluate_summary_energy_on_a_tiny_run(tmp_path, capsys, data):
     assert code == 0
     expected = {"test_accuracy_posterior_mean", "test_accuracy_predictive", "chip_queries"}
     assert expected <= set(report)
-    assert report["chip_queries"] == TINY["chains"] * (TINY["draws"] + TINY["tune"] + 1)
+    assert report["chip_queries"] == TINY.mcmc.chains * (TINY.mcmc.draws + TINY.mcmc.tune + 1)
     assert 0.6 < report["test_accuracy_predictive"] <= 1.0  # better than a majority guess
 
     code, stdout, _ = run_cli(["summary", str(out), "--var-names", "W_out"], capsys)
@@ -190,7 +190,7 @@ def test_train_evaluate_summary_energy_on_a_tiny_run(tmp_path, capsys, data):
     )
     energies = json.loads(stdout)
     assert code == 0
-    writes = report["chip_queries"] * (30 * TINY["hidden"] + TINY["hidden"] * 2)
+    writes = report["chip_queries"] * (30 * TINY.network.n_hidden + TINY.network.n_hidden * 2)
     assert energies["weight_writes"] == writes
     assert energies["digital_training_flops"] == 0  # MH trains no software model
     assert energies["total_lim_joules"] == energies["lim_joules"]
