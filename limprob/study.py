@@ -55,6 +55,7 @@ import numpy as np
 import xarray as xr
 
 from limprob import validation
+from limprob.chip.settings import ChipSettings, build_simulated_chip
 from limprob.chip.simulated import SimulatedChip
 from limprob.data import DATASETS, load_dataset, split
 from limprob.errors import LimprobError
@@ -376,15 +377,8 @@ def run_cell(cell: Cell, settings: StudySettings) -> dict:
     settings = settings.for_dataset(cell.dataset)
     table = load_dataset(cell.dataset)
     data = split(table, seed=cell.seed, train_fraction=cell.train_fraction)
-    chip = SimulatedChip(
-        table.sizes["feature"],
-        table.sizes["class"],
-        settings.network,
-        cell.strength,
-        cell.seed,
-        noise=cell.noise,
-        weight_bits=cell.weight_bits or None,
-    )
+    chip_settings = ChipSettings(cell.strength, cell.seed, cell.noise, cell.weight_bits or None)
+    chip = build_simulated_chip(chip_settings, settings.network, table)
     config = settings.cell_config(cell)
     if isinstance(config, TrainConfig):  # cell.method is one of MH_METHODS
         tree = train_on_chip(chip, data, config, progressbar=False)

@@ -13,10 +13,16 @@ and ``chip_spec``, ``chip_address``.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from limprob import validation
 from limprob.errors import LimprobError
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from limprob.chip.simulated import SimulatedChip
+    from limprob.snn import Network
 
 CHIP_PREFIX = "chip_"
 """Prefix of a chip's trace attributes (:meth:`ChipSettings.attrs`)."""
@@ -67,3 +73,22 @@ class ChipSettings:
         bits)."""
         fields = asdict(self) | {"weight_bits": self.weight_bits or 0}
         return {CHIP_PREFIX + key: value for key, value in fields.items()}
+
+
+def build_simulated_chip(
+    settings: ChipSettings, network: Network, table: xr.Dataset
+) -> SimulatedChip:
+    """The simulated chip of ``settings`` (strength, seed, noise, weight resolution) running
+    ``network``, with an input per feature and an output per class of ``table`` (a labelled
+    table, :mod:`limprob.data`)."""
+    from limprob.chip.simulated import SimulatedChip
+
+    return SimulatedChip(
+        table.sizes["feature"],
+        table.sizes["class"],
+        network,
+        settings.strength,
+        settings.seed,
+        noise=settings.noise,
+        weight_bits=settings.weight_bits,
+    )

@@ -132,22 +132,15 @@ def _serve_options(serve: argparse.ArgumentParser) -> None:
 def served_chip(args: argparse.Namespace) -> SimulatedChip:
     """The simulated chip the options describe, one input per feature and one output per
     class of the chosen data set."""
-    from limprob.chip import SimulatedChip
+    from limprob.chip.settings import ChipSettings, build_simulated_chip
     from limprob.models.defaults import dataset_network
     from limprob.snn import Network
 
     table = load_chosen_table(args)
     hidden = args.hidden or dataset_network(None if args.data else args.dataset)["n_hidden"]
     network = Network(hidden, args.time_steps, reset=args.reset)
-    return SimulatedChip(
-        table.sizes["feature"],
-        table.sizes["class"],
-        network,
-        args.strength,
-        args.chip_seed,
-        noise=args.noise,
-        weight_bits=args.weight_bits,
-    )
+    settings = ChipSettings(args.strength, args.chip_seed, args.noise, args.weight_bits)
+    return build_simulated_chip(settings, network, table)
 
 
 def _serve(args: argparse.Namespace) -> None:

@@ -48,7 +48,7 @@ import xarray as xr
 from limprob import interruption, validation
 from limprob.chip.plugins import load_chip
 from limprob.chip.protocol import Chip, require_chip
-from limprob.chip.settings import ChipSettings
+from limprob.chip.settings import ChipSettings, build_simulated_chip
 from limprob.chip.simulated import SimulatedChip
 from limprob.data import Split, load_table, split
 from limprob.errors import LimprobError
@@ -785,12 +785,4 @@ def chip_settings(chip: Chip) -> dict[str, dict[str, Any]]:
 def simulated_chip(config: TrainConfig, table: xr.Dataset) -> SimulatedChip:
     """The simulated chip ``config`` describes (strength, seed, noise, weight resolution, the
     network), with an input per feature and an output per class of ``table``."""
-    return SimulatedChip(
-        table.sizes["feature"],
-        table.sizes["class"],
-        config.network,
-        config.chip.strength,
-        config.chip.seed,
-        noise=config.chip.noise,
-        weight_bits=config.chip.weight_bits,
-    )
+    return build_simulated_chip(config.chip, config.network, table)
