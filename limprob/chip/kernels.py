@@ -2,7 +2,7 @@
 
 Programmed weights pass through the distortion's synaptic gains and saturation, then the LIF
 network of :func:`limprob.snn.lif_counts` runs with per-neuron leaks and thresholds (the
-arrays of :func:`limprob.chip.distortion.distortion_arrays`):
+arrays of :class:`limprob.chip.distortion.DistortionArrays`, one argument ``distortion``):
 
     W_eff = W * gain                         elementwise
     W_eff <- w_sat tanh(W_eff / w_sat)       w_sat = 1 / inverse_w_sat; none when it is 0
@@ -17,10 +17,12 @@ the ideal network exactly.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numba
 import numpy as np
 
-from limprob.chip.distortion import equations, leak_ceiling
+from limprob.chip.distortion import DistortionArrays, equations, leak_ceiling
 from limprob.snn import noisy_lif_counts
 from limprob.streams import stream_key
 
@@ -76,13 +78,7 @@ def chip_counts(
     x: np.ndarray,
     w_in: np.ndarray,
     w_out: np.ndarray,
-    gain_in: np.ndarray,
-    gain_out: np.ndarray,
-    inverse_w_sat: float,
-    beta_hidden: np.ndarray,
-    theta_hidden: np.ndarray,
-    beta_output: np.ndarray,
-    theta_output: np.ndarray,
+    distortion: DistortionArrays,
     n_steps: int,
     w_max: float,
     weight_bits: int,
@@ -93,11 +89,12 @@ def chip_counts(
     """Spike counts (obs, output) of the LIF network through a distortion (module docstring),
     a ``weight_bits``-bit converter over ``[-w_max, w_max]`` (none when ``weight_bits`` is 0)
     and membrane noise of standard deviation ``noise_sd`` from stream ``noise_key``;
-    ``x`` (obs, input), ``w_in`` and ``gain_in`` (input, hidden), ``w_out`` and ``gain_out``
-    (hidden, output), leaks and thresholds per neuron; ``reset_zero`` as in
+    ``x`` (obs, input), ``w_in`` (input, hidden), ``w_out`` (hidden, output), ``distortion``
+    the arrays of :class:`~limprob.chip.distortion.DistortionArrays`; ``reset_zero`` as in
     :func:`~limprob.snn.noisy_lif_counts`."""
-    w_in_eff = saturate(w_in * gain_in, inverse_w_sat)
-    w_out_eff = saturate(w_out * gain_out, inverse_w_sat)
+    d = distortion
+    w_in_eff = saturate(w_in * d.gain_in, d.inverse_w_sat)
+    w_out_eff = saturate(w_out * d.gain_out, d.inverse_w_sat)
     if weight_bits > 0:
         w_in_eff = quantise(w_in_eff, w_max, weight_bits)
         w_out_eff = quantise(w_out_eff, w_max, weight_bits)
@@ -105,49 +102,13 @@ def chip_counts(
         x,
         w_in_eff,
         w_out_eff,
-        beta_hidden,
-        theta_hidden,
-        beta_output,
-        theta_output,
+        d.beta_hidden,
+        d.theta_hidden,
+        d.beta_output,
+        d.theta_output,
         n_steps,
         noise_sd,
         noise_key,
-        reset_zero,
-    )
-
-
-@numba.njit(cache=True, nogil=True, fastmath=False)
-def distorted_counts(
-    x: np.ndarray,
-    w_in: np.ndarray,
-    w_out: np.ndarray,
-    gain_in: np.ndarray,
-    gain_out: np.ndarray,
-    inverse_w_sat: float,
-    beta_hidden: np.ndarray,
-    theta_hidden: np.ndarray,
-    beta_output: np.ndarray,
-    theta_output: np.ndarray,
-    n_steps: int,
-    reset_zero: bool = False,
-) -> np.ndarray:
-    """:func:`chip_counts` with continuous weights and no noise."""
-    return chip_counts(
-        x,
-        w_in,
-        w_out,
-        gain_in,
-        gain_out,
-        inverse_w_sat,
-        beta_hidden,
-        theta_hidden,
-        beta_output,
-        theta_output,
-        n_steps,
-        1.0,
-        0,
-        0.0,
-        0,
         reset_zero,
     )
 
@@ -157,37 +118,68 @@ def batched_distorted_counts(
     w_in: np.ndarray,
     w_out: np.ndarray,
     x: np.ndarray,
-    gain_in: np.ndarray,
-    gain_out: np.ndarray,
-    inverse_w_sat: float,
-    beta_hidden: np.ndarray,
-    theta_hidden: np.ndarray,
-    beta_output: np.ndarray,
-    theta_output: np.ndarray,
+    distortion: DistortionArrays,
     n_steps: int,
     reset_zero: bool = False,
 ) -> np.ndarray:
-    """Spike counts (batch, obs, output) of a batch of weight sets through one distortion:
-    ``w_in`` (batch, input, hidden), ``w_out`` (batch, hidden, output), ``x`` (obs, input)
-    shared by the batch."""
+    """Spike counts (batch, obs, output) of a batch of weight sets through one distortion with
+    continuous weights and no noise (:func:`chip_counts`): ``w_in`` (batch, input, hidden),
+    ``w_out`` (batch, hidden, output), ``x`` (obs, input) shared by the batch."""
     n_batch = w_in.shape[0]
     out = np.empty((n_batch, x.shape[0], w_out.shape[2]))
     for b in range(n_batch):
-        out[b] = distorted_counts(
+        out[b] = chip_counts(
             x,
             np.ascontiguousarray(w_in[b]),
             np.ascontiguousarray(w_out[b]),
-            gain_in,
-            gain_out,
-            inverse_w_sat,
-            beta_hidden,
-            theta_hidden,
-            beta_output,
-            theta_output,
+            distortion,
             n_steps,
+            1.0,
+            0,
+            0.0,
+            0,
             reset_zero,
         )
     return out
+
+
+class ChipState(NamedTuple):
+    """Everything a simulated chip's query reads: its distortion's arrays, the network's time
+    steps and reset, the weight converter (``weight_bits`` 0: none), the membrane noise's
+    standard deviation ``noise_sd`` (units of the potential), the noise seed and the query
+    counter ``queries`` (int64, one element), which :func:`query_counts` advances. One compiled
+    :func:`query_counts` serves every chip whose state has the same numba types."""
+
+    distortion: DistortionArrays
+    n_steps: int
+    w_max: float
+    weight_bits: int
+    noise_sd: float
+    seed: int
+    reset_zero: bool
+    queries: np.ndarray
+
+
+@numba.njit(cache=True, nogil=True, fastmath=False)
+def query_counts(state: ChipState, w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """One query of the chip of ``state``: spike counts (obs, output) of ``x`` (obs, input)
+    with weights ``w_in`` (input, hidden), ``w_out`` (hidden, output) (:func:`chip_counts`).
+    Query ``k = state.queries[0]`` draws its noise from the stream
+    ``stream_key(state.seed, k)`` and adds one to the counter."""
+    key = stream_key(state.seed, state.queries[0])
+    state.queries[0] += 1
+    return chip_counts(
+        x,
+        w_in,
+        w_out,
+        state.distortion,
+        state.n_steps,
+        state.w_max,
+        state.weight_bits,
+        state.noise_sd,
+        key,
+        state.reset_zero,
+    )
 
 
 @numba.njit(nogil=True, fastmath=False)
@@ -231,8 +223,15 @@ def member_counts(
     gain_out = synaptic_gain(log_gain, gain_spread, gain_z_out)
     thresholds = neuron_threshold(theta, threshold_spread, threshold_z)
     leaks = neuron_leak(beta, log_leak, leak_spread, leak_z, compiled_leak_ceiling(beta))
-    beta_hidden, theta_hidden = leaks[:h].copy(), thresholds[:h].copy()
-    beta_output, theta_output = leaks[h:].copy(), thresholds[h:].copy()
+    distortion = DistortionArrays(
+        gain_in,
+        gain_out,
+        inverse_w_sat,
+        leaks[:h].copy(),
+        thresholds[:h].copy(),
+        leaks[h:].copy(),
+        thresholds[h:].copy(),
+    )
     out = np.empty((w_in.shape[0], x.shape[0], w_out.shape[2]))
     for b in range(w_in.shape[0]):
         key = stream_key(noise_seed, first_stream + b)
@@ -240,13 +239,7 @@ def member_counts(
             x,
             np.ascontiguousarray(w_in[b]),
             np.ascontiguousarray(w_out[b]),
-            gain_in,
-            gain_out,
-            inverse_w_sat,
-            beta_hidden,
-            theta_hidden,
-            beta_output,
-            theta_output,
+            distortion,
             n_steps,
             w_max,
             weight_bits,
