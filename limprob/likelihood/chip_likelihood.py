@@ -148,16 +148,18 @@ class ChipLogLikelihood(Op):
         kappa: TensorLike,
         x: TensorLike,
         y: TensorLike,
+        *state: TensorLike,
     ) -> Apply:
         """The Apply node of the chip log-likelihood on ``w_in``, ``w_out``, ``kappa``, ``x``,
-        ``y`` (PyTensor's Op interface)."""
+        ``y`` (PyTensor's Op interface); the chip's state inputs (:func:`state_inputs`) follow,
+        or are the given ``state`` when PyTensor clones the node."""
         inputs = [
             pt.as_tensor_variable(w_in, dtype="float64", ndim=2),
             pt.as_tensor_variable(w_out, dtype="float64", ndim=2),
             pt.as_tensor_variable(kappa, dtype="float64", ndim=0),
             pt.as_tensor_variable(x, dtype="float64", ndim=2),
             pt.as_tensor_variable(y, dtype="int64", ndim=1),
-            *state_inputs(self.chip),
+            *(map(pt.as_tensor_variable, state) if state else state_inputs(self.chip)),
         ]
         return Apply(self, inputs, [pt.dvector()])
 

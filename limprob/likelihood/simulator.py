@@ -22,22 +22,10 @@ from pytensor.link.numba.dispatch.basic import register_funcify_and_cache_key
 from pytensor.tensor import TensorLike
 from pytensor.tensor.variable import TensorVariable
 
-from limprob.chip.distortion import distortion_arrays
+from limprob.chip.distortion import DistortionArrays, distortion_arrays
 from limprob.chip.kernels import batched_distorted_counts
 from limprob.likelihood.chip_likelihood import BlackBoxGradientError
 from limprob.snn import Network
-
-ARRAY_ORDER = (
-    "gain_in",
-    "gain_out",
-    "inverse_w_sat",
-    "beta_hidden",
-    "theta_hidden",
-    "beta_output",
-    "theta_output",
-)
-"""The distortion's arrays in the Op's (and the kernel's) argument order."""
-
 
 class DistortedCounts(Op):
     """``counts(W_in, W_out, x, gain_in, gain_out, 1/w_sat, beta_h, theta_h, beta_o, theta_o)``:
@@ -91,12 +79,10 @@ class DistortedCounts(Op):
         self, node: Apply, inputs: Sequence[Any], output_storage: OutputStorageType
     ) -> None:
         """Simulate the spike counts (batch, obs, output) in Python."""
-        inverse_w_sat = float(inputs[5])
-        arrays: list[Any] = [np.ascontiguousarray(a, dtype=np.float64) for a in inputs]
-        # mypy cannot count the splatted lists (5 arrays before 1/w_sat, 4 after it) against
-        # the kernel's parameters
-        output_storage[0][0] = batched_distorted_counts(  # type: ignore[call-arg]
-            *arrays[:5], inverse_w_sat, *arrays[6:], self.n_steps, self.reset_zero
+        w_in, w_out, x, *arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in inputs]
+        distortion = DistortionArrays(*(a if a.ndim else float(a) for a in arrays))
+        output_storage[0][0] = batched_distorted_counts(
+            w_in, w_out, x, distortion, self.n_steps, self.reset_zero
         )
 
     def infer_shape(
@@ -144,20 +130,22 @@ def _numba_distorted_counts(
             np.ascontiguousarray(w_in),
             np.ascontiguousarray(w_out),
             np.ascontiguousarray(x),
-            np.ascontiguousarray(gain_in),
-            np.ascontiguousarray(gain_out),
-            inverse_w_sat.item(),
-            np.ascontiguousarray(beta_hidden),
-            np.ascontiguousarray(theta_hidden),
-            np.ascontiguousarray(beta_output),
-            np.ascontiguousarray(theta_output),
+            DistortionArrays(
+                np.ascontiguousarray(gain_in),
+                np.ascontiguousarray(gain_out),
+                inverse_w_sat.item(),
+                np.ascontiguousarray(beta_hidden),
+                np.ascontiguousarray(theta_hidden),
+                np.ascontiguousarray(beta_output),
+                np.ascontiguousarray(theta_output),
+            ),
             n_steps,
             reset_zero,
         )
 
     return (
         distorted_counts_op,
-        f"limprob.DistortedCounts(n_steps={n_steps}, reset_zero={reset_zero}).v3",
+        f"limprob.DistortedCounts(n_steps={n_steps}, reset_zero={reset_zero}).v4",
     )
 
 
@@ -171,6 +159,6 @@ def simulated_counts(
     return cast(
         TensorVariable,
         DistortedCounts(network.n_steps, network.reset_zero)(
-            w_in, w_out, x, *(arrays[k] for k in ARRAY_ORDER)
+            w_in, w_out, x, *arrays
         ),
     )
