@@ -74,9 +74,7 @@ def test_chips_of_one_configuration_share_one_compiled_kernel_and_count_their_ow
     from limprob.snn import Network
 
     network = Network(n_hidden=6, n_steps=16)
-    chips = [
-        SimulatedChip(30, 2, network, 1.0, seed, noise=0.2, weight_bits=5) for seed in (3, 4)
-    ]
+    chips = [SimulatedChip(30, 2, network, 1.0, seed, noise=0.2, weight_bits=5) for seed in (3, 4)]
     train = data.train.isel(obs=slice(0, 40))
     x, y = train["features"].values, train["labels"].values
     rng = np.random.default_rng(7)

@@ -241,10 +241,7 @@ class Distortion:
         and a float ``inverse_w_sat``, as the kernels take them."""
         a = distortion_arrays(self.parameters(n_inputs, network.n_hidden, n_outputs), network)
         return DistortionArrays(
-            *(
-                np.ascontiguousarray(v, dtype=np.float64) if np.ndim(v) else float(v)
-                for v in a
-            )
+            *(np.ascontiguousarray(v, dtype=np.float64) if np.ndim(v) else float(v) for v in a)
         )
 
 

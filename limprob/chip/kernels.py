@@ -8,7 +8,7 @@ arrays of :class:`limprob.chip.distortion.DistortionArrays`, one argument ``dist
     W_eff <- w_sat tanh(W_eff / w_sat)       w_sat = 1 / inverse_w_sat; none when it is 0
     W_eff <- Q_B(W_eff)                      a B-bit converter over [-w_max, w_max], if B set
 
-and the network may add membrane noise (:func:`limprob.snn.noisy_lif_counts`). Every kernel
+and the network may add membrane noise (:func:`limprob.snn.lif_counts`). Every kernel
 takes ``reset_zero`` last (default False, reset by subtraction): the network's reset
 (:attr:`limprob.snn.Network.reset_zero`). With unit
 gains, ``inverse_w_sat = 0``, nominal leaks and thresholds, no converter and no noise this is
@@ -23,7 +23,7 @@ import numba
 import numpy as np
 
 from limprob.chip.distortion import DistortionArrays, equations, leak_ceiling
-from limprob.snn import noisy_lif_counts
+from limprob.snn import lif_counts
 from limprob.streams import stream_key
 
 synaptic_gain, neuron_threshold, neuron_leak = (
@@ -91,14 +91,14 @@ def chip_counts(
     and membrane noise of standard deviation ``noise_sd`` from stream ``noise_key``;
     ``x`` (obs, input), ``w_in`` (input, hidden), ``w_out`` (hidden, output), ``distortion``
     the arrays of :class:`~limprob.chip.distortion.DistortionArrays`; ``reset_zero`` as in
-    :func:`~limprob.snn.noisy_lif_counts`."""
+    :func:`~limprob.snn.lif_counts`."""
     d = distortion
     w_in_eff = saturate(w_in * d.gain_in, d.inverse_w_sat)
     w_out_eff = saturate(w_out * d.gain_out, d.inverse_w_sat)
     if weight_bits > 0:
         w_in_eff = quantise(w_in_eff, w_max, weight_bits)
         w_out_eff = quantise(w_out_eff, w_max, weight_bits)
-    return noisy_lif_counts(
+    return lif_counts(
         x,
         w_in_eff,
         w_out_eff,
@@ -107,9 +107,9 @@ def chip_counts(
         d.beta_output,
         d.theta_output,
         n_steps,
+        reset_zero,
         noise_sd,
         noise_key,
-        reset_zero,
     )
 
 
@@ -161,7 +161,9 @@ class ChipState(NamedTuple):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def query_counts(state: ChipState, w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray) -> np.ndarray:
+def query_counts(
+    state: ChipState, w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray
+) -> np.ndarray:
     """One query of the chip of ``state``: spike counts (obs, output) of ``x`` (obs, input)
     with weights ``w_in`` (input, hidden), ``w_out`` (hidden, output) (:func:`chip_counts`).
     Query ``k = state.queries[0]`` draws its noise from the stream

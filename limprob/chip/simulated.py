@@ -39,7 +39,6 @@ from limprob.chip.distortion import Distortion, design_distortion, draw_mismatch
 from limprob.chip.kernels import ChipState, batched_distorted_counts, query_counts
 from limprob.errors import LimprobError
 from limprob.snn import Network
-from limprob.streams import stream_key
 from limprob.trace import network_attrs
 from limprob.validation import non_negative_number, positive_integer, positive_number
 

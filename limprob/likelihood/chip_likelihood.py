@@ -29,9 +29,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import sys
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, cast
+from typing import Any, ClassVar, NoReturn, cast
 
 import numba
 import numpy as np
@@ -58,6 +59,22 @@ from limprob.chip.protocol import Chip, CompiledChip
 
 class BlackBoxGradientError(NotImplementedError):
     """Raised when a gradient of the chip likelihood is asked for."""
+
+
+class BlackBoxOp(Op):
+    """An Op with no gradient: asked for one, it raises :class:`BlackBoxGradientError` with
+    :attr:`no_gradient`, which says what the Op computes and how to sample it instead."""
+
+    no_gradient: ClassVar[str]
+
+    def pullback(
+        self,
+        inputs: Sequence[Variable],
+        outputs: Sequence[Variable],
+        output_grads: Sequence[Variable],
+    ) -> NoReturn:
+        """Refused: the Op is a black box with no gradient (:class:`BlackBoxGradientError`)."""
+        raise BlackBoxGradientError(self.no_gradient)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
@@ -129,11 +146,16 @@ def _labels(
     ).astype(np.int64)
 
 
-class ChipLogLikelihood(Op):
+class ChipLogLikelihood(BlackBoxOp):
     """``chip_loglik(W_in, W_out, kappa, x, y) -> log p(y_i | W)`` per observation (obs,).
 
     One chip query per evaluation; no gradient.
     """
+
+    no_gradient = (
+        "the chip likelihood is a black box with no gradient: sample it with a "
+        "gradient-free step method such as limprob's BlockedMetropolis"
+    )
 
     __props__ = ("chip",)
 
@@ -180,18 +202,6 @@ class ChipLogLikelihood(Op):
         """The output shape: one value per observation."""
         return [(input_shapes[4][0],)]
 
-    def pullback(
-        self,
-        inputs: Sequence[Variable],
-        outputs: Sequence[Variable],
-        output_grads: Sequence[Variable],
-    ) -> NoReturn:
-        """Refused: the chip is a black box with no gradient (:class:`BlackBoxGradientError`)."""
-        raise BlackBoxGradientError(
-            "the chip likelihood is a black box with no gradient: sample it with a "
-            "gradient-free step method such as limprob's BlockedMetropolis"
-        )
-
 
 _STATE_INPUTS: weakref.WeakKeyDictionary[Any, list[Variable]] = weakref.WeakKeyDictionary()
 
@@ -206,9 +216,10 @@ def state_inputs(chip: Chip) -> list[Variable]:
         return []
     if chip not in _STATE_INPUTS:
         values = [*state.distortion, *state[1:]]
-        _STATE_INPUTS[chip] = [pytensor.shared(np.asarray(v), borrow=True) for v in values]
+        shared = [pytensor.shared(np.asarray(v), borrow=True) for v in values]
         # the counter must be the chip's own array, not a copy, so the Op counts its queries
-        assert _STATE_INPUTS[chip][-1].get_value(borrow=True) is state.queries
+        assert shared[-1].get_value(borrow=True) is state.queries
+        _STATE_INPUTS[chip] = shared
     return _STATE_INPUTS[chip]
 
 
@@ -256,7 +267,7 @@ def state_cache_key() -> str:
         limprob.snn,
         limprob.chip.distortion,
         limprob.chip.kernels,
-        inspect.getmodule(state_log_likelihood),
+        sys.modules[__name__],
     )
     digest = hashlib.sha256(b"".join(inspect.getsource(m).encode() for m in modules))
     return f"limprob.ChipLogLikelihood(query_state).{digest.hexdigest()[:16]}"

@@ -11,23 +11,24 @@ constant, so the Op is a black box for gradient-free samplers.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, cast
+from typing import Any, cast
 
 import numba
 import numpy as np
 import pytensor.tensor as pt
-from pytensor.graph.basic import Apply, Variable
-from pytensor.graph.op import Op, OutputStorageType
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import OutputStorageType
 from pytensor.link.numba.dispatch.basic import register_funcify_and_cache_key
 from pytensor.tensor import TensorLike
 from pytensor.tensor.variable import TensorVariable
 
 from limprob.chip.distortion import DistortionArrays, distortion_arrays
 from limprob.chip.kernels import batched_distorted_counts
-from limprob.likelihood.chip_likelihood import BlackBoxGradientError
+from limprob.likelihood.chip_likelihood import BlackBoxOp
 from limprob.snn import Network
 
-class DistortedCounts(Op):
+
+class DistortedCounts(BlackBoxOp):
     """``counts(W_in, W_out, x, gain_in, gain_out, 1/w_sat, beta_h, theta_h, beta_o, theta_o)``:
     spike counts (batch, obs, output) of the LIF network of ``n_steps`` time steps (reset to 0
     after a spike with ``reset_zero``, else by subtraction) through a distortion whose arrays
@@ -38,6 +39,12 @@ class DistortedCounts(Op):
     scalar >= 0 (0: no saturation), leaks and thresholds per neuron (hidden,) and (output,).
     See :mod:`limprob.chip.kernels` for the equations.
     """
+
+    no_gradient = (
+        "the distorted-network simulator is a black box with no gradient (spike counts are "
+        "piecewise constant): sample it with a gradient-free step method such as limprob's "
+        "BlockedMetropolis, or with pm.sample_smc"
+    )
 
     __props__ = ("n_steps", "reset_zero")
 
@@ -90,19 +97,6 @@ class DistortedCounts(Op):
     ) -> list[tuple[Any, ...]]:
         """The output shape (batch, obs, output) from the input shapes."""
         return [(input_shapes[0][0], input_shapes[2][0], input_shapes[1][2])]
-
-    def pullback(
-        self,
-        inputs: Sequence[Variable],
-        outputs: Sequence[Variable],
-        output_grads: Sequence[Variable],
-    ) -> NoReturn:
-        """Refused: the simulator has no gradient (:class:`BlackBoxGradientError`)."""
-        raise BlackBoxGradientError(
-            "the distorted-network simulator is a black box with no gradient (spike counts are "
-            "piecewise constant): sample it with a gradient-free step method such as limprob's "
-            "BlockedMetropolis, or with pm.sample_smc"
-        )
 
 
 @register_funcify_and_cache_key(DistortedCounts)
@@ -158,7 +152,5 @@ def simulated_counts(
     arrays = distortion_arrays(parameters, network, xp=pt)
     return cast(
         TensorVariable,
-        DistortedCounts(network.n_steps, network.reset_zero)(
-            w_in, w_out, x, *arrays
-        ),
+        DistortedCounts(network.n_steps, network.reset_zero)(w_in, w_out, x, *arrays),
     )

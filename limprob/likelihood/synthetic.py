@@ -37,21 +37,21 @@ chip never reuses the noise of the chip's own probe queries.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NoReturn, cast
+from typing import Any, cast
 
 import numba
 import numpy as np
 import pytensor.tensor as pt
 from numpy.typing import ArrayLike
-from pytensor.graph.basic import Apply, Variable
-from pytensor.graph.op import Op, OutputStorageType
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import OutputStorageType
 from pytensor.link.numba.dispatch.basic import register_funcify_and_cache_key
 from pytensor.tensor import TensorLike
 from pytensor.tensor.variable import TensorVariable
 
 from limprob.chip.distortion import GLOBALS, draw_mismatch
 from limprob.chip.kernels import member_counts
-from limprob.likelihood.chip_likelihood import BlackBoxGradientError
+from limprob.likelihood.chip_likelihood import BlackBoxOp
 from limprob.snn import Network
 
 SUMMARY_FLOOR = 0.01
@@ -191,7 +191,7 @@ def standard_draws(
     )
 
 
-class SyntheticLogLikelihood(Op):
+class SyntheticLogLikelihood(BlackBoxOp):
     """``synthetic_loglik(observed, inverse_w_sat, log_gain, log_leak, gain_spread,
     threshold_spread, leak_spread, noise, W_in, W_out, x, gain_z_in, gain_z_out, threshold_z,
     leak_z)``: the Gaussian synthetic log-likelihood (a scalar, nats) of observed probe
@@ -204,6 +204,11 @@ class SyntheticLogLikelihood(Op):
 
     No gradient: a black box for gradient-free samplers.
     """
+
+    no_gradient = (
+        "the synthetic likelihood simulates spiking chips and has no gradient: sample it "
+        "with a gradient-free step method such as limprob's BlockedMetropolis"
+    )
 
     __props__ = (
         "n_steps",
@@ -306,18 +311,6 @@ class SyntheticLogLikelihood(Op):
     ) -> list[tuple[Any, ...]]:
         """The output shape: a scalar."""
         return [()]
-
-    def pullback(
-        self,
-        inputs: Sequence[Variable],
-        outputs: Sequence[Variable],
-        output_grads: Sequence[Variable],
-    ) -> NoReturn:
-        """Refused: the synthetic likelihood has no gradient (:class:`BlackBoxGradientError`)."""
-        raise BlackBoxGradientError(
-            "the synthetic likelihood simulates spiking chips and has no gradient: sample it "
-            "with a gradient-free step method such as limprob's BlockedMetropolis"
-        )
 
 
 def synthetic_log_likelihood(
