@@ -65,16 +65,33 @@ THRESHOLD_SPREAD = 0.4
 LEAK_SPREAD = 0.1
 """The design's log-normal spread of neuron leaks per unit strength."""
 
-GLOBALS = (
-    "inverse_w_sat",
-    "log_gain",
-    "log_leak",
-    "gain_spread",
-    "threshold_spread",
-    "leak_spread",
-)
+
+class DistortionGlobals(NamedTuple):
+    """The six global parameters as numbers, in the population twin's order (the numba kernels
+    of the population take them as one argument); see :class:`Distortion` for each."""
+
+    inverse_w_sat: float
+    log_gain: float
+    log_leak: float
+    gain_spread: float
+    threshold_spread: float
+    leak_spread: float
+
+
+class Mismatch(NamedTuple):
+    """A chip's standard normal mismatch draws (:func:`draw_mismatch`): ``gain_z_in``
+    (input, hidden), ``gain_z_out`` (hidden, output), ``threshold_z`` and ``leak_z``
+    (hidden + output,), each with a leading chip dim for a population of chips."""
+
+    gain_z_in: np.ndarray
+    gain_z_out: np.ndarray
+    threshold_z: np.ndarray
+    leak_z: np.ndarray
+
+
+GLOBALS = DistortionGlobals._fields
 """The six global parameters, in the population twin's order."""
-MISMATCH = ("gain_z_in", "gain_z_out", "threshold_z", "leak_z")
+MISMATCH = Mismatch._fields
 """The per-chip standard normal draws."""
 
 FAMILIES = ("saturation", "gain", "leak", "threshold_mismatch", "gain_mismatch")
@@ -220,6 +237,15 @@ class Distortion:
     def globals(self) -> dict[str, float]:
         """The six global parameters by name."""
         return {name: float(getattr(self, name)) for name in GLOBALS}
+
+    def global_values(self) -> DistortionGlobals:
+        """The six global parameters as the population kernels take them."""
+        return DistortionGlobals(**self.globals())
+
+    def mismatch(self, n_inputs: int, n_hidden: int, n_outputs: int) -> Mismatch:
+        """The chip's draws (zeros where None) as contiguous float64 arrays."""
+        p = self.parameters(n_inputs, n_hidden, n_outputs)
+        return Mismatch(*(np.ascontiguousarray(p[n], dtype=np.float64) for n in MISMATCH))
 
     def parameters(self, n_inputs: int, n_hidden: int, n_outputs: int) -> dict:
         """Globals and draws (zeros where None), as :func:`distortion_arrays` takes them."""

@@ -22,7 +22,13 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from limprob.chip.distortion import DistortionArrays, equations, leak_ceiling
+from limprob.chip.distortion import (
+    DistortionArrays,
+    DistortionGlobals,
+    Mismatch,
+    equations,
+    leak_ceiling,
+)
 from limprob.snn import lif_counts
 from limprob.streams import stream_key
 
@@ -189,16 +195,8 @@ def member_counts(
     w_in: np.ndarray,
     w_out: np.ndarray,
     x: np.ndarray,
-    gain_z_in: np.ndarray,
-    gain_z_out: np.ndarray,
-    threshold_z: np.ndarray,
-    leak_z: np.ndarray,
-    inverse_w_sat: float,
-    log_gain: float,
-    log_leak: float,
-    gain_spread: float,
-    threshold_spread: float,
-    leak_spread: float,
+    mismatch: Mismatch,
+    globals_: DistortionGlobals,
     beta: float,
     theta: float,
     n_steps: int,
@@ -210,25 +208,26 @@ def member_counts(
     reset_zero: bool = False,
 ) -> np.ndarray:
     """Spike counts (batch, obs, output) of one member chip of the population: the chip of
-    the six globals and its mismatch draws (``gain_z_in`` (input, hidden), ``gain_z_out``
-    (hidden, output), ``threshold_z`` and ``leak_z`` (neuron,)), with a ``weight_bits``-bit
-    converter over ``[-w_max, w_max]`` (none when 0) and membrane noise of ``noise``
-    thresholds (``noise theta`` in the units of the potential), run on a batch of weight sets
-    ``w_in`` (batch, input, hidden), ``w_out`` (batch, hidden, output) and inputs ``x``
-    (obs, input). Weight set ``b`` is one query, whose noise is the stream
-    ``stream_key(noise_seed, first_stream + b)`` (:mod:`limprob.streams`). The arrays are
-    built by the distortion's equations, compiled; with no converter and no noise this is
-    :func:`batched_distorted_counts` of those arrays exactly.
+    the six globals and its mismatch draws (:class:`~limprob.chip.distortion.Mismatch`:
+    ``gain_z_in`` (input, hidden), ``gain_z_out`` (hidden, output), ``threshold_z`` and
+    ``leak_z`` (neuron,)), with a ``weight_bits``-bit converter over ``[-w_max, w_max]``
+    (none when 0) and membrane noise of ``noise`` thresholds (``noise theta`` in the units
+    of the potential), run on a batch of weight sets ``w_in`` (batch, input, hidden),
+    ``w_out`` (batch, hidden, output) and inputs ``x`` (obs, input). Weight set ``b`` is one
+    query, whose noise is the stream ``stream_key(noise_seed, first_stream + b)``
+    (:mod:`limprob.streams`). The arrays are built by the distortion's equations, compiled;
+    with no converter and no noise this is :func:`batched_distorted_counts` of those arrays
+    exactly.
     """
-    h = w_in.shape[2]
-    gain_in = synaptic_gain(log_gain, gain_spread, gain_z_in)
-    gain_out = synaptic_gain(log_gain, gain_spread, gain_z_out)
-    thresholds = neuron_threshold(theta, threshold_spread, threshold_z)
-    leaks = neuron_leak(beta, log_leak, leak_spread, leak_z, compiled_leak_ceiling(beta))
+    h, g = w_in.shape[2], globals_
+    thresholds = neuron_threshold(theta, g.threshold_spread, mismatch.threshold_z)
+    leaks = neuron_leak(
+        beta, g.log_leak, g.leak_spread, mismatch.leak_z, compiled_leak_ceiling(beta)
+    )
     distortion = DistortionArrays(
-        gain_in,
-        gain_out,
-        inverse_w_sat,
+        synaptic_gain(g.log_gain, g.gain_spread, mismatch.gain_z_in),
+        synaptic_gain(g.log_gain, g.gain_spread, mismatch.gain_z_out),
+        g.inverse_w_sat,
         leaks[:h].copy(),
         thresholds[:h].copy(),
         leaks[h:].copy(),
@@ -257,16 +256,8 @@ def mismatched_counts(
     w_in: np.ndarray,
     w_out: np.ndarray,
     x: np.ndarray,
-    gain_z_in: np.ndarray,
-    gain_z_out: np.ndarray,
-    threshold_z: np.ndarray,
-    leak_z: np.ndarray,
-    inverse_w_sat: float,
-    log_gain: float,
-    log_leak: float,
-    gain_spread: float,
-    threshold_spread: float,
-    leak_spread: float,
+    mismatch: Mismatch,
+    globals_: DistortionGlobals,
     beta: float,
     theta: float,
     n_steps: int,
@@ -275,26 +266,5 @@ def mismatched_counts(
     """:func:`member_counts` with continuous weights and no noise: the deterministic member
     chip, the same counts as :func:`batched_distorted_counts` of its arrays."""
     return member_counts(
-        w_in,
-        w_out,
-        x,
-        gain_z_in,
-        gain_z_out,
-        threshold_z,
-        leak_z,
-        inverse_w_sat,
-        log_gain,
-        log_leak,
-        gain_spread,
-        threshold_spread,
-        leak_spread,
-        beta,
-        theta,
-        n_steps,
-        1.0,
-        0,
-        0.0,
-        0,
-        0,
-        reset_zero,
+        w_in, w_out, x, mismatch, globals_, beta, theta, n_steps, 1.0, 0, 0.0, 0, 0, reset_zero
     )
