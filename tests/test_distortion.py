@@ -21,7 +21,7 @@ from limprob.chip.distortion import (
     distortion_arrays,
     draw_mismatch,
 )
-from limprob.chip.kernels import mismatched_counts, neuron_leak, neuron_threshold, synaptic_gain
+from limprob.chip.kernels import member_counts, neuron_leak, neuron_threshold, synaptic_gain
 from limprob.likelihood.simulator import simulated_counts
 from limprob.snn import Network
 
@@ -85,7 +85,7 @@ def test_every_counts_path_agrees_on_random_weights(seed):
     distortion = Distortion(**p)
     reference = simulate(distortion, NET, w_in, w_out, x)
     assert reference.sum() > 0  # the comparison means something only if neurons fire
-    compiled = mismatched_counts(
+    compiled = member_counts(
         w_in,
         w_out,
         x,
@@ -94,6 +94,11 @@ def test_every_counts_path_agrees_on_random_weights(seed):
         NET.beta,
         NET.theta,
         NET.n_steps,
+        1.0,  # no converter (0 bits), no noise
+        0,
+        0.0,
+        0,
+        0,
     )
     np.testing.assert_array_equal(compiled, reference)
     graph = simulated_counts(

@@ -249,22 +249,3 @@ def member_counts(
             reset_zero,
         )
     return out
-
-
-@numba.njit(nogil=True, fastmath=False)
-def mismatched_counts(
-    w_in: np.ndarray,
-    w_out: np.ndarray,
-    x: np.ndarray,
-    mismatch: Mismatch,
-    globals_: DistortionGlobals,
-    beta: float,
-    theta: float,
-    n_steps: int,
-    reset_zero: bool = False,
-) -> np.ndarray:
-    """:func:`member_counts` with continuous weights and no noise: the deterministic member
-    chip, the same counts as :func:`batched_distorted_counts` of its arrays."""
-    return member_counts(
-        w_in, w_out, x, mismatch, globals_, beta, theta, n_steps, 1.0, 0, 0.0, 0, 0, reset_zero
-    )

@@ -54,7 +54,7 @@ import limprob.snn
 import limprob.streams
 from limprob.chip.distortion import DistortionArrays
 from limprob.chip.kernels import ChipState, query_counts
-from limprob.chip.protocol import Chip, CompiledChip
+from limprob.chip.protocol import Chip, CompiledChip, KernelChip
 
 
 class BlackBoxGradientError(NotImplementedError):
@@ -210,10 +210,11 @@ def state_inputs(chip: Chip) -> list[Variable]:
     """The graph inputs that carry ``chip``'s query state (:class:`ChipState` flattened: the
     seven arrays of its :class:`DistortionArrays`, then its settings as 0-d arrays, then its
     query counter), as shared variables over the chip's own arrays, the same variables for
-    every node of the chip; none for a chip without a ``query_state``."""
-    state = getattr(chip, "query_state", None)
-    if not isinstance(state, ChipState):
+    every node of the chip; none for a chip that is not a
+    :class:`~limprob.chip.protocol.KernelChip`."""
+    if not isinstance(chip, KernelChip):
         return []
+    state = chip.query_state
     if chip not in _STATE_INPUTS:
         values = [*state.distortion, *state[1:]]
         shared = [pytensor.shared(np.asarray(v), borrow=True) for v in values]
