@@ -32,6 +32,7 @@ import inspect
 import sys
 import weakref
 from collections.abc import Callable, Sequence
+from types import ModuleType
 from typing import Any, ClassVar, NoReturn, cast
 
 import numba
@@ -260,18 +261,22 @@ def state_log_likelihood(
 
 
 @functools.cache
-def state_cache_key() -> str:
-    """PyTensor's cache key of :func:`state_log_likelihood`: a digest of the source of every
-    module whose numba code it runs, so an edit of any of them compiles it afresh."""
-    modules = (
-        limprob.streams,
-        limprob.snn,
-        limprob.chip.distortion,
-        limprob.chip.kernels,
-        sys.modules[__name__],
-    )
+def source_digest(*modules: ModuleType) -> str:
+    """A digest (16 hex digits) of the source of ``modules``: part of the PyTensor cache key of
+    an Op whose numba code they hold, so an edit of any of them compiles it afresh (PyTensor's
+    disk cache knows a function by its key alone)."""
     digest = hashlib.sha256(b"".join(inspect.getsource(m).encode() for m in modules))
-    return f"limprob.ChipLogLikelihood(query_state).{digest.hexdigest()[:16]}"
+    return digest.hexdigest()[:16]
+
+
+KERNEL_MODULES = (limprob.streams, limprob.snn, limprob.chip.distortion, limprob.chip.kernels)
+"""The modules of the chip kernels' numba code, which the Ops' cache keys digest."""
+
+
+def state_cache_key() -> str:
+    """PyTensor's cache key of :func:`state_log_likelihood`."""
+    digest = source_digest(*KERNEL_MODULES, sys.modules[__name__])
+    return f"limprob.ChipLogLikelihood(query_state).{digest}"
 
 
 @register_funcify_and_cache_key(ChipLogLikelihood)

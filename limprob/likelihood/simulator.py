@@ -10,6 +10,7 @@ constant, so the Op is a black box for gradient-free samplers.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
@@ -24,7 +25,7 @@ from pytensor.tensor.variable import TensorVariable
 
 from limprob.chip.distortion import DistortionArrays, distortion_arrays
 from limprob.chip.kernels import batched_distorted_counts
-from limprob.likelihood.chip_likelihood import BlackBoxOp
+from limprob.likelihood.chip_likelihood import KERNEL_MODULES, BlackBoxOp, source_digest
 from limprob.snn import Network
 
 
@@ -104,7 +105,7 @@ def _numba_distorted_counts(
     op: DistortedCounts, node: Apply | None = None, **kwargs: Any
 ) -> tuple[Callable[..., np.ndarray], str]:
     """Numba implementation; it depends only on ``n_steps`` and the reset, which the cache
-    key names."""
+    key names, and on the kernels' source, which it digests."""
     n_steps, reset_zero = op.n_steps, op.reset_zero
 
     @numba.njit(nogil=True, fastmath=False)
@@ -139,7 +140,8 @@ def _numba_distorted_counts(
 
     return (
         distorted_counts_op,
-        f"limprob.DistortedCounts(n_steps={n_steps}, reset_zero={reset_zero}).v4",
+        f"limprob.DistortedCounts(n_steps={n_steps}, reset_zero={reset_zero})."
+        + source_digest(*KERNEL_MODULES, sys.modules[__name__]),
     )
 
 
