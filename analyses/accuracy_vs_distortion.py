@@ -29,8 +29,8 @@ def report(study) -> str:
         f"{study.attrs['setting_mh_chains']} chains x ({study.attrs['setting_mh_tune']} tune + "
         f"{study.attrs['setting_mh_draws']} draws), accuracy of W*; backprop: surrogate-gradient "
         f"BPTT, at most {study.attrs['setting_backprop_epochs']} epochs with early stopping. "
-        f"Network 30-{study.attrs['setting_mh_hidden']}-2, "
-        f"{study.attrs['setting_mh_time_steps']} steps.",
+        f"Network 30-{study.attrs['setting_mh_network_n_hidden']}-2, "
+        f"{study.attrs['setting_mh_network_n_steps']} steps.",
         "",
         summary_table(study, over="strength"),
         "",

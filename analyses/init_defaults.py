@@ -22,13 +22,16 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from limprob.chip.settings import ChipSettings
 from limprob.data import DATASETS, load_dataset
-from limprob.inference.training import TrainConfig, train
+from limprob.inference.training import MCMCSettings, TrainConfig, train
 from limprob.io import save_dataset, write_atomically
 
 INITS = ("prior", "ideal")
 SEEDS = (0, 1, 2)
 STRENGTH = 1.0
+DEFAULT = MCMCSettings()
+"""limprob train's sampler settings, which the runs keep."""
 
 
 def run(dataset: str, init: str, seed: int, folder: Path) -> dict:
@@ -37,7 +40,9 @@ def run(dataset: str, init: str, seed: int, folder: Path) -> dict:
     if path.is_file():
         return json.loads(path.read_text())
     config = TrainConfig.for_dataset(
-        dataset, strength=STRENGTH, chip_seed=seed, seed=seed, init=init
+        dataset,
+        chip=ChipSettings(strength=STRENGTH, seed=seed),
+        mcmc=MCMCSettings(seed=seed, init=init),
     )
     wall, cpu = time.perf_counter(), time.process_time()
     tree = train(config, load_dataset(dataset), progressbar=False)
@@ -64,8 +69,8 @@ def report(results: xr.Dataset) -> str:
         "# Default start per data set: cold start against the hybrid",
         "",
         f"`limprob train --dataset NAME --init prior|ideal` with every other option at "
-        f"its default ({TrainConfig().sampler}, {TrainConfig().chains} chains x "
-        f"({TrainConfig().tune} tune + {TrainConfig().draws} draws)), strength-"
+        f"its default ({DEFAULT.sampler}, {DEFAULT.chains} chains x "
+        f"({DEFAULT.tune} tune + {DEFAULT.draws} draws)), strength-"
         f"{STRENGTH:g} chips, chip seeds {', '.join(map(str, results['seed'].values))}. "
         f"Test accuracy on the chip of W* (posterior mean of the best chain) and the "
         f"posterior-predictive accuracy.",

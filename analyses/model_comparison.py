@@ -41,7 +41,7 @@ from limprob.chip import (
 from limprob.chip.distortion import GLOBALS as POPULATION_GLOBALS
 from limprob.chip.probes import record_probes_from_table
 from limprob.data import load_table, split
-from limprob.inference import TrainConfig, train_on_chip
+from limprob.inference import EvaluationSettings, MCMCSettings, TrainConfig, train_on_chip
 from limprob.inference.compare import compare_traces
 from limprob.inference.figure_style import family_label
 from limprob.inference.plots import save_elpd_comparison
@@ -136,12 +136,9 @@ def part_b(net, chip, probes, data, args):
     save_trace(twin, TRACES / "joint_twin.nc")
     queries = int(twin.attrs["training_chip_queries"])
     same_queries = TrainConfig(
-        strength=1.0,
-        hidden=net.n_hidden,
-        draws=queries // 2,
-        tune=queries - queries // 2 - 1,
-        chains=1,
-        predictive_draws=10,
+        network=Network(n_hidden=net.n_hidden),
+        mcmc=MCMCSettings(draws=queries // 2, tune=queries - queries // 2 - 1, chains=1),
+        evaluation=EvaluationSettings(predictive_draws=10),
     )
     same = train_on_chip(chip, data, same_queries, progressbar=False)
     save_trace(same, TRACES / "mh_same_queries.nc")
@@ -149,12 +146,9 @@ def part_b(net, chip, probes, data, args):
         chip,
         data,
         TrainConfig(
-            strength=1.0,
-            hidden=net.n_hidden,
-            draws=args.mh_draws,
-            tune=args.mh_tune,
-            chains=2,
-            predictive_draws=20,
+            network=Network(n_hidden=net.n_hidden),
+            mcmc=MCMCSettings(draws=args.mh_draws, tune=args.mh_tune, chains=2),
+            evaluation=EvaluationSettings(predictive_draws=20),
         ),
         progressbar=False,
     )
@@ -170,12 +164,9 @@ def part_c(data, full_h8, args):
             chip,
             data,
             TrainConfig(
-                strength=1.0,
-                hidden=hidden,
-                draws=args.mh_draws,
-                tune=args.mh_tune,
-                chains=2,
-                predictive_draws=20,
+                network=Network(n_hidden=hidden),
+                mcmc=MCMCSettings(draws=args.mh_draws, tune=args.mh_tune, chains=2),
+                evaluation=EvaluationSettings(predictive_draws=20),
             ),
             progressbar=False,
         )

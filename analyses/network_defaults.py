@@ -55,7 +55,12 @@ def run(out_dir: Path, workers: int | None) -> xr.Dataset:
     try:
         for hidden, kappa in product(HIDDEN, KAPPAS):
             settings = StudySettings(
-                mh=replace(MH, hidden=hidden, kappa=kappa), backprop=BackpropConfig(kappa=kappa)
+                mh=replace(
+                    MH,
+                    network=replace(MH.network, n_hidden=hidden),
+                    model=replace(MH.model, kappa=kappa),
+                ),
+                backprop=BackpropConfig(kappa=kappa),
             )
             study = run_study(
                 grid, settings, out_dir / f"network_defaults_h{hidden}_k{kappa:g}.nc", client=client
@@ -102,8 +107,9 @@ def table(results: xr.Dataset, chosen: dict) -> str:
         "# Default hidden size and readout gain per data set",
         "",
         f"Test accuracy on strength-1 chips, mean over chip seeds "
-        f"{', '.join(map(str, SEEDS))}. MH: {MH.sampler} Metropolis, {MH.chains} chains x "
-        f"({MH.tune} tune + {MH.draws} draws), accuracy of W* (posterior-predictive in "
+        f"{', '.join(map(str, SEEDS))}. MH: {MH.mcmc.sampler} Metropolis, "
+        f"{MH.mcmc.chains} chains x ({MH.mcmc.tune} tune + {MH.mcmc.draws} draws), "
+        f"accuracy of W* (posterior-predictive in "
         f"brackets); backprop: ideal-model surrogate-gradient BPTT. Chosen (**bold**): the "
         f"generic (hidden {GENERIC[0]}, kappa {GENERIC[1]:g}) unless another beats its MH "
         f"accuracy by more than {TIE}; then the best.",

@@ -40,7 +40,7 @@ from limprob.inference.figure_style import (
     save_figure,
     seed_interval,
 )
-from limprob.inference.training import TrainConfig
+from limprob.inference.training import EvaluationSettings, MCMCSettings, TrainConfig
 from limprob.io import save_dataset
 from limprob.study import Grid, StudySettings, connect, run_study
 
@@ -49,7 +49,8 @@ BITS = (6, 0)
 SEEDS = (0, 1, 2)
 TARGET = {"noise": 0.1, "weight_bits": 6, "seeds": (0, 1, 2, 3, 4)}
 MH = TrainConfig(
-    sampler="pcn", draws=1000, tune=1000, chains=1, predictive_draws=50, max_repeats=16
+    mcmc=MCMCSettings(sampler="pcn", draws=1000, tune=1000, chains=1, max_repeats=16),
+    evaluation=EvaluationSettings(predictive_draws=50),
 )
 """pCN, 2,000 steps on one chain per cell; auto R at most 16 queries per estimate."""
 MH_VARIANTS = {
@@ -252,11 +253,11 @@ def main(argv=None) -> int:
     out = out_dir / "noisy_chips.nc"
     results.attrs.update(
         {
-            "mh_sampler": MH.sampler,
-            "mh_draws": MH.draws,
-            "mh_tune": MH.tune,
-            "mh_chains": MH.chains,
-            "mh_max_repeats": MH.max_repeats,
+            "mh_sampler": MH.mcmc.sampler,
+            "mh_draws": MH.mcmc.draws,
+            "mh_tune": MH.mcmc.tune,
+            "mh_chains": MH.mcmc.chains,
+            "mh_max_repeats": MH.mcmc.max_repeats,
         }
     )
     save_dataset(results, out)

@@ -79,7 +79,7 @@ from limprob.inference.figure_style import (
 )
 from limprob.inference.sampling import exact_arithmetic, package_versions, prior_draws, sample
 from limprob.inference.starts import choose_starts
-from limprob.inference.training import TrainConfig, make_step
+from limprob.inference.training import EvaluationSettings, MCMCSettings, TrainConfig, make_step
 from limprob.io import save_dataset, write_atomically
 from limprob.models.chip_in_the_loop import build_model
 from limprob.models.defaults import dataset_network
@@ -88,11 +88,15 @@ BUDGETS = (1000, 2000, 5000, 10000)
 """Chip queries at which every method's accuracy is read."""
 TUNE = 500
 MH_CHAIN = TrainConfig(
-    sampler="blocked", chains=1, tune=TUNE, draws=BUDGETS[-1] - TUNE - 1, predictive_draws=1
+    mcmc=MCMCSettings(sampler="blocked", chains=1, tune=TUNE, draws=BUDGETS[-1] - TUNE - 1),
+    evaluation=EvaluationSettings(predictive_draws=1),
 )
 """Blocked random-walk Metropolis, one chain of 10,000 chip queries (the start, 500 tuning
 steps, 9,499 draws)."""
-MH = TrainConfig(sampler="blocked", draws=2000, tune=3000, chains=2, predictive_draws=50)
+MH = TrainConfig(
+    mcmc=MCMCSettings(sampler="blocked", draws=2000, tune=3000, chains=2),
+    evaluation=EvaluationSettings(predictive_draws=50),
+)
 """The budget of the Wisconsin studies, 2 chains x (3,000 tune + 2,000 draws), which
 ``network_defaults.py`` chose each data set's network with."""
 BACKPROP = BackpropConfig()
@@ -141,18 +145,29 @@ class Cell:
     seed: int
 
 
+def mh_chain(dataset: str) -> TrainConfig:
+    """:data:`MH_CHAIN` with ``dataset``'s network and readout gain."""
+    network = dataset_network(dataset)
+    return replace(
+        MH_CHAIN,
+        network=replace(MH_CHAIN.network, n_hidden=network["n_hidden"]),
+        model=replace(MH_CHAIN.model, kappa=network["kappa"]),
+    )
+
+
 def settings_of(cell: Cell) -> dict:
-    """What the cell's result depends on beyond its coordinates (its cache key)."""
+    """What the cell's result depends on beyond its coordinates (its cache key; MH's
+    configuration as its flat fields, the key the cached cells were written with)."""
     network = dataset_network(cell.dataset)
     if cell.method in MH_INITS:
         return {
-            **asdict(replace(MH_CHAIN, **network)),
+            **mh_chain(cell.dataset).flat_fields(),
             "init": MH_INITS[cell.method],
             "budgets": BUDGETS,
         }
     return {
         **asdict(replace(BACKPROP, kappa=network["kappa"])),
-        "hidden": network["hidden"],
+        "hidden": network["n_hidden"],
         "budgets": BUDGETS if cell.method == "in_the_loop_backprop" else (),
     }
 
@@ -170,9 +185,11 @@ def cell_path(folder: Path, cell: Cell) -> Path:
 def _chip_and_data(cell: Cell):
     table = load_dataset(cell.dataset)
     data = split(table, seed=cell.seed)
-    network = dataset_network(cell.dataset)
+    config = mh_chain(cell.dataset)
     config = replace(
-        MH_CHAIN, strength=cell.strength, chip_seed=cell.seed, seed=cell.seed, **network
+        config,
+        chip=replace(config.chip, strength=cell.strength, seed=cell.seed),
+        mcmc=replace(config.mcmc, seed=cell.seed),
     )
     chip = SimulatedChip(
         table.sizes["feature"], table.sizes["class"], config.network, cell.strength, cell.seed
@@ -194,7 +211,7 @@ def ideal_backprop(dataset: str, seed: int, folder: Path) -> Path:
     from limprob.io import exclusive, load_trace, save_trace
 
     network = dataset_network(dataset)
-    path = folder / f"ideal_{dataset}_seed{seed}_h{network['hidden']}_k{network['kappa']:g}.nc"
+    path = folder / f"ideal_{dataset}_seed{seed}_h{network['n_hidden']}_k{network['kappa']:g}.nc"
     with exclusive(path, wait=True):
         if path.is_file():
             try:
@@ -204,7 +221,7 @@ def ideal_backprop(dataset: str, seed: int, folder: Path) -> Path:
                 pass
         table = load_dataset(dataset)
         data = split(table, seed=seed)
-        config = replace(MH_CHAIN, **network)
+        config = mh_chain(dataset)
         software = SimulatedChip(table.sizes["feature"], table.sizes["class"], config.network)
         tree = IdealModelBackprop(replace(BACKPROP, seed=seed, kappa=network["kappa"])).train(
             software, data
@@ -220,24 +237,22 @@ def run_mh(cell: Cell, folder: Path) -> dict:
     chosen on the chip among itself and 4 prior draws as ``--init ideal`` does."""
     chip, data, config = _chip_and_data(cell)
     init = MH_INITS[cell.method]
-    config = replace(
-        config,
-        init=init if init == "prior" else str(ideal_backprop(cell.dataset, cell.seed, folder)),
-    )
-    model = build_model(chip, data.train, sigma_w=config.sigma_w, kappa=config.kappa)
+    start_from = init if init == "prior" else str(ideal_backprop(cell.dataset, cell.seed, folder))
+    config = replace(config, mcmc=replace(config.mcmc, init=start_from))
+    model = build_model(chip, data.train, sigma_w=config.model.sigma_w, kappa=config.model.kappa)
     step = make_step(model, chip, config, data.train)
     initvals, start = choose_starts(
         chip,
         data,
         model,
-        init=config.init,
+        init=config.mcmc.init,
         chains=1,
-        seed=config.seed,
-        kappa=config.kappa,
+        seed=config.mcmc.seed,
+        kappa=config.model.kappa,
         init_seeds=None,
         prior_draws=prior_draws,
     )
-    tree, _ = sample(model, step, config, initvals, progressbar=False)
+    tree, _ = sample(model, step, config.mcmc, initvals, progressbar=False)
     posterior = tree["posterior"].isel(chain=0)
     stats = tree["sample_stats"].isel(chain=0)
     spent = int(start["start_selection_chip_queries"]) + stats["chip_queries"].values
@@ -252,7 +267,7 @@ def run_mh(cell: Cell, folder: Path) -> dict:
         w_in = posterior["W_in"].values[window].mean(axis=0)
         w_out = posterior["W_out"].values[window].mean(axis=0)
         result[f"accuracy_{budget}"] = (
-            _test_accuracy(chip, w_in, w_out, data, config.kappa) if kept else math.nan
+            _test_accuracy(chip, w_in, w_out, data, config.model.kappa) if kept else math.nan
         )
         result[f"queries_{budget}"] = float(spent[kept - 1]) if kept else math.nan
     return result
@@ -262,7 +277,7 @@ def run_backprop(cell: Cell, folder: Path) -> dict:
     """The method's trained weights' test accuracy; in the loop, once per budget (epochs
     capped at what the budget buys)."""
     chip, data, config = _chip_and_data(cell)
-    backprop = replace(BACKPROP, seed=cell.seed, kappa=config.kappa)
+    backprop = replace(BACKPROP, seed=cell.seed, kappa=config.model.kappa)
     method = BACKPROPS[cell.method]
     if cell.method == "backprop":
         from limprob.io import load_trace
@@ -273,7 +288,7 @@ def run_backprop(cell: Cell, folder: Path) -> dict:
             tree["weights"]["W_in"].values,
             tree["weights"]["W_out"].values,
             data,
-            config.kappa,
+            config.model.kappa,
         )
         return {
             **{f"accuracy_{b}": value for b in BUDGETS},
@@ -440,14 +455,14 @@ def assemble(cells: list[Cell], folder: Path, datasets, strengths) -> xr.Dataset
         results["test_accuracy"], method="oracle"
     )
     results = results.assign(
-        hidden=("dataset", [dataset_network(d)["hidden"] for d in datasets]),
+        hidden=("dataset", [dataset_network(d)["n_hidden"] for d in datasets]),
         kappa=("dataset", [dataset_network(d)["kappa"] for d in datasets]),
     )
     results.attrs.update(
-        mh_sampler=MH_CHAIN.sampler,
-        mh_tune=MH_CHAIN.tune,
-        mh_draws=MH_CHAIN.draws,
-        mh_chains=MH_CHAIN.chains,
+        mh_sampler=MH_CHAIN.mcmc.sampler,
+        mh_tune=MH_CHAIN.mcmc.tune,
+        mh_draws=MH_CHAIN.mcmc.draws,
+        mh_chains=MH_CHAIN.mcmc.chains,
         backprop_epochs=BACKPROP.epochs,
         backprop_slope=BACKPROP.slope,
         cells_total=len(cells),
@@ -491,13 +506,9 @@ def _partial(results: xr.Dataset) -> str:
     return "" if present == total else f"\nPARTIAL: {present} of {total} cells (tasks.md)"
 
 
-def plot_distortion(results: xr.Dataset, path: Path, budget: int = BUDGETS[-1]):
-    """Accuracy against strength at ``budget``, one panel per data set, one line per
-    method: mean over seeds with its bootstrap interval, each seed a dot."""
-    accuracy_ = results["test_accuracy"].sel(budget=budget)
-    datasets = list(results["dataset"].values)
-    strengths = results["strength"].values.astype(float)
-    fig, axes = plt.subplots(
+def _dataset_panels(datasets: list) -> tuple:
+    """A figure of one panel per data set, side by side, sharing the accuracy axis."""
+    return plt.subplots(
         1,
         len(datasets),
         figsize=(3.4 * len(datasets), 3.9),
@@ -505,6 +516,33 @@ def plot_distortion(results: xr.Dataset, path: Path, budget: int = BUDGETS[-1]):
         layout="constrained",
         squeeze=False,
     )
+
+
+def _finish_panels(fig, axes, accuracy_: xr.DataArray, datasets: list, title: str, path: Path):
+    """The accuracy axis (label and limits down to the lowest chance level), one legend
+    under the panels, the title; saved to ``path``."""
+    axes[0, 0].set_ylabel("test accuracy on the chip")
+    accuracy_limits(
+        axes[0, 0], accuracy_.values, chance=min(dataset_chance(str(d)) for d in datasets)
+    )
+    fig.legend(
+        *axes[0, 0].get_legend_handles_labels(),
+        loc="outside lower center",
+        ncols=3,
+        fontsize=8,
+        frameon=False,
+    )
+    fig.suptitle(title, fontsize=10)
+    save_figure(fig, path)
+
+
+def plot_distortion(results: xr.Dataset, path: Path, budget: int = BUDGETS[-1]):
+    """Accuracy against strength at ``budget``, one panel per data set, one line per
+    method: mean over seeds with its bootstrap interval, each seed a dot."""
+    accuracy_ = results["test_accuracy"].sel(budget=budget)
+    datasets = list(results["dataset"].values)
+    strengths = results["strength"].values.astype(float)
+    fig, axes = _dataset_panels(datasets)
     for index, (ax, dataset) in enumerate(zip(axes[0], datasets)):
         for offset, method in enumerate(METHODS):
             values = _sel(accuracy_, method=method, dataset=dataset).transpose("strength", "seed")
@@ -522,23 +560,11 @@ def plot_distortion(results: xr.Dataset, path: Path, budget: int = BUDGETS[-1]):
         ax.set_xticks(strengths, [f"{v:g}" for v in strengths])
         ax.set_xlabel("chip distortion strength α")
         ax.set_title(DATASET_LABELS.get(dataset, dataset), fontsize=10)
-    axes[0, 0].set_ylabel("test accuracy on the chip")
-    accuracy_limits(
-        axes[0, 0], accuracy_.values, chance=min(dataset_chance(str(d)) for d in datasets)
-    )
-    fig.legend(
-        *axes[0, 0].get_legend_handles_labels(),
-        loc="outside lower center",
-        ncols=3,
-        fontsize=8,
-        frameon=False,
-    )
-    fig.suptitle(
+    title = (
         f"Test accuracy against chip distortion within {budget:,} chip queries: mean "
-        f"over chip seeds, bars {LEVEL:.0%} bootstrap interval{_partial(results)}",
-        fontsize=10,
+        f"over chip seeds, bars {LEVEL:.0%} bootstrap interval{_partial(results)}"
     )
-    save_figure(fig, path)
+    _finish_panels(fig, axes, accuracy_, datasets, title, path)
 
 
 def plot_budget(results: xr.Dataset, path: Path, strength: float = 1.0):
@@ -546,14 +572,7 @@ def plot_budget(results: xr.Dataset, path: Path, strength: float = 1.0):
     accuracy_ = results["test_accuracy"].sel(strength=strength)
     datasets = list(results["dataset"].values)
     budgets = np.asarray(BUDGETS, dtype=float)
-    fig, axes = plt.subplots(
-        1,
-        len(datasets),
-        figsize=(3.4 * len(datasets), 3.9),
-        sharey=True,
-        layout="constrained",
-        squeeze=False,
-    )
+    fig, axes = _dataset_panels(datasets)
     for index, (ax, dataset) in enumerate(zip(axes[0], datasets)):
         for offset, method in enumerate(METHODS):
             values = _sel(accuracy_, method=method, dataset=dataset).transpose("budget", "seed")
@@ -568,23 +587,11 @@ def plot_budget(results: xr.Dataset, path: Path, strength: float = 1.0):
         ax.set_xticks(budgets, [f"{b / 1000:g}k" for b in budgets])
         ax.set_xlabel("chip queries")
         ax.set_title(DATASET_LABELS.get(dataset, dataset), fontsize=10)
-    axes[0, 0].set_ylabel("test accuracy on the chip")
-    accuracy_limits(
-        axes[0, 0], accuracy_.values, chance=min(dataset_chance(str(d)) for d in datasets)
-    )
-    fig.legend(
-        *axes[0, 0].get_legend_handles_labels(),
-        loc="outside lower center",
-        ncols=3,
-        fontsize=8,
-        frameon=False,
-    )
-    fig.suptitle(
+    title = (
         f"Test accuracy against chip queries, strength-{strength:g} chips: mean over "
-        f"chip seeds, bars {LEVEL:.0%} bootstrap interval{_partial(results)}",
-        fontsize=10,
+        f"chip seeds, bars {LEVEL:.0%} bootstrap interval{_partial(results)}"
     )
-    save_figure(fig, path)
+    _finish_panels(fig, axes, accuracy_, datasets, title, path)
 
 
 def plot_all(results: xr.Dataset, out_dir: Path):

@@ -23,12 +23,13 @@ from pathlib import Path
 import xarray as xr
 
 from limprob.chip import SimulatedChip
+from limprob.chip.settings import ChipSettings
 from limprob.data import load_table, split
 from limprob.energy.training_run import BACKWARD_FLOPS_PER_FORWARD, training_energy
 from limprob.energy_limits import BOUND_NAMES
 from limprob.inference.backprop import BackpropConfig, train_backprop
 from limprob.inference.sampling import package_versions
-from limprob.inference.training import TrainConfig, train_on_chip
+from limprob.inference.training import MCMCSettings, TrainConfig, train_on_chip
 from limprob.io import save_dataset
 from limprob.snn import flops_per_run
 
@@ -52,7 +53,10 @@ def main(argv=None):
         "mh": train_on_chip(
             chip(),
             data,
-            TrainConfig(strength=args.strength, draws=2000, tune=3000, seed=args.chip_seed),
+            TrainConfig(
+                chip=ChipSettings(strength=args.strength, seed=args.chip_seed),
+                mcmc=MCMCSettings(draws=2000, tune=3000, seed=args.chip_seed),
+            ),
             progressbar=False,
         ),
         "backprop": train_backprop(chip(), data, BackpropConfig(seed=args.chip_seed)),

@@ -72,10 +72,10 @@ def steps_done(after: int, before: int, config: TrainConfig) -> int:
     """Steps completed, over all chains, when pCN on a deterministic chip is about to make
     query ``after``, ``before`` queries having been made before sampling (a chain's first
     step makes two queries, every other step one)."""
-    total = config.tune + config.draws
+    total = config.mcmc.tune + config.mcmc.draws
     queries = after - before
     done = 0
-    for _ in range(config.chains):
+    for _ in range(config.mcmc.chains):
         if queries < 2:
             return done
         in_chain = min(total, queries - 1)
@@ -122,7 +122,7 @@ def main():
     size = sum(p.stat().st_size for p in (folder / "ck").iterdir())
     files = len(list((folder / "ck").iterdir()))
     print(
-        f"sampling, {config.chains} x ({config.tune} + {config.draws}) steps: "
+        f"sampling, {config.mcmc.chains} x ({config.mcmc.tune} + {config.mcmc.draws}) steps: "
         f"{timings['plain']:.1f} s without a checkpoint, {timings['checkpointed']:.1f} s "
         f"with one every {args.every} steps; the checkpoint holds {size / 1e6:.1f} MB in "
         f"{files} files"
@@ -138,7 +138,7 @@ def main():
         differing(plain, xr.open_datatree(folder / "checkpointed.nc")) == [],
     )
 
-    total_queries = before + config.chains * (config.tune + config.draws + 1)
+    total_queries = before + config.mcmc.chains * (config.mcmc.tune + config.mcmc.draws + 1)
     rng = np.random.default_rng(args.seed)
     for kill in range(args.kills):
         after = int(rng.integers(3, total_queries))

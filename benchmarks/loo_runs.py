@@ -19,9 +19,11 @@ from pathlib import Path
 import arviz as az
 import numpy as np
 
+from limprob.chip.settings import ChipSettings
 from limprob.inference.loo import robust_loo
 from limprob.inference.training import TrainConfig, train
 from limprob.io import load_trace, save_trace
+from limprob.snn import Network
 
 
 def main():
@@ -40,7 +42,11 @@ def main():
             path = folder / f"seed{seed}_h{hidden}.nc"
             if not path.exists():
                 save_trace(
-                    train(TrainConfig(chip_seed=seed, hidden=hidden), progressbar=False), path
+                    train(
+                        TrainConfig(network=Network(n_hidden=hidden), chip=ChipSettings(seed=seed)),
+                        progressbar=False,
+                    ),
+                    path,
                 )
             tree = load_trace(path)
             try:

@@ -87,7 +87,7 @@ def stop(process: subprocess.Popen) -> int:
 def overhead(dataset: str, token_file: Path, queries: int) -> dict:
     table = load_dataset(dataset)
     x = split(table, seed=0).train["features"].values
-    hidden = dataset_network(dataset)["hidden"]
+    hidden = dataset_network(dataset)["n_hidden"]
     process, port = serve(token_file, ["--dataset", dataset, "--strength", "1"])
     local = SimulatedChip(table.sizes["feature"], table.sizes["class"], Network(hidden), 1.0, 0)
     rng = np.random.default_rng(0)
@@ -189,19 +189,21 @@ def arrays_equal(a, b) -> list[str]:
 
 
 def dropped_run(token_file: Path, queries: int, rate: float) -> dict:
+    from limprob.chip.settings import ChipSettings
     from limprob.data import load_table
-    from limprob.inference.training import TrainConfig, train
+    from limprob.inference.training import (
+        EvaluationSettings,
+        MCMCSettings,
+        TrainConfig,
+        train,
+    )
 
     tune = max(queries // 10, 10)
     config = TrainConfig(
-        hidden=4,
-        time_steps=8,
-        noise=0.1,
-        train_fraction=0.2,
-        chains=2,
-        tune=tune,
-        draws=queries // 2 - tune,
-        predictive_draws=6,
+        network=Network(n_hidden=4, n_steps=8),
+        chip=ChipSettings(noise=0.1),
+        mcmc=MCMCSettings(chains=2, tune=tune, draws=queries // 2 - tune),
+        evaluation=EvaluationSettings(predictive_draws=6, train_fraction=0.2),
     )
     table = load_table()
     started = time.perf_counter()
@@ -212,7 +214,8 @@ def dropped_run(token_file: Path, queries: int, rate: float) -> dict:
     address = f"127.0.0.1:{proxy.port}"
     started = time.perf_counter()
     with RemoteChip(address, TOKEN) as chip:
-        remote = train(replace(config, chip_address=address), table, chip=chip, progressbar=False)
+        served = replace(config, chip=replace(config.chip, address=address))
+        remote = train(served, table, chip=chip, progressbar=False)
         retried = chip.retried
     remote_seconds = time.perf_counter() - started
     proxy.close()

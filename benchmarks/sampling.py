@@ -48,10 +48,17 @@ import xarray as xr
 from arviz_stats import ess, rhat
 
 from limprob.chip import SimulatedChip
+from limprob.chip.settings import ChipSettings
 from limprob.data import load_dataset, split
 from limprob.inference.evaluation import accuracy, evaluate_weights
 from limprob.inference.sampling import exact_arithmetic, prior_draws
-from limprob.inference.training import TrainConfig, make_step, train_on_chip
+from limprob.inference.training import (
+    EvaluationSettings,
+    MCMCSettings,
+    TrainConfig,
+    make_step,
+    train_on_chip,
+)
 from limprob.io import save_dataset
 from limprob.models.chip_in_the_loop import build_model
 from limprob.snn import Network
@@ -114,7 +121,7 @@ def speed():
     per_proposal = timed_proposals(chip, data.train)
     per_query = timed_query(chip, data.train["features"].values)
     print(
-        f"{TrainConfig().sampler} step through pm.sample, 30-16-2, strength 1: "
+        f"{TrainConfig().mcmc.sampler} step through pm.sample, 30-16-2, strength 1: "
         f"{1 / per_proposal:,.0f} proposals/s ({per_proposal * 1e6:.0f} us); bare chip query "
         f"{per_query * 1e6:.0f} us; the sampler's and PyMC's share "
         f"{1 - per_query / per_proposal:.0%} ({(per_proposal - per_query) * 1e6:.0f} us)"
@@ -129,12 +136,13 @@ def run(dataset: str, sampler: str, tune: int, seed: int = 0):
     data = split(table, seed=seed)
     network = Network(n_hidden=HIDDEN[dataset])
     chip = SimulatedChip(table.sizes["feature"], table.sizes["class"], network, 1.0, seed)
-    config = TrainConfig(hidden=network.n_hidden, **SAMPLERS[sampler])
+    config = TrainConfig(network=network, mcmc=MCMCSettings(**SAMPLERS[sampler]))
     model = build_model(chip, data.train)
     step = make_step(model, chip, config, data.train)
     per_chain = MAX_BUDGET[dataset] // 2
     # queries per step: one per block, and several for a slice step
-    per_step = (2 if config.blocks == "layers" else 1) * (6 if config.sampler == "slice" else 1)
+    mcmc = config.mcmc
+    per_step = (2 if mcmc.blocks == "layers" else 1) * (6 if mcmc.sampler == "slice" else 1)
     steps = per_chain // per_step
     with model, warnings.catch_warnings():
         warnings.filterwarnings("ignore")
@@ -170,7 +178,7 @@ def score(chip, test, posterior, queries, log_likelihood, budget: int) -> dict:
     n = int(reached.min())
     window = slice(n // 2, n)
     labels = test["labels"].values
-    kappa = TrainConfig().kappa
+    kappa = TrainConfig().model.kappa
     w_in, w_out = posterior["W_in"].values, posterior["W_out"].values
     thin = np.unique(np.linspace(window.start, window.stop - 1, 20).round().astype(int))
     probabilities = [
@@ -266,12 +274,11 @@ def delayed_acceptance():
             for screen in ("none", "ideal"):
                 for steps in (500, 1000, 2500, 5000):
                     config = TrainConfig(
-                        strength=strength,
-                        sampler=sampler,
-                        screen=screen,
-                        tune=steps // 2,
-                        draws=steps // 2,
-                        predictive_draws=40,
+                        chip=ChipSettings(strength=strength),
+                        mcmc=MCMCSettings(
+                            sampler=sampler, screen=screen, tune=steps // 2, draws=steps // 2
+                        ),
+                        evaluation=EvaluationSettings(predictive_draws=40),
                     )
                     chip = SimulatedChip(30, 2, config.network, strength, 0)
                     attrs = train_on_chip(chip, data, config, progressbar=False).attrs
@@ -412,7 +419,7 @@ def subspaces(args):
 
     from limprob.inference.training import train
 
-    known = {f.name for f in fields(TrainConfig)}
+    known = {f.name for f in fields(MCMCSettings)}
     print(
         f"subspaces, strength 1, 4 chains x ({args.subspace_tune} tune + "
         f"{args.subspace_draws} draws); ESS per 10,000 queries of the sampling phase"
@@ -426,23 +433,25 @@ def subspaces(args):
         for row in args.subspace_rows:
             if not set(SUBSPACE_ROWS[row]) <= known:
                 print(
-                    f"{dataset:10s} {row:10s} skipped: the training configuration has no "
+                    f"{dataset:10s} {row:10s} skipped: the sampler settings have no "
                     f"{', '.join(sorted(set(SUBSPACE_ROWS[row]) - known))}"
                 )
                 continue
             config = TrainConfig.for_dataset(
                 dataset,
-                chains=4,
-                tune=args.subspace_tune,
-                draws=args.subspace_draws,
-                predictive_draws=100,
-                **{"init": "prior", **SUBSPACE_ROWS[row]},
+                mcmc=MCMCSettings(
+                    chains=4,
+                    tune=args.subspace_tune,
+                    draws=args.subspace_draws,
+                    **{"init": "prior", **SUBSPACE_ROWS[row]},
+                ),
+                evaluation=EvaluationSettings(predictive_draws=100),
             )
             started = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore")
                 attrs = train(config, table, progressbar=False).attrs
-            queries = attrs.get("subspace_chip_queries", config.chains * config.draws)
+            queries = attrs.get("subspace_chip_queries", config.mcmc.chains * config.mcmc.draws)
             ess_bulk = attrs["ess_bulk_log_likelihood"]
             full = attrs.get("full_space_ess_bulk_log_likelihood", np.nan)
             print(

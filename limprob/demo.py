@@ -14,10 +14,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from limprob.chip.settings import ChipSettings
 from limprob.data import load_table, split
 from limprob.inference.backprop import BackpropConfig, train_backprop
 from limprob.inference.evaluation import accuracy, evaluate_weights, posterior_mean_weights
-from limprob.inference.training import TrainConfig, simulated_chip, train_on_chip
+from limprob.inference.training import MCMCSettings, TrainConfig, simulated_chip, train_on_chip
 from limprob.io import save_trace
 
 SAMPLER_NAMES = {
@@ -26,7 +27,10 @@ SAMPLER_NAMES = {
     "demcz": "DE-MCz",
     "blocked": "blocked random-walk Metropolis",
 }
-DEMO_CONFIG = TrainConfig(strength=1.0, chip_seed=0, draws=2000, tune=3000, chains=2, seed=0)
+DEMO_CONFIG = TrainConfig(
+    chip=ChipSettings(strength=1.0, seed=0),
+    mcmc=MCMCSettings(draws=2000, tune=3000, chains=2, seed=0),
+)
 OUT = Path("runs/demo.nc")
 
 
@@ -35,13 +39,13 @@ def main() -> None:
     with backprop, write ``runs/demo.nc``."""
     config = DEMO_CONFIG
     table = load_table()
-    data = split(table, seed=config.seed)
+    data = split(table, seed=config.mcmc.seed)
     chip = simulated_chip(config, table)
     print(
-        f"Training a {chip.n_inputs}-{config.hidden}-{chip.n_outputs} SNN by MCMC "
-        f"({SAMPLER_NAMES[config.sampler]}, {config.blocks} blocks) on {chip!r}: "
-        f"{config.chains} chains x ({config.tune} tuning + {config.draws}) steps, one chip "
-        f"query per evaluation."
+        f"Training a {chip.n_inputs}-{config.network.n_hidden}-{chip.n_outputs} SNN by MCMC "
+        f"({SAMPLER_NAMES[config.mcmc.sampler]}, {config.mcmc.blocks} blocks) on {chip!r}: "
+        f"{config.mcmc.chains} chains x ({config.mcmc.tune} tuning + {config.mcmc.draws}) "
+        f"steps, one chip query per evaluation."
     )
     started = time.perf_counter()
     tree = train_on_chip(chip, data, config)
@@ -50,7 +54,7 @@ def main() -> None:
     posterior = tree["posterior"].to_dataset()
     w_in, w_out = posterior_mean_weights(posterior, tree["log_likelihood"].to_dataset())
     labels = data.test["labels"].values
-    ideal = evaluate_weights(chip.ideal(), w_in, w_out, data.test, config.kappa)
+    ideal = evaluate_weights(chip.ideal(), w_in, w_out, data.test, config.model.kappa)
     print(f"\nTrained in {seconds:.1f} s with {tree.attrs['training_chip_queries']} chip queries.")
     print(f"Test accuracy ({data.test.sizes['obs']} samples)      on this chip   on the ideal chip")
     print(f"  posterior predictive average       {tree.attrs['test_accuracy_predictive']:10.3f}")
@@ -69,7 +73,7 @@ def main() -> None:
         ("backprop", "backprop on the ideal model"),
         ("in_the_loop_backprop", "in-the-loop backprop"),
     ):
-        run = train_backprop(chip, data, BackpropConfig(seed=config.seed), method).attrs
+        run = train_backprop(chip, data, BackpropConfig(seed=config.mcmc.seed), method).attrs
         print(
             f"  {name:34s} {run['test_accuracy']:10.3f}   "
             f"({run['training_chip_queries']} training chip queries)"

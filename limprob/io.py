@@ -332,8 +332,8 @@ def load_trace(
     ``needs`` names the groups the caller requires; by default those of a training run (MH:
     posterior and sample_stats; backprop: weights; both: the point estimates' test
     predictions), and then also the numeric attributes :data:`TRACE_ATTRIBUTES` unless
-    ``attributes`` names others. A trace written before ``point_estimates`` had a group of its
-    own (the point estimates in ``predictions``) is read in today's layout (:func:`upgrade`).
+    ``attributes`` names others. A trace of an older layout (attributes of older names, the
+    point estimates in ``predictions``) is read in today's (:func:`upgrade`).
     """
     tree = read_netcdf(path, "trace", tree=True, max_memory=max_memory)
     if not tree.attrs.get("limprob_trace"):
@@ -451,10 +451,41 @@ OLD_POINT_NAMES = {"probability_point": None, "probability_posterior_mean": ["me
 own ``point_estimate`` dim), and, for backprop traces, ``probability`` without chain and draw."""
 
 
+OLD_ATTRIBUTES = {
+    "hidden": "network_n_hidden",
+    "time_steps": "network_n_steps",
+    "beta": "network_beta",
+    "theta": "network_theta",
+    "reset": "network_reset",
+    "strength": "chip_strength",
+    "noise": "chip_noise",
+    "weight_bits": "chip_weight_bits",
+}
+"""Attributes of a chip-in-the-loop training trace written before its configuration was
+composed of parts (:class:`~limprob.inference.training.TrainConfig`), and their names now."""
+
+
 def upgrade(tree: xr.DataTree) -> xr.DataTree:
-    """``tree`` with point-estimate predictions of an older layout moved from ``predictions``
-    into ``point_estimates`` (``probability (point_estimate, obs, class)``); ``predictions``
-    keeps only the per-draw probabilities, and goes if it held nothing else."""
+    """``tree`` in today's layout: a training trace's attributes of an older name
+    (:data:`OLD_ATTRIBUTES`) under today's (an old name whose value today's already holds
+    goes), and point-estimate predictions of an older layout moved from ``predictions`` into
+    ``point_estimates`` (``probability (point_estimate, obs, class)``); ``predictions`` keeps
+    only the per-draw probabilities, and goes if it held nothing else."""
+    return _upgrade_points(_upgrade_attributes(tree))
+
+
+def _upgrade_attributes(tree: xr.DataTree) -> xr.DataTree:
+    attrs = tree.attrs
+    if attrs.get("model") != "chip_in_the_loop" or not set(OLD_ATTRIBUTES) & set(attrs):
+        return tree
+    upgraded = {OLD_ATTRIBUTES.get(str(key), key): value for key, value in attrs.items()}
+    upgraded.update({key: value for key, value in attrs.items() if key not in OLD_ATTRIBUTES})
+    tree = tree.copy()
+    tree.attrs = upgraded
+    return tree
+
+
+def _upgrade_points(tree: xr.DataTree) -> xr.DataTree:
     if "point_estimates" in tree.children or "predictions" not in tree.children:
         return tree
     predictions = tree["predictions"].to_dataset()

@@ -55,6 +55,7 @@ import numpy as np
 import xarray as xr
 
 from limprob import validation
+from limprob.chip.settings import ChipSettings, build_simulated_chip
 from limprob.chip.simulated import SimulatedChip
 from limprob.data import DATASETS, load_dataset, split
 from limprob.errors import LimprobError
@@ -68,7 +69,12 @@ from limprob.inference.backprop import (
 )
 from limprob.inference.evaluation import mean_accuracy, point_estimate_weights
 from limprob.inference.sampling import package_versions
-from limprob.inference.training import TrainConfig, train_on_chip
+from limprob.inference.training import (
+    EvaluationSettings,
+    MCMCSettings,
+    TrainConfig,
+    train_on_chip,
+)
 from limprob.io import (
     ENGINE,
     check_output_path,
@@ -131,7 +137,8 @@ class StudySettings:
     """
 
     mh: TrainConfig = TrainConfig(
-        draws=2000, tune=3000, chains=2, predictive_draws=50, sampler="blocked"
+        mcmc=MCMCSettings(draws=2000, tune=3000, chains=2, sampler="blocked"),
+        evaluation=EvaluationSettings(predictive_draws=50),
     )
     backprop: BackpropConfig = BackpropConfig()
     repeats: int | str = "auto"
@@ -146,7 +153,7 @@ class StudySettings:
     templates' network and gain."""
 
     def __post_init__(self) -> None:
-        if self.mh.cores != 1:
+        if self.mh.mcmc.cores != 1:
             raise LimprobError(
                 "a study cell runs its chains on one core (cores=1); "
                 "parallelism comes from the Dask workers"
@@ -169,7 +176,11 @@ class StudySettings:
         network = dataset_network(dataset)
         return replace(
             self,
-            mh=replace(self.mh, **network),
+            mh=replace(
+                self.mh,
+                network=replace(self.mh.network, n_hidden=network["n_hidden"]),
+                model=replace(self.mh.model, kappa=network["kappa"]),
+            ),
             backprop=replace(self.backprop, kappa=network["kappa"]),
             dataset_networks=False,
         )
@@ -187,14 +198,20 @@ class StudySettings:
         noisy = noise > 0
         return replace(
             self.mh,
-            strength=strength,
-            chip_seed=seed,
-            seed=seed,
-            train_fraction=train_fraction,
-            noise=noise,
-            weight_bits=weight_bits or None,
-            repeats=self.repeats if noisy else 1,
-            re_estimate_current=self.re_estimate_current and noisy,
+            chip=replace(
+                self.mh.chip,
+                strength=strength,
+                seed=seed,
+                noise=noise,
+                weight_bits=weight_bits or None,
+            ),
+            mcmc=replace(
+                self.mh.mcmc,
+                seed=seed,
+                repeats=self.repeats if noisy else 1,
+                re_estimate_current=self.re_estimate_current and noisy,
+            ),
+            evaluation=replace(self.mh.evaluation, train_fraction=train_fraction),
         )
 
     def backprop_config(self, seed: int) -> BackpropConfig:
@@ -207,20 +224,22 @@ class StudySettings:
         cell's data set (:meth:`for_dataset`)."""
         settings = self.for_dataset(cell.dataset)
         if cell.method in MH_METHODS:
-            return replace(
-                settings.mh_config(
-                    cell.strength, cell.seed, cell.train_fraction, cell.noise, cell.weight_bits
-                ),
-                init=MH_METHODS[cell.method],
+            config = settings.mh_config(
+                cell.strength, cell.seed, cell.train_fraction, cell.noise, cell.weight_bits
             )
+            return replace(config, mcmc=replace(config.mcmc, init=MH_METHODS[cell.method]))
         return settings.backprop_config(cell.seed)
 
     def cell_key(self, cell: Cell) -> dict:
         """What ``cell``'s result depends on, its cache key: the cell, the configuration it
-        trains with (:meth:`cell_config`) and the network of its chip."""
+        trains with (:meth:`cell_config`; MH's as its flat fields,
+        :meth:`~limprob.inference.training.TrainConfig.flat_fields`, so that the cells cached
+        before the configuration was composed of parts keep their key) and the network of
+        its chip."""
+        config = self.cell_config(cell)
         return {
             "cell": asdict(cell),
-            "config": asdict(self.cell_config(cell)),
+            "config": config.flat_fields() if isinstance(config, TrainConfig) else asdict(config),
             "network": asdict(self.for_dataset(cell.dataset).network),
         }
 
@@ -228,13 +247,15 @@ class StudySettings:
         return {k: v for k, v in asdict(self.backprop).items() if k != "seed"}
 
     def as_attrs(self) -> dict:
-        """The settings as flat attributes: the MH template (``setting_mh_draws``; the chip,
-        seeds, data fraction and start of each cell are the cell's own), the backprop template
-        (``setting_backprop_epochs``), ``setting_repeats`` and ``setting_re_estimate_current``
-        of the noisy chips, and ``setting_dataset_networks``, 1 when each data set had its own
-        network and gain, which then override the templates' ``hidden`` and ``kappa``)."""
+        """The settings as flat attributes: the MH template's trace attributes
+        (:meth:`~limprob.inference.training.TrainConfig.attrs`: ``setting_mh_draws``,
+        ``setting_mh_network_n_hidden``, ...; the chip, seeds, data fraction and start of each
+        cell are the cell's own), the backprop template (``setting_backprop_epochs``),
+        ``setting_repeats`` and ``setting_re_estimate_current`` of the noisy chips, and
+        ``setting_dataset_networks``, 1 when each data set had its own network and gain, which
+        then override the templates' ``network_n_hidden`` and ``kappa``)."""
         return (
-            {f"setting_mh_{k}": netcdf_attribute(v) for k, v in asdict(self.mh).items()}
+            {f"setting_mh_{k}": v for k, v in self.mh.attrs().items()}
             | {
                 f"setting_backprop_{k}": netcdf_attribute(v)
                 for k, v in self._backprop_settings().items()
@@ -337,7 +358,11 @@ class Cell:
 
 QUICK_GRID = Grid(methods=METHODS[:4], strengths=(0.0, 2.0), seeds=(0,), train_fractions=(1.0,))
 QUICK_SETTINGS = StudySettings(
-    mh=replace(StudySettings().mh, chains=1, predictive_draws=20),
+    mh=replace(
+        StudySettings().mh,
+        mcmc=replace(StudySettings().mh.mcmc, chains=1),
+        evaluation=EvaluationSettings(predictive_draws=20),
+    ),
     backprop=BackpropConfig(epochs=60),
 )
 """``--quick``: 6 cells, about a minute on 2 cores."""
@@ -352,15 +377,8 @@ def run_cell(cell: Cell, settings: StudySettings) -> dict:
     settings = settings.for_dataset(cell.dataset)
     table = load_dataset(cell.dataset)
     data = split(table, seed=cell.seed, train_fraction=cell.train_fraction)
-    chip = SimulatedChip(
-        table.sizes["feature"],
-        table.sizes["class"],
-        settings.network,
-        cell.strength,
-        cell.seed,
-        noise=cell.noise,
-        weight_bits=cell.weight_bits or None,
-    )
+    chip_settings = ChipSettings(cell.strength, cell.seed, cell.noise, cell.weight_bits or None)
+    chip = build_simulated_chip(chip_settings, settings.network, table)
     config = settings.cell_config(cell)
     if isinstance(config, TrainConfig):  # cell.method is one of MH_METHODS
         tree = train_on_chip(chip, data, config, progressbar=False)
@@ -370,7 +388,7 @@ def run_cell(cell: Cell, settings: StudySettings) -> dict:
         )
         return {
             "test_accuracy": _test_accuracy(
-                chip, weights, data, config.kappa, attrs["test_accuracy_posterior_mean"]
+                chip, weights, data, config.model.kappa, attrs["test_accuracy_posterior_mean"]
             ),
             "test_accuracy_predictive": float(attrs["test_accuracy_predictive"]),
             "train_accuracy": float(attrs["train_accuracy"]),

@@ -2,8 +2,10 @@ import os
 
 import pytest
 
+from limprob.chip.settings import ChipSettings
 from limprob.data import load_table, split
-from limprob.inference import TrainConfig
+from limprob.inference import EvaluationSettings, MCMCSettings, TrainConfig
+from limprob.snn import Network
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -31,27 +33,20 @@ def data(wisconsin):
     return split(wisconsin, seed=0)
 
 
-TINY = dict(
-    hidden=8, time_steps=32, draws=1000, tune=500, chains=2, predictive_draws=10, train_fraction=0.5
+TINY = TrainConfig(
+    network=Network(n_hidden=8, n_steps=32),
+    mcmc=MCMCSettings(draws=1000, tune=500, chains=2),
+    evaluation=EvaluationSettings(predictive_draws=10, train_fraction=0.5),
 )
+"""A run small enough for tests: 30-8-2 network on a strength-1 chip, 2 x 1500 proposals on
+half the training data."""
 
 
-@pytest.fixture
-def tiny_config():
-    """A run small enough for tests: 30-8-2 network, 2 x 1500 proposals on half the training
-    data."""
-    return TrainConfig(strength=1.0, **TINY)
-
-
-SMALL_TRACE = dict(
-    strength=0.0,
-    hidden=4,
-    time_steps=16,
-    draws=20,
-    tune=20,
-    chains=2,
-    predictive_draws=6,
-    train_fraction=0.3,
+SMALL_TRACE = TrainConfig(
+    network=Network(n_hidden=4, n_steps=16),
+    chip=ChipSettings(strength=0.0),
+    mcmc=MCMCSettings(draws=20, tune=20, chains=2),
+    evaluation=EvaluationSettings(predictive_draws=6, train_fraction=0.3),
 )
 """A trace for commands that read one (export, plot): 30-4-2 on the ideal chip, 2 x 40 steps."""
 
@@ -63,7 +58,7 @@ def small_trace(tmp_path_factory):
     from limprob.io import save_trace
 
     path = tmp_path_factory.mktemp("small") / "run.nc"
-    save_trace(train(TrainConfig(**SMALL_TRACE), progressbar=False), path)
+    save_trace(train(SMALL_TRACE, progressbar=False), path)
     return path
 
 

@@ -430,20 +430,23 @@ def test_api_sizes_and_seeds_are_checked():
 def api_cases(inputs):
     """(a call, a piece of its error) for the Python API."""
     from limprob.chip.probes import load_probes
+    from limprob.chip.settings import ChipSettings
     from limprob.data import load_table, split
     from limprob.energy.report import energy_report
-    from limprob.inference import TrainConfig, train_on_chip
+    from limprob.inference import EvaluationSettings, MCMCSettings, TrainConfig, train_on_chip
     from limprob.inference.cost import check_memory
     from limprob.io import load_trace
+    from limprob.models.defaults import ModelSettings
     from limprob.snn import Network
     from limprob.study import StudySettings
 
     def chip_for(hidden=16, inputs=30, steps=32):
         return SimulatedChip(inputs, 2, Network(hidden, steps), 1.0, 0)
 
-    def train_with(chip, **config):
+    def train_with(chip, network=Network()):
         table = load_table()
-        train_on_chip(chip, split(table, seed=0), TrainConfig(**config), progressbar=False)
+        config = TrainConfig(network=network)
+        train_on_chip(chip, split(table, seed=0), config, progressbar=False)
 
     one_member = xr.Dataset(
         {
@@ -453,25 +456,25 @@ def api_cases(inputs):
         coords={"obs": np.arange(5), "feature": ["a", "b"], "class": ["x", "y"]},
     )
     return [
-        (lambda: TrainConfig(seed=-1), "seed must be a non-negative integer"),
-        (lambda: TrainConfig(sigma_w=float("inf")), "sigma_w must be a positive number"),
-        (lambda: TrainConfig(kappa=float("inf")), "kappa must be a positive number"),
-        (lambda: TrainConfig(kappa=0), "kappa must be a positive number"),
-        (lambda: TrainConfig(draws=0), "draws must be a positive integer"),
-        (lambda: TrainConfig(strength=float("nan")), "strength must be"),
-        (lambda: TrainConfig(sampler="hmc"), "sampler must be one of"),
-        (lambda: TrainConfig(predictive_draws=0), "predictive draws must be a positive"),
-        (lambda: TrainConfig(hidden=0), "must be a positive integer"),
-        (lambda: TrainConfig(train_fraction=0), "training fraction must be in (0, 1]"),
-        (lambda: TrainConfig(chip_seed=2**40), "chip seed must be at most"),
+        (lambda: MCMCSettings(seed=-1), "seed must be a non-negative integer"),
+        (lambda: ModelSettings(sigma_w=float("inf")), "sigma_w must be a positive number"),
+        (lambda: ModelSettings(kappa=float("inf")), "kappa must be a positive number"),
+        (lambda: ModelSettings(kappa=0), "kappa must be a positive number"),
+        (lambda: MCMCSettings(draws=0), "draws must be a positive integer"),
+        (lambda: ChipSettings(strength=float("nan")), "strength must be"),
+        (lambda: MCMCSettings(sampler="hmc"), "sampler must be one of"),
+        (lambda: EvaluationSettings(predictive_draws=0), "predictive draws must be a positive"),
+        (lambda: TrainConfig(network=16), "the configuration's network must be a Network"),
+        (lambda: EvaluationSettings(train_fraction=0), "training fraction must be in (0, 1]"),
+        (lambda: ChipSettings(seed=2**40), "chip seed must be at most"),
         (lambda: SimulatedChip(n_inputs=2.5), "chip inputs must be a positive integer"),
         (lambda: SimulatedChip(seed=2**40), "chip seed must be at most"),
         (lambda: Grid(seeds=(1.5,)), "seed must be a non-negative integer"),
         (lambda: Grid(strengths=(11,)), "strength must be at most 10"),
-        (lambda: StudySettings(mh=TrainConfig(cores=2)), "cores=1"),
+        (lambda: StudySettings(mh=TrainConfig(mcmc=MCMCSettings(cores=2))), "cores=1"),
         (lambda: Network(n_hidden=0), "must be a positive integer"),
         (
-            lambda: train_with(chip_for(hidden=16), hidden=4),
+            lambda: train_with(chip_for(hidden=16), Network(n_hidden=4)),
             "the chip has 16 hidden neurons, but the data and training configuration need 4",
         ),
         (lambda: train_with(chip_for(inputs=3)), "the chip has 3 inputs"),

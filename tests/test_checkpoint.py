@@ -209,3 +209,39 @@ def test_a_new_checkpoint_writes_nothing_until_the_run_begins(tmp_path):
     checkpoint = Checkpoint.new(folder, every=5, out=tmp_path / "x.nc")
     assert not folder.exists() and not checkpoint.resuming
     assert checkpoint.out == str(Path(tmp_path / "x.nc").absolute())
+
+
+def test_a_checkpoint_of_the_older_flat_configuration_is_read_as_its_run(tmp_path):
+    """A checkpoint written before the configuration had parts stores its fields flat
+    (``hidden``, ``strength``, ``draws``, ...): it is read as the same run, and a resume of
+    that run is accepted by it."""
+    from limprob.chip.settings import ChipSettings
+    from limprob.data import load_table
+    from limprob.errors import LimprobError
+    from limprob.inference.checkpoint import MANIFEST, run_sha256
+    from limprob.inference.training import (
+        MCMCSettings,
+        TrainConfig,
+        checkpointed_config,
+    )
+    from limprob.snn import Network
+
+    config = TrainConfig(
+        network=Network(n_hidden=4, n_steps=8, reset="zero"),
+        chip=ChipSettings(strength=0.5, seed=3, noise=0.1),
+        mcmc=MCMCSettings(draws=40, tune=20, cores=1, repeats=2, init_seeds=(1, 2)),
+    )
+    folder = tmp_path / "ck"
+    Checkpoint.new(folder, out=tmp_path / "run.nc").begin(config, load_table())
+    manifest = json.loads((folder / MANIFEST).read_text())
+    flat = json.loads(json.dumps(config.flat_fields()))
+    assert flat["hidden"] == 4 and flat["strength"] == 0.5 and flat["init_seeds"] == [1, 2]
+    manifest["config"] = flat
+    manifest["run_sha256"] = run_sha256(flat, manifest["table_sha256"])
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+
+    old = Checkpoint.open(folder)
+    assert checkpointed_config(old) == config
+    old.begin(config)  # the run it holds: no error
+    with pytest.raises(LimprobError, match="another run configuration"):
+        old.begin(TrainConfig())

@@ -14,17 +14,17 @@ from limprob.data import load_wisconsin
 
 TINY_ARGS = [
     "--hidden",
-    str(TINY["hidden"]),
-    "--steps",
-    str(TINY["time_steps"]),
+    str(TINY.network.n_hidden),
+    "--time-steps",
+    str(TINY.network.n_steps),
     "--draws",
-    str(TINY["draws"]),
+    str(TINY.mcmc.draws),
     "--tune",
-    str(TINY["tune"]),
+    str(TINY.mcmc.tune),
     "--chains",
-    str(TINY["chains"]),
+    str(TINY.mcmc.chains),
     "--train-fraction",
-    str(TINY["train_fraction"]),
+    str(TINY.evaluation.train_fraction),
     "--no-progress",
 ]
 
@@ -179,7 +179,7 @@ def test_train_evaluate_summary_energy_on_a_tiny_run(tmp_path, capsys, data):
     assert code == 0
     expected = {"test_accuracy_posterior_mean", "test_accuracy_predictive", "chip_queries"}
     assert expected <= set(report)
-    assert report["chip_queries"] == TINY["chains"] * (TINY["draws"] + TINY["tune"] + 1)
+    assert report["chip_queries"] == TINY.mcmc.chains * (TINY.mcmc.draws + TINY.mcmc.tune + 1)
     assert 0.6 < report["test_accuracy_predictive"] <= 1.0  # better than a majority guess
 
     code, stdout, _ = run_cli(["summary", str(out), "--var-names", "W_out"], capsys)
@@ -190,7 +190,7 @@ def test_train_evaluate_summary_energy_on_a_tiny_run(tmp_path, capsys, data):
     )
     energies = json.loads(stdout)
     assert code == 0
-    writes = report["chip_queries"] * (30 * TINY["hidden"] + TINY["hidden"] * 2)
+    writes = report["chip_queries"] * (30 * TINY.network.n_hidden + TINY.network.n_hidden * 2)
     assert energies["weight_writes"] == writes
     assert energies["digital_training_flops"] == 0  # MH trains no software model
     assert energies["total_lim_joules"] == energies["lim_joules"]
@@ -276,8 +276,8 @@ def test_every_subcommand_has_a_description_an_example_and_its_defaults():
 @pytest.mark.parametrize(
     "command, dest",
     [
-        (["train"], "time_steps"),
-        (["study", "--out", "s.nc"], "time_steps"),
+        (["train"], "network_n_steps"),
+        (["study", "--out", "s.nc"], "network_n_steps"),
         (["evaluate"], "steps"),
         (["probe", "--out", "p.nc"], "n_steps"),
         (["chip", "serve", "--port", "0", "--token-file", "t"], "time_steps"),

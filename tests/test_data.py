@@ -177,5 +177,5 @@ def test_the_default_networks_are_the_measured_choice():
         chosen = measured.attrs["chosen"]
     assert set(DATASET_NETWORKS) == set(DATASETS)
     assert chosen == "; ".join(
-        f"{d}: hidden {n['hidden']}, kappa {n['kappa']:g}" for d, n in DATASET_NETWORKS.items()
+        f"{d}: hidden {n['n_hidden']}, kappa {n['kappa']:g}" for d, n in DATASET_NETWORKS.items()
     )

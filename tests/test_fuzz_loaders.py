@@ -93,9 +93,12 @@ def build_manifest(folder: Path) -> None:
     from limprob.data import _table
     from limprob.inference import TrainConfig
     from limprob.inference.checkpoint import Checkpoint
+    from limprob.snn import Network
 
     table = _table(np.arange(16.0).reshape(8, 2), np.arange(8) % 2, ["a", "b"], ["x", "y"], "t")
-    Checkpoint.new(folder, out=folder.parent / "run.nc").begin(TrainConfig(hidden=2), table)
+    Checkpoint.new(folder, out=folder.parent / "run.nc").begin(
+        TrainConfig(network=Network(n_hidden=2)), table
+    )
 
 
 def load_manifest(path: Path):

@@ -1,12 +1,14 @@
 """Training runs end to end: the trace's groups, reproducibility, NetCDF and ArviZ."""
 
+from dataclasses import replace
+
 import arviz as az
 import numpy as np
 import pytest
 import xarray as xr
 
 from limprob.errors import LimprobError
-from limprob.inference import TrainConfig, train
+from limprob.inference import MCMCSettings, train
 from limprob.inference.loo import robust_loo
 from limprob.io import load_trace, save_trace
 
@@ -29,7 +31,7 @@ def strip_volatile(tree):
 def tiny_run():
     from conftest import TINY
 
-    return train(TrainConfig(strength=1.0, **TINY), progressbar=False)
+    return train(TINY, progressbar=False)
 
 
 def test_trace_has_the_standard_groups_with_named_dims(tiny_run):
@@ -67,7 +69,7 @@ def test_trace_has_the_standard_groups_with_named_dims(tiny_run):
         tiny_run.attrs["interrupted"],
         tiny_run.attrs["draws_completed"],
         tiny_run.attrs["chains_completed"],
-    ) == (0, TINY["draws"], TINY["chains"])
+    ) == (0, TINY.mcmc.draws, TINY.mcmc.chains)
     assert "signal" not in tiny_run.attrs
     assert tiny_run.attrs["projection_chip_queries"] == 2
     assert tiny_run.attrs["projected_sampling_seconds"] > 0
@@ -101,9 +103,9 @@ def test_log_likelihood_is_recorded_and_consistent_with_lp(tiny_run):
 def test_same_seeds_give_a_bit_identical_trace(tiny_run):
     from conftest import TINY
 
-    again = train(TrainConfig(strength=1.0, **TINY), progressbar=False)
+    again = train(TINY, progressbar=False)
     xr.testing.assert_identical(strip_volatile(again), strip_volatile(tiny_run))
-    other = train(TrainConfig(strength=1.0, **{**TINY, "seed": 1}), progressbar=False)
+    other = train(replace(TINY, mcmc=replace(TINY.mcmc, seed=1)), progressbar=False)
     assert not np.array_equal(
         other["posterior"]["W_in"].values, tiny_run["posterior"]["W_in"].values
     )
@@ -171,9 +173,7 @@ def test_arviz_functions_for_mcmc_run_on_a_trace_as_it_comes(tiny_run):
 def test_pymc_samplers_stay_selectable_and_are_counted(tiny_run):
     from conftest import TINY
 
-    config = TrainConfig(
-        strength=1.0, **{**TINY, "draws": 2, "tune": 0, "chains": 1, "sampler": "demetropolisz"}
-    )
+    config = replace(TINY, mcmc=MCMCSettings(draws=2, tune=0, chains=1, sampler="demetropolisz"))
     tree = train(config, progressbar=False)
     queries = tree["sample_stats"]["chip_queries"].isel(chain=0).values
     np.testing.assert_array_equal(queries, [2, 4])  # current and proposed point each step

@@ -16,7 +16,7 @@ from limprob import interruption
 from limprob.chip import SimulatedChip
 from limprob.cli import main
 from limprob.data import split
-from limprob.inference import TrainConfig
+from limprob.inference import EvaluationSettings, MCMCSettings, TrainConfig
 from limprob.inference.training import train_on_chip
 from limprob.io import write_atomically
 from limprob.snn import Network
@@ -117,7 +117,11 @@ def tiny_data(wisconsin):
 
 def test_an_interrupted_api_run_says_what_it_holds(tiny_data):
     network = Network(4, 8)
-    config = TrainConfig(hidden=4, time_steps=8, draws=200, tune=10, chains=2, predictive_draws=10)
+    config = TrainConfig(
+        network=network,
+        mcmc=MCMCSettings(draws=200, tune=10, chains=2),
+        evaluation=EvaluationSettings(predictive_draws=10),
+    )
     chip = SignallingChip(SimulatedChip(30, 2, network, 1.0, 0), after=60, signum=signal.SIGINT)
     tree = train_on_chip(chip, tiny_data, config, progressbar=False)
     attrs = tree.attrs

@@ -89,4 +89,4 @@ def test_a_three_class_csv_names_its_classes(tmp_path, capsys):
     path.write_text("\n".join(rows) + "\n")
     tree = _train(capsys, tmp_path / "three.nc", "--data", str(path))
     assert [str(c) for c in tree["posterior"]["class"].values] == ["class_0", "class_1", "class_2"]
-    assert tree.attrs["kappa"] == 8.0 and tree.attrs["hidden"] == 3
+    assert tree.attrs["kappa"] == 8.0 and tree.attrs["network_n_hidden"] == 3

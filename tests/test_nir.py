@@ -2,6 +2,7 @@
 bit for bit), and the graphs and files it refuses."""
 
 import json
+from dataclasses import replace
 
 import h5py
 import nir
@@ -81,7 +82,7 @@ def test_read_back_spike_counts_are_identical(graph_file, weights, data):
 def test_export_of_a_trace_reproduces_its_ideal_chip_predictions(small_trace, tmp_path, capsys):
     tree = load_trace(small_trace)
     labels = tree["predictions_constant_data"]["y"].values
-    chip = SimulatedChip(30, 2, Network(SMALL_TRACE["hidden"], SMALL_TRACE["time_steps"]), 0.0)
+    chip = SimulatedChip(30, 2, SMALL_TRACE.network, 0.0)
     for which in POINT_ESTIMATES:
         out = tmp_path / f"{which}.nir"
         code, stdout, _ = run_cli(
@@ -422,7 +423,7 @@ def test_evaluate_takes_a_foreign_graph_only_with_steps_and_reset(tmp_path, weig
 
 def test_training_with_reset_zero_exports_what_it_trained(tmp_path, capsys):
     trace = tmp_path / "zero.nc"
-    settings = {**SMALL_TRACE, "time_steps": 12}
+    network = replace(SMALL_TRACE.network, n_steps=12)
     code, _, _ = run_cli(
         [
             "train",
@@ -431,9 +432,9 @@ def test_training_with_reset_zero_exports_what_it_trained(tmp_path, capsys):
             "--strength",
             "0",
             "--hidden",
-            str(settings["hidden"]),
-            "--steps",
-            str(settings["time_steps"]),
+            str(network.n_hidden),
+            "--time-steps",
+            str(network.n_steps),
             "--draws",
             "10",
             "--tune",
@@ -452,7 +453,7 @@ def test_training_with_reset_zero_exports_what_it_trained(tmp_path, capsys):
     )
     assert code == 0
     tree = load_trace(trace)
-    assert tree.attrs["reset"] == "zero" and tree.attrs["network_reset"] == "zero"
+    assert tree.attrs["network_reset"] == "zero" and "reset" not in tree.attrs
     out = tmp_path / "zero.nir"
     code, stdout, _ = run_cli(
         ["export", str(trace), "--nir", str(out), "--weights", "best"], capsys
@@ -468,7 +469,7 @@ def test_training_with_reset_zero_exports_what_it_trained(tmp_path, capsys):
     np.testing.assert_array_equal(
         class_probabilities(counts, loaded.metadata["kappa"], loaded.network.n_steps), stored
     )
-    subtract = SimulatedChip(30, 2, Network(settings["hidden"], 12), 0.0)
+    subtract = SimulatedChip(30, 2, replace(network, reset="subtract"), 0.0)
     assert not np.array_equal(
         subtract.run(loaded.w_in, loaded.w_out, test["features"].values), counts
     )  # read with the other reset, the network differs

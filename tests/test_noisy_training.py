@@ -6,10 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from limprob.chip.settings import ChipSettings
 from limprob.cli import main
 from limprob.errors import LimprobError
-from limprob.inference.training import TrainConfig
+from limprob.inference.training import MCMCSettings, TrainConfig
 from limprob.io import load_trace
+from limprob.models.defaults import ModelSettings
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -59,7 +61,9 @@ def test_train_on_a_noisy_quantised_chip_records_chip_and_estimator(tmp_path, ca
 
 
 def test_re_estimating_the_current_point_is_labelled_approximate():
-    config = TrainConfig(noise=0.1, repeats=2, re_estimate_current=True)
+    config = TrainConfig(
+        chip=ChipSettings(noise=0.1), mcmc=MCMCSettings(repeats=2, re_estimate_current=True)
+    )
     assert config.likelihood_estimate.startswith("approximate")
     assert TrainConfig().likelihood_estimate == "exact: a deterministic chip"
 
@@ -107,7 +111,7 @@ def test_probe_refuses_bad_noise_settings(flags, message, tmp_path, capsys):
 
 def test_api_refuses_bad_repeats():
     with pytest.raises(LimprobError, match="repeats must be a positive integer"):
-        TrainConfig(noise=0.1, repeats=1.5)
+        TrainConfig(chip=ChipSettings(noise=0.1), mcmc=MCMCSettings(repeats=1.5))
 
 
 def test_each_data_set_brings_its_measured_network_unless_one_is_given(tmp_path, capsys):
@@ -124,13 +128,13 @@ def test_each_data_set_brings_its_measured_network_unless_one_is_given(tmp_path,
         "--predictive-draws",
         "2",
         "--no-progress",
-        "--steps",
+        "--time-steps",
         "4",
     ]
     assert main(["train", "--dataset", "wine", *tiny, "--out", str(out)]) == 0
     attrs = load_trace(out).attrs
-    assert (attrs["hidden"], attrs["kappa"]) == (
-        DATASET_NETWORKS["wine"]["hidden"],
+    assert (attrs["network_n_hidden"], attrs["kappa"]) == (
+        DATASET_NETWORKS["wine"]["n_hidden"],
         DATASET_NETWORKS["wine"]["kappa"],
     )
     out.unlink()
@@ -152,12 +156,13 @@ def test_each_data_set_brings_its_measured_network_unless_one_is_given(tmp_path,
         == 0
     )
     attrs = load_trace(out).attrs
-    assert (attrs["hidden"], attrs["kappa"], attrs["network_n_hidden"]) == (3, 2.5, 3)
+    assert (attrs["network_n_hidden"], attrs["kappa"]) == (3, 2.5) and "hidden" not in attrs
     capsys.readouterr()
-    config = TrainConfig.for_dataset("yinyang", draws=7)
-    assert (config.hidden, config.kappa, config.draws) == (
-        DATASET_NETWORKS["yinyang"]["hidden"],
-        DATASET_NETWORKS["yinyang"]["kappa"],
+    config = TrainConfig.for_dataset("digits", mcmc=MCMCSettings(draws=7))
+    assert (config.network.n_hidden, config.model.kappa, config.mcmc.draws) == (
+        DATASET_NETWORKS["digits"]["n_hidden"],
+        DATASET_NETWORKS["digits"]["kappa"],
         7,
     )
-    assert TrainConfig.for_dataset("yinyang", kappa=1.5).kappa == 1.5
+    given = TrainConfig.for_dataset("digits", model=ModelSettings(kappa=1.5))
+    assert given.model.kappa == 1.5

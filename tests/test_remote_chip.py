@@ -265,11 +265,20 @@ def test_an_unreachable_chip_is_one_line_after_the_limit():
 
 
 def test_serve_defaults_are_trains():
-    from limprob.cli.chip import SERVED_DEFAULTS
+    from limprob.cli import build_parser
     from limprob.inference.training import TrainConfig
 
-    defaults = TrainConfig()
-    assert all(getattr(defaults, name) == value for name, value in vars(SERVED_DEFAULTS).items())
+    serve = build_parser().parse_args(["chip", "serve", "--port", "1", "--token-file", "t"])
+    train = build_parser().parse_args(["train", "--out", "run.nc"])
+    chip, network = TrainConfig().chip, TrainConfig().network
+    assert (serve.strength, serve.chip_seed, serve.noise, serve.weight_bits) == (
+        chip.strength,
+        chip.seed,
+        chip.noise,
+        chip.weight_bits,
+    )
+    assert (serve.time_steps, serve.reset) == (network.n_steps, network.reset)
+    assert (train.chip_strength, train.chip_seed) == (serve.strength, serve.chip_seed)
 
 
 def arrays_equal(a: xr.DataTree, b: xr.DataTree) -> list[str]:

@@ -131,7 +131,7 @@ def test_a_reset_must_be_one_of_the_two():
     with pytest.raises(LimprobError, match="reset must be one of subtract, zero"):
         Network(reset="hard")
     with pytest.raises(LimprobError, match="reset must be one of"):
-        TrainConfig(reset="to_zero")
-    assert TrainConfig(reset="zero").network.reset_zero
+        TrainConfig(network=Network(reset="to_zero"))
+    assert TrainConfig(network=Network(reset="zero")).network.reset_zero
     assert Network().reset == "subtract" and not Network().reset_zero
     assert network_attrs(Network(reset="zero"))["network_reset"] == "zero"

@@ -1,13 +1,15 @@
 """Starting points: the chip chooses among the candidates, spends exactly the queries it
 reports, refuses what does not fit, and the same seed gives the same trace."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import xarray as xr
 
 from limprob.chip import SimulatedChip
 from limprob.errors import LimprobError
-from limprob.inference import TrainConfig
+from limprob.inference import EvaluationSettings, MCMCSettings, TrainConfig
 from limprob.inference.backprop import BackpropConfig, IdealModelBackprop
 from limprob.inference.sampling import prior_draws
 from limprob.inference.starts import PRIOR_CANDIDATES, choose_starts
@@ -17,16 +19,12 @@ from limprob.models.chip_in_the_loop import build_model
 from limprob.snn import Network
 
 NETWORK = Network(n_hidden=4)
-START_RUN = dict(
-    hidden=4,
-    draws=5,
-    tune=5,
-    chains=2,
-    predictive_draws=4,
-    train_fraction=0.2,
-    sampler="blocked",
-    strength=1.0,
+START_RUN = TrainConfig(
+    network=NETWORK,
+    mcmc=MCMCSettings(draws=5, tune=5, chains=2, sampler="blocked", init="ideal"),
+    evaluation=EvaluationSettings(predictive_draws=4, train_fraction=0.2),
 )
+"""A run from ideal-model starts."""
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +145,7 @@ def test_prior_start_is_the_prior_draw_and_costs_nothing(data):
 def test_ideal_start_same_seed_same_trace_and_its_flops_are_counted(wisconsin):
     from limprob.energy.training_run import digital_training_flops, training_energy
 
-    config = TrainConfig(init="ideal", **START_RUN)
+    config = START_RUN
     first, second = (train(config, wisconsin, progressbar=False) for _ in range(2))
     for group in ("posterior", "log_likelihood", "predictions"):
         xr.testing.assert_equal(first[group].to_dataset(), second[group].to_dataset())
@@ -161,7 +159,9 @@ def test_ideal_start_same_seed_same_trace_and_its_flops_are_counted(wisconsin):
     )
     np.testing.assert_array_equal(attrs["init_seeds_used"], second.attrs["init_seeds_used"])
     other = train(
-        TrainConfig(init="ideal", init_seeds=(5, 6), **START_RUN), wisconsin, progressbar=False
+        replace(START_RUN, mcmc=replace(START_RUN.mcmc, init_seeds=(5, 6))),
+        wisconsin,
+        progressbar=False,
     )
     assert list(other.attrs["init_seeds_used"]) == [5, 6]
     assert other.attrs["start_candidates"] != attrs["start_candidates"]
@@ -170,7 +170,7 @@ def test_ideal_start_same_seed_same_trace_and_its_flops_are_counted(wisconsin):
 @pytest.mark.parametrize("init_seeds, message", [((1,), "one seed per chain"), ((1, -2), "seed")])
 def test_bad_init_seeds_are_refused(init_seeds, message):
     with pytest.raises(LimprobError, match=message):
-        TrainConfig(init="ideal", init_seeds=init_seeds, chains=2)
+        MCMCSettings(init="ideal", init_seeds=init_seeds, chains=2)
 
 
 def test_init_refusals_on_the_command_line(tmp_path, capsys, trained):

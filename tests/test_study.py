@@ -7,7 +7,8 @@ import pytest
 import limprob.study as study_module
 from limprob.errors import LimprobError
 from limprob.inference.backprop import BackpropConfig
-from limprob.inference.training import TrainConfig
+from limprob.inference.training import EvaluationSettings, MCMCSettings, TrainConfig
+from limprob.snn import Network
 from limprob.study import (
     VARIABLES,
     Grid,
@@ -19,7 +20,11 @@ from limprob.study import (
 )
 
 TINY = StudySettings(
-    mh=TrainConfig(hidden=8, time_steps=32, draws=200, tune=100, chains=1, predictive_draws=5),
+    mh=TrainConfig(
+        network=Network(n_hidden=8, n_steps=32),
+        mcmc=MCMCSettings(draws=200, tune=100, chains=1),
+        evaluation=EvaluationSettings(predictive_draws=5),
+    ),
     backprop=BackpropConfig(epochs=5),
 )
 GRID = Grid(methods=("mh",), strengths=(0.0, 1.0), seeds=(0, 1), train_fractions=(0.5,))
@@ -67,8 +72,8 @@ def test_grid_on_dask_then_rerun_computes_nothing(tmp_path, counted):
     for name in ("test_accuracy", "test_accuracy_predictive", "train_accuracy"):
         values = study[name].values
         assert np.all((values >= 0) & (values <= 1)), name
-    assert np.all(study["chip_queries"].values >= TINY.mh.draws + TINY.mh.tune)
-    assert study.attrs["setting_mh_draws"] == TINY.mh.draws
+    assert np.all(study["chip_queries"].values >= TINY.mh.mcmc.draws + TINY.mh.mcmc.tune)
+    assert study.attrs["setting_mh_draws"] == TINY.mh.mcmc.draws
     assert study.attrs["setting_backprop_epochs"] == TINY.backprop.epochs
     assert "version_pymc" in study.attrs
 
@@ -95,7 +100,7 @@ def test_interrupted_study_resumes_with_the_missing_cells(tmp_path, counted):
     assert not resumed["test_accuracy"].isnull().any()
 
     # other MH settings are other cells; a torn cache file counts as absent
-    longer = replace(TINY, mh=replace(TINY.mh, draws=300))
+    longer = replace(TINY, mh=replace(TINY.mh, mcmc=replace(TINY.mh.mcmc, draws=300)))
     assert len(pending_cells(grid, longer, out)) == 2
     next(cache_dir(out).glob("*.json")).write_text("{not json")
     assert len(pending_cells(grid, TINY, out)) == 1
@@ -195,7 +200,8 @@ def test_cache_round_trip_keeps_nan(tmp_path):
 def test_mh_settings_are_checked_per_cell_before_any_work(tmp_path):
     """A template that only fails on a noisy chip (elliptical slice) serves deterministic
     grids, and a noisy grid with it is refused before a cell runs."""
-    settings = StudySettings(mh=replace(StudySettings().mh, sampler="slice"))
+    mh = StudySettings().mh
+    settings = StudySettings(mh=replace(mh, mcmc=replace(mh.mcmc, sampler="slice")))
     out = tmp_path / "noisy.nc"
     with pytest.raises(LimprobError, match="not exact on a noisy chip"):
         run_study(
@@ -221,8 +227,8 @@ def test_each_data_set_may_train_its_own_network(tmp_path):
     template = StudySettings(backprop=BackpropConfig(epochs=2))
     own = replace(template, dataset_networks=True)
     digits = own.for_dataset("digits")
-    assert digits.mh.kappa == digits.backprop.kappa == DATASET_NETWORKS["digits"]["kappa"]
-    assert digits.mh.hidden == DATASET_NETWORKS["digits"]["hidden"]
+    assert digits.mh.model.kappa == digits.backprop.kappa == DATASET_NETWORKS["digits"]["kappa"]
+    assert digits.mh.network.n_hidden == DATASET_NETWORKS["digits"]["n_hidden"]
     assert own.for_dataset("wisconsin") == template
     folder = tmp_path / "s.nc.cells"
     for method in ("mh", "backprop"):
@@ -298,22 +304,30 @@ def test_a_cell_is_keyed_by_the_configuration_it_trains_with(tmp_path):
     folder = tmp_path / "s.nc.cells"
     template = StudySettings()
     config = template.cell_config(cell)
-    assert (config.strength, config.chip_seed, config.seed, config.train_fraction) == (
+    chip, mcmc, evaluation = config.chip, config.mcmc, config.evaluation
+    assert (chip.strength, chip.seed, mcmc.seed, evaluation.train_fraction) == (
         cell.strength,
         cell.seed,
         cell.seed,
         cell.train_fraction,
     )
+    mh = template.mh
     for change in (
-        {"sigma_w": 2.0},
-        {"predictive_draws": 7},
-        {"point_estimate": "best"},
-        {"blocks": "layers"},
-        {"reset": "zero"},
+        {"model": replace(mh.model, sigma_w=2.0)},
+        {"evaluation": replace(mh.evaluation, predictive_draws=7)},
+        {"evaluation": replace(mh.evaluation, point_estimate="best")},
+        {"mcmc": replace(mh.mcmc, blocks="layers")},
+        {"network": replace(mh.network, reset="zero")},
     ):
-        other = replace(template, mh=replace(template.mh, **change))
+        other = replace(template, mh=replace(mh, **change))
         assert cell_path(folder, cell, other) != cell_path(folder, cell, template), change
     overridden = replace(
-        template, mh=replace(template.mh, strength=0.5, seed=9, train_fraction=0.5)
+        template,
+        mh=replace(
+            mh,
+            chip=replace(mh.chip, strength=0.5),
+            mcmc=replace(mh.mcmc, seed=9),
+            evaluation=replace(mh.evaluation, train_fraction=0.5),
+        ),
     )
     assert cell_path(folder, cell, overridden) == cell_path(folder, cell, template)

@@ -20,21 +20,25 @@ from limprob.errors import LimprobError
 from limprob.inference import subspace as subspaces
 from limprob.inference.sampling import prior_draws
 from limprob.inference.step_methods import AdaptiveMetropolis, CountedStep
-from limprob.inference.training import TrainConfig, make_step, simulated_chip, train
+from limprob.inference.training import (
+    EvaluationSettings,
+    MCMCSettings,
+    TrainConfig,
+    make_step,
+    simulated_chip,
+    train,
+)
 from limprob.io import load_trace, save_trace
 from limprob.models.chip_in_the_loop import build_model
 from limprob.models.chip_subspace import subspace_weights
+from limprob.snn import Network
 
-TINY = dict(
-    strength=1.0,
-    hidden=3,
-    time_steps=8,
-    draws=20,
-    tune=60,
-    chains=2,
-    predictive_draws=4,
-    train_fraction=0.3,
+TINY = TrainConfig(
+    network=Network(n_hidden=3, n_steps=8),
+    mcmc=MCMCSettings(draws=20, tune=60, chains=2, subspace="pca:2"),
+    evaluation=EvaluationSettings(predictive_draws=4, train_fraction=0.3),
 )
+"""A tiny run in the top-2 principal subspace."""
 
 
 class Queries:
@@ -136,27 +140,30 @@ def test_the_restricted_prior_is_the_weight_prior_on_the_subspace():
 @pytest.fixture(scope="module")
 def full_phase(wisconsin):
     """The full-space phase of a tiny run, sampled once for the module."""
-    config = TrainConfig(**TINY, subspace="pca:2")
-    data = split(wisconsin, seed=config.seed, train_fraction=config.train_fraction)
+    config = TINY
+    data = split(wisconsin, seed=config.mcmc.seed, train_fraction=config.evaluation.train_fraction)
     chip = simulated_chip(config, wisconsin)
-    model = build_model(chip, data.train, sigma_w=config.sigma_w, kappa=config.kappa)
+    model = build_model(chip, data.train, sigma_w=config.model.sigma_w, kappa=config.model.kappa)
     step = make_step(model, chip, config, data.train)
-    full = subspaces.full_space_phase(
-        model, step, config, prior_draws(model, config.chains, config.seed), progressbar=False
-    )
+    starts = prior_draws(model, config.mcmc.chains, config.mcmc.seed)
+    full = subspaces.full_space_phase(model, step, config, starts, progressbar=False)
     return full, chip, data, config
 
 
 @pytest.mark.parametrize("mode", ["pca:2", "readout", "random:2"])
 def test_same_seed_same_subspace_phase_bit_for_bit(full_phase, mode):
     full, chip, data, config = full_phase
-    config = replace(config, subspace=mode)
+    config = replace(config, mcmc=replace(config.mcmc, subspace=mode))
     first, *_ = subspaces.subspace_phase(full, chip, data.train, config, progressbar=False)
     again, *_ = subspaces.subspace_phase(full, chip, data.train, config, progressbar=False)
     for group in ("posterior", "sample_stats", "warmup_posterior", "warmup_log_likelihood"):
         xr.testing.assert_equal(first[group].to_dataset(), again[group].to_dataset())
     other, *_ = subspaces.subspace_phase(
-        full, chip, data.train, replace(config, seed=1), progressbar=False
+        full,
+        chip,
+        data.train,
+        replace(config, mcmc=replace(config.mcmc, seed=1)),
+        progressbar=False,
     )
     assert not np.array_equal(other["posterior"]["z"].values, first["posterior"]["z"].values)
     posterior = first["posterior"]
@@ -172,12 +179,12 @@ def test_same_seed_same_subspace_phase_bit_for_bit(full_phase, mode):
         )
     # both phases' queries, per chain: one per step and the start point's, in each phase
     queries = first["sample_stats"]["chip_queries"].isel(draw=-1).values
-    np.testing.assert_array_equal(queries, [2 + config.tune + config.draws] * 2)
+    np.testing.assert_array_equal(queries, [2 + config.mcmc.tune + config.mcmc.draws] * 2)
 
 
 @pytest.fixture(scope="module")
 def pca_run():
-    return train(TrainConfig(**TINY, subspace="pca:2"), progressbar=False)
+    return train(TINY, progressbar=False)
 
 
 def test_a_subspace_trace_says_its_posterior_is_restricted(pca_run):
@@ -270,7 +277,7 @@ def test_bad_subspace_values_are_refused_with_one_line(value, words, tmp_path, c
 )
 def test_combinations_that_do_not_fit_are_refused(fields, words):
     with pytest.raises(LimprobError, match=words):
-        TrainConfig(**{**TINY, **fields}, subspace="pca:2")
+        replace(TINY.mcmc, **fields)
 
 
 def test_a_checkpoint_is_refused_with_a_subspace(tmp_path, capsys):

@@ -2,17 +2,24 @@
 and refuses what it cannot do with one line and exit code 2."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import xarray as xr
 
 from conftest import untidy_dims
+from limprob.chip.settings import ChipSettings
 from limprob.cli import main
 from limprob.errors import LimprobError
-from limprob.inference.training import TrainConfig, train
+from limprob.inference.training import EvaluationSettings, MCMCSettings, TrainConfig, train
+from limprob.snn import Network
 
-SMALL = dict(hidden=4, draws=60, tune=40, chains=2, predictive_draws=20, train_fraction=0.3)
+SMALL = TrainConfig(
+    network=Network(n_hidden=4),
+    mcmc=MCMCSettings(draws=60, tune=40, chains=2),
+    evaluation=EvaluationSettings(predictive_draws=20, train_fraction=0.3),
+)
 
 
 @pytest.mark.parametrize(
@@ -20,7 +27,7 @@ SMALL = dict(hidden=4, draws=60, tune=40, chains=2, predictive_draws=20, train_f
     [("pcn", "joint"), ("slice", "joint"), ("demcz", "joint"), ("blocked", "layers")],
 )
 def test_each_sampler_trains_reproducibly_and_reports_function_space_diagnostics(sampler, blocks):
-    config = TrainConfig(sampler=sampler, blocks=blocks, **SMALL)
+    config = replace(SMALL, mcmc=replace(SMALL.mcmc, sampler=sampler, blocks=blocks))
     tree = train(config, progressbar=False)
     again = train(config, progressbar=False)
     for name in ("W_in", "W_out"):
@@ -34,7 +41,7 @@ def test_each_sampler_trains_reproducibly_and_reports_function_space_diagnostics
         evaluations = evaluations.sum(-1)
     assert untidy_dims(tree) == []
     # the kept draws' evaluations are the last part of every chain's queries
-    assert np.all(queries >= evaluations) and np.all(evaluations >= SMALL["draws"])
+    assert np.all(queries >= evaluations) and np.all(evaluations >= SMALL.mcmc.draws)
     for key in ("ess_bulk_log_likelihood", "rhat_log_likelihood", "ess_bulk_predictive_min"):
         assert np.isfinite(tree.attrs[key])
     assert tree.attrs["convergence_verdict"].startswith(("WARNING", "converged"))
@@ -42,7 +49,8 @@ def test_each_sampler_trains_reproducibly_and_reports_function_space_diagnostics
 
 
 def test_point_estimates_are_named_in_the_trace():
-    tree = train(TrainConfig(point_estimate="last", **SMALL), progressbar=False)
+    last = replace(SMALL, evaluation=replace(SMALL.evaluation, point_estimate="last"))
+    tree = train(last, progressbar=False)
     points = tree["point_estimates"]["probability"]
     assert points.dims == ("point_estimate", "obs", "class")
     assert list(points["point_estimate"].values) == ["mean", "best", "last"]
@@ -57,7 +65,12 @@ def test_point_estimates_are_named_in_the_trace():
 
 def test_ideal_screen_runs_delayed_acceptance_and_reports_its_savings():
     tree = train(
-        TrainConfig(sampler="pcn", screen="ideal", strength=0.0, **SMALL), progressbar=False
+        replace(
+            SMALL,
+            chip=ChipSettings(strength=0.0),
+            mcmc=replace(SMALL.mcmc, sampler="pcn", screen="ideal"),
+        ),
+        progressbar=False,
     )
     stats = tree["sample_stats"]
     screened = stats["screened_out"].values
@@ -75,12 +88,13 @@ def test_ideal_screen_runs_delayed_acceptance_and_reports_its_savings():
         (dict(sampler="slice", screen="ideal"), "a screen works with"),
         (dict(sampler="pcn", blocks="layers", screen="ideal"), "a screen works with"),
         (dict(sampler="metropolis", blocks="layers"), "blocks apply to"),
-        (dict(point_estimate="median"), "point estimate must be one of"),
     ],
 )
 def test_bad_sampler_settings_are_refused(settings, message):
     with pytest.raises(LimprobError, match=message):
-        TrainConfig(**settings)
+        MCMCSettings(**settings)
+    with pytest.raises(LimprobError, match="point estimate must be one of"):
+        EvaluationSettings(point_estimate="median")
 
 
 def run_cli(args, capsys):
@@ -163,7 +177,7 @@ def test_trace_carries_a_posterior_predictive_that_arviz_plots():
     import matplotlib
 
     matplotlib.use("Agg")
-    tree = train(TrainConfig(**SMALL), progressbar=False)
+    tree = train(SMALL, progressbar=False)
     replicated = tree["posterior_predictive"]["y"]
     assert replicated.dims == ("chain", "draw", "obs")
     # replicated at every draw the log-likelihood has, which LOO-PIT weights them with

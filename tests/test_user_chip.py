@@ -2,6 +2,7 @@
 and ``limprob train --chip``; bad specs are refused in one line before any work."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -9,10 +10,11 @@ import pytest
 import user_chips
 from limprob.chip import SimulatedChip, load_chip
 from limprob.chip.plugins import ENTRY_POINT_GROUP
+from limprob.chip.settings import ChipSettings
 from limprob.cli import main
 from limprob.data import load_table
 from limprob.errors import LimprobError
-from limprob.inference import TrainConfig
+from limprob.inference import EvaluationSettings, MCMCSettings, TrainConfig
 from limprob.inference.training import train
 from limprob.snn import Network
 
@@ -82,8 +84,10 @@ def table():
     return load_table()
 
 
-CONFIG = dict(
-    hidden=4, time_steps=8, draws=20, tune=10, chains=1, predictive_draws=5, train_fraction=0.2
+CONFIG = TrainConfig(
+    network=Network(n_hidden=4, n_steps=8),
+    mcmc=MCMCSettings(draws=20, tune=10, chains=1),
+    evaluation=EvaluationSettings(predictive_draws=5, train_fraction=0.2),
 )
 
 
@@ -91,10 +95,10 @@ def test_train_on_a_given_chip_is_train_on_the_same_simulated_chip(table):
     """The chip passed in and the simulated chip train() builds are the same chip: the traces
     are equal, and the given chip's trace records its description, not the simulated chip's
     configuration."""
-    config = TrainConfig(**CONFIG, strength=0.5, chip_seed=3)
+    config = replace(CONFIG, chip=ChipSettings(strength=0.5, seed=3))
     built = train(config, table, progressbar=False)
     chip = SimulatedChip(30, 2, config.network, 0.5, 3)
-    given = train(TrainConfig(**CONFIG), table, chip=chip, progressbar=False)
+    given = train(CONFIG, table, chip=chip, progressbar=False)
     np.testing.assert_array_equal(
         given["posterior"]["W_in"].values, built["posterior"]["W_in"].values
     )
@@ -104,26 +108,30 @@ def test_train_on_a_given_chip_is_train_on_the_same_simulated_chip(table):
         0.5,
         3,
     )
-    assert "strength" not in given.attrs and built.attrs["strength"] == 0.5
+    assert built.attrs["chip_strength"] == 0.5 and "strength" not in built.attrs
 
 
 def test_train_refuses_a_chip_that_does_not_fit_before_any_query(table):
     chip = SimulatedChip(29, 2, NET)
     with pytest.raises(LimprobError, match="the chip has 29 inputs, but the data"):
-        train(TrainConfig(**CONFIG), table, chip=chip, progressbar=False)
+        train(CONFIG, table, chip=chip, progressbar=False)
     assert chip.queries == 0
     with pytest.raises(
         LimprobError,
         match=r"the chip given to train\(\) \(NoDescribe\) is not "
         r"a limprob chip: it has no describe",
     ):
-        train(TrainConfig(**CONFIG), table, chip=user_chips.NoDescribe(), progressbar=False)
+        train(CONFIG, table, chip=user_chips.NoDescribe(), progressbar=False)
 
 
 def test_the_chips_declared_noise_decides_the_estimator(table):
     with pytest.raises(LimprobError, match="repeats and --re-estimate-current need a noisy"):
         train(
-            TrainConfig(**CONFIG, noise=0.2, repeats=2),
+            replace(
+                CONFIG,
+                chip=ChipSettings(noise=0.2),
+                mcmc=replace(CONFIG.mcmc, repeats=2),
+            ),
             table,
             chip=SimulatedChip(30, 2, NET),
             progressbar=False,

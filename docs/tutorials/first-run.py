@@ -33,9 +33,16 @@ from pathlib import Path
 import arviz as az
 import xarray as xr
 
-from limprob.chip import SimulatedChip, from_nir, to_nir, write_nir
+from limprob.chip import ChipSettings, SimulatedChip, from_nir, to_nir, write_nir
 from limprob.data import load_dataset, split
-from limprob.inference import TrainConfig, accuracy, evaluate_weights, train_on_chip
+from limprob.inference import (
+    EvaluationSettings,
+    MCMCSettings,
+    TrainConfig,
+    accuracy,
+    evaluate_weights,
+    train_on_chip,
+)
 from limprob.inference.backprop import BackpropConfig, IdealModelBackprop, InTheLoopBackprop
 from limprob.inference.diagnostics import function_space_diagnostics, function_space_draws
 from limprob.inference.evaluation import point_estimate_weights
@@ -72,20 +79,16 @@ chip
 #
 # The weights are PyMC random variables; each likelihood evaluation writes them into the
 # chip and reads the spike counts. The default sampler is preconditioned Crank-Nicolson
-# (`sampler="pcn"`), one chip query per proposal. `TrainConfig` checks its settings when it
-# is made.
+# (`sampler="pcn"`), one chip query per proposal. A `TrainConfig` is made of the run's
+# parts, each checked when it is made: the `network`, the `chip` it trains on, the sampler
+# settings `mcmc`, the `model`'s prior and readout gain, and the `evaluation`.
 
 # %%
 config = TrainConfig(
-    strength=1.0,
-    chip_seed=0,
-    hidden=8,
-    time_steps=32,
-    draws=400,
-    tune=400,
-    chains=2,
-    predictive_draws=20,
-    seed=0,
+    network=network,
+    chip=ChipSettings(strength=1.0, seed=0),
+    mcmc=MCMCSettings(draws=400, tune=400, chains=2, seed=0),
+    evaluation=EvaluationSettings(predictive_draws=20),
 )
 tree = train_on_chip(chip, data, config, progressbar=False)
 print(f"{tree.attrs['training_chip_queries']} chip queries for training, {chip.queries} in all")
@@ -209,7 +212,7 @@ for name, (test_accuracy, queries) in results.items():
 w_in, w_out = point_estimate_weights(
     tree["posterior"].to_dataset(), tree["log_likelihood"].to_dataset(), "mean"
 )
-graph = to_nir(w_in, w_out, network, metadata={"kappa": config.kappa})
+graph = to_nir(w_in, w_out, network, metadata={"kappa": config.model.kappa})
 path = write_nir(graph, RUNS / "tutorial.nir")
 sorted(graph.nodes)
 
@@ -221,11 +224,12 @@ sorted(graph.nodes)
 deployed = from_nir(path)
 ideal_chip = chip.ideal()
 from_graph = accuracy(
-    evaluate_weights(ideal_chip, deployed.w_in, deployed.w_out, data.test, config.kappa),
+    evaluate_weights(ideal_chip, deployed.w_in, deployed.w_out, data.test, config.model.kappa),
     data.test["labels"].values,
 )
 from_trace = accuracy(
-    evaluate_weights(ideal_chip, w_in, w_out, data.test, config.kappa), data.test["labels"].values
+    evaluate_weights(ideal_chip, w_in, w_out, data.test, config.model.kappa),
+    data.test["labels"].values,
 )
 print(f"W* on the ideal chip: {from_trace:.3f} from the trace, {from_graph:.3f} from the graph")
 print(f"W* on the chip it was trained on: {tree.attrs['test_accuracy_posterior_mean']:.3f}")

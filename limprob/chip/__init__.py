@@ -6,6 +6,7 @@
     distortion   the distortion's parameters, families, random draws and equations
     kernels      numba kernels of the distorted network
     simulated    SimulatedChip (hidden design distortion) and ParametricChip (a given one)
+    settings     ChipSettings: which chip a run trains on (simulated, a user's, a served one)
     probes       probe measurements of a chip, as a dataset
     nir          the network as a NIR graph: export, and import (from_nir) of what it can represent
     server       ChipServer: any chip served over the network (limprob chip serve)
@@ -26,10 +27,12 @@ from limprob.chip.nir import NirNetwork, from_nir, to_nir, write_nir
 from limprob.chip.plugins import load_chip
 from limprob.chip.probes import load_probes, record_probes, record_probes_from_table
 from limprob.chip.protocol import Chip, CompiledChip, KernelChip, require_chip
+from limprob.chip.settings import ChipSettings
 from limprob.chip.simulated import ParametricChip, SimulatedChip, simulate
 
 __all__ = [
     "Chip",
+    "ChipSettings",
     "CompiledChip",
     "KernelChip",
     "Distortion",

@@ -14,7 +14,6 @@ describes the service, its security model and its faults.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from limprob import interruption
@@ -32,12 +31,6 @@ if TYPE_CHECKING:
     import argparse
 
     from limprob.chip import SimulatedChip
-
-SERVED_DEFAULTS = SimpleNamespace(
-    strength=1.0, chip_seed=0, time_steps=32, noise=0.0, weight_bits=None, reset="subtract"
-)
-"""The served simulated chip's defaults: those of ``limprob train``'s (TrainConfig), stated
-here so that serving does not import PyMC."""
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -67,8 +60,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _serve_options(serve: argparse.ArgumentParser) -> None:
     from limprob.chip.server import LEASE_IDLE, MAX_MESSAGE_BYTES
+    from limprob.chip.settings import ChipSettings
+    from limprob.snn import Network
 
-    defaults = SERVED_DEFAULTS
+    # the defaults of limprob train's chip and network, without importing PyMC
+    defaults, network = ChipSettings(), Network()
     serve.add_argument("--port", type=int, required=True, help="TCP port to listen on")
     serve.add_argument(
         "--token-file",
@@ -107,25 +103,25 @@ def _serve_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--chip-seed",
         type=int,
-        default=defaults.chip_seed,
+        default=defaults.seed,
         help="seed of the chip's hidden mismatch (default %(default)s)",
     )
     serve.add_argument(
         "--hidden",
         type=int,
         default=None,
-        help="hidden LIF neurons (default: the data set's, 16 for Wisconsin)",
+        help="hidden LIF neurons, Network.n_hidden (default: the data set's, 16 for Wisconsin)",
     )
     serve.add_argument(
         *flags("time-steps"),
         dest="time_steps",
         type=int,
-        default=defaults.time_steps,
-        help=f"time steps T of the network (default {defaults.time_steps})",
+        default=network.n_steps,
+        help=f"time steps T of the network, Network.n_steps (default {network.n_steps})",
     )
     add_reset_option(
         serve,
-        defaults.reset,
+        network.reset,
         "what a spike does to the potential: subtract the threshold, or reset it "
         "to zero (default %(default)s)",
     )
@@ -136,22 +132,15 @@ def _serve_options(serve: argparse.ArgumentParser) -> None:
 def served_chip(args: argparse.Namespace) -> SimulatedChip:
     """The simulated chip the options describe, one input per feature and one output per
     class of the chosen data set."""
-    from limprob.chip import SimulatedChip
+    from limprob.chip.settings import ChipSettings, build_simulated_chip
     from limprob.models.defaults import dataset_network
     from limprob.snn import Network
 
     table = load_chosen_table(args)
-    hidden = args.hidden or dataset_network(None if args.data else args.dataset)["hidden"]
+    hidden = args.hidden or dataset_network(None if args.data else args.dataset)["n_hidden"]
     network = Network(hidden, args.time_steps, reset=args.reset)
-    return SimulatedChip(
-        table.sizes["feature"],
-        table.sizes["class"],
-        network,
-        args.strength,
-        args.chip_seed,
-        noise=args.noise,
-        weight_bits=args.weight_bits,
-    )
+    settings = ChipSettings(args.strength, args.chip_seed, args.noise, args.weight_bits)
+    return build_simulated_chip(settings, network, table)
 
 
 def _serve(args: argparse.Namespace) -> None:

@@ -1,15 +1,19 @@
 """Command-line options whose defaults come from a configuration class, declared once.
 
 An option is ``(flag, field, help)`` (further entries are the caller's): ``--flag`` sets the
-configuration field ``field``, its
-type and default are those of the field in the configuration's defaults, and the help shows the
-default. :func:`config_fields` collects the parsed values to construct the configuration.
+configuration field ``field`` (``part.field``: the field of one part of a composed
+configuration, such as ``network.n_steps``, parsed into ``args.network_n_steps``,
+:func:`option_dest`), its type and default are those of the field in the configuration's
+defaults, and the help shows the default. :func:`config_fields` collects the parsed values to
+construct the configuration, and :func:`replace_fields` puts them into one.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -69,10 +73,11 @@ def add_later(
 
 
 NETWORK_OPTIONS = (
-    ("hidden", "hidden", "hidden LIF neurons"),
-    ("time-steps", "time_steps", "time steps T of the network"),
+    ("hidden", "network.n_hidden", "hidden LIF neurons (Network.n_hidden)"),
+    ("time-steps", "network.n_steps", "time steps T of the network (Network.n_steps)"),
 )
-"""The network's size, for commands whose configuration names it ``hidden`` and ``time_steps``."""
+"""The network's size, for commands whose configuration has a ``network``
+(:class:`~limprob.snn.Network`)."""
 SAMPLER_OPTIONS = (
     ("draws", "draws", "MCMC draws per chain kept after tuning"),
     ("tune", "tune", "MCMC tuning steps per chain"),
@@ -96,22 +101,43 @@ def add_options(
     parser: argparse.ArgumentParser, defaults: Any, options: Sequence[tuple[Any, ...]]
 ) -> None:
     """Add ``--flag`` (and its deprecated spellings) for each ``(flag, field, help)``, typed
-    and defaulted by ``defaults``' ``field``."""
+    and defaulted by ``defaults``' ``field`` (``part.field``: a part's field)."""
     for flag, name, help_text in options:
-        default = getattr(defaults, name)
+        default = attrgetter(name)(defaults)
         parser.add_argument(
             *flags(flag),
-            dest=name,
+            dest=option_dest(name),
             type=type(default),
             default=default,
             help=f"{help_text} (default {default})",
         )
 
 
+def option_dest(field: str) -> str:
+    """Where argparse keeps the option of the configuration field ``field``: ``part.field``
+    as ``part_field``."""
+    return field.replace(".", "_")
+
+
 def config_fields(args: argparse.Namespace, options: Sequence[tuple[Any, ...]]) -> dict:
-    """The fields of ``options`` that were given (not None), by configuration field name."""
+    """The fields of ``options`` that were given (not None), by configuration field name
+    (``part.field`` for a part's)."""
     names = [option[1] for option in options]
-    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    values = {name: getattr(args, option_dest(name)) for name in names}
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def replace_fields[C](config: C, fields: Mapping[str, Any]) -> C:
+    """``config`` (a dataclass) with ``fields`` (:func:`config_fields`) replaced, a part's
+    field ``part.field`` in that part."""
+    plain = {name: value for name, value in fields.items() if "." not in name}
+    parts: dict[str, dict[str, Any]] = {}
+    for name, value in fields.items():
+        if "." in name:
+            part, field = name.split(".", 1)
+            parts.setdefault(part, {})[field] = value
+    nested = {part: replace(getattr(config, part), **values) for part, values in parts.items()}
+    return replace(config, **plain, **nested)  # type: ignore[type-var]
 
 
 def add_reset_option(parser: argparse.ArgumentParser, default: str | None, help_text: str) -> None:
@@ -141,13 +167,15 @@ def add_table_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_network_choice(parser: argparse.ArgumentParser) -> None:
-    """``--hidden`` and ``--kappa``, defaulting to the chosen data set's
-    (:data:`limprob.models.defaults.DATASET_NETWORKS`)."""
+    """``--hidden`` (the network's ``n_hidden``) and ``--kappa``, defaulting to the chosen data
+    set's (:data:`limprob.models.defaults.DATASET_NETWORKS`)."""
     parser.add_argument(
         "--hidden",
+        dest="network_n_hidden",
         type=int,
         default=None,
-        help="hidden LIF neurons (default: the data set's, 16 for Wisconsin; docs/datasets.md)",
+        help="hidden LIF neurons, Network.n_hidden (default: the data set's, 16 for "
+        "Wisconsin; docs/datasets.md)",
     )
     parser.add_argument(
         "--kappa",
@@ -159,15 +187,13 @@ def add_network_choice(parser: argparse.ArgumentParser) -> None:
 
 
 def network_choice(args: argparse.Namespace) -> dict:
-    """``hidden`` and ``kappa``: those given, else the data set's defaults (a user's table
+    """``n_hidden`` and ``kappa``: those given, else the data set's defaults (a user's table
     ``--data`` gets Wisconsin's)."""
     from limprob.models.defaults import dataset_network
 
     chosen = dataset_network(None if args.data else args.dataset)
-    given = {
-        name: getattr(args, name) for name in ("hidden", "kappa") if getattr(args, name) is not None
-    }
-    return chosen | given
+    given = {"n_hidden": args.network_n_hidden, "kappa": args.kappa}
+    return chosen | {name: value for name, value in given.items() if value is not None}
 
 
 def load_chosen_table(args: argparse.Namespace) -> xr.Dataset:

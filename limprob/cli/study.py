@@ -9,6 +9,7 @@ Defaults come from :class:`limprob.study.Grid` and :class:`limprob.study.StudySe
 from __future__ import annotations
 
 from dataclasses import replace
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from limprob import interruption
@@ -18,7 +19,9 @@ from limprob.cli.options import (
     add_later,
     config_fields,
     flags,
+    option_dest,
     repeats,
+    replace_fields,
 )
 
 if TYPE_CHECKING:
@@ -33,11 +36,12 @@ GRID_OPTIONS = (
     ("train-fractions", "train_fractions", float, "fractions of the training split"),
 )
 MH_OPTIONS = (
-    *SAMPLER_OPTIONS[:3],
-    ("predictive-draws", "predictive_draws", "MH draws for the predictive accuracy"),
+    *((flag, f"mcmc.{field}", help_text) for flag, field, help_text in SAMPLER_OPTIONS[:3]),
+    ("predictive-draws", "evaluation.predictive_draws", "MH draws for the predictive accuracy"),
     *NETWORK_OPTIONS,
 )
-"""Options that set the MH template (its network is every method's)."""
+"""Options that set the MH template (a field of a part of its
+:class:`~limprob.inference.training.TrainConfig`; its network is every method's)."""
 BACKPROP_OPTIONS = (("epochs", "epochs", "maximum backprop epochs"),)
 
 
@@ -89,11 +93,11 @@ def _study_options(study: argparse.ArgumentParser) -> None:
         for flag, name, help_text in options:
             study.add_argument(
                 *flags(flag),
-                dest=name,
+                dest=option_dest(name),
                 type=int,
                 default=None,
-                help=f"{help_text} (default {getattr(default, name)}, "
-                f"--quick {getattr(quick, name)})",
+                help=f"{help_text} (default {attrgetter(name)(default)}, "
+                f"--quick {attrgetter(name)(quick)})",
             )
     study.add_argument(
         "--repeats",
@@ -138,11 +142,11 @@ def run_study_command(args: argparse.Namespace) -> None:
     grid = replace(grid, **{k: tuple(v) for k, v in config_fields(args, grid_options).items()})
     settings = replace(
         settings,
-        mh=replace(settings.mh, **config_fields(args, MH_OPTIONS)),
+        mh=replace_fields(settings.mh, config_fields(args, MH_OPTIONS)),
         **config_fields(args, (("repeats", "repeats", ""),)),
         re_estimate_current=args.re_estimate_current,
         # each data set its own network, unless --hidden fixes one for all
-        dataset_networks=not args.quick and args.hidden is None,
+        dataset_networks=not args.quick and args.network_n_hidden is None,
         backprop=replace(settings.backprop, **config_fields(args, BACKPROP_OPTIONS)),
     )
     try:

@@ -33,6 +33,7 @@ from limprob.cli.options import (
     given_options,
     load_chosen_table,
     network_choice,
+    option_dest,
     repeats,
 )
 from limprob.errors import LimprobError
@@ -56,19 +57,25 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 TRAIN_OPTIONS = (
-    ("strength", "strength", "chip distortion strength alpha >= 0"),
-    ("chip-seed", "chip_seed", "seed of the chip's hidden mismatch"),
+    ("strength", "chip.strength", "chip distortion strength alpha >= 0"),
+    ("chip-seed", "chip.seed", "seed of the chip's hidden mismatch"),
     *NETWORK_OPTIONS[1:],  # --hidden (with --kappa) defaults to the data set's
-    *SAMPLER_OPTIONS[:3],
-    ("cores", "cores", "chains run in parallel"),
-    ("seed", "seed", "seed of the data split and the sampler"),
-    ("train-fraction", "train_fraction", "fraction of the training split to use, in (0, 1]"),
+    *((flag, f"mcmc.{field}", help_text) for flag, field, help_text in SAMPLER_OPTIONS[:3]),
+    ("cores", "mcmc.cores", "chains run in parallel"),
+    ("seed", "mcmc.seed", "seed of the data split and the sampler"),
+    (
+        "train-fraction",
+        "evaluation.train_fraction",
+        "fraction of the training split to use, in (0, 1]",
+    ),
     (
         "predictive-draws",
-        "predictive_draws",
+        "evaluation.predictive_draws",
         "thinned posterior draws whose test-set predictions are measured on the chip",
     ),
 )
+"""The options of ``limprob train`` typed and defaulted by a field of
+:class:`~limprob.inference.training.TrainConfig`, ``part.field``."""
 
 
 INTERRUPTION_AND_COST = (
@@ -153,18 +160,18 @@ def _train_options(train: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--sampler",
         choices=SAMPLERS,
-        default=defaults.sampler,
+        default=defaults.mcmc.sampler,
         help="step method (default %(default)s)",
     )
     train.add_argument(
         "--blocks",
         choices=BLOCKS,
-        default=defaults.blocks,
+        default=defaults.mcmc.blocks,
         help="one step for all weights, or one per layer (default %(default)s)",
     )
     train.add_argument(
         "--screen",
-        default=defaults.screen,
+        default=defaults.mcmc.screen,
         metavar="none|ideal|TWIN.nc",
         help="delayed acceptance through a software model of the chip: the ideal "
         "network or a twin trace (samplers blocked, pcn; default "
@@ -173,14 +180,14 @@ def _train_options(train: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--point-estimate",
         choices=POINT_ESTIMATES,
-        default=defaults.point_estimate,
+        default=defaults.evaluation.point_estimate,
         help="point estimate reported beside the predictive average: the mean "
         "of the best chain (W*), the best draw or the last draw "
         "(default %(default)s)",
     )
     add_reset_option(
         train,
-        defaults.reset,
+        defaults.network.reset,
         "what a spike does to the potential: subtract the threshold, or reset it "
         "to zero (the reset NIR's LIF defines, which NIR consumers such as "
         "snnTorch run on import; docs/nir.md) (default %(default)s)",
@@ -205,7 +212,7 @@ def _train_options(train: argparse.ArgumentParser) -> None:
         metavar="SEED",
         help="one backprop seed per chain for --init ideal or twin: (default: derived from --seed)",
     )
-    add_chip_noise_options(train, defaults)
+    add_chip_noise_options(train, defaults.chip)
     train.add_argument(
         "--chip",
         default=None,
@@ -218,7 +225,7 @@ def _train_options(train: argparse.ArgumentParser) -> None:
     )
     train.add_argument(
         "--subspace",
-        default=defaults.subspace,
+        default=defaults.mcmc.subspace,
         metavar="none|pca:K|readout|random:K",
         help="after a full-space adaptation phase (part of tuning), sample in "
         "an affine subspace of its path with adaptive Metropolis: its top-K "
@@ -229,7 +236,7 @@ def _train_options(train: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--repeats",
         type=repeats,
-        default=defaults.repeats,
+        default=defaults.mcmc.repeats,
         metavar="R|auto",
         help="chip queries per likelihood estimate on a noisy chip, averaged in "
         "probability space; 'auto': a pilot at the end of tuning picks R "
@@ -351,32 +358,8 @@ def _train(args: argparse.Namespace) -> None:
                 f"chip; --chip {args.chip} trains on your chip instead"
             )
     with ExitStack() as locks:  # a second run on the same --out or checkpoint is refused
-        chip, chip_fields = _given_chip(args, locks), {}
-        if chip is not None:
-            from limprob.inference.training import chip_settings
-
-            chip_fields = chip_settings(chip) | {"chip_address": chip.address}
-            chip_fields.update(
-                {name: getattr(args, name) for name in ("time_steps", "hidden") if name in given}
-            )
-        config = TrainConfig(
-            **(
-                config_fields(args, TRAIN_OPTIONS)
-                | network_choice(args)
-                | dict(noise=args.noise, weight_bits=args.weight_bits, reset=args.reset)
-                | chip_fields
-            ),
-            chip_spec=args.chip or "",
-            sampler=args.sampler,
-            blocks=args.blocks,
-            screen=args.screen,
-            point_estimate=args.point_estimate,
-            repeats=args.repeats,
-            re_estimate_current=args.re_estimate_current,
-            init=_init(args),
-            init_seeds=(None if args.init_seeds is None else tuple(args.init_seeds)),
-            subspace=args.subspace,
-        )
+        chip = _given_chip(args, locks)
+        config = TrainConfig.from_settings(_settings(args, chip))
         checkpoint = None
         if args.checkpoint is not None:
             checkpoint = Checkpoint.new(args.checkpoint, every=args.checkpoint_every, out=out)
@@ -385,6 +368,47 @@ def _train(args: argparse.Namespace) -> None:
         if checkpoint is not None:
             locks.enter_context(exclusive(checkpoint.path))
         _train_into(out, config, args, load_chosen_table(args), checkpoint, chip)
+
+
+def _settings(args: argparse.Namespace, chip: RemoteChip | None) -> dict[str, dict]:
+    """The parts of the training configuration the options give
+    (:meth:`~limprob.inference.training.TrainConfig.from_settings`); with a served ``chip``,
+    its network (unless ``--hidden`` or ``--time-steps`` say otherwise, to be refused against
+    it), noise, weight resolution and address."""
+    from limprob.inference.training import chip_settings
+
+    choice = network_choice(args)
+    settings: dict[str, dict] = {
+        "network": {"n_hidden": choice["n_hidden"], "reset": args.reset},
+        "chip": {"noise": args.noise, "weight_bits": args.weight_bits, "spec": args.chip or ""},
+        "mcmc": {
+            "sampler": args.sampler,
+            "blocks": args.blocks,
+            "screen": args.screen,
+            "repeats": args.repeats,
+            "re_estimate_current": args.re_estimate_current,
+            "init": _init(args),
+            "init_seeds": args.init_seeds,
+            "subspace": args.subspace,
+        },
+        "model": {"kappa": choice["kappa"]},
+        "evaluation": {"point_estimate": args.point_estimate},
+    }
+    for name, value in config_fields(args, TRAIN_OPTIONS).items():
+        part, field = name.split(".")
+        settings[part][field] = value
+    if chip is not None:
+        given = given_options(args)
+        network = {
+            field: settings["network"][field]
+            for field, dest in (("n_hidden", "network_n_hidden"), ("n_steps", "network_n_steps"))
+            if dest in given
+        }
+        for part, values in chip_settings(chip).items():
+            settings[part] |= values
+        settings["network"] |= network
+        settings["chip"]["address"] = chip.address
+    return settings
 
 
 def _given_chip(args: argparse.Namespace, stack: ExitStack) -> RemoteChip | None:
@@ -445,17 +469,17 @@ def _resume(args: argparse.Namespace) -> None:
         out = check_output_path(checkpoint.out)
         locks.enter_context(exclusive(out))
         chip = None
-        if config.chip_address:
+        if config.chip.address:
             from limprob.chip.remote import connect
 
             if args.chip_token_file is None:
                 raise LimprobError(
                     f"{folder}: the run trains on the chip at "
-                    f"{config.chip_address}: give --chip-token-file FILE"
+                    f"{config.chip.address}: give --chip-token-file FILE"
                 )
             chip = locks.enter_context(
                 connect(
-                    config.chip_address,
+                    config.chip.address,
                     args.chip_token_file,
                     unavailable_after=args.chip_unavailable_after,
                 )
@@ -469,13 +493,13 @@ def _resume(args: argparse.Namespace) -> None:
 
 def _field(flag: str) -> str:
     """The destination of the command-line flag ``flag``."""
-    fields = {f"--{option}": field for option, field, _ in TRAIN_OPTIONS}
+    fields = {f"--{option}": option_dest(field) for option, field, _ in TRAIN_OPTIONS}
     return fields.get(flag, flag.removeprefix("--").replace("-", "_"))
 
 
 def _flag(name: str) -> str:
     """The command-line flag of the option whose destination is ``name``."""
-    flags = {field: flag for flag, field, _ in TRAIN_OPTIONS}
+    flags = {option_dest(field): flag for flag, field, _ in TRAIN_OPTIONS}
     return "--" + flags.get(name, name.replace("_", "-"))
 
 
@@ -528,7 +552,7 @@ def _train_into(
     from limprob.inference.evaluation import ACCURACY_NAMES, trace_evaluation
 
     report = trace_evaluation(tree)
-    point = config.point_estimate
+    point = config.evaluation.point_estimate
     print(
         f"test accuracy on the chip: predictive {report['test_accuracy_predictive']:.3f}, "
         f"{POINT_NAMES[point]} {report[f'test_accuracy_{ACCURACY_NAMES[point]}']:.3f}; "
@@ -545,7 +569,7 @@ def _train_into(
             f"starts chosen on the chip ({tree.attrs['start_selection_chip_queries']} "
             f"queries): {tree.attrs['start_per_chain']} (per chain)"
         )
-    noise = float(tree.attrs["noise"])  # a given chip's declared noise (train --chip)
+    noise = float(tree.attrs["chip_noise"])  # a given chip's declared noise (train --chip)
     if noise > 0:
         import numpy as np
 

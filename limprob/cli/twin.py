@@ -201,7 +201,7 @@ def _twin_options(twin: argparse.ArgumentParser) -> None:
 def run_probe(args: argparse.Namespace) -> None:
     """``limprob probe``: record a simulated chip's probe measurements into ``--out``."""
     from limprob.chip.probes import record_probes_from_table
-    from limprob.chip.simulated import SimulatedChip
+    from limprob.chip.settings import ChipSettings, build_simulated_chip
     from limprob.data import split
     from limprob.inference import cost
     from limprob.io import check_output_path, refuse_overwriting_inputs, save_dataset
@@ -225,15 +225,8 @@ def run_probe(args: argparse.Namespace) -> None:
         "this probe dataset",
         args.max_memory,
     )
-    chip = SimulatedChip(
-        table.sizes["feature"],
-        table.sizes["class"],
-        network,
-        args.strength,
-        args.chip_seed,
-        noise=args.noise,
-        weight_bits=args.weight_bits,
-    )
+    settings = ChipSettings(args.strength, args.chip_seed, args.noise, args.weight_bits)
+    chip = build_simulated_chip(settings, network, table)
     probes = record_probes_from_table(
         chip, split(table, seed=args.seed).train, args.probes, args.obs, seed=args.seed
     )

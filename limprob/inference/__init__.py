@@ -2,7 +2,8 @@
 
     step_methods  PyMC step methods that respect the cost of a chip query
     sampling      SamplerSettings, the one pm.sample call, start values, package versions
-    training      TrainConfig and train_on_chip: a chip and a data split -> a limprob trace
+    training      TrainConfig (network, chip, MCMCSettings, model, EvaluationSettings) and
+                  train_on_chip: a chip and a data split -> a limprob trace
     evaluation    accuracy, the point estimate W*, test-set predictions measured on a chip,
                   the evaluate report of a trace
     export        a training trace's point estimate as a NIR graph
@@ -19,12 +20,21 @@ the models in :mod:`limprob.models`.
 from limprob.inference.evaluation import accuracy, evaluate_weights, posterior_mean_weights
 from limprob.inference.sampling import SamplerSettings
 from limprob.inference.step_methods import BlockedMetropolis, CountedStep
-from limprob.inference.training import SAMPLERS, TrainConfig, train, train_on_chip
+from limprob.inference.training import (
+    SAMPLERS,
+    EvaluationSettings,
+    MCMCSettings,
+    TrainConfig,
+    train,
+    train_on_chip,
+)
 
 __all__ = [
     "SAMPLERS",
     "BlockedMetropolis",
     "CountedStep",
+    "EvaluationSettings",
+    "MCMCSettings",
     "SamplerSettings",
     "TrainConfig",
     "accuracy",

@@ -763,6 +763,37 @@ def _nominal(chip: Chip) -> tuple[float, float]:
     return float(chip.network.beta), float(chip.network.theta)
 
 
+def _ideal_gradient(
+    chip: Chip,
+    config: BackpropConfig,
+    n_output: int,
+    chip_counts: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None,
+) -> Objective:
+    """The gradient of the ideal software model (nominal ``beta``, ``theta``): of its own loss
+    and counts (``chip_counts`` None: no chip query), or straight through the counts
+    ``chip_counts(w_in, w_out, x)`` of each mini-batch, which then also validate (module
+    docstring)."""
+    compiled, seconds = _compile(compiled_network)
+    ideal, n_steps = _nominal(chip), chip.network.n_steps
+    slope, kappa = float(config.slope), float(config.kappa)
+
+    def batch_step(
+        w_in: np.ndarray, w_out: np.ndarray, xb: np.ndarray, yb: np.ndarray
+    ) -> list[np.ndarray]:
+        if chip_counts is None:
+            counts, through_chip = np.zeros((xb.shape[0], n_output)), 0.0
+        else:
+            counts, through_chip = chip_counts(w_in, w_out, xb), 1.0
+        return compiled.loss_and_gradient(
+            xb, yb, w_in, w_out, *ideal, slope, kappa, n_steps, counts, through_chip
+        )
+
+    def ideal_counts(w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return compiled.forward(x, w_in, w_out, *ideal, n_steps)
+
+    return Objective(batch_step, ideal_counts if chip_counts is None else chip_counts, seconds)
+
+
 class IdealModelBackprop(Backprop):
     """Trained and validated on the ideal software model (nominal ``beta``, ``theta``): no chip
     query until the trained weights are measured on the chip."""
@@ -771,31 +802,7 @@ class IdealModelBackprop(Backprop):
 
     def objective(self, chip: Chip, n_output: int, noise_rng: np.random.Generator) -> Objective:
         """See :meth:`Backprop.objective`."""
-        compiled, seconds = _compile(compiled_network)
-        ideal, n_steps = _nominal(chip), chip.network.n_steps
-        slope, kappa = float(self.config.slope), float(self.config.kappa)
-
-        def batch_step(
-            w_in: np.ndarray, w_out: np.ndarray, xb: np.ndarray, yb: np.ndarray
-        ) -> list[np.ndarray]:
-            return compiled.loss_and_gradient(
-                xb,
-                yb,
-                w_in,
-                w_out,
-                *ideal,
-                slope,
-                kappa,
-                n_steps,
-                np.zeros((xb.shape[0], n_output)),
-                0.0,
-            )
-
-        return Objective(
-            batch_step,
-            lambda w_in, w_out, x: compiled.forward(x, w_in, w_out, *ideal, n_steps),
-            seconds,
-        )
+        return _ideal_gradient(chip, self.config, n_output, chip_counts=None)
 
 
 class InTheLoopBackprop(Backprop):
@@ -806,19 +813,7 @@ class InTheLoopBackprop(Backprop):
 
     def objective(self, chip: Chip, n_output: int, noise_rng: np.random.Generator) -> Objective:
         """See :meth:`Backprop.objective`."""
-        compiled, seconds = _compile(compiled_network)
-        ideal, n_steps = _nominal(chip), chip.network.n_steps
-        slope, kappa = float(self.config.slope), float(self.config.kappa)
-
-        def batch_step(
-            w_in: np.ndarray, w_out: np.ndarray, xb: np.ndarray, yb: np.ndarray
-        ) -> list[np.ndarray]:
-            chip_counts = chip.run(w_in, w_out, xb)
-            return compiled.loss_and_gradient(
-                xb, yb, w_in, w_out, *ideal, slope, kappa, n_steps, chip_counts, 1.0
-            )
-
-        return Objective(batch_step, chip.run, seconds)
+        return _ideal_gradient(chip, self.config, n_output, chip_counts=chip.run)
 
 
 def _converter(chip: Chip) -> tuple[float, float, float]:

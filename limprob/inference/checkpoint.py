@@ -255,7 +255,7 @@ class Checkpoint:
         configuration) and ``table`` (the run's data); for a checkpoint that has begun, check
         that ``config`` is its run's."""
         if self._manifest is not None:
-            if json.loads(json.dumps(asdict(config))) != self.settings:
+            if not _same_run(config, self.settings):
                 raise LimprobError(
                     f"{self.path}: the checkpoint belongs to another run configuration"
                 )
@@ -359,6 +359,19 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _same_run(config: Any, settings: dict) -> bool:
+    """Whether ``config`` is the run whose configuration a checkpoint stores as ``settings``:
+    written the same, or read by the configuration class's ``from_settings`` (a checkpoint
+    written in an older layout of the class) to an equal one."""
+    if json.loads(json.dumps(asdict(config))) == settings:
+        return True
+    read = getattr(type(config), "from_settings", None)
+    try:
+        return read is not None and read(settings) == config
+    except (TypeError, LimprobError):
+        return False
 
 
 def run_sha256(settings: dict, table_sha256: str | None) -> str:

@@ -265,11 +265,15 @@ def full_space_phase(
     ``initvals``: its own tuning, then the fixed-kernel path (:func:`phase_lengths`).
     ``config`` is a :class:`~limprob.inference.training.TrainConfig`; a K the network or the
     path cannot hold is refused before any query."""
-    tune_own, path_steps, _ = phase_lengths(config.tune)
+    tune_own, path_steps, _ = phase_lengths(config.mcmc.tune)
     shapes = tuple(tuple(model.initial_point()[name].shape) for name in WEIGHTS)
-    check_dimension(config.subspace, sum(int(np.prod(s)) for s in shapes), path_steps)
+    check_dimension(config.mcmc.subspace, sum(int(np.prod(s)) for s in shapes), path_steps)
     settings = SamplerSettings(
-        draws=path_steps, tune=tune_own, chains=config.chains, cores=config.cores, seed=config.seed
+        draws=path_steps,
+        tune=tune_own,
+        chains=config.mcmc.chains,
+        cores=config.mcmc.cores,
+        seed=config.mcmc.seed,
     )
     tree, seconds = sample(model, step, settings, initvals, progressbar=progressbar)
     if tree.attrs["interrupted"]:
@@ -285,7 +289,7 @@ def subspace_phase(
     full: FullSpacePhase, chip: Chip, train: xr.Dataset, config: Any, *, progressbar: bool = True
 ) -> tuple[xr.DataTree, float, Step]:
     """Build the subspace from the best chain's path in ``full`` and sample it with adaptive
-    Metropolis (:func:`phase_lengths` tuning steps, then ``config.draws``), every chain from
+    Metropolis (:func:`phase_lengths` tuning steps, then ``config.mcmc.draws``), every chain from
     a draw of that path projected on it (module docstring).
 
     Returns the subspace phase's tree (its ``chip_queries`` count both phases, per chain),
@@ -295,12 +299,14 @@ def subspace_phase(
     from (``y`` depends on the weights alone, which the trace holds per draw)."""
     from limprob.models.chip_subspace import SUBSPACE_DATA, build_subspace_model
 
-    tune_own, path_steps, tune_subspace = phase_lengths(config.tune)
+    tune_own, path_steps, tune_subspace = phase_lengths(config.mcmc.tune)
     path = raveled_path(full.tree["posterior"].to_dataset())
     mean_log_likelihood = full.log_likelihood["y"].sum("obs").mean("draw").values
     best = int(np.argmax(mean_log_likelihood))
-    space = build_subspace(config.subspace, path[best], full.shapes, [config.seed, 6])
-    model = build_subspace_model(chip, train, space, sigma_w=config.sigma_w, kappa=config.kappa)
+    space = build_subspace(config.mcmc.subspace, path[best], full.shapes, [config.mcmc.seed, 6])
+    model = build_subspace_model(
+        chip, train, space, sigma_w=config.model.sigma_w, kappa=config.model.kappa
+    )
     projected = space.project(path[best])
     covariance = np.atleast_2d(np.cov(projected, rowvar=False))
     with model:
@@ -308,18 +314,18 @@ def subspace_phase(
             AdaptiveMetropolis(
                 covariance=covariance,
                 covariance_warmup=max(tune_subspace // 2, 2),
-                estimator=config.estimator,
+                estimator=config.mcmc.estimator,
             ),
             chip,
             model=model,
         )
-    positions = np.linspace(len(projected) - 1, 0, config.chains).round().astype(int)
+    positions = np.linspace(len(projected) - 1, 0, config.mcmc.chains).round().astype(int)
     settings = SamplerSettings(
-        draws=config.draws,
+        draws=config.mcmc.draws,
         tune=tune_subspace,
-        chains=config.chains,
-        cores=config.cores,
-        seed=int(np.random.default_rng([config.seed, 7]).integers(2**31)),
+        chains=config.mcmc.chains,
+        cores=config.mcmc.cores,
+        seed=int(np.random.default_rng([config.mcmc.seed, 7]).integers(2**31)),
     )
     tree, seconds = sample(
         model, step, settings, [{"z": projected[i]} for i in positions], progressbar=progressbar

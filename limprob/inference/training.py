@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,7 @@ import xarray as xr
 from limprob import interruption, validation
 from limprob.chip.plugins import load_chip
 from limprob.chip.protocol import Chip, require_chip
+from limprob.chip.settings import ChipSettings, build_simulated_chip
 from limprob.chip.simulated import SimulatedChip
 from limprob.data import Split, load_table, split
 from limprob.errors import LimprobError
@@ -87,10 +89,10 @@ from limprob.inference.step_methods import (
 from limprob.inference.step_methods.likelihood_estimator import LikelihoodEstimator
 from limprob.io import netcdf_attribute
 from limprob.models.chip_in_the_loop import build_model
-from limprob.models.defaults import DEFAULT_KAPPA, DEFAULT_SIGMA_W, dataset_network
+from limprob.models.defaults import ModelSettings, dataset_network
 from limprob.snn import Network
-from limprob.trace import predictions_constant_data
-from limprob.validation import fraction, positive_integer, positive_number, seed, strength
+from limprob.trace import network_attrs, predictions_constant_data
+from limprob.validation import fraction, positive_integer, seed
 
 STEP_METHODS = {
     "pcn": PreconditionedCrankNicolson,
@@ -110,35 +112,13 @@ SCREENABLE = ("blocked", "pcn")
 """Samplers that take a delayed-acceptance screen."""
 
 
-@dataclass(frozen=True)
-class TrainConfig(SamplerSettings):
-    """Everything that defines a training run; checked on construction. The sampler settings
-    (draws, tune, chains, cores, seed: keyword-only) are those of :class:`SamplerSettings`; the
-    seed also draws the data split."""
+@dataclass(frozen=True, kw_only=True)
+class MCMCSettings(SamplerSettings):
+    """How the chains sample: the settings of :class:`SamplerSettings` (draws, tune, chains,
+    cores, seed; the seed also draws the data split), the step method and how it splits and
+    screens the weights, the likelihood estimator on a noisy chip, where the chains start and
+    the subspace they may sample in; checked on construction."""
 
-    strength: float = 1.0
-    """Distortion strength alpha >= 0 of the simulated chip (:func:`train` builds it)."""
-    chip_spec: str = ""
-    """A user's chip, ``module:factory`` or a name registered in the entry-point group
-    ``limprob.chips`` (:func:`~limprob.chip.plugins.load_chip`), which :func:`train` builds
-    instead of the simulated chip; empty: the simulated chip. With it, the simulated chip's
-    fields (``strength``, ``chip_seed``) are unused and ``noise`` and ``weight_bits`` are the
-    chip's own (:func:`for_chip`)."""
-    chip_seed: int = 0
-    """Seed of the simulated chip's hidden mismatch."""
-    hidden: int = 16
-    """Hidden LIF neurons H."""
-    time_steps: int = 32
-    """Time steps T of the network."""
-    beta: float = 0.9
-    """Nominal leak per time step."""
-    theta: float = 1.0
-    """Nominal firing threshold (units of the input current)."""
-    reset: str = "subtract"
-    """What a spike does to the potential: ``subtract`` the threshold or reset to ``zero``
-    (:data:`limprob.snn.RESETS`; ``zero`` is NIR's own LIF reset)."""
-    train_fraction: float = 1.0
-    """Fraction of the training split used, in (0, 1]."""
     sampler: str = "pcn"
     """Step method, one of :data:`SAMPLERS`."""
     blocks: str = "joint"
@@ -146,21 +126,6 @@ class TrainConfig(SamplerSettings):
     screen: str = "none"
     """Delayed-acceptance screen: ``none``, ``ideal`` (the nominal network) or the path of a
     twin trace (:mod:`limprob.inference.screening`); for the samplers in :data:`SCREENABLE`."""
-    point_estimate: str = "mean"
-    """The point estimate reported beside the predictive average, one of
-    :data:`~limprob.inference.evaluation.POINT_ESTIMATES`."""
-    sigma_w: float = DEFAULT_SIGMA_W
-    """Prior standard deviation of every weight."""
-    kappa: float = DEFAULT_KAPPA
-    """Readout gain of the likelihood ``softmax(kappa c / T)``."""
-    predictive_draws: int = 100
-    """Thinned posterior draws measured on the test set for the predictive accuracy."""
-    noise: float = 0.0
-    """Membrane noise of the simulated chip, in units of the threshold (0: deterministic); a
-    given chip's declared ``noise`` (:func:`for_chip`)."""
-    weight_bits: int | None = None
-    """Resolution of the simulated chip's weight converter, 1 .. 16 bits (None: continuous); a
-    given chip's ``weight_bits`` (:func:`for_chip`)."""
     repeats: int | str = 1
     """Chip queries per likelihood estimate, averaged in probability space, or ``"auto"``
     (a pilot picks them;
@@ -171,10 +136,6 @@ class TrainConfig(SamplerSettings):
     max_repeats: int = 64
     """Most queries per estimate ``repeats="auto"`` may choose (the chain stays exact with
     fewer, only stickier)."""
-    chip_address: str = ""
-    """``HOST:PORT`` of the served chip trained on (:class:`~limprob.chip.remote.RemoteChip`;
-    ``""``: the simulated chip of the fields above). Recorded so a resumed run reconnects;
-    the token never is."""
     init: str = "prior"
     """Where the chains start: ``prior``, ``ideal``, ``twin:TRACE`` or the path of a trace or
     NIR file; the chip chooses among the candidates (:mod:`limprob.inference.starts`)."""
@@ -187,28 +148,10 @@ class TrainConfig(SamplerSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        strength("strength", self.strength)
-        validation.noise("noise", self.noise)
-        validation.weight_bits("weight bits", self.weight_bits)
-        if not self.chip_spec:  # a user's chip declares its noise once built: for_chip
-            self.check_estimator()
-        seed("chip seed", self.chip_seed)
-        if not isinstance(self.chip_spec, str):
-            raise LimprobError(
-                f"chip spec must be a string (module:factory or a registered "
-                f"name), got {self.chip_spec!r}"
-            )
-        positive_integer("predictive draws", self.predictive_draws)
-        fraction("training fraction", self.train_fraction)
-        for name, choices in (
-            ("sampler", SAMPLERS),
-            ("blocks", BLOCKS),
-            ("point_estimate", POINT_ESTIMATES),
-        ):
+        for name, choices in (("sampler", SAMPLERS), ("blocks", BLOCKS)):
             if getattr(self, name) not in choices:
                 raise LimprobError(
-                    f"{name.replace('_', ' ')} must be one of "
-                    f"{', '.join(choices)}, got {getattr(self, name)!r}"
+                    f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}"
                 )
         if self.screen != "none" and (self.sampler not in SCREENABLE or self.blocks != "joint"):
             raise LimprobError(
@@ -223,42 +166,13 @@ class TrainConfig(SamplerSettings):
             screen=self.screen,
             tune=self.tune,
         )
-        positive_number("sigma_w", self.sigma_w)
-        positive_number("kappa", self.kappa)
-        if self.chip_address and self.cores != 1:
-            raise LimprobError(
-                "a served chip answers one run's queries one at a time: use "
-                f"one core (--cores 1) with --chip-address, not {self.cores}"
-            )
-        self.network  # noqa: B018 - reading the property checks hidden, time steps, leak, threshold
+        self._check_estimator()
         self._check_init()
 
-    def _check_init(self) -> None:
-        check_init(self.init)
-        if self.init_seeds is not None:
-            seeds = tuple(seed("init seed", s) for s in np.ravel(self.init_seeds))
-            if len(seeds) != self.chains:
-                raise LimprobError(
-                    f"init seeds must give one seed per chain ({self.chains}), got {len(seeds)}"
-                )
-            object.__setattr__(self, "init_seeds", seeds)
-
-    def check_estimator(self) -> None:
-        """Refuse likelihood-estimator settings that do not fit the chip's ``noise``."""
+    def _check_estimator(self) -> None:
         if self.repeats != "auto":
             validation.repeats("repeats", self.repeats)
         validation.repeats("max repeats", self.max_repeats)
-        noisy = self.noise > 0
-        if not noisy and (self.repeats != 1 or self.re_estimate_current):
-            raise LimprobError(
-                "repeats and --re-estimate-current need a noisy chip (noise > 0): a "
-                "deterministic chip answers a repeated query with the same counts"
-            )
-        if noisy and self.sampler == "slice":
-            raise LimprobError(
-                "elliptical slice sampling is not exact on a noisy chip (its shrinking bracket "
-                "compares fresh noisy estimates with a fixed level): use pcn, blocked or demcz"
-            )
         if (self.repeats != 1 or self.re_estimate_current) and self.sampler not in STEP_METHODS:
             raise LimprobError(
                 f"repeats and --re-estimate-current apply to limprob's samplers "
@@ -270,12 +184,15 @@ class TrainConfig(SamplerSettings):
                 "point's estimate, so they must share one R; give a number"
             )
 
-    @classmethod
-    def for_dataset(cls, dataset: str | None, **fields: Any) -> TrainConfig:
-        """The configuration with ``dataset``'s default hidden size and readout gain
-        (:data:`~limprob.models.defaults.DATASET_NETWORKS`; None: a user's table), then
-        ``fields``, which may override them."""
-        return cls(**(dataset_network(dataset) | fields))
+    def _check_init(self) -> None:
+        check_init(self.init)
+        if self.init_seeds is not None:
+            seeds = tuple(seed("init seed", s) for s in np.ravel(self.init_seeds))
+            if len(seeds) != self.chains:
+                raise LimprobError(
+                    f"init seeds must give one seed per chain ({self.chains}), got {len(seeds)}"
+                )
+            object.__setattr__(self, "init_seeds", seeds)
 
     @property
     def estimator(self) -> LikelihoodEstimator:
@@ -286,23 +203,168 @@ class TrainConfig(SamplerSettings):
             max_repeats=self.max_repeats,
         )
 
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """The training data used and how the trained network is measured; checked on
+    construction."""
+
+    train_fraction: float = 1.0
+    """Fraction of the training split used, in (0, 1]."""
+    point_estimate: str = "mean"
+    """The point estimate reported beside the predictive average, one of
+    :data:`~limprob.inference.evaluation.POINT_ESTIMATES`."""
+    predictive_draws: int = 100
+    """Thinned posterior draws measured on the test set for the predictive accuracy."""
+
+    def __post_init__(self) -> None:
+        fraction("training fraction", self.train_fraction)
+        if self.point_estimate not in POINT_ESTIMATES:
+            raise LimprobError(
+                f"point estimate must be one of {', '.join(POINT_ESTIMATES)}, "
+                f"got {self.point_estimate!r}"
+            )
+        positive_integer("predictive draws", self.predictive_draws)
+
+
+GROUPS = {
+    "network": Network,
+    "chip": ChipSettings,
+    "mcmc": MCMCSettings,
+    "model": ModelSettings,
+    "evaluation": EvaluationSettings,
+}
+"""The parts of a :class:`TrainConfig`, by field name, and their classes."""
+
+FLAT_FIELDS = {
+    "hidden": ("network", "n_hidden"),
+    "time_steps": ("network", "n_steps"),
+    **{name: ("network", name) for name in ("beta", "theta", "reset")},
+    "strength": ("chip", "strength"),
+    "chip_seed": ("chip", "seed"),
+    "noise": ("chip", "noise"),
+    "weight_bits": ("chip", "weight_bits"),
+    "chip_spec": ("chip", "spec"),
+    "chip_address": ("chip", "address"),
+    **{f.name: ("mcmc", f.name) for f in fields(MCMCSettings)},
+    **{f.name: ("model", f.name) for f in fields(ModelSettings)},
+    **{f.name: ("evaluation", f.name) for f in fields(EvaluationSettings)},
+}
+"""The fields of the flat configuration that checkpoints and study cells written before
+:class:`TrainConfig` was composed of its parts hold, and the part and field each is now
+(:meth:`TrainConfig.from_settings`, :meth:`TrainConfig.flat_fields`)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run, composed of its parts; checked on construction.
+
+    ``network``: the nominal :class:`~limprob.snn.Network` (hidden size ``n_hidden``, time
+    steps ``n_steps``, leak, threshold, reset); ``chip``: the chip trained on
+    (:class:`~limprob.chip.settings.ChipSettings`); ``mcmc``: how the chains sample
+    (:class:`MCMCSettings`); ``model``: the prior and readout gain
+    (:class:`~limprob.models.defaults.ModelSettings`); ``evaluation``: the training data used
+    and the measurements (:class:`EvaluationSettings`). A trace records them as attributes
+    (:meth:`attrs`).
+    """
+
+    network: Network = Network()
+    chip: ChipSettings = ChipSettings()
+    mcmc: MCMCSettings = MCMCSettings()
+    model: ModelSettings = ModelSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
+
+    def __post_init__(self) -> None:
+        for name, kind in GROUPS.items():
+            if not isinstance(getattr(self, name), kind):
+                raise LimprobError(
+                    f"the configuration's {name} must be a {kind.__name__}, "
+                    f"got {getattr(self, name)!r}"
+                )
+        if not self.chip.spec:  # a user's chip declares its noise once built: for_chip
+            self.check_estimator()
+        if self.chip.address and self.mcmc.cores != 1:
+            raise LimprobError(
+                "a served chip answers one run's queries one at a time: use "
+                f"one core (--cores 1) with --chip-address, not {self.mcmc.cores}"
+            )
+
+    def check_estimator(self) -> None:
+        """Refuse likelihood-estimator settings that do not fit the chip's ``noise``."""
+        mcmc, noisy = self.mcmc, self.chip.noise > 0
+        if not noisy and (mcmc.repeats != 1 or mcmc.re_estimate_current):
+            raise LimprobError(
+                "repeats and --re-estimate-current need a noisy chip (noise > 0): a "
+                "deterministic chip answers a repeated query with the same counts"
+            )
+        if noisy and mcmc.sampler == "slice":
+            raise LimprobError(
+                "elliptical slice sampling is not exact on a noisy chip (its shrinking bracket "
+                "compares fresh noisy estimates with a fixed level): use pcn, blocked or demcz"
+            )
+
+    @classmethod
+    def for_dataset(cls, dataset: str | None, **parts: Any) -> TrainConfig:
+        """The configuration with ``dataset``'s default hidden size and readout gain
+        (:data:`~limprob.models.defaults.DATASET_NETWORKS`; None: a user's table), then
+        ``parts`` (``network=``, ``mcmc=``, ...), which replace them."""
+        default = dataset_network(dataset)
+        chosen: dict[str, Any] = {
+            "network": Network(n_hidden=default["n_hidden"]),
+            "model": ModelSettings(kappa=default["kappa"]),
+        }
+        return cls(**(chosen | parts))
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> TrainConfig:
+        """The configuration ``settings`` hold: its parts as mappings (``asdict`` of a
+        :class:`TrainConfig`, as a checkpoint stores it), or the flat fields of a checkpoint
+        written before the configuration had parts (:data:`FLAT_FIELDS`); ``TypeError`` on
+        an unknown field."""
+        parts: dict[str, dict[str, Any]] = {name: {} for name in GROUPS}
+        if set(settings) <= set(GROUPS):
+            parts |= {name: dict(values) for name, values in settings.items()}
+        else:
+            for key, value in settings.items():
+                if key not in FLAT_FIELDS:
+                    raise TypeError(f"unknown training configuration field {key!r}")
+                part, name = FLAT_FIELDS[key]
+                parts[part][name] = value
+        if parts["mcmc"].get("init_seeds") is not None:
+            parts["mcmc"]["init_seeds"] = tuple(parts["mcmc"]["init_seeds"])
+        return cls(**{name: GROUPS[name](**values) for name, values in parts.items()})
+
+    def flat_fields(self) -> dict[str, Any]:
+        """The configuration as the flat fields of :data:`FLAT_FIELDS` (the key of a study cell
+        written before the configuration had parts)."""
+        return {
+            key: getattr(getattr(self, part), name) for key, (part, name) in FLAT_FIELDS.items()
+        }
+
+    def attrs(self) -> dict[str, Any]:
+        """The configuration as trace attributes, one name per setting: the network's
+        ``network_n_hidden``, ... (:func:`~limprob.trace.network_attrs`), the chip's
+        ``chip_strength``, ... (:meth:`~limprob.chip.settings.ChipSettings.attrs`), and the
+        fields of the sampler, model and evaluation settings by their own names (``draws``,
+        ``sampler``, ``kappa``, ``predictive_draws``, ...)."""
+        plain = asdict(self.mcmc) | asdict(self.model) | asdict(self.evaluation)
+        return {
+            **{key: netcdf_attribute(value) for key, value in plain.items()},
+            **self.chip.attrs(),
+            **network_attrs(self.network),
+        }
+
     @property
     def likelihood_estimate(self) -> str:
         """What the sampler targets, in words: exact or not, and why."""
-        if self.noise == 0:
+        if self.chip.noise == 0:
             return "exact: a deterministic chip"
-        if self.sampler in PYMC_STEP_METHODS or self.re_estimate_current:
+        if self.mcmc.sampler in PYMC_STEP_METHODS or self.mcmc.re_estimate_current:
             return (
                 "approximate: Monte Carlo within Metropolis (the current point's noisy "
                 "estimate is drawn again on every step)"
             )
         return "exact: pseudo-marginal MH (the current point's noisy estimate is kept)"
-
-    @property
-    def network(self) -> Network:
-        """The nominal :class:`~limprob.snn.Network` of these settings (hidden, time_steps,
-        beta, theta, reset)."""
-        return Network(self.hidden, self.time_steps, self.beta, self.theta, self.reset)
 
 
 def make_step(
@@ -311,22 +373,24 @@ def make_step(
     """The step method of ``config`` (sampler, blocks, screen), followed by a chip-query
     counter; ``train`` is the training table a screen scores."""
     with model:
-        if config.sampler in PYMC_STEP_METHODS:
-            step = PYMC_STEP_METHODS[config.sampler]()
-        elif config.blocks == "layers":
-            step = layer_blocks(model, STEP_METHODS[config.sampler], estimator=config.estimator)
-        elif config.screen != "none":
+        if config.mcmc.sampler in PYMC_STEP_METHODS:
+            step = PYMC_STEP_METHODS[config.mcmc.sampler]()
+        elif config.mcmc.blocks == "layers":
+            step = layer_blocks(
+                model, STEP_METHODS[config.mcmc.sampler], estimator=config.mcmc.estimator
+            )
+        elif config.mcmc.screen != "none":
             if train is None:
                 raise ValueError("a screened step needs the training table it scores")
-            software = screen_chip(config.screen, chip.network, chip.n_inputs, chip.n_outputs)
+            software = screen_chip(config.mcmc.screen, chip.network, chip.n_inputs, chip.n_outputs)
             point = model.initial_point()
             in_shape, out_shape = (point[v.name].shape for v in model.continuous_value_vars)
-            step = STEP_METHODS[config.sampler](
-                screen=make_screen(software, train, config.kappa, (in_shape, out_shape)),
-                estimator=config.estimator,
+            step = STEP_METHODS[config.mcmc.sampler](
+                screen=make_screen(software, train, config.model.kappa, (in_shape, out_shape)),
+                estimator=config.mcmc.estimator,
             )
         else:
-            step = STEP_METHODS[config.sampler](estimator=config.estimator)
+            step = STEP_METHODS[config.mcmc.sampler](estimator=config.mcmc.estimator)
         return CountedStep(step, chip, model=model)
 
 
@@ -361,8 +425,8 @@ def check_sizes(chip: Chip, data: Split, config: TrainConfig) -> None:
     wanted = {
         "inputs": data.train.sizes["feature"],
         "outputs": data.train.sizes["class"],
-        "hidden neurons": config.hidden,
-        "time steps": config.time_steps,
+        "hidden neurons": config.network.n_hidden,
+        "time steps": config.network.n_steps,
     }
     has = {
         "inputs": chip.n_inputs,
@@ -381,14 +445,14 @@ def check_sizes(chip: Chip, data: Split, config: TrainConfig) -> None:
 def check_checkpointable(config: TrainConfig) -> None:
     """A checkpointed run samples its chains one after another: refuse ``cores > 1``, and a
     subspace (its two phases are not checkpointed)."""
-    if config.subspace != "none":
+    if config.mcmc.subspace != "none":
         raise LimprobError(
             "a checkpoint cannot hold a two-phase subspace run: drop --checkpoint or --subspace"
         )
-    if config.cores != 1:
+    if config.mcmc.cores != 1:
         raise LimprobError(
             "a checkpoint samples the chains one after another: use one core "
-            f"(--cores 1), not {config.cores}"
+            f"(--cores 1), not {config.mcmc.cores}"
         )
 
 
@@ -414,35 +478,35 @@ def train_on_chip(
     if checkpoint is not None:
         check_checkpointable(config)
     check_sizes(chip, data, config)
-    model = build_model(chip, data.train, sigma_w=config.sigma_w, kappa=config.kappa)
+    model = build_model(chip, data.train, sigma_w=config.model.sigma_w, kappa=config.model.kappa)
     step = make_step(model, chip, config, data.train)
     initvals, start_attrs = choose_starts(
         chip,
         data,
         model,
-        init=config.init,
-        chains=config.chains,
-        seed=config.seed,
-        kappa=config.kappa,
-        init_seeds=config.init_seeds,
+        init=config.mcmc.init,
+        chains=config.mcmc.chains,
+        seed=config.mcmc.seed,
+        kappa=config.model.kappa,
+        init_seeds=config.mcmc.init_seeds,
         prior_draws=prior_draws,
     )
     start = chip.queries
-    if config.subspace != "none":
+    if config.mcmc.subspace != "none":
         tree, wall_seconds, step = subspaces.sample_in_subspace(
             model, step, chip, data.train, config, initvals, progressbar=progressbar
         )
     elif checkpoint is None:
-        tree, wall_seconds = sample(model, step, config, initvals, progressbar=progressbar)
+        tree, wall_seconds = sample(model, step, config.mcmc, initvals, progressbar=progressbar)
     else:
         from limprob.inference.resumable import sample_with_checkpoint
 
         checkpoint.begin(config)
         tree, wall_seconds = sample_with_checkpoint(
-            model, step, config, initvals, checkpoint, chip=chip, progressbar=progressbar
+            model, step, config.mcmc, initvals, checkpoint, chip=chip, progressbar=progressbar
         )
         tree.attrs["checkpoint"] = str(checkpoint.path)
-    setup_queries = (chip.queries - start) if config.cores == 1 else None
+    setup_queries = (chip.queries - start) if config.mcmc.cores == 1 else None
     with interruption.deferred():  # the draws are in hand: a first signal lets them finish
         tree = _finish(tree, model, step, chip, data, config, wall_seconds, setup_queries)
     tree.attrs.update(start_attrs)
@@ -466,11 +530,13 @@ def _finish(
 
     posterior = tree["posterior"].to_dataset()
     before = chip.queries
-    predicted = predictions(chip, posterior, data.test, config.kappa, config.predictive_draws)
-    points = point_predictions(chip, posterior, log_likelihood, data.test, config.kappa)
-    point = point_estimate_weights(posterior, log_likelihood, config.point_estimate)
+    predicted = predictions(
+        chip, posterior, data.test, config.model.kappa, config.evaluation.predictive_draws
+    )
+    points = point_predictions(chip, posterior, log_likelihood, data.test, config.model.kappa)
+    point = point_estimate_weights(posterior, log_likelihood, config.evaluation.point_estimate)
     train_accuracy = accuracy(
-        evaluate_weights(chip, *point, data.train, config.kappa), data.train["labels"].values
+        evaluate_weights(chip, *point, data.train, config.model.kappa), data.train["labels"].values
     )
     evaluation_queries = chip.queries - before
     before = chip.queries
@@ -478,7 +544,7 @@ def _finish(
         # the draw of y is Python that calls the chip's compiled kernel once per draw
         warnings.filterwarnings("ignore", message="Numba will use object mode")
         replicated = pm.sample_posterior_predictive(
-            posterior, random_seed=np.random.default_rng([config.seed, 2]), progressbar=False
+            posterior, random_seed=np.random.default_rng([config.mcmc.seed, 2]), progressbar=False
         )
     tree["posterior_predictive"] = replicated["posterior_predictive"].to_dataset()
     predictive_queries = chip.queries - before
@@ -491,7 +557,7 @@ def _finish(
         "limprob_trace": 1,
         "model": "chip_in_the_loop",
         "method": "mh",
-        **{k: netcdf_attribute(v) for k, v in asdict(config).items()},
+        **config.attrs(),
         **chip.describe(),
         "data_source": data.train.attrs.get("source", "data"),
         "n_train": data.train.sizes["obs"],
@@ -506,7 +572,7 @@ def _finish(
         "train_accuracy": train_accuracy,
         "wall_seconds": wall_seconds,
         "likelihood_estimate": config.likelihood_estimate,
-        **_sampler_report(tree["sample_stats"].to_dataset(), config.screen != "none"),
+        **_sampler_report(tree["sample_stats"].to_dataset(), config.mcmc.screen != "none"),
         **package_versions(),
     }
     if setup_queries is not None:
@@ -551,14 +617,14 @@ def memory_estimate(config: TrainConfig, data: Split) -> int:
     """Estimated peak bytes of training on ``data`` (:func:`limprob.inference.cost.train_bytes`)."""
     n_inputs, n_classes = data.train.sizes["feature"], data.train.sizes["class"]
     return cost.train_bytes(
-        draws=config.draws,
-        tune=config.tune,
-        chains=config.chains,
-        weights=config.hidden * (n_inputs + n_classes),
+        draws=config.mcmc.draws,
+        tune=config.mcmc.tune,
+        chains=config.mcmc.chains,
+        weights=config.network.n_hidden * (n_inputs + n_classes),
         n_train=data.train.sizes["obs"],
         n_test=data.test.sizes["obs"],
         n_classes=n_classes,
-        predictive_draws=config.predictive_draws,
+        predictive_draws=config.evaluation.predictive_draws,
     )
 
 
@@ -566,37 +632,37 @@ def projected_seconds(chip: Chip, data: Split, config: TrainConfig) -> float:
     """Least sampling time (s) of ``config`` on ``chip``, from one timed query with weights
     drawn from the prior; logged as a warning (one line on stderr) above
     :data:`LONG_RUN_SECONDS`."""
-    rng = np.random.default_rng([config.seed, 3])
-    hidden, x = config.hidden, data.train["features"].values
+    rng = np.random.default_rng([config.mcmc.seed, 3])
+    hidden, x = config.network.n_hidden, data.train["features"].values
     seconds = cost.seconds_per_query(
         chip,
-        config.sigma_w * rng.standard_normal((chip.n_inputs, hidden)),
-        config.sigma_w * rng.standard_normal((hidden, chip.n_outputs)),
+        config.model.sigma_w * rng.standard_normal((chip.n_inputs, hidden)),
+        config.model.sigma_w * rng.standard_normal((hidden, chip.n_outputs)),
         x,
     )
-    repeats = config.repeats if isinstance(config.repeats, int) else 1  # auto: at least 1
+    repeats = config.mcmc.repeats if isinstance(config.mcmc.repeats, int) else 1  # auto: at least 1
     projected = cost.projected_seconds(
-        draws=config.draws,
-        tune=config.tune,
-        chains=config.chains,
-        cores=config.cores,
-        sampler=config.sampler,
-        blocks=2 if config.blocks == "layers" else 1,
+        draws=config.mcmc.draws,
+        tune=config.mcmc.tune,
+        chains=config.mcmc.chains,
+        cores=config.mcmc.cores,
+        sampler=config.mcmc.sampler,
+        blocks=2 if config.mcmc.blocks == "layers" else 1,
         seconds=seconds * repeats,
     )
     if projected > LONG_RUN_SECONDS:
         log.warning(
             f"limprob: sampling will take at least {cost.duration(projected)} "
-            f"({config.draws + config.tune} steps x {config.chains} chains at "
+            f"({config.mcmc.draws + config.mcmc.tune} steps x {config.mcmc.chains} chains at "
             f"{seconds * 1e3:.3g} ms a chip query x {repeats} repeats); SIGINT or "
             f"SIGTERM stops it and keeps the draws so far"
         )
     return projected
 
 
-SIMULATED_ONLY = ("strength", "chip_seed")
-"""Fields of :class:`TrainConfig` that only describe the simulated chip: a trace trained on a
-given chip does not record them (unless the chip's own ``describe()`` does)."""
+SIMULATED_ONLY = ("chip_strength", "chip_seed")
+"""Attributes of a :class:`TrainConfig` that only describe the simulated chip: a trace trained
+on a given chip does not record them (unless the chip's own ``describe()`` does)."""
 
 
 def train(
@@ -609,7 +675,7 @@ def train(
     checkpoint: Checkpoint | None = None,
 ) -> xr.DataTree:
     """Split ``table`` (default: the Wisconsin set) and train on ``chip``: by default the
-    simulated chip of ``config`` (or the user's chip ``config.chip_spec`` names) with one input
+    simulated chip of ``config`` (or the user's chip ``config.chip.spec`` names) with one input
     per feature and one output per class.
 
     A given ``chip`` (any :class:`~limprob.chip.protocol.Chip`: a driver of real hardware, a
@@ -624,13 +690,13 @@ def train(
     sample for more than a minute says so first (:func:`projected_seconds`). With a
     ``checkpoint``, the configuration and the table are written into it before sampling
     starts, and the run resumes what it holds (:func:`resume`; a chip passed as an object is
-    passed again to resume, a ``chip_spec`` is rebuilt from the checkpoint)."""
+    passed again to resume, a ``chip.spec`` is rebuilt from the checkpoint)."""
     table = load_table() if table is None else table
-    data = split(table, seed=config.seed, train_fraction=config.train_fraction)
+    data = split(table, seed=config.mcmc.seed, train_fraction=config.evaluation.train_fraction)
     cost.check_memory(memory_estimate(config, data), "this training run", max_memory)
     if checkpoint is not None:
         check_checkpointable(config)
-    simulated = chip is None and not config.chip_spec
+    simulated = chip is None and not config.chip.spec
     if chip is None:
         chip = simulated_chip(config, table) if simulated else user_chip(config, table)
     else:
@@ -657,16 +723,18 @@ def for_chip(config: TrainConfig, chip: Chip) -> TrainConfig:
     """``config`` with the noise and weight resolution ``chip`` declares (``chip.noise``,
     ``chip.weight_bits``), which decide how the likelihood is estimated; its estimator is
     checked against them, so repeats on a chip that declares no noise are refused."""
-    config = replace(config, noise=float(chip.noise), weight_bits=chip.weight_bits)
+    config = replace(
+        config, chip=replace(config.chip, noise=float(chip.noise), weight_bits=chip.weight_bits)
+    )
     config.check_estimator()
     return config
 
 
 def user_chip(config: TrainConfig, table: xr.Dataset) -> Chip:
-    """The user's chip ``config.chip_spec`` names, built for ``table`` and ``config``'s
+    """The user's chip ``config.chip.spec`` names, built for ``table`` and ``config``'s
     network (:func:`~limprob.chip.plugins.load_chip`)."""
     return load_chip(
-        config.chip_spec,
+        config.chip.spec,
         n_inputs=table.sizes["feature"],
         n_outputs=table.sizes["class"],
         network=config.network,
@@ -677,7 +745,7 @@ def checkpointed_config(checkpoint: Checkpoint) -> TrainConfig:
     """The :class:`TrainConfig` of the run ``checkpoint`` holds; :class:`LimprobError` if it
     does not hold one."""
     try:
-        return TrainConfig(**checkpoint.settings)
+        return TrainConfig.from_settings(checkpoint.settings)
     except TypeError:  # missing or unknown fields
         raise LimprobError(
             f"{checkpoint.path}: the checkpoint's configuration is not a training run's"
@@ -693,7 +761,7 @@ def resume(
 ) -> xr.DataTree:
     """Finish the run ``checkpoint`` (:meth:`Checkpoint.open`) holds, with its own
     configuration and table: :func:`train` goes on from each chain's last write. ``chip``: the
-    chip object the run was given, if it was (a ``chip_spec`` is rebuilt)."""
+    chip object the run was given, if it was (a ``chip.spec`` is rebuilt)."""
     return train(
         checkpointed_config(checkpoint),
         checkpoint.table(),
@@ -704,30 +772,17 @@ def resume(
     )
 
 
-def chip_settings(chip: Chip) -> dict:
-    """The :class:`TrainConfig` fields a given chip fixes: its network (hidden size, time
-    steps, leak, threshold, reset), its noise and its weight resolution."""
-    network = chip.network
+def chip_settings(chip: Chip) -> dict[str, dict[str, Any]]:
+    """The parts of a :class:`TrainConfig` a given chip fixes, as settings
+    (:meth:`TrainConfig.from_settings`): its ``network``, and the ``chip``'s noise and weight
+    resolution."""
     return {
-        "hidden": network.n_hidden,
-        "time_steps": network.n_steps,
-        "beta": network.beta,
-        "theta": network.theta,
-        "reset": network.reset,
-        "noise": chip.noise,
-        "weight_bits": chip.weight_bits,
+        "network": asdict(chip.network),
+        "chip": {"noise": float(chip.noise), "weight_bits": chip.weight_bits},
     }
 
 
 def simulated_chip(config: TrainConfig, table: xr.Dataset) -> SimulatedChip:
     """The simulated chip ``config`` describes (strength, seed, noise, weight resolution, the
     network), with an input per feature and an output per class of ``table``."""
-    return SimulatedChip(
-        table.sizes["feature"],
-        table.sizes["class"],
-        config.network,
-        config.strength,
-        config.chip_seed,
-        noise=config.noise,
-        weight_bits=config.weight_bits,
-    )
+    return build_simulated_chip(config.chip, config.network, table)

@@ -2,20 +2,44 @@
 
 W ~ Normal(0, DEFAULT_SIGMA_W)                       every weight, dimensionless
 p(y_i | W) = softmax(DEFAULT_KAPPA c_i / T)[y_i]     c_i spike counts over T steps
+
+A run's choice of the two is a :class:`ModelSettings`.
 """
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from limprob.validation import positive_number
 
 DEFAULT_SIGMA_W = 1.0
 """Prior standard deviation of every weight."""
 DEFAULT_KAPPA = 8.0
 """Readout gain: a class whose neuron fires on every step leads the other by e^8 in odds."""
 
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The chip-in-the-loop model's prior and readout gain; checked on construction."""
+
+    sigma_w: float = DEFAULT_SIGMA_W
+    """Prior standard deviation of every weight."""
+    kappa: float = DEFAULT_KAPPA
+    """Readout gain of the likelihood ``softmax(kappa c / T)``."""
+
+    def __post_init__(self) -> None:
+        positive_number("sigma_w", self.sigma_w)
+        positive_number("kappa", self.kappa)
+
+
 DATASET_NETWORKS = {
-    "wisconsin": {"hidden": 16, "kappa": 8.0},
-    "yinyang": {"hidden": 16, "kappa": 8.0},
-    "digits": {"hidden": 16, "kappa": 4.0},
-    "wine": {"hidden": 16, "kappa": 8.0},
+    "wisconsin": {"n_hidden": 16, "kappa": 8.0},
+    "yinyang": {"n_hidden": 16, "kappa": 8.0},
+    "digits": {"n_hidden": 16, "kappa": 4.0},
+    "wine": {"n_hidden": 16, "kappa": 8.0},
 }
-"""Default hidden size and readout gain of each built-in data set, chosen by measurement
+"""Default hidden size (:attr:`limprob.snn.Network.n_hidden`) and readout gain of each
+built-in data set, chosen by measurement
 (``analyses/network_defaults.py`` and its ``results/network_defaults.md``: MH's test accuracy
 on a strength-1 chip for hidden 8 or 16 and gain 4 or 8; the generic 16 and 8 stay unless
 another beats them by more than 3 points, which happened on digits only). A user's own table
@@ -23,7 +47,7 @@ another beats them by more than 3 points, which happened on digits only). A user
 
 
 def dataset_network(dataset: str | None) -> dict:
-    """``{"hidden": H, "kappa": kappa}`` of a built-in data set (None: a user's table, which
+    """``{"n_hidden": H, "kappa": kappa}`` of a built-in data set (None: a user's table, which
     gets Wisconsin's)."""
     return dict(DATASET_NETWORKS[dataset or "wisconsin"])
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import pymc as pm
 import xarray as xr
 
 from limprob import validation
@@ -81,6 +82,21 @@ POPULATION_PROPOSAL_SD = {
 the covariance learnt in tuning replaces them."""
 
 
+def population_model(network: Network, probes: xr.Dataset, config: PopulationConfig) -> pm.Model:
+    """The population twin of ``probes`` with ``config``'s chips, summary groups, seed, noise
+    and converter (:func:`~limprob.models.chip_population.build_population_model`)."""
+    return build_population_model(
+        network,
+        probes,
+        config.n_chips,
+        config.n_groups,
+        config.seed,
+        learn_noise=config.learn_noise,
+        weight_bits=config.weight_bits,
+        weight_range=config.weight_range,
+    )
+
+
 @exact_arithmetic
 def fit_population(
     network: Network,
@@ -99,16 +115,7 @@ def fit_population(
     ``constant_data`` (probe weights and inputs) and attributes as
     :func:`~limprob.twin.fit.fit_twin`'s.
     """
-    model = build_population_model(
-        network,
-        probes,
-        config.n_chips,
-        config.n_groups,
-        config.seed,
-        learn_noise=config.learn_noise,
-        weight_bits=config.weight_bits,
-        weight_range=config.weight_range,
-    )
+    model = population_model(network, probes, config)
     with model:
         step = BlockedMetropolis(
             model.free_RVs,

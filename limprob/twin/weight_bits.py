@@ -49,9 +49,9 @@ from limprob import validation
 from limprob.errors import LimprobError
 from limprob.inference.sampling import exact_arithmetic
 from limprob.likelihood.synthetic import SUMMARY_FLOOR, SyntheticLogLikelihood, standard_draws
-from limprob.models.chip_population import build_population_model, observed_summaries
+from limprob.models.chip_population import observed_summaries
 from limprob.snn import Network
-from limprob.twin.population import PopulationConfig, fit_population
+from limprob.twin.population import PopulationConfig, fit_population, population_model
 
 CANDIDATES = (4, 6, 8, None)
 """Weight resolutions compared by default: 4, 6 and 8 bits, and continuous (None)."""
@@ -100,16 +100,7 @@ def log_evidence(
     """The log evidence of a population-twin fit made with ``config`` on ``probes``, by
     importance sampling from a Student t fitted to its posterior (module docstring); the
     proposals are drawn from ``config.seed``."""
-    model = build_population_model(
-        network,
-        probes,
-        config.n_chips,
-        config.n_groups,
-        config.seed,
-        learn_noise=config.learn_noise,
-        weight_bits=config.weight_bits,
-        weight_range=config.weight_range,
-    )
+    model = population_model(network, probes, config)
     names = [rv.name for rv in model.free_RVs]
     values = [model.rvs_to_values[rv].name for rv in model.free_RVs]
     logged = [value.endswith("_log__") for value in values]
