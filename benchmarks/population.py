@@ -15,6 +15,7 @@ import numba
 import numpy as np
 
 from limprob.chip import SimulatedChip
+from limprob.chip.distortion import DistortionGlobals, Mismatch
 from limprob.chip.probes import record_probes_from_table
 from limprob.data import load_table, split
 from limprob.likelihood.synthetic import (
@@ -48,7 +49,13 @@ def main():
 
     def evaluate():
         simulated = population_summaries(
-            *arrays, *draws.values(), *TRUTH, net.beta, net.theta, net.n_steps, DEFAULT_GROUPS
+            *arrays,
+            Mismatch(**draws),
+            DistortionGlobals(*TRUTH),
+            net.beta,
+            net.theta,
+            net.n_steps,
+            DEFAULT_GROUPS,
         )
         return gaussian_synthetic_log_likelihood(observed, simulated, 0.01)
 

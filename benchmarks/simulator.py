@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from limprob.data import load_wisconsin
-from limprob.snn import flops_per_run, lif_counts, lif_counts_numpy, noisy_lif_counts
+from limprob.snn import flops_per_run, lif_counts, lif_counts_numpy
 from limprob.streams import stream_key
 
 H, T = 32, 32
@@ -66,15 +66,15 @@ def main():
     print(f"ratio numba / numpy:                   {fast / slow:9.2f}x")
     print(f"kernel FLOP rate: {flops * fast / 1e9:.2f} GFLOP/s ({flops:,} FLOPs per evaluation)")
 
-    noisy_args = (*args, 0.1, np.uint64(stream_key(0, 0)))
+    noisy_args = (*args, False, 0.1, np.uint64(stream_key(0, 0)))
     quiet, noisy = [], []
     for _ in range(rounds):
         quiet.append(rate(lif_counts, args, seconds))
-        noisy.append(rate(noisy_lif_counts, noisy_args, seconds))
+        noisy.append(rate(lif_counts, noisy_args, seconds))
     quiet, noisy = float(np.median(quiet)), float(np.median(noisy))
     normals = x.shape[0] * (H + 2) * T
     print(
-        f"with membrane noise 0.1 (noisy_lif_counts): {noisy:9.1f} evaluations/s, "
+        f"with membrane noise 0.1 (lif_counts): {noisy:9.1f} evaluations/s, "
         f"{quiet / noisy:.1f}x slower than without ({quiet:.1f}/s); "
         f"{normals:,} normals per evaluation"
     )

@@ -16,8 +16,9 @@ layer gets the constant current ``I1 = x @ W_in`` at every step; the output laye
 ``c = sum_t s2[t]``, one per class.
 
 Two implementations of the same equations: :func:`lif_counts`, a numba kernel with the batch
-as the inner (SIMD-friendly) loop, which is what chips run; and :func:`lif_counts_numpy`, the
-straightforward vectorised numpy version, kept as the reference for tests and benchmarks.
+as the inner (SIMD-friendly) loop and optional membrane noise, which is what chips run; and
+:func:`lif_counts_numpy`, the straightforward vectorised numpy version, kept as the reference
+for tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -133,42 +134,11 @@ def lif_counts(
     theta_output: np.ndarray,
     n_steps: int,
     reset_zero: bool = False,
+    noise_sd: float = 0.0,
+    noise_key: int | np.uint64 = 0,
 ) -> np.ndarray:
-    """Output spike counts (obs, output) of the two-layer network, numba kernel.
-
-    Same equations and arguments as :func:`lif_counts_numpy`; :func:`noisy_lif_counts` with
-    no noise.
-    """
-    return noisy_lif_counts(
-        x,
-        w_in,
-        w_out,
-        beta_hidden,
-        theta_hidden,
-        beta_output,
-        theta_output,
-        n_steps,
-        0.0,
-        0,
-        reset_zero,
-    )
-
-
-@numba.njit(cache=True, nogil=True, fastmath=False)
-def noisy_lif_counts(
-    x: np.ndarray,
-    w_in: np.ndarray,
-    w_out: np.ndarray,
-    beta_hidden: np.ndarray,
-    theta_hidden: np.ndarray,
-    beta_output: np.ndarray,
-    theta_output: np.ndarray,
-    n_steps: int,
-    noise_sd: float,
-    noise_key: int | np.uint64,
-    reset_zero: bool = False,
-) -> np.ndarray:
-    """Output spike counts (obs, output) of the two-layer network with membrane noise:
+    """Output spike counts (obs, output) of the two-layer network, numba kernel: the
+    equations and arguments of :func:`lif_counts_numpy`, with optional membrane noise:
 
         v[t] = beta v[t-1] + I[t] - theta s[t-1] + noise_sd z,    z ~ Normal(0, 1)
 

@@ -15,11 +15,13 @@ from limprob.chip import Distortion, SimulatedChip, hidden_distortion, simulate
 from limprob.chip.distortion import (
     GLOBALS,
     MISMATCH,
+    DistortionGlobals,
+    Mismatch,
     design_distortion,
     distortion_arrays,
     draw_mismatch,
 )
-from limprob.chip.kernels import mismatched_counts, neuron_leak, neuron_threshold, synaptic_gain
+from limprob.chip.kernels import member_counts, neuron_leak, neuron_threshold, synaptic_gain
 from limprob.likelihood.simulator import simulated_counts
 from limprob.snn import Network
 
@@ -52,13 +54,13 @@ def test_numba_equations_match_numpy(seed):
     reference = distortion_arrays(p, NET)
     np.testing.assert_allclose(
         synaptic_gain(p["log_gain"], p["gain_spread"], p["gain_z_in"]),
-        reference["gain_in"],
+        reference.gain_in,
         rtol=1e-14,
     )
     thresholds = neuron_threshold(NET.theta, p["threshold_spread"], p["threshold_z"])
-    np.testing.assert_allclose(thresholds[: NET.n_hidden], reference["theta_hidden"], rtol=1e-14)
+    np.testing.assert_allclose(thresholds[: NET.n_hidden], reference.theta_hidden, rtol=1e-14)
     leaks = neuron_leak(NET.beta, p["log_leak"], p["leak_spread"], p["leak_z"], 0.99)
-    np.testing.assert_allclose(leaks[NET.n_hidden :], reference["beta_output"], rtol=1e-14)
+    np.testing.assert_allclose(leaks[NET.n_hidden :], reference.beta_output, rtol=1e-14)
     assert leaks.max() <= 0.99
 
 
@@ -67,10 +69,9 @@ def test_pytensor_graph_matches_numpy(seed):
     p = random_distortion(seed)
     symbols = {name: pt.as_tensor_variable(value).type(name) for name, value in p.items()}
     arrays = distortion_arrays(symbols, NET, xp=pt)
-    names = list(arrays)
-    function = pytensor.function(list(symbols.values()), [arrays[n] for n in names])
-    for name, value in zip(names, function(*p.values())):
-        np.testing.assert_allclose(value, distortion_arrays(p, NET)[name], rtol=1e-14)
+    function = pytensor.function(list(symbols.values()), list(arrays))
+    for value, expected in zip(function(*p.values()), distortion_arrays(p, NET)):
+        np.testing.assert_allclose(value, expected, rtol=1e-14)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -84,15 +85,20 @@ def test_every_counts_path_agrees_on_random_weights(seed):
     distortion = Distortion(**p)
     reference = simulate(distortion, NET, w_in, w_out, x)
     assert reference.sum() > 0  # the comparison means something only if neurons fire
-    compiled = mismatched_counts(
+    compiled = member_counts(
         w_in,
         w_out,
         x,
-        *(p[n] for n in MISMATCH),
-        *(p[n] for n in GLOBALS),
+        Mismatch(*(p[n] for n in MISMATCH)),
+        DistortionGlobals(*(p[n] for n in GLOBALS)),
         NET.beta,
         NET.theta,
         NET.n_steps,
+        1.0,  # no converter (0 bits), no noise
+        0,
+        0.0,
+        0,
+        0,
     )
     np.testing.assert_array_equal(compiled, reference)
     graph = simulated_counts(
@@ -122,6 +128,6 @@ def test_identity_distortion_is_the_ideal_network_even_above_the_leak_cap():
     """With a nominal leak above 0.99 the identity distortion still leaves it alone."""
     network = Network(n_hidden=5, n_steps=16, beta=0.995)
     arrays = Distortion().arrays(network, N_IN, N_OUT)
-    np.testing.assert_array_equal(arrays["beta_hidden"], np.full(5, 0.995))
-    np.testing.assert_array_equal(arrays["gain_in"], np.ones((N_IN, 5)))
-    assert arrays["inverse_w_sat"] == 0.0
+    np.testing.assert_array_equal(arrays.beta_hidden, np.full(5, 0.995))
+    np.testing.assert_array_equal(arrays.gain_in, np.ones((N_IN, 5)))
+    assert arrays.inverse_w_sat == 0.0

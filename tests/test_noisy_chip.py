@@ -22,7 +22,7 @@ W_IN, W_OUT = RNG.normal(size=(30, 16)), RNG.normal(size=(16, 2))
 def reference_counts(chip, w_in, w_out, x):
     """The deterministic, continuous chip by the numpy reference network."""
     a = hidden_distortion(chip).arrays(chip.network, chip.n_inputs, chip.n_outputs)
-    w_sat = 1 / a["inverse_w_sat"] if a["inverse_w_sat"] > 0 else None
+    w_sat = 1 / a.inverse_w_sat if a.inverse_w_sat > 0 else None
 
     def effective(w, gain):
         w = w * gain
@@ -30,12 +30,12 @@ def reference_counts(chip, w_in, w_out, x):
 
     return lif_counts_numpy(
         x,
-        effective(w_in, a["gain_in"]),
-        effective(w_out, a["gain_out"]),
-        a["beta_hidden"],
-        a["theta_hidden"],
-        a["beta_output"],
-        a["theta_output"],
+        effective(w_in, a.gain_in),
+        effective(w_out, a.gain_out),
+        a.beta_hidden,
+        a.theta_hidden,
+        a.beta_output,
+        a.theta_output,
         chip.network.n_steps,
     )
 

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from limprob.chip import Distortion, SimulatedChip, hidden_distortion, simulate
-from limprob.chip.distortion import GLOBALS
+from limprob.chip.distortion import GLOBALS, DistortionGlobals, Mismatch
 from limprob.chip.probes import probe_weights, record_probes_from_table
 from limprob.data import load_table, split
 from limprob.errors import LimprobError
@@ -81,13 +81,8 @@ def test_population_without_spread_is_one_chip_repeated():
         probes["W_in"].values,
         probes["W_out"].values,
         probes["x"].values,
-        *draws.values(),
-        1.5,
-        0.2,
-        -0.02,
-        0.0,
-        0.0,
-        0.0,
+        Mismatch(**draws),
+        DistortionGlobals(1.5, 0.2, -0.02, 0.0, 0.0, 0.0),
         NET.beta,
         NET.theta,
         NET.n_steps,

@@ -8,7 +8,7 @@ import pytensor.tensor as pt
 import pytest
 
 from limprob.chip import SimulatedChip
-from limprob.chip.distortion import Distortion
+from limprob.chip.distortion import Distortion, DistortionGlobals, Mismatch
 from limprob.chip.kernels import member_counts
 from limprob.chip.simulated import simulate
 from limprob.errors import LimprobError
@@ -89,16 +89,8 @@ def test_every_kernel_runs_the_chosen_reset(case):
         w_in[None],
         w_out[None],
         x,
-        np.zeros((30, h)),
-        np.zeros((h, 2)),
-        np.zeros(h + 2),
-        np.zeros(h + 2),
-        0.0,
-        0.0,
-        0.0,
-        0.0,
-        0.0,
-        0.0,
+        Mismatch(np.zeros((30, h)), np.zeros((h, 2)), np.zeros(h + 2), np.zeros(h + 2)),
+        DistortionGlobals(0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
         NET.beta,
         NET.theta,
         NET.n_steps,

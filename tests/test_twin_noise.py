@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 
 from limprob.chip import SimulatedChip, hidden_distortion
-from limprob.chip.distortion import GLOBALS, MISMATCH
+from limprob.chip.distortion import GLOBALS
 from limprob.chip.kernels import member_counts
 from limprob.chip.probes import probe_weights, record_probes_from_table
 from limprob.cli import main
@@ -33,8 +33,8 @@ def test_the_population_contains_every_noisy_quantised_chip_exactly(noise, bits)
         w_in,
         w_out,
         x,
-        *(getattr(distortion, n) for n in MISMATCH),
-        *(getattr(distortion, n) for n in GLOBALS),
+        distortion.mismatch(30, NET.n_hidden, 2),
+        distortion.global_values(),
         NET.beta,
         NET.theta,
         NET.n_steps,

@@ -26,7 +26,7 @@ from limprob.chip.distortion import (
 from limprob.chip.nir import NirNetwork, from_nir, to_nir, write_nir
 from limprob.chip.plugins import load_chip
 from limprob.chip.probes import load_probes, record_probes, record_probes_from_table
-from limprob.chip.protocol import Chip, CompiledChip, require_chip
+from limprob.chip.protocol import Chip, CompiledChip, KernelChip, require_chip
 from limprob.chip.settings import ChipSettings
 from limprob.chip.simulated import ParametricChip, SimulatedChip, simulate
 
@@ -34,6 +34,7 @@ __all__ = [
     "Chip",
     "ChipSettings",
     "CompiledChip",
+    "KernelChip",
     "Distortion",
     "FAMILIES",
     "NirNetwork",

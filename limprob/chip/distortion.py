@@ -46,7 +46,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -65,16 +65,33 @@ THRESHOLD_SPREAD = 0.4
 LEAK_SPREAD = 0.1
 """The design's log-normal spread of neuron leaks per unit strength."""
 
-GLOBALS = (
-    "inverse_w_sat",
-    "log_gain",
-    "log_leak",
-    "gain_spread",
-    "threshold_spread",
-    "leak_spread",
-)
+
+class DistortionGlobals(NamedTuple):
+    """The six global parameters as numbers, in the population twin's order (the numba kernels
+    of the population take them as one argument); see :class:`Distortion` for each."""
+
+    inverse_w_sat: float
+    log_gain: float
+    log_leak: float
+    gain_spread: float
+    threshold_spread: float
+    leak_spread: float
+
+
+class Mismatch(NamedTuple):
+    """A chip's standard normal mismatch draws (:func:`draw_mismatch`): ``gain_z_in``
+    (input, hidden), ``gain_z_out`` (hidden, output), ``threshold_z`` and ``leak_z``
+    (hidden + output,), each with a leading chip dim for a population of chips."""
+
+    gain_z_in: np.ndarray
+    gain_z_out: np.ndarray
+    threshold_z: np.ndarray
+    leak_z: np.ndarray
+
+
+GLOBALS = DistortionGlobals._fields
 """The six global parameters, in the population twin's order."""
-MISMATCH = ("gain_z_in", "gain_z_out", "threshold_z", "leak_z")
+MISMATCH = Mismatch._fields
 """The per-chip standard normal draws."""
 
 FAMILIES = ("saturation", "gain", "leak", "threshold_mismatch", "gain_mismatch")
@@ -122,13 +139,36 @@ def leak_ceiling(beta: float) -> float:
     return max(float(beta), LEAK_MAX)
 
 
+class DistortionArrays(NamedTuple):
+    """What the simulator takes of a distortion (:func:`distortion_arrays`): the synaptic gains,
+    the saturation and the per-neuron leaks and thresholds. Numpy arrays for the numba kernels
+    of :mod:`limprob.chip.kernels` (which take the tuple as one argument), tensors for the
+    twin's PyTensor graph."""
+
+    gain_in: Any
+    """Gains (input, hidden), dimensionless."""
+    gain_out: Any
+    """Gains (hidden, output), dimensionless."""
+    inverse_w_sat: Any
+    """1 / w_sat of the weight saturation (0: none), a scalar, per unit weight."""
+    beta_hidden: Any
+    """Leaks (hidden,) per time step."""
+    theta_hidden: Any
+    """Thresholds (hidden,), in the units of the input current."""
+    beta_output: Any
+    """Leaks (output,) per time step."""
+    theta_output: Any
+    """Thresholds (output,), in the units of the input current."""
+
+
 def distortion_arrays(
     parameters: Mapping[str, Any], network: Network, xp: ModuleType = np
-) -> dict[str, Any]:
+) -> DistortionArrays:
     """The simulator's arguments for a distortion given as a mapping of its parameters (numbers
-    or arrays with ``xp=np``; tensors with ``xp=pytensor.tensor``): ``gain_in`` (input,
-    hidden), ``gain_out`` (hidden, output), ``inverse_w_sat``, and per-neuron ``beta_hidden``,
-    ``theta_hidden`` (hidden,), ``beta_output``, ``theta_output`` (output,).
+    or arrays with ``xp=np``; tensors with ``xp=pytensor.tensor``), as
+    :class:`DistortionArrays`: ``gain_in`` (input, hidden), ``gain_out`` (hidden, output),
+    ``inverse_w_sat``, and per-neuron ``beta_hidden``, ``theta_hidden`` (hidden,),
+    ``beta_output``, ``theta_output`` (output,).
 
     ``parameters`` holds the globals of :data:`GLOBALS` and the draws of :data:`MISMATCH`.
     """
@@ -138,15 +178,15 @@ def distortion_arrays(
     leaks = leak(
         network.beta, p["log_leak"], p["leak_spread"], p["leak_z"], leak_ceiling(network.beta)
     )
-    return {
-        "gain_in": gain(p["log_gain"], p["gain_spread"], p["gain_z_in"]),
-        "gain_out": gain(p["log_gain"], p["gain_spread"], p["gain_z_out"]),
-        "inverse_w_sat": p["inverse_w_sat"],
-        "beta_hidden": leaks[:h],
-        "theta_hidden": thresholds[:h],
-        "beta_output": leaks[h:],
-        "theta_output": thresholds[h:],
-    }
+    return DistortionArrays(
+        gain_in=gain(p["log_gain"], p["gain_spread"], p["gain_z_in"]),
+        gain_out=gain(p["log_gain"], p["gain_spread"], p["gain_z_out"]),
+        inverse_w_sat=p["inverse_w_sat"],
+        beta_hidden=leaks[:h],
+        theta_hidden=thresholds[:h],
+        beta_output=leaks[h:],
+        theta_output=thresholds[h:],
+    )
 
 
 def draw_mismatch(
@@ -198,6 +238,15 @@ class Distortion:
         """The six global parameters by name."""
         return {name: float(getattr(self, name)) for name in GLOBALS}
 
+    def global_values(self) -> DistortionGlobals:
+        """The six global parameters as the population kernels take them."""
+        return DistortionGlobals(**self.globals())
+
+    def mismatch(self, n_inputs: int, n_hidden: int, n_outputs: int) -> Mismatch:
+        """The chip's draws (zeros where None) as contiguous float64 arrays."""
+        p = self.parameters(n_inputs, n_hidden, n_outputs)
+        return Mismatch(*(np.ascontiguousarray(p[n], dtype=np.float64) for n in MISMATCH))
+
     def parameters(self, n_inputs: int, n_hidden: int, n_outputs: int) -> dict:
         """Globals and draws (zeros where None), as :func:`distortion_arrays` takes them."""
         neurons = n_hidden + n_outputs
@@ -213,9 +262,13 @@ class Distortion:
         }
         return {**self.globals(), **draws}
 
-    def arrays(self, network: Network, n_inputs: int, n_outputs: int) -> dict[str, np.ndarray]:
-        """The simulator's arguments (see :func:`distortion_arrays`)."""
-        return distortion_arrays(self.parameters(n_inputs, network.n_hidden, n_outputs), network)
+    def arrays(self, network: Network, n_inputs: int, n_outputs: int) -> DistortionArrays:
+        """The simulator's arguments (see :func:`distortion_arrays`), contiguous float64 arrays
+        and a float ``inverse_w_sat``, as the kernels take them."""
+        a = distortion_arrays(self.parameters(n_inputs, network.n_hidden, n_outputs), network)
+        return DistortionArrays(
+            *(np.ascontiguousarray(v, dtype=np.float64) if np.ndim(v) else float(v) for v in a)
+        )
 
 
 def design_distortion(strength: float, mismatch: dict[str, Any]) -> Distortion:
@@ -243,11 +296,9 @@ def represented_truth(chip: Any) -> dict[str, float]:
     """
     network, a = chip.network, chip.strength
     arrays = hidden_distortion(chip).arrays(network, chip.n_inputs, chip.n_outputs)
-    log_gains = np.concatenate(
-        [np.log(arrays["gain_in"]).ravel(), np.log(arrays["gain_out"]).ravel()]
-    )
-    thresholds = np.concatenate([arrays["theta_hidden"], arrays["theta_output"]])
-    leaks = np.concatenate([arrays["beta_hidden"], arrays["beta_output"]])
+    log_gains = np.concatenate([np.log(arrays.gain_in).ravel(), np.log(arrays.gain_out).ravel()])
+    thresholds = np.concatenate([arrays.theta_hidden, arrays.theta_output])
+    leaks = np.concatenate([arrays.beta_hidden, arrays.beta_output])
     t = float(np.log(thresholds / network.theta).mean())
     return {
         "inverse_w_sat": float(np.exp(t) * a / SATURATION_AT_UNIT_STRENGTH),

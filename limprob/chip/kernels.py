@@ -2,13 +2,13 @@
 
 Programmed weights pass through the distortion's synaptic gains and saturation, then the LIF
 network of :func:`limprob.snn.lif_counts` runs with per-neuron leaks and thresholds (the
-arrays of :func:`limprob.chip.distortion.distortion_arrays`):
+arrays of :class:`limprob.chip.distortion.DistortionArrays`, one argument ``distortion``):
 
     W_eff = W * gain                         elementwise
     W_eff <- w_sat tanh(W_eff / w_sat)       w_sat = 1 / inverse_w_sat; none when it is 0
     W_eff <- Q_B(W_eff)                      a B-bit converter over [-w_max, w_max], if B set
 
-and the network may add membrane noise (:func:`limprob.snn.noisy_lif_counts`). Every kernel
+and the network may add membrane noise (:func:`limprob.snn.lif_counts`). Every kernel
 takes ``reset_zero`` last (default False, reset by subtraction): the network's reset
 (:attr:`limprob.snn.Network.reset_zero`). With unit
 gains, ``inverse_w_sat = 0``, nominal leaks and thresholds, no converter and no noise this is
@@ -17,11 +17,19 @@ the ideal network exactly.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numba
 import numpy as np
 
-from limprob.chip.distortion import equations, leak_ceiling
-from limprob.snn import noisy_lif_counts
+from limprob.chip.distortion import (
+    DistortionArrays,
+    DistortionGlobals,
+    Mismatch,
+    equations,
+    leak_ceiling,
+)
+from limprob.snn import lif_counts
 from limprob.streams import stream_key
 
 synaptic_gain, neuron_threshold, neuron_leak = (
@@ -76,13 +84,7 @@ def chip_counts(
     x: np.ndarray,
     w_in: np.ndarray,
     w_out: np.ndarray,
-    gain_in: np.ndarray,
-    gain_out: np.ndarray,
-    inverse_w_sat: float,
-    beta_hidden: np.ndarray,
-    theta_hidden: np.ndarray,
-    beta_output: np.ndarray,
-    theta_output: np.ndarray,
+    distortion: DistortionArrays,
     n_steps: int,
     w_max: float,
     weight_bits: int,
@@ -93,62 +95,27 @@ def chip_counts(
     """Spike counts (obs, output) of the LIF network through a distortion (module docstring),
     a ``weight_bits``-bit converter over ``[-w_max, w_max]`` (none when ``weight_bits`` is 0)
     and membrane noise of standard deviation ``noise_sd`` from stream ``noise_key``;
-    ``x`` (obs, input), ``w_in`` and ``gain_in`` (input, hidden), ``w_out`` and ``gain_out``
-    (hidden, output), leaks and thresholds per neuron; ``reset_zero`` as in
-    :func:`~limprob.snn.noisy_lif_counts`."""
-    w_in_eff = saturate(w_in * gain_in, inverse_w_sat)
-    w_out_eff = saturate(w_out * gain_out, inverse_w_sat)
+    ``x`` (obs, input), ``w_in`` (input, hidden), ``w_out`` (hidden, output), ``distortion``
+    the arrays of :class:`~limprob.chip.distortion.DistortionArrays`; ``reset_zero`` as in
+    :func:`~limprob.snn.lif_counts`."""
+    d = distortion
+    w_in_eff = saturate(w_in * d.gain_in, d.inverse_w_sat)
+    w_out_eff = saturate(w_out * d.gain_out, d.inverse_w_sat)
     if weight_bits > 0:
         w_in_eff = quantise(w_in_eff, w_max, weight_bits)
         w_out_eff = quantise(w_out_eff, w_max, weight_bits)
-    return noisy_lif_counts(
+    return lif_counts(
         x,
         w_in_eff,
         w_out_eff,
-        beta_hidden,
-        theta_hidden,
-        beta_output,
-        theta_output,
+        d.beta_hidden,
+        d.theta_hidden,
+        d.beta_output,
+        d.theta_output,
         n_steps,
+        reset_zero,
         noise_sd,
         noise_key,
-        reset_zero,
-    )
-
-
-@numba.njit(cache=True, nogil=True, fastmath=False)
-def distorted_counts(
-    x: np.ndarray,
-    w_in: np.ndarray,
-    w_out: np.ndarray,
-    gain_in: np.ndarray,
-    gain_out: np.ndarray,
-    inverse_w_sat: float,
-    beta_hidden: np.ndarray,
-    theta_hidden: np.ndarray,
-    beta_output: np.ndarray,
-    theta_output: np.ndarray,
-    n_steps: int,
-    reset_zero: bool = False,
-) -> np.ndarray:
-    """:func:`chip_counts` with continuous weights and no noise."""
-    return chip_counts(
-        x,
-        w_in,
-        w_out,
-        gain_in,
-        gain_out,
-        inverse_w_sat,
-        beta_hidden,
-        theta_hidden,
-        beta_output,
-        theta_output,
-        n_steps,
-        1.0,
-        0,
-        0.0,
-        0,
-        reset_zero,
     )
 
 
@@ -157,37 +124,70 @@ def batched_distorted_counts(
     w_in: np.ndarray,
     w_out: np.ndarray,
     x: np.ndarray,
-    gain_in: np.ndarray,
-    gain_out: np.ndarray,
-    inverse_w_sat: float,
-    beta_hidden: np.ndarray,
-    theta_hidden: np.ndarray,
-    beta_output: np.ndarray,
-    theta_output: np.ndarray,
+    distortion: DistortionArrays,
     n_steps: int,
     reset_zero: bool = False,
 ) -> np.ndarray:
-    """Spike counts (batch, obs, output) of a batch of weight sets through one distortion:
-    ``w_in`` (batch, input, hidden), ``w_out`` (batch, hidden, output), ``x`` (obs, input)
-    shared by the batch."""
+    """Spike counts (batch, obs, output) of a batch of weight sets through one distortion with
+    continuous weights and no noise (:func:`chip_counts`): ``w_in`` (batch, input, hidden),
+    ``w_out`` (batch, hidden, output), ``x`` (obs, input) shared by the batch."""
     n_batch = w_in.shape[0]
     out = np.empty((n_batch, x.shape[0], w_out.shape[2]))
     for b in range(n_batch):
-        out[b] = distorted_counts(
+        out[b] = chip_counts(
             x,
             np.ascontiguousarray(w_in[b]),
             np.ascontiguousarray(w_out[b]),
-            gain_in,
-            gain_out,
-            inverse_w_sat,
-            beta_hidden,
-            theta_hidden,
-            beta_output,
-            theta_output,
+            distortion,
             n_steps,
+            1.0,
+            0,
+            0.0,
+            0,
             reset_zero,
         )
     return out
+
+
+class ChipState(NamedTuple):
+    """Everything a simulated chip's query reads: its distortion's arrays, the network's time
+    steps and reset, the weight converter (``weight_bits`` 0: none), the membrane noise's
+    standard deviation ``noise_sd`` (units of the potential), the noise seed and the query
+    counter ``queries`` (int64, one element), which :func:`query_counts` advances. One compiled
+    :func:`query_counts` serves every chip whose state has the same numba types."""
+
+    distortion: DistortionArrays
+    n_steps: int
+    w_max: float
+    weight_bits: int
+    noise_sd: float
+    seed: int
+    reset_zero: bool
+    queries: np.ndarray
+
+
+@numba.njit(cache=True, nogil=True, fastmath=False)
+def query_counts(
+    state: ChipState, w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray
+) -> np.ndarray:
+    """One query of the chip of ``state``: spike counts (obs, output) of ``x`` (obs, input)
+    with weights ``w_in`` (input, hidden), ``w_out`` (hidden, output) (:func:`chip_counts`).
+    Query ``k = state.queries[0]`` draws its noise from the stream
+    ``stream_key(state.seed, k)`` and adds one to the counter."""
+    key = stream_key(state.seed, state.queries[0])
+    state.queries[0] += 1
+    return chip_counts(
+        x,
+        w_in,
+        w_out,
+        state.distortion,
+        state.n_steps,
+        state.w_max,
+        state.weight_bits,
+        state.noise_sd,
+        key,
+        state.reset_zero,
+    )
 
 
 @numba.njit(nogil=True, fastmath=False)
@@ -195,16 +195,8 @@ def member_counts(
     w_in: np.ndarray,
     w_out: np.ndarray,
     x: np.ndarray,
-    gain_z_in: np.ndarray,
-    gain_z_out: np.ndarray,
-    threshold_z: np.ndarray,
-    leak_z: np.ndarray,
-    inverse_w_sat: float,
-    log_gain: float,
-    log_leak: float,
-    gain_spread: float,
-    threshold_spread: float,
-    leak_spread: float,
+    mismatch: Mismatch,
+    globals_: DistortionGlobals,
     beta: float,
     theta: float,
     n_steps: int,
@@ -216,23 +208,31 @@ def member_counts(
     reset_zero: bool = False,
 ) -> np.ndarray:
     """Spike counts (batch, obs, output) of one member chip of the population: the chip of
-    the six globals and its mismatch draws (``gain_z_in`` (input, hidden), ``gain_z_out``
-    (hidden, output), ``threshold_z`` and ``leak_z`` (neuron,)), with a ``weight_bits``-bit
-    converter over ``[-w_max, w_max]`` (none when 0) and membrane noise of ``noise``
-    thresholds (``noise theta`` in the units of the potential), run on a batch of weight sets
-    ``w_in`` (batch, input, hidden), ``w_out`` (batch, hidden, output) and inputs ``x``
-    (obs, input). Weight set ``b`` is one query, whose noise is the stream
-    ``stream_key(noise_seed, first_stream + b)`` (:mod:`limprob.streams`). The arrays are
-    built by the distortion's equations, compiled; with no converter and no noise this is
-    :func:`batched_distorted_counts` of those arrays exactly.
+    the six globals and its mismatch draws (:class:`~limprob.chip.distortion.Mismatch`:
+    ``gain_z_in`` (input, hidden), ``gain_z_out`` (hidden, output), ``threshold_z`` and
+    ``leak_z`` (neuron,)), with a ``weight_bits``-bit converter over ``[-w_max, w_max]``
+    (none when 0) and membrane noise of ``noise`` thresholds (``noise theta`` in the units
+    of the potential), run on a batch of weight sets ``w_in`` (batch, input, hidden),
+    ``w_out`` (batch, hidden, output) and inputs ``x`` (obs, input). Weight set ``b`` is one
+    query, whose noise is the stream ``stream_key(noise_seed, first_stream + b)``
+    (:mod:`limprob.streams`). The arrays are built by the distortion's equations, compiled;
+    with no converter and no noise this is :func:`batched_distorted_counts` of those arrays
+    exactly.
     """
-    h = w_in.shape[2]
-    gain_in = synaptic_gain(log_gain, gain_spread, gain_z_in)
-    gain_out = synaptic_gain(log_gain, gain_spread, gain_z_out)
-    thresholds = neuron_threshold(theta, threshold_spread, threshold_z)
-    leaks = neuron_leak(beta, log_leak, leak_spread, leak_z, compiled_leak_ceiling(beta))
-    beta_hidden, theta_hidden = leaks[:h].copy(), thresholds[:h].copy()
-    beta_output, theta_output = leaks[h:].copy(), thresholds[h:].copy()
+    h, g = w_in.shape[2], globals_
+    thresholds = neuron_threshold(theta, g.threshold_spread, mismatch.threshold_z)
+    leaks = neuron_leak(
+        beta, g.log_leak, g.leak_spread, mismatch.leak_z, compiled_leak_ceiling(beta)
+    )
+    distortion = DistortionArrays(
+        synaptic_gain(g.log_gain, g.gain_spread, mismatch.gain_z_in),
+        synaptic_gain(g.log_gain, g.gain_spread, mismatch.gain_z_out),
+        g.inverse_w_sat,
+        leaks[:h].copy(),
+        thresholds[:h].copy(),
+        leaks[h:].copy(),
+        thresholds[h:].copy(),
+    )
     out = np.empty((w_in.shape[0], x.shape[0], w_out.shape[2]))
     for b in range(w_in.shape[0]):
         key = stream_key(noise_seed, first_stream + b)
@@ -240,13 +240,7 @@ def member_counts(
             x,
             np.ascontiguousarray(w_in[b]),
             np.ascontiguousarray(w_out[b]),
-            gain_in,
-            gain_out,
-            inverse_w_sat,
-            beta_hidden,
-            theta_hidden,
-            beta_output,
-            theta_output,
+            distortion,
             n_steps,
             w_max,
             weight_bits,
@@ -255,51 +249,3 @@ def member_counts(
             reset_zero,
         )
     return out
-
-
-@numba.njit(nogil=True, fastmath=False)
-def mismatched_counts(
-    w_in: np.ndarray,
-    w_out: np.ndarray,
-    x: np.ndarray,
-    gain_z_in: np.ndarray,
-    gain_z_out: np.ndarray,
-    threshold_z: np.ndarray,
-    leak_z: np.ndarray,
-    inverse_w_sat: float,
-    log_gain: float,
-    log_leak: float,
-    gain_spread: float,
-    threshold_spread: float,
-    leak_spread: float,
-    beta: float,
-    theta: float,
-    n_steps: int,
-    reset_zero: bool = False,
-) -> np.ndarray:
-    """:func:`member_counts` with continuous weights and no noise: the deterministic member
-    chip, the same counts as :func:`batched_distorted_counts` of its arrays."""
-    return member_counts(
-        w_in,
-        w_out,
-        x,
-        gain_z_in,
-        gain_z_out,
-        threshold_z,
-        leak_z,
-        inverse_w_sat,
-        log_gain,
-        log_leak,
-        gain_spread,
-        threshold_spread,
-        leak_spread,
-        beta,
-        theta,
-        n_steps,
-        1.0,
-        0,
-        0.0,
-        0,
-        0,
-        reset_zero,
-    )

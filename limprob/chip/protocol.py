@@ -14,7 +14,9 @@ off the object:
 
 :class:`CompiledChip` adds ``numba_run``, a compiled query the likelihood Op calls from
 PyTensor's numba backend with no Python in between (the simulated chips have one; a driver of
-real hardware has none and is called through ``run``).
+real hardware has none and is called through ``run``). :class:`KernelChip` adds
+``query_state``: the chip's query is :func:`limprob.chip.kernels.query_counts` of that state,
+one compiled kernel for every chip of a configuration (:class:`~limprob.chip.SimulatedChip`).
 
 ``isinstance(obj, Chip)`` only checks that the members exist; :func:`require_chip` checks the
 same at the boundary where limprob receives a chip and names what is missing.
@@ -24,12 +26,15 @@ same at the boundary where limprob receives a chip and names what is missing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from limprob.errors import LimprobError
 from limprob.snn import Network
+
+if TYPE_CHECKING:
+    from limprob.chip.kernels import ChipState
 
 
 @runtime_checkable
@@ -93,6 +98,18 @@ class CompiledChip(Chip, Protocol):
     def numba_run(self) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
         """A numba function ``run(w_in, w_out, x) -> counts`` equal to :meth:`Chip.run` on
         contiguous float64 arrays, counting its queries the same way."""
+        ...
+
+
+@runtime_checkable
+class KernelChip(CompiledChip, Protocol):
+    """A compiled chip whose query is :func:`limprob.chip.kernels.query_counts` of its
+    ``query_state``: the likelihood Op passes that state as inputs of the graph, so one
+    compiled (and disk-cached) function serves every such chip."""
+
+    @property
+    def query_state(self) -> ChipState:
+        """What a query reads, its query counter among it (the one ``queries`` reports)."""
         ...
 
 

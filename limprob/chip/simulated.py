@@ -36,10 +36,9 @@ from numpy.typing import ArrayLike
 
 from limprob import validation
 from limprob.chip.distortion import Distortion, design_distortion, draw_mismatch
-from limprob.chip.kernels import batched_distorted_counts, chip_counts
+from limprob.chip.kernels import ChipState, batched_distorted_counts, query_counts
 from limprob.errors import LimprobError
 from limprob.snn import Network
-from limprob.streams import stream_key
 from limprob.trace import network_attrs
 from limprob.validation import non_negative_number, positive_integer, positive_number
 
@@ -64,59 +63,22 @@ def _int64_at(typingctx: Any, address: Any) -> tuple[Any, Callable[..., Any]]:
     return signature, codegen
 
 
-def _build_kernel(
-    arrays: dict,
-    n_steps: int,
-    counter_address: int,
-    w_max: float,
-    bits: int,
-    noise_sd: float,
-    seed: int,
-    reset_zero: bool = False,
-) -> QueryKernel:
-    """A numba function ``run(w_in, w_out, x) -> counts`` for one chip.
-
-    The distortion arrays, converter and noise level are compiled in as constants and every
-    call adds one to the int64 at ``counter_address`` (the chip's counter array, which the chip
-    keeps alive), so the query count stays exact when PyTensor's numba backend calls the kernel
-    with no Python in between; the count before the call indexes the query's noise stream.
-    """
-    gain_in, gain_out, inverse_w_sat, beta_hidden, theta_hidden, beta_output, theta_output = (
-        arrays[name]
-        for name in (
-            "gain_in",
-            "gain_out",
-            "inverse_w_sat",
-            "beta_hidden",
-            "theta_hidden",
-            "beta_output",
-            "theta_output",
-        )
-    )
+def _build_kernel(state: ChipState, counter_address: int) -> QueryKernel:
+    """A numba function ``run(w_in, w_out, x) -> counts`` for one chip: :func:`query_counts`
+    of ``state`` with its arrays compiled in as constants and the counter read at
+    ``counter_address`` (the address of ``state.queries``, which the chip keeps alive), so every
+    call counts one query on the chip's own counter. Each chip compiles its own."""
+    distortion, n_steps, w_max, bits, noise_sd, seed, reset_zero = state[:-1]
 
     @numba.njit(nogil=True, fastmath=False)
     def run(w_in: np.ndarray, w_out: np.ndarray, x: np.ndarray) -> np.ndarray:
         # numba supplies an intrinsic's typing context itself: the call has one argument
         counter = numba.carray(_int64_at(counter_address), 1)  # type: ignore[call-arg]
-        key = stream_key(seed, counter[0])
-        counter[0] += 1
-        return chip_counts(
-            x,
+        return query_counts(
+            ChipState(distortion, n_steps, w_max, bits, noise_sd, seed, reset_zero, counter),
             w_in,
             w_out,
-            gain_in,
-            gain_out,
-            inverse_w_sat,
-            beta_hidden,
-            theta_hidden,
-            beta_output,
-            theta_output,
-            n_steps,
-            w_max,
-            bits,
-            noise_sd,
-            key,
-            reset_zero,
+            x,
         )
 
     return run
@@ -184,20 +146,17 @@ class SimulatedChip:
         )
         self._distortion = design_distortion(self.strength, mismatch)
         self._queries = np.zeros(1, dtype=np.int64)
-        self._kernel = self._compile()
-
-    def _compile(self) -> QueryKernel:
-        arrays = self._distortion.arrays(self.network, self.n_inputs, self.n_outputs)
-        return _build_kernel(
-            arrays,
-            self.network.n_steps,
-            self._queries.ctypes.data,
+        self._state = ChipState(
+            self._distortion.arrays(network, self.n_inputs, self.n_outputs),
+            network.n_steps,
             self.weight_range,
             self.weight_bits or 0,
-            self.noise * self.network.theta,
+            self.noise * network.theta,
             self.seed,
-            self.network.reset_zero,
+            network.reset_zero,
+            self._queries,
         )
+        self._kernel: QueryKernel | None = None
 
     @property
     def deterministic(self) -> bool:
@@ -216,13 +175,24 @@ class SimulatedChip:
         self._queries[0] = queries
 
     @property
+    def query_state(self) -> ChipState:
+        """What a query reads (:class:`~limprob.chip.kernels.ChipState`, whose counter is this
+        chip's): ``query_counts(chip.query_state, w_in, w_out, x)`` is one query, with one
+        compiled kernel for every chip of the same configuration."""
+        return self._state
+
+    @property
     def numba_run(self) -> QueryKernel:
-        """The compiled query ``run(w_in, w_out, x) -> counts`` for use inside numba code."""
+        """The compiled query ``run(w_in, w_out, x) -> counts`` for use inside numba code,
+        compiled for this chip on first use (the likelihood reads :attr:`query_state`
+        instead, which needs no compilation per chip)."""
+        if self._kernel is None:
+            self._kernel = _build_kernel(self._state, self._queries.ctypes.data)
         return self._kernel
 
     def run(self, w_in: ArrayLike, w_out: ArrayLike, x: ArrayLike) -> np.ndarray:
         """One query: write the weights, run the inputs, return spike counts (obs, output)."""
-        return self._kernel(*check_query(self, w_in, w_out, x))
+        return query_counts(self._state, *check_query(self, w_in, w_out, x))
 
     def ideal(self) -> SimulatedChip:
         """A chip of the same size and network with no distortion (strength 0), no noise and
@@ -249,12 +219,8 @@ class SimulatedChip:
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        del state["_kernel"]
+        state["_kernel"] = None  # compiled again on first use
         return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._kernel = self._compile()
 
     def __repr__(self) -> str:
         extras = "".join(
@@ -278,18 +244,11 @@ def simulate(
     squeeze = w_in.ndim == 2
     if squeeze:
         w_in, w_out = w_in[None], w_out[None]
-    a = distortion.arrays(network, w_in.shape[1], w_out.shape[2])
     counts = batched_distorted_counts(
         np.ascontiguousarray(w_in),
         np.ascontiguousarray(w_out),
         np.ascontiguousarray(x, dtype=float),
-        a["gain_in"],
-        a["gain_out"],
-        float(a["inverse_w_sat"]),
-        a["beta_hidden"],
-        a["theta_hidden"],
-        a["beta_output"],
-        a["theta_output"],
+        distortion.arrays(network, w_in.shape[1], w_out.shape[2]),
         network.n_steps,
         network.reset_zero,
     )

@@ -574,19 +574,6 @@ def compiled_distorted_network() -> CompiledNetwork:
     return CompiledNetwork(forward, loss_and_gradient, time.perf_counter() - started)
 
 
-DISTORTION_ARRAYS = (
-    "gain_in",
-    "gain_out",
-    "inverse_w_sat",
-    "beta_hidden",
-    "theta_hidden",
-    "beta_output",
-    "theta_output",
-)
-"""The distortion's arrays (:meth:`limprob.chip.distortion.Distortion.arrays`) in the order of
-:func:`distorted_lif_graph`."""
-
-
 def known_distortion(chip: Chip) -> Distortion:
     """The distortion of a chip whose distortion is known: a
     :class:`~limprob.chip.SimulatedChip` (its simulation-only
@@ -922,13 +909,7 @@ class DistortionModelBackprop(Backprop):
     def objective(self, chip: Chip, n_output: int, noise_rng: np.random.Generator) -> Objective:
         """See :meth:`Backprop.objective`."""
         compiled, seconds = _compile(compiled_distorted_network)
-        arrays = self.distortion_of(chip).arrays(chip.network, chip.n_inputs, n_output)
-        distortion = [
-            np.ascontiguousarray(arrays[k], dtype=np.float64)
-            if np.ndim(arrays[k])
-            else float(arrays[k])
-            for k in DISTORTION_ARRAYS
-        ]
+        distortion = list(self.distortion_of(chip).arrays(chip.network, chip.n_inputs, n_output))
         return _noisy_model_objective(
             compiled,
             seconds,

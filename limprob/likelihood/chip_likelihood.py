@@ -10,18 +10,34 @@ with ``T`` the chip's time steps. The Op returns that log-likelihood for every o
 (dim ``obs``), so ArviZ can compute LOO. It has no gradient: the chip is a black box.
 
 Each evaluation is exactly one chip query. With PyTensor's numba backend (PyMC's default) the
-Op compiles to a numba function that calls the chip's own numba kernel, so no evaluation falls
-back to object mode; a chip without a numba kernel (a real chip's Python driver) is called
-through numba's object mode, where the time goes to the hardware anyway.
+Op compiles to a numba function with no Python in between:
+
+- a chip with a :attr:`~limprob.chip.SimulatedChip.query_state` (the simulated chip) gives
+  the Op that state as inputs of the graph, shared variables over the chip's own arrays (its
+  query counter among them). The Op's function is then the same for every such chip,
+  :func:`limprob.chip.kernels.query_counts` of the state, and PyTensor caches it, and the
+  compiled model around it, on disk: a second chip of the same configuration compiles
+  nothing new;
+- a :class:`~limprob.chip.protocol.CompiledChip` (``numba_run``) is called from a numba
+  function compiled for that chip;
+- a chip with neither (a real chip's Python driver) is called through numba's object mode,
+  where the time goes to the hardware anyway.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import inspect
+import sys
+import weakref
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, cast
+from types import ModuleType
+from typing import Any, ClassVar, NoReturn, cast
 
 import numba
 import numpy as np
+import pytensor
 import pytensor.tensor as pt
 from numpy.typing import ArrayLike
 from pytensor.graph.basic import Apply, Variable
@@ -33,11 +49,33 @@ from pytensor.link.numba.dispatch.basic import (
 from pytensor.tensor import TensorLike
 from pytensor.tensor.variable import TensorVariable
 
-from limprob.chip.protocol import Chip, CompiledChip
+import limprob.chip.distortion
+import limprob.chip.kernels
+import limprob.snn
+import limprob.streams
+from limprob.chip.distortion import DistortionArrays
+from limprob.chip.kernels import ChipState, query_counts
+from limprob.chip.protocol import Chip, CompiledChip, KernelChip
 
 
 class BlackBoxGradientError(NotImplementedError):
     """Raised when a gradient of the chip likelihood is asked for."""
+
+
+class BlackBoxOp(Op):
+    """An Op with no gradient: asked for one, it raises :class:`BlackBoxGradientError` with
+    :attr:`no_gradient`, which says what the Op computes and how to sample it instead."""
+
+    no_gradient: ClassVar[str]
+
+    def pullback(
+        self,
+        inputs: Sequence[Variable],
+        outputs: Sequence[Variable],
+        output_grads: Sequence[Variable],
+    ) -> NoReturn:
+        """Refused: the Op is a black box with no gradient (:class:`BlackBoxGradientError`)."""
+        raise BlackBoxGradientError(self.no_gradient)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
@@ -109,11 +147,16 @@ def _labels(
     ).astype(np.int64)
 
 
-class ChipLogLikelihood(Op):
+class ChipLogLikelihood(BlackBoxOp):
     """``chip_loglik(W_in, W_out, kappa, x, y) -> log p(y_i | W)`` per observation (obs,).
 
     One chip query per evaluation; no gradient.
     """
+
+    no_gradient = (
+        "the chip likelihood is a black box with no gradient: sample it with a "
+        "gradient-free step method such as limprob's BlockedMetropolis"
+    )
 
     __props__ = ("chip",)
 
@@ -128,15 +171,18 @@ class ChipLogLikelihood(Op):
         kappa: TensorLike,
         x: TensorLike,
         y: TensorLike,
+        *state: TensorLike,
     ) -> Apply:
         """The Apply node of the chip log-likelihood on ``w_in``, ``w_out``, ``kappa``, ``x``,
-        ``y`` (PyTensor's Op interface)."""
+        ``y`` (PyTensor's Op interface); the chip's state inputs (:func:`state_inputs`) follow,
+        or are the given ``state`` when PyTensor clones the node."""
         inputs = [
             pt.as_tensor_variable(w_in, dtype="float64", ndim=2),
             pt.as_tensor_variable(w_out, dtype="float64", ndim=2),
             pt.as_tensor_variable(kappa, dtype="float64", ndim=0),
             pt.as_tensor_variable(x, dtype="float64", ndim=2),
             pt.as_tensor_variable(y, dtype="int64", ndim=1),
+            *(map(pt.as_tensor_variable, state) if state else state_inputs(self.chip)),
         ]
         return Apply(self, inputs, [pt.dvector()])
 
@@ -144,8 +190,8 @@ class ChipLogLikelihood(Op):
         self, node: Apply, inputs: Sequence[Any], output_storage: OutputStorageType
     ) -> None:
         """Query the chip once and compute the pointwise log-likelihood (obs) of the labels, in
-        Python."""
-        w_in, w_out, kappa, x, y = inputs
+        Python (through ``chip.run``, which reads the same state as the state inputs)."""
+        w_in, w_out, kappa, x, y = inputs[:5]
         counts = self.chip.run(w_in, w_out, x)
         output_storage[0][0] = categorical_log_likelihood(
             counts, y, float(kappa), self.chip.network.n_steps
@@ -157,24 +203,91 @@ class ChipLogLikelihood(Op):
         """The output shape: one value per observation."""
         return [(input_shapes[4][0],)]
 
-    def pullback(
-        self,
-        inputs: Sequence[Variable],
-        outputs: Sequence[Variable],
-        output_grads: Sequence[Variable],
-    ) -> NoReturn:
-        """Refused: the chip is a black box with no gradient (:class:`BlackBoxGradientError`)."""
-        raise BlackBoxGradientError(
-            "the chip likelihood is a black box with no gradient: sample it with a "
-            "gradient-free step method such as limprob's BlockedMetropolis"
-        )
+
+_STATE_INPUTS: weakref.WeakKeyDictionary[Any, list[Variable]] = weakref.WeakKeyDictionary()
+
+
+def state_inputs(chip: Chip) -> list[Variable]:
+    """The graph inputs that carry ``chip``'s query state (:class:`ChipState` flattened: the
+    seven arrays of its :class:`DistortionArrays`, then its settings as 0-d arrays, then its
+    query counter), as shared variables over the chip's own arrays, the same variables for
+    every node of the chip; none for a chip that is not a
+    :class:`~limprob.chip.protocol.KernelChip`."""
+    if not isinstance(chip, KernelChip):
+        return []
+    state = chip.query_state
+    if chip not in _STATE_INPUTS:
+        values = [*state.distortion, *state[1:]]
+        shared = [pytensor.shared(np.asarray(v), borrow=True) for v in values]
+        # the counter must be the chip's own array, not a copy, so the Op counts its queries
+        assert shared[-1].get_value(borrow=True) is state.queries
+        _STATE_INPUTS[chip] = shared
+    return _STATE_INPUTS[chip]
+
+
+@numba.njit(nogil=True, fastmath=False)
+def state_log_likelihood(
+    w_in: np.ndarray,
+    w_out: np.ndarray,
+    kappa: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    *state: np.ndarray,
+) -> np.ndarray:
+    """The Op's numba function for a chip given by its state inputs (:func:`state_inputs`):
+    one :func:`~limprob.chip.kernels.query_counts`, then the pointwise log-likelihood."""
+    chip = ChipState(
+        DistortionArrays(
+            np.ascontiguousarray(state[0]),
+            np.ascontiguousarray(state[1]),
+            state[2].item(),
+            np.ascontiguousarray(state[3]),
+            np.ascontiguousarray(state[4]),
+            np.ascontiguousarray(state[5]),
+            np.ascontiguousarray(state[6]),
+        ),
+        state[7].item(),
+        state[8].item(),
+        state[9].item(),
+        state[10].item(),
+        state[11].item(),
+        state[12].item(),
+        state[13],
+    )
+    counts = query_counts(
+        chip, np.ascontiguousarray(w_in), np.ascontiguousarray(w_out), np.ascontiguousarray(x)
+    )
+    return categorical_log_likelihood(counts, y, kappa.item(), chip.n_steps)
+
+
+@functools.cache
+def source_digest(*modules: ModuleType) -> str:
+    """A digest (16 hex digits) of the source of ``modules``: part of the PyTensor cache key of
+    an Op whose numba code they hold, so an edit of any of them compiles it afresh (PyTensor's
+    disk cache knows a function by its key alone)."""
+    digest = hashlib.sha256(b"".join(inspect.getsource(m).encode() for m in modules))
+    return digest.hexdigest()[:16]
+
+
+KERNEL_MODULES = (limprob.streams, limprob.snn, limprob.chip.distortion, limprob.chip.kernels)
+"""The modules of the chip kernels' numba code, which the Ops' cache keys digest."""
+
+
+def state_cache_key() -> str:
+    """PyTensor's cache key of :func:`state_log_likelihood`."""
+    digest = source_digest(*KERNEL_MODULES, sys.modules[__name__])
+    return f"limprob.ChipLogLikelihood(query_state).{digest}"
 
 
 @register_funcify_and_cache_key(ChipLogLikelihood)
 def _numba_chip_log_likelihood(
     op: ChipLogLikelihood, node: Apply | None = None, **kwargs: Any
-) -> tuple[Callable[..., np.ndarray], None]:
-    """Numba implementation; its cache key is None since it is bound to one chip object."""
+) -> tuple[Callable[..., np.ndarray], str | None]:
+    """Numba implementation: :func:`state_log_likelihood`, cached on disk, for a chip whose
+    state is among the node's inputs; else a function bound to the chip's ``numba_run`` or to
+    its ``run`` through object mode, whose cache key is None since it is bound to one chip."""
+    if node is not None and len(node.inputs) > 5:
+        return state_log_likelihood, state_cache_key()
     if not isinstance(op.chip, CompiledChip):  # a driver called through Python: chip.run
         return generate_fallback_impl(op, node, **kwargs), None
     chip_run = op.chip.numba_run

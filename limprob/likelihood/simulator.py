@@ -10,36 +10,26 @@ constant, so the Op is a black box for gradient-free samplers.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, cast
+from typing import Any, cast
 
 import numba
 import numpy as np
 import pytensor.tensor as pt
-from pytensor.graph.basic import Apply, Variable
-from pytensor.graph.op import Op, OutputStorageType
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import OutputStorageType
 from pytensor.link.numba.dispatch.basic import register_funcify_and_cache_key
 from pytensor.tensor import TensorLike
 from pytensor.tensor.variable import TensorVariable
 
-from limprob.chip.distortion import distortion_arrays
+from limprob.chip.distortion import DistortionArrays, distortion_arrays
 from limprob.chip.kernels import batched_distorted_counts
-from limprob.likelihood.chip_likelihood import BlackBoxGradientError
+from limprob.likelihood.chip_likelihood import KERNEL_MODULES, BlackBoxOp, source_digest
 from limprob.snn import Network
 
-ARRAY_ORDER = (
-    "gain_in",
-    "gain_out",
-    "inverse_w_sat",
-    "beta_hidden",
-    "theta_hidden",
-    "beta_output",
-    "theta_output",
-)
-"""The distortion's arrays in the Op's (and the kernel's) argument order."""
 
-
-class DistortedCounts(Op):
+class DistortedCounts(BlackBoxOp):
     """``counts(W_in, W_out, x, gain_in, gain_out, 1/w_sat, beta_h, theta_h, beta_o, theta_o)``:
     spike counts (batch, obs, output) of the LIF network of ``n_steps`` time steps (reset to 0
     after a spike with ``reset_zero``, else by subtraction) through a distortion whose arrays
@@ -50,6 +40,12 @@ class DistortedCounts(Op):
     scalar >= 0 (0: no saturation), leaks and thresholds per neuron (hidden,) and (output,).
     See :mod:`limprob.chip.kernels` for the equations.
     """
+
+    no_gradient = (
+        "the distorted-network simulator is a black box with no gradient (spike counts are "
+        "piecewise constant): sample it with a gradient-free step method such as limprob's "
+        "BlockedMetropolis, or with pm.sample_smc"
+    )
 
     __props__ = ("n_steps", "reset_zero")
 
@@ -91,12 +87,10 @@ class DistortedCounts(Op):
         self, node: Apply, inputs: Sequence[Any], output_storage: OutputStorageType
     ) -> None:
         """Simulate the spike counts (batch, obs, output) in Python."""
-        inverse_w_sat = float(inputs[5])
-        arrays: list[Any] = [np.ascontiguousarray(a, dtype=np.float64) for a in inputs]
-        # mypy cannot count the splatted lists (5 arrays before 1/w_sat, 4 after it) against
-        # the kernel's parameters
-        output_storage[0][0] = batched_distorted_counts(  # type: ignore[call-arg]
-            *arrays[:5], inverse_w_sat, *arrays[6:], self.n_steps, self.reset_zero
+        w_in, w_out, x, *arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in inputs]
+        distortion = DistortionArrays(*(a if a.ndim else float(a) for a in arrays))
+        output_storage[0][0] = batched_distorted_counts(
+            w_in, w_out, x, distortion, self.n_steps, self.reset_zero
         )
 
     def infer_shape(
@@ -105,26 +99,13 @@ class DistortedCounts(Op):
         """The output shape (batch, obs, output) from the input shapes."""
         return [(input_shapes[0][0], input_shapes[2][0], input_shapes[1][2])]
 
-    def pullback(
-        self,
-        inputs: Sequence[Variable],
-        outputs: Sequence[Variable],
-        output_grads: Sequence[Variable],
-    ) -> NoReturn:
-        """Refused: the simulator has no gradient (:class:`BlackBoxGradientError`)."""
-        raise BlackBoxGradientError(
-            "the distorted-network simulator is a black box with no gradient (spike counts are "
-            "piecewise constant): sample it with a gradient-free step method such as limprob's "
-            "BlockedMetropolis, or with pm.sample_smc"
-        )
-
 
 @register_funcify_and_cache_key(DistortedCounts)
 def _numba_distorted_counts(
     op: DistortedCounts, node: Apply | None = None, **kwargs: Any
 ) -> tuple[Callable[..., np.ndarray], str]:
     """Numba implementation; it depends only on ``n_steps`` and the reset, which the cache
-    key names."""
+    key names, and on the kernels' source, which it digests."""
     n_steps, reset_zero = op.n_steps, op.reset_zero
 
     @numba.njit(nogil=True, fastmath=False)
@@ -144,20 +125,23 @@ def _numba_distorted_counts(
             np.ascontiguousarray(w_in),
             np.ascontiguousarray(w_out),
             np.ascontiguousarray(x),
-            np.ascontiguousarray(gain_in),
-            np.ascontiguousarray(gain_out),
-            inverse_w_sat.item(),
-            np.ascontiguousarray(beta_hidden),
-            np.ascontiguousarray(theta_hidden),
-            np.ascontiguousarray(beta_output),
-            np.ascontiguousarray(theta_output),
+            DistortionArrays(
+                np.ascontiguousarray(gain_in),
+                np.ascontiguousarray(gain_out),
+                inverse_w_sat.item(),
+                np.ascontiguousarray(beta_hidden),
+                np.ascontiguousarray(theta_hidden),
+                np.ascontiguousarray(beta_output),
+                np.ascontiguousarray(theta_output),
+            ),
             n_steps,
             reset_zero,
         )
 
     return (
         distorted_counts_op,
-        f"limprob.DistortedCounts(n_steps={n_steps}, reset_zero={reset_zero}).v3",
+        f"limprob.DistortedCounts(n_steps={n_steps}, reset_zero={reset_zero})."
+        + source_digest(*KERNEL_MODULES, sys.modules[__name__]),
     )
 
 
@@ -170,7 +154,5 @@ def simulated_counts(
     arrays = distortion_arrays(parameters, network, xp=pt)
     return cast(
         TensorVariable,
-        DistortedCounts(network.n_steps, network.reset_zero)(
-            w_in, w_out, x, *(arrays[k] for k in ARRAY_ORDER)
-        ),
+        DistortedCounts(network.n_steps, network.reset_zero)(w_in, w_out, x, *arrays),
     )

@@ -37,21 +37,21 @@ chip never reuses the noise of the chip's own probe queries.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NoReturn, cast
+from typing import Any, cast
 
 import numba
 import numpy as np
 import pytensor.tensor as pt
 from numpy.typing import ArrayLike
-from pytensor.graph.basic import Apply, Variable
-from pytensor.graph.op import Op, OutputStorageType
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import OutputStorageType
 from pytensor.link.numba.dispatch.basic import register_funcify_and_cache_key
 from pytensor.tensor import TensorLike
 from pytensor.tensor.variable import TensorVariable
 
-from limprob.chip.distortion import GLOBALS, draw_mismatch
+from limprob.chip.distortion import GLOBALS, DistortionGlobals, Mismatch, draw_mismatch
 from limprob.chip.kernels import member_counts
-from limprob.likelihood.chip_likelihood import BlackBoxGradientError
+from limprob.likelihood.chip_likelihood import BlackBoxOp
 from limprob.snn import Network
 
 SUMMARY_FLOOR = 0.01
@@ -97,16 +97,8 @@ def population_summaries(
     w_in: np.ndarray,
     w_out: np.ndarray,
     x: np.ndarray,
-    gain_z_in: np.ndarray,
-    gain_z_out: np.ndarray,
-    threshold_z: np.ndarray,
-    leak_z: np.ndarray,
-    inverse_w_sat: float,
-    log_gain: float,
-    log_leak: float,
-    gain_spread: float,
-    threshold_spread: float,
-    leak_spread: float,
+    mismatch: Mismatch,
+    globals_: DistortionGlobals,
     beta: float,
     theta: float,
     n_steps: int,
@@ -120,30 +112,24 @@ def population_summaries(
     """Summaries (chip, summary) of the probes run on the chips ``m`` of the population.
 
     ``w_in`` (probe, input, hidden), ``w_out`` (probe, hidden, output), ``x`` (obs, input);
-    ``gain_z_in`` (chip, input, hidden), ``gain_z_out`` (chip, hidden, output),
-    ``threshold_z`` and ``leak_z`` (chip, neuron). The chips have a ``weight_bits``-bit
-    converter over ``[-w_max, w_max]`` (none when 0) and membrane noise of ``noise``
-    thresholds from the streams of ``noise_seed`` (module docstring), and reset to 0 after a
-    spike with ``reset_zero`` (else by subtraction). Chips run in parallel;
-    each writes only its own row.
+    ``mismatch`` the draws of every chip (:class:`~limprob.chip.distortion.Mismatch` with a
+    leading chip dim: ``gain_z_in`` (chip, input, hidden), ``gain_z_out`` (chip, hidden,
+    output), ``threshold_z`` and ``leak_z`` (chip, neuron)). The chips have a
+    ``weight_bits``-bit converter over ``[-w_max, w_max]`` (none when 0) and membrane noise of
+    ``noise`` thresholds from the streams of ``noise_seed`` (module docstring), and reset to 0
+    after a spike with ``reset_zero`` (else by subtraction). Chips run in parallel; each
+    writes only its own row.
     """
-    n_chips, n_probes = gain_z_in.shape[0], w_in.shape[0]
+    z = mismatch
+    n_chips, n_probes = z.gain_z_in.shape[0], w_in.shape[0]
     out = np.empty((n_chips, 2 * n_groups))
     for m in numba.prange(n_chips):
         counts = member_counts(
             w_in,
             w_out,
             x,
-            gain_z_in[m],
-            gain_z_out[m],
-            threshold_z[m],
-            leak_z[m],
-            inverse_w_sat,
-            log_gain,
-            log_leak,
-            gain_spread,
-            threshold_spread,
-            leak_spread,
+            Mismatch(z.gain_z_in[m], z.gain_z_out[m], z.threshold_z[m], z.leak_z[m]),
+            globals_,
             beta,
             theta,
             n_steps,
@@ -191,7 +177,7 @@ def standard_draws(
     )
 
 
-class SyntheticLogLikelihood(Op):
+class SyntheticLogLikelihood(BlackBoxOp):
     """``synthetic_loglik(observed, inverse_w_sat, log_gain, log_leak, gain_spread,
     threshold_spread, leak_spread, noise, W_in, W_out, x, gain_z_in, gain_z_out, threshold_z,
     leak_z)``: the Gaussian synthetic log-likelihood (a scalar, nats) of observed probe
@@ -204,6 +190,11 @@ class SyntheticLogLikelihood(Op):
 
     No gradient: a black box for gradient-free samplers.
     """
+
+    no_gradient = (
+        "the synthetic likelihood simulates spiking chips and has no gradient: sample it "
+        "with a gradient-free step method such as limprob's BlockedMetropolis"
+    )
 
     __props__ = (
         "n_steps",
@@ -262,16 +253,17 @@ class SyntheticLogLikelihood(Op):
     ) -> np.ndarray:
         """Summaries (chip, summary) of the population at ``globals_`` (the six globals, then
         the noise level, 0 if left out)."""
-        arrays: list[Any] = [
+        w_in, w_out, x, *draws = [
             np.ascontiguousarray(a, dtype=np.float64)
             for a in (w_in, w_out, x, gain_z_in, gain_z_out, threshold_z, leak_z)
         ]
         *six, noise = [float(g) for g in globals_] + ([0.0] if len(globals_) == 6 else [])
-        # mypy cannot count the splatted lists (7 arrays, 6 globals) against the kernel's
-        # parameters
-        return population_summaries(  # type: ignore[call-arg]
-            *arrays,
-            *six,
+        return population_summaries(
+            w_in,
+            w_out,
+            x,
+            Mismatch(*draws),
+            DistortionGlobals(*six),
             self.beta,
             self.theta,
             self.n_steps,
@@ -306,18 +298,6 @@ class SyntheticLogLikelihood(Op):
     ) -> list[tuple[Any, ...]]:
         """The output shape: a scalar."""
         return [()]
-
-    def pullback(
-        self,
-        inputs: Sequence[Variable],
-        outputs: Sequence[Variable],
-        output_grads: Sequence[Variable],
-    ) -> NoReturn:
-        """Refused: the synthetic likelihood has no gradient (:class:`BlackBoxGradientError`)."""
-        raise BlackBoxGradientError(
-            "the synthetic likelihood simulates spiking chips and has no gradient: sample it "
-            "with a gradient-free step method such as limprob's BlockedMetropolis"
-        )
 
 
 def synthetic_log_likelihood(
@@ -380,42 +360,31 @@ def _numba_synthetic_log_likelihood(
     )
 
     @numba.njit(nogil=True, fastmath=False)
-    def synthetic_log_likelihood_op(
-        observed: np.ndarray,
-        inverse_w_sat: np.ndarray,
-        log_gain: np.ndarray,
-        log_leak: np.ndarray,
-        gain_spread: np.ndarray,
-        threshold_spread: np.ndarray,
-        leak_spread: np.ndarray,
-        noise: np.ndarray,
-        w_in: np.ndarray,
-        w_out: np.ndarray,
-        x: np.ndarray,
-        gain_z_in: np.ndarray,
-        gain_z_out: np.ndarray,
-        threshold_z: np.ndarray,
-        leak_z: np.ndarray,
-    ) -> np.ndarray:
+    def synthetic_log_likelihood_op(observed: np.ndarray, *inputs: np.ndarray) -> np.ndarray:
+        # inputs: the six globals, the noise, W_in, W_out, x and the four draws
         simulated = population_summaries(
-            np.ascontiguousarray(w_in),
-            np.ascontiguousarray(w_out),
-            np.ascontiguousarray(x),
-            np.ascontiguousarray(gain_z_in),
-            np.ascontiguousarray(gain_z_out),
-            np.ascontiguousarray(threshold_z),
-            np.ascontiguousarray(leak_z),
-            inverse_w_sat.item(),
-            log_gain.item(),
-            log_leak.item(),
-            gain_spread.item(),
-            threshold_spread.item(),
-            leak_spread.item(),
+            np.ascontiguousarray(inputs[7]),
+            np.ascontiguousarray(inputs[8]),
+            np.ascontiguousarray(inputs[9]),
+            Mismatch(
+                np.ascontiguousarray(inputs[10]),
+                np.ascontiguousarray(inputs[11]),
+                np.ascontiguousarray(inputs[12]),
+                np.ascontiguousarray(inputs[13]),
+            ),
+            DistortionGlobals(
+                inputs[0].item(),
+                inputs[1].item(),
+                inputs[2].item(),
+                inputs[3].item(),
+                inputs[4].item(),
+                inputs[5].item(),
+            ),
             beta,
             theta,
             n_steps,
             n_groups,
-            noise.item(),
+            inputs[6].item(),
             w_max,
             weight_bits,
             noise_seed,
