@@ -111,3 +111,28 @@ def test_chips_of_one_configuration_share_one_compiled_kernel_and_count_their_ow
     copy_of_chip, copy_of_logp = pickle.loads(pickle.dumps((chips[0], logps[0])))
     copy_of_logp(point)
     assert (copy_of_chip.queries, chips[0].queries) == (5, 4)
+
+
+def test_the_observed_labels_are_an_input_of_the_compiled_model_not_a_constant(data):
+    """The labels reach the compiled logp as a shared input: a model compiled once follows new
+    labels of the same size (so PyTensor's cache serves every split of a size, not one), and
+    gives what a model built on those labels gives."""
+    from limprob.models.chip_in_the_loop import build_model
+    from limprob.snn import Network
+
+    chip = SimulatedChip(30, 2, Network(n_hidden=16), 1.0, 0)
+    train = data.train.isel(obs=slice(0, 40))
+    flipped = train.assign(labels=1 - train["labels"])
+    model, fresh = build_model(chip, train), build_model(chip, flipped)
+    point = model.initial_point()
+    rng = np.random.default_rng(0)
+    point = {name: rng.normal(size=value.shape) for name, value in point.items()}
+    logp = model.compile_logp(vars=[model["y"]], sum=True)
+    before = logp(point)
+    from pytensor.graph.traversal import ancestors
+
+    (labels,) = [v for v in ancestors([model.rvs_to_values[model["y"]]]) if v.name == "y_observed"]
+    labels.set_value(flipped["labels"].values)
+    after = logp(point)
+    assert after != before
+    assert after == fresh.compile_logp(vars=[fresh["y"]], sum=True)(point)

@@ -10,13 +10,17 @@ default; pass ``kappa=None`` to give it a
 ``HalfNormal(kappa_sigma)`` prior of its own. The likelihood is a ``pm.CustomDist`` whose logp
 is :class:`limprob.likelihood.chip_likelihood.ChipLogLikelihood`, so ``y`` is an observed
 variable with a pointwise log-likelihood, the training features are ``pm.Data``
-(constant_data ``x``), and the model knows nothing of how it will be sampled.
+(constant_data ``x``), and the model knows nothing of how it will be sampled. The observed
+labels enter the graph as a shared input (``y_observed``), not as a constant, so the compiled
+model does not depend on their values: PyTensor's cache serves every training split of one
+size with one compilation.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pymc as pm
+import pytensor
 import xarray as xr
 from pytensor.tensor import TensorLike
 from pytensor.tensor.variable import TensorVariable
@@ -90,7 +94,7 @@ def observe_labels(
         logp=logp,
         random=random,
         signature="(i,h),(h,o),(),(i)->()",
-        observed=labels,
+        observed=pytensor.shared(np.asarray(labels), name="y_observed"),
         dims="obs",
         dtype="int64",
     )
