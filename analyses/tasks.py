@@ -79,7 +79,13 @@ from limprob.inference.figure_style import (
 )
 from limprob.inference.sampling import exact_arithmetic, package_versions, prior_draws, sample
 from limprob.inference.starts import choose_starts
-from limprob.inference.training import EvaluationSettings, MCMCSettings, TrainConfig, make_step
+from limprob.inference.training import (
+    EvaluationSettings,
+    MCMCSettings,
+    TrainConfig,
+    make_step,
+    simulated_chip,
+)
 from limprob.io import save_dataset, write_atomically
 from limprob.models.chip_in_the_loop import build_model
 from limprob.models.defaults import dataset_network
@@ -191,10 +197,7 @@ def _chip_and_data(cell: Cell):
         chip=replace(config.chip, strength=cell.strength, seed=cell.seed),
         mcmc=replace(config.mcmc, seed=cell.seed),
     )
-    chip = SimulatedChip(
-        table.sizes["feature"], table.sizes["class"], config.network, cell.strength, cell.seed
-    )
-    return chip, data, config
+    return simulated_chip(config, table), data, config
 
 
 def _test_accuracy(chip, w_in, w_out, data, kappa) -> float:
