@@ -73,7 +73,9 @@ def test_chips_of_one_configuration_share_one_compiled_kernel_and_count_their_ow
     from limprob.models.chip_in_the_loop import build_model
     from limprob.snn import Network
 
-    network = Network(n_hidden=6, n_steps=16)
+    # every field of the chip's state away from its default, so the positions the Op's numba
+    # function unpacks its state inputs at are checked against ChipState's fields
+    network = Network(n_hidden=6, n_steps=16, reset="zero")
     chips = [SimulatedChip(30, 2, network, 1.0, seed, noise=0.2, weight_bits=5) for seed in (3, 4)]
     train = data.train.isel(obs=slice(0, 40))
     x, y = train["features"].values, train["labels"].values

@@ -219,8 +219,9 @@ def state_inputs(chip: Chip) -> list[Variable]:
     if chip not in _STATE_INPUTS:
         values = [*state.distortion, *state[1:]]
         shared = [pytensor.shared(np.asarray(v), borrow=True) for v in values]
-        # the counter must be the chip's own array, not a copy, so the Op counts its queries
-        assert shared[-1].get_value(borrow=True) is state.queries
+        if shared[-1].get_value(borrow=True) is not state.queries:
+            # a copy of the counter would let the Op query the chip without counting it
+            raise RuntimeError("the chip-likelihood Op must share the chip's query counter")
         _STATE_INPUTS[chip] = shared
     return _STATE_INPUTS[chip]
 
