@@ -54,7 +54,7 @@ import json
 import os
 import pickle
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -323,7 +323,7 @@ class Checkpoint:
         )
         self._starts = starts
 
-    def starts(self, shapes: dict[str, tuple[int, ...]], chains: int) -> Starts | None:
+    def starts(self, shapes: Mapping[str, tuple[int, ...]], chains: int) -> Starts | None:
         """The stored starts (None if the checkpoint holds none, as one written before they
         were stored does not), checked to be ``chains`` chains of the variables ``shapes``
         names, of those shapes; :class:`LimprobError` otherwise."""
@@ -422,7 +422,7 @@ START_PREFIX, ATTR_PREFIX, START_QUERIES = "start:", "attr:", "chip_queries"
 
 def _starts_bytes(starts: Starts) -> bytes:
     """``starts`` as the bytes of starts.npz (:data:`START_PREFIX`)."""
-    entries = {
+    entries: dict[str, Any] = {
         f"{START_PREFIX}{name}": np.stack(
             [np.asarray(chain[name], dtype=np.float64) for chain in starts.initvals]
         )
