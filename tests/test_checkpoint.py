@@ -382,8 +382,10 @@ def test_stored_starts_of_the_wrong_shape_are_refused_in_one_line(tmp_path, wisc
     manifest["out"] = str(tmp_path / "run.nc")
     (folder / MANIFEST).write_text(json.dumps(manifest))
     refused = r"starts\.npz: starts of shape W_in \(2, 30, 3\)"
+    chip = CrashingChip()
     with pytest.raises(LimprobError, match=refused):
-        resume(Checkpoint.open(folder), chip=CrashingChip(), progressbar=False)
+        resume(Checkpoint.open(folder), chip=chip, progressbar=False)
+    assert chip.asked == 0  # refused before any chip query
     capsys.readouterr()
     assert main(["train", "--resume", str(folder), "--no-progress"]) == 2
     error = capsys.readouterr().err.strip().splitlines()

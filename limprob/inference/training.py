@@ -514,9 +514,7 @@ def _starts(
     backprop."""
     stored = None
     if checkpoint is not None:
-        hidden = chip.network.n_hidden
-        shapes = {"W_in": (chip.n_inputs, hidden), "W_out": (hidden, chip.n_outputs)}
-        stored = checkpoint.starts(shapes, config.mcmc.chains)
+        stored = stored_starts(checkpoint, config, chip.n_inputs, chip.n_outputs)
     if stored is not None:
         chip.continue_from(stored.chip_queries)
         return stored.initvals, stored.attrs
@@ -534,6 +532,17 @@ def _starts(
     if checkpoint is not None:
         checkpoint.record_starts(Starts(initvals, start_attrs, chip.queries))
     return initvals, start_attrs
+
+
+def stored_starts(
+    checkpoint: Checkpoint, config: TrainConfig, n_inputs: int, n_outputs: int
+) -> Starts | None:
+    """The starts ``checkpoint`` stores for ``config``'s run on a chip of ``n_inputs``
+    inputs and ``n_outputs`` outputs (None: it stores none); :class:`LimprobError` if they
+    are not one start per chain of that network's weights."""
+    hidden = config.network.n_hidden
+    shapes = {"W_in": (n_inputs, hidden), "W_out": (hidden, n_outputs)}
+    return checkpoint.starts(shapes, config.mcmc.chains)
 
 
 def _finish(
@@ -719,6 +728,8 @@ def train(
     cost.check_memory(memory_estimate(config, data), "this training run", max_memory)
     if checkpoint is not None:
         check_checkpointable(config)
+        # stored starts that do not fit are refused before any chip query
+        stored_starts(checkpoint, config, data.train.sizes["feature"], data.train.sizes["class"])
     simulated = chip is None and not config.chip.spec
     if chip is None:
         chip = simulated_chip(config, table) if simulated else user_chip(config, table)
