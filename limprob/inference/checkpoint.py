@@ -34,8 +34,8 @@ table.nc, against the manifest's (an edited configuration or table is refused); 
 state (one that does not unpickle, as a truncated one does not, is refused) against the run's
 hash (a state from another run is refused); the stored starts against the manifest's SHA-256,
 read without pickle and checked entry by entry (:func:`read_starts`; a checkpoint written
-without them resumes by choosing the starts again); and every draw file a state names against its
-size and SHA-256 (a missing, truncated or swapped draw file is refused). The draw files'
+without them resumes by choosing the starts again); and every draw file a state names against
+its size and SHA-256 (a missing, truncated or swapped draw file is refused). The draw files'
 checksums live in the states, which are replaced atomically with each write, not in the
 manifest, so that a process killed between two writes never leaves a manifest and a state
 that disagree.
