@@ -4,6 +4,7 @@
 import json
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -245,3 +246,158 @@ def test_a_checkpoint_of_the_older_flat_configuration_is_read_as_its_run(tmp_pat
     old.begin(config)  # the run it holds: no error
     with pytest.raises(LimprobError, match="another run configuration"):
         old.begin(TrainConfig())
+
+
+class Crash(Exception):
+    """A run stopped dead (as by SIGKILL) at a chip query."""
+
+
+class CrashingChip:
+    """A noisy simulated chip through Python only, that counts the queries it is asked
+    (``asked``, whatever ``continue_from`` sets its counter to) and raises :class:`Crash`
+    before query ``crash_at`` of its counter (None: never)."""
+
+    def __init__(self, crash_at: int | None = None):
+        from limprob.chip import SimulatedChip
+        from limprob.snn import Network
+
+        self.chip = SimulatedChip(30, 2, Network(n_hidden=4, n_steps=8), 1.0, 0, noise=0.1)
+        self.network, self.n_inputs, self.n_outputs = self.chip.network, 30, 2
+        self.crash_at, self.asked = crash_at, 0
+
+    queries = property(lambda self: self.chip.queries)
+    noise = property(lambda self: self.chip.noise)
+    weight_bits = property(lambda self: self.chip.weight_bits)
+    weight_range = property(lambda self: self.chip.weight_range)
+
+    def run(self, w_in, w_out, x):
+        if self.queries == self.crash_at:
+            raise Crash(self.queries)
+        self.asked += 1
+        return self.chip.run(w_in, w_out, x)
+
+    def describe(self):
+        return self.chip.describe()
+
+    def continue_from(self, queries):
+        self.chip.continue_from(queries)
+
+
+def ideal_start_run():
+    """Two chains from ideal-model backprop starts (chosen by the chip) on a noisy chip, with
+    a checkpoint every 5 steps."""
+    from limprob.inference import EvaluationSettings, MCMCSettings, TrainConfig
+    from limprob.snn import Network
+
+    return TrainConfig(
+        network=Network(n_hidden=4, n_steps=8),
+        mcmc=MCMCSettings(draws=12, tune=6, chains=2, sampler="blocked", init="ideal", cores=1),
+        evaluation=EvaluationSettings(predictive_draws=4, train_fraction=0.2),
+    )
+
+
+@pytest.fixture(scope="module")
+def ideal_start_reference(wisconsin):
+    """The uninterrupted run of :func:`ideal_start_run`, without a checkpoint."""
+    from limprob.inference.training import train
+
+    return train(ideal_start_run(), wisconsin, chip=CrashingChip(), progressbar=False)
+
+
+def crashed_checkpoint(folder, table, crash_at):
+    """A checkpoint of :func:`ideal_start_run` stopped dead before chip query ``crash_at``."""
+    from limprob.inference.training import train
+
+    checkpoint = Checkpoint.new(folder, every=5)
+    with pytest.raises(Crash):
+        train(
+            ideal_start_run(),
+            table,
+            chip=CrashingChip(crash_at),
+            checkpoint=checkpoint,
+            progressbar=False,
+        )
+    return folder
+
+
+def resumed(folder):
+    """The checkpoint in ``folder`` resumed on a fresh chip, and the queries it asked."""
+    from limprob.inference.training import resume
+
+    chip = CrashingChip()
+    return resume(Checkpoint.open(folder), chip=chip, progressbar=False), chip.asked
+
+
+# chip queries of the run: 2 timing the chip, 6 choosing the start (2 ideal-model
+# candidates, 4 prior draws), then chain 0 from query 8, chain 1 from query 8 + 19
+@pytest.mark.parametrize("crash_at", [11, 40], ids=["chain 0 before its first write", "chain 1"])
+def test_a_resume_reads_the_chosen_starts_back_and_makes_no_choosing_query(
+    crash_at, tmp_path, wisconsin, ideal_start_reference, monkeypatch
+):
+    from limprob.inference import starts
+    from limprob.inference.checkpoint import MANIFEST, STARTS
+
+    reference = ideal_start_reference
+    assert reference.attrs["start_selection_chip_queries"] == 6
+    assert reference.attrs["start_per_chain"].count("ideal") >= 1  # a start backprop made
+    folder = crashed_checkpoint(tmp_path / "ck", wisconsin, crash_at)
+    assert (folder / STARTS).is_file()
+    old = tmp_path / "old"  # the same checkpoint as written before starts were stored
+    old.mkdir()
+    for file in folder.iterdir():
+        if file.name != STARTS:
+            (old / file.name).write_bytes(file.read_bytes())
+    manifest = json.loads((old / MANIFEST).read_text())
+    del manifest["starts_sha256"]
+    (old / MANIFEST).write_text(json.dumps(manifest))
+
+    chosen_again, asked_old = resumed(old)  # chooses again: backprop and queries
+    assert arrays_equal(chosen_again, reference) == []
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a resume chose the starts again")
+
+    monkeypatch.setattr(starts, "_backprop_candidates", forbidden)
+    monkeypatch.setattr(starts, "log_likelihood_on_chip", forbidden)
+    tree, asked = resumed(folder)
+    assert arrays_equal(tree, reference) == []
+    assert asked == asked_old - reference.attrs["start_selection_chip_queries"]
+    for name, value in reference.attrs.items():
+        if name.startswith(("start_", "init")) or name.endswith("chip_queries"):
+            assert np.array_equal(tree.attrs[name], value), name
+
+
+def test_stored_starts_of_the_wrong_shape_are_refused_in_one_line(tmp_path, wisconsin, capsys):
+    from limprob.errors import LimprobError
+    from limprob.inference.checkpoint import MANIFEST, STARTS, file_sha256
+    from limprob.inference.training import resume
+
+    folder = crashed_checkpoint(tmp_path / "ck", wisconsin, 11)
+    with np.load(folder / STARTS) as stored:
+        entries = {key: stored[key] for key in stored.files}
+    entries["start:W_in"] = entries["start:W_in"][:, :, :3]  # a 30-3 layer, not 30-4
+    np.savez(folder / STARTS, **entries)
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest["starts_sha256"] = file_sha256(folder / STARTS)  # edited consistently
+    manifest["out"] = str(tmp_path / "run.nc")
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    refused = r"starts\.npz: starts of shape W_in \(2, 30, 3\)"
+    chip = CrashingChip()
+    with pytest.raises(LimprobError, match=refused):
+        resume(Checkpoint.open(folder), chip=chip, progressbar=False)
+    assert chip.asked == 0  # refused before any chip query
+    capsys.readouterr()
+    assert main(["train", "--resume", str(folder), "--no-progress"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and re.search(refused, error[0]) and "Traceback" not in error[0]
+    assert not (tmp_path / "run.nc").exists()
+
+    entries["attr:init"] = np.array([{"a": 1}], dtype=object)  # would need pickle to read
+    np.savez(folder / STARTS, **entries)
+    manifest["starts_sha256"] = file_sha256(folder / STARTS)
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(LimprobError, match="malformed stored starts"):
+        Checkpoint.open(folder)
+    (folder / STARTS).write_bytes(b"not a starts file")
+    with pytest.raises(LimprobError, match="not the file the run wrote"):
+        Checkpoint.open(folder)

@@ -12,6 +12,9 @@ A checkpoint is a folder:
                             table.nc ("table_sha256") and the run's hash ("run_sha256", of
                             the configuration and the table's hash)
     table.nc                the data table the run splits, so resuming needs no --data
+    starts.npz              where each chain starts, as the run chose it when it began
+                            (:class:`Starts`; its SHA-256 is the manifest's
+                            "starts_sha256"), so resuming chooses no start again
     chain-<c>.state         chain c's progress (pickle): steps done (tuning included), the
                             current point, the step methods' ``sampling_state`` (tuning, the
                             cached evaluation, the random generators), the chip's query count,
@@ -29,8 +32,10 @@ the state at the end of them.
 query): the manifest's fields and types; the run's hash, recomputed from the configuration and
 table.nc, against the manifest's (an edited configuration or table is refused); every chain's
 state (one that does not unpickle, as a truncated one does not, is refused) against the run's
-hash (a state from another run is refused); and every draw file a state names against its
-size and SHA-256 (a missing, truncated or swapped draw file is refused). The draw files'
+hash (a state from another run is refused); the stored starts against the manifest's SHA-256,
+read without pickle and checked entry by entry (:func:`read_starts`; a checkpoint written
+without them resumes by choosing the starts again); and every draw file a state names against
+its size and SHA-256 (a missing, truncated or swapped draw file is refused). The draw files'
 checksums live in the states, which are replaced atomically with each write, not in the
 manifest, so that a process killed between two writes never leaves a manifest and a state
 that disagree.
@@ -49,7 +54,7 @@ import json
 import os
 import pickle
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -65,6 +70,7 @@ FORMAT = 2
 """The layout this module writes and reads."""
 MANIFEST = "checkpoint.json"
 TABLE = "table.nc"
+STARTS = "starts.npz"
 DEFAULT_EVERY = 100
 """Steps of a chain between two writes (``--checkpoint-every``)."""
 
@@ -89,6 +95,19 @@ class ChainProgress:
     """The hash of the run whose chain this is (the manifest's ``run_sha256``)."""
 
 
+@dataclass(frozen=True)
+class Starts:
+    """Where each chain of a run starts, as the run chose it when it began."""
+
+    initvals: list[dict[str, np.ndarray]]
+    """Each chain's initial values (float64 arrays by variable name)."""
+    attrs: dict[str, Any]
+    """The trace's attributes that say where each chain started and what choosing cost
+    (strings, integers, floats and one-dimensional numeric arrays)."""
+    chip_queries: int
+    """The chip's query count once the starts were chosen: where sampling begins."""
+
+
 class Checkpoint:
     """A checkpoint folder (module docstring). Make one with :meth:`new` (checked, nothing
     written until :meth:`begin`) or :meth:`open` (an existing one, to resume)."""
@@ -102,6 +121,8 @@ class Checkpoint:
         """Whether this checkpoint was opened to resume a run (:meth:`open`)."""
         self._checksums: dict[int, dict[str, str]] = {}
         """Each chain's draw files and their SHA-256, as verified or written."""
+        self._starts: Starts | None = None
+        """The stored starts, as verified or written (None: none stored)."""
 
     @classmethod
     def new(
@@ -223,6 +244,16 @@ class Checkpoint:
                         "edited or another run's: its SHA-256 differs)"
                     )
             self._checksums[chain] = dict(zip(progress.draw_files, progress.draw_checksums))
+        if manifest.get("starts_sha256") is not None:
+            starts = self.path / STARTS
+            if not starts.is_file():
+                raise LimprobError(f"{starts}: missing; the manifest names it")
+            if file_sha256(starts) != manifest["starts_sha256"]:
+                raise LimprobError(
+                    f"{starts}: not the file the run wrote (truncated, edited or another "
+                    "run's: its SHA-256 differs from the manifest's)"
+                )
+            self._starts = read_starts(starts)
 
     @property
     def begun(self) -> bool:
@@ -280,6 +311,38 @@ class Checkpoint:
             "complete": False,
         }
         self._write_manifest(manifest)
+
+    def record_starts(self, starts: Starts) -> None:
+        """Write where the run's chains start (:class:`Starts`) and name it in the manifest,
+        so that a resume reads them instead of choosing again."""
+        assert self._manifest is not None  # a run chooses its starts after it has begun
+        content = _starts_bytes(starts)
+        _write(self.path / STARTS, lambda handle: handle.write(content))
+        self._write_manifest(
+            {**self._manifest, "starts_sha256": hashlib.sha256(content).hexdigest()}
+        )
+        self._starts = starts
+
+    def starts(self, shapes: Mapping[str, tuple[int, ...]], chains: int) -> Starts | None:
+        """The stored starts (None if the checkpoint holds none, as one written before they
+        were stored does not), checked to be ``chains`` chains of the variables ``shapes``
+        names, of those shapes; :class:`LimprobError` otherwise."""
+        starts = self._starts
+        if starts is None:
+            return None
+        wanted = {name: (chains, *shape) for name, shape in shapes.items()}
+        has = {
+            name: (len(starts.initvals), *np.shape(value))
+            for name, value in starts.initvals[0].items()
+        }
+        if has != wanted:
+            described = ", ".join(f"{name} {shape}" for name, shape in sorted(has.items()))
+            expected = ", ".join(f"{name} {shape}" for name, shape in sorted(wanted.items()))
+            raise LimprobError(
+                f"{self.path / STARTS}: starts of shape {described} (chain first); "
+                f"this run's are {expected}"
+            )
+        return starts
 
     @property
     def complete(self) -> bool:
@@ -352,6 +415,74 @@ class Checkpoint:
         return progress
 
 
+START_PREFIX, ATTR_PREFIX, START_QUERIES = "start:", "attr:", "chip_queries"
+"""The entries of starts.npz: ``start:<name>`` (chain, ...) float64 initial values,
+``attr:<name>`` the start attributes (zero-dimensional for a scalar), ``chip_queries``."""
+
+
+def _starts_bytes(starts: Starts) -> bytes:
+    """``starts`` as the bytes of starts.npz (:data:`START_PREFIX`)."""
+    entries: dict[str, Any] = {
+        f"{START_PREFIX}{name}": np.stack(
+            [np.asarray(chain[name], dtype=np.float64) for chain in starts.initvals]
+        )
+        for name in starts.initvals[0]
+    }
+    entries.update({f"{ATTR_PREFIX}{name}": np.asarray(v) for name, v in starts.attrs.items()})
+    entries[START_QUERIES] = np.asarray(starts.chip_queries, dtype=np.int64)
+    buffer = io.BytesIO()
+    np.savez(buffer, **entries)
+    return buffer.getvalue()
+
+
+def read_starts(path: Path) -> Starts:
+    """The :class:`Starts` of starts.npz ``path``, read without pickle and checked: finite
+    float64 starts with one leading chain axis shared by every variable, attributes that are
+    strings or numbers (scalars or one-dimensional), a query count that is a non-negative
+    integer; :class:`LimprobError` (one line) otherwise."""
+
+    def malformed(why: str) -> LimprobError:
+        return LimprobError(f"{path}: malformed stored starts ({why})")
+
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            entries = {key: stored[key] for key in stored.files}
+    except Exception as error:  # a truncated, foreign or pickled file
+        raise malformed(f"unreadable: {type(error).__name__}") from None
+    values = {
+        k.removeprefix(START_PREFIX): v for k, v in entries.items() if k.startswith(START_PREFIX)
+    }
+    attrs = {
+        k.removeprefix(ATTR_PREFIX): v for k, v in entries.items() if k.startswith(ATTR_PREFIX)
+    }
+    unknown = sorted(
+        set(entries)
+        - {START_QUERIES}
+        - {START_PREFIX + k for k in values}
+        - {ATTR_PREFIX + k for k in attrs}
+    )
+    if unknown:
+        raise malformed(f"unknown entry {unknown[0]!r}")
+    for name, value in values.items():
+        if value.dtype != np.float64 or value.ndim < 2 or not np.isfinite(value).all():
+            raise malformed(f"{name} is not finite float64 values with a chain axis")
+    chains = {len(value) for value in values.values()}
+    if len(chains) != 1 or 0 in chains:
+        raise malformed("no start, or variables with different numbers of chains")
+    for name, value in attrs.items():
+        if value.dtype.kind not in "biufU" or value.ndim > 1:
+            raise malformed(f"attribute {name} is not a string or numbers")
+    queries = entries.get(START_QUERIES)
+    if queries is None or queries.shape != () or queries.dtype.kind not in "iu" or queries < 0:
+        raise malformed("no chip query count")
+    (count,) = chains
+    return Starts(
+        initvals=[{name: value[c] for name, value in values.items()} for c in range(count)],
+        attrs={name: value.item() if value.ndim == 0 else value for name, value in attrs.items()},
+        chip_queries=int(queries),
+    )
+
+
 def file_sha256(path: Path) -> str:
     """The SHA-256 (hex) of the bytes of ``path``."""
     digest = hashlib.sha256()
@@ -401,6 +532,8 @@ def _check_manifest(path: Path, manifest: dict) -> None:
         raise LimprobError(f"{path / MANIFEST}: a malformed manifest (out is not a path)")
     if manifest["table"] and not isinstance(manifest.get("table_sha256"), str):
         raise LimprobError(f"{path / MANIFEST}: a malformed manifest (no table_sha256)")
+    if not isinstance(manifest.get("starts_sha256"), (str, type(None))):
+        raise LimprobError(f"{path / MANIFEST}: a malformed manifest (starts_sha256 is not a hash)")
 
 
 def _write(path: Path, write: Callable[[BinaryIO], object]) -> None:

@@ -54,7 +54,7 @@ from limprob.data import Split, load_table, split
 from limprob.errors import LimprobError
 from limprob.inference import cost
 from limprob.inference import subspace as subspaces
-from limprob.inference.checkpoint import Checkpoint
+from limprob.inference.checkpoint import Checkpoint, Starts
 from limprob.inference.diagnostics import convergence_attrs
 from limprob.inference.evaluation import (
     POINT_ESTIMATES,
@@ -480,6 +480,44 @@ def train_on_chip(
     check_sizes(chip, data, config)
     model = build_model(chip, data.train, sigma_w=config.model.sigma_w, kappa=config.model.kappa)
     step = make_step(model, chip, config, data.train)
+    if checkpoint is not None:
+        checkpoint.begin(config)
+    initvals, start_attrs = _starts(chip, data, model, config, checkpoint)
+    start = chip.queries
+    if config.mcmc.subspace != "none":
+        tree, wall_seconds, step = subspaces.sample_in_subspace(
+            model, step, chip, data.train, config, initvals, progressbar=progressbar
+        )
+    elif checkpoint is None:
+        tree, wall_seconds = sample(model, step, config.mcmc, initvals, progressbar=progressbar)
+    else:
+        from limprob.inference.resumable import sample_with_checkpoint
+
+        tree, wall_seconds = sample_with_checkpoint(
+            model, step, config.mcmc, initvals, checkpoint, chip=chip, progressbar=progressbar
+        )
+        tree.attrs["checkpoint"] = str(checkpoint.path)
+    setup_queries = (chip.queries - start) if config.mcmc.cores == 1 else None
+    with interruption.deferred():  # the draws are in hand: a first signal lets them finish
+        tree = _finish(tree, model, step, chip, data, config, wall_seconds, setup_queries)
+    tree.attrs.update(start_attrs)
+    return tree
+
+
+def _starts(
+    chip: Chip, data: Split, model: pm.Model, config: TrainConfig, checkpoint: Checkpoint | None
+) -> tuple[list[dict], dict]:
+    """Each chain's initial values and the start attributes: chosen
+    (:func:`~limprob.inference.starts.choose_starts`) and, with a checkpoint, stored in it;
+    read back from a checkpoint that stores them, with the chip's query count set to where
+    the run that chose them began sampling, so a resume makes no choosing query and no
+    backprop."""
+    stored = None
+    if checkpoint is not None:
+        stored = stored_starts(checkpoint, config, chip.n_inputs, chip.n_outputs)
+    if stored is not None:
+        chip.continue_from(stored.chip_queries)
+        return stored.initvals, stored.attrs
     initvals, start_attrs = choose_starts(
         chip,
         data,
@@ -491,26 +529,20 @@ def train_on_chip(
         init_seeds=config.mcmc.init_seeds,
         prior_draws=prior_draws,
     )
-    start = chip.queries
-    if config.mcmc.subspace != "none":
-        tree, wall_seconds, step = subspaces.sample_in_subspace(
-            model, step, chip, data.train, config, initvals, progressbar=progressbar
-        )
-    elif checkpoint is None:
-        tree, wall_seconds = sample(model, step, config.mcmc, initvals, progressbar=progressbar)
-    else:
-        from limprob.inference.resumable import sample_with_checkpoint
+    if checkpoint is not None:
+        checkpoint.record_starts(Starts(initvals, start_attrs, chip.queries))
+    return initvals, start_attrs
 
-        checkpoint.begin(config)
-        tree, wall_seconds = sample_with_checkpoint(
-            model, step, config.mcmc, initvals, checkpoint, chip=chip, progressbar=progressbar
-        )
-        tree.attrs["checkpoint"] = str(checkpoint.path)
-    setup_queries = (chip.queries - start) if config.mcmc.cores == 1 else None
-    with interruption.deferred():  # the draws are in hand: a first signal lets them finish
-        tree = _finish(tree, model, step, chip, data, config, wall_seconds, setup_queries)
-    tree.attrs.update(start_attrs)
-    return tree
+
+def stored_starts(
+    checkpoint: Checkpoint, config: TrainConfig, n_inputs: int, n_outputs: int
+) -> Starts | None:
+    """The starts ``checkpoint`` stores for ``config``'s run on a chip of ``n_inputs``
+    inputs and ``n_outputs`` outputs (None: it stores none); :class:`LimprobError` if they
+    are not one start per chain of that network's weights."""
+    hidden = config.network.n_hidden
+    shapes = {"W_in": (n_inputs, hidden), "W_out": (hidden, n_outputs)}
+    return checkpoint.starts(shapes, config.mcmc.chains)
 
 
 def _finish(
@@ -696,6 +728,8 @@ def train(
     cost.check_memory(memory_estimate(config, data), "this training run", max_memory)
     if checkpoint is not None:
         check_checkpointable(config)
+        # stored starts that do not fit are refused before any chip query
+        stored_starts(checkpoint, config, data.train.sizes["feature"], data.train.sizes["class"])
     simulated = chip is None and not config.chip.spec
     if chip is None:
         chip = simulated_chip(config, table) if simulated else user_chip(config, table)
