@@ -241,7 +241,38 @@ def run_mh(cell: Cell, folder: Path) -> dict:
     chip, data, config = _chip_and_data(cell)
     init = MH_INITS[cell.method]
     start_from = init if init == "prior" else str(ideal_backprop(cell.dataset, cell.seed, folder))
-    config = replace(config, mcmc=replace(config.mcmc, init=start_from))
+    posterior, spent, start = run_chain(chip, data, config, start_from)
+    result = {
+        "start_queries": float(start["start_selection_chip_queries"]),
+        "start": str(start["start_per_chain"]),
+        "acceptance_rate": float(posterior.attrs.get("acceptance_rate", math.nan)),
+    }
+    for budget in BUDGETS:
+        kept = int(np.searchsorted(spent, budget, side="right"))
+        w_in, w_out = w_star(posterior, kept)
+        result[f"accuracy_{budget}"] = (
+            _test_accuracy(chip, w_in, w_out, data, config.model.kappa) if kept else math.nan
+        )
+        result[f"queries_{budget}"] = float(spent[kept - 1]) if kept else math.nan
+    return result
+
+
+def w_star(posterior: xr.Dataset, kept: int) -> tuple[np.ndarray, np.ndarray]:
+    """W*: the mean of the second half of a chain's first ``kept`` draws."""
+    window = slice(kept // 2, kept)
+    return (
+        posterior["W_in"].values[window].mean(axis=0),
+        posterior["W_out"].values[window].mean(axis=0),
+    )
+
+
+def run_chain(chip, data, config: TrainConfig, init: str) -> tuple[xr.Dataset, np.ndarray, dict]:
+    """One chain of ``config`` on ``chip`` from ``init`` (``prior``, or a file whose weights
+    are chosen on the chip among themselves and 4 prior draws): the chain's posterior (its
+    ``acceptance_rate`` in the attributes), the chip queries spent by each draw (the choosing
+    queries included) and the start's attributes, with the chosen ``initial_point``
+    (``{"W_in": ..., "W_out": ...}``)."""
+    config = replace(config, mcmc=replace(config.mcmc, init=init))
     model = build_model(chip, data.train, sigma_w=config.model.sigma_w, kappa=config.model.kappa)
     step = make_step(model, chip, config, data.train)
     initvals, start = choose_starts(
@@ -256,24 +287,13 @@ def run_mh(cell: Cell, folder: Path) -> dict:
         prior_draws=prior_draws,
     )
     tree, _ = sample(model, step, config.mcmc, initvals, progressbar=False)
-    posterior = tree["posterior"].isel(chain=0)
+    posterior = tree["posterior"].isel(chain=0).to_dataset()
     stats = tree["sample_stats"].isel(chain=0)
+    posterior.attrs["acceptance_rate"] = (
+        float(stats["accepted"].mean()) if "accepted" in stats else math.nan
+    )
     spent = int(start["start_selection_chip_queries"]) + stats["chip_queries"].values
-    result = {
-        "start_queries": float(start["start_selection_chip_queries"]),
-        "start": str(start["start_per_chain"]),
-        "acceptance_rate": float(stats["accepted"].mean()) if "accepted" in stats else math.nan,
-    }
-    for budget in BUDGETS:
-        kept = int(np.searchsorted(spent, budget, side="right"))
-        window = slice(kept // 2, kept)
-        w_in = posterior["W_in"].values[window].mean(axis=0)
-        w_out = posterior["W_out"].values[window].mean(axis=0)
-        result[f"accuracy_{budget}"] = (
-            _test_accuracy(chip, w_in, w_out, data, config.model.kappa) if kept else math.nan
-        )
-        result[f"queries_{budget}"] = float(spent[kept - 1]) if kept else math.nan
-    return result
+    return posterior, spent, {**start, "initial_point": initvals[0]}
 
 
 def run_backprop(cell: Cell, folder: Path) -> dict:
