@@ -78,7 +78,7 @@ def measure_seed(seed: int, ideal_folder: Path, scratch: Path) -> dict:
     }
     rows = {}
     for start in STARTS:
-        posterior, spent, attrs = run_chain(chip, data, config, files[start])
+        posterior, _, attrs = run_chain(chip, data, config, files[start])
         start_ll, start_acc = score(attrs["initial_point"]["W_in"], attrs["initial_point"]["W_out"])
         star_ll, star_acc = score(*w_star(posterior, posterior.sizes["draw"]))
         rows[start] = {
@@ -88,7 +88,6 @@ def measure_seed(seed: int, ideal_folder: Path, scratch: Path) -> dict:
             "w_star_log_likelihood": star_ll,
             "w_star_accuracy": star_acc,
             "acceptance_rate": posterior.attrs["acceptance_rate"],
-            "queries": int(spent[-1]),
         }
     rows["oracle weights"] = dict(
         zip(("w_star_log_likelihood", "w_star_accuracy"), score(*_weights(oracle)))

@@ -423,9 +423,9 @@ def chain_accuracies(tree: xr.DataTree) -> np.ndarray:
     probabilities averaged, against the test labels. Full-space chains that sit in different
     modes pool into an ensemble whose accuracy no one chain's posterior has; a subspace holds
     one mode, so its fair full-space reference is a chain on its own."""
-    probability = tree["predictions"]["probability"].mean("draw")
-    labels = tree["predictions_constant_data"]["y"]
-    return (probability.argmax("class") == labels).mean("obs").values
+    probability = tree["predictions"]["probability"].mean("draw").transpose("chain", "obs", "class")
+    labels = tree["predictions_constant_data"]["y"].values
+    return np.array([accuracy(chain, labels) for chain in probability.values])
 
 
 def subspaces(args):
