@@ -6,8 +6,9 @@ real one, for the weights ``q = (W_in, W_out)`` raveled in the sampler's order. 
 chip query. Two software chips:
 
 - ``ideal``: the nominal network, no distortion;
-- a digital twin's trace (``limprob twin``): the chip of the twin's posterior-mean distortion
-  parameters (the mismatch draws at their posterior means, zero where the twin has none).
+- a digital twin's trace (``limprob twin``): the chip of a sampled twin's posterior-mean
+  distortion parameters (the mismatch draws at their posterior means, zero where the twin has
+  none), or of a surrogate-gradient twin's fit (:mod:`limprob.twin.surrogate`).
 
 Delayed acceptance stays exact whatever the screen; a screen far from the chip only wastes
 proposals (:class:`~limprob.inference.step_methods.acceptance.DelayedAcceptance`).
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import xarray as xr
@@ -36,12 +37,16 @@ def screen_chip(spec: str, network: Network, n_inputs: int, n_outputs: int) -> P
     a network of the same size."""
     if spec == "ideal":
         return ParametricChip(Distortion(), n_inputs, n_outputs, network)
-    tree = load_trace(Path(spec), needs={"posterior"})
-    if tree.attrs.get("model") not in ("chip_twin", "chip_population"):
+    from limprob.twin.surrogate import MODEL as SURROGATE_TWIN
+    from limprob.twin.surrogate import fitted_distortion
+
+    tree = load_trace(Path(spec), needs=set())
+    model = tree.attrs.get("model")
+    group = "distortion" if model == SURROGATE_TWIN else "posterior"
+    if model not in ("chip_twin", "chip_population", SURROGATE_TWIN) or group not in tree.children:
         raise LimprobError(
-            f"{spec}: not a digital-twin trace (model "
-            f"{tree.attrs.get('model')!r}); --screen takes 'ideal' or a trace "
-            "written by limprob twin"
+            f"{spec}: not a digital-twin trace (model {model!r}); --screen and --init "
+            "twin:TRACE take 'ideal' or a trace written by limprob twin"
         )
     hidden = int(tree.attrs.get(NETWORK_PREFIX + "n_hidden", -1))
     steps = int(tree.attrs.get(NETWORK_PREFIX + "n_steps", -1))
@@ -51,9 +56,12 @@ def screen_chip(spec: str, network: Network, n_inputs: int, n_outputs: int) -> P
             f"{steps} steps, the network has {network.n_hidden} and "
             f"{network.n_steps}"
         )
-    return ParametricChip(
-        posterior_mean_distortion(tree["posterior"].to_dataset()), n_inputs, n_outputs, network
-    )
+    data = cast(xr.DataTree, tree[group]).to_dataset()
+    if model == SURROGATE_TWIN:
+        distortion = fitted_distortion(data)
+    else:
+        distortion = posterior_mean_distortion(data)
+    return ParametricChip(distortion, n_inputs, n_outputs, network)
 
 
 def posterior_mean_distortion(posterior: xr.Dataset) -> Distortion:

@@ -9,10 +9,17 @@
   (``init_seeds``), trained and validated on the ideal software network: no chip query. Its
   digital training compute is counted (``start_digital_training_flops``, the C_bp of
   :mod:`limprob.energy.training_run`);
+- ``twin``: the chip is probed (:data:`TWIN_PROBES` queries of :data:`TWIN_PROBE_OBS` training
+  inputs, :func:`~limprob.chip.probes.record_probes_from_table`), its distortion fitted to the
+  probes by surrogate-gradient descent (:func:`~limprob.twin.surrogate.fit_surrogate_twin`,
+  every synapse's gain and every neuron's threshold), and one backprop per chain trained
+  through the fitted distortion (:class:`~limprob.inference.backprop.DistortionModelBackprop`);
+  the probe queries are counted (``start_twin_probe_chip_queries``) and the fit's quality is
+  recorded (``start_twin_explained_fraction``);
 - ``twin:TRACE``: the same backprop through a fitted digital twin's distortion (the posterior
-  mean of its parameters, :func:`~limprob.inference.screening.screen_chip`;
-  :class:`~limprob.inference.backprop.DistortionModelBackprop`); the twin's probe queries are
-  counted (``start_twin_probe_chip_queries``);
+  mean of a sampled twin's parameters, or a surrogate-gradient twin's fit,
+  :func:`~limprob.inference.screening.screen_chip`); the twin's probe queries are counted
+  (``start_twin_probe_chip_queries``);
 - ``FILE``: one set of weights, a trace's point estimate (W*: an MH trace's posterior mean of
   its best chain, a backprop trace's weights) or a NIR graph
   (:func:`limprob.chip.nir.from_nir`); refused if its network size differs.
@@ -46,7 +53,7 @@ import pymc as pm
 import xarray as xr
 
 from limprob.chip.protocol import Chip
-from limprob.chip.simulated import SimulatedChip
+from limprob.chip.simulated import ParametricChip, SimulatedChip
 from limprob.data import Split
 from limprob.errors import LimprobError
 from limprob.likelihood.chip_likelihood import class_probabilities
@@ -56,8 +63,13 @@ if TYPE_CHECKING:
 
 PRIOR_CANDIDATES = 4
 """Prior draws measured beside the model's candidates."""
-MODES = "prior, ideal, twin:TRACE or the path of a trace or NIR file"
+MODES = "prior, ideal, twin, twin:TRACE or the path of a trace or NIR file"
 TWIN_PREFIX = "twin:"
+TWIN_PROBES = 64
+"""Probe queries of ``init="twin"``: enough for the surrogate-gradient fit to reproduce about
+99 % of the probe counts' variance on the built-in data sets' chips (4-16-3 to 64-32-10)."""
+TWIN_PROBE_OBS = 128
+"""Training inputs each probe of ``init="twin"`` runs (all of them when there are fewer)."""
 
 
 def check_init(init: str) -> str:
@@ -125,15 +137,15 @@ def model_candidates(
             lambda seed: IdealModelBackprop(config(seed)), software, data, seeds, "ideal"
         )
         return candidates, {"start_digital_training_flops": flops}
-    if init.startswith(TWIN_PREFIX):
+    if init == "twin" or init.startswith(TWIN_PREFIX):
         from limprob.inference.screening import screen_chip
-        from limprob.io import load_trace
 
-        path = init[len(TWIN_PREFIX) :]
-        twin_chip = screen_chip(path, chip.network, chip.n_inputs, chip.n_outputs)
-        probes = int(
-            load_trace(Path(path), needs={"posterior"}).attrs.get("training_chip_queries", 0)
-        )
+        if init == "twin":
+            twin_chip, fit_attrs = _probed_twin(chip, data, seeds[0])
+        else:
+            path = init[len(TWIN_PREFIX) :]
+            twin_chip = screen_chip(path, chip.network, chip.n_inputs, chip.n_outputs)
+            fit_attrs = _twin_trace_attrs(path)
         candidates, flops = _backprop_candidates(
             lambda seed: DistortionModelBackprop(twin_chip.distortion, config(seed)),
             twin_chip,
@@ -141,12 +153,39 @@ def model_candidates(
             seeds,
             "twin",
         )
-        return candidates, {
-            "start_digital_training_flops": flops,
-            "start_twin_probe_chip_queries": probes,
-        }
+        return candidates, {"start_digital_training_flops": flops, **fit_attrs}
     w_in, w_out = weights_of_file(init, chip)
     return [Candidate("file", w_in, w_out)], {}
+
+
+def _probed_twin(chip: Chip, data: Split, seed: int) -> tuple[ParametricChip, dict]:
+    """``init="twin"``'s software chip: ``chip`` probed on the training inputs, its distortion
+    fitted by surrogate gradient (:mod:`limprob.twin.surrogate`); and the attributes saying
+    what that cost and how well it fits."""
+    from limprob.chip.probes import record_probes_from_table
+    from limprob.twin.surrogate import SurrogateTwinConfig, fit_surrogate_twin, fitted_distortion
+
+    n_obs = min(TWIN_PROBE_OBS, data.train.sizes["obs"])
+    before = chip.queries
+    probes = record_probes_from_table(chip, data.train, TWIN_PROBES, n_obs, seed=seed)
+    queries = chip.queries - before
+    fit = fit_surrogate_twin(chip.network, probes, SurrogateTwinConfig(seed=seed))
+    distortion = fitted_distortion(cast(xr.DataTree, fit["distortion"]).to_dataset())
+    twin_chip = ParametricChip(distortion, chip.n_inputs, chip.n_outputs, chip.network)
+    return twin_chip, {
+        "start_twin_probe_chip_queries": int(queries),
+        "start_twin_probe_obs": int(n_obs),
+        "start_twin_explained_fraction": float(fit.attrs["explained_fraction"]),
+        "start_twin_fit_seconds": float(fit.attrs["wall_seconds"]),
+    }
+
+
+def _twin_trace_attrs(path: str) -> dict:
+    """What ``init="twin:TRACE"`` records of the twin: the probe queries it cost."""
+    from limprob.io import load_trace
+
+    tree = load_trace(Path(path), needs=set())
+    return {"start_twin_probe_chip_queries": int(tree.attrs.get("training_chip_queries", 0))}
 
 
 def weights_of_file(path: str, chip: Chip) -> tuple[np.ndarray, np.ndarray]:

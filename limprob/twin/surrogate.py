@@ -1,0 +1,313 @@
+"""The per-chip twin as a point estimate, fitted to the probes by surrogate-gradient descent.
+
+Blocked MH on the per-chip twin (:mod:`limprob.twin.fit`) has no gradient, and with every
+neuron's and every synapse's mismatch free (131 distortion parameters on a 4-16-3 network)
+its chains do not mix. What a start for MH on the chip needs is one good description of the
+chip, not its posterior. This module fits one by least squares on the probe counts, through
+the differentiable network of the backprop baselines
+(:func:`limprob.inference.backprop.distorted_lif_graph`):
+
+    minimise  L(phi) = mean_{p, j, k} (c(W_p, x_j; phi)_k - c_obs[p, j, k])^2     (spikes^2)
+
+over ``phi``:
+
+- ``log_gain_in`` (feature, hidden), ``log_gain_out`` (hidden, class): each synapse's log gain,
+  ``gain = exp(log_gain)``;
+- ``log_threshold`` (neuron, hidden then output): each neuron's ``log(theta_i / theta)``;
+- ``log_inverse_w_sat``: the log of the saturation's ``1 / w_sat`` (per unit weight);
+- ``log_leak``: the global log scale of the nominal leak.
+
+``c(W_p, x_j; phi)`` are the output spike counts of probe ``p``'s weights on probe input ``x_j``
+through the distortion ``phi`` (:func:`limprob.chip.distortion.distortion_arrays`, the chip's
+own equations; the chip's weight converter when the probes record one). The forward pass is
+the exact Heaviside spike, so the fitted model's counts are the simulator's; the backward pass
+is the fast-sigmoid surrogate of slope ``slope`` (a flatter one than training's: the
+parameters move every neuron's potential at once). Adam on mini-batches of probes from the
+identity distortion (``log_inverse_w_sat = 0``, ``w_sat = 1``), ``steps`` steps; every
+``check_every`` steps the loss on all the probes is measured and the best ``phi`` is kept.
+
+How good the fit is: ``explained_fraction = 1 - L / var(c_obs)``, the share of the probe
+counts' variance the fitted chip reproduces, beside ``identity_probe_mse`` (the ideal chip's
+loss). Below :data:`GOOD_FIT` a warning says so: a start trained through a poor fit is a
+guess, and the chip's choice among the candidates (:mod:`limprob.inference.starts`) then
+decides. It costs no chip query beyond the probes.
+
+The trace (``model = "chip_twin_surrogate"``) has the groups ``distortion`` (``phi``, named as
+above) and ``fit_history`` (``probe_mse (check)``); :func:`fitted_distortion` reads it back as
+a :class:`~limprob.chip.Distortion` (spreads 1, the log gains and thresholds as its draws),
+which ``limprob train --init twin:TRACE`` trains through.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, cast
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import xarray as xr
+
+from limprob.chip.distortion import FAMILIES, Distortion, distortion_arrays
+from limprob.errors import LimprobError
+from limprob.inference.sampling import package_versions
+from limprob.snn import Network
+from limprob.trace import network_attrs
+from limprob.validation import positive_integer, positive_number, seed
+
+MODEL = "chip_twin_surrogate"
+"""The ``model`` attribute of a surrogate-gradient twin's trace."""
+GOOD_FIT = 0.9
+"""Explained share of the probe counts' variance below which the fit is reported as poor."""
+PARAMETERS = ("log_gain_in", "log_gain_out", "log_threshold", "log_inverse_w_sat", "log_leak")
+"""The fitted parameters ``phi``, in the order the compiled loss takes them."""
+
+
+@dataclass(frozen=True)
+class SurrogateTwinConfig:
+    """The fit's settings (module docstring); checked on construction."""
+
+    steps: int = 600
+    """Adam steps."""
+    learning_rate: float = 0.03
+    """Adam's step size, in the units of the log parameters."""
+    probes_per_step: int = 8
+    """Probes per Adam step (all of them when there are fewer)."""
+    slope: float = 2.0
+    """Steepness of the fast-sigmoid surrogate."""
+    check_every: int = 50
+    """Steps between measurements of the loss on all the probes."""
+    seed: int = 0
+    """Seeds the order of the probes."""
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "probes_per_step", "check_every"):
+            positive_integer(name.replace("_", " "), getattr(self, name))
+        for name in ("learning_rate", "slope"):
+            positive_number(name.replace("_", " "), getattr(self, name))
+        seed("seed", self.seed)
+
+
+@dataclass(frozen=True)
+class ProbeLoss:
+    """The compiled loss of one probe: ``loss_and_gradient(*phi, x, w_in, w_out, counts,
+    slope, w_max, delta, quantise) -> [L, dL/dphi...]`` and ``loss(...)`` (the same
+    arguments), with the seconds they took to compile."""
+
+    loss_and_gradient: Callable[..., list[np.ndarray]]
+    loss: Callable[..., np.ndarray]
+    compile_seconds: float
+
+
+def _distortion_parameters(phi: list[Any], neurons: int) -> dict[str, Any]:
+    """The mapping :func:`distortion_arrays` takes for ``phi`` (tensors or arrays): spreads 1
+    with the log gains and thresholds as the draws, no global gain, no leak mismatch."""
+    log_gain_in, log_gain_out, log_threshold, log_inverse_w_sat, log_leak = phi
+    exp = pt.exp if isinstance(log_leak, pt.TensorVariable) else np.exp
+    return {
+        "inverse_w_sat": exp(log_inverse_w_sat),
+        "log_gain": 0.0,
+        "log_leak": log_leak,
+        "gain_spread": 1.0,
+        "threshold_spread": 1.0,
+        "leak_spread": 0.0,
+        "gain_z_in": log_gain_in,
+        "gain_z_out": log_gain_out,
+        "threshold_z": log_threshold,
+        "leak_z": np.zeros(neurons),
+    }
+
+
+@functools.lru_cache(maxsize=4)
+def compiled_probe_loss(network: Network, n_outputs: int) -> ProbeLoss:
+    """Compile :class:`ProbeLoss` once per process and network (its leak, threshold, size and
+    steps are constants of the graph)."""
+    from limprob.inference.backprop import distorted_lif_graph
+
+    started = time.perf_counter()
+    neurons = network.n_hidden + n_outputs
+    with pytensor.config.change_flags(numba__fastmath=False):
+        log_gain_in, log_gain_out = pt.dmatrices("log_gain_in", "log_gain_out")
+        log_threshold = pt.dvector("log_threshold")
+        log_inverse_w_sat, log_leak = pt.dscalars("log_inverse_w_sat", "log_leak")
+        phi = [log_gain_in, log_gain_out, log_threshold, log_inverse_w_sat, log_leak]
+        x, w_in, w_out, observed = pt.dmatrices("x", "w_in", "w_out", "observed")
+        slope, w_max, delta, quantise = pt.dscalars("slope", "w_max", "delta", "quantise")
+        arrays = distortion_arrays(_distortion_parameters(phi, neurons), network, xp=pt)
+        quiet_hidden = pt.zeros((network.n_steps, x.shape[0], network.n_hidden))
+        quiet_output = pt.zeros((network.n_steps, x.shape[0], n_outputs))
+        counts = distorted_lif_graph(
+            x, w_in, w_out, list(arrays), slope, quiet_hidden, quiet_output, w_max, delta, quantise
+        )
+        loss = pt.mean((counts - observed) ** 2)
+        inputs = [*phi, x, w_in, w_out, observed, slope, w_max, delta, quantise]
+        gradient = cast(list[Any], pytensor.grad(loss, phi))
+        loss_and_gradient = pytensor.function(inputs, [loss, *gradient])
+        loss_only = pytensor.function(inputs, loss, on_unused_input="ignore")
+    return ProbeLoss(loss_and_gradient, loss_only, time.perf_counter() - started)
+
+
+def _converter(probes: xr.Dataset) -> tuple[float, float, float]:
+    """``(w_max, delta, quantise)`` of the probed chip's weight converter, as its probes record
+    it (``chip_weight_bits``, ``chip_weight_range``); continuous weights when they do not."""
+    from limprob.chip.simulated import WEIGHT_RANGE
+    from limprob.inference.backprop import converter_delta
+
+    bits = int(probes.attrs.get("chip_weight_bits", 0) or 0)
+    w_max = float(probes.attrs.get("chip_weight_range", WEIGHT_RANGE))
+    return w_max, converter_delta(bits, w_max), 1.0 if bits else 0.0
+
+
+def identity_phi(n_inputs: int, n_hidden: int, n_outputs: int) -> list[np.ndarray]:
+    """``phi`` at the start of the fit: unit gains and thresholds, nominal leak, ``w_sat = 1``."""
+    return [
+        np.zeros((n_inputs, n_hidden)),
+        np.zeros((n_hidden, n_outputs)),
+        np.zeros(n_hidden + n_outputs),
+        np.array(0.0),
+        np.array(0.0),
+    ]
+
+
+def fit_surrogate_twin(
+    network: Network, probes: xr.Dataset, config: SurrogateTwinConfig = SurrogateTwinConfig()
+) -> xr.DataTree:
+    """Fit ``phi`` to ``probes`` (:mod:`limprob.chip.probes`) for ``network`` (module
+    docstring) and return the trace."""
+    from limprob.inference.backprop import Adam
+    from limprob.twin.fit import probe_attrs
+
+    if not isinstance(config, SurrogateTwinConfig):
+        raise LimprobError("config must be a SurrogateTwinConfig")
+    if network.reset != "subtract":
+        raise LimprobError(
+            f"the surrogate-gradient twin's graph resets by subtraction; the network resets "
+            f"to {network.reset}"
+        )
+    if probes.sizes["hidden"] != network.n_hidden:
+        raise LimprobError(
+            f"the probes have {probes.sizes['hidden']} hidden neurons, the network "
+            f"{network.n_hidden}"
+        )
+    started = time.perf_counter()
+    n_in, h, n_out = probes.sizes["input"], network.n_hidden, probes.sizes["output"]
+    compiled = compiled_probe_loss(network, n_out)
+    x = np.ascontiguousarray(probes["x"].values, dtype=np.float64)
+    w_in = np.ascontiguousarray(probes["W_in"].values, dtype=np.float64)
+    w_out = np.ascontiguousarray(probes["W_out"].values, dtype=np.float64)
+    observed = np.ascontiguousarray(probes["counts"].values, dtype=np.float64)
+    n_probes = observed.shape[0]
+    converter = _converter(probes)
+    slope = float(config.slope)
+
+    def probe_args(p: int) -> tuple:
+        return (x, w_in[p], w_out[p], observed[p], slope, *converter)
+
+    def full_loss(phi: list[np.ndarray]) -> float:
+        return float(np.mean([compiled.loss(*phi, *probe_args(p)) for p in range(n_probes)]))
+
+    phi0 = identity_phi(n_in, h, n_out)
+    adam = Adam(phi0, config.learning_rate)
+    rng = np.random.default_rng([config.seed, 17])
+    batch = min(config.probes_per_step, n_probes)
+    identity_loss = full_loss(phi0)
+    checks, losses = [0], [identity_loss]
+    best_loss, best_phi = identity_loss, [p.copy() for p in phi0]
+    for step in range(1, config.steps + 1):
+        gradient = [np.zeros_like(p) for p in adam.params]
+        for p in rng.choice(n_probes, batch, replace=False):
+            _, *grads = compiled.loss_and_gradient(*adam.params, *probe_args(int(p)))
+            for total, g in zip(gradient, grads):
+                total += g / batch
+        adam.step(gradient)
+        if step % config.check_every == 0 or step == config.steps:
+            loss = full_loss(adam.params)
+            checks.append(step)
+            losses.append(loss)
+            if loss < best_loss:
+                best_loss, best_phi = loss, [p.copy() for p in adam.params]
+    variance = float(observed.var())
+    explained = 1.0 - best_loss / variance if variance > 0 else float("nan")
+    tree = _trace(probes, best_phi, np.array(checks), np.array(losses))
+    tree.attrs.update(
+        {
+            "limprob_trace": 1,
+            "model": MODEL,
+            "method": "surrogate_gradient",
+            "families": ",".join(FAMILIES),
+            "n_families": len(FAMILIES),
+            "distortion_parameters": "",
+            **asdict(config),
+            **network_attrs(network),
+            **probe_attrs(probes),
+            "probe_mse": best_loss,
+            "identity_probe_mse": identity_loss,
+            "probe_count_variance": variance,
+            "explained_fraction": explained,
+            "compile_seconds": compiled.compile_seconds,
+            "wall_seconds": time.perf_counter() - started,
+            **package_versions(),
+        }
+    )
+    if not explained >= GOOD_FIT:
+        warnings.warn(
+            f"the surrogate-gradient twin reproduces {explained:.0%} of the probe counts' "
+            f"variance (below {GOOD_FIT:.0%}): a start trained through it is a guess",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return tree
+
+
+def _trace(
+    probes: xr.Dataset, phi: list[np.ndarray], checks: np.ndarray, losses: np.ndarray
+) -> xr.DataTree:
+    features, classes = probes["input"].values, probes["output"].values
+    h = probes.sizes["hidden"]
+    log_gain_in, log_gain_out, log_threshold, log_inverse_w_sat, log_leak = phi
+    distortion = xr.Dataset(
+        {
+            "log_gain_in": (("feature", "hidden"), log_gain_in),
+            "log_gain_out": (("hidden", "class"), log_gain_out),
+            "log_threshold": ("neuron", log_threshold),
+            "log_inverse_w_sat": ((), float(log_inverse_w_sat)),
+            "log_leak": ((), float(log_leak)),
+        },
+        coords={
+            "feature": features,
+            "hidden": np.arange(h),
+            "class": classes,
+            "neuron": np.arange(h + classes.size),
+        },
+    )
+    distortion["log_threshold"].attrs["description"] = "log(theta_i / theta), hidden then output"
+    distortion["log_inverse_w_sat"].attrs["units"] = "log of 1 / w_sat, per unit weight"
+    history = xr.Dataset({"probe_mse": ("check", losses)}, coords={"check": checks})
+    history["probe_mse"].attrs["units"] = "spikes^2"
+    history["check"].attrs["description"] = "Adam steps taken"
+    return xr.DataTree.from_dict({"distortion": distortion, "fit_history": history})
+
+
+def fitted_distortion(distortion: xr.Dataset) -> Distortion:
+    """The :class:`~limprob.chip.Distortion` of a fit's ``distortion`` group (spreads 1, the
+    fitted log gains and thresholds as its draws)."""
+    missing = [name for name in PARAMETERS if name not in distortion]
+    if missing:
+        raise LimprobError(f"the twin's distortion group lacks {', '.join(missing)}")
+    phi = [np.asarray(distortion[name].values, dtype=np.float64) for name in PARAMETERS]
+    if not all(np.isfinite(p).all() for p in phi):
+        raise LimprobError("the twin's distortion holds a value that is not finite")
+    p = _distortion_parameters(phi, phi[2].size)
+    return Distortion(
+        inverse_w_sat=float(p["inverse_w_sat"]),
+        log_leak=float(p["log_leak"]),
+        gain_spread=1.0,
+        threshold_spread=1.0,
+        gain_z_in=phi[0],
+        gain_z_out=phi[1],
+        threshold_z=phi[2],
+    )
