@@ -12,7 +12,7 @@ DATASET_NETWORKS`): strengths 0, 1 and 2 on chip seeds 0 .. 4 with all the train
   and 4 prior draws (``init="ideal"``, :mod:`limprob.inference.starts`; the 5 choosing queries
   are counted in its budget);
 - ``mh_twin_start``: the same chain from backprop through a twin of the chip fitted by
-  surrogate gradient to 64 probe queries (``init="twin"``, :mod:`limprob.twin.surrogate`),
+  surrogate gradient to 64 probe queries (``init="twin"``, :mod:`limprob.inference.surrogate_twin`),
   chosen on the chip the same way; the probe and choosing queries are counted in its budget;
 - ``backprop``: ideal-model backprop (no chip query while training);
 - ``in_the_loop_backprop``: every mini-batch and validation a chip query;
@@ -82,6 +82,7 @@ from limprob.inference.figure_style import (
 )
 from limprob.inference.sampling import exact_arithmetic, package_versions, prior_draws, sample
 from limprob.inference.starts import TWIN_PROBE_OBS, TWIN_PROBES, choose_starts
+from limprob.inference.surrogate_twin import SurrogateTwinConfig
 from limprob.inference.training import (
     EvaluationSettings,
     MCMCSettings,
@@ -92,7 +93,6 @@ from limprob.inference.training import (
 from limprob.io import save_dataset, write_atomically
 from limprob.models.chip_in_the_loop import build_model
 from limprob.models.defaults import dataset_network
-from limprob.twin.surrogate import SurrogateTwinConfig
 
 BUDGETS = (1000, 2000, 5000, 10000)
 """Chip queries at which every method's accuracy is read."""

@@ -19,7 +19,9 @@
    seed 0, data seed 0), 4 chains of ``--subspace-tune`` tuning and ``--subspace-draws`` draws each,
    in full space and with ``--subspace`` pca:10, pca:5, readout and random:10 from prior draws, and
    from ideal-model backprop chosen on the chip (``--init ideal``) in full space (``ideal``) and
-   with pca:5 (``hybrid``) or pca:K (``hybrid:K``): predictive test accuracy of the 4 chains
+   with pca:5 (``hybrid``) or pca:K (``hybrid:K``), and from backprop through a twin fitted
+   to 64 probe queries (``--init twin``) in full space (``twin``) and with pca:5
+   (``twin+pca:5``): predictive test accuracy of the 4 chains
    pooled and of one chain on its own (the mean over chains), and the function-space bulk ESS
    of the summed training log-likelihood from the 4 chains per 10,000 chip queries of the
    sampling phase (full space: the kept draws; a subspace: the whole subspace phase, its tuning
@@ -412,10 +414,13 @@ SUBSPACE_ROWS = {
     "hybrid": dict(subspace="pca:5", init="ideal"),
     "hybrid:10": dict(subspace="pca:10", init="ideal"),
     "hybrid:20": dict(subspace="pca:20", init="ideal"),
+    "twin": dict(subspace="none", init="twin"),
+    "twin+pca:5": dict(subspace="pca:5", init="twin"),
 }
 """The rows of the subspace section: the first five from prior draws (``--init prior``), the
-others from ideal-model backprop chosen on the chip (``--init ideal``); ``hybrid`` is the
-pca:5 subspace, ``hybrid:K`` the pca:K one."""
+next four from ideal-model backprop chosen on the chip (``--init ideal``; ``hybrid`` is the
+pca:5 subspace, ``hybrid:K`` the pca:K one), the last two from backprop through a twin fitted
+to 64 probe queries (``--init twin``), in full space and in pca:5."""
 
 
 def chain_accuracies(tree: xr.DataTree) -> np.ndarray:

@@ -131,11 +131,39 @@ def test_smc_twin_keeps_its_per_chain_evidence_apart_from_the_draws(probes_file,
     assert smc_log_marginal_likelihood(tree) == pytest.approx(tree.attrs["log_marginal_likelihood"])
 
 
+def test_surrogate_twin_writes_one_fitted_distortion_and_says_how_good_it_is(tmp_path, capsys):
+    probes = tmp_path / "probes.nc"
+    args = ["--hidden", "4", "--probes", "8", "--obs", "16", "--chip-seed", "1"]
+    assert main(["probe", *args, "--out", str(probes)]) == 0
+    out = tmp_path / "fit.nc"
+    capsys.readouterr()
+    assert main(["twin", str(probes), "--surrogate", "--fit-steps", "60", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "of their variance explained; 8 probe queries; wrote" in printed
+    tree = load_tree(out)
+    assert tree.attrs["model"] == "chip_twin_surrogate" and tree.attrs["steps"] == 60
+    assert set(tree["distortion"].data_vars) == {
+        "log_gain_in",
+        "log_gain_out",
+        "log_threshold",
+        "log_inverse_w_sat",
+        "log_leak",
+    }
+    assert tree["fit_history"]["check"].values[-1] == 60
+    assert tree.attrs["probe_mse"] < tree.attrs["identity_probe_mse"]
+    assert untidy_dims(tree) == []
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (["twin", "{probes}", "--families", "bogus"], "unknown distortion family bogus"),
         (["twin", "{probes}", "--population", "--smc"], "cannot be combined"),
+        (["twin", "{probes}", "--surrogate", "--smc"], "--surrogate and --smc cannot be"),
+        (["twin", "{probes}", "--fit-steps", "5"], "--fit-steps applies to the surrogate"),
+        (["twin", "{probes}", "--surrogate", "--draws", "5"], "--draws apply to the sampled"),
+        (["twin", "{probes}", "--surrogate", "--families", "gain"], "--families apply to"),
+        (["twin", "{probes}", "--surrogate", "--fit-steps", "0"], "steps must be"),
         (["twin", "{probes}", "--population", "--chips", "3"], "n_chips must be at least"),
         (["twin", "{not_probes}"], "not a probe dataset"),
         (["twin", "{missing}"], "no such file"),

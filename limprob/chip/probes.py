@@ -132,6 +132,17 @@ def record_probes_from_table(
     )
 
 
+def probe_attrs(probes: xr.Dataset) -> dict:
+    """What a twin trace says of its probes: the chip's identity, the probe settings, and the
+    chip queries they cost (the twin's only training queries)."""
+    return {
+        **{k: v for k, v in probes.attrs.items() if k.startswith(("chip", "probe_", "network_"))},
+        "n_probes": probes.sizes["probe"],
+        "n_probe_obs": probes.sizes["obs"],
+        "training_chip_queries": int(probes.attrs.get("probe_chip_queries", probes.sizes["probe"])),
+    }
+
+
 PROBE_DIMS = {
     "counts": ("probe", "obs", "output"),
     "W_in": ("probe", "input", "hidden"),

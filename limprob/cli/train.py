@@ -195,9 +195,10 @@ def _train_options(train: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--init",
         default=None,
-        metavar="prior|ideal|twin:TRACE|FILE",
+        metavar="prior|ideal|twin|twin:TRACE|FILE",
         help="where the chains start: prior draws; ideal-model backprop (no "
-        "chip query); backprop through a twin's distortion; a trace's "
+        "chip query); backprop through a twin fitted here to 64 probe "
+        "queries (twin) or through a twin trace's distortion; a trace's "
         "point estimate or a NIR graph. Except for prior, the candidates "
         "and 4 prior draws are measured on the chip, one query each, and "
         "chain c starts at the c-th best (default: the data set's, "
@@ -210,7 +211,8 @@ def _train_options(train: argparse.ArgumentParser) -> None:
         nargs="+",
         default=None,
         metavar="SEED",
-        help="one backprop seed per chain for --init ideal or twin: (default: derived from --seed)",
+        help="one backprop seed per chain for --init ideal, twin or twin: (default: derived "
+        "from --seed)",
     )
     add_chip_noise_options(train, defaults.chip)
     train.add_argument(

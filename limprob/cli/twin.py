@@ -3,6 +3,8 @@
     limprob probe --strength 1 --hidden 8 --out probes.nc      16 probe queries of a chip
     limprob twin probes.nc --out twin.nc                          per-chip twin (blocked MH)
     limprob twin probes.nc --smc --out twin_smc.nc                the same by SMC (evidence)
+    limprob twin probes.nc --surrogate --out fit.nc               one fitted distortion, by
+                                  surrogate gradient (every synapse and neuron; a start's twin)
     limprob twin probes.nc --population --out population.nc      the chip population twin
     limprob twin probes.nc --population --learn-noise --weight-bits auto --out p.nc
                                   ... also the chip's noise; weight bits chosen by evidence
@@ -127,15 +129,16 @@ def weight_bits_list(text: str) -> tuple[int | None, ...]:
 
 def _twin_options(twin: argparse.ArgumentParser) -> None:
     from limprob.chip.simulated import WEIGHT_RANGE
+    from limprob.inference.surrogate_twin import SurrogateTwinConfig
     from limprob.twin import PopulationConfig, TwinConfig
     from limprob.twin.weight_bits import CANDIDATES, label
 
     twin.add_argument("probes", help="a probe dataset (from limprob probe)")
     twin.add_argument(
         "--families",
-        default=",".join(TwinConfig().families),
+        default=None,
         help="per-chip twin: comma-separated distortion families, or 'none' for "
-        "the ideal-chip model (default %(default)s)",
+        f"the ideal-chip model (default {','.join(TwinConfig().families)})",
     )
     twin.add_argument(
         "--smc",
@@ -146,6 +149,19 @@ def _twin_options(twin: argparse.ArgumentParser) -> None:
         "--population",
         action="store_true",
         help="the chip population twin: six globals, each chip's mismatch integrated out",
+    )
+    twin.add_argument(
+        "--surrogate",
+        action="store_true",
+        help="one fitted distortion instead of a posterior: every synapse's gain, every "
+        "neuron's threshold, the saturation and the leak, by surrogate-gradient descent on "
+        "the probe counts (what --init twin:TRACE trains a start through)",
+    )
+    twin.add_argument(
+        "--fit-steps",
+        type=int,
+        default=None,
+        help=f"surrogate twin: Adam steps (default {SurrogateTwinConfig().steps})",
     )
     add_options(
         twin,
@@ -253,8 +269,16 @@ def run_twin(args: argparse.Namespace) -> None:
     from limprob.twin.weight_bits import CANDIDATES, check_candidates, choose_weight_bits
 
     refuse_overwriting_inputs({"--out": args.out}, {"the probe dataset": args.probes})
-    if args.population and args.smc:
-        raise LimprobError("twin: --population and --smc cannot be combined")
+    kinds = [f for f, on in (("--population", args.population), ("--smc", args.smc)) if on]
+    if args.surrogate:
+        kinds.insert(0, "--surrogate")
+    if len(kinds) > 1:
+        raise LimprobError(f"twin: {' and '.join(kinds)} cannot be combined")
+    if args.fit_steps is not None and not args.surrogate:
+        raise LimprobError("twin: --fit-steps applies to the surrogate twin only (add --surrogate)")
+    if args.surrogate:
+        _run_surrogate_twin(args)
+        return
     population_only = [
         flag
         for flag, given in (
@@ -305,10 +329,11 @@ def run_twin(args: argparse.Namespace) -> None:
         else:
             tree = fit_population(network, probes, config, progressbar=progress)
     else:
+        chosen = args.families or ",".join(TwinConfig().families)
         families = (
             ()
-            if args.families.strip() == "none"
-            else tuple(f.strip() for f in args.families.split(",") if f.strip())
+            if chosen.strip() == "none"
+            else tuple(f.strip() for f in chosen.split(",") if f.strip())
         )
         twin_config = TwinConfig(families, **sampler)
         fit = fit_twin_smc if args.smc else fit_twin
@@ -346,3 +371,45 @@ def comparison_text(table: pd.DataFrame) -> str:
             f"chosen: {table.attrs['chosen']} ({decisive})",
         ]
     )
+
+
+def _run_surrogate_twin(args: argparse.Namespace) -> None:
+    """``limprob twin --surrogate``: fit one distortion to the probes and write its trace."""
+    import warnings
+
+    from limprob.chip.probes import load_probes
+    from limprob.inference.surrogate_twin import SurrogateTwinConfig, fit_surrogate_twin
+    from limprob.io import check_output_path, save_trace
+    from limprob.snn import Network
+    from limprob.trace import network_from_attrs
+
+    sampled_only = [
+        f"--{flag}"
+        for flag, name, _ in SAMPLER_OPTIONS
+        if name != "seed" and getattr(args, name) is not None
+    ] + (["--families"] if args.families is not None else [])
+    if sampled_only:
+        raise LimprobError(
+            f"twin: {', '.join(sampled_only)} apply to the sampled twins, not --surrogate"
+        )
+    settings = {"seed": args.seed} if args.seed is not None else {}
+    if args.fit_steps is not None:
+        settings["steps"] = args.fit_steps
+    config = SurrogateTwinConfig(**settings)
+    out = check_output_path(args.out)
+    probes = load_probes(args.probes)
+    network = network_from_attrs(probes.attrs, n_hidden=probes.sizes["hidden"], nominal=Network())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        tree = fit_surrogate_twin(network, probes, config)
+    interruption.stop_if_received()
+    save_trace(tree, out)
+    attrs = tree.attrs
+    print(
+        f"surrogate-gradient twin: probe counts' mean squared error {attrs['probe_mse']:.3g} "
+        f"spikes^2 (the ideal chip's {attrs['identity_probe_mse']:.3g}), "
+        f"{attrs['explained_fraction']:.1%} of their variance explained; "
+        f"{attrs['training_chip_queries']} probe queries; wrote {out}"
+    )
+    for warning in caught:
+        print(f"warning: {warning.message}")

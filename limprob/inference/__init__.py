@@ -10,6 +10,8 @@
     backprop      surrogate-gradient backprop, one object per method (ideal model, in the
                   loop, noise-aware, a distortion model, the simulation-only oracle)
     starts        where MH's chains start: candidates from a software model, chosen by the chip
+    surrogate_twin  one fitted distortion of a chip (every synapse's gain, every neuron's
+                  threshold) by surrogate-gradient descent on its probes: a start's twin
     compare       LOO and SMC-evidence comparison of saved traces
     plots         the picture of a training trace: progress per chip query, rank plot
 

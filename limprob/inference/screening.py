@@ -8,7 +8,7 @@ chip query. Two software chips:
 - ``ideal``: the nominal network, no distortion;
 - a digital twin's trace (``limprob twin``): the chip of a sampled twin's posterior-mean
   distortion parameters (the mismatch draws at their posterior means, zero where the twin has
-  none), or of a surrogate-gradient twin's fit (:mod:`limprob.twin.surrogate`).
+  none), or of a surrogate-gradient twin's fit (:mod:`limprob.inference.surrogate_twin`).
 
 Delayed acceptance stays exact whatever the screen; a screen far from the chip only wastes
 proposals (:class:`~limprob.inference.step_methods.acceptance.DelayedAcceptance`).
@@ -37,8 +37,8 @@ def screen_chip(spec: str, network: Network, n_inputs: int, n_outputs: int) -> P
     a network of the same size."""
     if spec == "ideal":
         return ParametricChip(Distortion(), n_inputs, n_outputs, network)
-    from limprob.twin.surrogate import MODEL as SURROGATE_TWIN
-    from limprob.twin.surrogate import fitted_distortion
+    from limprob.inference.surrogate_twin import MODEL as SURROGATE_TWIN
+    from limprob.inference.surrogate_twin import fitted_distortion
 
     tree = load_trace(Path(spec), needs=set())
     model = tree.attrs.get("model")

@@ -11,8 +11,9 @@
   :mod:`limprob.energy.training_run`);
 - ``twin``: the chip is probed (:data:`TWIN_PROBES` queries of :data:`TWIN_PROBE_OBS` training
   inputs, :func:`~limprob.chip.probes.record_probes_from_table`), its distortion fitted to the
-  probes by surrogate-gradient descent (:func:`~limprob.twin.surrogate.fit_surrogate_twin`,
-  every synapse's gain and every neuron's threshold), and one backprop per chain trained
+  probes by surrogate-gradient descent
+  (:func:`~limprob.inference.surrogate_twin.fit_surrogate_twin`, every synapse's gain and
+  every neuron's threshold), and one backprop per chain trained
   through the fitted distortion (:class:`~limprob.inference.backprop.DistortionModelBackprop`);
   the probe queries are counted (``start_twin_probe_chip_queries``) and the fit's quality is
   recorded (``start_twin_explained_fraction``);
@@ -160,10 +161,14 @@ def model_candidates(
 
 def _probed_twin(chip: Chip, data: Split, seed: int) -> tuple[ParametricChip, dict]:
     """``init="twin"``'s software chip: ``chip`` probed on the training inputs, its distortion
-    fitted by surrogate gradient (:mod:`limprob.twin.surrogate`); and the attributes saying
-    what that cost and how well it fits."""
+    fitted by surrogate gradient (:mod:`limprob.inference.surrogate_twin`); and the attributes
+    saying what that cost and how well it fits."""
     from limprob.chip.probes import record_probes_from_table
-    from limprob.twin.surrogate import SurrogateTwinConfig, fit_surrogate_twin, fitted_distortion
+    from limprob.inference.surrogate_twin import (
+        SurrogateTwinConfig,
+        fit_surrogate_twin,
+        fitted_distortion,
+    )
 
     n_obs = min(TWIN_PROBE_OBS, data.train.sizes["obs"])
     before = chip.queries

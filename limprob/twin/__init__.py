@@ -5,6 +5,9 @@
     population  the chip population twin: a chip family's six global parameters, each chip's
                 own mismatch integrated out by a synthetic likelihood
 
+One fitted distortion (every synapse's gain and every neuron's threshold, by surrogate-gradient
+descent on the probe counts; a start's twin) is :mod:`limprob.inference.surrogate_twin`.
+
 The models are :mod:`limprob.models.chip_twin` and :mod:`limprob.models.chip_population`; their
 likelihood Ops are in :mod:`limprob.likelihood`; probes are recorded by
 :mod:`limprob.chip.probes`.

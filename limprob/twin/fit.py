@@ -37,6 +37,7 @@ import xarray as xr
 from pymc.step_methods.compound import CompoundStep
 
 from limprob.chip.distortion import check_families
+from limprob.chip.probes import probe_attrs
 from limprob.chip.protocol import Chip
 from limprob.data import Split
 from limprob.errors import LimprobError
@@ -169,17 +170,6 @@ def deploy(tree: xr.DataTree, chip: Chip, test: xr.Dataset, kappa: float) -> xr.
         }
     )
     return tree
-
-
-def probe_attrs(probes: xr.Dataset) -> dict:
-    """What a twin trace says of its probes: the chip's identity, the probe settings, and the
-    chip queries they cost (the twin's only training queries)."""
-    return {
-        **{k: v for k, v in probes.attrs.items() if k.startswith(("chip", "probe_", "network_"))},
-        "n_probes": probes.sizes["probe"],
-        "n_probe_obs": probes.sizes["obs"],
-        "training_chip_queries": int(probes.attrs.get("probe_chip_queries", probes.sizes["probe"])),
-    }
 
 
 def _attrs(

@@ -13,6 +13,7 @@ import pymc as pm
 import xarray as xr
 
 from limprob import validation
+from limprob.chip.probes import probe_attrs
 from limprob.chip.simulated import WEIGHT_RANGE
 from limprob.errors import LimprobError
 from limprob.inference.sampling import (
@@ -33,7 +34,7 @@ from limprob.models.chip_population import (
 )
 from limprob.snn import Network
 from limprob.trace import network_attrs
-from limprob.twin.fit import data_groups, probe_attrs
+from limprob.twin.fit import data_groups
 from limprob.validation import positive_integer, positive_number
 
 

@@ -35,7 +35,9 @@ decides. It costs no chip query beyond the probes.
 The trace (``model = "chip_twin_surrogate"``) has the groups ``distortion`` (``phi``, named as
 above) and ``fit_history`` (``probe_mse (check)``); :func:`fitted_distortion` reads it back as
 a :class:`~limprob.chip.Distortion` (spreads 1, the log gains and thresholds as its draws),
-which ``limprob train --init twin:TRACE`` trains through.
+which ``limprob train --init twin:TRACE`` trains through; ``--init twin`` probes the chip and
+fits it within the run (:mod:`limprob.inference.starts`). It sits beside the backprop it
+differentiates, upstream of the sampled twins of :mod:`limprob.twin`.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from limprob.chip.distortion import FAMILIES, Distortion, distortion_arrays
+from limprob.chip.probes import probe_attrs
 from limprob.errors import LimprobError
 from limprob.inference.sampling import package_versions
 from limprob.snn import Network
@@ -179,7 +182,6 @@ def fit_surrogate_twin(
     """Fit ``phi`` to ``probes`` (:mod:`limprob.chip.probes`) for ``network`` (module
     docstring) and return the trace."""
     from limprob.inference.backprop import Adam
-    from limprob.twin.fit import probe_attrs
 
     if not isinstance(config, SurrogateTwinConfig):
         raise LimprobError("config must be a SurrogateTwinConfig")

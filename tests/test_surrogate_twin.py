@@ -1,0 +1,192 @@
+"""The surrogate-gradient twin: it reproduces a chip's probes and recovers its distortion, the
+same seed gives the same fit, ``--init twin`` spends exactly the queries it reports, and bad
+input is refused."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from limprob.chip import SimulatedChip
+from limprob.chip.distortion import Distortion
+from limprob.chip.probes import record_probes
+from limprob.errors import LimprobError
+from limprob.inference import starts as starts_module
+from limprob.inference.backprop import known_distortion
+from limprob.inference.sampling import prior_draws
+from limprob.inference.screening import screen_chip
+from limprob.inference.starts import PRIOR_CANDIDATES, choose_starts
+from limprob.inference.surrogate_twin import (
+    MODEL,
+    SurrogateTwinConfig,
+    fit_surrogate_twin,
+    fitted_distortion,
+)
+from limprob.io import save_trace
+from limprob.models.chip_in_the_loop import build_model
+from limprob.snn import Network
+
+NETWORK = Network(n_hidden=4)
+"""One network for every fit here: the loss compiles once per process and network."""
+FIT = SurrogateTwinConfig(steps=200)
+
+
+def chip_of(strength: float) -> SimulatedChip:
+    return SimulatedChip(30, 2, NETWORK, strength=strength, seed=0)
+
+
+@pytest.fixture(scope="module")
+def probes(data):
+    """16 probe queries of 32 training inputs on a chip of strength 1."""
+    return record_probes(chip_of(1.0), data.train["features"].values[:32], n_probes=16, seed=0)
+
+
+@pytest.fixture(scope="module")
+def fit(probes):
+    return fit_surrogate_twin(NETWORK, probes, FIT)
+
+
+def test_the_fit_reproduces_the_probes_and_recovers_the_saturation(fit, probes):
+    attrs = fit.attrs
+    assert attrs["model"] == MODEL and attrs["training_chip_queries"] == 16
+    # the ideal chip misses the probes by tens of spikes^2; the fit by a fraction of one
+    assert attrs["identity_probe_mse"] > 10.0
+    assert attrs["probe_mse"] < 0.05 * attrs["identity_probe_mse"]
+    assert attrs["explained_fraction"] >= 0.9
+    history = fit["fit_history"]["probe_mse"]
+    assert history.dims == ("check",) and float(history.min()) == pytest.approx(attrs["probe_mse"])
+    fitted = fitted_distortion(fit["distortion"].to_dataset())
+    truth = known_distortion(chip_of(1.0))
+    assert abs(fitted.inverse_w_sat - truth.inverse_w_sat) < 0.5  # 2 on this chip
+    ours = fitted.arrays(NETWORK, 30, 2)
+    theirs = truth.arrays(NETWORK, 30, 2)
+    # the readout synapses are seen directly through the outputs
+    assert np.corrcoef(np.log(ours.gain_out).ravel(), np.log(theirs.gain_out).ravel())[0, 1] > 0.5
+    assert fit["distortion"]["log_gain_in"].dims == ("feature", "hidden")
+    assert fit["distortion"]["log_threshold"].dims == ("neuron",)
+
+
+def test_an_ideal_chip_is_fitted_too(data):
+    probes = record_probes(chip_of(0.0), data.train["features"].values[:32], n_probes=16, seed=0)
+    tree = fit_surrogate_twin(NETWORK, probes, FIT)
+    assert tree.attrs["explained_fraction"] >= 0.9
+
+
+def test_same_seed_same_fit_bit_for_bit(fit, probes):
+    again = fit_surrogate_twin(NETWORK, probes, FIT)
+    for name, value in fit["distortion"].to_dataset().items():
+        np.testing.assert_array_equal(again["distortion"][name].values, value.values)
+    other = fit_surrogate_twin(NETWORK, probes, replace(FIT, seed=1))
+    assert not np.array_equal(
+        other["distortion"]["log_gain_in"].values, fit["distortion"]["log_gain_in"].values
+    )
+
+
+def test_the_fit_is_read_back_through_the_chips_own_equations():
+    """Written in the fit's parameters, a design distortion (no leak spread) gives the same
+    arrays as itself."""
+    rng = np.random.default_rng(0)
+    truth = Distortion(
+        inverse_w_sat=1.5,
+        log_gain=0.2,
+        log_leak=-0.03,
+        gain_spread=0.7,
+        threshold_spread=0.4,
+        gain_z_in=rng.standard_normal((30, 4)),
+        gain_z_out=rng.standard_normal((4, 2)),
+        threshold_z=rng.standard_normal(6),
+    )
+    distortion = xr.Dataset(
+        {
+            "log_gain_in": (("feature", "hidden"), 0.2 + 0.7 * truth.gain_z_in),
+            "log_gain_out": (("hidden", "class"), 0.2 + 0.7 * truth.gain_z_out),
+            "log_threshold": ("neuron", 0.4 * truth.threshold_z),
+            "log_inverse_w_sat": ((), np.log(1.5)),
+            "log_leak": ((), -0.03),
+        }
+    )
+    ours = fitted_distortion(distortion).arrays(NETWORK, 30, 2)
+    theirs = truth.arrays(NETWORK, 30, 2)
+    for name, value in theirs._asdict().items():
+        np.testing.assert_allclose(getattr(ours, name), value, rtol=1e-12, err_msg=name)
+
+
+def test_bad_fits_and_probes_are_refused(fit, probes):
+    distortion = fit["distortion"].to_dataset()
+    with pytest.raises(LimprobError, match="lacks log_leak"):
+        fitted_distortion(distortion.drop_vars("log_leak"))
+    with pytest.raises(LimprobError, match="not finite"):
+        fitted_distortion(distortion.assign(log_leak=np.nan))
+    with pytest.raises(LimprobError, match="4 hidden neurons, the network 8"):
+        fit_surrogate_twin(Network(n_hidden=8), probes, FIT)
+    with pytest.raises(LimprobError, match="resets by subtraction"):
+        fit_surrogate_twin(Network(n_hidden=4, reset="zero"), probes, FIT)
+    with pytest.raises(LimprobError, match="steps"):
+        SurrogateTwinConfig(steps=0)
+
+
+def test_a_surrogate_twin_trace_is_a_screen_and_a_start(fit, probes, data, tmp_path):
+    path = tmp_path / "fit.nc"
+    save_trace(fit, path)
+    software = screen_chip(str(path), NETWORK, 30, 2)
+    # the software chip is the fitted one: its counts miss the probes by the fit's error
+    x = probes["x"].values
+    counts = np.stack(
+        [software.run(probes["W_in"].values[p], probes["W_out"].values[p], x) for p in range(16)]
+    )
+    mse = float(np.mean((counts - probes["counts"].values) ** 2))
+    assert mse == pytest.approx(fit.attrs["probe_mse"])
+    with pytest.raises(LimprobError, match="fitted for 4 hidden neurons"):
+        screen_chip(str(path), Network(n_hidden=8), 30, 2)
+    chip = chip_of(1.0)
+    model = build_model(chip, data.train)
+    _, attrs = choose_starts(
+        chip,
+        data,
+        model,
+        init=f"twin:{path}",
+        chains=1,
+        seed=0,
+        kappa=8.0,
+        init_seeds=None,
+        prior_draws=prior_draws,
+    )
+    assert attrs["start_twin_probe_chip_queries"] == 16
+    assert attrs["start_candidates"].startswith("twin_seed")
+
+
+def test_init_twin_probes_fits_and_spends_exactly_what_it_reports(data, monkeypatch):
+    monkeypatch.setattr(starts_module, "TWIN_PROBES", 8)
+    monkeypatch.setattr(starts_module, "TWIN_PROBE_OBS", 32)
+
+    def run():
+        chip = chip_of(1.0)
+        model = build_model(chip, data.train)
+        initvals, attrs = choose_starts(
+            chip,
+            data,
+            model,
+            init="twin",
+            chains=2,
+            seed=0,
+            kappa=8.0,
+            init_seeds=None,
+            prior_draws=prior_draws,
+        )
+        return initvals, attrs, chip.queries
+
+    initvals, attrs, queries = run()
+    assert attrs["start_twin_probe_chip_queries"] == 8 and attrs["start_twin_probe_obs"] == 32
+    assert attrs["start_selection_chip_queries"] == 2 + PRIOR_CANDIDATES
+    assert queries == 8 + 2 + PRIOR_CANDIDATES
+    assert attrs["start_twin_explained_fraction"] >= 0.9
+    assert attrs["start_candidates"].startswith("twin_seed")
+    assert attrs["start_digital_training_flops"] > 0
+    again, again_attrs, _ = run()
+    for ours, theirs in zip(initvals, again):
+        for name in ("W_in", "W_out"):
+            np.testing.assert_array_equal(ours[name], theirs[name])
+    np.testing.assert_array_equal(
+        attrs["start_candidate_log_posteriors"], again_attrs["start_candidate_log_posteriors"]
+    )
