@@ -190,3 +190,19 @@ def test_init_twin_probes_fits_and_spends_exactly_what_it_reports(data, monkeypa
     np.testing.assert_array_equal(
         attrs["start_candidate_log_posteriors"], again_attrs["start_candidate_log_posteriors"]
     )
+
+
+def test_train_init_twin_on_the_command_line(data, tmp_path, capsys, monkeypatch):
+    from limprob.cli import main
+    from limprob.io import load_trace
+
+    monkeypatch.setattr(starts_module, "TWIN_PROBES", 4)
+    monkeypatch.setattr(starts_module, "TWIN_PROBE_OBS", 16)
+    out = tmp_path / "run.nc"
+    argv = ["train", "--hidden", "4", "--draws", "5", "--tune", "5", "--train-fraction", "0.2"]
+    assert main([*argv, "--init", "twin", "--no-progress", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "twin fitted to 4 probe queries:" in printed
+    tree = load_trace(out)
+    assert tree.attrs["init"] == "twin" and tree.attrs["start_twin_probe_chip_queries"] == 4
+    assert tree.attrs["start_per_chain"].count(",") == 1  # two chains, each with its start

@@ -571,6 +571,11 @@ def _train_into(
             f"starts chosen on the chip ({tree.attrs['start_selection_chip_queries']} "
             f"queries): {tree.attrs['start_per_chain']} (per chain)"
         )
+    if "start_twin_explained_fraction" in tree.attrs:
+        print(
+            f"twin fitted to {tree.attrs['start_twin_probe_chip_queries']} probe queries: "
+            f"{tree.attrs['start_twin_explained_fraction']:.1%} of their variance explained"
+        )
     noise = float(tree.attrs["chip_noise"])  # a given chip's declared noise (train --chip)
     if noise > 0:
         import numpy as np
