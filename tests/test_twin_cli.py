@@ -150,6 +150,7 @@ def test_surrogate_twin_writes_one_fitted_distortion_and_says_how_good_it_is(tmp
         "log_leak",
     }
     assert tree["fit_history"]["check"].values[-1] == 60
+    assert tree["fit_history"]["probe_mse"].dims == ("restart", "check")
     assert tree.attrs["probe_mse"] < tree.attrs["identity_probe_mse"]
     assert untidy_dims(tree) == []
 
