@@ -177,6 +177,7 @@ def settings_of(cell: Cell) -> dict:
         twin = (
             {
                 "twin_probes": TWIN_PROBES,
+                "twin_candidates": "one per restart of the fit, chosen on the chip",
                 "twin_probe_obs": TWIN_PROBE_OBS,
                 **{f"twin_{k}": v for k, v in asdict(SurrogateTwinConfig()).items() if k != "seed"},
             }

@@ -393,7 +393,9 @@ def run_cell(cell: Cell, settings: StudySettings) -> dict:
             "test_accuracy_predictive": float(attrs["test_accuracy_predictive"]),
             "train_accuracy": float(attrs["train_accuracy"]),
             "chip_queries": float(
-                attrs["training_chip_queries"] + attrs.get("start_selection_chip_queries", 0)
+                attrs["training_chip_queries"]
+                + attrs.get("start_selection_chip_queries", 0)
+                + attrs.get("start_twin_probe_chip_queries", 0)
             ),
             "wall_seconds": float(attrs["wall_seconds"]),
             "acceptance_rate": float(attrs.get("acceptance_rate", math.nan)),

@@ -22,6 +22,7 @@ from limprob.inference.surrogate_twin import (
     SurrogateTwinConfig,
     fit_surrogate_twin,
     fitted_distortion,
+    restart_distortions,
 )
 from limprob.io import save_trace
 from limprob.models.chip_in_the_loop import build_model
@@ -59,6 +60,13 @@ def test_the_fit_reproduces_the_probes_and_predicts_weights_it_never_saw(fit, pr
     assert float(history.min()) == pytest.approx(attrs["probe_mse"])
     assert list(fit["fit_history"]["saturation_start"].values) == [1.0, 4.0]
     assert fit["distortion"]["log_gain_in"].dims == ("feature", "hidden")
+    assert fit["restarts"]["log_gain_in"].dims == ("restart", "feature", "hidden")
+    best = int(history.min("check").argmin())
+    assert attrs["best_restart"] == best
+    np.testing.assert_array_equal(
+        fit["restarts"]["log_gain_in"].values[best], fit["distortion"]["log_gain_in"].values
+    )
+    assert len(restart_distortions(fit)) == 2
     assert fit["distortion"]["log_threshold"].dims == ("neuron",)
     # held out: other probe weights on other inputs of the same chip
     fresh = record_probes(chip_of(1.0), data.train["features"].values[32:64], 16, seed=1)
@@ -164,7 +172,8 @@ def test_a_surrogate_twin_trace_is_a_screen_and_a_start(fit, probes, data, tmp_p
         prior_draws=prior_draws,
     )
     assert attrs["start_twin_probe_chip_queries"] == 16
-    assert attrs["start_candidates"].startswith("twin_seed")
+    assert attrs["start_selection_chip_queries"] == 2 + PRIOR_CANDIDATES  # a candidate per restart
+    assert attrs["start_candidates"].startswith("twin_r0_seed")
 
 
 def test_init_twin_probes_fits_and_spends_exactly_what_it_reports(data, monkeypatch):
@@ -189,10 +198,13 @@ def test_init_twin_probes_fits_and_spends_exactly_what_it_reports(data, monkeypa
 
     initvals, attrs, queries = run()
     assert attrs["start_twin_probe_chip_queries"] == 8 and attrs["start_twin_probe_obs"] == 32
-    assert attrs["start_selection_chip_queries"] == 2 + PRIOR_CANDIDATES
-    assert queries == 8 + 2 + PRIOR_CANDIDATES
+    # one candidate per restart of the fit (2) and chain (2), and the prior draws
+    assert attrs["start_selection_chip_queries"] == 4 + PRIOR_CANDIDATES
+    assert queries == 8 + 4 + PRIOR_CANDIDATES
+    assert attrs["start_candidates"].split(", ")[:4] == [
+        f"twin_r{r}_seed{s}" for r in (0, 1) for s in attrs["init_seeds_used"]
+    ]
     assert attrs["start_twin_explained_fraction"] >= 0.9
-    assert attrs["start_candidates"].startswith("twin_seed")
     assert attrs["start_digital_training_flops"] > 0
     again, again_attrs, _ = run()
     for ours, theirs in zip(initvals, again):

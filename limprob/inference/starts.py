@@ -13,12 +13,14 @@
   inputs, :func:`~limprob.chip.probes.record_probes_from_table`), its distortion fitted to the
   probes by surrogate-gradient descent
   (:func:`~limprob.inference.surrogate_twin.fit_surrogate_twin`, every synapse's gain and
-  every neuron's threshold), and one backprop per chain trained
-  through the fitted distortion (:class:`~limprob.inference.backprop.DistortionModelBackprop`);
+  every neuron's threshold, from two saturation starts), and for each restart's fit one
+  backprop per chain trained through it
+  (:class:`~limprob.inference.backprop.DistortionModelBackprop`), so the chip chooses among
+  the fits too;
   the probe queries are counted (``start_twin_probe_chip_queries``) and the fit's quality is
   recorded (``start_twin_explained_fraction``);
 - ``twin:TRACE``: the same backprop through a fitted digital twin's distortion (the posterior
-  mean of a sampled twin's parameters, or a surrogate-gradient twin's fit,
+  mean of a sampled twin's parameters, or each restart of a surrogate-gradient twin's fit,
   :func:`~limprob.inference.screening.screen_chip`); the twin's probe queries are counted
   (``start_twin_probe_chip_queries``);
 - ``FILE``: one set of weights, a trace's point estimate (W*: an MH trace's posterior mean of
@@ -44,6 +46,7 @@ posterior it samples.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +56,7 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
+from limprob.chip.distortion import Distortion
 from limprob.chip.protocol import Chip
 from limprob.chip.simulated import ParametricChip, SimulatedChip
 from limprob.data import Split
@@ -123,7 +127,6 @@ def model_candidates(
     """The candidates ``init`` names, and what making them cost (attributes)."""
     from limprob.inference.backprop import (
         BackpropConfig,
-        DistortionModelBackprop,
         IdealModelBackprop,
     )
 
@@ -139,45 +142,61 @@ def model_candidates(
         )
         return candidates, {"start_digital_training_flops": flops}
     if init == "twin" or init.startswith(TWIN_PREFIX):
-        from limprob.inference.screening import screen_chip
-
         if init == "twin":
-            twin_chip, fit_attrs = _probed_twin(chip, data, seeds[0])
+            twin_chips, fit_attrs = _probed_twin(chip, data, seeds[0])
         else:
-            path = init[len(TWIN_PREFIX) :]
-            twin_chip = screen_chip(path, chip.network, chip.n_inputs, chip.n_outputs)
-            fit_attrs = _twin_trace_attrs(path)
-        candidates, flops = _backprop_candidates(
-            lambda seed: DistortionModelBackprop(twin_chip.distortion, config(seed)),
-            twin_chip,
-            data,
-            seeds,
-            "twin",
-        )
+            twin_chips, fit_attrs = _twin_of_trace(init[len(TWIN_PREFIX) :], chip)
+        candidates, flops = [], 0.0
+        for label, twin_chip in twin_chips:
+            method = functools.partial(_twin_backprop, twin_chip.distortion, kappa)
+            made, cost = _backprop_candidates(method, twin_chip, data, seeds, label)
+            candidates += made
+            flops += cost
         return candidates, {"start_digital_training_flops": flops, **fit_attrs}
     w_in, w_out = weights_of_file(init, chip)
     return [Candidate("file", w_in, w_out)], {}
 
 
-def _probed_twin(chip: Chip, data: Split, seed: int) -> tuple[ParametricChip, dict]:
-    """``init="twin"``'s software chip: ``chip`` probed on the training inputs, its distortion
-    fitted by surrogate gradient (:mod:`limprob.inference.surrogate_twin`); and the attributes
-    saying what that cost and how well it fits."""
+def _twin_backprop(distortion: Distortion, kappa: float, seed: int) -> Backprop:
+    """Backprop of seed ``seed`` through a twin's ``distortion``."""
+    from limprob.inference.backprop import BackpropConfig, DistortionModelBackprop
+
+    return DistortionModelBackprop(distortion, BackpropConfig(seed=seed, kappa=kappa))
+
+
+def _software_chips(fit: xr.DataTree, chip: Chip) -> list[tuple[str, ParametricChip]]:
+    """One software chip per restart of a surrogate-gradient twin's fit, labelled ``twin_rK``
+    (``twin`` when there is one): each makes its own candidates, and the chip chooses. The
+    restart of lowest probe loss is not always the better start (a strongly saturating chip's
+    gains and saturation trade off in the probes), so the fit does not decide alone."""
+    from limprob.inference.surrogate_twin import restart_distortions
+
+    distortions = restart_distortions(fit)
+    return [
+        (
+            "twin" if len(distortions) == 1 else f"twin_r{r}",
+            ParametricChip(d, chip.n_inputs, chip.n_outputs, chip.network),
+        )
+        for r, d in enumerate(distortions)
+    ]
+
+
+def _probed_twin(
+    chip: Chip, data: Split, seed: int
+) -> tuple[list[tuple[str, ParametricChip]], dict]:
+    """``init="twin"``'s software chips: ``chip`` probed on the training inputs, its distortion
+    fitted by surrogate gradient (:mod:`limprob.inference.surrogate_twin`), one chip per
+    restart of the fit (:func:`_software_chips`); and the attributes saying what that cost and
+    how well it fits."""
     from limprob.chip.probes import record_probes_from_table
-    from limprob.inference.surrogate_twin import (
-        SurrogateTwinConfig,
-        fit_surrogate_twin,
-        fitted_distortion,
-    )
+    from limprob.inference.surrogate_twin import SurrogateTwinConfig, fit_surrogate_twin
 
     n_obs = min(TWIN_PROBE_OBS, data.train.sizes["obs"])
     before = chip.queries
     probes = record_probes_from_table(chip, data.train, TWIN_PROBES, n_obs, seed=seed)
     queries = chip.queries - before
     fit = fit_surrogate_twin(chip.network, probes, SurrogateTwinConfig(seed=seed))
-    distortion = fitted_distortion(cast(xr.DataTree, fit["distortion"]).to_dataset())
-    twin_chip = ParametricChip(distortion, chip.n_inputs, chip.n_outputs, chip.network)
-    return twin_chip, {
+    return _software_chips(fit, chip), {
         "start_twin_probe_chip_queries": int(queries),
         "start_twin_probe_obs": int(n_obs),
         "start_twin_explained_fraction": float(fit.attrs["explained_fraction"]),
@@ -185,12 +204,20 @@ def _probed_twin(chip: Chip, data: Split, seed: int) -> tuple[ParametricChip, di
     }
 
 
-def _twin_trace_attrs(path: str) -> dict:
-    """What ``init="twin:TRACE"`` records of the twin: the probe queries it cost."""
+def _twin_of_trace(path: str, chip: Chip) -> tuple[list[tuple[str, ParametricChip]], dict]:
+    """``init="twin:TRACE"``'s software chips: a sampled twin's posterior-mean chip
+    (:func:`~limprob.inference.screening.screen_chip`), or one per restart of a
+    surrogate-gradient twin's fit; and the probe queries the twin cost."""
+    from limprob.inference.screening import screen_chip
+    from limprob.inference.surrogate_twin import MODEL
     from limprob.io import load_trace
 
+    twin_chip = screen_chip(path, chip.network, chip.n_inputs, chip.n_outputs)  # checks it
     tree = load_trace(Path(path), needs=set())
-    return {"start_twin_probe_chip_queries": int(tree.attrs.get("training_chip_queries", 0))}
+    chips = (
+        _software_chips(tree, chip) if tree.attrs.get("model") == MODEL else [("twin", twin_chip)]
+    )
+    return chips, {"start_twin_probe_chip_queries": int(tree.attrs.get("training_chip_queries", 0))}
 
 
 def weights_of_file(path: str, chip: Chip) -> tuple[np.ndarray, np.ndarray]:

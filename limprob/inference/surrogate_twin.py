@@ -34,8 +34,10 @@ loss). Below :data:`GOOD_FIT` a warning says so: a start trained through a poor 
 guess, and the chip's choice among the candidates (:mod:`limprob.inference.starts`) then
 decides. It costs no chip query beyond the probes.
 
-The trace (``model = "chip_twin_surrogate"``) has the groups ``distortion`` (``phi``, named as
-above) and ``fit_history`` (``probe_mse (restart, check)``); :func:`fitted_distortion` reads it
+The trace (``model = "chip_twin_surrogate"``) has the groups ``distortion`` (the best ``phi``,
+named as above), ``restarts`` (each restart's best, dim ``restart`` first; a start makes one
+candidate of each and the chip chooses, :func:`restart_distortions`) and ``fit_history``
+(``probe_mse (restart, check)``); :func:`fitted_distortion` reads it
 back as a :class:`~limprob.chip.Distortion` (spreads 1, the log gains and thresholds as its
 draws), which ``limprob train --init twin:TRACE`` trains through; ``--init twin`` probes the
 chip and fits it within the run (:mod:`limprob.inference.starts`). It sits beside the backprop
@@ -232,11 +234,12 @@ def fit_surrogate_twin(
     ideal[3] = np.array(-np.inf)  # no saturation: the ideal chip's loss, for comparison
     identity_loss = full_loss(ideal)
     batch = min(config.probes_per_step, n_probes)
-    histories, best_loss, best_phi = [], np.inf, ideal
+    histories, restart_phis, best_loss, best_phi = [], [], np.inf, ideal
     for restart, inverse_w_sat in enumerate(config.saturation_starts):
         adam = Adam(initial_phi(n_in, h, n_out, inverse_w_sat), config.learning_rate)
         rng = np.random.default_rng([config.seed, 17, restart])
         losses = [full_loss(adam.params)]
+        restart_loss, restart_phi = np.inf, [p.copy() for p in adam.params]
         for step in range(1, config.steps + 1):
             gradient = [np.zeros_like(p) for p in adam.params]
             for p in rng.choice(n_probes, batch, replace=False):
@@ -246,15 +249,18 @@ def fit_surrogate_twin(
             adam.step(gradient)
             if step % config.check_every == 0 or step == config.steps:
                 losses.append(full_loss(adam.params))
-                if losses[-1] < best_loss:
-                    best_loss, best_phi = losses[-1], [p.copy() for p in adam.params]
+                if losses[-1] < restart_loss:
+                    restart_loss, restart_phi = losses[-1], [p.copy() for p in adam.params]
         histories.append(losses)
+        restart_phis.append(restart_phi)
+        if restart_loss < best_loss:
+            best_loss, best_phi = restart_loss, restart_phi
     if not np.isfinite(best_loss):
         raise LimprobError("the surrogate-gradient twin's loss is not finite at any check")
     checks = [0, *range(config.check_every, config.steps, config.check_every), config.steps]
     variance = float(observed.var())
     explained = 1.0 - best_loss / variance if variance > 0 else float("nan")
-    tree = _trace(probes, best_phi, np.array(checks), np.array(histories), config)
+    tree = _trace(probes, best_phi, restart_phis, np.array(checks), np.array(histories), config)
     tree.attrs.update(
         {
             "limprob_trace": 1,
@@ -287,33 +293,45 @@ def fit_surrogate_twin(
     return tree
 
 
+def _phi_dataset(phi: list[np.ndarray], dims: tuple[str, ...] = ()) -> xr.Dataset:
+    """``phi`` as named variables (:data:`PARAMETERS`), with the leading ``dims``."""
+    names = dict(zip(PARAMETERS, phi))
+    shapes = {
+        "log_gain_in": ("feature", "hidden"),
+        "log_gain_out": ("hidden", "class"),
+        "log_threshold": ("neuron",),
+        "log_inverse_w_sat": (),
+        "log_leak": (),
+    }
+    data = xr.Dataset(
+        {name: ((*dims, *shapes[name]), np.asarray(names[name])) for name in PARAMETERS}
+    )
+    data["log_threshold"].attrs["description"] = "log(theta_i / theta), hidden then output"
+    data["log_inverse_w_sat"].attrs["units"] = "log of 1 / w_sat, per unit weight"
+    return data
+
+
 def _trace(
     probes: xr.Dataset,
     phi: list[np.ndarray],
+    restart_phis: list[list[np.ndarray]],
     checks: np.ndarray,
     losses: np.ndarray,
     config: SurrogateTwinConfig,
 ) -> xr.DataTree:
     features, classes = probes["input"].values, probes["output"].values
     h = probes.sizes["hidden"]
-    log_gain_in, log_gain_out, log_threshold, log_inverse_w_sat, log_leak = phi
-    distortion = xr.Dataset(
-        {
-            "log_gain_in": (("feature", "hidden"), log_gain_in),
-            "log_gain_out": (("hidden", "class"), log_gain_out),
-            "log_threshold": ("neuron", log_threshold),
-            "log_inverse_w_sat": ((), float(log_inverse_w_sat)),
-            "log_leak": ((), float(log_leak)),
-        },
-        coords={
-            "feature": features,
-            "hidden": np.arange(h),
-            "class": classes,
-            "neuron": np.arange(h + classes.size),
-        },
+    coords = {
+        "feature": features,
+        "hidden": np.arange(h),
+        "class": classes,
+        "neuron": np.arange(h + classes.size),
+    }
+    distortion = _phi_dataset(phi).assign_coords(coords)
+    stacked = [np.stack([r[i] for r in restart_phis]) for i in range(len(PARAMETERS))]
+    restarts = _phi_dataset(stacked, ("restart",)).assign_coords(
+        {**coords, "restart": np.arange(len(restart_phis))}
     )
-    distortion["log_threshold"].attrs["description"] = "log(theta_i / theta), hidden then output"
-    distortion["log_inverse_w_sat"].attrs["units"] = "log of 1 / w_sat, per unit weight"
     history = xr.Dataset(
         {"probe_mse": (("restart", "check"), losses)},
         coords={
@@ -325,7 +343,18 @@ def _trace(
     history["saturation_start"].attrs["units"] = "1 / w_sat, per unit weight"
     history["probe_mse"].attrs["units"] = "spikes^2"
     history["check"].attrs["description"] = "Adam steps taken"
-    return xr.DataTree.from_dict({"distortion": distortion, "fit_history": history})
+    return xr.DataTree.from_dict(
+        {"distortion": distortion, "restarts": restarts, "fit_history": history}
+    )
+
+
+def restart_distortions(tree: xr.DataTree) -> list[Distortion]:
+    """Each restart's fit (the ``restarts`` group, in the order of ``saturation_starts``) as a
+    :class:`~limprob.chip.Distortion`; a trace without that group gives its one fit."""
+    if "restarts" not in tree.children:
+        return [fitted_distortion(cast(xr.DataTree, tree["distortion"]).to_dataset())]
+    restarts = cast(xr.DataTree, tree["restarts"]).to_dataset()
+    return [fitted_distortion(restarts.isel(restart=r)) for r in range(restarts.sizes["restart"])]
 
 
 def fitted_distortion(distortion: xr.Dataset) -> Distortion:
