@@ -54,16 +54,20 @@ def dataset_network(dataset: str | None) -> dict:
 
 DATASET_INITS = {
     "wisconsin": "prior",
-    "yinyang": "prior",
-    "digits": "ideal",
+    "yinyang": "twin",
+    "digits": "twin",
     "wine": "prior",
 }
 """Where ``limprob train --dataset NAME`` starts its chains unless ``--init`` is given
-(:mod:`limprob.inference.starts`), chosen by measurement (``analyses/init_defaults.py`` and
-its ``results/init_defaults.md``: W*'s test accuracy at ``limprob train``'s default budget on
-strength-1 chips of 3 chip seeds, cold start against ideal-model backprop chosen on the
-chip; and ``analyses/tasks.py``, 5 chip seeds at 1,000 to 10,000 queries): ``ideal`` where it
-won clearly, digits. A user's own table (``--data``) starts from the prior."""
+(:mod:`limprob.inference.starts`), chosen by measurement (``analyses/tasks.py``,
+``results/tasks.md``: W*'s test accuracy on strength-1 chips of 5 chip seeds at 1,000 to
+10,000 queries, from a prior draw, from ideal-model backprop and from backprop through a twin
+fitted to 64 probe queries, each chosen on the chip): ``twin`` where it won clearly at every
+budget, digits (0.952 against 0.923 for ``ideal`` and 0.494 cold at 2,000 queries) and Yin-Yang
+(0.834 against 0.572 cold and 0.598 ``ideal`` at 2,000). Wisconsin and wine keep the prior:
+there the twin start wins at 1,000 to 2,000 queries and falls behind the cold start by 10,000,
+so at ``limprob train``'s 4,000 it is no clear win and costs 64 probe queries and a backprop
+per chain and fit. A user's own table (``--data``) starts from the prior."""
 
 
 def dataset_init(dataset: str | None) -> str:
