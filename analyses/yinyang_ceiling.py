@@ -3,14 +3,11 @@ problem, not a posterior problem.
 
 For chip seeds 0, 1 and 2 at strength 1 (Yin-Yang's default network, its data split and
 training seed the chip seed, as in ``tasks.py``), the chain of ``tasks.py`` (blocked
-Metropolis, one chain of 10,000 chip queries, 500 tuning steps) from four starts:
+Metropolis, one chain of 10,000 chip queries, 500 tuning steps) from three starts:
 
 - ``prior``: a prior draw (``init="prior"``);
 - ``ideal``: ideal-model backprop, chosen on the chip among itself and 4 prior draws
   (``init="ideal"``, the hybrid);
-- ``twin``: backprop through a twin of the chip fitted by surrogate gradient to 64 probe
-  queries (``init="twin"``, :mod:`limprob.inference.surrogate_twin`), chosen on the chip the
-  same way (the probe queries are not counted in the chain's 10,000 here);
 - ``oracle``: the oracle's weights (backprop through the simulated chip's own distortion, a
   simulation-only reference) as a start file, chosen on the chip the same way.
 
@@ -23,7 +20,7 @@ elsewhere does not find that mode within the budget.
 
     .venv/bin/python analyses/yinyang_ceiling.py [--seeds 0 1 2]
 
-writes ``analyses/results/yinyang_ceiling.{nc,md}`` (about 7 CPU-minutes per seed).
+writes ``analyses/results/yinyang_ceiling.{nc,md}`` (about 5 CPU-minutes per seed).
 """
 
 from __future__ import annotations
@@ -45,7 +42,7 @@ from limprob.inference.starts import Candidate, log_likelihood_on_chip
 from limprob.io import save_dataset, save_trace
 from tasks import BACKPROP, Cell, _chip_and_data, _test_accuracy, ideal_backprop, run_chain, w_star
 
-STARTS = ("prior", "ideal", "twin", "oracle")
+STARTS = ("prior", "ideal", "oracle")
 STRENGTH = 1.0
 QUANTITIES = (
     "start_log_likelihood",
@@ -77,7 +74,6 @@ def measure_seed(seed: int, ideal_folder: Path, scratch: Path) -> dict:
     files = {
         "prior": "prior",
         "ideal": str(ideal_backprop("yinyang", seed, ideal_folder)),
-        "twin": "twin",
         "oracle": str(oracle_path),
     }
     rows = {}
