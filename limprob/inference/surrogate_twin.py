@@ -234,7 +234,7 @@ def fit_surrogate_twin(
     ideal[3] = np.array(-np.inf)  # no saturation: the ideal chip's loss, for comparison
     identity_loss = full_loss(ideal)
     batch = min(config.probes_per_step, n_probes)
-    histories, restart_phis, best_loss, best_phi = [], [], np.inf, ideal
+    histories, restart_phis, best_loss, best_phi, best_restart = [], [], np.inf, ideal, 0
     for restart, inverse_w_sat in enumerate(config.saturation_starts):
         adam = Adam(initial_phi(n_in, h, n_out, inverse_w_sat), config.learning_rate)
         rng = np.random.default_rng([config.seed, 17, restart])
@@ -254,7 +254,7 @@ def fit_surrogate_twin(
         histories.append(losses)
         restart_phis.append(restart_phi)
         if restart_loss < best_loss:
-            best_loss, best_phi = restart_loss, restart_phi
+            best_loss, best_phi, best_restart = restart_loss, restart_phi, restart
     if not np.isfinite(best_loss):
         raise LimprobError("the surrogate-gradient twin's loss is not finite at any check")
     checks = [0, *range(config.check_every, config.steps, config.check_every), config.steps]
@@ -271,7 +271,7 @@ def fit_surrogate_twin(
             "distortion_parameters": "",
             **{k: v for k, v in asdict(config).items() if k != "saturation_starts"},
             "saturation_starts": np.asarray(config.saturation_starts),
-            "best_restart": int(np.argmin(np.min(histories, axis=1))),
+            "best_restart": best_restart,
             **network_attrs(network),
             **probe_attrs(probes),
             "probe_mse": best_loss,
