@@ -34,11 +34,19 @@ from limprob.trace import NETWORK_PREFIX
 
 def screen_chip(spec: str, network: Network, n_inputs: int, n_outputs: int) -> ParametricChip:
     """The software chip named by ``spec``: ``"ideal"`` or the path of a twin trace fitted for
-    a network of the same size."""
+    a network of the same size (:func:`twin_distortions`; a surrogate-gradient twin's best
+    fit)."""
     if spec == "ideal":
         return ParametricChip(Distortion(), n_inputs, n_outputs, network)
+    distortion = twin_distortions(load_twin_trace(spec, network), best_only=True)[0]
+    return ParametricChip(distortion, n_inputs, n_outputs, network)
+
+
+def load_twin_trace(spec: str, network: Network) -> xr.DataTree:
+    """The twin trace at ``spec``, checked: written by ``limprob twin`` (a sampled twin's
+    ``posterior``, or a surrogate-gradient twin's ``distortion``) for ``network``'s hidden
+    size and steps; :class:`LimprobError` otherwise."""
     from limprob.inference.surrogate_twin import MODEL as SURROGATE_TWIN
-    from limprob.inference.surrogate_twin import fitted_distortion
 
     tree = load_trace(Path(spec), needs=set())
     model = tree.attrs.get("model")
@@ -56,12 +64,21 @@ def screen_chip(spec: str, network: Network, n_inputs: int, n_outputs: int) -> P
             f"{steps} steps, the network has {network.n_hidden} and "
             f"{network.n_steps}"
         )
-    data = cast(xr.DataTree, tree[group]).to_dataset()
-    if model == SURROGATE_TWIN:
-        distortion = fitted_distortion(data)
-    else:
-        distortion = posterior_mean_distortion(data)
-    return ParametricChip(distortion, n_inputs, n_outputs, network)
+    return tree
+
+
+def twin_distortions(tree: xr.DataTree, *, best_only: bool = False) -> list[Distortion]:
+    """The distortions a checked twin trace (:func:`load_twin_trace`) describes: a sampled
+    twin's posterior mean (one), or each restart's fit of a surrogate-gradient twin (its best
+    fit alone with ``best_only``; :func:`~limprob.inference.surrogate_twin.restart_distortions`)."""
+    from limprob.inference.surrogate_twin import MODEL as SURROGATE_TWIN
+    from limprob.inference.surrogate_twin import fitted_distortion, restart_distortions
+
+    if tree.attrs.get("model") != SURROGATE_TWIN:
+        return [posterior_mean_distortion(cast(xr.DataTree, tree["posterior"]).to_dataset())]
+    if best_only:
+        return [fitted_distortion(cast(xr.DataTree, tree["distortion"]).to_dataset())]
+    return restart_distortions(tree)
 
 
 def posterior_mean_distortion(posterior: xr.Dataset) -> Distortion:

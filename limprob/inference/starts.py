@@ -164,14 +164,12 @@ def _twin_backprop(distortion: Distortion, kappa: float, seed: int) -> Backprop:
     return DistortionModelBackprop(distortion, BackpropConfig(seed=seed, kappa=kappa))
 
 
-def _software_chips(fit: xr.DataTree, chip: Chip) -> list[tuple[str, ParametricChip]]:
-    """One software chip per restart of a surrogate-gradient twin's fit, labelled ``twin_rK``
-    (``twin`` when there is one): each makes its own candidates, and the chip chooses. The
-    restart of lowest probe loss is not always the better start (a strongly saturating chip's
-    gains and saturation trade off in the probes), so the fit does not decide alone."""
-    from limprob.inference.surrogate_twin import restart_distortions
-
-    distortions = restart_distortions(fit)
+def _software_chips(distortions: list[Distortion], chip: Chip) -> list[tuple[str, ParametricChip]]:
+    """One software chip per twin distortion, labelled ``twin`` when there is one and
+    ``twin_rK`` for the restarts of a surrogate-gradient twin's fit: each makes its own
+    candidates, and the chip chooses. The restart of lowest probe loss is not always the better
+    start (a strongly saturating chip's gains and saturation trade off in the probes), so the
+    fit does not decide alone."""
     return [
         (
             "twin" if len(distortions) == 1 else f"twin_r{r}",
@@ -189,14 +187,18 @@ def _probed_twin(
     restart of the fit (:func:`_software_chips`); and the attributes saying what that cost and
     how well it fits."""
     from limprob.chip.probes import record_probes_from_table
-    from limprob.inference.surrogate_twin import SurrogateTwinConfig, fit_surrogate_twin
+    from limprob.inference.surrogate_twin import (
+        SurrogateTwinConfig,
+        fit_surrogate_twin,
+        restart_distortions,
+    )
 
     n_obs = min(TWIN_PROBE_OBS, data.train.sizes["obs"])
     before = chip.queries
     probes = record_probes_from_table(chip, data.train, TWIN_PROBES, n_obs, seed=seed)
     queries = chip.queries - before
     fit = fit_surrogate_twin(chip.network, probes, SurrogateTwinConfig(seed=seed))
-    return _software_chips(fit, chip), {
+    return _software_chips(restart_distortions(fit), chip), {
         "start_twin_probe_chip_queries": int(queries),
         "start_twin_probe_obs": int(n_obs),
         "start_twin_explained_fraction": float(fit.attrs["explained_fraction"]),
@@ -205,19 +207,16 @@ def _probed_twin(
 
 
 def _twin_of_trace(path: str, chip: Chip) -> tuple[list[tuple[str, ParametricChip]], dict]:
-    """``init="twin:TRACE"``'s software chips: a sampled twin's posterior-mean chip
-    (:func:`~limprob.inference.screening.screen_chip`), or one per restart of a
-    surrogate-gradient twin's fit; and the probe queries the twin cost."""
-    from limprob.inference.screening import screen_chip
-    from limprob.inference.surrogate_twin import MODEL
-    from limprob.io import load_trace
+    """``init="twin:TRACE"``'s software chips: a sampled twin's posterior-mean chip, or one per
+    restart of a surrogate-gradient twin's fit
+    (:func:`~limprob.inference.screening.twin_distortions`); and the probe queries the twin
+    cost."""
+    from limprob.inference.screening import load_twin_trace, twin_distortions
 
-    twin_chip = screen_chip(path, chip.network, chip.n_inputs, chip.n_outputs)  # checks it
-    tree = load_trace(Path(path), needs=set())
-    chips = (
-        _software_chips(tree, chip) if tree.attrs.get("model") == MODEL else [("twin", twin_chip)]
-    )
-    return chips, {"start_twin_probe_chip_queries": int(tree.attrs.get("training_chip_queries", 0))}
+    tree = load_twin_trace(path, chip.network)
+    return _software_chips(twin_distortions(tree), chip), {
+        "start_twin_probe_chip_queries": int(tree.attrs.get("training_chip_queries", 0))
+    }
 
 
 def weights_of_file(path: str, chip: Chip) -> tuple[np.ndarray, np.ndarray]:
