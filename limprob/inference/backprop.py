@@ -816,10 +816,15 @@ class InTheLoopBackprop(Backprop):
         return _ideal_gradient(chip, self.config, n_output, chip_counts=chip.run)
 
 
+def converter_inputs(bits: int | None, w_max: float) -> tuple[float, float, float]:
+    """``(w_max, delta, quantise)``, the graph inputs of :func:`straight_through_quantise`, for
+    a B-bit converter over ``[-w_max, w_max]`` (``bits`` None or 0: continuous weights)."""
+    return float(w_max), converter_delta(bits, w_max), 1.0 if bits else 0.0
+
+
 def _converter(chip: Chip) -> tuple[float, float, float]:
     """``(w_max, delta, quantise)`` of the chip's nominal weight converter."""
-    bits, w_max = chip.weight_bits, float(chip.weight_range)
-    return w_max, converter_delta(bits, w_max), 1.0 if bits else 0.0
+    return converter_inputs(chip.weight_bits, float(chip.weight_range))
 
 
 def _noisy_model_objective(

@@ -173,11 +173,10 @@ def _converter(probes: xr.Dataset) -> tuple[float, float, float]:
     """``(w_max, delta, quantise)`` of the probed chip's weight converter, as its probes record
     it (``chip_weight_bits``, ``chip_weight_range``); continuous weights when they do not."""
     from limprob.chip.simulated import WEIGHT_RANGE
-    from limprob.inference.backprop import converter_delta
+    from limprob.inference.backprop import converter_inputs
 
     bits = int(probes.attrs.get("chip_weight_bits", 0) or 0)
-    w_max = float(probes.attrs.get("chip_weight_range", WEIGHT_RANGE))
-    return w_max, converter_delta(bits, w_max), 1.0 if bits else 0.0
+    return converter_inputs(bits, float(probes.attrs.get("chip_weight_range", WEIGHT_RANGE)))
 
 
 def initial_phi(
