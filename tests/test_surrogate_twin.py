@@ -14,9 +14,8 @@ from limprob.chip.probes import record_probes
 from limprob.chip.simulated import ParametricChip
 from limprob.errors import LimprobError
 from limprob.inference import starts as starts_module
-from limprob.inference.sampling import prior_draws
 from limprob.inference.screening import screen_chip
-from limprob.inference.starts import PRIOR_CANDIDATES, choose_starts
+from limprob.inference.starts import PRIOR_CANDIDATES
 from limprob.inference.surrogate_twin import (
     MODEL,
     SurrogateTwinConfig,
@@ -25,8 +24,8 @@ from limprob.inference.surrogate_twin import (
     restart_distortions,
 )
 from limprob.io import save_trace
-from limprob.models.chip_in_the_loop import build_model
 from limprob.snn import Network
+from test_starts import starts
 
 NETWORK = Network(n_hidden=4)
 """One network for every fit here: the loss compiles once per process and network."""
@@ -35,6 +34,19 @@ FIT = SurrogateTwinConfig(steps=200)
 
 def chip_of(strength: float) -> SimulatedChip:
     return SimulatedChip(30, 2, NETWORK, strength=strength, seed=0)
+
+
+def probe_error(chip, probes: xr.Dataset) -> float:
+    """Mean squared difference (spikes^2) between ``chip``'s counts for the probes' weights and
+    inputs and the counts the probes recorded."""
+    x = probes["x"].values
+    counts = np.stack(
+        [
+            chip.run(w_in, w_out, x)
+            for w_in, w_out in zip(probes["W_in"].values, probes["W_out"].values)
+        ]
+    )
+    return float(np.mean((counts - probes["counts"].values) ** 2))
 
 
 @pytest.fixture(scope="module")
@@ -70,15 +82,11 @@ def test_the_fit_reproduces_the_probes_and_predicts_weights_it_never_saw(fit, pr
     assert fit["distortion"]["log_threshold"].dims == ("neuron",)
     # held out: other probe weights on other inputs of the same chip
     fresh = record_probes(chip_of(1.0), data.train["features"].values[32:64], 16, seed=1)
-    x = fresh["x"].values
     fitted = fitted_distortion(fit["distortion"].to_dataset())
-    errors = {}
-    for name, distortion in (("fitted", fitted), ("ideal", Distortion())):
-        software = ParametricChip(distortion, 30, 2, NETWORK)
-        counts = np.stack(
-            [software.run(fresh["W_in"].values[p], fresh["W_out"].values[p], x) for p in range(16)]
-        )
-        errors[name] = float(np.mean((counts - fresh["counts"].values) ** 2))
+    errors = {
+        name: probe_error(ParametricChip(distortion, 30, 2, NETWORK), fresh)
+        for name, distortion in (("fitted", fitted), ("ideal", Distortion()))
+    }
     assert errors["fitted"] < 0.1 * errors["ideal"], errors
 
 
@@ -150,27 +158,10 @@ def test_a_surrogate_twin_trace_is_a_screen_and_a_start(fit, probes, data, tmp_p
     save_trace(fit, path)
     software = screen_chip(str(path), NETWORK, 30, 2)
     # the software chip is the fitted one: its counts miss the probes by the fit's error
-    x = probes["x"].values
-    counts = np.stack(
-        [software.run(probes["W_in"].values[p], probes["W_out"].values[p], x) for p in range(16)]
-    )
-    mse = float(np.mean((counts - probes["counts"].values) ** 2))
-    assert mse == pytest.approx(fit.attrs["probe_mse"])
+    assert probe_error(software, probes) == pytest.approx(fit.attrs["probe_mse"])
     with pytest.raises(LimprobError, match="fitted for 4 hidden neurons"):
         screen_chip(str(path), Network(n_hidden=8), 30, 2)
-    chip = chip_of(1.0)
-    model = build_model(chip, data.train)
-    _, attrs = choose_starts(
-        chip,
-        data,
-        model,
-        init=f"twin:{path}",
-        chains=1,
-        seed=0,
-        kappa=8.0,
-        init_seeds=None,
-        prior_draws=prior_draws,
-    )
+    _, attrs, _ = starts(chip_of(1.0), data, f"twin:{path}", chains=1)
     assert attrs["start_twin_probe_chip_queries"] == 16
     assert attrs["start_selection_chip_queries"] == 2 + PRIOR_CANDIDATES  # a candidate per restart
     assert attrs["start_candidates"].startswith("twin_r0_seed")
@@ -181,20 +172,7 @@ def test_init_twin_probes_fits_and_spends_exactly_what_it_reports(data, monkeypa
     monkeypatch.setattr(starts_module, "TWIN_PROBE_OBS", 32)
 
     def run():
-        chip = chip_of(1.0)
-        model = build_model(chip, data.train)
-        initvals, attrs = choose_starts(
-            chip,
-            data,
-            model,
-            init="twin",
-            chains=2,
-            seed=0,
-            kappa=8.0,
-            init_seeds=None,
-            prior_draws=prior_draws,
-        )
-        return initvals, attrs, chip.queries
+        return starts(chip_of(1.0), data, "twin", chains=2)
 
     initvals, attrs, queries = run()
     assert attrs["start_twin_probe_chip_queries"] == 8 and attrs["start_twin_probe_obs"] == 32
