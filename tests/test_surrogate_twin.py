@@ -161,6 +161,10 @@ def test_a_surrogate_twin_trace_is_a_screen_and_a_start(fit, probes, data, tmp_p
     assert probe_error(software, probes) == pytest.approx(fit.attrs["probe_mse"])
     with pytest.raises(LimprobError, match="fitted for 4 hidden neurons"):
         screen_chip(str(path), Network(n_hidden=8), 30, 2)
+    with pytest.raises(LimprobError, match="fitted for 30 inputs, the chip has 13"):
+        screen_chip(str(path), NETWORK, 13, 2)
+    with pytest.raises(LimprobError, match="fitted for 2 outputs, the chip has 3"):
+        screen_chip(str(path), NETWORK, 30, 3)
     _, attrs, _ = starts(chip_of(1.0), data, f"twin:{path}", chains=1)
     assert attrs["start_twin_probe_chip_queries"] == 16
     assert attrs["start_selection_chip_queries"] == 2 + PRIOR_CANDIDATES  # a candidate per restart

@@ -38,14 +38,16 @@ def screen_chip(spec: str, network: Network, n_inputs: int, n_outputs: int) -> P
     fit)."""
     if spec == "ideal":
         return ParametricChip(Distortion(), n_inputs, n_outputs, network)
-    distortion = twin_distortions(load_twin_trace(spec, network), best_only=True)[0]
+    tree = load_twin_trace(spec, network, n_inputs, n_outputs)
+    distortion = twin_distortions(tree, best_only=True)[0]
     return ParametricChip(distortion, n_inputs, n_outputs, network)
 
 
-def load_twin_trace(spec: str, network: Network) -> xr.DataTree:
+def load_twin_trace(spec: str, network: Network, n_inputs: int, n_outputs: int) -> xr.DataTree:
     """The twin trace at ``spec``, checked: written by ``limprob twin`` (a sampled twin's
     ``posterior``, or a surrogate-gradient twin's ``distortion``) for ``network``'s hidden
-    size and steps; :class:`LimprobError` otherwise."""
+    size and steps, and, where it holds per-synapse gains, for ``n_inputs`` inputs and
+    ``n_outputs`` outputs; :class:`LimprobError` otherwise."""
     from limprob.inference.surrogate_twin import MODEL as SURROGATE_TWIN
 
     tree = load_trace(Path(spec), needs=set())
@@ -64,6 +66,13 @@ def load_twin_trace(spec: str, network: Network) -> xr.DataTree:
             f"{steps} steps, the network has {network.n_hidden} and "
             f"{network.n_steps}"
         )
+    described = cast(xr.DataTree, tree[group]).to_dataset()
+    for dim, size, what in (("feature", n_inputs, "inputs"), ("class", n_outputs, "outputs")):
+        if dim in described.sizes and described.sizes[dim] != size:
+            raise LimprobError(
+                f"{spec}: the twin was fitted for {described.sizes[dim]} {what}, the chip "
+                f"has {size}"
+            )
     return tree
 
 

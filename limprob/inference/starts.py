@@ -213,7 +213,7 @@ def _twin_of_trace(path: str, chip: Chip) -> tuple[list[tuple[str, ParametricChi
     cost."""
     from limprob.inference.screening import load_twin_trace, twin_distortions
 
-    tree = load_twin_trace(path, chip.network)
+    tree = load_twin_trace(path, chip.network, chip.n_inputs, chip.n_outputs)
     return _software_chips(twin_distortions(tree), chip), {
         "start_twin_probe_chip_queries": int(tree.attrs.get("training_chip_queries", 0))
     }
