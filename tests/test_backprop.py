@@ -12,6 +12,7 @@ import xarray as xr
 
 from limprob.chip import SimulatedChip
 from limprob.cli import main
+from limprob.data import load_dataset, split
 from limprob.errors import LimprobError
 from limprob.inference.backprop import (
     MIN_FIRING_FRACTION,
@@ -22,6 +23,7 @@ from limprob.inference.backprop import (
     layer_firing,
     spike,
     train_backprop,
+    validation_split,
 )
 from limprob.io import ENGINE, save_trace
 from limprob.snn import Network, lif_counts_numpy
@@ -142,6 +144,25 @@ def test_initial_weights_make_both_layers_fire(data, network):
     w_in, w_out, hidden, output = initial_weights(x, 2, network, np.random.default_rng(0))
     assert (hidden, output) == layer_firing(x, w_in, w_out, network)
     assert hidden >= MIN_FIRING_FRACTION and output >= MIN_FIRING_FRACTION
+
+
+@pytest.mark.parametrize(
+    ("dataset", "split_seed", "seed"), [("wine", 0, 1874364848), ("wisconsin", 3, 598965220)]
+)
+def test_initial_output_weights_fire_without_blowing_up(dataset, split_seed, seed):
+    """Draws whose output columns have a negative drive: scaling alone left the output layer
+    silent and W_out about 1,000 times too large (the first chain's backprop seed of these
+    splits, ``--init ideal|twin``), a start no prior draw could lose to."""
+    train = split(load_dataset(dataset), seed=split_seed).train
+    x = train["features"].values
+    fit, _ = validation_split(train["labels"].values, BackpropConfig().validation_fraction, seed)
+    n_out = train.sizes["class"]
+    w_in, w_out, hidden, output = initial_weights(
+        x[fit], n_out, Network(), np.random.default_rng([seed, 2])
+    )
+    assert (hidden, output) == layer_firing(x[fit], w_in, w_out, Network())
+    assert hidden >= MIN_FIRING_FRACTION and output >= MIN_FIRING_FRACTION
+    assert np.sqrt(np.mean(w_out**2)) < 10.0
 
 
 def test_straight_through_uses_chip_counts_for_the_loss(data):

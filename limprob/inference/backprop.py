@@ -56,8 +56,11 @@ a constant current above ``theta (1 - beta) / (1 - beta^T)``, about 0.1 at the r
 constants, to fire within ``T`` steps) and ``W_out ~ N(0, 1) / sqrt(H rate)``, with ``rate``
 the hidden layer's mean firing rate. Then, in the ideal model, each layer's weights are scaled
 up by 1.5 until at least :data:`MIN_FIRING_FRACTION` of its (sample, neuron) pairs spike at
-least once. The fractions reached are recorded in the trace; on the Wisconsin data the first
-draw already passes (about half of the pairs fire in each layer).
+least once. An output neuron whose drive (the hidden spike rates times its column of
+``W_out``) is negative for most samples never fires however far it is scaled; when scaling
+alone misses the target, such columns are flipped (as the hidden layer's always are) and the
+scaling starts again. The fractions reached are recorded in the trace; on the Wisconsin data
+the first draw usually passes (about half of the pairs fire in each layer).
 """
 
 from __future__ import annotations
@@ -393,25 +396,45 @@ def initial_weights(
         if hidden >= MIN_FIRING_FRACTION:
             break
         w_in = w_in * INIT_SCALE_UP
-    rate = _hidden_rate(x, w_in, network)
+    rates, rate = _hidden_rates(x, w_in, network)
     w_out = w_out / np.sqrt(n_hidden * max(rate, 1.0 / network.n_steps))
+    scaled, hidden, output = _scaled_until_output_fires(x, w_in, w_out, network)
+    if output < MIN_FIRING_FRACTION:
+        # Scaling up cannot make an output neuron fire whose drive (hidden spike rates @ W_out)
+        # is negative for most samples; with 2 or 3 classes that can hold the whole layer
+        # silent while the loop scales W_out by 1.5^20 (about 3,000). Flip those columns, as
+        # the hidden layer's are flipped above (the flipped column has the same N(0, 1)
+        # distribution), and scale again from the unscaled weights.
+        flip = np.where((rates @ w_out).mean(axis=0) < 0, -1.0, 1.0)
+        scaled, hidden, output = _scaled_until_output_fires(x, w_in, w_out * flip, network)
+    return w_in, scaled, hidden, output
+
+
+def _scaled_until_output_fires(
+    x: np.ndarray, w_in: np.ndarray, w_out: np.ndarray, network: Network
+) -> tuple[np.ndarray, float, float]:
+    """``w_out`` scaled by :data:`INIT_SCALE_UP` until :data:`MIN_FIRING_FRACTION` of the
+    output (sample, neuron) pairs fire (at most :data:`MAX_INIT_ROUNDS` times), with the
+    hidden and output layers' firing fractions it reached."""
     for _ in range(MAX_INIT_ROUNDS):
         hidden, output = layer_firing(x, w_in, w_out, network)
         if output >= MIN_FIRING_FRACTION:
             break
         w_out = w_out * INIT_SCALE_UP
-    return w_in, w_out, hidden, output
+    return w_out, hidden, output
 
 
-def _hidden_rate(x: np.ndarray, w_in: np.ndarray, network: Network) -> float:
-    """Mean spikes per step of the hidden layer in the ideal network."""
+def _hidden_rates(x: np.ndarray, w_in: np.ndarray, network: Network) -> tuple[np.ndarray, float]:
+    """Spikes per step of the hidden layer in the ideal network: per sample and neuron
+    ``(obs, hidden)``, and their mean."""
     current = x @ w_in
     v = s = np.zeros_like(current)
-    total = 0.0
+    per_pair, mean = np.zeros_like(current), 0.0
     for _ in range(network.n_steps):
         v, s = lif_layer_step(v, s, current, network.beta, network.theta)
-        total += s.mean()
-    return total / network.n_steps
+        per_pair += s
+        mean += s.mean()
+    return per_pair / network.n_steps, mean / network.n_steps
 
 
 def validation_split(
