@@ -88,6 +88,8 @@ def test_a_step_method_restored_from_its_pickled_state_continues_exactly(name):
 
 
 TINY = [
+    "--init",
+    "prior",
     "--hidden",
     "4",
     "--steps",

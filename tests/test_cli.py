@@ -13,6 +13,8 @@ from limprob.cli import main
 from limprob.data import load_wisconsin
 
 TINY_ARGS = [
+    "--init",
+    "prior",
     "--hidden",
     str(TINY.network.n_hidden),
     "--time-steps",

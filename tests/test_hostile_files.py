@@ -78,6 +78,8 @@ def test_two_outputs_of_one_command_must_differ(tmp_path, capsys):
 
 
 TINY = [
+    "--init",
+    "prior",
     "--hidden",
     "3",
     "--steps",

@@ -24,7 +24,17 @@ from user_chips import SIGNAL_ENV, SignallingChip
 
 pytestmark = pytest.mark.filterwarnings("ignore:Numba will use object mode")
 
-TINY = ["--hidden", "4", "--steps", "8", "--train-fraction", "0.2", "--no-progress"]
+TINY = [
+    "--hidden",
+    "4",
+    "--steps",
+    "8",
+    "--train-fraction",
+    "0.2",
+    "--no-progress",
+    "--init",
+    "prior",
+]
 
 
 def limprob_lines(err: str) -> list[str]:

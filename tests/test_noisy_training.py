@@ -39,6 +39,8 @@ def test_train_on_a_noisy_quantised_chip_records_chip_and_estimator(tmp_path, ca
         "--dataset",
         "wine",
         "--no-progress",
+        "--init",
+        "prior",
         "--out",
         str(out),
     ]
@@ -130,6 +132,8 @@ def test_each_data_set_brings_its_measured_network_unless_one_is_given(tmp_path,
         "--no-progress",
         "--time-steps",
         "4",
+        "--init",
+        "prior",
     ]
     assert main(["train", "--dataset", "wine", *tiny, "--out", str(out)]) == 0
     attrs = load_trace(out).attrs

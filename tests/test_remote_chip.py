@@ -27,6 +27,8 @@ TOKEN = "s3cret-token-for-tests"
 CHIP = ["--hidden", "4", "--steps", "8", "--noise", "0.1"]
 """The served chip: 30-4-2 with 8 steps, noisy (its noise depends on the query count)."""
 TRAIN = [
+    "--init",
+    "prior",
     "--train-fraction",
     "0.2",
     "--no-progress",

@@ -199,6 +199,12 @@ def test_init_refusals_on_the_command_line(tmp_path, capsys, trained):
     )
     assert_refused([*base, "--init", "warm"], capsys, "--init warm: not prior, ideal", out_dir)
     assert_refused([*base, "--init", "twin:"], capsys, "init must be", out_dir)
+    assert_refused(
+        [*base, "--reset", "zero", "--init", "twin"],
+        capsys,
+        "the 'twin' start trains by backprop, which needs a network that resets by subtraction",
+        out_dir,
+    )
 
 
 def test_twin_start_trains_through_the_twins_distortion(data, tmp_path):
@@ -233,24 +239,27 @@ def test_twin_start_trains_through_the_twins_distortion(data, tmp_path):
 @pytest.mark.parametrize(
     "flags, init",
     [
-        ([], "prior"),
-        (["--dataset", "wisconsin"], "prior"),
-        (["--dataset", "wine"], "prior"),
+        ([], "twin"),
+        (["--dataset", "wisconsin"], "twin"),
+        (["--dataset", "wine"], "twin"),
         (["--dataset", "digits"], "twin"),
         (["--dataset", "yinyang"], "twin"),
         (["--dataset", "digits", "--init", "prior"], "prior"),
+        (["--dataset", "digits", "--reset", "zero"], "prior"),
+        (["--dataset", "digits", "--reset", "zero", "--init", "ideal"], "ideal"),
         (["--data", "table.csv"], "prior"),
         (["--data", "table.csv", "--init", "ideal"], "ideal"),
     ],
 )
 def test_each_data_set_has_its_default_start_and_init_wins(flags, init):
     """``limprob train --dataset NAME`` starts where ``DATASET_INITS`` says; an explicit
-    ``--init`` always wins and a user's ``--data`` table starts from the prior."""
+    ``--init`` always wins, and a user's ``--data`` table and a network that resets to zero
+    start from the prior."""
     from limprob.cli import build_parser
     from limprob.cli.train import _init
     from limprob.models.defaults import DATASET_INITS
 
     args = build_parser().parse_args(["train", "--out", "run.nc", *flags])
     assert _init(args) == init
-    if flags[:1] == ["--dataset"] and "--init" not in flags:
+    if flags[:1] == ["--dataset"] and "--init" not in flags and "--reset" not in flags:
         assert init == DATASET_INITS[flags[1]]

@@ -21,6 +21,8 @@ from limprob.snn import Network
 NET = Network(4, 8)
 SIZES = dict(n_inputs=30, n_outputs=2, network=NET)
 TINY = [
+    "--init",
+    "prior",
     "--hidden",
     "4",
     "--steps",

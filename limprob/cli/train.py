@@ -202,8 +202,8 @@ def _train_options(train: argparse.ArgumentParser) -> None:
         "point estimate or a NIR graph. Except for prior, the candidates "
         "and 4 prior draws are measured on the chip, one query each, and "
         "chain c starts at the c-th best (default: the data set's, "
-        "limprob.models.defaults.DATASET_INITS: twin for digits and "
-        "yinyang, prior otherwise and for --data)",
+        "limprob.models.defaults.DATASET_INITS: twin for the built-in data "
+        "sets, prior for --data and with --reset zero)",
     )
     train.add_argument(
         "--init-seeds",
@@ -323,12 +323,13 @@ def _remote_chip_options(train: argparse.ArgumentParser) -> None:
 
 
 def _init(args: argparse.Namespace) -> str:
-    """``--init``, else the data set's default start (a user's ``--data`` table: prior)."""
+    """``--init``, else the data set's default start (a user's ``--data`` table, or a network
+    that resets to zero: prior)."""
     from limprob.models.defaults import dataset_init
 
     if args.init is not None:
         return str(args.init)
-    return dataset_init(None if args.data else (args.dataset or "wisconsin"))
+    return dataset_init(None if args.data else (args.dataset or "wisconsin"), args.reset)
 
 
 def _train(args: argparse.Namespace) -> None:

@@ -135,6 +135,11 @@ def model_candidates(
 
     if init == "prior":
         return [], {}
+    if (init == "ideal" or init.startswith("twin")) and chip.network.reset != "subtract":
+        raise LimprobError(
+            f"the {init!r} start trains by backprop, which needs a network that resets by "
+            f"subtraction; the chip's resets to {chip.network.reset}: start from 'prior'"
+        )
     if init == "ideal":
         software = SimulatedChip(chip.n_inputs, chip.n_outputs, chip.network)
         candidates, flops = _backprop_candidates(

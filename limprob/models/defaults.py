@@ -53,23 +53,24 @@ def dataset_network(dataset: str | None) -> dict:
 
 
 DATASET_INITS = {
-    "wisconsin": "prior",
+    "wisconsin": "twin",
     "yinyang": "twin",
     "digits": "twin",
-    "wine": "prior",
+    "wine": "twin",
 }
 """Where ``limprob train --dataset NAME`` starts its chains unless ``--init`` is given
-(:mod:`limprob.inference.starts`), chosen by measurement (``analyses/tasks.py``,
-``results/tasks.md``: W*'s test accuracy on strength-1 chips of 5 chip seeds at 1,000 to
-10,000 queries, from a prior draw, from ideal-model backprop and from backprop through a twin
-fitted to 64 probe queries, each chosen on the chip): ``twin`` where it won clearly at every
-budget, digits (0.952 against 0.923 for ``ideal`` and 0.494 cold at 2,000 queries) and Yin-Yang
-(0.834 against 0.572 cold and 0.598 ``ideal`` at 2,000). Wisconsin and wine keep the prior:
-there the twin start wins at 1,000 to 2,000 queries and falls behind the cold start by 10,000,
-so at ``limprob train``'s 4,000 it is no clear win and costs 64 probe queries and a backprop
-per chain and fit. A user's own table (``--data``) starts from the prior."""
+(:mod:`limprob.inference.starts`), chosen by measurement at ``limprob train``'s budget
+(``analyses/tasks.py``, ``results/tasks.md``: W*'s test accuracy on chips of strength 0, 1
+and 2, 5 chip seeds each, within 2,000 chip queries per chain, as each of the default run's 2
+chains spends, from a prior draw, from ideal-model backprop and from backprop through a twin
+fitted to 64 probe queries, each chosen on the chip). The twin start beats the cold start on
+every data set at every strength there; at strength 1: digits 0.952 against 0.494, Yin-Yang
+0.834 against 0.572, Wisconsin 0.963 against 0.949, wine 0.956 against 0.950. A user's own
+table (``--data``), which no measurement covers, and a network that resets to zero (which
+backprop does not train) start from the prior."""
 
 
-def dataset_init(dataset: str | None) -> str:
-    """The default ``init`` of a built-in data set (None: a user's table, ``prior``)."""
-    return DATASET_INITS[dataset] if dataset else "prior"
+def dataset_init(dataset: str | None, reset: str = "subtract") -> str:
+    """The default ``init`` of a built-in data set (None: a user's table, ``prior``) for a
+    network that resets by ``reset`` (``zero``: ``prior``)."""
+    return DATASET_INITS[dataset] if dataset and reset == "subtract" else "prior"
