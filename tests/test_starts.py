@@ -239,8 +239,8 @@ def test_twin_start_trains_through_the_twins_distortion(data, tmp_path):
 @pytest.mark.parametrize(
     "flags, init",
     [
-        ([], "twin"),
-        (["--dataset", "wisconsin"], "twin"),
+        ([], "prior"),
+        (["--dataset", "wisconsin"], "prior"),
         (["--dataset", "wine"], "twin"),
         (["--dataset", "digits"], "twin"),
         (["--dataset", "yinyang"], "twin"),

@@ -202,8 +202,8 @@ def _train_options(train: argparse.ArgumentParser) -> None:
         "point estimate or a NIR graph. Except for prior, the candidates "
         "and 4 prior draws are measured on the chip, one query each, and "
         "chain c starts at the c-th best (default: the data set's, "
-        "limprob.models.defaults.DATASET_INITS: twin for the built-in data "
-        "sets, prior for --data and with --reset zero)",
+        "limprob.models.defaults.DATASET_INITS: twin for digits, yinyang "
+        "and wine; prior for wisconsin, --data and with --reset zero)",
     )
     train.add_argument(
         "--init-seeds",

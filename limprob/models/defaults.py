@@ -53,21 +53,23 @@ def dataset_network(dataset: str | None) -> dict:
 
 
 DATASET_INITS = {
-    "wisconsin": "twin",
+    "wisconsin": "prior",
     "yinyang": "twin",
     "digits": "twin",
     "wine": "twin",
 }
 """Where ``limprob train --dataset NAME`` starts its chains unless ``--init`` is given
-(:mod:`limprob.inference.starts`), chosen by measurement at ``limprob train``'s budget
-(``analyses/tasks.py``, ``results/tasks.md``: W*'s test accuracy on chips of strength 0, 1
-and 2, 5 chip seeds each, within 2,000 chip queries per chain, as each of the default run's 2
-chains spends, from a prior draw, from ideal-model backprop and from backprop through a twin
-fitted to 64 probe queries, each chosen on the chip). The twin start beats the cold start on
-every data set at every strength there; at strength 1: digits 0.952 against 0.494, Yin-Yang
-0.834 against 0.572, Wisconsin 0.963 against 0.949, wine 0.956 against 0.950. A user's own
-table (``--data``), which no measurement covers, and a network that resets to zero (which
-backprop does not train) start from the prior."""
+(:mod:`limprob.inference.starts`), chosen by measurement on strength-1 chips of 5 chip seeds:
+``analyses/tasks.py`` (one blocked-walk chain read at 1,000 to 10,000 queries, from a prior
+draw, from ideal-model backprop and from backprop through a twin fitted to 64 probe queries,
+each chosen on the chip) and ``analyses/init_defaults.py`` (``limprob train``'s own defaults,
+pCN and 2 chains of 2,000 queries). The twin start wins clearly on digits (0.952 against
+0.494 cold within 2,000 queries, tasks) and Yin-Yang (0.834 against 0.572), and on wine at
+the defaults (W* 0.978 against 0.939 cold, predictive 0.994 against 0.972). Wisconsin keeps
+the prior: at the defaults the twin start's W* is 0.939 against 0.956 cold (predictive 0.965
+against 0.963), though the blocked walk of ``tasks.py`` prefers it within 2,000 queries. A
+user's own table (``--data``), which no measurement covers, and a network that resets to
+zero (which backprop does not train) start from the prior."""
 
 
 def dataset_init(dataset: str | None, reset: str = "subtract") -> str:
