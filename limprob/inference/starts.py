@@ -135,7 +135,8 @@ def model_candidates(
 
     if init == "prior":
         return [], {}
-    if (init == "ideal" or init.startswith("twin")) and chip.network.reset != "subtract":
+    trains_backprop = init in ("ideal", "twin") or init.startswith(TWIN_PREFIX)
+    if trains_backprop and chip.network.reset != "subtract":
         raise LimprobError(
             f"the {init!r} start trains by backprop, which needs a network that resets by "
             f"subtraction; the chip's resets to {chip.network.reset}: start from 'prior'"
