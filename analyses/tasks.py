@@ -12,8 +12,9 @@ DATASET_NETWORKS`): strengths 0, 1 and 2 on chip seeds 0 .. 4 with all the train
   and 4 prior draws (``init="ideal"``, :mod:`limprob.inference.starts`; the 5 choosing queries
   are counted in its budget);
 - ``mh_twin_start``: the same chain from backprop through a twin of the chip fitted by
-  surrogate gradient to 64 probe queries (``init="twin"``, :mod:`limprob.inference.surrogate_twin`),
-  chosen on the chip the same way; the probe and choosing queries are counted in its budget;
+  surrogate gradient to 64 probe queries (``init="twin"``, :mod:`limprob.inference.surrogate_twin`,
+  one candidate per restart of the fit) or from the ideal model's own candidate, chosen on the
+  chip the same way; the probe and choosing queries are counted in its budget;
 - ``backprop``: ideal-model backprop (no chip query while training);
 - ``in_the_loop_backprop``: every mini-batch and validation a chip query;
 - ``oracle``: backprop through the simulated chip's own distortion, a simulation-only
@@ -177,7 +178,8 @@ def settings_of(cell: Cell) -> dict:
         twin = (
             {
                 "twin_probes": TWIN_PROBES,
-                "twin_candidates": "one per restart of the fit, chosen on the chip",
+                "twin_candidates": "one per restart of the fit and one from the ideal model, "
+                "chosen on the chip",
                 "twin_probe_obs": TWIN_PROBE_OBS,
                 **{f"twin_{k}": v for k, v in asdict(SurrogateTwinConfig()).items() if k != "seed"},
             }

@@ -207,14 +207,13 @@ def test_init_refusals_on_the_command_line(tmp_path, capsys, trained):
     )
 
 
-def test_twin_start_trains_through_the_twins_distortion(data, tmp_path):
-    """A twin trace (here written by hand: a saturation and a gain, no mismatch) makes one
-    candidate per chain by backprop through its posterior-mean distortion; its probe queries
-    are reported."""
+def hand_written_twin(path, inverse_w_sat: float, log_gain: float) -> str:
+    """``twin:PATH`` of a twin trace written by hand: a saturation and a gain, no mismatch,
+    17 probe queries."""
     posterior = xr.Dataset(
         {
-            "inverse_w_sat": (("chain", "draw"), np.full((1, 4), 1.5)),
-            "log_gain": (("chain", "draw"), np.full((1, 4), -0.2)),
+            "inverse_w_sat": (("chain", "draw"), np.full((1, 4), inverse_w_sat)),
+            "log_gain": (("chain", "draw"), np.full((1, 4), log_gain)),
         }
     )
     tree = xr.DataTree.from_dict({"posterior": posterior})
@@ -227,13 +226,39 @@ def test_twin_start_trains_through_the_twins_distortion(data, tmp_path):
             "training_chip_queries": 17,
         }
     )
-    save_trace(tree, tmp_path / "twin.nc")
+    save_trace(tree, path)
+    return f"twin:{path}"
+
+
+def test_twin_start_trains_through_the_twins_distortion(data, tmp_path):
+    """A twin trace makes one candidate per chain by backprop through its posterior-mean
+    distortion, beside one ideal-model candidate per chain; its probe queries are reported."""
     chip = SimulatedChip(30, 2, NETWORK, strength=1.0, seed=0)
-    _, attrs, spent = starts(chip, data, f"twin:{tmp_path / 'twin.nc'}", chains=2)
-    assert spent == attrs["start_selection_chip_queries"] == 2 + PRIOR_CANDIDATES
+    init = hand_written_twin(tmp_path / "twin.nc", 1.5, -0.2)
+    _, attrs, spent = starts(chip, data, init, chains=2)
+    assert spent == attrs["start_selection_chip_queries"] == 2 + 2 + PRIOR_CANDIDATES
     assert attrs["start_twin_probe_chip_queries"] == 17
     assert attrs["start_digital_training_flops"] > 0
-    assert attrs["start_candidates"].startswith("twin_seed")
+    seeds = attrs["init_seeds_used"]
+    assert attrs["start_candidates"].split(", ")[:4] == [
+        *(f"twin_seed{s}" for s in seeds),
+        *(f"ideal_seed{s}" for s in seeds),
+    ]
+
+
+def test_a_wrong_twin_leaves_an_undistorted_chip_the_ideal_models_start(data, tmp_path):
+    """On a chip the ideal model describes, backprop through a twin that is wrong (strong
+    saturation, half the gain) makes starts the chip ranks below the ideal model's, and every
+    chain starts from an ideal-model candidate."""
+    chip = SimulatedChip(30, 2, NETWORK, strength=0.0, seed=0)
+    init = hand_written_twin(tmp_path / "twin.nc", 4.0, np.log(0.5))
+    _, attrs, _ = starts(chip, data, init, chains=2)
+    labels = attrs["start_candidates"].split(", ")
+    scores = dict(zip(labels, attrs["start_candidate_log_posteriors"]))
+    assert max(scores[label] for label in labels if label.startswith("twin")) < min(
+        scores[label] for label in labels if label.startswith("ideal")
+    )
+    assert all(label.startswith("ideal_seed") for label in attrs["start_per_chain"].split(", "))
 
 
 @pytest.mark.parametrize(

@@ -167,7 +167,8 @@ def test_a_surrogate_twin_trace_is_a_screen_and_a_start(fit, probes, data, tmp_p
         screen_chip(str(path), NETWORK, 30, 3)
     _, attrs, _ = starts(chip_of(1.0), data, f"twin:{path}", chains=1)
     assert attrs["start_twin_probe_chip_queries"] == 16
-    assert attrs["start_selection_chip_queries"] == 2 + PRIOR_CANDIDATES  # a candidate per restart
+    # a candidate per restart, one from the ideal model (one chain), the prior draws
+    assert attrs["start_selection_chip_queries"] == 2 + 1 + PRIOR_CANDIDATES
     assert attrs["start_candidates"].startswith("twin_r0_seed")
 
 
@@ -180,12 +181,13 @@ def test_init_twin_probes_fits_and_spends_exactly_what_it_reports(data, monkeypa
 
     initvals, attrs, queries = run()
     assert attrs["start_twin_probe_chip_queries"] == 8 and attrs["start_twin_probe_obs"] == 32
-    # one candidate per restart of the fit (2) and chain (2), and the prior draws
-    assert attrs["start_selection_chip_queries"] == 4 + PRIOR_CANDIDATES
-    assert queries == 8 + 4 + PRIOR_CANDIDATES
-    assert attrs["start_candidates"].split(", ")[:4] == [
+    # one candidate per restart of the fit (2) and chain (2), one ideal-model candidate per
+    # chain, and the prior draws
+    assert attrs["start_selection_chip_queries"] == 4 + 2 + PRIOR_CANDIDATES
+    assert queries == 8 + 4 + 2 + PRIOR_CANDIDATES
+    assert attrs["start_candidates"].split(", ")[:6] == [
         f"twin_r{r}_seed{s}" for r in (0, 1) for s in attrs["init_seeds_used"]
-    ]
+    ] + [f"ideal_seed{s}" for s in attrs["init_seeds_used"]]
     assert attrs["start_twin_explained_fraction"] >= 0.9
     assert attrs["start_digital_training_flops"] > 0
     again, again_attrs, _ = run()

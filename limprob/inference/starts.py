@@ -16,13 +16,14 @@
   every neuron's threshold, from two saturation starts), and for each restart's fit one
   backprop per chain trained through it
   (:class:`~limprob.inference.backprop.DistortionModelBackprop`), so the chip chooses among
-  the fits too;
+  the fits too, beside the ``ideal`` candidates (so a chip the ideal model describes keeps
+  the ideal model's start where backprop through a fit stalls);
   the probe queries are counted (``start_twin_probe_chip_queries``) and the fit's quality is
   recorded (``start_twin_explained_fraction``);
 - ``twin:TRACE``: the same backprop through a fitted digital twin's distortion (the posterior
   mean of a sampled twin's parameters, or each restart of a surrogate-gradient twin's fit,
-  :func:`~limprob.inference.screening.screen_chip`); the twin's probe queries are counted
-  (``start_twin_probe_chip_queries``);
+  :func:`~limprob.inference.screening.screen_chip`), beside the ``ideal`` candidates; the
+  twin's probe queries are counted (``start_twin_probe_chip_queries``);
 - ``FILE``: one set of weights, a trace's point estimate (W*: an MH trace's posterior mean of
   its best chain, a backprop trace's weights) or a NIR graph
   (:func:`limprob.chip.nir.from_nir`); refused if its network size differs.
@@ -35,8 +36,8 @@ ranked; chain
 ``c`` starts at the ``c``-th best (cycling when there are fewer candidates than chains), so the
 best start is always used, every chain starts elsewhere, and a harmful candidate loses to a
 prior draw. The prior counts: a candidate that fits the data with weights far in the prior's
-tails (ideal-model backprop on wine can leave readout weights in the thousands) would cost the
-chain its whole budget walking back, and loses to a prior draw. The trace records the
+tails (readout weights in the thousands) would cost the chain its whole budget walking back,
+and loses to a prior draw. The trace records the
 queries (``start_selection_chip_queries``), which start each chain got (``start_per_chain``)
 and every candidate's log-likelihood and log posterior.
 
@@ -141,12 +142,16 @@ def model_candidates(
             f"the {init!r} start trains by backprop, which needs a network that resets by "
             f"subtraction; the chip's resets to {chip.network.reset}: start from 'prior'"
         )
-    if init == "ideal":
-        software = SimulatedChip(chip.n_inputs, chip.n_outputs, chip.network)
-        candidates, flops = _backprop_candidates(
+    software = SimulatedChip(chip.n_inputs, chip.n_outputs, chip.network)
+    ideal, ideal_flops = (
+        _backprop_candidates(
             lambda seed: IdealModelBackprop(config(seed)), software, data, seeds, "ideal"
         )
-        return candidates, {"start_digital_training_flops": flops}
+        if trains_backprop
+        else ([], 0.0)
+    )
+    if init == "ideal":
+        return ideal, {"start_digital_training_flops": ideal_flops}
     if init == "twin" or init.startswith(TWIN_PREFIX):
         if init == "twin":
             twin_chips, fit_attrs = _probed_twin(chip, data, seeds[0])
@@ -158,7 +163,12 @@ def model_candidates(
             made, cost = _backprop_candidates(method, twin_chip, data, seeds, label)
             candidates += made
             flops += cost
-        return candidates, {"start_digital_training_flops": flops, **fit_attrs}
+        # The ideal model's own candidates too: on a chip the ideal model describes, a twin's
+        # backprop can stall where the ideal model's does not, and the chip then keeps these.
+        return candidates + ideal, {
+            "start_digital_training_flops": flops + ideal_flops,
+            **fit_attrs,
+        }
     w_in, w_out = weights_of_file(init, chip)
     return [Candidate("file", w_in, w_out)], {}
 
