@@ -9,8 +9,8 @@ seeds 0, 1 and 2 (each also the split and the run's seed).
 
 writes ``analyses/results/init_defaults.{nc,md}``; every run is cached as JSON in
 ``results/init_defaults.cells/`` so a re-run resumes, and a run of some data sets or seeds
-replaces their rows of the saved results and keeps the others. A run takes 3 to 30 s on
-Wisconsin and wine and 0.5 to 3 minutes on digits and Yin-Yang (the twin start the longest;
+replaces their rows of the saved results and keeps the others. A run takes 3 to 70 s on
+Wisconsin and wine and 0.5 to 6 minutes on digits and Yin-Yang (the twin start the longest;
 the report gives the seconds per run). The saved results have chip seeds 0-4 on Wisconsin
 and wine and seed 0 on digits and Yin-Yang:
 

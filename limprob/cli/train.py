@@ -198,7 +198,8 @@ def _train_options(train: argparse.ArgumentParser) -> None:
         metavar="prior|ideal|twin|twin:TRACE|FILE",
         help="where the chains start: prior draws; ideal-model backprop (no "
         "chip query); backprop through a twin fitted here to 64 probe "
-        "queries (twin) or through a twin trace's distortion; a trace's "
+        "queries (twin) or through a twin trace's distortion, beside the "
+        "ideal model's; a trace's "
         "point estimate or a NIR graph. Except for prior, the candidates "
         "and 4 prior draws are measured on the chip, one query each, and "
         "chain c starts at the c-th best (default: the data set's, "
