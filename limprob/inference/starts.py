@@ -136,41 +136,35 @@ def model_candidates(
 
     if init == "prior":
         return [], {}
-    trains_backprop = init in ("ideal", "twin") or init.startswith(TWIN_PREFIX)
-    if trains_backprop and chip.network.reset != "subtract":
+    if init not in ("ideal", "twin") and not init.startswith(TWIN_PREFIX):
+        w_in, w_out = weights_of_file(init, chip)
+        return [Candidate("file", w_in, w_out)], {}
+    if chip.network.reset != "subtract":
         raise LimprobError(
             f"the {init!r} start trains by backprop, which needs a network that resets by "
             f"subtraction; the chip's resets to {chip.network.reset}: start from 'prior'"
         )
-    software = SimulatedChip(chip.n_inputs, chip.n_outputs, chip.network)
-    ideal, ideal_flops = (
-        _backprop_candidates(
-            lambda seed: IdealModelBackprop(config(seed)), software, data, seeds, "ideal"
-        )
-        if trains_backprop
-        else ([], 0.0)
-    )
-    if init == "ideal":
-        return ideal, {"start_digital_training_flops": ideal_flops}
-    if init == "twin" or init.startswith(TWIN_PREFIX):
+    candidates: list[Candidate] = []
+    fit_attrs: dict = {}
+    flops = 0.0
+    if init != "ideal":  # the twin's candidates first, its trace read before any training
         if init == "twin":
             twin_chips, fit_attrs = _probed_twin(chip, data, seeds[0])
         else:
             twin_chips, fit_attrs = _twin_of_trace(init[len(TWIN_PREFIX) :], chip)
-        candidates, flops = [], 0.0
         for label, twin_chip in twin_chips:
             method = functools.partial(_twin_backprop, twin_chip.distortion, kappa)
             made, cost = _backprop_candidates(method, twin_chip, data, seeds, label)
             candidates += made
             flops += cost
-        # The ideal model's own candidates too: on a chip the ideal model describes, a twin's
-        # backprop can stall where the ideal model's does not, and the chip then keeps these.
-        return candidates + ideal, {
-            "start_digital_training_flops": flops + ideal_flops,
-            **fit_attrs,
-        }
-    w_in, w_out = weights_of_file(init, chip)
-    return [Candidate("file", w_in, w_out)], {}
+    # The ideal model's own candidates, for a twin start too: on a chip the ideal model
+    # describes, a twin's backprop can stall where the ideal model's does not, and the chip
+    # then keeps these.
+    software = SimulatedChip(chip.n_inputs, chip.n_outputs, chip.network)
+    ideal, ideal_flops = _backprop_candidates(
+        lambda seed: IdealModelBackprop(config(seed)), software, data, seeds, "ideal"
+    )
+    return candidates + ideal, {"start_digital_training_flops": flops + ideal_flops, **fit_attrs}
 
 
 def _twin_backprop(distortion: Distortion, kappa: float, seed: int) -> Backprop:
