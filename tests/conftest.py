@@ -42,6 +42,22 @@ TINY = TrainConfig(
 half the training data."""
 
 
+SMALL_RUN_ARGS = [
+    "--init",
+    "prior",
+    "--hidden",
+    "4",
+    "--steps",
+    "8",
+    "--train-fraction",
+    "0.2",
+    "--no-progress",
+]
+"""``limprob train`` options of a quick run: 30-4-2, 8 steps, a fifth of the training data,
+from prior draws (these runs test something other than the start, and a model start would
+probe the chip and train backprop first)."""
+
+
 SMALL_TRACE = TrainConfig(
     network=Network(n_hidden=4, n_steps=16),
     chip=ChipSettings(strength=0.0),

@@ -15,6 +15,7 @@ import pymc as pm
 import pytest
 import xarray as xr
 
+from conftest import SMALL_RUN_ARGS
 from limprob.cli import main
 from limprob.inference.checkpoint import Checkpoint
 from limprob.inference.step_methods import (
@@ -88,15 +89,7 @@ def test_a_step_method_restored_from_its_pickled_state_continues_exactly(name):
 
 
 TINY = [
-    "--init",
-    "prior",
-    "--hidden",
-    "4",
-    "--steps",
-    "8",
-    "--train-fraction",
-    "0.2",
-    "--no-progress",
+    *SMALL_RUN_ARGS,
     "--draws",
     "40",
     "--tune",

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from conftest import SMALL_RUN_ARGS
 from limprob import interruption
 from limprob.chip import SimulatedChip
 from limprob.cli import main
@@ -24,17 +25,7 @@ from user_chips import SIGNAL_ENV, SignallingChip
 
 pytestmark = pytest.mark.filterwarnings("ignore:Numba will use object mode")
 
-TINY = [
-    "--hidden",
-    "4",
-    "--steps",
-    "8",
-    "--train-fraction",
-    "0.2",
-    "--no-progress",
-    "--init",
-    "prior",
-]
+TINY = SMALL_RUN_ARGS
 
 
 def limprob_lines(err: str) -> list[str]:

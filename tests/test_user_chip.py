@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import user_chips
+from conftest import SMALL_RUN_ARGS
 from limprob.chip import SimulatedChip, load_chip
 from limprob.chip.plugins import ENTRY_POINT_GROUP
 from limprob.chip.settings import ChipSettings
@@ -21,14 +22,7 @@ from limprob.snn import Network
 NET = Network(4, 8)
 SIZES = dict(n_inputs=30, n_outputs=2, network=NET)
 TINY = [
-    "--init",
-    "prior",
-    "--hidden",
-    "4",
-    "--steps",
-    "8",
-    "--train-fraction",
-    "0.2",
+    *SMALL_RUN_ARGS,
     "--draws",
     "20",
     "--tune",
@@ -37,7 +31,6 @@ TINY = [
     "1",
     "--predictive-draws",
     "5",
-    "--no-progress",
 ]
 
 
