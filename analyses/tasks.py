@@ -180,6 +180,8 @@ def settings_of(cell: Cell) -> dict:
                 "twin_probes": TWIN_PROBES,
                 "twin_candidates": "one per restart of the fit and one from the ideal model, "
                 "chosen on the chip",
+                "start_ranking": "by log-likelihood among the candidates that beat every "
+                "prior draw by log posterior",
                 "twin_probe_obs": TWIN_PROBE_OBS,
                 **{f"twin_{k}": v for k, v in asdict(SurrogateTwinConfig()).items() if k != "seed"},
             }

@@ -29,17 +29,22 @@
   (:func:`limprob.chip.nir.from_nir`); refused if its network size differs.
 
 **The chip chooses.** Except for ``prior``, the candidates and :data:`PRIOR_CANDIDATES` prior
-draws are each measured on the chip, one query on the whole training set each, scored by the
-unnormalised log posterior the chains target, the training log-likelihood
-``sum_i log softmax(kappa c_i / T)[y_i]`` plus the log prior of the weights (nats), and
-ranked; chain
-``c`` starts at the ``c``-th best (cycling when there are fewer candidates than chains), so the
-best start is always used, every chain starts elsewhere, and a harmful candidate loses to a
-prior draw. The prior counts: a candidate that fits the data with weights far in the prior's
-tails (readout weights in the thousands) would cost the chain its whole budget walking back,
-and loses to a prior draw. The trace records the
-queries (``start_selection_chip_queries``), which start each chain got (``start_per_chain``)
-and every candidate's log-likelihood and log posterior.
+draws are each measured on the chip, one query on the whole training set each, and ranked
+(:func:`rank_starts`). A model's candidate is used only if it beats every prior draw by the
+unnormalised log posterior the chains target (the training log-likelihood
+``sum_i log softmax(kappa c_i / T)[y_i]`` plus the log prior of the weights, nats), so a start
+that is worse for this chip than a random draw, or that fits with weights far in the prior's
+tails (readout weights in the thousands, which a chain would spend its budget walking back
+from), loses to a draw. The candidates that pass are ranked by their log-likelihood on the
+chip alone: within a budget of thousands of queries a chain stays near its start, so the start
+that fits the chip best gives the best weights, and the prior term would otherwise prefer a
+model's smaller weights to a better fit (on a strength-2 digits chip it chose the ideal
+model's start, log-likelihood -2,453, over the twin's, -886). The rest follow by log
+posterior. Chain ``c`` starts at the ``c``-th best (cycling when there are fewer candidates
+than chains), so the best start is always used and every chain starts elsewhere. The trace
+records the queries (``start_selection_chip_queries``), which start each chain got
+(``start_per_chain``), and every candidate's log-likelihood, log posterior and whether it beat
+the prior draws (``start_candidate_beats_prior``).
 
 MH on the chip is exact whatever the start: a start changes where the chain begins, not the
 posterior it samples.
@@ -285,6 +290,20 @@ def log_likelihood_on_chip(
     return float(np.sum(np.log(probability[np.arange(y.size), y])))
 
 
+def rank_starts(
+    log_likelihoods: np.ndarray, log_posteriors: np.ndarray, beats_prior: np.ndarray
+) -> list[int]:
+    """The candidates' indices, best start first: the model's candidates that beat every prior
+    draw by the log posterior (``beats_prior``, one flag per model candidate, which come first)
+    by their log-likelihood on the chip, then all the others (prior draws and the candidates
+    that lost to one) by their log posterior; ties by index."""
+    model = [i for i in range(beats_prior.size) if beats_prior[i]]
+    rest = [i for i in range(log_likelihoods.size) if i not in model]
+    return sorted(model, key=lambda i: (-log_likelihoods[i], i)) + sorted(
+        rest, key=lambda i: (-log_posteriors[i], i)
+    )
+
+
 def choose_starts(
     chip: Chip,
     data: Split,
@@ -317,7 +336,8 @@ def choose_starts(
     scores = likelihoods + np.array(
         [float(log_prior({"W_in": c.w_in, "W_out": c.w_out})) for c in candidates]
     )
-    ranked = sorted(range(len(candidates)), key=lambda i: (-scores[i], i))
+    beats_prior = scores[: len(made)] > scores[len(made) :].max()
+    ranked = rank_starts(likelihoods, scores, beats_prior)
     chosen = [ranked[c % len(ranked)] for c in range(chains)]
     initvals = [
         {"W_in": candidates[i].w_in.copy(), "W_out": candidates[i].w_out.copy()} for i in chosen
@@ -329,6 +349,9 @@ def choose_starts(
             "start_candidates": ", ".join(c.label for c in candidates),
             "start_candidate_log_likelihoods": likelihoods,
             "start_candidate_log_posteriors": scores,
+            "start_candidate_beats_prior": np.concatenate(
+                [beats_prior, np.zeros(PRIOR_CANDIDATES, dtype=bool)]
+            ).astype(np.int8),
             "start_per_chain": ", ".join(candidates[i].label for i in chosen),
             "start_log_likelihood_per_chain": likelihoods[chosen],
             "start_log_posterior_per_chain": scores[chosen],
