@@ -12,7 +12,7 @@ from limprob.errors import LimprobError
 from limprob.inference import EvaluationSettings, MCMCSettings, TrainConfig
 from limprob.inference.backprop import BackpropConfig, IdealModelBackprop
 from limprob.inference.sampling import prior_draws
-from limprob.inference.starts import PRIOR_CANDIDATES, choose_starts
+from limprob.inference.starts import PRIOR_CANDIDATES, Candidate, choose_starts, rank_starts
 from limprob.inference.training import train
 from limprob.io import save_trace
 from limprob.models.chip_in_the_loop import build_model
@@ -121,6 +121,44 @@ def test_a_start_far_in_the_prior_tails_loses_to_a_prior_draw(data, trained, tmp
     assert chosen["near.nc"][0] == "file"
     assert chosen["far.nc"][0].startswith("prior")
     assert chosen["far.nc"][1] == chosen["near.nc"][1]  # the same likelihood
+
+
+def test_rank_starts_puts_the_best_fit_first_among_candidates_that_beat_the_prior():
+    """The numbers of a strength-2 digits chip: the twin's two fits and the ideal model's
+    candidate all beat the prior draws by log posterior; the twin's second fit fits best
+    (-886) and goes first though the ideal model's smaller weights give it the higher log
+    posterior. A model candidate that loses to a prior draw goes among the draws."""
+    likelihoods = np.array([-1472.7, -885.8, -2453.1, -9000.0, -5122.8, -5064.3, -4894.6])
+    posteriors = np.array([-4184.3, -4089.5, -3885.4, -9e4, -6756.1, -6724.1, -6547.1])
+    beats = np.array([True, True, True, False])
+    assert rank_starts(likelihoods, posteriors, beats) == [1, 0, 2, 6, 5, 4, 3]
+    assert rank_starts(likelihoods[3:], posteriors[3:], beats[3:]) == [3, 2, 1, 0]
+
+
+def test_the_better_fit_wins_over_the_higher_log_posterior(data, trained, monkeypatch):
+    """Two model candidates on the chip: ``smaller`` (the trained weights with hidden neuron 0
+    silenced) and ``fit`` (the same with the readout scaled by 0.8, which fits a little better,
+    and the silenced neuron's readout weights at 8, which cost the log prior 64 nats and the
+    likelihood nothing). Both beat every prior draw; ``fit`` has the higher log-likelihood
+    and the lower log posterior, and the first chain starts there, the second at
+    ``smaller``."""
+    w_in, w_out = (trained[0]["weights"][name].values.copy() for name in ("W_in", "W_out"))
+    w_in[:, 0] = 0.0
+    w_out[0] = 0.0
+    fit_out = 0.8 * w_out
+    fit_out[0] = 8.0
+    made = [Candidate("smaller", w_in, w_out), Candidate("fit", w_in, fit_out)]
+    monkeypatch.setattr("limprob.inference.starts.model_candidates", lambda *args: (list(made), {}))
+    chip = SimulatedChip(30, 2, NETWORK, strength=0.0, seed=0)
+    initvals, attrs, spent = starts(chip, data, "ideal", chains=2)
+    assert spent == attrs["start_selection_chip_queries"] == 2 + PRIOR_CANDIDATES
+    likelihoods = attrs["start_candidate_log_likelihoods"]
+    posteriors = attrs["start_candidate_log_posteriors"]
+    assert likelihoods[1] > likelihoods[0] and posteriors[1] < posteriors[0]
+    assert min(posteriors[:2]) > max(posteriors[2:])
+    np.testing.assert_array_equal(attrs["start_candidate_beats_prior"], [1, 1, 0, 0, 0, 0])
+    assert attrs["start_per_chain"] == "fit, smaller"
+    np.testing.assert_array_equal(initvals[0]["W_out"], fit_out)
 
 
 def test_chains_start_at_the_best_candidates_in_turn(data, trained, tmp_path):
@@ -248,15 +286,15 @@ def test_twin_start_trains_through_the_twins_distortion(data, tmp_path):
 
 def test_a_wrong_twin_leaves_an_undistorted_chip_the_ideal_models_start(data, tmp_path):
     """On a chip the ideal model describes, backprop through a twin that is wrong (strong
-    saturation, half the gain) makes starts the chip ranks below the ideal model's, and every
-    chain starts from an ideal-model candidate."""
+    saturation, half the gain) makes starts that fit the chip worse than the ideal model's, and
+    every chain starts from an ideal-model candidate."""
     chip = SimulatedChip(30, 2, NETWORK, strength=0.0, seed=0)
     init = hand_written_twin(tmp_path / "twin.nc", 4.0, np.log(0.5))
     _, attrs, _ = starts(chip, data, init, chains=2)
     labels = attrs["start_candidates"].split(", ")
-    scores = dict(zip(labels, attrs["start_candidate_log_posteriors"]))
-    assert max(scores[label] for label in labels if label.startswith("twin")) < min(
-        scores[label] for label in labels if label.startswith("ideal")
+    fits = dict(zip(labels, attrs["start_candidate_log_likelihoods"]))
+    assert max(fits[label] for label in labels if label.startswith("twin")) < min(
+        fits[label] for label in labels if label.startswith("ideal")
     )
     assert all(label.startswith("ideal_seed") for label in attrs["start_per_chain"].split(", "))
 
