@@ -63,8 +63,8 @@ DATASET_INITS = {
 ``analyses/tasks.py`` (one blocked-walk chain read at 1,000 to 10,000 queries, from a prior
 draw, from ideal-model backprop and from backprop through a twin fitted to 64 probe queries,
 each chosen on the chip) and ``analyses/init_defaults.py`` (``limprob train``'s own defaults,
-pCN and 2 chains of 2,000 queries). The twin start wins clearly on digits (0.952 against
-0.494 cold within 2,000 queries, tasks) and Yin-Yang (0.834 against 0.572), and on wine at
+pCN and 2 chains of 2,000 queries). The twin start wins clearly on digits (0.953 against
+0.494 cold within 2,000 queries, tasks) and Yin-Yang (0.857 against 0.572), and on wine at
 the defaults (W* 0.967 against 0.939 cold, predictive 0.978 against 0.972; the ideal start
 ties). Wisconsin keeps the prior: at the defaults the twin start's W* is 0.946 against 0.956
 cold and its predictive accuracy 0.974 against 0.963, within about a point either way, at 12
