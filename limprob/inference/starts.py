@@ -36,11 +36,12 @@ unnormalised log posterior the chains target (the training log-likelihood
 that is worse for this chip than a random draw, or that fits with weights far in the prior's
 tails (readout weights in the thousands, which a chain would spend its budget walking back
 from), loses to a draw. The candidates that pass are ranked by their log-likelihood on the
-chip alone: within a budget of thousands of queries a chain stays near its start, so the start
-that fits the chip best gives the best weights, and the prior term would otherwise prefer a
-model's smaller weights to a better fit (on a strength-2 digits chip it chose the ideal
-model's start, log-likelihood -2,453, over the twin's, -886). The rest follow by log
-posterior. Chain ``c`` starts at the ``c``-th best (cycling when there are fewer candidates
+chip alone: within a budget of thousands of queries a chain stays near its start, so how well
+the start fits the chip matters more than its prior density, and the prior term would
+otherwise prefer a model's smaller weights to a better fit (on a strength-2 digits chip it
+chose the ideal model's start, log-likelihood -2,453, over the twin's, -886, and the chain
+reached 0.669 test accuracy where the twin's start reaches 0.842; ``analyses/README.md``).
+The rest follow by log posterior. Chain ``c`` starts at the ``c``-th best (cycling when there are fewer candidates
 than chains), so the best start is always used and every chain starts elsewhere. The trace
 records the queries (``start_selection_chip_queries``), which start each chain got
 (``start_per_chain``), and every candidate's log-likelihood, log posterior and whether it beat
