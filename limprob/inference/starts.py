@@ -41,11 +41,11 @@ the start fits the chip matters more than its prior density, and the prior term 
 otherwise prefer a model's smaller weights to a better fit (on a strength-2 digits chip it
 chose the ideal model's start, log-likelihood -2,453, over the twin's, -886, and the chain
 reached 0.669 test accuracy where the twin's start reaches 0.842; ``analyses/README.md``).
-The rest follow by log posterior. Chain ``c`` starts at the ``c``-th best (cycling when there are fewer candidates
-than chains), so the best start is always used and every chain starts elsewhere. The trace
-records the queries (``start_selection_chip_queries``), which start each chain got
-(``start_per_chain``), and every candidate's log-likelihood, log posterior and whether it beat
-the prior draws (``start_candidate_beats_prior``).
+The rest follow by log posterior. Chain ``c`` starts at the ``c``-th best (cycling when there
+are fewer candidates than chains), so the best start is always used and every chain starts
+elsewhere. The trace records the queries (``start_selection_chip_queries``), which start each
+chain got (``start_per_chain``), and every candidate's log-likelihood, log posterior and
+whether it beat the prior draws (``start_candidate_beats_prior``).
 
 MH on the chip is exact whatever the start: a start changes where the chain begins, not the
 posterior it samples.
