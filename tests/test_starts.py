@@ -130,7 +130,7 @@ def test_rank_starts_puts_the_best_fit_first_among_candidates_that_beat_the_prio
     posterior. A model candidate that loses to a prior draw goes among the draws."""
     likelihoods = np.array([-1472.7, -885.8, -2453.1, -9000.0, -5122.8, -5064.3, -4894.6])
     posteriors = np.array([-4184.3, -4089.5, -3885.4, -9e4, -6756.1, -6724.1, -6547.1])
-    beats = np.array([True, True, True, False])
+    beats = np.array([True, True, True, False, False, False, False])
     assert rank_starts(likelihoods, posteriors, beats) == [1, 0, 2, 6, 5, 4, 3]
     assert rank_starts(likelihoods[3:], posteriors[3:], beats[3:]) == [3, 2, 1, 0]
 

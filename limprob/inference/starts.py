@@ -294,14 +294,13 @@ def log_likelihood_on_chip(
 def rank_starts(
     log_likelihoods: np.ndarray, log_posteriors: np.ndarray, beats_prior: np.ndarray
 ) -> list[int]:
-    """The candidates' indices, best start first: the model's candidates that beat every prior
-    draw by the log posterior (``beats_prior``, one flag per model candidate, which come first)
-    by their log-likelihood on the chip, then all the others (prior draws and the candidates
-    that lost to one) by their log posterior; ties by index."""
-    model = [i for i in range(beats_prior.size) if beats_prior[i]]
-    rest = [i for i in range(log_likelihoods.size) if i not in model]
-    return sorted(model, key=lambda i: (-log_likelihoods[i], i)) + sorted(
-        rest, key=lambda i: (-log_posteriors[i], i)
+    """The candidates' indices, best start first: the candidates flagged in ``beats_prior``
+    (the model's candidates that beat every prior draw by the log posterior) by their
+    log-likelihood on the chip, then all the others (prior draws and the candidates that lost
+    to one) by their log posterior; ties by index."""
+    passed, rest = np.flatnonzero(beats_prior), np.flatnonzero(~beats_prior)
+    return sorted(passed.tolist(), key=lambda i: (-log_likelihoods[i], i)) + sorted(
+        rest.tolist(), key=lambda i: (-log_posteriors[i], i)
     )
 
 
@@ -337,7 +336,8 @@ def choose_starts(
     scores = likelihoods + np.array(
         [float(log_prior({"W_in": c.w_in, "W_out": c.w_out})) for c in candidates]
     )
-    beats_prior = scores[: len(made)] > scores[len(made) :].max()
+    from_model = np.arange(scores.size) < len(made)
+    beats_prior = from_model & (scores > scores[~from_model].max())
     ranked = rank_starts(likelihoods, scores, beats_prior)
     chosen = [ranked[c % len(ranked)] for c in range(chains)]
     initvals = [
@@ -350,9 +350,7 @@ def choose_starts(
             "start_candidates": ", ".join(c.label for c in candidates),
             "start_candidate_log_likelihoods": likelihoods,
             "start_candidate_log_posteriors": scores,
-            "start_candidate_beats_prior": np.concatenate(
-                [beats_prior, np.zeros(PRIOR_CANDIDATES, dtype=bool)]
-            ).astype(np.int8),
+            "start_candidate_beats_prior": beats_prior.astype(np.int8),
             "start_per_chain": ", ".join(candidates[i].label for i in chosen),
             "start_log_likelihood_per_chain": likelihoods[chosen],
             "start_log_posterior_per_chain": scores[chosen],
