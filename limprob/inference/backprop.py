@@ -87,6 +87,7 @@ from limprob.data import Split
 from limprob.errors import LimprobError
 from limprob.inference.evaluation import accuracy, point_dataset
 from limprob.inference.sampling import package_versions
+from limprob.inference.trusted import without_input_checks
 from limprob.likelihood.chip_likelihood import class_probabilities
 from limprob.models.defaults import DEFAULT_KAPPA
 from limprob.snn import Network, lif_layer_step
@@ -304,7 +305,11 @@ def compiled_network() -> CompiledNetwork:
         ones = np.ones((1, 1))
         forward(ones, ones, ones, 0.9, 1.0, 1)
         loss_and_gradient(ones, np.zeros(1, np.int64), ones, ones, 0.9, 1.0, 1.0, 1.0, 1, ones, 0.0)
-    return CompiledNetwork(forward, loss_and_gradient, time.perf_counter() - started)
+    return CompiledNetwork(
+        without_input_checks(forward),
+        without_input_checks(loss_and_gradient),
+        time.perf_counter() - started,
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -354,7 +359,11 @@ def compiled_noise_aware_network() -> CompiledNetwork:
             ones, np.zeros(1, np.int64), ones, ones, 0.9, 1.0, 1.0, 1.0, noise, noise, 2.0, 1.0, 1.0
         )
         noisy_forward(ones, ones, ones, 0.9, 1.0, noise, noise, 2.0, 1.0, 1.0)
-    return CompiledNetwork(noisy_forward, noisy_loss_and_gradient, time.perf_counter() - started)
+    return CompiledNetwork(
+        without_input_checks(noisy_forward),
+        without_input_checks(noisy_loss_and_gradient),
+        time.perf_counter() - started,
+    )
 
 
 # --- pieces of training ----------------------------------------------------------------------
@@ -594,7 +603,11 @@ def compiled_distorted_network() -> CompiledNetwork:
             ones, np.zeros(1, np.int64), ones, ones, *arrays, 1.0, 1.0, noise, noise, 2.0, 1.0, 1.0
         )
         forward(ones, ones, ones, *arrays, noise, noise, 2.0, 1.0, 1.0)
-    return CompiledNetwork(forward, loss_and_gradient, time.perf_counter() - started)
+    return CompiledNetwork(
+        without_input_checks(forward),
+        without_input_checks(loss_and_gradient),
+        time.perf_counter() - started,
+    )
 
 
 def known_distortion(chip: Chip) -> Distortion:

@@ -62,6 +62,7 @@ from limprob.chip.distortion import FAMILIES, Distortion, distortion_arrays
 from limprob.chip.probes import probe_attrs
 from limprob.errors import LimprobError
 from limprob.inference.sampling import package_versions
+from limprob.inference.trusted import without_input_checks
 from limprob.snn import Network
 from limprob.trace import network_attrs
 from limprob.validation import positive_integer, positive_number, seed
@@ -166,7 +167,11 @@ def compiled_probe_loss(network: Network, n_outputs: int) -> ProbeLoss:
         gradient = cast(list[Any], pytensor.grad(loss, phi))
         loss_and_gradient = pytensor.function(inputs, [loss, *gradient])
         loss_only = pytensor.function(inputs, loss, on_unused_input="ignore")
-    return ProbeLoss(loss_and_gradient, loss_only, time.perf_counter() - started)
+    return ProbeLoss(
+        without_input_checks(loss_and_gradient),
+        without_input_checks(loss_only),
+        time.perf_counter() - started,
+    )
 
 
 def _converter(probes: xr.Dataset) -> tuple[float, float, float]:
