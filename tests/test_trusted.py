@@ -32,6 +32,11 @@ def test_a_trusted_call_refuses_what_the_checked_call_refuses(scaled_sum):
         trusted(x, 1.0, 2.5)
     with pytest.raises(TypeError, match="expected 3 arguments, got 2"):
         trusted(x, 1.0)
+    with pytest.raises(TypeError, match="1 dimensions where the function takes 2"):
+        trusted(np.ones(3), 1.0, 2)
+    scaled_sum.trust_input = False  # the checked call refuses it too
+    with pytest.raises(TypeError):
+        scaled_sum(np.ones(3), 1.0, 2)
 
 
 def test_backprop_step_is_the_same_with_and_without_checks():
