@@ -166,15 +166,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     out_dir = Path(args.out_dir)
     folder = out_dir / "init_defaults.cells"
-    names = RECORDED
     shape = (len(args.datasets), len(INITS), len(args.seeds))
-    values = {name: np.full(shape, np.nan) for name in names}
+    values = {name: np.full(shape, np.nan) for name in RECORDED}
     for s, seed in enumerate(args.seeds):  # seed 0 of every data set first
         for d, dataset in enumerate(args.datasets):
             for i, init in enumerate(INITS):
                 result = run(dataset, init, seed, folder)
                 print(dataset, init, seed, result, flush=True)
-                for name in names:
+                for name in RECORDED:
                     values[name][d, i, s] = result[name]
     results = xr.Dataset(
         {n: (("dataset", "init", "seed"), v) for n, v in values.items()},

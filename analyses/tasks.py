@@ -75,7 +75,7 @@ from limprob.inference.backprop import (
     OracleBackprop,
     validation_split,
 )
-from limprob.inference.evaluation import accuracy, evaluate_weights
+from limprob.inference.evaluation import accuracy, evaluate_weights, predictions
 from limprob.inference.figure_style import (
     DATASET_LABELS,
     LEVEL,
@@ -290,26 +290,14 @@ def run_mh(cell: Cell, folder: Path) -> dict:
 
 def predictive_accuracy(chip, posterior: xr.Dataset, kept: int, data, config: TrainConfig) -> float:
     """The test accuracy of the posterior predictive of a chain's first ``kept`` draws: the
-    class probabilities averaged over ``config.evaluation.predictive_draws`` draws evenly
-    spaced over the second half (W*'s window), one test query each, as ``limprob train``
-    reports it."""
-    draws = np.unique(
-        np.linspace(kept // 2, kept - 1, config.evaluation.predictive_draws).round().astype(int)
-    )
-    probability = np.mean(
-        [
-            evaluate_weights(
-                chip,
-                posterior["W_in"].values[d],
-                posterior["W_out"].values[d],
-                data.test,
-                config.model.kappa,
-            )
-            for d in draws
-        ],
-        axis=0,
-    )
-    return accuracy(probability, data.test["labels"].values)
+    class probabilities of ``config.evaluation.predictive_draws`` draws evenly spaced over the
+    second half (W*'s window; :func:`~limprob.inference.evaluation.predictions`, one test
+    query each) averaged, as ``limprob train`` reports it."""
+    window = posterior.isel(draw=slice(kept // 2, kept)).expand_dims("chain")
+    probability = predictions(
+        chip, window, data.test, config.model.kappa, config.evaluation.predictive_draws
+    )["probability"]
+    return accuracy(probability.mean(("chain", "draw")).values, data.test["labels"].values)
 
 
 def w_star(posterior: xr.Dataset, kept: int) -> tuple[np.ndarray, np.ndarray]:
@@ -535,9 +523,9 @@ def assemble(cells: list[Cell], folder: Path, datasets, strengths) -> xr.Dataset
         },
     )
     results["test_accuracy"].attrs["description"] = (
-        "test accuracy on the chip within the budget: MH's posterior predictive (class "
-        "probabilities averaged over 50 draws of the second half of the draws within it), "
-        "backprop's trained weights"
+        f"test accuracy on the chip within the budget: MH's posterior predictive (class "
+        f"probabilities averaged over {MH_CHAIN.evaluation.predictive_draws} draws of the "
+        f"second half of the draws within it), backprop's trained weights"
     )
     results["w_star_test_accuracy"].attrs["description"] = (
         "MH only: test accuracy of W*, the mean weights of the second half of the draws "
