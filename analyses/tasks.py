@@ -40,6 +40,7 @@ Every cell is cached as JSON in ``results/tasks.cells/`` (named by its coordinat
 of its settings), so a re-run resumes; each records its wall and CPU seconds.
 
     .venv/bin/python analyses/tasks.py [--workers 2] [--datasets digits wine] [--strengths 1]
+        [--methods mh oracle]
 
 writes ``analyses/results/tasks.{nc,md}``, ``tasks_distortion.png`` (accuracy against
 strength at 10,000 queries) and ``tasks_budget.png`` (accuracy against chip queries at
@@ -450,6 +451,7 @@ def compute(cells: list[Cell], folder: Path, workers: int) -> None:
     print(f"{len(todo)} of {len(cells)} cells to compute", flush=True)
     if not todo:
         return
+    started = time.perf_counter()
     cluster = LocalCluster(
         n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
     )
@@ -475,6 +477,11 @@ def compute(cells: list[Cell], folder: Path, workers: int) -> None:
                 f"cpu {result['cpu_seconds']:.0f} s, load {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
+        print(
+            f"computed {len(todo)} cells in {(time.perf_counter() - started) / 60:.1f} minutes "
+            f"on {workers} workers (cluster start included)",
+            flush=True,
+        )
     finally:
         client.close()
         cluster.close()
@@ -864,6 +871,13 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
     parser.add_argument("--strengths", nargs="+", type=float, default=list(STRENGTHS))
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=METHODS,
+        default=list(METHODS),
+        help="the rows to compute (default all); the report shows every row the cache holds",
+    )
     parser.add_argument("--out-dir", default=str(Path(__file__).resolve().parent / "results"))
     parser.add_argument(
         "--assemble-only",
@@ -891,7 +905,7 @@ def main(argv=None) -> int:
     ]
     try:
         if not args.assemble_only:
-            compute(cells, folder, args.workers)
+            compute([c for c in cells if c.method in args.methods], folder, args.workers)
     except LimprobError as error:
         print(f"tasks: error: {error}", file=sys.stderr)
         return 2
