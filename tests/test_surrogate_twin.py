@@ -108,7 +108,8 @@ def test_same_seed_same_fit_bit_for_bit(fit, probes):
 
 def test_the_fit_is_read_back_through_the_chips_own_equations():
     """Written in the fit's parameters, a design distortion (no leak spread) gives the same
-    arrays as itself."""
+    arrays as itself, with one global leak; with each neuron's leak, so does a distortion
+    with leak mismatch."""
     rng = np.random.default_rng(0)
     truth = Distortion(
         inverse_w_sat=1.5,
@@ -129,10 +130,40 @@ def test_the_fit_is_read_back_through_the_chips_own_equations():
             "log_leak": ((), -0.03),
         }
     )
-    ours = fitted_distortion(distortion).arrays(NETWORK, 30, 2)
-    theirs = truth.arrays(NETWORK, 30, 2)
-    for name, value in theirs._asdict().items():
-        np.testing.assert_allclose(getattr(ours, name), value, rtol=1e-12, err_msg=name)
+    leak_mismatch = replace(truth, leak_spread=0.3, leak_z=rng.standard_normal(6))
+    per_neuron = distortion.assign(log_leak=("neuron", -0.03 + 0.3 * leak_mismatch.leak_z))
+    for fitted, expected in ((distortion, truth), (per_neuron, leak_mismatch)):
+        ours = fitted_distortion(fitted).arrays(NETWORK, 30, 2)
+        theirs = expected.arrays(NETWORK, 30, 2)
+        for name, value in theirs._asdict().items():
+            np.testing.assert_allclose(getattr(ours, name), value, rtol=1e-12, err_msg=name)
+    with pytest.raises(LimprobError, match="log_leak has shape"):
+        fitted_distortion(distortion.assign(log_leak=("hidden", np.zeros(4))))
+
+
+def test_each_neurons_leak_fits_a_chip_with_leak_mismatch_better(data):
+    """A chip whose neurons leak differently (leak spread 0.3, nothing else distorted): the fit
+    of each neuron's leak reproduces its probes more closely than one global leak does, the
+    same seed gives the same fit bit for bit, and the trace reads back to that chip."""
+    rng = np.random.default_rng(1)
+    truth = Distortion(leak_spread=0.3, leak_z=rng.standard_normal(6))
+    chip = ParametricChip(truth, 30, 2, NETWORK)
+    probes = record_probes(chip, data.train["features"].values[:32], n_probes=16, seed=0)
+    global_leak = fit_surrogate_twin(NETWORK, probes, FIT)
+    config = replace(FIT, leak_per_neuron=True)
+    each = fit_surrogate_twin(NETWORK, probes, config)
+    assert each["distortion"]["log_leak"].dims == ("neuron",)
+    assert each.attrs["probe_mse"] < 0.9 * global_leak.attrs["probe_mse"], (
+        each.attrs["probe_mse"],
+        global_leak.attrs["probe_mse"],
+    )
+    software = ParametricChip(fitted_distortion(each["distortion"].to_dataset()), 30, 2, NETWORK)
+    assert probe_error(software, probes) == pytest.approx(each.attrs["probe_mse"])
+    again = fit_surrogate_twin(NETWORK, probes, config)
+    for name, value in each["distortion"].to_dataset().items():
+        np.testing.assert_array_equal(again["distortion"][name].values, value.values)
+    with pytest.raises(LimprobError, match="leak per neuron must be true or false"):
+        SurrogateTwinConfig(leak_per_neuron=1)  # type: ignore[arg-type]
 
 
 def test_bad_fits_and_probes_are_refused(fit, probes):

@@ -152,7 +152,15 @@ def test_surrogate_twin_writes_one_fitted_distortion_and_says_how_good_it_is(tmp
     assert tree["fit_history"]["check"].values[-1] == 60
     assert tree["fit_history"]["probe_mse"].dims == ("restart", "check")
     assert tree.attrs["probe_mse"] < tree.attrs["identity_probe_mse"]
+    assert tree["distortion"]["log_leak"].dims == () and tree.attrs["leak_per_neuron"] == 0
     assert untidy_dims(tree) == []
+    per_neuron = tmp_path / "fit_leaks.nc"
+    argv = ["twin", str(probes), "--surrogate", "--leak-per-neuron", "--fit-steps", "60"]
+    assert main([*argv, "--out", str(per_neuron)]) == 0
+    tree = load_tree(per_neuron)
+    assert tree["distortion"]["log_leak"].dims == ("neuron",)
+    assert tree["restarts"]["log_leak"].dims == ("restart", "neuron")
+    assert tree.attrs["leak_per_neuron"] == 1 and untidy_dims(tree) == []
 
 
 @pytest.mark.parametrize(
@@ -162,6 +170,7 @@ def test_surrogate_twin_writes_one_fitted_distortion_and_says_how_good_it_is(tmp
         (["twin", "{probes}", "--population", "--smc"], "cannot be combined"),
         (["twin", "{probes}", "--surrogate", "--smc"], "--surrogate and --smc cannot be"),
         (["twin", "{probes}", "--fit-steps", "5"], "--fit-steps applies to the surrogate"),
+        (["twin", "{probes}", "--leak-per-neuron"], "--leak-per-neuron applies to the surrogate"),
         (["twin", "{probes}", "--surrogate", "--draws", "5"], "--draws apply to the sampled"),
         (["twin", "{probes}", "--surrogate", "--families", "gain"], "--families apply to"),
         (["twin", "{probes}", "--surrogate", "--fit-steps", "0"], "steps must be"),

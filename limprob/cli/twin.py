@@ -163,6 +163,11 @@ def _twin_options(twin: argparse.ArgumentParser) -> None:
         default=None,
         help=f"surrogate twin: Adam steps (default {SurrogateTwinConfig().steps})",
     )
+    twin.add_argument(
+        "--leak-per-neuron",
+        action="store_true",
+        help="surrogate twin: fit each neuron's leak instead of one global leak scale",
+    )
     add_options(
         twin,
         PopulationConfig(),
@@ -274,8 +279,12 @@ def run_twin(args: argparse.Namespace) -> None:
         kinds.insert(0, "--surrogate")
     if len(kinds) > 1:
         raise LimprobError(f"twin: {' and '.join(kinds)} cannot be combined")
-    if args.fit_steps is not None and not args.surrogate:
-        raise LimprobError("twin: --fit-steps applies to the surrogate twin only (add --surrogate)")
+    for flag, given in (
+        ("--fit-steps", args.fit_steps is not None),
+        ("--leak-per-neuron", args.leak_per_neuron),
+    ):
+        if given and not args.surrogate:
+            raise LimprobError(f"twin: {flag} applies to the surrogate twin only (add --surrogate)")
     if args.surrogate:
         _run_surrogate_twin(args)
         return
@@ -395,7 +404,7 @@ def _run_surrogate_twin(args: argparse.Namespace) -> None:
     settings = {"seed": args.seed} if args.seed is not None else {}
     if args.fit_steps is not None:
         settings["steps"] = args.fit_steps
-    config = SurrogateTwinConfig(**settings)
+    config = SurrogateTwinConfig(**settings, leak_per_neuron=args.leak_per_neuron)
     out = check_output_path(args.out)
     probes = load_probes(args.probes)
     network = network_from_attrs(probes.attrs, n_hidden=probes.sizes["hidden"], nominal=Network())

@@ -15,7 +15,9 @@ over ``phi``:
   ``gain = exp(log_gain)``;
 - ``log_threshold`` (neuron, hidden then output): each neuron's ``log(theta_i / theta)``;
 - ``log_inverse_w_sat``: the log of the saturation's ``1 / w_sat`` (per unit weight);
-- ``log_leak``: the global log scale of the nominal leak.
+- ``log_leak``: the global log scale of the nominal leak, or with ``leak_per_neuron``
+  (neuron, hidden then output) each neuron's ``log(beta_i / beta)``; the leaks are clipped
+  to ``max(beta, 0.99)`` as on the chip.
 
 ``c(W_p, x_j; phi)`` are the output spike counts of probe ``p``'s weights on probe input ``x_j``
 through the distortion ``phi`` (:func:`limprob.chip.distortion.distortion_arrays`, the chip's
@@ -96,6 +98,9 @@ class SurrogateTwinConfig:
     the start at 1 fits a little better."""
     seed: int = 0
     """Seeds the order of the probes."""
+    leak_per_neuron: bool = False
+    """Fit each neuron's leak instead of one global scale of the nominal leak (the chip's
+    leak mismatch; ``analyses/README.md`` measures what it buys a start on Yin-Yang)."""
 
     def __post_init__(self) -> None:
         for name in ("steps", "probes_per_step", "check_every"):
@@ -109,6 +114,10 @@ class SurrogateTwinConfig:
             positive_number("a saturation start", value)
         object.__setattr__(self, "saturation_starts", tuple(float(v) for v in starts))
         seed("seed", self.seed)
+        if not isinstance(self.leak_per_neuron, bool):
+            raise LimprobError(
+                f"leak per neuron must be true or false, got {self.leak_per_neuron!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -124,27 +133,31 @@ class ProbeLoss:
 
 def _distortion_parameters(phi: list[Any], neurons: int) -> dict[str, Any]:
     """The mapping :func:`distortion_arrays` takes for ``phi`` (tensors or arrays): spreads 1
-    with the log gains and thresholds as the draws, no global gain, no leak mismatch."""
+    with the log gains and thresholds as the draws, no global gain; a scalar ``log_leak`` is
+    the global leak (no leak mismatch), a vector each neuron's log leak (spread 1)."""
     log_gain_in, log_gain_out, log_threshold, log_inverse_w_sat, log_leak = phi
     exp = pt.exp if isinstance(log_leak, pt.TensorVariable) else np.exp
+    per_neuron = log_leak.ndim == 1
     return {
         "inverse_w_sat": exp(log_inverse_w_sat),
         "log_gain": 0.0,
-        "log_leak": log_leak,
+        "log_leak": 0.0 if per_neuron else log_leak,
         "gain_spread": 1.0,
         "threshold_spread": 1.0,
-        "leak_spread": 0.0,
+        "leak_spread": 1.0 if per_neuron else 0.0,
         "gain_z_in": log_gain_in,
         "gain_z_out": log_gain_out,
         "threshold_z": log_threshold,
-        "leak_z": np.zeros(neurons),
+        "leak_z": log_leak if per_neuron else np.zeros(neurons),
     }
 
 
 @functools.lru_cache(maxsize=4)
-def compiled_probe_loss(network: Network, n_outputs: int) -> ProbeLoss:
-    """Compile :class:`ProbeLoss` once per process and network (its leak, threshold, size and
-    steps are constants of the graph)."""
+def compiled_probe_loss(
+    network: Network, n_outputs: int, leak_per_neuron: bool = False
+) -> ProbeLoss:
+    """Compile :class:`ProbeLoss` once per process, network (its leak, threshold, size and
+    steps are constants of the graph) and form of the leak (one, or one per neuron)."""
     from limprob.inference.backprop import distorted_lif_graph
 
     started = time.perf_counter()
@@ -152,7 +165,8 @@ def compiled_probe_loss(network: Network, n_outputs: int) -> ProbeLoss:
     with pytensor.config.change_flags(numba__fastmath=False):
         log_gain_in, log_gain_out = pt.dmatrices("log_gain_in", "log_gain_out")
         log_threshold = pt.dvector("log_threshold")
-        log_inverse_w_sat, log_leak = pt.dscalars("log_inverse_w_sat", "log_leak")
+        log_inverse_w_sat = pt.dscalar("log_inverse_w_sat")
+        log_leak = pt.dvector("log_leak") if leak_per_neuron else pt.dscalar("log_leak")
         phi = [log_gain_in, log_gain_out, log_threshold, log_inverse_w_sat, log_leak]
         x, w_in, w_out, observed = pt.dmatrices("x", "w_in", "w_out", "observed")
         slope, w_max, delta, quantise = pt.dscalars("slope", "w_max", "delta", "quantise")
@@ -185,16 +199,20 @@ def _converter(probes: xr.Dataset) -> tuple[float, float, float]:
 
 
 def initial_phi(
-    n_inputs: int, n_hidden: int, n_outputs: int, inverse_w_sat: float
+    n_inputs: int,
+    n_hidden: int,
+    n_outputs: int,
+    inverse_w_sat: float,
+    leak_per_neuron: bool = False,
 ) -> list[np.ndarray]:
-    """``phi`` at the start of a restart: unit gains and thresholds, nominal leak, and the
-    saturation ``1 / w_sat = inverse_w_sat``."""
+    """``phi`` at the start of a restart: unit gains and thresholds, nominal leak (one, or
+    one per neuron), and the saturation ``1 / w_sat = inverse_w_sat``."""
     return [
         np.zeros((n_inputs, n_hidden)),
         np.zeros((n_hidden, n_outputs)),
         np.zeros(n_hidden + n_outputs),
         np.array(np.log(inverse_w_sat)),
-        np.array(0.0),
+        np.zeros(n_hidden + n_outputs) if leak_per_neuron else np.array(0.0),
     ]
 
 
@@ -219,7 +237,7 @@ def fit_surrogate_twin(
         )
     started = time.perf_counter()
     n_in, h, n_out = probes.sizes["input"], network.n_hidden, probes.sizes["output"]
-    compiled = compiled_probe_loss(network, n_out)
+    compiled = compiled_probe_loss(network, n_out, config.leak_per_neuron)
     x = np.ascontiguousarray(probes["x"].values, dtype=np.float64)
     w_in = np.ascontiguousarray(probes["W_in"].values, dtype=np.float64)
     w_out = np.ascontiguousarray(probes["W_out"].values, dtype=np.float64)
@@ -234,13 +252,16 @@ def fit_surrogate_twin(
     def full_loss(phi: list[np.ndarray]) -> float:
         return float(np.mean([compiled.loss(*phi, *probe_args(p)) for p in range(n_probes)]))
 
-    ideal = initial_phi(n_in, h, n_out, 1.0)
+    ideal = initial_phi(n_in, h, n_out, 1.0, config.leak_per_neuron)
     ideal[3] = np.array(-np.inf)  # no saturation: the ideal chip's loss, for comparison
     identity_loss = full_loss(ideal)
     batch = min(config.probes_per_step, n_probes)
     histories, restart_phis, best_loss, best_phi, best_restart = [], [], np.inf, ideal, 0
     for restart, inverse_w_sat in enumerate(config.saturation_starts):
-        adam = Adam(initial_phi(n_in, h, n_out, inverse_w_sat), config.learning_rate)
+        adam = Adam(
+            initial_phi(n_in, h, n_out, inverse_w_sat, config.leak_per_neuron),
+            config.learning_rate,
+        )
         rng = np.random.default_rng([config.seed, 17, restart])
         losses = [full_loss(adam.params)]
         restart_loss, restart_phi = np.inf, [p.copy() for p in adam.params]
@@ -275,6 +296,7 @@ def fit_surrogate_twin(
             "distortion_parameters": "",
             **{k: v for k, v in asdict(config).items() if k != "saturation_starts"},
             "saturation_starts": np.asarray(config.saturation_starts),
+            "leak_per_neuron": int(config.leak_per_neuron),
             "best_restart": best_restart,
             **network_attrs(network),
             **probe_attrs(probes),
@@ -305,7 +327,7 @@ def _phi_dataset(phi: list[np.ndarray], dims: tuple[str, ...] = ()) -> xr.Datase
         "log_gain_out": ("hidden", "class"),
         "log_threshold": ("neuron",),
         "log_inverse_w_sat": (),
-        "log_leak": (),
+        "log_leak": ("neuron",) if np.ndim(names["log_leak"]) > len(dims) else (),
     }
     data = xr.Dataset(
         {name: ((*dims, *shapes[name]), np.asarray(names[name])) for name in PARAMETERS}
@@ -363,7 +385,7 @@ def restart_distortions(tree: xr.DataTree) -> list[Distortion]:
 
 def fitted_distortion(distortion: xr.Dataset) -> Distortion:
     """The :class:`~limprob.chip.Distortion` of a fit's ``distortion`` group (spreads 1, the
-    fitted log gains and thresholds as its draws)."""
+    fitted log gains and thresholds as its draws, and the leaks' when they are per neuron)."""
     missing = [name for name in PARAMETERS if name not in distortion]
     if missing:
         raise LimprobError(f"the twin's distortion group lacks {', '.join(missing)}")
@@ -371,12 +393,19 @@ def fitted_distortion(distortion: xr.Dataset) -> Distortion:
     if not all(np.isfinite(p).all() for p in phi):
         raise LimprobError("the twin's distortion holds a value that is not finite")
     p = _distortion_parameters(phi, phi[2].size)
+    if phi[4].ndim > 1 or (phi[4].ndim == 1 and phi[4].size != phi[2].size):
+        raise LimprobError(
+            f"the twin's log_leak has shape {phi[4].shape}: one value, or one per neuron "
+            f"({phi[2].size})"
+        )
     return Distortion(
         inverse_w_sat=float(p["inverse_w_sat"]),
         log_leak=float(p["log_leak"]),
         gain_spread=1.0,
         threshold_spread=1.0,
+        leak_spread=float(p["leak_spread"]),
         gain_z_in=phi[0],
         gain_z_out=phi[1],
         threshold_z=phi[2],
+        leak_z=phi[4] if phi[4].ndim == 1 else None,
     )
