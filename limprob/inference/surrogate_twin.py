@@ -311,7 +311,7 @@ def fit_surrogate_twin(
     )
     if not explained >= GOOD_FIT:
         warnings.warn(
-            f"the surrogate-gradient twin reproduces {explained:.0%} of the probe counts' "
+            f"the surrogate-gradient twin reproduces {explained:.1%} of the probe counts' "
             f"variance (below {GOOD_FIT:.0%}): a start trained through it is a guess",
             RuntimeWarning,
             stacklevel=2,
