@@ -310,8 +310,11 @@ def w_star(posterior: xr.Dataset, kept: int) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-def run_chain(chip, data, config: TrainConfig, init: str) -> tuple[xr.Dataset, np.ndarray, dict]:
-    """One chain of ``config`` on ``chip`` from ``init`` (``prior``; ``twin``; or a file whose
+def run_chain(
+    chip, data, config: TrainConfig, init: str, twin_fit: SurrogateTwinConfig | None = None
+) -> tuple[xr.Dataset, np.ndarray, dict]:
+    """One chain of ``config`` on ``chip`` from ``init`` (``prior``; ``twin``, its fit's
+    settings ``twin_fit``; or a file whose
     weights are chosen on the chip among themselves and 4 prior draws): the chain's posterior
     (its ``acceptance_rate`` in the attributes), the chip queries spent by each draw (the
     probing and choosing queries included) and the start's attributes, with those queries
@@ -329,6 +332,7 @@ def run_chain(chip, data, config: TrainConfig, init: str) -> tuple[xr.Dataset, n
         kappa=config.model.kappa,
         init_seeds=None,
         prior_draws=prior_draws,
+        twin_fit=twin_fit,
     )
     tree, _ = sample(model, step, config.mcmc, initvals, progressbar=False)
     posterior = tree["posterior"].isel(chain=0).to_dataset()

@@ -43,7 +43,7 @@ def trained(data):
     return tree, bad
 
 
-def starts(chip, data, init, chains):
+def starts(chip, data, init, chains, **settings):
     model = build_model(chip, data.train)
     before = chip.queries
     initvals, attrs = choose_starts(
@@ -56,6 +56,7 @@ def starts(chip, data, init, chains):
         kappa=8.0,
         init_seeds=None,
         prior_draws=prior_draws,
+        **settings,
     )
     return initvals, attrs, chip.queries - before
 

@@ -14,6 +14,7 @@ from limprob.chip.probes import record_probes
 from limprob.chip.simulated import ParametricChip
 from limprob.errors import LimprobError
 from limprob.inference import starts as starts_module
+from limprob.inference import surrogate_twin as surrogate_twin_module
 from limprob.inference.screening import screen_chip
 from limprob.inference.starts import PRIOR_CANDIDATES
 from limprob.inference.surrogate_twin import (
@@ -244,3 +245,19 @@ def test_train_init_twin_on_the_command_line(data, tmp_path, capsys, monkeypatch
     tree = load_trace(out)
     assert tree.attrs["init"] == "twin" and tree.attrs["start_twin_probe_chip_queries"] == 4
     assert tree.attrs["start_per_chain"].count(",") == 1  # two chains, each with its start
+
+
+def test_init_twin_fits_with_the_settings_it_is_given(data, monkeypatch):
+    """``choose_starts(twin_fit=...)`` reaches the fit, with the run's first backprop seed."""
+    monkeypatch.setattr(starts_module, "TWIN_PROBES", 8)
+    monkeypatch.setattr(starts_module, "TWIN_PROBE_OBS", 32)
+    seen, real = [], surrogate_twin_module.fit_surrogate_twin
+
+    def spy(network, probes, config):
+        seen.append(config)
+        return real(network, probes, config)
+
+    monkeypatch.setattr(surrogate_twin_module, "fit_surrogate_twin", spy)
+    settings = replace(FIT, leak_per_neuron=True)
+    _, attrs, _ = starts(chip_of(1.0), data, "twin", chains=1, twin_fit=settings)
+    assert seen == [replace(settings, seed=int(attrs["init_seeds_used"][0]))]

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -72,6 +72,7 @@ from limprob.likelihood.chip_likelihood import class_probabilities
 
 if TYPE_CHECKING:
     from limprob.inference.backprop import Backprop
+    from limprob.inference.surrogate_twin import SurrogateTwinConfig
 
 PRIOR_CANDIDATES = 4
 """Prior draws measured beside the model's candidates."""
@@ -129,9 +130,17 @@ def _backprop_candidates(
 
 
 def model_candidates(
-    init: str, chip: Chip, data: Split, kappa: float, seeds: tuple[int, ...]
+    init: str,
+    chip: Chip,
+    data: Split,
+    kappa: float,
+    seeds: tuple[int, ...],
+    twin_fit: SurrogateTwinConfig | None = None,
 ) -> tuple[list[Candidate], dict]:
-    """The candidates ``init`` names, and what making them cost (attributes)."""
+    """The candidates ``init`` names, and what making them cost (attributes); ``twin_fit``
+    the settings of ``init="twin"``'s fit (default
+    :class:`~limprob.inference.surrogate_twin.SurrogateTwinConfig`'s, its seed
+    the first backprop seed's)."""
     from limprob.inference.backprop import (
         BackpropConfig,
         IdealModelBackprop,
@@ -155,7 +164,7 @@ def model_candidates(
     flops = 0.0
     if init != "ideal":  # the twin's candidates first, its trace read before any training
         if init == "twin":
-            twin_chips, fit_attrs = _probed_twin(chip, data, seeds[0])
+            twin_chips, fit_attrs = _probed_twin(chip, data, seeds[0], twin_fit)
         else:
             twin_chips, fit_attrs = _twin_of_trace(init[len(TWIN_PREFIX) :], chip)
         for label, twin_chip in twin_chips:
@@ -196,7 +205,7 @@ def _software_chips(distortions: list[Distortion], chip: Chip) -> list[tuple[str
 
 
 def _probed_twin(
-    chip: Chip, data: Split, seed: int
+    chip: Chip, data: Split, seed: int, twin_fit: SurrogateTwinConfig | None = None
 ) -> tuple[list[tuple[str, ParametricChip]], dict]:
     """``init="twin"``'s software chips: ``chip`` probed on the training inputs, its distortion
     fitted by surrogate gradient (:mod:`limprob.inference.surrogate_twin`), one chip per
@@ -213,7 +222,8 @@ def _probed_twin(
     before = chip.queries
     probes = record_probes_from_table(chip, data.train, TWIN_PROBES, n_obs, seed=seed)
     queries = chip.queries - before
-    fit = fit_surrogate_twin(chip.network, probes, SurrogateTwinConfig(seed=seed))
+    config = SurrogateTwinConfig() if twin_fit is None else twin_fit
+    fit = fit_surrogate_twin(chip.network, probes, replace(config, seed=seed))
     return _software_chips(restart_distortions(fit), chip), {
         "start_twin_probe_chip_queries": int(queries),
         "start_twin_probe_obs": int(n_obs),
@@ -315,10 +325,12 @@ def choose_starts(
     kappa: float,
     init_seeds: tuple[int, ...] | None,
     prior_draws: Callable[[pm.Model, int, int], list[dict]],
+    twin_fit: SurrogateTwinConfig | None = None,
 ) -> tuple[list[dict], dict]:
     """The initial values of each chain (``{"W_in": ..., "W_out": ...}``) and the trace's
     attributes saying where each started and what choosing cost (module docstring).
-    ``prior_draws(model, chains, seed)`` gives the ``prior`` mode's starts."""
+    ``prior_draws(model, chains, seed)`` gives the ``prior`` mode's starts; ``twin_fit`` the
+    settings of ``init="twin"``'s fit (:func:`model_candidates`)."""
     init = check_init(init)
     if init == "prior":
         return prior_draws(model, chains, seed), {
@@ -327,7 +339,7 @@ def choose_starts(
             "start_selection_chip_queries": 0,
         }
     seeds = tuple(init_seeds) if init_seeds else default_init_seeds(seed, chains)
-    made, attrs = model_candidates(init, chip, data, kappa, seeds)
+    made, attrs = model_candidates(init, chip, data, kappa, seeds, twin_fit)
     candidates = made + prior_candidates(model, PRIOR_CANDIDATES, seed)
     before = chip.queries
     likelihoods = np.array([log_likelihood_on_chip(chip, c, data.train, kappa) for c in candidates])
