@@ -448,7 +448,9 @@ def priority(cell: Cell) -> tuple:
 
 def compute(cells: list[Cell], folder: Path, workers: int) -> None:
     """Run the cells not cached yet on ``workers`` Dask workers, logging each as it ends."""
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import as_completed
+
+    from limprob.study import connect
 
     folder.mkdir(parents=True, exist_ok=True)
     todo = sorted((c for c in cells if read_cell(cell_path(folder, c)) is None), key=priority)
@@ -456,10 +458,7 @@ def compute(cells: list[Cell], folder: Path, workers: int) -> None:
     if not todo:
         return
     started = time.perf_counter()
-    cluster = LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-    )
-    client = Client(cluster)
+    client, cluster = connect(workers=workers)
     try:
         futures = {
             client.submit(
@@ -488,7 +487,8 @@ def compute(cells: list[Cell], folder: Path, workers: int) -> None:
         )
     finally:
         client.close()
-        cluster.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def assemble(cells: list[Cell], folder: Path, datasets, strengths) -> xr.Dataset:

@@ -89,12 +89,9 @@ def oracle_of(out_dir: Path, dataset: str, strength: float) -> np.ndarray:
 
 def compute(dataset: str, strength: float, workers: int) -> dict:
     """Every (seed, leak) cell on ``workers`` Dask workers: ``{(seed, leak): result}``."""
-    from distributed import Client, LocalCluster
+    from limprob.study import connect
 
-    cluster = LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-    )
-    client = Client(cluster)
+    client, cluster = connect(workers=workers)
     try:
         futures = {
             (seed, leak): client.submit(
@@ -106,7 +103,8 @@ def compute(dataset: str, strength: float, workers: int) -> dict:
         return {key: future.result() for key, future in futures.items()}
     finally:
         client.close()
-        cluster.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def assemble(results: dict, oracle: np.ndarray) -> xr.Dataset:

@@ -392,12 +392,12 @@ def fitted_distortion(distortion: xr.Dataset) -> Distortion:
     phi = [np.asarray(distortion[name].values, dtype=np.float64) for name in PARAMETERS]
     if not all(np.isfinite(p).all() for p in phi):
         raise LimprobError("the twin's distortion holds a value that is not finite")
-    p = _distortion_parameters(phi, phi[2].size)
     if phi[4].ndim > 1 or (phi[4].ndim == 1 and phi[4].size != phi[2].size):
         raise LimprobError(
             f"the twin's log_leak has shape {phi[4].shape}: one value, or one per neuron "
             f"({phi[2].size})"
         )
+    p = _distortion_parameters(phi, phi[2].size)
     return Distortion(
         inverse_w_sat=float(p["inverse_w_sat"]),
         log_leak=float(p["log_leak"]),
